@@ -1,0 +1,459 @@
+package normalize
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/eventops/eventops/tables"
+)
+
+// Reason is why an event or a record was rejected. Reasons are stable: they
+// label counters and the DLQ's reason header.
+type Reason string
+
+// Rejection reasons.
+const (
+	ReasonInvalidJSON  Reason = "invalid_json"
+	ReasonInvalidUTF8  Reason = "invalid_utf8"
+	ReasonMissingField Reason = "missing_field"
+	ReasonWrongType    Reason = "wrong_type"
+	ReasonNotFinite    Reason = "not_finite"
+	ReasonBadTimestamp Reason = "bad_timestamp"
+	ReasonTooLarge     Reason = "too_large"
+	ReasonBadName      Reason = "bad_name"
+	ReasonTooManyTags  Reason = "too_many_tags"
+	ReasonEmpty        Reason = "empty"
+)
+
+// Reasons lists every reason, for pre-registering counters.
+func Reasons() []Reason {
+	return []Reason{ReasonInvalidJSON, ReasonInvalidUTF8, ReasonMissingField, ReasonWrongType,
+		ReasonNotFinite, ReasonBadTimestamp, ReasonTooLarge, ReasonBadName, ReasonTooManyTags, ReasonEmpty}
+}
+
+// Error is a rejection: the reason, a message for people, and the event's
+// position in its record (-1 for the whole record).
+type Error struct {
+	Reason Reason
+	Index  int
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	if e.Index < 0 {
+		return fmt.Sprintf("%s: %s", e.Reason, e.Msg)
+	}
+	return fmt.Sprintf("event %d: %s: %s", e.Index, e.Reason, e.Msg)
+}
+
+// Options bound what is accepted. The zero value takes the defaults.
+type Options struct {
+	// MaxRecordBytes bounds a whole record (default 1 MiB).
+	MaxRecordBytes int
+	// MaxEvents bounds the events of one record (default 10,000).
+	MaxEvents int
+	// MaxFuture is how far ahead of now an event time may be (default 1h).
+	MaxFuture time.Duration
+	// MinTime is the earliest event time accepted (default 2000-01-01).
+	MinTime time.Time
+	// MaxTags bounds the tags of an event (default 64).
+	MaxTags int
+	// MaxNameLen bounds tenant, host and metric names (default 128).
+	MaxNameLen int
+	// MaxTagLen bounds a tag key or value (default 256).
+	MaxTagLen int
+}
+
+// Defaults fills zero fields with the defaults.
+func (o Options) Defaults() Options {
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = 1 << 20
+	}
+	if o.MaxEvents <= 0 {
+		o.MaxEvents = 10_000
+	}
+	if o.MaxFuture <= 0 {
+		o.MaxFuture = time.Hour
+	}
+	if o.MinTime.IsZero() {
+		o.MinTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if o.MaxTags <= 0 {
+		o.MaxTags = 64
+	}
+	if o.MaxNameLen <= 0 {
+		o.MaxNameLen = 128
+	}
+	if o.MaxTagLen <= 0 {
+		o.MaxTagLen = 256
+	}
+	return o
+}
+
+// Event is one accepted, normalized event.
+type Event struct {
+	Tenant string
+	Host   string
+	Sample tables.Sample
+}
+
+// Rejected is one refused event (or the whole record, Index -1) with the
+// bytes it was given.
+type Rejected struct {
+	Err *Error
+	Raw []byte
+}
+
+// Result of parsing one record.
+type Result struct {
+	Events   []Event
+	Rejected []Rejected
+}
+
+// Parse normalizes one record. recordTime stands in for a missing event time;
+// now bounds event times from above.
+func (o Options) Parse(record []byte, recordTime, now time.Time) Result {
+	o = o.Defaults()
+	whole := func(reason Reason, format string, args ...any) Result {
+		return Result{Rejected: []Rejected{{Err: &Error{Reason: reason, Index: -1, Msg: fmt.Sprintf(format, args...)}, Raw: record}}}
+	}
+	if len(record) > o.MaxRecordBytes {
+		return whole(ReasonTooLarge, "record is %d bytes, more than the limit of %d", len(record), o.MaxRecordBytes)
+	}
+	if !utf8.Valid(record) {
+		return whole(ReasonInvalidUTF8, "record is not valid UTF-8")
+	}
+	trimmed := bytes.TrimSpace(record)
+	if len(trimmed) == 0 {
+		return whole(ReasonEmpty, "record is empty")
+	}
+	items, err := split(trimmed)
+	if err != nil {
+		return whole(ReasonInvalidJSON, "%v", err)
+	}
+	if len(items) > o.MaxEvents {
+		return whole(ReasonTooLarge, "record holds %d events, more than the limit of %d", len(items), o.MaxEvents)
+	}
+	var res Result
+	res.Events = make([]Event, 0, len(items))
+	for i, item := range items {
+		ev, err := o.event(item, recordTime, now)
+		if err != nil {
+			err.Index = i
+			if len(items) == 1 {
+				err.Index = -1
+			}
+			res.Rejected = append(res.Rejected, Rejected{Err: err, Raw: item})
+			continue
+		}
+		res.Events = append(res.Events, ev)
+	}
+	return res
+}
+
+// split cuts a record into its JSON values: an array's elements, or the
+// objects of NDJSON (a single object is NDJSON of one line).
+func split(rec []byte) ([]json.RawMessage, error) {
+	if rec[0] == '[' {
+		var items []json.RawMessage
+		if err := json.Unmarshal(rec, &items); err != nil {
+			return nil, fmt.Errorf("not a JSON array of events: %s", jsonErr(err))
+		}
+		return items, nil
+	}
+	if json.Valid(rec) {
+		return []json.RawMessage{rec}, nil
+	}
+	// NDJSON: every non-empty line must be a JSON value of its own.
+	lines := bytes.Split(rec, []byte{'\n'})
+	if len(lines) == 1 {
+		var v json.RawMessage
+		return nil, fmt.Errorf("not JSON: %s", jsonErr(json.Unmarshal(rec, &v)))
+	}
+	items := make([]json.RawMessage, 0, len(lines))
+	for i, line := range lines {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if !json.Valid(line) {
+			var v json.RawMessage
+			return nil, fmt.Errorf("line %d is not JSON: %s", i+1, jsonErr(json.Unmarshal(line, &v)))
+		}
+		items = append(items, line)
+	}
+	return items, nil
+}
+
+func jsonErr(err error) string {
+	if err == nil {
+		return "invalid"
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+	}
+	return err.Error()
+}
+
+// wire is an event as agents send it; aliases are resolved in event().
+type wire struct {
+	TenantID  *string `json:"tenant_id"`
+	Tenant    *string `json:"tenant"`
+	Host      *string `json:"host"`
+	Hostname  *string `json:"hostname"`
+	Source    *string `json:"source"`
+	SourceID  *string `json:"source_id"`
+	Metric    *string `json:"metric"`
+	Name      *string `json:"name"`
+	Value     json.RawMessage
+	TsEvent   json.RawMessage `json:"ts_event"`
+	Ts        json.RawMessage `json:"ts"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	Time      json.RawMessage `json:"time"`
+	Unit      *string         `json:"unit"`
+	Tags      json.RawMessage `json:"tags"`
+}
+
+func bad(reason Reason, format string, args ...any) *Error {
+	return &Error{Reason: reason, Index: -1, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (o Options) event(item json.RawMessage, recordTime, now time.Time) (Event, *Error) {
+	if len(item) == 0 || item[0] != '{' {
+		return Event{}, bad(ReasonWrongType, "an event must be a JSON object")
+	}
+	var w wire
+	if err := json.Unmarshal(item, &w); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Event{}, bad(ReasonWrongType, "field %q must not be a JSON %s", te.Field, te.Value)
+		}
+		return Event{}, bad(ReasonInvalidJSON, "%s", jsonErr(err))
+	}
+	tenant, err := o.name("tenant_id", first(w.TenantID, w.Tenant), false)
+	if err != nil {
+		return Event{}, err
+	}
+	host, err := o.name("host", first(w.Host, w.Hostname, w.Source, w.SourceID), false)
+	if err != nil {
+		return Event{}, err
+	}
+	metric, err := o.name("metric", first(w.Metric, w.Name), true)
+	if err != nil {
+		return Event{}, err
+	}
+	value, err := parseValue(w.Value)
+	if err != nil {
+		return Event{}, err
+	}
+	ts, err := o.timestamp(firstRaw(w.TsEvent, w.Ts, w.Timestamp, w.Time), recordTime, now)
+	if err != nil {
+		return Event{}, err
+	}
+	tags, err := o.tags(w.Tags)
+	if err != nil {
+		return Event{}, err
+	}
+	unit := ""
+	if w.Unit != nil {
+		unit = Unit(*w.Unit)
+		if len(unit) > o.MaxTagLen {
+			return Event{}, bad(ReasonTooLarge, "unit is %d bytes, more than %d", len(unit), o.MaxTagLen)
+		}
+	}
+	return Event{Tenant: tenant, Host: host, Sample: tables.Sample{
+		Metric: metric, Unit: unit, Value: value, TsMicro: ts.UnixMicro(), Tags: tags,
+	}}, nil
+}
+
+func first(ps ...*string) *string {
+	for _, p := range ps {
+		if p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+func firstRaw(rs ...json.RawMessage) json.RawMessage {
+	for _, r := range rs {
+		if len(r) > 0 && string(r) != "null" {
+			return r
+		}
+	}
+	return nil
+}
+
+// name checks tenant, host and (normalized) metric names.
+func (o Options) name(field string, p *string, metric bool) (string, *Error) {
+	if p == nil || *p == "" {
+		return "", bad(ReasonMissingField, "%s is required", field)
+	}
+	s := strings.TrimSpace(*p)
+	if metric {
+		s = MetricName(s)
+	}
+	if len(s) > o.MaxNameLen {
+		return "", bad(ReasonTooLarge, "%s is %d bytes, more than %d", field, len(s), o.MaxNameLen)
+	}
+	if s == "" {
+		return "", bad(ReasonMissingField, "%s is required", field)
+	}
+	for i, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-' || r == ':'
+		if !metric {
+			ok = ok || r >= 'A' && r <= 'Z'
+		} else {
+			ok = ok && r != '.' && r != '-' && (i > 0 || r < '0' || r > '9')
+		}
+		if !ok {
+			return "", bad(ReasonBadName, "%s %q has character %q at %d (allowed: letters, digits, '_', '.', '-', ':'%s)",
+				field, s, r, i, map[bool]string{true: "; metrics start with a letter", false: ""}[metric])
+		}
+	}
+	return s, nil
+}
+
+// MetricName standardizes a metric name: lower case, with '.', '-', '/' and
+// spaces turned into '_'.
+func MetricName(s string) string {
+	b := []byte(strings.ToLower(strings.TrimSpace(s)))
+	for i, c := range b {
+		switch c {
+		case '.', '-', '/', ' ':
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func parseValue(raw json.RawMessage) (float64, *Error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, bad(ReasonMissingField, "value is required")
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return 0, bad(ReasonNotFinite, "value %q is not a finite number", s)
+		}
+		return 0, bad(ReasonWrongType, "value must be a JSON number, not a string")
+	case 't', 'f', '{', '[':
+		return 0, bad(ReasonWrongType, "value must be a JSON number")
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		if math.IsInf(f, 0) {
+			return 0, bad(ReasonNotFinite, "value %s overflows a 64-bit float", raw)
+		}
+		return 0, bad(ReasonWrongType, "value %s is not a number", raw)
+	}
+	return f, nil
+}
+
+func (o Options) timestamp(raw json.RawMessage, recordTime, now time.Time) (time.Time, *Error) {
+	var ts time.Time
+	switch {
+	case len(raw) == 0:
+		ts = recordTime
+	case raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return time.Time{}, bad(ReasonWrongType, "ts_event is not a string")
+		}
+		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
+		if err != nil {
+			return time.Time{}, bad(ReasonBadTimestamp, "ts_event %q is not RFC 3339 (e.g. 2025-10-21T10:00:00Z)", s)
+		}
+		ts = t
+	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.IsInf(f, 0) || f < 0 {
+			return time.Time{}, bad(ReasonBadTimestamp, "ts_event %s is not a Unix time", raw)
+		}
+		ts = unixByMagnitude(f)
+	default:
+		return time.Time{}, bad(ReasonWrongType, "ts_event must be an RFC 3339 string or a Unix number")
+	}
+	if ts.Before(o.MinTime) {
+		return time.Time{}, bad(ReasonBadTimestamp, "ts_event %s is before %s", ts.UTC().Format(time.RFC3339), o.MinTime.UTC().Format(time.RFC3339))
+	}
+	if ts.After(now.Add(o.MaxFuture)) {
+		return time.Time{}, bad(ReasonBadTimestamp, "ts_event %s is more than %s in the future", ts.UTC().Format(time.RFC3339), o.MaxFuture)
+	}
+	return ts.UTC(), nil
+}
+
+// unixByMagnitude reads a Unix time in seconds, milliseconds, microseconds or
+// nanoseconds, telling them apart by size (seconds stay below 1e11 until the
+// year 5138).
+func unixByMagnitude(f float64) time.Time {
+	switch {
+	case f < 1e11:
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(frac*1e9))
+	case f < 1e14:
+		return time.UnixMicro(int64(f * 1e3))
+	case f < 1e17:
+		return time.UnixMicro(int64(f))
+	default:
+		if f > math.MaxInt64 {
+			return time.Unix(1<<40, 0)
+		}
+		return time.Unix(0, int64(f))
+	}
+}
+
+func (o Options) tags(raw json.RawMessage) (tables.Tags, *Error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		return nil, bad(ReasonWrongType, "tags must be a JSON object")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, bad(ReasonWrongType, "tags: %s", jsonErr(err))
+	}
+	if len(m) > o.MaxTags {
+		return nil, bad(ReasonTooManyTags, "%d tags, more than the limit of %d", len(m), o.MaxTags)
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if k == "" || len(k) > o.MaxTagLen {
+			return nil, bad(ReasonBadName, "tag key %q must be 1 to %d bytes", truncate(k, 32), o.MaxTagLen)
+		}
+		var s string
+		switch {
+		case len(v) > 0 && v[0] == '"':
+			_ = json.Unmarshal(v, &s)
+		case len(v) > 0 && (v[0] == '{' || v[0] == '['):
+			return nil, bad(ReasonWrongType, "tag %q must be a string, number or boolean", k)
+		case string(v) == "null":
+			continue
+		default:
+			s = string(v)
+		}
+		if len(s) > o.MaxTagLen {
+			return nil, bad(ReasonTooLarge, "tag %q value is %d bytes, more than %d", k, len(s), o.MaxTagLen)
+		}
+		out[k] = s
+	}
+	return tables.TagsFromMap(out), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

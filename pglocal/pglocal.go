@@ -1,0 +1,218 @@
+package pglocal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options configure a private cluster.
+type Options struct {
+	// Dir holds the cluster (created if missing).
+	Dir string
+	// Port to listen on at 127.0.0.1; 0 picks a free one.
+	Port int
+	// Database is created on first start (default "eventops").
+	Database string
+	// BinDir holds initdb, pg_ctl and postgres; empty finds them.
+	BinDir string
+	Logger *slog.Logger
+}
+
+// Cluster is a running private PostgreSQL.
+type Cluster struct {
+	opts Options
+	cred *syscall.Credential
+	port int
+}
+
+// Start initializes the cluster if needed and starts it.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("pglocal: a directory is required")
+	}
+	if opts.Database == "" {
+		opts.Database = "eventops"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.BinDir == "" {
+		dir, err := FindBinDir()
+		if err != nil {
+			return nil, err
+		}
+		opts.BinDir = dir
+	}
+	abs, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = abs
+	c := &Cluster{opts: opts, port: opts.Port}
+	if os.Geteuid() == 0 {
+		cred, err := postgresUser()
+		if err != nil {
+			return nil, err
+		}
+		c.cred = cred
+	}
+	if c.port == 0 {
+		if c.port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.init(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.start(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.createDatabase(ctx); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// URL is the connection string of the cluster's database.
+func (c *Cluster) URL() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, c.opts.Database)
+}
+
+// Port is the TCP port the cluster listens on.
+func (c *Cluster) Port() int { return c.port }
+
+func (c *Cluster) dataDir() string { return filepath.Join(c.opts.Dir, "data") }
+
+// FindBinDir locates the directory of pg_ctl.
+func FindBinDir() (string, error) {
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		dir := strings.TrimSpace(string(out))
+		if _, err := os.Stat(filepath.Join(dir, "pg_ctl")); err == nil {
+			return dir, nil
+		}
+	}
+	if matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl"); len(matches) > 0 {
+		sort.Slice(matches, func(i, j int) bool { return versionOf(matches[i]) > versionOf(matches[j]) })
+		return filepath.Dir(matches[0]), nil
+	}
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Dir(real), nil
+		}
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("pglocal: no PostgreSQL binaries found (install the postgresql package, or set DATABASE_URL)")
+}
+
+func versionOf(path string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(path))))
+	return v
+}
+
+func postgresUser() (*syscall.Credential, error) {
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: running as root needs a `postgres` user to run PostgreSQL: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.opts.BinDir, name), args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "TZ=UTC")
+	cmd.Dir = c.opts.Dir
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	}
+	return cmd
+}
+
+func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
+	out, err := c.command(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pglocal: %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (c *Cluster) chown(path string) error {
+	if c.cred == nil {
+		return nil
+	}
+	return os.Chown(path, int(c.cred.Uid), int(c.cred.Gid))
+}
+
+func (c *Cluster) init(ctx context.Context) error {
+	if err := os.MkdirAll(c.opts.Dir, 0o755); err != nil {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	if err := c.chown(c.opts.Dir); err != nil {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(c.dataDir(), "PG_VERSION")); err == nil {
+		return nil
+	}
+	c.opts.Logger.Info("initializing a private PostgreSQL cluster", "dir", c.dataDir())
+	return c.run(ctx, "initdb", "-D", c.dataDir(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8")
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	// A cluster killed before is left with a pid file; pg_ctl start copes
+	// when its process is gone.
+	_ = c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=on -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=2GB -c log_min_messages=warning",
+		c.port, c.opts.Dir)
+	logFile := filepath.Join(c.opts.Dir, "postgres.log")
+	if err := c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-l", logFile, "-o", opts, "-w", "-t", "60", "start"); err != nil {
+		return err
+	}
+	c.opts.Logger.Info("private PostgreSQL started", "port", c.port, "dir", c.dataDir())
+	return nil
+}
+
+func (c *Cluster) createDatabase(ctx context.Context) error {
+	psql := filepath.Join(c.opts.BinDir, "psql")
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-d", "postgres", "-tAc"}
+	out, err := exec.CommandContext(ctx, psql, append(args, fmt.Sprintf("SELECT 1 FROM pg_database WHERE datname = '%s'", c.opts.Database))...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pglocal: check database: %w: %s", err, out)
+	}
+	if strings.TrimSpace(string(out)) == "1" {
+		return nil
+	}
+	if out, err := exec.CommandContext(ctx, psql, append(args, fmt.Sprintf(`CREATE DATABASE "%s"`, c.opts.Database))...).CombinedOutput(); err != nil {
+		return fmt.Errorf("pglocal: create database: %w: %s", err, out)
+	}
+	return nil
+}
+
+// Stop shuts the cluster down (fast mode: sessions end, data is flushed).
+func (c *Cluster) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")
+}

@@ -1,0 +1,150 @@
+package processors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+)
+
+// Kafka says how processors reach the broker and keep their local state.
+type Kafka struct {
+	Brokers []string
+	// ClientID names this replica to the broker.
+	ClientID string
+	// Replication of the topics goka would create (1 on a single broker).
+	Replication int
+	// DataDir holds goka's local table storage (LevelDB), one per replica.
+	DataDir string
+	// SessionTimeout and HeartbeatInterval decide how fast a dead member is
+	// noticed; RebalanceTimeout how long a rebalance may take. The rebalance
+	// timeout must stay far from the 5 s goka waits before rejoining.
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	RebalanceTimeout  time.Duration
+	Logger            *slog.Logger
+}
+
+// Defaults fills zero fields.
+func (k Kafka) Defaults() Kafka {
+	if k.ClientID == "" {
+		k.ClientID = "eventops"
+	}
+	if k.Replication <= 0 {
+		k.Replication = 1
+	}
+	if k.SessionTimeout <= 0 {
+		k.SessionTimeout = 10 * time.Second
+	}
+	if k.HeartbeatInterval <= 0 {
+		k.HeartbeatInterval = time.Second
+	}
+	if k.RebalanceTimeout <= 0 {
+		k.RebalanceTimeout = 30 * time.Second
+	}
+	if k.Logger == nil {
+		k.Logger = slog.Default()
+	}
+	return k
+}
+
+// Sarama returns the sarama configuration of every goka part.
+func (k Kafka) Sarama() *sarama.Config {
+	k = k.Defaults()
+	c := goka.DefaultConfig()
+	c.ClientID = k.ClientID
+	c.Version = sarama.V2_8_0_0
+	// Streams are read from the start when a group first appears, so records
+	// written before the first start are not skipped.
+	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	c.Consumer.Offsets.AutoCommit.Interval = 500 * time.Millisecond
+	c.Consumer.Group.Session.Timeout = k.SessionTimeout
+	c.Consumer.Group.Heartbeat.Interval = k.HeartbeatInterval
+	c.Consumer.Group.Rebalance.Timeout = k.RebalanceTimeout
+	c.Consumer.Fetch.Default = 4 << 20
+	c.Consumer.MaxWaitTime = 100 * time.Millisecond
+	c.ChannelBufferSize = 1024
+	// goka's own producer writes little (we produce with franz-go); keep
+	// its latency low for what it does write.
+	c.Producer.Flush.Frequency = 2 * time.Millisecond
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Metadata.RefreshFrequency = time.Minute
+	return c
+}
+
+// TopicManager returns goka's topic manager configuration.
+func (k Kafka) topicManagerConfig() *goka.TopicManagerConfig {
+	k = k.Defaults()
+	tm := goka.NewTopicManagerConfig()
+	tm.Table.Replication = k.Replication
+	tm.Stream.Replication = k.Replication
+	tm.MismatchBehavior = goka.TMConfigMismatchBehaviorWarn
+	tm.Logger = nil
+	return tm
+}
+
+// ProcessorOptions returns the goka options every processor uses.
+func (k Kafka) ProcessorOptions() []goka.ProcessorOption {
+	k = k.Defaults()
+	cfg := k.Sarama()
+	opts := []goka.ProcessorOption{
+		goka.WithClientID(k.ClientID),
+		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, k.topicManagerConfig())),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(cfg)),
+		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
+		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(cfg)),
+		goka.WithLogger(GokaLogger(k.Logger)),
+		goka.WithBackoffResetTimeout(time.Minute),
+	}
+	if k.DataDir != "" {
+		opts = append(opts, goka.WithStorageBuilder(storage.DefaultBuilder(filepath.Join(k.DataDir, "goka"))))
+	} else {
+		opts = append(opts, goka.WithStorageBuilder(storage.MemoryBuilder()))
+	}
+	return opts
+}
+
+// ViewOptions returns the goka options of a view (a whole table, read-only).
+func (k Kafka) ViewOptions(name string) []goka.ViewOption {
+	k = k.Defaults()
+	cfg := k.Sarama()
+	opts := []goka.ViewOption{
+		goka.WithViewClientID(k.ClientID),
+		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, k.topicManagerConfig())),
+		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
+		goka.WithViewLogger(GokaLogger(k.Logger)),
+		goka.WithViewAutoReconnect(),
+	}
+	if k.DataDir != "" {
+		opts = append(opts, goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(k.DataDir, "views", name))))
+	} else {
+		opts = append(opts, goka.WithViewStorageBuilder(storage.MemoryBuilder()))
+	}
+	return opts
+}
+
+// GokaLogger routes goka's and sarama's logging into slog at debug level,
+// and what reads like a problem at warn.
+func GokaLogger(l *slog.Logger) goka.Logger { return gokaLogger{l} }
+
+type gokaLogger struct{ l *slog.Logger }
+
+func (g gokaLogger) log(msg string) {
+	msg = strings.TrimSpace(msg)
+	level := slog.LevelDebug
+	lower := strings.ToLower(msg)
+	if strings.Contains(lower, "error") || strings.Contains(lower, "fail") {
+		level = slog.LevelWarn
+	}
+	g.l.Log(context.Background(), level, msg, "component", "goka")
+}
+
+func (g gokaLogger) Print(v ...any)                 { g.log(fmt.Sprint(v...)) }
+func (g gokaLogger) Println(v ...any)               { g.log(fmt.Sprintln(v...)) }
+func (g gokaLogger) Printf(format string, v ...any) { g.log(fmt.Sprintf(format, v...)) }

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Aggregations a downsampled series may use, mapped to their SQL. The map is
+// the only source of SQL text a query parameter can select.
+var aggregations = map[string]string{
+	"avg":   "avg(value)",
+	"min":   "min(value)",
+	"max":   "max(value)",
+	"sum":   "sum(value)",
+	"count": "count(*)::float8",
+	"last":  "(array_agg(value ORDER BY ts DESC))[1]",
+}
+
+// Aggregations lists the names SeriesQuery.Agg accepts.
+func Aggregations() []string { return []string{"avg", "min", "max", "sum", "count", "last"} }
+
+// SeriesQuery selects the series of one metric or metric family.
+type SeriesQuery struct {
+	Tenant string
+	// Host, if set, selects one source.
+	Host string
+	// Name is a metric or a family: "cpu" matches "cpu" and "cpu_*".
+	Name string
+	// From and To bound event time (To exclusive); zero means unbounded.
+	From, To time.Time
+	// Step, if set, downsamples into buckets of that width with Agg.
+	Step time.Duration
+	Agg  string
+	// Limit caps the points of each series, keeping the newest.
+	Limit int
+	// Tags filter on tags that must all match.
+	Tags map[string]string
+}
+
+// Point is one (time, value).
+type Point struct {
+	Ts    time.Time `json:"ts"`
+	Value float64   `json:"value"`
+}
+
+// Series is the points of one metric of one source.
+type Series struct {
+	Host   string  `json:"host"`
+	Metric string  `json:"metric"`
+	Unit   string  `json:"unit"`
+	Points []Point `json:"points"`
+}
+
+// likeEscape escapes LIKE's special characters.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// QuerySeries runs q. Callers validate q first; QuerySeries trusts only its
+// own aggregation table.
+func (s *Store) QuerySeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
+	var tags any
+	if len(q.Tags) > 0 {
+		b, err := json.Marshal(q.Tags)
+		if err != nil {
+			return nil, err
+		}
+		tags = string(b)
+	}
+	var from, to any
+	if !q.From.IsZero() {
+		from = q.From
+	}
+	if !q.To.IsZero() {
+		to = q.To
+	}
+	if q.Limit <= 0 {
+		q.Limit = 1000
+	}
+	where := `tenant = $1 AND ($2 = '' OR source_id = $2) AND (metric = $3 OR metric LIKE $4)
+		AND ($5::timestamptz IS NULL OR ts >= $5) AND ($6::timestamptz IS NULL OR ts < $6)
+		AND ($7::jsonb IS NULL OR tags @> $7::jsonb)`
+	args := []any{q.Tenant, q.Host, q.Name, likeEscape(q.Name) + `\_%`, from, to, tags, q.Limit}
+	var sql string
+	if q.Step > 0 {
+		agg, ok := aggregations[q.Agg]
+		if !ok {
+			return nil, fmt.Errorf("store: unknown aggregation %q", q.Agg)
+		}
+		sql = `SELECT source_id, metric, unit, ts, value FROM (
+			SELECT source_id, metric, max(unit) AS unit, bucket AS ts, ` + agg + ` AS value,
+				row_number() OVER (PARTITION BY source_id, metric ORDER BY bucket DESC) AS rn
+			FROM (SELECT *, date_bin($9::interval, ts, TIMESTAMPTZ '2000-01-01') AS bucket FROM metrics WHERE ` + where + `) m
+			GROUP BY source_id, metric, bucket) x
+			WHERE rn <= $8 ORDER BY source_id, metric, ts`
+		args = append(args, q.Step)
+	} else {
+		sql = `SELECT source_id, metric, unit, ts, value FROM (
+			SELECT source_id, metric, unit, ts, value,
+				row_number() OVER (PARTITION BY source_id, metric ORDER BY ts DESC) AS rn
+			FROM metrics WHERE ` + where + `) x
+			WHERE rn <= $8 ORDER BY source_id, metric, ts`
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: query series: %w", err)
+	}
+	defer rows.Close()
+	out := []Series{}
+	for rows.Next() {
+		var host, metric, unit string
+		var p Point
+		if err := rows.Scan(&host, &metric, &unit, &p.Ts, &p.Value); err != nil {
+			return nil, fmt.Errorf("store: scan series: %w", err)
+		}
+		p.Ts = p.Ts.UTC()
+		if n := len(out); n == 0 || out[n-1].Host != host || out[n-1].Metric != metric {
+			out = append(out, Series{Host: host, Metric: metric, Unit: unit})
+		}
+		last := &out[len(out)-1]
+		last.Points = append(last.Points, p)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,15 @@
+// Package tables names everything EventOps keeps on the broker and says how
+// it is encoded: topic, group and table names with their partition counts and
+// cleanup policies, the source key scheme (tenant/host) and the partitioner
+// every producer must use, the event and state types, and the goka codecs.
+//
+// Invariants:
+//   - Every topic name, partition count and cleanup policy lives in Topics;
+//     nothing else in the project spells a topic name.
+//   - Co-partitioned topics (signals, alerts, source metadata and the group
+//     tables and loops) share one partition count and one partitioner:
+//     FNV-1a with sarama's arithmetic, which is goka's default and what kcat
+//     does with `-X topic.partitioner=fnv1a_random`.
+//   - Internal values carry a leading version byte; decoders reject what they
+//     do not understand with an error and never panic.
+package tables

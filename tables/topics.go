@@ -1,0 +1,106 @@
+package tables
+
+import (
+	"fmt"
+
+	"github.com/lovoo/goka"
+)
+
+// Topic and group names. The group tables and loop topics are derived by goka
+// from the group name (<group>-table, <group>-loop).
+const (
+	RawTopic     = "ingest.raw.agent"
+	SignalsTopic = "signals.metric.v1"
+	AlertsTopic  = "ops.alert.v1"
+	MetaTopic    = "meta.source.v1"
+	DLQTopic     = "ingest.dlq.v1"
+
+	IngestGroup   goka.Group = "eventops-ingest"
+	FeaturesGroup goka.Group = "eventops-features"
+	SinkGroup     goka.Group = "eventops-sink"
+)
+
+// Streams and tables as goka types.
+var (
+	RawStream     = goka.Stream(RawTopic)
+	SignalsStream = goka.Stream(SignalsTopic)
+	AlertsStream  = goka.Stream(AlertsTopic)
+	DLQStream     = goka.Stream(DLQTopic)
+	MetaTable     = goka.Table(MetaTopic)
+	FeaturesTable = goka.GroupTable(FeaturesGroup)
+)
+
+// Cleanup policies.
+const (
+	CleanupDelete  = "delete"
+	CleanupCompact = "compact"
+)
+
+// TopicSpec is one topic EventOps needs.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	// Configs are the topic-level configs set at creation.
+	Configs map[string]string
+	// Keyed says the topic is keyed by tenant/host and co-partitioned.
+	Keyed bool
+}
+
+// Cleanup returns the topic's cleanup policy.
+func (t TopicSpec) Cleanup() string { return t.Configs["cleanup.policy"] }
+
+// Layout decides partition counts and retention for every topic.
+type Layout struct {
+	// Partitions of the co-partitioned topics and of the raw input.
+	Partitions int32
+	// DLQPartitions of the dead-letter topic.
+	DLQPartitions int32
+	// RetentionMs of the streams (raw, signals, alerts, dlq, loops).
+	RetentionMs int64
+}
+
+// DefaultLayout is what `eventops dev` and `eventops topics` use unless told.
+func DefaultLayout() Layout {
+	return Layout{Partitions: 12, DLQPartitions: 3, RetentionMs: 7 * 24 * 3600 * 1000}
+}
+
+// Validate reports the first bad field, naming it.
+func (l Layout) Validate() error {
+	if l.Partitions < 1 || l.Partitions > 1024 {
+		return fmt.Errorf("partitions: %d is out of range 1..1024", l.Partitions)
+	}
+	if l.DLQPartitions < 1 || l.DLQPartitions > 1024 {
+		return fmt.Errorf("dlq_partitions: %d is out of range 1..1024", l.DLQPartitions)
+	}
+	if l.RetentionMs < 60_000 {
+		return fmt.Errorf("retention: %dms is shorter than a minute", l.RetentionMs)
+	}
+	return nil
+}
+
+// Topics lists every topic EventOps uses, goka's group tables and loops
+// included, so that one command can create them all.
+func (l Layout) Topics() []TopicSpec {
+	stream := func(name string, parts int32, keyed bool) TopicSpec {
+		return TopicSpec{Name: name, Partitions: parts, Keyed: keyed, Configs: map[string]string{
+			"cleanup.policy": CleanupDelete,
+			"retention.ms":   fmt.Sprint(l.RetentionMs),
+		}}
+	}
+	table := func(name string) TopicSpec {
+		return TopicSpec{Name: name, Partitions: l.Partitions, Keyed: true, Configs: map[string]string{
+			"cleanup.policy": CleanupCompact,
+			// Compact segments soon so a restart replays little.
+			"segment.ms":                "600000",
+			"min.cleanable.dirty.ratio": "0.1",
+		}}
+	}
+	return []TopicSpec{
+		stream(RawTopic, l.Partitions, false),
+		stream(SignalsTopic, l.Partitions, true),
+		stream(AlertsTopic, l.Partitions, true),
+		table(MetaTopic),
+		stream(DLQTopic, l.DLQPartitions, false),
+		table(string(FeaturesTable)),
+	}
+}
