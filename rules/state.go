@@ -1,0 +1,218 @@
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+)
+
+// Phase is where an alert of one rule for one source is in its lifecycle.
+type Phase uint8
+
+const (
+	// Inactive: the condition does not hold. Inactive states are not stored.
+	Inactive Phase = iota
+	// Pending: the condition holds, for has not elapsed yet.
+	Pending
+	// Firing: the condition held for the whole of for.
+	Firing
+)
+
+func (p Phase) String() string {
+	switch p {
+	case Pending:
+		return StatePending
+	case Firing:
+		return StateFiring
+	}
+	return StateInactive
+}
+
+// State is the lifecycle state of one rule for one source. Times are unix
+// milliseconds of event time. The zero State is Inactive.
+type State struct {
+	Phase Phase
+	// ActiveSince is when the condition became true for this episode (the
+	// pending-since time); it survives restarts, so a for: 5m alert that was
+	// pending 3 minutes before a restart fires 2 minutes after it.
+	ActiveSince int64
+	// FiringSince is when the alert fired (Firing only).
+	FiringSince int64
+	// Clearing is set while firing once the resolve condition holds (clear
+	// true, or expr false without clear); ClearSince is when it started to
+	// hold. The alert resolves when it held for keep_firing_for.
+	Clearing   bool
+	ClearSince int64
+	// LastSent is when the last firing notification (firing or resend) was
+	// decided.
+	LastSent int64
+	// Value is the triggering value: the rule's value when it went pending,
+	// updated when it fired.
+	Value float64
+	// Episode identifies the episode: EpisodeID(tenant, host, rule,
+	// ActiveSince). A transition re-derived after a crash carries the same one.
+	Episode uint64
+}
+
+// Source is the tenant and host a rule is evaluated for, with its metadata
+// for annotation templates.
+type Source struct {
+	Tenant string
+	Host   string
+	Meta   Meta
+}
+
+// EpisodeID derives an episode's ID from what defines it, so that replaying the
+// same input after a crash yields the same ID.
+func EpisodeID(tenant, host string, rule RuleID, activeSince int64) uint64 {
+	h := sha256.New()
+	var n [8]byte
+	for _, s := range []string{tenant, host} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	binary.BigEndian.PutUint64(n[:], uint64(rule))
+	h.Write(n[:])
+	binary.BigEndian.PutUint64(n[:], uint64(activeSince))
+	h.Write(n[:])
+	return binary.BigEndian.Uint64(h.Sum(nil))
+}
+
+// Step advances the state of r for src given an evaluation res at nowMilli,
+// and returns the new state and the transition to notify, if any.
+//
+//   - Inactive: expr true -> Pending (transition pending), or straight to
+//     Firing (transition firing) when for is 0.
+//   - Pending: expr true for the whole of for -> Firing; expr false ->
+//     Inactive (transition inactive: the episode ended without firing);
+//     Unknown keeps pending and never fires.
+//   - Firing: the resolve condition is clear == true when the rule has clear
+//     (hysteresis), else expr == false; expr true always wins. Once the resolve
+//     condition holds for keep_firing_for -> Inactive (transition resolved). A
+//     definite "does not resolve" (expr true, or clear false) restarts that
+//     count; Unknown never resolves and leaves the count as it is. With a
+//     resend interval, a firing alert emits a reminder (state firing, resend
+//     true) when the interval has passed since the last notification.
+//
+// Callers pass a non-decreasing nowMilli per source (its event-time clock); a
+// time earlier than the state's times never elapses a duration.
+func Step(r *Rule, src Source, st State, res Result, nowMilli int64) (State, *Transition) {
+	switch st.Phase {
+	case Pending:
+		switch res.Active {
+		case True:
+			if elapsed(st.ActiveSince, nowMilli, r.forDur.Milliseconds()) {
+				return fire(r, src, st, res, nowMilli)
+			}
+			return st, nil
+		case False:
+			return State{}, r.transition(src, st, StateInactive, res, nowMilli)
+		}
+		return st, nil
+	case Firing:
+		return stepFiring(r, src, st, res, nowMilli)
+	}
+	if res.Active != True {
+		return State{}, nil
+	}
+	st = State{
+		Phase:       Pending,
+		ActiveSince: nowMilli,
+		Value:       r.value(res.Values),
+		Episode:     EpisodeID(src.Tenant, src.Host, r.id, nowMilli),
+	}
+	if r.forDur <= 0 {
+		return fire(r, src, st, res, nowMilli)
+	}
+	return st, r.transition(src, st, StatePending, res, nowMilli)
+}
+
+func fire(r *Rule, src Source, st State, res Result, now int64) (State, *Transition) {
+	st.Phase = Firing
+	st.FiringSince = now
+	st.LastSent = now
+	st.Value = r.value(res.Values)
+	return st, r.transition(src, st, StateFiring, res, now)
+}
+
+func stepFiring(r *Rule, src Source, st State, res Result, now int64) (State, *Transition) {
+	var resolve, hold bool // the resolve condition definitely holds / definitely not
+	switch {
+	case res.Active == True:
+		hold = true
+	case r.clearProg != nil:
+		resolve, hold = res.Clear == True, res.Clear == False
+	default:
+		resolve = res.Active == False
+	}
+	switch {
+	case hold:
+		st.Clearing, st.ClearSince = false, 0
+	case resolve:
+		if !st.Clearing {
+			st.Clearing, st.ClearSince = true, now
+		}
+		if elapsed(st.ClearSince, now, r.keepFiringFor.Milliseconds()) {
+			return State{}, r.transition(src, st, StateResolved, res, now)
+		}
+	}
+	if r.resend > 0 && elapsed(st.LastSent, now, r.resend.Milliseconds()) {
+		st.LastSent = now
+		tr := r.transition(src, st, StateFiring, res, now)
+		tr.Resend = true
+		return st, tr
+	}
+	return st, nil
+}
+
+// elapsed reports whether d milliseconds have passed from since to now.
+func elapsed(since, now, d int64) bool {
+	return now >= since && now-since >= d
+}
+
+// NextDeadline is the next time after nowMilli at which st must be evaluated
+// again even if no new sample arrives: for elapsing, keep_firing_for ending, a
+// resend falling due, or a seconds_since_last comparison of the rule flipping
+// (read from f at nowMilli). ok is false when nothing is due without new data.
+func NextDeadline(r *Rule, st State, f Features, nowMilli int64) (int64, bool) {
+	next, ok := int64(math.MaxInt64), false
+	consider := func(t int64) {
+		if t > nowMilli && t < next {
+			next, ok = t, true
+		}
+	}
+	switch st.Phase {
+	case Pending:
+		consider(st.ActiveSince + r.forDur.Milliseconds())
+	case Firing:
+		if st.Clearing {
+			consider(st.ClearSince + r.keepFiringFor.Milliseconds())
+		}
+		if r.resend > 0 {
+			consider(st.LastSent + r.resend.Milliseconds())
+		}
+	}
+	for _, c := range r.noData {
+		ref := r.features[c.ref]
+		age, has := f.SecondsSinceLast(ref.Metric, nowMilli)
+		if !has || math.IsNaN(age) || math.IsNaN(c.threshold) || math.Abs(c.threshold) > 1e12 {
+			continue
+		}
+		last := nowMilli - int64(math.Round(age*1000))
+		now := c.holds(age)
+		// The comparison flips where the age crosses the threshold; probe the
+		// milliseconds around it for the first one where it differs from now.
+		base := last + int64(math.Floor(c.threshold*1000)) - 1
+		for t := max(base, nowMilli+1); t <= base+3; t++ {
+			if c.holds(float64(t-last)/1000) != now {
+				consider(t)
+				break
+			}
+		}
+	}
+	if !ok {
+		return 0, false
+	}
+	return next, true
+}
