@@ -20,11 +20,12 @@ type rawFile struct {
 }
 
 type rawMetric struct {
-	line     int
-	name     string
-	kind     MetricKind
-	unit     string
-	lateness time.Duration
+	line         int
+	latenessLine int // the lateness key's line, else the metric's
+	name         string
+	kind         MetricKind
+	unit         string
+	lateness     time.Duration
 }
 
 type rawGroup struct {
@@ -275,7 +276,7 @@ func (p *fileParser) parseFile(root *yaml.Node) rawFile {
 }
 
 func (p *fileParser) parseMetric(n *yaml.Node) (rawMetric, bool) {
-	m := rawMetric{line: n.Line}
+	m := rawMetric{line: n.Line, latenessLine: n.Line}
 	var kind rawScalar
 	ok := p.mapping(n, "metric", func(key string, k, v *yaml.Node) {
 		switch key {
@@ -288,6 +289,7 @@ func (p *fileParser) parseMetric(n *yaml.Node) (rawMetric, bool) {
 			s, _ := p.scalar(v, "metric unit")
 			m.unit = s.value
 		case "lateness":
+			m.latenessLine = v.Line
 			m.lateness = p.duration(v, "lateness")
 		default:
 			p.errorf(k.Line, "unknown key %q in metric (allowed: name, kind, unit, lateness)", key)

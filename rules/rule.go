@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventops/eventops/features"
 	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
 )
@@ -63,30 +64,32 @@ const (
 
 // Options are what a rule set is checked against. Zero fields get defaults.
 type Options struct {
-	// Windows are the stat windows expressions may name (default 1m 5m 15m 1h);
-	// they must be windows the feature engine computes.
-	Windows []time.Duration
-	// HalfLives are the ewma/ewmvar half-lives expressions may name
-	// (default 1m 5m 15m).
-	HalfLives []time.Duration
+	// Features is the base feature-engine config of every metric (a metric's
+	// lateness and kind are applied on top, see Metric.FeatureConfig).
+	// Expressions may only name its Windows, and ewma/ewmvar only its
+	// HalfLives. Nil fields take features.DefaultConfig's (windows 1m 5m 15m
+	// 1h, half-lives 1m 10m); a non-nil empty HalfLives allows no ewma.
+	Features features.Config
 	// ResendInterval, when positive, makes a firing alert emit a reminder
 	// transition (state firing, resend true) every interval. 0: never.
 	ResendInterval time.Duration
-	// MaxExprNodes bounds the size of one expression (default 256 nodes).
+	// MaxExprNodes bounds the size of one expression (default 256 AST nodes).
 	MaxExprNodes uint
 }
 
 func (o Options) withDefaults() Options {
-	if len(o.Windows) == 0 {
-		o.Windows = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour}
-	} else {
-		o.Windows = slices.Clone(o.Windows)
+	d := features.DefaultConfig()
+	if o.Features.Windows == nil {
+		o.Features.Windows = d.Windows
 	}
-	if len(o.HalfLives) == 0 {
-		o.HalfLives = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
-	} else {
-		o.HalfLives = slices.Clone(o.HalfLives)
+	if o.Features.HalfLives == nil {
+		o.Features.HalfLives = d.HalfLives
 	}
+	if o.Features.Lateness == 0 {
+		o.Features.Lateness = d.Lateness
+	}
+	o.Features.Windows = slices.Clone(o.Features.Windows)
+	o.Features.HalfLives = slices.Clone(o.Features.HalfLives)
 	if o.MaxExprNodes == 0 {
 		o.MaxExprNodes = 256
 	}
@@ -94,6 +97,19 @@ func (o Options) withDefaults() Options {
 		o.ResendInterval = 0
 	}
 	return o
+}
+
+// FeatureConfig is the feature-engine config of the metric: base with the
+// metric's lateness (when set) and counter semantics for counters.
+func (m Metric) FeatureConfig(base features.Config) features.Config {
+	c := base
+	c.Windows = slices.Clone(base.Windows)
+	c.HalfLives = slices.Clone(base.HalfLives)
+	if m.Lateness > 0 {
+		c.Lateness = m.Lateness
+	}
+	c.Counter = m.Kind == Counter
+	return c
 }
 
 // RuleID identifies a rule by its definition: group, alert name, expr, clear,
@@ -237,13 +253,23 @@ func (rs *RuleSet) Files() []string { return slices.Clone(rs.files) }
 // Options are the options the set was loaded with, defaults filled.
 func (rs *RuleSet) Options() Options {
 	o := rs.opts
-	o.Windows = slices.Clone(o.Windows)
-	o.HalfLives = slices.Clone(o.HalfLives)
+	o.Features.Windows = slices.Clone(o.Features.Windows)
+	o.Features.HalfLives = slices.Clone(o.Features.HalfLives)
 	return o
 }
 
 // Metrics returns the metric catalog, in file order.
 func (rs *RuleSet) Metrics() []Metric { return slices.Clone(rs.metrics) }
+
+// FeatureConfig is the feature-engine config of a metric of the catalog: the
+// options' base config with the metric's lateness and kind.
+func (rs *RuleSet) FeatureConfig(metric string) (features.Config, bool) {
+	m, ok := rs.Metric(metric)
+	if !ok {
+		return features.Config{}, false
+	}
+	return m.FeatureConfig(rs.opts.Features), true
+}
 
 // Metric looks a metric of the catalog up by name.
 func (rs *RuleSet) Metric(name string) (Metric, bool) {
@@ -337,7 +363,11 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 			}
 			rs.byName[m.name] = len(rs.metrics)
 			metricAt[m.name] = position{f.name, m.line}
-			rs.metrics = append(rs.metrics, Metric{Name: m.name, Kind: m.kind, Unit: m.unit, Lateness: m.lateness})
+			metric := Metric{Name: m.name, Kind: m.kind, Unit: m.unit, Lateness: m.lateness}
+			rs.metrics = append(rs.metrics, metric)
+			if err := metric.FeatureConfig(opts.Features).Validate(); err != nil {
+				errs = append(errs, Error{File: f.name, Line: m.latenessLine, Msg: fmt.Sprintf("metric %q: %s", m.name, featuresError(err))})
+			}
 		}
 	}
 
@@ -389,6 +419,13 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 }
 
 // compileRule checks one rule and compiles its expressions and templates.
+// featuresError strips the features package's prefix and sentinel suffix
+// from a config error, leaving what is wrong.
+func featuresError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "features: ")
+	return strings.TrimSuffix(msg, ": "+features.ErrInvalidConfig.Error())
+}
+
 func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule) (*Rule, Errors) {
 	var errs Errors
 	what := "alert " + strconv.Quote(raw.alert.value)
@@ -439,8 +476,8 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 	// Expressions.
 	c := &exprCompiler{
 		metrics:   map[string]Metric{},
-		windows:   rs.opts.Windows,
-		halfLives: rs.opts.HalfLives,
+		windows:   rs.opts.Features.Windows,
+		halfLives: rs.opts.Features.HalfLives,
 		maxNodes:  rs.opts.MaxExprNodes,
 		refIdx:    map[FeatureRef]int{},
 	}
