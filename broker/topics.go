@@ -1,0 +1,90 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops/tables"
+)
+
+// TopicReport says what EnsureTopics found or did for one topic.
+type TopicReport struct {
+	Spec    tables.TopicSpec
+	Created bool
+	// Mismatch describes how an existing topic differs from its spec.
+	Mismatch string
+}
+
+// EnsureTopics creates every topic of layout that is missing. It never
+// deletes or repartitions.
+func EnsureTopics(ctx context.Context, brokers []string, layout tables.Layout, replication int16) ([]TopicReport, error) {
+	if err := layout.Validate(); err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, fmt.Errorf("topics: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	specs := layout.Topics()
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("topics: list: %w", err)
+	}
+	var reports []TopicReport
+	for _, spec := range specs {
+		rep := TopicReport{Spec: spec}
+		if d, ok := existing[spec.Name]; ok && d.Err == nil {
+			if got := int32(len(d.Partitions)); got != spec.Partitions {
+				rep.Mismatch = fmt.Sprintf("has %d partitions, want %d", got, spec.Partitions)
+			}
+			reports = append(reports, rep)
+			continue
+		}
+		configs := map[string]*string{}
+		for k, v := range spec.Configs {
+			configs[k] = kadm.StringPtr(v)
+		}
+		resp, err := adm.CreateTopic(ctx, spec.Partitions, replication, configs, spec.Name)
+		if err != nil || (resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists)) {
+			if err == nil {
+				err = resp.Err
+			}
+			return reports, fmt.Errorf("topics: create %s: %w", spec.Name, err)
+		}
+		rep.Created = resp.Err == nil
+		reports = append(reports, rep)
+	}
+	// Check cleanup policies of what already existed.
+	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err == nil {
+		for i := range reports {
+			if reports[i].Created {
+				continue
+			}
+			rc, err := rcs.On(reports[i].Spec.Name, nil)
+			if err != nil || rc.Err != nil {
+				continue
+			}
+			for _, c := range rc.Configs {
+				if c.Key == "cleanup.policy" && c.Value != nil && *c.Value != reports[i].Spec.Cleanup() {
+					if reports[i].Mismatch != "" {
+						reports[i].Mismatch += "; "
+					}
+					reports[i].Mismatch += fmt.Sprintf("cleanup.policy is %s, want %s", *c.Value, reports[i].Spec.Cleanup())
+				}
+			}
+		}
+	}
+	return reports, nil
+}
