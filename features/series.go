@@ -1,0 +1,431 @@
+package features
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Outcome says what Add did with a sample.
+type Outcome uint8
+
+const (
+	// Applied: the sample was folded into the state.
+	Applied Outcome = iota
+	// TooLate: the sample is older than (newest event time - Lateness) and
+	// was not folded in. Callers count it and send it to a side output.
+	TooLate
+	// Rejected: the sample is invalid (Add also returns an error).
+	Rejected
+)
+
+// Reasons, as written in metrics labels and dead-letter headers.
+const (
+	ReasonTooLate = "too_late"
+	ReasonInvalid = "invalid"
+)
+
+// Errors Add returns with Rejected.
+var (
+	ErrNotFinite        = errors.New("value is NaN or infinite")
+	ErrTimestampOutside = errors.New("timestamp out of range")
+)
+
+// Reason is the reason label of an outcome other than Applied, "" for Applied.
+func (o Outcome) Reason() string {
+	switch o {
+	case TooLate:
+		return ReasonTooLate
+	case Rejected:
+		return ReasonInvalid
+	}
+	return ""
+}
+
+func (o Outcome) String() string {
+	switch o {
+	case Applied:
+		return "applied"
+	case TooLate:
+		return ReasonTooLate
+	case Rejected:
+		return "rejected"
+	}
+	return fmt.Sprintf("outcome(%d)", uint8(o))
+}
+
+type sample struct {
+	ts int64
+	v  float64
+}
+
+// bucket is one slot of a level: empty, raw (its raw samples live in
+// Series.raw), or aggregated (agg != nil, raw == 0).
+type bucket struct {
+	raw int32
+	agg *agg
+}
+
+// level holds the buckets of one width. Level i covers event times
+// [lo*width, hi*width); levels are disjoint and level 0 is the newest.
+type level struct {
+	width int64 // bucket width, ms
+	win   int64 // the window this level serves, ms
+	align int64 // the lower edge of the level is aligned to the next level's width
+	lo    int64 // bucket index range [lo, hi)
+	hi    int64
+	slots []bucket // ring indexed by bucket index mod len
+}
+
+func (l *level) slot(j int64) *bucket {
+	n := int64(len(l.slots))
+	m := j % n
+	if m < 0 {
+		m += n
+	}
+	return &l.slots[m]
+}
+
+type ewma struct {
+	halfLife float64 // ms
+	mean     float64
+	m2       float64 // Σ w (v - mean)²
+	w        float64 // Σ w, weights decayed to the newest event time
+}
+
+// Series is the windowed state of one metric. It is not safe for
+// concurrent use; an actor owns it. The zero value is not usable: use
+// NewSeries or DecodeSeries.
+type Series struct {
+	cfg      Config
+	fp       uint16
+	lateness int64
+	levels   []level
+
+	has    bool
+	newest int64   // newest event time seen, ms: every window ends here
+	lastV  float64 // value of the newest sample (ties: the later arrival)
+
+	raw  []sample // exact samples of raw buckets, sorted by (ts, arrival), live part raw[head:]
+	head int
+
+	ewmas []ewma
+
+	free    []*agg // recycled aggregates, so steady-state Add does not allocate
+	scratch []bin  // query scratch for quantiles
+}
+
+// NewSeries returns an empty series. It panics if cfg.Validate fails:
+// validate configs where they are read.
+func NewSeries(cfg Config) *Series {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	cfg = cfg.withDefaults()
+	cfg.Windows = append([]time.Duration(nil), cfg.Windows...)
+	cfg.HalfLives = append([]time.Duration(nil), cfg.HalfLives...)
+	s := &Series{cfg: cfg, fp: cfg.fingerprint(), lateness: cfg.Lateness.Milliseconds()}
+	n := len(cfg.Windows)
+	s.levels = make([]level, n)
+	for i, w := range cfg.Windows {
+		s.levels[i].win = w.Milliseconds()
+		s.levels[i].width = s.levels[i].win / bucketsPerWindow
+	}
+	for i := range s.levels {
+		lv := &s.levels[i]
+		lv.align = lv.width
+		if i+1 < n {
+			lv.align = s.levels[i+1].width
+		}
+		var prevWin int64
+		if i > 0 {
+			prevWin = s.levels[i-1].win
+		}
+		// Level i spans less than win - prevWin + align (+ one bucket for
+		// the newest partial bucket at level 0).
+		lv.slots = make([]bucket, (lv.win-prevWin+lv.align)/lv.width+2)
+	}
+	s.ewmas = make([]ewma, len(cfg.HalfLives))
+	for i, h := range cfg.HalfLives {
+		s.ewmas[i].halfLife = float64(h) / float64(time.Millisecond)
+	}
+	return s
+}
+
+// Config returns the config in force (defaults filled in).
+func (s *Series) Config() Config { return s.cfg }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// ranges computes each level's bucket index range for newest time t.
+func (s *Series) ranges(t int64, lo, hi *[maxWindows]int64) {
+	for i := range s.levels {
+		lv := &s.levels[i]
+		cut := floorDiv(t-lv.win, lv.align) * lv.align
+		lo[i] = cut / lv.width
+		if i == 0 {
+			hi[i] = floorDiv(t, lv.width) + 1
+		} else {
+			hi[i] = lo[i-1] * s.levels[i-1].width / lv.width
+		}
+	}
+}
+
+// Add folds a sample at event time tsUnixMilli into the state.
+func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return Rejected, fmt.Errorf("features: add %v at %d: %w", v, tsUnixMilli, ErrNotFinite)
+	}
+	if tsUnixMilli > maxAbsTs || tsUnixMilli < -maxAbsTs {
+		return Rejected, fmt.Errorf("features: add at %d: %w", tsUnixMilli, ErrTimestampOutside)
+	}
+	ts := tsUnixMilli
+	if !s.has {
+		s.has = true
+		s.newest = ts
+		var lo, hi [maxWindows]int64
+		s.ranges(ts, &lo, &hi)
+		for i := range s.levels {
+			s.levels[i].lo, s.levels[i].hi = lo[i], hi[i]
+		}
+	} else if ts < s.newest-s.lateness {
+		return TooLate, nil
+	}
+	if ts > s.newest {
+		s.advance(ts)
+	}
+	for i := range s.levels {
+		lv := &s.levels[i]
+		if ts < lv.lo*lv.width {
+			continue
+		}
+		j := floorDiv(ts, lv.width)
+		start := j * lv.width
+		b := lv.slot(j)
+		if b.agg != nil {
+			b.agg.add(start, ts, v, s.cfg.Counter)
+		} else {
+			s.insertRaw(ts, v)
+			b.raw++
+			if b.raw > rawPerBucket {
+				a := s.newAgg()
+				s.foldRaw(a, start, start, start+lv.width)
+				b.agg, b.raw = a, 0
+			}
+		}
+		if ts >= s.newest {
+			s.lastV = v
+		}
+		s.addEWMA(ts, v)
+		return Applied, nil
+	}
+	// Unreachable while Lateness <= the finest window (Validate), kept so
+	// that no state can be corrupted by a sample older than every level.
+	return TooLate, nil
+}
+
+func (s *Series) addEWMA(ts int64, v float64) {
+	for k := range s.ewmas {
+		e := &s.ewmas[k]
+		u := 1.0
+		if ts < s.newest {
+			u = math.Exp2(-float64(s.newest-ts) / e.halfLife)
+		}
+		w1 := e.w + u
+		if u == 0 || w1 == 0 {
+			continue
+		}
+		if e.w == 0 {
+			e.mean, e.m2, e.w = v, 0, u
+			continue
+		}
+		d := v - e.mean
+		e.mean += d * u / w1
+		e.m2 += u * d * (v - e.mean)
+		e.w = w1
+	}
+}
+
+// advance moves the newest event time to t: buckets that fall out of a
+// level move to the coarser level that now covers them, or expire. The work
+// is bounded by the number of buckets, whatever the jump.
+func (s *Series) advance(t int64) {
+	dt := float64(t - s.newest)
+	for k := range s.ewmas {
+		e := &s.ewmas[k]
+		d := math.Exp2(-dt / e.halfLife)
+		e.w *= d
+		e.m2 *= d
+	}
+	s.newest = t
+	var lo, hi [maxWindows]int64
+	s.ranges(t, &lo, &hi)
+	for i := len(s.levels) - 1; i >= 0; i-- {
+		lv := &s.levels[i]
+		end := min(lv.hi, lo[i])
+		for j := lv.lo; j < end; j++ {
+			b := lv.slot(j)
+			if b.raw > 0 || b.agg != nil {
+				s.relocate(i, j, b, &lo)
+			}
+			*b = bucket{}
+		}
+		lv.lo, lv.hi = lo[i], hi[i]
+	}
+	last := &s.levels[len(s.levels)-1]
+	oldest := last.lo * last.width
+	for s.head < len(s.raw) && s.raw[s.head].ts < oldest {
+		s.head++
+	}
+	if s.head == len(s.raw) {
+		s.raw, s.head = s.raw[:0], 0
+	}
+}
+
+// relocate moves bucket j of level i to the level that now covers its start
+// (all of it: level edges are aligned to the coarser width), or drops it.
+func (s *Series) relocate(i int, j int64, b *bucket, lo *[maxWindows]int64) {
+	src := &s.levels[i]
+	start := j * src.width
+	for d := i + 1; d < len(s.levels); d++ {
+		dl := &s.levels[d]
+		if start < lo[d]*dl.width {
+			continue
+		}
+		jd := floorDiv(start, dl.width)
+		dstStart := jd * dl.width
+		db := dl.slot(jd)
+		if db.agg == nil && b.agg == nil && db.raw+b.raw <= rawPerBucket {
+			db.raw += b.raw
+			return
+		}
+		if db.agg == nil {
+			db.agg = s.newAgg()
+			if db.raw > 0 {
+				// Earlier sources of this destination are older than start.
+				s.foldRaw(db.agg, dstStart, dstStart, start)
+				db.raw = 0
+			}
+		}
+		if b.agg != nil {
+			db.agg.merge(b.agg, float64(start-dstStart), s.cfg.Counter)
+			s.freeAgg(b.agg)
+		} else {
+			s.foldRaw(db.agg, dstStart, start, start+src.width)
+		}
+		return
+	}
+	// Expired: raw samples are trimmed by the caller.
+	if b.agg != nil {
+		s.freeAgg(b.agg)
+	}
+}
+
+func (s *Series) newAgg() *agg {
+	if n := len(s.free); n > 0 {
+		a := s.free[n-1]
+		s.free = s.free[:n-1]
+		return a
+	}
+	return &agg{bins: make([]bin, 0, 8)}
+}
+
+func (s *Series) freeAgg(a *agg) {
+	a.clear()
+	s.free = append(s.free, a)
+}
+
+// rawIndex is the first index in raw[head:] (absolute) with ts >= t.
+func (s *Series) rawIndex(t int64) int {
+	lo, hi := s.head, len(s.raw)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s.raw[m].ts < t {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+func (s *Series) insertRaw(ts int64, v float64) {
+	n := len(s.raw)
+	if n == cap(s.raw) && s.head > 0 && s.head >= (n-s.head)/4 {
+		m := copy(s.raw, s.raw[s.head:])
+		s.raw, s.head = s.raw[:m], 0
+		n = m
+	}
+	if n == s.head || s.raw[n-1].ts <= ts {
+		s.raw = append(s.raw, sample{ts, v})
+		return
+	}
+	// Out of order: after every sample with ts <= this one (arrival order
+	// breaks ties).
+	p := s.rawIndex(ts + 1)
+	s.raw = append(s.raw, sample{})
+	copy(s.raw[p+1:], s.raw[p:])
+	s.raw[p] = sample{ts, v}
+}
+
+// foldRaw folds the raw samples with ts in [from, to) into a (whose bucket
+// starts at aggStart) in time order and removes them from raw.
+func (s *Series) foldRaw(a *agg, aggStart, from, to int64) {
+	p0 := s.rawIndex(from)
+	p1 := s.rawIndex(to)
+	for _, r := range s.raw[p0:p1] {
+		a.add(aggStart, r.ts, r.v, s.cfg.Counter)
+	}
+	s.raw = append(s.raw[:p0], s.raw[p1:]...)
+}
+
+// Last returns the newest sample (by event time; ties go to the later
+// arrival).
+func (s *Series) Last() (tsUnixMilli int64, v float64, ok bool) {
+	if !s.has {
+		return 0, 0, false
+	}
+	return s.newest, s.lastV, true
+}
+
+// SecondsSinceLast is the event-time age of the newest sample at now, in
+// seconds, never negative; +Inf when the series has no sample.
+func (s *Series) SecondsSinceLast(nowUnixMilli int64) float64 {
+	if !s.has {
+		return math.Inf(1)
+	}
+	return math.Max(0, float64(nowUnixMilli-s.newest)/1000)
+}
+
+// EWMAStats is one event-time exponentially weighted moving average.
+type EWMAStats struct {
+	HalfLife time.Duration
+	Mean     float64
+	Variance float64
+}
+
+// EWMA returns one entry per configured half-life (empty without samples).
+func (s *Series) EWMA() []EWMAStats {
+	if !s.has {
+		return nil
+	}
+	out := make([]EWMAStats, len(s.ewmas))
+	for i, e := range s.ewmas {
+		out[i] = EWMAStats{HalfLife: s.cfg.HalfLives[i], Mean: e.mean, Variance: ewmaVar(e)}
+	}
+	return out
+}
+
+func ewmaVar(e ewma) float64 {
+	if e.w <= 0 {
+		return 0
+	}
+	return math.Max(0, e.m2/e.w)
+}

@@ -1,0 +1,426 @@
+package features
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"time"
+)
+
+// WindowStats are the features of one window, which ends at the newest
+// event time seen and covers (newest - window, newest]. Fields that need
+// more than the window holds are 0: RatePerSec (2 samples at 2 distinct
+// times), ZScore (stddev > 0), Increase and CounterRate (Counter config, 2
+// samples at 2 distinct times). Stat reports those cases as not available.
+type WindowStats struct {
+	Count                        int64
+	Sum, Avg, Min, Max, Stddev   float64 // Stddev is the population stddev
+	FirstTs, LastTs              int64   // event times, Unix ms
+	First, Last                  float64
+	RatePerSec                   float64 // least-squares slope per second (PromQL deriv)
+	Delta                        float64 // Last - First
+	Increase                     float64 // PromQL increase(): counter increase, resets handled, extrapolated
+	CounterRate                  float64 // PromQL rate(): Increase / window seconds
+	ZScore                       float64 // (Last - Avg) / Stddev
+	P50, P95, P99                float64 // from the sketch, within SketchRelativeError
+
+	hasRate, hasCounter, hasZ, hasQuantiles bool
+}
+
+// acc accumulates a window in time order from raw samples and aggregates.
+// x is event time in seconds relative to the window end.
+type acc struct {
+	n               int64
+	sum, min, max   float64
+	mean, m2        float64
+	xbar, sxx, cxy  float64
+	firstTs, lastTs int64
+	first, last     float64
+	inc             float64
+}
+
+func (c *acc) addSample(ts, end int64, v float64, counter bool) {
+	x := float64(ts-end) / 1000
+	if c.n == 0 {
+		*c = acc{n: 1, sum: v, min: v, max: v, mean: v, xbar: x, firstTs: ts, lastTs: ts, first: v, last: v}
+		return
+	}
+	if counter {
+		c.inc += counterStep(c.last, v)
+	}
+	c.last, c.lastTs = v, ts
+	c.n++
+	n := float64(c.n)
+	c.sum += v
+	c.min = math.Min(c.min, v)
+	c.max = math.Max(c.max, v)
+	dv := v - c.mean
+	dx := x - c.xbar
+	c.mean += dv / n
+	c.xbar += dx / n
+	c.m2 += dv * (v - c.mean)
+	c.sxx += dx * (x - c.xbar)
+	c.cxy += dx * (v - c.mean)
+}
+
+func (c *acc) addAgg(a *agg, start, end int64, counter bool) {
+	nb := float64(a.n)
+	xb := (float64(start-end) + a.st/nb) / 1000
+	sxxb := math.Max(0, a.stt-a.st*a.st/nb) / 1e6
+	cxyb := a.ctv / 1000
+	vb := a.sum / nb
+	if c.n == 0 {
+		*c = acc{n: a.n, sum: a.sum, min: a.min, max: a.max, mean: vb, m2: a.m2, xbar: xb, sxx: sxxb, cxy: cxyb,
+			firstTs: a.firstTs, lastTs: a.lastTs, first: a.first, last: a.last, inc: a.inc}
+		return
+	}
+	if counter {
+		c.inc += a.inc + counterStep(c.last, a.first)
+	}
+	c.last, c.lastTs = a.last, a.lastTs
+	na := float64(c.n)
+	n := na + nb
+	f := na * nb / n
+	dx := xb - c.xbar
+	dv := vb - c.mean
+	c.n += a.n
+	c.sum += a.sum
+	c.min = math.Min(c.min, a.min)
+	c.max = math.Max(c.max, a.max)
+	c.xbar += dx * nb / n
+	c.mean += dv * nb / n
+	c.m2 += a.m2 + dv*dv*f
+	c.sxx += sxxb + dx*dx*f
+	c.cxy += cxyb + dx*dv*f
+}
+
+func (s *Series) windowIndex(d time.Duration) int {
+	for i, w := range s.cfg.Windows {
+		if w == d {
+			return i
+		}
+	}
+	return -1
+}
+
+// accumulate walks window k oldest first. With quantiles it also leaves
+// the window's merged sketch, sorted, in s.scratch.
+func (s *Series) accumulate(k int, quantiles bool) acc {
+	var c acc
+	end := s.newest
+	edge := end - s.levels[k].win
+	counter := s.cfg.Counter
+	p := s.rawIndex(edge + 1)
+	if quantiles {
+		s.scratch = s.scratch[:0]
+	}
+	flush := func(before int64) {
+		for ; p < len(s.raw) && s.raw[p].ts < before; p++ {
+			r := s.raw[p]
+			c.addSample(r.ts, end, r.v, counter)
+			if quantiles {
+				s.scratch = append(s.scratch, bin{key: sketchKey(r.v), n: 1})
+			}
+		}
+	}
+	for i := k; i >= 0; i-- {
+		lv := &s.levels[i]
+		j0 := lv.lo
+		if i == k {
+			j0 = max(j0, floorDiv(edge, lv.width))
+		}
+		for j := j0; j < lv.hi; j++ {
+			a := lv.slot(j).agg
+			// An aggregate straddling the edge is left out whole: the
+			// window may miss up to one bucket of samples at its start.
+			if a == nil || a.firstTs <= edge {
+				continue
+			}
+			start := j * lv.width
+			flush(start)
+			c.addAgg(a, start, end, counter)
+			if quantiles {
+				s.scratch = append(s.scratch, a.bins...)
+			}
+		}
+	}
+	flush(math.MaxInt64)
+	if quantiles {
+		s.scratch = sortBins(s.scratch)
+	}
+	return c
+}
+
+func (s *Series) stats(k int, quantiles bool) WindowStats {
+	c := s.accumulate(k, quantiles)
+	st := WindowStats{
+		Count: c.n, Sum: c.sum, Min: c.min, Max: c.max,
+		FirstTs: c.firstTs, LastTs: c.lastTs, First: c.first, Last: c.last,
+		Delta: c.last - c.first,
+	}
+	if c.n == 0 {
+		return st
+	}
+	n := float64(c.n)
+	st.Avg = c.sum / n
+	st.Stddev = math.Sqrt(math.Max(0, c.m2/n))
+	if c.n >= 2 && c.sxx > 0 {
+		st.RatePerSec = c.cxy / c.sxx
+		st.hasRate = true
+	}
+	if st.Stddev > 0 && !math.IsInf(st.Stddev, 0) {
+		st.ZScore = (c.last - st.Avg) / st.Stddev
+		st.hasZ = !math.IsNaN(st.ZScore) && !math.IsInf(st.ZScore, 0)
+		if !st.hasZ {
+			st.ZScore = 0
+		}
+	}
+	if s.cfg.Counter && c.n >= 2 && c.lastTs > c.firstTs {
+		win := s.levels[k].win
+		st.Increase = extrapolatedIncrease(c, s.newest-win, s.newest)
+		st.CounterRate = st.Increase / (float64(win) / 1000)
+		st.hasCounter = true
+	}
+	if quantiles {
+		st.P50 = quantile(s.scratch, 0.5, c.min, c.max)
+		st.P95 = quantile(s.scratch, 0.95, c.min, c.max)
+		st.P99 = quantile(s.scratch, 0.99, c.min, c.max)
+		st.hasQuantiles = true
+	}
+	return st
+}
+
+// extrapolatedIncrease is PromQL's extrapolatedRate for increase() with
+// the window (rangeStart, rangeEnd]: the raw counter increase between the
+// first and last samples, extrapolated towards the window edges when
+// samples are close enough to them, never below a zero counter value.
+func extrapolatedIncrease(c acc, rangeStart, rangeEnd int64) float64 {
+	result := c.inc
+	durationToStart := float64(c.firstTs-rangeStart) / 1000
+	durationToEnd := float64(rangeEnd-c.lastTs) / 1000
+	sampled := float64(c.lastTs-c.firstTs) / 1000
+	avg := sampled / float64(c.n-1)
+	threshold := avg * 1.1
+	ext := sampled
+	if durationToStart >= threshold {
+		durationToStart = avg / 2
+	}
+	if result > 0 && c.first >= 0 {
+		if toZero := sampled * (c.first / result); toZero < durationToStart {
+			durationToStart = toZero
+		}
+	}
+	ext += durationToStart
+	if durationToEnd >= threshold {
+		durationToEnd = avg / 2
+	}
+	ext += durationToEnd
+	return result * (ext / sampled)
+}
+
+// Window returns the features of a configured window; ok is false for a
+// window that is not configured or a series without samples.
+func (s *Series) Window(d time.Duration) (WindowStats, bool) {
+	k := s.windowIndex(d)
+	if k < 0 || !s.has {
+		return WindowStats{}, false
+	}
+	return s.stats(k, true), true
+}
+
+// Stat names.
+const (
+	StatCount            = "count"
+	StatSum              = "sum"
+	StatAvg              = "avg"
+	StatMin              = "min"
+	StatMax              = "max"
+	StatStddev           = "stddev"
+	StatFirst            = "first"
+	StatLast             = "last"
+	StatRate             = "rate"
+	StatDelta            = "delta"
+	StatIncrease         = "increase"
+	StatCounterRate      = "counter_rate"
+	StatZScore           = "zscore"
+	StatP50              = "p50"
+	StatP95              = "p95"
+	StatP99              = "p99"
+	StatEWMA             = "ewma"
+	StatEWMVar           = "ewmvar"
+	StatSecondsSinceLast = "seconds_since_last"
+)
+
+// StatNames lists every name Stat accepts.
+func StatNames() []string {
+	return []string{StatCount, StatSum, StatAvg, StatMin, StatMax, StatStddev, StatFirst, StatLast,
+		StatRate, StatDelta, StatIncrease, StatCounterRate, StatZScore, StatP50, StatP95, StatP99,
+		StatEWMA, StatEWMVar, StatSecondsSinceLast}
+}
+
+// Stat returns one feature by name, for the rule engine. Window stats take
+// a configured window; "ewma" and "ewmvar" take a configured half-life in
+// the window argument; "seconds_since_last" ignores window and uses now.
+// ok is false for an unknown name, window or half-life, a series without
+// samples, and a feature that is not available (see WindowStats).
+func (s *Series) Stat(name string, window time.Duration, nowUnixMilli int64) (float64, bool) {
+	if !s.has {
+		return 0, false
+	}
+	switch name {
+	case StatSecondsSinceLast:
+		return s.SecondsSinceLast(nowUnixMilli), true
+	case StatEWMA, StatEWMVar:
+		for i, h := range s.cfg.HalfLives {
+			if h == window {
+				if name == StatEWMA {
+					return s.ewmas[i].mean, true
+				}
+				return ewmaVar(s.ewmas[i]), true
+			}
+		}
+		return 0, false
+	}
+	k := s.windowIndex(window)
+	if k < 0 {
+		return 0, false
+	}
+	q := name == StatP50 || name == StatP95 || name == StatP99
+	st := s.stats(k, q)
+	switch name {
+	case StatCount:
+		return float64(st.Count), true
+	case StatSum:
+		return st.Sum, true
+	case StatAvg:
+		return st.Avg, true
+	case StatMin:
+		return st.Min, true
+	case StatMax:
+		return st.Max, true
+	case StatStddev:
+		return st.Stddev, true
+	case StatFirst:
+		return st.First, true
+	case StatLast:
+		return st.Last, true
+	case StatDelta:
+		return st.Delta, true
+	case StatRate:
+		return st.RatePerSec, st.hasRate
+	case StatIncrease:
+		return st.Increase, st.hasCounter
+	case StatCounterRate:
+		return st.CounterRate, st.hasCounter
+	case StatZScore:
+		return st.ZScore, st.hasZ
+	case StatP50:
+		return st.P50, true
+	case StatP95:
+		return st.P95, true
+	case StatP99:
+		return st.P99, true
+	}
+	return 0, false
+}
+
+// Float is a float64 that encodes to JSON as null when it is not finite.
+type Float float64
+
+// MarshalJSON implements json.Marshaler.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+// SeriesSnapshot is a JSON view of a series for the API.
+type SeriesSnapshot struct {
+	Last             *PointSnapshot              `json:"last"`
+	Windows          map[string]WindowSnapshot   `json:"windows"`
+	EWMA             map[string]EWMASnapshot     `json:"ewma"`
+	Quantiles        map[string]QuantileSnapshot `json:"quantiles"`
+	SecondsSinceLast *Float                      `json:"seconds_since_last"`
+}
+
+// PointSnapshot is one sample.
+type PointSnapshot struct {
+	Ts    int64 `json:"ts"`
+	Value Float `json:"value"`
+}
+
+// WindowSnapshot is WindowStats without the quantiles. Increase and
+// counter_rate are present for counters only, rate_per_sec and zscore only
+// when available.
+type WindowSnapshot struct {
+	Count       int64  `json:"count"`
+	Sum         Float  `json:"sum"`
+	Avg         Float  `json:"avg"`
+	Min         Float  `json:"min"`
+	Max         Float  `json:"max"`
+	Stddev      Float  `json:"stddev"`
+	First       Float  `json:"first"`
+	FirstTs     int64  `json:"first_ts"`
+	Last        Float  `json:"last"`
+	LastTs      int64  `json:"last_ts"`
+	RatePerSec  Float  `json:"rate_per_sec"`
+	Delta       Float  `json:"delta"`
+	Increase    *Float `json:"increase,omitempty"`
+	CounterRate *Float `json:"counter_rate,omitempty"`
+	ZScore      *Float `json:"zscore,omitempty"`
+}
+
+// QuantileSnapshot holds one window's quantiles.
+type QuantileSnapshot struct {
+	P50 Float `json:"p50"`
+	P95 Float `json:"p95"`
+	P99 Float `json:"p99"`
+}
+
+// EWMASnapshot holds one half-life's EWMA.
+type EWMASnapshot struct {
+	Mean     Float `json:"mean"`
+	Variance Float `json:"variance"`
+}
+
+// Snapshot returns every feature, keyed by window and half-life labels.
+func (s *Series) Snapshot(nowUnixMilli int64) SeriesSnapshot {
+	snap := SeriesSnapshot{
+		Windows:   make(map[string]WindowSnapshot, len(s.cfg.Windows)),
+		EWMA:      make(map[string]EWMASnapshot, len(s.cfg.HalfLives)),
+		Quantiles: make(map[string]QuantileSnapshot, len(s.cfg.Windows)),
+	}
+	if !s.has {
+		return snap
+	}
+	snap.Last = &PointSnapshot{Ts: s.newest, Value: Float(s.lastV)}
+	age := Float(s.SecondsSinceLast(nowUnixMilli))
+	snap.SecondsSinceLast = &age
+	for k, d := range s.cfg.Windows {
+		st := s.stats(k, true)
+		label := WindowLabel(d)
+		ws := WindowSnapshot{
+			Count: st.Count, Sum: Float(st.Sum), Avg: Float(st.Avg), Min: Float(st.Min), Max: Float(st.Max),
+			Stddev: Float(st.Stddev), First: Float(st.First), FirstTs: st.FirstTs, Last: Float(st.Last),
+			LastTs: st.LastTs, RatePerSec: Float(st.RatePerSec), Delta: Float(st.Delta),
+		}
+		if st.hasCounter {
+			inc, rate := Float(st.Increase), Float(st.CounterRate)
+			ws.Increase, ws.CounterRate = &inc, &rate
+		}
+		if st.hasZ {
+			z := Float(st.ZScore)
+			ws.ZScore = &z
+		}
+		snap.Windows[label] = ws
+		snap.Quantiles[label] = QuantileSnapshot{P50: Float(st.P50), P95: Float(st.P95), P99: Float(st.P99)}
+	}
+	for i, e := range s.ewmas {
+		snap.EWMA[WindowLabel(s.cfg.HalfLives[i])] = EWMASnapshot{Mean: Float(e.mean), Variance: Float(ewmaVar(e))}
+	}
+	return snap
+}
+
+var _ json.Marshaler = Float(0)
