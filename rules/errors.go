@@ -39,8 +39,8 @@ func (es Errors) Error() string {
 }
 
 // sortErrors orders errors by the order files were given, then by line, keeping
-// discovery order for problems of one line.
-func sortErrors(es Errors, files []string) {
+// discovery order for problems of one line, and drops repeated messages.
+func sortErrors(es Errors, files []string) Errors {
 	rank := make(map[string]int, len(files))
 	for i, f := range files {
 		if _, ok := rank[f]; !ok {
@@ -53,4 +53,5 @@ func sortErrors(es Errors, files []string) {
 		}
 		return cmp.Compare(a.Line, b.Line)
 	})
+	return slices.CompactFunc(es, func(a, b Error) bool { return a == b })
 }

@@ -218,7 +218,7 @@ func (c *exprCompiler) compile(src string, value bool) (*program, string, []expr
 	cfg := newExprConfig(c.maxNodes, expect)
 	tree, err := parser.ParseWithConfig(src, cfg)
 	if err != nil {
-		return nil, "", []exprError{fileError(err)}
+		return nil, "", []exprError{c.fileError(err)}
 	}
 	v := &validator{c: c, src: tree.Source, value: value, accounted: map[*ast.CallNode]bool{}, used: map[int]bool{}}
 	v.node(tree.Node)
@@ -237,14 +237,14 @@ func (c *exprCompiler) compile(src string, value bool) (*program, string, []expr
 	}
 	ast.Walk(&tree.Node, &fetchPatcher{c: c})
 	if _, err := checker.Check(tree, cfg); err != nil {
-		return nil, "", []exprError{fileError(err)}
+		return nil, "", []exprError{c.fileError(err)}
 	}
 	if err := optimizer.Optimize(&tree.Node, cfg); err != nil {
-		return nil, "", []exprError{fileError(err)}
+		return nil, "", []exprError{c.fileError(err)}
 	}
 	prog, err := compileTree(tree, cfg)
 	if err != nil {
-		return nil, "", []exprError{fileError(err)}
+		return nil, "", []exprError{c.fileError(err)}
 	}
 	p := &program{prog: prog, single: single}
 	for i := range v.used {
@@ -265,10 +265,13 @@ func compileTree(tree *parser.Tree, cfg *conf.Config) (prog *vm.Program, err err
 	return compiler.Compile(tree, cfg)
 }
 
-func fileError(err error) exprError {
+func (c *exprCompiler) fileError(err error) exprError {
 	var fe *file.Error
 	if errors.As(err, &fe) {
 		msg := fe.Message
+		if strings.Contains(msg, "exceeds maximum allowed nodes") {
+			return exprError{line: 1, msg: fmt.Sprintf("expression too large (more than %d nodes)", c.maxNodes)}
+		}
 		if fe.Column > 0 || fe.Line > 1 {
 			msg += " at column " + strconv.Itoa(fe.Column+1)
 		}

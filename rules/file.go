@@ -370,6 +370,7 @@ func (p *fileParser) parseRule(n *yaml.Node, group string) (rawRule, bool) {
 		}
 	}
 	what := "alert " + strconv.Quote(r.alert.value)
+	recording := false
 	ok := p.mapping(n, "rule", func(key string, k, v *yaml.Node) {
 		switch key {
 		case "alert":
@@ -387,6 +388,7 @@ func (p *fileParser) parseRule(n *yaml.Node, group string) (rawRule, bool) {
 		case "annotations":
 			r.annotations = p.pairs(v, what+": annotations")
 		case "record":
+			recording = true
 			p.errorf(k.Line, "recording rules (record:) are not supported; features are computed by the feature engine")
 		default:
 			p.errorf(k.Line, "%s: unknown key %q in rule (allowed: alert, expr, clear, for, keep_firing_for, labels, annotations)", what, key)
@@ -396,7 +398,9 @@ func (p *fileParser) parseRule(n *yaml.Node, group string) (rawRule, bool) {
 		return r, false
 	}
 	if !r.alert.set || r.alert.value == "" {
-		p.errorf(n.Line, "rule in group %q: missing alert name", group)
+		if !recording {
+			p.errorf(n.Line, "rule in group %q: missing alert name", group)
+		}
 		return r, false
 	}
 	if !labelNameRE.MatchString(r.alert.value) {

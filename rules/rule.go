@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -365,22 +366,27 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 			metricAt[m.name] = position{f.name, m.line}
 			metric := Metric{Name: m.name, Kind: m.kind, Unit: m.unit, Lateness: m.lateness}
 			rs.metrics = append(rs.metrics, metric)
-			if err := metric.FeatureConfig(opts.Features).Validate(); err != nil {
+			if smallest := slices.Min(opts.Features.Windows); m.lateness > smallest {
+				errs = append(errs, Error{File: f.name, Line: m.latenessLine, Msg: fmt.Sprintf("metric %q: lateness %s exceeds the smallest window %s", m.name, FormatDuration(m.lateness), FormatDuration(smallest))})
+			} else if err := metric.FeatureConfig(opts.Features).Validate(); err != nil {
 				errs = append(errs, Error{File: f.name, Line: m.latenessLine, Msg: fmt.Sprintf("metric %q: %s", m.name, featuresError(err))})
 			}
 		}
 	}
 
 	vms := &sync.Pool{New: func() any { return new(vm.VM) }}
-	groupAt := map[string]string{}
+	groupAt := map[string]position{}
 	for _, f := range files {
 		for _, g := range f.groups {
-			pos := f.name + ":" + strconv.Itoa(g.line)
 			if prev, dup := groupAt[g.name]; dup {
-				errs = append(errs, Error{File: f.name, Line: g.line, Msg: fmt.Sprintf("group %q: duplicate (first at %s)", g.name, prev)})
+				at := prev.file + ":" + strconv.Itoa(prev.line)
+				if prev.file == f.name {
+					at = "line " + strconv.Itoa(prev.line)
+				}
+				errs = append(errs, Error{File: f.name, Line: g.line, Msg: fmt.Sprintf("group %q: duplicate (first at %s)", g.name, at)})
 				continue
 			}
-			groupAt[g.name] = pos
+			groupAt[g.name] = position{f.name, g.line}
 			var tenants []string
 			if g.hasTenants {
 				tenants = slices.Clip(slices.Compact(slices.Sorted(slices.Values(g.tenants))))
@@ -412,13 +418,28 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 		}
 	}
 	if len(errs) > 0 {
-		sortErrors(errs, names)
+		errs = sortErrors(errs, names)
 		return nil, errs
 	}
 	return rs, nil
 }
 
 // compileRule checks one rule and compiles its expressions and templates.
+// templateError rewrites a template error as the user wrote the template:
+// without the variable header the package prepends, whose length shifts the
+// columns of line 1, and without internal type names.
+func templateError(err error) string {
+	msg := strings.ReplaceAll(err.Error(), templateHeader, "")
+	msg = strings.ReplaceAll(msg, " in type *rules.templateData", "")
+	if m := templateColRE.FindStringSubmatchIndex(msg); m != nil {
+		col, _ := strconv.Atoi(msg[m[2]:m[3]])
+		msg = msg[:m[2]] + strconv.Itoa(max(col-len(templateHeader), 1)) + msg[m[3]:]
+	}
+	return msg
+}
+
+var templateColRE = regexp.MustCompile(`^template: [^:]*:1:(\d+):`)
+
 // featuresError strips the features package's prefix and sentinel suffix
 // from a config error, leaving what is wrong.
 func featuresError(err error) string {
@@ -561,7 +582,7 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 			err = t.tmpl.Execute(&limitedBuffer{max: maxAnnotationBytes}, sample)
 		}
 		if err != nil {
-			errorf(a.value.line, "annotation %q: %s", a.key, strings.ReplaceAll(err.Error(), templateHeader, ""))
+			errorf(a.value.line, "annotation %q: %s", a.key, templateError(err))
 			continue
 		}
 		r.annotations = append(r.annotations, t)
