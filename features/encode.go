@@ -54,41 +54,71 @@ func decimalOf(v float64, k int) (int64, bool) {
 func zigzag(x int64) uint64   { return uint64(x<<1) ^ uint64(x>>63) }
 func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
-func appendFloat(dst []byte, v float64) []byte { return appendFloatRef(dst, v, math.NaN()) }
+func appendFloat(dst []byte, v float64) []byte {
+	dst, _, _ = appendFloatDec(dst, v, 0, -1)
+	return dst
+}
 
-// appendFloatRef encodes v, relative to ref when that is shorter (a NaN ref
-// means none).
-func appendFloatRef(dst []byte, v, ref float64) []byte {
-	k := -1
-	if a := math.Abs(v); a < maxMantissa/1e6 {
-		// A value that is m/10^k is also (m*10^(6-k))/10^6: one test
-		// rejects most full-precision values.
-		if _, ok := decimalOf(v, 6); ok {
-			for k = 0; k < 6; k++ {
-				if _, ok := decimalOf(v, k); ok {
-					break
-				}
-			}
+var pow10i = [7]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6}
+
+// decimal finds the smallest k with v == m/10^k exactly, or k = -1.
+func decimal(v float64) (m int64, k int) {
+	if math.Abs(v) < maxMantissa/1e6 {
+		// A value that is m/10^k is also (m*10^(6-k))/10^6, the same real
+		// number and so the same double: one test at k = 6 settles it,
+		// then trailing decimal zeros give the smallest k.
+		m6, ok := decimalOf(v, 6)
+		if !ok {
+			return 0, -1
 		}
-	} else if a <= maxMantissa {
-		if _, ok := decimalOf(v, 0); ok {
-			k = 0
+		k = 6
+		for k > 0 && m6%10 == 0 {
+			m6 /= 10
+			k--
 		}
+		return m6, k
 	}
+	if m, ok := decimalOf(v, 0); ok {
+		return m, 0
+	}
+	return 0, -1
+}
+
+// decimalAt returns m with v == m/10^k exactly, if there is one.
+func decimalAt(v float64, k int) (int64, bool) {
+	m, kv := decimal(v)
+	return scaleDecimal(m, kv, k)
+}
+
+func scaleDecimal(m int64, kv, k int) (int64, bool) {
+	if kv < 0 || kv > k {
+		return 0, false
+	}
+	return m * pow10i[k-kv], true
+}
+
+func appendFloatRef(dst []byte, v, ref float64) []byte {
+	mr, kr := decimal(ref)
+	dst, _, _ = appendFloatDec(dst, v, mr, kr)
+	return dst
+}
+
+// appendFloatDec encodes v, relative to the reference value whose decimal
+// form is (mr, kr) when that is shorter (kr < 0: none). It returns v's
+// decimal form, the next value's reference.
+func appendFloatDec(dst []byte, v float64, mr int64, kr int) ([]byte, int64, int) {
+	m, k := decimal(v)
 	if k < 0 {
 		dst = append(dst, 7)
-		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
+		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(v)), m, k
 	}
-	m, _ := decimalOf(v, k)
 	u := zigzag(m)<<4 | uint64(k)
-	if !math.IsNaN(ref) {
-		if mr, ok := decimalOf(ref, k); ok {
-			if d := zigzag(m-mr)<<4 | 8 | uint64(k); d < u {
-				u = d
-			}
+	if mr, ok := scaleDecimal(mr, kr, k); ok {
+		if d := zigzag(m-mr)<<4 | 8 | uint64(k); d < u {
+			u = d
 		}
 	}
-	return binary.AppendUvarint(dst, u)
+	return binary.AppendUvarint(dst, u), m, k
 }
 
 type decoder struct {
@@ -168,7 +198,7 @@ func (d *decoder) floatRef(ref float64) float64 {
 	}
 	m := unzigzag(u >> 4)
 	if tag&8 != 0 {
-		mr, ok := decimalOf(ref, k)
+		mr, ok := decimalAt(ref, k)
 		if math.IsNaN(ref) || !ok {
 			d.fail("float delta without a decimal reference")
 			return 0
@@ -198,7 +228,8 @@ func (s *Series) AppendBinary(dst []byte) []byte {
 	}
 	raw := s.raw[s.head:]
 	dst = binary.AppendUvarint(dst, uint64(len(raw)))
-	prevTs, prevDelta, prevV := s.newest, int64(0), math.NaN()
+	prevTs, prevDelta := s.newest, int64(0)
+	prevM, prevK := int64(0), -1
 	for i, r := range raw {
 		if i == 0 {
 			dst = binary.AppendUvarint(dst, uint64(s.newest-r.ts))
@@ -208,8 +239,7 @@ func (s *Series) AppendBinary(dst []byte) []byte {
 			prevDelta = delta
 		}
 		prevTs = r.ts
-		dst = appendFloatRef(dst, r.v, prevV)
-		prevV = r.v
+		dst, prevM, prevK = appendFloatDec(dst, r.v, prevM, prevK)
 	}
 	for i := range s.levels {
 		lv := &s.levels[i]
@@ -247,8 +277,8 @@ func (s *Series) appendAgg(dst []byte, a *agg, start int64) []byte {
 	dst = binary.AppendUvarint(dst, uint64(a.n))
 	dst = binary.AppendUvarint(dst, uint64(a.firstTs-start))
 	dst = binary.AppendUvarint(dst, uint64(a.lastTs-a.firstTs))
-	dst = appendFloat(dst, a.first)
-	dst = appendFloatRef(dst, a.last, a.first)
+	dst, fm, fk := appendFloatDec(dst, a.first, 0, -1)
+	dst, _, _ = appendFloatDec(dst, a.last, fm, fk)
 	var flags byte
 	switch {
 	case sameFloat(a.min, a.first):
@@ -264,10 +294,10 @@ func (s *Series) appendAgg(dst []byte, a *agg, start int64) []byte {
 	}
 	dst = append(dst, flags)
 	if flags&(minIsFirst|minIsLast) == 0 {
-		dst = appendFloatRef(dst, a.min, a.first)
+		dst, _, _ = appendFloatDec(dst, a.min, fm, fk)
 	}
 	if flags&(maxIsFirst|maxIsLast) == 0 {
-		dst = appendFloatRef(dst, a.max, a.first)
+		dst, _, _ = appendFloatDec(dst, a.max, fm, fk)
 	}
 	dst = appendFloat(dst, a.sum)
 	dst = appendFloat(dst, a.m2)
