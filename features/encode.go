@@ -172,6 +172,17 @@ func (d *decoder) small(limit uint64, what string) int64 {
 
 func (d *decoder) float() float64 { return d.floatRef(math.NaN()) }
 
+// floatAny reads a derived quantity (a sum, a moment): those may overflow
+// to ±Inf or NaN with extreme inputs, and must round-trip too.
+func (d *decoder) floatAny() float64 {
+	if len(d.b) >= 9 && d.b[0] == 7 && d.err == nil {
+		v := math.Float64frombits(binary.LittleEndian.Uint64(d.b[1:]))
+		d.b = d.b[9:]
+		return v
+	}
+	return d.float()
+}
+
 func (d *decoder) floatRef(ref float64) float64 {
 	u := d.uvarint()
 	if d.err != nil {
@@ -222,7 +233,7 @@ func (s *Series) AppendBinary(dst []byte) []byte {
 	dst = binary.AppendVarint(dst, s.newest)
 	dst = appendFloat(dst, s.lastV)
 	for _, e := range s.ewmas {
-		dst = appendFloatRef(dst, e.mean, s.lastV)
+		dst = appendFloat(dst, e.mean)
 		dst = appendFloat(dst, e.m2)
 		dst = appendFloat(dst, e.w)
 	}
@@ -366,9 +377,9 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	s.lastV = d.float()
 	for i := range s.ewmas {
 		e := &s.ewmas[i]
-		e.mean = d.floatRef(s.lastV)
-		e.m2 = d.float()
-		e.w = d.float()
+		e.mean = d.floatAny()
+		e.m2 = d.floatAny()
+		e.w = d.floatAny()
 		if e.w < 0 {
 			d.fail("negative ewma weight")
 		}
@@ -482,13 +493,13 @@ func (s *Series) decodeAgg(d *decoder, start, width int64) *agg {
 	if !(a.min <= a.first && a.min <= a.last && a.max >= a.first && a.max >= a.last) {
 		d.fail("min/max inconsistent with first/last")
 	}
-	a.sum = d.float()
-	a.m2 = d.float()
-	a.st = d.float()
-	a.stt = d.float()
-	a.ctv = d.float()
+	a.sum = d.floatAny()
+	a.m2 = d.floatAny()
+	a.st = d.floatAny()
+	a.stt = d.floatAny()
+	a.ctv = d.floatAny()
 	if s.cfg.Counter {
-		a.inc = d.float()
+		a.inc = d.floatAny()
 	}
 	nb := d.small(sketchMaxBins, "sketch bins")
 	if d.err != nil {

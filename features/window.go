@@ -13,16 +13,16 @@ import (
 // times), ZScore (stddev > 0), Increase and CounterRate (Counter config, 2
 // samples at 2 distinct times). Stat reports those cases as not available.
 type WindowStats struct {
-	Count                        int64
-	Sum, Avg, Min, Max, Stddev   float64 // Stddev is the population stddev
-	FirstTs, LastTs              int64   // event times, Unix ms
-	First, Last                  float64
-	RatePerSec                   float64 // least-squares slope per second (PromQL deriv)
-	Delta                        float64 // Last - First
-	Increase                     float64 // PromQL increase(): counter increase, resets handled, extrapolated
-	CounterRate                  float64 // PromQL rate(): Increase / window seconds
-	ZScore                       float64 // (Last - Avg) / Stddev
-	P50, P95, P99                float64 // from the sketch, within SketchRelativeError
+	Count                      int64
+	Sum, Avg, Min, Max, Stddev float64 // Stddev is the population stddev
+	FirstTs, LastTs            int64   // event times, Unix ms
+	First, Last                float64
+	RatePerSec                 float64 // least-squares slope per second (PromQL deriv)
+	Delta                      float64 // Last - First
+	Increase                   float64 // PromQL increase(): counter increase, resets handled, extrapolated
+	CounterRate                float64 // PromQL rate(): Increase / window seconds
+	ZScore                     float64 // (Last - Avg) / Stddev
+	P50, P95, P99              float64 // from the sketch, within SketchRelativeError
 
 	hasRate, hasCounter, hasZ, hasQuantiles bool
 }
