@@ -273,9 +273,16 @@ func (d *decoder) uint64() uint64 {
 	return v
 }
 
+// minimal reports whether the n-byte varint at the head of b is in its
+// shortest form (the last byte of a longer one is never 0), which keeps the
+// encoding canonical.
+func (d *decoder) minimal(n int) bool {
+	return n == 1 || d.b[n-1] != 0
+}
+
 func (d *decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	if n <= 0 || !d.minimal(n) {
 		d.fail("count")
 		return 0
 	}
@@ -285,7 +292,7 @@ func (d *decoder) uvarint() uint64 {
 
 func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
+	if n <= 0 || !d.minimal(n) {
 		d.fail("time")
 		return 0
 	}

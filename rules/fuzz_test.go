@@ -1,0 +1,168 @@
+package rules
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// FuzzParse: no input makes loading panic, and a rule set that loads can be
+// evaluated and stepped on any features without panicking.
+func FuzzParse(f *testing.F) {
+	paths, _ := filepath.Glob("testdata/*/*.yml")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("a: &a [*a]"))
+	f.Add([]byte("groups: [{name: g, rules: [{alert: A, expr: 'true'}]}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rs, err := Parse("fuzz.yml", data, Options{})
+		if err != nil {
+			if _, ok := err.(Errors); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		ff := fuzzFeatures{}
+		var states States
+		rs.Advance(&states, Source{Tenant: "t", Host: "h"}, ff, 1000, "", func(*Transition) {})
+		rs.Advance(&states, Source{Tenant: "t", Host: "h"}, fuzzFeatures{missing: true}, 2000, "", func(*Transition) {})
+	})
+}
+
+// FuzzExpr: any expression text either fails to load with an error or
+// evaluates without panicking.
+func FuzzExpr(f *testing.F) {
+	for _, s := range []string{
+		`avg("cpu", "1m") > 90`,
+		`seconds_since_last("cpu") > 300 || p99("cpu", "5m") / 0 >= -1`,
+		`abs(delta("cpu", "5m")) > 1 ? true : last("cpu") % 2 == 1`,
+		`!(zscore("cpu", "15m") > 3) and ewma("cpu", "1m") ** 2 != 4`,
+		`1 % 0 == 1`,
+		`last("cpu") > 1 ?? 2`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		src := "metrics: [{name: cpu}]\ngroups: [{name: g, rules: [{alert: A, expr: " + quoteYAML(expr) + "}]}]\n"
+		rs, err := Parse("fuzz.yml", []byte(src), Options{})
+		if err != nil {
+			return
+		}
+		for r := range rs.Rules() {
+			for _, ff := range []fuzzFeatures{{}, {missing: true}, {v: math.Inf(1)}, {v: math.NaN()}, {v: -3}} {
+				res := r.Eval(ff, 5000)
+				Step(r, src2, State{}, res, 5000)
+				NextDeadline(r, State{Phase: Pending}, ff, 5000)
+			}
+		}
+	})
+}
+
+var src2 = Source{Tenant: "t", Host: "h"}
+
+func quoteYAML(s string) string {
+	var b bytes.Buffer
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f || r == 0xfeff || (r >= 0x80 && r < 0xa0) || r == 0xfffd:
+			b.WriteString(`\x20`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+type fuzzFeatures struct {
+	missing bool
+	v       float64
+}
+
+func (f fuzzFeatures) Stat(metric, stat string, window time.Duration, now int64) (float64, bool) {
+	return f.v + float64(len(stat)), !f.missing
+}
+
+func (f fuzzFeatures) SecondsSinceLast(metric string, now int64) (float64, bool) {
+	return f.v, !f.missing
+}
+
+// FuzzDecodeStates: DecodeStates never panics; what it accepts re-encodes to
+// the same bytes (the encoding is canonical).
+func FuzzDecodeStates(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1, 0})
+	for _, s := range sampleStates() {
+		b, _ := s.MarshalBinary()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeStates(b)
+		if err != nil {
+			return
+		}
+		if len(b) == 0 {
+			return
+		}
+		out, err := s.AppendBinary(nil)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		if !bytes.Equal(out, b) {
+			t.Fatalf("re-encoding differs:\n in %x\nout %x", b, out)
+		}
+	})
+}
+
+// FuzzStatesRoundTrip: any states built with Set survive encode and decode.
+func FuzzStatesRoundTrip(f *testing.F) {
+	f.Add(uint64(1), uint8(1), int64(0), int64(0), true, int64(0), int64(0), 1.5, uint64(7), uint64(2), uint8(2))
+	f.Add(uint64(math.MaxUint64), uint8(2), int64(math.MinInt64), int64(math.MaxInt64), false, int64(-1), int64(1), math.NaN(), uint64(0), uint64(0), uint8(0))
+	f.Fuzz(func(t *testing.T, id uint64, phase uint8, active, firing int64, clearing bool, clearSince, lastSent int64, value float64, episode uint64, id2 uint64, phase2 uint8) {
+		var s States
+		s.Set(RuleID(id), State{Phase: Phase(phase % 3), ActiveSince: active, FiringSince: firing, Clearing: clearing,
+			ClearSince: clearSince, LastSent: lastSent, Value: value, Episode: episode})
+		s.Set(RuleID(id2), State{Phase: Phase(phase2 % 3), ActiveSince: firing, Value: -value})
+		b, err := s.AppendBinary([]byte("prefix"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeStates(b[len("prefix"):])
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		if !statesEqual(got, s) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, s)
+		}
+	})
+}
+
+// statesEqual compares states, NaN values by bits.
+func statesEqual(a, b States) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if math.Float64bits(x.Value) != math.Float64bits(y.Value) {
+			return false
+		}
+		x.Value, y.Value = 0, 0
+		if !reflect.DeepEqual(x, y) {
+			return false
+		}
+	}
+	return true
+}
