@@ -63,10 +63,24 @@ func mustRule(t testing.TB, rule string, opts Options) *Rule {
 	return rs.rules[0]
 }
 
+// indent dedents s (by its least indented non-blank line) and indents it by
+// prefix.
 func indent(s, prefix string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
+	lines := strings.Split(strings.Trim(s, "\n"), "\n")
+	common := -1
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if n := len(l) - len(strings.TrimLeft(l, " ")); common < 0 || n < common {
+			common = n
+		}
+	}
 	for i, l := range lines {
-		lines[i] = prefix + strings.TrimSpace(l)
+		if len(l) >= common && common > 0 {
+			l = l[common:]
+		}
+		lines[i] = prefix + l
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
