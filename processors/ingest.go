@@ -2,7 +2,6 @@ package processors
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -27,11 +26,11 @@ type IngestOptions struct {
 	Logger    *slog.Logger
 	// Now is the wall clock that bounds event times from above.
 	Now func() time.Time
-	// FragmentTimeout is how long a record cut short (see
-	// normalize.Incomplete) waits for the records that complete it before
-	// it goes to the DLQ.
+	// FragmentTimeout is how long a record that is not JSON on its own
+	// waits for records that complete it (see normalize.Assemble) before it
+	// goes to the DLQ.
 	FragmentTimeout time.Duration
-	// MaxFragments bounds how many records one event may be cut into.
+	// MaxFragments bounds the records waiting so.
 	MaxFragments int
 }
 
@@ -46,27 +45,21 @@ type Ingest struct {
 	stop  chan struct{}
 
 	mu    sync.Mutex
-	parts map[int32]*ingestPartition
+	parts map[int32]*Acks
 	metas metaCache
+
+	poolMu    sync.Mutex
+	pool      []pooled
+	poolTimer *time.Timer
 }
 
-type ingestPartition struct {
-	acks *Acks
-	mu   sync.Mutex
-	frag *fragment
-}
-
-// fragment is a record cut short and the records that continued it so far.
-type fragment struct {
-	data   []byte
-	pieces []piece
-	timer  *time.Timer
-}
-
-type piece struct {
-	offset int64
-	key    []byte
-	value  []byte
+// pooled is a record that is not JSON on its own, waiting for the records
+// that complete it.
+type pooled struct {
+	piece normalize.Piece
+	key   []byte
+	acks  *Acks
+	added time.Time
 }
 
 // NewIngest builds the stage.
@@ -84,14 +77,14 @@ func NewIngest(opts IngestOptions) (*Ingest, error) {
 		opts.Now = time.Now
 	}
 	if opts.FragmentTimeout <= 0 {
-		opts.FragmentTimeout = 5 * time.Second
+		opts.FragmentTimeout = 2 * time.Second
 	}
 	if opts.MaxFragments <= 0 {
 		opts.MaxFragments = 256
 	}
 	opts.Normalize = opts.Normalize.Defaults()
 	opts.Logger = opts.Logger.With("stage", StageIngest)
-	in := &Ingest{opts: opts, parts: map[int32]*ingestPartition{}, stop: make(chan struct{}), metas: metaCache{m: map[string]cachedMeta{}}}
+	in := &Ingest{opts: opts, parts: map[int32]*Acks{}, stop: make(chan struct{}), metas: metaCache{m: map[string]cachedMeta{}}}
 	in.graph = goka.DefineGroup(tables.IngestGroup,
 		goka.Input(tables.RawStream, tables.BytesCodec{}, in.process),
 		goka.Lookup(tables.MetaTable, tables.BytesCodec{}),
@@ -112,94 +105,123 @@ func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error 
 	return p.Run(ctx)
 }
 
-func (in *Ingest) partition(p int32) *ingestPartition {
+func (in *Ingest) partition(p int32) *Acks {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	part, ok := in.parts[p]
+	a, ok := in.parts[p]
 	if !ok {
-		part = &ingestPartition{acks: NewAcks()}
-		in.parts[p] = part
+		a = NewAcks()
+		in.parts[p] = a
 	}
-	return part
+	return a
 }
 
 func (in *Ingest) process(ctx goka.Context, msg any) {
 	value, _ := msg.([]byte)
 	p, off := ctx.Partition(), ctx.Offset()
-	m := in.opts.Metrics
-	m.RecordsIn.WithLabelValues(StageIngest).Inc()
-	part := in.partition(p)
-	part.acks.Add(off, "", ctx.DeferCommit())
+	in.opts.Metrics.RecordsIn.WithLabelValues(StageIngest).Inc()
+	acks := in.partition(p)
+	acks.Add(off, "", ctx.DeferCommit())
+	recordTime := ctx.Timestamp()
+	if recordTime.IsZero() {
+		recordTime = in.opts.Now()
+	}
+	res := in.opts.Normalize.Parse(value, recordTime, in.opts.Now())
+	if len(res.Rejected) == 1 && res.Rejected[0].Err.Index < 0 && res.Rejected[0].Err.Reason == normalize.ReasonInvalidJSON {
+		in.addPiece(ctx, pooled{piece: normalize.Piece{Partition: p, Offset: off, Time: recordTime, Value: value},
+			key: []byte(ctx.Key()), acks: acks, added: in.opts.Now()})
+		return
+	}
+	in.emit(ctx, res, ctx.Key(), tables.Origin{Partition: p, Offset: off}, recordTime, func() { acks.Done(off) })
+}
 
-	part.mu.Lock()
-	if f := part.frag; f != nil {
-		joined := normalize.Join(f.data, value)
-		switch {
-		case json.Valid(joined):
-			f.timer.Stop()
-			part.frag = nil
-			part.mu.Unlock()
-			offsets := append(f.offsets(), off)
-			in.handle(ctx, joined, ctx.Key(), tables.Origin{Partition: p, Offset: f.pieces[0].offset}, offsets, part.acks)
-			return
-		case normalize.Incomplete(joined) && len(f.pieces) < in.opts.MaxFragments && len(joined) <= in.opts.Normalize.MaxRecordBytes:
-			f.data = joined
-			f.pieces = append(f.pieces, piece{offset: off, key: []byte(ctx.Key()), value: value})
-			f.timer.Reset(in.opts.FragmentTimeout)
-			part.mu.Unlock()
-			return
-		default:
-			f.timer.Stop()
-			part.frag = nil
-			in.rejectFragment(p, f, "it was cut short and the record after it does not complete it", part.acks)
+// addPiece pools a record that is not JSON on its own and, when pooled
+// records make a whole event, handles that event.
+func (in *Ingest) addPiece(ctx goka.Context, pc pooled) {
+	in.poolMu.Lock()
+	in.pool = append(in.pool, pc)
+	pieces := make([]normalize.Piece, len(in.pool))
+	for i := range in.pool {
+		pieces[i] = in.pool[i].piece
+	}
+	rec, seq := normalize.Assemble(pieces, in.opts.FragmentTimeout)
+	if rec == nil {
+		var overflow []pooled
+		if len(in.pool) > in.opts.MaxFragments {
+			overflow = append(overflow, in.pool[0])
+			in.pool = in.pool[1:]
+		}
+		if in.poolTimer == nil {
+			in.poolTimer = time.AfterFunc(in.opts.FragmentTimeout/2, in.expire)
+		}
+		in.poolMu.Unlock()
+		in.rejectPieces(overflow, "more records are waiting to be completed than the stage keeps")
+		return
+	}
+	used := make([]pooled, len(seq))
+	taken := map[int]bool{}
+	for i, j := range seq {
+		used[i] = in.pool[j]
+		taken[j] = true
+	}
+	rest := in.pool[:0]
+	for i, pc := range in.pool {
+		if !taken[i] {
+			rest = append(rest, pc)
 		}
 	}
-	if normalize.Incomplete(value) {
-		f := &fragment{data: value, pieces: []piece{{offset: off, key: []byte(ctx.Key()), value: value}}}
-		f.timer = time.AfterFunc(in.opts.FragmentTimeout, func() { in.expire(p, part, f) })
-		part.frag = f
-		part.mu.Unlock()
-		return
-	}
-	part.mu.Unlock()
-	in.handle(ctx, value, ctx.Key(), tables.Origin{Partition: p, Offset: off}, []int64{off}, part.acks)
-}
+	clear(in.pool[len(rest):])
+	in.pool = rest
+	in.poolMu.Unlock()
 
-func (f *fragment) offsets() []int64 {
-	out := make([]int64, len(f.pieces))
-	for i, p := range f.pieces {
-		out[i] = p.offset
-	}
-	return out
-}
-
-// expire sends a fragment that nothing completed in time to the DLQ.
-func (in *Ingest) expire(p int32, part *ingestPartition, f *fragment) {
-	part.mu.Lock()
-	defer part.mu.Unlock()
-	if part.frag != f {
-		return
-	}
-	part.frag = nil
-	in.rejectFragment(p, f, fmt.Sprintf("it was cut short and nothing completed it within %s", in.opts.FragmentTimeout), part.acks)
-}
-
-func (in *Ingest) rejectFragment(p int32, f *fragment, why string, acks *Acks) {
-	recs := make([]*kgo.Record, len(f.pieces))
-	for i, pc := range f.pieces {
-		in.opts.Metrics.Discarded.WithLabelValues(StageIngest, string(normalize.ReasonInvalidJSON)).Inc()
-		recs[i] = tables.DLQRecord(tables.Rejection{
-			Stage: StageIngest, Reason: string(normalize.ReasonInvalidJSON),
-			Error: "invalid_json: record is the start of a JSON value, but " + why,
-			Topic: tables.RawTopic, Partition: p, Offset: pc.offset, Index: -1, Key: pc.key, Value: pc.value,
-		})
-	}
-	offsets := f.offsets()
-	in.produce(recs, func() {
-		for _, o := range offsets {
-			acks.Done(o)
+	first := used[0].piece
+	res := in.opts.Normalize.Parse(rec, first.Time, in.opts.Now())
+	in.emit(ctx, res, string(used[0].key), tables.Origin{Partition: first.Partition, Offset: first.Offset}, first.Time, func() {
+		for _, u := range used {
+			u.acks.Done(u.piece.Offset)
 		}
 	})
+}
+
+// expire sends records that nothing completed in time to the DLQ.
+func (in *Ingest) expire() {
+	in.poolMu.Lock()
+	in.poolTimer = nil
+	cutoff := in.opts.Now().Add(-in.opts.FragmentTimeout)
+	var old []pooled
+	rest := in.pool[:0]
+	for _, pc := range in.pool {
+		if pc.added.Before(cutoff) {
+			old = append(old, pc)
+		} else {
+			rest = append(rest, pc)
+		}
+	}
+	clear(in.pool[len(rest):])
+	in.pool = rest
+	if len(in.pool) > 0 {
+		in.poolTimer = time.AfterFunc(in.opts.FragmentTimeout/2, in.expire)
+	}
+	in.poolMu.Unlock()
+	in.rejectPieces(old, fmt.Sprintf("no other record completed it within %s", in.opts.FragmentTimeout))
+}
+
+func (in *Ingest) rejectPieces(pieces []pooled, why string) {
+	for _, pc := range pieces {
+		res := in.opts.Normalize.Parse(pc.piece.Value, pc.piece.Time, in.opts.Now())
+		msg := "record is not JSON"
+		if len(res.Rejected) > 0 {
+			msg = res.Rejected[0].Err.Error()
+		}
+		in.opts.Metrics.Discarded.WithLabelValues(StageIngest, string(normalize.ReasonInvalidJSON)).Inc()
+		rec := tables.DLQRecord(tables.Rejection{
+			Stage: StageIngest, Reason: string(normalize.ReasonInvalidJSON), Error: msg + "; " + why,
+			Topic: tables.RawTopic, Partition: pc.piece.Partition, Offset: pc.piece.Offset, Index: -1,
+			Key: pc.key, Value: truncateValue(pc.piece.Value),
+		})
+		acks, off := pc.acks, pc.piece.Offset
+		in.produce([]*kgo.Record{rec}, func() { acks.Done(off) })
+	}
 }
 
 func (in *Ingest) produce(recs []*kgo.Record, done func()) {
@@ -208,18 +230,11 @@ func (in *Ingest) produce(recs []*kgo.Record, done func()) {
 	}, done)
 }
 
-// handle normalizes one (possibly reassembled) record and writes its signals
-// and rejections; the offsets it came from are acknowledged once all of that
-// is durable.
-func (in *Ingest) handle(ctx goka.Context, record []byte, key string, origin tables.Origin, offsets []int64, acks *Acks) {
+// emit writes the signals and rejections of one parsed record and calls
+// done once all of them are durable.
+func (in *Ingest) emit(ctx goka.Context, res normalize.Result, key string, origin tables.Origin, recordTime time.Time, done func()) {
 	m := in.opts.Metrics
-	recordTime := ctx.Timestamp()
-	if recordTime.IsZero() {
-		recordTime = in.opts.Now()
-	}
-	res := in.opts.Normalize.Parse(record, recordTime, in.opts.Now())
 	m.EventsIn.WithLabelValues(StageIngest).Add(float64(len(res.Events) + len(res.Rejected)))
-
 	recs := make([]*kgo.Record, 0, 1+len(res.Rejected))
 	for _, sig := range in.group(ctx, res.Events, origin, recordTime) {
 		recs = append(recs, &kgo.Record{
@@ -237,11 +252,7 @@ func (in *Ingest) handle(ctx goka.Context, record []byte, key string, origin tab
 			Key: []byte(key), Value: truncateValue(rej.Raw),
 		}))
 	}
-	in.produce(recs, func() {
-		for _, o := range offsets {
-			acks.Done(o)
-		}
-	})
+	in.produce(recs, done)
 }
 
 // group turns events into one signal per source, in order of first sight.

@@ -1,0 +1,193 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/tables"
+)
+
+// SyncProducer writes records and waits for them; *kgo.Client implements it.
+type SyncProducer interface {
+	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
+}
+
+// RowStore is the part of the store the sink writes to.
+type RowStore interface {
+	WriteMetrics(ctx context.Context, rows []store.MetricRow) (store.WriteResult, error)
+	WriteAlerts(ctx context.Context, rows []store.AlertRow) (store.WriteResult, error)
+}
+
+// SinkOptions configure the sink's writers.
+type SinkOptions struct {
+	Store    RowStore
+	Producer SyncProducer
+	// Metrics and Alerts configure the two writers (Name is set here).
+	Metrics    WriterOptions
+	Alerts     WriterOptions
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// Sink turns signals and alert transitions into rows and hands them to one
+// batch writer per table. It implements processors.SinkTarget.
+type Sink struct {
+	metrics *Writer[store.MetricRow]
+	alerts  *Writer[store.AlertRow]
+}
+
+// NewSink spawns the writers.
+func NewSink(system *actor.ActorSystem, opts SinkOptions) *Sink {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	mo, ao := opts.Metrics, opts.Alerts
+	mo.Name, ao.Name = "metrics", "alerts"
+	mo.Registerer, ao.Registerer = opts.Registerer, opts.Registerer
+	mo.Logger, ao.Logger = opts.Logger, opts.Logger
+	if ao.BatchRows <= 0 {
+		ao.BatchRows = 1000
+	}
+	return &Sink{
+		metrics: NewWriter(system, opts.Store.WriteMetrics, rejectTo(opts.Producer, metricRejection), mo),
+		alerts:  NewWriter(system, opts.Store.WriteAlerts, rejectTo(opts.Producer, alertRejection), ao),
+	}
+}
+
+// Signal implements processors.SinkTarget.
+func (s *Sink) Signal(ctx context.Context, sig *tables.Signal, done func()) error {
+	return s.metrics.Append(ctx, MetricRows(sig), done)
+}
+
+// Alert implements processors.SinkTarget.
+func (s *Sink) Alert(ctx context.Context, tr *rules.Transition, raw []byte, done func()) error {
+	return s.alerts.Append(ctx, []store.AlertRow{AlertRow(tr, raw)}, done)
+}
+
+// Healthy reports whether both writers' last writes succeeded.
+func (s *Sink) Healthy() bool { return s.metrics.Healthy() && s.alerts.Healthy() }
+
+// PendingRows returns the rows waiting in memory.
+func (s *Sink) PendingRows() int { return s.metrics.Pending() + s.alerts.Pending() }
+
+// Close drains both writers within timeout.
+func (s *Sink) Close(timeout time.Duration) error {
+	return errors.Join(s.metrics.Close(timeout), s.alerts.Close(timeout))
+}
+
+// MetricRows converts a signal into rows of metrics.
+func MetricRows(sig *tables.Signal) []store.MetricRow {
+	var meta []byte
+	if sig.Meta != nil {
+		meta, _ = json.Marshal(sig.Meta)
+	}
+	ingested := time.UnixMicro(sig.IngestMicro)
+	rows := make([]store.MetricRow, len(sig.Samples))
+	for i, sm := range sig.Samples {
+		rows[i] = store.MetricRow{
+			Ts: time.UnixMicro(sm.TsMicro), Tenant: sig.Tenant, SourceID: sig.Host, Metric: sm.Metric,
+			Value: sm.Value, Unit: sm.Unit, Tags: sm.Tags.AppendJSON(nil), Meta: meta, IngestedAt: ingested,
+		}
+	}
+	return rows
+}
+
+// AlertRow converts a transition into a row of alerts. The original
+// columns keep their meaning: ts is when the transition was decided, rule
+// the alert name, message the summary (or description) annotation, metric
+// the first metric the rule read.
+func AlertRow(tr *rules.Transition, raw []byte) store.AlertRow {
+	labels, _ := json.Marshal(tr.Labels)
+	annotations, _ := json.Marshal(tr.Annotations)
+	feats, _ := json.Marshal(tr.Features)
+	msg := tr.Annotations["summary"]
+	if msg == "" {
+		msg = tr.Annotations["description"]
+	}
+	row := store.AlertRow{
+		Ts: tr.At.Time(), Tenant: tr.Tenant, SourceID: tr.Host, Metric: firstMetric(tr.Features),
+		Severity: tr.Severity, Rule: tr.AlertName, Value: finite(float64(tr.Value)), Message: msg, Tags: labels,
+		EpisodeID: tr.EpisodeID, State: tr.State, AlertName: tr.AlertName, RuleID: tr.RuleID.String(),
+		Labels: labels, Annotations: annotations, Features: feats, Payload: raw,
+	}
+	if st := tr.StartsAt.Time(); !st.IsZero() {
+		row.StartsAt = &st
+	}
+	if tr.EndsAt != nil {
+		et := tr.EndsAt.Time()
+		row.EndsAt = &et
+	}
+	return row
+}
+
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+// firstMetric picks the metric of the first feature name, e.g. cpu_load in
+// avg(cpu_load,5m).
+func firstMetric(features map[string]rules.Float) string {
+	best := ""
+	for name := range features {
+		if best == "" || name < best {
+			best = name
+		}
+	}
+	if i := strings.IndexByte(best, '('); i >= 0 {
+		best = best[i+1:]
+		if j := strings.IndexAny(best, ",)"); j >= 0 {
+			best = best[:j]
+		}
+	}
+	return strings.Trim(best, `"`)
+}
+
+func metricRejection(r store.MetricRow, err error) tables.Rejection {
+	v, _ := json.Marshal(struct {
+		Ts       time.Time       `json:"ts_event"`
+		Tenant   string          `json:"tenant_id"`
+		Host     string          `json:"host"`
+		Metric   string          `json:"metric"`
+		Value    float64         `json:"value"`
+		Unit     string          `json:"unit"`
+		Tags     json.RawMessage `json:"tags,omitempty"`
+		Database string          `json:"-"`
+	}{r.Ts, r.Tenant, r.SourceID, r.Metric, r.Value, r.Unit, r.Tags, ""})
+	return tables.Rejection{Stage: "sink", Reason: "refused_by_database", Error: err.Error(), Topic: tables.SignalsTopic,
+		Partition: -1, Offset: -1, Index: -1, Key: []byte(tables.SourceKey(r.Tenant, r.SourceID)), Value: v}
+}
+
+func alertRejection(r store.AlertRow, err error) tables.Rejection {
+	return tables.Rejection{Stage: "sink", Reason: "refused_by_database", Error: err.Error(), Topic: tables.AlertsTopic,
+		Partition: -1, Offset: -1, Index: -1, Key: []byte(tables.SourceKey(r.Tenant, r.SourceID)), Value: r.Payload}
+}
+
+func rejectTo[R any](p SyncProducer, rejection func(R, error) tables.Rejection) RejectFunc[R] {
+	return func(rows []R, errs []error) error {
+		recs := make([]*kgo.Record, len(rows))
+		for i := range rows {
+			recs[i] = tables.DLQRecord(rejection(rows[i], errs[i]))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := p.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return fmt.Errorf("send refused rows to the DLQ: %w", err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of every subcommand. Each field has one key:
+// the flag is --key-with-dashes, the environment variable EVENTOPS_KEY, the
+// YAML key key. Precedence: flags > environment > YAML file > defaults.
+type Config struct {
+	DataDir     string        `key:"data_dir" default:"./.eventops" help:"directory for the embedded broker, goka's local state and the private PostgreSQL"`
+	Brokers     []string      `key:"brokers" help:"Kafka/Redpanda brokers, comma-separated (run; dev uses its embedded broker)"`
+	KafkaAddr   string        `key:"kafka_addr" default:"127.0.0.1:9092" help:"address the embedded broker listens on (dev, broker)"`
+	NumBrokers  int           `key:"num_brokers" default:"1" help:"brokers the embedded cluster runs, on consecutive ports (broker)"`
+	HTTPAddr    string        `key:"http_addr" default:":8088" help:"address of the HTTP API and dashboard"`
+	DatabaseURL string        `key:"database_url" env:"DATABASE_URL" help:"PostgreSQL URL; dev starts a private cluster under data_dir when empty"`
+	Stages      []string      `key:"stages" default:"ingest,features,sink,api" help:"stages this replica runs: ingest, features, sink, api"`
+	Replication int           `key:"replication" default:"1" help:"replication factor of the topics EventOps creates"`
+	Partitions  int           `key:"partitions" default:"12" help:"partitions of the raw and co-partitioned topics (fixed once created)"`
+	Rules       string        `key:"rules" help:"rule file (YAML); empty uses the built-in example rules"`
+	ClientID    string        `key:"client_id" help:"name of this replica on the broker (default: eventops-<hostname>-<pid>)"`
+	LogFormat   string        `key:"log_format" default:"text" help:"log format: text or json"`
+	LogLevel    string        `key:"log_level" default:"info" help:"log level: debug, info, warn or error"`
+	Flush       time.Duration `key:"flush_interval" default:"5s" help:"how often dirty per-source state is written to its table"`
+	Shutdown    time.Duration `key:"shutdown_timeout" default:"30s" help:"how long a stop may take to drain batches and state"`
+	Session     time.Duration `key:"session_timeout" default:"10s" help:"consumer group session timeout: how fast a dead replica is noticed"`
+	Heartbeat   time.Duration `key:"heartbeat_interval" default:"1s" help:"consumer group heartbeat interval"`
+	Rebalance   time.Duration `key:"rebalance_timeout" default:"30s" help:"consumer group rebalance timeout (keep it far from goka's 5s rejoin pause)"`
+	BatchRows   int           `key:"batch_rows" default:"10000" help:"rows per PostgreSQL batch"`
+	BatchWait   time.Duration `key:"batch_interval" default:"200ms" help:"longest wait before a partial PostgreSQL batch is written"`
+	MaxFuture   time.Duration `key:"max_future" default:"1h" help:"how far ahead of now an event time may be"`
+	ConfigFile  string        `key:"config" env:"EVENTOPS_CONFIG" help:"YAML file with any of these keys"`
+}
+
+type field struct {
+	key, flagName, env, def, help string
+	v                             reflect.Value
+}
+
+func (c *Config) fields() []field {
+	rv := reflect.ValueOf(c).Elem()
+	rt := rv.Type()
+	out := make([]field, 0, rt.NumField())
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		key := f.Tag.Get("key")
+		out = append(out, field{
+			key: key, flagName: strings.ReplaceAll(key, "_", "-"),
+			env: "EVENTOPS_" + strings.ToUpper(key), def: f.Tag.Get("default"), help: f.Tag.Get("help"), v: rv.Field(i),
+		})
+		if alt := f.Tag.Get("env"); alt != "" {
+			out[len(out)-1].env += "," + alt
+		}
+	}
+	return out
+}
+
+func setValue(v reflect.Value, s string) error {
+	switch v.Interface().(type) {
+	case string:
+		v.SetString(s)
+	case int:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		v.SetInt(int64(n))
+	case bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		v.SetBool(b)
+	case time.Duration:
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (like 500ms, 10s, 5m)", s)
+		}
+		v.Set(reflect.ValueOf(d))
+	case []string:
+		var list []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				list = append(list, p)
+			}
+		}
+		v.Set(reflect.ValueOf(list))
+	default:
+		return fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	return nil
+}
+
+// flagValue adapts a field to the flag package.
+type flagValue struct{ f field }
+
+func (fv flagValue) String() string {
+	if !fv.f.v.IsValid() {
+		return ""
+	}
+	if l, ok := fv.f.v.Interface().([]string); ok {
+		return strings.Join(l, ",")
+	}
+	return fmt.Sprint(fv.f.v.Interface())
+}
+
+func (fv flagValue) Set(s string) error { return setValue(fv.f.v, s) }
+
+// load fills c from defaults, the YAML file, the environment and args, and
+// returns the remaining arguments. used names the keys the subcommand reads;
+// the others are not offered as flags.
+func (c *Config) load(fs *flag.FlagSet, args []string, used []string) ([]string, error) {
+	isUsed := map[string]bool{"config": true, "log_format": true, "log_level": true}
+	for _, u := range used {
+		isUsed[u] = true
+	}
+	fields := c.fields()
+	for _, f := range fields {
+		if f.def != "" {
+			if err := setValue(f.v, f.def); err != nil {
+				return nil, fmt.Errorf("default of %s: %w", f.key, err)
+			}
+		}
+	}
+	// Flags are parsed into a scratch config first, so that the YAML file
+	// and the environment can be applied underneath them.
+	var flagged Config
+	ff := flagged.fields()
+	for i, f := range fields {
+		if isUsed[f.key] {
+			ff[i].v.Set(f.v)
+			fs.Var(flagValue{ff[i]}, f.flagName, f.help+" (env "+strings.Split(f.env, ",")[0]+")")
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	file := flagged.ConfigFile
+	if !set["config"] {
+		file = firstEnv("EVENTOPS_CONFIG")
+	}
+	if file != "" {
+		if err := c.loadYAML(file, isUsed); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range fields {
+		for _, name := range strings.Split(f.env, ",") {
+			if v, ok := os.LookupEnv(name); ok && isUsed[f.key] {
+				if err := setValue(f.v, v); err != nil {
+					return nil, fmt.Errorf("%s (from %s): %w", f.key, name, err)
+				}
+				break
+			}
+		}
+	}
+	for i, f := range fields {
+		if set[f.flagName] {
+			f.v.Set(ff[i].v)
+		}
+	}
+	c.ConfigFile = file
+	return fs.Args(), c.validate(isUsed)
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (c *Config) loadYAML(path string, isUsed map[string]bool) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var raw map[string]yaml.Node
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	byKey := map[string]field{}
+	for _, f := range c.fields() {
+		byKey[f.key] = f
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		node := raw[k]
+		f, ok := byKey[k]
+		if !ok {
+			errs = append(errs, fmt.Errorf("config %s:%d: unknown key %q", path, node.Line, k))
+			continue
+		}
+		var s string
+		if node.Kind == yaml.SequenceNode {
+			var list []string
+			if err := node.Decode(&list); err != nil {
+				errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, node.Line, k, err))
+				continue
+			}
+			s = strings.Join(list, ",")
+		} else if err := node.Decode(&s); err != nil {
+			errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, node.Line, k, err))
+			continue
+		}
+		if err := setValue(f.v, s); err != nil {
+			errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, node.Line, k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks the settings a subcommand uses, naming the key.
+func (c *Config) validate(isUsed map[string]bool) error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		if isUsed[key] {
+			errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+		}
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format", "%q is not text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	for _, s := range c.Stages {
+		switch s {
+		case "ingest", "features", "sink", "api":
+		default:
+			bad("stages", "unknown stage %q (known: ingest, features, sink, api)", s)
+		}
+	}
+	if len(c.Stages) == 0 {
+		bad("stages", "name at least one stage")
+	}
+	if c.Replication < 1 || c.Replication > 32 {
+		bad("replication", "%d is out of range 1..32", c.Replication)
+	}
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		bad("partitions", "%d is out of range 1..1024", c.Partitions)
+	}
+	if c.NumBrokers < 1 || c.NumBrokers > 16 {
+		bad("num_brokers", "%d is out of range 1..16", c.NumBrokers)
+	}
+	positive := map[string]time.Duration{"flush_interval": c.Flush, "shutdown_timeout": c.Shutdown,
+		"session_timeout": c.Session, "heartbeat_interval": c.Heartbeat, "rebalance_timeout": c.Rebalance,
+		"batch_interval": c.BatchWait, "max_future": c.MaxFuture}
+	for k, d := range positive {
+		if d <= 0 {
+			bad(k, "must be positive")
+		}
+	}
+	if c.Heartbeat >= c.Session {
+		bad("heartbeat_interval", "%s must be shorter than session_timeout (%s)", c.Heartbeat, c.Session)
+	}
+	if c.Rebalance >= 4*time.Second && c.Rebalance <= 7*time.Second {
+		bad("rebalance_timeout", "%s is too close to goka's 5s rejoin pause: replicas would trade partitions forever", c.Rebalance)
+	}
+	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
+		bad("batch_rows", "%d is out of range 1..1000000", c.BatchRows)
+	}
+	return errors.Join(errs...)
+}

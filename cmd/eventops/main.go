@@ -1,0 +1,134 @@
+// Command eventops is the one EventOps binary: `eventops dev` runs
+// everything in one process on an embedded broker, `eventops run` runs chosen
+// stages against an external Kafka/Redpanda and PostgreSQL, and the other
+// subcommands create topics, migrate, check rules, generate load and
+// benchmark.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type command struct {
+	name, args, summary string
+	// keys are the settings the command reads.
+	keys []string
+	run  func(ctx context.Context, cfg *Config, args []string, log *slog.Logger) error
+}
+
+func commands() []command {
+	return []command{
+		{name: "dev", summary: "run everything in one process on the embedded broker (and a private PostgreSQL unless DATABASE_URL is set)",
+			keys: []string{"data_dir", "kafka_addr", "http_addr", "database_url", "rules", "partitions", "flush_interval",
+				"shutdown_timeout", "batch_rows", "batch_interval", "max_future", "client_id"},
+			run: runDev},
+		{name: "run", summary: "run the chosen stages against external brokers and PostgreSQL; start it N times to scale out",
+			keys: []string{"data_dir", "brokers", "http_addr", "database_url", "stages", "replication", "partitions", "rules",
+				"client_id", "flush_interval", "shutdown_timeout", "session_timeout", "heartbeat_interval", "rebalance_timeout",
+				"batch_rows", "batch_interval", "max_future"},
+			run: runRun},
+		{name: "broker", summary: "run the embedded broker as its own process (persisting under data_dir)",
+			keys: []string{"data_dir", "kafka_addr", "num_brokers", "partitions", "replication"}, run: runBroker},
+		{name: "topics", summary: "create every EventOps topic on the brokers (idempotent) and report what differs",
+			keys: []string{"brokers", "partitions", "replication"}, run: runTopics},
+		{name: "migrate", summary: "bring the PostgreSQL schema up to date (safe to run from several replicas at once)",
+			keys: []string{"database_url"}, run: runMigrate},
+		{name: "rules", args: "check|test FILE...", summary: "check rule files, or run rule unit tests",
+			keys: []string{}, run: runRules},
+		{name: "version", summary: "print the version", run: func(context.Context, *Config, []string, *slog.Logger) error {
+			fmt.Println("eventops", version)
+			return nil
+		}},
+	}
+}
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	var cmd *command
+	for i := range cmds {
+		if cmds[i].name == args[0] {
+			cmd = &cmds[i]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "eventops: unknown command %q\n\n", args[0])
+		usage(stderr, cmds)
+		return 2
+	}
+	fs := flag.NewFlagSet("eventops "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: eventops %s [flags] %s\n\n%s.\n\nEvery flag can also be set as an EVENTOPS_* environment variable or a key of the --config YAML file;\nflags win over the environment, which wins over the file.\n\nflags:\n", cmd.name, cmd.args, cmd.summary)
+		fs.PrintDefaults()
+	}
+	var cfg Config
+	rest, err := cfg.load(fs, args[1:], cmd.keys)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "eventops %s: invalid configuration:\n  %s\n", cmd.name, strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		return 2
+	}
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.run(ctx, &cfg, rest, log); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "eventops %s: %s\n", cmd.name, err)
+			fs.Usage()
+			return 2
+		}
+		log.Error("eventops "+cmd.name+" failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// usageError is a command line the command cannot use.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usage(w io.Writer, cmds []command) {
+	fmt.Fprintf(w, "eventops %s: a stream processor for observability telemetry\n\nusage: eventops COMMAND [flags]\n\ncommands:\n", version)
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\n`eventops COMMAND --help` lists a command's flags.\n")
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h)
+}

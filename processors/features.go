@@ -1,0 +1,153 @@
+package processors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops/tables"
+)
+
+// StageFeatures names the features stage.
+const StageFeatures = "features"
+
+// SourceHost keeps the per-source actors of the partitions this replica
+// owns. The features stage tells it when a partition is opened, hands it
+// every signal, and closes the partition when goka revokes it.
+type SourceHost interface {
+	// Open starts a partition for one goka session. durable (callable from
+	// any goroutine) says that a key's state, up to an offset, is durable
+	// in the table.
+	Open(part int32, durable func(key string, offset int64)) SourcePartition
+}
+
+// SourcePartition is one opened partition of a SourceHost.
+type SourcePartition interface {
+	// Deliver hands a signal to its source's actor. stored returns the
+	// table's value for the key; it may only be called during Deliver.
+	Deliver(key string, offset int64, sig *tables.Signal, stored func() []byte)
+	// Close flushes the partition's state to the table and stops its actors;
+	// it returns once that is durable or its deadline passed.
+	Close()
+}
+
+// FeaturesOptions configure the features stage.
+type FeaturesOptions struct {
+	Kafka    Kafka
+	Host     SourceHost
+	Producer Producer
+	Metrics  *Metrics
+	Logger   *slog.Logger
+}
+
+// Features is the features stage: it reads signals, hands each to its
+// source's actor (which keeps the windowed features and alert state, and
+// writes them to the group table), and commits a signal only once the state
+// that includes it is durable in the table.
+type Features struct {
+	opts  FeaturesOptions
+	graph *goka.GroupGraph
+	stop  chan struct{}
+
+	mu    sync.Mutex
+	parts map[int32]*featurePartition
+}
+
+type featurePartition struct {
+	acks    *Acks
+	session context.Context
+	host    SourcePartition
+}
+
+// NewFeatures builds the stage.
+func NewFeatures(opts FeaturesOptions) (*Features, error) {
+	if opts.Host == nil || opts.Producer == nil {
+		return nil, fmt.Errorf("features: a source host and a producer are required")
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	opts.Logger = opts.Logger.With("stage", StageFeatures)
+	f := &Features{opts: opts, parts: map[int32]*featurePartition{}, stop: make(chan struct{})}
+	f.graph = goka.DefineGroup(tables.FeaturesGroup,
+		goka.Input(tables.SignalsStream, tables.BytesCodec{}, f.process),
+		goka.Persist(tables.BytesCodec{}),
+	)
+	return f, nil
+}
+
+// Graph returns the goka group graph.
+func (f *Features) Graph() *goka.GroupGraph { return f.graph }
+
+// Run processes until ctx ends and every partition's state is flushed.
+func (f *Features) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
+	defer close(f.stop)
+	p, err := goka.NewProcessor(f.opts.Kafka.Brokers, f.graph, append(f.opts.Kafka.ProcessorOptions(), extra...)...)
+	if err != nil {
+		return fmt.Errorf("features: %w", err)
+	}
+	return p.Run(ctx)
+}
+
+// partition returns the partition's tracker, opening the partition on the
+// first record of a new session. When the session ends (revocation or
+// shutdown) its state is flushed, which releases the deferred commits that
+// goka waits for before it lets the partition go.
+func (f *Features) partition(ctx goka.Context) *featurePartition {
+	p, session := ctx.Partition(), ctx.Context()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fp, ok := f.parts[p]; ok && fp.session == session {
+		return fp
+	}
+	fp := &featurePartition{acks: NewAcks(), session: session}
+	fp.host = f.opts.Host.Open(p, fp.acks.Durable)
+	f.parts[p] = fp
+	go func() {
+		<-session.Done()
+		fp.host.Close()
+		f.mu.Lock()
+		if f.parts[p] == fp {
+			delete(f.parts, p)
+		}
+		f.mu.Unlock()
+	}()
+	return fp
+}
+
+func (f *Features) process(ctx goka.Context, msg any) {
+	m := f.opts.Metrics
+	m.RecordsIn.WithLabelValues(StageFeatures).Inc()
+	fp := f.partition(ctx)
+	acks := fp.acks
+	key, off := ctx.Key(), ctx.Offset()
+	acks.Add(off, key, ctx.DeferCommit())
+	raw, _ := msg.([]byte)
+	sig, err := tables.DecodeSignal(raw)
+	if err == nil && sig.Key() != key {
+		err = fmt.Errorf("signal of %s carries key %q", sig.Key(), key)
+	}
+	if err != nil {
+		m.Discarded.WithLabelValues(StageFeatures, "undecodable_signal").Inc()
+		rec := tables.DLQRecord(tables.Rejection{
+			Stage: StageFeatures, Reason: "undecodable_signal", Error: err.Error(), Topic: tables.SignalsTopic,
+			Partition: ctx.Partition(), Offset: off, Index: -1, Key: []byte(key), Value: truncateValue(raw),
+		})
+		produceAll(f.opts.Producer, []*kgo.Record{rec}, f.stop, f.opts.Logger, func(error) {
+			m.Errors.WithLabelValues(StageFeatures, "produce").Inc()
+		}, func() { acks.Done(off) })
+		return
+	}
+	m.EventsIn.WithLabelValues(StageFeatures).Add(float64(len(sig.Samples)))
+	fp.host.Deliver(key, off, sig, func() []byte {
+		v, _ := ctx.Value().([]byte)
+		return v
+	})
+}

@@ -1,0 +1,149 @@
+package processors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/tables"
+)
+
+// StageSink names the sink stage.
+const StageSink = "sink"
+
+// SinkTarget takes what the sink stage reads and calls done once it is
+// durable. Signal and Alert block while the target is full (backpressure);
+// when ctx ends while they wait, they take the input anyway and return
+// ctx.Err().
+type SinkTarget interface {
+	Signal(ctx context.Context, sig *tables.Signal, done func()) error
+	Alert(ctx context.Context, tr *rules.Transition, raw []byte, done func()) error
+}
+
+// SinkOptions configure the sink stage.
+type SinkOptions struct {
+	Kafka    Kafka
+	Target   SinkTarget
+	Producer Producer
+	Metrics  *Metrics
+	Logger   *slog.Logger
+}
+
+// Sink reads signals and alert transitions and hands them to the batch
+// writers; each input record is committed once its rows are durable.
+type Sink struct {
+	opts  SinkOptions
+	graph *goka.GroupGraph
+	stop  chan struct{}
+
+	mu    sync.Mutex
+	parts map[int32]*Acks
+}
+
+// NewSink builds the stage.
+func NewSink(opts SinkOptions) (*Sink, error) {
+	if opts.Target == nil || opts.Producer == nil {
+		return nil, fmt.Errorf("sink: a target and a producer are required")
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	opts.Logger = opts.Logger.With("stage", StageSink)
+	s := &Sink{opts: opts, parts: map[int32]*Acks{}, stop: make(chan struct{})}
+	s.graph = goka.DefineGroup(tables.SinkGroup,
+		goka.Input(tables.SignalsStream, tables.BytesCodec{}, s.signal),
+		goka.Input(tables.AlertsStream, tables.BytesCodec{}, s.alert),
+	)
+	return s, nil
+}
+
+// Graph returns the goka group graph.
+func (s *Sink) Graph() *goka.GroupGraph { return s.graph }
+
+// Run processes until ctx ends and every deferred commit is settled.
+func (s *Sink) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
+	defer close(s.stop)
+	p, err := goka.NewProcessor(s.opts.Kafka.Brokers, s.graph, append(s.opts.Kafka.ProcessorOptions(), extra...)...)
+	if err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	return p.Run(ctx)
+}
+
+// acks returns the tracker of one topic's partition; signals and alerts
+// share partition numbers but not offsets.
+func (s *Sink) acks(topic string, p int32) *Acks {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := p
+	if topic == tables.AlertsTopic {
+		id = -1 - p
+	}
+	a, ok := s.parts[id]
+	if !ok {
+		a = NewAcks()
+		s.parts[id] = a
+	}
+	return a
+}
+
+func (s *Sink) track(ctx goka.Context) func() {
+	acks := s.acks(string(ctx.Topic()), ctx.Partition())
+	off := ctx.Offset()
+	acks.Add(off, "", ctx.DeferCommit())
+	return func() { acks.Done(off) }
+}
+
+func (s *Sink) signal(ctx goka.Context, msg any) {
+	s.opts.Metrics.RecordsIn.WithLabelValues(StageSink).Inc()
+	done := s.track(ctx)
+	raw, _ := msg.([]byte)
+	sig, err := tables.DecodeSignal(raw)
+	if err != nil {
+		s.reject(ctx, raw, "undecodable_signal", err, done)
+		return
+	}
+	s.opts.Metrics.EventsIn.WithLabelValues(StageSink).Add(float64(len(sig.Samples)))
+	if err := s.opts.Target.Signal(ctx.Context(), sig, done); err != nil {
+		s.opts.Logger.Info("partition revoked while the writers were full; its records drain before it is released",
+			"partition", ctx.Partition(), "err", err)
+	}
+}
+
+func (s *Sink) alert(ctx goka.Context, msg any) {
+	s.opts.Metrics.RecordsIn.WithLabelValues(StageSink).Inc()
+	done := s.track(ctx)
+	raw, _ := msg.([]byte)
+	var tr rules.Transition
+	if err := json.Unmarshal(raw, &tr); err != nil || tr.EpisodeID == "" || tr.State == "" {
+		if err == nil {
+			err = fmt.Errorf("alert transition has no episode_id or state")
+		}
+		s.reject(ctx, raw, "undecodable_alert", err, done)
+		return
+	}
+	s.opts.Metrics.EventsIn.WithLabelValues(StageSink).Inc()
+	if err := s.opts.Target.Alert(ctx.Context(), &tr, raw, done); err != nil {
+		s.opts.Logger.Info("partition revoked while the writers were full", "partition", ctx.Partition(), "err", err)
+	}
+}
+
+func (s *Sink) reject(ctx goka.Context, raw []byte, reason string, err error, done func()) {
+	s.opts.Metrics.Discarded.WithLabelValues(StageSink, reason).Inc()
+	rec := tables.DLQRecord(tables.Rejection{
+		Stage: StageSink, Reason: reason, Error: err.Error(), Topic: string(ctx.Topic()),
+		Partition: ctx.Partition(), Offset: ctx.Offset(), Index: -1, Key: []byte(ctx.Key()), Value: truncateValue(raw),
+	})
+	produceAll(s.opts.Producer, []*kgo.Record{rec}, s.stop, s.opts.Logger, func(error) {
+		s.opts.Metrics.Errors.WithLabelValues(StageSink, "produce").Inc()
+	}, done)
+}

@@ -1,0 +1,76 @@
+package tables
+
+import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestSignalRoundTrip(t *testing.T) {
+	in := &Signal{
+		Tenant: "acme", Host: "host-a", Origin: Origin{Partition: 3, Offset: 99}, IngestMicro: 1234567,
+		Meta: &SourceMeta{Owner: "team-a", Region: "eu", Tags: map[string]string{"tier": "1"}},
+		Samples: []Sample{
+			{Metric: "cpu_load", Unit: "percent", Value: 92.5, TsMicro: 1761040800000000, Tags: Tags{{"env", "prod"}}},
+			{Metric: "mem", Value: math.MaxFloat64, TsMicro: -5},
+		},
+	}
+	out, err := DecodeSignal(in.AppendBinary(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip:\n in %+v\nout %+v", in, out)
+	}
+}
+
+func FuzzDecodeSignal(f *testing.F) {
+	f.Add((&Signal{Tenant: "a", Host: "b", Samples: []Sample{{Metric: "m", Value: 1}}}).AppendBinary(nil))
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeSignal(b)
+		if err != nil {
+			return
+		}
+		again, err := DecodeSignal(s.AppendBinary(nil))
+		if err != nil || !reflect.DeepEqual(s, again) {
+			t.Fatalf("re-decode: %v", err)
+		}
+	})
+}
+
+func TestTagsJSON(t *testing.T) {
+	tags := Tags{{"a\"b", "line\nbreak\x01"}, {"k", "ünïcode ✓"}}
+	var m map[string]string
+	if err := json.Unmarshal(tags.AppendJSON(nil), &m); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m, tags.Map()) {
+		t.Fatalf("got %v", m)
+	}
+}
+
+func TestFranzPartitionerMatchesPartition(t *testing.T) {
+	p := Partitioner().ForTopic(SignalsTopic)
+	for i := 0; i < 1000; i++ {
+		key := SourceKey("tenant", string(rune('a'+i%26))+"-host-"+string(rune('0'+i%10))+string(rune(i)))
+		got := p.Partition(&kgo.Record{Key: []byte(key)}, 12)
+		if int32(got) != Partition(key, 12) {
+			t.Fatalf("key %q: franz-go %d, goka %d", key, got, Partition(key, 12))
+		}
+	}
+}
+
+func TestSplitKey(t *testing.T) {
+	if tn, h, err := SplitKey("acme/host-a"); err != nil || tn != "acme" || h != "host-a" {
+		t.Fatalf("%q %q %v", tn, h, err)
+	}
+	for _, bad := range []string{"", "acme", "/h", "t/", "t/h/x"} {
+		if _, _, err := SplitKey(bad); err == nil {
+			t.Errorf("SplitKey(%q) accepted", bad)
+		}
+	}
+}
