@@ -56,7 +56,7 @@ type sourceActor struct {
 	// progress reached the broker (0 for timers), carried on alerts so
 	// that the latency from event to alert can be measured.
 	ingestMicro int64
-	self  *actor.PID
+	self        *actor.PID
 
 	dirty      bool
 	flushTimer *time.Timer

@@ -58,7 +58,9 @@ func NewRuleHolder(rs *rules.RuleSet) *RuleHolder {
 }
 
 // Swap installs a new rule set.
-func (h *RuleHolder) Swap(rs *rules.RuleSet) { h.p.Store(&ruleView{rs: rs, base: rs.Options().Features}) }
+func (h *RuleHolder) Swap(rs *rules.RuleSet) {
+	h.p.Store(&ruleView{rs: rs, base: rs.Options().Features})
+}
 
 // Current returns the rule set in force.
 func (h *RuleHolder) Current() *rules.RuleSet { return h.p.Load().rs }

@@ -33,7 +33,7 @@ type WriterOptions struct {
 	// MaxPendingRows bounds the rows held in memory (default 4 × BatchRows).
 	MaxPendingRows int
 	// RetryMax is the longest pause between retries of a failing batch.
-	RetryMax time.Duration
+	RetryMax   time.Duration
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 }

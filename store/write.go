@@ -43,7 +43,7 @@ type AlertRow struct {
 	Metric      string
 	Severity    string
 	Rule        string
-	Value       float64
+	Value       *float64
 	Message     string
 	Tags        []byte
 	EpisodeID   string

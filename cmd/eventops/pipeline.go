@@ -188,4 +188,3 @@ func (f featureReader) SourceFeatures(ctx context.Context, tenant, host string) 
 	}
 	return b, err
 }
-
