@@ -66,7 +66,7 @@ const maxYAMLNodes = 1_000_000
 
 var (
 	labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	yamlLineRE  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	yamlLineRE  = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 )
 
 // fileParser reads one YAML rule file into a rawFile, recording every problem

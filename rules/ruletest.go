@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,6 +74,14 @@ type expectedAlert struct {
 	State       string            `yaml:"state"`
 	Labels      map[string]string `yaml:"exp_labels"`
 	Annotations map[string]string `yaml:"exp_annotations"`
+}
+
+var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type rules\.(\w+)$`)
+
+// testSectionNames name the test-file types in messages.
+var testSectionNames = map[string]string{
+	"testFile": "test file", "testCase": "test", "testSeries": "input_series",
+	"testAlerts": "alert_rule_test", "expectedAlert": "exp_alerts", "Meta": "meta",
 }
 
 // TestFailure is one failed expectation of a rule test.
@@ -186,6 +195,9 @@ func parseTestFile(name string, data []byte) (tf testFile, err error) {
 			if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 				line, _ = strconv.Atoi(m[1])
 				msg = m[2]
+			}
+			if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
+				msg = fmt.Sprintf("unknown key %q in %s", m[1], testSectionNames[m[2]])
 			}
 			errs = append(errs, Error{File: name, Line: line, Msg: msg})
 		}
