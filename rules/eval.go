@@ -119,10 +119,24 @@ func (r *Rule) Eval(f Features, nowMilli int64) Result {
 	return res
 }
 
-func (r *Rule) run(p *program, vals []float64) (Truth, error) {
-	m := r.vms.Get().(*vm.VM)
-	out, err := m.Run(p.prog, &evalEnv{vals: vals})
+// machine is a reusable VM with its environment, pooled per rule set: VMs are
+// not safe for concurrent use, rule sets are.
+type machine struct {
+	vm  vm.VM
+	env evalEnv
+}
+
+func (r *Rule) exec(p *program, vals []float64) (any, error) {
+	m := r.vms.Get().(*machine)
+	m.env.vals = vals
+	out, err := m.vm.Run(p.prog, &m.env)
+	m.env.vals = nil
 	r.vms.Put(m)
+	return out, err
+}
+
+func (r *Rule) run(p *program, vals []float64) (Truth, error) {
+	out, err := r.exec(p, vals)
 	if err != nil {
 		return Unknown, err
 	}
@@ -148,9 +162,7 @@ func (r *Rule) value(vals []float64) float64 {
 			return math.NaN()
 		}
 	}
-	m := r.vms.Get().(*vm.VM)
-	out, err := m.Run(r.valueProg.prog, &evalEnv{vals: vals})
-	r.vms.Put(m)
+	out, err := r.exec(r.valueProg, vals)
 	if err != nil {
 		return math.NaN()
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/eventops/eventops/features"
-	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
 )
 
@@ -374,7 +373,7 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 		}
 	}
 
-	vms := &sync.Pool{New: func() any { return new(vm.VM) }}
+	vms := &sync.Pool{New: func() any { return new(machine) }}
 	groupAt := map[string]position{}
 	for _, f := range files {
 		for _, g := range f.groups {
