@@ -169,7 +169,7 @@ type Rule struct {
 	valueProg  *program // nil when the value is a feature or 0
 	valueRef   int      // feature index of the value, or -1
 	noData     []noDataCond
-	usesMetric map[string]bool // nil for rules reading seconds_since_last() of any metric
+	usesMetric map[string]bool // nil: evaluated on every sample (see compileRule)
 	vms        *sync.Pool
 }
 
@@ -230,8 +230,8 @@ func (r *Rule) AppliesTo(tenant string) bool {
 }
 
 // UsesMetric reports whether a new sample of metric can change the rule's
-// result: the rule reads the metric, or reads seconds_since_last() of any
-// metric.
+// result: the rule reads the metric, reads seconds_since_last() of any metric,
+// or reads no feature at all.
 func (r *Rule) UsesMetric(metric string) bool {
 	return r.usesMetric == nil || r.usesMetric[metric]
 }
@@ -549,7 +549,11 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 	}
 	r.features = c.refs
 	r.noData = c.noData
-	r.usesMetric = map[string]bool{}
+	// A rule reading no metric in particular (seconds_since_last(), or no
+	// feature at all, like a watchdog "true") is evaluated on every sample.
+	if len(r.features) > 0 {
+		r.usesMetric = map[string]bool{}
+	}
 	for _, f := range r.features {
 		if f.Metric == "" {
 			r.usesMetric = nil
