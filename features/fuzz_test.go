@@ -51,8 +51,14 @@ func exercise(s *Series) {
 func seedCorpus(f *testing.F) {
 	for i, cfg := range fuzzConfigs {
 		s := NewSeries(cfg)
-		for j := int64(0); j < 3000; j++ {
+		for j := int64(0); j < 400; j++ {
 			s.Add(baseTs+j*37*(int64(i)+1), float64(j%50)+0.25)
+		}
+		f.Add(byte(i), s.AppendBinary(nil))
+		// Sparse: raw buckets in every level.
+		s = NewSeries(cfg)
+		for j := int64(0); j < 100; j++ {
+			s.Add(baseTs+j*41_000, float64(j*j%97)-40)
 		}
 		f.Add(byte(i), s.AppendBinary(nil))
 	}

@@ -272,6 +272,7 @@ func runStream(t *testing.T, spec streamSpec, seed uint64) *Series {
 	r := newRef(cfg)
 	rng := rand.New(rand.NewPCG(seed, 7))
 	ts := baseTs
+	every := max(97, spec.steps/80+1)
 	for i := 0; i < spec.steps; i++ {
 		ts += spec.interval + rng.Int64N(2*spec.jitter+1) - spec.jitter
 		at := ts
@@ -284,7 +285,7 @@ func runStream(t *testing.T, spec streamSpec, seed uint64) *Series {
 		if err != nil || got != want {
 			t.Fatalf("step %d: Add(%d, %v) = %v, %v; want %v", i, at, v, got, err, want)
 		}
-		if i >= spec.checkFrom && (i%97 == 0 || i == spec.steps-1) {
+		if i >= spec.checkFrom && (i%every == 0 || i == spec.steps-1) {
 			compare(t, s, r, i)
 			roundTrip(t, s)
 		}

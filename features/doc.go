@@ -1,0 +1,113 @@
+// Package features is the pure windowed-feature engine: the state of one
+// metric of one source (a Series), fed with event-time samples, and the
+// features read from it over sliding event-time windows. It owns the window
+// math, the update, the snapshots and the binary encoding of that state. It
+// is stdlib only, never reads the clock (time is always a parameter), starts
+// no goroutine and does no I/O. A Series is not safe for concurrent use: one
+// actor owns it.
+//
+// # Features
+//
+// Per configured window (default 1m, 5m, 15m, 1h): count, sum, avg, min,
+// max, population stddev, first and last (value and event time), rate (the
+// least-squares slope per second, PromQL deriv), delta (last - first),
+// z-score of the last value ((last - avg) / stddev; NOT AVAILABLE, reported
+// as 0 with ok=false from Stat, when stddev is 0), p50/p95/p99 from a
+// DDSketch-style sketch and, for Counter configs, PromQL increase() and
+// rate() ("increase", "counter_rate": a drop is a reset and the new value
+// counts in full; extrapolated to the window edges exactly as Prometheus'
+// extrapolatedRate does). Per half-life (default 1m, 10m): an event-time
+// EWMA mean and variance. Series-wide: the last sample and
+// SecondsSinceLast(now).
+//
+// # Windows and the bucket layout
+//
+// A window ends at the newest event time T seen by the series and covers
+// (T - W, T] (left-open, as PromQL ranges). Window i owns level i, whose
+// buckets are W_i/30 wide; levels are disjoint in time, the finest newest:
+// with the defaults level 0 has 2 s buckets for the newest minute, level 1
+// 10 s buckets back to 5 m, level 2 30 s buckets back to 15 m and level 3
+// 120 s buckets back to 1 h (each level's lower edge is rounded down to the
+// next level's width, so buckets move down whole). As T advances, buckets
+// leaving a level merge into the coarser one; past the last level they
+// expire. A window reads all finer levels and its own, so its start is
+// resolved to a bucket of width W/30. At most 113 buckets are live.
+//
+// A bucket with at most 16 samples keeps them exactly, as (ts, value) pairs
+// in one sorted per-series slice. A 17th sample folds the bucket into an
+// aggregate: n, first/last (value and time), sum, min, max, M2, the time
+// sums Σt' and Σt'² (whole milliseconds from the bucket start), the
+// time-value comoment, the counter increase inside the bucket and a sketch
+// of at most 32 bins. Aggregates merge with Chan's formulas, in time order.
+//
+// # Late and out-of-order samples
+//
+// Lateness (default 1m, at most the smallest window) bounds how far behind
+// T a sample may be: older ones are not folded in and Add returns TooLate
+// (reason "too_late"). Accepted samples always land in level 0 at 2 s
+// resolution. Raw buckets are sorted, so every feature, the order-dependent
+// ones included (first/last, counter increase across resets), equals
+// in-order arrival. An aggregate keeps first/last exact for late samples and
+// its counter increase exact unless a late sample lands strictly inside its
+// [first, last] time span next to a counter reset (only possible in dense
+// streams, >16 samples per 2 s): the increase is then left unchanged, which
+// is exact for a monotone stretch. NaN and ±Inf values and timestamps beyond
+// ±2^53 ms are Rejected with an error. A jump far ahead expires old buckets
+// in work bounded by the bucket count.
+//
+// # Tolerances (checked against a naive reference in reference_test.go)
+//
+//   - Sparse streams (every bucket raw, e.g. one sample per 10 s): exact up
+//     to float rounding. count, min, max, first, last and their times are
+//     bit-exact; sum, avg, delta, increase, counter_rate within 1e-9 of Σ|v|;
+//     stddev, z-score and rate within 1e-6 relative.
+//   - Dense streams: the same, except that an aggregated bucket straddling a
+//     window's start (its first sample at or before T-W, its last after) is
+//     left out whole: the window then covers (end of that bucket, T], missing
+//     at most W/30 of time at its start (2 s of 1m, 10 s of 5m, 30 s of 15m,
+//     120 s of 1h). Aggregates wholly inside are exact.
+//   - Quantiles: the value of rank floor(q*(n-1)) within 2% relative error
+//     (SketchRelativeError), clamped to [min, max]. Raw samples enter the
+//     sketch exactly; an aggregate whose values spread over more than
+//     γ^32 ≈ 3.6x folds its bins nearest zero upward, so only its lowest
+//     values can be read larger than they were.
+//   - EWMA: the weight of a sample is 2^(-(T - ts)/half-life), normalised by
+//     the total weight (a bias-corrected EWMA: after one sample the mean is
+//     that sample; for regular samples it converges to the classic
+//     α = 1 - 2^(-Δt/h) recurrence). It is order-independent: within 1e-9.
+//   - Extreme magnitudes: squares overflow for |v| > ~1e154, so stddev (and
+//     ewmvar) become +Inf and z-score not available; they underflow to 0 for
+//     |v| < ~1e-154. Everything else is exact from 1e-300 to 1e300. The JSON
+//     snapshot writes non-finite numbers as null.
+//
+// # Encoding
+//
+// AppendBinary writes a versioned binary state (see encode.go): a config
+// fingerprint, T, the last value, the EWMAs, the raw samples
+// (delta-of-delta times, values as short decimals when exact, else 8
+// bytes) and the aggregates. DecodeSeries checks every length against the
+// layout and the remaining input before allocating, every invariant
+// (ordering, bucket membership, counts, sketch totals), and returns an
+// error for corrupt or truncated input, never panics; decode(encode(s))
+// encodes to the same bytes and gives bit-identical features (fuzzed).
+//
+// Measured sizes with the default windows after 2 h of event time
+// (go test -run TestEncodedSize -v ./features/):
+//
+//	one sample / 10 s, cpu-like gauge (2 decimals):   ~1.85 KB (bound 2 KiB, asserted)
+//	one sample / 10 s, integer counter:               ~1.55 KB
+//	one sample / 10 s, full-precision random doubles: ~4.15 KB
+//	10 samples / s: counter ~6.1 KB, 2-decimal gauge ~10.9 KB, random doubles ~13.9 KB (bound 16 KiB, asserted)
+//	50 samples / s spread over 12 decades (TestEncodedSizeWorstCase): ~15 KB
+//
+// The layout's hard ceiling, whatever the rate: 113 live buckets, each
+// either ≤16 raw samples (≤12 B each) or one aggregate of ≤304 B (11 floats
+// of ≤9 B, counts and offsets, ≤32 sketch bins of ≤6 B), plus ≤60 B of
+// header and EWMA: about 34 KiB. It never grows with time or rate beyond
+// that.
+//
+// Speed (go test -run '^$' -bench . ./features/, 2-core AMD EPYC): Add in
+// order ~95 ns (one sample / 10 s) and ~160 ns (10 / s), out of order
+// ~100-120 ns, 0 allocations; AppendBinary ~8 µs (sparse) / ~25 µs
+// (dense), 0 allocations.
+package features
