@@ -1,0 +1,27 @@
+# The two commands of the README: `make dev` and `make test`.
+GO ?= go
+PKGS := ./...
+
+.PHONY: dev test deps-dev deps-test build vet bench clean
+
+dev: deps-dev ## run EventOps on its embedded default (broker, private PostgreSQL, all stages, API on :8088)
+	$(GO) run ./cmd/eventops dev
+
+test: deps-test vet ## run the whole test suite under the race detector
+	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+
+deps-dev:
+	scripts/deps.sh dev
+
+deps-test:
+	scripts/deps.sh test
+
+build:
+	$(GO) build -o bin/eventops ./cmd/eventops
+
+vet:
+	$(GO) vet $(PKGS)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+clean:
+	rm -rf bin .eventops

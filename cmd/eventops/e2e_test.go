@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops/store/storetest"
+	"github.com/eventops/eventops/tables"
+)
+
+// quickStartInput is the original quick start's heredoc, byte for byte:
+// kcat makes each of its two lines a record of its own.
+const quickStartInput = `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,
+ "ts_event":"2025-10-21T10:00:00Z","unit":"percent","tags":{"env":"prod"}}
+`
+
+type devEnv struct {
+	dataDir, kafka, http, dbURL string
+}
+
+func newDevEnv(t *testing.T) devEnv {
+	return devEnv{
+		dataDir: t.TempDir(),
+		kafka:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		http:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		dbURL:   storetest.NewDatabase(t),
+	}
+}
+
+func (e devEnv) start(t *testing.T) *proc {
+	return startEventops(t, []string{"DATABASE_URL=" + e.dbURL}, e.http,
+		"dev", "--data-dir", e.dataDir, "--kafka-addr", e.kafka, "--http-addr", e.http, "--flush-interval", "1s")
+}
+
+func TestQuickStart(t *testing.T) {
+	env := newDevEnv(t)
+	p := env.start(t)
+
+	// 3. Send sample telemetry, exactly as the quick start does.
+	kcat(t, quickStartInput, "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
+
+	// 4. Query data.
+	var series struct {
+		Series []struct {
+			Host, Metric, Unit string
+			Points             []struct {
+				Ts    time.Time
+				Value float64
+			}
+		}
+	}
+	eventually(t, 30*time.Second, "GET /metrics/cpu returns the point", func() error {
+		if _, err := getJSON(p.HTTP+"/metrics/cpu?tenant=acme&host=host-a", &series); err != nil {
+			return err
+		}
+		if len(series.Series) != 1 || len(series.Series[0].Points) != 1 {
+			return fmt.Errorf("got %+v", series)
+		}
+		return nil
+	})
+	s := series.Series[0]
+	if s.Metric != "cpu_load" || s.Unit != "percent" || s.Points[0].Value != 92 ||
+		!s.Points[0].Ts.Equal(time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)) {
+		t.Fatalf("series %+v", s)
+	}
+
+	// The alert stream delivers the default rule's alert.
+	alert := readAlert(t, p.HTTP+"/alerts/stream", 20*time.Second)
+	for _, want := range []string{`"alertname":"HighCPU"`, `"state":"firing"`, `"tenant":"acme"`, `"host":"host-a"`, `"value":92`} {
+		if !strings.Contains(alert, want) {
+			t.Errorf("alert %s lacks %s", alert, want)
+		}
+	}
+
+	// 5. The row is in Postgres with its tags as JSONB.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, env.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	var env2 string
+	err = conn.QueryRow(ctx, `SELECT count(*), min(tags->>'env') FROM metrics
+		WHERE tenant = 'acme' AND source_id = 'host-a' AND metric = 'cpu_load' AND value = 92
+		AND ts = '2025-10-21T10:00:00Z' AND jsonb_typeof(tags) = 'object'`).Scan(&n, &env2)
+	if err != nil || n != 1 || env2 != "prod" {
+		t.Fatalf("metrics row: n=%d env=%q err=%v", n, env2, err)
+	}
+	var alerts int
+	eventually(t, 20*time.Second, "the alert row", func() error {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM alerts WHERE rule = 'HighCPU' AND state = 'firing' AND severity = 'critical'`).Scan(&alerts); err != nil {
+			return err
+		}
+		if alerts != 1 {
+			return fmt.Errorf("%d alert rows", alerts)
+		}
+		return nil
+	})
+
+	// Malformed input goes to the DLQ with its reason and origin.
+	kcat(t, "this is not json\n", "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
+	kcat(t, `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":"NaN"}`+"\n", "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
+	reasons := readDLQ(t, env.kafka, 2, 30*time.Second)
+	for _, want := range []string{"invalid_json", "not_finite"} {
+		r, ok := reasons[want]
+		if !ok {
+			t.Fatalf("no DLQ record with reason %s: %v", want, reasons)
+		}
+		if tables.Header(r, tables.HeaderOriginTopic) != "ingest.raw.agent" || tables.Header(r, tables.HeaderOriginOffset) == "" ||
+			tables.Header(r, tables.HeaderOriginPartition) == "" || tables.Header(r, tables.HeaderError) == "" {
+			t.Errorf("DLQ record of %s lacks its origin: %+v", want, r.Headers)
+		}
+	}
+	if got := string(reasons["invalid_json"].Value); got != "this is not json" {
+		t.Errorf("DLQ value %q", got)
+	}
+	p.stop(60 * time.Second)
+}
+
+// readAlert opens an SSE stream and returns the data of its first alert.
+func readAlert(t *testing.T, url string, timeout time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	event := ""
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: ") && event == "alert":
+			return strings.TrimPrefix(line, "data: ")
+		}
+	}
+	t.Fatalf("no alert on %s within %s: %v", url, timeout, sc.Err())
+	return ""
+}
+
+// readDLQ reads the DLQ until it has n records, keyed by reason.
+func readDLQ(t *testing.T, broker string, n int, timeout time.Duration) map[string]*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(tables.DLQTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out := map[string]*kgo.Record{}
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("DLQ: %d of %d records within %s: %v", len(out), n, timeout, out)
+		}
+		fs.EachRecord(func(r *kgo.Record) { out[tables.Header(r, tables.HeaderReason)] = r })
+	}
+	return out
+}
