@@ -62,7 +62,7 @@ type rawRule struct {
 
 // maxYAMLNodes bounds the nodes visited in one file, alias expansions included,
 // so that a small file of nested aliases cannot make loading explode.
-const maxYAMLNodes = 1_000_000
+const maxYAMLNodes = 200_000
 
 var (
 	labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
