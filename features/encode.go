@@ -97,12 +97,6 @@ func scaleDecimal(m int64, kv, k int) (int64, bool) {
 	return m * pow10i[k-kv], true
 }
 
-func appendFloatRef(dst []byte, v, ref float64) []byte {
-	mr, kr := decimal(ref)
-	dst, _, _ = appendFloatDec(dst, v, mr, kr)
-	return dst
-}
-
 // appendFloatDec encodes v, relative to the reference value whose decimal
 // form is (mr, kr) when that is shorter (kr < 0: none). It returns v's
 // decimal form, the next value's reference.

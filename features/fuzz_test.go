@@ -87,8 +87,10 @@ func FuzzDecode(f *testing.F) {
 		if string(s2.AppendBinary(nil)) != string(enc) {
 			t.Fatal("re-encoding differs")
 		}
+		checkInvariants(t, s)
 		exercise(s)
 		opsSeries(cfg, b, s)
+		checkInvariants(t, s)
 		exercise(s)
 	})
 }
@@ -122,8 +124,10 @@ func FuzzRoundTrip(f *testing.F) {
 			}
 		}
 		check()
+		checkInvariants(t, d)
 		opsSeries(cfg, ops[half:], s)
 		opsSeries(cfg, ops[half:], d)
 		check()
+		checkInvariants(t, s)
 	})
 }

@@ -260,6 +260,7 @@ type streamSpec struct {
 	steps     int
 	value     func(rng *rand.Rand, ts int64) float64
 	checkFrom int
+	windows   []time.Duration // nil: the defaults
 }
 
 const baseTs = int64(1_700_000_000_000)
@@ -268,6 +269,9 @@ func runStream(t *testing.T, spec streamSpec, seed uint64) *Series {
 	cfg := DefaultConfig()
 	cfg.Counter = spec.counter
 	cfg.Lateness = time.Duration(spec.lateness) * time.Millisecond
+	if spec.windows != nil {
+		cfg.Windows = spec.windows
+	}
 	s := NewSeries(cfg)
 	r := newRef(cfg)
 	rng := rand.New(rand.NewPCG(seed, 7))
@@ -286,6 +290,7 @@ func runStream(t *testing.T, spec streamSpec, seed uint64) *Series {
 			t.Fatalf("step %d: Add(%d, %v) = %v, %v; want %v", i, at, v, got, err, want)
 		}
 		if i >= spec.checkFrom && (i%every == 0 || i == spec.steps-1) {
+			checkInvariants(t, s)
 			compare(t, s, r, i)
 			roundTrip(t, s)
 		}
@@ -360,6 +365,10 @@ func TestAgainstReference(t *testing.T) {
 		{name: "dense gauge out of order", interval: 100, jitter: 50, ooo: 0.05, lateness: 60_000, steps: 60000, value: gauge(10, 30)},
 		{name: "dense counter in order with resets", counter: true, interval: 100, jitter: 50, lateness: 60_000, steps: 60000, value: counterAt(7 * 60_000)},
 		{name: "dense counter out of order, no resets", counter: true, interval: 100, jitter: 50, ooo: 0.05, lateness: 5_000, steps: 60000, value: counterAt(0)},
+		{name: "other windows, counter", counter: true, windows: []time.Duration{30 * time.Second, 90 * time.Second, 6 * time.Minute},
+			interval: 150, jitter: 140, ooo: 0.1, lateness: 20_000, steps: 20000, value: counterAt(100_000)},
+		{name: "other windows, gauge", windows: []time.Duration{30 * time.Second, 90 * time.Second, 6 * time.Minute},
+			interval: 400, jitter: 390, ooo: 0.3, lateness: 30_000, steps: 20000, value: gauge(-6, -2)}, // within γ^32: no bin collapsing
 		{name: "gaps longer than windows", interval: 1_000_000, jitter: 999_000, ooo: 0.1, lateness: 60_000, steps: 800, value: gauge(1, 2)},
 	}
 	for _, spec := range specs {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -349,5 +350,120 @@ func TestDecodeRejects(t *testing.T) {
 	_, rest, err := DecodeSeries(Config{}, two)
 	if err != nil || string(rest) != string(enc) {
 		t.Fatalf("concatenated: %v, rest %d bytes", err, len(rest))
+	}
+}
+
+// checkInvariants verifies the state's structure: level ranges fit their
+// rings and tile time without gaps, raw samples are sorted and counted in
+// exactly their bucket, and no slot outside a range holds data.
+func checkInvariants(t *testing.T, s *Series) {
+	t.Helper()
+	if !s.has {
+		return
+	}
+	for i := range s.levels {
+		lv := &s.levels[i]
+		if lv.hi-lv.lo > int64(len(lv.slots)) || lv.hi < lv.lo {
+			t.Fatalf("level %d range [%d,%d) exceeds ring %d", i, lv.lo, lv.hi, len(lv.slots))
+		}
+		if i > 0 && lv.hi*lv.width != s.levels[i-1].lo*s.levels[i-1].width {
+			t.Fatalf("level %d does not end where level %d starts", i, i-1)
+		}
+		live := 0
+		for j := lv.lo; j < lv.hi; j++ {
+			if b := lv.slot(j); b.raw > 0 || b.agg != nil {
+				live++
+			}
+		}
+		all := 0
+		for _, b := range lv.slots {
+			if b.raw > 0 || b.agg != nil {
+				all++
+			}
+		}
+		if all != live {
+			t.Fatalf("level %d: %d slots hold data outside the range", i, all-live)
+		}
+	}
+	counts := map[*bucket]int32{}
+	raw := s.raw[s.head:]
+	for k, r := range raw {
+		if k > 0 && raw[k-1].ts > r.ts {
+			t.Fatalf("raw samples out of order at %d", k)
+		}
+		found := false
+		for i := range s.levels {
+			lv := &s.levels[i]
+			if r.ts >= lv.lo*lv.width && r.ts < lv.hi*lv.width {
+				b := lv.slot(floorDiv(r.ts, lv.width))
+				if b.agg != nil {
+					t.Fatalf("raw sample in an aggregated bucket")
+				}
+				counts[b]++
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("raw sample at %d outside every level", r.ts)
+		}
+	}
+	for i := range s.levels {
+		lv := &s.levels[i]
+		for j := lv.lo; j < lv.hi; j++ {
+			b := lv.slot(j)
+			if b.raw != counts[b] || b.raw > rawPerBucket {
+				t.Fatalf("level %d bucket %d: raw count %d, %d samples", i, j, b.raw, counts[b])
+			}
+			if a := b.agg; a != nil {
+				start := j * lv.width
+				if a.n <= rawPerBucket || a.firstTs < start || a.lastTs >= start+lv.width || a.firstTs > a.lastTs {
+					t.Fatalf("level %d bucket %d: bad aggregate %+v", i, j, *a)
+				}
+			}
+		}
+	}
+}
+
+func TestAddDoesNotAllocate(t *testing.T) {
+	for _, interval := range []int64{10_000, 100} {
+		s := NewSeries(Config{})
+		ts := baseTs
+		add := func() {
+			ts += interval
+			s.Add(ts, float64(ts%1000)/10)
+			s.Add(ts-30_000, 1) // late, within the bound
+		}
+		for i := 0; i < 100_000; i++ {
+			add()
+		}
+		if n := testing.AllocsPerRun(10_000, add); n != 0 {
+			t.Errorf("interval %d ms: %v allocations per Add", interval, n)
+		}
+	}
+}
+
+func TestQuantilesWithCollapsedBins(t *testing.T) {
+	// Values over 12 decades and both signs, 50 per second: every bucket
+	// aggregates and collapses its sketch. Quantiles lose the 2% bound for
+	// the smallest magnitudes only; they stay ordered and inside [min, max],
+	// and p99 (a top bin) keeps the bound.
+	s := NewSeries(Config{})
+	var vals []float64
+	for i := int64(0); i < 3000; i++ {
+		v := math.Pow(10, float64(i%13)-6)
+		if i%3 == 0 {
+			v = -v
+		}
+		s.Add(baseTs+i*20, v)
+		vals = append(vals, v)
+	}
+	w, _ := s.Window(time.Minute)
+	if !(w.Min <= w.P50 && w.P50 <= w.P95 && w.P95 <= w.P99 && w.P99 <= w.Max) {
+		t.Fatalf("quantiles out of order: %+v", w)
+	}
+	sorted := append([]float64(nil), vals...)
+	slices.Sort(sorted)
+	if x := exactQuantile(sorted, 0.99); math.Abs(w.P99-x) > SketchRelativeError*math.Abs(x) {
+		t.Fatalf("p99 = %v, exact %v", w.P99, x)
 	}
 }
