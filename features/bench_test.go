@@ -210,11 +210,24 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 }
 
-func BenchmarkStat(b *testing.B) {
-	s := benchSeries(10_000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		s.Stat(StatAvg, 5*time.Minute, baseTs)
+// BenchmarkAddThenStats is the per-event work of a rule-evaluating actor:
+// one Add, then three stats over three windows (the second read of a window
+// is served from the per-version cache).
+func BenchmarkAddThenStats(b *testing.B) {
+	for _, interval := range []int64{10_000, 100} {
+		b.Run(time.Duration(interval*int64(time.Millisecond)).String(), func(b *testing.B) {
+			s := benchSeries(interval)
+			ts, _, _ := s.Last()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ts += interval
+				s.Add(ts, float64(i%100))
+				s.Stat(StatAvg, 5*time.Minute, ts)
+				s.Stat(StatMax, 5*time.Minute, ts)
+				s.Stat(StatRate, 15*time.Minute, ts)
+				s.Stat(StatP95, time.Minute, ts)
+			}
+		})
 	}
 }

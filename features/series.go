@@ -114,6 +114,16 @@ type Series struct {
 
 	free    []*agg // recycled aggregates, so steady-state Add does not allocate
 	scratch []bin  // query scratch for quantiles
+
+	// version counts applied samples; cache holds each window's stats as of
+	// a version, so that a rule reading several stats walks a window once.
+	version uint64
+	cache   []cachedStats
+}
+
+type cachedStats struct {
+	version uint64 // 0: empty
+	st      WindowStats
 }
 
 // NewSeries returns an empty series. It panics if cfg.Validate fails:
@@ -224,6 +234,7 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 			s.lastV = v
 		}
 		s.addEWMA(ts, v)
+		s.version++
 		return Applied, nil
 	}
 	// Unreachable while Lateness <= the finest window (Validate), kept so

@@ -152,6 +152,19 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 }
 
 func (s *Series) stats(k int, quantiles bool) WindowStats {
+	if s.cache == nil {
+		s.cache = make([]cachedStats, len(s.levels))
+	}
+	ce := &s.cache[k]
+	if ce.version == s.version+1 && (ce.st.hasQuantiles || !quantiles) {
+		return ce.st
+	}
+	st := s.computeStats(k, quantiles)
+	ce.version, ce.st = s.version+1, st
+	return st
+}
+
+func (s *Series) computeStats(k int, quantiles bool) WindowStats {
 	c := s.accumulate(k, quantiles)
 	st := WindowStats{
 		Count: c.n, Sum: c.sum, Min: c.min, Max: c.max,
