@@ -2,6 +2,7 @@ package processors
 
 import (
 	"context"
+	"hash"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -89,16 +90,50 @@ func (k Kafka) topicManagerConfig() *goka.TopicManagerConfig {
 	return tm
 }
 
+// The builders below make a sarama configuration per client: goka's own
+// ...WithConfig builders write the client ID into one shared configuration
+// while other clients read it.
+
+func (k Kafka) topicManagerBuilder() goka.TopicManagerBuilder {
+	return func(brokers []string) (goka.TopicManager, error) {
+		return goka.NewTopicManager(brokers, k.Sarama(), k.topicManagerConfig())
+	}
+}
+
+func (k Kafka) consumerGroupBuilder() goka.ConsumerGroupBuilder {
+	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
+		cfg := k.Sarama()
+		cfg.ClientID = clientID
+		return sarama.NewConsumerGroup(brokers, group, cfg)
+	}
+}
+
+func (k Kafka) consumerBuilder() goka.SaramaConsumerBuilder {
+	return func(brokers []string, clientID string) (sarama.Consumer, error) {
+		cfg := k.Sarama()
+		cfg.ClientID = clientID
+		return sarama.NewConsumer(brokers, cfg)
+	}
+}
+
+func (k Kafka) producerBuilder() goka.ProducerBuilder {
+	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
+		cfg := k.Sarama()
+		cfg.ClientID = clientID
+		cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(hasher)
+		return goka.NewProducer(brokers, cfg)
+	}
+}
+
 // ProcessorOptions returns the goka options every processor uses.
 func (k Kafka) ProcessorOptions() []goka.ProcessorOption {
 	k = k.Defaults()
-	cfg := k.Sarama()
 	opts := []goka.ProcessorOption{
 		goka.WithClientID(k.ClientID),
-		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, k.topicManagerConfig())),
-		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(cfg)),
-		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
-		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(cfg)),
+		goka.WithTopicManagerBuilder(k.topicManagerBuilder()),
+		goka.WithConsumerGroupBuilder(k.consumerGroupBuilder()),
+		goka.WithConsumerSaramaBuilder(k.consumerBuilder()),
+		goka.WithProducerBuilder(k.producerBuilder()),
 		goka.WithLogger(GokaLogger(k.Logger)),
 		goka.WithBackoffResetTimeout(time.Minute),
 	}
@@ -113,11 +148,10 @@ func (k Kafka) ProcessorOptions() []goka.ProcessorOption {
 // ViewOptions returns the goka options of a view (a whole table, read-only).
 func (k Kafka) ViewOptions(name string) []goka.ViewOption {
 	k = k.Defaults()
-	cfg := k.Sarama()
 	opts := []goka.ViewOption{
 		goka.WithViewClientID(k.ClientID),
-		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, k.topicManagerConfig())),
-		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
+		goka.WithViewTopicManagerBuilder(k.topicManagerBuilder()),
+		goka.WithViewConsumerSaramaBuilder(k.consumerBuilder()),
 		goka.WithViewLogger(GokaLogger(k.Logger)),
 		goka.WithViewAutoReconnect(),
 	}
