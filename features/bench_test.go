@@ -201,10 +201,13 @@ func BenchmarkSnapshot(b *testing.B) {
 	for _, interval := range []int64{10_000, 100} {
 		b.Run(time.Duration(interval*int64(time.Millisecond)).String(), func(b *testing.B) {
 			s := benchSeries(interval)
+			ts, _, _ := s.Last()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				s.Snapshot(baseTs)
+				ts += interval
+				s.Add(ts, 50)
+				s.Snapshot(ts)
 			}
 		})
 	}

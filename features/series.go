@@ -113,7 +113,9 @@ type Series struct {
 	ewmas []ewma
 
 	free    []*agg // recycled aggregates, so steady-state Add does not allocate
-	scratch []bin  // query scratch for quantiles
+	// query scratch for quantiles
+	scratch, scratch2, rawBins []bin
+	rawKeys                    []int32
 
 	// version counts applied samples; cache holds each window's stats as of
 	// a version, so that a rule reading several stats walks a window once.

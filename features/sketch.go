@@ -116,20 +116,6 @@ func collapse(bins []bin) []bin {
 	return bins
 }
 
-// sortBins sorts scratch bins by key and sums duplicates in place.
-func sortBins(bins []bin) []bin {
-	slices.SortFunc(bins, func(a, b bin) int { return cmp.Compare(a.key, b.key) })
-	out := bins[:0]
-	for _, b := range bins {
-		if n := len(out); n > 0 && out[n-1].key == b.key {
-			out[n-1].n += b.n
-			continue
-		}
-		out = append(out, b)
-	}
-	return out
-}
-
 // quantile reads the q-quantile (the value of rank floor(q*(n-1)), 0-based,
 // in sorted order) from sorted bins, clamped to [lo, hi].
 func quantile(bins []bin, q, lo, hi float64) float64 {

@@ -3,6 +3,7 @@ package features
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -113,13 +114,14 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 	p := s.rawIndex(edge + 1)
 	if quantiles {
 		s.scratch = s.scratch[:0]
+		s.rawKeys = s.rawKeys[:0]
 	}
 	flush := func(before int64) {
 		for ; p < len(s.raw) && s.raw[p].ts < before; p++ {
 			r := s.raw[p]
 			c.addSample(r.ts, end, r.v, counter)
 			if quantiles {
-				s.scratch = append(s.scratch, bin{key: sketchKey(r.v), n: 1})
+				s.rawKeys = append(s.rawKeys, sketchKey(r.v))
 			}
 		}
 	}
@@ -140,15 +142,51 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 			flush(start)
 			c.addAgg(a, start, end, counter)
 			if quantiles {
-				s.scratch = append(s.scratch, a.bins...)
+				s.mergeScratch(a.bins)
 			}
 		}
 	}
 	flush(math.MaxInt64)
-	if quantiles {
-		s.scratch = sortBins(s.scratch)
+	if quantiles && len(s.rawKeys) > 0 {
+		slices.Sort(s.rawKeys)
+		bins := s.rawBins[:0]
+		for _, k := range s.rawKeys {
+			if n := len(bins); n > 0 && bins[n-1].key == k {
+				bins[n-1].n++
+			} else {
+				bins = append(bins, bin{key: k, n: 1})
+			}
+		}
+		s.rawBins = bins
+		s.mergeScratch(bins)
 	}
 	return c
+}
+
+// mergeScratch merges sorted bins into the sorted, duplicate-free
+// s.scratch. Windows repeat the same few keys, so s.scratch stays short
+// and this is linear in the bins read.
+func (s *Series) mergeScratch(src []bin) {
+	a := s.scratch
+	out := s.scratch2[:0]
+	i, j := 0, 0
+	for i < len(a) && j < len(src) {
+		switch {
+		case a[i].key < src[j].key:
+			out = append(out, a[i])
+			i++
+		case a[i].key > src[j].key:
+			out = append(out, src[j])
+			j++
+		default:
+			out = append(out, bin{key: a[i].key, n: a[i].n + src[j].n})
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	out = append(out, src[j:]...)
+	s.scratch, s.scratch2 = out, a[:0]
 }
 
 func (s *Series) stats(k int, quantiles bool) WindowStats {
