@@ -112,7 +112,7 @@ type Series struct {
 
 	ewmas []ewma
 
-	free    []*agg // recycled aggregates, so steady-state Add does not allocate
+	free []*agg // recycled aggregates, so steady-state Add does not allocate
 	// query scratch for quantiles
 	scratch, scratch2, rawBins []bin
 	rawKeys                    []int32
