@@ -26,13 +26,25 @@ type Options struct {
 	URL string
 	// MaxConns bounds the pool (default 8).
 	MaxConns int32
-	Logger   *slog.Logger
+	// Retention is how long metrics are kept (0, the default, keeps them
+	// forever). Maintain drops the daily partitions wholly older than it,
+	// and WriteMetrics refuses rows older than it with ErrExpired.
+	Retention time.Duration
+	// PartitionsAhead is how many days after today Maintain creates
+	// partitions for (default 3).
+	PartitionsAhead int
+	// MaintenanceInterval is how often RunMaintenance runs (default 1h).
+	MaintenanceInterval time.Duration
+	// Now is the clock (default time.Now); tests move it.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Store is the PostgreSQL side of EventOps.
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	opts Options
 
 	mu    sync.Mutex
 	parts map[int64]bool // days (Unix day numbers) whose metrics partition exists
@@ -45,6 +57,18 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Retention < 0 {
+		return nil, fmt.Errorf("store: retention %s is negative", opts.Retention)
+	}
+	if opts.PartitionsAhead <= 0 {
+		opts.PartitionsAhead = 3
+	}
+	if opts.MaintenanceInterval <= 0 {
+		opts.MaintenanceInterval = time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	cfg, err := pgxpool.ParseConfig(opts.URL)
 	if err != nil {
@@ -65,7 +89,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	return &Store{pool: pool, log: opts.Logger, parts: map[int64]bool{}}, nil
+	return &Store{pool: pool, log: opts.Logger, opts: opts, parts: map[int64]bool{}}, nil
 }
 
 // Close closes the pool.
@@ -128,6 +152,11 @@ func Transient(err error) bool {
 		return false
 	}
 	return true
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // badData reports whether PostgreSQL refused err's statement because of the

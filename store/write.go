@@ -77,14 +77,6 @@ func jsonOrNil(b []byte) any {
 	return string(b)
 }
 
-func (r *MetricRow) values() []any {
-	tags := jsonOrNil(r.Tags)
-	if tags == nil {
-		tags = "{}"
-	}
-	return []any{r.Ts, r.Tenant, r.SourceID, r.Metric, r.Value, r.Unit, tags, jsonOrNil(r.Meta), r.IngestedAt}
-}
-
 func (r *AlertRow) values() []any {
 	return []any{r.Ts, r.Tenant, r.SourceID, r.Metric, r.Severity, r.Rule, r.Value, r.Message, jsonOrNil(r.Tags),
 		r.EpisodeID, r.State, r.AlertName, r.RuleID, jsonOrNil(r.Labels), jsonOrNil(r.Annotations), jsonOrNil(r.Features),
@@ -99,18 +91,65 @@ type WriteResult struct {
 	Bad []BadRow
 }
 
-// WriteMetrics writes a batch idempotently. On a nil error every row not in
-// Bad is durable. A transient error (see Transient) leaves nothing written.
+// ErrExpired marks rows older than the retention: they are refused (and go
+// to the DLQ) instead of re-creating a partition that retention dropped.
+var ErrExpired = errors.New("older than the retention")
+
+// WriteMetrics writes a batch idempotently and records the batch's sources
+// in the sources table. On a nil error every row not in Bad is durable. A
+// transient error (see Transient) leaves nothing written. Rows older than
+// the retention come back in Bad with ErrExpired.
 func (s *Store) WriteMetrics(ctx context.Context, rows []MetricRow) (WriteResult, error) {
 	if len(rows) == 0 {
 		return WriteResult{}, nil
 	}
-	if err := s.ensurePartitions(ctx, rows); err != nil {
+	cutoff := s.cutoff()
+	var expired []BadRow
+	keep := rows
+	var index []int // index[i] is keep[i]'s position in rows, when rows were dropped
+	if !cutoff.IsZero() {
+		for i := range rows {
+			if rows[i].Ts.Before(cutoff) {
+				expired = append(expired, BadRow{Index: i, Err: expiredErr(rows[i].Ts, cutoff)})
+			}
+		}
+		if len(expired) > 0 {
+			keep = make([]MetricRow, 0, len(rows)-len(expired))
+			index = make([]int, 0, len(rows)-len(expired))
+			for i := range rows {
+				if !rows[i].Ts.Before(cutoff) {
+					keep = append(keep, rows[i])
+					index = append(index, i)
+				}
+			}
+		}
+	}
+	if err := s.ensurePartitions(ctx, keep); err != nil {
 		return WriteResult{}, err
 	}
-	return writeSplitting(ctx, len(rows), func(ctx context.Context, lo, hi int) (int64, error) {
-		return s.copyMetrics(ctx, rows[lo:hi])
+	res, err := writeSplitting(ctx, len(keep), func(ctx context.Context, lo, hi int) (int64, error) {
+		return s.copyMetrics(ctx, keep[lo:hi], true)
 	})
+	if err != nil {
+		return WriteResult{}, err
+	}
+	for i := range res.Bad {
+		b := &res.Bad[i]
+		if index != nil {
+			b.Index = index[b.Index]
+		}
+		// A partition dropped between the check above and the write.
+		if c := s.cutoff(); !c.IsZero() && rows[b.Index].Ts.Before(c) {
+			b.Err = fmt.Errorf("%w: %w", expiredErr(rows[b.Index].Ts, c), b.Err)
+		}
+	}
+	res.Bad = append(res.Bad, expired...)
+	return res, nil
+}
+
+func expiredErr(ts, cutoff time.Time) error {
+	return fmt.Errorf("store: event time %s is %w (rows before %s are dropped)",
+		ts.UTC().Format(time.RFC3339Nano), ErrExpired, cutoff.UTC().Format(time.RFC3339))
 }
 
 // WriteAlerts writes alert transitions idempotently, like WriteMetrics.
@@ -153,23 +192,133 @@ func writeSplitting(ctx context.Context, n int, write func(ctx context.Context, 
 	return res, nil
 }
 
-func (s *Store) copyMetrics(ctx context.Context, rows []MetricRow) (int64, error) {
+// sourcesUpsert folds a batch's sources into the sources table: one row per
+// distinct source of the batch, aggregated in Go. Rows are locked in key
+// order so that two writers never deadlock; a replayed batch changes
+// nothing (the WHERE clause).
+const sourcesUpsert = `INSERT INTO sources AS s (tenant, source_id, first_seen, last_seen, meta, updated_at)
+	SELECT t, h, f, l, m, now() FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::jsonb[]) AS u(t, h, f, l, m)
+	ORDER BY t, h
+	ON CONFLICT (tenant, source_id) DO UPDATE SET
+		first_seen = least(s.first_seen, excluded.first_seen),
+		last_seen = greatest(s.last_seen, excluded.last_seen),
+		meta = CASE WHEN excluded.last_seen >= s.last_seen THEN excluded.meta ELSE s.meta END,
+		updated_at = excluded.updated_at
+	WHERE excluded.first_seen < s.first_seen OR excluded.last_seen > s.last_seen
+		OR (excluded.last_seen = s.last_seen AND excluded.meta IS DISTINCT FROM s.meta)`
+
+const stageToMetrics = `INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags, meta, ingested_at)
+	SELECT ts, tenant, source_id, metric, value, unit, tags, meta, ingested_at FROM metrics_stage
+	ON CONFLICT DO NOTHING`
+
+// copyMetrics writes rows in one transaction. It first COPYs them straight
+// into metrics, the fastest way in; when a row is there already (a replay)
+// PostgreSQL refuses that COPY with a unique violation, and the batch goes
+// the idempotent way instead: COPY into the session's staging table, then
+// INSERT ... ON CONFLICT DO NOTHING. With sources set, the batch's sources
+// are upserted in the same transaction.
+func (s *Store) copyMetrics(ctx context.Context, rows []MetricRow, sources bool) (int64, error) {
+	return s.writeMetricsTx(ctx, rows, true, sources)
+}
+
+func (s *Store) writeMetricsTx(ctx context.Context, rows []MetricRow, copyFirst, sources bool) (int64, error) {
 	var inserted int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"metrics_stage"}, metricCols,
-			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return rows[i].values(), nil })); err != nil {
-			return fmt.Errorf("copy metrics: %w", err)
+		direct := false
+		if copyFirst {
+			if _, err := tx.Exec(ctx, "SAVEPOINT direct"); err != nil {
+				return fmt.Errorf("copy metrics: %w", err)
+			}
+			n, err := tx.CopyFrom(ctx, pgx.Identifier{"metrics"}, metricCols, newMetricSource(rows))
+			switch {
+			case err == nil:
+				direct, inserted = true, n
+			case isUniqueViolation(err):
+				if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT direct"); err != nil {
+					return fmt.Errorf("copy metrics: %w", err)
+				}
+			default:
+				return fmt.Errorf("copy metrics: %w", err)
+			}
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags, meta, ingested_at)
-			SELECT ts, tenant, source_id, metric, value, unit, tags, meta, ingested_at FROM metrics_stage
-			ON CONFLICT DO NOTHING`)
-		if err != nil {
-			return fmt.Errorf("insert metrics: %w", err)
+		if !direct {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"metrics_stage"}, metricCols, newMetricSource(rows)); err != nil {
+				return fmt.Errorf("copy metrics: %w", err)
+			}
+			tag, err := tx.Exec(ctx, stageToMetrics)
+			if err != nil {
+				return fmt.Errorf("insert metrics: %w", err)
+			}
+			inserted = tag.RowsAffected()
 		}
-		inserted = tag.RowsAffected()
+		if sources {
+			if _, err := tx.Exec(ctx, sourcesUpsert, batchSources(rows)...); err != nil {
+				return fmt.Errorf("upsert sources: %w", err)
+			}
+		}
 		return nil
 	})
 	return inserted, err
+}
+
+// batchSources aggregates rows per source into the arguments of
+// sourcesUpsert: tenants, hosts, first and last event times, and the
+// metadata of the newest row.
+func batchSources(rows []MetricRow) []any {
+	type key struct{ tenant, host string }
+	idx := map[key]int{}
+	var tenants, hosts []string
+	var first, last []time.Time
+	var meta []*string
+	for i := range rows {
+		r := &rows[i]
+		k := key{r.Tenant, r.SourceID}
+		j, ok := idx[k]
+		if !ok {
+			j = len(tenants)
+			idx[k] = j
+			tenants, hosts = append(tenants, r.Tenant), append(hosts, r.SourceID)
+			first, last, meta = append(first, r.Ts), append(last, r.Ts), append(meta, jsonPtr(r.Meta))
+			continue
+		}
+		if r.Ts.Before(first[j]) {
+			first[j] = r.Ts
+		}
+		if !r.Ts.Before(last[j]) {
+			last[j], meta[j] = r.Ts, jsonPtr(r.Meta)
+		}
+	}
+	return []any{tenants, hosts, first, last, meta}
+}
+
+func jsonPtr(b []byte) *string {
+	if len(b) == 0 {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+// metricSource feeds COPY from a slice, reusing one values slice.
+type metricSource struct {
+	rows []MetricRow
+	i    int
+	vals [9]any
+}
+
+func newMetricSource(rows []MetricRow) *metricSource { return &metricSource{rows: rows, i: -1} }
+
+func (m *metricSource) Next() bool { m.i++; return m.i < len(m.rows) }
+func (m *metricSource) Err() error { return nil }
+
+func (m *metricSource) Values() ([]any, error) {
+	r := &m.rows[m.i]
+	tags := jsonOrNil(r.Tags)
+	if tags == nil {
+		tags = "{}"
+	}
+	m.vals = [9]any{r.Ts, r.Tenant, r.SourceID, r.Metric, r.Value, r.Unit, tags, jsonOrNil(r.Meta), r.IngestedAt}
+	return m.vals[:], nil
 }
 
 func (s *Store) copyAlerts(ctx context.Context, rows []AlertRow) (int64, error) {
@@ -191,48 +340,6 @@ func (s *Store) copyAlerts(ctx context.Context, rows []AlertRow) (int64, error) 
 		return nil
 	})
 	return inserted, err
-}
-
-// ensurePartitions creates the daily partitions the rows need.
-func (s *Store) ensurePartitions(ctx context.Context, rows []MetricRow) error {
-	var missing []int64
-	s.mu.Lock()
-	seen := map[int64]bool{}
-	for i := range rows {
-		d := dayOf(rows[i].Ts)
-		if !s.parts[d] && !seen[d] {
-			seen[d] = true
-			missing = append(missing, d)
-		}
-	}
-	s.mu.Unlock()
-	for _, d := range missing {
-		if err := s.EnsurePartition(ctx, time.Unix(d*86400, 0).UTC()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func dayOf(t time.Time) int64 {
-	u := t.Unix()
-	d := u / 86400
-	if u < 0 && u%86400 != 0 {
-		d--
-	}
-	return d
-}
-
-// EnsurePartition creates the metrics partition of the UTC day of t.
-func (s *Store) EnsurePartition(ctx context.Context, t time.Time) error {
-	day := t.UTC().Truncate(24 * time.Hour)
-	if _, err := s.pool.Exec(ctx, `SELECT eventops_ensure_metrics_partition($1::date)`, day.Format("2006-01-02")); err != nil {
-		return fmt.Errorf("store: create metrics partition for %s: %w", day.Format("2006-01-02"), err)
-	}
-	s.mu.Lock()
-	s.parts[dayOf(day)] = true
-	s.mu.Unlock()
-	return nil
 }
 
 // ErrNoRows is returned by single-row reads that find nothing.

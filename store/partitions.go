@@ -1,0 +1,140 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Partitions of metrics are named metrics_YYYYMMDD and hold one UTC day.
+// They are created three ways: ahead of time by Maintain (today and the
+// next PartitionsAhead days), on demand by WriteMetrics for the days its
+// rows need, and by the migration for the rows of an older schema. Every
+// creation and drop takes one transaction-level advisory lock, so replicas
+// never race on the catalog.
+
+// ensurePartitions creates the daily partitions the rows need.
+func (s *Store) ensurePartitions(ctx context.Context, rows []MetricRow) error {
+	var missing []int64
+	s.mu.Lock()
+	seen := map[int64]bool{}
+	for i := range rows {
+		d := dayOf(rows[i].Ts)
+		if !s.parts[d] && !seen[d] {
+			seen[d] = true
+			missing = append(missing, d)
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range missing {
+		if err := s.EnsurePartition(ctx, time.Unix(d*86400, 0).UTC()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dayOf(t time.Time) int64 {
+	u := t.Unix()
+	d := u / 86400
+	if u < 0 && u%86400 != 0 {
+		d--
+	}
+	return d
+}
+
+// EnsurePartition creates the metrics partition of the UTC day of t.
+func (s *Store) EnsurePartition(ctx context.Context, t time.Time) error {
+	day := t.UTC().Truncate(24 * time.Hour)
+	if _, err := s.pool.Exec(ctx, `SELECT eventops_ensure_metrics_partition($1::date)`, day.Format("2006-01-02")); err != nil {
+		return fmt.Errorf("store: create metrics partition for %s: %w", day.Format("2006-01-02"), err)
+	}
+	s.mu.Lock()
+	s.parts[dayOf(day)] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// cutoff is the oldest event time kept, zero when retention is off.
+func (s *Store) cutoff() time.Time {
+	if s.opts.Retention <= 0 {
+		return time.Time{}
+	}
+	return s.opts.Now().Add(-s.opts.Retention)
+}
+
+// MaintenanceResult says what Maintain did.
+type MaintenanceResult struct {
+	// Dropped names the partitions dropped for retention.
+	Dropped []string
+}
+
+// Maintain creates the partitions of now's UTC day and the PartitionsAhead
+// days after it, and with a retention drops the partitions whose whole day
+// is older than now - retention. Several replicas may run it at once.
+func (s *Store) Maintain(ctx context.Context, now time.Time) (MaintenanceResult, error) {
+	var res MaintenanceResult
+	today := now.UTC().Truncate(24 * time.Hour)
+	for i := 0; i <= s.opts.PartitionsAhead; i++ {
+		if err := s.EnsurePartition(ctx, today.AddDate(0, 0, i)); err != nil {
+			return res, err
+		}
+	}
+	if s.opts.Retention <= 0 {
+		return res, nil
+	}
+	// A partition [d, d+1) is wholly older than the cutoff when d+1 is at or
+	// before it, that is when d is before the cutoff's day.
+	before := now.Add(-s.opts.Retention).UTC().Truncate(24 * time.Hour)
+	rows, err := s.pool.Query(ctx, `SELECT eventops_drop_metrics_partitions($1::date)`, before.Format("2006-01-02"))
+	if err != nil {
+		return res, fmt.Errorf("store: drop partitions before %s: %w", before.Format("2006-01-02"), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return res, fmt.Errorf("store: drop partitions: %w", err)
+		}
+		res.Dropped = append(res.Dropped, name)
+	}
+	if err := rows.Err(); err != nil {
+		return res, fmt.Errorf("store: drop partitions before %s: %w", before.Format("2006-01-02"), err)
+	}
+	s.mu.Lock()
+	for d := range s.parts {
+		if d < dayOf(before) {
+			delete(s.parts, d)
+		}
+	}
+	s.mu.Unlock()
+	return res, nil
+}
+
+// RunMaintenance runs Maintain at once and then every MaintenanceInterval
+// until ctx ends. A failed round is logged and retried at the next tick
+// (and sooner, after a minute, when the first one fails).
+func (s *Store) RunMaintenance(ctx context.Context) error {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		next := s.opts.MaintenanceInterval
+		res, err := s.Maintain(ctx, s.opts.Now())
+		switch {
+		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+			return nil
+		case err != nil:
+			s.log.Warn("partition maintenance failed", "err", err)
+			next = min(next, time.Minute)
+		case len(res.Dropped) > 0:
+			s.log.Info("dropped metrics partitions older than the retention", "partitions", res.Dropped, "retention", s.opts.Retention)
+		}
+		t.Reset(next)
+	}
+}
