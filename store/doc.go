@@ -1,17 +1,31 @@
 // Package store is EventOps's PostgreSQL side: the connection pool, the
-// embedded migrations, idempotent batch writes of metrics and alerts, and the
-// read queries behind the HTTP API.
+// embedded migrations, idempotent batch writes of metrics and alerts, the
+// sources view, partition maintenance and retention, and the read queries
+// behind the HTTP API.
 //
 // Invariants:
 //   - Writes are idempotent. A metric row's natural key is (tenant,
-//     source_id, metric, ts); an alert row's is (episode_id, state). Rows are
-//     copied into a session-local staging table and moved with INSERT ...
-//     ON CONFLICT DO NOTHING, so replaying any input never duplicates a row.
+//     source_id, metric, ts); an alert row's is (episode_id, state). A
+//     metrics batch is COPYed straight into metrics under a savepoint; when
+//     any of its rows is there already (a replay), PostgreSQL refuses that
+//     COPY with a unique violation and the batch is copied into a
+//     session-local staging table and moved with INSERT ... ON CONFLICT DO
+//     NOTHING instead. Alerts always take the staging way. Replaying any
+//     input never duplicates a row.
 //   - A batch is one transaction: when WriteMetrics returns nil, every row of
-//     the batch is durable (inserted now or before).
+//     the batch not returned as bad is durable (inserted now or before), and
+//     so is the batch's contribution to sources.
 //   - Rows PostgreSQL rejects as bad data are split out of their batch and
 //     returned as BadRow values, so one bad row never blocks the others.
-//   - Queries take parameters only; SQL is never built from user text.
-//   - metrics is partitioned by day on ts; partitions are created ahead of
-//     the rows that need them, and retention drops whole partitions.
+//     Rows older than the retention are returned as bad with ErrExpired: a
+//     partition that retention dropped is never created again.
+//   - sources holds one row per (tenant, source_id): first and last event
+//     time and the metadata of the newest event, upserted once per distinct
+//     source per batch, in key order (no deadlocks between writers).
+//   - Queries take parameters only; SQL is never built from user text (the
+//     aggregation is chosen from a fixed table).
+//   - metrics is partitioned by UTC day on ts (metrics_YYYYMMDD); partitions
+//     are created ahead (Maintain: today and the next PartitionsAhead days),
+//     on demand for the rows that need them, and retention drops whole
+//     partitions, all under one advisory lock.
 package store

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -38,7 +39,13 @@ type SeriesQuery struct {
 	Limit int
 	// Tags filter on tags that must all match.
 	Tags map[string]string
+	// MaxTotal caps the points of the whole answer (default 100,000): a
+	// query that would return more fails with ErrTooManyPoints.
+	MaxTotal int
 }
+
+// ErrTooManyPoints is returned by QuerySeries for an answer over MaxTotal.
+var ErrTooManyPoints = errors.New("too many points")
 
 // Point is one (time, value).
 type Point struct {
@@ -80,10 +87,13 @@ func (s *Store) QuerySeries(ctx context.Context, q SeriesQuery) ([]Series, error
 	if q.Limit <= 0 {
 		q.Limit = 1000
 	}
+	if q.MaxTotal <= 0 {
+		q.MaxTotal = 100_000
+	}
 	where := `tenant = $1 AND ($2 = '' OR source_id = $2) AND (metric = $3 OR metric LIKE $4)
 		AND ($5::timestamptz IS NULL OR ts >= $5) AND ($6::timestamptz IS NULL OR ts < $6)
 		AND ($7::jsonb IS NULL OR tags @> $7::jsonb)`
-	args := []any{q.Tenant, q.Host, q.Name, likeEscape(q.Name) + `\_%`, from, to, tags, q.Limit}
+	args := []any{q.Tenant, q.Host, q.Name, likeEscape(q.Name) + `\_%`, from, to, tags, q.Limit, q.MaxTotal + 1}
 	var sql string
 	if q.Step > 0 {
 		agg, ok := aggregations[q.Agg]
@@ -93,16 +103,16 @@ func (s *Store) QuerySeries(ctx context.Context, q SeriesQuery) ([]Series, error
 		sql = `SELECT source_id, metric, unit, ts, value FROM (
 			SELECT source_id, metric, max(unit) AS unit, bucket AS ts, ` + agg + ` AS value,
 				row_number() OVER (PARTITION BY source_id, metric ORDER BY bucket DESC) AS rn
-			FROM (SELECT *, date_bin($9::interval, ts, TIMESTAMPTZ '2000-01-01') AS bucket FROM metrics WHERE ` + where + `) m
+			FROM (SELECT *, date_bin($10::interval, ts, TIMESTAMPTZ '2000-01-01') AS bucket FROM metrics WHERE ` + where + `) m
 			GROUP BY source_id, metric, bucket) x
-			WHERE rn <= $8 ORDER BY source_id, metric, ts`
+			WHERE rn <= $8 ORDER BY source_id, metric, ts LIMIT $9`
 		args = append(args, q.Step)
 	} else {
 		sql = `SELECT source_id, metric, unit, ts, value FROM (
 			SELECT source_id, metric, unit, ts, value,
 				row_number() OVER (PARTITION BY source_id, metric ORDER BY ts DESC) AS rn
 			FROM metrics WHERE ` + where + `) x
-			WHERE rn <= $8 ORDER BY source_id, metric, ts`
+			WHERE rn <= $8 ORDER BY source_id, metric, ts LIMIT $9`
 	}
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -110,7 +120,11 @@ func (s *Store) QuerySeries(ctx context.Context, q SeriesQuery) ([]Series, error
 	}
 	defer rows.Close()
 	out := []Series{}
+	n := 0
 	for rows.Next() {
+		if n++; n > q.MaxTotal {
+			return nil, fmt.Errorf("store: series of %s: more than %d points: %w", q.Name, q.MaxTotal, ErrTooManyPoints)
+		}
 		var host, metric, unit string
 		var p Point
 		if err := rows.Scan(&host, &metric, &unit, &p.Ts, &p.Value); err != nil {

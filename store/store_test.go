@@ -133,6 +133,11 @@ func TestMigrateFromSeedSchemaKeepsRows(t *testing.T) {
 	if n != 1 || !strings.Contains(tags, "prod") || a != 1 {
 		t.Fatalf("after migration: %d metrics (tags %s), %d alerts", n, tags, a)
 	}
+	// The sources view is filled from the rows carried over.
+	srcs, _, err := s.QuerySources(ctx, store.SourceQuery{Tenant: "acme"})
+	if err != nil || len(srcs) != 1 || srcs[0].Host != "host-a" || !srcs[0].LastSeen.Equal(time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)) {
+		t.Fatalf("sources after migration: %+v %v", srcs, err)
+	}
 	// Migrating again is a no-op.
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
