@@ -82,6 +82,11 @@ func (s *Sink) Healthy() bool { return s.metrics.Healthy() && s.alerts.Healthy()
 // PendingRows returns the rows waiting in memory.
 func (s *Sink) PendingRows() int { return s.metrics.Pending() + s.alerts.Pending() }
 
+// PeakPendingRows returns the most rows each writer ever held at once.
+func (s *Sink) PeakPendingRows() (metrics, alerts int) {
+	return s.metrics.PeakPending(), s.alerts.PeakPending()
+}
+
 // Close drains both writers within timeout.
 func (s *Sink) Close(timeout time.Duration) error {
 	return errors.Join(s.metrics.Close(timeout), s.alerts.Close(timeout))
@@ -168,13 +173,26 @@ func metricRejection(r store.MetricRow, err error) tables.Rejection {
 		Tags     json.RawMessage `json:"tags,omitempty"`
 		Database string          `json:"-"`
 	}{r.Ts, r.Tenant, r.SourceID, r.Metric, r.Value, r.Unit, r.Tags, ""})
-	return tables.Rejection{Stage: "sink", Reason: "refused_by_database", Error: err.Error(), Topic: tables.SignalsTopic,
+	return tables.Rejection{Stage: "sink", Reason: rejectionReason(err), Error: err.Error(), Topic: tables.SignalsTopic,
 		Partition: -1, Offset: -1, Index: -1, Key: []byte(tables.SourceKey(r.Tenant, r.SourceID)), Value: v}
 }
 
 func alertRejection(r store.AlertRow, err error) tables.Rejection {
-	return tables.Rejection{Stage: "sink", Reason: "refused_by_database", Error: err.Error(), Topic: tables.AlertsTopic,
+	return tables.Rejection{Stage: "sink", Reason: rejectionReason(err), Error: err.Error(), Topic: tables.AlertsTopic,
 		Partition: -1, Offset: -1, Index: -1, Key: []byte(tables.SourceKey(r.Tenant, r.SourceID)), Value: r.Payload}
+}
+
+// DLQ reasons of rows the store refused.
+const (
+	ReasonRefusedByDatabase  = "refused_by_database"
+	ReasonOlderThanRetention = "older_than_retention"
+)
+
+func rejectionReason(err error) string {
+	if errors.Is(err, store.ErrExpired) {
+		return ReasonOlderThanRetention
+	}
+	return ReasonRefusedByDatabase
 }
 
 func rejectTo[R any](p SyncProducer, rejection func(R, error) tables.Rejection) RejectFunc[R] {

@@ -136,6 +136,11 @@ func (w *Writer[R]) Append(ctx context.Context, rows []R, done func()) error {
 	err := w.budget.acquire(ctx, len(rows))
 	w.metrics.pending.Add(float64(len(rows)))
 	w.system.Root.Send(w.pid, &appendRows[R]{rows: rows, done: done})
+	if err != nil {
+		// The partition is being revoked: write what it handed over now
+		// rather than at the next interval, so that it is released sooner.
+		w.Flush()
+	}
 	return err
 }
 
@@ -145,12 +150,17 @@ func (w *Writer[R]) Healthy() bool { return w.healthy.get() }
 // Pending returns how many rows wait to be written.
 func (w *Writer[R]) Pending() int { return w.budget.used() }
 
+// PeakPending returns the most rows ever held at once.
+func (w *Writer[R]) PeakPending() int { return w.budget.highest() }
+
 // Flush asks for an immediate flush of what is buffered.
 func (w *Writer[R]) Flush() { w.system.Root.Send(w.pid, flushNow{}) }
 
 type flushNow struct{}
 
-// Close flushes what is buffered, giving up after timeout, and stops.
+// Close flushes what is buffered, giving up after timeout, and stops. Rows
+// still unwritten then (PostgreSQL down or slow) are dropped from memory
+// unacknowledged: their input is read again after a restart.
 func (w *Writer[R]) Close(timeout time.Duration) error {
 	fut := w.system.Root.RequestFuture(w.pid, drain{}, timeout)
 	_, err := fut.Result()
@@ -281,6 +291,7 @@ type budget struct {
 	cond  *sync.Cond
 	max   int
 	inUse int
+	peak  int
 }
 
 func newBudget(max int) *budget {
@@ -304,6 +315,7 @@ func (b *budget) acquire(ctx context.Context, n int) error {
 		b.cond.Wait()
 	}
 	b.inUse += n
+	b.peak = max(b.peak, b.inUse)
 	return ctx.Err()
 }
 
@@ -318,6 +330,12 @@ func (b *budget) used() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.inUse
+}
+
+func (b *budget) highest() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.peak
 }
 
 type health struct {
