@@ -86,12 +86,22 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 // Graph returns the goka group graph.
 func (f *Features) Graph() *goka.GroupGraph { return f.graph }
 
-// Run processes until ctx ends and every partition's state is flushed.
-func (f *Features) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
-	defer close(f.stop)
+// NewProcessor builds the stage's goka processor; extra options come last
+// (tests pass goka.WithTester).
+func (f *Features) NewProcessor(extra ...goka.ProcessorOption) (*goka.Processor, error) {
 	p, err := goka.NewProcessor(f.opts.Kafka.Brokers, f.graph, append(f.opts.Kafka.ProcessorOptions(), extra...)...)
 	if err != nil {
-		return fmt.Errorf("features: %w", err)
+		return nil, fmt.Errorf("features: %w", err)
+	}
+	return p, nil
+}
+
+// Run processes until ctx ends and every deferred commit is settled.
+func (f *Features) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
+	defer close(f.stop)
+	p, err := f.NewProcessor(extra...)
+	if err != nil {
+		return err
 	}
 	return p.Run(ctx)
 }

@@ -95,12 +95,22 @@ func NewIngest(opts IngestOptions) (*Ingest, error) {
 // Graph returns the goka group graph (for goka's tester).
 func (in *Ingest) Graph() *goka.GroupGraph { return in.graph }
 
+// NewProcessor builds the stage's goka processor; extra options come last
+// (tests pass goka.WithTester).
+func (in *Ingest) NewProcessor(extra ...goka.ProcessorOption) (*goka.Processor, error) {
+	p, err := goka.NewProcessor(in.opts.Kafka.Brokers, in.graph, append(in.opts.Kafka.ProcessorOptions(), extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return p, nil
+}
+
 // Run processes until ctx ends and every deferred commit is settled.
 func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 	defer close(in.stop)
-	p, err := goka.NewProcessor(in.opts.Kafka.Brokers, in.graph, append(in.opts.Kafka.ProcessorOptions(), extra...)...)
+	p, err := in.NewProcessor(extra...)
 	if err != nil {
-		return fmt.Errorf("ingest: %w", err)
+		return err
 	}
 	return p.Run(ctx)
 }
@@ -129,7 +139,7 @@ func (in *Ingest) process(ctx goka.Context, msg any) {
 	res := in.opts.Normalize.Parse(value, recordTime, in.opts.Now())
 	if len(res.Rejected) == 1 && res.Rejected[0].Err.Index < 0 && res.Rejected[0].Err.Reason == normalize.ReasonInvalidJSON {
 		in.addPiece(ctx, pooled{piece: normalize.Piece{Partition: p, Offset: off, Time: recordTime, Value: value},
-			key: []byte(ctx.Key()), acks: acks, added: in.opts.Now()})
+			key: []byte(ctx.Key()), acks: acks, added: time.Now()})
 		return
 	}
 	in.emit(ctx, res, ctx.Key(), tables.Origin{Partition: p, Offset: off}, recordTime, func() { acks.Done(off) })
@@ -187,7 +197,8 @@ func (in *Ingest) addPiece(ctx goka.Context, pc pooled) {
 func (in *Ingest) expire() {
 	in.poolMu.Lock()
 	in.poolTimer = nil
-	cutoff := in.opts.Now().Add(-in.opts.FragmentTimeout)
+	// The pool waits on the monotonic wall clock, whatever Now says.
+	cutoff := time.Now().Add(-in.opts.FragmentTimeout)
 	var old []pooled
 	rest := in.pool[:0]
 	for _, pc := range in.pool {

@@ -69,12 +69,22 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 // Graph returns the goka group graph.
 func (s *Sink) Graph() *goka.GroupGraph { return s.graph }
 
+// NewProcessor builds the stage's goka processor; extra options come last
+// (tests pass goka.WithTester).
+func (s *Sink) NewProcessor(extra ...goka.ProcessorOption) (*goka.Processor, error) {
+	p, err := goka.NewProcessor(s.opts.Kafka.Brokers, s.graph, append(s.opts.Kafka.ProcessorOptions(), extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("sink: %w", err)
+	}
+	return p, nil
+}
+
 // Run processes until ctx ends and every deferred commit is settled.
 func (s *Sink) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 	defer close(s.stop)
-	p, err := goka.NewProcessor(s.opts.Kafka.Brokers, s.graph, append(s.opts.Kafka.ProcessorOptions(), extra...)...)
+	p, err := s.NewProcessor(extra...)
 	if err != nil {
-		return fmt.Errorf("sink: %w", err)
+		return err
 	}
 	return p.Run(ctx)
 }
