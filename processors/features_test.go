@@ -29,7 +29,9 @@ groups:
 
 type host struct{ s *actors.Sources }
 
-func (h host) Open(p int32, durable func(string, int64)) processors.SourcePartition { return h.s.Open(p, durable) }
+func (h host) Open(p int32, durable func(string, int64)) processors.SourcePartition {
+	return h.s.Open(p, durable)
+}
 
 func runFeatures(t *testing.T, stored map[string][]byte) (*tester.Tester, *fakeProducer, *actors.RuleHolder) {
 	t.Helper()

@@ -2,8 +2,8 @@ package processors
 
 import (
 	"context"
-	"hash"
 	"fmt"
+	"hash"
 	"log/slog"
 	"path/filepath"
 	"strings"
