@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -11,8 +12,15 @@ import (
 	"github.com/eventops/eventops/store"
 )
 
-// MaxPoints bounds the points of one series in a response.
-const MaxPoints = 11_000
+// MaxPoints bounds the points of one series in a response; MaxTotalPoints
+// bounds the points of a whole response; MaxTagFilters bounds tag.K=V.
+const (
+	MaxPoints      = 11_000
+	MaxTotalPoints = 200_000
+	MaxTagFilters  = 16
+	// MaxStep is the widest downsampling bucket (366 days).
+	MaxStep = 366 * 24 * time.Hour
+)
 
 // seriesResponse is the body of GET /metrics/{name}.
 type seriesResponse struct {
@@ -27,11 +35,21 @@ type seriesResponse struct {
 }
 
 func (s *Server) metricSeries(c *fiber.Ctx) error {
-	q, err := parseSeriesQuery(c)
+	if err := checkParams(c, []string{"tenant", "host", "from", "to", "step", "agg", "limit"}, "tag."); err != nil {
+		return err
+	}
+	tenant, err := s.requestTenant(c)
+	if err != nil {
+		return err
+	}
+	q, err := parseSeriesQuery(c, tenant)
 	if err != nil {
 		return err
 	}
 	series, err := s.opts.Store.QuerySeries(c.UserContext(), q)
+	if errors.Is(err, store.ErrTooManyPoints) {
+		return badRequest("the query matches more than %d points: narrow it with host, tag filters, from and to, a larger step or a smaller limit", MaxTotalPoints)
+	}
 	if err != nil {
 		return err
 	}
@@ -48,27 +66,23 @@ func (s *Server) metricSeries(c *fiber.Ctx) error {
 	return c.JSON(resp)
 }
 
-func parseSeriesQuery(c *fiber.Ctx) (store.SeriesQuery, error) {
+// parseSeriesQuery reads the parameters of GET /metrics/{name} for tenant.
+func parseSeriesQuery(c *fiber.Ctx, tenant string) (store.SeriesQuery, error) {
 	q := store.SeriesQuery{
-		Tenant: strings.Clone(c.Query("tenant")),
-		Host:   strings.Clone(c.Query("host")),
-		Name:   strings.Clone(c.Params("name")),
-	}
-	if q.Tenant == "" {
-		return q, badRequest("tenant is required")
+		Tenant:   tenant,
+		Host:     strings.Clone(c.Query("host")),
+		Name:     strings.Clone(c.Params("name")),
+		MaxTotal: MaxTotalPoints,
 	}
 	if !validName(q.Name) {
-		return q, badRequest("metric name %q must be letters, digits, '_' or ':'", q.Name)
+		return q, badRequest("metric name %q must be letters, digits, '_' or ':' (at most 128)", q.Name)
+	}
+	if len(q.Host) > 256 {
+		return q, badRequest("host is longer than 256 bytes")
 	}
 	var err error
-	if q.From, err = parseTime("from", c.Query("from")); err != nil {
+	if q.From, q.To, err = parseRange(c); err != nil {
 		return q, err
-	}
-	if q.To, err = parseTime("to", c.Query("to")); err != nil {
-		return q, err
-	}
-	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
-		return q, badRequest("from (%s) must be before to (%s)", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
 	}
 	if step := c.Query("step"); step != "" {
 		if q.Step, err = parseStep(step); err != nil {
@@ -101,14 +115,27 @@ func parseSeriesQuery(c *fiber.Ctx) (store.SeriesQuery, error) {
 		q.Limit = n
 	}
 	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
-		if key, ok := strings.CutPrefix(string(k), "tag."); ok && key != "" {
+		key, ok := strings.CutPrefix(string(k), "tag.")
+		if !ok || err != nil {
+			return
+		}
+		switch _, dup := q.Tags[key]; {
+		case key == "":
+			err = badRequest("tag filter %q names no tag: use tag.KEY=VALUE", string(k))
+		case dup:
+			err = badRequest("tag filter %q is given more than once", string(k))
+		case len(q.Tags) == MaxTagFilters:
+			err = badRequest("more than %d tag filters", MaxTagFilters)
+		case len(key) > 256 || len(v) > 1024:
+			err = badRequest("tag filter %q is too long (keys at most 256 bytes, values 1024)", string(k))
+		default:
 			if q.Tags == nil {
 				q.Tags = map[string]string{}
 			}
 			q.Tags[key] = string(v)
 		}
 	})
-	return q, nil
+	return q, err
 }
 
 func validName(s string) bool {
@@ -146,10 +173,16 @@ func parseStep(v string) (time.Duration, error) {
 		if ferr != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return 0, badRequest("step %q is not a duration (30s, 5m, 1h) or a number of seconds", v)
 		}
+		if f > MaxStep.Seconds() {
+			return 0, badRequest("step %q must be at most %s", v, MaxStep)
+		}
 		d = time.Duration(f * float64(time.Second))
 	}
 	if d < time.Second {
 		return 0, badRequest("step %q must be at least 1s", v)
+	}
+	if d > MaxStep {
+		return 0, badRequest("step %q must be at most %s", v, MaxStep)
 	}
 	return d, nil
 }

@@ -35,6 +35,10 @@ type Options struct {
 	Store    Queries
 	Hub      *Hub
 	Features FeatureReader
+	// Alerts and Sources serve the alert history, /sources and /tenants
+	// (nil: 503).
+	Alerts  AlertReader
+	Sources SourceReader
 	// Ready reports why the replica is not ready, nil when it is.
 	Ready func(ctx context.Context) error
 	// Gatherer serves the service's own metrics at /-/metrics.
@@ -91,7 +95,12 @@ func (s *Server) routes() {
 	a.Get("/readyz", s.readyz)
 	a.Get("/-/metrics", s.promMetrics)
 	a.Get("/metrics/:name", s.metricSeries)
+	a.Get("/alerts", s.alertHistory)
 	a.Get("/alerts/stream", s.alertStream)
+	a.Get("/alerts/:id", s.alertEpisode)
+	a.Get("/sources", s.sources)
+	a.Get("/tenants", s.tenants)
+	a.Get("/openapi.yaml", s.openAPI)
 	a.Get("/features/:tenant/:host", s.sourceFeatures)
 	if s.opts.Static != nil {
 		a.Use("/", filesystem.New(filesystem.Config{Root: httpFS(s.opts.Static), Index: "index.html"}))

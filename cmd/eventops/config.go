@@ -39,6 +39,7 @@ type Config struct {
 	BatchRows   int           `key:"batch_rows" default:"10000" help:"rows per PostgreSQL batch"`
 	BatchWait   time.Duration `key:"batch_interval" default:"200ms" help:"longest wait before a partial PostgreSQL batch is written"`
 	MaxFuture   time.Duration `key:"max_future" default:"1h" help:"how far ahead of now an event time may be"`
+	Retention   time.Duration `key:"retention" default:"0s" help:"how long metrics are kept: older daily partitions are dropped, older rows go to the DLQ (0 keeps them forever)"`
 	ConfigFile  string        `key:"config" env:"EVENTOPS_CONFIG" help:"YAML file with any of these keys"`
 }
 
@@ -283,6 +284,9 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	}
 	if c.Rebalance >= 4*time.Second && c.Rebalance <= 7*time.Second {
 		bad("rebalance_timeout", "%s is too close to goka's 5s rejoin pause: replicas would trade partitions forever", c.Rebalance)
+	}
+	if c.Retention < 0 {
+		bad("retention", "%s must not be negative (0 keeps metrics forever)", c.Retention)
 	}
 	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
 		bad("batch_rows", "%d is out of range 1..1000000", c.BatchRows)

@@ -55,7 +55,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	ruleHolder := actors.NewRuleHolder(ruleSet)
 
-	db, err := store.Open(ctx, store.Options{URL: p.dbURL, Logger: log})
+	db, err := store.Open(ctx, store.Options{URL: p.dbURL, Retention: cfg.Retention, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -125,6 +125,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			return err
 		}
 		stages.Go(func() error { return sk.Run(sctx) })
+		stages.Go(func() error { return db.RunMaintenance(sctx) })
 		readiness = append(readiness, func(context.Context) error {
 			if !sink.Healthy() {
 				return errors.New("the last PostgreSQL write failed")
@@ -139,7 +140,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			return err
 		}
 		srv := api.New(api.Options{
-			Addr: cfg.HTTPAddr, Store: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
+			Addr: cfg.HTTPAddr, Store: db, Alerts: db, Sources: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
 			Static: static.FS(), Logger: log,
 			Ready: func(ctx context.Context) error {
 				var errs []error
