@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -50,11 +52,16 @@ func (s *Server) requestTenant(c *fiber.Ctx) (string, error) {
 func checkParams(c *fiber.Ctx, known []string, prefixes ...string) error {
 	var err error
 	seen := map[string]bool{}
-	c.Context().QueryArgs().VisitAll(func(k, _ []byte) {
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
 		if err != nil {
 			return
 		}
 		key := string(k)
+		// PostgreSQL text holds neither NUL nor invalid UTF-8.
+		if !validText(k) || !validText(v) {
+			err = badRequest("parameter %q is not valid UTF-8 text without NUL bytes", strings.ToValidUTF8(key, "\uFFFD"))
+			return
+		}
 		for _, p := range prefixes {
 			if strings.HasPrefix(key, p) {
 				return
@@ -71,3 +78,5 @@ func checkParams(c *fiber.Ctx, known []string, prefixes ...string) error {
 	})
 	return err
 }
+
+func validText(b []byte) bool { return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0 }
