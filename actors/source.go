@@ -137,6 +137,13 @@ func (a *sourceActor) deliver(m *deliver) {
 		return
 	}
 	sig := m.sig
+	if a.st.SeenOrigin(sig.Origin) {
+		// Written again by the ingest stage after a crash: applied already.
+		a.s.m.redelivered.Inc()
+		a.st.Partition, a.st.Offset = a.part, m.offset
+		a.markDirty()
+		return
+	}
 	a.ingestMicro = sig.IngestMicro
 	defer func() { a.ingestMicro = 0 }()
 	metric := ""
@@ -174,6 +181,7 @@ func (a *sourceActor) deliver(m *deliver) {
 		}
 	}
 	a.st.Partition, a.st.Offset = a.part, m.offset
+	a.st.MarkOrigin(sig.Origin)
 	a.st.ArrivalMilli = a.nowMilli()
 	if sig.Meta != nil {
 		a.st.Meta = sig.Meta

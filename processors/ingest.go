@@ -186,7 +186,11 @@ func (in *Ingest) addPiece(ctx goka.Context, pc pooled) {
 
 	first := used[0].piece
 	res := in.opts.Normalize.Parse(rec, first.Time, in.opts.Now())
-	in.emit(ctx, res, string(used[0].key), tables.Origin{Partition: first.Partition, Offset: first.Offset}, first.Time, func() {
+	// The origin is the record that completed the event: signals of one raw
+	// partition must leave in the order of their origins, which the
+	// features stage relies on to recognize a replayed signal.
+	origin := tables.Origin{Partition: ctx.Partition(), Offset: ctx.Offset()}
+	in.emit(ctx, res, string(used[0].key), origin, first.Time, func() {
 		for _, u := range used {
 			u.acks.Done(u.piece.Offset)
 		}

@@ -23,9 +23,51 @@ type SourceState struct {
 	EventMilli   int64
 	ArrivalMilli int64
 	Meta         *SourceMeta
+	// Origins are the highest raw offsets applied, per raw partition. The
+	// ingest stage is at-least-once too: after a crash it reads raw records
+	// again and writes their signals again, with new offsets; a signal whose
+	// origin is at or below its partition's mark is such a duplicate.
+	Origins []OriginMark
 	// Metrics are sorted by name.
 	Metrics []MetricState
 	Alerts  rules.States
+}
+
+// OriginMark is the highest offset of one raw partition applied to a state.
+type OriginMark struct {
+	Partition int32
+	Offset    int64
+}
+
+// SeenOrigin reports whether a signal from origin o was applied already.
+// Origins of no raw partition (Partition < 0) are never duplicates.
+func (s *SourceState) SeenOrigin(o Origin) bool {
+	if o.Partition < 0 {
+		return false
+	}
+	for _, m := range s.Origins {
+		if m.Partition == o.Partition {
+			return o.Offset <= m.Offset
+		}
+	}
+	return false
+}
+
+// MarkOrigin records that a signal from origin o was applied.
+func (s *SourceState) MarkOrigin(o Origin) {
+	if o.Partition < 0 {
+		return
+	}
+	for i := range s.Origins {
+		if s.Origins[i].Partition == o.Partition {
+			if o.Offset > s.Origins[i].Offset {
+				s.Origins[i].Offset = o.Offset
+			}
+			return
+		}
+	}
+	s.Origins = append(s.Origins, OriginMark{Partition: o.Partition, Offset: o.Offset})
+	sort.Slice(s.Origins, func(i, j int) bool { return s.Origins[i].Partition < s.Origins[j].Partition })
 }
 
 // MetricState is one metric's feature series.
@@ -68,6 +110,11 @@ func (s *SourceState) AppendBinary(dst []byte) ([]byte, error) {
 		b = append(b, 1)
 		b = s.Meta.appendBinary(b)
 	}
+	b = appendUvarint(b, uint64(len(s.Origins)))
+	for _, o := range s.Origins {
+		b = appendVarint(b, int64(o.Partition))
+		b = appendVarint(b, o.Offset)
+	}
 	b = appendUvarint(b, uint64(len(s.Metrics)))
 	for _, m := range s.Metrics {
 		b = appendString(b, m.Name)
@@ -107,6 +154,12 @@ func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s 
 		s.Meta = r.meta()
 	default:
 		r.fail("meta flag")
+	}
+	if no := r.count("origins", 2); no > 0 {
+		s.Origins = make([]OriginMark, no)
+		for i := range s.Origins {
+			s.Origins[i] = OriginMark{Partition: int32(r.varint("origin partition")), Offset: r.varint("origin offset")}
+		}
 	}
 	n := r.count("metrics", 6)
 	for i := 0; i < n && r.err == nil; i++ {

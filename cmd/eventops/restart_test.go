@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,11 @@ func TestRestartLosesAndDuplicatesNothing(t *testing.T) {
 	eventually(t, 60*time.Second, "100 rows", rows(100))
 	eventually(t, 30*time.Second, "features of 100 events", featureCount(100))
 	p.stop(60 * time.Second)
+	// A new replica has no local table storage: the second run restores
+	// every source's state from the table's changelog.
+	if err := os.RemoveAll(filepath.Join(env.dataDir, "goka")); err != nil {
+		t.Fatal(err)
+	}
 
 	p = env.start(t)
 	send(100, 200)
