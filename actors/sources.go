@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -81,6 +80,9 @@ type Sources struct {
 	system *actor.ActorSystem
 	opts   SourcesOptions
 	m      sourceMetrics
+
+	mu    sync.Mutex
+	parts map[*SourcePartition]struct{}
 }
 
 type sourceMetrics struct {
@@ -131,17 +133,27 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(m.actors, m.samples, m.late, m.redelivered, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
 	}
-	return &Sources{system: system, opts: opts, m: m}
+	return &Sources{system: system, opts: opts, m: m, parts: map[*SourcePartition]struct{}{}}
 }
 
 // Open implements processors.SourceHost.
 func (s *Sources) Open(part int32, durable func(key string, offset int64)) *SourcePartition {
-	return &SourcePartition{s: s, part: part, durable: durable, actors: map[string]*actor.PID{}}
+	p := &SourcePartition{s: s, part: part, durable: durable, actors: map[string]*actor.PID{}}
+	s.mu.Lock()
+	s.parts[p] = struct{}{}
+	s.mu.Unlock()
+	return p
 }
 
-// Reevaluate asks every actor of the given partitions to evaluate its rules
-// now (after a rule reload).
-func (s *Sources) Reevaluate(parts ...*SourcePartition) {
+// Reevaluate asks every actor to evaluate its rules now, as after a rule
+// reload, so that new rules apply and timers follow the new deadlines.
+func (s *Sources) Reevaluate() {
+	s.mu.Lock()
+	parts := make([]*SourcePartition, 0, len(s.parts))
+	for p := range s.parts {
+		parts = append(parts, p)
+	}
+	s.mu.Unlock()
 	for _, p := range parts {
 		p.mu.Lock()
 		for _, pid := range p.actors {
@@ -213,6 +225,9 @@ func (p *SourcePartition) spawn(key string, sig *tables.Signal, stored []byte) *
 // Close implements processors.SourcePartition: every actor flushes its
 // state and stops.
 func (p *SourcePartition) Close() {
+	p.s.mu.Lock()
+	delete(p.s.parts, p)
+	p.s.mu.Unlock()
 	p.mu.Lock()
 	p.closed = true
 	actors := p.actors
@@ -250,4 +265,3 @@ func (p *SourcePartition) Keys() []string {
 	return keys
 }
 
-var errClosed = errors.New("partition closed")
