@@ -25,6 +25,8 @@ type command struct {
 	name, args, summary string
 	// keys are the settings the command reads.
 	keys []string
+	// bind registers the command's own flags (those that are not settings).
+	bind func(fs *flag.FlagSet)
 	run  func(ctx context.Context, cfg *Config, args []string, log *slog.Logger) error
 }
 
@@ -47,6 +49,7 @@ func commands() []command {
 			keys: []string{"database_url"}, run: runMigrate},
 		{name: "rules", args: "check|test FILE...", summary: "check rule files, or run rule unit tests",
 			keys: []string{}, run: runRules},
+		loadgenCommand(),
 		{name: "version", summary: "print the version", run: func(context.Context, *Config, []string, *slog.Logger) error {
 			fmt.Println("eventops", version)
 			return nil
@@ -83,6 +86,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: eventops %s [flags] %s\n\n%s.\n\nEvery flag can also be set as an EVENTOPS_* environment variable or a key of the --config YAML file;\nflags win over the environment, which wins over the file.\n\nflags:\n", cmd.name, cmd.args, cmd.summary)
 		fs.PrintDefaults()
+	}
+	if cmd.bind != nil {
+		cmd.bind(fs)
 	}
 	var cfg Config
 	rest, err := cfg.load(fs, args[1:], cmd.keys)
