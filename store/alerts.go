@@ -97,22 +97,28 @@ func (s *Store) QueryAlerts(ctx context.Context, q AlertQuery) (AlertPage, error
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
-	var from, to, afterTs, afterID any
+	var a sqlArgs
+	where := "tenant = " + a.arg(q.Tenant)
+	if q.Host != "" {
+		where += " AND source_id = " + a.arg(q.Host)
+	}
+	if q.State != "" {
+		where += " AND state = " + a.arg(q.State)
+	}
+	if q.Severity != "" {
+		where += " AND severity = " + a.arg(q.Severity)
+	}
 	if !q.From.IsZero() {
-		from = q.From
+		where += " AND ts >= " + a.arg(q.From)
 	}
 	if !q.To.IsZero() {
-		to = q.To
+		where += " AND ts < " + a.arg(q.To)
 	}
 	if q.After != nil {
-		afterTs, afterID = q.After.Ts, q.After.ID
+		where += " AND (ts, id) < (" + a.arg(q.After.Ts) + ", " + a.arg(q.After.ID) + "::bigint)"
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+alertSelect+` FROM alerts
-		WHERE tenant = $1 AND ($2 = '' OR source_id = $2) AND ($3 = '' OR state = $3) AND ($4 = '' OR severity = $4)
-		AND ($5::timestamptz IS NULL OR ts >= $5) AND ($6::timestamptz IS NULL OR ts < $6)
-		AND ($7::timestamptz IS NULL OR (ts, id) < ($7, $8::bigint))
-		ORDER BY ts DESC, id DESC LIMIT $9`,
-		q.Tenant, q.Host, q.State, q.Severity, from, to, afterTs, afterID, q.Limit+1)
+	rows, err := s.pool.Query(ctx, `SELECT `+alertSelect+` FROM alerts WHERE `+where+`
+		ORDER BY ts DESC, id DESC LIMIT `+a.arg(q.Limit+1), a.args...)
 	if err != nil {
 		return AlertPage{}, fmt.Errorf("store: query alerts: %w", err)
 	}
