@@ -103,7 +103,10 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Migrate brings the schema up to date. Replicas may call it at the same
 // time: a PostgreSQL advisory lock lets one migrate while the others wait.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.migrate(ctx, 0) }
+
+// migrate migrates up to version, or to the newest when version is 0.
+func (s *Store) migrate(ctx context.Context, version int64) error {
 	db := stdlib.OpenDBFromPool(s.pool)
 	defer db.Close()
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
@@ -115,7 +118,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
-	res, err := p.Up(ctx)
+	var res []*goose.MigrationResult
+	if version > 0 {
+		res, err = p.UpTo(ctx, version)
+	} else {
+		res, err = p.Up(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
