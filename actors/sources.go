@@ -264,4 +264,3 @@ func (p *SourcePartition) Keys() []string {
 	}
 	return keys
 }
-

@@ -41,6 +41,8 @@ type Options struct {
 	Sources SourceReader
 	// Ready reports why the replica is not ready, nil when it is.
 	Ready func(ctx context.Context) error
+	// Reload reloads the rule file (POST /-/reload); nil: 503.
+	Reload func() (ReloadResult, error)
 	// Gatherer serves the service's own metrics at /-/metrics.
 	Gatherer prometheus.Gatherer
 	// Heartbeat is the pause between SSE keep-alive comments (default 15s).
@@ -94,6 +96,7 @@ func (s *Server) routes() {
 	a.Get("/healthz", s.healthz)
 	a.Get("/readyz", s.readyz)
 	a.Get("/-/metrics", s.promMetrics)
+	a.Post("/-/reload", s.reload)
 	a.Get("/metrics/:name", s.metricSeries)
 	a.Get("/alerts", s.alertHistory)
 	a.Get("/alerts/stream", s.alertStream)

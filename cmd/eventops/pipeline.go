@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"slices"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,6 +19,7 @@ import (
 	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/processors"
+	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/static"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
@@ -133,6 +136,28 @@ func (p *pipeline) run(ctx context.Context) error {
 			return nil
 		})
 	}
+	reloader := actors.NewReloader(ruleHolder, sources, func() (*rules.RuleSet, error) { return loadRules(cfg) }, reg, log)
+	reloadRules := func() (api.ReloadResult, error) {
+		rs, err := reloader.Reload()
+		if err != nil {
+			return api.ReloadResult{}, err
+		}
+		return api.ReloadResult{Rules: rs.Len(), Files: rs.Files()}, nil
+	}
+	// SIGHUP reloads the rules, as POST /-/reload does.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stages.Go(func() error {
+		for {
+			select {
+			case <-sctx.Done():
+				return nil
+			case <-hup:
+				_, _ = reloader.Reload()
+			}
+		}
+	})
 	if cfg.has("api") {
 		hub := api.NewHub(api.HubOptions{Brokers: p.brokers, Registerer: reg, Logger: log})
 		view, err := processors.NewFeatureView(kafka, ruleHolder.FeatureConfig)
@@ -141,7 +166,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 		srv := api.New(api.Options{
 			Addr: cfg.HTTPAddr, Store: db, Alerts: db, Sources: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
-			Static: static.FS(), Logger: log,
+			Static: static.FS(), Logger: log, Reload: reloadRules,
 			Ready: func(ctx context.Context) error {
 				var errs []error
 				for _, r := range readiness {
