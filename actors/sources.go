@@ -183,14 +183,32 @@ func (p *SourcePartition) Deliver(key string, offset int64, sig *tables.Signal, 
 	}
 	pid, ok := p.actors[key]
 	if !ok {
-		pid = p.spawn(key, sig, stored())
+		pid = p.spawn(key, sig.Tenant, sig.Host, stored())
 		p.actors[key] = pid
 	}
 	p.mu.Unlock()
 	p.s.system.Root.Send(pid, &deliver{offset: offset, sig: sig})
 }
 
-func (p *SourcePartition) spawn(key string, sig *tables.Signal, stored []byte) *actor.PID {
+// Wake implements processors.SourcePartition: a stored source gets its
+// actor back, which evaluates its rules at once and arms its timers.
+func (p *SourcePartition) Wake(key string, stored []byte) {
+	tenant, host, err := tables.SplitKey(key)
+	if err != nil {
+		p.s.opts.Logger.Warn("a stored state has a key that is not tenant/host", "key", key)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.actors[key]; ok || p.closed {
+		return
+	}
+	pid := p.spawn(key, tenant, host, stored)
+	p.actors[key] = pid
+	p.s.system.Root.Send(pid, ruleTick{})
+}
+
+func (p *SourcePartition) spawn(key, tenant, host string, stored []byte) *actor.PID {
 	s := p.s
 	st := &tables.SourceState{Partition: p.part, Offset: -1}
 	if len(stored) > 0 {
@@ -198,13 +216,13 @@ func (p *SourcePartition) spawn(key string, sig *tables.Signal, stored []byte) *
 		switch {
 		case err != nil:
 			s.m.resets.Inc()
-			s.opts.Logger.Error("stored source state does not decode; starting it afresh", "tenant", sig.Tenant, "host", sig.Host, "err", err)
+			s.opts.Logger.Error("stored source state does not decode; starting it afresh", "tenant", tenant, "host", host, "err", err)
 		default:
 			st = dec
 			if len(reset) > 0 {
 				s.m.resets.Add(float64(len(reset)))
 				s.opts.Logger.Warn("series no longer decode under their configuration; they start afresh",
-					"tenant", sig.Tenant, "host", sig.Host, "metrics", reset)
+					"tenant", tenant, "host", host, "metrics", reset)
 			}
 		}
 	}
@@ -213,7 +231,7 @@ func (p *SourcePartition) spawn(key string, sig *tables.Signal, stored []byte) *
 		// redeliveries.
 		p.durable(key, st.Offset)
 	}
-	a := &sourceActor{s: s, part: p.part, durable: p.durable, key: key, tenant: sig.Tenant, host: sig.Host, st: st}
+	a := &sourceActor{s: s, part: p.part, durable: p.durable, key: key, tenant: tenant, host: host, st: st}
 	a.feats = make(rules.SeriesFeatures, len(st.Metrics))
 	for i := range st.Metrics {
 		a.feats[st.Metrics[i].Name] = st.Metrics[i].Series

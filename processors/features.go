@@ -30,6 +30,11 @@ type SourcePartition interface {
 	// Deliver hands a signal to its source's actor. stored returns the
 	// table's value for the key; it may only be called during Deliver.
 	Deliver(key string, offset int64, sig *tables.Signal, stored func() []byte)
+	// Wake starts the source's actor from its stored state if it is not
+	// running, so that its timers (for, keep_firing_for, no-data) run
+	// without waiting for a new event. It may only be called during a
+	// goka callback of the partition.
+	Wake(key string, stored []byte)
 	// Close flushes the partition's state to the table and stops its actors;
 	// it returns once that is durable or its deadline passed.
 	Close()
@@ -79,6 +84,7 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 	f.graph = goka.DefineGroup(tables.FeaturesGroup,
 		goka.Input(tables.SignalsStream, tables.BytesCodec{}, f.process),
 		goka.Persist(tables.BytesCodec{}),
+		goka.Visitor(wakeVisitor, f.wake),
 	)
 	return f, nil
 }
@@ -86,24 +92,61 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 // Graph returns the goka group graph.
 func (f *Features) Graph() *goka.GroupGraph { return f.graph }
 
+// wakeVisitor names the visit that starts the actors of newly assigned
+// partitions.
+const wakeVisitor = "wake"
+
 // NewProcessor builds the stage's goka processor; extra options come last
-// (tests pass goka.WithTester).
-func (f *Features) NewProcessor(extra ...goka.ProcessorOption) (*goka.Processor, error) {
-	p, err := goka.NewProcessor(f.opts.Kafka.Brokers, f.graph, append(f.opts.Kafka.ProcessorOptions(), extra...)...)
+// (tests pass goka.WithTester). After every rebalance, once the new
+// partitions are recovered, it visits every stored source so that actors
+// with timers to run are rebuilt without waiting for new events.
+func (f *Features) NewProcessor(ctx context.Context, extra ...goka.ProcessorOption) (*goka.Processor, error) {
+	var p *goka.Processor
+	var mu sync.Mutex
+	wake := func(goka.Assignment) {
+		go func() {
+			mu.Lock()
+			proc := p
+			mu.Unlock()
+			if proc == nil || proc.WaitForReadyContext(ctx) != nil {
+				return
+			}
+			n, err := proc.VisitAllWithStats(ctx, wakeVisitor, nil)
+			if err != nil && ctx.Err() == nil {
+				f.opts.Logger.Warn("waking the sources of the new assignment", "err", err)
+				return
+			}
+			f.opts.Logger.Debug("woke the sources of the new assignment", "sources", n)
+		}()
+	}
+	opts := append(f.opts.Kafka.ProcessorOptions(), goka.WithRebalanceCallback(wake))
+	proc, err := goka.NewProcessor(f.opts.Kafka.Brokers, f.graph, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("features: %w", err)
 	}
-	return p, nil
+	mu.Lock()
+	p = proc
+	mu.Unlock()
+	return proc, nil
 }
 
 // Run processes until ctx ends and every deferred commit is settled.
 func (f *Features) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 	defer close(f.stop)
-	p, err := f.NewProcessor(extra...)
+	p, err := f.NewProcessor(ctx, extra...)
 	if err != nil {
 		return err
 	}
 	return p.Run(ctx)
+}
+
+// wake is the visit callback: it starts a stored source's actor.
+func (f *Features) wake(ctx goka.Context, _ any) {
+	v, _ := ctx.Value().([]byte)
+	if len(v) == 0 {
+		return
+	}
+	f.partition(ctx).host.Wake(ctx.Key(), v)
 }
 
 // partition returns the partition's tracker, opening the partition on the

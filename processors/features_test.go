@@ -48,7 +48,7 @@ func runFeatures(t *testing.T, stored map[string][]byte) (*tester.Tester, *fakeP
 		t.Fatal(err)
 	}
 	tt := tester.New(t)
-	proc, err := f.NewProcessor(goka.WithTester(tt))
+	proc, err := f.NewProcessor(context.Background(), goka.WithTester(tt))
 	if err != nil {
 		t.Fatal(err)
 	}
