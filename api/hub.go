@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/tables"
@@ -17,15 +21,17 @@ import (
 
 // AlertEvent is one alert transition as the stream sends it.
 type AlertEvent struct {
-	// ID is "<partition>-<offset>" on ops.alert.v1.
-	ID        string
+	// Partition and Offset place the transition on ops.alert.v1: the same
+	// on every replica, so a stream position is valid on all of them.
+	Partition int32
+	Offset    int64
 	Data      []byte
 	Tenant    string
 	Host      string
 	Severity  string
 	State     string
 	EpisodeID string
-	// At is the broker time of the record (for resuming).
+	// At is the broker time of the record.
 	At time.Time
 }
 
@@ -38,6 +44,41 @@ type alertHeader struct {
 	EpisodeID string `json:"episode_id"`
 }
 
+// Position is a place in ops.alert.v1: for each partition, the offset of
+// the next record not yet delivered. It is the SSE event id: a client that
+// reconnects with it as Last-Event-ID, to this replica or another, gets
+// exactly the transitions it had not been sent.
+type Position []int64
+
+// String encodes p as the offsets joined by dots ("12.0.7").
+func (p Position) String() string {
+	var b strings.Builder
+	for i, o := range p {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(strconv.FormatInt(o, 10))
+	}
+	return b.String()
+}
+
+// ParsePosition reads a Position written by String.
+func ParsePosition(s string) (Position, error) {
+	if s == "" || len(s) > 20*1024 {
+		return nil, errors.New("not a stream position")
+	}
+	parts := strings.Split(s, ".")
+	p := make(Position, len(parts))
+	for i, x := range parts {
+		o, err := strconv.ParseInt(x, 10, 64)
+		if err != nil || o < 0 {
+			return nil, fmt.Errorf("not a stream position: %q", x)
+		}
+		p[i] = o
+	}
+	return p, nil
+}
+
 // HubOptions configure the alert hub.
 type HubOptions struct {
 	Brokers []string
@@ -46,8 +87,12 @@ type HubOptions struct {
 	Lookback time.Duration
 	// ClientBuffer bounds the events waiting for one client (default 256).
 	ClientBuffer int
-	Registerer   prometheus.Registerer
-	Logger       *slog.Logger
+	// Replay is how many recent transitions the hub keeps for clients that
+	// resume with Last-Event-ID (default 10,000); a client that missed more
+	// gets a reset and the active alerts.
+	Replay     int
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Hub fans ops.alert.v1 out to SSE clients. Every replica runs its own,
@@ -62,9 +107,20 @@ type Hub struct {
 	order  []string              // seen, oldest first, to bound it
 	closed bool
 
+	// next is the hub's position; from[p] is the oldest offset a resuming
+	// client can still be served on partition p (older transitions were
+	// evicted from the ring, or were never read).
+	next, from Position
+	ring       []AlertEvent // circular, the newest Replay transitions
+	ringStart  int
+	ringLen    int
+	ready      chan struct{}
+	readyOnce  sync.Once
+
 	clients prometheus.Gauge
 	dropped prometheus.Counter
 	events  prometheus.Counter
+	resets  prometheus.Counter
 }
 
 // NewHub makes a hub; Run feeds it.
@@ -75,22 +131,43 @@ func NewHub(opts HubOptions) *Hub {
 	if opts.ClientBuffer <= 0 {
 		opts.ClientBuffer = 256
 	}
+	if opts.Replay <= 0 {
+		opts.Replay = 10_000
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	h := &Hub{
 		opts: opts, subs: map[*Subscriber]struct{}{}, active: map[string]AlertEvent{}, seen: map[string]struct{}{},
+		ring: make([]AlertEvent, opts.Replay), ready: make(chan struct{}),
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Open alert streams."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total",
 			Help: "Alert stream clients disconnected because they fell behind."}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_sse_events_total",
 			Help: "Alert transitions the hub fanned out."}),
+		resets: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_sse_resume_resets_total",
+			Help: "Resuming clients that had missed more than the hub keeps and were sent the active alerts instead."}),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(h.clients, h.dropped, h.events)
+		opts.Registerer.MustRegister(h.clients, h.dropped, h.events, h.resets)
 	}
 	return h
 }
+
+// Init sets the partitions of the topic and the offsets the hub starts
+// reading at. Run calls it; tests that Publish by hand may too.
+func (h *Hub) Init(start Position) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.next = append(Position(nil), start...)
+	h.from = append(Position(nil), start...)
+}
+
+// Ready is closed once the hub has read the topic up to where it stood
+// when the hub started.
+func (h *Hub) Ready() <-chan struct{} { return h.ready }
+
+func (h *Hub) markReady() { h.readyOnce.Do(func() { close(h.ready) }) }
 
 // Subscriber is one client's feed.
 type Subscriber struct {
@@ -104,26 +181,85 @@ type Subscriber struct {
 
 func (s *Subscriber) drop() { s.once.Do(func() { close(s.Gone) }) }
 
-// Subscribe registers a client and returns the active alerts matching
-// filter, so that a new client starts with the current picture.
-func (h *Hub) Subscribe(filter func(AlertEvent) bool) (*Subscriber, []AlertEvent) {
+// Start is what a new subscriber is sent before its live events.
+type Start struct {
+	// Pos is the position the stream starts from.
+	Pos Position
+	// Replay holds the transitions a resuming client missed, oldest first.
+	Replay []AlertEvent
+	// Snapshot holds the active alerts, for a new client or one the hub
+	// could not resume (Reset).
+	Snapshot []AlertEvent
+	// Reset says a resume was asked for and could not be served.
+	Reset bool
+}
+
+// Subscribe registers a client. With resume nil it starts with the active
+// alerts matching filter; with the position of a previous stream it starts
+// with the transitions after it (or, if the hub no longer has them all, a
+// reset and the active alerts).
+func (h *Hub) Subscribe(filter func(AlertEvent) bool, resume Position) (*Subscriber, Start) {
 	s := &Subscriber{C: make(chan AlertEvent, h.opts.ClientBuffer), filter: filter, Gone: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		s.drop()
-		return s, nil
+		return s, Start{}
 	}
 	h.subs[s] = struct{}{}
 	h.clients.Inc()
-	var snap []AlertEvent
+	st := Start{Pos: append(Position(nil), h.next...)}
+	if resume != nil {
+		if h.resumable(resume) {
+			st.Pos = resume
+			h.eachInRing(func(ev AlertEvent) {
+				if ev.Offset >= resume[ev.Partition] && filter(ev) {
+					st.Replay = append(st.Replay, ev)
+				}
+			})
+			return s, st
+		}
+		st.Reset = true
+		h.resets.Inc()
+	}
 	for _, ev := range h.active {
 		if filter(ev) {
-			snap = append(snap, ev)
+			st.Snapshot = append(st.Snapshot, ev)
 		}
 	}
-	sortEvents(snap)
-	return s, snap
+	sortEvents(st.Snapshot)
+	return s, st
+}
+
+// resumable reports whether every transition at or after p is in the ring
+// or not yet read.
+func (h *Hub) resumable(p Position) bool {
+	if len(h.next) == 0 || len(p) != len(h.next) {
+		return false
+	}
+	for i, o := range p {
+		if o < h.from[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *Hub) eachInRing(f func(AlertEvent)) {
+	for i := range h.ringLen {
+		f(h.ring[(h.ringStart+i)%len(h.ring)])
+	}
+}
+
+// Caught returns the hub's position if every event published for s has
+// been taken from s.C, so that a stream may advance its id to it.
+func (h *Hub) Caught(s *Subscriber) (Position, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(s.C) > 0 || len(h.next) == 0 {
+		return nil, false
+	}
+	return append(Position(nil), h.next...), true
 }
 
 // Unsubscribe removes a client.
@@ -138,10 +274,12 @@ func (h *Hub) Unsubscribe(s *Subscriber) {
 }
 
 // Publish fans an event out. A transition seen before (re-emitted after a
-// crash, same episode and state) is not sent again.
+// crash, same episode and state) is not sent again. Events of a partition
+// must come in offset order.
 func (h *Hub) Publish(ev AlertEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.advance(ev.Partition, ev.Offset)
 	key := ev.EpisodeID + "/" + ev.State
 	if _, dup := h.seen[key]; dup {
 		return
@@ -160,6 +298,7 @@ func (h *Hub) Publish(ev AlertEvent) {
 	default:
 		delete(h.active, ev.EpisodeID)
 	}
+	h.keep(ev)
 	h.events.Inc()
 	for s := range h.subs {
 		if !s.filter(ev) {
@@ -177,6 +316,37 @@ func (h *Hub) Publish(ev AlertEvent) {
 	}
 }
 
+// skip moves the position past a record that is not a transition.
+func (h *Hub) skip(p int32, off int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.advance(p, off)
+}
+
+func (h *Hub) advance(p int32, off int64) {
+	for int(p) >= len(h.next) { // partitions Init did not announce (tests)
+		h.next, h.from = append(h.next, 0), append(h.from, 0)
+	}
+	if off+1 > h.next[p] {
+		h.next[p] = off + 1
+	}
+}
+
+// keep puts ev into the replay ring, evicting the oldest transition.
+func (h *Hub) keep(ev AlertEvent) {
+	if h.ringLen == len(h.ring) {
+		old := h.ring[h.ringStart]
+		if old.Offset+1 > h.from[old.Partition] {
+			h.from[old.Partition] = old.Offset + 1
+		}
+		h.ring[h.ringStart] = ev
+		h.ringStart = (h.ringStart + 1) % len(h.ring)
+		return
+	}
+	h.ring[(h.ringStart+h.ringLen)%len(h.ring)] = ev
+	h.ringLen++
+}
+
 // Close ends every stream.
 func (h *Hub) Close() {
 	h.mu.Lock()
@@ -192,17 +362,24 @@ func (h *Hub) Close() {
 // Run reads ops.alert.v1 until ctx ends, then closes the hub.
 func (h *Hub) Run(ctx context.Context) error {
 	defer h.Close()
-	start := time.Now().Add(-h.opts.Lookback)
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(h.opts.Brokers...),
-		kgo.ConsumeTopics(tables.AlertsTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(start.UnixMilli())),
-		kgo.FetchMaxWait(50*time.Millisecond),
-	)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.opts.Brokers...), kgo.FetchMaxWait(50*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("alert hub: %w", err)
 	}
 	defer cl.Close()
+	start, end, err := h.offsets(ctx, kadm.NewClient(cl))
+	if err != nil {
+		return nil // ctx ended
+	}
+	h.Init(start)
+	parts := map[int32]kgo.Offset{}
+	caughtUp := map[int32]bool{}
+	for p, o := range start {
+		parts[int32(p)] = kgo.NewOffset().At(o)
+		caughtUp[int32(p)] = o >= end[p]
+	}
+	h.checkReady(caughtUp)
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{tables.AlertsTopic: parts})
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -212,25 +389,94 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.opts.Logger.Warn("alert hub fetch", "topic", t, "partition", p, "err", err)
 		})
 		fs.EachRecord(func(r *kgo.Record) {
-			var hd alertHeader
-			if err := json.Unmarshal(r.Value, &hd); err != nil || hd.EpisodeID == "" {
-				return // the sink sends such records to the DLQ
+			h.record(r)
+			if !caughtUp[r.Partition] && r.Offset+1 >= end[r.Partition] {
+				caughtUp[r.Partition] = true
+				h.checkReady(caughtUp)
 			}
-			data := r.Value
-			if bytes.ContainsAny(data, "\r\n") {
-				// An SSE data line must not break.
-				var buf bytes.Buffer
-				if json.Compact(&buf, data) != nil {
-					return
-				}
-				data = buf.Bytes()
-			}
-			h.Publish(AlertEvent{
-				ID: fmt.Sprintf("%d-%d", r.Partition, r.Offset), Data: data, Tenant: hd.Tenant, Host: hd.Host,
-				Severity: hd.Severity, State: hd.State, EpisodeID: hd.EpisodeID, At: r.Timestamp,
-			})
 		})
 	}
+}
+
+func (h *Hub) checkReady(caughtUp map[int32]bool) {
+	for _, ok := range caughtUp {
+		if !ok {
+			return
+		}
+	}
+	h.markReady()
+}
+
+// offsets lists where the lookback starts and where the topic ends on every
+// partition, retrying until the broker answers or ctx ends.
+func (h *Hub) offsets(ctx context.Context, adm *kadm.Client) (start, end Position, err error) {
+	since := time.Now().Add(-h.opts.Lookback).UnixMilli()
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		start, end, err = listOffsets(ctx, adm, since)
+		if err == nil {
+			return start, end, nil
+		}
+		h.opts.Logger.Warn("alert hub: listing the offsets of "+tables.AlertsTopic, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func listOffsets(ctx context.Context, adm *kadm.Client, since int64) (start, end Position, err error) {
+	after, err := adm.ListOffsetsAfterMilli(ctx, since, tables.AlertsTopic)
+	if err == nil {
+		err = after.Error()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, tables.AlertsTopic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	n := len(after[tables.AlertsTopic])
+	if n == 0 {
+		return nil, nil, fmt.Errorf("topic %s has no partitions", tables.AlertsTopic)
+	}
+	start, end = make(Position, n), make(Position, n)
+	for p, o := range after[tables.AlertsTopic] {
+		if int(p) >= n {
+			return nil, nil, fmt.Errorf("topic %s: partition %d of %d", tables.AlertsTopic, p, n)
+		}
+		start[p] = o.Offset
+		e, _ := ends.Lookup(tables.AlertsTopic, p)
+		end[p] = e.Offset
+	}
+	return start, end, nil
+}
+
+// record publishes one record of ops.alert.v1.
+func (h *Hub) record(r *kgo.Record) {
+	var hd alertHeader
+	if err := json.Unmarshal(r.Value, &hd); err != nil || hd.EpisodeID == "" {
+		h.skip(r.Partition, r.Offset) // the sink sends such records to the DLQ
+		return
+	}
+	data := r.Value
+	if bytes.ContainsAny(data, "\r\n") {
+		// An SSE data line must not break.
+		var buf bytes.Buffer
+		if json.Compact(&buf, data) != nil {
+			h.skip(r.Partition, r.Offset)
+			return
+		}
+		data = buf.Bytes()
+	}
+	h.Publish(AlertEvent{
+		Partition: r.Partition, Offset: r.Offset, Data: data, Tenant: hd.Tenant, Host: hd.Host,
+		Severity: hd.Severity, State: hd.State, EpisodeID: hd.EpisodeID, At: r.Timestamp,
+	})
 }
 
 func sortEvents(evs []AlertEvent) {

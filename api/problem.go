@@ -20,7 +20,10 @@ type Problem struct {
 
 // ItemError is one item's problem inside a larger request.
 type ItemError struct {
-	Index  int    `json:"index"`
+	// Index is the item's position (0-based) among the request's events.
+	Index int `json:"index"`
+	// Line is the item's line (1-based) in an NDJSON body.
+	Line   int    `json:"line,omitempty"`
 	Reason string `json:"reason"`
 	Detail string `json:"detail"`
 }

@@ -15,6 +15,9 @@ type ReloadResult struct {
 // reload serves POST /-/reload. A file that does not load is a 400 with
 // every error of it; the rules in force keep running.
 func (s *Server) reload(c *fiber.Ctx) error {
+	if err := s.requireAdmin(c); err != nil {
+		return err
+	}
 	if s.opts.Reload == nil {
 		return fmt.Errorf("%w: this replica evaluates no rules", ErrUnavailable)
 	}

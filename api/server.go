@@ -2,18 +2,23 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/store"
 )
 
@@ -39,19 +44,56 @@ type Options struct {
 	// (nil: 503).
 	Alerts  AlertReader
 	Sources SourceReader
+	// MetricNames lists a source's metrics (GET /sources/{host}/metrics;
+	// nil: 503).
+	MetricNames MetricNameReader
+	// Rules lists the rules in force (GET /rules; nil: 503).
+	Rules RuleLister
 	// Ready reports why the replica is not ready, nil when it is.
 	Ready func(ctx context.Context) error
 	// Reload reloads the rule file (POST /-/reload); nil: 503.
 	Reload func() (ReloadResult, error)
 	// Gatherer serves the service's own metrics at /-/metrics.
 	Gatherer prometheus.Gatherer
+	// Registerer takes the API's own metrics (request durations, ingest).
+	Registerer prometheus.Registerer
 	// Heartbeat is the pause between SSE keep-alive comments (default 15s).
 	Heartbeat time.Duration
 	// Static is the dashboard, served at /.
 	Static fs.FS
 	// ShutdownTimeout bounds the drain of open requests (default 10 s).
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+
+	// Keys, when set, requires an API key (or a session obtained with one)
+	// on every route that reads or writes a tenant's data. Nil serves every
+	// tenant to every request.
+	Keys *KeyRing
+	// LocalOnly, without Keys, answers only requests from the loopback
+	// interface (eventops dev).
+	LocalOnly bool
+	// SessionSecret signs session cookies; replicas behind one address
+	// need the same. Empty: a random secret (sessions hold on this replica).
+	SessionSecret []byte
+	// SessionTTL is how long a browser session lasts (default 12h).
+	SessionTTL time.Duration
+	// CORSOrigins are the origins other than the API's own that browsers
+	// may call it from; none by default.
+	CORSOrigins []string
+
+	// Producer publishes what POST /ingest accepts (nil: 503).
+	Producer Producer
+	// Normalize are the ingest stage's checks, shared by POST /ingest.
+	Normalize normalize.Options
+	// IngestMaxBody bounds a POST /ingest body (default 8 MiB).
+	IngestMaxBody int
+	// IngestRate is each tenant's ingest rate in events/s, IngestBurst the
+	// events it may send at once (0: no limit).
+	IngestRate  float64
+	IngestBurst int
+	// IngestTimeout bounds the wait for the broker (default 10s).
+	IngestTimeout time.Duration
+
+	Logger *slog.Logger
 }
 
 // Server is the HTTP API.
@@ -61,7 +103,11 @@ type Server struct {
 	log  *slog.Logger
 	// stop ends every open stream when the server shuts down: fiber does
 	// not end them itself.
-	stop chan struct{}
+	stop          chan struct{}
+	sessionSecret []byte
+	limiter       *tenantLimiter
+	ingestMetrics *ingestMetrics
+	httpDuration  *prometheus.HistogramVec
 }
 
 // New builds the server and its routes.
@@ -75,17 +121,45 @@ func New(opts Options) *Server {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
+	if opts.IngestMaxBody <= 0 {
+		opts.IngestMaxBody = DefaultIngestMaxBody
+	}
+	if opts.IngestTimeout <= 0 {
+		opts.IngestTimeout = 10 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), stop: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), stop: make(chan struct{}),
+		sessionSecret: opts.SessionSecret, limiter: newTenantLimiter(opts.IngestRate, opts.IngestBurst),
+		ingestMetrics: newIngestMetrics(opts.Registerer),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "eventops_http_request_duration_seconds",
+			Help:    "HTTP request durations by method, route pattern and status (a stream's until its headers are sent).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"method", "route", "code"}),
+	}
+	if len(s.sessionSecret) == 0 {
+		s.sessionSecret = make([]byte, 32)
+		_, _ = rand.Read(s.sessionSecret)
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(s.httpDuration)
+	}
+	bodyLimit := 16 << 20
+	if opts.IngestMaxBody+1 > bodyLimit {
+		bodyLimit = opts.IngestMaxBody + 1
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "eventops",
 		DisableStartupMessage: true,
 		ErrorHandler:          s.errorHandler,
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
-		BodyLimit:             16 << 20,
+		BodyLimit:             bodyLimit,
 	})
 	s.routes()
 	return s
@@ -93,16 +167,32 @@ func New(opts Options) *Server {
 
 func (s *Server) routes() {
 	a := s.app
+	a.Use(s.observe)
+	if len(s.opts.CORSOrigins) > 0 {
+		a.Use(cors.New(cors.Config{
+			AllowOrigins:  strings.Join(s.opts.CORSOrigins, ","),
+			AllowMethods:  "GET,POST,DELETE,HEAD",
+			AllowHeaders:  "Authorization,X-API-Key,Content-Type,Last-Event-ID",
+			ExposeHeaders: "Retry-After",
+			MaxAge:        600,
+		}))
+	}
 	a.Get("/healthz", s.healthz)
 	a.Get("/readyz", s.readyz)
 	a.Get("/-/metrics", s.promMetrics)
 	a.Post("/-/reload", s.reload)
+	a.Get("/auth/session", s.session)
+	a.Post("/auth/session", s.login)
+	a.Delete("/auth/session", s.logout)
+	a.Post("/ingest", s.ingest)
 	a.Get("/metrics/:name", s.metricSeries)
 	a.Get("/alerts", s.alertHistory)
 	a.Get("/alerts/stream", s.alertStream)
 	a.Get("/alerts/:id", s.alertEpisode)
 	a.Get("/sources", s.sources)
+	a.Get("/sources/:host/metrics", s.sourceMetrics)
 	a.Get("/tenants", s.tenants)
+	a.Get("/rules", s.rules)
 	a.Get("/openapi.yaml", s.openAPI)
 	a.Get("/features/:tenant/:host", s.sourceFeatures)
 	if s.opts.Static != nil {
@@ -111,6 +201,23 @@ func (s *Server) routes() {
 	a.Use(func(c *fiber.Ctx) error {
 		return fmt.Errorf("%w: no route for %s %s", ErrNotFound, c.Method(), c.Path())
 	})
+}
+
+// observe times every request by its route pattern (never the raw path,
+// which would make a series per metric name or episode).
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	code := c.Response().StatusCode()
+	if err != nil {
+		code = problemFor(err).Status
+	}
+	route := c.Route().Path
+	if c.Route().Method == "USE" || route == "" {
+		route = "other" // the dashboard's files and unknown paths
+	}
+	s.httpDuration.WithLabelValues(c.Method(), route, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+	return err
 }
 
 // App exposes the fiber app to tests (app.Test).
@@ -157,10 +264,17 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 }
 
 func (s *Server) sourceFeatures(c *fiber.Ctx) error {
+	if err := checkParams(c, nil); err != nil {
+		return err
+	}
+	tenant, err := s.requestTenantOf(c, c.Params("tenant"))
+	if err != nil {
+		return err
+	}
 	if s.opts.Features == nil {
 		return fmt.Errorf("%w: live features are not served by this replica", ErrUnavailable)
 	}
-	tenant, host := c.Params("tenant"), c.Params("host")
+	host := strings.Clone(c.Params("host"))
 	b, err := s.opts.Features.SourceFeatures(c.UserContext(), tenant, host)
 	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("%w: no live features for source %s/%s", ErrNotFound, tenant, host)

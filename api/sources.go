@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -95,4 +96,33 @@ func (s *Server) tenants(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(fiber.Map{"tenants": out})
+}
+
+// MetricNameReader lists the metrics a source has stored.
+type MetricNameReader interface {
+	SourceMetrics(ctx context.Context, tenant, host string) ([]string, error)
+}
+
+// sourceMetrics serves GET /sources/{host}/metrics: the names of the
+// metrics a source has stored (for the dashboard's metric picker).
+func (s *Server) sourceMetrics(c *fiber.Ctx) error {
+	if err := checkParams(c, []string{"tenant"}); err != nil {
+		return err
+	}
+	tenant, err := s.requestTenant(c)
+	if err != nil {
+		return err
+	}
+	if s.opts.MetricNames == nil {
+		return fmt.Errorf("%w: metric names are not served by this replica", ErrUnavailable)
+	}
+	host := strings.Clone(c.Params("host"))
+	if host == "" || len(host) > 256 {
+		return badRequest("host must be 1 to 256 bytes")
+	}
+	names, err := s.opts.MetricNames.SourceMetrics(c.UserContext(), tenant, host)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"tenant": tenant, "host": host, "metrics": names})
 }

@@ -9,17 +9,41 @@ import (
 )
 
 // alertStream serves GET /alerts/stream: the active alerts first, then
-// every transition as it happens.
+// every transition as it happens. Every event carries the stream's
+// position as its id; a client that reconnects with Last-Event-ID (as
+// EventSource does by itself) gets the transitions it missed instead of the
+// active alerts, from this replica or any other.
 func (s *Server) alertStream(c *fiber.Ctx) error {
 	if s.opts.Hub == nil {
 		return ErrUnavailable
+	}
+	if err := checkParams(c, []string{"tenant", "host", "severity", "state"}); err != nil {
+		return err
+	}
+	a, err := s.requestAccess(c)
+	if err != nil {
+		return err
 	}
 	// Values of c are only valid during the handler; the stream writer runs
 	// after it returns.
 	tenant, host := strings.Clone(c.Query("tenant")), strings.Clone(c.Query("host"))
 	severity, state := strings.Clone(c.Query("severity")), strings.Clone(c.Query("state"))
+	if tenant != "" && !a.sees(tenant) {
+		return forbiddenTenant(tenant)
+	}
+	if state != "" && !contains(alertStates, state) {
+		return badRequest("unknown state %q (use one of %s)", state, strings.Join(alertStates, ", "))
+	}
+	var resume Position
+	if id := c.Get("Last-Event-ID"); id != "" {
+		// A position this API did not write starts a fresh stream.
+		resume, _ = ParsePosition(id)
+		if resume == nil {
+			resume = Position{}
+		}
+	}
 	filter := func(ev AlertEvent) bool {
-		return (tenant == "" || ev.Tenant == tenant) && (host == "" || ev.Host == host) &&
+		return a.sees(ev.Tenant) && (tenant == "" || ev.Tenant == tenant) && (host == "" || ev.Host == host) &&
 			(severity == "" || ev.Severity == severity) && (state == "" || ev.State == state)
 	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
@@ -27,14 +51,24 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderConnection, "keep-alive")
 	c.Set("X-Accel-Buffering", "no")
 	hub, stop, beat := s.opts.Hub, s.stop, s.opts.Heartbeat
-	sub, snapshot := hub.Subscribe(filter)
+	sub, start := hub.Subscribe(filter, resume)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer hub.Unsubscribe(sub)
+		pos := append(Position(nil), start.Pos...)
 		if _, err := w.WriteString("retry: 3000\n\n"); err != nil {
 			return
 		}
-		for _, ev := range snapshot {
-			writeEvent(w, ev)
+		if start.Reset {
+			// The client's view is older than the hub keeps: it must drop
+			// its active alerts and take the snapshot that follows.
+			writeFrame(w, "reset", pos.String(), []byte(`{"reason":"the stream position is older than this server keeps; the active alerts follow"}`))
+		}
+		for _, ev := range start.Snapshot {
+			writeFrame(w, "alert", pos.String(), ev.Data)
+		}
+		for _, ev := range start.Replay {
+			pos = advance(pos, ev)
+			writeFrame(w, "alert", pos.String(), ev.Data)
 		}
 		if w.Flush() != nil {
 			return
@@ -44,10 +78,21 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 		for {
 			select {
 			case ev := <-sub.C:
-				writeEvent(w, ev)
+				if int(ev.Partition) < len(pos) && ev.Offset < pos[ev.Partition] {
+					continue // the client has it (it resumed from a replica further on)
+				}
+				pos = advance(pos, ev)
+				writeFrame(w, "alert", pos.String(), ev.Data)
 			case <-t.C:
-				// Fiber sees a dead client only when a write fails.
-				_, _ = w.WriteString(": keep-alive\n\n")
+				// Fiber sees a dead client only when a write fails. A
+				// heartbeat also moves the client's id past transitions
+				// its filter skipped, so that a resume stays in reach.
+				_, _ = w.WriteString(": keep-alive\n")
+				if p, ok := hub.Caught(sub); ok {
+					pos = later(pos, p)
+					_, _ = w.WriteString("id: " + pos.String() + "\n")
+				}
+				_, _ = w.WriteString("\n")
 			case <-sub.Gone:
 				return
 			case <-stop:
@@ -61,10 +106,35 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 	return nil
 }
 
-func writeEvent(w *bufio.Writer, ev AlertEvent) {
+// advance moves pos past ev.
+func advance(pos Position, ev AlertEvent) Position {
+	for int(ev.Partition) >= len(pos) {
+		pos = append(pos, 0)
+	}
+	if ev.Offset+1 > pos[ev.Partition] {
+		pos[ev.Partition] = ev.Offset + 1
+	}
+	return pos
+}
+
+// later is the element-wise maximum of a and b.
+func later(a, b Position) Position {
+	for i, o := range b {
+		if i >= len(a) {
+			a = append(a, o)
+		} else if o > a[i] {
+			a[i] = o
+		}
+	}
+	return a
+}
+
+func writeFrame(w *bufio.Writer, event, id string, data []byte) {
 	_, _ = w.WriteString("id: ")
-	_, _ = w.WriteString(ev.ID)
-	_, _ = w.WriteString("\nevent: alert\ndata: ")
-	_, _ = w.Write(ev.Data)
+	_, _ = w.WriteString(id)
+	_, _ = w.WriteString("\nevent: ")
+	_, _ = w.WriteString(event)
+	_, _ = w.WriteString("\ndata: ")
+	_, _ = w.Write(data)
 	_, _ = w.WriteString("\n\n")
 }

@@ -1,0 +1,257 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops/normalize"
+	"github.com/eventops/eventops/tables"
+)
+
+// Producer publishes records and waits for the broker's acknowledgement;
+// *kgo.Client is one (with tables.Partitioner, so that keyed records land
+// where the pipeline reads them).
+type Producer interface {
+	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
+}
+
+// Ingest limits.
+const (
+	// DefaultIngestMaxBody bounds a POST /ingest body.
+	DefaultIngestMaxBody = 8 << 20
+	// maxItemErrors bounds the per-event errors of an answer.
+	maxItemErrors = 100
+	// maxRecordBytes and maxRecordEvents bound one published record, well
+	// inside what the ingest stage accepts.
+	maxRecordBytes  = 256 << 10
+	maxRecordEvents = 1000
+)
+
+// ReasonForbiddenTenant is the reason of an event whose tenant the request
+// may not write.
+const ReasonForbiddenTenant = "forbidden_tenant"
+
+type ingestResponse struct {
+	Accepted        int         `json:"accepted"`
+	Rejected        int         `json:"rejected"`
+	Errors          []ItemError `json:"errors"`
+	ErrorsTruncated int         `json:"errors_truncated,omitempty"`
+}
+
+// ingestMetrics count what POST /ingest did with events.
+type ingestMetrics struct {
+	events *prometheus.CounterVec // outcome, reason
+}
+
+func newIngestMetrics(reg prometheus.Registerer) *ingestMetrics {
+	m := &ingestMetrics{events: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "eventops_http_ingest_events_total",
+		Help: "Events POST /ingest received, by outcome (accepted, rejected, rate_limited, forbidden, unpublished) and rejection reason.",
+	}, []string{"outcome", "reason"})}
+	if reg != nil {
+		reg.MustRegister(m.events)
+	}
+	return m
+}
+
+// item is one event of a body: its bytes, its position and its line.
+type item struct {
+	raw   []byte
+	index int
+	line  int // 1-based line of NDJSON; 0 in an array
+}
+
+// ingest serves POST /ingest: one JSON event, a JSON array of events, or
+// NDJSON. Each event is checked by normalize exactly as the ingest stage
+// checks it; the accepted ones are published to ingest.raw.agent keyed by
+// tenant/host (one source's events keep their order), and the answer is 202
+// with the counts and an error for each rejected event. Nothing is published
+// when the request is refused as a whole (400, 401, 403, 413, 429).
+func (s *Server) ingest(c *fiber.Ctx) error {
+	if s.opts.Producer == nil {
+		return fmt.Errorf("%w: this replica does not take HTTP ingest", ErrUnavailable)
+	}
+	if err := checkParams(c, nil); err != nil {
+		return err
+	}
+	a, err := s.requestAccess(c)
+	if err != nil {
+		return err
+	}
+	body := c.Body()
+	if len(body) > s.opts.IngestMaxBody {
+		return &Problem{Type: "about:blank", Title: "Request Entity Too Large", Status: fiber.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the body is %d bytes, more than the limit of %d: send fewer events a request", len(body), s.opts.IngestMaxBody)}
+	}
+	items, err := s.splitBody(body)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	var resp ingestResponse
+	resp.Errors = []ItemError{}
+	reject := func(it item, reason, detail string) {
+		resp.Rejected++
+		s.ingestMetrics.events.WithLabelValues("rejected", reason).Inc()
+		if len(resp.Errors) == maxItemErrors {
+			resp.ErrorsTruncated++
+			return
+		}
+		resp.Errors = append(resp.Errors, ItemError{Index: it.index, Line: it.line, Reason: reason, Detail: detail})
+	}
+	type accepted struct {
+		raw  []byte
+		key  string
+		tnt  string
+		line int
+	}
+	var ok []accepted
+	counts := map[string]int{}
+	for _, it := range items {
+		if len(it.raw) > 0 && it.raw[0] != '{' {
+			// As the ingest stage finds it inside a record of many events.
+			reject(it, string(normalize.ReasonWrongType), "an event must be a JSON object")
+			continue
+		}
+		res := s.opts.Normalize.Parse(it.raw, now, now)
+		if len(res.Rejected) > 0 || len(res.Events) != 1 {
+			for _, r := range res.Rejected {
+				reject(it, string(r.Err.Reason), r.Err.Msg)
+			}
+			continue
+		}
+		ev := res.Events[0]
+		if !a.sees(ev.Tenant) {
+			s.ingestMetrics.events.WithLabelValues("forbidden", ReasonForbiddenTenant).Add(float64(len(items)))
+			where := fmt.Sprintf("event %d", it.index)
+			if it.line > 0 {
+				where = fmt.Sprintf("line %d", it.line)
+			}
+			return fmt.Errorf("%w: %s names tenant %q, which this key may not write; nothing was published", ErrForbidden, where, ev.Tenant)
+		}
+		ok = append(ok, accepted{raw: it.raw, key: tables.SourceKey(ev.Tenant, ev.Host), tnt: ev.Tenant, line: it.line})
+		counts[ev.Tenant]++
+	}
+	if len(ok) == 0 {
+		p := &Problem{Type: "about:blank", Title: "Bad Request", Status: fiber.StatusBadRequest,
+			Detail: fmt.Sprintf("no event was accepted: %d rejected", resp.Rejected), Errors: resp.Errors}
+		return p
+	}
+	if tenant, wait := s.limiter.admit(counts, now); wait > 0 {
+		s.ingestMetrics.events.WithLabelValues("rate_limited", "").Add(float64(len(ok)))
+		secs := int(math.Ceil(wait.Seconds()))
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		return &Problem{Type: "about:blank", Title: "Too Many Requests", Status: fiber.StatusTooManyRequests,
+			Detail: fmt.Sprintf("tenant %q is over its ingest rate of %g events/s: retry in %ds; nothing was published", tenant, s.opts.IngestRate, secs)}
+	}
+
+	// One record per source and run of events, in body order, so that the
+	// broker keeps a source's events in order.
+	var recs []*kgo.Record
+	open := map[string]*kgo.Record{}
+	n := map[*kgo.Record]int{}
+	for _, e := range ok {
+		r := open[e.key]
+		if r == nil || len(r.Value)+1+len(e.raw) > maxRecordBytes || n[r] == maxRecordEvents {
+			r = &kgo.Record{Topic: tables.RawTopic, Key: []byte(e.key), Timestamp: now}
+			open[e.key] = r
+			recs = append(recs, r)
+		} else {
+			r.Value = append(r.Value, '\n')
+		}
+		r.Value = append(r.Value, bytes.TrimSpace(e.raw)...)
+		n[r]++
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.opts.IngestTimeout)
+	defer cancel()
+	var failed, failedEvents int
+	var firstErr error
+	for _, res := range s.opts.Producer.ProduceSync(ctx, recs...) {
+		if res.Err != nil {
+			failed++
+			failedEvents += n[res.Record]
+			if firstErr == nil {
+				firstErr = res.Err
+			}
+		}
+	}
+	if failed > 0 {
+		s.ingestMetrics.events.WithLabelValues("unpublished", "").Add(float64(failedEvents))
+		s.ingestMetrics.events.WithLabelValues("accepted", "").Add(float64(len(ok) - failedEvents))
+		s.log.Error("ingest: publishing failed", "records", failed, "of", len(recs), "err", firstErr)
+		return fmt.Errorf("%w: %d of %d events could not be published to %s (%v); sending them again is safe: a sample is stored once",
+			ErrUnavailable, failedEvents, len(ok), tables.RawTopic, firstErr)
+	}
+	s.ingestMetrics.events.WithLabelValues("accepted", "").Add(float64(len(ok)))
+	resp.Accepted = len(ok)
+	return c.Status(fiber.StatusAccepted).JSON(resp)
+}
+
+// splitBody cuts a body into its events: the elements of a JSON array, a
+// single JSON value, or the non-empty lines of NDJSON. A line longer than
+// the normalizer's record limit is 413; a body that is none of the three
+// (a broken array, nothing at all) is 400.
+func (s *Server) splitBody(body []byte) ([]item, error) {
+	maxLine := s.opts.Normalize.Defaults().MaxRecordBytes
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, badRequest("the body is empty: send a JSON event, a JSON array of events or NDJSON")
+	}
+	tooLarge := func(where string, n int) error {
+		return &Problem{Type: "about:blank", Title: "Request Entity Too Large", Status: fiber.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("%s is %d bytes, more than the limit of %d for one event", where, n, maxLine)}
+	}
+	if trimmed[0] == '[' {
+		var raws []json.RawMessage
+		if err := json.Unmarshal(trimmed, &raws); err != nil {
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				return nil, badRequest("the body is not a JSON array of events: %v at byte %d", se, se.Offset)
+			}
+			return nil, badRequest("the body is not a JSON array of events: %v", err)
+		}
+		items := make([]item, len(raws))
+		for i, r := range raws {
+			if len(r) > maxLine {
+				return nil, tooLarge(fmt.Sprintf("event %d", i), len(r))
+			}
+			items[i] = item{raw: r, index: i}
+		}
+		return items, nil
+	}
+	if json.Valid(trimmed) {
+		// One event, possibly pretty-printed over several lines.
+		if len(trimmed) > maxLine {
+			return nil, tooLarge("the event", len(trimmed))
+		}
+		return []item{{raw: trimmed, index: 0}}, nil
+	}
+	var items []item
+	line := 0
+	for rest := body; len(rest) > 0; {
+		var l []byte
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			l, rest = rest[:i], rest[i+1:]
+		} else {
+			l, rest = rest, nil
+		}
+		line++
+		if len(l) > maxLine {
+			return nil, tooLarge(fmt.Sprintf("line %d", line), len(l))
+		}
+		if l = bytes.TrimSpace(l); len(l) > 0 {
+			items = append(items, item{raw: l, index: len(items), line: line})
+		}
+	}
+	return items, nil
+}
