@@ -50,6 +50,7 @@ func commands() []command {
 		{name: "rules", args: "check|test FILE...", summary: "check rule files, or run rule unit tests",
 			keys: []string{}, run: runRules},
 		loadgenCommand(),
+		benchCommand(),
 		{name: "version", summary: "print the version", run: func(context.Context, *Config, []string, *slog.Logger) error {
 			fmt.Println("eventops", version)
 			return nil

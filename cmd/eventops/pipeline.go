@@ -31,6 +31,8 @@ type pipeline struct {
 	log     *slog.Logger
 	brokers []string
 	dbURL   string
+	// reg collects the pipeline's metrics; nil makes a new registry.
+	reg *prometheus.Registry
 }
 
 func (c *Config) has(stage string) bool { return slices.Contains(c.Stages, stage) }
@@ -49,7 +51,10 @@ func (c *Config) clientID() string {
 // the producer flushes, and connections close.
 func (p *pipeline) run(ctx context.Context) error {
 	cfg, log := p.cfg, p.log
-	reg := prometheus.NewRegistry()
+	reg := p.reg
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	ruleSet, err := loadRules(cfg)

@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"bufio"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// CPU returns the CPU time (user + system) this process has used.
+func CPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ProcessCPU returns the CPU time of the processes whose command name is
+// name (e.g. "postgres"), from /proc: the database's share of a run.
+func ProcessCPU(name string) time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	hz := 100.0 // USER_HZ on Linux
+	var total float64
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open || s[open+1:closing] != name {
+			continue
+		}
+		f := strings.Fields(s[closing+1:])
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		total += (ut + st) / hz
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// PeakRSS returns the peak resident memory of this process (VmHWM).
+func PeakRSS() int64 { return statusKB("VmHWM:") * 1024 }
+
+// RSS returns the current resident memory of this process (VmRSS).
+func RSS() int64 { return statusKB("VmRSS:") * 1024 }
+
+func statusKB(field string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
+
+// Percentiles returns the p-quantiles (0..1) of ds, nearest rank.
+func Percentiles(ds []time.Duration, ps ...float64) []time.Duration {
+	out := make([]time.Duration, len(ps))
+	if len(ds) == 0 {
+		return out
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	for i, p := range ps {
+		k := int(p*float64(len(s))+0.5) - 1
+		out[i] = s[max(0, min(len(s)-1, k))]
+	}
+	return out
+}
