@@ -37,15 +37,15 @@ type alertsResponse struct {
 // alertHistory serves GET /alerts: alert transitions of a tenant, newest
 // first, a page at a time.
 func (s *Server) alertHistory(c *fiber.Ctx) error {
-	if s.opts.Alerts == nil {
-		return fmt.Errorf("%w: the alert history is not served by this replica", ErrUnavailable)
-	}
 	if err := checkParams(c, []string{"tenant", "host", "state", "severity", "from", "to", "limit", "cursor"}); err != nil {
 		return err
 	}
 	tenant, err := s.requestTenant(c)
 	if err != nil {
 		return err
+	}
+	if s.opts.Alerts == nil {
+		return fmt.Errorf("%w: the alert history is not served by this replica", ErrUnavailable)
 	}
 	q := store.AlertQuery{Tenant: tenant, Host: strings.Clone(c.Query("host")), State: strings.Clone(c.Query("state")),
 		Severity: strings.Clone(c.Query("severity")), Limit: DefaultAlertLimit}
@@ -86,15 +86,15 @@ func (s *Server) alertHistory(c *fiber.Ctx) error {
 
 // alertEpisode serves GET /alerts/{id}: the episode with its transitions.
 func (s *Server) alertEpisode(c *fiber.Ctx) error {
-	if s.opts.Alerts == nil {
-		return fmt.Errorf("%w: the alert history is not served by this replica", ErrUnavailable)
-	}
 	if err := checkParams(c, []string{"tenant"}); err != nil {
 		return err
 	}
 	tenant, err := s.requestTenant(c)
 	if err != nil {
 		return err
+	}
+	if s.opts.Alerts == nil {
+		return fmt.Errorf("%w: the alert history is not served by this replica", ErrUnavailable)
 	}
 	id := strings.Clone(c.Params("id"))
 	if !validID(id) {

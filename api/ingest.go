@@ -118,8 +118,9 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 	var ok []accepted
 	counts := map[string]int{}
 	for _, it := range items {
-		if len(it.raw) > 0 && it.raw[0] != '{' {
-			// As the ingest stage finds it inside a record of many events.
+		if it.raw[0] == '[' {
+			// An array inside the body's array or line: the ingest stage
+			// refuses it as it refuses any event that is not an object.
 			reject(it, string(normalize.ReasonWrongType), "an event must be a JSON object")
 			continue
 		}
@@ -139,7 +140,12 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 			}
 			return fmt.Errorf("%w: %s names tenant %q, which this key may not write; nothing was published", ErrForbidden, where, ev.Tenant)
 		}
-		ok = append(ok, accepted{raw: it.raw, key: tables.SourceKey(ev.Tenant, ev.Host), tnt: ev.Tenant, line: it.line})
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, it.raw); err != nil {
+			reject(it, string(normalize.ReasonInvalidJSON), err.Error())
+			continue
+		}
+		ok = append(ok, accepted{raw: compact.Bytes(), key: tables.SourceKey(ev.Tenant, ev.Host), tnt: ev.Tenant, line: it.line})
 		counts[ev.Tenant]++
 	}
 	if len(ok) == 0 {
@@ -169,7 +175,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		} else {
 			r.Value = append(r.Value, '\n')
 		}
-		r.Value = append(r.Value, bytes.TrimSpace(e.raw)...)
+		r.Value = append(r.Value, e.raw...)
 		n[r]++
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.opts.IngestTimeout)

@@ -32,15 +32,15 @@ type sourcesResponse struct {
 // sources serves GET /sources: a tenant's sources by host, with their
 // last-seen time and metadata.
 func (s *Server) sources(c *fiber.Ctx) error {
-	if s.opts.Sources == nil {
-		return fmt.Errorf("%w: sources are not served by this replica", ErrUnavailable)
-	}
 	if err := checkParams(c, []string{"tenant", "limit", "cursor"}); err != nil {
 		return err
 	}
 	tenant, err := s.requestTenant(c)
 	if err != nil {
 		return err
+	}
+	if s.opts.Sources == nil {
+		return fmt.Errorf("%w: sources are not served by this replica", ErrUnavailable)
 	}
 	q := store.SourceQuery{Tenant: tenant, Limit: DefaultSourceLimit}
 	if l := c.Query("limit"); l != "" {
@@ -75,15 +75,15 @@ func (s *Server) sources(c *fiber.Ctx) error {
 // tenants serves GET /tenants: the tenants the request may read that have
 // sources, for operators.
 func (s *Server) tenants(c *fiber.Ctx) error {
-	if s.opts.Sources == nil {
-		return fmt.Errorf("%w: tenants are not served by this replica", ErrUnavailable)
-	}
 	if err := checkParams(c, nil); err != nil {
 		return err
 	}
 	a, err := s.requestAccess(c)
 	if err != nil {
 		return err
+	}
+	if s.opts.Sources == nil {
+		return fmt.Errorf("%w: tenants are not served by this replica", ErrUnavailable)
 	}
 	all, err := s.opts.Sources.Tenants(c.UserContext())
 	if err != nil {
