@@ -177,6 +177,9 @@ func (s *Server) routes() {
 			MaxAge:        600,
 		}))
 	}
+	// Every route but the public ones needs access before anything else
+	// is looked at (routes added later included).
+	a.Use(s.authenticate)
 	a.Get("/healthz", s.healthz)
 	a.Get("/readyz", s.readyz)
 	a.Get("/-/metrics", s.promMetrics)
@@ -201,6 +204,37 @@ func (s *Server) routes() {
 	a.Use(func(c *fiber.Ctx) error {
 		return fmt.Errorf("%w: no route for %s %s", ErrNotFound, c.Method(), c.Path())
 	})
+}
+
+// publicPaths need no key: they show no tenant's data.
+var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, "/-/metrics": true, "/openapi.yaml": true, "/auth/session": true, "/": true}
+
+// authenticate resolves the request's access (401 without a valid key
+// where keys are required) for every path but the public ones and the
+// dashboard's files.
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	if publicPaths[c.Path()] || s.isStatic(c.Path()) {
+		return c.Next()
+	}
+	if _, err := s.requestAccess(c); err != nil {
+		return err
+	}
+	return c.Next()
+}
+
+func (s *Server) isStatic(path string) bool {
+	if s.opts.Static == nil || (c0(path) != '/') {
+		return false
+	}
+	st, err := fs.Stat(s.opts.Static, strings.TrimPrefix(path, "/"))
+	return err == nil && !st.IsDir()
+}
+
+func c0(s string) byte {
+	if s == "" {
+		return 0
+	}
+	return s[0]
 }
 
 // observe times every request by its route pattern (never the raw path,
