@@ -44,7 +44,7 @@ func runDev(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 		}()
 		dbURL = pg.URL()
 	}
-	p := &pipeline{cfg: cfg, log: log, brokers: b.Addrs(), dbURL: dbURL}
+	p := &pipeline{cfg: cfg, log: log, brokers: b.Addrs(), dbURL: dbURL, dev: true}
 	return p.run(ctx)
 }
 

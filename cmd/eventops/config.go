@@ -41,6 +41,12 @@ type Config struct {
 	MaxFuture   time.Duration `key:"max_future" default:"1h" help:"how far ahead of now an event time may be"`
 	Retention   time.Duration `key:"retention" default:"0s" help:"how long metrics are kept: older daily partitions are dropped, older rows go to the DLQ (0 keeps them forever)"`
 	ConfigFile  string        `key:"config" env:"EVENTOPS_CONFIG" help:"YAML file with any of these keys"`
+	APIKeysFile string        `key:"api_keys_file" help:"API keys file: one 'sha256:<hex> <tenant or *> [name]' a line (eventops keys new TENANT makes one); dev without it serves localhost only"`
+	Auth        string        `key:"auth" default:"keys" help:"API access of run: keys (api_keys_file required) or none (every request reads every tenant)"`
+	SessionKey  string        `key:"session_secret" help:"secret that signs browser sessions; replicas behind one address need the same (default: random, sessions hold on one replica)"`
+	CORSOrigins []string      `key:"cors_origins" help:"origins other than the API's own that browsers may call it from, comma-separated (none by default)"`
+	IngestRate  int           `key:"ingest_rate" default:"20000" help:"events per second each tenant may send to POST /ingest (0: no limit)"`
+	IngestBurst int           `key:"ingest_burst" default:"100000" help:"events a tenant may send to POST /ingest at once before ingest_rate applies"`
 }
 
 type field struct {
@@ -287,6 +293,17 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	}
 	if c.Retention < 0 {
 		bad("retention", "%s must not be negative (0 keeps metrics forever)", c.Retention)
+	}
+	switch c.Auth {
+	case "keys", "none":
+	default:
+		bad("auth", "%q is not keys or none", c.Auth)
+	}
+	if c.IngestRate < 0 {
+		bad("ingest_rate", "%d must not be negative (0: no limit)", c.IngestRate)
+	}
+	if c.IngestBurst < 1 {
+		bad("ingest_burst", "%d must be at least 1", c.IngestBurst)
 	}
 	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
 		bad("batch_rows", "%d is out of range 1..1000000", c.BatchRows)

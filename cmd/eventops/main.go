@@ -34,12 +34,14 @@ func commands() []command {
 	return []command{
 		{name: "dev", summary: "run everything in one process on the embedded broker (and a private PostgreSQL unless DATABASE_URL is set)",
 			keys: []string{"data_dir", "kafka_addr", "http_addr", "database_url", "rules", "partitions", "flush_interval",
-				"shutdown_timeout", "batch_rows", "batch_interval", "max_future", "client_id", "retention"},
+				"shutdown_timeout", "batch_rows", "batch_interval", "max_future", "client_id", "retention",
+				"api_keys_file", "session_secret", "cors_origins", "ingest_rate", "ingest_burst"},
 			run: runDev},
 		{name: "run", summary: "run the chosen stages against external brokers and PostgreSQL; start it N times to scale out",
 			keys: []string{"data_dir", "brokers", "http_addr", "database_url", "stages", "replication", "partitions", "rules",
 				"client_id", "flush_interval", "shutdown_timeout", "session_timeout", "heartbeat_interval", "rebalance_timeout",
-				"batch_rows", "batch_interval", "max_future", "retention"},
+				"batch_rows", "batch_interval", "max_future", "retention",
+				"api_keys_file", "auth", "session_secret", "cors_origins", "ingest_rate", "ingest_burst"},
 			run: runRun},
 		{name: "broker", summary: "run the embedded broker as its own process (persisting under data_dir)",
 			keys: []string{"data_dir", "kafka_addr", "num_brokers", "partitions", "replication"}, run: runBroker},
@@ -50,6 +52,7 @@ func commands() []command {
 		{name: "rules", args: "check|test FILE...", summary: "check rule files, or run rule unit tests",
 			keys: []string{}, run: runRules},
 		loadgenCommand(),
+		keysCommand(),
 		benchCommand(),
 		{name: "version", summary: "print the version", run: func(context.Context, *Config, []string, *slog.Logger) error {
 			fmt.Println("eventops", version)

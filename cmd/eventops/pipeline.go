@@ -9,9 +9,11 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -33,6 +35,8 @@ type pipeline struct {
 	dbURL   string
 	// reg collects the pipeline's metrics; nil makes a new registry.
 	reg *prometheus.Registry
+	// dev serves the API without keys on localhost when no keys file is set.
+	dev bool
 }
 
 func (c *Config) has(stage string) bool { return slices.Contains(c.Stages, stage) }
@@ -62,6 +66,10 @@ func (p *pipeline) run(ctx context.Context) error {
 		return err
 	}
 	ruleHolder := actors.NewRuleHolder(ruleSet)
+	access, err := p.apiAccess()
+	if err != nil {
+		return err
+	}
 
 	db, err := store.Open(ctx, store.Options{URL: p.dbURL, Retention: cfg.Retention, Logger: log})
 	if err != nil {
@@ -72,30 +80,60 @@ func (p *pipeline) run(ctx context.Context) error {
 		return err
 	}
 
-	producer, err := kgo.NewClient(
-		kgo.SeedBrokers(p.brokers...),
-		kgo.ClientID(cfg.clientID()),
-		kgo.RecordPartitioner(tables.Partitioner()),
-		kgo.ProducerBatchMaxBytes(16<<20),
-		kgo.ProducerLinger(0),
-		kgo.MaxBufferedRecords(100_000),
-	)
+	newProducer := func(name string, opts ...kgo.Opt) (*kgo.Client, error) {
+		cl, err := kgo.NewClient(append([]kgo.Opt{
+			kgo.SeedBrokers(p.brokers...),
+			kgo.ClientID(cfg.clientID() + "-" + name),
+			kgo.RecordPartitioner(tables.Partitioner()),
+			kgo.ProducerBatchMaxBytes(16 << 20),
+			kgo.ProducerLinger(0),
+			kgo.MaxBufferedRecords(100_000),
+		}, opts...)...)
+		if err != nil {
+			return nil, fmt.Errorf("%s producer: %w", name, err)
+		}
+		return cl, nil
+	}
+	// Three producers, so that one kind of record never waits behind a
+	// burst of another: signals and DLQ records, feature-state flushes, and
+	// alerts.
+	producer, err := newProducer("records")
 	if err != nil {
-		return fmt.Errorf("producer: %w", err)
+		return err
 	}
 	defer producer.Close()
+	stateProducer, err := newProducer("state")
+	if err != nil {
+		return err
+	}
+	defer stateProducer.Close()
+	alertProducer, err := newProducer("alerts")
+	if err != nil {
+		return err
+	}
+	defer alertProducer.Close()
 
 	kafka := processors.Kafka{
 		Brokers: p.brokers, ClientID: cfg.clientID(), Replication: cfg.Replication, DataDir: cfg.DataDir,
 		SessionTimeout: cfg.Session, HeartbeatInterval: cfg.Heartbeat, RebalanceTimeout: cfg.Rebalance, Logger: log,
 	}
 	metrics := processors.NewMetrics(reg)
+	reg.MustRegister(newLagCollector(kadm.NewClient(producer),
+		[]string{string(tables.IngestGroup), string(tables.FeaturesGroup), string(tables.SinkGroup)}, log))
 	system := actors.NewSystem(log)
 
 	stages, sctx := errgroup.WithContext(ctx)
 	var sink *actors.Sink
 	var sources *actors.Sources
-	readiness := []func(context.Context) error{func(ctx context.Context) error { return db.Ping(ctx) }}
+	readiness := []func(context.Context) error{
+		func(ctx context.Context) error { return db.Ping(ctx) },
+		func(ctx context.Context) error {
+			if err := producer.Ping(ctx); err != nil {
+				return fmt.Errorf("the broker is not reachable: %w", err)
+			}
+			return nil
+		},
+	}
 
 	if cfg.has("ingest") {
 		in, err := processors.NewIngest(processors.IngestOptions{
@@ -109,7 +147,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	if cfg.has("features") {
 		sources = actors.NewSources(system, actors.SourcesOptions{
-			Rules: ruleHolder, Producer: producer, FlushInterval: cfg.Flush, CloseTimeout: cfg.Shutdown,
+			Rules: ruleHolder, Producer: stateProducer, AlertProducer: alertProducer, FlushInterval: cfg.Flush, CloseTimeout: cfg.Shutdown,
 			Registerer: reg, Logger: log,
 		})
 		fs, err := processors.NewFeatures(processors.FeaturesOptions{
@@ -169,9 +207,24 @@ func (p *pipeline) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		readiness = append(readiness, func(context.Context) error {
+			if !view.Recovered() {
+				return errors.New("the features table is not recovered yet")
+			}
+			select {
+			case <-hub.Ready():
+				return nil
+			default:
+				return errors.New("the alert stream has not read " + tables.AlertsTopic + " yet")
+			}
+		})
 		srv := api.New(api.Options{
 			Addr: cfg.HTTPAddr, Store: db, Alerts: db, Sources: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
 			Static: static.FS(), Logger: log, Reload: reloadRules,
+			MetricNames: db, Rules: ruleLister{ruleHolder}, Registerer: reg,
+			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
+			CORSOrigins: cfg.CORSOrigins, Producer: producer, Normalize: normalize.Options{MaxFuture: cfg.MaxFuture},
+			IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
 			Ready: func(ctx context.Context) error {
 				var errs []error
 				for _, r := range readiness {
@@ -197,7 +250,9 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	fctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown)
 	defer cancel()
-	errs = append(errs, producer.Flush(fctx))
+	for _, cl := range []*kgo.Client{producer, stateProducer, alertProducer} {
+		errs = append(errs, cl.Flush(fctx))
+	}
 	system.Shutdown()
 	return errors.Join(errs...)
 }
@@ -218,4 +273,66 @@ func (f featureReader) SourceFeatures(ctx context.Context, tenant, host string) 
 		return nil, api.ErrNotFound
 	}
 	return b, err
+}
+
+// apiAccess loads the API keys and says at start how the API is reached.
+func (p *pipeline) apiAccess() (apiAccess, error) {
+	cfg, log := p.cfg, p.log
+	if !cfg.has("api") {
+		return apiAccess{}, nil
+	}
+	if cfg.APIKeysFile != "" {
+		keys, err := api.LoadKeys(cfg.APIKeysFile)
+		if err != nil {
+			return apiAccess{}, fmt.Errorf("api_keys_file: %w", err)
+		}
+		log.Info("API access: keys required", "keys", keys.Len(), "tenants", keys.Tenants(), "file", cfg.APIKeysFile)
+		return apiAccess{keys: keys}, nil
+	}
+	switch {
+	case p.dev:
+		log.Warn("API access: open on localhost only (no api_keys_file): every local request reads every tenant")
+	case cfg.Auth == "none":
+		log.Warn("API access: OPEN (auth: none): every request reads and writes every tenant")
+	default:
+		return apiAccess{}, errors.New("api_keys_file: the api stage requires API keys (eventops keys new TENANT makes one); set auth: none to serve without them")
+	}
+	return apiAccess{}, nil
+}
+
+type apiAccess struct{ keys *api.KeyRing }
+
+// ruleLister adapts the rules in force to GET /rules.
+type ruleLister struct{ h *actors.RuleHolder }
+
+func (l ruleLister) Rules(tenant string) []api.RuleInfo {
+	rs := l.h.Current()
+	seq := rs.Rules()
+	if tenant != "" {
+		seq = rs.RulesFor(tenant)
+	}
+	var out []api.RuleInfo
+	for r := range seq {
+		file, line := r.Position()
+		labels := map[string]string{}
+		for _, lb := range r.Labels() {
+			labels[lb.Name] = lb.Value
+		}
+		out = append(out, api.RuleInfo{
+			Name: r.Name(), Group: r.Group(), File: file, Line: line, Expr: r.Expr(), Clear: r.Clear(),
+			For: durationText(r.For()), KeepFiringFor: durationText(r.KeepFiringFor()), Severity: r.Severity(),
+			Labels: labels, Annotations: r.Annotations(),
+			// No tenant is named NUL: a rule applies to it only when its
+			// group is not scoped to some tenants.
+			AllTenants: r.AppliesTo("\x00"),
+		})
+	}
+	return out
+}
+
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
 }

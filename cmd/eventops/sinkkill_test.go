@@ -57,7 +57,7 @@ func TestSinkKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 		return
 	}
 	run := func() *proc {
-		return startEventops(t, []string{"DATABASE_URL=" + env.dbURL}, env.http, "run", "--brokers", env.kafka,
+		return startEventops(t, []string{"DATABASE_URL=" + env.dbURL}, env.http, "run", "--brokers", env.kafka, "--auth", "none",
 			"--stages", "sink,api", "--http-addr", env.http, "--data-dir", t.TempDir(),
 			"--session-timeout", "3s", "--heartbeat-interval", "500ms", "--batch-rows", "5000")
 	}
