@@ -1,0 +1,407 @@
+package actors_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventops/eventops/actors"
+	"github.com/eventops/eventops/notify"
+	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/store/storetest"
+)
+
+// webhook is a test receiver: it answers each request with the next
+// status of its script (then 200), and may hold requests until released.
+type webhook struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	script []int
+	bodies []notify.Message
+	hold   chan struct{} // when set, requests wait for it to close
+	got    chan notify.Message
+}
+
+func newWebhook(t *testing.T, script ...int) *webhook {
+	w := &webhook{script: script, got: make(chan notify.Message, 100)}
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var m notify.Message
+		if err := json.Unmarshal(b, &m); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("webhook body %s: %v", b, err)
+		}
+		w.mu.Lock()
+		hold := w.hold
+		status := 200
+		if len(w.script) > 0 {
+			status, w.script = w.script[0], w.script[1:]
+		}
+		w.bodies = append(w.bodies, m)
+		w.mu.Unlock()
+		if hold != nil {
+			<-hold
+		}
+		rw.WriteHeader(status)
+		w.got <- m
+	}))
+	t.Cleanup(w.srv.Close)
+	return w
+}
+
+func (w *webhook) requests() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.bodies)
+}
+
+// next returns the next request's body.
+func (w *webhook) next(t *testing.T) notify.Message {
+	t.Helper()
+	select {
+	case m := <-w.got:
+		return m
+	case <-time.After(20 * time.Second):
+		t.Fatal("no webhook request within 20s")
+	}
+	return notify.Message{}
+}
+
+func notifyConfig(t *testing.T, url string, extra string) *notify.Config {
+	t.Helper()
+	c, err := notify.Parse([]byte(`
+queue_capacity: 2
+external_url: http://eventops.test
+route:
+  receiver: ops
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: ops
+    webhook_configs:
+      - url: ` + url + `
+` + extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func alertStore(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), store.Options{URL: storetest.NewDatabase(t), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type testNotifier struct {
+	*actors.Notifier
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	ran    chan error
+	once   sync.Once
+}
+
+func startNotifier(t *testing.T, cfg *notify.Config, st actors.NotifyStore, drain time.Duration) *testNotifier {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	n := actors.NewNotifier(actors.NewSystem(slog.New(slog.DiscardHandler)), actors.NotifierOptions{
+		Config: cfg, Store: st, RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, DrainTimeout: drain,
+		Registerer: reg, Logger: slog.New(slog.DiscardHandler),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	tn := &testNotifier{Notifier: n, reg: reg, cancel: cancel, ran: make(chan error, 1)}
+	go func() { tn.ran <- n.Run(ctx) }()
+	t.Cleanup(func() { tn.stop(t) })
+	return tn
+}
+
+// stop ends Run and waits for it.
+func (tn *testNotifier) stop(t *testing.T) {
+	tn.once.Do(func() {
+		tn.cancel()
+		select {
+		case err := <-tn.ran:
+			if err != nil {
+				t.Errorf("notifier Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("notifier Run did not return")
+		}
+	})
+}
+
+// metric returns a counter or gauge's value for the label values given.
+func (tn *testNotifier) metric(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := tn.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue next
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+var notifyT0 = time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
+
+func tr(state, host, episode string) *rules.Transition {
+	t := &rules.Transition{
+		AlertName: "HighCPU", Tenant: "acme", Host: host, State: state, Severity: "critical",
+		Labels:      map[string]string{"alertname": "HighCPU", "tenant": "acme", "host": host, "severity": "critical"},
+		Annotations: map[string]string{"summary": "CPU on " + host},
+		ActiveAt:    rules.Timestamp(notifyT0.UnixMilli()), StartsAt: rules.Timestamp(notifyT0.UnixMilli()),
+		EpisodeID: episode, At: rules.Timestamp(notifyT0.Add(time.Minute).UnixMilli()),
+	}
+	if state == rules.StateResolved {
+		end := t.At
+		t.EndsAt = &end
+	}
+	return t
+}
+
+// notifyAndWait hands over a transition and returns what its done
+// function was called with.
+func notifyAndWait(t *testing.T, n *testNotifier, trn *rules.Transition) error {
+	t.Helper()
+	done := make(chan error, 1)
+	n.Notify(trn, func(err error) { done <- err })
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s of %s not settled within 20s", trn.State, trn.EpisodeID)
+	}
+	return nil
+}
+
+// A webhook answering 500 is retried; the transition is settled only once
+// it is delivered, and what was sent is recorded, so that a second notifier
+// on the same database (a restart) does not send it again, and sends the
+// resolved notice.
+func TestNotifierRetriesRecordsAndDeliversOnce(t *testing.T) {
+	w := newWebhook(t, 500, 503)
+	st := alertStore(t)
+	cfg := notifyConfig(t, w.srv.URL, "")
+	n := startNotifier(t, cfg, st, 5*time.Second)
+
+	if err := notifyAndWait(t, n, tr(rules.StatePending, "h1", "e1")); err != nil || w.requests() != 0 {
+		t.Fatalf("pending: %v, %d requests", err, w.requests())
+	}
+	if err := notifyAndWait(t, n, tr(rules.StateFiring, "h1", "e1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.requests(); got != 3 {
+		t.Fatalf("settled after %d requests, want 3 (two failures, then delivered)", got)
+	}
+	m := w.bodies[2]
+	if m.Version != "4" || m.Status != "firing" || m.Receiver != "ops" || m.GroupKey != `{}:{alertname="HighCPU", tenant="acme"}` ||
+		len(m.Alerts) != 1 || m.Alerts[0].Labels["host"] != "h1" || m.ExternalURL != "http://eventops.test" ||
+		m.Alerts[0].GeneratorURL != "http://eventops.test/alerts/e1?tenant=acme" {
+		t.Fatalf("payload %+v", m)
+	}
+	if n.metric(t, "eventops_notify_requests_total", map[string]string{"outcome": "retry"}) != 2 ||
+		n.metric(t, "eventops_notify_requests_total", map[string]string{"outcome": "delivered"}) != 1 {
+		t.Fatal("request counters")
+	}
+	sent, err := st.SentNotifications(context.Background(), "e1")
+	if err != nil || len(sent) != 1 || sent[0] != (store.SentState{Receiver: "ops", Integration: "webhook/0", State: "firing"}) {
+		t.Fatalf("recorded %v %v", sent, err)
+	}
+	n.stop(t)
+
+	// "Restart": the same firing, read again, is not sent again.
+	n2 := startNotifier(t, cfg, st, 5*time.Second)
+	if err := notifyAndWait(t, n2, tr(rules.StateFiring, "h1", "e1")); err != nil || w.requests() != 3 {
+		t.Fatalf("replayed firing: %v, %d requests", err, w.requests())
+	}
+	if err := notifyAndWait(t, n2, tr(rules.StateResolved, "h1", "e1")); err != nil || w.requests() != 4 {
+		t.Fatalf("resolved: %v, %d requests", err, w.requests())
+	}
+	if m := w.bodies[3]; m.Status != "resolved" || len(m.Alerts) != 1 || m.Alerts[0].Status != "resolved" || m.Alerts[0].EndsAt.IsZero() {
+		t.Fatalf("resolved payload %+v", m)
+	}
+	// And the resolved one, read again, is not sent again either.
+	if err := notifyAndWait(t, n2, tr(rules.StateResolved, "h1", "e1")); err != nil || w.requests() != 4 {
+		t.Fatalf("replayed resolved: %v, %d requests", err, w.requests())
+	}
+}
+
+// A silenced alert is settled without a request; another tenant's silence
+// does not apply.
+func TestNotifierSilences(t *testing.T) {
+	w := newWebhook(t)
+	st := alertStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	for _, s := range []store.Silence{
+		{Tenant: "acme", Matchers: []string{`alertname="HighCPU"`, `host=~"web-.*"`}, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)},
+		{Tenant: "other", Matchers: []string{`host="db-1"`}, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)},
+		{Tenant: "acme", Matchers: []string{`host="db-2"`}, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(-time.Minute)}, // expired
+	} {
+		if _, err := st.CreateSilence(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := startNotifier(t, notifyConfig(t, w.srv.URL, ""), st, 5*time.Second)
+	if err := notifyAndWait(t, n, tr(rules.StateFiring, "web-1", "e1")); err != nil || w.requests() != 0 {
+		t.Fatalf("silenced: %v, %d requests", err, w.requests())
+	}
+	if n.metric(t, "eventops_notify_transitions_total", map[string]string{"outcome": "silenced"}) != 1 {
+		t.Fatal("silenced not counted")
+	}
+	for _, host := range []string{"db-1", "db-2"} {
+		if err := notifyAndWait(t, n, tr(rules.StateFiring, host, "e-"+host)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := w.requests(); got != 2 {
+		t.Fatalf("%d requests, want 2 (db-1 and db-2 are not silenced for acme)", got)
+	}
+}
+
+// A webhook's queue holds queue_capacity transitions; beyond it they are
+// refused (settled at once) and counted, and the others are delivered once
+// the receiver answers.
+func TestNotifierQueueRefusesWhenFull(t *testing.T) {
+	w := newWebhook(t)
+	w.hold = make(chan struct{})
+	n := startNotifier(t, notifyConfig(t, w.srv.URL, ""), alertStore(t), 5*time.Second)
+	done := make(chan error, 2)
+	n.Notify(tr(rules.StateFiring, "h1", "e1"), func(err error) { done <- err })
+	n.Notify(tr(rules.StateFiring, "h2", "e2"), func(err error) { done <- err })
+	if err := notifyAndWait(t, n, tr(rules.StateFiring, "h3", "e3")); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{"receiver": "ops", "integration": "webhook/0"}
+	if got := n.metric(t, "eventops_notify_refused_total", labels); got != 1 {
+		t.Fatalf("refused %v, want 1", got)
+	}
+	if got := n.metric(t, "eventops_notify_queued", labels); got != 2 {
+		t.Fatalf("queued %v, want 2", got)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("a transition settled while its receiver has not answered: %v", err)
+	default:
+	}
+	close(w.hold)
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("queued transitions not delivered")
+		}
+	}
+	hosts := map[string]bool{}
+	for _, m := range w.bodies {
+		for _, a := range m.Alerts {
+			hosts[a.Labels["host"]] = true
+		}
+	}
+	if !hosts["h1"] || !hosts["h2"] || hosts["h3"] {
+		t.Fatalf("sent hosts %v", hosts)
+	}
+}
+
+// A receiver down at shutdown: what it holds is settled with
+// ErrUndelivered once the drain times out, so that it is read again.
+func TestNotifierShutdownLeavesUndeliveredUncommitted(t *testing.T) {
+	w := newWebhook(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
+	n := startNotifier(t, notifyConfig(t, w.srv.URL, ""), alertStore(t), 300*time.Millisecond)
+	done := make(chan error, 1)
+	n.Notify(tr(rules.StateFiring, "h1", "e1"), func(err error) { done <- err })
+	w.next(t)
+	n.stop(t)
+	select {
+	case err := <-done:
+		if !errors.Is(err, actors.ErrUndelivered) {
+			t.Fatalf("settled with %v", err)
+		}
+	default:
+		t.Fatal("not settled when Run returned")
+	}
+	// After the stop nothing is taken.
+	if err := notifyAndWait(t, n, tr(rules.StateFiring, "h2", "e2")); !errors.Is(err, actors.ErrUndelivered) {
+		t.Fatalf("after stop: %v", err)
+	}
+}
+
+// failingStore fails lookups until told otherwise.
+type failingStore struct {
+	actors.NotifyStore
+	mu    sync.Mutex
+	fails int
+}
+
+func (f *failingStore) ActiveSilences(ctx context.Context, tenant string, at time.Time) ([]store.Silence, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fails > 0 {
+		f.fails--
+		return nil, errors.New("connection refused")
+	}
+	return f.NotifyStore.ActiveSilences(ctx, tenant, at)
+}
+
+// Lookups that fail are retried: the transition waits, and is sent.
+func TestNotifierRetriesLookups(t *testing.T) {
+	w := newWebhook(t)
+	fs := &failingStore{NotifyStore: alertStore(t), fails: 3}
+	n := startNotifier(t, notifyConfig(t, w.srv.URL, ""), fs, 5*time.Second)
+	if err := notifyAndWait(t, n, tr(rules.StateFiring, "h1", "e1")); err != nil || w.requests() != 1 {
+		t.Fatalf("%v, %d requests", err, w.requests())
+	}
+	if got := n.metric(t, "eventops_notify_lookup_errors_total", nil); got != 3 {
+		t.Fatalf("lookup errors %v", got)
+	}
+}
+
+// Without a receiver file nothing is sent and everything is settled.
+func TestNotifierWithoutReceivers(t *testing.T) {
+	n := startNotifier(t, nil, alertStore(t), time.Second)
+	if n.Sends() {
+		t.Fatal("sends without a config")
+	}
+	if err := notifyAndWait(t, n, tr(rules.StateFiring, "h1", "e1")); err != nil {
+		t.Fatal(err)
+	}
+	if n.metric(t, "eventops_notify_transitions_total", map[string]string{"outcome": "unrouted"}) != 1 {
+		t.Fatal("unrouted not counted")
+	}
+}
