@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -221,7 +222,7 @@ func (a *sourceActor) side(sig *tables.Signal, sm *tables.Sample, reason, errTex
 func (a *sourceActor) emit(rec *kgo.Record) {
 	a.inflight++
 	self, root := a.self, a.s.system.Root
-	a.s.opts.Producer.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
+	a.s.opts.AlertProducer.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
 		root.Send(self, emitted{err: err})
 	})
 }
@@ -282,7 +283,10 @@ func (a *sourceActor) markDirty() {
 		return
 	}
 	if a.flushTimer == nil {
-		a.armFlush(a.s.opts.FlushInterval)
+		// Spread the flushes of sources that became dirty together over
+		// [F/2, 3F/2) so that they do not leave in one burst.
+		f := a.s.opts.FlushInterval
+		a.armFlush(f/2 + time.Duration(rand.Int64N(int64(f))))
 	}
 }
 

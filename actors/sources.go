@@ -24,8 +24,12 @@ type AsyncProducer interface {
 
 // SourcesOptions configure the per-source actors.
 type SourcesOptions struct {
-	Rules    *RuleHolder
-	Producer AsyncProducer
+	Rules *RuleHolder
+	// Producer writes the state flushes to the table. Alerts, which must
+	// not queue behind a burst of flushes, go through AlertProducer
+	// (default: Producer).
+	Producer      AsyncProducer
+	AlertProducer AsyncProducer
 	// FlushInterval is how long a source's state may stay dirty before it
 	// is written to the table (default 5 s). An alert transition flushes
 	// sooner, as soon as its record is acknowledged.
@@ -107,6 +111,9 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.AlertProducer == nil {
+		opts.AlertProducer = opts.Producer
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -44,6 +45,8 @@ type benchFlags struct {
 	jsonOut      bool
 	keepData     bool
 	skipCeilings bool
+	cpuProfile   string
+	memProfile   string
 }
 
 func (f *benchFlags) bind(fs *flag.FlagSet) {
@@ -58,6 +61,8 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&f.jsonOut, "json", false, "print the results as JSON")
 	fs.BoolVar(&f.keepData, "keep-data", false, "keep the data directory afterwards")
 	fs.BoolVar(&f.skipCeilings, "skip-ceilings", false, "measure the pipeline only")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the capacity run to this file (go tool pprof)")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile at the end of the capacity run to this file")
 }
 
 func benchCommand() command {
@@ -203,9 +208,19 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	defer stop()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort())
 	bcfg.HTTPAddr = httpAddr
-	p := &pipeline{cfg: &bcfg, log: quiet, brokers: brokers, dbURL: dbURL, reg: reg}
+	p := &pipeline{cfg: &bcfg, log: quiet, brokers: brokers, dbURL: dbURL, reg: reg, dev: true}
 	perr := make(chan error, 1)
 	say("running the pipeline over them…")
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pf.Close()
+	}
 	start, cpu0, pg0 := time.Now(), bench.CPU(), bench.ProcessCPU("postgres")
 	go func() { perr <- p.run(pctx) }()
 	if err := waitCounter(ctx, reg, perr, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"}, float64(total)); err != nil {
@@ -213,6 +228,14 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	}
 	elapsed := time.Since(start)
 	cpu, pgcpu := bench.CPU()-cpu0, bench.ProcessCPU("postgres")-pg0
+	if f.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if f.memProfile != "" {
+		if err := writeHeapProfile(f.memProfile); err != nil {
+			return err
+		}
+	}
 	pl := &res.Pipeline
 	pl.Events, pl.Elapsed = total, elapsed
 	pl.EventsPerSec = float64(total) / elapsed.Seconds()
@@ -445,6 +468,16 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(f)
 }
 
 func freeTCPPort() int {
