@@ -23,5 +23,8 @@ vet:
 	$(GO) vet $(PKGS)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 
+bench: deps-dev ## the full benchmark (ceilings, pipeline capacity, latency); see BENCHMARKS.md
+	$(GO) run ./cmd/eventops bench
+
 clean:
 	rm -rf bin .eventops

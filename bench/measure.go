@@ -52,6 +52,37 @@ func ProcessCPU(name string) time.Duration {
 	return time.Duration(total * float64(time.Second))
 }
 
+// PidCPU returns the CPU time a process has used so far.
+func PidCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return time.Duration((ut + st) / 100 * float64(time.Second))
+}
+
+// PidRSS returns the resident memory of a process.
+func PidRSS(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
 // PeakRSS returns the peak resident memory of this process (VmHWM).
 func PeakRSS() int64 { return statusKB("VmHWM:") * 1024 }
 

@@ -13,11 +13,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -87,6 +89,7 @@ type BenchResult struct {
 		EventsPerSec     float64       `json:"events_per_sec"`
 		CPUPer1000       float64       `json:"cpu_seconds_per_1000_events"`
 		PostgresCPUPer1k float64       `json:"postgres_cpu_seconds_per_1000_events"`
+		BrokerCPUPer1k   float64       `json:"broker_cpu_seconds_per_1000_events"`
 		ChangelogBytes   float64       `json:"changelog_bytes_per_event"`
 		PeakRSS          int64         `json:"peak_rss_bytes"`
 	} `json:"pipeline"`
@@ -101,6 +104,10 @@ type BenchResult struct {
 		LagAtEnd int64         `json:"events_behind_at_end"`
 		RSSAtEnd int64         `json:"rss_bytes_at_end"`
 		PeakRSS  int64         `json:"peak_rss_bytes"`
+		// RSS sampled every second: the highest of the first and of the
+		// second half of the run; bounded memory keeps them close.
+		MaxRSSFirstHalf  int64 `json:"max_rss_first_half_bytes"`
+		MaxRSSSecondHalf int64 `json:"max_rss_second_half_bytes"`
 	} `json:"latency"`
 	Ratios map[string]float64 `json:"ratios,omitempty"`
 }
@@ -140,16 +147,18 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	}
 	bcfg := *cfg
 	bcfg.DataDir = dir
-	bcfg.KafkaAddr = "127.0.0.1:0"
 	bcfg.HTTPAddr = "127.0.0.1:0"
 	bcfg.Stages = []string{"ingest", "features", "sink", "api"}
 	bcfg.Replication = 1
-	b, err := startBroker(&bcfg, 1, quiet)
+	// The broker runs as its own process, as in production, so that the
+	// pipeline's CPU and memory are its own (kfake keeps what it stores in
+	// memory too).
+	brk, err := startBrokerProcess(ctx, filepath.Join(dir, "broker-process"))
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	brokers := b.Addrs()
+	defer brk.stop()
+	brokers := []string{brk.addr}
 	if err := ensureTopics(ctx, &bcfg, brokers, quiet, false); err != nil {
 		return err
 	}
@@ -221,13 +230,13 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 		}
 		defer pf.Close()
 	}
-	start, cpu0, pg0 := time.Now(), bench.CPU(), bench.ProcessCPU("postgres")
+	start, cpu0, pg0, brk0 := time.Now(), bench.CPU(), bench.ProcessCPU("postgres"), bench.PidCPU(brk.pid)
 	go func() { perr <- p.run(pctx) }()
 	if err := waitCounter(ctx, reg, perr, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"}, float64(total)); err != nil {
 		return fmt.Errorf("capacity run: %w", err)
 	}
 	elapsed := time.Since(start)
-	cpu, pgcpu := bench.CPU()-cpu0, bench.ProcessCPU("postgres")-pg0
+	cpu, pgcpu, brkcpu := bench.CPU()-cpu0, bench.ProcessCPU("postgres")-pg0, bench.PidCPU(brk.pid)-brk0
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -241,6 +250,7 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	pl.EventsPerSec = float64(total) / elapsed.Seconds()
 	pl.CPUPer1000 = cpu.Seconds() / float64(total) * 1000
 	pl.PostgresCPUPer1k = pgcpu.Seconds() / float64(total) * 1000
+	pl.BrokerCPUPer1k = brkcpu.Seconds() / float64(total) * 1000
 	pl.ChangelogBytes = counterValue(reg, "eventops_state_flush_bytes_total", nil) / float64(total)
 	pl.PeakRSS = bench.PeakRSS()
 	say("pipeline: %d events in %s: %.0f events/s", total, elapsed.Round(time.Millisecond), pl.EventsPerSec)
@@ -290,6 +300,21 @@ func (f *benchFlags) latency(ctx context.Context, res *BenchResult, brokers []st
 	go func() {
 		s, _ := loadgen.Run(lctx, gen, sink, loadgen.RunOptions{Rate: lr.Rate})
 		loadDone <- s
+	}()
+	var rss []int64
+	rssDone := make(chan struct{})
+	go func() {
+		defer close(rssDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+				rss = append(rss, bench.RSS())
+			}
+		}
 	}()
 
 	// SSE: the probes' alerts.
@@ -368,6 +393,15 @@ func (f *benchFlags) latency(ctx context.Context, res *BenchResult, brokers []st
 	}
 	cancel()
 	load := <-loadDone
+	<-rssDone
+	half := len(rss) / 2
+	for i, v := range rss {
+		if i < half {
+			lr.MaxRSSFirstHalf = max(lr.MaxRSSFirstHalf, v)
+		} else {
+			lr.MaxRSSSecondHalf = max(lr.MaxRSSSecondHalf, v)
+		}
+	}
 	// How far behind is the pipeline once the load stops?
 	want := float64(already + load.Events + int64(len(rowLat)))
 	got := counterValue(reg, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"})
@@ -395,8 +429,7 @@ func printBench(w io.Writer, r *BenchResult) {
 	fmt.Fprintf(tw, "\npipeline (normalize → enrich → features → rules → PostgreSQL)\t\t\t\n")
 	fmt.Fprintf(tw, "events\t%d\n", p.Events)
 	fmt.Fprintf(tw, "sustained events/s\t%.0f\n", p.EventsPerSec)
-	fmt.Fprintf(tw, "CPU s per 1,000 events (eventops, broker included)\t%.4f\n", p.CPUPer1000)
-	fmt.Fprintf(tw, "CPU s per 1,000 events (PostgreSQL)\t%.4f\n", p.PostgresCPUPer1k)
+	fmt.Fprintf(tw, "CPU s per 1,000 events: eventops / broker / PostgreSQL\t%.4f / %.4f / %.4f\n", p.CPUPer1000, p.BrokerCPUPer1k, p.PostgresCPUPer1k)
 	fmt.Fprintf(tw, "changelog bytes per event\t%.1f\n", p.ChangelogBytes)
 	fmt.Fprintf(tw, "peak RSS\t%d MiB\n", p.PeakRSS>>20)
 	l := r.Latency
@@ -405,7 +438,8 @@ func printBench(w io.Writer, r *BenchResult) {
 		l.AlertP95.Round(time.Millisecond/10), l.AlertP99.Round(time.Millisecond/10))
 	fmt.Fprintf(tw, "event → row in PostgreSQL (p50/p99)\t%s / %s\n", l.RowP50.Round(time.Millisecond), l.RowP99.Round(time.Millisecond))
 	fmt.Fprintf(tw, "events behind when the load stopped\t%d\n", l.LagAtEnd)
-	fmt.Fprintf(tw, "RSS at end / peak\t%d MiB / %d MiB\n", l.RSSAtEnd>>20, l.PeakRSS>>20)
+	fmt.Fprintf(tw, "RSS: highest in the first / second half of the run\t%d MiB / %d MiB\n", l.MaxRSSFirstHalf>>20, l.MaxRSSSecondHalf>>20)
+	fmt.Fprintf(tw, "RSS at end / peak of the whole benchmark\t%d MiB / %d MiB\n", l.RSSAtEnd>>20, l.PeakRSS>>20)
 	if len(r.Ratios) > 0 {
 		fmt.Fprintf(tw, "\nratios\t\n")
 		for _, name := range []string{"broker_roundtrip_records", "bare_goka_events", "postgres_copy_rows"} {
@@ -468,6 +502,57 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// brokerProcess is `eventops broker` run as a child process.
+type brokerProcess struct {
+	addr string
+	pid  int
+	stop func()
+}
+
+func startBrokerProcess(ctx context.Context, dir string) (*brokerProcess, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort())
+	cmd := exec.Command(exe, "broker", "--data-dir", dir, "--kafka-addr", addr, "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("broker process: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return &brokerProcess{addr: addr, pid: cmd.Process.Pid, stop: stop}, nil
+		}
+		select {
+		case err := <-done:
+			return nil, fmt.Errorf("broker process exited: %v", err)
+		case <-ctx.Done():
+			stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, errors.New("broker process did not listen within 30s")
+		}
+	}
 }
 
 func writeHeapProfile(path string) error {

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"testing"
+
+	"github.com/eventops/eventops/store/storetest"
+)
+
+// The benchmark's smoke run: every figure is measured, so `eventops bench`
+// does not rot between the runs that fill BENCHMARKS.md.
+func TestBenchSmoke(t *testing.T) {
+	cmd := exec.Command(binary, "bench", "--quick", "--json", "--data-dir", t.TempDir())
+	cmd.Env = append(cmd.Environ(), "DATABASE_URL="+storetest.AdminURL())
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("eventops bench --quick: %v\n%s", err, stderr)
+	}
+	var res BenchResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for name, c := range res.Ceilings {
+		if c.PerSec <= 0 {
+			t.Errorf("ceiling %s: %+v", name, c)
+		}
+	}
+	if len(res.Ceilings) != 3 {
+		t.Errorf("ceilings %v", res.Ceilings)
+	}
+	p := res.Pipeline
+	if p.Events < 20_000 || p.EventsPerSec <= 0 || p.CPUPer1000 <= 0 || p.PeakRSS <= 0 {
+		t.Errorf("pipeline %+v", p)
+	}
+	if l := res.Latency; l.Alerts == 0 || l.AlertP50 <= 0 || l.RowP50 <= 0 {
+		t.Errorf("latency %+v", l)
+	}
+}
