@@ -49,6 +49,9 @@ type Options struct {
 	MetricNames MetricNameReader
 	// Rules lists the rules in force (GET /rules; nil: 503).
 	Rules RuleLister
+	// Silences keeps silences (/silences); nil: Store when it keeps them
+	// too, else 503.
+	Silences SilenceStore
 	// Ready reports why the replica is not ready, nil when it is.
 	Ready func(ctx context.Context) error
 	// Reload reloads the rule file (POST /-/reload); nil: 503.
@@ -196,6 +199,9 @@ func (s *Server) routes() {
 	a.Get("/sources/:host/metrics", s.sourceMetrics)
 	a.Get("/tenants", s.tenants)
 	a.Get("/rules", s.rules)
+	a.Get("/silences", s.listSilences)
+	a.Post("/silences", s.createSilence)
+	a.Delete("/silences/:id", s.expireSilence)
 	a.Get("/openapi.yaml", s.openAPI)
 	a.Get("/features/:tenant/:host", s.sourceFeatures)
 	if s.opts.Static != nil {

@@ -1,0 +1,222 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/eventops/eventops/notify"
+	"github.com/eventops/eventops/store"
+)
+
+// SilenceStore keeps silences.
+type SilenceStore interface {
+	CreateSilence(ctx context.Context, s store.Silence) (store.Silence, error)
+	QuerySilences(ctx context.Context, q store.SilenceQuery) ([]store.Silence, error)
+	ExpireSilence(ctx context.Context, tenant, id string) (store.Silence, error)
+}
+
+// Limits of a silence.
+const (
+	maxSilenceMatchers = 32
+	maxSilenceBody     = 64 << 10
+	maxCreatedBy       = 256
+	maxComment         = 4096
+)
+
+// silenceJSON is a silence with its state now.
+type silenceJSON struct {
+	store.Silence
+	Status string `json:"status"`
+}
+
+func withStatus(s store.Silence, now time.Time) silenceJSON {
+	return silenceJSON{Silence: s, Status: s.State(now)}
+}
+
+type silenceRequest struct {
+	Tenant    string     `json:"tenant"`
+	Matchers  []string   `json:"matchers"`
+	StartsAt  *time.Time `json:"starts_at"`
+	EndsAt    *time.Time `json:"ends_at"`
+	CreatedBy string     `json:"created_by"`
+	Comment   string     `json:"comment"`
+}
+
+// silences returns the silence store: Options.Silences, or the query store
+// when it keeps silences too (one PostgreSQL holds both).
+func (s *Server) silences() (SilenceStore, error) {
+	if s.opts.Silences != nil {
+		return s.opts.Silences, nil
+	}
+	if ss, ok := s.opts.Store.(SilenceStore); ok {
+		return ss, nil
+	}
+	return nil, fmt.Errorf("%w: silences are not served by this replica", ErrUnavailable)
+}
+
+// createSilence serves POST /silences.
+func (s *Server) createSilence(c *fiber.Ctx) error {
+	if err := checkParams(c, []string{"tenant"}); err != nil {
+		return err
+	}
+	body := c.Body()
+	if len(body) > maxSilenceBody {
+		return badRequest("the body is larger than %d bytes", maxSilenceBody)
+	}
+	var req silenceRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return badRequest("the body is not a silence: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("the body holds more than one JSON value")
+	}
+	named := req.Tenant
+	if q := c.Query("tenant"); q != "" {
+		if named != "" && named != q {
+			return badRequest("tenant %q of the body differs from the tenant parameter %q", named, q)
+		}
+		named = q
+	}
+	tenant, err := s.requestTenantOf(c, named)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	sil, err := parseSilence(req, tenant, now)
+	if err != nil {
+		return err
+	}
+	ss, err := s.silences()
+	if err != nil {
+		return err
+	}
+	out, err := ss.CreateSilence(c.UserContext(), sil)
+	if err != nil {
+		return err
+	}
+	c.Location("/silences/" + out.ID + "?tenant=" + url.QueryEscape(tenant))
+	return c.Status(fiber.StatusCreated).JSON(withStatus(out, now))
+}
+
+// parseSilence checks a request; every error names the field.
+func parseSilence(req silenceRequest, tenant string, now time.Time) (store.Silence, error) {
+	sil := store.Silence{Tenant: tenant, CreatedBy: req.CreatedBy, Comment: req.Comment}
+	if len(req.Matchers) == 0 {
+		return sil, badRequest(`matchers: at least one is required (e.g. ["alertname=\"HighCPU\""])`)
+	}
+	var all notify.Matchers
+	for i, m := range req.Matchers {
+		ms, err := notify.ParseMatchers(m)
+		if err != nil {
+			return sil, badRequest("matchers[%d]: %v", i, err)
+		}
+		all = append(all, ms...)
+	}
+	if len(all) > maxSilenceMatchers {
+		return sil, badRequest("matchers: %d matchers, at most %d", len(all), maxSilenceMatchers)
+	}
+	if all.MatchesEverything() {
+		return sil, badRequest("matchers: at least one matcher must not match an empty value (this silence would mute every alert of %s)", tenant)
+	}
+	sil.Matchers = all.Strings()
+	sil.StartsAt = now
+	if req.StartsAt != nil {
+		sil.StartsAt = req.StartsAt.UTC()
+	}
+	if req.EndsAt == nil {
+		return sil, badRequest("ends_at: is required (RFC 3339)")
+	}
+	sil.EndsAt = req.EndsAt.UTC()
+	if !sil.EndsAt.After(sil.StartsAt) {
+		return sil, badRequest("ends_at (%s) must be after starts_at (%s)", sil.EndsAt.Format(time.RFC3339), sil.StartsAt.Format(time.RFC3339))
+	}
+	if !sil.EndsAt.After(now) {
+		return sil, badRequest("ends_at (%s) is in the past", sil.EndsAt.Format(time.RFC3339))
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"created_by", sil.CreatedBy, maxCreatedBy}, {"comment", sil.Comment, maxComment}} {
+		switch {
+		case strings.TrimSpace(f.v) == "":
+			return sil, badRequest("%s: is required", f.name)
+		case len(f.v) > f.max:
+			return sil, badRequest("%s: longer than %d bytes", f.name, f.max)
+		case !validText([]byte(f.v)):
+			return sil, badRequest("%s: not valid UTF-8 text without NUL bytes", f.name)
+		}
+	}
+	return sil, nil
+}
+
+type silencesResponse struct {
+	Tenant   string        `json:"tenant"`
+	Silences []silenceJSON `json:"silences"`
+}
+
+// listSilences serves GET /silences: a tenant's silences, newest first.
+func (s *Server) listSilences(c *fiber.Ctx) error {
+	if err := checkParams(c, []string{"tenant", "state"}); err != nil {
+		return err
+	}
+	tenant, err := s.requestTenant(c)
+	if err != nil {
+		return err
+	}
+	q := store.SilenceQuery{Tenant: tenant, State: strings.Clone(c.Query("state"))}
+	if q.State != "" && !contains(store.SilenceStates(), q.State) {
+		return badRequest("unknown state %q (use one of %s)", q.State, strings.Join(store.SilenceStates(), ", "))
+	}
+	ss, err := s.silences()
+	if err != nil {
+		return err
+	}
+	list, err := ss.QuerySilences(c.UserContext(), q)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	resp := silencesResponse{Tenant: tenant, Silences: make([]silenceJSON, len(list))}
+	for i, sil := range list {
+		resp.Silences[i] = withStatus(sil, now)
+	}
+	return c.JSON(resp)
+}
+
+// expireSilence serves DELETE /silences/{id}: the silence ends now.
+func (s *Server) expireSilence(c *fiber.Ctx) error {
+	if err := checkParams(c, []string{"tenant"}); err != nil {
+		return err
+	}
+	tenant, err := s.requestTenant(c)
+	if err != nil {
+		return err
+	}
+	id := strings.Clone(c.Params("id"))
+	if !validID(id) {
+		return badRequest("silence id %q is not an id (letters, digits, '-' and '_', at most 128)", id)
+	}
+	ss, err := s.silences()
+	if err != nil {
+		return err
+	}
+	sil, err := ss.ExpireSilence(c.UserContext(), tenant, id)
+	if errors.Is(err, store.ErrNoRows) {
+		return fmt.Errorf("%w: tenant %s has no silence %s", ErrNotFound, tenant, id)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(withStatus(sil, time.Now()))
+}
