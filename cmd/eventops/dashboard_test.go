@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/eventops/eventops/api"
+)
+
+// The dashboard in a real headless Chromium against the real `eventops dev`
+// with keys required: the login form gets the session cookie, an event
+// posted to /ingest that fires HighCPU shows in the live feed within 2
+// seconds, and its point shows on the chart. With EVENTOPS_SCREENSHOT=PATH
+// it saves a screenshot there (docs/dashboard.png is made so).
+func TestDashboardInChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("the browser test needs Debian's chromium (scripts/deps.sh test installs it): %v", err)
+	}
+	env := newDevEnv(t)
+	keysFile := filepath.Join(t.TempDir(), "keys")
+	const key = "acme-dashboard-key"
+	if err := os.WriteFile(keysFile, []byte(api.HashKey(key)+" acme dashboard test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startEventops(t, []string{"DATABASE_URL=" + env.dbURL}, env.http,
+		"dev", "--data-dir", env.dataDir, "--kafka-addr", env.kafka, "--http-addr", env.http, "--flush-interval", "1s",
+		"--api-keys-file", keysFile)
+	if !strings.Contains(p.Log(), "API access: keys required") {
+		t.Fatalf("the start log does not say keys are required:\n%s", p.Log())
+	}
+
+	// Some history first: cpu_load of two sources over the last quarter
+	// hour, below the HighCPU threshold, and host-a's metadata.
+	now := time.Now().UTC().Truncate(time.Second)
+	var hist []string
+	for i := 14; i >= 3; i-- {
+		ts := now.Add(-time.Duration(i) * time.Minute).Format(time.RFC3339)
+		hist = append(hist,
+			fmt.Sprintf(`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":%d,"ts_event":%q,"unit":"percent"}`, 40+2*(14-i), ts),
+			fmt.Sprintf(`{"tenant_id":"acme","host":"host-b","metric":"cpu_load","value":%d,"ts_event":%q,"unit":"percent"}`, 20+i, ts))
+	}
+	kcat(t, `acme/host-a|{"owner":"team-infra","region":"eu-west-1","service":"checkout","tags":{"tier":"1"}}`+"\n",
+		"-b", env.kafka, "-t", "meta.source.v1", "-P", "-K", "|", "-X", "topic.partitioner=fnv1a_random")
+	postIngest(t, p.HTTP, key, strings.Join(hist, "\n"), 24)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 1100),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	// No timeout on the browser's context: it would stop the browser; every
+	// wait below has its own deadline.
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	page := p.HTTP + "/#tenant=acme&host=host-a&metric=cpu_load&range=900"
+	var jsErrs []string
+	var mu sync.Mutex
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			mu.Lock()
+			d := e.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			jsErrs = append(jsErrs, fmt.Sprintf("%s:%d: %s", d.URL, d.LineNumber+1, msg))
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	// Keys are required: the login form, then the session cookie.
+	waitJS(t, ctx, 15*time.Second, "the login form shows", `!document.getElementById('login').hidden`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("key"), key), chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 15*time.Second, "logged in, the stream live",
+		`document.getElementById('login').hidden && document.getElementById('live').classList.contains('on')`)
+	who, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("who")))
+	if err != nil || who != "tenant acme" {
+		t.Fatalf("who: %q %v", who, err)
+	}
+	waitJS(t, ctx, 30*time.Second, "the history on the chart", `Number(document.getElementById('chart').dataset.points) >= 12`)
+
+	// The event that fires HighCPU (avg over 1m above 90).
+	postIngest(t, p.HTTP, key, fmt.Sprintf(`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":97,"ts_event":%q,"unit":"percent"}`,
+		time.Now().UTC().Format(time.RFC3339Nano)), 1)
+	sent := time.Now()
+	waitJS(t, ctx, 2*time.Second, "the alert in the feed within 2s",
+		`!!document.querySelector('#feed li.alert[data-state="firing"][data-host="host-a"]')`)
+	t.Logf("alert in the feed %s after POST /ingest answered", time.Since(sent).Round(time.Millisecond))
+	feed, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("feed")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"HighCPU", "host-a", "firing", "critical"} {
+		if !strings.Contains(feed, want) {
+			t.Errorf("feed %q lacks %q", feed, want)
+		}
+	}
+	waitJS(t, ctx, 20*time.Second, "the point on the chart",
+		`document.getElementById('chart').dataset.last === '97' && !!document.querySelector('#chart canvas')`)
+	waitJS(t, ctx, 20*time.Second, "sources with metadata, live features, rules",
+		`!!document.querySelector('#sources li[data-host="host-b"]') && document.getElementById('sources').textContent.includes('checkout') &&
+		 !!document.querySelector('#features tr[data-metric="cpu_load"]') && document.getElementById('rules').textContent.includes('HighCPU')`)
+
+	if path := os.Getenv("EVENTOPS_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot saved to %s", path)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(jsErrs) > 0 {
+		t.Fatalf("JavaScript errors: %v", jsErrs)
+	}
+}
+
+// waitJS polls a JavaScript condition in the page until it holds.
+func waitJS(t *testing.T, ctx context.Context, timeout time.Duration, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s: not within %s (%v); the page shows:\n%s", what, timeout, err, body)
+		}
+		<-time.After(25 * time.Millisecond) // the poll interval
+	}
+}
+
+// postIngest sends NDJSON to POST /ingest with key and checks that want
+// events were accepted.
+func postIngest(t *testing.T, base, key, body string, want int) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/ingest", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 202 || !strings.Contains(string(b), fmt.Sprintf(`"accepted":%d,`, want)) {
+		t.Fatalf("POST /ingest: %d %s", resp.StatusCode, b)
+	}
+}

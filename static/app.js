@@ -1,0 +1,489 @@
+// EventOps dashboard: plain JavaScript, no build step. Every request goes
+// to the API of the page's own origin with the session cookie (when keys
+// are required); every text from the API is put in the page as text, never
+// as HTML.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const REFRESH_MS = 5000;
+const FEED_MAX = 200;
+
+const state = {
+  session: null,
+  tenant: '',
+  host: '',
+  metric: '',
+  range: 3600,      // seconds, or 0 for the custom range
+  from: null, to: null,
+  es: null,
+  alerts: new Map(), // episode_id -> {alert, trail, el}
+  plot: null, plotKey: '',
+  timers: [],
+};
+
+class APIError extends Error {
+  constructor(status, detail) { super(detail || ('HTTP ' + status)); this.status = status; }
+}
+
+async function api(path, opts) {
+  const r = await fetch(path, Object.assign({ credentials: 'same-origin', headers: { Accept: 'application/json' } }, opts || {}));
+  if (r.status === 401 && state.session && state.session.keys_required) {
+    showLogin('Your session has ended: log in again.');
+  }
+  if (!r.ok) {
+    let detail = '';
+    try { detail = (await r.json()).detail; } catch (e) { /* not a problem document */ }
+    throw new APIError(r.status, detail);
+  }
+  return r.status === 204 ? null : r.json();
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+
+function ago(t) {
+  const s = Math.round((Date.now() - new Date(t).getTime()) / 1000);
+  if (!isFinite(s)) return '';
+  if (s < 5) return 'just now';
+  if (s < 60) return s + 's ago';
+  if (s < 3600) return Math.floor(s / 60) + 'm ago';
+  if (s < 86400) return Math.floor(s / 3600) + 'h ago';
+  return Math.floor(s / 86400) + 'd ago';
+}
+
+function fmt(v) {
+  if (v === null || v === undefined || v === '') return '–';
+  const n = Number(v);
+  if (!isFinite(n)) return String(v);
+  if (Math.abs(n) >= 1e6 || (Math.abs(n) < 1e-3 && n !== 0)) return n.toExponential(2);
+  return String(Math.round(n * 1000) / 1000);
+}
+
+// --- the URL hash keeps the view: #tenant=acme&host=h&metric=cpu_load&range=3600
+
+function readHash() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  state.tenant = h.get('tenant') || state.tenant;
+  state.host = h.get('host') || state.host;
+  state.metric = h.get('metric') || state.metric;
+  if (h.get('range')) state.range = Number(h.get('range')) || 3600;
+}
+
+function writeHash() {
+  const h = new URLSearchParams();
+  if (state.tenant) h.set('tenant', state.tenant);
+  if (state.host) h.set('host', state.host);
+  if (state.metric) h.set('metric', state.metric);
+  if (state.range && state.range !== 3600) h.set('range', state.range);
+  history.replaceState(null, '', '#' + h.toString());
+}
+
+// --- session
+
+function showLogin(msg) {
+  $('login').hidden = false;
+  $('login-error').textContent = msg || '';
+  $('key').focus();
+}
+
+async function login(ev) {
+  ev.preventDefault();
+  const key = $('key').value.trim();
+  $('key').value = '';
+  try {
+    await api('/auth/session', { method: 'POST', body: JSON.stringify({ key }), headers: { 'Content-Type': 'application/json', Accept: 'application/json' } });
+    $('login').hidden = true;
+    await start();
+  } catch (e) {
+    $('login-error').textContent = e.status === 401 ? 'Unknown key.' : e.message;
+  }
+}
+
+async function logout() {
+  await fetch('/auth/session', { method: 'DELETE', credentials: 'same-origin' });
+  location.hash = '';
+  location.reload();
+}
+
+// --- tenants
+
+async function loadTenants() {
+  const s = state.session;
+  const sel = $('tenant');
+  let names = [];
+  if (s.keys_required && !s.admin) {
+    names = [s.tenant];
+  } else {
+    try { names = (await api('/tenants')).tenants.map((t) => t.tenant); } catch (e) { names = []; }
+  }
+  if (state.tenant && !names.includes(state.tenant)) names.unshift(state.tenant);
+  const before = Array.from(sel.options).map((o) => o.value).join('\n');
+  if (before !== names.join('\n')) {
+    sel.replaceChildren(...names.map((n) => { const o = el('option', '', n); o.value = n; return o; }));
+  }
+  sel.disabled = s.keys_required && !s.admin;
+  if (!state.tenant && names.length) {
+    state.tenant = names[0];
+    onTenant();
+  }
+  sel.value = state.tenant;
+}
+
+function onTenant() {
+  writeHash();
+  state.alerts.clear();
+  $('feed').replaceChildren();
+  connectStream();
+  loadSources();
+  loadRules();
+  loadSilences();
+  loadSource();
+}
+
+// --- the live alert feed (Server-Sent Events)
+
+function connectStream() {
+  if (state.es) state.es.close();
+  const q = new URLSearchParams();
+  if (state.tenant) q.set('tenant', state.tenant);
+  if ($('f-severity').value) q.set('severity', $('f-severity').value);
+  if ($('f-state').value) q.set('state', $('f-state').value);
+  const es = new EventSource('/alerts/stream' + (q.toString() ? '?' + q : ''));
+  state.es = es;
+  es.onopen = () => { $('live').textContent = 'live'; $('live').className = 'live on'; };
+  es.onerror = () => { $('live').textContent = 'reconnecting…'; $('live').className = 'live off'; };
+  // The server could not resume where the stream stopped: start over from
+  // the active alerts that follow.
+  es.addEventListener('reset', () => { state.alerts.clear(); $('feed').replaceChildren(); renderFeedCount(); });
+  es.addEventListener('alert', (e) => {
+    try { onAlert(JSON.parse(e.data)); } catch (err) { console.error('bad alert event', err); }
+  });
+}
+
+function onAlert(a) {
+  const id = a.episode_id;
+  let item = state.alerts.get(id);
+  if (!item) {
+    item = { trail: [], el: el('li', 'alert') };
+    item.el.dataset.episode = id;
+    state.alerts.set(id, item);
+  }
+  if (!item.trail.length || item.trail[item.trail.length - 1] !== a.state) item.trail.push(a.state);
+  item.alert = a;
+  renderAlert(item);
+  const feed = $('feed');
+  feed.prepend(item.el);
+  item.el.classList.remove('flash');
+  void item.el.offsetWidth; // restart the animation
+  item.el.classList.add('flash');
+  while (feed.children.length > FEED_MAX) {
+    const last = feed.lastElementChild;
+    state.alerts.delete(last.dataset.episode);
+    last.remove();
+  }
+  renderFeedCount();
+  if (a.host === state.host) loadFeatures();
+}
+
+function renderAlert(item) {
+  const a = item.alert;
+  const li = item.el;
+  li.className = 'alert ' + (a.severity || '') + ' ' + a.state;
+  li.dataset.state = a.state;
+  li.dataset.host = a.host;
+  const top = el('div', 'top');
+  top.append(el('span', 'badge ' + a.state, a.state), el('span', 'name', a.alertname || a.rule || 'alert'),
+    el('span', 'src', (state.tenant ? '' : a.tenant + '/') + a.host), el('span', 'when', (a.at || a.ts) ? new Date(a.at || a.ts).toLocaleTimeString() : ''));
+  const ann = a.annotations || {};
+  const summary = el('div', 'summary', ann.summary || a.message || '');
+  const trail = el('div', 'trail', item.trail.join(' → ') + (a.value !== undefined && a.value !== null ? ' · value ' + fmt(a.value) : '') +
+    (a.severity ? ' · ' + a.severity : ''));
+  li.replaceChildren(top, summary, trail);
+  li.onclick = () => selectSource(a.host);
+}
+
+function renderFeedCount() {
+  let firing = 0;
+  state.alerts.forEach((i) => { if (i.alert.state === 'firing') firing++; });
+  $('feed-count').textContent = state.alerts.size ? firing + ' firing' : '';
+  $('feed-empty').hidden = state.alerts.size > 0;
+}
+
+// --- sources
+
+async function loadSources() {
+  if (!state.tenant) { $('sources').replaceChildren(); $('sources-empty').hidden = false; return; }
+  let body;
+  try { body = await api('/sources?tenant=' + encodeURIComponent(state.tenant)); } catch (e) { return; }
+  const list = $('sources');
+  list.replaceChildren(...body.sources.map((s) => {
+    const li = el('li', 'source' + (s.host === state.host ? ' on' : ''));
+    li.dataset.host = s.host;
+    const seen = el('span', 'seen', ago(s.last_seen));
+    seen.title = 'last event ' + s.last_seen;
+    if (Date.now() - new Date(s.last_seen).getTime() > 5 * 60 * 1000) seen.classList.add('stale');
+    li.append(seen, el('div', 'host', s.host));
+    const meta = el('div', 'meta');
+    const m = s.meta || {};
+    for (const k of ['service', 'owner', 'region']) if (m[k]) meta.append(el('span', 'chip', k + ': ' + m[k]));
+    for (const [k, v] of Object.entries(m.tags || {})) meta.append(el('span', 'chip', k + '=' + v));
+    if (meta.childNodes.length) li.append(meta);
+    li.onclick = () => selectSource(s.host);
+    return li;
+  }));
+  $('sources-count').textContent = body.sources.length ? String(body.sources.length) : '';
+  $('sources-empty').hidden = body.sources.length > 0;
+  if (!state.host && body.sources.length) selectSource(body.sources[0].host);
+}
+
+function selectSource(host) {
+  if (host === state.host) return;
+  state.host = host;
+  state.metric = '';
+  for (const li of $('sources').children) li.classList.toggle('on', li.dataset.host === host);
+  loadSource();
+}
+
+async function loadSource() {
+  writeHash();
+  $('chart-source').textContent = state.host || 'pick a source';
+  if (!state.tenant || !state.host) return;
+  await loadMetricNames();
+  refreshChart();
+  loadFeatures();
+}
+
+async function loadMetricNames() {
+  let names = [];
+  try {
+    names = (await api('/sources/' + encodeURIComponent(state.host) + '/metrics?tenant=' + encodeURIComponent(state.tenant))).metrics;
+  } catch (e) { names = []; }
+  if (state.metric && !names.includes(state.metric)) names.unshift(state.metric);
+  if (!state.metric && names.length) state.metric = names.includes('cpu_load') ? 'cpu_load' : names[0];
+  const sel = $('metric');
+  const before = Array.from(sel.options).map((o) => o.value).join('\n');
+  if (before !== names.join('\n')) {
+    sel.replaceChildren(...names.map((n) => { const o = el('option', '', n); o.value = n; return o; }));
+  }
+  sel.value = state.metric;
+  writeHash();
+}
+
+// --- the chart (uPlot)
+
+function rangeBounds() {
+  if (state.range) {
+    const to = new Date();
+    return { from: new Date(to.getTime() - state.range * 1000), to };
+  }
+  return { from: state.from, to: state.to };
+}
+
+async function refreshChart() {
+  if (!state.tenant || !state.host || !state.metric) return;
+  const { from, to } = rangeBounds();
+  if (!from || !to || from >= to) { $('chart-note').textContent = 'Pick a range: from must be before to.'; return; }
+  const span = (to - from) / 1000;
+  const q = new URLSearchParams({ tenant: state.tenant, host: state.host, from: from.toISOString(), to: to.toISOString() });
+  // Long ranges are bucketed (about 600 points); an hour or less is raw.
+  if (span > 3600) { q.set('step', Math.max(1, Math.round(span / 600)) + 's'); q.set('agg', 'avg'); }
+  const key = state.tenant + '/' + state.host + '/' + state.metric;
+  let body;
+  try {
+    body = await api('/metrics/' + encodeURIComponent(state.metric) + '?' + q);
+  } catch (e) {
+    $('chart-note').textContent = e.message;
+    return;
+  }
+  if (key !== state.tenant + '/' + state.host + '/' + state.metric) return; // the view changed meanwhile
+  const series = body.series.find((s) => s.metric === state.metric);
+  const pts = series ? series.points : [];
+  const xs = pts.map((p) => new Date(p.ts).getTime() / 1000);
+  const ys = pts.map((p) => p.value);
+  const unit = series && series.unit ? series.unit : '';
+  drawChart(key + '/' + unit, [xs, ys], unit, from, to);
+  const chart = $('chart');
+  chart.dataset.points = String(pts.length);
+  chart.dataset.last = pts.length ? String(ys[ys.length - 1]) : '';
+  $('chart-note').textContent = pts.length ? pts.length + ' points' + (body.step ? ' (' + body.agg + ' per ' + body.step + ')' : '') :
+    'No points of ' + state.metric + ' in this range.';
+}
+
+function drawChart(key, data, unit, from, to) {
+  const box = $('chart');
+  const width = Math.max(280, box.clientWidth);
+  // The x scale is the chosen range, also where there are no points.
+  state.xRange = [from.getTime() / 1000, to.getTime() / 1000];
+  const scales = { x: { time: true, range: () => state.xRange } };
+  if (state.plot && state.plotKey === key) {
+    state.plot.setData(data);
+    return;
+  }
+  if (state.plot) state.plot.destroy();
+  box.replaceChildren();
+  const opts = {
+    width, height: 300, scales,
+    axes: [
+      { stroke: '#8a96a8', grid: { stroke: '#232b36' }, ticks: { stroke: '#232b36' } },
+      { stroke: '#8a96a8', grid: { stroke: '#232b36' }, ticks: { stroke: '#232b36' }, label: unit, size: 60 },
+    ],
+    series: [{}, { label: state.metric, stroke: '#7c9cff', width: 2, fill: 'rgba(124,156,255,0.12)', points: { show: true, size: 6, fill: '#7c9cff' }, spanGaps: false }],
+    cursor: { drag: { x: true, y: false } },
+  };
+  state.plot = new uPlot(opts, data, box);
+  state.plotKey = key;
+}
+
+// --- live features
+
+async function loadFeatures() {
+  if (!state.tenant || !state.host) return;
+  const box = $('features');
+  let snap;
+  try {
+    snap = await api('/features/' + encodeURIComponent(state.tenant) + '/' + encodeURIComponent(state.host));
+  } catch (e) {
+    box.replaceChildren(el('p', 'empty', e.status === 404 ? 'No live state for this source yet.' : e.message));
+    return;
+  }
+  const metrics = Object.keys(snap.metrics || {}).sort();
+  const windows = new Set();
+  metrics.forEach((m) => Object.keys(snap.metrics[m].windows || {}).forEach((w) => windows.add(w)));
+  const wl = Array.from(windows).sort((a, b) => parseDur(a) - parseDur(b));
+  const table = el('table', 'features');
+  const head = el('tr');
+  head.append(el('th', '', 'metric'), el('th', '', 'last'), el('th', '', 'silent'));
+  wl.forEach((w) => head.append(el('th', '', 'avg ' + w), el('th', '', 'max ' + w), el('th', '', 'rate/s ' + w)));
+  table.append(head);
+  for (const m of metrics) {
+    const s = snap.metrics[m];
+    const tr = el('tr');
+    tr.dataset.metric = m;
+    tr.append(el('td', '', m + (s.unit ? ' (' + s.unit + ')' : '')), el('td', '', fmt(s.last && s.last.value)),
+      el('td', '', s.seconds_since_last === null || s.seconds_since_last === undefined ? '–' : fmt(s.seconds_since_last) + 's'));
+    wl.forEach((w) => {
+      const x = (s.windows || {})[w] || {};
+      tr.append(el('td', '', fmt(x.avg)), el('td', '', fmt(x.max)), el('td', '', fmt(x.rate_per_sec)));
+    });
+    table.append(tr);
+  }
+  const wrap = el('div', 'features-wrap');
+  wrap.append(table);
+  const parts = [wrap];
+  if ((snap.alerts || []).length) {
+    parts.push(el('p', 'empty', 'Alert states: ' + snap.alerts.map((a) => a.state + ' since ' + new Date(a.since).toLocaleTimeString()).join(', ')));
+  }
+  box.replaceChildren(...parts);
+  $('features-age').textContent = snap.meta && snap.meta.service ? snap.meta.service : '';
+}
+
+function parseDur(s) {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(s);
+  if (!m) return 0;
+  return Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[m[2]];
+}
+
+// --- rules and silences
+
+async function loadRules() {
+  const list = $('rules');
+  let body;
+  try {
+    body = await api('/rules' + (state.tenant ? '?tenant=' + encodeURIComponent(state.tenant) : ''));
+  } catch (e) {
+    list.replaceChildren(el('li', 'empty', e.status === 503 ? 'This replica evaluates no rules.' : e.message));
+    return;
+  }
+  list.replaceChildren(...body.rules.map((r) => {
+    const li = el('li');
+    const title = el('div');
+    title.append(el('strong', '', r.name), el('span', 'badge sev ' + (r.severity === 'critical' ? 'firing' : 'pending'), r.severity || 'none'));
+    if (r.for) title.append(el('span', 'src', ' for ' + r.for));
+    li.append(title, el('code', '', r.expr));
+    if (r.annotations && r.annotations.summary) li.append(el('div', 'src', r.annotations.summary));
+    return li;
+  }));
+  $('rules-count').textContent = String(body.rules.length);
+}
+
+async function loadSilences() {
+  const list = $('silences');
+  let items = [];
+  if (state.tenant) {
+    try {
+      const body = await api('/silences?tenant=' + encodeURIComponent(state.tenant));
+      items = Array.isArray(body) ? body : (body.silences || []);
+    } catch (e) {
+      items = []; // not served by this version or replica: nothing to show
+    }
+  }
+  list.replaceChildren(...items.map((s) => {
+    const li = el('li');
+    li.append(el('code', '', (s.matchers || []).join(', ')),
+      el('div', 'src', 'until ' + new Date(s.ends_at).toLocaleString() + (s.created_by ? ' · ' + s.created_by : '') + (s.comment ? ' · ' + s.comment : '')));
+    return li;
+  }));
+  $('silences-empty').hidden = items.length > 0;
+}
+
+// --- wiring
+
+function setRange(btn) {
+  document.querySelectorAll('.ranges button').forEach((b) => b.classList.toggle('on', b === btn));
+  if (btn.dataset.range === 'custom') {
+    $('custom').hidden = false;
+    const { from, to } = rangeBounds();
+    $('from').value = localInput(from);
+    $('to').value = localInput(to);
+    return;
+  }
+  $('custom').hidden = true;
+  state.range = Number(btn.dataset.range);
+  writeHash();
+  refreshChart();
+}
+
+function localInput(d) {
+  const z = new Date(d.getTime() - d.getTimezoneOffset() * 60000);
+  return z.toISOString().slice(0, 16);
+}
+
+function applyCustom() {
+  state.from = new Date($('from').value);
+  state.to = new Date($('to').value);
+  state.range = 0;
+  refreshChart();
+}
+
+async function start() {
+  state.session = await (await fetch('/auth/session', { credentials: 'same-origin' })).json();
+  const s = state.session;
+  if (s.keys_required && !s.authenticated) { showLogin(); return; }
+  $('who').textContent = !s.keys_required ? 'open (no keys)' : s.admin ? 'admin key ' + s.key_id : 'tenant ' + s.tenant;
+  $('logout').hidden = !s.keys_required;
+  readHash();
+  document.querySelectorAll('.ranges button').forEach((b) => b.classList.toggle('on', Number(b.dataset.range) === state.range));
+  await loadTenants();
+  if (state.tenant) onTenant(); else connectStream();
+  state.timers.forEach(clearInterval);
+  state.timers = [
+    setInterval(() => { if ($('auto').checked) { refreshChart(); loadFeatures(); } }, REFRESH_MS),
+    setInterval(() => { loadTenants(); loadSources(); }, 2 * REFRESH_MS),
+    setInterval(() => { loadRules(); loadSilences(); }, 12 * REFRESH_MS),
+  ];
+}
+
+$('login-form').addEventListener('submit', login);
+$('logout').addEventListener('click', logout);
+$('tenant').addEventListener('change', (e) => { state.tenant = e.target.value; state.host = ''; state.metric = ''; onTenant(); });
+$('metric').addEventListener('change', (e) => { state.metric = e.target.value; writeHash(); refreshChart(); });
+$('f-severity').addEventListener('change', () => { state.alerts.clear(); $('feed').replaceChildren(); connectStream(); });
+$('f-state').addEventListener('change', () => { state.alerts.clear(); $('feed').replaceChildren(); connectStream(); });
+document.querySelectorAll('.ranges button').forEach((b) => b.addEventListener('click', () => setRange(b)));
+$('apply').addEventListener('click', applyCustom);
+window.addEventListener('resize', () => { if (state.plot) state.plot.setSize({ width: Math.max(280, $('chart').clientWidth), height: 300 }); });
+start();
