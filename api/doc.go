@@ -12,5 +12,14 @@
 //     itself, outside any consumer group.
 //   - An SSE client gets a bounded buffer, heartbeats, and is disconnected
 //     (and counted) when it falls behind; every stream ends when the server
-//     shuts down.
+//     shuts down. Stream ids are positions in ops.alert.v1 (next offset per
+//     partition), valid on every replica: Last-Event-ID resumes exactly, or
+//     the client gets an explicit reset and the active alerts.
+//   - Which tenants a request may read is decided in one place,
+//     requestAccess (access.go): API keys (only their SHA-256 is kept) or a
+//     signed session cookie obtained with one; every non-public route is
+//     authenticated before anything else, and tenant parameters go through
+//     requestTenant. A tenant's key never returns another tenant's data.
+//   - POST /ingest validates with normalize, as the ingest stage does, and
+//     publishes nothing for a request refused as a whole.
 package api

@@ -137,6 +137,21 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		t.Logf("screenshot saved to %s", path)
 	}
+	// The service's own metrics, without a key: lag per group and
+	// partition, request durations by route pattern, HTTP ingest.
+	resp, err := http.Get(p.HTTP + "/-/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`eventops_consumer_lag{group="eventops-sink",partition="`, `eventops_sse_clients 1`,
+		`eventops_http_request_duration_seconds_count{code="200",method="GET",route="/metrics/:name"}`,
+		`eventops_http_ingest_events_total{outcome="accepted",reason=""} 25`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/-/metrics lacks %s", want)
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(jsErrs) > 0 {
