@@ -112,17 +112,24 @@ func BrokerRoundTrip(ctx context.Context, brokers []string, n int64, size int) (
 }
 
 // BareGoka is a goka processor that only counts per key in its group
-// table: the cost of goka itself, per event, on n pre-produced records.
+// table: the cost of goka itself, per record, on n records pre-produced
+// with keys distinct keys.
 func BareGoka(ctx context.Context, k processors.Kafka, n int64, keys int) (Throughput, error) {
 	const topic = "bench.bare"
-	group := goka.Group("bench-bare-" + strconv.FormatInt(time.Now().UnixNano(), 36))
 	if err := createTopic(ctx, k.Brokers, topic, 12, false); err != nil {
 		return Throughput{}, fmt.Errorf("bare goka: %w", err)
 	}
-	if err := createTopic(ctx, k.Brokers, string(goka.GroupTable(group)), 12, true); err != nil {
+	if err := KeyedRecords(ctx, k.Brokers, topic, n, keys, 100); err != nil {
 		return Throughput{}, fmt.Errorf("bare goka: %w", err)
 	}
-	if err := KeyedRecords(ctx, k.Brokers, topic, n, keys, 100); err != nil {
+	return BareGokaOn(ctx, k, topic, n)
+}
+
+// BareGokaOn runs the counting processor over the first n records of an
+// existing topic.
+func BareGokaOn(ctx context.Context, k processors.Kafka, topic string, n int64) (Throughput, error) {
+	group := goka.Group("bench-bare-" + strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err := createTopic(ctx, k.Brokers, string(goka.GroupTable(group)), 12, true); err != nil {
 		return Throughput{}, fmt.Errorf("bare goka: %w", err)
 	}
 	var seen atomic.Int64

@@ -49,6 +49,7 @@ type benchFlags struct {
 	skipCeilings bool
 	cpuProfile   string
 	memProfile   string
+	stage        string
 }
 
 func (f *benchFlags) bind(fs *flag.FlagSet) {
@@ -63,6 +64,7 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&f.jsonOut, "json", false, "print the results as JSON")
 	fs.BoolVar(&f.keepData, "keep-data", false, "keep the data directory afterwards")
 	fs.BoolVar(&f.skipCeilings, "skip-ceilings", false, "measure the pipeline only")
+	fs.StringVar(&f.stage, "stage", "", "measure one stage alone instead of the pipeline: features (beside a bare goka processor over the same signals)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the capacity run to this file (go tool pprof)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile at the end of the capacity run to this file")
 }
@@ -174,6 +176,11 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 		return err
 	}
 
+	if f.stage == "features" {
+		return f.featuresStage(ctx, &bcfg, brokers, quiet)
+	} else if f.stage != "" {
+		return usageError{fmt.Sprintf("--stage %q: the stage measured alone is features", f.stage)}
+	}
 	var res BenchResult
 	res.Machine = machine()
 	res.Scenario = fmt.Sprintf("%d sources × %d metrics, one sample per metric every 10 s of event time, %d event(s) per record",
@@ -277,6 +284,78 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	}
 	printBench(os.Stdout, &res)
 	return nil
+}
+
+// StageBench is what `eventops bench --stage features --json` prints.
+type StageBench struct {
+	Machine  string            `json:"machine"`
+	Scenario string            `json:"scenario"`
+	Bare     bench.Throughput  `json:"bare_goka"`
+	Features bench.StageResult `json:"features"`
+	Ratio    float64           `json:"features_over_bare"`
+}
+
+// featuresStage measures the features stage alone over pre-produced
+// signals, beside a bare goka processor that only counts per key over the
+// same records, in the same run.
+func (f *benchFlags) featuresStage(ctx context.Context, cfg *Config, brokers []string, log *slog.Logger) error {
+	per := f.perRecord
+	rounds := (f.events + int64(f.sources*f.metrics) - 1) / int64(f.sources*f.metrics)
+	events, records, err := bench.Signals(ctx, brokers, f.sources, f.metrics, per, rounds, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	k := processors.Kafka{Brokers: brokers, ClientID: "bench-stage", Logger: log, DataDir: filepath.Join(cfg.DataDir, "stage")}
+	var res StageBench
+	res.Machine = machine()
+	res.Scenario = fmt.Sprintf("%d sources × %d metrics, a sample per metric every 10 s of event time, %d sample(s) per signal; %d events in %d signals",
+		f.sources, f.metrics, per, events, records)
+	if !f.jsonOut {
+		fmt.Fprintf(os.Stderr, "bare goka processor over %d signals…\n", records)
+	}
+	if res.Bare, err = bench.BareGokaOn(ctx, k, tables.SignalsTopic, records); err != nil {
+		return err
+	}
+	// The bare processor counted records; in events, each carried per.
+	res.Bare = bench.Throughput{Count: events, Elapsed: res.Bare.Elapsed, PerSec: float64(events) / res.Bare.Elapsed.Seconds(),
+		CPUPerItem: res.Bare.CPUPerItem / time.Duration(per)}
+	rs, err := loadRules(cfg)
+	if err != nil {
+		return err
+	}
+	if !f.jsonOut {
+		fmt.Fprintf(os.Stderr, "features stage over the same signals…\n")
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pf.Close()
+	}
+	if res.Features, err = bench.FeaturesStage(ctx, k, rs, events, cfg.Flush); err != nil {
+		return err
+	}
+	if f.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	res.Ratio = res.Features.PerSec / res.Bare.PerSec
+	if f.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine\t%s\nscenario\t%s\n\n", res.Machine, res.Scenario)
+	fmt.Fprintf(tw, "\tevents/s\tCPU per event\tchangelog bytes per event\n")
+	fmt.Fprintf(tw, "bare goka (count per key)\t%.0f\t%s\t%s\n", res.Bare.PerSec, res.Bare.CPUPerItem, "one write per record")
+	fmt.Fprintf(tw, "features stage\t%.0f\t%s\t%.1f\n", res.Features.PerSec, res.Features.CPUPerItem, res.Features.ChangelogBytesPerEvent)
+	fmt.Fprintf(tw, "features / bare\t%.2f\t\t\n", res.Ratio)
+	fmt.Fprintf(tw, "mean encoded state of a source\t%.0f bytes\t\t\n", res.Features.StateBytesPerSource)
+	return tw.Flush()
 }
 
 // latency runs the load at half the measured rate and times probe alerts
