@@ -24,16 +24,17 @@ type Config struct {
 	NumBrokers  int           `key:"num_brokers" default:"1" help:"brokers the embedded cluster runs, on consecutive ports (broker)"`
 	HTTPAddr    string        `key:"http_addr" default:":8088" help:"address of the HTTP API and dashboard"`
 	DatabaseURL string        `key:"database_url" env:"DATABASE_URL" help:"PostgreSQL URL; dev starts a private cluster under data_dir when empty"`
-	Stages      []string      `key:"stages" default:"ingest,features,sink,api" help:"stages this replica runs: ingest, features, sink, api"`
+	Stages      []string      `key:"stages" default:"ingest,features,sink,api" help:"stages this replica runs: ingest, features, sink, notify, api"`
 	Replication int           `key:"replication" default:"1" help:"replication factor of the topics EventOps creates"`
 	Partitions  int           `key:"partitions" default:"12" help:"partitions of the raw and co-partitioned topics (fixed once created)"`
 	Rules       string        `key:"rules" help:"rule file (YAML); empty uses the built-in example rules"`
+	Alerting    string        `key:"alerting" help:"receivers file of the notify stage (YAML in Alertmanager's shape: route, receivers with webhook_configs); empty sends nothing"`
 	ClientID    string        `key:"client_id" help:"name of this replica on the broker (default: eventops-<hostname>-<pid>)"`
 	LogFormat   string        `key:"log_format" default:"text" help:"log format: text or json"`
 	LogLevel    string        `key:"log_level" default:"info" help:"log level: debug, info, warn or error"`
 	Flush       time.Duration `key:"flush_interval" default:"5s" help:"how often dirty per-source state is written to its table"`
 	Shutdown    time.Duration `key:"shutdown_timeout" default:"30s" help:"how long a stop may take to drain batches and state"`
-	Session     time.Duration `key:"session_timeout" default:"10s" help:"consumer group session timeout: how fast a dead replica is noticed"`
+	Session     time.Duration `key:"session_timeout" default:"6s" help:"consumer group session timeout: how fast a dead replica is noticed (Kafka's smallest by default)"`
 	Heartbeat   time.Duration `key:"heartbeat_interval" default:"1s" help:"consumer group heartbeat interval"`
 	Rebalance   time.Duration `key:"rebalance_timeout" default:"30s" help:"consumer group rebalance timeout (keep it far from goka's 5s rejoin pause)"`
 	BatchRows   int           `key:"batch_rows" default:"10000" help:"rows per PostgreSQL batch"`
@@ -260,9 +261,9 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	}
 	for _, s := range c.Stages {
 		switch s {
-		case "ingest", "features", "sink", "api":
+		case "ingest", "features", "sink", "notify", "api":
 		default:
-			bad("stages", "unknown stage %q (known: ingest, features, sink, api)", s)
+			bad("stages", "unknown stage %q (known: ingest, features, sink, notify, api)", s)
 		}
 	}
 	if len(c.Stages) == 0 {

@@ -46,7 +46,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if strings.Join(c.Stages, ",") != "ingest,sink" {
 		t.Errorf("stages %v", c.Stages)
 	}
-	if c.Session != 10*time.Second { // default
+	if c.Session != 6*time.Second { // default
 		t.Errorf("session_timeout %s", c.Session)
 	}
 }
