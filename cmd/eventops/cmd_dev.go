@@ -14,7 +14,7 @@ import (
 // (DATABASE_URL, or a private cluster under the data directory), every
 // stage and the API.
 func runDev(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) error {
-	cfg.Stages = []string{"ingest", "features", "sink", "api"}
+	cfg.Stages = []string{"ingest", "features", "sink", "notify", "api"}
 	cfg.Replication = 1
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
@@ -53,8 +53,8 @@ func runRun(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 	if len(cfg.Brokers) == 0 {
 		return usageError{"--brokers is required"}
 	}
-	if cfg.DatabaseURL == "" && (cfg.has("sink") || cfg.has("api")) {
-		return usageError{"--database-url (or DATABASE_URL) is required for the sink and api stages"}
+	if cfg.DatabaseURL == "" && (cfg.has("sink") || cfg.has("api") || cfg.has("notify")) {
+		return usageError{"--database-url (or DATABASE_URL) is required for the sink, notify and api stages"}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data_dir: %w", err)

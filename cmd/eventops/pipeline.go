@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
 	"syscall"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -20,6 +22,7 @@ import (
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/normalize"
+	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/static"
@@ -119,7 +122,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	metrics := processors.NewMetrics(reg)
 	reg.MustRegister(newLagCollector(kadm.NewClient(producer),
-		[]string{string(tables.IngestGroup), string(tables.FeaturesGroup), string(tables.SinkGroup)}, log))
+		[]string{string(tables.IngestGroup), string(tables.FeaturesGroup), string(tables.SinkGroup), string(processors.NotifyGroup)}, log))
 	system := actors.NewSystem(log)
 
 	stages, sctx := errgroup.WithContext(ctx)
@@ -179,6 +182,13 @@ func (p *pipeline) run(ctx context.Context) error {
 			return nil
 		})
 	}
+	if cfg.has("notify") {
+		if err := p.notifyStage(sctx, stages, system, kafka, db, producer, metrics, reg); err != nil {
+			return err
+		}
+	} else if cfg.Alerting != "" {
+		log.Warn("alerting is set but this replica does not run the notify stage: nothing is sent from here", "stages", cfg.Stages)
+	}
 	reloader := actors.NewReloader(ruleHolder, sources, func() (*rules.RuleSet, error) { return loadRules(cfg) }, reg, log)
 	reloadRules := func() (api.ReloadResult, error) {
 		rs, err := reloader.Reload()
@@ -219,7 +229,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			}
 		})
 		srv := api.New(api.Options{
-			Addr: cfg.HTTPAddr, Store: db, Alerts: db, Sources: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
+			Addr: cfg.HTTPAddr, Store: db, Alerts: db, Sources: db, Silences: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
 			Static: static.FS(), Logger: log, Reload: reloadRules,
 			MetricNames: db, Rules: ruleLister{ruleHolder}, Registerer: reg,
 			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
@@ -255,6 +265,48 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	system.Shutdown()
 	return errors.Join(errs...)
+}
+
+// notifyStage starts the notify stage: the receivers file, the notifier's
+// actors and the goka processor that feeds them.
+func (p *pipeline) notifyStage(ctx context.Context, stages *errgroup.Group, system *actor.ActorSystem, kafka processors.Kafka,
+	db *store.Store, producer *kgo.Client, metrics *processors.Metrics, reg prometheus.Registerer) error {
+	cfg, log := p.cfg, p.log
+	var receivers *notify.Config
+	if cfg.Alerting != "" {
+		c, err := notify.Load(cfg.Alerting)
+		if err != nil {
+			return fmt.Errorf("alerting: %w", err)
+		}
+		receivers = c
+		log.Info("notify: receivers loaded", "file", cfg.Alerting, "receivers", len(c.Receivers), "queue_capacity", c.QueueCapacity)
+	} else {
+		log.Warn("notify: no receivers file (alerting): alert transitions are not sent anywhere")
+	}
+	notifier := actors.NewNotifier(system, actors.NotifierOptions{
+		Config: receivers, Store: db, ExternalURL: externalURL(cfg.HTTPAddr), DrainTimeout: cfg.Shutdown / 2,
+		UserAgent: "eventops/" + version, Registerer: reg, Logger: log,
+	})
+	nt, err := processors.NewNotify(processors.NotifyOptions{Kafka: kafka, Target: notifier, Producer: producer, Metrics: metrics, Logger: log})
+	if err != nil {
+		return err
+	}
+	stages.Go(func() error { return nt.Run(ctx) })
+	stages.Go(func() error { return notifier.Run(ctx) })
+	return nil
+}
+
+// externalURL is the default base of links in notifications: the API's
+// address as seen from this host.
+func externalURL(httpAddr string) string {
+	host, port, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // sourceHost adapts actors.Sources to processors.SourceHost.
