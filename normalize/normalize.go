@@ -2,10 +2,9 @@ package normalize
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,137 +133,226 @@ func (o Options) Parse(record []byte, recordTime, now time.Time) Result {
 	if len(trimmed) == 0 {
 		return whole(ReasonEmpty, "record is empty")
 	}
-	items, err := split(trimmed)
-	if err != nil {
-		return whole(ReasonInvalidJSON, "%v", err)
+	p := parser{opts: &o, recordTime: recordTime, now: now,
+		d:      decoder{buf: make([]byte, 0, 512), tags: make([]tagEntry, 0, 16)},
+		events: make([]Event, 0, 16)}
+	if err := p.record(trimmed); err != "" {
+		return whole(ReasonInvalidJSON, "%s", err)
 	}
-	if len(items) > o.MaxEvents {
-		return whole(ReasonTooLarge, "record holds %d events, more than the limit of %d", len(items), o.MaxEvents)
+	if p.items > o.MaxEvents {
+		return whole(ReasonTooLarge, "record holds %d events, more than the limit of %d", p.items, o.MaxEvents)
 	}
-	var res Result
-	res.Events = make([]Event, 0, len(items))
-	for i, item := range items {
-		ev, err := o.event(item, recordTime, now)
-		if err != nil {
-			err.Index = i
-			if len(items) == 1 {
-				err.Index = -1
-			}
-			res.Rejected = append(res.Rejected, Rejected{Err: err, Raw: item})
-			continue
-		}
-		res.Events = append(res.Events, ev)
+	if p.items == 1 && len(p.rejected) == 1 {
+		p.rejected[0].Err.Index = -1
 	}
+	res := Result{Events: make([]Event, len(p.events)), Rejected: p.rejected}
+	copy(res.Events, p.events)
 	return res
 }
 
-// split cuts a record into its JSON values: an array's elements, or the
-// objects of NDJSON (a single object is NDJSON of one line).
-func split(rec []byte) ([]json.RawMessage, error) {
+// parser judges the events of one record as it reads them. The record must
+// be valid JSON as a whole (an array), as one value, or line by line
+// (NDJSON); until the end is reached, a syntax error can still refuse it
+// all, and what was judged is dropped.
+type parser struct {
+	opts            *Options
+	recordTime, now time.Time
+	d               decoder
+	items           int // values read: events and values that are not objects
+	events          []Event
+	rejected        []Rejected
+}
+
+// record reads a trimmed record, or says why it is not JSON.
+func (p *parser) record(rec []byte) string {
+	s := &p.d.s
+	s.data, s.pos = rec, 0
 	if rec[0] == '[' {
-		var items []json.RawMessage
-		if err := json.Unmarshal(rec, &items); err != nil {
-			return nil, fmt.Errorf("not a JSON array of events: %s", jsonErr(err))
+		if !p.array() {
+			return "not a JSON array of events: " + s.errString()
 		}
-		return items, nil
+		return ""
 	}
-	if json.Valid(rec) {
-		return []json.RawMessage{rec}, nil
+	// One value; else NDJSON. When the first line is a whole event, what
+	// was read of it stands for that line.
+	isObject := rec[0] == '{'
+	var ok bool
+	if isObject {
+		ok = p.d.event(0)
+	} else {
+		ok = s.value(0)
 	}
-	// NDJSON: every non-empty line must be a JSON value of its own.
-	lines := bytes.Split(rec, []byte{'\n'})
-	if len(lines) == 1 {
-		var v json.RawMessage
-		return nil, fmt.Errorf("not JSON: %s", jsonErr(json.Unmarshal(rec, &v)))
+	end := s.pos
+	if ok && s.end() {
+		p.item(rec, isObject, false)
+		return ""
 	}
-	items := make([]json.RawMessage, 0, len(lines))
-	for i, line := range lines {
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
+	if bytes.IndexByte(rec, '\n') < 0 {
+		return "not JSON: " + s.errString()
+	}
+	if !ok || !isObject {
+		end = -1
+	}
+	for line, rest := 1, rec; rest != nil; line++ {
+		cur := rest
+		if nl := bytes.IndexByte(rest, '\n'); nl >= 0 {
+			cur, rest = rest[:nl], rest[nl+1:]
+		} else {
+			rest = nil
+		}
+		cur = bytes.TrimSpace(cur)
+		if len(cur) == 0 {
 			continue
 		}
-		if !json.Valid(line) {
-			var v json.RawMessage
-			return nil, fmt.Errorf("line %d is not JSON: %s", i+1, jsonErr(json.Unmarshal(line, &v)))
+		if line == 1 && len(cur) == end {
+			p.item(cur, true, false)
+			continue
 		}
-		items = append(items, line)
+		if !p.value(cur) {
+			return fmt.Sprintf("line %d is not JSON: %s", line, s.errString())
+		}
 	}
-	return items, nil
+	return ""
 }
 
-func jsonErr(err error) string {
-	if err == nil {
-		return "invalid"
+// value reads one NDJSON line.
+func (p *parser) value(line []byte) bool {
+	s := &p.d.s
+	s.data, s.pos = line, 0
+	isObject := line[0] == '{' && p.items < p.opts.MaxEvents
+	var ok bool
+	if isObject {
+		ok = p.d.event(0)
+	} else {
+		ok = s.value(0)
 	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+	if !ok || !s.end() {
+		return false
 	}
-	return err.Error()
+	p.item(line, isObject, false)
+	return true
 }
 
-// wire is an event as agents send it; aliases are resolved in event().
-type wire struct {
-	TenantID  *string `json:"tenant_id"`
-	Tenant    *string `json:"tenant"`
-	Host      *string `json:"host"`
-	Hostname  *string `json:"hostname"`
-	Source    *string `json:"source"`
-	SourceID  *string `json:"source_id"`
-	Metric    *string `json:"metric"`
-	Name      *string `json:"name"`
-	Value     json.RawMessage
-	TsEvent   json.RawMessage `json:"ts_event"`
-	Ts        json.RawMessage `json:"ts"`
-	Timestamp json.RawMessage `json:"timestamp"`
-	Time      json.RawMessage `json:"time"`
-	Unit      *string         `json:"unit"`
-	Tags      json.RawMessage `json:"tags"`
+// array reads a record that is an array.
+func (p *parser) array() bool {
+	s := &p.d.s
+	s.pos++
+	s.ws()
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		return s.end()
+	}
+	for {
+		start := s.pos
+		isObject := start < len(s.data) && s.data[start] == '{' && p.items < p.opts.MaxEvents
+		var ok bool
+		if isObject {
+			ok = p.d.event(1)
+		} else {
+			ok = s.value(1)
+		}
+		if !ok {
+			return false
+		}
+		// encoding/json copied each element; so does this, for the
+		// rejected ones.
+		p.item(s.data[start:s.pos], isObject, true)
+		more, ok := s.next(']', ctxArrNext)
+		if !more {
+			return ok && s.end()
+		}
+	}
+}
+
+// item judges the value just read: the event in p.d if isObject, else one
+// that is not an object. Past MaxEvents values are only counted.
+func (p *parser) item(raw []byte, isObject, copyRaw bool) {
+	i := p.items
+	p.items++
+	if i >= p.opts.MaxEvents {
+		return
+	}
+	var err *Error
+	if isObject {
+		var ev Event
+		if ev, err = p.opts.event(&p.d, p.recordTime, p.now); err == nil {
+			p.events = append(p.events, ev)
+			return
+		}
+	} else {
+		err = bad(ReasonWrongType, "an event must be a JSON object")
+	}
+	if copyRaw {
+		raw = bytes.Clone(raw)
+	}
+	err.Index = i
+	p.rejected = append(p.rejected, Rejected{Err: err, Raw: raw})
 }
 
 func bad(reason Reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Index: -1, Msg: fmt.Sprintf(format, args...)}
 }
 
-func (o Options) event(item json.RawMessage, recordTime, now time.Time) (Event, *Error) {
-	if len(item) == 0 || item[0] != '{' {
-		return Event{}, bad(ReasonWrongType, "an event must be a JSON object")
+// event judges the event the decoder holds, in the order of the checks of
+// the encoding/json version: type errors, tenant, host, metric, value, time,
+// tags, unit. Its strings share one allocation.
+func (o *Options) event(d *decoder, recordTime, now time.Time) (Event, *Error) {
+	if d.typeErr != fUnknown {
+		return Event{}, bad(ReasonWrongType, "field %q must not be a JSON %s", d.typeErr.String(), d.typeKind)
 	}
-	var w wire
-	if err := json.Unmarshal(item, &w); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return Event{}, bad(ReasonWrongType, "field %q must not be a JSON %s", te.Field, te.Value)
+	tenantF := d.first(fTenantID, fTenant)
+	hostF := d.first(fHost, fHostname, fSource, fSourceID)
+	metricF := d.first(fMetric, fName)
+	// Standardize ASCII metric names and units in place, so that they need
+	// no string of their own.
+	if metricF != fUnknown {
+		d.str[metricF] = metricInPlace(d.buf, d.str[metricF])
+	}
+	if d.set(fUnit) {
+		lowerInPlace(d.buf[d.str[fUnit].off:d.str[fUnit].end])
+	}
+	all := string(d.buf)
+	get := func(f field) string {
+		if f == fUnknown {
+			return ""
 		}
-		return Event{}, bad(ReasonInvalidJSON, "%s", jsonErr(err))
+		return all[d.str[f].off:d.str[f].end]
 	}
-	tenant, err := o.name("tenant_id", first(w.TenantID, w.Tenant), false)
+
+	tenant, err := o.name("tenant_id", get(tenantF), tenantF != fUnknown, false)
 	if err != nil {
 		return Event{}, err
 	}
-	host, err := o.name("host", first(w.Host, w.Hostname, w.Source, w.SourceID), false)
+	host, err := o.name("host", get(hostF), hostF != fUnknown, false)
 	if err != nil {
 		return Event{}, err
 	}
-	metric, err := o.name("metric", first(w.Metric, w.Name), true)
+	metric, err := o.name("metric", get(metricF), metricF != fUnknown, true)
 	if err != nil {
 		return Event{}, err
 	}
-	value, err := parseValue(w.Value)
+	value, err := parseValue(d, d.rawOf(fValue))
 	if err != nil {
 		return Event{}, err
 	}
-	ts, err := o.timestamp(firstRaw(w.TsEvent, w.Ts, w.Timestamp, w.Time), recordTime, now)
+	var tsRaw []byte
+	for _, f := range [...]field{fTsEvent, fTs, fTimestamp, fTime} {
+		if r := d.rawOf(f); r != nil && r[0] != 'n' {
+			tsRaw = r
+			break
+		}
+	}
+	ts, err := o.timestamp(d, tsRaw, recordTime, now)
 	if err != nil {
 		return Event{}, err
 	}
-	tags, err := o.tags(w.Tags)
+	tags, err := o.tags(d, all)
 	if err != nil {
 		return Event{}, err
 	}
 	unit := ""
-	if w.Unit != nil {
-		unit = Unit(*w.Unit)
+	if d.set(fUnit) {
+		unit = Unit(get(fUnit))
 		if len(unit) > o.MaxTagLen {
 			return Event{}, bad(ReasonTooLarge, "unit is %d bytes, more than %d", len(unit), o.MaxTagLen)
 		}
@@ -274,30 +362,77 @@ func (o Options) event(item json.RawMessage, recordTime, now time.Time) (Event, 
 	}}, nil
 }
 
-func first(ps ...*string) *string {
-	for _, p := range ps {
-		if p != nil {
-			return p
+// first returns the first of fs that was given a string, or fUnknown.
+func (d *decoder) first(fs ...field) field {
+	for _, f := range fs {
+		if d.set(f) {
+			return f
 		}
 	}
-	return nil
+	return fUnknown
 }
 
-func firstRaw(rs ...json.RawMessage) json.RawMessage {
-	for _, r := range rs {
-		if len(r) > 0 && string(r) != "null" {
-			return r
+// rawOf returns the value of field f as written, or nil.
+func (d *decoder) rawOf(f field) []byte {
+	if !d.set(f) {
+		return nil
+	}
+	return d.s.data[d.raw[f].off:d.raw[f].end]
+}
+
+// metricInPlace does MetricName's work on an ASCII name in buf and returns
+// where the result lies; other names are left to MetricName.
+func metricInPlace(buf []byte, sp span) span {
+	b := buf[sp.off:sp.end]
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return sp
 		}
 	}
-	return nil
+	for sp.off < sp.end && isASCIISpace(buf[sp.off]) {
+		sp.off++
+	}
+	for sp.end > sp.off && isASCIISpace(buf[sp.end-1]) {
+		sp.end--
+	}
+	b = buf[sp.off:sp.end]
+	for i, c := range b {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		case c == '.' || c == '-' || c == '/' || c == ' ':
+			b[i] = '_'
+		}
+	}
+	return sp
 }
 
-// name checks tenant, host and (normalized) metric names.
-func (o Options) name(field string, p *string, metric bool) (string, *Error) {
-	if p == nil || *p == "" {
+// lowerInPlace lower-cases b if it is ASCII, as strings.ToLower would.
+func lowerInPlace(b []byte) {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return
+		}
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+}
+
+// isASCIISpace is what strings.TrimSpace trims of ASCII.
+func isASCIISpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// name checks tenant, host and (normalized) metric names; set is false for
+// a missing or null field.
+func (o *Options) name(field, s string, set, metric bool) (string, *Error) {
+	if !set || s == "" {
 		return "", bad(ReasonMissingField, "%s is required", field)
 	}
-	s := strings.TrimSpace(*p)
+	s = strings.TrimSpace(s)
 	if metric {
 		s = MetricName(s)
 	}
@@ -315,8 +450,12 @@ func (o Options) name(field string, p *string, metric bool) (string, *Error) {
 			ok = ok && r != '.' && r != '-' && (i > 0 || r < '0' || r > '9')
 		}
 		if !ok {
+			hint := ""
+			if metric {
+				hint = "; metrics start with a letter"
+			}
 			return "", bad(ReasonBadName, "%s %q has character %q at %d (allowed: letters, digits, '_', '.', '-', ':'%s)",
-				field, s, r, i, map[bool]string{true: "; metrics start with a letter", false: ""}[metric])
+				field, s, r, i, hint)
 		}
 	}
 	return s, nil
@@ -325,6 +464,9 @@ func (o Options) name(field string, p *string, metric bool) (string, *Error) {
 // MetricName standardizes a metric name: lower case, with '.', '-', '/' and
 // spaces turned into '_'.
 func MetricName(s string) string {
+	if isMetricName(s) {
+		return s
+	}
 	b := []byte(strings.ToLower(strings.TrimSpace(s)))
 	for i, c := range b {
 		switch c {
@@ -335,14 +477,27 @@ func MetricName(s string) string {
 	return string(b)
 }
 
-func parseValue(raw json.RawMessage) (float64, *Error) {
-	if len(raw) == 0 || string(raw) == "null" {
+// isMetricName reports whether MetricName would leave s as it is.
+func isMetricName(s string) bool {
+	if s != "" && (isASCIISpace(s[0]) || isASCIISpace(s[len(s)-1])) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf, 'A' <= c && c <= 'Z', c == '.', c == '-', c == '/', c == ' ':
+			return false
+		}
+	}
+	return true
+}
+
+func parseValue(d *decoder, raw []byte) (float64, *Error) {
+	if raw == nil || raw[0] == 'n' {
 		return 0, bad(ReasonMissingField, "value is required")
 	}
 	switch raw[0] {
 	case '"':
-		var s string
-		_ = json.Unmarshal(raw, &s)
+		s := string(d.rawString(raw))
 		if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
 			return 0, bad(ReasonNotFinite, "value %q is not a finite number", s)
 		}
@@ -360,19 +515,19 @@ func parseValue(raw json.RawMessage) (float64, *Error) {
 	return f, nil
 }
 
-func (o Options) timestamp(raw json.RawMessage, recordTime, now time.Time) (time.Time, *Error) {
+func (o *Options) timestamp(d *decoder, raw []byte, recordTime, now time.Time) (time.Time, *Error) {
 	var ts time.Time
 	switch {
-	case len(raw) == 0:
+	case raw == nil:
 		ts = recordTime
 	case raw[0] == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return time.Time{}, bad(ReasonWrongType, "ts_event is not a string")
-		}
-		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
-		if err != nil {
-			return time.Time{}, bad(ReasonBadTimestamp, "ts_event %q is not RFC 3339 (e.g. 2025-10-21T10:00:00Z)", s)
+		s := d.rawString(raw)
+		t, ok := parseRFC3339(bytes.TrimSpace(s))
+		if !ok {
+			var err error
+			if t, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(string(s))); err != nil {
+				return time.Time{}, bad(ReasonBadTimestamp, "ts_event %q is not RFC 3339 (e.g. 2025-10-21T10:00:00Z)", s)
+			}
 		}
 		ts = t
 	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
@@ -413,42 +568,57 @@ func unixByMagnitude(f float64) time.Time {
 	}
 }
 
-func (o Options) tags(raw json.RawMessage) (tables.Tags, *Error) {
-	if len(raw) == 0 || string(raw) == "null" {
+// tags judges the tags the decoder holds; all is its buffer as a string. A
+// key given twice keeps its last value, and with several bad tags the first
+// bad key in key order decides.
+func (o *Options) tags(d *decoder, all string) (tables.Tags, *Error) {
+	raw := d.rawOf(fTags)
+	if raw == nil || raw[0] == 'n' {
 		return nil, nil
 	}
 	if raw[0] != '{' {
 		return nil, bad(ReasonWrongType, "tags must be a JSON object")
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, bad(ReasonWrongType, "tags: %s", jsonErr(err))
+	str := func(sp span) string { return all[sp.off:sp.end] }
+	ts := d.tags
+	slices.SortStableFunc(ts, func(a, b tagEntry) int { return strings.Compare(str(a.key), str(b.key)) })
+	// Keep the last of each key.
+	n, kept := 0, 0
+	for i := range ts {
+		if i+1 < len(ts) && str(ts[i+1].key) == str(ts[i].key) {
+			continue
+		}
+		ts[n] = ts[i]
+		n++
+		if ts[i].kind != tagNull {
+			kept++
+		}
 	}
-	if len(m) > o.MaxTags {
-		return nil, bad(ReasonTooManyTags, "%d tags, more than the limit of %d", len(m), o.MaxTags)
+	ts = ts[:n]
+	if len(ts) > o.MaxTags {
+		return nil, bad(ReasonTooManyTags, "%d tags, more than the limit of %d", len(ts), o.MaxTags)
 	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
+	var out tables.Tags
+	if kept > 0 {
+		out = make(tables.Tags, 0, kept)
+	}
+	for _, t := range ts {
+		k, v := str(t.key), str(t.val)
 		if k == "" || len(k) > o.MaxTagLen {
 			return nil, bad(ReasonBadName, "tag key %q must be 1 to %d bytes", truncate(k, 32), o.MaxTagLen)
 		}
-		var s string
-		switch {
-		case len(v) > 0 && v[0] == '"':
-			_ = json.Unmarshal(v, &s)
-		case len(v) > 0 && (v[0] == '{' || v[0] == '['):
+		switch t.kind {
+		case tagNested:
 			return nil, bad(ReasonWrongType, "tag %q must be a string, number or boolean", k)
-		case string(v) == "null":
+		case tagNull:
 			continue
-		default:
-			s = string(v)
 		}
-		if len(s) > o.MaxTagLen {
-			return nil, bad(ReasonTooLarge, "tag %q value is %d bytes, more than %d", k, len(s), o.MaxTagLen)
+		if len(v) > o.MaxTagLen {
+			return nil, bad(ReasonTooLarge, "tag %q value is %d bytes, more than %d", k, len(v), o.MaxTagLen)
 		}
-		out[k] = s
+		out = append(out, tables.Tag{Key: k, Value: v})
 	}
-	return tables.TagsFromMap(out), nil
+	return out, nil
 }
 
 func truncate(s string, n int) string {
