@@ -110,10 +110,8 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		resp.Errors = append(resp.Errors, ItemError{Index: it.index, Line: it.line, Reason: reason, Detail: detail})
 	}
 	type accepted struct {
-		raw  []byte
-		key  string
-		tnt  string
-		line int
+		raw []byte
+		key string
 	}
 	var ok []accepted
 	counts := map[string]int{}
@@ -145,7 +143,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 			reject(it, string(normalize.ReasonInvalidJSON), err.Error())
 			continue
 		}
-		ok = append(ok, accepted{raw: compact.Bytes(), key: tables.SourceKey(ev.Tenant, ev.Host), tnt: ev.Tenant, line: it.line})
+		ok = append(ok, accepted{raw: compact.Bytes(), key: tables.SourceKey(ev.Tenant, ev.Host)})
 		counts[ev.Tenant]++
 	}
 	if len(ok) == 0 {
