@@ -61,3 +61,15 @@ func benchParse(b *testing.B, rec []byte, events int, parse func([]byte, time.Ti
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
 	b.ReportMetric(allocs/float64(events), "allocs/event")
 }
+
+// BenchmarkParseReference is the encoding/json version, for the figures
+// before.
+func BenchmarkParseReference(b *testing.B) {
+	for _, c := range benchRecords() {
+		b.Run(c.name, func(b *testing.B) {
+			benchParse(b, c.rec, c.events, func(rec []byte, recordTime, now time.Time) Result {
+				return refParse(Options{}, rec, recordTime, now)
+			})
+		})
+	}
+}

@@ -136,11 +136,11 @@ type tagEntry struct {
 
 // decoder reads one event at a time into what encoding/json would have made
 // of it: the last occurrence of each field, the first type error. Decoded
-// strings go to buf, which Parse makes once per call and reuses.
+// strings go to buf, reused from event to event.
 type decoder struct {
 	s    scanner
-	buf  []byte
-	tags []tagEntry
+	buf  byteBuf
+	tags list[tagEntry]
 	has  uint32          // fields present (for string fields: not null)
 	str  [fUnit + 1]span // string fields, in buf
 	raw  [numFields]span // value, time and tags fields as written, in s.data
@@ -155,7 +155,9 @@ func (d *decoder) set(f field) bool { return d.has&(1<<f) != 0 }
 // false for a syntax error; what the members mean is judged later.
 func (d *decoder) event(depth int) bool {
 	s := &d.s
-	d.buf, d.tags, d.has, d.typeErr = d.buf[:0], d.tags[:0], 0, fUnknown
+	d.buf.truncate(0)
+	d.tags.reset()
+	d.has, d.typeErr = 0, fUnknown
 	if depth++; depth > maxDepth {
 		return s.fail(ctxDepth)
 	}
@@ -177,10 +179,10 @@ func (d *decoder) event(depth int) bool {
 		key := s.data[start+1 : s.pos-1]
 		var f field
 		if escaped {
-			n := len(d.buf)
-			d.buf = unescape(d.buf, key)
-			f = lookupField(d.buf[n:])
-			d.buf = d.buf[:n]
+			n := d.buf.len()
+			d.unescape(key)
+			f = lookupField(d.buf.bytes(span{n, d.buf.len()}))
+			d.buf.truncate(n)
 		} else {
 			f = lookupField(key)
 		}
@@ -206,11 +208,11 @@ func (d *decoder) member(f field, depth int) bool {
 	c := s.data[s.pos]
 	switch {
 	case f <= fUnit && c == '"':
-		off := len(d.buf)
+		off := d.buf.len()
 		if !d.decodeString() {
 			return false
 		}
-		d.str[f] = span{off, len(d.buf)}
+		d.str[f] = span{off, d.buf.len()}
 		d.has |= 1 << f
 		return true
 	case f <= fUnit && c == 'n':
@@ -268,18 +270,24 @@ func (d *decoder) decodeString() bool {
 		return false
 	}
 	if escaped {
-		d.buf = unescape(d.buf, s.data[start+1:s.pos-1])
+		d.unescape(s.data[start+1 : s.pos-1])
 	} else {
-		d.buf = append(d.buf, s.data[start+1:s.pos-1]...)
+		d.buf.append(s.data[start+1 : s.pos-1])
 	}
 	return true
+}
+
+// unescape appends the decoded content of a string to buf: never longer
+// than the content, so it fits the room asked for.
+func (d *decoder) unescape(content []byte) {
+	d.buf.commit(len(unescape(d.buf.room(len(content)), content)))
 }
 
 // tagsObject reads the tags object, the depth-th container, into d.tags
 // (replacing the tags of an earlier "tags" member).
 func (d *decoder) tagsObject(depth int) bool {
 	s := &d.s
-	d.tags = d.tags[:0]
+	d.tags.reset()
 	if depth > maxDepth {
 		return s.fail(ctxDepth)
 	}
@@ -294,12 +302,12 @@ func (d *decoder) tagsObject(depth int) bool {
 			return s.fail(ctxKey)
 		}
 		var t tagEntry
-		t.key.off = len(d.buf)
+		t.key.off = d.buf.len()
 		if !d.decodeString() || !s.colon() {
 			return false
 		}
-		t.key.end = len(d.buf)
-		t.val.off = len(d.buf)
+		t.key.end = d.buf.len()
+		t.val.off = d.buf.len()
 		if s.pos >= len(s.data) {
 			return s.fail(ctxValue)
 		}
@@ -322,10 +330,10 @@ func (d *decoder) tagsObject(depth int) bool {
 			if !s.value(depth) {
 				return false
 			}
-			d.buf = append(d.buf, s.data[start:s.pos]...)
+			d.buf.append(s.data[start:s.pos])
 		}
-		t.val.end = len(d.buf)
-		d.tags = append(d.tags, t)
+		t.val.end = d.buf.len()
+		d.tags.add(t)
 		more, ok := s.next('}', ctxObjNext)
 		if !more {
 			return ok
@@ -340,7 +348,7 @@ func (d *decoder) rawString(raw []byte) []byte {
 	if bytes.IndexByte(content, '\\') < 0 {
 		return content
 	}
-	n := len(d.buf)
-	d.buf = unescape(d.buf, content)
-	return d.buf[n:]
+	n := d.buf.len()
+	d.unescape(content)
+	return d.buf.bytes(span{n, d.buf.len()})
 }

@@ -133,9 +133,8 @@ func (o Options) Parse(record []byte, recordTime, now time.Time) Result {
 	if len(trimmed) == 0 {
 		return whole(ReasonEmpty, "record is empty")
 	}
-	p := parser{opts: &o, recordTime: recordTime, now: now,
-		d:      decoder{buf: make([]byte, 0, 512), tags: make([]tagEntry, 0, 16)},
-		events: make([]Event, 0, 16)}
+	var p parser
+	p.opts, p.recordTime, p.now = o, recordTime, now
 	if err := p.record(trimmed); err != "" {
 		return whole(ReasonInvalidJSON, "%s", err)
 	}
@@ -145,8 +144,13 @@ func (o Options) Parse(record []byte, recordTime, now time.Time) Result {
 	if p.items == 1 && len(p.rejected) == 1 {
 		p.rejected[0].Err.Index = -1
 	}
-	res := Result{Events: make([]Event, len(p.events)), Rejected: p.rejected}
-	copy(res.Events, p.events)
+	// Copies, so that the buffers of p can stay on the stack.
+	events := p.events.all()
+	res := Result{Events: make([]Event, len(events))}
+	copy(res.Events, events)
+	if len(p.rejected) > 0 {
+		res.Rejected = append([]Rejected(nil), p.rejected...)
+	}
 	return res
 }
 
@@ -155,11 +159,11 @@ func (o Options) Parse(record []byte, recordTime, now time.Time) Result {
 // (NDJSON); until the end is reached, a syntax error can still refuse it
 // all, and what was judged is dropped.
 type parser struct {
-	opts            *Options
+	opts            Options
 	recordTime, now time.Time
 	d               decoder
 	items           int // values read: events and values that are not objects
-	events          []Event
+	events          list[Event]
 	rejected        []Rejected
 }
 
@@ -168,7 +172,7 @@ func (p *parser) record(rec []byte) string {
 	s := &p.d.s
 	s.data, s.pos = rec, 0
 	if rec[0] == '[' {
-		if !p.array() {
+		if !p.array(rec) {
 			return "not a JSON array of events: " + s.errString()
 		}
 		return ""
@@ -233,8 +237,9 @@ func (p *parser) value(line []byte) bool {
 	return true
 }
 
-// array reads a record that is an array.
-func (p *parser) array() bool {
+// array reads a record that is an array. (What is judged is cut from rec,
+// not from the scanner, so that no buffer of p escapes.)
+func (p *parser) array(rec []byte) bool {
 	s := &p.d.s
 	s.pos++
 	s.ws()
@@ -256,7 +261,7 @@ func (p *parser) array() bool {
 		}
 		// encoding/json copied each element; so does this, for the
 		// rejected ones.
-		p.item(s.data[start:s.pos], isObject, true)
+		p.item(rec[start:s.pos], isObject, true)
 		more, ok := s.next(']', ctxArrNext)
 		if !more {
 			return ok && s.end()
@@ -276,7 +281,7 @@ func (p *parser) item(raw []byte, isObject, copyRaw bool) {
 	if isObject {
 		var ev Event
 		if ev, err = p.opts.event(&p.d, p.recordTime, p.now); err == nil {
-			p.events = append(p.events, ev)
+			p.events.add(ev)
 			return
 		}
 	} else {
@@ -306,12 +311,12 @@ func (o *Options) event(d *decoder, recordTime, now time.Time) (Event, *Error) {
 	// Standardize ASCII metric names and units in place, so that they need
 	// no string of their own.
 	if metricF != fUnknown {
-		d.str[metricF] = metricInPlace(d.buf, d.str[metricF])
+		d.str[metricF] = metricInPlace(d.buf.bytes(span{0, d.buf.len()}), d.str[metricF])
 	}
 	if d.set(fUnit) {
-		lowerInPlace(d.buf[d.str[fUnit].off:d.str[fUnit].end])
+		lowerInPlace(d.buf.bytes(d.str[fUnit]))
 	}
-	all := string(d.buf)
+	all := string(d.buf.bytes(span{0, d.buf.len()}))
 	get := func(f field) string {
 		if f == fUnknown {
 			return ""
@@ -508,9 +513,9 @@ func parseValue(d *decoder, raw []byte) (float64, *Error) {
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil {
 		if math.IsInf(f, 0) {
-			return 0, bad(ReasonNotFinite, "value %s overflows a 64-bit float", raw)
+			return 0, bad(ReasonNotFinite, "value %s overflows a 64-bit float", string(raw))
 		}
-		return 0, bad(ReasonWrongType, "value %s is not a number", raw)
+		return 0, bad(ReasonWrongType, "value %s is not a number", string(raw))
 	}
 	return f, nil
 }
@@ -526,14 +531,14 @@ func (o *Options) timestamp(d *decoder, raw []byte, recordTime, now time.Time) (
 		if !ok {
 			var err error
 			if t, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(string(s))); err != nil {
-				return time.Time{}, bad(ReasonBadTimestamp, "ts_event %q is not RFC 3339 (e.g. 2025-10-21T10:00:00Z)", s)
+				return time.Time{}, bad(ReasonBadTimestamp, "ts_event %q is not RFC 3339 (e.g. 2025-10-21T10:00:00Z)", string(s))
 			}
 		}
 		ts = t
 	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
 		f, err := strconv.ParseFloat(string(raw), 64)
 		if err != nil || math.IsInf(f, 0) || f < 0 {
-			return time.Time{}, bad(ReasonBadTimestamp, "ts_event %s is not a Unix time", raw)
+			return time.Time{}, bad(ReasonBadTimestamp, "ts_event %s is not a Unix time", string(raw))
 		}
 		ts = unixByMagnitude(f)
 	default:
@@ -580,7 +585,7 @@ func (o *Options) tags(d *decoder, all string) (tables.Tags, *Error) {
 		return nil, bad(ReasonWrongType, "tags must be a JSON object")
 	}
 	str := func(sp span) string { return all[sp.off:sp.end] }
-	ts := d.tags
+	ts := d.tags.all()
 	slices.SortStableFunc(ts, func(a, b tagEntry) int { return strings.Compare(str(a.key), str(b.key)) })
 	// Keep the last of each key.
 	n, kept := 0, 0
