@@ -56,13 +56,14 @@ func EnsureTopics(ctx context.Context, brokers []string, layout tables.Layout, r
 			configs[k] = kadm.StringPtr(v)
 		}
 		resp, err := adm.CreateTopic(ctx, spec.Partitions, replication, configs, spec.Name)
-		if err != nil || (resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists)) {
-			if err == nil {
-				err = resp.Err
-			}
+		if err == nil {
+			err = resp.Err
+		}
+		// Replicas starting together race to create: losing is fine.
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return reports, fmt.Errorf("topics: create %s: %w", spec.Name, err)
 		}
-		rep.Created = resp.Err == nil
+		rep.Created = err == nil
 		reports = append(reports, rep)
 	}
 	// Check cleanup policies of what already existed.

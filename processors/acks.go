@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"context"
 	"sync"
 )
 
@@ -110,4 +111,32 @@ func (a *Acks) release() {
 		n := copy(a.queue, a.queue[a.head:])
 		a.queue, a.head = a.queue[:n], 0
 	}
+}
+
+// sessionAcks hands out one Acks per partition and goka session: a
+// partition assigned again (after a rebalance or a restart of the stage)
+// starts with a fresh tracker, never behind the leftovers of the last one.
+type sessionAcks struct {
+	mu sync.Mutex
+	m  map[int32]sessionEntry
+}
+
+type sessionEntry struct {
+	session context.Context
+	acks    *Acks
+}
+
+// get returns the tracker of partition id in session.
+func (s *sessionAcks) get(id int32, session context.Context) *Acks {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[id]; ok && e.session == session {
+		return e.acks
+	}
+	if s.m == nil {
+		s.m = map[int32]sessionEntry{}
+	}
+	a := NewAcks()
+	s.m[id] = sessionEntry{session: session, acks: a}
+	return a
 }

@@ -56,7 +56,7 @@ type FeaturesOptions struct {
 type Features struct {
 	opts  FeaturesOptions
 	graph *goka.GroupGraph
-	stop  chan struct{}
+	stopper
 
 	mu    sync.Mutex
 	parts map[int32]*featurePartition
@@ -80,7 +80,7 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Logger = opts.Logger.With("stage", StageFeatures)
-	f := &Features{opts: opts, parts: map[int32]*featurePartition{}, stop: make(chan struct{})}
+	f := &Features{opts: opts, parts: map[int32]*featurePartition{}, stopper: newStopper()}
 	f.graph = goka.DefineGroup(tables.FeaturesGroup,
 		goka.Input(tables.SignalsStream, tables.BytesCodec{}, f.process),
 		goka.Persist(tables.BytesCodec{}),
@@ -132,7 +132,6 @@ func (f *Features) NewProcessor(ctx context.Context, extra ...goka.ProcessorOpti
 
 // Run processes until ctx ends and every deferred commit is settled.
 func (f *Features) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
-	defer close(f.stop)
 	p, err := f.NewProcessor(ctx, extra...)
 	if err != nil {
 		return err
@@ -193,7 +192,7 @@ func (f *Features) process(ctx goka.Context, msg any) {
 			Stage: StageFeatures, Reason: "undecodable_signal", Error: err.Error(), Topic: tables.SignalsTopic,
 			Partition: ctx.Partition(), Offset: off, Index: -1, Key: []byte(key), Value: truncateValue(raw),
 		})
-		produceAll(f.opts.Producer, []*kgo.Record{rec}, f.stop, f.opts.Logger, func(error) {
+		produceAll(f.opts.Producer, []*kgo.Record{rec}, f.c, f.opts.Logger, func(error) {
 			m.Errors.WithLabelValues(StageFeatures, "produce").Inc()
 		}, func() { acks.Done(off) })
 		return

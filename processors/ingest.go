@@ -42,10 +42,9 @@ type IngestOptions struct {
 type Ingest struct {
 	opts  IngestOptions
 	graph *goka.GroupGraph
-	stop  chan struct{}
+	stopper
 
-	mu    sync.Mutex
-	parts map[int32]*Acks
+	parts sessionAcks
 	metas metaCache
 
 	poolMu    sync.Mutex
@@ -84,7 +83,7 @@ func NewIngest(opts IngestOptions) (*Ingest, error) {
 	}
 	opts.Normalize = opts.Normalize.Defaults()
 	opts.Logger = opts.Logger.With("stage", StageIngest)
-	in := &Ingest{opts: opts, parts: map[int32]*Acks{}, stop: make(chan struct{}), metas: metaCache{m: map[string]cachedMeta{}}}
+	in := &Ingest{opts: opts, stopper: newStopper(), metas: metaCache{m: map[string]cachedMeta{}}}
 	in.graph = goka.DefineGroup(tables.IngestGroup,
 		goka.Input(tables.RawStream, tables.BytesCodec{}, in.process),
 		goka.Lookup(tables.MetaTable, tables.BytesCodec{}),
@@ -107,7 +106,6 @@ func (in *Ingest) NewProcessor(extra ...goka.ProcessorOption) (*goka.Processor, 
 
 // Run processes until ctx ends and every deferred commit is settled.
 func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
-	defer close(in.stop)
 	p, err := in.NewProcessor(extra...)
 	if err != nil {
 		return err
@@ -115,22 +113,11 @@ func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error 
 	return p.Run(ctx)
 }
 
-func (in *Ingest) partition(p int32) *Acks {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	a, ok := in.parts[p]
-	if !ok {
-		a = NewAcks()
-		in.parts[p] = a
-	}
-	return a
-}
-
 func (in *Ingest) process(ctx goka.Context, msg any) {
 	value, _ := msg.([]byte)
 	p, off := ctx.Partition(), ctx.Offset()
 	in.opts.Metrics.RecordsIn.WithLabelValues(StageIngest).Inc()
-	acks := in.partition(p)
+	acks := in.parts.get(p, ctx.Context())
 	acks.Add(off, "", ctx.DeferCommit())
 	recordTime := ctx.Timestamp()
 	if recordTime.IsZero() {
@@ -240,7 +227,7 @@ func (in *Ingest) rejectPieces(pieces []pooled, why string) {
 }
 
 func (in *Ingest) produce(recs []*kgo.Record, done func()) {
-	produceAll(in.opts.Producer, recs, in.stop, in.opts.Logger, func(error) {
+	produceAll(in.opts.Producer, recs, in.c, in.opts.Logger, func(error) {
 		in.opts.Metrics.Errors.WithLabelValues(StageIngest, "produce").Inc()
 	}, done)
 }

@@ -68,6 +68,10 @@ func (k Kafka) Sarama() *sarama.Config {
 	c.Consumer.Group.Session.Timeout = k.SessionTimeout
 	c.Consumer.Group.Heartbeat.Interval = k.HeartbeatInterval
 	c.Consumer.Group.Rebalance.Timeout = k.RebalanceTimeout
+	// A JoinGroup answer may take the whole rebalance timeout: a read must
+	// be allowed to wait longer, or the member gives up mid-rebalance.
+	c.Net.ReadTimeout = k.RebalanceTimeout + 30*time.Second
+	c.Net.DialTimeout = 10 * time.Second
 	c.Consumer.Fetch.Default = 4 << 20
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
 	c.ChannelBufferSize = 1024

@@ -50,7 +50,7 @@ type NotifyOptions struct {
 type Notify struct {
 	opts  NotifyOptions
 	graph *goka.GroupGraph
-	stop  chan struct{}
+	stopper
 
 	mu    sync.Mutex
 	parts map[int32]*notifyPartition
@@ -78,7 +78,7 @@ func NewNotify(opts NotifyOptions) (*Notify, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Logger = opts.Logger.With("stage", StageNotify)
-	n := &Notify{opts: opts, parts: map[int32]*notifyPartition{}, stop: make(chan struct{})}
+	n := &Notify{opts: opts, parts: map[int32]*notifyPartition{}, stopper: newStopper()}
 	n.graph = goka.DefineGroup(NotifyGroup, goka.Input(tables.AlertsStream, tables.BytesCodec{}, n.alert))
 	return n, nil
 }
@@ -100,7 +100,6 @@ func (n *Notify) NewProcessor(extra ...goka.ProcessorOption) (*goka.Processor, e
 // Records left undelivered at shutdown make goka's processor fail (that is
 // how it leaves them uncommitted); that is not an error of the stage.
 func (n *Notify) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
-	defer close(n.stop)
 	p, err := n.NewProcessor(extra...)
 	if err != nil {
 		return err
@@ -174,7 +173,7 @@ func (n *Notify) reject(ctx goka.Context, raw []byte, err error, done func(error
 		Stage: StageNotify, Reason: notifyUndecodable, Error: err.Error(), Topic: string(ctx.Topic()),
 		Partition: ctx.Partition(), Offset: ctx.Offset(), Index: -1, Key: []byte(ctx.Key()), Value: truncateValue(raw),
 	})
-	produceAll(n.opts.Producer, []*kgo.Record{rec}, n.stop, n.opts.Logger, func(error) {
+	produceAll(n.opts.Producer, []*kgo.Record{rec}, n.c, n.opts.Logger, func(error) {
 		n.opts.Metrics.Errors.WithLabelValues(StageNotify, "produce").Inc()
 	}, func() { done(nil) })
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,10 +39,9 @@ type SinkOptions struct {
 type Sink struct {
 	opts  SinkOptions
 	graph *goka.GroupGraph
-	stop  chan struct{}
+	stopper
 
-	mu    sync.Mutex
-	parts map[int32]*Acks
+	parts sessionAcks
 }
 
 // NewSink builds the stage.
@@ -58,7 +56,7 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Logger = opts.Logger.With("stage", StageSink)
-	s := &Sink{opts: opts, parts: map[int32]*Acks{}, stop: make(chan struct{})}
+	s := &Sink{opts: opts, stopper: newStopper()}
 	s.graph = goka.DefineGroup(tables.SinkGroup,
 		goka.Input(tables.SignalsStream, tables.BytesCodec{}, s.signal),
 		goka.Input(tables.AlertsStream, tables.BytesCodec{}, s.alert),
@@ -81,7 +79,6 @@ func (s *Sink) NewProcessor(extra ...goka.ProcessorOption) (*goka.Processor, err
 
 // Run processes until ctx ends and every deferred commit is settled.
 func (s *Sink) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
-	defer close(s.stop)
 	p, err := s.NewProcessor(extra...)
 	if err != nil {
 		return err
@@ -89,25 +86,13 @@ func (s *Sink) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 	return p.Run(ctx)
 }
 
-// acks returns the tracker of one topic's partition; signals and alerts
-// share partition numbers but not offsets.
-func (s *Sink) acks(topic string, p int32) *Acks {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id := p
-	if topic == tables.AlertsTopic {
-		id = -1 - p
-	}
-	a, ok := s.parts[id]
-	if !ok {
-		a = NewAcks()
-		s.parts[id] = a
-	}
-	return a
-}
-
 func (s *Sink) track(ctx goka.Context) func() {
-	acks := s.acks(string(ctx.Topic()), ctx.Partition())
+	// Signals and alerts share partition numbers but not offsets.
+	id := ctx.Partition()
+	if ctx.Topic() == tables.AlertsStream {
+		id = -1 - id
+	}
+	acks := s.parts.get(id, ctx.Context())
 	off := ctx.Offset()
 	acks.Add(off, "", ctx.DeferCommit())
 	return func() { acks.Done(off) }
@@ -153,7 +138,7 @@ func (s *Sink) reject(ctx goka.Context, raw []byte, reason string, err error, do
 		Stage: StageSink, Reason: reason, Error: err.Error(), Topic: string(ctx.Topic()),
 		Partition: ctx.Partition(), Offset: ctx.Offset(), Index: -1, Key: []byte(ctx.Key()), Value: truncateValue(raw),
 	})
-	produceAll(s.opts.Producer, []*kgo.Record{rec}, s.stop, s.opts.Logger, func(error) {
+	produceAll(s.opts.Producer, []*kgo.Record{rec}, s.c, s.opts.Logger, func(error) {
 		s.opts.Metrics.Errors.WithLabelValues(StageSink, "produce").Inc()
 	}, done)
 }

@@ -53,7 +53,9 @@ func commands() []command {
 			keys: []string{}, run: runRules},
 		loadgenCommand(),
 		keysCommand(),
+		healthcheckCommand(),
 		benchCommand(),
+		chaosCommand(),
 		{name: "version", summary: "print the version", run: func(context.Context, *Config, []string, *slog.Logger) error {
 			fmt.Println("eventops", version)
 			return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -37,7 +38,8 @@ type pipeline struct {
 	brokers []string
 	dbURL   string
 	// reg collects the pipeline's metrics; nil makes a new registry.
-	reg *prometheus.Registry
+	reg      *prometheus.Registry
+	restarts *prometheus.CounterVec
 	// dev serves the API without keys on localhost when no keys file is set.
 	dev bool
 }
@@ -63,6 +65,9 @@ func (p *pipeline) run(ctx context.Context) error {
 		reg = prometheus.NewRegistry()
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_stage_restarts_total",
+		Help: "Stages run again after they failed, by stage."}, []string{"stage"})
+	reg.MustRegister(p.restarts)
 
 	ruleSet, err := loadRules(cfg)
 	if err != nil {
@@ -146,7 +151,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return in.Run(sctx) })
+		stages.Go(p.supervise(sctx, "ingest", in))
 	}
 	if cfg.has("features") {
 		sources = actors.NewSources(system, actors.SourcesOptions{
@@ -159,7 +164,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return fs.Run(sctx) })
+		stages.Go(p.supervise(sctx, "features", fs))
 	}
 	if cfg.has("sink") {
 		sink = actors.NewSink(system, actors.SinkOptions{
@@ -173,7 +178,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return sk.Run(sctx) })
+		stages.Go(p.supervise(sctx, "sink", sk))
 		stages.Go(func() error { return db.RunMaintenance(sctx) })
 		readiness = append(readiness, func(context.Context) error {
 			if !sink.Healthy() {
@@ -267,6 +272,41 @@ func (p *pipeline) run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// stage is a goka stage the pipeline supervises.
+type stage interface {
+	Run(ctx context.Context, extra ...goka.ProcessorOption) error
+	Close()
+}
+
+// supervise runs a stage until ctx ends. A stage that fails — goka gives up
+// on a broker error it cannot recover from, such as a broker restart —
+// is run again with backoff instead of taking the replica down; bad input
+// never makes a stage fail. Close follows the last run.
+func (p *pipeline) supervise(ctx context.Context, name string, st stage) func() error {
+	return func() error {
+		defer st.Close()
+		backoff := time.Second
+		for {
+			started := time.Now()
+			err := st.Run(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if time.Since(started) > time.Minute {
+				backoff = time.Second
+			}
+			p.restarts.WithLabelValues(name).Inc()
+			p.log.Error("stage failed; running it again", "stage", name, "err", err, "in", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		}
+	}
+}
+
 // notifyStage starts the notify stage: the receivers file, the notifier's
 // actors and the goka processor that feeds them.
 func (p *pipeline) notifyStage(ctx context.Context, stages *errgroup.Group, system *actor.ActorSystem, kafka processors.Kafka,
@@ -291,7 +331,7 @@ func (p *pipeline) notifyStage(ctx context.Context, stages *errgroup.Group, syst
 	if err != nil {
 		return err
 	}
-	stages.Go(func() error { return nt.Run(ctx) })
+	stages.Go(p.supervise(ctx, "notify", nt))
 	stages.Go(func() error { return notifier.Run(ctx) })
 	return nil
 }

@@ -1,0 +1,547 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops/bench"
+	"github.com/eventops/eventops/loadgen"
+	"github.com/eventops/eventops/pglocal"
+	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/tables"
+)
+
+// Fault kinds.
+const (
+	FaultKill     = "sigkill"
+	FaultTerm     = "sigterm"
+	FaultAdd      = "add-replica"
+	FaultBroker   = "broker-restart"
+	FaultPostgres = "postgres-down"
+	FaultPoison   = "poison"
+)
+
+// Faults lists every kind, in the order a full run injects them.
+func Faults() []string {
+	return []string{FaultKill, FaultTerm, FaultAdd, FaultBroker, FaultPostgres, FaultPoison}
+}
+
+// Rules is the rule file of the harness: event-driven rules only, so that
+// the reference's transitions do not depend on the wall clock.
+const Rules = `
+metrics:
+  - {name: cpu_load, kind: gauge, unit: percent}
+  - {name: mem_used_pct, kind: gauge, unit: percent}
+groups:
+  - name: chaos
+    rules:
+      - alert: HighCPU
+        expr: avg("cpu_load", "1m") > 90
+        clear: avg("cpu_load", "1m") < 85
+        labels: {severity: critical}
+      - alert: MemoryHigh
+        expr: last("mem_used_pct") > 95
+        labels: {severity: warning}
+`
+
+// Options configure a harness run.
+type Options struct {
+	// Binary is the eventops binary the replicas and the broker run.
+	Binary string
+	// Dir holds every process's data and logs.
+	Dir string
+	// Replicas is how many `eventops run` processes share the work (3).
+	Replicas int
+	// Faults are the kinds to run, one run each.
+	Faults []string
+	// Trials is how many times a run injects its fault (3).
+	Trials int
+	// Load is the stream; Rate its events per second.
+	Load loadgen.Options
+	Rate float64
+	// PostgresDown is how long PostgreSQL stays stopped (30 s).
+	PostgresDown time.Duration
+	// Settle bounds the wait for the pipeline to catch up after a run.
+	Settle time.Duration
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Replicas <= 0 {
+		o.Replicas = 3
+	}
+	if len(o.Faults) == 0 {
+		o.Faults = Faults()
+	}
+	if o.Trials <= 0 {
+		o.Trials = 3
+	}
+	if o.Rate <= 0 {
+		o.Rate = 2000
+	}
+	if o.PostgresDown <= 0 {
+		o.PostgresDown = 30 * time.Second
+	}
+	if o.Settle <= 0 {
+		o.Settle = 3 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Row is the outcome of one run.
+type Row struct {
+	Fault  string `json:"fault"`
+	Trials int    `json:"trials"`
+	Events int64  `json:"events"`
+	// Lost and Duplicated count metrics rows against the valid events.
+	Lost       int `json:"lost"`
+	Duplicated int `json:"duplicated"`
+	// WrongValues are rows whose value differs from the event's.
+	WrongValues int `json:"wrong_values"`
+	// WrongFeatures counts sources whose features differ from the reference.
+	WrongFeatures int `json:"wrong_features"`
+	// WrongAlerts counts alert rows missing, extra or twice.
+	WrongAlerts int `json:"wrong_alerts"`
+	// Poison is what the poison run sent, and how many are missing from
+	// the DLQ or carry the wrong reason.
+	Poison        int `json:"poison,omitempty"`
+	PoisonMissing int `json:"poison_missing"`
+	// UnexpectedExits are replica exits the harness did not cause.
+	UnexpectedExits int `json:"unexpected_exits"`
+	// Takeover: from the fault until every partition processes again.
+	TakeoverP50 time.Duration `json:"takeover_p50_ns"`
+	TakeoverMax time.Duration `json:"takeover_max_ns"`
+	// PeakRSS is the highest replica RSS seen while PostgreSQL was down,
+	// BaselineRSS the highest before.
+	BaselineRSS int64    `json:"baseline_rss_bytes,omitempty"`
+	PeakRSS     int64    `json:"peak_rss_during_outage_bytes,omitempty"`
+	Problems    []string `json:"problems,omitempty"`
+}
+
+// OK reports whether the run found nothing wrong.
+func (r Row) OK() bool {
+	return r.Lost == 0 && r.Duplicated == 0 && r.WrongValues == 0 && r.WrongFeatures == 0 && r.WrongAlerts == 0 &&
+		r.PoisonMissing == 0 && r.UnexpectedExits == 0 && len(r.Problems) == 0
+}
+
+// Run runs one harness run per fault kind and returns their rows.
+func Run(ctx context.Context, o Options) ([]Row, error) {
+	o = o.withDefaults()
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	rulesFile := filepath.Join(o.Dir, "rules.yml")
+	if err := os.WriteFile(rulesFile, []byte(Rules), 0o644); err != nil {
+		return nil, err
+	}
+	rs, err := rules.Parse(rulesFile, []byte(Rules), rules.Options{})
+	if err != nil {
+		return nil, err
+	}
+	pgPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(o.Dir, "postgres"), Port: pgPort, Logger: o.Logger, Database: "chaos"})
+	if err != nil {
+		return nil, err
+	}
+	defer pg.Stop()
+	var rows []Row
+	for _, fault := range o.Faults {
+		o.Logger.Info("chaos run", "fault", fault, "trials", o.Trials)
+		r := &run{o: o, fault: fault, rs: rs, rulesFile: rulesFile, pg: pg, pgPort: pgPort}
+		row, err := r.do(ctx)
+		if err != nil {
+			return rows, fmt.Errorf("%s run: %w", fault, err)
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+type run struct {
+	o         Options
+	fault     string
+	rs        *rules.RuleSet
+	rulesFile string
+	pg        *pglocal.Cluster
+	pgPort    int
+	dir       string
+	dbURL     string
+	brokerAdr string
+	broker    *process
+	replicas  []*replica
+	row       Row
+	// caused counts the exits the harness caused, per process.
+	caused map[*process]int
+	// poison maps the keys of the poison records sent to their reasons.
+	poison map[string]string
+	mu     sync.Mutex
+}
+
+type replica struct {
+	p    *process
+	http string
+}
+
+func (r *run) do(ctx context.Context) (Row, error) {
+	r.row = Row{Fault: r.fault}
+	r.caused = map[*process]int{}
+	r.poison = map[string]string{}
+	r.dir = filepath.Join(r.o.Dir, r.fault)
+	_ = os.RemoveAll(r.dir)
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return r.row, err
+	}
+	var err error
+	if r.dbURL, err = r.freshDatabase(ctx); err != nil {
+		return r.row, err
+	}
+	// One start time for the stream and its reference.
+	load := r.o.Load
+	if load.Start.IsZero() {
+		iv := load.Interval
+		if iv <= 0 {
+			iv = 10 * time.Second
+		}
+		load.Start = time.Now().Truncate(iv).Add(-time.Duration(load.Rounds) * iv)
+	}
+	ref, err := buildReference(load, time.Now(), r.rs)
+	if err != nil {
+		return r.row, err
+	}
+	r.row.Events = int64(len(ref.rows))
+
+	port, err := freePort()
+	if err != nil {
+		return r.row, err
+	}
+	r.brokerAdr = fmt.Sprintf("127.0.0.1:%d", port)
+	r.broker = newProcess("broker", r.dir, nil, "broker", "--data-dir", filepath.Join(r.dir, "broker"),
+		"--kafka-addr", r.brokerAdr, "--log-level", "warn")
+	if err := r.startBroker(ctx); err != nil {
+		return r.row, err
+	}
+	defer r.broker.signal(syscall.SIGTERM, 30*time.Second)
+	for i := 0; i < r.o.Replicas; i++ {
+		if _, err := r.addReplica(ctx); err != nil {
+			return r.row, err
+		}
+	}
+	defer r.stopAll()
+
+	// The stream, the probes, and the faults.
+	probes, err := newProbes(r.brokerAdr, tables.DefaultLayout().Partitions)
+	if err != nil {
+		return r.row, err
+	}
+	defer probes.close()
+	pctx, stopProbes := context.WithCancel(ctx)
+	defer stopProbes()
+	go probes.run(pctx)
+
+	g := loadgen.NewGenerator(load, time.Now())
+	sink, err := loadgen.NewKafkaSink([]string{r.brokerAdr})
+	if err != nil {
+		return r.row, err
+	}
+	duration := time.Duration(float64(len(ref.records)) / r.o.Rate * float64(time.Second))
+	loadDone := make(chan error, 1)
+	go func() {
+		// Replay exactly the reference's records.
+		_, err := loadgen.Run(ctx, g, sink, loadgen.RunOptions{Rate: r.o.Rate})
+		sink.Close()
+		loadDone <- err
+	}()
+
+	var takeovers []time.Duration
+	for i := 0; i < r.o.Trials; i++ {
+		at := duration * time.Duration(2*i+1) / time.Duration(2*r.o.Trials+1)
+		select {
+		case <-ctx.Done():
+			return r.row, ctx.Err()
+		case <-time.After(time.Until(probes.started.Add(at))):
+		}
+		t0 := time.Now()
+		if err := r.inject(ctx, i); err != nil {
+			return r.row, err
+		}
+		d, err := probes.waitAllAfter(ctx, r.dbURL, t0, 2*time.Minute)
+		if err != nil {
+			r.row.Problems = append(r.row.Problems, fmt.Sprintf("trial %d: %v", i+1, err))
+		} else {
+			takeovers = append(takeovers, d)
+		}
+		r.row.Trials++
+	}
+	if err := <-loadDone; err != nil {
+		return r.row, fmt.Errorf("load: %w", err)
+	}
+	stopProbes()
+	// Every replica the faults took away comes back before the checks.
+	for _, rep := range r.replicas {
+		if !rep.p.running() {
+			if err := r.restartReplica(ctx, rep); err != nil {
+				return r.row, err
+			}
+		}
+	}
+	if len(takeovers) > 0 {
+		ps := bench.Percentiles(takeovers, 0.5, 1)
+		r.row.TakeoverP50, r.row.TakeoverMax = ps[0], ps[1]
+	}
+	if err := r.check(ctx, ref); err != nil {
+		return r.row, err
+	}
+	for _, rep := range r.replicas {
+		r.row.UnexpectedExits += len(rep.p.unexpectedExits(r.caused[rep.p]))
+	}
+	return r.row, nil
+}
+
+func (r *run) freshDatabase(ctx context.Context) (string, error) {
+	admin := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", r.pgPort)
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	name := "chaos_" + regexpSafe(r.fault)
+	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", r.pgPort, name), nil
+}
+
+func regexpSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func (r *run) startBroker(ctx context.Context) error {
+	if err := r.broker.start(r.o.Binary); err != nil {
+		return err
+	}
+	return waitListening(ctx, r.brokerAdr, r.broker, 60*time.Second)
+}
+
+func (r *run) addReplica(ctx context.Context) (*replica, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	i := len(r.replicas)
+	rep := &replica{http: fmt.Sprintf("127.0.0.1:%d", port)}
+	rep.p = newProcess("replica-"+strconv.Itoa(i), r.dir, nil, "run",
+		"--brokers", r.brokerAdr, "--database-url", r.dbURL, "--stages", "ingest,features,sink,api",
+		"--data-dir", filepath.Join(r.dir, "replica-"+strconv.Itoa(i)), "--http-addr", rep.http,
+		"--auth", "none", "--rules", r.rulesFile, "--flush-interval", "2s", "--client-id", "chaos-"+strconv.Itoa(i))
+	if err := rep.p.start(r.o.Binary); err != nil {
+		return nil, err
+	}
+	r.replicas = append(r.replicas, rep)
+	return rep, waitReady(ctx, "http://"+rep.http, rep.p, 90*time.Second)
+}
+
+func (r *run) restartReplica(ctx context.Context, rep *replica) error {
+	if err := rep.p.start(r.o.Binary); err != nil {
+		return err
+	}
+	return waitReady(ctx, "http://"+rep.http, rep.p, 90*time.Second)
+}
+
+func (r *run) stopAll() {
+	var wg sync.WaitGroup
+	for _, rep := range r.replicas {
+		if rep.p.running() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.mu.Lock()
+				r.caused[rep.p]++
+				r.mu.Unlock()
+				_ = rep.p.signal(syscall.SIGTERM, 60*time.Second)
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// inject makes one fault happen and, where the fault takes something away,
+// brings it back.
+func (r *run) inject(ctx context.Context, trial int) error {
+	pick := func() *replica {
+		var live []*replica
+		for _, rep := range r.replicas {
+			if rep.p.running() {
+				live = append(live, rep)
+			}
+		}
+		return live[rand.IntN(len(live))]
+	}
+	r.o.Logger.Info("injecting", "fault", r.fault, "trial", trial+1)
+	switch r.fault {
+	case FaultKill, FaultTerm:
+		rep := pick()
+		sig := syscall.SIGKILL
+		if r.fault == FaultTerm {
+			sig = syscall.SIGTERM
+		}
+		r.caused[rep.p]++
+		if err := rep.p.signal(sig, 60*time.Second); err != nil {
+			r.row.Problems = append(r.row.Problems, err.Error())
+		}
+		// It comes back a few seconds later, as a supervisor would bring it.
+		go func() {
+			<-time.After(3 * time.Second)
+			if err := r.restartReplica(ctx, rep); err != nil {
+				r.o.Logger.Error("restarting a replica", "err", err)
+			}
+		}()
+	case FaultAdd:
+		if _, err := r.addReplica(ctx); err != nil {
+			return err
+		}
+	case FaultBroker:
+		if err := r.broker.signal(syscall.SIGTERM, 60*time.Second); err != nil {
+			r.row.Problems = append(r.row.Problems, err.Error())
+		}
+		if err := r.startBroker(ctx); err != nil {
+			return err
+		}
+	case FaultPostgres:
+		return r.postgresDown(ctx)
+	case FaultPoison:
+		n, err := sendPoison(ctx, r.brokerAdr, trial, r.poison)
+		r.row.Poison += n
+		return err
+	default:
+		return fmt.Errorf("unknown fault %q", r.fault)
+	}
+	return nil
+}
+
+// postgresDown stops PostgreSQL for PostgresDown and watches the replicas'
+// memory meanwhile.
+func (r *run) postgresDown(ctx context.Context) error {
+	for _, rep := range r.replicas {
+		r.row.BaselineRSS = max(r.row.BaselineRSS, bench.PidRSS(rep.p.pid()))
+	}
+	if err := r.pg.Stop(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(r.o.PostgresDown)
+	for time.Now().Before(deadline) {
+		for _, rep := range r.replicas {
+			r.row.PeakRSS = max(r.row.PeakRSS, bench.PidRSS(rep.p.pid()))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(r.o.Dir, "postgres"), Port: r.pgPort, Logger: r.o.Logger, Database: "chaos"})
+	if err != nil {
+		return err
+	}
+	*r.pg = *pg
+	return nil
+}
+
+// probes write one event every 200 ms to a source of each partition, so
+// that a takeover is seen as the moment every partition processes again.
+type probes struct {
+	cl      *kgo.Client
+	hosts   []string
+	started time.Time
+}
+
+func newProbes(broker string, partitions int32) (*probes, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RecordPartitioner(tables.Partitioner()))
+	if err != nil {
+		return nil, err
+	}
+	p := &probes{cl: cl, hosts: make([]string, partitions), started: time.Now()}
+	found := 0
+	for i := 0; found < int(partitions); i++ {
+		h := "probe-" + strconv.Itoa(i)
+		part := tables.Partition(tables.SourceKey("probe", h), partitions)
+		if p.hosts[part] == "" {
+			p.hosts[part] = h
+			found++
+		}
+	}
+	return p, nil
+}
+
+func (p *probes) close() { p.cl.Close() }
+
+func (p *probes) run(ctx context.Context) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, h := range p.hosts {
+				v := fmt.Sprintf(`{"tenant_id":"probe","host":%q,"metric":"probe","value":1,"ts_event":%q}`, h, now.UTC().Format(time.RFC3339Nano))
+				p.cl.Produce(ctx, &kgo.Record{Topic: tables.RawTopic, Key: []byte("probe/" + h), Value: []byte(v)}, nil)
+			}
+		}
+	}
+}
+
+// waitAllAfter returns how long after t0 every probe source had a row in
+// PostgreSQL for an event produced after t0.
+func (p *probes) waitAllAfter(ctx context.Context, dbURL string, t0 time.Time, timeout time.Duration) (time.Duration, error) {
+	deadline := t0.Add(timeout)
+	for time.Now().Before(deadline) {
+		n, err := func() (int, error) {
+			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			conn, err := pgx.Connect(qctx, dbURL)
+			if err != nil {
+				return 0, err
+			}
+			defer conn.Close(qctx)
+			var n int
+			err = conn.QueryRow(qctx, `SELECT count(DISTINCT source_id) FROM metrics WHERE tenant = 'probe' AND ts > $1`, t0).Scan(&n)
+			return n, err
+		}()
+		if err == nil && n == len(p.hosts) {
+			return time.Since(t0), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return 0, fmt.Errorf("some partitions did not process again within %s", timeout)
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/eventops/eventops/chaos"
+	"github.com/eventops/eventops/loadgen"
+)
+
+type chaosFlags struct {
+	faults       string
+	trials       int
+	replicas     int
+	sources      int
+	rounds       int64
+	rate         float64
+	postgresDown time.Duration
+	quick        bool
+	jsonOut      bool
+	keep         bool
+}
+
+func (f *chaosFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.faults, "faults", strings.Join(chaos.Faults(), ","), "fault kinds to run, one run each: "+strings.Join(chaos.Faults(), ", "))
+	fs.IntVar(&f.trials, "trials", 3, "times each run injects its fault")
+	fs.IntVar(&f.replicas, "replicas", 3, "eventops run replicas")
+	fs.IntVar(&f.sources, "sources", 100, "sources of the stream (each sends cpu_load and mem_used_pct)")
+	fs.Int64Var(&f.rounds, "rounds", 60, "samples per series (one every 10 s of event time)")
+	fs.Float64Var(&f.rate, "rate", 200, "events per second")
+	fs.DurationVar(&f.postgresDown, "postgres-down", 30*time.Second, "how long the postgres-down fault stops PostgreSQL")
+	fs.BoolVar(&f.quick, "quick", false, "a short run for CI: sigkill and poison, two trials each, a small stream")
+	fs.BoolVar(&f.jsonOut, "json", false, "print the rows as JSON")
+	fs.BoolVar(&f.keep, "keep", false, "keep the working directory (logs of every process)")
+}
+
+func chaosCommand() command {
+	f := &chaosFlags{}
+	return command{
+		name:    "chaos",
+		summary: "run a known stream through replicas while injecting faults, and check nothing was lost, duplicated or wrong",
+		keys:    []string{"data_dir"},
+		bind:    f.bind,
+		run:     f.run,
+	}
+}
+
+func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) error {
+	if f.quick {
+		f.faults, f.trials, f.sources, f.rounds, f.rate = chaos.FaultKill+","+chaos.FaultPoison, 2, 20, 40, 100
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(cfg.DataDir, "chaos-")
+	if err != nil {
+		return err
+	}
+	if !f.keep {
+		defer os.RemoveAll(dir)
+	} else {
+		log.Info("keeping the working directory", "dir", dir)
+	}
+	var faults []string
+	for _, k := range strings.Split(f.faults, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			faults = append(faults, k)
+		}
+	}
+	anomalies := []loadgen.Anomaly{
+		{Source: 1, Metric: 0, From: f.rounds / 6, To: f.rounds / 6 * 2, Value: 99},
+		{Source: 2, Metric: 0, From: f.rounds / 3, To: f.rounds / 2, Value: 99},
+		{Source: 3, Metric: 1, From: f.rounds / 4, To: f.rounds / 4 * 3, Value: 97},
+	}
+	start := time.Now()
+	rows, err := chaos.Run(ctx, chaos.Options{
+		Binary: exe, Dir: dir, Replicas: f.replicas, Faults: faults, Trials: f.trials,
+		Load: loadgen.Options{Sources: f.sources, Metrics: 2, Rounds: f.rounds, Keyed: true, Seed: 11, Anomalies: anomalies},
+		Rate: f.rate, PostgresDown: f.postgresDown, Logger: log,
+	})
+	if err != nil {
+		if f.keep {
+			log.Error("chaos failed; logs kept", "dir", filepath.Join(dir))
+		}
+		return err
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rows); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "fault\ttrials\tevents\tlost\tduplicated\twrong values\twrong features\twrong alerts\tpoison missing\tunexpected exits\ttakeover p50 / max\n")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s / %s\n", r.Fault, r.Trials, r.Events, r.Lost, r.Duplicated,
+				r.WrongValues, r.WrongFeatures, r.WrongAlerts, r.PoisonMissing, r.UnexpectedExits,
+				r.TakeoverP50.Round(100*time.Millisecond), r.TakeoverMax.Round(100*time.Millisecond))
+		}
+		tw.Flush()
+		for _, r := range rows {
+			if r.PeakRSS > 0 {
+				fmt.Printf("%s: replica RSS %d MiB before, at most %d MiB while PostgreSQL was down\n", r.Fault, r.BaselineRSS>>20, r.PeakRSS>>20)
+			}
+			for _, p := range r.Problems {
+				fmt.Printf("%s: %s\n", r.Fault, p)
+			}
+		}
+		fmt.Printf("took %s\n", time.Since(start).Round(time.Second))
+	}
+	for _, r := range rows {
+		if !r.OK() {
+			return errors.New("the harness found lost, duplicated or wrong results (see the table)")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+package processors
+
+import "sync"
+
+// stopper is embedded in every stage: its Close tells the stage's pending
+// retries (records the broker refused) to give up. The pipeline calls it
+// once the stage is done for good — after its last Run returned — so that
+// retries go on while goka drains a stopping stage, and across the restarts
+// of a stage after a broker error.
+type stopper struct {
+	once sync.Once
+	c    chan struct{}
+}
+
+func newStopper() stopper { return stopper{c: make(chan struct{})} }
+
+// Close stops the stage's retries.
+func (s *stopper) Close() { s.once.Do(func() { close(s.c) }) }
