@@ -98,6 +98,9 @@ func trickyRecords() []string {
 		// Big.
 		strings.Repeat(ev("")+"\n", 2000), "[" + strings.Repeat(ev("")+",", 999) + ev("") + "]",
 		ev(`,"tags":{"k":"` + strings.Repeat("v", 300) + `"}`), ev(`,"host":"` + strings.Repeat("h", 129) + `"}`),
+		ev(`,"tags":{` + strings.ReplaceAll(strings.Join(many[:60], ","), `"v"`, `"v0123456789012345678901234567890123456789"`) + `}`),
+		ev(`,"host":"` + strings.Repeat(`\u00e9`, 900) + `","tags":{"\u00e9":"` + strings.Repeat(`\ud83d\ude00`, 300) + `"}`),
+		ev(`,"unit":"` + strings.Repeat("x", 1100) + `"`), ev(`,"x":"` + strings.Repeat(`\"`, 2000) + `"`),
 		// Invalid UTF-8.
 		"{\"tenant_id\":\"\xff\",\"host\":\"h\",\"metric\":\"m\",\"value\":1}", "\xed\xa0\x80",
 	}
