@@ -57,6 +57,7 @@ type Features struct {
 	opts  FeaturesOptions
 	graph *goka.GroupGraph
 	stopper
+	current
 
 	mu    sync.Mutex
 	parts map[int32]*featurePartition
@@ -136,6 +137,7 @@ func (f *Features) Run(ctx context.Context, extra ...goka.ProcessorOption) error
 	if err != nil {
 		return err
 	}
+	f.set(p)
 	return p.Run(ctx)
 }
 

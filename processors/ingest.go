@@ -43,6 +43,7 @@ type Ingest struct {
 	opts  IngestOptions
 	graph *goka.GroupGraph
 	stopper
+	current
 
 	parts sessionAcks
 	metas metaCache
@@ -110,6 +111,7 @@ func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error 
 	if err != nil {
 		return err
 	}
+	in.set(p)
 	return p.Run(ctx)
 }
 

@@ -51,6 +51,7 @@ type Notify struct {
 	opts  NotifyOptions
 	graph *goka.GroupGraph
 	stopper
+	current
 
 	mu    sync.Mutex
 	parts map[int32]*notifyPartition
@@ -104,6 +105,7 @@ func (n *Notify) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 	if err != nil {
 		return err
 	}
+	n.set(p)
 	err = p.Run(ctx)
 	if err != nil && ctx.Err() != nil && n.uncommitted.Load() > 0 && strings.Contains(err.Error(), errUncommitted.Error()) {
 		n.opts.Logger.Info("alert transitions left uncommitted at shutdown; they are read again on the next start",

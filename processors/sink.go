@@ -40,6 +40,7 @@ type Sink struct {
 	opts  SinkOptions
 	graph *goka.GroupGraph
 	stopper
+	current
 
 	parts sessionAcks
 }
@@ -83,6 +84,7 @@ func (s *Sink) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 	if err != nil {
 		return err
 	}
+	s.set(p)
 	return p.Run(ctx)
 }
 

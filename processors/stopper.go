@@ -1,6 +1,11 @@
 package processors
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/lovoo/goka"
+)
 
 // stopper is embedded in every stage: its Close tells the stage's pending
 // retries (records the broker refused) to give up. The pipeline calls it
@@ -16,3 +21,16 @@ func newStopper() stopper { return stopper{c: make(chan struct{})} }
 
 // Close stops the stage's retries.
 func (s *stopper) Close() { s.once.Do(func() { close(s.c) }) }
+
+// current is embedded in every stage: the goka processor of its current
+// run, for readiness.
+type current struct{ p atomic.Pointer[goka.Processor] }
+
+func (c *current) set(p *goka.Processor) { c.p.Store(p) }
+
+// Recovered reports whether the stage runs and its partitions (and
+// tables) are recovered.
+func (c *current) Recovered() bool {
+	p := c.p.Load()
+	return p != nil && p.Recovered()
+}

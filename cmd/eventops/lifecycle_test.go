@@ -162,13 +162,15 @@ func TestRestartWhilePendingFiresOnTime(t *testing.T) {
 	l := newLifecycle(t)
 	p := l.start()
 	l.send("h-slow", "temp_slow", time.Now(), 60)
-	l.waitStates("TempSlow", "h-slow", "pending", 30*time.Second)
+	pending := l.waitStates("TempSlow", "h-slow", "pending", 30*time.Second)
 	p.stop(60 * time.Second)
 
 	p = l.start()
+	// Had the restart reset the clock, the alert would fire 8 s after this.
+	restarted := time.Since(pending[0].ActiveAt)
 	trs := l.waitStates("TempSlow", "h-slow", "pending,firing", 60*time.Second)
-	if d := trs[1].StartsAt.Sub(trs[1].ActiveAt); d < 8*time.Second || d > 8*time.Second+500*time.Millisecond {
-		t.Errorf("fired %s after it became active, want 8s", d)
+	if d := trs[1].StartsAt.Sub(trs[1].ActiveAt); d < 8*time.Second || d >= 8*time.Second+restarted/2 {
+		t.Errorf("fired %s after it became active (restarted %s after), want 8s", d, restarted.Round(time.Millisecond))
 	}
 	if trs[0].Episode != trs[1].Episode {
 		t.Errorf("the restart started a new episode: %s, %s", trs[0].Episode, trs[1].Episode)

@@ -152,6 +152,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			return err
 		}
 		stages.Go(p.supervise(sctx, "ingest", in))
+		readiness = append(readiness, recovered("ingest", in))
 	}
 	if cfg.has("features") {
 		sources = actors.NewSources(system, actors.SourcesOptions{
@@ -165,6 +166,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			return err
 		}
 		stages.Go(p.supervise(sctx, "features", fs))
+		readiness = append(readiness, recovered("features", fs))
 	}
 	if cfg.has("sink") {
 		sink = actors.NewSink(system, actors.SinkOptions{
@@ -179,6 +181,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			return err
 		}
 		stages.Go(p.supervise(sctx, "sink", sk))
+		readiness = append(readiness, recovered("sink", sk))
 		stages.Go(func() error { return db.RunMaintenance(sctx) })
 		readiness = append(readiness, func(context.Context) error {
 			if !sink.Healthy() {
@@ -270,6 +273,17 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	system.Shutdown()
 	return errors.Join(errs...)
+}
+
+// recovered makes a readiness check of a stage: its processor runs and its
+// partitions are recovered.
+func recovered(name string, st interface{ Recovered() bool }) func(context.Context) error {
+	return func(context.Context) error {
+		if !st.Recovered() {
+			return fmt.Errorf("the %s stage's partitions are not recovered", name)
+		}
+		return nil
+	}
 }
 
 // stage is a goka stage the pipeline supervises.
