@@ -24,7 +24,9 @@ func (s *stopper) Close() { s.once.Do(func() { close(s.c) }) }
 
 // current is embedded in every stage: the goka processor of its current
 // run, for readiness.
-type current struct{ p atomic.Pointer[goka.Processor] }
+type current struct {
+	p atomic.Pointer[goka.Processor]
+}
 
 func (c *current) set(p *goka.Processor) { c.p.Store(p) }
 
