@@ -92,6 +92,15 @@ func (o NotifierOptions) defaults() NotifierOptions {
 // Notify never blocks: an intake actor looks up silences and what was
 // sent before (in order), and one actor per webhook keeps its aggregation
 // groups, timers and retries. It implements processors.NotifyTarget.
+//
+// Delivery: a transition is settled (its input committed) only once every
+// webhook it goes to accepted it (2xx) and what was sent is recorded in
+// PostgreSQL (notifications, keyed by episode, state, receiver and
+// webhook), or once a full queue refused it, a silence muted it, or a
+// webhook refused it for good (4xx). A transition read again, or emitted
+// again by the rule engine with the same (episode_id, state), is skipped
+// for every webhook the record says has it. A crash between a 2xx and its
+// record sends that notification again: at least once, never lost.
 type Notifier struct {
 	opts        NotifierOptions
 	system      *actor.ActorSystem
