@@ -2,11 +2,13 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -479,10 +481,16 @@ func (h *Hub) record(r *kgo.Record) {
 	})
 }
 
+// sortEvents orders events by broker time, then by partition and offset,
+// so that a snapshot reads the same on every replica and every time.
 func sortEvents(evs []AlertEvent) {
-	for i := 1; i < len(evs); i++ {
-		for j := i; j > 0 && evs[j].At.Before(evs[j-1].At); j-- {
-			evs[j], evs[j-1] = evs[j-1], evs[j]
+	slices.SortStableFunc(evs, func(a, b AlertEvent) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
 		}
-	}
+		if a.Partition != b.Partition {
+			return cmp.Compare(a.Partition, b.Partition)
+		}
+		return cmp.Compare(a.Offset, b.Offset)
+	})
 }
