@@ -46,7 +46,7 @@ func Signals(ctx context.Context, brokers []string, sources, metrics, perSignal 
 			for m := 0; m < metrics; m += perSignal {
 				sig := &tables.Signal{Tenant: "bench", Host: host, Origin: tables.Origin{Partition: -1}, IngestMicro: ts}
 				for k := m; k < min(metrics, m+perSignal); k++ {
-					sig.Samples = append(sig.Samples, tables.Sample{Metric: metricName(k), Value: float64((s*31+k*7+int(r)) % 100), TsMicro: ts})
+					sig.Samples = append(sig.Samples, tables.Sample{Metric: metricName(k), Value: float64((s*31 + k*7 + int(r)) % 100), TsMicro: ts})
 				}
 				events += int64(len(sig.Samples))
 				records++

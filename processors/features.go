@@ -58,6 +58,8 @@ type Features struct {
 	graph *goka.GroupGraph
 	stopper
 	current
+	// strings shares the strings of decoded signals.
+	strings *tables.Interner
 
 	mu    sync.Mutex
 	parts map[int32]*featurePartition
@@ -81,7 +83,7 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Logger = opts.Logger.With("stage", StageFeatures)
-	f := &Features{opts: opts, parts: map[int32]*featurePartition{}, stopper: newStopper()}
+	f := &Features{opts: opts, parts: map[int32]*featurePartition{}, stopper: newStopper(), strings: tables.NewInterner(maxInterned)}
 	f.graph = goka.DefineGroup(tables.FeaturesGroup,
 		goka.Input(tables.SignalsStream, tables.BytesCodec{}, f.process),
 		goka.Persist(tables.BytesCodec{}),
@@ -184,7 +186,7 @@ func (f *Features) process(ctx goka.Context, msg any) {
 	key, off := ctx.Key(), ctx.Offset()
 	acks.Add(off, key, ctx.DeferCommit())
 	raw, _ := msg.([]byte)
-	sig, err := tables.DecodeSignal(raw)
+	sig, err := f.strings.Decode(raw)
 	if err == nil && sig.Key() != key {
 		err = fmt.Errorf("signal of %s carries key %q", sig.Key(), key)
 	}

@@ -264,6 +264,12 @@ func (in *Ingest) group(ctx goka.Context, events []normalize.Event, origin table
 	if len(events) == 0 {
 		return nil
 	}
+	if len(events) == 1 {
+		ev := &events[0]
+		key := tables.SourceKey(ev.Tenant, ev.Host)
+		return []*tables.Signal{{Tenant: ev.Tenant, Host: ev.Host, Origin: origin, IngestMicro: recordTime.UnixMicro(),
+			Meta: in.lookupMeta(ctx, key), Samples: []tables.Sample{ev.Sample}}}
+	}
 	var out []*tables.Signal
 	idx := map[string]int{}
 	for _, ev := range events {

@@ -41,6 +41,8 @@ type Sink struct {
 	graph *goka.GroupGraph
 	stopper
 	current
+	// strings shares the strings of decoded signals.
+	strings *tables.Interner
 
 	parts sessionAcks
 }
@@ -57,7 +59,7 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Logger = opts.Logger.With("stage", StageSink)
-	s := &Sink{opts: opts, stopper: newStopper()}
+	s := &Sink{opts: opts, stopper: newStopper(), strings: tables.NewInterner(maxInterned)}
 	s.graph = goka.DefineGroup(tables.SinkGroup,
 		goka.Input(tables.SignalsStream, tables.BytesCodec{}, s.signal),
 		goka.Input(tables.AlertsStream, tables.BytesCodec{}, s.alert),
@@ -104,7 +106,7 @@ func (s *Sink) signal(ctx goka.Context, msg any) {
 	s.opts.Metrics.RecordsIn.WithLabelValues(StageSink).Inc()
 	done := s.track(ctx)
 	raw, _ := msg.([]byte)
-	sig, err := tables.DecodeSignal(raw)
+	sig, err := s.strings.Decode(raw)
 	if err != nil {
 		s.reject(ctx, raw, "undecodable_signal", err, done)
 		return

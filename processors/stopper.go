@@ -36,3 +36,7 @@ func (c *current) Recovered() bool {
 	p := c.p.Load()
 	return p != nil && p.Recovered()
 }
+
+// maxInterned bounds the distinct strings a stage shares between the
+// signals it decodes (tenants, hosts, metrics, units, tags).
+const maxInterned = 1 << 20

@@ -98,8 +98,14 @@ func (s *Signal) AppendBinary(dst []byte) []byte {
 }
 
 // DecodeSignal decodes a signal encoded by AppendBinary.
-func DecodeSignal(data []byte) (*Signal, error) {
-	r := &reader{b: data}
+func DecodeSignal(data []byte) (*Signal, error) { return decodeSignal(&reader{b: data}) }
+
+// Decode decodes a signal, sharing its strings through the interner.
+func (in *Interner) Decode(data []byte) (*Signal, error) {
+	return decodeSignal(&reader{b: data, intern: in})
+}
+
+func decodeSignal(r *reader) (*Signal, error) {
 	if v := r.byte("version"); r.err == nil && v != signalVersion {
 		return nil, fmt.Errorf("%w: signal version %d", ErrCorrupt, v)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // ErrCorrupt is wrapped by every decoder error of an internal value.
@@ -22,8 +23,9 @@ func appendFloat(b []byte, f float64) []byte {
 // reader decodes internal values; the first error sticks and every later read
 // returns zero values, so decoders check err once at the end.
 type reader struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	intern *Interner
 }
 
 func (r *reader) fail(what string) {
@@ -92,7 +94,42 @@ func (r *reader) bytes(what string) []byte {
 	return v
 }
 
-func (r *reader) string(what string) string { return string(r.bytes(what)) }
+func (r *reader) string(what string) string {
+	if r.intern != nil {
+		return r.intern.String(r.bytes(what))
+	}
+	return string(r.bytes(what))
+}
+
+// Interner shares the strings decoders make (tenants, hosts, metric names,
+// units, tags) so that decoding a signal does not allocate them again and
+// again. It keeps at most max distinct strings; past that it just copies.
+// It is safe for concurrent use.
+type Interner struct {
+	mu  sync.Mutex
+	m   map[string]string
+	max int
+}
+
+// NewInterner returns an interner of at most max strings.
+func NewInterner(max int) *Interner { return &Interner{m: map[string]string{}, max: max} }
+
+// String returns a string equal to b.
+func (in *Interner) String(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(in.m) < in.max {
+		in.m[s] = s
+	}
+	return s
+}
 
 // count reads a collection length and bounds it by the bytes left, assuming
 // each element takes at least min bytes, so a corrupt length cannot make the

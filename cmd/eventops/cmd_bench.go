@@ -50,6 +50,7 @@ type benchFlags struct {
 	cpuProfile   string
 	memProfile   string
 	stage        string
+	trace        bool
 }
 
 func (f *benchFlags) bind(fs *flag.FlagSet) {
@@ -64,6 +65,7 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&f.jsonOut, "json", false, "print the results as JSON")
 	fs.BoolVar(&f.keepData, "keep-data", false, "keep the data directory afterwards")
 	fs.BoolVar(&f.skipCeilings, "skip-ceilings", false, "measure the pipeline only")
+	fs.BoolVar(&f.trace, "trace", false, "print each stage's progress every second of the capacity run")
 	fs.StringVar(&f.stage, "stage", "", "measure one stage alone instead of the pipeline: features (beside a bare goka processor over the same signals)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the capacity run to this file (go tool pprof)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile at the end of the capacity run to this file")
@@ -239,6 +241,11 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	}
 	start, cpu0, pg0, brk0 := time.Now(), bench.CPU(), bench.ProcessCPU("postgres"), bench.PidCPU(brk.pid)
 	go func() { perr <- p.run(pctx) }()
+	if f.trace {
+		tctx, tstop := context.WithCancel(ctx)
+		defer tstop()
+		go traceStages(tctx, reg, start)
+	}
 	if err := waitCounter(ctx, reg, perr, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"}, float64(total)); err != nil {
 		return fmt.Errorf("capacity run: %w", err)
 	}
@@ -630,6 +637,30 @@ func startBrokerProcess(ctx context.Context, dir string) (*brokerProcess, error)
 		if time.Now().After(deadline) {
 			stop()
 			return nil, errors.New("broker process did not listen within 30s")
+		}
+	}
+}
+
+// traceStages prints, every second, how many events each stage has
+// passed on: where a backlog forms is the stage that bounds the pipeline.
+func traceStages(ctx context.Context, reg *prometheus.Registry, start time.Time) {
+	fmt.Fprintf(os.Stderr, "%6s %10s %10s %10s %10s %8s\n", "t", "ingest", "features", "sink", "rows", "cpu%")
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	cpu0, at0 := bench.CPU(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			cpu := bench.CPU()
+			fmt.Fprintf(os.Stderr, "%6.0f %10.0f %10.0f %10.0f %10.0f %8.0f\n", now.Sub(start).Seconds(),
+				counterValue(reg, "eventops_events_out_total", map[string]string{"stage": "ingest"}),
+				counterValue(reg, "eventops_feature_samples_total", nil),
+				counterValue(reg, "eventops_events_in_total", map[string]string{"stage": "sink"}),
+				counterValue(reg, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"}),
+				float64(cpu-cpu0)/float64(now.Sub(at0))*100)
+			cpu0, at0 = cpu, now
 		}
 	}
 }
