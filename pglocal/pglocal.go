@@ -170,6 +170,9 @@ func (c *Cluster) init(ctx context.Context) error {
 	if err := os.MkdirAll(c.opts.Dir, 0o755); err != nil {
 		return fmt.Errorf("pglocal: %w", err)
 	}
+	if err := c.reachable(); err != nil {
+		return err
+	}
 	if err := c.chown(c.opts.Dir); err != nil {
 		return fmt.Errorf("pglocal: %w", err)
 	}
@@ -178,6 +181,27 @@ func (c *Cluster) init(ctx context.Context) error {
 	}
 	c.opts.Logger.Info("initializing a private PostgreSQL cluster", "dir", c.dataDir())
 	return c.run(ctx, "initdb", "-D", c.dataDir(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8")
+}
+
+// reachable checks that the user PostgreSQL runs as can reach the
+// directory: every directory above it must let others through.
+func (c *Cluster) reachable() error {
+	if c.cred == nil {
+		return nil
+	}
+	for dir := filepath.Dir(c.opts.Dir); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("pglocal: %w", err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("pglocal: PostgreSQL runs as the postgres user, who cannot reach %s through %s (mode %s): "+
+				"choose a data directory under a path others may traverse, or chmod o+x %s", c.opts.Dir, dir, fi.Mode().Perm(), dir)
+		}
+		if dir == filepath.Dir(dir) {
+			return nil
+		}
+	}
 }
 
 func (c *Cluster) start(ctx context.Context) error {
