@@ -158,14 +158,9 @@ func (d *decoder) event(depth int) bool {
 	d.buf.truncate(0)
 	d.tags.reset()
 	d.has, d.typeErr = 0, fUnknown
-	if depth++; depth > maxDepth {
-		return s.fail(ctxDepth)
-	}
-	s.pos++
-	s.ws()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return true
+	depth++
+	if done, ok := s.open(depth); done || !ok {
+		return ok
 	}
 	for {
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
@@ -288,14 +283,8 @@ func (d *decoder) unescape(content []byte) {
 func (d *decoder) tagsObject(depth int) bool {
 	s := &d.s
 	d.tags.reset()
-	if depth > maxDepth {
-		return s.fail(ctxDepth)
-	}
-	s.pos++
-	s.ws()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return true
+	if done, ok := s.open(depth); done || !ok {
+		return ok
 	}
 	for {
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {

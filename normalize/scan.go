@@ -134,16 +134,25 @@ func (s *scanner) value(depth int) bool {
 	}
 }
 
-// object skips an object that is the depth-th container.
-func (s *scanner) object(depth int) bool {
+// open enters an object, the depth-th container, at its '{'. done reports
+// an empty object (already closed); ok is false on a syntax error.
+func (s *scanner) open(depth int) (done, ok bool) {
 	if depth > maxDepth {
-		return s.fail(ctxDepth)
+		return false, s.fail(ctxDepth)
 	}
 	s.pos++
 	s.ws()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
 		s.pos++
-		return true
+		return true, true
+	}
+	return false, true
+}
+
+// object skips an object that is the depth-th container.
+func (s *scanner) object(depth int) bool {
+	if done, ok := s.open(depth); done || !ok {
+		return ok
 	}
 	for {
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {

@@ -46,6 +46,26 @@ func (m *SourceMeta) Map() map[string]string {
 	return out
 }
 
+// appendOptionalMeta encodes metadata that may be absent.
+func appendOptionalMeta(b []byte, m *SourceMeta) []byte {
+	if m == nil {
+		return append(b, 0)
+	}
+	return m.appendBinary(append(b, 1))
+}
+
+// optionalMeta decodes what appendOptionalMeta encoded.
+func (r *reader) optionalMeta() *SourceMeta {
+	switch r.byte("meta flag") {
+	case 0:
+		return nil
+	case 1:
+		return r.meta()
+	}
+	r.fail("meta flag")
+	return nil
+}
+
 func (m *SourceMeta) appendBinary(b []byte) []byte {
 	b = appendString(b, m.Owner)
 	b = appendString(b, m.Region)

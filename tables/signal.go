@@ -79,12 +79,7 @@ func (s *Signal) AppendBinary(dst []byte) []byte {
 	b = appendVarint(b, int64(s.Origin.Partition))
 	b = appendVarint(b, s.Origin.Offset)
 	b = appendVarint(b, s.IngestMicro)
-	if s.Meta == nil {
-		b = append(b, 0)
-	} else {
-		b = append(b, 1)
-		b = s.Meta.appendBinary(b)
-	}
+	b = appendOptionalMeta(b, s.Meta)
 	b = appendUvarint(b, uint64(len(s.Samples)))
 	for i := range s.Samples {
 		sm := &s.Samples[i]
@@ -116,13 +111,7 @@ func decodeSignal(r *reader) (*Signal, error) {
 	s.Origin.Partition = int32(r.varint("origin partition"))
 	s.Origin.Offset = r.varint("origin offset")
 	s.IngestMicro = r.varint("ingest time")
-	switch r.byte("meta flag") {
-	case 0:
-	case 1:
-		s.Meta = r.meta()
-	default:
-		r.fail("meta flag")
-	}
+	s.Meta = r.optionalMeta()
 	n := r.count("samples", 12)
 	if n > 0 {
 		s.Samples = make([]Sample, n)

@@ -104,12 +104,7 @@ func (s *SourceState) AppendBinary(dst []byte) ([]byte, error) {
 	b = appendVarint(b, s.Offset)
 	b = appendVarint(b, s.EventMilli)
 	b = appendVarint(b, s.ArrivalMilli)
-	if s.Meta == nil {
-		b = append(b, 0)
-	} else {
-		b = append(b, 1)
-		b = s.Meta.appendBinary(b)
-	}
+	b = appendOptionalMeta(b, s.Meta)
 	b = appendUvarint(b, uint64(len(s.Origins)))
 	for _, o := range s.Origins {
 		b = appendVarint(b, int64(o.Partition))
@@ -148,13 +143,7 @@ func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s 
 		EventMilli:   r.varint("event time"),
 		ArrivalMilli: r.varint("arrival time"),
 	}
-	switch r.byte("meta flag") {
-	case 0:
-	case 1:
-		s.Meta = r.meta()
-	default:
-		r.fail("meta flag")
-	}
+	s.Meta = r.optionalMeta()
 	if no := r.count("origins", 2); no > 0 {
 		s.Origins = make([]OriginMark, no)
 		for i := range s.Origins {

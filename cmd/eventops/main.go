@@ -1,8 +1,3 @@
-// Command eventops is the one EventOps binary: `eventops dev` runs
-// everything in one process on an embedded broker, `eventops run` runs chosen
-// stages against an external Kafka/Redpanda and PostgreSQL, and the other
-// subcommands create topics, migrate, check rules, generate load and
-// benchmark.
 package main
 
 import (
