@@ -58,6 +58,7 @@ type Features struct {
 	graph *goka.GroupGraph
 	stopper
 	current
+	count stageCounters
 	// strings shares the strings of decoded signals.
 	strings *tables.Interner
 
@@ -84,6 +85,7 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 	}
 	opts.Logger = opts.Logger.With("stage", StageFeatures)
 	f := &Features{opts: opts, parts: map[int32]*featurePartition{}, stopper: newStopper(), strings: tables.NewInterner(maxInterned)}
+	f.count = opts.Metrics.stage(StageFeatures)
 	f.graph = goka.DefineGroup(tables.FeaturesGroup,
 		goka.Input(tables.SignalsStream, tables.BytesCodec{}, f.process),
 		goka.Persist(tables.BytesCodec{}),
@@ -180,7 +182,7 @@ func (f *Features) partition(ctx goka.Context) *featurePartition {
 
 func (f *Features) process(ctx goka.Context, msg any) {
 	m := f.opts.Metrics
-	m.RecordsIn.WithLabelValues(StageFeatures).Inc()
+	f.count.recordsIn.Inc()
 	fp := f.partition(ctx)
 	acks := fp.acks
 	key, off := ctx.Key(), ctx.Offset()
@@ -201,7 +203,7 @@ func (f *Features) process(ctx goka.Context, msg any) {
 		}, func() { acks.Done(off) })
 		return
 	}
-	m.EventsIn.WithLabelValues(StageFeatures).Add(float64(len(sig.Samples)))
+	f.count.eventsIn.Add(float64(len(sig.Samples)))
 	fp.host.Deliver(key, off, sig, func() []byte {
 		v, _ := ctx.Value().([]byte)
 		return v

@@ -44,6 +44,7 @@ type Ingest struct {
 	graph *goka.GroupGraph
 	stopper
 	current
+	count stageCounters
 
 	parts sessionAcks
 	metas metaCache
@@ -85,6 +86,7 @@ func NewIngest(opts IngestOptions) (*Ingest, error) {
 	opts.Normalize = opts.Normalize.Defaults()
 	opts.Logger = opts.Logger.With("stage", StageIngest)
 	in := &Ingest{opts: opts, stopper: newStopper(), metas: metaCache{m: map[string]cachedMeta{}}}
+	in.count = opts.Metrics.stage(StageIngest)
 	in.graph = goka.DefineGroup(tables.IngestGroup,
 		goka.Input(tables.RawStream, tables.BytesCodec{}, in.process),
 		goka.Lookup(tables.MetaTable, tables.BytesCodec{}),
@@ -118,7 +120,7 @@ func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error 
 func (in *Ingest) process(ctx goka.Context, msg any) {
 	value, _ := msg.([]byte)
 	p, off := ctx.Partition(), ctx.Offset()
-	in.opts.Metrics.RecordsIn.WithLabelValues(StageIngest).Inc()
+	in.count.recordsIn.Inc()
 	acks := in.parts.get(p, ctx.Context())
 	acks.Add(off, "", ctx.DeferCommit())
 	recordTime := ctx.Timestamp()
@@ -238,7 +240,7 @@ func (in *Ingest) produce(recs []*kgo.Record, done func()) {
 // done once all of them are durable.
 func (in *Ingest) emit(ctx goka.Context, res normalize.Result, key string, origin tables.Origin, recordTime time.Time, done func()) {
 	m := in.opts.Metrics
-	m.EventsIn.WithLabelValues(StageIngest).Add(float64(len(res.Events) + len(res.Rejected)))
+	in.count.eventsIn.Add(float64(len(res.Events) + len(res.Rejected)))
 	recs := make([]*kgo.Record, 0, 1+len(res.Rejected))
 	for _, sig := range in.group(ctx, res.Events, origin, recordTime) {
 		recs = append(recs, &kgo.Record{
@@ -247,7 +249,7 @@ func (in *Ingest) emit(ctx goka.Context, res normalize.Result, key string, origi
 			Value: sig.AppendBinary(make([]byte, 0, 64+48*len(sig.Samples))),
 		})
 	}
-	m.EventsOut.WithLabelValues(StageIngest).Add(float64(len(res.Events)))
+	in.count.eventsOut.Add(float64(len(res.Events)))
 	for _, rej := range res.Rejected {
 		m.Discarded.WithLabelValues(StageIngest, string(rej.Err.Reason)).Inc()
 		recs = append(recs, tables.DLQRecord(tables.Rejection{

@@ -42,3 +42,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// stageCounters are a stage's per-record counters, resolved once: looking
+// a label up per event costs more than counting it.
+type stageCounters struct {
+	recordsIn, eventsIn, eventsOut prometheus.Counter
+}
+
+func (m *Metrics) stage(name string) stageCounters {
+	return stageCounters{
+		recordsIn: m.RecordsIn.WithLabelValues(name),
+		eventsIn:  m.EventsIn.WithLabelValues(name),
+		eventsOut: m.EventsOut.WithLabelValues(name),
+	}
+}

@@ -52,6 +52,7 @@ type Notify struct {
 	graph *goka.GroupGraph
 	stopper
 	current
+	count stageCounters
 
 	mu    sync.Mutex
 	parts map[int32]*notifyPartition
@@ -80,6 +81,7 @@ func NewNotify(opts NotifyOptions) (*Notify, error) {
 	}
 	opts.Logger = opts.Logger.With("stage", StageNotify)
 	n := &Notify{opts: opts, parts: map[int32]*notifyPartition{}, stopper: newStopper()}
+	n.count = opts.Metrics.stage(StageNotify)
 	n.graph = goka.DefineGroup(NotifyGroup, goka.Input(tables.AlertsStream, tables.BytesCodec{}, n.alert))
 	return n, nil
 }
@@ -154,7 +156,7 @@ func (n *Notify) track(ctx goka.Context) func(error) {
 }
 
 func (n *Notify) alert(ctx goka.Context, msg any) {
-	n.opts.Metrics.RecordsIn.WithLabelValues(StageNotify).Inc()
+	n.count.recordsIn.Inc()
 	done := n.track(ctx)
 	raw, _ := msg.([]byte)
 	var tr rules.Transition
@@ -165,7 +167,7 @@ func (n *Notify) alert(ctx goka.Context, msg any) {
 		n.reject(ctx, raw, err, done)
 		return
 	}
-	n.opts.Metrics.EventsIn.WithLabelValues(StageNotify).Inc()
+	n.count.eventsIn.Inc()
 	n.opts.Target.Notify(&tr, done)
 }
 

@@ -41,6 +41,7 @@ type Sink struct {
 	graph *goka.GroupGraph
 	stopper
 	current
+	count stageCounters
 	// strings shares the strings of decoded signals.
 	strings *tables.Interner
 
@@ -60,6 +61,7 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 	}
 	opts.Logger = opts.Logger.With("stage", StageSink)
 	s := &Sink{opts: opts, stopper: newStopper(), strings: tables.NewInterner(maxInterned)}
+	s.count = opts.Metrics.stage(StageSink)
 	s.graph = goka.DefineGroup(tables.SinkGroup,
 		goka.Input(tables.SignalsStream, tables.BytesCodec{}, s.signal),
 		goka.Input(tables.AlertsStream, tables.BytesCodec{}, s.alert),
@@ -103,7 +105,7 @@ func (s *Sink) track(ctx goka.Context) func() {
 }
 
 func (s *Sink) signal(ctx goka.Context, msg any) {
-	s.opts.Metrics.RecordsIn.WithLabelValues(StageSink).Inc()
+	s.count.recordsIn.Inc()
 	done := s.track(ctx)
 	raw, _ := msg.([]byte)
 	sig, err := s.strings.Decode(raw)
@@ -111,7 +113,7 @@ func (s *Sink) signal(ctx goka.Context, msg any) {
 		s.reject(ctx, raw, "undecodable_signal", err, done)
 		return
 	}
-	s.opts.Metrics.EventsIn.WithLabelValues(StageSink).Add(float64(len(sig.Samples)))
+	s.count.eventsIn.Add(float64(len(sig.Samples)))
 	if err := s.opts.Target.Signal(ctx.Context(), sig, done); err != nil {
 		s.opts.Logger.Info("partition revoked while the writers were full; its records drain before it is released",
 			"partition", ctx.Partition(), "err", err)
@@ -119,7 +121,7 @@ func (s *Sink) signal(ctx goka.Context, msg any) {
 }
 
 func (s *Sink) alert(ctx goka.Context, msg any) {
-	s.opts.Metrics.RecordsIn.WithLabelValues(StageSink).Inc()
+	s.count.recordsIn.Inc()
 	done := s.track(ctx)
 	raw, _ := msg.([]byte)
 	var tr rules.Transition
@@ -130,7 +132,7 @@ func (s *Sink) alert(ctx goka.Context, msg any) {
 		s.reject(ctx, raw, "undecodable_alert", err, done)
 		return
 	}
-	s.opts.Metrics.EventsIn.WithLabelValues(StageSink).Inc()
+	s.count.eventsIn.Inc()
 	if err := s.opts.Target.Alert(ctx.Context(), &tr, raw, done); err != nil {
 		s.opts.Logger.Info("partition revoked while the writers were full", "partition", ctx.Partition(), "err", err)
 	}
