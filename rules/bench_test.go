@@ -1,6 +1,10 @@
 package rules
 
 import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/eventops/eventops/features"
@@ -70,5 +74,87 @@ func BenchmarkDecodeStates(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		DecodeStates(enc)
+	}
+}
+
+// BenchmarkSourcePath is the per-sample work of a source actor in the
+// scenario the features stage is sized for: 10 metrics per source (the five
+// the built-in rules read and five others), one sample per metric every
+// 10 s of event time, each sample folded in with Series.Add and followed by
+// Advance with its metric, over the built-in rules (a copy of
+// cmd/eventops/default_rules.yml). The series hold 2 h of history, so every
+// window is full. One op is one sample.
+func BenchmarkSourcePath(b *testing.B) {
+	data, err := os.ReadFile("testdata/default_rules.yml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs, err := Parse("default_rules.yml", data, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := []string{"cpu_load", "mem_used_pct", "disk_used_pct", "latency_ms", "http_requests_total"}
+	for m := len(names); m < 10; m++ {
+		names = append(names, fmt.Sprintf("synthetic_%02d", m))
+	}
+	f := SeriesFeatures{}
+	series := make([]*features.Series, len(names))
+	for i, name := range names {
+		c, ok := rs.FeatureConfig(name)
+		if !ok {
+			c = rs.Options().Features
+		}
+		series[i] = features.NewSeries(c)
+		f[name] = series[i]
+	}
+	// Values shaped like the load generator's, two decimals, far from the
+	// rules' thresholds: no transition in steady state.
+	rng := rand.New(rand.NewPCG(1, 2))
+	const rounds = 1024
+	vals := make([][rounds]float64, len(names))
+	for m := range names {
+		for r := range rounds {
+			t, noise := float64(r), rng.Float64()*2-1
+			var v float64
+			switch names[m] {
+			case "cpu_load":
+				v = 45 + 25*math.Sin(t/30) + 5*noise
+			case "mem_used_pct":
+				v = 60 + 10*math.Sin(t/90) + 2*noise
+			case "disk_used_pct":
+				v = 40 + t*0.0001
+			case "latency_ms":
+				v = 80 + 60*math.Abs(noise)
+			case "http_requests_total":
+				v = float64(r * 10)
+			default:
+				v = 100 + 50*math.Sin(t/20+float64(m)) + 10*noise
+			}
+			vals[m][r] = math.Round(v*100) / 100
+		}
+	}
+	const interval = int64(10_000)
+	var states States
+	src := Source{Tenant: "tenant-00", Host: "host-00000"}
+	round, m := int64(0), 0
+	step := func() {
+		ts := 1_700_000_000_000 + round*interval
+		if _, err := series[m].Add(ts, vals[m][round%rounds]); err != nil {
+			b.Fatal(err)
+		}
+		rs.Advance(&states, src, f, ts, names[m], nil)
+		if m++; m == len(names) {
+			m, round = 0, round+1
+		}
+	}
+	for range 2 * 360 * len(names) {
+		step()
+	}
+	if len(states) != 0 {
+		b.Fatalf("alerts in steady state: %+v", states)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		step()
 	}
 }

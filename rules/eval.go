@@ -68,7 +68,15 @@ type Result struct {
 // and runs the compiled conditions over those values; a condition reading a
 // feature without data is Unknown rather than evaluated on a made-up value.
 func (r *Rule) Eval(f Features, nowMilli int64) Result {
-	res := Result{Values: make([]float64, len(r.features))}
+	m := memoFeatures{f: f, now: nowMilli, refs: r.table}
+	return r.eval(&m, make([]float64, len(r.features)))
+}
+
+// eval is Eval reading through m into vals (len(r.features) long), which
+// becomes Result.Values. It does not allocate unless the rule reads more
+// than 64 features.
+func (r *Rule) eval(m *memoFeatures, vals []float64) Result {
+	res := Result{Values: vals}
 	// Which features have data: a bit set, or a slice for rules reading more
 	// than 64 features.
 	var known uint64
@@ -76,14 +84,8 @@ func (r *Rule) Eval(f Features, nowMilli int64) Result {
 	if len(r.features) > 64 {
 		missing = make([]bool, len(r.features))
 	}
-	for i, ref := range r.features {
-		var v float64
-		var ok bool
-		if ref.Stat == StatSecondsSinceLast {
-			v, ok = f.SecondsSinceLast(ref.Metric, nowMilli)
-		} else {
-			v, ok = f.Stat(ref.Metric, ref.Stat, ref.Window, nowMilli)
-		}
+	for i, g := range r.tableIdx {
+		v, ok := m.get(g)
 		if !ok {
 			v = math.NaN()
 			if missing != nil {
@@ -92,31 +94,33 @@ func (r *Rule) Eval(f Features, nowMilli int64) Result {
 		} else if i < 64 {
 			known |= 1 << i
 		}
-		res.Values[i] = v
+		vals[i] = v
 	}
-	has := func(p *program) bool {
-		for _, i := range p.refs {
-			if missing != nil {
-				if missing[i] {
-					return false
-				}
-			} else if known&(1<<i) == 0 {
-				return false
-			}
-		}
-		return true
+	if r.exprProg != nil && r.exprProg.has(known, missing) {
+		res.Active, res.Err = r.run(r.exprProg, vals)
 	}
-	if r.exprProg != nil && has(r.exprProg) {
-		res.Active, res.Err = r.run(r.exprProg, res.Values)
-	}
-	if r.clearProg != nil && has(r.clearProg) {
+	if r.clearProg != nil && r.clearProg.has(known, missing) {
 		var err error
-		res.Clear, err = r.run(r.clearProg, res.Values)
+		res.Clear, err = r.run(r.clearProg, vals)
 		if res.Err == nil {
 			res.Err = err
 		}
 	}
 	return res
+}
+
+// has reports whether every feature p reads has data.
+func (p *program) has(known uint64, missing []bool) bool {
+	for _, i := range p.refs {
+		if missing != nil {
+			if missing[i] {
+				return false
+			}
+		} else if known&(1<<i) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // machine is a reusable VM with its environment, pooled per rule set: VMs are
@@ -126,16 +130,25 @@ type machine struct {
 	env evalEnv
 }
 
+// exec runs p on expr's VM. The values are copied into the machine so that
+// vals never escapes (callers pass stack buffers).
 func (r *Rule) exec(p *program, vals []float64) (any, error) {
 	m := r.vms.Get().(*machine)
-	m.env.vals = vals
+	m.env.vals = append(m.env.vals[:0], vals...)
 	out, err := m.vm.Run(p.prog, &m.env)
-	m.env.vals = nil
 	r.vms.Put(m)
 	return out, err
 }
 
 func (r *Rule) run(p *program, vals []float64) (Truth, error) {
+	if p.code != nil {
+		if out, ok := p.code.eval(vals); ok {
+			if out.kind != kindBool {
+				return Unknown, nil
+			}
+			return truth(out.i != 0), nil
+		}
+	}
 	out, err := r.exec(p, vals)
 	if err != nil {
 		return Unknown, err
@@ -159,6 +172,15 @@ func (r *Rule) value(vals []float64) float64 {
 	}
 	for _, i := range r.valueProg.refs {
 		if i >= len(vals) || math.IsNaN(vals[i]) {
+			return math.NaN()
+		}
+	}
+	if c := r.valueProg.code; c != nil {
+		if out, ok := c.eval(vals); ok {
+			switch out.kind {
+			case kindInt, kindFloat:
+				return out.float()
+			}
 			return math.NaN()
 		}
 	}

@@ -183,6 +183,7 @@ func (c noDataCond) holds(seconds float64) bool {
 // program is one compiled expression of a rule.
 type program struct {
 	prog   *vm.Program
+	code   *code // nil: the VM alone runs prog
 	refs   []int // indexes into the rule's features that this program reads
 	single int   // the feature index when the program is one bare feature call, else -1
 }
@@ -246,7 +247,7 @@ func (c *exprCompiler) compile(src string, value bool) (*program, string, []expr
 	if err != nil {
 		return nil, "", []exprError{c.fileError(err)}
 	}
-	p := &program{prog: prog, single: single}
+	p := &program{prog: prog, code: compileCode(tree.Node), single: single}
 	for i := range v.used {
 		p.refs = append(p.refs, i)
 	}

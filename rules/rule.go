@@ -169,8 +169,13 @@ type Rule struct {
 	valueProg  *program // nil when the value is a feature or 0
 	valueRef   int      // feature index of the value, or -1
 	noData     []noDataCond
-	usesMetric map[string]bool // nil: evaluated on every sample (see compileRule)
+	usesMetric []string // nil: evaluated on every sample (see compileRule)
 	vms        *sync.Pool
+	// table is the rule set's table of every feature its rules read, and
+	// tableIdx the index there of each of this rule's features, so that an
+	// Advance reads a feature shared by several rules once.
+	table    []FeatureRef
+	tableIdx []int
 }
 
 // ID is the rule's identity (see RuleID).
@@ -233,7 +238,7 @@ func (r *Rule) AppliesTo(tenant string) bool {
 // result: the rule reads the metric, reads seconds_since_last() of any metric,
 // or reads no feature at all.
 func (r *Rule) UsesMetric(metric string) bool {
-	return r.usesMetric == nil || r.usesMetric[metric]
+	return r.usesMetric == nil || slices.Contains(r.usesMetric, metric)
 }
 
 // RuleSet is a validated, compiled set of rule files. It is immutable and safe
@@ -245,6 +250,7 @@ type RuleSet struct {
 	rules   []*Rule
 	byID    map[RuleID]*Rule
 	opts    Options
+	table   []FeatureRef // every feature the rules read (Rule.tableIdx)
 }
 
 // Files are the names of the files the set was loaded from.
@@ -420,6 +426,22 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 		errs = sortErrors(errs, names)
 		return nil, errs
 	}
+	index := map[FeatureRef]int{}
+	for _, r := range rs.rules {
+		r.tableIdx = make([]int, len(r.features))
+		for i, f := range r.features {
+			g, ok := index[f]
+			if !ok {
+				g = len(rs.table)
+				index[f] = g
+				rs.table = append(rs.table, f)
+			}
+			r.tableIdx[i] = g
+		}
+	}
+	for _, r := range rs.rules {
+		r.table = rs.table
+	}
 	return rs, nil
 }
 
@@ -552,14 +574,16 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 	// A rule reading no metric in particular (seconds_since_last(), or no
 	// feature at all, like a watchdog "true") is evaluated on every sample.
 	if len(r.features) > 0 {
-		r.usesMetric = map[string]bool{}
+		r.usesMetric = []string{}
 	}
 	for _, f := range r.features {
 		if f.Metric == "" {
 			r.usesMetric = nil
 			break
 		}
-		r.usesMetric[f.Metric] = true
+		if !slices.Contains(r.usesMetric, f.Metric) {
+			r.usesMetric = append(r.usesMetric, f.Metric)
+		}
 	}
 
 	if raw.forDur < 0 || raw.keepFiringFor < 0 {

@@ -176,6 +176,11 @@ func elapsed(since, now, d int64) bool {
 // resend falling due, or a seconds_since_last comparison of the rule flipping
 // (read from f at nowMilli). ok is false when nothing is due without new data.
 func NextDeadline(r *Rule, st State, f Features, nowMilli int64) (int64, bool) {
+	m := memoFeatures{f: f, now: nowMilli, refs: r.table}
+	return r.nextDeadline(st, &m, nowMilli)
+}
+
+func (r *Rule) nextDeadline(st State, f *memoFeatures, nowMilli int64) (int64, bool) {
 	next, ok := int64(math.MaxInt64), false
 	consider := func(t int64) {
 		if t > nowMilli && t < next {
@@ -194,8 +199,7 @@ func NextDeadline(r *Rule, st State, f Features, nowMilli int64) (int64, bool) {
 		}
 	}
 	for _, c := range r.noData {
-		ref := r.features[c.ref]
-		age, has := f.SecondsSinceLast(ref.Metric, nowMilli)
+		age, has := f.get(r.tableIdx[c.ref])
 		if !has || math.IsNaN(age) || math.IsNaN(c.threshold) || math.Abs(c.threshold) > 1e12 {
 			continue
 		}
