@@ -113,7 +113,11 @@ type Series struct {
 	ewmas []ewma
 
 	free []*agg // recycled aggregates, so steady-state Add does not allocate
-	// query scratch for quantiles
+	// query scratch: the aggregates of a window, and its values for
+	// quantiles (sorted raw values when qsorted, else merged sketch bins)
+	aggScratch                 []windowAgg
+	qsorted                    bool
+	qvals                      []float64
 	scratch, scratch2, rawBins []bin
 	rawKeys                    []int32
 

@@ -28,8 +28,8 @@ type WindowStats struct {
 	hasRate, hasCounter, hasZ, hasQuantiles bool
 }
 
-// acc accumulates a window in time order from raw samples and aggregates.
-// x is event time in seconds relative to the window end.
+// acc holds the moments of a window, or of a part of one. x is event time
+// in seconds relative to the window end.
 type acc struct {
 	n               int64
 	sum, min, max   float64
@@ -40,30 +40,58 @@ type acc struct {
 	inc             float64
 }
 
-func (c *acc) addSample(ts, end int64, v float64, counter bool) {
-	x := float64(ts-end) / 1000
-	if c.n == 0 {
-		*c = acc{n: 1, sum: v, min: v, max: v, mean: v, xbar: x, firstTs: ts, lastTs: ts, first: v, last: v}
-		return
+// rawAcc summarises raw samples (sorted by time, at most 113*16 of them)
+// in two passes: sums, then moments about the means. No division per
+// sample, and the centred second pass keeps m2, sxx and cxy as accurate as
+// a one-pass update. counter: also the counter increase between them.
+func rawAcc(raw []sample, end int64, counter bool) acc {
+	n := len(raw)
+	if n == 0 {
+		return acc{}
 	}
+	c := acc{n: int64(n), firstTs: raw[0].ts, first: raw[0].v, lastTs: raw[n-1].ts, last: raw[n-1].v,
+		min: raw[0].v, max: raw[0].v}
+	// Σ (ts - end) in whole ms is exact: |ts - end| < 2^42 and n < 2^11.
+	var sum float64
+	var st int64
+	for _, r := range raw {
+		sum += r.v
+		// Values are finite (Add rejects NaN), so plain comparisons order
+		// them as math.Min and math.Max would.
+		if r.v < c.min {
+			c.min = r.v
+		}
+		if r.v > c.max {
+			c.max = r.v
+		}
+		st += r.ts - end
+	}
+	nf := float64(n)
+	c.sum = sum
+	c.mean = sum / nf
+	xbarMs := float64(st) / nf
+	c.xbar = xbarMs / 1000
+	var m2, sxx, cxy float64
+	for _, r := range raw {
+		d := r.v - c.mean
+		x := (float64(r.ts-end) - xbarMs) * 0.001
+		m2 += d * d
+		sxx += x * x
+		cxy += x * d
+	}
+	c.m2, c.sxx, c.cxy = m2, sxx, cxy
 	if counter {
-		c.inc += counterStep(c.last, v)
+		prev := raw[0].v
+		for _, r := range raw[1:] {
+			c.inc += counterStep(prev, r.v)
+			prev = r.v
+		}
 	}
-	c.last, c.lastTs = v, ts
-	c.n++
-	n := float64(c.n)
-	c.sum += v
-	c.min = math.Min(c.min, v)
-	c.max = math.Max(c.max, v)
-	dv := v - c.mean
-	dx := x - c.xbar
-	c.mean += dv / n
-	c.xbar += dx / n
-	c.m2 += dv * (v - c.mean)
-	c.sxx += dx * (x - c.xbar)
-	c.cxy += dx * (v - c.mean)
+	return c
 }
 
+// addAgg folds an aggregate in after the aggregates already in c (time
+// order: first, last and the counter increase between them).
 func (c *acc) addAgg(a *agg, start, end int64, counter bool) {
 	nb := float64(a.n)
 	xb := (float64(start-end) + a.st/nb) / 1000
@@ -79,20 +107,26 @@ func (c *acc) addAgg(a *agg, start, end int64, counter bool) {
 		c.inc += a.inc + counterStep(c.last, a.first)
 	}
 	c.last, c.lastTs = a.last, a.lastTs
-	na := float64(c.n)
+	c.merge(acc{n: a.n, sum: a.sum, min: a.min, max: a.max, mean: vb, m2: a.m2, xbar: xb, sxx: sxxb, cxy: cxyb})
+}
+
+// merge adds b's moments to c's (Chan et al.); first, last and inc are the
+// caller's.
+func (c *acc) merge(b acc) {
+	na, nb := float64(c.n), float64(b.n)
 	n := na + nb
 	f := na * nb / n
-	dx := xb - c.xbar
-	dv := vb - c.mean
-	c.n += a.n
-	c.sum += a.sum
-	c.min = math.Min(c.min, a.min)
-	c.max = math.Max(c.max, a.max)
+	dx := b.xbar - c.xbar
+	dv := b.mean - c.mean
+	c.n += b.n
+	c.sum += b.sum
+	c.min = math.Min(c.min, b.min)
+	c.max = math.Max(c.max, b.max)
 	c.xbar += dx * nb / n
 	c.mean += dv * nb / n
-	c.m2 += a.m2 + dv*dv*f
-	c.sxx += sxxb + dx*dx*f
-	c.cxy += cxyb + dx*dv*f
+	c.m2 += b.m2 + dv*dv*f
+	c.sxx += b.sxx + dx*dx*f
+	c.cxy += b.cxy + dx*dv*f
 }
 
 func (s *Series) windowIndex(d time.Duration) int {
@@ -104,27 +138,23 @@ func (s *Series) windowIndex(d time.Duration) int {
 	return -1
 }
 
-// accumulate walks window k oldest first. With quantiles it also leaves
-// the window's merged sketch, sorted, in s.scratch.
+// windowAgg is an aggregated bucket a window reads, with its start.
+type windowAgg struct {
+	a     *agg
+	start int64
+}
+
+// accumulate computes window k: its raw samples (all in s.raw from the
+// first one after the window's start) in two passes, its aggregates in time
+// order, then one merged into the other. With quantiles it leaves the
+// window's values for quantile: sorted in s.qvals when the window holds
+// only raw samples, else as a merged, sorted sketch in s.scratch.
 func (s *Series) accumulate(k int, quantiles bool) acc {
-	var c acc
 	end := s.newest
 	edge := end - s.levels[k].win
 	counter := s.cfg.Counter
-	p := s.rawIndex(edge + 1)
-	if quantiles {
-		s.scratch = s.scratch[:0]
-		s.rawKeys = s.rawKeys[:0]
-	}
-	flush := func(before int64) {
-		for ; p < len(s.raw) && s.raw[p].ts < before; p++ {
-			r := s.raw[p]
-			c.addSample(r.ts, end, r.v, counter)
-			if quantiles {
-				s.rawKeys = append(s.rawKeys, sketchKey(r.v))
-			}
-		}
-	}
+	raw := s.raw[s.rawIndex(edge+1):]
+	aggs := s.aggScratch[:0]
 	for i := k; i >= 0; i-- {
 		lv := &s.levels[i]
 		j0 := lv.lo
@@ -138,29 +168,97 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 			if a == nil || a.firstTs <= edge {
 				continue
 			}
-			start := j * lv.width
-			flush(start)
-			c.addAgg(a, start, end, counter)
-			if quantiles {
-				s.mergeScratch(a.bins)
-			}
+			aggs = append(aggs, windowAgg{a: a, start: j * lv.width})
 		}
 	}
-	flush(math.MaxInt64)
-	if quantiles && len(s.rawKeys) > 0 {
-		slices.Sort(s.rawKeys)
+	s.aggScratch = aggs
+	c := rawAcc(raw, end, counter)
+	if len(aggs) > 0 {
+		var ca acc
+		for _, wa := range aggs {
+			ca.addAgg(wa.a, wa.start, end, counter)
+		}
+		if c.n > 0 {
+			// Raw samples and aggregates interleave in time: first, last
+			// and the counter increase come from walking them in order.
+			first, firstTs, last, lastTs := ca.first, ca.firstTs, ca.last, ca.lastTs
+			if c.firstTs < firstTs {
+				first, firstTs = c.first, c.firstTs
+			}
+			if c.lastTs > lastTs {
+				last, lastTs = c.last, c.lastTs
+			}
+			ca.merge(c)
+			ca.first, ca.firstTs, ca.last, ca.lastTs = first, firstTs, last, lastTs
+			if counter {
+				ca.inc = interleavedIncrease(raw, aggs)
+			}
+		}
+		c = ca
+	}
+	if !quantiles {
+		return c
+	}
+	s.qsorted = len(aggs) == 0
+	if s.qsorted {
+		vals := s.qvals[:0]
+		for _, r := range raw {
+			vals = append(vals, r.v)
+		}
+		slices.Sort(vals)
+		s.qvals = vals
+		return c
+	}
+	s.scratch = s.scratch[:0]
+	for _, wa := range aggs {
+		s.mergeScratch(wa.a.bins)
+	}
+	if len(raw) > 0 {
+		keys := s.rawKeys[:0]
+		for _, r := range raw {
+			keys = append(keys, sketchKey(r.v))
+		}
+		slices.Sort(keys)
 		bins := s.rawBins[:0]
-		for _, k := range s.rawKeys {
+		for _, k := range keys {
 			if n := len(bins); n > 0 && bins[n-1].key == k {
 				bins[n-1].n++
 			} else {
 				bins = append(bins, bin{key: k, n: 1})
 			}
 		}
-		s.rawBins = bins
+		s.rawKeys, s.rawBins = keys, bins
 		s.mergeScratch(bins)
 	}
 	return c
+}
+
+// interleavedIncrease is the counter increase over raw samples and
+// aggregates (each sorted by time) walked together in time order.
+func interleavedIncrease(raw []sample, aggs []windowAgg) float64 {
+	var inc, prev float64
+	has := false
+	step := func(first float64) {
+		if has {
+			inc += counterStep(prev, first)
+		}
+		has = true
+	}
+	p := 0
+	for _, wa := range aggs {
+		for ; p < len(raw) && raw[p].ts < wa.start; p++ {
+			step(raw[p].v)
+			prev = raw[p].v
+		}
+		step(wa.a.first)
+		inc += wa.a.inc
+		prev = wa.a.last
+	}
+	for ; p < len(raw); p++ {
+		step(raw[p].v)
+		prev = raw[p].v
+	}
+	return inc
 }
 
 // mergeScratch merges sorted bins into the sorted, duplicate-free
@@ -233,9 +331,15 @@ func (s *Series) computeStats(k int, quantiles bool) WindowStats {
 		st.hasCounter = true
 	}
 	if quantiles {
-		st.P50 = quantile(s.scratch, 0.5, c.min, c.max)
-		st.P95 = quantile(s.scratch, 0.95, c.min, c.max)
-		st.P99 = quantile(s.scratch, 0.99, c.min, c.max)
+		if s.qsorted {
+			st.P50 = sortedQuantile(s.qvals, 0.5, c.min, c.max)
+			st.P95 = sortedQuantile(s.qvals, 0.95, c.min, c.max)
+			st.P99 = sortedQuantile(s.qvals, 0.99, c.min, c.max)
+		} else {
+			st.P50 = quantile(s.scratch, 0.5, c.min, c.max)
+			st.P95 = quantile(s.scratch, 0.95, c.min, c.max)
+			st.P99 = quantile(s.scratch, 0.99, c.min, c.max)
+		}
 		st.hasQuantiles = true
 	}
 	return st
