@@ -438,6 +438,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 			}
 			a := s.decodeAgg(d, j*lv.width, lv.width)
 			lv.slot(j).agg = a
+			lv.aggs++
 			j++
 		}
 	}

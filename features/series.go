@@ -76,6 +76,7 @@ type level struct {
 	lo    int64 // bucket index range [lo, hi)
 	hi    int64
 	slots []bucket // ring indexed by bucket index mod len
+	aggs  int      // aggregated buckets in slots, so windows skip levels without
 }
 
 func (l *level) slot(j int64) *bucket {
@@ -92,6 +93,9 @@ type ewma struct {
 	mean     float64
 	m2       float64 // Σ w (v - mean)²
 	w        float64 // Σ w, weights decayed to the newest event time
+	// decay = 2^(-decayDt/halfLife) for the last advance: regular streams
+	// advance by the same step every time, and reusing the factor is exact.
+	decayDt, decay float64
 }
 
 // Series is the windowed state of one metric. It is not safe for
@@ -117,9 +121,15 @@ type Series struct {
 	// quantiles (sorted raw values when qsorted, else merged sketch bins)
 	aggScratch                 []windowAgg
 	qsorted                    bool
-	qvals                      []float64
+	qvals                      []valueAt
 	scratch, scratch2, rawBins []bin
 	rawKeys                    []int32
+
+	// rawEpoch changes whenever raw samples change other than by appending
+	// after the newest event time or expiring: sortedRaw keeps the sorted
+	// values of windows across Adds within an epoch.
+	rawEpoch uint64
+	sorted   []sortedWindow
 
 	// version counts applied samples; cache holds each window's stats as of
 	// a version, so that a rule reading several stats walks a window once.
@@ -213,6 +223,9 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 		}
 	} else if ts < s.newest-s.lateness {
 		return TooLate, nil
+	} else if ts <= s.newest {
+		// Not after every raw sample: sorted windows are rebuilt.
+		s.rawEpoch++
 	}
 	if ts > s.newest {
 		s.advance(ts)
@@ -234,6 +247,7 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 				a := s.newAgg()
 				s.foldRaw(a, start, start, start+lv.width)
 				b.agg, b.raw = a, 0
+				lv.aggs++
 			}
 		}
 		if ts >= s.newest {
@@ -277,9 +291,11 @@ func (s *Series) advance(t int64) {
 	dt := float64(t - s.newest)
 	for k := range s.ewmas {
 		e := &s.ewmas[k]
-		d := math.Exp2(-dt / e.halfLife)
-		e.w *= d
-		e.m2 *= d
+		if dt != e.decayDt {
+			e.decayDt, e.decay = dt, math.Exp2(-dt/e.halfLife)
+		}
+		e.w *= e.decay
+		e.m2 *= e.decay
 	}
 	s.newest = t
 	var lo, hi [maxWindows]int64
@@ -291,6 +307,9 @@ func (s *Series) advance(t int64) {
 			b := lv.slot(j)
 			if b.raw > 0 || b.agg != nil {
 				s.relocate(i, j, b, &lo)
+			}
+			if b.agg != nil {
+				lv.aggs--
 			}
 			*b = bucket{}
 		}
@@ -325,6 +344,7 @@ func (s *Series) relocate(i int, j int64, b *bucket, lo *[maxWindows]int64) {
 		}
 		if db.agg == nil {
 			db.agg = s.newAgg()
+			dl.aggs++
 			if db.raw > 0 {
 				// Earlier sources of this destination are older than start.
 				s.foldRaw(db.agg, dstStart, dstStart, start)
@@ -395,6 +415,7 @@ func (s *Series) insertRaw(ts int64, v float64) {
 // foldRaw folds the raw samples with ts in [from, to) into a (whose bucket
 // starts at aggStart) in time order and removes them from raw.
 func (s *Series) foldRaw(a *agg, aggStart, from, to int64) {
+	s.rawEpoch++
 	p0 := s.rawIndex(from)
 	p1 := s.rawIndex(to)
 	for _, r := range s.raw[p0:p1] {

@@ -142,10 +142,10 @@ func quantile(bins []bin, q, lo, hi float64) float64 {
 // sortedQuantile is quantile over the sketch of sorted raw values: the
 // bin quantile picks is the one holding the value of rank floor(q*(n-1)),
 // and sketchKey is monotone, so one key is computed instead of n.
-func sortedQuantile(sorted []float64, q, lo, hi float64) float64 {
+func sortedQuantile(sorted []valueAt, q, lo, hi float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
 	i := min(int(q*float64(len(sorted)-1)), len(sorted)-1)
-	return math.Max(lo, math.Min(hi, keyValue(sketchKey(sorted[i]))))
+	return math.Max(lo, math.Min(hi, keyValue(sketchKey(sorted[i].v))))
 }

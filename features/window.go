@@ -1,6 +1,7 @@
 package features
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"slices"
@@ -157,6 +158,9 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 	aggs := s.aggScratch[:0]
 	for i := k; i >= 0; i-- {
 		lv := &s.levels[i]
+		if lv.aggs == 0 {
+			continue
+		}
 		j0 := lv.lo
 		if i == k {
 			j0 = max(j0, floorDiv(edge, lv.width))
@@ -201,12 +205,7 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 	}
 	s.qsorted = len(aggs) == 0
 	if s.qsorted {
-		vals := s.qvals[:0]
-		for _, r := range raw {
-			vals = append(vals, r.v)
-		}
-		slices.Sort(vals)
-		s.qvals = vals
+		s.qvals = s.sortedRaw(k, raw, edge, end)
 		return c
 	}
 	s.scratch = s.scratch[:0]
@@ -231,6 +230,79 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 		s.mergeScratch(bins)
 	}
 	return c
+}
+
+// sortedWindow holds the values of the raw samples of a window with event
+// times in (from, to], sorted by value, as of rawEpoch epoch.
+type sortedWindow struct {
+	valid    bool
+	epoch    uint64
+	from, to int64
+	vals     []valueAt
+}
+
+type valueAt struct {
+	v  float64
+	ts int64
+}
+
+// sortedRaw returns the values of raw (the raw samples of window k, which
+// covers (edge, end]) sorted. Between two queries a window normally gains
+// the samples appended since and loses those its start passed, so the
+// previous order is updated in linear time rather than sorted again; any
+// other change of the raw samples (a late sample, a fold into an
+// aggregate) changes rawEpoch and the values are sorted from scratch.
+func (s *Series) sortedRaw(k int, raw []sample, edge, end int64) []valueAt {
+	if s.sorted == nil {
+		s.sorted = make([]sortedWindow, len(s.levels))
+	}
+	sw := &s.sorted[k]
+	// Appended samples are inserted one by one: past a few, sorting is
+	// cheaper.
+	const maxInserts = 8
+	var fresh []sample
+	if sw.valid && sw.epoch == s.rawEpoch && edge >= sw.from && end >= sw.to {
+		fresh = raw[rawSearch(raw, sw.to+1):]
+	}
+	if !sw.valid || sw.epoch != s.rawEpoch || edge < sw.from || end < sw.to || len(fresh) > maxInserts {
+		vals := sw.vals[:0]
+		for _, r := range raw {
+			vals = append(vals, valueAt{v: r.v, ts: r.ts})
+		}
+		slices.SortFunc(vals, func(a, b valueAt) int { return cmp.Compare(a.v, b.v) })
+		*sw = sortedWindow{valid: true, epoch: s.rawEpoch, from: edge, to: end, vals: vals}
+		return vals
+	}
+	vals := sw.vals
+	if edge > sw.from {
+		out := vals[:0]
+		for _, x := range vals {
+			if x.ts > edge {
+				out = append(out, x)
+			}
+		}
+		vals = out
+	}
+	for _, r := range fresh {
+		i, _ := slices.BinarySearchFunc(vals, r.v, func(x valueAt, v float64) int { return cmp.Compare(x.v, v) })
+		vals = slices.Insert(vals, i, valueAt{v: r.v, ts: r.ts})
+	}
+	sw.from, sw.to, sw.vals = edge, end, vals
+	return vals
+}
+
+// rawSearch is the first index in raw (sorted by time) with ts >= t.
+func rawSearch(raw []sample, t int64) int {
+	lo, hi := 0, len(raw)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if raw[m].ts < t {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 // interleavedIncrease is the counter increase over raw samples and
