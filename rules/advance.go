@@ -27,7 +27,10 @@ func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int6
 		if !r.AppliesTo(src.Tenant) {
 			continue
 		}
-		st := states.Get(r.id)
+		var st State
+		if len(*states) > 0 {
+			st = states.Get(r.id)
+		}
 		if metric == "" || r.UsesMetric(metric) {
 			vals := buf[:0]
 			if n := len(r.features); n <= len(buf) {
@@ -37,7 +40,9 @@ func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int6
 			}
 			var tr *Transition
 			st, tr = Step(r, src, st, r.eval(&memo, vals), nowMilli)
-			states.Set(r.id, st)
+			if st.Phase != Inactive || len(*states) > 0 {
+				states.Set(r.id, st)
+			}
 			if tr != nil && emit != nil {
 				emit(tr)
 			}
@@ -55,15 +60,15 @@ func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int6
 // memoFeatures reads features at one time and remembers them, so rules that
 // share a feature (a warning and a critical threshold on avg(cpu,5m)) read
 // it from the feature engine once per Advance. Features are numbered in the
-// rule set's table (Rule.tableIdx); the first 64 are remembered in place,
-// the others in a list.
+// rule set's table (Rule.tableIdx). It remembers the first len(entries)
+// features read, which covers the rules one sample triggers; past that it
+// reads again rather than allocate (a read is deterministic).
 type memoFeatures struct {
-	f           Features
-	now         int64
-	refs        []FeatureRef // the rule set's feature table
-	done, known uint64
-	vals        [64]float64
-	more        []memoEntry
+	f       Features
+	now     int64
+	refs    []FeatureRef // the rule set's feature table
+	n       int
+	entries [8]memoEntry
 }
 
 type memoEntry struct {
@@ -73,33 +78,22 @@ type memoEntry struct {
 }
 
 func (m *memoFeatures) get(g int) (float64, bool) {
-	if g < len(m.vals) {
-		bit := uint64(1) << g
-		if m.done&bit != 0 {
-			return m.vals[g], m.known&bit != 0
-		}
-		v, ok := m.read(g)
-		m.done |= bit
-		if ok {
-			m.known |= bit
-		}
-		m.vals[g] = v
-		return v, ok
-	}
-	for _, e := range m.more {
-		if e.g == g {
+	for i := range m.n {
+		if e := &m.entries[i]; e.g == g {
 			return e.v, e.ok
 		}
 	}
-	v, ok := m.read(g)
-	m.more = append(m.more, memoEntry{g: g, v: v, ok: ok})
-	return v, ok
-}
-
-func (m *memoFeatures) read(g int) (float64, bool) {
 	ref := &m.refs[g]
+	var v float64
+	var ok bool
 	if ref.Stat == StatSecondsSinceLast {
-		return m.f.SecondsSinceLast(ref.Metric, m.now)
+		v, ok = m.f.SecondsSinceLast(ref.Metric, m.now)
+	} else {
+		v, ok = m.f.Stat(ref.Metric, ref.Stat, ref.Window, m.now)
 	}
-	return m.f.Stat(ref.Metric, ref.Stat, ref.Window, m.now)
+	if m.n < len(m.entries) {
+		m.entries[m.n] = memoEntry{g: g, v: v, ok: ok}
+		m.n++
+	}
+	return v, ok
 }
