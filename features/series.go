@@ -73,19 +73,23 @@ type level struct {
 	width int64 // bucket width, ms
 	win   int64 // the window this level serves, ms
 	align int64 // the lower edge of the level is aligned to the next level's width
+	per   int64 // align / width
 	lo    int64 // bucket index range [lo, hi)
 	hi    int64
 	slots []bucket // ring indexed by bucket index mod len
-	aggs  int      // aggregated buckets in slots, so windows skip levels without
+	aggs  int      // aggregated buckets in slots: windows skip a level without any
 }
 
-func (l *level) slot(j int64) *bucket {
+func (l *level) slot(j int64) *bucket { return &l.slots[l.ring(j)] }
+
+// ring is the position of bucket j in slots.
+func (l *level) ring(j int64) int {
 	n := int64(len(l.slots))
 	m := j % n
 	if m < 0 {
 		m += n
 	}
-	return &l.slots[m]
+	return int(m)
 }
 
 type ewma struct {
@@ -164,6 +168,7 @@ func NewSeries(cfg Config) *Series {
 		if i+1 < n {
 			lv.align = s.levels[i+1].width
 		}
+		lv.per = lv.align / lv.width
 		var prevWin int64
 		if i > 0 {
 			prevWin = s.levels[i-1].win
@@ -190,17 +195,22 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// ranges computes each level's bucket index range for newest time t.
+// ranges computes each level's bucket index range for newest time t. Level
+// i starts at cut = floor((t - win) / align) * align; align is the next
+// level's width, a multiple of this one's, so the start's bucket index here
+// is q * (align / width) and, one level up, q itself: one division a level.
 func (s *Series) ranges(t int64, lo, hi *[maxWindows]int64) {
+	var prevQ int64
 	for i := range s.levels {
 		lv := &s.levels[i]
-		cut := floorDiv(t-lv.win, lv.align) * lv.align
-		lo[i] = cut / lv.width
+		q := floorDiv(t-lv.win, lv.align)
+		lo[i] = q * lv.per
 		if i == 0 {
 			hi[i] = floorDiv(t, lv.width) + 1
 		} else {
-			hi[i] = lo[i-1] * s.levels[i-1].width / lv.width
+			hi[i] = prevQ
 		}
+		prevQ = q
 	}
 }
 
@@ -303,8 +313,12 @@ func (s *Series) advance(t int64) {
 	for i := len(s.levels) - 1; i >= 0; i-- {
 		lv := &s.levels[i]
 		end := min(lv.hi, lo[i])
+		m := lv.ring(lv.lo)
 		for j := lv.lo; j < end; j++ {
-			b := lv.slot(j)
+			b := &lv.slots[m]
+			if m++; m == len(lv.slots) {
+				m = 0
+			}
 			if b.raw > 0 || b.agg != nil {
 				s.relocate(i, j, b, &lo)
 			}

@@ -168,3 +168,12 @@ func TestRuleSetConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSourcePathDoesNotAllocate: a sample's Add and Advance allocate nothing
+// in steady state (BenchmarkSourcePath's scenario).
+func TestSourcePathDoesNotAllocate(t *testing.T) {
+	step := sourcePath(t)
+	if n := testing.AllocsPerRun(5000, step); n != 0 {
+		t.Fatalf("%v allocations per sample", n)
+	}
+}

@@ -85,13 +85,23 @@ func BenchmarkDecodeStates(b *testing.B) {
 // cmd/eventops/default_rules.yml). The series hold 2 h of history, so every
 // window is full. One op is one sample.
 func BenchmarkSourcePath(b *testing.B) {
+	step := sourcePath(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		step()
+	}
+}
+
+// sourcePath sets up BenchmarkSourcePath's source, fed for 2 h of event
+// time, and returns the step that feeds and evaluates its next sample.
+func sourcePath(tb testing.TB) func() {
 	data, err := os.ReadFile("testdata/default_rules.yml")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	rs, err := Parse("default_rules.yml", data, Options{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	names := []string{"cpu_load", "mem_used_pct", "disk_used_pct", "latency_ms", "http_requests_total"}
 	for m := len(names); m < 10; m++ {
@@ -140,7 +150,7 @@ func BenchmarkSourcePath(b *testing.B) {
 	step := func() {
 		ts := 1_700_000_000_000 + round*interval
 		if _, err := series[m].Add(ts, vals[m][round%rounds]); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		rs.Advance(&states, src, f, ts, names[m], nil)
 		if m++; m == len(names) {
@@ -151,10 +161,7 @@ func BenchmarkSourcePath(b *testing.B) {
 		step()
 	}
 	if len(states) != 0 {
-		b.Fatalf("alerts in steady state: %+v", states)
+		tb.Fatalf("alerts in steady state: %+v", states)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		step()
-	}
+	return step
 }

@@ -68,17 +68,24 @@
 // a condition that reads a feature without data is Unknown. The alert value
 // is the left-hand side of the top comparison (the side reading features;
 // through && the first operand that has one, through || the first true
-// operand's), else the first feature, else 0.
+// operand's), else the first feature, else 0. Compiled expressions run on
+// the package's own evaluator (exprcode.go), which mirrors expr's semantics
+// for the int, float64 and bool values of the rule language without
+// allocating; expr's VM stays the reference (FuzzCodeMatchesVM) and decides
+// whenever the evaluator does not, such as a run-time error.
 //
 // Step is the state machine (see its doc): inactive -> pending -> firing ->
 // resolved -> inactive, with for, keep_firing_for, clear hysteresis and
 // optional resend reminders. Unknown never resolves a firing alert and never
 // fires a pending one. Episode IDs hash tenant, host, rule ID and the
 // pending-since time. NextDeadline says when a state must be re-evaluated
-// without new data; RuleSet.Advance runs a whole source (what an actor and
-// the test runner call). States encode to a versioned, canonical binary form
-// that holds only non-inactive alerts (about 35 bytes per firing alert);
-// DecodeStates rejects anything else with ErrCorruptStates.
+// without new data; RuleSet.Advance runs a whole source (what an actor and the
+// test runner call). Advance allocates nothing unless a transition is emitted:
+// features shared by several rules are read once through a memo on the stack
+// (BenchmarkSourcePath measures a sample's Add and Advance). States encode to
+// a versioned, canonical binary form that holds only non-inactive alerts
+// (about 35 bytes per firing alert); DecodeStates rejects anything else with
+// ErrCorruptStates.
 //
 // # Rule tests
 //
