@@ -114,7 +114,21 @@ func (c *acc) addAgg(a *agg, start, end int64, counter bool) {
 		c.inc += a.inc + counterStep(c.last, a.first)
 	}
 	c.last, c.lastTs = a.last, a.lastTs
-	c.merge(acc{n: a.n, sum: a.sum, min: a.min, max: a.max, mean: vb, m2: a.m2, xbar: xb, sxx: sxxb, cxy: cxyb})
+	// merge, written out: this runs once per aggregate of a dense window.
+	na := float64(c.n)
+	n := na + nb
+	f := na * nb / n
+	dx := xb - c.xbar
+	dv := vb - c.mean
+	c.n += a.n
+	c.sum += a.sum
+	c.min = math.Min(c.min, a.min)
+	c.max = math.Max(c.max, a.max)
+	c.xbar += dx * nb / n
+	c.mean += dv * nb / n
+	c.m2 += a.m2 + dv*dv*f
+	c.sxx += sxxb + dx*dx*f
+	c.cxy += cxyb + dx*dv*f
 }
 
 // merge adds b's moments to c's (Chan et al.); first, last and inc are the
