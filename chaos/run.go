@@ -1,13 +1,16 @@
 package chaos
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -122,6 +125,9 @@ type Row struct {
 	PoisonMissing int `json:"poison_missing"`
 	// UnexpectedExits are replica exits the harness did not cause.
 	UnexpectedExits int `json:"unexpected_exits"`
+	// StageRestarts are stages the replicas ran again after they failed
+	// (eventops_stage_restarts_total); bad input must cause none.
+	StageRestarts int `json:"stage_restarts"`
 	// Takeover: from the fault until every partition processes again.
 	TakeoverP50 time.Duration `json:"takeover_p50_ns"`
 	TakeoverMax time.Duration `json:"takeover_max_ns"`
@@ -135,7 +141,8 @@ type Row struct {
 // OK reports whether the run found nothing wrong.
 func (r Row) OK() bool {
 	return r.Lost == 0 && r.Duplicated == 0 && r.WrongValues == 0 && r.WrongFeatures == 0 && r.WrongAlerts == 0 &&
-		r.PoisonMissing == 0 && r.UnexpectedExits == 0 && len(r.Problems) == 0
+		r.PoisonMissing == 0 && r.UnexpectedExits == 0 && len(r.Problems) == 0 &&
+		(r.Fault != FaultPoison || r.StageRestarts == 0)
 }
 
 // Run runs one harness run per fault kind and returns their rows.
@@ -313,6 +320,7 @@ func (r *run) do(ctx context.Context) (Row, error) {
 	}
 	for _, rep := range r.replicas {
 		r.row.UnexpectedExits += len(rep.p.unexpectedExits(r.caused[rep.p]))
+		r.row.StageRestarts += int(scrape("http://"+rep.http, "eventops_stage_restarts_total"))
 	}
 	return r.row, nil
 }
@@ -471,6 +479,27 @@ func (r *run) postgresDown(ctx context.Context) error {
 	}
 	*r.pg = *pg
 	return nil
+}
+
+// scrape sums a metric's series on a replica's /-/metrics.
+func scrape(base, name string) float64 {
+	resp, err := http.Get(base + "/-/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			sum += v
+		}
+	}
+	return sum
 }
 
 // probes write one event every 200 ms to a source of each partition, so

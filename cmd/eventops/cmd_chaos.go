@@ -105,10 +105,10 @@ func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 		}
 	} else {
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "fault\ttrials\tevents\tlost\tduplicated\twrong values\twrong features\twrong alerts\tpoison missing\tunexpected exits\ttakeover p50 / max\n")
+		fmt.Fprintf(tw, "fault\ttrials\tevents\tlost\tduplicated\twrong values\twrong features\twrong alerts\tpoison missing\tunexpected exits\tstage restarts\ttakeover p50 / max\n")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s / %s\n", r.Fault, r.Trials, r.Events, r.Lost, r.Duplicated,
-				r.WrongValues, r.WrongFeatures, r.WrongAlerts, r.PoisonMissing, r.UnexpectedExits,
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s / %s\n", r.Fault, r.Trials, r.Events, r.Lost, r.Duplicated,
+				r.WrongValues, r.WrongFeatures, r.WrongAlerts, r.PoisonMissing, r.UnexpectedExits, r.StageRestarts,
 				r.TakeoverP50.Round(100*time.Millisecond), r.TakeoverMax.Round(100*time.Millisecond))
 		}
 		tw.Flush()
