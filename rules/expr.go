@@ -221,6 +221,12 @@ func (c *exprCompiler) compile(src string, value bool) (*program, string, []expr
 	if err != nil {
 		return nil, "", []exprError{c.fileError(err)}
 	}
+	if value {
+		// A value source is printed from its condition's tree, which prints
+		// a float literal such as 2.0 as 2: in a value every number is a
+		// float, so "c ? 2.0 : 3.5" stays one type.
+		ast.Walk(&tree.Node, floatLiterals{})
+	}
 	v := &validator{c: c, src: tree.Source, value: value, accounted: map[*ast.CallNode]bool{}, used: map[int]bool{}}
 	v.node(tree.Node)
 	if len(v.errs) > 0 {
@@ -597,6 +603,15 @@ func (p *fetchPatcher) Visit(node *ast.Node) {
 		Callee:    &ast.IdentifierNode{Value: fetchName},
 		Arguments: []ast.Node{&ast.IdentifierNode{Value: "$env"}, &ast.IntegerNode{Value: i}},
 	})
+}
+
+// floatLiterals turns integer literals into float literals.
+type floatLiterals struct{}
+
+func (floatLiterals) Visit(n *ast.Node) {
+	if i, ok := (*n).(*ast.IntegerNode); ok {
+		ast.Patch(n, &ast.FloatNode{Value: float64(i.Value)})
+	}
 }
 
 // valueSource derives the expression of a rule's value from its condition:
