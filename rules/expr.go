@@ -199,6 +199,25 @@ type exprCompiler struct {
 	refs   []FeatureRef
 	refIdx map[FeatureRef]int
 	noData []noDataCond
+	// floatLiterals makes every integer literal a float (see compileValue).
+	floatLiterals bool
+}
+
+// compileValue compiles a value source (see valueSource). Such a source is
+// printed from its condition's tree, which prints a float literal such as
+// 2.0 as 2; when the source does not type-check as printed ("c ? 2.0 : 3.5"
+// becomes "c ? 2 : 3.5"), it is compiled again with every number a float.
+func (c *exprCompiler) compileValue(src string) (*program, []exprError) {
+	p, _, ee := c.compile(src, true)
+	if len(ee) == 0 {
+		return p, nil
+	}
+	c.floatLiterals = true
+	defer func() { c.floatLiterals = false }()
+	if p2, _, ee2 := c.compile(src, true); len(ee2) == 0 {
+		return p2, nil
+	}
+	return nil, ee
 }
 
 // exprError is a problem of an expression, with the 1-based line inside the
@@ -221,10 +240,7 @@ func (c *exprCompiler) compile(src string, value bool) (*program, string, []expr
 	if err != nil {
 		return nil, "", []exprError{c.fileError(err)}
 	}
-	if value {
-		// A value source is printed from its condition's tree, which prints
-		// a float literal such as 2.0 as 2: in a value every number is a
-		// float, so "c ? 2.0 : 3.5" stays one type.
+	if value && c.floatLiterals {
 		ast.Walk(&tree.Node, floatLiterals{})
 	}
 	v := &validator{c: c, src: tree.Source, value: value, accounted: map[*ast.CallNode]bool{}, used: map[int]bool{}}

@@ -554,7 +554,7 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 		}
 	}
 	if r.exprProg != nil && valueSrc != "" {
-		p, _, ee := c.compile(valueSrc, true)
+		p, ee := c.compileValue(valueSrc)
 		if len(ee) > 0 {
 			// The value expression is derived from expr, which compiled: a
 			// failure here is a bug of valueSource, not of the user.
