@@ -132,13 +132,13 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// unsupported are Alertmanager keys EventOps does not implement; they are
+// unsupported are Alertmanager keys EventOps does not support; they are
 // refused by name rather than ignored.
 var unsupported = map[string]string{
 	"global":         "set timeouts per webhook",
 	"templates":      "the payload is Alertmanager's webhook JSON; template it in the consumer",
-	"inhibit_rules":  "inhibition is not implemented",
-	"time_intervals": "time intervals are not implemented",
+	"inhibit_rules":  "EventOps does not inhibit alerts; use a silence",
+	"time_intervals": "EventOps has no time intervals; use a silence with an end time",
 }
 
 // unknownField rewrites yaml's message about an unknown key, which names
