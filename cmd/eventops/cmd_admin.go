@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -96,6 +97,25 @@ func startBroker(cfg *Config, n int, log *slog.Logger) (*broker.Embedded, error)
 	}
 	log.Info("embedded broker listening", "addrs", b.Addrs(), "data", filepath.Join(cfg.DataDir, "broker"))
 	return b, nil
+}
+
+// brokerCommand is `eventops broker`; `--brokers N` is a shorthand for
+// `--num-brokers N` there (elsewhere --brokers lists broker addresses).
+func brokerCommand() command {
+	var n int
+	return command{
+		name: "broker", summary: "run the embedded broker as its own process (persisting under data_dir)",
+		keys: []string{"data_dir", "kafka_addr", "num_brokers", "partitions", "replication"},
+		bind: func(fs *flag.FlagSet) {
+			fs.IntVar(&n, "brokers", 0, "brokers to run in this process, on consecutive ports (same as --num-brokers)")
+		},
+		run: func(ctx context.Context, cfg *Config, args []string, log *slog.Logger) error {
+			if n > 0 {
+				cfg.NumBrokers = n
+			}
+			return runBroker(ctx, cfg, args, log)
+		},
+	}
 }
 
 func runBroker(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) error {
