@@ -103,7 +103,7 @@ func FeaturesStage(ctx context.Context, k processors.Kafka, rs *rules.RuleSet, e
 	errc := make(chan error, 1)
 	start, cpu0 := time.Now(), CPU()
 	go func() { errc <- stage.Run(sctx) }()
-	for gauge(reg, "eventops_feature_samples_total") < float64(events) {
+	for Sum(reg, "eventops_feature_samples_total", nil) < float64(events) {
 		select {
 		case err := <-errc:
 			return StageResult{}, fmt.Errorf("features stage stopped: %v", err)
@@ -113,8 +113,8 @@ func FeaturesStage(ctx context.Context, k processors.Kafka, rs *rules.RuleSet, e
 		}
 	}
 	res := StageResult{Throughput: rate(events, time.Since(start), CPU()-cpu0)}
-	res.ChangelogBytesPerEvent = gauge(reg, "eventops_state_flush_bytes_total") / float64(events)
-	if n := gauge(reg, "eventops_state_flushes_total"); n > 0 {
+	res.ChangelogBytesPerEvent = Sum(reg, "eventops_state_flush_bytes_total", nil) / float64(events)
+	if n := Sum(reg, "eventops_state_flushes_total", nil); n > 0 {
 		res.StateBytesPerSource = histogramMean(reg, "eventops_state_bytes")
 	}
 	cancel()
@@ -128,18 +128,40 @@ func (h host) Open(p int32, durable func(string, int64)) processors.SourcePartit
 	return h.s.Open(p, durable)
 }
 
-func gauge(reg *prometheus.Registry, name string) float64 {
-	mfs, _ := reg.Gather()
+// Sum adds up the values of a counter's or gauge's series whose labels
+// include labels (nil: all of them).
+func Sum(reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
 	var sum float64
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.Metric {
-			sum += value(m)
+			if hasLabels(m, labels) {
+				sum += value(m)
+			}
 		}
 	}
 	return sum
+}
+
+func hasLabels(m *dto.Metric, labels map[string]string) bool {
+	for k, v := range labels {
+		found := false
+		for _, lp := range m.Label {
+			if lp.GetName() == k && lp.GetValue() == v {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func value(m *dto.Metric) float64 {

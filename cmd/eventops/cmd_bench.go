@@ -25,7 +25,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/bench"
@@ -265,7 +264,7 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	pl.CPUPer1000 = cpu.Seconds() / float64(total) * 1000
 	pl.PostgresCPUPer1k = pgcpu.Seconds() / float64(total) * 1000
 	pl.BrokerCPUPer1k = brkcpu.Seconds() / float64(total) * 1000
-	pl.ChangelogBytes = counterValue(reg, "eventops_state_flush_bytes_total", nil) / float64(total)
+	pl.ChangelogBytes = bench.Sum(reg, "eventops_state_flush_bytes_total", nil) / float64(total)
 	pl.PeakRSS = bench.PeakRSS()
 	say("pipeline: %d events in %s: %.0f events/s", total, elapsed.Round(time.Millisecond), pl.EventsPerSec)
 
@@ -490,7 +489,7 @@ func (f *benchFlags) latency(ctx context.Context, res *BenchResult, brokers []st
 	}
 	// How far behind is the pipeline once the load stops?
 	want := float64(already + load.Events + int64(len(rowLat)))
-	got := counterValue(reg, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"})
+	got := bench.Sum(reg, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"})
 	lr.LagAtEnd = int64(want - got)
 	lr.Alerts = len(alertLat)
 	ps := bench.Percentiles(alertLat, 0.5, 0.95, 0.99)
@@ -541,7 +540,7 @@ func printBench(w io.Writer, r *BenchResult) {
 // ctx ends.
 func waitCounter(ctx context.Context, reg *prometheus.Registry, perr chan error, name string, labels map[string]string, want float64) error {
 	for {
-		if counterValue(reg, name, labels) >= want {
+		if bench.Sum(reg, name, labels) >= want {
 			return nil
 		}
 		select {
@@ -553,41 +552,6 @@ func waitCounter(ctx context.Context, reg *prometheus.Registry, perr chan error,
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// counterValue sums a counter's series whose labels include labels.
-func counterValue(reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return 0
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.Metric {
-			if matches(m, labels) && m.Counter != nil {
-				sum += m.Counter.GetValue()
-			}
-		}
-	}
-	return sum
-}
-
-func matches(m *dto.Metric, labels map[string]string) bool {
-	for k, v := range labels {
-		found := false
-		for _, lp := range m.Label {
-			if lp.GetName() == k && lp.GetValue() == v {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }
 
 // brokerProcess is `eventops broker` run as a child process.
@@ -655,10 +619,10 @@ func traceStages(ctx context.Context, reg *prometheus.Registry, start time.Time)
 		case now := <-t.C:
 			cpu := bench.CPU()
 			fmt.Fprintf(os.Stderr, "%6.0f %10.0f %10.0f %10.0f %10.0f %8.0f\n", now.Sub(start).Seconds(),
-				counterValue(reg, "eventops_events_out_total", map[string]string{"stage": "ingest"}),
-				counterValue(reg, "eventops_feature_samples_total", nil),
-				counterValue(reg, "eventops_events_in_total", map[string]string{"stage": "sink"}),
-				counterValue(reg, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"}),
+				bench.Sum(reg, "eventops_events_out_total", map[string]string{"stage": "ingest"}),
+				bench.Sum(reg, "eventops_feature_samples_total", nil),
+				bench.Sum(reg, "eventops_events_in_total", map[string]string{"stage": "sink"}),
+				bench.Sum(reg, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"}),
 				float64(cpu-cpu0)/float64(now.Sub(at0))*100)
 			cpu0, at0 = cpu, now
 		}
