@@ -71,6 +71,7 @@ func stampBatch(raw []byte, now int64, dec kgo.Decompressor) ([]byte, bool) {
 		return nil, false
 	}
 	out := make([]byte, 0, len(recs))
+	var scratch []byte
 	for range b.NumRecords {
 		n, size := binary.Varint(recs)
 		if size <= 0 || n < 0 || int64(len(recs)-size) < n {
@@ -82,7 +83,8 @@ func stampBatch(raw []byte, now int64, dec kgo.Decompressor) ([]byte, bool) {
 		}
 		recs = recs[size+int(n):]
 		r.Length, r.TimestampDelta, r.TimestampDelta64 = 0, 0, 0
-		body := r.AppendTo(nil)[1:] // without the one-byte varint of Length 0
+		scratch = r.AppendTo(scratch[:0])
+		body := scratch[1:] // without the one-byte varint of Length 0
 		out = binary.AppendVarint(out, int64(len(body)))
 		out = append(out, body...)
 	}
