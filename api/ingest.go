@@ -76,9 +76,9 @@ type item struct {
 // checks it, against the time the request was received; the accepted ones
 // are published to ingest.raw.agent keyed by tenant/host (one source's events
 // keep their order) with that time in a header, so that the ingest stage
-// judges them against it again, and the answer is 202 with the counts and
-// an error for each rejected event. Nothing is published
-// when the request is refused as a whole (400, 401, 403, 413, 429).
+// judges them against it again, and the answer is 202 with the counts and an
+// error for each rejected event. Nothing is published when the request is
+// refused as a whole (400, 401, 403, 413, 429).
 func (s *Server) ingest(c *fiber.Ctx) error {
 	if s.opts.Producer == nil {
 		return fmt.Errorf("%w: this replica does not take HTTP ingest", ErrUnavailable)
@@ -102,7 +102,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 	// The receive time plays the part of a raw record's broker timestamp:
 	// events are judged against it here, and the ingest stage judges them
 	// against it again (it travels in a header of the raw records).
-	received := time.Now()
+	received := time.Now().Truncate(time.Microsecond)
 	var resp ingestResponse
 	resp.Errors = []ItemError{}
 	reject := func(it item, reason, detail string) {

@@ -1,7 +1,9 @@
 package normalize
 
 // The reference: encoding/json, as Parse was written before its own decoder.
-// Only the order in which refTags judges several bad tags changed (see there).
+// Only the order in which refTags judges several bad tags changed (see there),
+// and it learnt the reasons added since (split_record, future,
+// no_record_time).
 
 import (
 	"bytes"

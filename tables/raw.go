@@ -19,10 +19,10 @@ func ReceivedHeader(t time.Time) kgo.RecordHeader {
 
 // RawRecordTime is the time a raw record's events are judged against: its
 // broker timestamp (the time the broker received it), or the time its
-// HeaderReceived says (received, nil if absent) when that is earlier. A
-// header can only move the time back: what it says is not trusted further
-// than the broker's own clock, so no producer widens the bound on event
-// times with it. A zero timestamp (the record has none) stays zero.
+// HeaderReceived says (received, nil if absent) when that is not later, to
+// the millisecond a timestamp has. A header is not trusted further than the
+// broker's own clock, so no producer widens the bound on event times with it.
+// A zero timestamp (the record has none) stays zero.
 func RawRecordTime(timestamp time.Time, received []byte) time.Time {
 	if timestamp.IsZero() || received == nil {
 		return timestamp
@@ -31,7 +31,7 @@ func RawRecordTime(timestamp time.Time, received []byte) time.Time {
 	if err != nil || us <= 0 {
 		return timestamp
 	}
-	if t := time.UnixMicro(us); t.Before(timestamp) {
+	if t := time.UnixMicro(us); t.UnixMilli() <= timestamp.UnixMilli() {
 		return t
 	}
 	return timestamp

@@ -6,7 +6,7 @@ import (
 )
 
 // The time of a raw record is the broker's, or HTTP ingest's receive time
-// when that is earlier; a header never moves it later.
+// when that is not later; a header never moves it past the broker's clock.
 func TestRawRecordTime(t *testing.T) {
 	broker := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	f := func(name string, timestamp time.Time, received []byte, want time.Time) {
@@ -18,6 +18,9 @@ func TestRawRecordTime(t *testing.T) {
 	http := broker.Add(-3 * time.Millisecond)
 	f("no header", broker, nil, broker)
 	f("received by HTTP ingest", broker, ReceivedHeader(http).Value, http)
+	// The broker's timestamp has milliseconds; HTTP ingest's microseconds.
+	sameMilli := broker.Add(900 * time.Microsecond)
+	f("received in the broker's millisecond", broker, ReceivedHeader(sameMilli).Value, sameMilli)
 	f("a header later than the broker", broker, ReceivedHeader(broker.Add(time.Hour)).Value, broker)
 	f("a header that is no time", broker, []byte("soon"), broker)
 	f("a negative header", broker, []byte("-5"), broker)
