@@ -66,7 +66,8 @@ func EnsureTopics(ctx context.Context, brokers []string, layout tables.Layout, r
 		rep.Created = err == nil
 		reports = append(reports, rep)
 	}
-	// Check cleanup policies of what already existed.
+	// Check the configs of what already existed that decide what its
+	// records mean.
 	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
 	if err == nil {
 		for i := range reports {
@@ -78,14 +79,22 @@ func EnsureTopics(ctx context.Context, brokers []string, layout tables.Layout, r
 				continue
 			}
 			for _, c := range rc.Configs {
-				if c.Key == "cleanup.policy" && c.Value != nil && *c.Value != reports[i].Spec.Cleanup() {
-					if reports[i].Mismatch != "" {
-						reports[i].Mismatch += "; "
-					}
-					reports[i].Mismatch += fmt.Sprintf("cleanup.policy is %s, want %s", *c.Value, reports[i].Spec.Cleanup())
+				want, checked := reports[i].Spec.Configs[c.Key]
+				if !checked || !checkedConfigs[c.Key] || c.Value == nil || *c.Value == want {
+					continue
 				}
+				if reports[i].Mismatch != "" {
+					reports[i].Mismatch += "; "
+				}
+				reports[i].Mismatch += fmt.Sprintf("%s is %s, want %s", c.Key, *c.Value, want)
 			}
 		}
 	}
 	return reports, nil
 }
+
+// checkedConfigs are the configs an existing topic is reported for when they
+// differ from its spec: the cleanup policy (a stream compacted, or a table
+// deleted, loses records) and the timestamp type (the ingest stage judges
+// event times against the broker's timestamp of a raw record).
+var checkedConfigs = map[string]bool{"cleanup.policy": true, "message.timestamp.type": true}

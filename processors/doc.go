@@ -14,4 +14,15 @@
 //     per partition (Acks), because sarama commits the highest marked offset.
 //   - Callbacks stay short: the work belongs to normalize, features, rules and
 //     the actors.
+//   - The ingest stage judges a raw record by the record alone: its event
+//     times against the record's time (the broker's timestamp, or the receive
+//     time HTTP ingest put in a header), never the wall clock, so a replay
+//     judges it the same way; the signal carries that time as IngestMicro.
+//     Records are never joined: each one is whole or goes to the DLQ, so the
+//     stage holds no record waiting for another.
+//   - What the ingest stage writes for the records of one raw partition
+//     leaves in the order the records were read, also when the broker
+//     refuses a record for good and it is sent again (orderedProducer): the
+//     features stage takes a signal whose origin is not past its source's
+//     mark for that raw partition for a replay.
 package processors

@@ -39,7 +39,7 @@ type Config struct {
 	Rebalance   time.Duration `key:"rebalance_timeout" default:"30s" help:"consumer group rebalance timeout (keep it far from goka's 5s rejoin pause)"`
 	BatchRows   int           `key:"batch_rows" default:"10000" help:"rows per PostgreSQL batch"`
 	BatchWait   time.Duration `key:"batch_interval" default:"200ms" help:"longest wait before a partial PostgreSQL batch is written"`
-	MaxFuture   time.Duration `key:"max_future" default:"1h" help:"how far ahead of now an event time may be"`
+	MaxFuture   time.Duration `key:"max_future" default:"30s" help:"how far an event time may be ahead of when its record reached the broker or HTTP ingest (kept well inside the 1m lateness; cf. Mimir's 10m creation grace period)"`
 	Retention   time.Duration `key:"retention" default:"0s" help:"how long metrics are kept: older daily partitions are dropped, older rows go to the DLQ (0 keeps them forever)"`
 	ConfigFile  string        `key:"config" env:"EVENTOPS_CONFIG" help:"YAML file with any of these keys"`
 	APIKeysFile string        `key:"api_keys_file" help:"API keys file: one 'sha256:<hex> <tenant or *> [name]' a line (eventops keys new TENANT makes one); dev without it serves localhost only"`

@@ -16,11 +16,24 @@ import (
 	"github.com/eventops/eventops/tables"
 )
 
-// quickStartInput is the original quick start's heredoc, byte for byte:
-// kcat makes each of its two lines a record of its own.
-const quickStartInput = `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,
+// twoLineHeredoc is the quick start's sample event as the seed wrote it,
+// over two lines: kcat makes each line a record of its own.
+const twoLineHeredoc = `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,
  "ts_event":"2025-10-21T10:00:00Z","unit":"percent","tags":{"env":"prod"}}
 `
+
+// quickStartInput is what the README's quick start gives kcat: its heredoc.
+func quickStartInput(t *testing.T) string {
+	t.Helper()
+	for _, block := range readmeBlocks(t, "Quick start", "sh") {
+		_, rest, ok := strings.Cut(block, "-t ingest.raw.agent -P <<'EOF'\n")
+		if doc, _, closed := strings.Cut(rest, "\nEOF\n"); ok && closed {
+			return doc + "\n"
+		}
+	}
+	t.Fatal("the README's quick start sends nothing with kcat")
+	return ""
+}
 
 type devEnv struct {
 	dataDir, kafka, http, dbURL string
@@ -44,8 +57,8 @@ func TestQuickStart(t *testing.T) {
 	env := newDevEnv(t)
 	p := env.start(t)
 
-	// 3. Send sample telemetry, exactly as the quick start does.
-	kcat(t, quickStartInput, "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
+	// 3. Send sample telemetry, exactly as the README's quick start does.
+	kcat(t, quickStartInput(t), "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
 
 	// 4. Query data.
 	var series struct {
@@ -106,22 +119,28 @@ func TestQuickStart(t *testing.T) {
 		return nil
 	})
 
-	// Malformed input goes to the DLQ with its reason and origin.
+	// Malformed input goes to the DLQ with its reason and origin; so do the
+	// two lines of the event written over two lines.
 	kcat(t, "this is not json\n", "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
 	kcat(t, `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":"NaN"}`+"\n", "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
-	reasons := readDLQ(t, env.kafka, 2, 30*time.Second)
-	for _, want := range []string{"invalid_json", "not_finite"} {
-		r, ok := reasons[want]
-		if !ok {
-			t.Fatalf("no DLQ record with reason %s: %v", want, reasons)
+	kcat(t, twoLineHeredoc, "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
+	reasons := readDLQ(t, env.kafka, 4, 30*time.Second)
+	for want, n := range map[string]int{"invalid_json": 1, "not_finite": 1, "split_record": 2} {
+		if len(reasons[want]) != n {
+			t.Fatalf("%d DLQ records with reason %s, want %d: %v", len(reasons[want]), want, n, reasons)
 		}
-		if tables.Header(r, tables.HeaderOriginTopic) != "ingest.raw.agent" || tables.Header(r, tables.HeaderOriginOffset) == "" ||
-			tables.Header(r, tables.HeaderOriginPartition) == "" || tables.Header(r, tables.HeaderError) == "" {
-			t.Errorf("DLQ record of %s lacks its origin: %+v", want, r.Headers)
+		for _, r := range reasons[want] {
+			if tables.Header(r, tables.HeaderOriginTopic) != "ingest.raw.agent" || tables.Header(r, tables.HeaderOriginOffset) == "" ||
+				tables.Header(r, tables.HeaderOriginPartition) == "" || tables.Header(r, tables.HeaderError) == "" {
+				t.Errorf("DLQ record of %s lacks its origin: %+v", want, r.Headers)
+			}
 		}
 	}
-	if got := string(reasons["invalid_json"].Value); got != "this is not json" {
+	if got := string(reasons["invalid_json"][0].Value); got != "this is not json" {
 		t.Errorf("DLQ value %q", got)
+	}
+	if e := tables.Header(reasons["split_record"][0], tables.HeaderError); !strings.Contains(e, "put one event on one line") {
+		t.Errorf("a split record's error does not say what to do: %s", e)
 	}
 	p.stop(60 * time.Second)
 }
@@ -155,8 +174,8 @@ func readAlert(t *testing.T, url string, timeout time.Duration) string {
 	return ""
 }
 
-// readDLQ reads the DLQ until it has n records, keyed by reason.
-func readDLQ(t *testing.T, broker string, n int, timeout time.Duration) map[string]*kgo.Record {
+// readDLQ reads the DLQ until it has n records, by reason.
+func readDLQ(t *testing.T, broker string, n int, timeout time.Duration) map[string][]*kgo.Record {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(tables.DLQTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -166,13 +185,17 @@ func readDLQ(t *testing.T, broker string, n int, timeout time.Duration) map[stri
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	out := map[string]*kgo.Record{}
-	for len(out) < n {
+	out := map[string][]*kgo.Record{}
+	for read := 0; read < n; {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("DLQ: %d of %d records within %s: %v", len(out), n, timeout, out)
+			t.Fatalf("DLQ: %d of %d records within %s: %v", read, n, timeout, out)
 		}
-		fs.EachRecord(func(r *kgo.Record) { out[tables.Header(r, tables.HeaderReason)] = r })
+		fs.EachRecord(func(r *kgo.Record) {
+			reason := tables.Header(r, tables.HeaderReason)
+			out[reason] = append(out[reason], r)
+			read++
+		})
 	}
 	return out
 }
