@@ -20,9 +20,10 @@ import (
 type Config struct {
 	DataDir     string        `key:"data_dir" default:"./.eventops" help:"directory for the embedded broker, goka's local state and the private PostgreSQL"`
 	Brokers     []string      `key:"brokers" help:"Kafka/Redpanda brokers, comma-separated (run; dev uses its embedded broker)"`
-	KafkaAddr   string        `key:"kafka_addr" default:"127.0.0.1:9092" help:"address the embedded broker listens on (dev, broker)"`
-	NumBrokers  int           `key:"num_brokers" default:"1" help:"brokers the embedded cluster runs, on consecutive ports (broker)"`
-	HTTPAddr    string        `key:"http_addr" default:":8088" help:"address of the HTTP API and dashboard"`
+	KafkaAddr   string        `key:"kafka_addr" default:"127.0.0.1:9092" help:"address the embedded broker listens on (dev, broker); port 0 picks a free one (see addr_file)"`
+	NumBrokers  int           `key:"num_brokers" default:"1" help:"brokers the embedded cluster runs, on consecutive ports from kafka_addr's, or each on a free one with port 0 (broker)"`
+	HTTPAddr    string        `key:"http_addr" default:":8088" help:"address of the HTTP API and dashboard; port 0 picks a free one (see addr_file)"`
+	AddrFile    string        `key:"addr_file" help:"file the bound addresses are written to once the process listens (dev, run, broker): a JSON object with kafka, the embedded brokers' host:port list, and http, the API's host:port; it appears whole, so a caller that removed it before the start polls for it to learn what port 0 chose"`
 	DatabaseURL string        `key:"database_url" env:"DATABASE_URL" help:"PostgreSQL URL; dev starts a private cluster under data_dir when empty"`
 	Stages      []string      `key:"stages" default:"ingest,features,sink,api" help:"stages this replica runs: ingest, features, sink, notify, api"`
 	Replication int           `key:"replication" default:"1" help:"replication factor of the topics EventOps creates"`

@@ -35,30 +35,29 @@ func quickStartInput(t *testing.T) string {
 	return ""
 }
 
+// devEnv is the data directory and database of `eventops dev` runs: a
+// restart on them resumes where the last run stopped.
 type devEnv struct {
-	dataDir, kafka, http, dbURL string
+	dataDir, dbURL string
 }
 
 func newDevEnv(t *testing.T) devEnv {
-	return devEnv{
-		dataDir: t.TempDir(),
-		kafka:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		http:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		dbURL:   storetest.NewDatabase(t),
-	}
+	return devEnv{dataDir: t.TempDir(), dbURL: storetest.NewDatabase(t)}
 }
 
-func (e devEnv) start(t *testing.T) *proc {
-	return startEventops(t, []string{"DATABASE_URL=" + e.dbURL}, e.http,
-		"dev", "--data-dir", e.dataDir, "--kafka-addr", e.kafka, "--http-addr", e.http, "--flush-interval", "1s")
+// start runs `eventops dev` on the environment, its broker and API each on
+// a port of its own choosing, with extra flags.
+func (e devEnv) start(t *testing.T, extra ...string) *proc {
+	return startEventops(t, []string{"DATABASE_URL=" + e.dbURL}, append([]string{
+		"dev", "--data-dir", e.dataDir, "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, extra...)...)
 }
 
 func TestQuickStart(t *testing.T) {
 	env := newDevEnv(t)
-	p := env.start(t)
+	p := env.start(t, "--flush-interval", "1s")
 
 	// 3. Send sample telemetry, exactly as the README's quick start does.
-	kcat(t, quickStartInput(t), "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
+	kcat(t, quickStartInput(t), "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
 
 	// 4. Query data.
 	var series struct {
@@ -121,10 +120,10 @@ func TestQuickStart(t *testing.T) {
 
 	// Malformed input goes to the DLQ with its reason and origin; so do the
 	// two lines of the event written over two lines.
-	kcat(t, "this is not json\n", "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
-	kcat(t, `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":"NaN"}`+"\n", "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
-	kcat(t, twoLineHeredoc, "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
-	reasons := readDLQ(t, env.kafka, 4, 30*time.Second)
+	kcat(t, "this is not json\n", "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
+	kcat(t, `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":"NaN"}`+"\n", "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
+	kcat(t, twoLineHeredoc, "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
+	reasons := readDLQ(t, p.Kafka[0], 4, 30*time.Second)
 	for want, n := range map[string]int{"invalid_json": 1, "not_finite": 1, "split_record": 2} {
 		if len(reasons[want]) != n {
 			t.Fatalf("%d DLQ records with reason %s, want %d: %v", len(reasons[want]), want, n, reasons)
@@ -148,6 +147,7 @@ func TestQuickStart(t *testing.T) {
 // readAlert opens an SSE stream and returns the data of its first alert.
 func readAlert(t *testing.T, url string, timeout time.Duration) string {
 	t.Helper()
+	timeout = patience(timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -177,6 +177,7 @@ func readAlert(t *testing.T, url string, timeout time.Duration) string {
 // readDLQ reads the DLQ until it has n records, by reason.
 func readDLQ(t *testing.T, broker string, n int, timeout time.Duration) map[string][]*kgo.Record {
 	t.Helper()
+	timeout = patience(timeout)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(tables.DLQTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {

@@ -37,6 +37,8 @@ type pipeline struct {
 	log     *slog.Logger
 	brokers []string
 	dbURL   string
+	// api is the listener the api stage serves on (listenAPI).
+	api net.Listener
 	// reg collects the pipeline's metrics; nil makes a new registry.
 	reg      *prometheus.Registry
 	restarts *prometheus.CounterVec
@@ -237,7 +239,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			}
 		})
 		srv := api.New(api.Options{
-			Addr: cfg.HTTPAddr, Store: db, Alerts: db, Sources: db, Silences: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
+			Store: db, Alerts: db, Sources: db, Silences: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
 			Static: static.FS(), Logger: log, Reload: reloadRules,
 			MetricNames: db, Rules: ruleLister{ruleHolder}, Registerer: reg,
 			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
@@ -253,7 +255,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		})
 		stages.Go(func() error { return hub.Run(sctx) })
 		stages.Go(func() error { return view.Run(sctx) })
-		stages.Go(func() error { return srv.Run(sctx) })
+		stages.Go(func() error { return srv.Serve(sctx, p.api) })
 	}
 	log.Info("eventops running", "stages", cfg.Stages, "brokers", p.brokers, "client_id", cfg.clientID())
 
@@ -338,7 +340,7 @@ func (p *pipeline) notifyStage(ctx context.Context, stages *errgroup.Group, syst
 		log.Warn("notify: no receivers file (alerting): alert transitions are not sent anywhere")
 	}
 	notifier := actors.NewNotifier(system, actors.NotifierOptions{
-		Config: receivers, Store: db, ExternalURL: externalURL(cfg.HTTPAddr), DrainTimeout: cfg.Shutdown / 2,
+		Config: receivers, Store: db, ExternalURL: externalURL(p.httpAddr()), DrainTimeout: cfg.Shutdown / 2,
 		UserAgent: "eventops/" + version, Registerer: reg, Logger: log,
 	})
 	nt, err := processors.NewNotify(processors.NotifyOptions{Kafka: kafka, Target: notifier, Producer: producer, Metrics: metrics, Logger: log})
@@ -348,6 +350,15 @@ func (p *pipeline) notifyStage(ctx context.Context, stages *errgroup.Group, syst
 	stages.Go(p.supervise(ctx, "notify", nt))
 	stages.Go(func() error { return notifier.Run(ctx) })
 	return nil
+}
+
+// httpAddr is the API's address: the bound one when this replica serves
+// it (port 0 chose a port), else http_addr.
+func (p *pipeline) httpAddr() string {
+	if p.api != nil {
+		return p.api.Addr().String()
+	}
+	return p.cfg.HTTPAddr
 }
 
 // externalURL is the default base of links in notifications: the API's
