@@ -31,8 +31,8 @@ type (
 	}
 	flushTick struct{}
 	ruleTick  struct{}
-	// closeReq asks for a final flush; the answer comes once it is durable.
-	closeReq struct{}
+	// closeReq asks for a final flush; done is called once it is durable.
+	closeReq struct{ done func() }
 )
 
 // sourceActor owns one source's features and alert states. It writes them
@@ -47,9 +47,11 @@ type sourceActor struct {
 	s       *Sources
 	part    int32
 	durable func(key string, offset int64)
-	key     string
-	tenant  string
-	host    string
+	// handBack gives up on a signal the actor did not apply.
+	handBack func(offset int64)
+	key      string
+	tenant   string
+	host     string
 
 	st    *tables.SourceState
 	feats rules.SeriesFeatures
@@ -69,7 +71,7 @@ type sourceActor struct {
 	flushing   bool
 	flushAgain bool
 	urgent     bool
-	closers    []*actor.PID
+	closers    []func()
 	stopped    bool
 }
 
@@ -106,7 +108,7 @@ func (a *sourceActor) Receive(c actor.Context) {
 		a.ruleTimer = nil
 		a.evaluate(a.clock(), "")
 	case closeReq:
-		a.closers = append(a.closers, c.Sender())
+		a.closers = append(a.closers, m.done)
 		a.stopped = true
 		a.stopTimers()
 		a.flush()
@@ -135,6 +137,9 @@ func (a *sourceActor) deliver(m *deliver) {
 		return
 	}
 	if a.stopped {
+		// After the final flush nothing is applied: the partition's next
+		// owner reads the signal again.
+		a.handBack(m.offset)
 		return
 	}
 	sig := m.sig
@@ -344,8 +349,8 @@ func (a *sourceActor) answerClosers() {
 	if len(a.closers) == 0 || a.dirty || a.flushing || a.inflight > 0 {
 		return
 	}
-	for _, c := range a.closers {
-		a.s.system.Root.Send(c, struct{}{})
+	for _, done := range a.closers {
+		done()
 	}
 	a.closers = nil
 }

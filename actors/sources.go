@@ -34,9 +34,6 @@ type SourcesOptions struct {
 	// is written to the table (default 5 s). An alert transition flushes
 	// sooner, as soon as its record is acknowledged.
 	FlushInterval time.Duration
-	// CloseTimeout bounds the final flush of a revoked partition (default
-	// 30 s).
-	CloseTimeout time.Duration
 	// Now is the wall clock (default time.Now).
 	Now        func() time.Time
 	Registerer prometheus.Registerer
@@ -106,9 +103,6 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = 5 * time.Second
 	}
-	if opts.CloseTimeout <= 0 {
-		opts.CloseTimeout = 30 * time.Second
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -144,8 +138,8 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 }
 
 // Open implements processors.SourceHost.
-func (s *Sources) Open(part int32, durable func(key string, offset int64)) *SourcePartition {
-	p := &SourcePartition{s: s, part: part, durable: durable, actors: map[string]*actor.PID{}}
+func (s *Sources) Open(part int32, durable func(key string, offset int64), handBack func(offset int64)) *SourcePartition {
+	p := &SourcePartition{s: s, part: part, durable: durable, handBack: handBack, actors: map[string]*actor.PID{}}
 	s.mu.Lock()
 	s.parts[p] = struct{}{}
 	s.mu.Unlock()
@@ -172,29 +166,32 @@ func (s *Sources) Reevaluate() {
 
 // SourcePartition is one owned partition's actors.
 type SourcePartition struct {
-	s       *Sources
-	part    int32
-	durable func(key string, offset int64)
+	s        *Sources
+	part     int32
+	durable  func(key string, offset int64)
+	handBack func(offset int64)
 
 	mu     sync.Mutex
 	actors map[string]*actor.PID
 	closed bool
 }
 
-// Deliver implements processors.SourcePartition.
-func (p *SourcePartition) Deliver(key string, offset int64, sig *tables.Signal, stored func() []byte) {
+// Deliver implements processors.SourcePartition. The signal is sent under
+// the partition's lock, so that it reaches its actor before Close's final
+// flush request does, or is refused.
+func (p *SourcePartition) Deliver(key string, offset int64, sig *tables.Signal, stored func() []byte) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
-		p.mu.Unlock()
-		return
+		return false
 	}
 	pid, ok := p.actors[key]
 	if !ok {
 		pid = p.spawn(key, sig.Tenant, sig.Host, stored())
 		p.actors[key] = pid
 	}
-	p.mu.Unlock()
 	p.s.system.Root.Send(pid, &deliver{offset: offset, sig: sig})
+	return true
 }
 
 // Wake implements processors.SourcePartition: a stored source gets its
@@ -238,7 +235,7 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte) *actor.
 		// redeliveries.
 		p.durable(key, st.Offset)
 	}
-	a := &sourceActor{s: s, part: p.part, durable: p.durable, key: key, tenant: tenant, host: host, st: st}
+	a := &sourceActor{s: s, part: p.part, durable: p.durable, handBack: p.handBack, key: key, tenant: tenant, host: host, st: st}
 	a.feats = make(rules.SeriesFeatures, len(st.Metrics))
 	for i := range st.Metrics {
 		a.feats[st.Metrics[i].Name] = st.Metrics[i].Series
@@ -248,8 +245,8 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte) *actor.
 }
 
 // Close implements processors.SourcePartition: every actor flushes its
-// state and stops.
-func (p *SourcePartition) Close() {
+// state and stops. It returns once every state is durable or ctx ended.
+func (p *SourcePartition) Close(ctx context.Context) {
 	p.s.mu.Lock()
 	delete(p.s.parts, p)
 	p.s.mu.Unlock()
@@ -259,24 +256,31 @@ func (p *SourcePartition) Close() {
 	p.actors = nil
 	p.mu.Unlock()
 	s := p.s
-	futures := make([]*actor.Future, 0, len(actors))
-	for _, pid := range actors {
-		futures = append(futures, s.system.Root.RequestFuture(pid, closeReq{}, s.opts.CloseTimeout))
+	var left atomic.Int64
+	left.Store(int64(len(actors)))
+	flushed := make(chan struct{})
+	if len(actors) == 0 {
+		close(flushed)
 	}
-	var failed int
-	for _, f := range futures {
-		if _, err := f.Result(); err != nil {
-			failed++
+	for _, pid := range actors {
+		s.system.Root.Send(pid, closeReq{done: func() {
+			if left.Add(-1) == 0 {
+				close(flushed)
+			}
+		}})
+	}
+	select {
+	case <-flushed:
+	case <-ctx.Done():
+		if n := left.Load(); n > 0 {
+			s.opts.Logger.Warn("some sources could not flush their state before the partition was released; their input is read again by the next owner",
+				"partition", p.part, "sources", n)
 		}
 	}
 	for _, pid := range actors {
 		s.system.Root.Stop(pid)
 	}
 	s.m.actors.Sub(float64(len(actors)))
-	if failed > 0 {
-		s.opts.Logger.Warn("some sources could not flush their state before the partition was released; their input is read again by the next owner",
-			"partition", p.part, "sources", failed)
-	}
 }
 
 // Keys returns the sources the partition holds (for tests and views).

@@ -21,23 +21,25 @@ const StageFeatures = "features"
 type SourceHost interface {
 	// Open starts a partition for one goka session. durable (callable from
 	// any goroutine) says that a key's state, up to an offset, is durable
-	// in the table.
-	Open(part int32, durable func(key string, offset int64)) SourcePartition
+	// in the table; handBack (likewise) that the signal at offset was not
+	// applied and is left to the partition's next owner.
+	Open(part int32, durable func(key string, offset int64), handBack func(offset int64)) SourcePartition
 }
 
 // SourcePartition is one opened partition of a SourceHost.
 type SourcePartition interface {
-	// Deliver hands a signal to its source's actor. stored returns the
-	// table's value for the key; it may only be called during Deliver.
-	Deliver(key string, offset int64, sig *tables.Signal, stored func() []byte)
+	// Deliver hands a signal to its source's actor and reports whether it
+	// took it: once the partition is closing, it does not. stored returns
+	// the table's value for the key; it may only be called during Deliver.
+	Deliver(key string, offset int64, sig *tables.Signal, stored func() []byte) bool
 	// Wake starts the source's actor from its stored state if it is not
 	// running, so that its timers (for, keep_firing_for, no-data) run
 	// without waiting for a new event. It may only be called during a
 	// goka callback of the partition.
 	Wake(key string, stored []byte)
 	// Close flushes the partition's state to the table and stops its actors;
-	// it returns once that is durable or its deadline passed.
-	Close()
+	// it returns once that is durable or ctx ended.
+	Close(ctx context.Context)
 }
 
 // FeaturesOptions configure the features stage.
@@ -64,6 +66,9 @@ type Features struct {
 
 	mu    sync.Mutex
 	parts map[int32]*featurePartition
+	// closing counts the partitions whose final flush runs; Run returns
+	// only once they are over, so that the actors outlive them.
+	closing sync.WaitGroup
 }
 
 type featurePartition struct {
@@ -135,14 +140,17 @@ func (f *Features) NewProcessor(ctx context.Context, extra ...goka.ProcessorOpti
 	return proc, nil
 }
 
-// Run processes until ctx ends and every deferred commit is settled.
+// Run processes until ctx ends, every deferred commit is settled and the
+// final flushes of its partitions are over.
 func (f *Features) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 	p, err := f.NewProcessor(ctx, extra...)
 	if err != nil {
 		return err
 	}
 	f.set(p)
-	return p.Run(ctx)
+	err = p.Run(ctx)
+	f.closing.Wait()
+	return err
 }
 
 // wake is the visit callback: it starts a stored source's actor.
@@ -156,8 +164,12 @@ func (f *Features) wake(ctx goka.Context, _ any) {
 
 // partition returns the partition's tracker, opening the partition on the
 // first record of a new session. When the session ends (revocation or
-// shutdown) its state is flushed, which releases the deferred commits that
-// goka waits for before it lets the partition go.
+// shutdown) its state is flushed, which makes the records read so far
+// durable; what is not durable within the grace is handed back. The
+// session is released only once the flush is over, also when timers made
+// it (then no deferred commit waits for it), so that the partition's next
+// owner does not recover the table before this owner's last write (unless
+// that write outlasts the grace).
 func (f *Features) partition(ctx goka.Context) *featurePartition {
 	p, session := ctx.Partition(), ctx.Context()
 	f.mu.Lock()
@@ -165,12 +177,21 @@ func (f *Features) partition(ctx goka.Context) *featurePartition {
 	if fp, ok := f.parts[p]; ok && fp.session == session {
 		return fp
 	}
-	fp := &featurePartition{acks: NewAcks(), session: session}
-	fp.host = f.opts.Host.Open(p, fp.acks.Durable)
+	fp := &featurePartition{acks: sessionTracker(session, tables.SignalsTopic, p), session: session}
+	fp.host = f.opts.Host.Open(p, fp.acks.Durable, fp.acks.HandBackFrom)
 	f.parts[p] = fp
+	released := func() {}
+	if fe := fenceOf(session); fe != nil {
+		released = fe.closeWith()
+	}
+	f.closing.Add(1)
 	go func() {
+		defer f.closing.Done()
+		defer released()
 		<-session.Done()
-		fp.host.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), f.opts.Kafka.Defaults().HandBackGrace)
+		defer cancel()
+		fp.host.Close(ctx)
 		f.mu.Lock()
 		if f.parts[p] == fp {
 			delete(f.parts, p)
@@ -204,8 +225,12 @@ func (f *Features) process(ctx goka.Context, msg any) {
 		return
 	}
 	f.count.eventsIn.Add(float64(len(sig.Samples)))
-	fp.host.Deliver(key, off, sig, func() []byte {
+	taken := fp.host.Deliver(key, off, sig, func() []byte {
 		v, _ := ctx.Value().([]byte)
 		return v
 	})
+	if !taken {
+		// Read after the partition began closing.
+		acks.HandBackFrom(off)
+	}
 }

@@ -383,7 +383,7 @@ func TestNotifyFullQueueRefusesAndCounts(t *testing.T) {
 		}
 	}
 	p.stop(60 * time.Second)
-	if !strings.Contains(p.Log(), "read again on the next start") {
+	if !strings.Contains(p.Log(), "handed back") {
 		t.Errorf("no log of the undelivered transition at shutdown:\n%s", p.Log())
 	}
 

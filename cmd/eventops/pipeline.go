@@ -158,7 +158,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	if cfg.has("features") {
 		sources = actors.NewSources(system, actors.SourcesOptions{
-			Rules: ruleHolder, Producer: stateProducer, AlertProducer: alertProducer, FlushInterval: cfg.Flush, CloseTimeout: cfg.Shutdown,
+			Rules: ruleHolder, Producer: stateProducer, AlertProducer: alertProducer, FlushInterval: cfg.Flush,
 			Registerer: reg, Logger: log,
 		})
 		fs, err := processors.NewFeatures(processors.FeaturesOptions{
@@ -377,8 +377,8 @@ func externalURL(httpAddr string) string {
 // sourceHost adapts actors.Sources to processors.SourceHost.
 type sourceHost struct{ s *actors.Sources }
 
-func (h sourceHost) Open(part int32, durable func(string, int64)) processors.SourcePartition {
-	return h.s.Open(part, durable)
+func (h sourceHost) Open(part int32, durable func(string, int64), handBack func(int64)) processors.SourcePartition {
+	return h.s.Open(part, durable, handBack)
 }
 
 // featureReader adapts the features view to the API.
