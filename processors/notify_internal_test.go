@@ -13,10 +13,6 @@ import (
 	"github.com/eventops/eventops/tables"
 )
 
-// gokaContext lets callback implement goka.Context with the few methods
-// the stage calls.
-type gokaContext = goka.Context
-
 // callback is a goka callback context of one record; DeferCommit records
 // how the record was settled.
 type callback struct {
