@@ -47,7 +47,26 @@
 // (reason "too_late"). Accepted samples always land in level 0 at 2 s
 // resolution. Raw buckets are sorted, so every feature, the order-dependent
 // ones included (first/last, counter increase across resets), equals
-// in-order arrival. An aggregate keeps first/last exact for late samples and
+// in-order arrival.
+//
+// # Resends
+//
+// A series holds at most one sample per event time: a sample at an event
+// time already applied is a resend (a client or agent retry, a replay) and
+// Add returns Duplicate (reason "duplicate") without changing anything; the
+// first one stays, whatever the values. A stream with resends leaves
+// exactly the state of the same stream without them (TestResendsChangeNothing
+// compares the encodings byte for byte). This is exact for every sample Add
+// can still accept: a raw bucket holds its samples' times already, and an
+// aggregated bucket of level 0 that reaches into the lateness horizon
+// (T - Lateness, T] keeps the exact set of its times (times.go): a list of
+// one-byte gaps, or a bitmap of ceil(width/8) bytes once smaller (above
+// about 125 samples/s with 2 s buckets). The set is dropped as soon as T
+// moves the bucket out of the horizon. A state decoded from the version 1
+// layout has no such sets: a resend landing in an aggregated bucket it
+// brought is applied again, until that bucket leaves the horizon (at most
+// Lateness of event time after the upgrade; sparse streams, whose buckets
+// are raw, are not affected). An aggregate keeps first/last exact for late samples and
 // its counter increase exact unless a late sample lands strictly inside its
 // [first, last] time span next to a counter reset (only possible in dense
 // streams, >16 samples per 2 s): the increase is then left unchanged, which
@@ -85,26 +104,36 @@
 // AppendBinary writes a versioned binary state (see encode.go): a config
 // fingerprint, T, the last value, the EWMAs, the raw samples
 // (delta-of-delta times, values as short decimals when exact, else 8
-// bytes) and the aggregates. DecodeSeries checks every length against the
-// layout and the remaining input before allocating, every invariant
-// (ordering, bucket membership, counts, sketch totals), and returns an
+// bytes), the aggregates and the time sets of the aggregates in the
+// lateness horizon. DecodeSeries reads this layout (version 2) and the
+// previous one (version 1, without time sets), checks every length against
+// the layout and the remaining input before allocating, every invariant
+// (ordering, bucket membership, counts, sketch totals, a time set holding
+// exactly its aggregate's n times from first to last), and returns an
 // error for corrupt or truncated input, never panics; decode(encode(s))
 // encodes to the same bytes and gives bit-identical features (fuzzed).
 //
 // Measured sizes with the default windows after 2 h of event time
-// (go test -run TestEncodedSize -v ./features/):
+// (go test -run TestEncodedSize -v ./features/); the time sets cost about
+// one byte per sample of the last minute in dense streams, nothing in
+// sparse ones:
 //
 //	one sample / 10 s, cpu-like gauge (2 decimals):   ~1.85 KB (bound 2 KiB, asserted)
 //	one sample / 10 s, integer counter:               ~1.55 KB
 //	one sample / 10 s, full-precision random doubles: ~4.15 KB
-//	10 samples / s: counter ~6.1 KB, 2-decimal gauge ~10.9 KB, random doubles ~13.9 KB (bound 16 KiB, asserted)
-//	50 samples / s spread over 12 decades (TestEncodedSizeWorstCase): ~15 KB
+//	10 samples / s: counter ~6.7 KB, 2-decimal gauge ~11.5 KB, random doubles ~14.5 KB
+//	  (bound 16 KiB, asserted; each ~0.6 KB more than without time sets)
+//	50 samples / s spread over 12 decades (TestEncodedSizeWorstCase): ~18 KB (~3 KB of time sets)
+//
+// In memory the time sets of a 10 samples / s series take about 2.4 KB (30
+// sets), 5.3 KB at 50 / s and at most about 17 KB (30 bitmaps) whatever the
+// rate.
 //
 // The layout's hard ceiling, whatever the rate: 113 live buckets, each
 // either ≤16 raw samples (≤12 B each) or one aggregate of ≤304 B (11 floats
 // of ≤9 B, counts and offsets, ≤32 sketch bins of ≤6 B), plus ≤60 B of
-// header and EWMA: about 34 KiB. It never grows with time or rate beyond
-// that.
+// header and EWMA, plus at most 31 time sets of ≤251 B: about 42 KiB. It
+// never grows with time or rate beyond that.
 //
 // # Reading a window
 //
