@@ -352,7 +352,8 @@ func (s *Series) newTimes() *timeSet {
 }
 
 // forgetTimes drops the time sets of the level 0 buckets that newest t
-// puts out of reach of any sample.
+// puts out of reach of any sample; advance calls it when the horizon
+// leaves bucket timesLo.
 func (s *Series) forgetTimes(t int64) {
 	lv := &s.levels[0]
 	h := s.horizon(t)
@@ -405,7 +406,9 @@ func (s *Series) advance(t int64) {
 		e.w *= e.decay
 		e.m2 *= e.decay
 	}
-	s.forgetTimes(t)
+	if t-s.lateness >= (s.timesLo+1)*s.levels[0].width {
+		s.forgetTimes(t)
+	}
 	s.newest = t
 	var lo, hi [maxWindows]int64
 	s.ranges(t, &lo, &hi)

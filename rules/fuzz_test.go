@@ -35,8 +35,26 @@ func FuzzParse(f *testing.F) {
 		var states States
 		rs.Advance(&states, Source{Tenant: "t", Host: "h"}, ff, 1000, "", func(*Transition) {})
 		rs.Advance(&states, Source{Tenant: "t", Host: "h"}, fuzzFeatures{missing: true}, 2000, "", func(*Transition) {})
+		// A source's lifecycle through timers and a reload that retires
+		// every rule.
+		var lc Lifecycle
+		rs.AdvanceAt(&lc, src2, ff, 1000, "", func(*Transition) {})
+		rs.AdvanceUntil(&lc, src2, ff, 1000+10*minute, func(*Transition) {})
+		n := 0
+		noRules.Replacing(rs).AdvanceUntil(&lc, src2, ff, 1000+20*minute, func(tr *Transition) {
+			if tr.Reason == "" {
+				t.Fatalf("transition without a reason: %+v", tr)
+			}
+			n++
+		})
+		if len(lc.Alerts) != 0 {
+			t.Fatalf("%d states of retired rules left, %d ended", len(lc.Alerts), n)
+		}
 	})
 }
+
+// noRules is a rule set without rules.
+var noRules, _ = Parse("none.yml", []byte("groups: []"), Options{})
 
 // FuzzExpr: any expression text either fails to load with an error or
 // evaluates without panicking.
