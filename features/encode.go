@@ -470,7 +470,9 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 			}
 			a := s.decodeAgg(d, j*lv.width, lv.width)
 			if i == 0 && j >= s.timesLo && version >= 2 {
-				a.times = decodeTimes(d, a, j*lv.width, lv.width)
+				if a.times = decodeTimes(d, a, j*lv.width, lv.width); a.times != nil {
+					s.times++
+				}
 			}
 			lv.slot(j).agg = a
 			lv.aggs++

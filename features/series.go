@@ -129,8 +129,10 @@ type Series struct {
 	raw  []sample
 	head int
 
-	// timesLo is the first bucket of level 0 that may hold a timeSet: the
-	// one holding newest - lateness. Older buckets cannot take samples.
+	// times counts the live time sets; timesLo is the first bucket of level
+	// 0 that may hold one, the one holding newest - lateness (older buckets
+	// cannot take samples), kept while times > 0.
+	times   int
 	timesLo int64
 	// freeTimes are recycled time sets, so that steady-state Add does not
 	// allocate.
@@ -250,7 +252,6 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 		for i := range s.levels {
 			s.levels[i].lo, s.levels[i].hi = lo[i], hi[i]
 		}
-		s.timesLo = s.horizon(ts)
 	} else if ts < s.newest-s.lateness {
 		return TooLate, nil
 	} else if ts <= s.newest {
@@ -282,6 +283,9 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 			if b.raw > rawPerBucket {
 				a := s.newAgg()
 				if i == 0 {
+					if s.times == 0 {
+						s.timesLo = s.horizon(s.newest)
+					}
 					a.times = s.rawTimes(start, lv.width)
 				}
 				s.foldRaw(a, start, start, start+lv.width)
@@ -339,6 +343,7 @@ func (s *Series) rawTimes(start, width int64) *timeSet {
 		t.add(o, width)
 		prev = o
 	}
+	s.times++
 	return t
 }
 
@@ -352,8 +357,8 @@ func (s *Series) newTimes() *timeSet {
 }
 
 // forgetTimes drops the time sets of the level 0 buckets that newest t
-// puts out of reach of any sample; advance calls it when the horizon
-// leaves bucket timesLo.
+// puts out of reach of any sample; advance calls it when there are some
+// and the horizon leaves bucket timesLo.
 func (s *Series) forgetTimes(t int64) {
 	lv := &s.levels[0]
 	h := s.horizon(t)
@@ -366,6 +371,7 @@ func (s *Series) forgetTimes(t int64) {
 }
 
 func (s *Series) releaseTimes(a *agg) {
+	s.times--
 	a.times.reset()
 	s.freeTimes = append(s.freeTimes, a.times)
 	a.times = nil
@@ -406,7 +412,7 @@ func (s *Series) advance(t int64) {
 		e.w *= e.decay
 		e.m2 *= e.decay
 	}
-	if t-s.lateness >= (s.timesLo+1)*s.levels[0].width {
+	if s.times > 0 && t-s.lateness >= (s.timesLo+1)*s.levels[0].width {
 		s.forgetTimes(t)
 	}
 	s.newest = t

@@ -379,6 +379,15 @@ func checkInvariants(t *testing.T, s *Series) {
 			t.Fatalf("level %d: %d slots hold data outside the range", i, all-live)
 		}
 	}
+	sets := 0
+	for _, b := range s.levels[0].slots {
+		if b.agg != nil && b.agg.times != nil {
+			sets++
+		}
+	}
+	if sets != s.times {
+		t.Fatalf("%d time sets, counted %d", sets, s.times)
+	}
 	counts := map[*bucket]int32{}
 	raw := s.raw[s.head:]
 	for k, r := range raw {

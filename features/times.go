@@ -46,14 +46,23 @@ func (t *timeSet) has(o int64) bool {
 	}
 	cur := int64(-1)
 	for p := 0; p < len(t.b); {
-		u, n := binary.Uvarint(t.b[p:])
+		g, n := gapAt(t.b, p)
 		p += n
-		cur += int64(u) + 1
+		cur += g + 1
 		if cur >= o {
 			return cur == o
 		}
 	}
 	return false
+}
+
+// gapAt reads the uvarint at b[p:] and its length; most take one byte.
+func gapAt(b []byte, p int) (int64, int) {
+	if c := b[p]; c < 0x80 {
+		return int64(c), 1
+	}
+	u, n := binary.Uvarint(b[p:])
+	return int64(u), n
 }
 
 // add inserts offset o, which is not in the set, of a bucket width wide.
@@ -78,8 +87,8 @@ func (t *timeSet) add(o, width int64) {
 func (t *timeSet) insert(o int64) {
 	prev, p := int64(-1), 0
 	for {
-		u, n := binary.Uvarint(t.b[p:])
-		next := prev + int64(u) + 1
+		g, n := gapAt(t.b, p)
+		next := prev + g + 1
 		if next > o {
 			var buf [2 * binary.MaxVarintLen64]byte
 			e := binary.AppendUvarint(buf[:0], uint64(o-prev-1))
@@ -102,9 +111,9 @@ func (t *timeSet) toBitmap(width int64) {
 	bm := t.b[n:]
 	cur := int64(-1)
 	for p := 0; p < n; {
-		u, k := binary.Uvarint(t.b[p:])
+		g, k := gapAt(t.b, p)
 		p += k
-		cur += int64(u) + 1
+		cur += g + 1
 		bm[cur>>3] |= 1 << (cur & 7)
 	}
 	t.b = t.b[:copy(t.b, bm)]
