@@ -174,9 +174,9 @@ func (d *detSource) restore(t *testing.T, s snapshot) {
 // that flush must be the new owner's, and the transitions that stay must
 // be the reference's, JSON byte for byte (times, episode IDs, values).
 func TestTimersAreDeterministic(t *testing.T) {
-	cases := 300
+	cases := 100
 	if testing.Short() {
-		cases = 60
+		cases = 25
 	}
 	for c := range cases {
 		rng := rand.New(rand.NewPCG(uint64(c), 42))
