@@ -47,32 +47,33 @@
 // (reason "too_late"). Accepted samples always land in level 0 at 2 s
 // resolution. Raw buckets are sorted, so every feature, the order-dependent
 // ones included (first/last, counter increase across resets), equals
-// in-order arrival.
-//
-// # Resends
-//
-// A series holds at most one sample per event time: a sample at an event
-// time already applied is a resend (a client or agent retry, a replay) and
-// Add returns Duplicate (reason "duplicate") without changing anything; the
-// first one stays, whatever the values. A stream with resends leaves
-// exactly the state of the same stream without them (TestResendsChangeNothing
-// compares the encodings byte for byte). This is exact for every sample Add
-// can still accept: a raw bucket holds its samples' times already, and an
-// aggregated bucket of level 0 that reaches into the lateness horizon
-// (T - Lateness, T] keeps the exact set of its times (times.go): a list of
-// one-byte gaps, or a bitmap of ceil(width/8) bytes once smaller (above
-// about 125 samples/s with 2 s buckets). The set is dropped as soon as T
-// moves the bucket out of the horizon. A state decoded from the version 1
-// layout has no such sets: a resend landing in an aggregated bucket it
-// brought is applied again, until that bucket leaves the horizon (at most
-// Lateness of event time after the upgrade; sparse streams, whose buckets
-// are raw, are not affected). An aggregate keeps first/last exact for late samples and
+// in-order arrival. An aggregate keeps first/last exact for late samples and
 // its counter increase exact unless a late sample lands strictly inside its
 // [first, last] time span next to a counter reset (only possible in dense
 // streams, >16 samples per 2 s): the increase is then left unchanged, which
 // is exact for a monotone stretch. NaN and ±Inf values and timestamps beyond
 // ±2^53 ms are Rejected with an error. A jump far ahead expires old buckets
 // in work bounded by the bucket count.
+//
+// # Resends
+//
+// A series holds at most one sample per event time: a sample at an event
+// time already applied is a resend (a client or agent retry, a replay) and
+// Add returns Duplicate (reason "duplicate") without changing anything; the
+// first one stays, whatever the values (a resend older than the lateness
+// bound is TooLate, as the sample would be). A stream with resends leaves
+// exactly the state of the same stream without them (TestResendsChangeNothing
+// compares the encodings byte for byte). This is exact for every sample Add
+// can still accept: a raw bucket holds its samples' times already, and an
+// aggregated bucket of level 0 that reaches into the lateness horizon
+// [T - Lateness, T] keeps the exact set of its times (times.go): a list of
+// one-byte gaps, or a bitmap of ceil(width/8) bytes once smaller (above
+// about 125 samples/s with 2 s buckets). The set is dropped as soon as T
+// moves the bucket out of the horizon. A state decoded from the version 1
+// layout has no such sets: a resend landing in an aggregated bucket it
+// brought is applied again, until that bucket leaves the horizon (at most
+// Lateness of event time after the upgrade; sparse streams, whose buckets
+// are raw, are not affected).
 //
 // # Tolerances (checked against a naive reference in reference_test.go)
 //

@@ -108,8 +108,10 @@
 // arrives after a timer evaluated a deadline later than the sample's event
 // time (it came late, or the source's clock ran ahead) is evaluated after
 // that deadline, where a replay may evaluate it before; and a Lifecycle
-// whose evaluation time is not known (states decoded from the version 1
-// encoding) is first evaluated at the caller's time.
+// whose evaluation time is not known is first evaluated at the caller's
+// time (for a source never evaluated, the first sample's catch-up: its
+// event time; for states decoded from the version 1 encoding, possibly a
+// timer's time, once).
 //
 // # Replays and resends
 //
