@@ -1,17 +1,32 @@
 // Package actors holds EventOps's protoactor-go actors: the per-source
-// evaluators that own a source's hot feature and alert state, and the batch
-// writers that move rows into PostgreSQL.
+// evaluators that own a source's hot feature and alert state, the batch
+// writers that move rows into PostgreSQL, and the notifier that sends alert
+// transitions to webhooks.
 //
 // Each actor's Receive is a type switch over small message structs; the
-// decisions are made by pure code (features, rules) or by the store, so they
-// are tested without an actor context.
+// decisions are made by pure code (features, rules, notify) or by the
+// store, so they are tested without an actor context.
 //
 // Invariants:
 //   - A batch writer calls a record's done function only once all its rows
 //     are durable in PostgreSQL, or refused by PostgreSQL and written to the
-//     DLQ with the reason; done functions run in the order rows arrived, so
+//     DLQ with the reason (a record without rows: at once, behind the rows
+//     buffered before it); done functions run in the order rows arrived, so
 //     commits stay in offset order per partition.
-//   - Writers hold at most MaxPendingRows rows (plus one record per
-//     partition being revoked); callers block beyond that, which stops
-//     consumption instead of growing memory.
+//   - Writers hold at most MaxPendingRows rows; callers block beyond that,
+//     which stops consumption instead of growing memory, and a caller that
+//     gives up (its partition revoked) leaves its rows untaken. A writer
+//     blocked retrying has at most one tick in its mailbox.
+//   - A source partition takes no signal once it began closing: Deliver
+//     reports it, and a signal that reaches a stopped actor is handed back,
+//     never silently dropped.
+//   - The notifier delivers at least once per (episode, state, receiver,
+//     webhook), deduplicated by the notifications table; duplicates come only
+//     from the window between a webhook's 2xx and its record. A transition
+//     is settled once delivered and recorded, silenced, refused for good by
+//     its webhook (4xx), or refused by the full queue of a failing webhook
+//     (counted); a PostgreSQL outage only delays it. Everything else it
+//     holds of a partition whose session ended is handed back
+//     (ErrUndelivered) at once, except a batch being sent, and that
+//     partition's alerts leave its aggregation groups.
 package actors

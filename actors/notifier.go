@@ -31,9 +31,10 @@ type NotifyStore interface {
 }
 
 // ErrUndelivered is what a transition's done function gets when the
-// notifier stopped before the transition was delivered: its input must
-// not be committed, so that it is read again on the next start.
-var ErrUndelivered = errors.New("notify: not delivered before shutdown")
+// notifier hands it back undelivered: its partition's session ended, or
+// the notifier stopped, before it was delivered. Its input must not be
+// committed, so that the partition's next owner reads it again.
+var ErrUndelivered = errors.New("notify: handed back undelivered")
 
 // NotifierOptions configure the notifier.
 type NotifierOptions struct {
@@ -50,8 +51,13 @@ type NotifierOptions struct {
 	RetryMin, RetryMax time.Duration
 	// MaxInflight bounds the requests out at once per webhook (default 4).
 	MaxInflight int
-	// DrainTimeout bounds the delivery of what waits when Run's context
-	// ends (default 10 s).
+	// IntakeCapacity bounds the transitions waiting for their lookups of
+	// silences and sent notifications (default 256); Notify blocks beyond
+	// it.
+	IntakeCapacity int
+	// DrainTimeout bounds how long Run, once its context ended, waits for
+	// what the notifier holds to settle (default 10 s): batches being sent
+	// finish, the rest is handed back as the stage's partitions end.
 	DrainTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now        func() time.Time
@@ -73,6 +79,9 @@ func (o NotifierOptions) defaults() NotifierOptions {
 	if o.MaxInflight <= 0 {
 		o.MaxInflight = 4
 	}
+	if o.IntakeCapacity <= 0 {
+		o.IntakeCapacity = 256
+	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 10 * time.Second
 	}
@@ -89,18 +98,27 @@ func (o NotifierOptions) defaults() NotifierOptions {
 }
 
 // Notifier sends alert transitions to the receivers of the receiver file.
-// Notify never blocks: an intake actor looks up silences and what was
-// sent before (in order), and one actor per webhook keeps its aggregation
-// groups, timers and retries. It implements processors.NotifyTarget.
+// An intake actor looks up silences and what was sent before (in order),
+// and one actor per webhook keeps its aggregation groups, timers and
+// retries. It implements processors.NotifyTarget.
 //
-// Delivery: a transition is settled (its input committed) only once every
-// webhook it goes to accepted it (2xx) and what was sent is recorded in
-// PostgreSQL (notifications, keyed by episode, state, receiver and
-// webhook), or once a full queue refused it, a silence muted it, or a
-// webhook refused it for good (4xx). A transition read again, or emitted
-// again by the rule engine with the same (episode_id, state), is skipped
-// for every webhook the record says has it. A crash between a 2xx and its
-// record sends that notification again: at least once, never lost.
+// Delivery is at least once per (episode, state, receiver, webhook),
+// deduplicated by the notifications table. A transition is settled (its
+// input committed) once every webhook it goes to accepted it (2xx) and
+// what was sent is recorded in PostgreSQL, or once a silence muted it, a
+// webhook refused it for good (4xx), or the full queue of a failing
+// webhook refused it (counted). A transition read again, or emitted again
+// by the rule engine with the same (episode_id, state), is skipped for
+// every webhook the record says has it. Everything else is handed back
+// (ErrUndelivered) to be read again by its partition's next owner: when a
+// partition's session ends, what waits for its lookups (PostgreSQL down),
+// for room in the intake or a queue, for group_wait, group_interval or a
+// retry is handed back at once, and the alerts of that partition leave
+// their groups (no repeat, no late resolved notice from this owner); a
+// batch being sent gets the stage's grace to be delivered and recorded.
+// Duplicates come only from the window between a webhook's 2xx and its
+// record: a crash there, or a partition handed over while the record
+// still waits (PostgreSQL down for longer than the grace).
 type Notifier struct {
 	opts        NotifierOptions
 	system      *actor.ActorSystem
@@ -108,6 +126,9 @@ type Notifier struct {
 	hooks       map[string][]*hook // by receiver name
 	all         []*hook
 	intake      *actor.PID
+	// intakeSlots holds a token per transition the intake has not
+	// finished with.
+	intakeSlots chan struct{}
 	m           notifierMetrics
 
 	// ctx ends when the drain is over: requests and lookups stop.
@@ -116,7 +137,11 @@ type Notifier struct {
 
 	mu     sync.RWMutex // closed, against Notify
 	closed bool
-	// outstanding counts tokens not settled; zero is signalled on idle.
+	// sessions are the partition sessions watched for their end.
+	sessionsMu sync.Mutex
+	sessions   map[context.Context]struct{}
+	// outstanding counts transitions not settled; zero is signalled on
+	// idle.
 	outstanding atomic.Int64
 	idle        chan struct{}
 }
@@ -124,6 +149,7 @@ type Notifier struct {
 type notifierMetrics struct {
 	transitions  *prometheus.CounterVec
 	refused      *prometheus.CounterVec
+	handedBack   prometheus.Counter
 	queued       *prometheus.GaugeVec
 	requests     *prometheus.CounterVec
 	lookupErrors prometheus.Counter
@@ -134,16 +160,21 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 	opts = opts.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{opts: opts, system: system, hooks: map[string][]*hook{}, ctx: ctx, cancel: cancel,
+		intakeSlots: make(chan struct{}, opts.IntakeCapacity), sessions: map[context.Context]struct{}{},
 		idle: make(chan struct{}, 1), externalURL: opts.ExternalURL}
 	n.m = notifierMetrics{
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_notify_transitions_total",
-			Help: "Alert transitions the notify stage handled, by outcome (not_notified: pending or inactive; unrouted; silenced; queued).",
+			Help: "Alert transitions the notify stage handled, by outcome (not_notified: pending or inactive; unrouted; silenced; queued: handed to the webhooks' queues).",
 		}, []string{"outcome"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_notify_refused_total",
-			Help: "Transitions a webhook's full queue refused (they are not sent to it).",
+			Help: "Transitions the full queue of a failing webhook refused (they are not sent to it).",
 		}, []string{"receiver", "integration"}),
+		handedBack: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventops_notify_handed_back_total",
+			Help: "Transitions handed back undelivered, to be read again by their partition's next owner.",
+		}),
 		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "eventops_notify_queued", Help: "Transitions a webhook holds undelivered.",
 		}, []string{"receiver", "integration"}),
@@ -156,7 +187,7 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 		}),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(n.m.transitions, n.m.refused, n.m.queued, n.m.requests, n.m.lookupErrors)
+		opts.Registerer.MustRegister(n.m.transitions, n.m.refused, n.m.handedBack, n.m.queued, n.m.requests, n.m.lookupErrors)
 	}
 	if c := opts.Config; c != nil {
 		if c.ExternalURL != "" {
@@ -165,7 +196,7 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 		for _, r := range c.Receivers {
 			for i, w := range r.Webhooks {
 				h := &hook{n: n, receiver: r.Name, integration: "webhook/" + strconv.Itoa(i), cfg: w,
-					capacity: int64(c.QueueCapacity), sem: make(chan struct{}, opts.MaxInflight)}
+					capacity: int64(c.QueueCapacity), sem: make(chan struct{}, opts.MaxInflight), room: make(chan struct{}, 1)}
 				h.refused = n.m.refused.WithLabelValues(h.receiver, h.integration)
 				h.queued = n.m.queued.WithLabelValues(h.receiver, h.integration)
 				ha := &hookActor{h: h, groups: map[string]*hookGroup{}}
@@ -183,61 +214,81 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 // Sends reports whether any webhook is configured.
 func (n *Notifier) Sends() bool { return len(n.all) > 0 }
 
-// Queued returns the transitions held undelivered, over all webhooks.
+// Queued returns the transitions held unsettled.
 func (n *Notifier) Queued() int64 { return n.outstanding.Load() }
 
-// Notify hands over a transition; done is called once every receiver it
-// goes to has it delivered, refused or silenced (nil), or once the
-// notifier stopped without delivering it (ErrUndelivered).
-func (n *Notifier) Notify(tr *rules.Transition, done func(error)) {
+// Notify hands over a transition read in a partition's session, session
+// being the goka callback's ctx.Context(). done is called once every
+// receiver it goes to has it delivered, refused or silenced (nil), or once
+// it is handed back (ErrUndelivered). Notify blocks while the intake is
+// full; it hands the transition back when session ends first.
+func (n *Notifier) Notify(session context.Context, tr *rules.Transition, done func(error)) {
 	a, ok := notify.FromTransition(tr, n.externalURL)
 	if !ok {
 		n.m.transitions.WithLabelValues("not_notified").Inc()
 		done(nil)
 		return
 	}
-	if n.opts.Config == nil {
+	var targets []target
+	if n.opts.Config != nil {
+		for _, r := range n.opts.Config.Route.Match(a.Labels) {
+			for _, h := range n.hooks[r.Receiver] {
+				targets = append(targets, target{route: r, hook: h})
+			}
+		}
+	}
+	if len(targets) == 0 {
 		n.m.transitions.WithLabelValues("unrouted").Inc()
 		done(nil)
+		return
+	}
+	tk := &ticket{n: n, left: len(targets), done: done}
+	n.outstanding.Add(1)
+	select {
+	case n.intakeSlots <- struct{}{}:
+	case <-session.Done():
+		tk.handBack(len(targets))
+		return
+	case <-n.ctx.Done():
+		tk.handBack(len(targets))
 		return
 	}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.closed {
-		done(ErrUndelivered)
+		<-n.intakeSlots
+		tk.handBack(len(targets))
 		return
 	}
-	req := &intakeReq{alert: a, ticket: &ticket{done: done}}
-	for _, r := range n.opts.Config.Route.Match(a.Labels) {
-		for _, h := range n.hooks[r.Receiver] {
-			if !h.reserve() {
-				h.refused.Inc()
-				n.opts.Logger.Warn("webhook queue full: transition refused", "receiver", h.receiver, "integration", h.integration,
-					"tenant", a.Tenant, "alertname", a.Labels["alertname"], "episode", a.EpisodeID, "state", a.Status)
-				continue
-			}
-			req.targets = append(req.targets, target{route: r, tok: &token{hook: h, ticket: req.ticket}})
-		}
-	}
-	if len(req.targets) == 0 {
-		n.m.transitions.WithLabelValues("unrouted").Inc()
-		done(nil)
-		return
-	}
-	req.ticket.left = len(req.targets)
-	n.outstanding.Add(int64(len(req.targets)))
-	n.m.transitions.WithLabelValues("queued").Inc()
-	n.system.Root.Send(n.intake, req)
+	n.watch(session)
+	n.system.Root.Send(n.intake, &intakeReq{alert: a, session: session, targets: targets, ticket: tk})
 }
 
-// Run returns once ctx has ended and what the notifier held is delivered,
-// or DrainTimeout has passed; then what is left is settled with
-// ErrUndelivered.
+// watch withdraws what the webhooks hold of session's transitions once it
+// ends.
+func (n *Notifier) watch(session context.Context) {
+	n.sessionsMu.Lock()
+	defer n.sessionsMu.Unlock()
+	if _, ok := n.sessions[session]; ok {
+		return
+	}
+	n.sessions[session] = struct{}{}
+	context.AfterFunc(session, func() {
+		n.sessionsMu.Lock()
+		delete(n.sessions, session)
+		n.sessionsMu.Unlock()
+		for _, h := range n.all {
+			n.system.Root.Send(h.pid, withdraw{})
+		}
+	})
+}
+
+// Run returns once ctx has ended and what the notifier held is settled,
+// or DrainTimeout has passed; then what is left is handed back. Nothing is
+// rushed out: a transition waiting for group_wait is read again by the
+// next owner (or on the next start), which sends it in its own time.
 func (n *Notifier) Run(ctx context.Context) error {
 	<-ctx.Done()
-	for _, h := range n.all {
-		n.system.Root.Send(h.pid, drainStart{})
-	}
 	deadline := time.NewTimer(n.opts.DrainTimeout)
 	defer deadline.Stop()
 wait:
@@ -274,6 +325,7 @@ wait:
 // ticket is one transition's done function, called once every target has
 // settled.
 type ticket struct {
+	n    *Notifier
 	mu   sync.Mutex
 	left int
 	err  error
@@ -288,30 +340,46 @@ func (t *ticket) settle(err error) {
 	t.left--
 	last, e := t.left == 0, t.err
 	t.mu.Unlock()
-	if last {
-		t.done(e)
+	if !last {
+		return
+	}
+	if e != nil {
+		t.n.m.handedBack.Inc()
+	}
+	t.done(e)
+	if t.n.outstanding.Add(-1) == 0 {
+		select {
+		case t.n.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// handBack settles n of the ticket's targets undelivered.
+func (t *ticket) handBack(n int) {
+	for range n {
+		t.settle(ErrUndelivered)
 	}
 }
 
 // token is a transition's place in one webhook's queue.
 type token struct {
-	hook   *hook
-	ticket *ticket
-	once   sync.Once
+	hook    *hook
+	ticket  *ticket
+	session context.Context
+	once    sync.Once
 }
 
 func (t *token) settle(err error) {
 	t.once.Do(func() {
 		t.hook.release()
-		if t.hook.n.outstanding.Add(-1) == 0 {
-			select {
-			case t.hook.n.idle <- struct{}{}:
-			default:
-			}
-		}
 		t.ticket.settle(err)
 	})
 }
+
+// ended reports whether the session the token's transition was read in
+// has ended: the notifier no longer holds it for that partition.
+func (t *token) ended() bool { return t.session.Err() != nil }
 
 func settleAll(toks []*token, err error) {
 	for _, t := range toks {
@@ -321,13 +389,14 @@ func settleAll(toks []*token, err error) {
 
 type target struct {
 	route *notify.Route
-	tok   *token
+	hook  *hook
 }
 
 // Messages of the notifier's actors.
 type (
 	intakeReq struct {
 		alert   notify.Alert
+		session context.Context
 		targets []target
 		ticket  *ticket
 	}
@@ -346,8 +415,10 @@ type (
 		batch   *notify.Batch[*token]
 		outcome notify.Outcome
 	}
-	drainStart struct{}
-	drainEnd   struct{}
+	// withdraw: a partition session ended; what the webhook holds of
+	// ended sessions is handed back.
+	withdraw struct{}
+	drainEnd struct{}
 )
 
 // intakeActor handles transitions one at a time, in the order they were
@@ -359,38 +430,91 @@ func (a *intakeActor) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *intakeReq:
 		a.n.admit(m)
+		<-a.n.intakeSlots
 	case drainEnd:
 		c.Respond(true)
 	}
 }
 
+// admit looks the transition up and hands it to each webhook it goes to,
+// once that webhook's queue has room for it. It hands the transition back
+// when its session ends (or the notifier stops) first.
 func (n *Notifier) admit(m *intakeReq) {
-	var silences []store.Silence
-	var sent []store.SentState
+	silences, sent, err := n.lookup(m)
+	if err != nil {
+		m.ticket.handBack(len(m.targets))
+		return
+	}
+	if s, muted := n.silencedBy(silences, m.alert); muted {
+		n.m.transitions.WithLabelValues("silenced").Inc()
+		n.opts.Logger.Info("alert silenced", "tenant", m.alert.Tenant, "alertname", m.alert.Labels["alertname"],
+			"host", m.alert.Labels["host"], "state", m.alert.Status, "episode", m.alert.EpisodeID, "silence", s)
+		for range m.targets {
+			m.ticket.settle(nil)
+		}
+		return
+	}
+	n.m.transitions.WithLabelValues("queued").Inc()
+	for i, t := range m.targets {
+		h := t.hook
+		ok, err := h.reserve(m.session)
+		if err != nil {
+			m.ticket.handBack(len(m.targets) - i)
+			return
+		}
+		if !ok {
+			h.refused.Inc()
+			n.opts.Logger.Warn("queue of a failing webhook full: transition refused", "receiver", h.receiver, "integration", h.integration,
+				"tenant", m.alert.Tenant, "alertname", m.alert.Labels["alertname"], "episode", m.alert.EpisodeID, "state", m.alert.Status)
+			m.ticket.settle(nil)
+			continue
+		}
+		ad := &admit{alert: m.alert, route: t.route, tok: &token{hook: h, ticket: m.ticket, session: m.session}}
+		for _, s := range sent {
+			if s.Receiver == h.receiver && s.Integration == h.integration {
+				ad.firingSent = ad.firingSent || s.State == notify.StatusFiring
+				ad.resolvedSent = ad.resolvedSent || s.State == notify.StatusResolved
+			}
+		}
+		n.system.Root.Send(h.pid, ad)
+	}
+}
+
+// lookup reads the tenant's silences and what was sent of the episode,
+// retrying failures until they succeed or the transition's session ends
+// or the notifier stops (ErrUndelivered).
+func (n *Notifier) lookup(m *intakeReq) ([]store.Silence, []store.SentState, error) {
+	ctx, cancel := context.WithCancel(m.session)
+	defer cancel()
+	defer context.AfterFunc(n.ctx, cancel)()
 	backoff := time.Duration(0)
 	for {
-		var err error
-		silences, err = n.opts.Store.ActiveSilences(n.ctx, m.alert.Tenant, n.opts.Now())
+		if ctx.Err() != nil {
+			return nil, nil, ErrUndelivered
+		}
+		silences, err := n.opts.Store.ActiveSilences(ctx, m.alert.Tenant, n.opts.Now())
+		var sent []store.SentState
 		if err == nil {
-			sent, err = n.opts.Store.SentNotifications(n.ctx, m.alert.EpisodeID)
+			sent, err = n.opts.Store.SentNotifications(ctx, m.alert.EpisodeID)
 		}
 		if err == nil {
-			break
+			return silences, sent, nil
 		}
-		if n.ctx.Err() != nil {
-			for _, t := range m.targets {
-				t.tok.settle(ErrUndelivered)
-			}
-			return
+		if ctx.Err() != nil {
+			return nil, nil, ErrUndelivered
 		}
 		n.m.lookupErrors.Inc()
 		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 		n.opts.Logger.Warn("reading silences and sent notifications failed; retrying", "tenant", m.alert.Tenant, "err", err, "backoff", backoff)
 		select {
 		case <-time.After(backoff):
-		case <-n.ctx.Done():
+		case <-ctx.Done():
 		}
 	}
+}
+
+// silencedBy returns the silence that mutes a, if any.
+func (n *Notifier) silencedBy(silences []store.Silence, a notify.Alert) (id string, muted bool) {
 	now := n.opts.Now()
 	for _, s := range silences {
 		sil := notify.Silence{ID: s.ID, StartsAt: s.StartsAt, EndsAt: s.EndsAt}
@@ -403,26 +527,11 @@ func (n *Notifier) admit(m *intakeReq) {
 			}
 			sil.Matchers = append(sil.Matchers, parsed...)
 		}
-		if len(sil.Matchers) > 0 && sil.Mutes(m.alert.Labels, now) {
-			n.m.transitions.WithLabelValues("silenced").Inc()
-			n.opts.Logger.Info("alert silenced", "tenant", m.alert.Tenant, "alertname", m.alert.Labels["alertname"],
-				"host", m.alert.Labels["host"], "state", m.alert.Status, "episode", m.alert.EpisodeID, "silence", s.ID)
-			for _, t := range m.targets {
-				t.tok.settle(nil)
-			}
-			return
+		if len(sil.Matchers) > 0 && sil.Mutes(a.Labels, now) {
+			return s.ID, true
 		}
 	}
-	for _, t := range m.targets {
-		ad := &admit{alert: m.alert, route: t.route, tok: t.tok}
-		for _, s := range sent {
-			if s.Receiver == t.tok.hook.receiver && s.Integration == t.tok.hook.integration {
-				ad.firingSent = ad.firingSent || s.State == notify.StatusFiring
-				ad.resolvedSent = ad.resolvedSent || s.State == notify.StatusResolved
-			}
-		}
-		n.system.Root.Send(t.tok.hook.pid, ad)
-	}
+	return "", false
 }
 
 // hook is one webhook of a receiver: its bounded queue and its requests.
@@ -433,13 +542,40 @@ type hook struct {
 	cfg         *notify.Webhook
 	capacity    int64
 	reserved    atomic.Int64
-	sem         chan struct{}
-	pid         *actor.PID
-	refused     prometheus.Counter
-	queued      prometheus.Gauge
+	// failing: the last attempt failed in a way worth retrying.
+	failing atomic.Bool
+	// room is signalled when a place frees up or the webhook starts
+	// failing, for the intake waiting in reserve.
+	room    chan struct{}
+	sem     chan struct{}
+	pid     *actor.PID
+	refused prometheus.Counter
+	queued  prometheus.Gauge
 }
 
-func (h *hook) reserve() bool {
+// reserve takes a place in the webhook's queue. While the queue is full it
+// waits, unless the webhook is failing: then it reports false (refused).
+// It returns ErrUndelivered when session ends or the notifier stops while
+// it waits.
+func (h *hook) reserve(session context.Context) (bool, error) {
+	for {
+		if h.tryReserve() {
+			return true, nil
+		}
+		if h.failing.Load() {
+			return false, nil
+		}
+		select {
+		case <-h.room:
+		case <-session.Done():
+			return false, ErrUndelivered
+		case <-h.n.ctx.Done():
+			return false, ErrUndelivered
+		}
+	}
+}
+
+func (h *hook) tryReserve() bool {
 	for {
 		cur := h.reserved.Load()
 		if cur >= h.capacity {
@@ -455,14 +591,27 @@ func (h *hook) reserve() bool {
 func (h *hook) release() {
 	h.reserved.Add(-1)
 	h.queued.Dec()
+	h.wake()
+}
+
+func (h *hook) setFailing(failing bool) {
+	if h.failing.Swap(failing) != failing && failing {
+		h.wake()
+	}
+}
+
+func (h *hook) wake() {
+	select {
+	case h.room <- struct{}{}:
+	default:
+	}
 }
 
 // hookActor owns one webhook's aggregation groups.
 type hookActor struct {
-	h        *hook
-	self     *actor.PID
-	groups   map[string]*hookGroup
-	draining bool
+	h      *hook
+	self   *actor.PID
+	groups map[string]*hookGroup
 }
 
 type hookGroup struct {
@@ -479,6 +628,11 @@ func (a *hookActor) Receive(c actor.Context) {
 	case *actor.Started:
 		a.self = c.Self()
 	case *admit:
+		if m.tok.ended() {
+			// Its partition was released while it waited for the intake.
+			m.tok.settle(ErrUndelivered)
+			return
+		}
 		labels := m.route.GroupLabels(m.alert.Labels)
 		key := m.route.GroupKey(labels)
 		hg := a.groups[key]
@@ -505,23 +659,30 @@ func (a *hookActor) Receive(c actor.Context) {
 			hg.failures = 0
 		}
 		settleAll(hg.g.Result(m.batch, m.outcome, now, a.h.backoff(hg.failures)), nil)
+		// A failed attempt keeps its tokens, but not for a session that
+		// ended while it was out.
+		a.handBack(hg.g.Withdraw((*token).ended))
 		a.schedule(m.key, hg, now)
-	case drainStart:
-		a.draining = true
+	case withdraw:
+		var back []*token
 		for key, hg := range a.groups {
+			back = append(back, hg.g.Withdraw((*token).ended)...)
 			a.schedule(key, hg, now)
 		}
+		a.handBack(back)
 	case drainEnd:
+		var back []*token
 		for _, hg := range a.groups {
 			if hg.timer != nil {
 				hg.timer.Stop()
 			}
-			settleAll(hg.g.Held(), ErrUndelivered)
+			back = append(back, hg.g.Withdraw(func(*token) bool { return true })...)
 			if hg.batch != nil {
-				settleAll(hg.batch.Tokens, ErrUndelivered)
+				back = append(back, hg.batch.Tokens...)
 			}
 		}
 		clear(a.groups)
+		a.handBack(back)
 		c.Respond(true)
 	case *actor.Stopping:
 		for _, hg := range a.groups {
@@ -532,6 +693,16 @@ func (a *hookActor) Receive(c actor.Context) {
 	}
 }
 
+// handBack settles toks undelivered.
+func (a *hookActor) handBack(toks []*token) {
+	if len(toks) == 0 {
+		return
+	}
+	a.h.n.opts.Logger.Info("notifications not sent before their partition was released: handed back, read again by its next owner or on the next start",
+		"receiver", a.h.receiver, "integration", a.h.integration, "transitions", len(toks))
+	settleAll(toks, ErrUndelivered)
+}
+
 // schedule flushes the group if it is due, or arms its timer; an empty
 // group is dropped.
 func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
@@ -540,7 +711,7 @@ func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 		hg.timer = nil
 	}
 	hg.gen++
-	if hg.g.Due(now, a.draining) {
+	if hg.g.Due(now) {
 		b, rel := hg.g.Flush(now)
 		settleAll(rel, nil)
 		if b != nil {
@@ -553,7 +724,7 @@ func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 		delete(a.groups, key)
 		return
 	}
-	at, ok := hg.g.NextAt(now, a.draining)
+	at, ok := hg.g.NextAt(now)
 	if !ok {
 		return
 	}
@@ -575,6 +746,7 @@ func (h *hook) backoff(failures int) time.Duration {
 // it, records what it was sent; the outcome goes back to the actor.
 func (h *hook) send(key string, b *notify.Batch[*token], self *actor.PID) {
 	outcome := h.attempt(b)
+	h.setFailing(outcome == notify.Retry)
 	h.n.m.requests.WithLabelValues(h.receiver, h.integration, outcome.String()).Inc()
 	if outcome == notify.Delivered {
 		h.record(b)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +64,19 @@ func (w *webhook) requests() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.bodies)
+}
+
+// waitRequests waits until the webhook has received n requests (answered
+// or not).
+func (w *webhook) waitRequests(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for w.requests() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d webhook requests within 20s, want %d", w.requests(), n)
+		}
+		<-time.After(5 * time.Millisecond)
+	}
 }
 
 // next returns the next request's body.
@@ -121,11 +136,17 @@ type testNotifier struct {
 
 func startNotifier(t *testing.T, cfg *notify.Config, st actors.NotifyStore, drain time.Duration) *testNotifier {
 	t.Helper()
+	return startNotifierWith(t, actors.NotifierOptions{Config: cfg, Store: st, DrainTimeout: drain})
+}
+
+// startNotifierWith starts a notifier with quick retries, its metrics in a
+// registry of its own.
+func startNotifierWith(t *testing.T, opts actors.NotifierOptions) *testNotifier {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	n := actors.NewNotifier(actors.NewSystem(slog.New(slog.DiscardHandler)), actors.NotifierOptions{
-		Config: cfg, Store: st, RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, DrainTimeout: drain,
-		Registerer: reg, Logger: slog.New(slog.DiscardHandler),
-	})
+	opts.RetryMin, opts.RetryMax = 20*time.Millisecond, 100*time.Millisecond
+	opts.Registerer, opts.Logger = reg, slog.New(slog.DiscardHandler)
+	n := actors.NewNotifier(actors.NewSystem(slog.New(slog.DiscardHandler)), opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	tn := &testNotifier{Notifier: n, reg: reg, cancel: cancel, ran: make(chan error, 1)}
 	go func() { tn.ran <- n.Run(ctx) }()
@@ -196,8 +217,14 @@ func tr(state, host, episode string) *rules.Transition {
 // function was called with.
 func notifyAndWait(t *testing.T, n *testNotifier, trn *rules.Transition) error {
 	t.Helper()
+	return notifyAndWaitIn(t, n, context.Background(), trn)
+}
+
+// notifyAndWaitIn does as notifyAndWait for a transition read in session.
+func notifyAndWaitIn(t *testing.T, n *testNotifier, session context.Context, trn *rules.Transition) error {
+	t.Helper()
 	done := make(chan error, 1)
-	n.Notify(trn, func(err error) { done <- err })
+	n.Notify(session, trn, func(err error) { done <- err })
 	select {
 	case err := <-done:
 		return err
@@ -292,16 +319,45 @@ func TestNotifierSilences(t *testing.T) {
 	}
 }
 
-// A webhook's queue holds queue_capacity transitions; beyond it they are
-// refused (settled at once) and counted, and the others are delivered once
-// the receiver answers.
-func TestNotifierQueueRefusesWhenFull(t *testing.T) {
-	w := newWebhook(t)
-	w.hold = make(chan struct{})
+// settled waits for n results of done functions and returns them.
+func settled(t *testing.T, done <-chan error, n int) []error {
+	t.Helper()
+	var errs []error
+	for range n {
+		select {
+		case err := <-done:
+			errs = append(errs, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d transitions settled within 30s", len(errs), n)
+		}
+	}
+	return errs
+}
+
+// sentHosts returns the hosts of every alert the webhook was sent.
+func (w *webhook) sentHosts() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	hosts := map[string]int{}
+	for _, m := range w.bodies {
+		for _, a := range m.Alerts {
+			hosts[a.Labels["host"]]++
+		}
+	}
+	return hosts
+}
+
+// A failing webhook's queue holds queue_capacity transitions; beyond it
+// they are refused (settled at once) and counted, and the others are
+// delivered once the receiver answers.
+func TestNotifierFailingWebhookRefusesWhenFull(t *testing.T) {
+	w := newWebhook(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500,
+		500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
 	n := startNotifier(t, notifyConfig(t, w.srv.URL, ""), alertStore(t), 5*time.Second)
 	done := make(chan error, 2)
-	n.Notify(tr(rules.StateFiring, "h1", "e1"), func(err error) { done <- err })
-	n.Notify(tr(rules.StateFiring, "h2", "e2"), func(err error) { done <- err })
+	n.Notify(context.Background(), tr(rules.StateFiring, "h1", "e1"), func(err error) { done <- err })
+	w.next(t)
+	n.Notify(context.Background(), tr(rules.StateFiring, "h2", "e2"), func(err error) { done <- err })
 	if err := notifyAndWait(t, n, tr(rules.StateFiring, "h3", "e3")); err != nil {
 		t.Fatal(err)
 	}
@@ -312,29 +368,45 @@ func TestNotifierQueueRefusesWhenFull(t *testing.T) {
 	if got := n.metric(t, "eventops_notify_queued", labels); got != 2 {
 		t.Fatalf("queued %v, want 2", got)
 	}
+	for _, err := range settled(t, done, 2) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hosts := w.sentHosts(); hosts["h1"] == 0 || hosts["h2"] == 0 || hosts["h3"] != 0 {
+		t.Fatalf("sent hosts %v", hosts)
+	}
+}
+
+// A full queue of a webhook that is slow but not failing refuses nothing:
+// the intake waits for room, and everything is delivered.
+func TestNotifierSlowWebhookDelaysWhenFull(t *testing.T) {
+	w := newWebhook(t)
+	w.hold = make(chan struct{})
+	answer := sync.OnceFunc(func() { close(w.hold) })
+	defer answer()
+	n := startNotifier(t, notifyConfig(t, w.srv.URL, "        timeout: 1h\n"), alertStore(t), 5*time.Second)
+	done := make(chan error, 3)
+	for _, h := range []string{"h1", "h2", "h3"} {
+		n.Notify(context.Background(), tr(rules.StateFiring, h, "e-"+h), func(err error) { done <- err })
+	}
+	w.waitRequests(t, 1)
 	select {
 	case err := <-done:
 		t.Fatalf("a transition settled while its receiver has not answered: %v", err)
 	default:
 	}
-	close(w.hold)
-	for range 2 {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("queued transitions not delivered")
+	answer()
+	for _, err := range settled(t, done, 3) {
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
-	hosts := map[string]bool{}
-	for _, m := range w.bodies {
-		for _, a := range m.Alerts {
-			hosts[a.Labels["host"]] = true
-		}
+	labels := map[string]string{"receiver": "ops", "integration": "webhook/0"}
+	if got := n.metric(t, "eventops_notify_refused_total", labels); got != 0 {
+		t.Fatalf("refused %v, want 0", got)
 	}
-	if !hosts["h1"] || !hosts["h2"] || hosts["h3"] {
+	if hosts := w.sentHosts(); hosts["h1"] == 0 || hosts["h2"] == 0 || hosts["h3"] == 0 {
 		t.Fatalf("sent hosts %v", hosts)
 	}
 }
@@ -345,7 +417,7 @@ func TestNotifierShutdownLeavesUndeliveredUncommitted(t *testing.T) {
 	w := newWebhook(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
 	n := startNotifier(t, notifyConfig(t, w.srv.URL, ""), alertStore(t), 300*time.Millisecond)
 	done := make(chan error, 1)
-	n.Notify(tr(rules.StateFiring, "h1", "e1"), func(err error) { done <- err })
+	n.Notify(context.Background(), tr(rules.StateFiring, "h1", "e1"), func(err error) { done <- err })
 	w.next(t)
 	n.stop(t)
 	select {
@@ -403,5 +475,144 @@ func TestNotifierWithoutReceivers(t *testing.T) {
 	}
 	if n.metric(t, "eventops_notify_transitions_total", map[string]string{"outcome": "unrouted"}) != 1 {
 		t.Fatal("unrouted not counted")
+	}
+}
+
+// outageStore fails every lookup while down, as PostgreSQL does when it is
+// unreachable.
+type outageStore struct {
+	actors.NotifyStore
+	down atomic.Bool
+}
+
+func (o *outageStore) ActiveSilences(ctx context.Context, tenant string, at time.Time) ([]store.Silence, error) {
+	if o.down.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return o.NotifyStore.ActiveSilences(ctx, tenant, at)
+}
+
+func (o *outageStore) SentNotifications(ctx context.Context, episode string) ([]store.SentState, error) {
+	if o.down.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return o.NotifyStore.SentNotifications(ctx, episode)
+}
+
+// A PostgreSQL outage delays notifications and loses none: transitions
+// wait for their lookups (Notify blocks once the intake is full) instead of
+// filling the webhook's queue, nothing is refused, and once PostgreSQL is
+// back every transition is delivered.
+func TestNotifierPostgresOutageDelaysAndLosesNothing(t *testing.T) {
+	w := newWebhook(t)
+	st := &outageStore{NotifyStore: alertStore(t)}
+	st.down.Store(true)
+	n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.srv.URL, ""), Store: st, IntakeCapacity: 2, DrainTimeout: 5 * time.Second})
+	const transitions = 8
+	done := make(chan error, transitions)
+	for i := range transitions {
+		host := fmt.Sprint("h", i)
+		go n.Notify(context.Background(), tr(rules.StateFiring, host, "e-"+host), func(err error) { done <- err })
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for n.metric(t, "eventops_notify_lookup_errors_total", nil) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed lookups within 20s")
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("a transition settled during the outage: %v", err)
+	default:
+	}
+	st.down.Store(false)
+	for _, err := range settled(t, done, transitions) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := n.metric(t, "eventops_notify_refused_total", nil); got != 0 {
+		t.Fatalf("refused %v, want 0", got)
+	}
+	if hosts := w.sentHosts(); len(hosts) != transitions {
+		t.Fatalf("sent hosts %v, want %d", hosts, transitions)
+	}
+}
+
+// waitingConfig is a route that holds a new group's alerts for an hour.
+func waitingConfig(t *testing.T, url string) *notify.Config {
+	t.Helper()
+	c, err := notify.Parse([]byte(`
+route:
+  receiver: ops
+  group_by: [alertname]
+  group_wait: 1h
+  group_interval: 1h
+receivers:
+  - name: ops
+    webhook_configs:
+      - url: ` + url + `
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// When the session of a transition's partition ends, the notifier hands
+// the transition back at once instead of holding it for group_wait, and
+// sends nothing of it; a transition of an ended session is handed back as
+// it comes.
+func TestNotifierHandsBackWhenItsSessionEnds(t *testing.T) {
+	w := newWebhook(t)
+	n := startNotifier(t, waitingConfig(t, w.srv.URL), alertStore(t), 5*time.Second)
+	session, end := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	n.Notify(session, tr(rules.StateFiring, "h1", "e1"), func(err error) { done <- err })
+	deadline := time.Now().Add(20 * time.Second)
+	for n.metric(t, "eventops_notify_queued", nil) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the transition was never queued")
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+	end()
+	if errs := settled(t, done, 1); !errors.Is(errs[0], actors.ErrUndelivered) {
+		t.Fatalf("settled with %v, want ErrUndelivered", errs[0])
+	}
+	if err := notifyAndWaitIn(t, n, session, tr(rules.StateFiring, "h2", "e2")); !errors.Is(err, actors.ErrUndelivered) {
+		t.Fatalf("a transition of an ended session settled with %v", err)
+	}
+	if got := n.metric(t, "eventops_notify_handed_back_total", nil); got != 2 {
+		t.Fatalf("handed back %v, want 2", got)
+	}
+	n.stop(t)
+	if w.requests() != 0 {
+		t.Fatalf("%d requests for transitions handed back", w.requests())
+	}
+}
+
+// A batch being sent when its session ends is delivered and recorded: its
+// transitions settle as delivered.
+func TestNotifierFinishesTheBatchBeingSentWhenItsSessionEnds(t *testing.T) {
+	w := newWebhook(t)
+	w.hold = make(chan struct{})
+	answer := sync.OnceFunc(func() { close(w.hold) })
+	defer answer()
+	st := alertStore(t)
+	n := startNotifier(t, notifyConfig(t, w.srv.URL, ""), st, 5*time.Second)
+	session, end := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	n.Notify(session, tr(rules.StateFiring, "h1", "e1"), func(err error) { done <- err })
+	w.waitRequests(t, 1)
+	end()
+	answer()
+	if errs := settled(t, done, 1); errs[0] != nil {
+		t.Fatalf("settled with %v, want delivered", errs[0])
+	}
+	sent, err := st.SentNotifications(context.Background(), "e1")
+	if err != nil || len(sent) != 1 {
+		t.Fatalf("recorded %v %v", sent, err)
 	}
 }

@@ -54,8 +54,8 @@ type (
 	flushTick struct{}
 	ruleTick  struct{}
 	idleTick  struct{}
-	// closeReq asks for a final flush; the answer comes once it is durable.
-	closeReq struct{}
+	// closeReq asks for a final flush; done is called once it is durable.
+	closeReq struct{ done func() }
 )
 
 // maxAlertRecord bounds an alert transition's record, well under the 1 MiB
@@ -99,7 +99,7 @@ type sourceActor struct {
 	flushing   bool
 	flushAgain bool
 	urgent     bool
-	closers    []*actor.PID
+	closers    []func()
 	stopped    bool
 
 	// lastSize is the encoded size of the last flush; shed are the metrics
@@ -133,12 +133,12 @@ func (a *sourceActor) Receive(c actor.Context) {
 		a.settleFlush(m)
 	case ruleTick:
 		a.ruleTimer = nil
-		a.evaluate(a.clock(), "")
+		a.catchUp(a.clock())
 	case idleTick:
 		a.idleTimer = nil
 		a.maybeLeave(c)
 	case closeReq:
-		a.closers = append(a.closers, c.Sender())
+		a.closers = append(a.closers, m.done)
 		a.stopped = true
 		a.stopTimers()
 		a.flush()
@@ -167,6 +167,9 @@ func (a *sourceActor) deliver(m *deliver) {
 		return
 	}
 	if a.stopped {
+		// After the final flush nothing is applied: the partition's next
+		// owner reads the signal again.
+		a.p.hooks.HandBack(m.offset)
 		return
 	}
 	a.lastWork = a.s.opts.Now()
@@ -180,57 +183,36 @@ func (a *sourceActor) deliver(m *deliver) {
 	}
 	a.ingestMicro = sig.IngestMicro
 	defer func() { a.ingestMicro = 0 }()
+	// A signal applies at once, at its clock: the rules' deadlines up to it
+	// are met first, then its samples are folded in and the rules that read
+	// them evaluate.
 	receive := sig.IngestMicro / 1000
-	metric := ""
+	clock := a.st.EventMilli
 	for i := range sig.Samples {
 		sm := &sig.Samples[i]
-		ts := sm.TsMicro / 1000
-		ms := a.st.Metric(sm.Metric)
-		if receive > 0 {
-			var lateness time.Duration
-			if ms != nil {
-				lateness = ms.Series.Config().Lateness
-			} else {
-				lateness = a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness
+		switch _, ok := a.futureBound(sm, receive); {
+		case receive <= 0:
+			clock = max(clock, sm.TsMicro/1000)
+		case ok:
+			clock = max(clock, min(sm.TsMicro/1000, receive))
+		}
+	}
+	if clock > a.st.EventMilli {
+		a.catchUp(clock)
+	}
+	metric := ""
+	for i := range sig.Samples {
+		if a.apply(sig, &sig.Samples[i], receive) {
+			switch metric {
+			case "", sig.Samples[i].Metric:
+				metric = sig.Samples[i].Metric
+			default:
+				metric = "*"
 			}
-			if bound := min(a.s.opts.MaxFuture, lateness/2).Milliseconds(); ts > receive+bound {
-				a.side(sig, sm, ReasonFuture, fmt.Sprintf("event time is %s ahead of the record's receive time (at most %s)",
-					time.Duration(ts-receive)*time.Millisecond, time.Duration(bound)*time.Millisecond))
-				continue
-			}
-		}
-		if ms == nil {
-			if ms = a.addSeries(sm); ms == nil {
-				a.side(sig, sm, ReasonSourceLimit, "")
-				continue
-			}
-		}
-		if sm.Unit != "" {
-			ms.Unit = sm.Unit
-		}
-		out, err := ms.Series.Add(ts, sm.Value)
-		if err != nil || out != features.Applied {
-			errText := ""
-			if err != nil {
-				errText = err.Error()
-			}
-			a.side(sig, sm, out.Reason(), errText)
-			continue
-		}
-		a.s.m.samples.Inc()
-		if receive > 0 {
-			ts = min(ts, receive)
-		}
-		a.st.EventMilli = max(a.st.EventMilli, ts)
-		if metric == "" {
-			metric = sm.Metric
-		} else if metric != sm.Metric {
-			metric = "*"
 		}
 	}
 	a.advanceOffset(m)
 	a.st.MarkOrigin(sig.Origin, sig.IngestMicro)
-	a.st.ArrivalMilli = a.nowMilli()
 	if sig.Meta != nil {
 		a.st.Meta = sig.Meta
 	}
@@ -242,6 +224,68 @@ func (a *sourceActor) deliver(m *deliver) {
 	default:
 		a.evaluate(a.st.EventMilli, metric)
 	}
+}
+
+// futureBound is how far ahead of its record's receive time (ms) a sample
+// may be: MaxFuture, and at most half its metric's lateness, so that a
+// sample from a clock running ahead never makes the metric's on-time
+// samples late. ok is false when the sample is beyond it, or when the
+// receive time is unknown (0).
+func (a *sourceActor) futureBound(sm *tables.Sample, receive int64) (bound int64, ok bool) {
+	if receive <= 0 {
+		return 0, false
+	}
+	var lateness time.Duration
+	if ms := a.st.Metric(sm.Metric); ms != nil {
+		lateness = ms.Series.Config().Lateness
+	} else {
+		lateness = a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness
+	}
+	bound = min(a.s.opts.MaxFuture, lateness/2).Milliseconds()
+	return bound, sm.TsMicro/1000 <= receive+bound
+}
+
+// apply folds one sample into its series, or refuses it with its reason
+// (a resent sample, already applied, is only counted), and reports whether
+// it was applied. The source's clock moves to the sample's event time,
+// capped at its record's receive time.
+func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64) bool {
+	ts := sm.TsMicro / 1000
+	if bound, ok := a.futureBound(sm, receive); !ok && receive > 0 {
+		a.side(sig, sm, ReasonFuture, fmt.Sprintf("event time is %s ahead of the record's receive time (at most %s)",
+			time.Duration(ts-receive)*time.Millisecond, time.Duration(bound)*time.Millisecond))
+		return false
+	}
+	ms := a.st.Metric(sm.Metric)
+	if ms == nil {
+		if ms = a.addSeries(sm); ms == nil {
+			a.side(sig, sm, ReasonSourceLimit, "")
+			return false
+		}
+	}
+	if sm.Unit != "" {
+		ms.Unit = sm.Unit
+	}
+	switch out, err := ms.Series.Add(ts, sm.Value); {
+	case out == features.Duplicate:
+		a.s.m.duplicates.Inc()
+		return false
+	case err != nil || out != features.Applied:
+		errText := ""
+		if err != nil {
+			errText = err.Error()
+		}
+		a.side(sig, sm, out.Reason(), errText)
+		return false
+	}
+	a.s.m.samples.Inc()
+	if receive > 0 {
+		ts = min(ts, receive)
+	}
+	if ts > a.st.EventMilli {
+		a.st.EventMilli, a.st.ArrivalMilli = ts, a.nowMilli()
+	}
+	return true
 }
 
 func (a *sourceActor) advanceOffset(m *deliver) {
@@ -325,16 +369,34 @@ func (a *sourceActor) wrote(m emitted) {
 	a.maybeFlush()
 }
 
-// evaluate runs the rules at source time now and arms the timer for the
-// next deadline.
-func (a *sourceActor) evaluate(now int64, metric string) {
-	rs := a.s.opts.Rules.Current()
+// catchUp evaluates the rules at each of their deadlines up to the source
+// time until (timers: for elapsing, keep_firing_for ending, no-data), each
+// transition stamped with its deadline, so that the next owner after a
+// crash derives the same ones. A signal catches up to its own clock before
+// its samples apply.
+func (a *sourceActor) catchUp(until int64) {
+	a.advance(until, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
+		return rs.AdvanceUntil(&a.st.Lifecycle, src, a.feats, until, emit)
+	})
+}
+
+// evaluate runs the rules that read metric ("" for all) at source time at,
+// after a signal applied its samples.
+func (a *sourceActor) evaluate(at int64, metric string) {
+	a.advance(at, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
+		return rs.AdvanceAt(&a.st.Lifecycle, src, a.feats, at, metric, emit)
+	})
+}
+
+// advance runs one step of the rule engine at source time now, writes the
+// transitions it emits, and arms the timer for the next deadline.
+func (a *sourceActor) advance(now int64, step func(*rules.RuleSet, rules.Source, func(*rules.Transition)) (int64, bool)) {
 	src := rules.Source{Tenant: a.tenant, Host: a.host}
 	if a.st.Meta != nil {
 		src.Meta = rules.Meta{Owner: a.st.Meta.Owner, Region: a.st.Meta.Region, Service: a.st.Meta.Service, Tags: a.st.Meta.Tags}
 	}
 	changed := false
-	next, ok := rs.Advance(&a.st.Alerts, src, a.feats, now, metric, func(tr *rules.Transition) {
+	next, ok := step(a.s.opts.Rules.Current(), src, func(tr *rules.Transition) {
 		changed = true
 		a.s.m.transitions.WithLabelValues(tr.State).Inc()
 		v, err := boundTransition(tr)
@@ -560,8 +622,8 @@ func (a *sourceActor) answerClosers() {
 	if len(a.closers) == 0 || a.dirty || a.flushing || a.inflight > 0 {
 		return
 	}
-	for _, c := range a.closers {
-		a.s.system.Root.Send(c, struct{}{})
+	for _, done := range a.closers {
+		done()
 	}
 	a.closers = nil
 }

@@ -138,7 +138,7 @@ func openPartition(t *testing.T, opts actors.SourcesOptions, store bool) *partit
 		opts.FlushInterval = 10 * time.Millisecond
 	}
 	h.sources = actors.NewSources(system, opts)
-	hooks := actors.PartitionHooks{Generation: 3, Durable: func(key string, off int64) {
+	hooks := actors.PartitionHooks{Generation: 3, HandBack: func(int64) {}, Durable: func(key string, off int64) {
 		h.mu.Lock()
 		if cur, ok := h.durable[key]; !ok || off > cur {
 			h.durable[key] = off

@@ -34,9 +34,6 @@ type SourcesOptions struct {
 	// is written to the table (default 5 s). An alert transition flushes
 	// sooner, as soon as its record is acknowledged.
 	FlushInterval time.Duration
-	// CloseTimeout bounds the final flush of a revoked partition (default
-	// 30 s).
-	CloseTimeout time.Duration
 	// IdleTimeout is how long a source's actor stays in memory without a
 	// signal once it holds nothing the table does not (default 10 m; its
 	// state stays in the table and its next signal rebuilds it). It applies
@@ -109,6 +106,7 @@ type sourceMetrics struct {
 	samples     prometheus.Counter
 	refused     *prometheus.CounterVec
 	redelivered prometheus.Counter
+	duplicates  prometheus.Counter
 	writeErrors prometheus.Counter
 	shed        prometheus.Counter
 	evicted     prometheus.Counter
@@ -123,9 +121,6 @@ type sourceMetrics struct {
 func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = 5 * time.Second
-	}
-	if opts.CloseTimeout <= 0 {
-		opts.CloseTimeout = 30 * time.Second
 	}
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = 10 * time.Minute
@@ -155,6 +150,8 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_feature_refused_samples_total",
 			Help: "Samples the features stage did not fold in, sent to the DLQ, by reason (too_late, future, source_limit, invalid)."},
 			[]string{"reason"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_feature_duplicate_samples_total",
+			Help: "Samples whose event time their series had applied already (a resent event): not applied again."}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_feature_write_errors_total",
 			Help: "Alert or refused-sample records the broker refused (written again until accepted)."}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_state_series_shed_total",
@@ -175,16 +172,21 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 			Help: "Encoded size of a source's state.", Buckets: prometheus.ExponentialBuckets(64, 2, 12)}),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(m.actors, m.samples, m.refused, m.redelivered, m.writeErrors, m.shed, m.evicted, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
+		opts.Registerer.MustRegister(m.actors, m.samples, m.refused, m.redelivered, m.duplicates, m.writeErrors, m.shed, m.evicted, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
 	}
 	return &Sources{system: system, opts: opts, m: m, parts: map[*SourcePartition]struct{}{}}
 }
 
-// PartitionHooks connect an opened partition to its stage.
+// PartitionHooks connect an opened partition to its stage (the fields of
+// processors.PartitionHooks, in its order).
 type PartitionHooks struct {
 	// Durable (callable from any goroutine) says that a key's state, up to
 	// an input offset, is durable in the table.
 	Durable func(key string, offset int64)
+	// HandBack gives up on a signal its actor did not apply (it arrived
+	// after the partition's final flush): the partition's next owner reads
+	// it again.
+	HandBack func(offset int64)
 	// Store, when set, writes a flushed state into the stage's local copy of
 	// the table, so that an actor rebuilt later in the session starts from
 	// it. Without it idle actors are never stopped.
@@ -274,12 +276,14 @@ func (p *SourcePartition) evict(key string, pid *actor.PID) bool {
 }
 
 // Deliver implements processors.SourcePartition: milli is the signals
-// record's timestamp.
-func (p *SourcePartition) Deliver(key string, offset, milli int64, sig *tables.Signal, stored func() []byte) {
+// record's timestamp. The signal is sent under the partition's lock, so
+// that it reaches its actor before Close's final flush request does, or is
+// refused.
+func (p *SourcePartition) Deliver(key string, offset, milli int64, sig *tables.Signal, stored func() []byte) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
-		p.mu.Unlock()
-		return
+		return false
 	}
 	ref, ok := p.actors[key]
 	if !ok {
@@ -288,7 +292,7 @@ func (p *SourcePartition) Deliver(key string, offset, milli int64, sig *tables.S
 	}
 	ref.queued++
 	p.s.system.Root.Send(ref.pid, &deliver{offset: offset, milli: milli, sig: sig})
-	p.mu.Unlock()
+	return true
 }
 
 // Wake implements processors.SourcePartition: a stored source that has a
@@ -358,8 +362,8 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte) *actor.
 }
 
 // Close implements processors.SourcePartition: every actor flushes its
-// state and stops.
-func (p *SourcePartition) Close() {
+// state and stops. It returns once every state is durable or ctx ended.
+func (p *SourcePartition) Close(ctx context.Context) {
 	p.s.mu.Lock()
 	delete(p.s.parts, p)
 	p.s.mu.Unlock()
@@ -369,24 +373,31 @@ func (p *SourcePartition) Close() {
 	p.actors = nil
 	p.mu.Unlock()
 	s := p.s
-	futures := make([]*actor.Future, 0, len(actors))
-	for _, ref := range actors {
-		futures = append(futures, s.system.Root.RequestFuture(ref.pid, closeReq{}, s.opts.CloseTimeout))
+	var left atomic.Int64
+	left.Store(int64(len(actors)))
+	flushed := make(chan struct{})
+	if len(actors) == 0 {
+		close(flushed)
 	}
-	var failed int
-	for _, f := range futures {
-		if _, err := f.Result(); err != nil {
-			failed++
+	for _, ref := range actors {
+		s.system.Root.Send(ref.pid, closeReq{done: func() {
+			if left.Add(-1) == 0 {
+				close(flushed)
+			}
+		}})
+	}
+	select {
+	case <-flushed:
+	case <-ctx.Done():
+		if n := left.Load(); n > 0 {
+			s.opts.Logger.Warn("some sources could not flush their state before the partition was released; their input is read again by the next owner",
+				"partition", p.part, "sources", n)
 		}
 	}
 	for _, ref := range actors {
 		s.system.Root.Stop(ref.pid)
 	}
 	s.m.actors.Sub(float64(len(actors)))
-	if failed > 0 {
-		s.opts.Logger.Warn("some sources could not flush their state before the partition was released; their input is read again by the next owner",
-			"partition", p.part, "sources", failed)
-	}
 }
 
 // Keys returns the sources the partition holds (for tests and views).

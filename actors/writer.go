@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -69,6 +70,10 @@ type Writer[R any] struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	stopped chan struct{}
+	// tickQueued: a tick waits in the actor's mailbox; the ticker sends
+	// no other, so that an actor blocked retrying a write does not pile
+	// them up.
+	tickQueued atomic.Bool
 }
 
 type writerMetrics struct {
@@ -90,7 +95,7 @@ func NewWriter[R any](system *actor.ActorSystem, write WriteFunc[R], reject Reje
 	w.metrics = newWriterMetrics(opts)
 	a := &writerActor[R]{w: w, write: write, reject: reject}
 	w.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
-	go w.tick()
+	go w.tick(func() { system.Root.Send(w.pid, writerTick{}) })
 	return w
 }
 
@@ -128,20 +133,21 @@ type appendRows[R any] struct {
 type writerTick struct{}
 
 // Append hands over the rows of one input record; done is called once they
-// are durable. Append blocks while the writer holds MaxPendingRows rows; when
-// ctx ends while it waits, the rows are taken anyway (one record more than
-// the bound) so that a revoked partition can still drain, and ctx.Err() is
+// are durable (at once for a record without rows and nothing buffered
+// before it). Append blocks while the writer holds MaxPendingRows rows; when
+// ctx ends while it waits, the rows are not taken and ctx.Err() is
 // returned.
 func (w *Writer[R]) Append(ctx context.Context, rows []R, done func()) error {
-	err := w.budget.acquire(ctx, len(rows))
+	if err := w.budget.acquire(ctx, len(rows)); err != nil {
+		// The partition is being revoked: write what it handed over
+		// before now rather than at the next interval, so that it is
+		// released sooner.
+		w.Flush()
+		return err
+	}
 	w.metrics.pending.Add(float64(len(rows)))
 	w.system.Root.Send(w.pid, &appendRows[R]{rows: rows, done: done})
-	if err != nil {
-		// The partition is being revoked: write what it handed over now
-		// rather than at the next interval, so that it is released sooner.
-		w.Flush()
-	}
-	return err
+	return nil
 }
 
 // Healthy reports whether the last write succeeded.
@@ -175,7 +181,9 @@ func (w *Writer[R]) Close(timeout time.Duration) error {
 
 type drain struct{}
 
-func (w *Writer[R]) tick() {
+// tick sends the actor a tick (through send) every half FlushInterval,
+// unless the last one is still queued.
+func (w *Writer[R]) tick(send func()) {
 	defer close(w.stopped)
 	t := time.NewTicker(w.opts.FlushInterval / 2)
 	defer t.Stop()
@@ -184,7 +192,9 @@ func (w *Writer[R]) tick() {
 		case <-w.ctx.Done():
 			return
 		case <-t.C:
-			w.system.Root.Send(w.pid, writerTick{})
+			if w.tickQueued.CompareAndSwap(false, true) {
+				send()
+			}
 		}
 	}
 }
@@ -201,6 +211,11 @@ type writerActor[R any] struct {
 func (a *writerActor[R]) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *appendRows[R]:
+		if len(m.rows) == 0 && len(a.dones) == 0 {
+			// Nothing to write and nothing before it to wait for.
+			m.done()
+			return
+		}
 		if len(a.buf) == 0 {
 			a.since = time.Now()
 		}
@@ -210,6 +225,7 @@ func (a *writerActor[R]) Receive(c actor.Context) {
 			a.flush()
 		}
 	case writerTick:
+		a.w.tickQueued.Store(false)
 		if len(a.buf) > 0 && time.Since(a.since) >= a.w.opts.FlushInterval {
 			a.flush()
 		}
@@ -301,7 +317,8 @@ func newBudget(max int) *budget {
 }
 
 // acquire waits until n rows fit (a record larger than the whole budget fits
-// alone). When ctx ends first, it takes them anyway and returns ctx.Err().
+// alone) and takes them. When ctx ends first, it returns ctx.Err() without
+// taking them.
 func (b *budget) acquire(ctx context.Context, n int) error {
 	// The common case: room at once, no waiting to arrange.
 	b.mu.Lock()
@@ -320,12 +337,15 @@ func (b *budget) acquire(ctx context.Context, n int) error {
 	defer stop()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for b.inUse > 0 && b.inUse+n > b.max && ctx.Err() == nil {
+	for b.inUse > 0 && b.inUse+n > b.max {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		b.cond.Wait()
 	}
 	b.inUse += n
 	b.peak = max(b.peak, b.inUse)
-	return ctx.Err()
+	return nil
 }
 
 func (b *budget) release(n int) {

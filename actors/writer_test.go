@@ -289,3 +289,70 @@ func TestWriterRidesOutAPostgresOutage(t *testing.T) {
 	}
 	t.Logf("%d records (%d rows) written, peak %d rows held (budget %d)", total, total*10, w.PeakPending(), budget)
 }
+
+// A record without rows is acknowledged at once when nothing is buffered
+// before it, and right after the rows buffered before it otherwise;
+// nothing is written for it.
+func TestWriterAcknowledgesRecordsWithoutRows(t *testing.T) {
+	system := actors.NewSystem(quiet)
+	defer system.Shutdown()
+	var writes atomic.Int32
+	write := func(_ context.Context, rows []store.MetricRow) (store.WriteResult, error) {
+		writes.Add(1)
+		return store.WriteResult{Inserted: int64(len(rows))}, nil
+	}
+	w := actors.NewWriter(system, write, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour, Logger: quiet})
+	defer w.Close(time.Minute)
+	acked := make(chan int, 3)
+	next := func() int {
+		t.Helper()
+		select {
+		case i := <-acked:
+			return i
+		case <-time.After(20 * time.Second):
+			t.Fatal("no acknowledgement within 20s")
+		}
+		return -1
+	}
+	ctx := context.Background()
+	if err := w.Append(ctx, nil, func() { acked <- 0 }); err != nil {
+		t.Fatal(err)
+	}
+	if i := next(); i != 0 || writes.Load() != 0 {
+		t.Fatalf("acknowledged %d after %d writes", i, writes.Load())
+	}
+	if err := w.Append(ctx, record(1), func() { acked <- 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(ctx, nil, func() { acked <- 2 }); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	if a, b := next(), next(); a != 1 || b != 2 || writes.Load() != 1 {
+		t.Fatalf("acknowledged %d then %d after %d writes", a, b, writes.Load())
+	}
+}
+
+// A caller waiting for room whose context ends gets its error and its
+// rows are not taken: the writer never holds more than its budget.
+func TestWriterDoesNotTakeRowsWhenTheCallerGivesUp(t *testing.T) {
+	system := actors.NewSystem(quiet)
+	defer system.Shutdown()
+	down := func(context.Context, []store.MetricRow) (store.WriteResult, error) {
+		return store.WriteResult{}, errors.New("connection refused")
+	}
+	w := actors.NewWriter(system, down, nil, actors.WriterOptions{Name: "metrics", BatchRows: 10, MaxPendingRows: 10,
+		FlushInterval: time.Hour, RetryMax: time.Hour, Logger: quiet})
+	defer w.Close(time.Millisecond)
+	if err := w.Append(context.Background(), record(0), func() {}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.Append(ctx, record(1), func() { t.Error("rows not taken were acknowledged") }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Append returned %v", err)
+	}
+	if got := w.Pending(); got != 10 {
+		t.Fatalf("%d rows held, want the budget of 10", got)
+	}
+}

@@ -92,9 +92,14 @@ type HubOptions struct {
 	// Replay is how many recent transitions the hub keeps for clients that
 	// resume with Last-Event-ID (default 10,000); a client that missed more
 	// gets a reset and the active alerts.
-	Replay     int
-	Registerer prometheus.Registerer
-	Logger     *slog.Logger
+	Replay int
+	// DedupWindow is how far back (in broker time, within its partition) a
+	// transition's earlier copy makes it a duplicate that is not sent again
+	// (default 1h). Every replica decides alike for a transition it read the
+	// window before of: the hub replays to resuming clients only those.
+	DedupWindow time.Duration
+	Registerer  prometheus.Registerer
+	Logger      *slog.Logger
 }
 
 // Hub fans ops.alert.v1 out to SSE clients. Every replica runs its own,
@@ -105,9 +110,15 @@ type Hub struct {
 	mu     sync.Mutex
 	subs   map[*Subscriber]struct{}
 	active map[string]AlertEvent // episode → its pending or firing event
-	seen   map[string]struct{}   // episode/state pairs already sent
-	order  []string              // seen, oldest first, to bound it
-	closed bool
+	// seen holds the episode/state pairs sent within DedupWindow, with the
+	// broker time of their first copy; order lists them per partition,
+	// oldest first, so that they leave by their own partition's time.
+	seen  map[string]time.Time
+	order map[int32][]seenEntry
+	// decided: transitions at or after this broker time are judged alike on
+	// every replica (the hub read the window before them).
+	decided time.Time
+	closed  bool
 
 	// next is the hub's position; from[p] is the oldest offset a resuming
 	// client can still be served on partition p (older transitions were
@@ -136,12 +147,16 @@ func NewHub(opts HubOptions) *Hub {
 	if opts.Replay <= 0 {
 		opts.Replay = 10_000
 	}
+	if opts.DedupWindow <= 0 {
+		opts.DedupWindow = time.Hour
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	h := &Hub{
-		opts: opts, subs: map[*Subscriber]struct{}{}, active: map[string]AlertEvent{}, seen: map[string]struct{}{},
-		ring: make([]AlertEvent, opts.Replay), ready: make(chan struct{}),
+		opts: opts, subs: map[*Subscriber]struct{}{}, active: map[string]AlertEvent{}, seen: map[string]time.Time{},
+		order: map[int32][]seenEntry{},
+		ring:  make([]AlertEvent, opts.Replay), ready: make(chan struct{}),
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Open alert streams."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_sse_dropped_clients_total",
 			Help: "Alert stream clients disconnected because they fell behind."}),
@@ -157,12 +172,16 @@ func NewHub(opts HubOptions) *Hub {
 }
 
 // Init sets the partitions of the topic and the offsets the hub starts
-// reading at. Run calls it; tests that Publish by hand may too.
-func (h *Hub) Init(start Position) {
+// reading at, and the broker time reading starts from (zero: the start of
+// the topic). Run calls it; tests that Publish by hand may too.
+func (h *Hub) Init(start Position, since time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.next = append(Position(nil), start...)
 	h.from = append(Position(nil), start...)
+	if !since.IsZero() {
+		h.decided = since.Add(h.opts.DedupWindow)
+	}
 }
 
 // Ready is closed once the hub has read the topic up to where it stood
@@ -275,24 +294,15 @@ func (h *Hub) Unsubscribe(s *Subscriber) {
 	s.drop()
 }
 
-// Publish fans an event out. A transition seen before (re-emitted after a
-// crash, same episode and state) is not sent again. Events of a partition
-// must come in offset order.
+// Publish fans an event out. A transition seen before within DedupWindow
+// (re-emitted after a crash, same episode and state) is not sent again.
+// Events of a partition must come in offset order.
 func (h *Hub) Publish(ev AlertEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.advance(ev.Partition, ev.Offset)
-	key := ev.EpisodeID + "/" + ev.State
-	if _, dup := h.seen[key]; dup {
+	if h.duplicate(ev) {
 		return
-	}
-	h.seen[key] = struct{}{}
-	h.order = append(h.order, key)
-	if len(h.order) > 100_000 {
-		for _, k := range h.order[:50_000] {
-			delete(h.seen, k)
-		}
-		h.order = append(h.order[:0], h.order[50_000:]...)
 	}
 	switch ev.State {
 	case "pending", "firing":
@@ -300,7 +310,13 @@ func (h *Hub) Publish(ev AlertEvent) {
 	default:
 		delete(h.active, ev.EpisodeID)
 	}
-	h.keep(ev)
+	if ev.At.Before(h.decided) {
+		// Read as history: it sets the active alerts, but a resuming client
+		// is not replayed from here (another replica could judge it apart).
+		h.from[ev.Partition] = max(h.from[ev.Partition], ev.Offset+1)
+	} else {
+		h.keep(ev)
+	}
 	h.events.Inc()
 	for s := range h.subs {
 		if !s.filter(ev) {
@@ -315,6 +331,48 @@ func (h *Hub) Publish(ev AlertEvent) {
 			h.dropped.Inc()
 			s.drop()
 		}
+	}
+}
+
+type seenEntry struct {
+	key string
+	at  time.Time
+}
+
+// maxSeen bounds the transitions remembered for deduplication, whatever
+// DedupWindow holds; beyond it the oldest are forgotten early.
+const maxSeen = 200_000
+
+// duplicate reports whether ev's episode and state were sent within
+// DedupWindow before it in its partition, and remembers them otherwise.
+func (h *Hub) duplicate(ev AlertEvent) bool {
+	key := ev.EpisodeID + "/" + ev.State
+	order := h.order[ev.Partition]
+	for len(order) > 0 && ev.At.Sub(order[0].at) > h.opts.DedupWindow {
+		h.forget(order[0])
+		order = order[1:]
+	}
+	if at, ok := h.seen[key]; ok && ev.At.Sub(at) <= h.opts.DedupWindow {
+		h.order[ev.Partition] = order
+		return true
+	}
+	h.seen[key] = ev.At
+	h.order[ev.Partition] = append(order, seenEntry{key: key, at: ev.At})
+	if len(h.seen) > maxSeen {
+		for p, o := range h.order {
+			n := len(o) / 4
+			for _, e := range o[:n] {
+				h.forget(e)
+			}
+			h.order[p] = o[n:]
+		}
+	}
+	return false
+}
+
+func (h *Hub) forget(e seenEntry) {
+	if at, ok := h.seen[e.key]; ok && at.Equal(e.at) {
+		delete(h.seen, e.key)
 	}
 }
 
@@ -369,11 +427,12 @@ func (h *Hub) Run(ctx context.Context) error {
 		return fmt.Errorf("alert hub: %w", err)
 	}
 	defer cl.Close()
-	start, end, err := h.offsets(ctx, kadm.NewClient(cl))
+	since := time.Now().Add(-h.opts.Lookback)
+	start, end, err := h.offsets(ctx, kadm.NewClient(cl), since)
 	if err != nil {
 		return nil // ctx ended
 	}
-	h.Init(start)
+	h.Init(start, since)
 	parts := map[int32]kgo.Offset{}
 	caughtUp := map[int32]bool{}
 	for p, o := range start {
@@ -411,10 +470,9 @@ func (h *Hub) checkReady(caughtUp map[int32]bool) {
 
 // offsets lists where the lookback starts and where the topic ends on every
 // partition, retrying until the broker answers or ctx ends.
-func (h *Hub) offsets(ctx context.Context, adm *kadm.Client) (start, end Position, err error) {
-	since := time.Now().Add(-h.opts.Lookback).UnixMilli()
+func (h *Hub) offsets(ctx context.Context, adm *kadm.Client, since time.Time) (start, end Position, err error) {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		start, end, err = listOffsets(ctx, adm, since)
+		start, end, err = listOffsets(ctx, adm, since.UnixMilli())
 		if err == nil {
 			return start, end, nil
 		}

@@ -73,10 +73,12 @@ type item struct {
 
 // ingest serves POST /ingest: one JSON event, a JSON array of events, or
 // NDJSON. Each event is checked by normalize exactly as the ingest stage
-// checks it; the accepted ones are published to ingest.raw.agent keyed by
-// tenant/host (one source's events keep their order), and the answer is 202
-// with the counts and an error for each rejected event. Nothing is published
-// when the request is refused as a whole (400, 401, 403, 413, 429).
+// checks it, against the time the request was received; the accepted ones
+// are published to ingest.raw.agent keyed by tenant/host (one source's events
+// keep their order) with that time in a header, so that the ingest stage
+// judges them against it again, and the answer is 202 with the counts and an
+// error for each rejected event. Nothing is published when the request is
+// refused as a whole (400, 401, 403, 413, 429).
 func (s *Server) ingest(c *fiber.Ctx) error {
 	if s.opts.Producer == nil {
 		return fmt.Errorf("%w: this replica does not take HTTP ingest", ErrUnavailable)
@@ -97,7 +99,10 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	// The receive time plays the part of a raw record's broker timestamp:
+	// events are judged against it here, and the ingest stage judges them
+	// against it again (it travels in a header of the raw records).
+	received := time.Now().Truncate(time.Microsecond)
 	var resp ingestResponse
 	resp.Errors = []ItemError{}
 	reject := func(it item, reason, detail string) {
@@ -122,7 +127,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 			reject(it, string(normalize.ReasonWrongType), "an event must be a JSON object")
 			continue
 		}
-		res := s.opts.Normalize.Parse(it.raw, now, now)
+		res := s.opts.Normalize.Parse(it.raw, received)
 		if len(res.Rejected) > 0 || len(res.Events) != 1 {
 			for _, r := range res.Rejected {
 				reject(it, string(r.Err.Reason), r.Err.Msg)
@@ -151,7 +156,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 			Detail: fmt.Sprintf("no event was accepted: %d rejected", resp.Rejected), Errors: resp.Errors}
 		return p
 	}
-	if tenant, wait := s.limiter.admit(counts, now); wait > 0 {
+	if tenant, wait := s.limiter.admit(counts, received); wait > 0 {
 		s.ingestMetrics.events.WithLabelValues("rate_limited", "").Add(float64(len(ok)))
 		secs := int(math.Ceil(wait.Seconds()))
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
@@ -167,7 +172,8 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 	for _, e := range ok {
 		r := open[e.key]
 		if r == nil || len(r.Value)+1+len(e.raw) > maxRecordBytes || n[r] == maxRecordEvents {
-			r = &kgo.Record{Topic: tables.RawTopic, Key: []byte(e.key), Timestamp: now}
+			r = &kgo.Record{Topic: tables.RawTopic, Key: []byte(e.key), Timestamp: received,
+				Headers: []kgo.RecordHeader{tables.ReceivedHeader(received)}}
 			open[e.key] = r
 			recs = append(recs, r)
 		} else {

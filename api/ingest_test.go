@@ -92,7 +92,12 @@ func TestIngestRecordsKeyedBySource(t *testing.T) {
 		if rec.Topic != tables.RawTopic {
 			t.Fatalf("topic %s", rec.Topic)
 		}
-		res := opts.Parse(rec.Value, rec.Timestamp, time.Now())
+		// A broker stamps the record in the same millisecond, or later.
+		received := []byte(tables.Header(rec, tables.HeaderReceived))
+		if len(received) == 0 || !tables.RawRecordTime(rec.Timestamp.Truncate(time.Millisecond), received).Equal(rec.Timestamp) {
+			t.Fatalf("record of %s carries receive time %q, timestamp %v", rec.Key, received, rec.Timestamp)
+		}
+		res := opts.Parse(rec.Value, rec.Timestamp)
 		if len(res.Rejected) > 0 {
 			t.Fatalf("record %q rejected by the ingest stage's rules: %v", rec.Value, res.Rejected[0].Err)
 		}
@@ -125,7 +130,7 @@ func TestIngestAgreesWithTheNormalizer(t *testing.T) {
 		}
 		p := &fakeProducer{}
 		r := do(t, ingestServer(p, nil), "POST", "/ingest", string(raw))
-		res := opts.Parse(raw, time.Now(), time.Now())
+		res := opts.Parse(raw, time.Now())
 		name := filepath.Base(file)
 		if filepath.Base(filepath.Dir(file)) == "good" {
 			var b ingestBody
@@ -144,13 +149,42 @@ func TestIngestAgreesWithTheNormalizer(t *testing.T) {
 				t.Errorf("%s: %d %s", name, r.status, r.body)
 			}
 		case r.status == 400 && len(p2.Errors) == 1 && p2.Errors[0].Reason == reason:
-		case r.status == 400 && reason == "invalid_json" && strings.Contains(p2.Detail, "not a JSON array"):
+		case r.status == 400 && (reason == "invalid_json" || reason == "split_record") && strings.Contains(p2.Detail, "not a JSON array"):
 		default:
 			t.Errorf("%s: %d %s, want 400 with reason %s", name, r.status, r.body, reason)
 		}
 		if len(p.records()) != 0 {
 			t.Errorf("%s: published", name)
 		}
+	}
+}
+
+// An event is judged against the time the request was received, and the
+// ingest stage judges it against that time again, whenever the broker
+// stamps its record: a sample 50 minutes ahead is refused as future, one
+// without a time takes the receive time.
+func TestIngestJudgesEventTimesAgainstTheReceiveTime(t *testing.T) {
+	p := &fakeProducer{}
+	before := time.Now()
+	ahead := time.Now().Add(50 * time.Minute).UTC().Format(time.RFC3339)
+	r := do(t, ingestServer(p, nil), "POST", "/ingest", `{"tenant_id":"acme","host":"h","metric":"m","value":1}
+{"tenant_id":"acme","host":"h","metric":"m","value":2,"ts_event":"`+ahead+`"}`)
+	var b ingestBody
+	if err := json.Unmarshal(r.body, &b); err != nil || r.status != 202 || b.Accepted != 1 || len(b.Errors) != 1 ||
+		b.Errors[0].Reason != "future" || !strings.Contains(b.Errors[0].Detail, "max_future (30s)") {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	recs := p.records()
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	received := tables.RawRecordTime(recs[0].Timestamp.Add(time.Second).Truncate(time.Millisecond), []byte(tables.Header(recs[0], tables.HeaderReceived)))
+	if received.Before(before.Truncate(time.Microsecond)) || received.After(time.Now()) {
+		t.Fatalf("the record carries receive time %v", received)
+	}
+	res := normalize.Options{}.Parse(recs[0].Value, received)
+	if len(res.Rejected) != 0 || len(res.Events) != 1 || res.Events[0].Sample.TsMicro != received.UnixMicro() {
+		t.Fatalf("the ingest stage's verdict: %+v", res)
 	}
 }
 

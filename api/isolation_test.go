@@ -154,7 +154,8 @@ func isolation(t *testing.T, seed uint64) {
 	}
 	reg := prometheus.NewRegistry()
 	hub := api.NewHub(api.HubOptions{Logger: quiet, Registerer: reg})
-	hub.Init(api.Position{0})
+	hub.Init(api.Position{0}, time.Time{})
+	hub.MarkReady()
 	w.seed(t, r, s, hub)
 	prod := &fakeProducer{}
 	srv := api.New(api.Options{

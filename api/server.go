@@ -62,6 +62,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Heartbeat is the pause between SSE keep-alive comments (default 15s).
 	Heartbeat time.Duration
+	// StreamWait is how long a stream opened while the alert hub is still
+	// catching up waits for it before it is refused with 503 (default 5s).
+	StreamWait time.Duration
 	// Static is the dashboard, served at /.
 	Static fs.FS
 	// ShutdownTimeout bounds the drain of open requests (default 10 s).
@@ -117,6 +120,9 @@ type Server struct {
 func New(opts Options) *Server {
 	if opts.Addr == "" {
 		opts.Addr = ":8088"
+	}
+	if opts.StreamWait <= 0 {
+		opts.StreamWait = 5 * time.Second
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = 15 * time.Second

@@ -2,10 +2,13 @@ package api
 
 import (
 	"bufio"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/eventops/eventops/tables"
 )
 
 // alertStream serves GET /alerts/stream: the active alerts first, then
@@ -46,11 +49,20 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 		return a.sees(ev.Tenant) && (tenant == "" || ev.Tenant == tenant) && (host == "" || ev.Host == host) &&
 			(severity == "" || ev.Severity == severity) && (state == "" || ev.State == state)
 	}
+	hub := s.opts.Hub
+	select {
+	case <-hub.Ready():
+	case <-time.After(s.opts.StreamWait):
+		// Until the hub has read the topic, what it would send is history
+		// taken for news; the client retries (EventSource does by itself).
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return fmt.Errorf("%w: the alert stream is still reading %s", ErrUnavailable, tables.AlertsTopic)
+	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderConnection, "keep-alive")
 	c.Set("X-Accel-Buffering", "no")
-	hub, stop, beat := s.opts.Hub, s.stop, s.opts.Heartbeat
+	stop, beat := s.stop, s.opts.Heartbeat
 	sub, start := hub.Subscribe(filter, resume)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer hub.Unsubscribe(sub)

@@ -153,8 +153,10 @@ func TestStreamResumesWithLastEventID(t *testing.T) {
 		}
 	}
 	hubA, hubB := api.NewHub(api.HubOptions{Logger: quiet}), api.NewHub(api.HubOptions{Logger: quiet})
-	hubA.Init(api.Position{0, 0, 0})
-	hubB.Init(api.Position{0, 0, 0})
+	hubA.Init(api.Position{0, 0, 0}, time.Time{})
+	hubA.MarkReady()
+	hubB.Init(api.Position{0, 0, 0}, time.Time{})
+	hubB.MarkReady()
 	baseA := serve(t, api.New(api.Options{Hub: hubA, Logger: quiet, Heartbeat: time.Hour}))
 	baseB := serve(t, api.New(api.Options{Hub: hubB, Logger: quiet, Heartbeat: time.Hour}))
 
@@ -221,7 +223,8 @@ func TestStreamResumesWithLastEventID(t *testing.T) {
 func TestStreamResetWhenTooFarBehind(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	hub := api.NewHub(api.HubOptions{Logger: quiet, Replay: 3, Registerer: reg})
-	hub.Init(api.Position{0})
+	hub.Init(api.Position{0}, time.Time{})
+	hub.MarkReady()
 	base := serve(t, api.New(api.Options{Hub: hub, Logger: quiet, Heartbeat: time.Hour}))
 	for i := range 6 {
 		hub.Publish(alertEv(0, int64(i), "acme", "h", fmt.Sprintf("e%d", i), "firing", "critical"))
@@ -245,7 +248,8 @@ func TestStreamResetWhenTooFarBehind(t *testing.T) {
 // that a narrow filter's position does not fall out of the replay ring.
 func TestStreamHeartbeatAdvancesID(t *testing.T) {
 	hub := api.NewHub(api.HubOptions{Logger: quiet})
-	hub.Init(api.Position{0, 0})
+	hub.Init(api.Position{0, 0}, time.Time{})
+	hub.MarkReady()
 	base := serve(t, api.New(api.Options{Hub: hub, Logger: quiet, Heartbeat: 20 * time.Millisecond}))
 	c, _ := openStream(t, base, "?host=quiet-host")
 	for i := range 5 {
@@ -271,7 +275,8 @@ func TestStreamHeartbeatAdvancesID(t *testing.T) {
 func TestStreamDropsLaggingClientAndEndsOnShutdown(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	hub := api.NewHub(api.HubOptions{Logger: quiet, ClientBuffer: 4, Registerer: reg})
-	hub.Init(api.Position{0})
+	hub.Init(api.Position{0}, time.Time{})
+	hub.MarkReady()
 	srv := api.New(api.Options{Hub: hub, Logger: quiet, Heartbeat: time.Hour, ShutdownTimeout: 2 * time.Second})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

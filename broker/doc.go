@@ -9,6 +9,12 @@
 //
 // EnsureTopics is idempotent: it creates what is missing with the partition
 // count, replication and configs of tables.Layout, and reports (without
-// changing) an existing topic whose partition count or cleanup policy
-// differs, because repartitioning a co-partitioned topic moves keys.
+// changing) an existing topic whose partition count, cleanup policy or
+// timestamp type differs, because repartitioning a co-partitioned topic
+// moves keys.
+//
+// The embedded broker honours message.timestamp.type=LogAppendTime (which
+// ingest.raw.agent has), as Kafka and Redpanda do: a record appended to such
+// a topic carries the time the broker received it. kfake alone does not
+// apply the setting; applyLogAppendTime does.
 package broker

@@ -76,6 +76,7 @@ func Start(opts Options) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: start: %w", err)
 	}
+	applyLogAppendTime(c)
 	return &Embedded{c: c}, nil
 }
 

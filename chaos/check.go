@@ -94,7 +94,7 @@ func (r *run) check(ctx context.Context, ref *reference) error {
 
 	// Features of every source, from any replica's API (the view of the
 	// table, at most a flush interval behind).
-	api := "http://" + r.replicas[0].http
+	api := r.replicas[0].base()
 	for key, metrics := range ref.series {
 		tenant, host, _ := strings.Cut(key, "/")
 		var last error

@@ -18,7 +18,7 @@ type poisonRecord struct {
 
 // poisonBurst is the bad input the issue lists: not JSON, wrong types,
 // 10 MiB, invalid UTF-8, NaN/Inf, timestamps far in the future, 1,000 tags,
-// 100 kB strings.
+// 100 kB strings, and a line of an event cut into lines.
 func poisonBurst() []poisonRecord {
 	var tags strings.Builder
 	tags.WriteString(`{"tenant_id":"poison","host":"h","metric":"m","value":1,"tags":{`)
@@ -37,7 +37,8 @@ func poisonBurst() []poisonRecord {
 		{[]byte("{\"tenant_id\":\"poison\",\"host\":\"h\xff\xfe\",\"metric\":\"m\",\"value\":1}"), "invalid_utf8"},
 		{[]byte(`{"tenant_id":"poison","host":"h","metric":"m","value":"NaN"}`), "not_finite"},
 		{[]byte(`{"tenant_id":"poison","host":"h","metric":"m","value":1e999}`), "not_finite"},
-		{[]byte(`{"tenant_id":"poison","host":"h","metric":"m","value":1,"ts_event":"2999-01-01T00:00:00Z"}`), "bad_timestamp"},
+		{[]byte(`{"tenant_id":"poison","host":"h","metric":"m","value":1,"ts_event":"2999-01-01T00:00:00Z"}`), "future"},
+		{[]byte(`{"tenant_id":"poison","host":"h","metric":"m","value":1,`), "split_record"},
 		{[]byte(tags.String()), "too_many_tags"},
 		{[]byte(`{"tenant_id":"poison","host":"` + strings.Repeat("h", 100_000) + `","metric":"m","value":1}`), "too_large"},
 	}

@@ -3,6 +3,7 @@ package chaos
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -162,15 +163,12 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	pgPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(o.Dir, "postgres"), Port: pgPort, Logger: o.Logger, Database: "chaos"})
+	pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(o.Dir, "postgres"), Logger: o.Logger, Database: "chaos"})
 	if err != nil {
 		return nil, err
 	}
 	defer pg.Stop()
+	pgPort := pg.Port()
 	var rows []Row
 	for _, fault := range o.Faults {
 		o.Logger.Info("chaos run", "fault", fault, "trials", o.Trials)
@@ -204,10 +202,10 @@ type run struct {
 	mu     sync.Mutex
 }
 
-type replica struct {
-	p    *process
-	http string
-}
+type replica struct{ p *process }
+
+// base is the URL of the replica's API in its current run.
+func (rep *replica) base() string { return "http://" + rep.p.listening().HTTP }
 
 func (r *run) do(ctx context.Context) (Row, error) {
 	r.row = Row{Fault: r.fault}
@@ -237,17 +235,22 @@ func (r *run) do(ctx context.Context) (Row, error) {
 	}
 	r.row.Events = int64(len(ref.rows))
 
-	port, err := freePort()
-	if err != nil {
-		return r.row, err
+	// The broker's first start picks its port; its restarts ask for the
+	// same one, where the replicas look for it.
+	brokerArgs := func(addr string) []string {
+		return []string{"broker", "--data-dir", filepath.Join(r.dir, "broker"), "--kafka-addr", addr, "--log-level", "warn"}
 	}
-	r.brokerAdr = fmt.Sprintf("127.0.0.1:%d", port)
-	r.broker = newProcess("broker", r.dir, nil, "broker", "--data-dir", filepath.Join(r.dir, "broker"),
-		"--kafka-addr", r.brokerAdr, "--log-level", "warn")
-	if err := r.startBroker(ctx); err != nil {
+	r.broker = newProcess("broker", r.dir, nil, brokerArgs("127.0.0.1:0")...)
+	if err := r.broker.start(r.o.Binary); err != nil {
 		return r.row, err
 	}
 	defer r.broker.signal(syscall.SIGTERM, 30*time.Second)
+	l, err := waitListening(ctx, r.broker, 60*time.Second)
+	if err != nil {
+		return r.row, err
+	}
+	r.brokerAdr = l.Kafka[0]
+	r.broker.args = brokerArgs(r.brokerAdr)
 	for i := 0; i < r.o.Replicas; i++ {
 		if _, err := r.addReplica(ctx); err != nil {
 			return r.row, err
@@ -320,7 +323,7 @@ func (r *run) do(ctx context.Context) (Row, error) {
 	}
 	for _, rep := range r.replicas {
 		r.row.UnexpectedExits += len(rep.p.unexpectedExits(r.caused[rep.p]))
-		r.row.StageRestarts += int(scrape("http://"+rep.http, "eventops_stage_restarts_total"))
+		r.row.StageRestarts += int(scrape(rep.base(), "eventops_stage_restarts_total"))
 	}
 	return r.row, nil
 }
@@ -350,36 +353,37 @@ func regexpSafe(s string) string {
 	return string(b)
 }
 
-func (r *run) startBroker(ctx context.Context) error {
-	if err := r.broker.start(r.o.Binary); err != nil {
+// restartBroker brings the broker back on its address.
+func (r *run) restartBroker(ctx context.Context) error {
+	return onSameAddr(ctx, "the broker", func() error {
+		if err := r.broker.start(r.o.Binary); err != nil {
+			return err
+		}
+		_, err := waitListening(ctx, r.broker, 60*time.Second)
 		return err
-	}
-	return waitListening(ctx, r.brokerAdr, r.broker, 60*time.Second)
+	}, func(err error) bool { return errors.Is(err, errAddrInUse) })
 }
 
 func (r *run) addReplica(ctx context.Context) (*replica, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	i := len(r.replicas)
-	rep := &replica{http: fmt.Sprintf("127.0.0.1:%d", port)}
-	rep.p = newProcess("replica-"+strconv.Itoa(i), r.dir, nil, "run",
+	rep := &replica{p: newProcess("replica-"+strconv.Itoa(i), r.dir, nil, "run",
 		"--brokers", r.brokerAdr, "--database-url", r.dbURL, "--stages", "ingest,features,sink,api",
-		"--data-dir", filepath.Join(r.dir, "replica-"+strconv.Itoa(i)), "--http-addr", rep.http,
-		"--auth", "none", "--rules", r.rulesFile, "--flush-interval", "2s", "--client-id", "chaos-"+strconv.Itoa(i))
-	if err := rep.p.start(r.o.Binary); err != nil {
-		return nil, err
-	}
+		"--data-dir", filepath.Join(r.dir, "replica-"+strconv.Itoa(i)), "--http-addr", "127.0.0.1:0",
+		"--auth", "none", "--rules", r.rulesFile, "--flush-interval", "2s", "--client-id", "chaos-"+strconv.Itoa(i))}
 	r.replicas = append(r.replicas, rep)
-	return rep, waitReady(ctx, "http://"+rep.http, rep.p, 90*time.Second)
+	return rep, r.restartReplica(ctx, rep)
 }
 
+// restartReplica starts the replica (again), on a port of its choosing,
+// and waits until it is ready.
 func (r *run) restartReplica(ctx context.Context, rep *replica) error {
 	if err := rep.p.start(r.o.Binary); err != nil {
 		return err
 	}
-	return waitReady(ctx, "http://"+rep.http, rep.p, 90*time.Second)
+	if _, err := waitListening(ctx, rep.p, 90*time.Second); err != nil {
+		return err
+	}
+	return waitReady(ctx, rep.base(), rep.p, 90*time.Second)
 }
 
 func (r *run) stopAll() {
@@ -438,7 +442,7 @@ func (r *run) inject(ctx context.Context, trial int) error {
 		if err := r.broker.signal(syscall.SIGTERM, 60*time.Second); err != nil {
 			r.row.Problems = append(r.row.Problems, err.Error())
 		}
-		if err := r.startBroker(ctx); err != nil {
+		if err := r.restartBroker(ctx); err != nil {
 			return err
 		}
 	case FaultPostgres:
@@ -473,12 +477,15 @@ func (r *run) postgresDown(ctx context.Context) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(r.o.Dir, "postgres"), Port: r.pgPort, Logger: r.o.Logger, Database: "chaos"})
-	if err != nil {
-		return err
-	}
-	*r.pg = *pg
-	return nil
+	// Back on its port, where the replicas look for it.
+	return onSameAddr(ctx, "PostgreSQL", func() error {
+		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(r.o.Dir, "postgres"), Port: r.pgPort, Logger: r.o.Logger, Database: "chaos"})
+		if err != nil {
+			return err
+		}
+		*r.pg = *pg
+		return nil
+	}, func(err error) bool { return errors.Is(err, pglocal.ErrPortInUse) })
 }
 
 // scrape sums a metric's series on a replica's /-/metrics.

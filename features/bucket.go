@@ -19,6 +19,9 @@ type agg struct {
 	ctv             float64 // Σ (t' - mean t')(v - mean v)
 	inc             float64 // counter increase between consecutive samples inside the bucket (counters only)
 	bins            []bin   // quantile sketch of the bucket's values
+	// times are the event times folded in, while the bucket is in level 0
+	// and can still take samples (see timeSet); nil otherwise.
+	times *timeSet
 }
 
 // counterStep is the increase from prev to next under counter semantics:
@@ -90,9 +93,9 @@ func (a *agg) merge(b *agg, shift float64, counter bool) {
 	stb := b.st + nb*shift
 	sttb := b.stt + 2*shift*b.st + nb*shift*shift
 	if a.n == 0 {
-		bins := append(a.bins[:0], b.bins...)
+		bins, times := append(a.bins[:0], b.bins...), a.times
 		*a = *b
-		a.bins = bins
+		a.bins, a.times = bins, times
 		a.st, a.stt = stb, sttb
 		return
 	}

@@ -55,6 +55,26 @@
 // ±2^53 ms are Rejected with an error. A jump far ahead expires old buckets
 // in work bounded by the bucket count.
 //
+// # Resends
+//
+// A series holds at most one sample per event time: a sample at an event
+// time already applied is a resend (a client or agent retry, a replay) and
+// Add returns Duplicate (reason "duplicate") without changing anything; the
+// first one stays, whatever the values (a resend older than the lateness
+// bound is TooLate, as the sample would be). A stream with resends leaves
+// exactly the state of the same stream without them (TestResendsChangeNothing
+// compares the encodings byte for byte). This is exact for every sample Add
+// can still accept: a raw bucket holds its samples' times already, and an
+// aggregated bucket of level 0 that reaches into the lateness horizon
+// [T - Lateness, T] keeps the exact set of its times (times.go): a list of
+// one-byte gaps, or a bitmap of ceil(width/8) bytes once smaller (above
+// about 125 samples/s with 2 s buckets). The set is dropped as soon as T
+// moves the bucket out of the horizon. A state decoded from the version 1
+// layout has no such sets: a resend landing in an aggregated bucket it
+// brought is applied again, until that bucket leaves the horizon (at most
+// Lateness of event time after the upgrade; sparse streams, whose buckets
+// are raw, are not affected).
+//
 // # Tolerances (checked against a naive reference in reference_test.go)
 //
 //   - Sparse streams (every bucket raw, e.g. one sample per 10 s): exact up
@@ -85,26 +105,36 @@
 // AppendBinary writes a versioned binary state (see encode.go): a config
 // fingerprint, T, the last value, the EWMAs, the raw samples
 // (delta-of-delta times, values as short decimals when exact, else 8
-// bytes) and the aggregates. DecodeSeries checks every length against the
-// layout and the remaining input before allocating, every invariant
-// (ordering, bucket membership, counts, sketch totals), and returns an
+// bytes), the aggregates and the time sets of the aggregates in the
+// lateness horizon. DecodeSeries reads this layout (version 2) and the
+// previous one (version 1, without time sets), checks every length against
+// the layout and the remaining input before allocating, every invariant
+// (ordering, bucket membership, counts, sketch totals, a time set holding
+// exactly its aggregate's n times from first to last), and returns an
 // error for corrupt or truncated input, never panics; decode(encode(s))
 // encodes to the same bytes and gives bit-identical features (fuzzed).
 //
 // Measured sizes with the default windows after 2 h of event time
-// (go test -run TestEncodedSize -v ./features/):
+// (go test -run TestEncodedSize -v ./features/); the time sets cost about
+// one byte per sample of the last minute in dense streams, nothing in
+// sparse ones:
 //
 //	one sample / 10 s, cpu-like gauge (2 decimals):   ~1.85 KB (bound 2 KiB, asserted)
 //	one sample / 10 s, integer counter:               ~1.55 KB
 //	one sample / 10 s, full-precision random doubles: ~4.15 KB
-//	10 samples / s: counter ~6.1 KB, 2-decimal gauge ~10.9 KB, random doubles ~13.9 KB (bound 16 KiB, asserted)
-//	50 samples / s spread over 12 decades (TestEncodedSizeWorstCase): ~15 KB
+//	10 samples / s: counter ~6.7 KB, 2-decimal gauge ~11.5 KB, random doubles ~14.5 KB
+//	  (bound 16 KiB, asserted; each ~0.6 KB more than without time sets)
+//	50 samples / s spread over 12 decades (TestEncodedSizeWorstCase): ~18 KB (~3 KB of time sets)
+//
+// In memory the time sets of a 10 samples / s series take about 2.4 KB (30
+// sets), 5.3 KB at 50 / s and at most about 17 KB (30 bitmaps) whatever the
+// rate.
 //
 // The layout's hard ceiling, whatever the rate: 113 live buckets, each
 // either ≤16 raw samples (≤12 B each) or one aggregate of ≤304 B (11 floats
 // of ≤9 B, counts and offsets, ≤32 sketch bins of ≤6 B), plus ≤60 B of
-// header and EWMA: about 34 KiB. It never grows with time or rate beyond
-// that.
+// header and EWMA, plus at most 31 time sets of ≤251 B: about 42 KiB. It
+// never grows with time or rate beyond that.
 //
 // # Reading a window
 //
@@ -129,14 +159,18 @@
 // Speed (go test -run '^$' -bench . ./features/, 2-core AMD EPYC, quiet
 // machine; sparse = one sample / 10 s, dense = 10 / s, after 2 h):
 //
-//	Add in order              ~65 ns sparse, ~135 ns dense, 0 allocs (TestAddDoesNotAllocate)
-//	Add out of order (≤50 s)  ~100 ns sparse, ~105 ns dense, 0 allocs
+//	Add in order              ~65 ns sparse, ~140 ns dense, 0 allocs (TestAddDoesNotAllocate)
+//	Add out of order (≤50 s)  ~100 ns sparse, ~130 ns dense, 0 allocs
 //	AppendBinary              ~8 µs sparse, ~23 µs dense, 0 allocs
 //	DecodeSeries              ~15 µs sparse, ~55 µs dense
 //	Add + 4 Stat reads        ~0.75 µs sparse, ~6.7 µs dense, 0 allocs
 //	Add + Snapshot            ~4 µs sparse, ~12 µs dense, 14 allocs
 //
-// A source's whole per-sample path (Add, then rules.RuleSet.Advance over
-// the built-in rules, 10 metrics at one sample / 10 s) is measured by
-// rules' BenchmarkSourcePath: ~0.32 µs, 0 allocs.
+// Time sets cost dense streams a few ns in order (the newest bucket's set
+// grows by about a byte) and about 25 ns out of order (a late sample's time
+// is looked up, then inserted), nothing in sparse ones.
+//
+// A source's whole per-sample path (rules.RuleSet.AdvanceUntil, Add, then
+// rules.RuleSet.AdvanceAt over the built-in rules, 10 metrics at one sample
+// / 10 s) is measured by rules' BenchmarkSourcePath: ~0.32 µs, 0 allocs.
 package features

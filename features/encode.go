@@ -7,9 +7,9 @@ import (
 	"math"
 )
 
-// Encoding, version 1 (all varints are encoding/binary's):
+// Encoding, version 2 (all varints are encoding/binary's):
 //
-//	version byte (1), config fingerprint (uint16 LE), flags byte (bit 0: has samples)
+//	version byte (2), config fingerprint (uint16 LE), flags byte (bit 0: has samples)
 //	if has samples:
 //	  newest ts (varint), last value (float)
 //	  per half-life: mean, m2, weight (floats)
@@ -20,14 +20,21 @@ import (
 //	    bucket index gap (uvarint), n, firstTs-start, lastTs-firstTs (uvarints),
 //	    first, last (float, ref first), min/max flags byte, min and max unless
 //	    flagged equal to first or last (floats, ref first), sum, m2, st, stt,
-//	    ctv, inc if counter (floats), sketch bins
+//	    ctv, inc if counter (floats), sketch bins;
+//	    then, in level 0 only and for a bucket at or after the one holding
+//	    newest - lateness, its time set: a byte 0 (none), 1 (list: the
+//	    uvarint(gap - 1) of the n-1 times after firstTs, in order) or 2
+//	    (bitmap: ceil(width/8) bytes, bit o for the time start + o)
+//
+// Version 1 is version 2 without time sets; DecodeSeries reads both (a
+// version 1 aggregate has no time set, see Series.applied).
 //
 // A float is one uvarint u whose low 4 bits are a tag: k = tag&7 in 0..6
 // means v = m/10^k exactly for an integer m < 2^53, with m = zigzag(u>>4)
 // (tag bit 3 clear) or m = m(reference) + zigzag(u>>4) (tag bit 3 set);
 // tag 7 means the 8 IEEE bytes follow. Telemetry values are mostly short
 // decimals (92, 37.5, 1048576), so most values take 1 to 3 bytes.
-const encodingVersion = 1
+const encodingVersion = 2
 
 // ErrCorrupt is wrapped by every DecodeSeries error about the input bytes.
 var ErrCorrupt = errors.New("corrupt features state")
@@ -246,6 +253,7 @@ func (s *Series) AppendBinary(dst []byte) []byte {
 		prevTs = r.ts
 		dst, prevM, prevK = appendFloatDec(dst, r.v, prevM, prevK)
 	}
+	h := s.horizon(s.newest)
 	for i := range s.levels {
 		lv := &s.levels[i]
 		n := 0
@@ -264,9 +272,31 @@ func (s *Series) AppendBinary(dst []byte) []byte {
 			dst = binary.AppendUvarint(dst, uint64(j-prev))
 			prev = j + 1
 			dst = s.appendAgg(dst, a, j*lv.width)
+			if i == 0 && j >= h {
+				dst = appendTimes(dst, a.times)
+			}
 		}
 	}
 	return dst
+}
+
+// Forms of an encoded time set.
+const (
+	timesNone = iota
+	timesList
+	timesBitmap
+)
+
+func appendTimes(dst []byte, t *timeSet) []byte {
+	switch {
+	case t == nil:
+		return append(dst, timesNone)
+	case t.bitmap:
+		return append(append(dst, timesBitmap), t.b...)
+	}
+	// The first time is the aggregate's firstTs.
+	_, n := binary.Uvarint(t.b)
+	return append(append(dst, timesList), t.b[n:]...)
 }
 
 const (
@@ -344,8 +374,9 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	}
 	s := NewSeries(cfg)
 	d := &decoder{b: b}
-	if v := d.byte(); d.err == nil && v != encodingVersion {
-		d.fail("unknown version %d", v)
+	version := d.byte()
+	if d.err == nil && version != 1 && version != encodingVersion {
+		d.fail("unknown version %d", version)
 	}
 	fp := uint16(d.byte()) | uint16(d.byte())<<8
 	flags := d.byte()
@@ -383,6 +414,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	}
 	var lo, hi [maxWindows]int64
 	s.ranges(s.newest, &lo, &hi)
+	s.timesLo = s.horizon(s.newest)
 	totalSlots := 0
 	for i := range s.levels {
 		s.levels[i].lo, s.levels[i].hi = lo[i], hi[i]
@@ -437,6 +469,11 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 				break
 			}
 			a := s.decodeAgg(d, j*lv.width, lv.width)
+			if i == 0 && j >= s.timesLo && version >= 2 {
+				if a.times = decodeTimes(d, a, j*lv.width, lv.width); a.times != nil {
+					s.times++
+				}
+			}
 			lv.slot(j).agg = a
 			lv.aggs++
 			j++
@@ -533,6 +570,76 @@ func (s *Series) decodeAgg(d *decoder, start, width int64) *agg {
 		d.fail("sketch holds %d samples, aggregate %d", total, a.n)
 	}
 	return a
+}
+
+// decodeTimes reads the time set of aggregate a (see appendTimes) and
+// checks that it holds exactly a's n times, from firstTs to lastTs. It is
+// rebuilt by adding the times in order, so that its form is the one the
+// set implies.
+func decodeTimes(d *decoder, a *agg, start, width int64) *timeSet {
+	form := d.byte()
+	if d.err != nil || form == timesNone {
+		return nil
+	}
+	first, last := a.firstTs-start, a.lastTs-start
+	if a.n > width {
+		d.fail("%d distinct times in a bucket of %d ms", a.n, width)
+		return nil
+	}
+	// About a byte a time while a list; a bitmap is built after its list.
+	t := &timeSet{last: -1, b: make([]byte, 0, min(a.n+2, 2*int64(bitmapBytes(width))))}
+	switch form {
+	case timesList:
+		if a.n-1 > int64(len(d.b)) {
+			d.fail("truncated time list")
+			return nil
+		}
+		o := first
+		t.add(o, width)
+		for k := int64(1); k < a.n && d.err == nil; k++ {
+			o += d.small(uint64(width), "time gap") + 1
+			if o > last {
+				d.fail("time after the aggregate's last")
+				return nil
+			}
+			t.add(o, width)
+		}
+		if d.err == nil && o != last {
+			d.fail("time list ends before the aggregate's last")
+		}
+	case timesBitmap:
+		nb := bitmapBytes(width)
+		if len(d.b) < nb {
+			d.fail("truncated time bitmap")
+			return nil
+		}
+		bm := d.b[:nb]
+		d.b = d.b[nb:]
+		n, lo, hi := int64(0), int64(-1), int64(-1)
+		for o := int64(0); o < int64(nb)*8; o++ {
+			if bm[o>>3]&(1<<(o&7)) == 0 {
+				continue
+			}
+			if lo < 0 {
+				lo = o
+			}
+			hi = o
+			n++
+		}
+		if n != a.n || lo != first || hi != last {
+			d.fail("time bitmap of %d times in [%d, %d], aggregate of %d in [%d, %d]", n, lo, hi, a.n, first, last)
+			return nil
+		}
+		for o := first; o <= last; o++ {
+			if bm[o>>3]&(1<<(o&7)) != 0 {
+				t.add(o, width)
+			}
+		}
+	default:
+		d.fail("bad time set form %d", form)
+		return nil
+	}
+	return t
 }
 
 // attachRaw counts each raw sample into its bucket, checking the invariants

@@ -3,6 +3,7 @@ package features
 import (
 	"encoding/binary"
 	"math"
+	"os"
 	"testing"
 	"time"
 )
@@ -61,6 +62,16 @@ func seedCorpus(f *testing.F) {
 			s.Add(baseTs+j*41_000, float64(j*j%97)-40)
 		}
 		f.Add(byte(i), s.AppendBinary(nil))
+		// Very dense, some late: time sets as lists and as bitmaps.
+		s = NewSeries(cfg)
+		for j := int64(0); j < 3000; j++ {
+			s.Add(baseTs+j*3-j%5*7, float64(j%13))
+		}
+		f.Add(byte(i), s.AppendBinary(nil))
+	}
+	// The version 1 layout, without time sets.
+	if v1, err := os.ReadFile("testdata/series-v1.bin"); err == nil {
+		f.Add(byte(0), v1)
 	}
 	f.Add(byte(0), []byte{})
 	f.Add(byte(1), []byte{1, 0, 0, 0})

@@ -9,20 +9,26 @@ import (
 )
 
 // ref is the naive reference: it keeps every accepted point and computes
-// every feature from the points of the window.
+// every feature from the points of the window. A point at an event time it
+// holds already is a resend: the first one stays.
 type ref struct {
 	cfg    Config
 	pts    []sample // in arrival order
+	seen   map[int64]bool
 	has    bool
 	newest int64
 }
 
-func newRef(cfg Config) *ref { return &ref{cfg: cfg.withDefaults()} }
+func newRef(cfg Config) *ref { return &ref{cfg: cfg.withDefaults(), seen: map[int64]bool{}} }
 
 func (r *ref) add(ts int64, v float64) Outcome {
 	if r.has && ts < r.newest-r.cfg.Lateness.Milliseconds() {
 		return TooLate
 	}
+	if r.seen[ts] {
+		return Duplicate
+	}
+	r.seen[ts] = true
 	r.has = true
 	r.newest = max(r.newest, ts)
 	if len(r.pts) == 0 {

@@ -18,12 +18,16 @@ const (
 	TooLate
 	// Rejected: the sample is invalid (Add also returns an error).
 	Rejected
+	// Duplicate: a sample at this event time was applied already (a resend);
+	// the first one stays, whatever the values, and nothing changes.
+	Duplicate
 )
 
 // Reasons, as written in metrics labels and dead-letter headers.
 const (
-	ReasonTooLate = "too_late"
-	ReasonInvalid = "invalid"
+	ReasonTooLate   = "too_late"
+	ReasonInvalid   = "invalid"
+	ReasonDuplicate = "duplicate"
 )
 
 // Errors Add returns with Rejected.
@@ -39,6 +43,8 @@ func (o Outcome) Reason() string {
 		return ReasonTooLate
 	case Rejected:
 		return ReasonInvalid
+	case Duplicate:
+		return ReasonDuplicate
 	}
 	return ""
 }
@@ -51,6 +57,8 @@ func (o Outcome) String() string {
 		return ReasonTooLate
 	case Rejected:
 		return "rejected"
+	case Duplicate:
+		return ReasonDuplicate
 	}
 	return fmt.Sprintf("outcome(%d)", uint8(o))
 }
@@ -113,10 +121,22 @@ type Series struct {
 
 	has    bool
 	newest int64   // newest event time seen, ms: every window ends here
-	lastV  float64 // value of the newest sample (ties: the later arrival)
+	lastV  float64 // value of the newest sample
 
-	raw  []sample // exact samples of raw buckets, sorted by (ts, arrival), live part raw[head:]
+	// raw holds the exact samples of raw buckets, sorted by (ts, arrival),
+	// live part raw[head:]. Event times are distinct, except in states
+	// decoded from the version 1 layout, which kept resends.
+	raw  []sample
 	head int
+
+	// times counts the live time sets; timesLo is the first bucket of level
+	// 0 that may hold one, the one holding newest - lateness (older buckets
+	// cannot take samples), kept while times > 0.
+	times   int
+	timesLo int64
+	// freeTimes are recycled time sets, so that steady-state Add does not
+	// allocate.
+	freeTimes []*timeSet
 
 	ewmas []ewma
 
@@ -214,7 +234,8 @@ func (s *Series) ranges(t int64, lo, hi *[maxWindows]int64) {
 	}
 }
 
-// Add folds a sample at event time tsUnixMilli into the state.
+// Add folds a sample at event time tsUnixMilli into the state. A sample at
+// an event time already applied is a Duplicate and changes nothing.
 func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return Rejected, fmt.Errorf("features: add %v at %d: %w", v, tsUnixMilli, ErrNotFinite)
@@ -234,6 +255,9 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 	} else if ts < s.newest-s.lateness {
 		return TooLate, nil
 	} else if ts <= s.newest {
+		if s.applied(ts) {
+			return Duplicate, nil
+		}
 		// Not after every raw sample: sorted windows are rebuilt.
 		s.rawEpoch++
 	}
@@ -250,11 +274,20 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 		b := lv.slot(j)
 		if b.agg != nil {
 			b.agg.add(start, ts, v, s.cfg.Counter)
+			if t := b.agg.times; t != nil {
+				t.add(ts-start, lv.width)
+			}
 		} else {
 			s.insertRaw(ts, v)
 			b.raw++
 			if b.raw > rawPerBucket {
 				a := s.newAgg()
+				if i == 0 {
+					if s.times == 0 {
+						s.timesLo = s.horizon(s.newest)
+					}
+					a.times = s.rawTimes(start, lv.width)
+				}
 				s.foldRaw(a, start, start, start+lv.width)
 				b.agg, b.raw = a, 0
 				lv.aggs++
@@ -270,6 +303,78 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 	// Unreachable while Lateness <= the finest window (Validate), kept so
 	// that no state can be corrupted by a sample older than every level.
 	return TooLate, nil
+}
+
+// horizon is the bucket of level 0 holding t - lateness: with newest t, no
+// sample can land in an earlier one.
+func (s *Series) horizon(t int64) int64 {
+	return floorDiv(t-s.lateness, s.levels[0].width)
+}
+
+// applied reports whether a sample at ts, within the lateness bound (so in
+// level 0) and not after the newest, was applied already. It is exact
+// except in an aggregated bucket without a time set (decoded from the
+// version 1 layout, or folded from raw samples that held a resend).
+func (s *Series) applied(ts int64) bool {
+	if ts == s.newest {
+		return true
+	}
+	lv := &s.levels[0]
+	j := floorDiv(ts, lv.width)
+	if a := lv.slot(j).agg; a != nil {
+		return a.times != nil && a.times.has(ts-j*lv.width)
+	}
+	p := s.rawIndex(ts)
+	return p < len(s.raw) && s.raw[p].ts == ts
+}
+
+// rawTimes is the time set of the raw samples of the level 0 bucket
+// starting at start, about to be folded; nil when two share an event time.
+func (s *Series) rawTimes(start, width int64) *timeSet {
+	t := s.newTimes()
+	prev := int64(-1)
+	for _, r := range s.raw[s.rawIndex(start):s.rawIndex(start+width)] {
+		o := r.ts - start
+		if o == prev {
+			t.reset()
+			s.freeTimes = append(s.freeTimes, t)
+			return nil
+		}
+		t.add(o, width)
+		prev = o
+	}
+	s.times++
+	return t
+}
+
+func (s *Series) newTimes() *timeSet {
+	if n := len(s.freeTimes); n > 0 {
+		t := s.freeTimes[n-1]
+		s.freeTimes = s.freeTimes[:n-1]
+		return t
+	}
+	return &timeSet{last: -1}
+}
+
+// forgetTimes drops the time sets of the level 0 buckets that newest t
+// puts out of reach of any sample; advance calls it when there are some
+// and the horizon leaves bucket timesLo.
+func (s *Series) forgetTimes(t int64) {
+	lv := &s.levels[0]
+	h := s.horizon(t)
+	for j := max(s.timesLo, lv.lo); j < min(h, lv.hi); j++ {
+		if a := lv.slot(j).agg; a != nil && a.times != nil {
+			s.releaseTimes(a)
+		}
+	}
+	s.timesLo = max(s.timesLo, h)
+}
+
+func (s *Series) releaseTimes(a *agg) {
+	s.times--
+	a.times.reset()
+	s.freeTimes = append(s.freeTimes, a.times)
+	a.times = nil
 }
 
 func (s *Series) addEWMA(ts int64, v float64) {
@@ -306,6 +411,9 @@ func (s *Series) advance(t int64) {
 		}
 		e.w *= e.decay
 		e.m2 *= e.decay
+	}
+	if s.times > 0 && t-s.lateness >= (s.timesLo+1)*s.levels[0].width {
+		s.forgetTimes(t)
 	}
 	s.newest = t
 	var lo, hi [maxWindows]int64
@@ -389,6 +497,9 @@ func (s *Series) newAgg() *agg {
 }
 
 func (s *Series) freeAgg(a *agg) {
+	if a.times != nil {
+		s.releaseTimes(a)
+	}
 	a.clear()
 	s.free = append(s.free, a)
 }
@@ -418,8 +529,8 @@ func (s *Series) insertRaw(ts int64, v float64) {
 		s.raw = append(s.raw, sample{ts, v})
 		return
 	}
-	// Out of order: after every sample with ts <= this one (arrival order
-	// breaks ties).
+	// Out of order: after every sample with ts <= this one (equal times
+	// come only from the version 1 layout, which kept resends).
 	p := s.rawIndex(ts + 1)
 	s.raw = append(s.raw, sample{})
 	copy(s.raw[p+1:], s.raw[p:])
@@ -438,8 +549,7 @@ func (s *Series) foldRaw(a *agg, aggStart, from, to int64) {
 	s.raw = append(s.raw[:p0], s.raw[p1:]...)
 }
 
-// Last returns the newest sample (by event time; ties go to the later
-// arrival).
+// Last returns the newest sample (by event time).
 func (s *Series) Last() (tsUnixMilli int64, v float64, ok bool) {
 	if !s.has {
 		return 0, 0, false

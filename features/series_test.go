@@ -1,6 +1,7 @@
 package features
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
@@ -54,14 +55,7 @@ func TestEdgeCases(t *testing.T) {
 				{time.Minute, "ewma", 92, true}, {time.Minute, "ewmvar", 0, true},
 			},
 		},
-		{
-			name: "equal timestamps: last arrival is last, no slope",
-			pts:  []pt{{t0, 1}, {t0, 3}, {t0, 2}},
-			want: []want{
-				{time.Minute, "count", 3, true}, {time.Minute, "first", 1, true}, {time.Minute, "last", 2, true},
-				{time.Minute, "avg", 2, true}, {time.Minute, "rate", 0, false}, {time.Minute, "stddev", math.Sqrt(2.0 / 3), true},
-			},
-		},
+
 		{
 			name: "slope of a line",
 			pts:  []pt{{t0, 10}, {t0 + 1000, 12}, {t0 + 2000, 14}, {t0 + 3000, 16}},
@@ -385,6 +379,15 @@ func checkInvariants(t *testing.T, s *Series) {
 			t.Fatalf("level %d: %d slots hold data outside the range", i, all-live)
 		}
 	}
+	sets := 0
+	for _, b := range s.levels[0].slots {
+		if b.agg != nil && b.agg.times != nil {
+			sets++
+		}
+	}
+	if sets != s.times {
+		t.Fatalf("%d time sets, counted %d", sets, s.times)
+	}
 	counts := map[*bucket]int32{}
 	raw := s.raw[s.head:]
 	for k, r := range raw {
@@ -419,19 +422,73 @@ func checkInvariants(t *testing.T, s *Series) {
 				if a.n <= rawPerBucket || a.firstTs < start || a.lastTs >= start+lv.width || a.firstTs > a.lastTs {
 					t.Fatalf("level %d bucket %d: bad aggregate %+v", i, j, *a)
 				}
+				if a.times != nil {
+					if i != 0 || j < s.horizon(s.newest) {
+						t.Fatalf("level %d bucket %d: a time set out of the lateness horizon", i, j)
+					}
+					checkTimes(t, a.times, a, start, lv.width)
+				}
 			}
 		}
 	}
 }
 
+// checkTimes verifies a time set against its aggregate: exactly n times,
+// from firstTs to lastTs, in the form the set implies.
+func checkTimes(t *testing.T, ts *timeSet, a *agg, start, width int64) {
+	t.Helper()
+	offs := timeOffsets(ts)
+	if int64(len(offs)) != a.n || offs[0] != a.firstTs-start || offs[len(offs)-1] != a.lastTs-start {
+		t.Fatalf("time set of %d times in [%d, %d], aggregate of %d in [%d, %d]", len(offs), offs[0], offs[len(offs)-1], a.n, a.firstTs-start, a.lastTs-start)
+	}
+	if want := listBytes(offs) > bitmapBytes(width); ts.bitmap != want {
+		t.Fatalf("time set of %d times as bitmap=%v, want %v", len(offs), ts.bitmap, want)
+	}
+	if ts.count() != a.n {
+		t.Fatalf("time set counts %d, holds %d", ts.count(), len(offs))
+	}
+}
+
+// timeOffsets lists a time set's offsets in increasing order.
+func timeOffsets(ts *timeSet) []int64 {
+	var out []int64
+	if ts.bitmap {
+		for o := int64(0); o < int64(len(ts.b))*8; o++ {
+			if ts.b[o>>3]&(1<<(o&7)) != 0 {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	cur := int64(-1)
+	for p := 0; p < len(ts.b); {
+		u, n := binary.Uvarint(ts.b[p:])
+		p += n
+		cur += int64(u) + 1
+		out = append(out, cur)
+	}
+	return out
+}
+
+// listBytes is the size of the list form of increasing offsets.
+func listBytes(offs []int64) int {
+	n, prev := 0, int64(-1)
+	for _, o := range offs {
+		n += len(binary.AppendUvarint(nil, uint64(o-prev-1)))
+		prev = o
+	}
+	return n
+}
+
 func TestAddDoesNotAllocate(t *testing.T) {
-	for _, interval := range []int64{10_000, 100} {
+	for _, interval := range []int64{10_000, 100, 3} {
 		s := NewSeries(Config{})
 		ts := baseTs
 		add := func() {
 			ts += interval
 			s.Add(ts, float64(ts%1000)/10)
-			s.Add(ts-30_000, 1) // late, within the bound
+			s.Add(ts-30_001, 1) // late, within the bound
+			s.Add(ts-20_000, 2) // a resend
 		}
 		for i := 0; i < 100_000; i++ {
 			add()

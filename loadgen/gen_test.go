@@ -45,7 +45,7 @@ func TestGeneratorIsDeterministicAndComplete(t *testing.T) {
 			seen[k] = true
 		}
 		// Every record is valid input for the ingest stage.
-		res := normalize.Options{}.Parse(a[i].Value, t0, t0.Add(time.Hour))
+		res := normalize.Options{}.Parse(a[i].Value, t0.Add(time.Hour))
 		if len(res.Rejected) != 0 || len(res.Events) != len(a[i].Events) {
 			t.Fatalf("record %s: %d events, %v", a[i].Value, len(res.Events), res.Rejected)
 		}
@@ -63,7 +63,7 @@ func TestMalformedShareAndAnomalies(t *testing.T) {
 	for _, r := range recs {
 		if r.Malformed {
 			bad++
-			res := normalize.Options{}.Parse(r.Value, t0, t0)
+			res := normalize.Options{}.Parse(r.Value, t0)
 			if len(res.Events) != 0 {
 				t.Fatalf("poison %q was accepted", r.Value)
 			}

@@ -47,16 +47,16 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-func benchParse(b *testing.B, rec []byte, events int, parse func([]byte, time.Time, time.Time) Result) {
-	if res := parse(rec, testRecordTime, testNow); len(res.Events) != events {
+func benchParse(b *testing.B, rec []byte, events int, parse func([]byte, time.Time) Result) {
+	if res := parse(rec, testRecordTime); len(res.Events) != events {
 		b.Fatalf("%d events, %v", len(res.Events), res.Rejected)
 	}
-	allocs := testing.AllocsPerRun(100, func() { parse(rec, testRecordTime, testNow) })
+	allocs := testing.AllocsPerRun(100, func() { parse(rec, testRecordTime) })
 	b.ReportAllocs()
 	b.SetBytes(int64(len(rec)))
 	b.ResetTimer()
 	for b.Loop() {
-		parse(rec, testRecordTime, testNow)
+		parse(rec, testRecordTime)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
 	b.ReportMetric(allocs/float64(events), "allocs/event")
@@ -67,8 +67,8 @@ func benchParse(b *testing.B, rec []byte, events int, parse func([]byte, time.Ti
 func BenchmarkParseReference(b *testing.B) {
 	for _, c := range benchRecords() {
 		b.Run(c.name, func(b *testing.B) {
-			benchParse(b, c.rec, c.events, func(rec []byte, recordTime, now time.Time) Result {
-				return refParse(Options{}, rec, recordTime, now)
+			benchParse(b, c.rec, c.events, func(rec []byte, recordTime time.Time) Result {
+				return refParse(Options{}, rec, recordTime)
 			})
 		})
 	}

@@ -7,6 +7,23 @@
 // object per line). Each event is judged on its own: good events of a record
 // go on while its bad ones are rejected with a Reason.
 //
+// Records are never joined. A record that is a piece of an event cut into
+// lines (kcat -P makes every line a record, and spreads unkeyed records over
+// partitions) is refused with ReasonSplitRecord and an error that says what
+// to send instead; splitRecord states the test, one pass over the record.
+//
+// Event times are judged against the record's time, never the wall clock:
+// the broker's timestamp of a raw record (ingest.raw.agent is created with
+// LogAppendTime, so it is when the broker received it) or the receive time
+// of HTTP ingest. An event without a time takes the record's; an event more
+// than MaxFuture ahead of it is refused with ReasonFuture; a record without a
+// time is refused whole with ReasonNoRecordTime. So a replay of a record
+// gets the same verdict and the same event times. DefaultMaxFuture (30 s)
+// stays well inside the features stage's default lateness (1 m): a sample
+// accepted ahead moves its metric's newest event time, and samples more than
+// the lateness behind that are refused as late, so a skewed sample must not
+// move it further than on-time samples can bear.
+//
 // Standardization:
 //   - field names: tenant_id (or tenant), host (or hostname, source,
 //     source_id), metric (or name), value, ts_event (or ts, timestamp, time),
@@ -15,15 +32,16 @@
 //   - metric names: lower case, with '.', '-', '/' and spaces turned into '_';
 //   - units: common spellings mapped to one (%, pct → percent; msec → ms, ...);
 //   - timestamps: RFC 3339 strings, or Unix numbers in s, ms, µs or ns told
-//     apart by magnitude; an event without one takes the record's time.
+//     apart by magnitude.
 //
 // Records are read by a scanner made for this shape of event (scan.go,
 // decode.go), not by encoding/json, which cost most of the pipeline's
 // parsing time. It accepts and refuses exactly what the encoding/json
 // version did, with the same reasons; FuzzParseMatchesReference holds it to
-// that version, kept in reference_test.go. The one difference: with several
-// bad tags in one event, the first bad key in key order now decides the
-// reason, where map order made it random.
+// that version, kept in reference_test.go (which has learnt the reasons
+// added since). The one difference: with several bad tags in one event, the
+// first bad key in key order now decides the reason, where map order made it
+// random.
 //
 // The package is pure: time comes in as a parameter.
 package normalize

@@ -20,11 +20,14 @@ type Reason string
 // Rejection reasons.
 const (
 	ReasonInvalidJSON  Reason = "invalid_json"
+	ReasonSplitRecord  Reason = "split_record"
 	ReasonInvalidUTF8  Reason = "invalid_utf8"
 	ReasonMissingField Reason = "missing_field"
 	ReasonWrongType    Reason = "wrong_type"
 	ReasonNotFinite    Reason = "not_finite"
 	ReasonBadTimestamp Reason = "bad_timestamp"
+	ReasonFuture       Reason = "future"
+	ReasonNoRecordTime Reason = "no_record_time"
 	ReasonTooLarge     Reason = "too_large"
 	ReasonBadName      Reason = "bad_name"
 	ReasonTooManyTags  Reason = "too_many_tags"
@@ -33,8 +36,9 @@ const (
 
 // Reasons lists every reason, for pre-registering counters.
 func Reasons() []Reason {
-	return []Reason{ReasonInvalidJSON, ReasonInvalidUTF8, ReasonMissingField, ReasonWrongType,
-		ReasonNotFinite, ReasonBadTimestamp, ReasonTooLarge, ReasonBadName, ReasonTooManyTags, ReasonEmpty}
+	return []Reason{ReasonInvalidJSON, ReasonSplitRecord, ReasonInvalidUTF8, ReasonMissingField, ReasonWrongType,
+		ReasonNotFinite, ReasonBadTimestamp, ReasonFuture, ReasonNoRecordTime, ReasonTooLarge, ReasonBadName,
+		ReasonTooManyTags, ReasonEmpty}
 }
 
 // Error is a rejection: the reason, a message for people, and the event's
@@ -52,13 +56,22 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("event %d: %s: %s", e.Index, e.Reason, e.Msg)
 }
 
+// DefaultMaxFuture is the default of Options.MaxFuture. A sample accepted
+// ahead of its time moves its metric's newest event time, and the features
+// stage refuses samples more than its lateness (1m by default) behind that:
+// half the default lateness leaves on-time samples 30 s for delivery delays
+// and clock skew. (Mimir's creation grace period, 10m by default, bounds the
+// same thing for a store that takes samples out of order.)
+const DefaultMaxFuture = 30 * time.Second
+
 // Options bound what is accepted. The zero value takes the defaults.
 type Options struct {
 	// MaxRecordBytes bounds a whole record (default 1 MiB).
 	MaxRecordBytes int
 	// MaxEvents bounds the events of one record (default 10,000).
 	MaxEvents int
-	// MaxFuture is how far ahead of now an event time may be (default 1h).
+	// MaxFuture is how far an event time may be ahead of its record's time
+	// (default DefaultMaxFuture).
 	MaxFuture time.Duration
 	// MinTime is the earliest event time accepted (default 2000-01-01).
 	MinTime time.Time
@@ -79,7 +92,7 @@ func (o Options) Defaults() Options {
 		o.MaxEvents = 10_000
 	}
 	if o.MaxFuture <= 0 {
-		o.MaxFuture = time.Hour
+		o.MaxFuture = DefaultMaxFuture
 	}
 	if o.MinTime.IsZero() {
 		o.MinTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -116,9 +129,12 @@ type Result struct {
 	Rejected []Rejected
 }
 
-// Parse normalizes one record. recordTime stands in for a missing event time;
-// now bounds event times from above.
-func (o Options) Parse(record []byte, recordTime, now time.Time) Result {
+// Parse normalizes one record. recordTime is when the record was received
+// (the broker's timestamp of a raw record, the receive time of HTTP ingest):
+// it stands in for a missing event time and bounds event times from above,
+// so that the verdict depends on the record alone and a replay judges it
+// again the same way. A record without one is refused.
+func (o Options) Parse(record []byte, recordTime time.Time) Result {
 	o = o.Defaults()
 	whole := func(reason Reason, format string, args ...any) Result {
 		return Result{Rejected: []Rejected{{Err: &Error{Reason: reason, Index: -1, Msg: fmt.Sprintf(format, args...)}, Raw: record}}}
@@ -133,9 +149,16 @@ func (o Options) Parse(record []byte, recordTime, now time.Time) Result {
 	if len(trimmed) == 0 {
 		return whole(ReasonEmpty, "record is empty")
 	}
+	if recordTime.UnixMicro() <= 0 {
+		return whole(ReasonNoRecordTime, "the record has no timestamp to judge its event times against "+
+			"(%s must have message.timestamp.type=LogAppendTime, as `eventops topics` creates it)", tables.RawTopic)
+	}
 	var p parser
-	p.opts, p.recordTime, p.now = o, recordTime, now
+	p.opts, p.recordTime = o, recordTime
 	if err := p.record(trimmed); err != "" {
+		if msg := splitRecord(trimmed); msg != "" {
+			return whole(ReasonSplitRecord, "%s", msg)
+		}
 		return whole(ReasonInvalidJSON, "%s", err)
 	}
 	if p.items > o.MaxEvents {
@@ -159,12 +182,12 @@ func (o Options) Parse(record []byte, recordTime, now time.Time) Result {
 // (NDJSON); until the end is reached, a syntax error can still refuse it
 // all, and what was judged is dropped.
 type parser struct {
-	opts            Options
-	recordTime, now time.Time
-	d               decoder
-	items           int // values read: events and values that are not objects
-	events          list[Event]
-	rejected        []Rejected
+	opts       Options
+	recordTime time.Time
+	d          decoder
+	items      int // values read: events and values that are not objects
+	events     list[Event]
+	rejected   []Rejected
 }
 
 // record reads a trimmed record, or says why it is not JSON.
@@ -280,7 +303,7 @@ func (p *parser) item(raw []byte, isObject, copyRaw bool) {
 	var err *Error
 	if isObject {
 		var ev Event
-		if ev, err = p.opts.event(&p.d, p.recordTime, p.now); err == nil {
+		if ev, err = p.opts.event(&p.d, p.recordTime); err == nil {
 			p.events.add(ev)
 			return
 		}
@@ -301,7 +324,7 @@ func bad(reason Reason, format string, args ...any) *Error {
 // event judges the event the decoder holds, in the order of the checks of
 // the encoding/json version: type errors, tenant, host, metric, value, time,
 // tags, unit. Its strings share one allocation.
-func (o *Options) event(d *decoder, recordTime, now time.Time) (Event, *Error) {
+func (o *Options) event(d *decoder, recordTime time.Time) (Event, *Error) {
 	if d.typeErr != fUnknown {
 		return Event{}, bad(ReasonWrongType, "field %q must not be a JSON %s", d.typeErr.String(), d.typeKind)
 	}
@@ -347,7 +370,7 @@ func (o *Options) event(d *decoder, recordTime, now time.Time) (Event, *Error) {
 			break
 		}
 	}
-	ts, err := o.timestamp(d, tsRaw, recordTime, now)
+	ts, err := o.timestamp(d, tsRaw, recordTime)
 	if err != nil {
 		return Event{}, err
 	}
@@ -520,7 +543,7 @@ func parseValue(d *decoder, raw []byte) (float64, *Error) {
 	return f, nil
 }
 
-func (o *Options) timestamp(d *decoder, raw []byte, recordTime, now time.Time) (time.Time, *Error) {
+func (o *Options) timestamp(d *decoder, raw []byte, recordTime time.Time) (time.Time, *Error) {
 	var ts time.Time
 	switch {
 	case raw == nil:
@@ -547,8 +570,9 @@ func (o *Options) timestamp(d *decoder, raw []byte, recordTime, now time.Time) (
 	if ts.Before(o.MinTime) {
 		return time.Time{}, bad(ReasonBadTimestamp, "ts_event %s is before %s", ts.UTC().Format(time.RFC3339), o.MinTime.UTC().Format(time.RFC3339))
 	}
-	if ts.After(now.Add(o.MaxFuture)) {
-		return time.Time{}, bad(ReasonBadTimestamp, "ts_event %s is more than %s in the future", ts.UTC().Format(time.RFC3339), o.MaxFuture)
+	if ahead := ts.Sub(recordTime); ahead > o.MaxFuture {
+		return time.Time{}, bad(ReasonFuture, "ts_event %s is %s ahead of its record's time %s, more than max_future (%s)",
+			ts.UTC().Format(time.RFC3339Nano), ahead, recordTime.UTC().Format(time.RFC3339Nano), o.MaxFuture)
 	}
 	return ts.UTC(), nil
 }

@@ -12,11 +12,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/good")
 
-// The clock of every case: event times are judged against it.
-var (
-	testNow        = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	testRecordTime = time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC)
-)
+// The time every case's record was received: its event times are judged
+// against it.
+var testRecordTime = time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC)
 
 type goldenEvent struct {
 	Tenant, Host, Metric, Unit string
@@ -38,7 +36,7 @@ func TestGoodRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := Options{}.Parse(rec, testRecordTime, testNow)
+			res := Options{}.Parse(rec, testRecordTime)
 			if len(res.Rejected) != 0 {
 				t.Fatalf("rejected: %v", res.Rejected[0].Err)
 			}
@@ -86,7 +84,7 @@ func TestBadRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := Options{}.Parse(rec, testRecordTime, testNow)
+			res := Options{}.Parse(rec, testRecordTime)
 			if len(res.Events) != 0 || len(res.Rejected) != 1 {
 				t.Fatalf("%d events, %d rejections", len(res.Events), len(res.Rejected))
 			}
@@ -102,7 +100,7 @@ func TestBadRecords(t *testing.T) {
 
 func TestEachEventOfARecordIsJudgedAlone(t *testing.T) {
 	rec := `[{"tenant_id":"t","host":"h","metric":"m","value":1},{"tenant_id":"t","host":"h","metric":"m","value":"x"},{"tenant_id":"t","host":"h","metric":"m","value":3}]`
-	res := Options{}.Parse([]byte(rec), testRecordTime, testNow)
+	res := Options{}.Parse([]byte(rec), testRecordTime)
 	if len(res.Events) != 2 || len(res.Rejected) != 1 {
 		t.Fatalf("%d events, %d rejections", len(res.Events), len(res.Rejected))
 	}
@@ -119,7 +117,7 @@ func TestLimits(t *testing.T) {
 	opts := Options{MaxRecordBytes: 64, MaxEvents: 2}
 	f := func(rec string, want Reason) {
 		t.Helper()
-		res := opts.Parse([]byte(rec), testRecordTime, testNow)
+		res := opts.Parse([]byte(rec), testRecordTime)
 		if len(res.Rejected) != 1 || res.Rejected[0].Err.Reason != want {
 			t.Errorf("%q: %+v", rec, res.Rejected)
 		}
@@ -148,7 +146,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		res := Options{}.Parse(rec, testRecordTime, testNow)
+		res := Options{}.Parse(rec, testRecordTime)
 		for _, ev := range res.Events {
 			if ev.Tenant == "" || ev.Host == "" || ev.Sample.Metric == "" || strings.Contains(ev.Tenant, "/") {
 				t.Fatalf("accepted a bad event %+v", ev)
@@ -160,4 +158,71 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// kcat makes each line of the original quick start's two-line heredoc a
+// record: both lines are refused as pieces of a split event, with the fix;
+// other text that is not JSON stays invalid_json.
+func TestSplitRecords(t *testing.T) {
+	f := func(rec string, want Reason) {
+		t.Helper()
+		res := Options{}.Parse([]byte(rec), testRecordTime)
+		if len(res.Events) != 0 || len(res.Rejected) != 1 || res.Rejected[0].Err.Reason != want || res.Rejected[0].Err.Index != -1 {
+			t.Fatalf("%q: %d events, rejections %s, want %s", rec, len(res.Events), rejections(res.Rejected), want)
+		}
+		if msg := res.Rejected[0].Err.Msg; want == ReasonSplitRecord && !strings.Contains(msg, "put one event on one line, or send a JSON array") {
+			t.Fatalf("%q: the error does not say what to do: %s", rec, msg)
+		}
+	}
+	f(`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,`, ReasonSplitRecord)
+	f(` "ts_event":"2025-10-21T10:00:00Z","unit":"percent","tags":{"env":"prod"}}`, ReasonSplitRecord)
+	// jq's pretty-printing, line by line.
+	for _, line := range []string{`{`, `"tenant_id": "acme",`, `"tags": {`, `"env": "prod"`, `}`, `},`, `]`, `[`, `{"a":[`, `{"a":"\u00`} {
+		f(line, ReasonSplitRecord)
+	}
+	for _, rec := range []string{`not json`, `{"a":1}}`, `{"a" 1`, `"a",`, `92,`, `[1,]`, strings.Repeat("[", 10001)} {
+		f(rec, ReasonInvalidJSON)
+	}
+}
+
+// A sample is judged against its record's time only: more than max_future
+// ahead of it is refused with how far ahead it is and the bound; a sample
+// without a time takes the record's; the same record at the same record
+// time gets the same verdict whenever it is read.
+func TestEventTimeAgainstTheRecordTime(t *testing.T) {
+	received := testRecordTime
+	ahead := received.Add(50 * time.Minute).Format(time.RFC3339)
+	rec := `{"tenant_id":"t","host":"h","metric":"m","value":1,"ts_event":"` + received.Add(-time.Second).Format(time.RFC3339) + `"}
+{"tenant_id":"t","host":"h","metric":"m","value":2,"ts_event":"` + ahead + `"}
+{"tenant_id":"t","host":"h","metric":"m","value":3}
+{"tenant_id":"t","host":"h","metric":"m","value":4,"ts_event":"` + received.Add(DefaultMaxFuture).Format(time.RFC3339) + `"}`
+	res := Options{}.Parse([]byte(rec), received)
+	if len(res.Events) != 3 || len(res.Rejected) != 1 {
+		t.Fatalf("%d events, rejections %s", len(res.Events), rejections(res.Rejected))
+	}
+	rej := res.Rejected[0].Err
+	if rej.Reason != ReasonFuture || rej.Index != 1 || !strings.Contains(rej.Msg, "is 50m0s ahead") || !strings.Contains(rej.Msg, "max_future (30s)") {
+		t.Fatalf("rejection %v", rej)
+	}
+	if got := res.Events[1].Sample.TsMicro; got != received.UnixMicro() {
+		t.Fatalf("an event without a time got %v, want its record's time", time.UnixMicro(got).UTC())
+	}
+	if again := (Options{}).Parse([]byte(rec), received); compareResults(again, res) != "" {
+		t.Fatalf("a second reading differs: %s", compareResults(again, res))
+	}
+}
+
+// A record without a time (the broker gave none) is refused: nothing
+// bounds its event times, and nothing else may stand in for a missing one.
+func TestNoRecordTime(t *testing.T) {
+	for _, rec := range []string{`{"tenant_id":"t","host":"h","metric":"m","value":1}`,
+		`{"tenant_id":"t","host":"h","metric":"m","value":1,"ts_event":"2025-10-21T10:00:00Z"}`} {
+		for _, at := range []time.Time{{}, time.UnixMilli(-1)} {
+			res := Options{}.Parse([]byte(rec), at)
+			if len(res.Events) != 0 || len(res.Rejected) != 1 || res.Rejected[0].Err.Reason != ReasonNoRecordTime ||
+				!strings.Contains(res.Rejected[0].Err.Msg, "LogAppendTime") {
+				t.Fatalf("%s at %v: %d events, rejections %s", rec, at, len(res.Events), rejections(res.Rejected))
+			}
+		}
+	}
 }

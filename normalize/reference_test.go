@@ -1,7 +1,9 @@
 package normalize
 
 // The reference: encoding/json, as Parse was written before its own decoder.
-// Only the order in which refTags judges several bad tags changed (see there).
+// Only the order in which refTags judges several bad tags changed (see there),
+// and it learnt the reasons added since (split_record, future,
+// no_record_time).
 
 import (
 	"bytes"
@@ -21,7 +23,7 @@ import (
 
 // refParse is Options.Parse as it was before the hand-written decoder: the
 // reference that FuzzParseMatchesReference holds the decoder to.
-func refParse(o Options, record []byte, recordTime, now time.Time) Result {
+func refParse(o Options, record []byte, recordTime time.Time) Result {
 	o = o.Defaults()
 	whole := func(reason Reason, format string, args ...any) Result {
 		return Result{Rejected: []Rejected{{Err: &Error{Reason: reason, Index: -1, Msg: fmt.Sprintf(format, args...)}, Raw: record}}}
@@ -36,8 +38,15 @@ func refParse(o Options, record []byte, recordTime, now time.Time) Result {
 	if len(trimmed) == 0 {
 		return whole(ReasonEmpty, "record is empty")
 	}
+	if recordTime.UnixMicro() <= 0 {
+		return whole(ReasonNoRecordTime, "the record has no timestamp to judge its event times against "+
+			"(%s must have message.timestamp.type=LogAppendTime, as `eventops topics` creates it)", tables.RawTopic)
+	}
 	items, err := refSplit(trimmed)
 	if err != nil {
+		if msg := refSplitRecord(trimmed); msg != "" {
+			return whole(ReasonSplitRecord, "%s", msg)
+		}
 		return whole(ReasonInvalidJSON, "%v", err)
 	}
 	if len(items) > o.MaxEvents {
@@ -46,7 +55,7 @@ func refParse(o Options, record []byte, recordTime, now time.Time) Result {
 	var res Result
 	res.Events = make([]Event, 0, len(items))
 	for i, item := range items {
-		ev, err := refEvent(o, item, recordTime, now)
+		ev, err := refEvent(o, item, recordTime)
 		if err != nil {
 			err.Index = i
 			if len(items) == 1 {
@@ -94,6 +103,33 @@ func refSplit(rec []byte) ([]json.RawMessage, error) {
 	return items, nil
 }
 
+// refSplitRecord is splitRecord in terms of encoding/json.
+func refSplitRecord(rec []byte) string {
+	switch rec[0] {
+	case '{', '[':
+		// encoding/json feeds a space after the input, so running out of
+		// bytes inside a string or literal is "invalid character ' '" (rec
+		// is trimmed: its own bytes end with no space).
+		var v json.RawMessage
+		var se *json.SyntaxError
+		if errors.As(json.Unmarshal(rec, &v), &se) && se.Offset >= int64(len(rec)) &&
+			(se.Error() == "unexpected end of JSON input" || strings.HasPrefix(se.Error(), "invalid character ' '")) {
+			return "the record opens a JSON value and ends before closing it; " + SplitFix
+		}
+	case '}', ']':
+		return "the record closes a JSON value that it does not open; " + SplitFix
+	case '"':
+		dec := json.NewDecoder(bytes.NewReader(rec))
+		var key string
+		if dec.Decode(&key) == nil {
+			if rest := bytes.TrimLeft(rec[dec.InputOffset():], " \t\r\n"); len(rest) > 0 && rest[0] == ':' {
+				return "the record starts with an object member, the rest of a JSON object opened elsewhere; " + SplitFix
+			}
+		}
+	}
+	return ""
+}
+
 func refJSONErr(err error) string {
 	if err == nil {
 		return "invalid"
@@ -128,7 +164,7 @@ func refBad(reason Reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Index: -1, Msg: fmt.Sprintf(format, args...)}
 }
 
-func refEvent(o Options, item json.RawMessage, recordTime, now time.Time) (Event, *Error) {
+func refEvent(o Options, item json.RawMessage, recordTime time.Time) (Event, *Error) {
 	if len(item) == 0 || item[0] != '{' {
 		return Event{}, refBad(ReasonWrongType, "an event must be a JSON object")
 	}
@@ -156,7 +192,7 @@ func refEvent(o Options, item json.RawMessage, recordTime, now time.Time) (Event
 	if err != nil {
 		return Event{}, err
 	}
-	ts, err := refTimestamp(o, refFirstRaw(w.TsEvent, w.Ts, w.Timestamp, w.Time), recordTime, now)
+	ts, err := refTimestamp(o, refFirstRaw(w.TsEvent, w.Ts, w.Timestamp, w.Time), recordTime)
 	if err != nil {
 		return Event{}, err
 	}
@@ -262,7 +298,7 @@ func refParseValue(raw json.RawMessage) (float64, *Error) {
 	return f, nil
 }
 
-func refTimestamp(o Options, raw json.RawMessage, recordTime, now time.Time) (time.Time, *Error) {
+func refTimestamp(o Options, raw json.RawMessage, recordTime time.Time) (time.Time, *Error) {
 	var ts time.Time
 	switch {
 	case len(raw) == 0:
@@ -289,8 +325,9 @@ func refTimestamp(o Options, raw json.RawMessage, recordTime, now time.Time) (ti
 	if ts.Before(o.MinTime) {
 		return time.Time{}, refBad(ReasonBadTimestamp, "ts_event %s is before %s", ts.UTC().Format(time.RFC3339), o.MinTime.UTC().Format(time.RFC3339))
 	}
-	if ts.After(now.Add(o.MaxFuture)) {
-		return time.Time{}, refBad(ReasonBadTimestamp, "ts_event %s is more than %s in the future", ts.UTC().Format(time.RFC3339), o.MaxFuture)
+	if ahead := ts.Sub(recordTime); ahead > o.MaxFuture {
+		return time.Time{}, refBad(ReasonFuture, "ts_event %s is %s ahead of its record's time %s, more than max_future (%s)",
+			ts.UTC().Format(time.RFC3339Nano), ahead, recordTime.UTC().Format(time.RFC3339Nano), o.MaxFuture)
 	}
 	return ts.UTC(), nil
 }

@@ -22,6 +22,10 @@
 //     group_interval.
 //   - A Group hands every token it was given back exactly once: from Add
 //     when the transition needs no delivery, from Flush when it is dropped,
-//     or from Result once the batch carrying it was delivered or refused
-//     for good. A failed attempt keeps its tokens for the next attempt.
+//     from Result once the batch carrying it was delivered or refused for
+//     good, or from Withdraw when its alert leaves the group (its source
+//     moved to another owner). A failed attempt keeps its tokens for the
+//     next attempt, unless they are withdrawn.
+//   - A withdrawn alert is forgotten: the group sends no repeat and no
+//     resolved notice of it.
 package notify

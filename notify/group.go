@@ -75,6 +75,9 @@ type entry[T any] struct {
 	// inflight: the alert is in the batch being sent.
 	inflight bool
 	tokens   []T
+	// last is the token of the transition that reached the entry last,
+	// held or handed back already: Withdraw tells by it whose alert it is.
+	last T
 }
 
 // NewGroup returns an empty group created at now.
@@ -89,6 +92,11 @@ func NewGroup[T any](key string, labels map[string]string, timing Timing, sendRe
 func (g *Group[T]) Add(in Incoming[T], now time.Time) (release []T) {
 	a := in.Alert
 	e := g.entries[a.EpisodeID]
+	defer func() {
+		if e := g.entries[a.EpisodeID]; e != nil {
+			e.last = in.Token
+		}
+	}()
 	firingSent := in.FiringSent || e != nil && e.firingSent
 	if a.Status == StatusFiring {
 		switch {
@@ -136,29 +144,28 @@ func (g *Group[T]) Add(in Incoming[T], now time.Time) (release []T) {
 	return nil
 }
 
-// NextAt returns when the group wants to flush next, if ever. While
-// draining, whatever waits is due at once and repeats are not sent.
-func (g *Group[T]) NextAt(now time.Time, draining bool) (time.Time, bool) {
+// NextAt returns when the group wants to flush next, if ever.
+func (g *Group[T]) NextAt(now time.Time) (time.Time, bool) {
 	switch {
 	case g.sending:
 		return time.Time{}, false
 	case g.failures > 0:
 		return g.retryAt, true
-	case g.dirty && (draining || g.urgent):
+	case g.dirty && g.urgent:
 		return now, true
 	case g.dirty && g.lastSent.IsZero():
 		return g.created.Add(g.timing.GroupWait), true
 	case g.dirty:
 		return g.lastSent.Add(g.timing.GroupInterval), true
-	case draining || g.lastSent.IsZero() || !g.hasFiring():
+	case g.lastSent.IsZero() || !g.hasFiring():
 		return time.Time{}, false
 	}
 	return g.lastSent.Add(g.timing.RepeatInterval), true
 }
 
 // Due reports whether the group should flush at now.
-func (g *Group[T]) Due(now time.Time, draining bool) bool {
-	at, ok := g.NextAt(now, draining)
+func (g *Group[T]) Due(now time.Time) bool {
+	at, ok := g.NextAt(now)
 	return ok && !at.After(now)
 }
 
@@ -207,7 +214,9 @@ func (g *Group[T]) Flush(now time.Time) (b *Batch[T], release []T) {
 	g.dirty, g.urgent = false, false
 	repeatDue := !g.lastSent.IsZero() && !now.Before(g.lastSent.Add(g.timing.RepeatInterval))
 	if len(included) == 0 || !news && !repeatDue {
-		// Nothing new since the last notification and no repeat due.
+		// Nothing new since the last notification and no repeat due; nor
+		// anything left to retry (its alerts were withdrawn).
+		g.failures = 0
 		for _, e := range included {
 			release = append(release, e.tokens...)
 			e.tokens = nil
@@ -297,13 +306,38 @@ func (g *Group[T]) Result(b *Batch[T], o Outcome, now time.Time, backoff time.Du
 // Empty reports whether the group holds nothing and may be dropped.
 func (g *Group[T]) Empty() bool { return len(g.entries) == 0 && !g.sending && len(g.carried) == 0 }
 
-// Held returns the tokens the group holds outside a batch in flight.
-func (g *Group[T]) Held() []T {
-	out := append([]T(nil), g.carried...)
-	for _, e := range g.entries {
-		out = append(out, e.tokens...)
+// Withdraw removes the alerts whose last transition's token drop selects,
+// as when their source has moved to another owner: nothing more is sent
+// of them, not a repeat, not a resolved notice. It hands back the tokens
+// the removed alerts hold and, of the other tokens the group holds outside
+// a batch in flight, those drop selects. The tokens of a batch in flight
+// come back from its Result; after a failed attempt, a Withdraw hands back
+// those drop selects.
+func (g *Group[T]) Withdraw(drop func(T) bool) (release []T) {
+	for ep, e := range g.entries {
+		if drop(e.last) {
+			release = append(release, e.tokens...)
+			delete(g.entries, ep)
+			continue
+		}
+		e.tokens, release = partition(e.tokens, drop, release)
 	}
-	return out
+	g.carried, release = partition(g.carried, drop, release)
+	return release
+}
+
+// partition moves the tokens drop selects from toks to out.
+func partition[T any](toks []T, drop func(T) bool, out []T) (kept, _ []T) {
+	kept = toks[:0]
+	for _, t := range toks {
+		if drop(t) {
+			out = append(out, t)
+		} else {
+			kept = append(kept, t)
+		}
+	}
+	clear(toks[len(kept):])
+	return kept, out
 }
 
 // Backoff is the pause before attempt n+1 after n failures in a row:

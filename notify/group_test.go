@@ -2,6 +2,8 @@ package notify
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -16,8 +18,9 @@ var t0 = time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
 //
 // Operations: "fire EP TOKEN [sent]" (sent: the record says the firing was
 // delivered before), "resolve EP TOKEN [sent|done]" (sent: its firing was
-// delivered; done: its resolved was too), "flush", and "ok", "retry",
-// "fail" for the result of the last batch.
+// delivered; done: its resolved was too), "flush", "ok", "retry", "fail"
+// for the result of the last batch, and "withdraw TOKEN..." (the tokens
+// the predicate selects).
 type groupStep struct {
 	at    int
 	op    string
@@ -157,6 +160,50 @@ func TestGroupScripts(t *testing.T) {
 			},
 		},
 		{
+			name: "a withdrawn alert leaves with its tokens; the others stay", sendResolved: true,
+			steps: []groupStep{
+				{at: 0, op: "fire e1 t1", next: 10},
+				{at: 1, op: "fire e2 u1", next: 10},
+				{at: 2, op: "fire e1 t2", next: 10},
+				{at: 3, op: "withdraw t1 t2", rel: "t1 t2", next: 10},
+				{at: 10, op: "flush", batch: "firing:e2 | u1", next: -1},
+				{at: 11, op: "ok", rel: "u1", next: 611},
+			},
+		},
+		{
+			name: "a withdrawn alert gets no repeat and no resolved notice", sendResolved: true,
+			steps: []groupStep{
+				{at: 0, op: "fire e1 t1", next: 10},
+				{at: 10, op: "flush", batch: "firing:e1 | t1", next: -1},
+				{at: 11, op: "ok", rel: "t1", next: 611},
+				{at: 20, op: "withdraw t1", next: -1},
+				{at: 30, op: "resolve e1 t2", rel: "t2", next: -1},
+			},
+		},
+		{
+			name: "an alert is withdrawn by its last transition's token", sendResolved: true,
+			steps: []groupStep{
+				{at: 0, op: "fire e1 t1", next: 10},
+				{at: 1, op: "fire e1 u1", next: 10},
+				// t1's owner leaves: t1 goes, the alert stays with u1.
+				{at: 2, op: "withdraw t1", rel: "t1", next: 10},
+				{at: 10, op: "flush", batch: "firing:e1 | u1", next: -1},
+				{at: 11, op: "ok", rel: "u1", next: 611},
+			},
+		},
+		{
+			name: "a batch in flight keeps its tokens; a failed attempt's are handed back by a withdraw", sendResolved: true,
+			steps: []groupStep{
+				{at: 0, op: "fire e1 t1", next: 10},
+				{at: 10, op: "flush", batch: "firing:e1 | t1", next: -1},
+				{at: 11, op: "fire e1 t2", next: -1},
+				{at: 12, op: "withdraw t1 t2", rel: "t2", next: -1},
+				{at: 13, op: "retry", next: 15},
+				{at: 13, op: "withdraw t1 t2", rel: "t1", next: 15},
+				{at: 15, op: "flush", batch: "-", next: -1},
+			},
+		},
+		{
 			name: "a permanent failure releases the tokens and waits group_interval", sendResolved: true,
 			steps: []groupStep{
 				{at: 0, op: "fire e1 t1", next: 10},
@@ -187,8 +234,10 @@ func TestGroupScripts(t *testing.T) {
 						in.ResolvedSent = f[3] == "done"
 					}
 					rel = g.Add(in, now)
+				case "withdraw":
+					rel = g.Withdraw(func(tok string) bool { return slices.Contains(f[1:], tok) })
 				case "flush":
-					if !g.Due(now, false) {
+					if !g.Due(now) {
 						t.Fatalf("step %d: flush at %ds but the group is not due", i, st.at)
 					}
 					last, rel = g.Flush(now)
@@ -212,7 +261,7 @@ func TestGroupScripts(t *testing.T) {
 					t.Errorf("step %d (%s at %ds): batch %q, want %q", i, st.op, st.at, batch, st.batch)
 				}
 				next := -1
-				if at, ok := g.NextAt(now, false); ok {
+				if at, ok := g.NextAt(now); ok {
 					next = int(at.Sub(t0) / time.Second)
 				}
 				if next != st.next {
@@ -239,23 +288,61 @@ func describe(b *Batch[string]) string {
 	return strings.Join(parts, " ") + " | " + strings.Join(toks, " ")
 }
 
-// Draining flushes what waits at once and sends no repeats.
-func TestGroupDraining(t *testing.T) {
-	g := NewGroup[string]("k", nil, Timing{GroupWait: time.Minute, GroupInterval: time.Minute, RepeatInterval: time.Hour}, true, t0)
-	g.Add(Incoming[string]{Alert: Alert{EpisodeID: "e1", Status: StatusFiring}, Token: "t1"}, t0)
-	if !g.Due(t0, true) || g.Due(t0, false) {
-		t.Fatal("a waiting firing is due at once only while draining")
-	}
-	b, _ := g.Flush(t0)
-	if got := g.Held(); len(got) != 0 {
-		t.Fatalf("held %v while the batch is out", got)
-	}
-	g.Result(b, Delivered, t0, 0)
-	if _, ok := g.NextAt(t0.Add(2*time.Hour), true); ok {
-		t.Fatal("a repeat while draining")
-	}
-	if g.Empty() {
-		t.Fatal("a firing alert is held")
+// Whatever happens to a group, every token it was given comes back
+// exactly once: random scripts of every operation, ended by a Withdraw of
+// everything (after the batch in flight, if any, has its result).
+func TestGroupHandsEveryTokenBackOnce(t *testing.T) {
+	timing := Timing{GroupWait: 10 * time.Second, GroupInterval: 60 * time.Second, RepeatInterval: 600 * time.Second}
+	for seed := range uint64(500) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		g := NewGroup[int]("k", nil, timing, rng.IntN(2) == 0, t0)
+		back := map[int]int{}
+		give := func(toks []int) {
+			for _, tok := range toks {
+				back[tok]++
+			}
+		}
+		owner := func(tok int) int { return tok % 3 }
+		var batch *Batch[int]
+		now, next := t0, 0
+		result := func() {
+			give(g.Result(batch, Outcome(rng.IntN(3)), now, time.Duration(rng.IntN(5))*time.Second))
+			batch = nil
+		}
+		for range 60 {
+			now = now.Add(time.Duration(rng.IntN(30)) * time.Second)
+			switch op := rng.IntN(10); {
+			case op < 5:
+				in := Incoming[int]{Alert: Alert{EpisodeID: fmt.Sprint("e", rng.IntN(4)), Status: StatusFiring}, Token: next}
+				if rng.IntN(3) == 0 {
+					in.Alert.Status = StatusResolved
+				}
+				in.FiringSent, in.ResolvedSent = rng.IntN(4) == 0, rng.IntN(8) == 0
+				next++
+				give(g.Add(in, now))
+			case op < 7 && batch == nil && g.Due(now):
+				var rel []int
+				batch, rel = g.Flush(now)
+				give(rel)
+			case op < 8 && batch != nil:
+				result()
+			case op < 10:
+				gone := rng.IntN(3)
+				give(g.Withdraw(func(tok int) bool { return owner(tok) == gone }))
+			}
+		}
+		if batch != nil {
+			result()
+		}
+		give(g.Withdraw(func(int) bool { return true }))
+		if !g.Empty() {
+			t.Fatalf("seed %d: the group is not empty after everything was withdrawn", seed)
+		}
+		for tok := range next {
+			if back[tok] != 1 {
+				t.Fatalf("seed %d: token %d handed back %d times", seed, tok, back[tok])
+			}
+		}
 	}
 }
 

@@ -4,6 +4,13 @@
 // loopback with its socket in that directory, and stops it on exit. A second
 // start on the same directory reuses the cluster and its data.
 //
+// The port is stable across restarts of the same directory: the port of the
+// last start is kept in the directory (the file `port`) and used again.
+// PostgreSQL cannot listen on port 0, so the first start picks a free port
+// itself. A start that was not given a port and finds its port taken picks
+// another (a bounded number of times) and keeps that one; a start given a
+// port fails with ErrPortInUse instead.
+//
 // PostgreSQL refuses to run as root; when EventOps runs as root the cluster
 // is initialized and run as the `postgres` user, who then owns the directory.
 package pglocal

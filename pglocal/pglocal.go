@@ -1,9 +1,11 @@
 package pglocal
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -21,7 +23,9 @@ import (
 type Options struct {
 	// Dir holds the cluster (created if missing).
 	Dir string
-	// Port to listen on at 127.0.0.1; 0 picks a free one.
+	// Port to listen on at 127.0.0.1. 0 listens where the last start of
+	// Dir did, or on a free port the first time (and on another when that
+	// one is taken at start).
 	Port int
 	// Database is created on first start (default "eventops").
 	Database string
@@ -29,6 +33,12 @@ type Options struct {
 	BinDir string
 	Logger *slog.Logger
 }
+
+// ErrPortInUse is a start that found its port taken.
+var ErrPortInUse = errors.New("pglocal: the port is in use")
+
+// startAttempts bounds the ports a start with Options.Port 0 tries.
+const startAttempts = 5
 
 // Cluster is a running private PostgreSQL.
 type Cluster struct {
@@ -68,15 +78,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		c.cred = cred
 	}
-	if c.port == 0 {
-		if c.port, err = freePort(); err != nil {
-			return nil, err
-		}
-	}
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
-	if err := c.start(ctx); err != nil {
+	if err := c.listen(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.createDatabase(ctx); err != nil {
@@ -132,6 +137,9 @@ func postgresUser() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
+// freePort is a port nothing listens on now. PostgreSQL cannot listen on
+// port 0 and say which port it got, so the port is chosen here, and a start
+// that finds it taken meanwhile tries another.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -204,6 +212,55 @@ func (c *Cluster) reachable() error {
 	}
 }
 
+func (c *Cluster) portFile() string { return filepath.Join(c.opts.Dir, "port") }
+
+// listen starts the cluster on its port: Options.Port, else the port of
+// the last start (clients of the last run expect it there), else a free
+// one; a port of its own choosing that turns out taken is replaced, a
+// bounded number of times. The port that worked is kept for the next start.
+func (c *Cluster) listen(ctx context.Context) error {
+	c.port = c.opts.Port
+	if c.port == 0 {
+		c.port = c.lastPort()
+	}
+	for attempt := 1; ; attempt++ {
+		if c.port == 0 {
+			p, err := freePort()
+			if err != nil {
+				return fmt.Errorf("pglocal: %w", err)
+			}
+			c.port = p
+		}
+		err := c.start(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrPortInUse) || c.opts.Port != 0 || attempt == startAttempts {
+			return err
+		}
+		c.opts.Logger.Warn("private PostgreSQL: its port is taken; trying another", "port", c.port, "attempt", attempt)
+		c.port = 0
+	}
+	if err := os.WriteFile(c.portFile(), []byte(strconv.Itoa(c.port)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("pglocal: keep the port: %w", err)
+	}
+	return nil
+}
+
+// lastPort is the port the last start of the directory listened on, 0 if
+// none is known.
+func (c *Cluster) lastPort() int {
+	b, err := os.ReadFile(c.portFile())
+	if err != nil {
+		return 0
+	}
+	p, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || p <= 0 || p > 65535 {
+		return 0
+	}
+	return p
+}
+
 func (c *Cluster) start(ctx context.Context) error {
 	// A cluster killed before is left with a pid file; pg_ctl start copes
 	// when its process is gone.
@@ -211,11 +268,30 @@ func (c *Cluster) start(ctx context.Context) error {
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=on -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=2GB -c log_min_messages=warning",
 		c.port, c.opts.Dir)
 	logFile := filepath.Join(c.opts.Dir, "postgres.log")
+	var logged int64
+	if fi, err := os.Stat(logFile); err == nil {
+		logged = fi.Size()
+	}
 	if err := c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-l", logFile, "-o", opts, "-w", "-t", "60", "start"); err != nil {
+		if portTaken(logFile, logged) {
+			return fmt.Errorf("%w: 127.0.0.1:%d: %w", ErrPortInUse, c.port, err)
+		}
 		return err
 	}
 	c.opts.Logger.Info("private PostgreSQL started", "port", c.port, "dir", c.dataDir())
 	return nil
+}
+
+// portTaken reports whether the server log, from offset on (this start's
+// part), says the port was taken.
+func portTaken(logFile string, offset int64) bool {
+	f, err := os.Open(logFile)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, offset, 1<<20))
+	return err == nil && bytes.Contains(b, []byte("could not bind")) && bytes.Contains(b, []byte("Address already in use"))
 }
 
 func (c *Cluster) createDatabase(ctx context.Context) error {

@@ -12,6 +12,12 @@ import (
 // record's work is durable, either record by record (Done) or, where a
 // record's effect lives in a per-key state that is flushed as a whole, for a
 // key up to an offset (Durable). The released prefix only ever grows.
+//
+// A record whose work will not be durable in its session is handed back
+// (HandBack, HandBackFrom): the session's fence holds the partition at the
+// first such record, so that the session commits nothing from there on and
+// the partition's next owner reads it again, and its acknowledgement is
+// released, so that goka does not wait for it.
 type Acks struct {
 	mu      sync.Mutex
 	queue   []pending
@@ -19,6 +25,14 @@ type Acks struct {
 	durable map[string]int64
 	// released counts acknowledgements handed back to goka.
 	released uint64
+	// hold keeps the session from committing past an offset; nil without
+	// a fence (goka's tester), where nothing can be handed back.
+	hold func(offset int64)
+	// handingBack: HandBack was called. held: the hold is placed, so
+	// every record is released as soon as it is added.
+	handingBack, held bool
+	// idle is closed once nothing is pending; made only when waited for.
+	idle chan struct{}
 }
 
 type pending struct {
@@ -26,35 +40,30 @@ type pending struct {
 	key    string
 	ack    func(error)
 	done   bool
+	// back: the record is handed back (HandBackFrom).
+	back bool
 }
 
-// NewAcks returns an empty tracker.
+// NewAcks returns an empty tracker that cannot hand records back.
 func NewAcks() *Acks { return &Acks{durable: map[string]int64{}} }
 
 // Add registers the record at offset (of key) whose commit goka deferred.
 // Offsets must increase.
 func (a *Acks) Add(offset int64, key string, ack func(error)) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.queue = append(a.queue, pending{offset: offset, key: key, ack: ack})
-	a.mu.Unlock()
+	if a.handingBack || a.held {
+		a.release()
+	}
 }
 
 // Done marks the record at offset durable.
 func (a *Acks) Done(offset int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	// The queue is sorted by offset: binary search the live part.
-	lo, hi := a.head, len(a.queue)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if a.queue[m].offset < offset {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < len(a.queue) && a.queue[lo].offset == offset {
-		a.queue[lo].done = true
+	if i, ok := a.find(offset); ok {
+		a.queue[i].done = true
 	}
 	a.release()
 }
@@ -65,6 +74,34 @@ func (a *Acks) Durable(key string, offset int64) {
 	defer a.mu.Unlock()
 	if cur, ok := a.durable[key]; !ok || offset > cur {
 		a.durable[key] = offset
+	}
+	a.release()
+}
+
+// HandBack gives up on every record whose work is not durable yet, and on
+// every record added from now on: the partition is held at the first of
+// them and their acknowledgements are released, so goka waits for none of
+// them and the partition's next owner reads them again. Without a fence it
+// does nothing.
+func (a *Acks) HandBack() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.hold == nil {
+		return
+	}
+	a.handingBack = true
+	a.release()
+}
+
+// HandBackFrom gives up on the record at offset, whose work will not be
+// durable in this session: once the records before it are released, the
+// partition is held at it and it and every later record are released.
+// Without a fence the record stays pending.
+func (a *Acks) HandBackFrom(offset int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if i, ok := a.find(offset); ok {
+		a.queue[i].back = true
 	}
 	a.release()
 }
@@ -91,13 +128,53 @@ func (a *Acks) Released() uint64 {
 	return a.released
 }
 
+// waitIdle returns once nothing is pending or ctx ended.
+func (a *Acks) waitIdle(ctx context.Context) {
+	for {
+		a.mu.Lock()
+		if a.head == len(a.queue) {
+			a.mu.Unlock()
+			return
+		}
+		if a.idle == nil {
+			a.idle = make(chan struct{})
+		}
+		idle := a.idle
+		a.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// find returns the index of the live record at offset. The queue is sorted
+// by offset: binary search its live part.
+func (a *Acks) find(offset int64) (int, bool) {
+	lo, hi := a.head, len(a.queue)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a.queue[m].offset < offset {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(a.queue) && a.queue[lo].offset == offset
+}
+
 func (a *Acks) release() {
 	for a.head < len(a.queue) {
 		p := &a.queue[a.head]
-		if !p.done {
-			if d, ok := a.durable[p.key]; !ok || d < p.offset {
-				return
+		if !a.held && !p.done && !a.covered(p) {
+			if a.hold == nil || !a.handingBack && !p.back {
+				break
 			}
+			// Everything before p is released: hold the partition at p,
+			// and from here on every record is covered by the hold.
+			a.hold(p.offset)
+			a.held = true
 		}
 		p.ack(nil)
 		a.released++
@@ -107,16 +184,57 @@ func (a *Acks) release() {
 	// Reuse the slice once it is drained or mostly dead.
 	if a.head == len(a.queue) {
 		a.queue, a.head = a.queue[:0], 0
+		if a.idle != nil {
+			close(a.idle)
+			a.idle = nil
+		}
 	} else if a.head > 4096 && a.head > len(a.queue)/2 {
 		n := copy(a.queue, a.queue[a.head:])
 		a.queue, a.head = a.queue[:n], 0
 	}
 }
 
-// sessionAcks hands out one Acks per partition and goka session: a
-// partition assigned again (after a rebalance or a restart of the stage)
-// starts with a fresh tracker, never behind the leftovers of the last one.
+// covered reports whether p's key is durable up to p.
+func (a *Acks) covered(p *pending) bool {
+	d, ok := a.durable[p.key]
+	return ok && d >= p.offset
+}
+
+// sessionTracker returns a fresh tracker of a partition (of topic; empty:
+// of the one topic the stage reads) for one goka session, session being
+// a callback's ctx.Context(). Once the session ends (revocation or
+// shutdown), the tracker waits the fence's grace for pending work to
+// become durable, then hands the rest back, so that goka never holds a
+// partition longer than the grace.
+func sessionTracker(session context.Context, topic string, partition int32) *Acks {
+	a := NewAcks()
+	f := fenceOf(session)
+	if f == nil {
+		return a
+	}
+	a.hold = func(offset int64) {
+		f.hold(topic, partition, offset)
+		f.log.Info("records handed back: the partition's next owner reads them again",
+			"topic", topic, "partition", partition, "from_offset", offset)
+	}
+	context.AfterFunc(session, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), f.grace)
+		defer cancel()
+		a.waitIdle(ctx)
+		a.HandBack()
+	})
+	return a
+}
+
+// sessionAcks hands out one Acks per partition and goka session (see
+// sessionTracker): a partition assigned again (after a rebalance or a
+// restart of the stage) starts with a fresh tracker, never behind the
+// leftovers of the last one.
 type sessionAcks struct {
+	// topic is the input topic the trackers are of (empty: the stage's
+	// one input topic).
+	topic string
+
 	mu sync.Mutex
 	m  map[int32]sessionEntry
 }
@@ -136,7 +254,7 @@ func (s *sessionAcks) get(id int32, session context.Context) *Acks {
 	if s.m == nil {
 		s.m = map[int32]sessionEntry{}
 	}
-	a := NewAcks()
+	a := sessionTracker(session, s.topic, id)
 	s.m[id] = sessionEntry{session: session, acks: a}
 	return a
 }

@@ -1,7 +1,15 @@
 package processors
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
 )
 
 func TestAcksReleaseInOffsetOrder(t *testing.T) {
@@ -50,5 +58,198 @@ func TestAcksReleaseInOffsetOrder(t *testing.T) {
 	a.Done(-1) // triggers a release pass
 	if released[len(released)-1] != 19 {
 		t.Fatalf("released %v", released)
+	}
+}
+
+// session is a sarama session as far as a fence uses it: marks only move
+// forward, as sarama's do.
+type session struct {
+	sarama.ConsumerGroupSession
+	ctx    context.Context
+	mu     sync.Mutex
+	marked map[string]int64
+}
+
+func newSession(ctx context.Context) *session {
+	return &session{ctx: ctx, marked: map[string]int64{}}
+}
+
+func (s *session) Context() context.Context { return s.ctx }
+
+func (s *session) MarkOffset(topic string, partition int32, offset int64, _ string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := fmt.Sprintf("%s/%d", topic, partition)
+	if offset > s.marked[k] {
+		s.marked[k] = offset
+	}
+}
+
+func (s *session) mark(topic string, partition int32) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.marked[fmt.Sprintf("%s/%d", topic, partition)]
+}
+
+// fenced returns a tracker of partition 0 of topic t in a fenced session,
+// and a function that adds a record whose acknowledgement marks the next
+// offset, as goka's commit does.
+func fenced(ctx context.Context, grace time.Duration) (*session, *Acks, func(off int64)) {
+	s := newSession(ctx)
+	f := newFence(s, grace, slog.New(slog.DiscardHandler))
+	a := sessionTracker(f.Context(), "t", 0)
+	return s, a, func(off int64) {
+		a.Add(off, "", func(err error) {
+			if err == nil {
+				f.MarkOffset("t", 0, off+1, "")
+			}
+		})
+	}
+}
+
+// Handing back holds the partition at the first record that is not
+// durable: records before it are committed, none after it, also those
+// done out of order and those added later.
+func TestHandBackHoldsAtTheFirstUnfinishedRecord(t *testing.T) {
+	s, a, add := fenced(context.Background(), time.Minute)
+	for off := int64(10); off < 15; off++ {
+		add(off)
+	}
+	a.Done(10)
+	a.Done(11)
+	a.Done(13)
+	if got := s.mark("t", 0); got != 12 {
+		t.Fatalf("marked %d before the hand-back, want 12", got)
+	}
+	a.HandBack()
+	add(15)
+	if a.Pending() != 0 {
+		t.Fatalf("%d records still pending after the hand-back", a.Pending())
+	}
+	if got := s.mark("t", 0); got != 12 {
+		t.Fatalf("marked %d after the hand-back, want 12: offset 12 was never durable", got)
+	}
+	if got := s.mark("u", 0); got != 0 {
+		t.Fatalf("another topic was marked %d", got)
+	}
+}
+
+// A record handed back waits for the records before it; then it and every
+// later record are released, none of them committed.
+func TestHandBackFromWaitsForEarlierRecords(t *testing.T) {
+	s, a, add := fenced(context.Background(), time.Minute)
+	for off := int64(10); off < 15; off++ {
+		add(off)
+	}
+	a.HandBackFrom(12)
+	a.Done(13)
+	if a.Pending() != 5 {
+		t.Fatalf("%d pending, want 5: nothing before 12 is durable", a.Pending())
+	}
+	a.Done(10)
+	a.Done(11)
+	if a.Pending() != 0 {
+		t.Fatalf("%d pending, want 0", a.Pending())
+	}
+	if got := s.mark("t", 0); got != 12 {
+		t.Fatalf("marked %d, want 12", got)
+	}
+}
+
+// Without a fence (goka's tester) nothing can be held: nothing is released
+// that is not durable.
+func TestHandBackWithoutAFenceReleasesNothing(t *testing.T) {
+	a := sessionTracker(context.Background(), "t", 0)
+	var released int
+	a.Add(1, "", func(error) { released++ })
+	a.HandBack()
+	a.HandBackFrom(1)
+	if released != 0 || a.Pending() != 1 {
+		t.Fatalf("released %d, pending %d", released, a.Pending())
+	}
+}
+
+// Once its session ends, a tracker waits the grace for pending work, then
+// hands the rest back; work that becomes durable within the grace is
+// committed.
+func TestSessionTrackerHandsBackAfterTheGrace(t *testing.T) {
+	ctx, end := context.WithCancel(context.Background())
+	s, a, add := fenced(ctx, 50*time.Millisecond)
+	add(1)
+	add(2)
+	end()
+	a.Done(1)
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Pending() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("offset 2 was never handed back")
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+	if got := s.mark("t", 0); got != 2 {
+		t.Fatalf("marked %d, want 2", got)
+	}
+}
+
+// handler is goka's side of a session: it records the sessions it is
+// handed.
+type handler struct {
+	mu       sync.Mutex
+	sessions []sarama.ConsumerGroupSession
+	cleaned  chan struct{}
+}
+
+func (h *handler) seen(s sarama.ConsumerGroupSession) {
+	h.mu.Lock()
+	h.sessions = append(h.sessions, s)
+	h.mu.Unlock()
+}
+
+func (h *handler) Setup(s sarama.ConsumerGroupSession) error { h.seen(s); return nil }
+func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, _ sarama.ConsumerGroupClaim) error {
+	h.seen(s)
+	return nil
+}
+
+func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
+	h.seen(s)
+	close(h.cleaned)
+	return nil
+}
+
+// goka sees one fence through a session, found from its context, and the
+// session is released only once the work tied to its end is over.
+func TestFenceOfASession(t *testing.T) {
+	inner := &handler{cleaned: make(chan struct{})}
+	h := &fencedHandler{inner: inner, grace: time.Minute, log: slog.New(slog.DiscardHandler)}
+	s := newSession(context.Background())
+	if err := h.Setup(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ConsumeClaim(s, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := fenceOf(inner.sessions[0].Context())
+	if f == nil || inner.sessions[0] != f || inner.sessions[1] != f {
+		t.Fatalf("goka was handed %v, fence %v", inner.sessions, f)
+	}
+	done, ok := f.closeWith()
+	if !ok {
+		t.Fatal("work could not be tied to a running session")
+	}
+	var flushed atomic.Bool
+	go func() {
+		<-inner.cleaned
+		flushed.Store(true)
+		done()
+	}()
+	if err := h.Cleanup(s); err != nil {
+		t.Fatal(err)
+	}
+	if !flushed.Load() {
+		t.Fatal("the session was released before the work tied to its end was over")
+	}
+	if inner.sessions[2] != f {
+		t.Fatal("goka's cleanup got another session")
 	}
 }

@@ -3,6 +3,7 @@ package processors_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,8 +30,8 @@ groups:
 
 type host struct{ s *actors.Sources }
 
-func (h host) Open(p int32, durable func(string, int64)) processors.SourcePartition {
-	return h.s.Open(p, durable)
+func (h host) Open(p int32, hooks processors.PartitionHooks) processors.SourcePartition {
+	return h.s.Open(p, actors.PartitionHooks(hooks))
 }
 
 func runFeatures(t *testing.T, stored map[string][]byte) (*tester.Tester, *fakeProducer, *actors.RuleHolder) {
@@ -158,5 +159,71 @@ func TestFeaturesRejectsUndecodableSignals(t *testing.T) {
 	dlq := fp.topic(tables.DLQTopic)
 	if len(dlq) != 1 || tables.Header(dlq[0], tables.HeaderReason) != "undecodable_signal" {
 		t.Fatalf("DLQ %+v", dlq)
+	}
+}
+
+// blockingHost takes every signal, makes it durable at once, and closes a
+// partition only when its context ends: a final flush that never becomes
+// durable in time.
+type blockingHost struct {
+	mu             sync.Mutex
+	opened, closed int
+}
+
+func (h *blockingHost) Open(_ int32, hooks processors.PartitionHooks) processors.SourcePartition {
+	h.mu.Lock()
+	h.opened++
+	h.mu.Unlock()
+	return &blockingPartition{h: h, durable: hooks.Durable}
+}
+
+type blockingPartition struct {
+	h       *blockingHost
+	durable func(string, int64)
+}
+
+func (p *blockingPartition) Deliver(key string, offset, _ int64, _ *tables.Signal, _ func() []byte) bool {
+	p.durable(key, offset)
+	return true
+}
+
+func (p *blockingPartition) Wake(string, []byte)       {}
+func (p *blockingPartition) WakeAlerts(string, []byte) {}
+
+func (p *blockingPartition) Close(ctx context.Context) {
+	<-ctx.Done()
+	p.h.mu.Lock()
+	p.h.closed++
+	p.h.mu.Unlock()
+}
+
+// Run returns only once the final flushes of its partitions are over (here
+// when the grace has passed), so that the actors they use outlive them.
+func TestFeaturesRunWaitsForItsPartitionsToClose(t *testing.T) {
+	h := &blockingHost{}
+	f, err := processors.NewFeatures(processors.FeaturesOptions{Kafka: processors.Kafka{HandBackGrace: time.Second}, Host: h, Producer: &fakeProducer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt := tester.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- f.Run(ctx, goka.WithTester(tt)) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !f.Recovered() {
+		if time.Now().After(deadline) {
+			t.Fatal("the stage did not start within 20s")
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+	tt.Consume(tables.SignalsTopic, "acme/host-a", signal("host-a", time.Now(), 1))
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.opened != 1 || h.closed != 1 {
+		t.Fatalf("Run returned with %d of %d partitions closed", h.closed, h.opened)
 	}
 }

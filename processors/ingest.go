@@ -24,14 +24,9 @@ type IngestOptions struct {
 	Producer  Producer
 	Metrics   *Metrics
 	Logger    *slog.Logger
-	// Now is the wall clock that bounds event times from above.
+	// Now is the wall clock. It only paces warnings: event times are judged
+	// against each record's own time.
 	Now func() time.Time
-	// FragmentTimeout is how long a record that is not JSON on its own
-	// waits for records that complete it (see normalize.Assemble) before it
-	// goes to the DLQ.
-	FragmentTimeout time.Duration
-	// MaxFragments bounds the records waiting so.
-	MaxFragments int
 }
 
 // Ingest is the normalize-and-enrich stage: it reads raw agent records,
@@ -48,19 +43,8 @@ type Ingest struct {
 
 	parts sessionAcks
 	metas metaCache
-
-	poolMu    sync.Mutex
-	pool      []pooled
-	poolTimer *time.Timer
-}
-
-// pooled is a record that is not JSON on its own, waiting for the records
-// that complete it.
-type pooled struct {
-	piece normalize.Piece
-	key   []byte
-	acks  *Acks
-	added time.Time
+	out   *orderedProducer
+	split warnEvery
 }
 
 // NewIngest builds the stage.
@@ -77,16 +61,14 @@ func NewIngest(opts IngestOptions) (*Ingest, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.FragmentTimeout <= 0 {
-		opts.FragmentTimeout = 2 * time.Second
-	}
-	if opts.MaxFragments <= 0 {
-		opts.MaxFragments = 256
-	}
 	opts.Normalize = opts.Normalize.Defaults()
 	opts.Logger = opts.Logger.With("stage", StageIngest)
-	in := &Ingest{opts: opts, stopper: newStopper(), metas: metaCache{m: map[string]cachedMeta{}}}
+	in := &Ingest{opts: opts, stopper: newStopper(), metas: metaCache{m: map[string]cachedMeta{}},
+		split: warnEvery{every: time.Minute}}
 	in.count = opts.Metrics.stage(StageIngest)
+	in.out = newOrderedProducer(opts.Producer, in.c, opts.Logger, func(error) {
+		opts.Metrics.Errors.WithLabelValues(StageIngest, "produce").Inc()
+	})
 	in.graph = goka.DefineGroup(tables.IngestGroup,
 		goka.Input(tables.RawStream, tables.BytesCodec{}, in.process),
 		goka.Lookup(tables.MetaTable, tables.BytesCodec{}),
@@ -117,128 +99,58 @@ func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error 
 	return p.Run(ctx)
 }
 
+// process judges one raw record against its own time (the broker's receive
+// time, or HTTP ingest's), so that a replay judges it the same way.
 func (in *Ingest) process(ctx goka.Context, msg any) {
 	value, _ := msg.([]byte)
 	p, off := ctx.Partition(), ctx.Offset()
 	in.count.recordsIn.Inc()
 	acks := in.parts.get(p, ctx.Context())
 	acks.Add(off, "", ctx.DeferCommit())
-	recordTime := ctx.Timestamp()
-	if recordTime.IsZero() {
-		recordTime = in.opts.Now()
-	}
-	res := in.opts.Normalize.Parse(value, recordTime, in.opts.Now())
-	if len(res.Rejected) == 1 && res.Rejected[0].Err.Index < 0 && res.Rejected[0].Err.Reason == normalize.ReasonInvalidJSON {
-		in.addPiece(ctx, pooled{piece: normalize.Piece{Partition: p, Offset: off, Time: recordTime, Value: value},
-			key: []byte(ctx.Key()), acks: acks, added: time.Now()})
+	recordTime := tables.RawRecordTime(ctx.Timestamp(), ctx.Headers()[tables.HeaderReceived])
+	res := in.opts.Normalize.Parse(value, recordTime)
+	in.warnSplit(res, p, off)
+	in.emit(ctx, res, tables.Origin{Partition: p, Offset: off}, recordTime, func() { acks.Done(off) })
+}
+
+// warnSplit tells the log, at most once a minute, that records that are
+// pieces of events went to the DLQ, and what to send instead.
+func (in *Ingest) warnSplit(res normalize.Result, p int32, off int64) {
+	if len(res.Rejected) != 1 || res.Rejected[0].Err.Reason != normalize.ReasonSplitRecord {
 		return
 	}
-	in.emit(ctx, res, ctx.Key(), tables.Origin{Partition: p, Offset: off}, recordTime, func() { acks.Done(off) })
-}
-
-// addPiece pools a record that is not JSON on its own and, when pooled
-// records make a whole event, handles that event.
-func (in *Ingest) addPiece(ctx goka.Context, pc pooled) {
-	in.poolMu.Lock()
-	in.pool = append(in.pool, pc)
-	pieces := make([]normalize.Piece, len(in.pool))
-	for i := range in.pool {
-		pieces[i] = in.pool[i].piece
-	}
-	rec, seq := normalize.Assemble(pieces, in.opts.FragmentTimeout)
-	if rec == nil {
-		var overflow []pooled
-		if len(in.pool) > in.opts.MaxFragments {
-			overflow = append(overflow, in.pool[0])
-			in.pool = in.pool[1:]
-		}
-		if in.poolTimer == nil {
-			in.poolTimer = time.AfterFunc(in.opts.FragmentTimeout/2, in.expire)
-		}
-		in.poolMu.Unlock()
-		in.rejectPieces(overflow, "more records are waiting to be completed than the stage keeps")
-		return
-	}
-	used := make([]pooled, len(seq))
-	taken := map[int]bool{}
-	for i, j := range seq {
-		used[i] = in.pool[j]
-		taken[j] = true
-	}
-	rest := in.pool[:0]
-	for i, pc := range in.pool {
-		if !taken[i] {
-			rest = append(rest, pc)
-		}
-	}
-	clear(in.pool[len(rest):])
-	in.pool = rest
-	in.poolMu.Unlock()
-
-	first := used[0].piece
-	res := in.opts.Normalize.Parse(rec, first.Time, in.opts.Now())
-	// The origin is the record that completed the event: signals of one raw
-	// partition must leave in the order of their origins, which the
-	// features stage relies on to recognize a replayed signal.
-	origin := tables.Origin{Partition: ctx.Partition(), Offset: ctx.Offset()}
-	in.emit(ctx, res, string(used[0].key), origin, first.Time, func() {
-		for _, u := range used {
-			u.acks.Done(u.piece.Offset)
-		}
-	})
-}
-
-// expire sends records that nothing completed in time to the DLQ.
-func (in *Ingest) expire() {
-	in.poolMu.Lock()
-	in.poolTimer = nil
-	// The pool waits on the monotonic wall clock, whatever Now says.
-	cutoff := time.Now().Add(-in.opts.FragmentTimeout)
-	var old []pooled
-	rest := in.pool[:0]
-	for _, pc := range in.pool {
-		if pc.added.Before(cutoff) {
-			old = append(old, pc)
-		} else {
-			rest = append(rest, pc)
-		}
-	}
-	clear(in.pool[len(rest):])
-	in.pool = rest
-	if len(in.pool) > 0 {
-		in.poolTimer = time.AfterFunc(in.opts.FragmentTimeout/2, in.expire)
-	}
-	in.poolMu.Unlock()
-	in.rejectPieces(old, fmt.Sprintf("no other record completed it within %s", in.opts.FragmentTimeout))
-}
-
-func (in *Ingest) rejectPieces(pieces []pooled, why string) {
-	for _, pc := range pieces {
-		res := in.opts.Normalize.Parse(pc.piece.Value, pc.piece.Time, in.opts.Now())
-		msg := "record is not JSON"
-		if len(res.Rejected) > 0 {
-			msg = res.Rejected[0].Err.Error()
-		}
-		in.opts.Metrics.Discarded.WithLabelValues(StageIngest, string(normalize.ReasonInvalidJSON)).Inc()
-		rec := tables.DLQRecord(tables.Rejection{
-			Stage: StageIngest, Reason: string(normalize.ReasonInvalidJSON), Error: msg + "; " + why,
-			Topic: tables.RawTopic, Partition: pc.piece.Partition, Offset: pc.piece.Offset, Index: -1,
-			Key: pc.key, Value: truncateValue(pc.piece.Value),
-		})
-		acks, off := pc.acks, pc.piece.Offset
-		in.produce([]*kgo.Record{rec}, func() { acks.Done(off) })
+	if n := in.split.add(in.opts.Now()); n > 0 {
+		in.opts.Logger.Warn("records that are pieces of events went to the DLQ", "reason", normalize.ReasonSplitRecord,
+			"fix", normalize.SplitFix, "records", n, "partition", p, "offset", off)
 	}
 }
 
-func (in *Ingest) produce(recs []*kgo.Record, done func()) {
-	produceAll(in.opts.Producer, recs, in.c, in.opts.Logger, func(error) {
-		in.opts.Metrics.Errors.WithLabelValues(StageIngest, "produce").Inc()
-	}, done)
+// warnEvery lets a warning through at most once every so often, counting
+// the occasions in between.
+type warnEvery struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  time.Time
+	n     int
+}
+
+// add counts an occasion at now and returns how many there were since the
+// last warning, or 0 when it is too soon to warn.
+func (w *warnEvery) add(now time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n++
+	if !w.last.IsZero() && now.Sub(w.last) < w.every {
+		return 0
+	}
+	n := w.n
+	w.last, w.n = now, 0
+	return n
 }
 
 // emit writes the signals and rejections of one parsed record and calls
 // done once all of them are durable.
-func (in *Ingest) emit(ctx goka.Context, res normalize.Result, key string, origin tables.Origin, recordTime time.Time, done func()) {
+func (in *Ingest) emit(ctx goka.Context, res normalize.Result, origin tables.Origin, recordTime time.Time, done func()) {
 	m := in.opts.Metrics
 	in.count.eventsIn.Add(float64(len(res.Events) + len(res.Rejected)))
 	recs := make([]*kgo.Record, 0, 1+len(res.Rejected))
@@ -255,10 +167,10 @@ func (in *Ingest) emit(ctx goka.Context, res normalize.Result, key string, origi
 		recs = append(recs, tables.DLQRecord(tables.Rejection{
 			Stage: StageIngest, Reason: string(rej.Err.Reason), Error: rej.Err.Error(),
 			Topic: tables.RawTopic, Partition: origin.Partition, Offset: origin.Offset, Index: rej.Err.Index,
-			Key: []byte(key), Value: truncateValue(rej.Raw),
+			Key: []byte(ctx.Key()), Value: truncateValue(rej.Raw),
 		}))
 	}
-	in.produce(recs, done)
+	in.out.send(ctx.Context(), origin.Partition, recs, done)
 }
 
 // group turns events into one signal per source, in order of first sight.

@@ -29,7 +29,19 @@ type Kafka struct {
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
 	RebalanceTimeout  time.Duration
-	Logger            *slog.Logger
+	// HandBackGrace is how long a stage whose partition is revoked, or
+	// which stops, waits for the work of the records it read to become
+	// durable; what is not durable by then is handed back: left
+	// uncommitted for the partition's next owner to read again (default: a
+	// third of RebalanceTimeout). goka releases a partition only once its
+	// deferred commits are settled, and a member that has not rejoined
+	// within the rebalance timeout is evicted from the group, so the grace
+	// must stay well below the rebalance timeout.
+	HandBackGrace time.Duration
+	Logger        *slog.Logger
+	// sessions, when set, learns of every session goka sets up (the
+	// features stage wakes its sources from it).
+	sessions *sessionLog
 }
 
 // Defaults fills zero fields.
@@ -48,6 +60,9 @@ func (k Kafka) Defaults() Kafka {
 	}
 	if k.RebalanceTimeout <= 0 {
 		k.RebalanceTimeout = 30 * time.Second
+	}
+	if k.HandBackGrace <= 0 {
+		k.HandBackGrace = k.RebalanceTimeout / 3
 	}
 	if k.Logger == nil {
 		k.Logger = slog.Default()
@@ -104,11 +119,18 @@ func (k Kafka) topicManagerBuilder() goka.TopicManagerBuilder {
 	}
 }
 
+// consumerGroupBuilder builds goka's consumer group, fenced: see
+// fencedGroup.
 func (k Kafka) consumerGroupBuilder() goka.ConsumerGroupBuilder {
+	k = k.Defaults()
 	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
 		cfg := k.Sarama()
 		cfg.ClientID = clientID
-		return sarama.NewConsumerGroup(brokers, group, cfg)
+		g, err := sarama.NewConsumerGroup(brokers, group, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return fencedGroup{ConsumerGroup: g, grace: k.HandBackGrace, log: k.Logger.With("group", group), sessions: k.sessions}, nil
 	}
 }
 
@@ -141,12 +163,16 @@ func (k Kafka) ProcessorOptions() []goka.ProcessorOption {
 		goka.WithLogger(GokaLogger(k.Logger)),
 		goka.WithBackoffResetTimeout(time.Minute),
 	}
+	return append(opts, goka.WithStorageBuilder(k.storageBuilder()))
+}
+
+// storageBuilder builds the local storage of a processor's tables: LevelDB
+// under DataDir, or memory without one.
+func (k Kafka) storageBuilder() storage.Builder {
 	if k.DataDir != "" {
-		opts = append(opts, goka.WithStorageBuilder(storage.DefaultBuilder(filepath.Join(k.DataDir, "goka"))))
-	} else {
-		opts = append(opts, goka.WithStorageBuilder(storage.MemoryBuilder()))
+		return storage.DefaultBuilder(filepath.Join(k.DataDir, "goka"))
 	}
-	return opts
+	return storage.MemoryBuilder()
 }
 
 // ViewOptions returns the goka options of a view (a whole table, read-only).

@@ -3,12 +3,8 @@ package processors
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,15 +21,15 @@ const (
 )
 
 // NotifyTarget takes alert transitions and calls done once each is
-// delivered, refused or silenced (nil), or with an error when it was not
-// delivered and its input must be read again. Notify must not block.
+// delivered, refused or silenced (nil), or with an error when it was handed
+// back undelivered and its input must be read again. session is the
+// partition's goka session (the callback's ctx.Context()): once it ends,
+// the target hands back what it holds of it, at once or, for what it is
+// sending, within the grace. Notify may block while the target is full; it
+// hands the transition back when session ends first.
 type NotifyTarget interface {
-	Notify(tr *rules.Transition, done func(error))
+	Notify(session context.Context, tr *rules.Transition, done func(error))
 }
-
-// errUncommitted marks the acknowledgements of records left undelivered at
-// shutdown: goka then commits neither them nor anything after them.
-var errUncommitted = errors.New("notify: left uncommitted, read again on the next start")
 
 // NotifyOptions configure the notify stage.
 type NotifyOptions struct {
@@ -46,7 +42,8 @@ type NotifyOptions struct {
 
 // Notify reads alert transitions and hands them to the notifier; each
 // input record is committed once its transition was delivered to every
-// receiver it goes to, refused by a full queue, or silenced.
+// receiver it goes to, refused by a full queue, or silenced. What the
+// notifier hands back is read again by the partition's next owner.
 type Notify struct {
 	opts  NotifyOptions
 	graph *goka.GroupGraph
@@ -54,18 +51,7 @@ type Notify struct {
 	current
 	count stageCounters
 
-	mu    sync.Mutex
-	parts map[int32]*notifyPartition
-	// uncommitted counts records released with an error.
-	uncommitted atomic.Int64
-}
-
-// notifyPartition orders one partition's acknowledgements. Once a record
-// is left uncommitted, every later record of the partition is too: goka
-// must not commit past it.
-type notifyPartition struct {
-	acks   *Acks
-	failed bool // read and written by the acks' release, under their lock
+	parts sessionAcks
 }
 
 // NewNotify builds the stage.
@@ -80,7 +66,7 @@ func NewNotify(opts NotifyOptions) (*Notify, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Logger = opts.Logger.With("stage", StageNotify)
-	n := &Notify{opts: opts, parts: map[int32]*notifyPartition{}, stopper: newStopper()}
+	n := &Notify{opts: opts, stopper: newStopper(), parts: sessionAcks{topic: tables.AlertsTopic}}
 	n.count = opts.Metrics.stage(StageNotify)
 	n.graph = goka.DefineGroup(NotifyGroup, goka.Input(tables.AlertsStream, tables.BytesCodec{}, n.alert))
 	return n, nil
@@ -100,58 +86,29 @@ func (n *Notify) NewProcessor(extra ...goka.ProcessorOption) (*goka.Processor, e
 }
 
 // Run processes until ctx ends and every deferred commit is settled.
-// Records left undelivered at shutdown make goka's processor fail (that is
-// how it leaves them uncommitted); that is not an error of the stage.
 func (n *Notify) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 	p, err := n.NewProcessor(extra...)
 	if err != nil {
 		return err
 	}
 	n.set(p)
-	err = p.Run(ctx)
-	if err != nil && ctx.Err() != nil && n.uncommitted.Load() > 0 && strings.Contains(err.Error(), errUncommitted.Error()) {
-		n.opts.Logger.Info("alert transitions left uncommitted at shutdown; they are read again on the next start",
-			"records", n.uncommitted.Load())
-		return nil
-	}
-	return err
-}
-
-func (n *Notify) partition(p int32) *notifyPartition {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	np, ok := n.parts[p]
-	if !ok {
-		np = &notifyPartition{acks: NewAcks()}
-		n.parts[p] = np
-	}
-	return np
+	return p.Run(ctx)
 }
 
 // track defers the record's commit and returns the function that settles
-// it: nil commits (in offset order), an error leaves it and every later
-// record of the partition uncommitted.
+// it: nil commits (in offset order), an error hands it back to the
+// partition's next owner.
 func (n *Notify) track(ctx goka.Context) func(error) {
-	np := n.partition(ctx.Partition())
-	off := ctx.Offset()
-	commit := ctx.DeferCommit()
-	var failure error // written before Done, read under the acks' lock
-	np.acks.Add(off, "", func(error) {
-		if failure != nil && !np.failed {
-			np.failed = true
-		}
-		if np.failed {
-			n.uncommitted.Add(1)
-			commit(fmt.Errorf("%w: partition %d offset %d", errUncommitted, ctx.Partition(), off))
-			return
-		}
-		commit(nil)
-	})
+	acks, off := n.parts.get(ctx.Partition(), ctx.Context()), ctx.Offset()
+	acks.Add(off, "", ctx.DeferCommit())
 	n.opts.Metrics.Pending.WithLabelValues(StageNotify).Inc()
 	return func(err error) {
-		failure = err
 		n.opts.Metrics.Pending.WithLabelValues(StageNotify).Dec()
-		np.acks.Done(off)
+		if err != nil {
+			acks.HandBackFrom(off)
+			return
+		}
+		acks.Done(off)
 	}
 }
 
@@ -168,7 +125,7 @@ func (n *Notify) alert(ctx goka.Context, msg any) {
 		return
 	}
 	n.count.eventsIn.Inc()
-	n.opts.Target.Notify(&tr, done)
+	n.opts.Target.Notify(ctx.Context(), &tr, done)
 }
 
 func (n *Notify) reject(ctx goka.Context, raw []byte, err error, done func(error)) {

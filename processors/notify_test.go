@@ -22,7 +22,7 @@ type notifyTarget struct {
 	got []*rules.Transition
 }
 
-func (n *notifyTarget) Notify(tr *rules.Transition, done func(error)) {
+func (n *notifyTarget) Notify(_ context.Context, tr *rules.Transition, done func(error)) {
 	n.mu.Lock()
 	n.got = append(n.got, tr)
 	n.mu.Unlock()

@@ -18,8 +18,8 @@ const StageSink = "sink"
 
 // SinkTarget takes what the sink stage reads and calls done once it is
 // durable. Signal and Alert block while the target is full (backpressure);
-// when ctx ends while they wait, they take the input anyway and return
-// ctx.Err().
+// when ctx ends while they wait, they return ctx.Err() without taking the
+// input, which the stage then hands back to the partition's next owner.
 type SinkTarget interface {
 	Signal(ctx context.Context, sig *tables.Signal, done func()) error
 	Alert(ctx context.Context, tr *rules.Transition, raw []byte, done func()) error
@@ -45,7 +45,7 @@ type Sink struct {
 	// strings shares the strings of decoded signals.
 	strings *tables.Interner
 
-	parts sessionAcks
+	signals, alerts sessionAcks
 }
 
 // NewSink builds the stage.
@@ -60,7 +60,8 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Logger = opts.Logger.With("stage", StageSink)
-	s := &Sink{opts: opts, stopper: newStopper(), strings: tables.NewInterner(maxInterned)}
+	s := &Sink{opts: opts, stopper: newStopper(), strings: tables.NewInterner(maxInterned),
+		signals: sessionAcks{topic: tables.SignalsTopic}, alerts: sessionAcks{topic: tables.AlertsTopic}}
 	s.count = opts.Metrics.stage(StageSink)
 	s.graph = goka.DefineGroup(tables.SinkGroup,
 		goka.Input(tables.SignalsStream, tables.BytesCodec{}, s.signal),
@@ -92,21 +93,22 @@ func (s *Sink) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 	return p.Run(ctx)
 }
 
-func (s *Sink) track(ctx goka.Context) func() {
-	// Signals and alerts share partition numbers but not offsets.
-	id := ctx.Partition()
+// track defers the record's commit to its partition's tracker of the
+// session.
+func (s *Sink) track(ctx goka.Context) (*Acks, int64) {
+	parts := &s.signals
 	if ctx.Topic() == tables.AlertsStream {
-		id = -1 - id
+		parts = &s.alerts
 	}
-	acks := s.parts.get(id, ctx.Context())
-	off := ctx.Offset()
+	acks, off := parts.get(ctx.Partition(), ctx.Context()), ctx.Offset()
 	acks.Add(off, "", ctx.DeferCommit())
-	return func() { acks.Done(off) }
+	return acks, off
 }
 
 func (s *Sink) signal(ctx goka.Context, msg any) {
 	s.count.recordsIn.Inc()
-	done := s.track(ctx)
+	acks, off := s.track(ctx)
+	done := func() { acks.Done(off) }
 	raw, _ := msg.([]byte)
 	sig, err := s.strings.Decode(raw)
 	if err != nil {
@@ -115,14 +117,14 @@ func (s *Sink) signal(ctx goka.Context, msg any) {
 	}
 	s.count.eventsIn.Add(float64(len(sig.Samples)))
 	if err := s.opts.Target.Signal(ctx.Context(), sig, done); err != nil {
-		s.opts.Logger.Info("partition revoked while the writers were full; its records drain before it is released",
-			"partition", ctx.Partition(), "err", err)
+		s.handBack(ctx, acks, off, err)
 	}
 }
 
 func (s *Sink) alert(ctx goka.Context, msg any) {
 	s.count.recordsIn.Inc()
-	done := s.track(ctx)
+	acks, off := s.track(ctx)
+	done := func() { acks.Done(off) }
 	raw, _ := msg.([]byte)
 	var tr rules.Transition
 	if err := json.Unmarshal(raw, &tr); err != nil || tr.EpisodeID == "" || tr.State == "" {
@@ -134,8 +136,16 @@ func (s *Sink) alert(ctx goka.Context, msg any) {
 	}
 	s.count.eventsIn.Inc()
 	if err := s.opts.Target.Alert(ctx.Context(), &tr, raw, done); err != nil {
-		s.opts.Logger.Info("partition revoked while the writers were full", "partition", ctx.Partition(), "err", err)
+		s.handBack(ctx, acks, off, err)
 	}
+}
+
+// handBack leaves a record the writers did not take, its partition being
+// revoked while they were full, to the partition's next owner.
+func (s *Sink) handBack(ctx goka.Context, acks *Acks, off int64, err error) {
+	s.opts.Logger.Info("partition revoked while the writers were full; its record is read again by the next owner",
+		"topic", ctx.Topic(), "partition", ctx.Partition(), "offset", off, "err", err)
+	acks.HandBackFrom(off)
 }
 
 func (s *Sink) reject(ctx goka.Context, raw []byte, reason string, err error, done func()) {

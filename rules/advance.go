@@ -1,22 +1,25 @@
 package rules
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // Advance evaluates, at nowMilli, the rules of rs that apply to src and steps
-// their states in place, calling emit for every transition; it is what a
-// per-source actor runs on each sample and timer, and what the rule-test runner
-// runs. With metric set (the metric of the sample that triggered the call)
-// only rules that read it are evaluated; with metric "" (a timer) all are.
-// States of rules no longer in rs, or no longer applying to the tenant, are
-// dropped, so a reload keeps exactly the states of unchanged rules.
+// their states in place, calling emit for every transition: one evaluation,
+// at the time given. With metric set (the metric of the sample that
+// triggered the call) only rules that read it are evaluated; with metric ""
+// all are. A Lifecycle (AdvanceAt, AdvanceUntil) runs it at the right
+// times; on its own it serves callers that only evaluate on samples.
 //
-// It returns the earliest NextDeadline over all rules, for the caller's timer.
+// First, the states of rules rs no longer has, or that no longer apply to
+// the tenant, end (see retire), so a reload keeps exactly the states of
+// unchanged rules and ends the others' alerts.
+//
+// It returns the earliest NextDeadline over all rules.
 func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int64, metric string, emit func(*Transition)) (next int64, ok bool) {
 	if len(*states) > 0 {
-		states.Retain(func(id RuleID) bool {
-			r := rs.byID[id]
-			return r != nil && r.AppliesTo(src.Tenant)
-		})
+		rs.retire(states, src, nowMilli, emit)
 	}
 	next = math.MaxInt64
 	// The memo and the values live on the stack: an Advance per sample
@@ -55,6 +58,57 @@ func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int6
 		next = 0
 	}
 	return next, ok
+}
+
+// retire ends, at nowMilli, the states of rules that rs does not have or
+// that no longer apply to src's tenant: a firing alert resolves and a
+// pending one ends (inactive), with the reason (rule_removed, rule_changed,
+// tenant_excluded) in the transition, which is built from the rule (kept
+// aside by Replacing when gone) or, when no set has it, from the state's
+// Identity, without annotations.
+func (rs *RuleSet) retire(states *States, src Source, nowMilli int64, emit func(*Transition)) {
+	for i := 0; i < len(*states); {
+		e := (*states)[i]
+		r := rs.byID[e.Rule]
+		if r != nil && r.AppliesTo(src.Tenant) {
+			i++
+			continue
+		}
+		*states = slices.Delete(*states, i, i+1)
+		if emit == nil {
+			continue
+		}
+		reason := ReasonTenantExcluded
+		if r == nil {
+			reason, r = rs.retirement(e)
+		}
+		state := StateResolved
+		if e.Phase == Pending {
+			state = StateInactive
+		}
+		var tr *Transition
+		if r != nil {
+			tr = r.transition(src, e.State, state, Result{}, nowMilli)
+		} else {
+			tr = newTransition(e.Rule, e.Identity, src, e.State, state, nowMilli)
+		}
+		tr.Reason = reason
+		emit(tr)
+	}
+}
+
+// retirement says why the state e of a rule rs does not have ends, and
+// returns the rule when it was kept aside.
+func (rs *RuleSet) retirement(e RuleState) (string, *Rule) {
+	r := rs.retired[e.Rule]
+	ident := e.Identity
+	if r != nil {
+		ident = r.ident
+	}
+	if ident != nil && rs.byAlert[alertKey{ident.Group, ident.Name}] != nil {
+		return ReasonRuleChanged, r
+	}
+	return ReasonRuleRemoved, r
 }
 
 // memoFeatures reads features at one time and remembers them, so rules that

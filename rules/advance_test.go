@@ -22,7 +22,7 @@ groups:
 `
 
 // TestAdvanceHotReload: a reload keeps the state of unchanged rules (a pending
-// alert keeps its pending-since) and drops the state of changed ones.
+// alert keeps its pending-since) and ends the alerts of changed ones.
 func TestAdvanceHotReload(t *testing.T) {
 	rs1, err := Parse("r.yml", []byte(reloadBase), Options{})
 	if err != nil {
@@ -61,7 +61,7 @@ func TestAdvanceHotReload(t *testing.T) {
 	if !ok || next != 15*minute {
 		t.Errorf("next = %d %v", next, ok)
 	}
-	want := "HighCPU:pending HighMem:pending HighCPU:firing HighMem:pending"
+	want := "HighCPU:pending HighMem:pending HighMem:inactive HighCPU:firing HighMem:pending"
 	if s := joinStrings(got); s != want {
 		t.Errorf("transitions %s, want %s", s, want)
 	}

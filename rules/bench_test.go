@@ -61,29 +61,30 @@ func benchmarkAdvance(b *testing.B, metric string) {
 }
 
 func BenchmarkAppendStates(b *testing.B) {
-	s := sampleStates()[3]
+	lc := sampleLifecycles()[7]
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf, _ = s.AppendBinary(buf[:0])
+		buf, _ = lc.AppendBinary(buf[:0])
 	}
 }
 
 func BenchmarkDecodeStates(b *testing.B) {
-	enc, _ := sampleStates()[3].MarshalBinary()
+	lc := sampleLifecycles()[7]
+	enc, _ := lc.AppendBinary(nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		DecodeStates(enc)
+		DecodeLifecycle(enc)
 	}
 }
 
 // BenchmarkSourcePath is the per-sample work of a source actor in the
 // scenario the features stage is sized for: 10 metrics per source (the five
 // the built-in rules read and five others), one sample per metric every
-// 10 s of event time, each sample folded in with Series.Add and followed by
-// Advance with its metric, over the built-in rules (a copy of
-// cmd/eventops/default_rules.yml). The series hold 2 h of history, so every
-// window is full. One op is one sample.
+// 10 s of event time, each sample applied as an actor does (AdvanceUntil
+// its time, Series.Add, AdvanceAt with its metric) over the built-in rules
+// (a copy of cmd/eventops/default_rules.yml). The series hold 2 h of
+// history, so every window is full. One op is one sample.
 func BenchmarkSourcePath(b *testing.B) {
 	step := sourcePath(b)
 	b.ReportAllocs()
@@ -144,15 +145,16 @@ func sourcePath(tb testing.TB) func() {
 		}
 	}
 	const interval = int64(10_000)
-	var states States
+	var lc Lifecycle
 	src := Source{Tenant: "tenant-00", Host: "host-00000"}
 	round, m := int64(0), 0
 	step := func() {
 		ts := 1_700_000_000_000 + round*interval
+		rs.AdvanceUntil(&lc, src, f, ts, nil)
 		if _, err := series[m].Add(ts, vals[m][round%rounds]); err != nil {
 			tb.Fatal(err)
 		}
-		rs.Advance(&states, src, f, ts, names[m], nil)
+		rs.AdvanceAt(&lc, src, f, ts, names[m], nil)
 		if m++; m == len(names) {
 			m, round = 0, round+1
 		}
@@ -160,8 +162,8 @@ func sourcePath(tb testing.TB) func() {
 	for range 2 * 360 * len(names) {
 		step()
 	}
-	if len(states) != 0 {
-		tb.Fatalf("alerts in steady state: %+v", states)
+	if len(lc.Alerts) != 0 {
+		tb.Fatalf("alerts in steady state: %+v", lc.Alerts)
 	}
 	return step
 }

@@ -42,12 +42,6 @@ func (s *States) Set(id RuleID, st State) {
 	}
 }
 
-// Retain drops the states whose rule keep rejects (e.g. rules removed or
-// changed by a reload).
-func (s *States) Retain(keep func(RuleID) bool) {
-	*s = slices.DeleteFunc(*s, func(rs RuleState) bool { return !keep(rs.Rule) })
-}
-
 func (s States) find(id RuleID) (int, bool) {
 	return slices.BinarySearchFunc(s, id, func(e RuleState, id RuleID) int {
 		switch {
@@ -60,10 +54,13 @@ func (s States) find(id RuleID) (int, bool) {
 	})
 }
 
-// statesVersion is the first byte of an encoding. Decoders reject versions
-// they do not know; a new layout gets a new version and keeps reading old
-// ones.
-const statesVersion = 1
+// Versions of the encoding, its first byte. Version 1 held the states only;
+// version 2 adds the evaluation time and each state's Identity. Decoders
+// read both and reject others.
+const (
+	version1       = 1
+	currentVersion = 2
+)
 
 // Flag bits of an encoded state. The phase takes the low two bits; each
 // optional field has a presence bit and is absent exactly when it is zero, so
@@ -78,30 +75,58 @@ const (
 	flagEpisode     = 0x80
 )
 
-// ErrCorruptStates is returned (wrapped) for input DecodeStates cannot read.
+// flagEvaluated, in the header flags, says the evaluation time follows.
+const flagEvaluated = 0x01
+
+// ErrCorruptStates is returned (wrapped) for input DecodeLifecycle cannot
+// read.
 var ErrCorruptStates = errors.New("corrupt alert states")
 
-// minEncodedState is the size of the smallest encoded state: rule ID, flags,
-// one-byte ActiveSince.
-const minEncodedState = 8 + 1 + 1
+// minEncodedState is the size of the smallest encoded state of a version:
+// rule ID, flags, one-byte ActiveSince (and, from version 2, one-byte
+// identity).
+func minEncodedState(version byte) int {
+	if version == version1 {
+		return 8 + 1 + 1
+	}
+	return 8 + 1 + 1 + 1
+}
 
-// AppendBinary appends the version 1 encoding of s to dst:
+// AppendBinary appends the version 2 encoding of lc to dst:
 //
-//	version byte (1), uvarint count, then per state in rule ID order:
-//	rule ID (8 bytes big endian), flags byte, zigzag varint ActiveSince,
+//	version byte (2), flags byte (bit 0: the evaluation time is known),
+//	zigzag varint evaluation time if known, uvarint count, then per state
+//	in rule ID order: rule ID (8 bytes big endian), flags byte, zigzag
+//	varint ActiveSince minus the evaluation time (or 0 when not known),
 //	then if flagged: zigzag varint FiringSince-ActiveSince,
-//	ClearSince-ActiveSince, LastSent-ActiveSince (in that order),
-//	Value (8 bytes IEEE 754 big endian), Episode (8 bytes big endian).
+//	ClearSince-ActiveSince, LastSent-ActiveSince (in that order), Value
+//	(8 bytes IEEE 754 big endian), Episode (8 bytes big endian); then the
+//	identity: uvarint 0 when none, else uvarint len(group)+1, the group,
+//	uvarint len(name), the name, uvarint label count and per label, in
+//	name order, uvarint length and bytes of its name, then of its value.
 //
-// Inactive entries are skipped. A firing alert takes about 35 bytes.
-func (s States) AppendBinary(dst []byte) ([]byte, error) {
+// Inactive entries are skipped. The header takes about 9 bytes, a firing
+// alert about 34 plus its identity (HighCPU of group host with severity
+// critical: 32 more).
+// Version 1 (DecodeLifecycle still reads it) was: version byte (1), count,
+// then each state as above, ActiveSince absolute, without identity.
+func (lc *Lifecycle) AppendBinary(dst []byte) ([]byte, error) {
+	s := lc.Alerts
 	n := 0
 	for _, e := range s {
 		if e.Phase != Inactive {
 			n++
 		}
 	}
-	dst = append(dst, statesVersion)
+	dst = append(dst, currentVersion)
+	var base int64
+	if lc.evaluated {
+		base = lc.at
+		dst = append(dst, flagEvaluated)
+		dst = binary.AppendVarint(dst, lc.at)
+	} else {
+		dst = append(dst, 0)
+	}
 	dst = binary.AppendUvarint(dst, uint64(n))
 	var prev RuleID
 	first := true
@@ -137,7 +162,7 @@ func (s States) AppendBinary(dst []byte) ([]byte, error) {
 		}
 		dst = binary.BigEndian.AppendUint64(dst, uint64(e.Rule))
 		dst = append(dst, flags)
-		dst = binary.AppendVarint(dst, e.ActiveSince)
+		dst = binary.AppendVarint(dst, e.ActiveSince-base)
 		if e.FiringSince != 0 {
 			dst = binary.AppendVarint(dst, e.FiringSince-e.ActiveSince)
 		}
@@ -153,39 +178,69 @@ func (s States) AppendBinary(dst []byte) ([]byte, error) {
 		if e.Episode != 0 {
 			dst = binary.BigEndian.AppendUint64(dst, e.Episode)
 		}
+		var err error
+		if dst, err = appendIdentity(dst, e.Identity); err != nil {
+			return nil, fmt.Errorf("encode alert states: rule %s: %w", e.Rule, err)
+		}
 	}
 	return dst, nil
 }
 
-// MarshalBinary is AppendBinary to a new slice.
-func (s States) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
-
-// UnmarshalBinary replaces s with the decoding of b (see DecodeStates).
-func (s *States) UnmarshalBinary(b []byte) error {
-	d, err := DecodeStates(b)
-	if err != nil {
-		return err
+func appendIdentity(dst []byte, id *Identity) ([]byte, error) {
+	if id == nil {
+		return append(dst, 0), nil
 	}
-	*s = d
-	return nil
+	if id.Group == "" || id.Name == "" {
+		return nil, errors.New("identity without a group or name")
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(id.Group))+1)
+	dst = append(dst, id.Group...)
+	dst = appendString(dst, id.Name)
+	dst = binary.AppendUvarint(dst, uint64(len(id.Labels)))
+	for i, l := range id.Labels {
+		if l.Name == "" || i > 0 && l.Name <= id.Labels[i-1].Name {
+			return nil, errors.New("identity labels not sorted by name")
+		}
+		dst = appendString(dst, l.Name)
+		dst = appendString(dst, l.Value)
+	}
+	return dst, nil
 }
 
-// DecodeStates decodes AppendBinary's output. It rejects, with an error
-// wrapping ErrCorruptStates, any input that is not exactly such an encoding:
-// unknown version, truncation, trailing bytes, unsorted or duplicate rules,
-// inactive or unknown phases, unknown flags. Empty input decodes as no states,
-// which is what a source without a stored value has.
-func DecodeStates(b []byte) (States, error) {
+func appendString(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+}
+
+// DecodeLifecycle decodes AppendBinary's output, and the version 1
+// encoding (its evaluation time is then not known, and its states have no
+// Identity). It rejects, with an error wrapping ErrCorruptStates, any input
+// that is not exactly such an encoding: unknown version or flags,
+// truncation, trailing bytes, unsorted or duplicate rules, inactive or
+// unknown phases, identities with empty or unsorted names. Empty input
+// decodes as the zero Lifecycle, which is what a source without a stored
+// value has.
+func DecodeLifecycle(b []byte) (Lifecycle, error) {
+	var lc Lifecycle
 	if len(b) == 0 {
-		return nil, nil
+		return lc, nil
 	}
-	if b[0] != statesVersion {
-		return nil, fmt.Errorf("%w: unknown version %d", ErrCorruptStates, b[0])
+	version := b[0]
+	if version != version1 && version != currentVersion {
+		return lc, fmt.Errorf("%w: unknown version %d", ErrCorruptStates, version)
 	}
 	d := decoder{b: b[1:]}
+	if version >= currentVersion {
+		switch flags := d.byte(); flags {
+		case flagEvaluated:
+			lc.at, lc.evaluated = d.varint(), true
+		case 0:
+		default:
+			d.fail("header flags")
+		}
+	}
 	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)/minEncodedState) {
-		return nil, fmt.Errorf("%w: %d states cannot fit in %d bytes", ErrCorruptStates, n, len(d.b))
+	if d.err == nil && n > uint64(len(d.b)/minEncodedState(version)) {
+		return lc, fmt.Errorf("%w: %d states cannot fit in %d bytes", ErrCorruptStates, n, len(d.b))
 	}
 	var out States
 	if n > 0 {
@@ -199,14 +254,14 @@ func DecodeStates(b []byte) (States, error) {
 			break
 		}
 		if i > 0 && e.Rule <= out[len(out)-1].Rule {
-			return nil, fmt.Errorf("%w: rule %s out of order", ErrCorruptStates, e.Rule)
+			return lc, fmt.Errorf("%w: rule %s out of order", ErrCorruptStates, e.Rule)
 		}
 		e.Phase = Phase(flags & flagPhase)
 		if e.Phase != Pending && e.Phase != Firing {
-			return nil, fmt.Errorf("%w: rule %s: bad phase %d", ErrCorruptStates, e.Rule, e.Phase)
+			return lc, fmt.Errorf("%w: rule %s: bad phase %d", ErrCorruptStates, e.Rule, e.Phase)
 		}
 		e.Clearing = flags&flagClearing != 0
-		e.ActiveSince = d.varint()
+		e.ActiveSince = d.delta(lc.at)
 		if flags&flagFiringSince != 0 {
 			e.FiringSince = d.delta(e.ActiveSince)
 		}
@@ -227,17 +282,21 @@ func DecodeStates(b []byte) (States, error) {
 			flags&flagLastSent != 0 && e.LastSent == 0 ||
 			flags&flagValue != 0 && math.Float64bits(e.Value) == 0 ||
 			flags&flagEpisode != 0 && e.Episode == 0) {
-			return nil, fmt.Errorf("%w: rule %s: zero field flagged present", ErrCorruptStates, e.Rule)
+			return lc, fmt.Errorf("%w: rule %s: zero field flagged present", ErrCorruptStates, e.Rule)
+		}
+		if version >= currentVersion {
+			e.Identity = d.identity()
 		}
 		out = append(out, e)
 	}
 	if d.err != nil {
-		return nil, d.err
+		return lc, d.err
 	}
 	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorruptStates, len(d.b))
+		return lc, fmt.Errorf("%w: %d trailing bytes", ErrCorruptStates, len(d.b))
 	}
-	return out, nil
+	lc.Alerts = out
+	return lc, nil
 }
 
 // decoder reads from b, recording the first error and returning zeros after it.
@@ -302,4 +361,53 @@ func (d *decoder) varint() int64 {
 
 func (d *decoder) delta(base int64) int64 {
 	return base + d.varint()
+}
+
+// string reads a uvarint length and that many bytes.
+func (d *decoder) string(what string) string {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.fail(what)
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// identity reads what appendIdentity wrote.
+func (d *decoder) identity() *Identity {
+	g := d.uvarint()
+	if d.err != nil || g == 0 {
+		return nil
+	}
+	if g-1 > uint64(len(d.b)) {
+		d.fail("identity group")
+		return nil
+	}
+	id := &Identity{Group: string(d.b[:g-1])}
+	d.b = d.b[g-1:]
+	id.Name = d.string("identity name")
+	n := d.uvarint()
+	// A label takes at least 3 bytes (two lengths and a name byte).
+	if d.err == nil && n > uint64(len(d.b)/3) {
+		d.fail("identity label count")
+	}
+	if d.err != nil {
+		return nil
+	}
+	if n > 0 {
+		id.Labels = make([]Label, 0, n)
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		l := Label{Name: d.string("label name"), Value: d.string("label value")}
+		if d.err == nil && (l.Name == "" || i > 0 && l.Name <= id.Labels[i-1].Name) {
+			d.fail("identity labels")
+		}
+		id.Labels = append(id.Labels, l)
+	}
+	if d.err == nil && (id.Group == "" || id.Name == "") {
+		d.fail("identity without a group or name")
+	}
+	return id
 }

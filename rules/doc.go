@@ -60,7 +60,7 @@
 // RuleSet is immutable and safe for concurrent use. A rule's ID hashes its
 // group, alert name, expr, clear (whitespace-normalised), for,
 // keep_firing_for and labels: a reload keeps the state of rules whose ID did
-// not change and Advance drops the others.
+// not change and ends the alerts of the others (see Retired rules).
 //
 // # Evaluation and lifecycle
 //
@@ -79,18 +79,82 @@
 // optional resend reminders. Unknown never resolves a firing alert and never
 // fires a pending one. Episode IDs hash tenant, host, rule ID and the
 // pending-since time. NextDeadline says when a state must be re-evaluated
-// without new data; RuleSet.Advance runs a whole source (what an actor and the
-// test runner call). Advance allocates nothing unless a transition is emitted:
-// features shared by several rules are read once through a memo on the stack
-// (BenchmarkSourcePath measures a sample's Add and Advance). States encode to
-// a versioned, canonical binary form that holds only non-inactive alerts
-// (about 35 bytes per firing alert); DecodeStates rejects anything else with
-// ErrCorruptStates.
+// without new data. RuleSet.Advance evaluates a whole source once, at a
+// given time; a source's Lifecycle (its states and the source time of their
+// last evaluation) is driven by RuleSet.AdvanceAt on samples and
+// RuleSet.AdvanceUntil on timers, which is what an actor and the test
+// runner call. A sample's path (AdvanceUntil, Add, AdvanceAt) allocates
+// nothing unless a transition is emitted: features shared by several rules
+// are read once through a memo on the stack, and the next deadline is kept
+// in the Lifecycle (BenchmarkSourcePath measures it).
+//
+// # Deterministic timers
+//
+// Every evaluation happens at a time the state and the input decide, never
+// at the time a timer happened to run: on a sample, at the source's newest
+// event time (or the last evaluation time, if later: time never goes back);
+// without samples, at each deadline in turn (for elapsing, keep_firing_for
+// ending, a reminder falling due, a seconds_since_last comparison
+// flipping), computed from the states and the features of the last
+// evaluation. AdvanceUntil(until) evaluates the deadlines up to until and
+// stamps each transition with its deadline, so an episode a timer starts
+// has the deadline as its pending-since time and episode ID: the owner of a
+// source at 10:00:03 and the next owner after a crash at 10:07 emit the same
+// transitions from the same state (TestTimersAreDeterministic checks this
+// for random rules, streams, timer times and crashes). Before applying a
+// sample at ts an actor calls AdvanceUntil(ts), so the deadlines up to ts
+// are evaluated on the features without the sample whether a timer got
+// there first or not. What stays wall-clock dependent: a sample that
+// arrives after a timer evaluated a deadline later than the sample's event
+// time (it came late, or the source's clock ran ahead) is evaluated after
+// that deadline, where a replay may evaluate it before; and a Lifecycle
+// whose evaluation time is not known is first evaluated at the caller's
+// time (for a source never evaluated, the first sample's catch-up: its
+// event time; for states decoded from the version 1 encoding, possibly a
+// timer's time, once).
+//
+// # Replays and resends
+//
+// Given the same Lifecycle and features, the same input gives the same
+// transitions, episode IDs included, so a replay after a crash re-emits
+// exactly what the crashed owner emitted and the downstream stores (keyed
+// by episode and state) absorb it. A replayed record is skipped by its
+// offset or origin (tables); a resent sample (an event time its series
+// applied already) is a features.Duplicate that changes nothing, and an
+// actor does not evaluate on it.
+//
+// # Retired rules
+//
+// A state whose rule the rule set no longer has (a reload removed it, or
+// changed it: a changed rule has a new ID), or whose group no longer applies
+// to the tenant, ends at the source's next evaluation (AdvanceUntil's is at
+// the last evaluation time, so a silent source ends it then): a firing alert
+// resolves, a pending one goes inactive, with Transition.Reason
+// rule_removed, rule_changed (the group has a rule of that name) or
+// tenant_excluded. The transition is the rule's (name, labels, annotations
+// rendered with the state's value): a set put in force as
+// RuleSet.Replacing(previous) keeps the rules the previous sets had and it
+// has not, by ID (at most 512, the most recently retired first), so a source
+// evaluated several reloads later still finds them. When no set has the
+// rule (a restart with another file), the transition is built from the
+// state's Identity (group, name, labels: an alert ends with the labels it
+// fired with), without annotations; a state from the version 1 encoding has
+// no identity and ends with the tenant and host labels only.
+//
+// # Encoding
+//
+// A Lifecycle encodes to a versioned, canonical binary form (see
+// Lifecycle.AppendBinary): the evaluation time and only the non-inactive
+// states, each with its rule's identity: about 9 bytes, plus about 34 per
+// firing alert and its identity (32 bytes for HighCPU of group host with
+// severity critical). DecodeLifecycle reads it and the version 1 form,
+// and rejects anything else with ErrCorruptStates.
 //
 // # Rule tests
 //
 // RunTestFile runs a promtool-style test file (see testFile in ruletest.go
 // and testdata/ruletest): input series in expanding notation are fed through
-// features.Series and Advance, with timers, and the pending/firing alerts at
-// each eval_time are compared exactly with the expected ones.
+// features.Series and a Lifecycle as an actor feeds them, deadlines stepped
+// up to each eval_time, and the pending/firing alerts at each eval_time are
+// compared exactly with the expected ones.
 package rules

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"encoding/hex"
 	"math"
 	"os"
 	"path/filepath"
@@ -34,8 +35,26 @@ func FuzzParse(f *testing.F) {
 		var states States
 		rs.Advance(&states, Source{Tenant: "t", Host: "h"}, ff, 1000, "", func(*Transition) {})
 		rs.Advance(&states, Source{Tenant: "t", Host: "h"}, fuzzFeatures{missing: true}, 2000, "", func(*Transition) {})
+		// A source's lifecycle through timers and a reload that retires
+		// every rule.
+		var lc Lifecycle
+		rs.AdvanceAt(&lc, src2, ff, 1000, "", func(*Transition) {})
+		rs.AdvanceUntil(&lc, src2, ff, 1000+10*minute, func(*Transition) {})
+		n := 0
+		noRules.Replacing(rs).AdvanceUntil(&lc, src2, ff, 1000+20*minute, func(tr *Transition) {
+			if tr.Reason == "" {
+				t.Fatalf("transition without a reason: %+v", tr)
+			}
+			n++
+		})
+		if len(lc.Alerts) != 0 {
+			t.Fatalf("%d states of retired rules left, %d ended", len(lc.Alerts), n)
+		}
 	})
 }
+
+// noRules is a rule set without rules.
+var noRules, _ = Parse("none.yml", []byte("groups: []"), Options{})
 
 // FuzzExpr: any expression text either fails to load with an error or
 // evaluates without panicking.
@@ -99,26 +118,35 @@ func (f fuzzFeatures) SecondsSinceLast(metric string, now int64) (float64, bool)
 	return f.v, !f.missing
 }
 
-// FuzzDecodeStates: DecodeStates never panics; what it accepts re-encodes to
-// the same bytes (the encoding is canonical).
-func FuzzDecodeStates(f *testing.F) {
+// FuzzDecodeLifecycle: DecodeLifecycle never panics; what it accepts
+// re-encodes to the same bytes (the encoding is canonical), version 1
+// input as its version 2 encoding.
+func FuzzDecodeLifecycle(f *testing.F) {
 	f.Add([]byte{})
-	f.Add([]byte{1, 0})
-	for _, s := range sampleStates() {
-		b, _ := s.MarshalBinary()
+	f.Add([]byte{2, 0, 0})
+	for _, lc := range sampleLifecycles() {
+		b, _ := lc.AppendBinary(nil)
+		f.Add(b)
+	}
+	for _, h := range version1States {
+		b, _ := hex.DecodeString(h)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := DecodeStates(b)
-		if err != nil {
+		lc, err := DecodeLifecycle(b)
+		if err != nil || len(b) == 0 {
 			return
 		}
-		if len(b) == 0 {
-			return
-		}
-		out, err := s.AppendBinary(nil)
+		out, err := lc.AppendBinary(nil)
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
+		}
+		if b[0] == version1 {
+			again, err := DecodeLifecycle(out)
+			if err != nil || !lifecyclesEqual(again, lc) {
+				t.Fatalf("version 1 input re-decodes as %+v, %v", again, err)
+			}
+			return
 		}
 		if !bytes.Equal(out, b) {
 			t.Fatalf("re-encoding differs:\n in %x\nout %x", b, out)
@@ -128,25 +156,38 @@ func FuzzDecodeStates(f *testing.F) {
 
 // FuzzStatesRoundTrip: any states built with Set survive encode and decode.
 func FuzzStatesRoundTrip(f *testing.F) {
-	f.Add(uint64(1), uint8(1), int64(0), int64(0), true, int64(0), int64(0), 1.5, uint64(7), uint64(2), uint8(2))
-	f.Add(uint64(math.MaxUint64), uint8(2), int64(math.MinInt64), int64(math.MaxInt64), false, int64(-1), int64(1), math.NaN(), uint64(0), uint64(0), uint8(0))
-	f.Fuzz(func(t *testing.T, id uint64, phase uint8, active, firing int64, clearing bool, clearSince, lastSent int64, value float64, episode uint64, id2 uint64, phase2 uint8) {
-		var s States
-		s.Set(RuleID(id), State{Phase: Phase(phase % 3), ActiveSince: active, FiringSince: firing, Clearing: clearing,
-			ClearSince: clearSince, LastSent: lastSent, Value: value, Episode: episode})
-		s.Set(RuleID(id2), State{Phase: Phase(phase2 % 3), ActiveSince: firing, Value: -value})
-		b, err := s.AppendBinary([]byte("prefix"))
+	f.Add(uint64(1), uint8(1), int64(0), int64(0), true, int64(0), int64(0), 1.5, uint64(7), uint64(2), uint8(2), int64(5), "host", "HighCPU", "severity", "critical")
+	f.Add(uint64(math.MaxUint64), uint8(2), int64(math.MinInt64), int64(math.MaxInt64), false, int64(-1), int64(1), math.NaN(), uint64(0), uint64(0), uint8(0), int64(math.MaxInt64), "", "", "", "")
+	f.Fuzz(func(t *testing.T, id uint64, phase uint8, active, firing int64, clearing bool, clearSince, lastSent int64, value float64, episode uint64, id2 uint64, phase2 uint8, at int64, group, name, label, labelValue string) {
+		var lc Lifecycle
+		lc.at, lc.evaluated = at, at != 0
+		var ident *Identity
+		if group != "" && name != "" {
+			ident = &Identity{Group: group, Name: name}
+			if label != "" {
+				ident.Labels = []Label{{label, labelValue}}
+			}
+		}
+		lc.Alerts.Set(RuleID(id), State{Phase: Phase(phase % 3), ActiveSince: active, FiringSince: firing, Clearing: clearing,
+			ClearSince: clearSince, LastSent: lastSent, Value: value, Episode: episode, Identity: ident})
+		lc.Alerts.Set(RuleID(id2), State{Phase: Phase(phase2 % 3), ActiveSince: firing, Value: -value})
+		b, err := lc.AppendBinary([]byte("prefix"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := DecodeStates(b[len("prefix"):])
+		got, err := DecodeLifecycle(b[len("prefix"):])
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
-		if !statesEqual(got, s) {
-			t.Fatalf("round trip:\n got %+v\nwant %+v", got, s)
+		if !lifecyclesEqual(got, lc) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, lc)
 		}
 	})
+}
+
+// lifecyclesEqual compares what a Lifecycle encodes.
+func lifecyclesEqual(a, b Lifecycle) bool {
+	return a.at == b.at && a.evaluated == b.evaluated && statesEqual(a.Alerts, b.Alerts)
 }
 
 // statesEqual compares states, NaN values by bits.

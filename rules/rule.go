@@ -162,6 +162,7 @@ type Rule struct {
 	labels        []Label // sorted by name, severity included
 	severity      string
 	annotations   []*annotation
+	ident         *Identity // group, name and labels, shared with the rule's states
 
 	features   []FeatureRef
 	exprProg   *program
@@ -249,8 +250,46 @@ type RuleSet struct {
 	byName  map[string]int
 	rules   []*Rule
 	byID    map[RuleID]*Rule
+	byAlert map[alertKey]*Rule
 	opts    Options
 	table   []FeatureRef // every feature the rules read (Rule.tableIdx)
+	// retired are rules of the sets this one replaced that it does not
+	// have, by ID (see Replacing); retiredIDs lists them, most recently
+	// retired first.
+	retired    map[RuleID]*Rule
+	retiredIDs []RuleID
+}
+
+// alertKey names a rule within a set: its group and alert name.
+type alertKey struct{ group, name string }
+
+// maxRetired bounds the retired rules a set keeps.
+const maxRetired = 512
+
+// Replacing returns rs as the successor of prev, the set it replaces in
+// force: the same rules, and, kept aside by ID, the rules of prev and those
+// prev kept aside that rs does not have, at most maxRetired (512), the most
+// recently retired first. Advance ends the alerts of a retired rule with
+// its name, labels and annotations, however many reloads later their
+// source is evaluated; an alert whose rule is not kept (too many retired,
+// or a process restarted with other rules) ends with what its state holds
+// (see Identity). Reloads put the result in force; rs is not modified.
+func (rs *RuleSet) Replacing(prev *RuleSet) *RuleSet {
+	next := *rs
+	next.retired, next.retiredIDs = map[RuleID]*Rule{}, nil
+	keep := func(r *Rule) {
+		if len(next.retiredIDs) < maxRetired && rs.byID[r.id] == nil && next.retired[r.id] == nil {
+			next.retired[r.id] = r
+			next.retiredIDs = append(next.retiredIDs, r.id)
+		}
+	}
+	for _, r := range prev.rules {
+		keep(r)
+	}
+	for _, id := range prev.retiredIDs {
+		keep(prev.retired[id])
+	}
+	return &next
 }
 
 // Files are the names of the files the set was loaded from.
@@ -349,7 +388,7 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 		files = append(files, f)
 	}
 
-	rs := &RuleSet{files: names, byName: map[string]int{}, byID: map[RuleID]*Rule{}, opts: opts}
+	rs := &RuleSet{files: names, byName: map[string]int{}, byID: map[RuleID]*Rule{}, byAlert: map[alertKey]*Rule{}, opts: opts}
 	type position struct {
 		file string
 		line int
@@ -418,6 +457,7 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 					continue
 				}
 				rs.byID[r.id] = r
+				rs.byAlert[alertKey{r.group, r.name}] = r
 				rs.rules = append(rs.rules, r)
 			}
 		}
@@ -514,6 +554,7 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 			r.severity = l.Value
 		}
 	}
+	r.ident = &Identity{Group: r.group, Name: r.name, Labels: r.labels}
 
 	// Expressions.
 	c := &exprCompiler{
@@ -592,7 +633,7 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 
 	// Annotations, checked by a trial rendering on sample data.
 	sample := &templateData{
-		Labels:   r.labelMap("tenant", "host"),
+		Labels:   r.ident.labelMap("tenant", "host"),
 		Meta:     Meta{}.templateValue(),
 		Features: map[string]float64{},
 	}
@@ -620,18 +661,6 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 	}
 	r.id = r.computeID()
 	return r, nil
-}
-
-// labelMap is the label set of an alert of the rule for a source.
-func (r *Rule) labelMap(tenant, host string) map[string]string {
-	m := make(map[string]string, len(r.labels)+3)
-	for _, l := range r.labels {
-		m[l.Name] = l.Value
-	}
-	m[LabelAlertName] = r.name
-	m[LabelTenant] = tenant
-	m[LabelHost] = host
-	return m
 }
 
 // computeID hashes the definition; each field is length-prefixed so that no

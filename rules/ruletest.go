@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -108,9 +107,6 @@ type TestResult struct {
 // OK reports whether every expectation held.
 func (r TestResult) OK() bool { return len(r.Failures) == 0 }
 
-// maxTestSteps bounds the evaluations of one test case (samples and timers).
-const maxTestSteps = 1_000_000
-
 // RunTestFile runs the rule-test file at path, reading rule files relative to
 // it. The error is for files that cannot be read or parsed (rule files report
 // Errors); failed expectations are in the result.
@@ -126,11 +122,12 @@ func RunTestFile(path string, opts Options) (TestResult, error) {
 // which rule_files are resolved and read with readFile.
 //
 // Each test simulates one per-source actor per tenant/host: samples of all
-// input series are applied in time order (sample i at i*interval), each
-// followed by RuleSet.Advance for its source, and the timers Advance asks for
-// run at their deadlines. The check at eval_time sees the state after every
-// sample and timer at or before eval_time, exactly what production would
-// show; no extra evaluation happens at eval_time itself.
+// input series are applied in time order (sample i at i*interval), each as
+// a source actor applies it (RuleSet.AdvanceUntil its time, Add,
+// RuleSet.AdvanceAt), and the deadlines are stepped through up to each
+// eval_time. The check at eval_time sees the state after every sample and
+// deadline at or before eval_time, exactly what production would show; no
+// extra evaluation happens at eval_time itself.
 func RunTests(name string, data []byte, readFile func(string) ([]byte, error), opts Options) (TestResult, error) {
 	tf, err := parseTestFile(name, data)
 	if err != nil {
@@ -267,9 +264,7 @@ func parseTestFile(name string, data []byte) (tf testFile, err error) {
 type testSource struct {
 	src     Source
 	feats   SeriesFeatures
-	states  States
-	timer   int64
-	armed   bool
+	alerts  Lifecycle
 	last    map[RuleID]*Transition // latest transition per rule
 	samples []testSample
 	next    int // index of the next sample to apply
@@ -326,34 +321,12 @@ func runTest(rs *RuleSet, label string, tc *testCase) []TestFailure {
 
 	checks := slices.Clone(tc.Alerts)
 	slices.SortStableFunc(checks, func(a, b testAlerts) int { return cmp.Compare(a.evalTime, b.evalTime) })
-	steps := 0
 	for _, check := range checks {
+		// Sources are independent: each applies its samples up to the
+		// horizon, then steps through its deadlines up to it.
 		horizon := check.evalTime.Milliseconds()
-		// Apply every sample and timer due at or before the horizon, in time
-		// order across sources (sources are independent, so ties between
-		// sources need no order).
-		for {
-			ts, t, isSample := nextStep(order, horizon)
-			if ts == nil {
-				break
-			}
-			if steps++; steps > maxTestSteps {
-				fail(check.evalTime, check.AlertName, "more than %d evaluations: a timer does not make progress", maxTestSteps)
-				return fails
-			}
-			metric := ""
-			if isSample {
-				s := ts.samples[ts.next]
-				ts.next++
-				metric = s.metric
-				if out, err := ts.feats[s.metric].Add(s.t, s.v); err != nil || out != features.Applied {
-					fail(0, "", "input %s=%v at %s for %s/%s: %v %v", s.metric, s.v, FormatDuration(time.Duration(s.t)*time.Millisecond), ts.src.Tenant, ts.src.Host, out, err)
-					continue
-				}
-			}
-			ts.timer, ts.armed = rs.Advance(&ts.states, ts.src, ts.feats, t, metric, func(tr *Transition) {
-				ts.last[tr.RuleID] = tr
-			})
+		for _, ts := range order {
+			ts.advance(rs, horizon, func(msg string) { fail(0, "", "%s", msg) })
 		}
 		got := presentAlerts(rs, order, check.AlertName)
 		want := make([]string, 0, len(check.ExpAlerts))
@@ -372,22 +345,21 @@ func runTest(rs *RuleSet, label string, tc *testCase) []TestFailure {
 	return fails
 }
 
-// nextStep picks the earliest pending sample or timer at or before horizon;
-// at equal times samples go first, as they would arrive before a timer fires.
-func nextStep(order []*testSource, horizon int64) (*testSource, int64, bool) {
-	var best *testSource
-	bestT, bestSample := int64(math.MaxInt64), false
-	for _, ts := range order {
-		if ts.next < len(ts.samples) {
-			if t := ts.samples[ts.next].t; t <= horizon && (t < bestT || t == bestT && !bestSample) {
-				best, bestT, bestSample = ts, t, true
-			}
+// advance applies the source's samples up to horizon as a source actor
+// does, then its deadlines up to horizon, telling refuse about each sample
+// the series refused.
+func (ts *testSource) advance(rs *RuleSet, horizon int64, refuse func(string)) {
+	record := func(tr *Transition) { ts.last[tr.RuleID] = tr }
+	for ; ts.next < len(ts.samples) && ts.samples[ts.next].t <= horizon; ts.next++ {
+		s := ts.samples[ts.next]
+		rs.AdvanceUntil(&ts.alerts, ts.src, ts.feats, s.t, record)
+		if out, err := ts.feats[s.metric].Add(s.t, s.v); err != nil || out != features.Applied {
+			refuse(fmt.Sprintf("input %s=%v at %s for %s/%s: %v %v", s.metric, s.v, FormatDuration(time.Duration(s.t)*time.Millisecond), ts.src.Tenant, ts.src.Host, out, err))
+			continue
 		}
-		if ts.armed && ts.timer <= horizon && ts.timer < bestT {
-			best, bestT, bestSample = ts, ts.timer, false
-		}
+		rs.AdvanceAt(&ts.alerts, ts.src, ts.feats, s.t, s.metric, record)
 	}
-	return best, bestT, bestSample
+	rs.AdvanceUntil(&ts.alerts, ts.src, ts.feats, horizon, record)
 }
 
 // presentAlerts lists the pending and firing alerts named alertname, with
@@ -395,7 +367,7 @@ func nextStep(order []*testSource, horizon int64) (*testSource, int64, bool) {
 func presentAlerts(rs *RuleSet, order []*testSource, alertname string) []string {
 	out := []string{}
 	for _, ts := range order {
-		for _, e := range ts.states {
+		for _, e := range ts.alerts.Alerts {
 			r := rs.Rule(e.Rule)
 			if r == nil || r.name != alertname {
 				continue

@@ -52,6 +52,37 @@ type State struct {
 	// Episode identifies the episode: EpisodeID(tenant, host, rule,
 	// ActiveSince). A transition re-derived after a crash carries the same one.
 	Episode uint64
+	// Identity is the rule's, so that the alert can end with the labels it
+	// started with even when no rule set has the rule any more. Nil only in
+	// states decoded from the version 1 encoding, until their rule steps
+	// them again.
+	Identity *Identity
+}
+
+// Identity is what an alert state keeps of its rule: its group, alert name
+// and labels (severity included, sorted by name), which the rule's ID
+// determines. A rule shares one Identity with all its states; it is
+// immutable.
+type Identity struct {
+	Group  string
+	Name   string
+	Labels []Label
+}
+
+// labelMap is the label set of an alert with this identity for a source; a
+// nil identity gives the source's labels only.
+func (id *Identity) labelMap(tenant, host string) map[string]string {
+	if id == nil {
+		return map[string]string{LabelTenant: tenant, LabelHost: host}
+	}
+	m := make(map[string]string, len(id.Labels)+3)
+	for _, l := range id.Labels {
+		m[l.Name] = l.Value
+	}
+	m[LabelAlertName] = id.Name
+	m[LabelTenant] = tenant
+	m[LabelHost] = host
+	return m
 }
 
 // Source is the tenant and host a rule is evaluated for, with its metadata
@@ -98,6 +129,9 @@ func EpisodeID(tenant, host string, rule RuleID, activeSince int64) uint64 {
 // Callers pass a non-decreasing nowMilli per source (its event-time clock); a
 // time earlier than the state's times never elapses a duration.
 func Step(r *Rule, src Source, st State, res Result, nowMilli int64) (State, *Transition) {
+	if st.Phase != Inactive {
+		st.Identity = r.ident
+	}
 	switch st.Phase {
 	case Pending:
 		switch res.Active {
@@ -121,6 +155,7 @@ func Step(r *Rule, src Source, st State, res Result, nowMilli int64) (State, *Tr
 		ActiveSince: nowMilli,
 		Value:       r.value(res.Values),
 		Episode:     EpisodeID(src.Tenant, src.Host, r.id, nowMilli),
+		Identity:    r.ident,
 	}
 	if r.forDur <= 0 {
 		return fire(r, src, st, res, nowMilli)

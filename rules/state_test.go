@@ -347,17 +347,17 @@ func TestRestartKeepsPending(t *testing.T) {
 	var st State
 	st, _ = Step(r, src, st, r.Eval(cpu(95), 0), 0)
 	st, _ = Step(r, src, st, r.Eval(cpu(95), 3*minute), 3*minute)
-	var states States
-	states.Set(r.ID(), st)
-	b, err := states.MarshalBinary()
+	var lc Lifecycle
+	lc.Alerts.Set(r.ID(), st)
+	b, err := lc.AppendBinary(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	restored, err := DecodeStates(b)
+	restored, err := DecodeLifecycle(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st = restored.Get(r.ID())
+	st = restored.Alerts.Get(r.ID())
 	if d, ok := NextDeadline(r, st, noData, 3*minute); !ok || d != 5*minute {
 		t.Fatalf("deadline after restart = %d %v", d, ok)
 	}

@@ -18,6 +18,14 @@ const (
 	StateInactive = "inactive" // a pending episode ended without firing
 )
 
+// Reasons an alert ended other than by its condition, the "reason" field of
+// a resolved or inactive Transition.
+const (
+	ReasonRuleRemoved    = "rule_removed"    // a reload removed the rule
+	ReasonRuleChanged    = "rule_changed"    // a reload changed the rule: its group has another rule of that name
+	ReasonTenantExcluded = "tenant_excluded" // the rule's group no longer applies to the tenant
+)
+
 // Transition is a change of an alert's lifecycle, published as JSON to
 // ops.alert.v1 (key tenant/host). Notifiers act on firing and resolved;
 // pending and inactive let dashboards show what is about to fire.
@@ -59,6 +67,9 @@ type Transition struct {
 	EpisodeID string `json:"episode_id"`
 	// At is the event time the transition was decided at.
 	At Timestamp `json:"at"`
+	// Reason says why an alert ended other than by its condition
+	// (rule_removed, rule_changed, tenant_excluded); absent otherwise.
+	Reason string `json:"reason,omitempty"`
 }
 
 // transition builds the notification of a state change.
@@ -69,29 +80,8 @@ func (r *Rule) transition(src Source, st State, state string, res Result, now in
 			value = v
 		}
 	}
-	tr := &Transition{
-		AlertName: r.name,
-		RuleID:    r.id,
-		Group:     r.group,
-		Tenant:    src.Tenant,
-		Host:      src.Host,
-		State:     state,
-		Severity:  r.severity,
-		Labels:    r.labelMap(src.Tenant, src.Host),
-		Value:     Float(value),
-		Features:  make(map[string]Float, len(r.features)),
-		ActiveAt:  Timestamp(st.ActiveSince),
-		StartsAt:  Timestamp(st.ActiveSince),
-		EpisodeID: formatEpisode(st.Episode),
-		At:        Timestamp(now),
-	}
-	if st.Phase == Firing {
-		tr.StartsAt = Timestamp(st.FiringSince)
-	}
-	if state == StateResolved || state == StateInactive {
-		end := Timestamp(now)
-		tr.EndsAt = &end
-	}
+	st.Value = value
+	tr := newTransition(r.id, r.ident, src, st, state, now)
 	feats := make(map[string]float64, len(r.features))
 	for i, f := range r.features {
 		v := math.NaN()
@@ -102,9 +92,40 @@ func (r *Rule) transition(src Source, st State, state string, res Result, now in
 		feats[f.String()] = v
 	}
 	data := &templateData{Labels: tr.Labels, Value: value, Meta: src.Meta.templateValue(), Features: feats}
-	tr.Annotations = make(map[string]string, len(r.annotations))
 	for _, a := range r.annotations {
 		tr.Annotations[a.name] = a.render(data)
+	}
+	return tr
+}
+
+// newTransition builds a transition of rule id, whose identity is ident,
+// for st: everything but the features and annotations, left empty.
+func newTransition(id RuleID, ident *Identity, src Source, st State, state string, now int64) *Transition {
+	labels := ident.labelMap(src.Tenant, src.Host)
+	tr := &Transition{
+		RuleID:      id,
+		Tenant:      src.Tenant,
+		Host:        src.Host,
+		State:       state,
+		Severity:    labels[LabelSeverity],
+		Labels:      labels,
+		Value:       Float(st.Value),
+		Features:    map[string]Float{},
+		Annotations: map[string]string{},
+		ActiveAt:    Timestamp(st.ActiveSince),
+		StartsAt:    Timestamp(st.ActiveSince),
+		EpisodeID:   formatEpisode(st.Episode),
+		At:          Timestamp(now),
+	}
+	if ident != nil {
+		tr.AlertName, tr.Group = ident.Name, ident.Group
+	}
+	if st.Phase == Firing {
+		tr.StartsAt = Timestamp(st.FiringSince)
+	}
+	if state == StateResolved || state == StateInactive {
+		end := Timestamp(now)
+		tr.EndsAt = &end
 	}
 	return tr
 }

@@ -155,7 +155,19 @@ function connectStream() {
   const es = new EventSource('/alerts/stream' + (q.toString() ? '?' + q : ''));
   state.es = es;
   es.onopen = () => { $('live').textContent = 'live'; $('live').className = 'live on'; };
-  es.onerror = () => { $('live').textContent = 'reconnecting…'; $('live').className = 'live off'; };
+  es.onerror = () => {
+    $('live').textContent = 'reconnecting…'; $('live').className = 'live off';
+    // A refused connection (503 while the server starts) is not retried by
+    // EventSource itself: start a fresh stream, which begins with the
+    // active alerts.
+    if (es.readyState === EventSource.CLOSED && state.es === es) {
+      setTimeout(() => {
+        if (state.es !== es) return;
+        state.alerts.clear(); $('feed').replaceChildren(); renderFeedCount();
+        connectStream();
+      }, 5000);
+    }
+  };
   // The server could not resume where the stream stopped: start over from
   // the active alerts that follow.
   es.addEventListener('reset', () => { state.alerts.clear(); $('feed').replaceChildren(); renderFeedCount(); });

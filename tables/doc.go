@@ -4,8 +4,11 @@
 // every producer must use, the event and state types, and the goka codecs.
 //
 // Invariants:
-//   - Every topic name, partition count and cleanup policy lives in Topics;
-//     nothing else in the project spells a topic name.
+//   - Every topic name, partition count and config (cleanup policy, the raw
+//     topic's broker-stamped timestamps) lives in Topics; nothing else in the
+//     project spells a topic name.
+//   - A raw record's time is its broker timestamp, or the earlier receive
+//     time HTTP ingest put in its HeaderReceived (RawRecordTime).
 //   - Co-partitioned topics (signals, alerts, source metadata and the group
 //     tables and loops) share one partition count and one partitioner:
 //     FNV-1a with sarama's arithmetic, which is goka's default and what kcat

@@ -48,7 +48,10 @@ type SourceState struct {
 	Origins []OriginMark
 	// Metrics are sorted by name.
 	Metrics []MetricState
-	Alerts  rules.States
+	// Lifecycle holds the source's alert states (Alerts) and the source
+	// time of their last evaluation, from which the rules step through
+	// their deadlines (rules.RuleSet.AdvanceUntil).
+	rules.Lifecycle
 }
 
 // OriginMark is the highest record of one raw partition applied to a state:
@@ -176,7 +179,7 @@ func (s *SourceState) AppendBinary(dst []byte) ([]byte, error) {
 		n := len(b) - start - 4
 		b[start], b[start+1], b[start+2], b[start+3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
 	}
-	alerts, err := s.Alerts.AppendBinary(nil)
+	alerts, err := s.Lifecycle.AppendBinary(nil)
 	if err != nil {
 		return nil, fmt.Errorf("encode alert states: %w", err)
 	}
@@ -294,7 +297,7 @@ func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s 
 	if r.err != nil {
 		return nil, nil, r.err
 	}
-	if s.Alerts, err = rules.DecodeStates(alerts); err != nil {
+	if s.Lifecycle, err = rules.DecodeLifecycle(alerts); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	sort.Slice(s.Metrics, func(i, j int) bool { return s.Metrics[i].Name < s.Metrics[j].Name })

@@ -64,6 +64,45 @@ func TestSourceStateRoundTrip(t *testing.T) {
 	}
 }
 
+// The alert lifecycle keeps the source time of its last evaluation and the
+// identity of each alert's rule; a state stored before them (alert states
+// in their version 1 encoding) still decodes, without the time.
+func TestSourceStateAlertLifecycle(t *testing.T) {
+	rs, err := rules.Parse("r.yml", []byte("groups: [{name: g, rules: [{alert: Always, expr: '1 > 0'}]}]"), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &SourceState{Partition: 1, Offset: 2}
+	const at = int64(1761040801000)
+	rs.AdvanceAt(&st.Lifecycle, rules.Source{Tenant: "t", Host: "h"}, rules.SeriesFeatures{}, at, "", nil)
+	b, err := st.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := DecodeSourceState(b, defaultCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := got.Evaluated(); !ok || ev != at || len(got.Alerts) != 1 || got.Alerts[0].Phase != rules.Firing ||
+		got.Alerts[0].Identity == nil || got.Alerts[0].Identity.Name != "Always" {
+		t.Fatalf("decoded %+v", got.Lifecycle)
+	}
+
+	// Version 1 alert states (one firing alert of rule 7) in place of the
+	// blob of an empty lifecycle.
+	empty, _ := (&SourceState{Partition: 1, Offset: 2}).AppendBinary(nil)
+	blob, _ := (&rules.Lifecycle{}).AppendBinary(nil)
+	v1 := []byte{1, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0x02 | 0x08 | 0x40 | 0x80, 2, 2, 0x40, 0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5}
+	old := appendString(empty[:len(empty)-1-len(blob)], string(v1))
+	got, _, err = DecodeSourceState(old, defaultCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.Evaluated(); ok || len(got.Alerts) != 1 || got.Alerts[0].Rule != 7 || got.Alerts[0].Value != 92 || got.Alerts[0].Episode != 5 {
+		t.Fatalf("version 1 alert states decoded as %+v", got.Lifecycle)
+	}
+}
+
 // A series that no longer decodes under its metric's configuration starts
 // afresh; the rest of the state survives.
 func TestSourceStateResetsSeriesOfAChangedConfig(t *testing.T) {
@@ -164,7 +203,7 @@ func TestLegacyStateDecodes(t *testing.T) {
 	b = appendVarint(b, 5)
 	b = appendVarint(b, 9)
 	b = appendUvarint(b, 0) // metrics
-	alerts, _ := rules.States(nil).AppendBinary(nil)
+	alerts, _ := (&rules.Lifecycle{}).AppendBinary(nil)
 	b = appendString(b, string(alerts))
 	st, _, err := DecodeSourceState(b, defaultCfg)
 	if err != nil {

@@ -36,6 +36,10 @@ const (
 	CleanupCompact = "compact"
 )
 
+// TimestampLogAppend is the message.timestamp.type of a topic whose records
+// carry the time the broker appended them.
+const TimestampLogAppend = "LogAppendTime"
+
 // TopicSpec is one topic EventOps needs.
 type TopicSpec struct {
 	Name       string
@@ -95,8 +99,13 @@ func (l Layout) Topics() []TopicSpec {
 			"min.cleanable.dirty.ratio": "0.1",
 		}}
 	}
+	raw := stream(RawTopic, l.Partitions, false)
+	// The broker stamps each raw record with the time it received it, so
+	// that event times are judged against a time that the record carries,
+	// is the same on every replay, and comes from no agent's clock.
+	raw.Configs["message.timestamp.type"] = TimestampLogAppend
 	return []TopicSpec{
-		stream(RawTopic, l.Partitions, false),
+		raw,
 		stream(SignalsTopic, l.Partitions, true),
 		stream(AlertsTopic, l.Partitions, true),
 		table(MetaTopic),

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,20 +15,15 @@ import (
 	"github.com/eventops/eventops/tables"
 )
 
-// `eventops broker --brokers 3` runs three brokers in one process and
-// creates every topic on them.
+// `eventops broker --brokers 3` runs three brokers in one process, each on
+// a port of its own choosing that it reports, and creates every topic on
+// them.
 func TestBrokerProcessWithThreeBrokers(t *testing.T) {
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p := startEventops(t, nil, "", "broker", "--brokers", "3", "--data-dir", t.TempDir(), "--kafka-addr", addr, "--replication", "3")
-	eventually(t, 30*time.Second, "the broker listens", func() error {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	p := startEventops(t, nil, "broker", "--brokers", "3", "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0", "--replication", "3")
+	if len(p.Kafka) != 3 {
+		t.Fatalf("the broker reported %v, want three addresses", p.Kafka)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Kafka...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,8 +35,13 @@ func TestBrokerProcessWithThreeBrokers(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(md.Brokers) != 3 {
-			return fmt.Errorf("%d brokers", len(md.Brokers))
+		var addrs []string
+		for _, b := range md.Brokers {
+			addrs = append(addrs, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
+		}
+		slices.Sort(addrs)
+		if want := slices.Sorted(slices.Values(p.Kafka)); !slices.Equal(addrs, want) {
+			return fmt.Errorf("brokers %v, reported %v", addrs, want)
 		}
 		for _, spec := range tables.DefaultLayout().Topics() {
 			td, ok := md.Topics[spec.Name]

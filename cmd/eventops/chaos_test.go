@@ -40,7 +40,7 @@ func TestChaosSmoke(t *testing.T) {
 		if !r.OK() || r.Trials != 2 || r.Events == 0 {
 			t.Errorf("%s: %+v", r.Fault, r)
 		}
-		if r.Fault == chaos.FaultPoison && r.Poison != 2*10 {
+		if r.Fault == chaos.FaultPoison && r.Poison != 2*11 {
 			t.Errorf("poison sent %d", r.Poison)
 		}
 	}

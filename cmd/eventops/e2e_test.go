@@ -16,36 +16,48 @@ import (
 	"github.com/eventops/eventops/tables"
 )
 
-// quickStartInput is the original quick start's heredoc, byte for byte:
-// kcat makes each of its two lines a record of its own.
-const quickStartInput = `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,
+// twoLineHeredoc is the quick start's sample event as the seed wrote it,
+// over two lines: kcat makes each line a record of its own.
+const twoLineHeredoc = `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,
  "ts_event":"2025-10-21T10:00:00Z","unit":"percent","tags":{"env":"prod"}}
 `
 
+// quickStartInput is what the README's quick start gives kcat: its heredoc.
+func quickStartInput(t *testing.T) string {
+	t.Helper()
+	for _, block := range readmeBlocks(t, "Quick start", "sh") {
+		_, rest, ok := strings.Cut(block, "-t ingest.raw.agent -P <<'EOF'\n")
+		if doc, _, closed := strings.Cut(rest, "\nEOF\n"); ok && closed {
+			return doc + "\n"
+		}
+	}
+	t.Fatal("the README's quick start sends nothing with kcat")
+	return ""
+}
+
+// devEnv is the data directory and database of `eventops dev` runs: a
+// restart on them resumes where the last run stopped.
 type devEnv struct {
-	dataDir, kafka, http, dbURL string
+	dataDir, dbURL string
 }
 
 func newDevEnv(t *testing.T) devEnv {
-	return devEnv{
-		dataDir: t.TempDir(),
-		kafka:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		http:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		dbURL:   storetest.NewDatabase(t),
-	}
+	return devEnv{dataDir: t.TempDir(), dbURL: storetest.NewDatabase(t)}
 }
 
-func (e devEnv) start(t *testing.T) *proc {
-	return startEventops(t, []string{"DATABASE_URL=" + e.dbURL}, e.http,
-		"dev", "--data-dir", e.dataDir, "--kafka-addr", e.kafka, "--http-addr", e.http, "--flush-interval", "1s")
+// start runs `eventops dev` on the environment, its broker and API each on
+// a port of its own choosing, with extra flags.
+func (e devEnv) start(t *testing.T, extra ...string) *proc {
+	return startEventops(t, []string{"DATABASE_URL=" + e.dbURL}, append([]string{
+		"dev", "--data-dir", e.dataDir, "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, extra...)...)
 }
 
 func TestQuickStart(t *testing.T) {
 	env := newDevEnv(t)
-	p := env.start(t)
+	p := env.start(t, "--flush-interval", "1s")
 
-	// 3. Send sample telemetry, exactly as the quick start does.
-	kcat(t, quickStartInput, "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
+	// 3. Send sample telemetry, exactly as the README's quick start does.
+	kcat(t, quickStartInput(t), "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
 
 	// 4. Query data.
 	var series struct {
@@ -106,22 +118,28 @@ func TestQuickStart(t *testing.T) {
 		return nil
 	})
 
-	// Malformed input goes to the DLQ with its reason and origin.
-	kcat(t, "this is not json\n", "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
-	kcat(t, `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":"NaN"}`+"\n", "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
-	reasons := readDLQ(t, env.kafka, 2, 30*time.Second)
-	for _, want := range []string{"invalid_json", "not_finite"} {
-		r, ok := reasons[want]
-		if !ok {
-			t.Fatalf("no DLQ record with reason %s: %v", want, reasons)
+	// Malformed input goes to the DLQ with its reason and origin; so do the
+	// two lines of the event written over two lines.
+	kcat(t, "this is not json\n", "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
+	kcat(t, `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":"NaN"}`+"\n", "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
+	kcat(t, twoLineHeredoc, "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
+	reasons := readDLQ(t, p.Kafka[0], 4, 30*time.Second)
+	for want, n := range map[string]int{"invalid_json": 1, "not_finite": 1, "split_record": 2} {
+		if len(reasons[want]) != n {
+			t.Fatalf("%d DLQ records with reason %s, want %d: %v", len(reasons[want]), want, n, reasons)
 		}
-		if tables.Header(r, tables.HeaderOriginTopic) != "ingest.raw.agent" || tables.Header(r, tables.HeaderOriginOffset) == "" ||
-			tables.Header(r, tables.HeaderOriginPartition) == "" || tables.Header(r, tables.HeaderError) == "" {
-			t.Errorf("DLQ record of %s lacks its origin: %+v", want, r.Headers)
+		for _, r := range reasons[want] {
+			if tables.Header(r, tables.HeaderOriginTopic) != "ingest.raw.agent" || tables.Header(r, tables.HeaderOriginOffset) == "" ||
+				tables.Header(r, tables.HeaderOriginPartition) == "" || tables.Header(r, tables.HeaderError) == "" {
+				t.Errorf("DLQ record of %s lacks its origin: %+v", want, r.Headers)
+			}
 		}
 	}
-	if got := string(reasons["invalid_json"].Value); got != "this is not json" {
+	if got := string(reasons["invalid_json"][0].Value); got != "this is not json" {
 		t.Errorf("DLQ value %q", got)
+	}
+	if e := tables.Header(reasons["split_record"][0], tables.HeaderError); !strings.Contains(e, "put one event on one line") {
+		t.Errorf("a split record's error does not say what to do: %s", e)
 	}
 	p.stop(60 * time.Second)
 }
@@ -129,6 +147,7 @@ func TestQuickStart(t *testing.T) {
 // readAlert opens an SSE stream and returns the data of its first alert.
 func readAlert(t *testing.T, url string, timeout time.Duration) string {
 	t.Helper()
+	timeout = patience(timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -155,9 +174,10 @@ func readAlert(t *testing.T, url string, timeout time.Duration) string {
 	return ""
 }
 
-// readDLQ reads the DLQ until it has n records, keyed by reason.
-func readDLQ(t *testing.T, broker string, n int, timeout time.Duration) map[string]*kgo.Record {
+// readDLQ reads the DLQ until it has n records, by reason.
+func readDLQ(t *testing.T, broker string, n int, timeout time.Duration) map[string][]*kgo.Record {
 	t.Helper()
+	timeout = patience(timeout)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(tables.DLQTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -166,13 +186,17 @@ func readDLQ(t *testing.T, broker string, n int, timeout time.Duration) map[stri
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	out := map[string]*kgo.Record{}
-	for len(out) < n {
+	out := map[string][]*kgo.Record{}
+	for read := 0; read < n; {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("DLQ: %d of %d records within %s: %v", len(out), n, timeout, out)
+			t.Fatalf("DLQ: %d of %d records within %s: %v", read, n, timeout, out)
 		}
-		fs.EachRecord(func(r *kgo.Record) { out[tables.Header(r, tables.HeaderReason)] = r })
+		fs.EachRecord(func(r *kgo.Record) {
+			reason := tables.Header(r, tables.HeaderReason)
+			out[reason] = append(out[reason], r)
+			read++
+		})
 	}
 	return out
 }

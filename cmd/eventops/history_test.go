@@ -19,16 +19,14 @@ import (
 // and the daily partitions ahead exist from the start.
 func TestHistoryAPIAndRetention(t *testing.T) {
 	env := newDevEnv(t)
-	p := startEventops(t, []string{"DATABASE_URL=" + env.dbURL}, env.http,
-		"dev", "--data-dir", env.dataDir, "--kafka-addr", env.kafka, "--http-addr", env.http,
-		"--flush-interval", "1s", "--retention", "48h")
+	p := env.start(t, "--flush-interval", "1s", "--retention", "48h")
 	now := time.Now().UTC().Truncate(time.Second)
 	ts := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
 	kcat(t, strings.Join([]string{
 		`{"tenant_id":"acme","host":"host-h","metric":"cpu_load","value":95,"ts_event":"` + ts(-time.Minute) + `","unit":"percent","tags":{"env":"prod"}}`,
 		`{"tenant_id":"acme","host":"host-h","metric":"disk_used","value":1,"ts_event":"` + ts(-72*time.Hour) + `"}`,
 		`{"tenant_id":"globex","host":"host-g","metric":"cpu_load","value":10,"ts_event":"` + ts(-time.Minute) + `"}`,
-	}, "\n")+"\n", "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
+	}, "\n")+"\n", "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
 
 	var sources struct {
 		Tenant  string
@@ -51,7 +49,7 @@ func TestHistoryAPIAndRetention(t *testing.T) {
 	if s := sources.Sources[0]; s.Host != "host-h" || !s.FirstSeen.Equal(now.Add(-time.Minute)) || !s.LastSeen.Equal(now.Add(-time.Minute)) {
 		t.Fatalf("source %+v", s)
 	}
-	if r := readDLQReason(t, env.kafka, "older_than_retention", 30*time.Second); tables.Header(r, tables.HeaderStage) != "sink" ||
+	if r := readDLQReason(t, p.Kafka[0], "older_than_retention", 30*time.Second); tables.Header(r, tables.HeaderStage) != "sink" ||
 		!strings.Contains(tables.Header(r, tables.HeaderError), "older than the retention") || string(r.Key) != "acme/host-h" {
 		t.Fatalf("DLQ record %+v", r)
 	}
@@ -127,6 +125,7 @@ func TestHistoryAPIAndRetention(t *testing.T) {
 // readDLQReason reads the DLQ until a record with reason arrives.
 func readDLQReason(t *testing.T, broker, reason string, timeout time.Duration) *kgo.Record {
 	t.Helper()
+	timeout = patience(timeout)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(tables.DLQTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +29,7 @@ func TestKillMidStreamKeepsFeaturesExact(t *testing.T) {
 		return math.Round((50+40*math.Sin(float64(i)/7+float64(src))+float64(m*3))*100) / 100
 	}
 	// Records are keyed by source so that each source's events stay in order.
+	var p *proc
 	send := func(from, to int) {
 		var b strings.Builder
 		for i := from; i < to; i++ {
@@ -41,7 +41,7 @@ func TestKillMidStreamKeepsFeaturesExact(t *testing.T) {
 				}
 			}
 		}
-		kcat(t, b.String(), "-b", env.kafka, "-t", "ingest.raw.agent", "-P", "-K", "|")
+		kcat(t, b.String(), "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P", "-K", "|")
 	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, env.dbURL)
@@ -55,11 +55,8 @@ func TestKillMidStreamKeepsFeaturesExact(t *testing.T) {
 		return n
 	}
 
-	start := func() *proc {
-		return startEventops(t, []string{"DATABASE_URL=" + env.dbURL}, env.http,
-			"dev", "--data-dir", env.dataDir, "--kafka-addr", env.kafka, "--http-addr", env.http, "--flush-interval", "10s")
-	}
-	p := start()
+	start := func() *proc { return env.start(t, "--flush-interval", "10s") }
+	p = start()
 	send(0, samples/2)
 	// Kill while the first half is still flowing: its feature state is not
 	// flushed yet (the flush interval is longer than this takes).
@@ -69,10 +66,7 @@ func TestKillMidStreamKeepsFeaturesExact(t *testing.T) {
 		}
 		return nil
 	})
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
+	p.kill()
 	killedAt := count()
 
 	p = start()

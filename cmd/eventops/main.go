@@ -28,12 +28,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "dev", summary: "run everything in one process on the embedded broker (and a private PostgreSQL unless DATABASE_URL is set)",
-			keys: []string{"data_dir", "kafka_addr", "http_addr", "database_url", "rules", "alerting", "partitions", "flush_interval",
+			keys: []string{"data_dir", "kafka_addr", "http_addr", "addr_file", "database_url", "rules", "alerting", "partitions", "flush_interval",
 				"shutdown_timeout", "batch_rows", "batch_interval", "max_future", "client_id", "retention",
 				"api_keys_file", "session_secret", "cors_origins", "ingest_rate", "ingest_burst"},
 			run: runDev},
 		{name: "run", summary: "run the chosen stages against external brokers and PostgreSQL; start it N times to scale out",
-			keys: []string{"data_dir", "brokers", "http_addr", "database_url", "stages", "replication", "partitions", "rules", "alerting",
+			keys: []string{"data_dir", "brokers", "http_addr", "addr_file", "database_url", "stages", "replication", "partitions", "rules", "alerting",
 				"client_id", "flush_interval", "shutdown_timeout", "session_timeout", "heartbeat_interval", "rebalance_timeout",
 				"batch_rows", "batch_interval", "max_future", "retention",
 				"api_keys_file", "auth", "session_secret", "cors_origins", "ingest_rate", "ingest_burst"},

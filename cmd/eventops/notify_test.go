@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -113,6 +112,7 @@ type notifyEnv struct {
 	conn     *pgx.Conn
 	rules    string
 	alerting string
+	p        *proc // the running eventops dev
 }
 
 func newNotifyEnv(t *testing.T, alerting string) *notifyEnv {
@@ -134,9 +134,8 @@ func newNotifyEnv(t *testing.T, alerting string) *notifyEnv {
 }
 
 func (n *notifyEnv) start() *proc {
-	return startEventops(n.t, []string{"DATABASE_URL=" + n.env.dbURL}, n.env.http, "dev", "--data-dir", n.env.dataDir,
-		"--kafka-addr", n.env.kafka, "--http-addr", n.env.http, "--rules", n.rules, "--alerting", n.alerting,
-		"--shutdown-timeout", "6s")
+	n.p = n.env.start(n.t, "--rules", n.rules, "--alerting", n.alerting, "--shutdown-timeout", "6s")
+	return n.p
 }
 
 // send writes one temp sample of host, keyed so that a host's samples stay
@@ -144,7 +143,7 @@ func (n *notifyEnv) start() *proc {
 func (n *notifyEnv) send(host string, v float64) {
 	line := fmt.Sprintf("acme/%s|{\"tenant_id\":\"acme\",\"host\":%q,\"metric\":\"temp\",\"value\":%v,\"ts_event\":%q}\n",
 		host, host, v, time.Now().UTC().Format(time.RFC3339Nano))
-	kcat(n.t, line, "-b", n.env.kafka, "-t", "ingest.raw.agent", "-P", "-K", "|")
+	kcat(n.t, line, "-b", n.p.Kafka[0], "-t", "ingest.raw.agent", "-P", "-K", "|")
 }
 
 // stored waits until the alerts table holds host's transitions to state.
@@ -313,10 +312,7 @@ func TestNotifyKillWhileFiringSendsNoSecondNotification(t *testing.T) {
 		}
 		return nil
 	})
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
+	p.kill()
 
 	p = n.start()
 	// The rule engine may emit the firing transition again after a crash
@@ -327,7 +323,7 @@ func TestNotifyKillWhileFiringSendsNoSecondNotification(t *testing.T) {
 	if err := n.conn.QueryRow(context.Background(), `SELECT payload FROM alerts WHERE episode_id = $1 AND state = 'firing'`, ep).Scan(&payload); err != nil {
 		t.Fatal(err)
 	}
-	kcat(t, "acme/h1|"+string(payload)+"\n", "-b", n.env.kafka, "-t", "ops.alert.v1", "-P", "-K", "|", "-X", "topic.partitioner=fnv1a_random")
+	kcat(t, "acme/h1|"+string(payload)+"\n", "-b", p.Kafka[0], "-t", "ops.alert.v1", "-P", "-K", "|", "-X", "topic.partitioner=fnv1a_random")
 	n.send("h1", 10)
 	eventually(t, 60*time.Second, "the resolved notice", func() error {
 		if got := countOf(hook.delivered(), "resolved h1"); got != 1 {
@@ -387,7 +383,7 @@ func TestNotifyFullQueueRefusesAndCounts(t *testing.T) {
 		}
 	}
 	p.stop(60 * time.Second)
-	if !strings.Contains(p.Log(), "read again on the next start") {
+	if !strings.Contains(p.Log(), "handed back") {
 		t.Errorf("no log of the undelivered transition at shutdown:\n%s", p.Log())
 	}
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/api"
+	"github.com/eventops/eventops/broker"
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/processors"
@@ -37,6 +38,8 @@ type pipeline struct {
 	log     *slog.Logger
 	brokers []string
 	dbURL   string
+	// api is the listener the api stage serves on (listenAPI).
+	api net.Listener
 	// reg collects the pipeline's metrics; nil makes a new registry.
 	reg      *prometheus.Registry
 	restarts *prometheus.CounterVec
@@ -133,6 +136,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	stages, sctx := errgroup.WithContext(ctx)
 	var sink *actors.Sink
 	var sources *actors.Sources
+	var wakeStored func()
 	readiness := []func(context.Context) error{
 		func(ctx context.Context) error { return db.Ping(ctx) },
 		func(ctx context.Context) error {
@@ -155,8 +159,16 @@ func (p *pipeline) run(ctx context.Context) error {
 		readiness = append(readiness, recovered("ingest", in))
 	}
 	if cfg.has("features") {
+		if err := checkStateBound(ctx, cfg, p.brokers); err != nil {
+			return err
+		}
+		idle := cfg.SourceIdle
+		if idle == 0 {
+			idle = -1
+		}
 		sources = actors.NewSources(system, actors.SourcesOptions{
-			Rules: ruleHolder, Producer: stateProducer, AlertProducer: alertProducer, FlushInterval: cfg.Flush, CloseTimeout: cfg.Shutdown,
+			Rules: ruleHolder, Producer: stateProducer, AlertProducer: alertProducer, FlushInterval: cfg.Flush,
+			IdleTimeout: idle, MaxFuture: cfg.MaxFuture, MaxSeries: cfg.MaxSeries, MaxStateBytes: cfg.MaxState,
 			Registerer: reg, Logger: log,
 		})
 		fs, err := processors.NewFeatures(processors.FeaturesOptions{
@@ -165,6 +177,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		wakeStored = func() { fs.WakeAlerts() }
 		stages.Go(p.supervise(sctx, "features", fs))
 		readiness = append(readiness, recovered("features", fs))
 	}
@@ -198,6 +211,9 @@ func (p *pipeline) run(ctx context.Context) error {
 		log.Warn("alerting is set but this replica does not run the notify stage: nothing is sent from here", "stages", cfg.Stages)
 	}
 	reloader := actors.NewReloader(ruleHolder, sources, func() (*rules.RuleSet, error) { return loadRules(cfg) }, reg, log)
+	if wakeStored != nil {
+		reloader.AfterReload(wakeStored)
+	}
 	reloadRules := func() (api.ReloadResult, error) {
 		rs, err := reloader.Reload()
 		if err != nil {
@@ -237,7 +253,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			}
 		})
 		srv := api.New(api.Options{
-			Addr: cfg.HTTPAddr, Store: db, Alerts: db, Sources: db, Silences: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
+			Store: db, Alerts: db, Sources: db, Silences: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
 			Static: static.FS(), Logger: log, Reload: reloadRules,
 			MetricNames: db, Rules: ruleLister{ruleHolder}, Registerer: reg,
 			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
@@ -253,7 +269,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		})
 		stages.Go(func() error { return hub.Run(sctx) })
 		stages.Go(func() error { return view.Run(sctx) })
-		stages.Go(func() error { return srv.Run(sctx) })
+		stages.Go(func() error { return srv.Serve(sctx, p.api) })
 	}
 	log.Info("eventops running", "stages", cfg.Stages, "brokers", p.brokers, "client_id", cfg.clientID())
 
@@ -273,6 +289,20 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	system.Shutdown()
 	return errors.Join(errs...)
+}
+
+// checkStateBound refuses a max_state_bytes that the broker would not take
+// as one record of the features table.
+func checkStateBound(ctx context.Context, cfg *Config, brokers []string) error {
+	limit, err := broker.MaxMessageBytes(ctx, brokers, string(tables.FeaturesTable))
+	if err != nil {
+		return err
+	}
+	if cfg.MaxState > limit*9/10 {
+		return fmt.Errorf("max_state_bytes: %d does not fit in a record of %s with room to spare (the brokers take %d bytes: keep it at most %d)",
+			cfg.MaxState, tables.FeaturesTable, limit, limit*9/10)
+	}
+	return nil
 }
 
 // recovered makes a readiness check of a stage: its processor runs and its
@@ -338,7 +368,7 @@ func (p *pipeline) notifyStage(ctx context.Context, stages *errgroup.Group, syst
 		log.Warn("notify: no receivers file (alerting): alert transitions are not sent anywhere")
 	}
 	notifier := actors.NewNotifier(system, actors.NotifierOptions{
-		Config: receivers, Store: db, ExternalURL: externalURL(cfg.HTTPAddr), DrainTimeout: cfg.Shutdown / 2,
+		Config: receivers, Store: db, ExternalURL: externalURL(p.httpAddr()), DrainTimeout: cfg.Shutdown / 2,
 		UserAgent: "eventops/" + version, Registerer: reg, Logger: log,
 	})
 	nt, err := processors.NewNotify(processors.NotifyOptions{Kafka: kafka, Target: notifier, Producer: producer, Metrics: metrics, Logger: log})
@@ -348,6 +378,15 @@ func (p *pipeline) notifyStage(ctx context.Context, stages *errgroup.Group, syst
 	stages.Go(p.supervise(ctx, "notify", nt))
 	stages.Go(func() error { return notifier.Run(ctx) })
 	return nil
+}
+
+// httpAddr is the API's address: the bound one when this replica serves
+// it (port 0 chose a port), else http_addr.
+func (p *pipeline) httpAddr() string {
+	if p.api != nil {
+		return p.api.Addr().String()
+	}
+	return p.cfg.HTTPAddr
 }
 
 // externalURL is the default base of links in notifications: the API's
@@ -366,8 +405,8 @@ func externalURL(httpAddr string) string {
 // sourceHost adapts actors.Sources to processors.SourceHost.
 type sourceHost struct{ s *actors.Sources }
 
-func (h sourceHost) Open(part int32, durable func(string, int64)) processors.SourcePartition {
-	return h.s.Open(part, durable)
+func (h sourceHost) Open(part int32, hooks processors.PartitionHooks) processors.SourcePartition {
+	return h.s.Open(part, actors.PartitionHooks(hooks))
 }
 
 // featureReader adapts the features view to the API.

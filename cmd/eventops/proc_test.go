@@ -2,10 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,32 +41,40 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// patience scales the deadlines of these tests. Each waits for something
+// that does happen and is sized for an idle machine; the race detector and
+// a loaded machine slow everything several times over, and a deadline
+// costs nothing until it expires.
+func patience(d time.Duration) time.Duration {
+	if raceEnabled {
+		return 6 * d
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return 2 * d
 }
 
 // proc is a running eventops process.
 type proc struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	done chan error
-	mu   sync.Mutex
-	log  strings.Builder
-	HTTP string // base URL of the API
+	t   testing.TB
+	cmd *exec.Cmd
+	// exited is closed once the process has exited, err says how.
+	exited chan struct{}
+	err    error
+	mu     sync.Mutex
+	log    strings.Builder
+	// Kafka are the embedded brokers' addresses, HTTP the base URL of the
+	// API, as the process reported them in its addr file.
+	Kafka []string
+	HTTP  string
 }
 
-// startEventops runs `eventops args...` with env and waits until its API
-// answers /readyz (when it has an API).
-func startEventops(t testing.TB, env []string, httpAddr string, args ...string) *proc {
+// startEventops runs `eventops args...` with env, reads the addresses it
+// listens on from its addr file, and waits until its API answers /readyz
+// (when it has an API).
+func startEventops(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, done: make(chan error, 1), HTTP: "http://" + httpAddr}
-	p.cmd = exec.Command(binary, args...)
+	addrFile := filepath.Join(t.TempDir(), "addrs.json")
+	p := &proc{t: t, exited: make(chan struct{})}
+	p.cmd = exec.Command(binary, append(args, "--addr-file", addrFile)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
@@ -82,17 +90,26 @@ func startEventops(t testing.TB, env []string, httpAddr string, args ...string) 
 			p.mu.Unlock()
 		}
 	}()
-	go func() { p.done <- p.cmd.Wait(); pw.Close() }()
+	go func() {
+		p.err = p.cmd.Wait()
+		pw.Close()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		p.kill()
 		if t.Failed() {
 			t.Logf("eventops %s output:\n%s", args[0], p.Log())
 		}
 	})
-	if httpAddr != "" {
+	ctx, cancel := context.WithTimeout(context.Background(), patience(60*time.Second))
+	defer cancel()
+	l, err := awaitListening(ctx, addrFile, p.exited)
+	if err != nil {
+		t.Fatalf("eventops %s: %v", args[0], err)
+	}
+	p.Kafka = l.Kafka
+	if l.HTTP != "" {
+		p.HTTP = "http://" + l.HTTP
 		p.waitReady(90 * time.Second)
 	}
 	return p
@@ -105,16 +122,37 @@ func (p *proc) Log() string {
 	return p.log.String()
 }
 
+// wait returns how the process exited, once it has.
+func (p *proc) wait() error {
+	<-p.exited
+	return p.err
+}
+
+func (p *proc) hasExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill sends SIGKILL (nothing when the process has exited) and waits for
+// the exit.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.wait()
+}
+
 func (p *proc) waitReady(timeout time.Duration) {
 	p.t.Helper()
+	// The API listens before it serves: a request waits for the server.
+	client := &http.Client{Timeout: 10 * time.Second}
 	eventually(p.t, timeout, "eventops ready", func() error {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			return fmt.Errorf("exited: %v", err)
-		default:
+		if p.hasExited() {
+			p.t.Fatalf("eventops exited before it was ready: %v", p.err)
 		}
-		resp, err := http.Get(p.HTTP + "/readyz")
+		resp, err := client.Get(p.HTTP + "/readyz")
 		if err != nil {
 			return err
 		}
@@ -131,18 +169,19 @@ func (p *proc) stop(timeout time.Duration) {
 	p.t.Helper()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-p.done:
-		if err != nil {
-			p.t.Fatalf("eventops exited with %v", err)
+	case <-p.exited:
+		if p.err != nil {
+			p.t.Fatalf("eventops exited with %v", p.err)
 		}
-	case <-time.After(timeout):
-		p.t.Fatalf("eventops did not stop within %s", timeout)
+	case <-time.After(patience(timeout)):
+		p.t.Fatalf("eventops did not stop within %s", patience(timeout))
 	}
 }
 
 // eventually polls f until it returns nil or the deadline passes.
 func eventually(t testing.TB, timeout time.Duration, what string, f func() error) {
 	t.Helper()
+	timeout = patience(timeout)
 	deadline := time.Now().Add(timeout)
 	var err error
 	for {

@@ -57,8 +57,7 @@ func TestRuleReload(t *testing.T) {
 	if err := os.WriteFile(file, []byte(reloadRulesV1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := startEventops(t, []string{"DATABASE_URL=" + env.dbURL}, env.http,
-		"dev", "--data-dir", env.dataDir, "--kafka-addr", env.kafka, "--http-addr", env.http, "--rules", file)
+	p := env.start(t, "--rules", file)
 
 	if err := os.WriteFile(file, []byte(reloadRulesV1+"      - alert: Broken\n        expr: avg(\"nope\", \"1m\") > 1\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -80,7 +79,7 @@ func TestRuleReload(t *testing.T) {
 	}
 	// The new rule applies to the next event.
 	kcat(t, fmt.Sprintf(`{"tenant_id":"acme","host":"h1","metric":"cpu_load","value":75,"ts_event":%q}`+"\n",
-		time.Now().Format(time.RFC3339)), "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
+		time.Now().Format(time.RFC3339)), "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
 	alert := readAlert(t, p.HTTP+"/alerts/stream?host=h1", 30*time.Second)
 	if !strings.Contains(alert, `"alertname":"WarmCPU"`) {
 		t.Fatalf("alert %s", alert)

@@ -20,13 +20,14 @@ import (
 func TestRestartLosesAndDuplicatesNothing(t *testing.T) {
 	env := newDevEnv(t)
 	base := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
+	var p *proc
 	send := func(from, to int) {
 		var b strings.Builder
 		for i := from; i < to; i++ {
 			fmt.Fprintf(&b, `{"tenant_id":"acme","host":"host-r","metric":"cpu_load","value":%d,"ts_event":"%s"}`+"\n",
 				i, base.Add(time.Duration(i)*100*time.Millisecond).Format(time.RFC3339Nano))
 		}
-		kcat(t, b.String(), "-b", env.kafka, "-t", "ingest.raw.agent", "-P")
+		kcat(t, b.String(), "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
 	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, env.dbURL)
@@ -54,7 +55,7 @@ func TestRestartLosesAndDuplicatesNothing(t *testing.T) {
 					Windows map[string]struct{ Count int }
 				}
 			}
-			if _, err := getJSON("http://"+env.http+"/features/acme/host-r", &snap); err != nil {
+			if _, err := getJSON(p.HTTP+"/features/acme/host-r", &snap); err != nil {
 				return err
 			}
 			if got := snap.Metrics["cpu_load"].Windows["1h"].Count; got != want {
@@ -64,7 +65,7 @@ func TestRestartLosesAndDuplicatesNothing(t *testing.T) {
 		}
 	}
 
-	p := env.start(t)
+	p = env.start(t, "--flush-interval", "1s")
 	send(0, 100)
 	eventually(t, 60*time.Second, "100 rows", rows(100))
 	eventually(t, 30*time.Second, "features of 100 events", featureCount(100))
@@ -75,7 +76,7 @@ func TestRestartLosesAndDuplicatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p = env.start(t)
+	p = env.start(t, "--flush-interval", "1s")
 	send(100, 200)
 	eventually(t, 60*time.Second, "200 rows", rows(200))
 	eventually(t, 30*time.Second, "features of 200 events", featureCount(200))

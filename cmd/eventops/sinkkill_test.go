@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,12 +18,12 @@ import (
 func TestSinkKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 	const signals, samples = 20_000, 10
 	env := newDevEnv(t)
-	startEventops(t, nil, "", "broker", "--data-dir", t.TempDir(), "--kafka-addr", env.kafka)
+	b := startEventops(t, nil, "broker", "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0")
 
 	// The backlog, written as the features stage would: keyed tenant/host
 	// with goka's partitioner.
 	ctx := context.Background()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(env.kafka), kgo.RecordPartitioner(tables.Partitioner()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Kafka...), kgo.RecordPartitioner(tables.Partitioner()),
 		kgo.DefaultProduceTopic(tables.SignalsTopic), kgo.ProducerLinger(0))
 	if err != nil {
 		t.Fatal(err)
@@ -57,8 +56,8 @@ func TestSinkKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 		return
 	}
 	run := func() *proc {
-		return startEventops(t, []string{"DATABASE_URL=" + env.dbURL}, env.http, "run", "--brokers", env.kafka, "--auth", "none",
-			"--stages", "sink,api", "--http-addr", env.http, "--data-dir", t.TempDir(),
+		return startEventops(t, []string{"DATABASE_URL=" + env.dbURL}, "run", "--brokers", b.Kafka[0], "--auth", "none",
+			"--stages", "sink,api", "--http-addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
 			"--session-timeout", "3s", "--heartbeat-interval", "500ms", "--batch-rows", "5000")
 	}
 	p := run()
@@ -68,10 +67,7 @@ func TestSinkKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 		}
 		return nil
 	})
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
+	p.kill()
 	killedAt, _, _ := counts()
 	t.Logf("killed with %d of %d rows written", killedAt, signals*samples)
 	if killedAt >= signals*samples {

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// listening is what a process listens on, as its addr_file reports it.
+type listening struct {
+	// Kafka are the embedded brokers' addresses (dev, broker).
+	Kafka []string `json:"kafka,omitempty"`
+	// HTTP is the API's address (dev, run with the api stage).
+	HTTP string `json:"http,omitempty"`
+}
+
+// report logs the bound addresses and, when path is set, writes them there
+// as JSON. The file appears whole (written aside, then renamed), so that a
+// reader polling for it never sees a part: it is how whoever started the
+// process learns the ports that port 0 chose.
+func (l listening) report(path string, log *slog.Logger) error {
+	log.Info("listening", "kafka", l.Kafka, "http", l.HTTP)
+	if path == "" {
+		return nil
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("addr_file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(append(b, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("addr_file: %w", err)
+	}
+	return nil
+}
+
+// awaitListening polls the addr file at path until the process writes it,
+// the process exits (exited is closed) or ctx ends. The caller removes a
+// file of an earlier run before it starts the process.
+func awaitListening(ctx context.Context, path string, exited <-chan struct{}) (listening, error) {
+	for {
+		var l listening
+		b, err := os.ReadFile(path)
+		if err == nil {
+			if err := json.Unmarshal(b, &l); err != nil {
+				return l, fmt.Errorf("addr file %s: %w", path, err)
+			}
+			return l, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return l, err
+		}
+		select {
+		case <-exited:
+			return l, errors.New("the process exited before it listened")
+		case <-ctx.Done():
+			return l, fmt.Errorf("waiting for %s: %w", path, ctx.Err())
+		case <-time.After(50 * time.Millisecond): // the poll interval
+		}
+	}
+}
+
+// listenAPI binds http_addr when the replica serves the API, so that the
+// address (and the port that port 0 chose) is known before anything else
+// starts; nil when it does not.
+func listenAPI(cfg *Config) (net.Listener, error) {
+	if !cfg.has("api") {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("http_addr: %w", err)
+	}
+	return ln, nil
+}
+
+// addrOf is a listener's address, empty without one.
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
