@@ -14,12 +14,17 @@ import (
 // Reloader replaces the rule set without a restart. A file that does not
 // load is refused as a whole and the rules in force keep running; rules
 // that did not change keep their alert state (their IDs are unchanged), and
-// the states of removed or changed rules are dropped at the next evaluation.
+// the alerts of removed or changed rules end (resolved, or inactive when
+// pending, with the reason) at the next evaluation, which the reload starts
+// for every source holding alert states.
 type Reloader struct {
 	holder  *RuleHolder
 	sources *Sources // nil when this replica runs no features stage
 	load    func() (*rules.RuleSet, error)
 	log     *slog.Logger
+	// wakeStored starts the sources with alert states that are not in
+	// memory (see AfterReload).
+	wakeStored func()
 
 	mu      sync.Mutex
 	total   *prometheus.CounterVec
@@ -52,6 +57,15 @@ func NewReloader(holder *RuleHolder, sources *Sources, load func() (*rules.RuleS
 	return r
 }
 
+// AfterReload sets what starts, after each reload, the sources that hold
+// alert states but have no actor in memory (the features stage's
+// WakeAlerts).
+func (r *Reloader) AfterReload(wakeStored func()) {
+	r.mu.Lock()
+	r.wakeStored = wakeStored
+	r.mu.Unlock()
+}
+
 // Reload loads the rules again and puts them in force, or returns why not.
 func (r *Reloader) Reload() (*rules.RuleSet, error) {
 	r.mu.Lock()
@@ -63,9 +77,13 @@ func (r *Reloader) Reload() (*rules.RuleSet, error) {
 		r.log.Error("rule reload refused; the rules in force keep running", "err", err)
 		return nil, fmt.Errorf("rules not reloaded: %w", err)
 	}
+	rs = rs.Replacing(r.holder.Current())
 	r.holder.Swap(rs)
 	if r.sources != nil {
 		r.sources.Reevaluate()
+	}
+	if r.wakeStored != nil {
+		r.wakeStored()
 	}
 	r.total.WithLabelValues("success").Inc()
 	r.ok.Set(1)

@@ -3,7 +3,9 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
+	"sort"
 	"strconv"
 	"time"
 
@@ -15,43 +17,67 @@ import (
 	"github.com/eventops/eventops/tables"
 )
 
+// Reasons a source actor refuses a sample with, besides the windows' own
+// (features.ReasonTooLate, features.ReasonInvalid).
+const (
+	// ReasonFuture: the sample's event time is ahead of its record's
+	// receive time by more than the bound (a clock running ahead).
+	ReasonFuture = "future"
+	// ReasonSourceLimit: the sample would add a series to a source that
+	// holds as many as it may (MaxSeries, MaxStateBytes).
+	ReasonSourceLimit = "source_limit"
+)
+
 // Messages of a source actor.
 type (
-	// deliver is a signal read at offset.
+	// deliver is a signal read at offset of the signals partition; milli
+	// is that record's timestamp.
 	deliver struct {
 		offset int64
+		milli  int64
 		sig    *tables.Signal
 	}
-	// emitted: a record the actor wrote (alert, late sample) was answered.
-	emitted struct{ err error }
+	// emitted: a record the actor wrote (alert, refused sample) was
+	// answered; a failed one is written again.
+	emitted struct {
+		rec *kgo.Record
+		err error
+	}
+	// reemit writes a failed record again.
+	reemit struct{ rec *kgo.Record }
 	// flushed: the state write covering offset was answered.
 	flushed struct {
 		offset int64
+		value  []byte
 		err    error
 	}
 	flushTick struct{}
 	ruleTick  struct{}
+	idleTick  struct{}
 	// closeReq asks for a final flush; done is called once it is durable.
 	closeReq struct{ done func() }
 )
+
+// maxAlertRecord bounds an alert transition's record, well under the 1 MiB
+// a broker accepts by default: annotations rendered from templates are cut
+// to fit (see boundTransition).
+const maxAlertRecord = 256 << 10
 
 // sourceActor owns one source's features and alert states. It writes them
 // to the table every FlushInterval (sooner after an alert transition) and
 // tells the stage, through durable, which input offsets that covers.
 //
-// The source's clock is its newest event time, moved on by the wall time
-// since that event arrived while the source is silent: rules evaluate on
-// event time while data flows, and timers (for, keep_firing_for, no-data)
-// still elapse when it stops.
+// The source's clock is its newest event time (each capped at its record's
+// receive time, so that a clock running ahead cannot move it), moved on by
+// the wall time since that event arrived while the source is silent: rules
+// evaluate on event time while data flows, and timers (for,
+// keep_firing_for, no-data) still elapse when it stops.
 type sourceActor struct {
-	s       *Sources
-	part    int32
-	durable func(key string, offset int64)
-	// handBack gives up on a signal the actor did not apply.
-	handBack func(offset int64)
-	key      string
-	tenant   string
-	host     string
+	s      *Sources
+	p      *SourcePartition
+	key    string
+	tenant string
+	host   string
 
 	st    *tables.SourceState
 	feats rules.SeriesFeatures
@@ -66,47 +92,51 @@ type sourceActor struct {
 	ruleTimer  *time.Timer
 	ruleAt     int64 // wall ms the rule timer is armed for
 	// inflight counts written records not yet answered; a flush waits for
-	// them so the table never holds a transition whose record was lost.
+	// them so the table never holds a transition whose record was lost. A
+	// record that fails is written again until it is accepted.
 	inflight   int
+	retry      time.Duration
 	flushing   bool
 	flushAgain bool
 	urgent     bool
 	closers    []func()
 	stopped    bool
+
+	// lastSize is the encoded size of the last flush; shed are the metrics
+	// dropped to keep the state under MaxStateBytes (their samples are
+	// refused until the actor restarts).
+	lastSize int
+	shed     map[string]bool
+	// lastWork is the wall time of the last signal; idleTimer checks when
+	// the actor may leave memory.
+	lastWork  time.Time
+	idleTimer *time.Timer
 }
 
 func (a *sourceActor) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *actor.Started:
 		a.self = c.Self()
+		a.lastWork = a.s.opts.Now()
+		a.armIdle(a.s.opts.IdleTimeout)
 	case *deliver:
+		a.p.took(a.key)
 		a.deliver(m)
 	case emitted:
-		a.inflight--
-		if m.err != nil {
-			a.s.opts.Logger.Error("an alert or late-sample record could not be written", "tenant", a.tenant, "host", a.host, "err", m.err)
-		}
-		a.maybeFlush()
+		a.wrote(m)
+	case reemit:
+		a.produce(m.rec)
 	case flushTick:
 		a.flushTimer = nil
 		a.flush()
 	case flushed:
-		a.flushing = false
-		if m.err != nil {
-			a.dirty = true
-			a.s.opts.Logger.Warn("state write failed; retrying", "tenant", a.tenant, "host", a.host, "err", m.err)
-			a.armFlush(time.Second)
-		} else {
-			a.durable(a.key, m.offset)
-		}
-		if a.flushAgain {
-			a.flushAgain = false
-			a.flush()
-		}
-		a.answerClosers()
+		a.settleFlush(m)
 	case ruleTick:
 		a.ruleTimer = nil
-		a.evaluate(a.clock(), "")
+		a.catchUp(a.clock())
+	case idleTick:
+		a.idleTimer = nil
+		a.maybeLeave(c)
 	case closeReq:
 		a.closers = append(a.closers, m.done)
 		a.stopped = true
@@ -130,65 +160,59 @@ func (a *sourceActor) clock() int64 {
 }
 
 func (a *sourceActor) deliver(m *deliver) {
-	if m.offset <= a.st.Offset && a.st.Partition == a.part {
+	if a.st.Redelivered(a.p.part, m.offset, m.milli) {
 		// Read again after a restart: already in the durable state.
 		a.s.m.redelivered.Inc()
-		a.durable(a.key, m.offset)
+		a.p.durable(a.key, m.offset)
 		return
 	}
 	if a.stopped {
 		// After the final flush nothing is applied: the partition's next
 		// owner reads the signal again.
-		a.handBack(m.offset)
+		a.p.hooks.HandBack(m.offset)
 		return
 	}
+	a.lastWork = a.s.opts.Now()
 	sig := m.sig
-	if a.st.SeenOrigin(sig.Origin) {
+	if a.st.SeenOrigin(sig.Origin, sig.IngestMicro) {
 		// Written again by the ingest stage after a crash: applied already.
 		a.s.m.redelivered.Inc()
-		a.st.Partition, a.st.Offset = a.part, m.offset
+		a.advanceOffset(m)
 		a.markDirty()
 		return
 	}
 	a.ingestMicro = sig.IngestMicro
 	defer func() { a.ingestMicro = 0 }()
-	metric := ""
+	// A signal applies at once, at its clock: the rules' deadlines up to it
+	// are met first, then its samples are folded in and the rules that read
+	// them evaluate.
+	receive := sig.IngestMicro / 1000
+	clock := a.st.EventMilli
 	for i := range sig.Samples {
 		sm := &sig.Samples[i]
-		ms := a.st.Metric(sm.Metric)
-		if ms == nil {
-			ms = a.st.AddMetric(tables.MetricState{Name: sm.Metric, Unit: sm.Unit,
-				Series: features.NewSeries(a.s.opts.Rules.FeatureConfig(sm.Metric))})
-			a.feats[sm.Metric] = ms.Series
-		}
-		if sm.Unit != "" {
-			ms.Unit = sm.Unit
-		}
-		ts := sm.TsMicro / 1000
-		out, err := ms.Series.Add(ts, sm.Value)
-		switch {
-		case err != nil || out != features.Applied:
-			reason := out.Reason()
-			errText := reason
-			if err != nil {
-				errText = err.Error()
-			}
-			a.side(sig, sm, reason, errText)
-			continue
-		}
-		a.s.m.samples.Inc()
-		if ts > a.st.EventMilli {
-			a.st.EventMilli = ts
-		}
-		if metric == "" {
-			metric = sm.Metric
-		} else if metric != sm.Metric {
-			metric = "*"
+		switch _, ok := a.futureBound(sm, receive); {
+		case receive <= 0:
+			clock = max(clock, sm.TsMicro/1000)
+		case ok:
+			clock = max(clock, min(sm.TsMicro/1000, receive))
 		}
 	}
-	a.st.Partition, a.st.Offset = a.part, m.offset
-	a.st.MarkOrigin(sig.Origin)
-	a.st.ArrivalMilli = a.nowMilli()
+	if clock > a.st.EventMilli {
+		a.catchUp(clock)
+	}
+	metric := ""
+	for i := range sig.Samples {
+		if a.apply(sig, &sig.Samples[i], receive) {
+			switch metric {
+			case "", sig.Samples[i].Metric:
+				metric = sig.Samples[i].Metric
+			default:
+				metric = "*"
+			}
+		}
+	}
+	a.advanceOffset(m)
+	a.st.MarkOrigin(sig.Origin, sig.IngestMicro)
 	if sig.Meta != nil {
 		a.st.Meta = sig.Meta
 	}
@@ -202,49 +226,180 @@ func (a *sourceActor) deliver(m *deliver) {
 	}
 }
 
-// side sends a sample the windows refused to the DLQ with its reason.
+// futureBound is how far ahead of its record's receive time (ms) a sample
+// may be: MaxFuture, and at most half its metric's lateness, so that a
+// sample from a clock running ahead never makes the metric's on-time
+// samples late. ok is false when the sample is beyond it, or when the
+// receive time is unknown (0).
+func (a *sourceActor) futureBound(sm *tables.Sample, receive int64) (bound int64, ok bool) {
+	if receive <= 0 {
+		return 0, false
+	}
+	var lateness time.Duration
+	if ms := a.st.Metric(sm.Metric); ms != nil {
+		lateness = ms.Series.Config().Lateness
+	} else {
+		lateness = a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness
+	}
+	bound = min(a.s.opts.MaxFuture, lateness/2).Milliseconds()
+	return bound, sm.TsMicro/1000 <= receive+bound
+}
+
+// apply folds one sample into its series, or refuses it with its reason
+// (a resent sample, already applied, is only counted), and reports whether
+// it was applied. The source's clock moves to the sample's event time,
+// capped at its record's receive time.
+func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64) bool {
+	ts := sm.TsMicro / 1000
+	if bound, ok := a.futureBound(sm, receive); !ok && receive > 0 {
+		a.side(sig, sm, ReasonFuture, fmt.Sprintf("event time is %s ahead of the record's receive time (at most %s)",
+			time.Duration(ts-receive)*time.Millisecond, time.Duration(bound)*time.Millisecond))
+		return false
+	}
+	ms := a.st.Metric(sm.Metric)
+	if ms == nil {
+		if ms = a.addSeries(sm); ms == nil {
+			a.side(sig, sm, ReasonSourceLimit, "")
+			return false
+		}
+	}
+	if sm.Unit != "" {
+		ms.Unit = sm.Unit
+	}
+	switch out, err := ms.Series.Add(ts, sm.Value); {
+	case out == features.Duplicate:
+		a.s.m.duplicates.Inc()
+		return false
+	case err != nil || out != features.Applied:
+		errText := ""
+		if err != nil {
+			errText = err.Error()
+		}
+		a.side(sig, sm, out.Reason(), errText)
+		return false
+	}
+	a.s.m.samples.Inc()
+	if receive > 0 {
+		ts = min(ts, receive)
+	}
+	if ts > a.st.EventMilli {
+		a.st.EventMilli, a.st.ArrivalMilli = ts, a.nowMilli()
+	}
+	return true
+}
+
+func (a *sourceActor) advanceOffset(m *deliver) {
+	a.st.Partition, a.st.Offset, a.st.OffsetMilli = a.p.part, m.offset, m.milli
+}
+
+// addSeries adds the state of a sample's metric when the source has room
+// for it (MaxSeries, MaxStateBytes), nil otherwise. A sample may be ahead of
+// its record's receive time by MaxFuture, and at most half its metric's
+// lateness (see deliver), so that a clock running ahead never makes the
+// metric's on-time samples late.
+func (a *sourceActor) addSeries(sm *tables.Sample) *tables.MetricState {
+	o := a.s.opts
+	if a.shed[sm.Metric] || len(a.st.Metrics) >= o.MaxSeries || a.lastSize >= o.MaxStateBytes*9/10 {
+		return nil
+	}
+	ms := a.st.AddMetric(tables.MetricState{Name: sm.Metric, Unit: sm.Unit,
+		Series: features.NewSeries(o.Rules.FeatureConfig(sm.Metric))})
+	a.feats[sm.Metric] = ms.Series
+	return ms
+}
+
+// side sends a sample the source refused to the DLQ with its reason.
 func (a *sourceActor) side(sig *tables.Signal, sm *tables.Sample, reason, errText string) {
-	a.s.m.late.Inc()
+	a.s.m.refused.WithLabelValues(reason).Inc()
 	v, _ := json.Marshal(map[string]any{
 		"tenant_id": sig.Tenant, "host": sig.Host, "metric": sm.Metric, "value": sm.Value, "unit": sm.Unit,
 		"ts_event": time.UnixMicro(sm.TsMicro).UTC().Format(time.RFC3339Nano), "tags": sm.Tags.Map(),
 	})
-	newest := ""
-	if ms := a.st.Metric(sm.Metric); ms != nil {
-		if ts, _, ok := ms.Series.Last(); ok {
-			newest = time.UnixMilli(ts).UTC().Format(time.RFC3339Nano)
-		}
+	if errText == "" {
+		errText = reason
 	}
-	rec := tables.DLQRecord(tables.Rejection{
-		Stage: "features", Reason: reason, Error: errText + ": newest event time of the metric is " + newest + ", lateness bound " +
-			a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness.String(),
+	switch reason {
+	case features.ReasonTooLate:
+		newest := ""
+		if ms := a.st.Metric(sm.Metric); ms != nil {
+			if ts, _, ok := ms.Series.Last(); ok {
+				newest = time.UnixMilli(ts).UTC().Format(time.RFC3339Nano)
+			}
+		}
+		errText += ": newest event time of the metric is " + newest + ", lateness bound " +
+			a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness.String()
+	case ReasonSourceLimit:
+		errText = fmt.Sprintf("the source keeps features of %d metrics (at most %d, state %d bytes of at most %d): "+
+			"the sample is stored but has no features", len(a.st.Metrics), a.s.opts.MaxSeries, a.lastSize, a.s.opts.MaxStateBytes)
+	}
+	a.emit(tables.DLQRecord(tables.Rejection{
+		Stage: "features", Reason: reason, Error: errText,
 		Topic: tables.SignalsTopic, Partition: sig.Origin.Partition, Offset: sig.Origin.Offset, Index: -1,
 		Key: []byte(a.key), Value: v,
-	})
-	a.emit(rec)
+	}))
 }
 
 func (a *sourceActor) emit(rec *kgo.Record) {
 	a.inflight++
+	a.produce(rec)
+}
+
+func (a *sourceActor) produce(rec *kgo.Record) {
 	self, root := a.self, a.s.system.Root
-	a.s.opts.AlertProducer.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
-		root.Send(self, emitted{err: err})
+	a.s.opts.AlertProducer.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
+		root.Send(self, emitted{rec: r, err: err})
 	})
 }
 
-// evaluate runs the rules at source time now and arms the timer for the
-// next deadline.
-func (a *sourceActor) evaluate(now int64, metric string) {
-	rs := a.s.opts.Rules.Current()
+// wrote settles a written record. A record the broker refused is written
+// again with backoff: until it is accepted the state is not flushed, so
+// its input stays unacknowledged and a restart derives it again.
+func (a *sourceActor) wrote(m emitted) {
+	if m.err != nil {
+		a.s.m.writeErrors.Inc()
+		a.retry = min(max(2*a.retry, 100*time.Millisecond), 5*time.Second)
+		a.s.opts.Logger.Warn("an alert or refused-sample record could not be written; retrying",
+			"tenant", a.tenant, "host", a.host, "topic", m.rec.Topic, "err", m.err, "backoff", a.retry)
+		self, root, rec := a.self, a.s.system.Root, m.rec
+		time.AfterFunc(a.retry, func() { root.Send(self, reemit{rec: rec}) })
+		return
+	}
+	a.retry = 0
+	a.inflight--
+	a.maybeFlush()
+}
+
+// catchUp evaluates the rules at each of their deadlines up to the source
+// time until (timers: for elapsing, keep_firing_for ending, no-data), each
+// transition stamped with its deadline, so that the next owner after a
+// crash derives the same ones. A signal catches up to its own clock before
+// its samples apply.
+func (a *sourceActor) catchUp(until int64) {
+	a.advance(until, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
+		return rs.AdvanceUntil(&a.st.Lifecycle, src, a.feats, until, emit)
+	})
+}
+
+// evaluate runs the rules that read metric ("" for all) at source time at,
+// after a signal applied its samples.
+func (a *sourceActor) evaluate(at int64, metric string) {
+	a.advance(at, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
+		return rs.AdvanceAt(&a.st.Lifecycle, src, a.feats, at, metric, emit)
+	})
+}
+
+// advance runs one step of the rule engine at source time now, writes the
+// transitions it emits, and arms the timer for the next deadline.
+func (a *sourceActor) advance(now int64, step func(*rules.RuleSet, rules.Source, func(*rules.Transition)) (int64, bool)) {
 	src := rules.Source{Tenant: a.tenant, Host: a.host}
 	if a.st.Meta != nil {
 		src.Meta = rules.Meta{Owner: a.st.Meta.Owner, Region: a.st.Meta.Region, Service: a.st.Meta.Service, Tags: a.st.Meta.Tags}
 	}
 	changed := false
-	next, ok := rs.Advance(&a.st.Alerts, src, a.feats, now, metric, func(tr *rules.Transition) {
+	next, ok := step(a.s.opts.Rules.Current(), src, func(tr *rules.Transition) {
 		changed = true
 		a.s.m.transitions.WithLabelValues(tr.State).Inc()
-		v, err := json.Marshal(tr)
+		v, err := boundTransition(tr)
 		if err != nil {
 			a.s.opts.Logger.Error("alert transition does not encode", "rule", tr.AlertName, "err", err)
 			return
@@ -252,12 +407,41 @@ func (a *sourceActor) evaluate(now int64, metric string) {
 		a.emit(&kgo.Record{Topic: tables.AlertsTopic, Key: []byte(a.key), Value: v,
 			Headers: []kgo.RecordHeader{{Key: "eventops-ingest-micro", Value: []byte(strconv.FormatInt(a.ingestMicro, 10))}}})
 	})
+	deadline := int64(0)
+	if ok {
+		deadline = next
+	}
+	if deadline != a.st.NextDeadline {
+		a.st.NextDeadline = deadline
+		a.markDirty()
+	}
 	if changed {
 		// A lifecycle step is made durable as soon as its record is.
 		a.urgent = true
 		a.markDirty()
 	}
 	a.armRules(next, ok, now)
+}
+
+// boundTransition encodes a transition within maxAlertRecord: annotations
+// (rendered from templates over source metadata) are cut when the whole
+// would not fit.
+func boundTransition(tr *rules.Transition) ([]byte, error) {
+	v, err := json.Marshal(tr)
+	if err != nil || len(v) <= maxAlertRecord {
+		return v, err
+	}
+	const keep = 1 << 10
+	for name, text := range tr.Annotations {
+		if len(text) > keep {
+			tr.Annotations[name] = text[:keep] + "… (cut)"
+		}
+	}
+	if v, err = json.Marshal(tr); err != nil || len(v) <= maxAlertRecord {
+		return v, err
+	}
+	tr.Annotations = map[string]string{"eventops_cut": "the annotations did not fit in an alert record"}
+	return json.Marshal(tr)
 }
 
 func (a *sourceActor) armRules(next int64, ok bool, now int64) {
@@ -287,7 +471,7 @@ func (a *sourceActor) markDirty() {
 		a.maybeFlush()
 		return
 	}
-	if a.flushTimer == nil {
+	if a.flushTimer == nil && !a.stopped {
 		// Spread the flushes of sources that became dirty together over
 		// [F/2, 3F/2) so that they do not leave in one burst.
 		f := a.s.opts.FlushInterval
@@ -326,7 +510,7 @@ func (a *sourceActor) flush() {
 		a.urgent = true
 		return
 	}
-	b, err := a.st.AppendBinary(make([]byte, 0, 512))
+	b, err := a.encode()
 	if err != nil {
 		a.s.opts.Logger.Error("source state does not encode", "tenant", a.tenant, "host", a.host, "err", err)
 		return
@@ -336,12 +520,101 @@ func (a *sourceActor) flush() {
 		a.flushTimer.Stop()
 		a.flushTimer = nil
 	}
+	a.lastSize = len(b)
 	a.s.m.flushes.Inc()
 	a.s.m.flushBytes.Add(float64(len(b) + len(a.key)))
 	a.s.m.stateBytes.Observe(float64(len(b)))
 	offset, self, root := a.st.Offset, a.self, a.s.system.Root
 	a.s.opts.Producer.Produce(context.Background(), &kgo.Record{Topic: string(tables.FeaturesTable), Key: []byte(a.key), Value: b},
-		func(_ *kgo.Record, err error) { root.Send(self, flushed{offset: offset, err: err}) })
+		func(_ *kgo.Record, err error) { root.Send(self, flushed{offset: offset, value: b, err: err}) })
+}
+
+// encode encodes the state within MaxStateBytes: a state beyond it sheds
+// series (those no rule reads first, then the largest) and their samples
+// are refused from then on, so that a source never writes a record the
+// broker refuses.
+func (a *sourceActor) encode() ([]byte, error) {
+	a.st.Generation = a.p.generation
+	b, err := a.st.AppendBinary(make([]byte, 0, max(512, a.lastSize+a.lastSize/8)))
+	if err != nil || len(b) <= a.s.opts.MaxStateBytes {
+		return b, err
+	}
+	a.shedSeries(len(b) - a.s.opts.MaxStateBytes*9/10)
+	return a.st.AppendBinary(b[:0])
+}
+
+func (a *sourceActor) shedSeries(excess int) {
+	rs := a.s.opts.Rules.Current()
+	type cand struct {
+		i    int
+		read bool
+		size int
+	}
+	cands := make([]cand, len(a.st.Metrics))
+	for i := range a.st.Metrics {
+		m := &a.st.Metrics[i]
+		cands[i] = cand{i: i, read: readsMetric(rs, m.Name), size: len(m.Series.AppendBinary(nil)) + len(m.Name) + len(m.Unit)}
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].read != cands[j].read {
+			return !cands[i].read
+		}
+		return cands[i].size > cands[j].size
+	})
+	drop := map[int]bool{}
+	for _, c := range cands {
+		if excess <= 0 {
+			break
+		}
+		drop[c.i] = true
+		excess -= c.size
+	}
+	if a.shed == nil {
+		a.shed = map[string]bool{}
+	}
+	kept := a.st.Metrics[:0]
+	var names []string
+	for i, m := range a.st.Metrics {
+		if drop[i] {
+			a.shed[m.Name] = true
+			delete(a.feats, m.Name)
+			names = append(names, m.Name)
+			continue
+		}
+		kept = append(kept, m)
+	}
+	clear(a.st.Metrics[len(kept):])
+	a.st.Metrics = kept
+	a.s.m.shed.Add(float64(len(names)))
+	a.s.opts.Logger.Warn("source state over its bound: series shed, their samples are refused with reason "+ReasonSourceLimit,
+		"tenant", a.tenant, "host", a.host, "metrics", names, "max_state_bytes", a.s.opts.MaxStateBytes)
+}
+
+// readsMetric reports whether a rule of rs reads metric.
+func readsMetric(rs *rules.RuleSet, metric string) bool {
+	for r := range rs.Rules() {
+		if r.UsesMetric(metric) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *sourceActor) settleFlush(m flushed) {
+	a.flushing = false
+	if m.err != nil {
+		a.dirty = true
+		a.s.opts.Logger.Warn("state write failed; retrying", "tenant", a.tenant, "host", a.host, "err", m.err)
+		a.armFlush(time.Second)
+	} else {
+		a.p.stored(a.key, m.value)
+		a.p.durable(a.key, m.offset)
+	}
+	if a.flushAgain {
+		a.flushAgain = false
+		a.flush()
+	}
+	a.answerClosers()
 }
 
 // answerClosers answers close requests once everything is durable.
@@ -355,13 +628,37 @@ func (a *sourceActor) answerClosers() {
 	a.closers = nil
 }
 
-func (a *sourceActor) stopTimers() {
-	if a.flushTimer != nil {
-		a.flushTimer.Stop()
-		a.flushTimer = nil
+func (a *sourceActor) armIdle(d time.Duration) {
+	if d <= 0 || a.stopped || !a.p.canEvict() {
+		return
 	}
-	if a.ruleTimer != nil {
-		a.ruleTimer.Stop()
-		a.ruleTimer = nil
+	self, root := a.self, a.s.system.Root
+	a.idleTimer = time.AfterFunc(d, func() { root.Send(self, idleTick{}) })
+}
+
+// maybeLeave stops an actor that has been idle for IdleTimeout and holds
+// nothing the table does not: no deadline of its own, nothing unwritten.
+// Its state stays in the table, from which its next signal rebuilds it.
+func (a *sourceActor) maybeLeave(c actor.Context) {
+	idle := a.s.opts.Now().Sub(a.lastWork)
+	if left := a.s.opts.IdleTimeout - idle; left > 0 {
+		a.armIdle(left)
+		return
+	}
+	if a.stopped || a.dirty || a.flushing || a.inflight > 0 || a.ruleTimer != nil || !a.p.evict(a.key, a.self) {
+		a.armIdle(a.s.opts.IdleTimeout)
+		return
+	}
+	a.stopped = true
+	a.s.m.evicted.Inc()
+	c.Stop(c.Self())
+}
+
+func (a *sourceActor) stopTimers() {
+	for _, t := range []**time.Timer{&a.flushTimer, &a.ruleTimer, &a.idleTimer} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
 	}
 }

@@ -34,6 +34,21 @@ type SourcesOptions struct {
 	// is written to the table (default 5 s). An alert transition flushes
 	// sooner, as soon as its record is acknowledged.
 	FlushInterval time.Duration
+	// IdleTimeout is how long a source's actor stays in memory without a
+	// signal once it holds nothing the table does not (default 10 m; its
+	// state stays in the table and its next signal rebuilds it). It applies
+	// only to partitions opened with a Store.
+	IdleTimeout time.Duration
+	// MaxFuture is how far ahead of its record's receive time a sample may
+	// be (default 30 s); at most half its metric's lateness.
+	MaxFuture time.Duration
+	// MaxSeries bounds the metrics a source keeps features of (default
+	// 500); MaxStateBytes bounds its encoded state (default 768 KiB, well
+	// under the 1 MiB a broker accepts by default). A sample that would add
+	// a series beyond them is refused with reason source_limit; a state that
+	// still outgrows MaxStateBytes sheds series.
+	MaxSeries     int
+	MaxStateBytes int
 	// Now is the wall clock (default time.Now).
 	Now        func() time.Time
 	Registerer prometheus.Registerer
@@ -89,8 +104,12 @@ type Sources struct {
 type sourceMetrics struct {
 	actors      prometheus.Gauge
 	samples     prometheus.Counter
-	late        prometheus.Counter
+	refused     *prometheus.CounterVec
 	redelivered prometheus.Counter
+	duplicates  prometheus.Counter
+	writeErrors prometheus.Counter
+	shed        prometheus.Counter
+	evicted     prometheus.Counter
 	transitions *prometheus.CounterVec
 	flushes     prometheus.Counter
 	flushBytes  prometheus.Counter
@@ -102,6 +121,18 @@ type sourceMetrics struct {
 func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = 5 * time.Second
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 10 * time.Minute
+	}
+	if opts.MaxFuture <= 0 {
+		opts.MaxFuture = 30 * time.Second
+	}
+	if opts.MaxSeries <= 0 {
+		opts.MaxSeries = 500
+	}
+	if opts.MaxStateBytes <= 0 {
+		opts.MaxStateBytes = 768 << 10
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -116,8 +147,17 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 		actors: prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_source_actors", Help: "Per-source actors running."}),
 		samples: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_feature_samples_total",
 			Help: "Samples folded into windowed features."}),
-		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_feature_late_samples_total",
-			Help: "Samples beyond the lateness bound, sent to the DLQ with reason too_late."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_feature_refused_samples_total",
+			Help: "Samples the features stage did not fold in, sent to the DLQ, by reason (too_late, future, source_limit, invalid)."},
+			[]string{"reason"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_feature_duplicate_samples_total",
+			Help: "Samples whose event time their series had applied already (a resent event): not applied again."}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_feature_write_errors_total",
+			Help: "Alert or refused-sample records the broker refused (written again until accepted)."}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_state_series_shed_total",
+			Help: "Series dropped from a source's state to keep it under max_state_bytes."}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_source_actors_evicted_total",
+			Help: "Idle source actors stopped to free memory (their state stays in the table)."}),
 		redelivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_feature_redelivered_total",
 			Help: "Signals read again after a restart and not applied twice."}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_alert_transitions_total",
@@ -132,14 +172,33 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 			Help: "Encoded size of a source's state.", Buckets: prometheus.ExponentialBuckets(64, 2, 12)}),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(m.actors, m.samples, m.late, m.redelivered, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
+		opts.Registerer.MustRegister(m.actors, m.samples, m.refused, m.redelivered, m.duplicates, m.writeErrors, m.shed, m.evicted, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
 	}
 	return &Sources{system: system, opts: opts, m: m, parts: map[*SourcePartition]struct{}{}}
 }
 
+// PartitionHooks connect an opened partition to its stage (the fields of
+// processors.PartitionHooks, in its order).
+type PartitionHooks struct {
+	// Durable (callable from any goroutine) says that a key's state, up to
+	// an input offset, is durable in the table.
+	Durable func(key string, offset int64)
+	// HandBack gives up on a signal its actor did not apply (it arrived
+	// after the partition's final flush): the partition's next owner reads
+	// it again.
+	HandBack func(offset int64)
+	// Store, when set, writes a flushed state into the stage's local copy of
+	// the table, so that an actor rebuilt later in the session starts from
+	// it. Without it idle actors are never stopped.
+	Store func(key string, value []byte)
+	// Generation is the consumer group generation of the session; flushed
+	// states carry it (see tables.StoreIsNewer).
+	Generation int64
+}
+
 // Open implements processors.SourceHost.
-func (s *Sources) Open(part int32, durable func(key string, offset int64), handBack func(offset int64)) *SourcePartition {
-	p := &SourcePartition{s: s, part: part, durable: durable, handBack: handBack, actors: map[string]*actor.PID{}}
+func (s *Sources) Open(part int32, hooks PartitionHooks) *SourcePartition {
+	p := &SourcePartition{s: s, part: part, hooks: hooks, generation: hooks.Generation, actors: map[string]*actorRef{}}
 	s.mu.Lock()
 	s.parts[p] = struct{}{}
 	s.mu.Unlock()
@@ -157,8 +216,8 @@ func (s *Sources) Reevaluate() {
 	s.mu.Unlock()
 	for _, p := range parts {
 		p.mu.Lock()
-		for _, pid := range p.actors {
-			s.system.Root.Send(pid, ruleTick{})
+		for _, ref := range p.actors {
+			s.system.Root.Send(ref.pid, ruleTick{})
 		}
 		p.mu.Unlock()
 	}
@@ -166,37 +225,100 @@ func (s *Sources) Reevaluate() {
 
 // SourcePartition is one owned partition's actors.
 type SourcePartition struct {
-	s        *Sources
-	part     int32
-	durable  func(key string, offset int64)
-	handBack func(offset int64)
+	s          *Sources
+	part       int32
+	hooks      PartitionHooks
+	generation int64
 
 	mu     sync.Mutex
-	actors map[string]*actor.PID
+	actors map[string]*actorRef
 	closed bool
 }
 
-// Deliver implements processors.SourcePartition. The signal is sent under
-// the partition's lock, so that it reaches its actor before Close's final
-// flush request does, or is refused.
-func (p *SourcePartition) Deliver(key string, offset int64, sig *tables.Signal, stored func() []byte) bool {
+// actorRef is a running actor and the signals sent to it that it has not
+// taken yet: an actor leaves memory only with none in its mailbox.
+type actorRef struct {
+	pid    *actor.PID
+	queued int
+}
+
+func (p *SourcePartition) durable(key string, offset int64) { p.hooks.Durable(key, offset) }
+
+func (p *SourcePartition) stored(key string, value []byte) {
+	if p.hooks.Store != nil {
+		p.hooks.Store(key, value)
+	}
+}
+
+func (p *SourcePartition) canEvict() bool { return p.hooks.Store != nil }
+
+// took says the actor of key took a signal from its mailbox.
+func (p *SourcePartition) took(key string) {
+	p.mu.Lock()
+	if ref := p.actors[key]; ref != nil {
+		ref.queued--
+	}
+	p.mu.Unlock()
+}
+
+// evict removes the actor of key if it is pid and nothing waits in its
+// mailbox; the next signal of key then starts a new actor from the table.
+func (p *SourcePartition) evict(key string, pid *actor.PID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ref := p.actors[key]
+	if ref == nil || ref.pid != pid || ref.queued > 0 || p.closed {
+		return false
+	}
+	delete(p.actors, key)
+	p.s.m.actors.Dec()
+	return true
+}
+
+// Deliver implements processors.SourcePartition: milli is the signals
+// record's timestamp. The signal is sent under the partition's lock, so
+// that it reaches its actor before Close's final flush request does, or is
+// refused.
+func (p *SourcePartition) Deliver(key string, offset, milli int64, sig *tables.Signal, stored func() []byte) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return false
 	}
-	pid, ok := p.actors[key]
+	ref, ok := p.actors[key]
 	if !ok {
-		pid = p.spawn(key, sig.Tenant, sig.Host, stored())
-		p.actors[key] = pid
+		ref = &actorRef{pid: p.spawn(key, sig.Tenant, sig.Host, stored())}
+		p.actors[key] = ref
 	}
-	p.s.system.Root.Send(pid, &deliver{offset: offset, sig: sig})
+	ref.queued++
+	p.s.system.Root.Send(ref.pid, &deliver{offset: offset, milli: milli, sig: sig})
 	return true
 }
 
-// Wake implements processors.SourcePartition: a stored source gets its
-// actor back, which evaluates its rules at once and arms its timers.
+// Wake implements processors.SourcePartition: a stored source that has a
+// rule deadline to meet gets its actor back, which evaluates its rules at
+// once and arms its timers. Sources with nothing due stay in the table
+// until their next signal.
 func (p *SourcePartition) Wake(key string, stored []byte) {
+	h, err := tables.DecodeStateHeader(stored)
+	if err != nil || h.NextDeadline == 0 {
+		return
+	}
+	p.wake(key, stored)
+}
+
+// WakeAlerts starts a stored source that holds alert states, so that a
+// rule reload reaches alerts of sources without an actor (a removed or
+// edited rule resolves them).
+func (p *SourcePartition) WakeAlerts(key string, stored []byte) {
+	h, err := tables.DecodeStateHeader(stored)
+	if err != nil || !h.HasAlerts {
+		return
+	}
+	p.wake(key, stored)
+}
+
+func (p *SourcePartition) wake(key string, stored []byte) {
 	tenant, host, err := tables.SplitKey(key)
 	if err != nil {
 		p.s.opts.Logger.Warn("a stored state has a key that is not tenant/host", "key", key)
@@ -208,7 +330,7 @@ func (p *SourcePartition) Wake(key string, stored []byte) {
 		return
 	}
 	pid := p.spawn(key, tenant, host, stored)
-	p.actors[key] = pid
+	p.actors[key] = &actorRef{pid: pid}
 	p.s.system.Root.Send(pid, ruleTick{})
 }
 
@@ -230,12 +352,7 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte) *actor.
 			}
 		}
 	}
-	if st.Partition == p.part && st.Offset >= 0 {
-		// What the table holds is durable: records up to its offset are
-		// redeliveries.
-		p.durable(key, st.Offset)
-	}
-	a := &sourceActor{s: s, part: p.part, durable: p.durable, handBack: p.handBack, key: key, tenant: tenant, host: host, st: st}
+	a := &sourceActor{s: s, p: p, key: key, tenant: tenant, host: host, st: st, lastSize: len(stored)}
 	a.feats = make(rules.SeriesFeatures, len(st.Metrics))
 	for i := range st.Metrics {
 		a.feats[st.Metrics[i].Name] = st.Metrics[i].Series
@@ -262,8 +379,8 @@ func (p *SourcePartition) Close(ctx context.Context) {
 	if len(actors) == 0 {
 		close(flushed)
 	}
-	for _, pid := range actors {
-		s.system.Root.Send(pid, closeReq{done: func() {
+	for _, ref := range actors {
+		s.system.Root.Send(ref.pid, closeReq{done: func() {
 			if left.Add(-1) == 0 {
 				close(flushed)
 			}
@@ -277,8 +394,8 @@ func (p *SourcePartition) Close(ctx context.Context) {
 				"partition", p.part, "sources", n)
 		}
 	}
-	for _, pid := range actors {
-		s.system.Root.Stop(pid)
+	for _, ref := range actors {
+		s.system.Root.Stop(ref.pid)
 	}
 	s.m.actors.Sub(float64(len(actors)))
 }

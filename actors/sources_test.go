@@ -30,16 +30,16 @@ func TestDeliverAfterCloseIsRefused(t *testing.T) {
 		Logger: slog.New(slog.DiscardHandler)})
 	var mu sync.Mutex
 	durable := int64(-1)
-	p := s.Open(0, func(_ string, off int64) {
+	p := s.Open(0, PartitionHooks{Durable: func(_ string, off int64) {
 		mu.Lock()
 		durable = max(durable, off)
 		mu.Unlock()
-	}, func(off int64) { t.Errorf("offset %d handed back by its actor", off) })
+	}, HandBack: func(off int64) { t.Errorf("offset %d handed back by its actor", off) }})
 	signal := func(ts time.Time) *tables.Signal {
 		return &tables.Signal{Tenant: "acme", Host: "h", Samples: []tables.Sample{{Metric: "cpu_load", Value: 0.5, TsMicro: ts.UnixMicro()}}}
 	}
 	now := time.Now()
-	if !p.Deliver("acme/h", 1, signal(now), func() []byte { return nil }) {
+	if !p.Deliver("acme/h", 1, now.UnixMilli(), signal(now), func() []byte { return nil }) {
 		t.Fatal("a signal was refused before Close")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -51,7 +51,7 @@ func TestDeliverAfterCloseIsRefused(t *testing.T) {
 	if got != 1 {
 		t.Fatalf("durable up to %d after Close, want 1", got)
 	}
-	if p.Deliver("acme/h", 2, signal(now.Add(time.Second)), func() []byte { return nil }) {
+	if p.Deliver("acme/h", 2, now.UnixMilli(), signal(now.Add(time.Second)), func() []byte { return nil }) {
 		t.Fatal("a signal delivered after Close was taken: nothing applies it and nothing hands it back")
 	}
 }

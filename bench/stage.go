@@ -124,8 +124,8 @@ func FeaturesStage(ctx context.Context, k processors.Kafka, rs *rules.RuleSet, e
 
 type host struct{ s *actors.Sources }
 
-func (h host) Open(p int32, durable func(string, int64), handBack func(int64)) processors.SourcePartition {
-	return h.s.Open(p, durable, handBack)
+func (h host) Open(p int32, hooks processors.PartitionHooks) processors.SourcePartition {
+	return h.s.Open(p, actors.PartitionHooks(hooks))
 }
 
 // Sum adds up the values of a counter's or gauge's series whose labels

@@ -253,3 +253,33 @@ func TestEnsureTopicsReportsARawTopicWithoutTheBrokersTime(t *testing.T) {
 		}
 	}
 }
+
+// The record limit of a topic is read from the brokers: the embedded
+// broker's own unless the topic sets one.
+func TestMaxMessageBytes(t *testing.T) {
+	b := start(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := broker.EnsureTopics(ctx, b.Addrs(), tables.DefaultLayout(), 1); err != nil {
+		t.Fatal(err)
+	}
+	n, err := broker.MaxMessageBytes(ctx, b.Addrs(), string(tables.FeaturesTable))
+	if err != nil || n != 16<<20 {
+		t.Fatalf("max.message.bytes %d, %v", n, err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: kadm.StringPtr("1048576")}},
+		string(tables.FeaturesTable))
+	if err == nil {
+		_, err = resp.On(string(tables.FeaturesTable), nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := broker.MaxMessageBytes(ctx, b.Addrs(), string(tables.FeaturesTable)); err != nil || n != 1<<20 {
+		t.Fatalf("max.message.bytes set on the topic: %d, %v", n, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eventops/eventops/tables"
 )
@@ -98,3 +99,62 @@ func EnsureTopics(ctx context.Context, brokers []string, layout tables.Layout, r
 // deleted, loses records) and the timestamp type (the ingest stage judges
 // event times against the broker's timestamp of a raw record).
 var checkedConfigs = map[string]bool{"cleanup.policy": true, "message.timestamp.type": true}
+
+// MaxMessageBytes returns the largest record batch the brokers accept on
+// topic: its max.message.bytes when the topic sets one, the brokers'
+// message.max.bytes otherwise.
+func MaxMessageBytes(ctx context.Context, brokers []string, topic string) (int, error) {
+	fail := func(err error) (int, error) { return 0, fmt.Errorf("max.message.bytes of %s: %w", topic, err) }
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fail(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return fail(err)
+	}
+	if n, ok, err := configInt(rcs, topic, "max.message.bytes", kmsg.ConfigSourceDynamicTopicConfig); err != nil || ok {
+		return n, err
+	}
+	bcs, err := adm.DescribeBrokerConfigs(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	least := 0
+	for _, rc := range bcs {
+		for _, c := range rc.Configs {
+			var n int
+			if c.Key == "message.max.bytes" && c.Value != nil {
+				if _, err := fmt.Sscan(*c.Value, &n); err == nil && n > 0 && (least == 0 || n < least) {
+					least = n
+				}
+			}
+		}
+	}
+	if least == 0 {
+		return fail(errors.New("the brokers did not say"))
+	}
+	return least, nil
+}
+
+// configInt reads an integer config of a resource, if it comes from src.
+func configInt(rcs kadm.ResourceConfigs, name, key string, src kmsg.ConfigSource) (int, bool, error) {
+	rc, err := rcs.On(name, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("%s of %s: %w", key, name, err)
+	}
+	for _, c := range rc.Configs {
+		var n int
+		if c.Key == key && c.Value != nil && c.Source == src {
+			if _, err := fmt.Sscan(*c.Value, &n); err == nil && n > 0 {
+				return n, true, nil
+			}
+		}
+	}
+	return 0, false, nil
+}

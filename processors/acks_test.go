@@ -233,7 +233,10 @@ func TestFenceOfASession(t *testing.T) {
 	if f == nil || inner.sessions[0] != f || inner.sessions[1] != f {
 		t.Fatalf("goka was handed %v, fence %v", inner.sessions, f)
 	}
-	done := f.closeWith()
+	done, ok := f.closeWith()
+	if !ok {
+		t.Fatal("work could not be tied to a running session")
+	}
 	var flushed atomic.Bool
 	go func() {
 		<-inner.cleaned

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/tables"
@@ -19,24 +20,42 @@ const StageFeatures = "features"
 // owns. The features stage tells it when a partition is opened, hands it
 // every signal, and closes the partition when goka revokes it.
 type SourceHost interface {
-	// Open starts a partition for one goka session. durable (callable from
-	// any goroutine) says that a key's state, up to an offset, is durable
-	// in the table; handBack (likewise) that the signal at offset was not
-	// applied and is left to the partition's next owner.
-	Open(part int32, durable func(key string, offset int64), handBack func(offset int64)) SourcePartition
+	// Open starts a partition for one goka session.
+	Open(part int32, hooks PartitionHooks) SourcePartition
+}
+
+// PartitionHooks are what an opened partition reports to its stage; each
+// may be called from any goroutine.
+type PartitionHooks struct {
+	// Durable says that a key's state, up to an offset, is durable in the
+	// table.
+	Durable func(key string, offset int64)
+	// HandBack says the signal at offset was not applied and is left to the
+	// partition's next owner.
+	HandBack func(offset int64)
+	// Store writes a flushed state into the stage's local copy of the
+	// table, so that an actor rebuilt later in the session starts from it;
+	// nil when the stage has no such copy (goka's tester).
+	Store func(key string, value []byte)
+	// Generation is the consumer group generation of the session (0
+	// without one).
+	Generation int64
 }
 
 // SourcePartition is one opened partition of a SourceHost.
 type SourcePartition interface {
-	// Deliver hands a signal to its source's actor and reports whether it
-	// took it: once the partition is closing, it does not. stored returns
-	// the table's value for the key; it may only be called during Deliver.
-	Deliver(key string, offset int64, sig *tables.Signal, stored func() []byte) bool
-	// Wake starts the source's actor from its stored state if it is not
-	// running, so that its timers (for, keep_firing_for, no-data) run
-	// without waiting for a new event. It may only be called during a
-	// goka callback of the partition.
+	// Deliver hands a signal (read at offset, with record timestamp milli)
+	// to its source's actor and reports whether it took it: once the
+	// partition is closing, it does not. stored returns the table's value
+	// for the key; it may only be called during Deliver.
+	Deliver(key string, offset, milli int64, sig *tables.Signal, stored func() []byte) bool
+	// Wake starts a stored source's actor if it is not running and its
+	// state holds a rule deadline, so that its timers (for,
+	// keep_firing_for, no-data) run without waiting for a new event.
 	Wake(key string, stored []byte)
+	// WakeAlerts starts a stored source's actor if it is not running and
+	// its state holds alert states, so that a rule reload reaches them.
+	WakeAlerts(key string, stored []byte)
 	// Close flushes the partition's state to the table and stops its actors;
 	// it returns once that is durable or ctx ended.
 	Close(ctx context.Context)
@@ -69,12 +88,18 @@ type Features struct {
 	// closing counts the partitions whose final flush runs; Run returns
 	// only once they are over, so that the actors outlive them.
 	closing sync.WaitGroup
+	// sessions is the newest goka session; stores the table's local
+	// storage of each partition.
+	sessions sessionLog
+	stores   tableStores
 }
 
 type featurePartition struct {
 	acks    *Acks
-	session context.Context
+	session any // the session's fence, or goka's context without one
 	host    SourcePartition
+	// store is the partition's local copy of the table in this session.
+	store storage.Storage
 }
 
 // NewFeatures builds the stage.
@@ -94,7 +119,6 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 	f.graph = goka.DefineGroup(tables.FeaturesGroup,
 		goka.Input(tables.SignalsStream, tables.BytesCodec{}, f.process),
 		goka.Persist(tables.BytesCodec{}),
-		goka.Visitor(wakeVisitor, f.wake),
 	)
 	return f, nil
 }
@@ -102,35 +126,34 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 // Graph returns the goka group graph.
 func (f *Features) Graph() *goka.GroupGraph { return f.graph }
 
-// wakeVisitor names the visit that starts the actors of newly assigned
-// partitions.
-const wakeVisitor = "wake"
-
 // NewProcessor builds the stage's goka processor; extra options come last
 // (tests pass goka.WithTester). After every rebalance, once the new
-// partitions are recovered, it visits every stored source so that actors
-// with timers to run are rebuilt without waiting for new events.
+// partitions are recovered, it starts the actors of the stored sources that
+// have a rule deadline to meet, so that their timers run without waiting
+// for new events.
 func (f *Features) NewProcessor(ctx context.Context, extra ...goka.ProcessorOption) (*goka.Processor, error) {
 	var p *goka.Processor
 	var mu sync.Mutex
-	wake := func(goka.Assignment) {
+	wake := func(a goka.Assignment) {
+		session := f.sessions.current()
 		go func() {
 			mu.Lock()
 			proc := p
 			mu.Unlock()
-			if proc == nil || proc.WaitForReadyContext(ctx) != nil {
+			if proc == nil || session == nil || proc.WaitForReadyContext(ctx) != nil {
 				return
 			}
-			n, err := proc.VisitAllWithStats(ctx, wakeVisitor, nil)
-			if err != nil && ctx.Err() == nil {
-				f.opts.Logger.Warn("waking the sources of the new assignment", "err", err)
-				return
-			}
-			f.opts.Logger.Debug("woke the sources of the new assignment", "sources", n)
+			n := f.visit(session, a, SourcePartition.Wake)
+			f.opts.Logger.Debug("woke the sources of the new assignment that have a deadline", "sources", n)
 		}()
 	}
-	opts := append(f.opts.Kafka.ProcessorOptions(), goka.WithRebalanceCallback(wake))
-	proc, err := goka.NewProcessor(f.opts.Kafka.Brokers, f.graph, append(opts, extra...)...)
+	k := f.opts.Kafka
+	k.sessions = &f.sessions
+	opts := append(k.ProcessorOptions(),
+		goka.WithStorageBuilder(f.stores.builder(k.Defaults().storageBuilder())),
+		goka.WithUpdateCallback(keepNewerState),
+		goka.WithRebalanceCallback(wake))
+	proc, err := goka.NewProcessor(k.Brokers, f.graph, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("features: %w", err)
 	}
@@ -153,37 +176,105 @@ func (f *Features) Run(ctx context.Context, extra ...goka.ProcessorOption) error
 	return err
 }
 
-// wake is the visit callback: it starts a stored source's actor.
-func (f *Features) wake(ctx goka.Context, _ any) {
-	v, _ := ctx.Value().([]byte)
-	if len(v) == 0 {
-		return
+// WakeAlerts starts the actors of the stored sources of the current session
+// that hold alert states, so that a rule reload reaches every alert, also of
+// sources that had left memory (a removed or edited rule ends them).
+func (f *Features) WakeAlerts() int {
+	session := f.sessions.current()
+	if session == nil || session.ctx.Err() != nil {
+		return 0
 	}
-	f.partition(ctx).host.Wake(ctx.Key(), v)
+	a := goka.Assignment{}
+	for _, c := range session.Claims()[tables.SignalsTopic] {
+		a[c] = 0
+	}
+	return f.visit(session, a, SourcePartition.WakeAlerts)
 }
 
-// partition returns the partition's tracker, opening the partition on the
-// first record of a new session. When the session ends (revocation or
-// shutdown) its state is flushed, which makes the records read so far
-// durable; what is not durable within the grace is handed back. The
-// session is released only once the flush is over, also when timers made
-// it (then no deferred commit waits for it), so that the partition's next
-// owner does not recover the table before this owner's last write (unless
-// that write outlasts the grace).
+// visit hands every stored source of the assigned partitions to wake, in
+// the partitions' state of session. It returns how many it visited.
+func (f *Features) visit(session *fence, a goka.Assignment, wake func(SourcePartition, string, []byte)) int {
+	n := 0
+	for part := range a {
+		fp := f.open(part, session, session.ctx)
+		if fp == nil || fp.store == nil {
+			continue
+		}
+		it, err := fp.store.Iterator()
+		if err != nil {
+			f.opts.Logger.Warn("reading the stored sources of a partition", "partition", part, "err", err)
+			continue
+		}
+		for it.Next() && session.ctx.Err() == nil {
+			v, err := it.Value()
+			if err != nil || len(v) == 0 {
+				continue
+			}
+			wake(fp.host, string(it.Key()), append([]byte(nil), v...))
+			n++
+		}
+		it.Release()
+	}
+	return n
+}
+
+// keepNewerState is the features table's recovery: a state written by an
+// older generation of the group than the one stored (the late flush of an
+// owner that had lost the partition) does not replace it.
+func keepNewerState(ctx goka.UpdateContext, s storage.Storage, key string, value []byte) error {
+	if value == nil {
+		return s.Delete(key)
+	}
+	if stored, err := s.Get(key); err == nil && tables.StoreIsNewer(stored, value) {
+		return nil
+	}
+	return s.Set(key, value)
+}
+
+// partition returns the partition's tracker for the session of a goka
+// callback, opening the partition on its first record of a new session.
 func (f *Features) partition(ctx goka.Context) *featurePartition {
-	p, session := ctx.Partition(), ctx.Context()
+	session := ctx.Context()
+	var id any = session
+	if fe := fenceOf(session); fe != nil {
+		id, session = fe, fe.ctx
+	}
+	return f.open(ctx.Partition(), id, session)
+}
+
+// open returns partition p's tracker in session (id: its fence, or goka's
+// context), opening it if needed; nil once the session has ended. When the
+// session ends (revocation or shutdown) its state is flushed, which makes
+// the records read so far durable; what is not durable within the grace is
+// handed back. The session is released only once the flush is over, also
+// when timers made it (then no deferred commit waits for it), so that the
+// partition's next owner does not recover the table before this owner's
+// last write (unless that write outlasts the grace).
+func (f *Features) open(p int32, id any, session context.Context) *featurePartition {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if fp, ok := f.parts[p]; ok && fp.session == session {
+	if fp, ok := f.parts[p]; ok && fp.session == id {
 		return fp
 	}
-	fp := &featurePartition{acks: sessionTracker(session, tables.SignalsTopic, p), session: session}
-	fp.host = f.opts.Host.Open(p, fp.acks.Durable, fp.acks.HandBackFrom)
-	f.parts[p] = fp
 	released := func() {}
-	if fe := fenceOf(session); fe != nil {
-		released = fe.closeWith()
+	fe := fenceOf(session)
+	if fe != nil {
+		done, ok := fe.closeWith()
+		if !ok {
+			return nil
+		}
+		released = done
 	}
+	fp := &featurePartition{acks: sessionTracker(session, tables.SignalsTopic, p), session: id, store: f.stores.get(p)}
+	hooks := PartitionHooks{Durable: fp.acks.Durable, HandBack: fp.acks.HandBackFrom}
+	if fe != nil {
+		hooks.Generation = int64(fe.GenerationID())
+		if fp.store != nil {
+			hooks.Store = func(key string, value []byte) { storeNewer(fp.store, key, value) }
+		}
+	}
+	fp.host = f.opts.Host.Open(p, hooks)
+	f.parts[p] = fp
 	f.closing.Add(1)
 	go func() {
 		defer f.closing.Done()
@@ -201,10 +292,54 @@ func (f *Features) partition(ctx goka.Context) *featurePartition {
 	return fp
 }
 
+// storeNewer writes a flushed state into a local copy of the table, unless
+// that holds a state of a later generation. A copy already closed (its
+// session is over) is left as it is.
+func storeNewer(st storage.Storage, key string, value []byte) {
+	if stored, err := st.Get(key); err == nil && tables.StoreIsNewer(stored, value) {
+		return
+	}
+	_ = st.Set(key, value)
+}
+
+// tableStores keeps the local storage goka builds for each partition of the
+// features table, the newest per partition.
+type tableStores struct {
+	mu sync.Mutex
+	m  map[int32]storage.Storage
+}
+
+func (t *tableStores) builder(base storage.Builder) storage.Builder {
+	return func(topic string, partition int32) (storage.Storage, error) {
+		st, err := base(topic, partition)
+		if err == nil && topic == string(tables.FeaturesTable) {
+			t.mu.Lock()
+			if t.m == nil {
+				t.m = map[int32]storage.Storage{}
+			}
+			t.m[partition] = st
+			t.mu.Unlock()
+		}
+		return st, err
+	}
+}
+
+func (t *tableStores) get(p int32) storage.Storage {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[p]
+}
+
 func (f *Features) process(ctx goka.Context, msg any) {
 	m := f.opts.Metrics
 	f.count.recordsIn.Inc()
 	fp := f.partition(ctx)
+	if fp == nil {
+		// Read after the session's cleanup began (goka does not run
+		// callbacks then): the next owner reads it again.
+		fenceOf(ctx.Context()).hold(tables.SignalsTopic, ctx.Partition(), ctx.Offset())
+		return
+	}
 	acks := fp.acks
 	key, off := ctx.Key(), ctx.Offset()
 	acks.Add(off, key, ctx.DeferCommit())
@@ -225,7 +360,7 @@ func (f *Features) process(ctx goka.Context, msg any) {
 		return
 	}
 	f.count.eventsIn.Add(float64(len(sig.Samples)))
-	taken := fp.host.Deliver(key, off, sig, func() []byte {
+	taken := fp.host.Deliver(key, off, ctx.Timestamp().UnixMilli(), sig, func() []byte {
 		v, _ := ctx.Value().([]byte)
 		return v
 	})

@@ -30,8 +30,8 @@ groups:
 
 type host struct{ s *actors.Sources }
 
-func (h host) Open(p int32, durable func(string, int64), handBack func(int64)) processors.SourcePartition {
-	return h.s.Open(p, durable, handBack)
+func (h host) Open(p int32, hooks processors.PartitionHooks) processors.SourcePartition {
+	return h.s.Open(p, actors.PartitionHooks(hooks))
 }
 
 func runFeatures(t *testing.T, stored map[string][]byte) (*tester.Tester, *fakeProducer, *actors.RuleHolder) {
@@ -170,11 +170,11 @@ type blockingHost struct {
 	opened, closed int
 }
 
-func (h *blockingHost) Open(_ int32, durable func(string, int64), _ func(int64)) processors.SourcePartition {
+func (h *blockingHost) Open(_ int32, hooks processors.PartitionHooks) processors.SourcePartition {
 	h.mu.Lock()
 	h.opened++
 	h.mu.Unlock()
-	return &blockingPartition{h: h, durable: durable}
+	return &blockingPartition{h: h, durable: hooks.Durable}
 }
 
 type blockingPartition struct {
@@ -182,12 +182,13 @@ type blockingPartition struct {
 	durable func(string, int64)
 }
 
-func (p *blockingPartition) Deliver(key string, offset int64, _ *tables.Signal, _ func() []byte) bool {
+func (p *blockingPartition) Deliver(key string, offset, _ int64, _ *tables.Signal, _ func() []byte) bool {
 	p.durable(key, offset)
 	return true
 }
 
-func (p *blockingPartition) Wake(string, []byte) {}
+func (p *blockingPartition) Wake(string, []byte)       {}
+func (p *blockingPartition) WakeAlerts(string, []byte) {}
 
 func (p *blockingPartition) Close(ctx context.Context) {
 	<-ctx.Done()

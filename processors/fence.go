@@ -17,21 +17,42 @@ import (
 // waiting for work that will not be durable in time.
 type fencedGroup struct {
 	sarama.ConsumerGroup
-	grace time.Duration
-	log   *slog.Logger
+	grace    time.Duration
+	log      *slog.Logger
+	sessions *sessionLog
 }
 
 // Consume runs one session; goka's handler sees its fence.
 func (g fencedGroup) Consume(ctx context.Context, topics []string, handler sarama.ConsumerGroupHandler) error {
-	return g.ConsumerGroup.Consume(ctx, topics, &fencedHandler{inner: handler, grace: g.grace, log: g.log})
+	return g.ConsumerGroup.Consume(ctx, topics, &fencedHandler{inner: handler, grace: g.grace, log: g.log, sessions: g.sessions})
+}
+
+// sessionLog holds the newest session a processor set up.
+type sessionLog struct {
+	mu  sync.Mutex
+	cur *fence
+}
+
+func (l *sessionLog) set(f *fence) {
+	l.mu.Lock()
+	l.cur = f
+	l.mu.Unlock()
+}
+
+// current returns the newest session, nil before the first.
+func (l *sessionLog) current() *fence {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur
 }
 
 // fencedHandler gives goka's handler the same fence in Setup, ConsumeClaim
 // and Cleanup of its session.
 type fencedHandler struct {
-	inner sarama.ConsumerGroupHandler
-	grace time.Duration
-	log   *slog.Logger
+	inner    sarama.ConsumerGroupHandler
+	grace    time.Duration
+	log      *slog.Logger
+	sessions *sessionLog
 
 	mu sync.Mutex
 	f  *fence
@@ -46,7 +67,13 @@ func (h *fencedHandler) fence(s sarama.ConsumerGroupSession) *fence {
 	return h.f
 }
 
-func (h *fencedHandler) Setup(s sarama.ConsumerGroupSession) error { return h.inner.Setup(h.fence(s)) }
+func (h *fencedHandler) Setup(s sarama.ConsumerGroupSession) error {
+	f := h.fence(s)
+	if h.sessions != nil {
+		h.sessions.set(f)
+	}
+	return h.inner.Setup(f)
+}
 
 func (h *fencedHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	return h.inner.ConsumeClaim(h.fence(s), c)
@@ -58,6 +85,9 @@ func (h *fencedHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Con
 func (h *fencedHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 	f := h.fence(s)
 	err := h.inner.Cleanup(f)
+	f.closingMu.Lock()
+	f.ended = true
+	f.closingMu.Unlock()
 	f.closing.Wait()
 	return err
 }
@@ -76,7 +106,11 @@ type fence struct {
 	// without a lock.
 	holds   atomic.Pointer[map[heldPartition]int64]
 	holdsMu sync.Mutex
-	closing sync.WaitGroup
+	// closing counts the work the session's end waits for; once ended,
+	// none is added.
+	closing   sync.WaitGroup
+	closingMu sync.Mutex
+	ended     bool
 }
 
 // heldPartition names a held partition; an empty topic holds the
@@ -143,9 +177,14 @@ func (f *fence) hold(topic string, partition int32, offset int64) {
 }
 
 // closeWith registers work that the session's end waits for; the caller
-// calls the returned function once it is over. Register while the session
-// runs (from a goka callback), never after it ended.
-func (f *fence) closeWith() (done func()) {
+// calls the returned function once it is over. It reports false, with
+// nothing registered, once the session's cleanup began.
+func (f *fence) closeWith() (done func(), ok bool) {
+	f.closingMu.Lock()
+	defer f.closingMu.Unlock()
+	if f.ended {
+		return nil, false
+	}
 	f.closing.Add(1)
-	return f.closing.Done
+	return f.closing.Done, true
 }

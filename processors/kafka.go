@@ -39,6 +39,9 @@ type Kafka struct {
 	// must stay well below the rebalance timeout.
 	HandBackGrace time.Duration
 	Logger        *slog.Logger
+	// sessions, when set, learns of every session goka sets up (the
+	// features stage wakes its sources from it).
+	sessions *sessionLog
 }
 
 // Defaults fills zero fields.
@@ -127,7 +130,7 @@ func (k Kafka) consumerGroupBuilder() goka.ConsumerGroupBuilder {
 		if err != nil {
 			return nil, err
 		}
-		return fencedGroup{ConsumerGroup: g, grace: k.HandBackGrace, log: k.Logger.With("group", group)}, nil
+		return fencedGroup{ConsumerGroup: g, grace: k.HandBackGrace, log: k.Logger.With("group", group), sessions: k.sessions}, nil
 	}
 }
 
@@ -160,12 +163,16 @@ func (k Kafka) ProcessorOptions() []goka.ProcessorOption {
 		goka.WithLogger(GokaLogger(k.Logger)),
 		goka.WithBackoffResetTimeout(time.Minute),
 	}
+	return append(opts, goka.WithStorageBuilder(k.storageBuilder()))
+}
+
+// storageBuilder builds the local storage of a processor's tables: LevelDB
+// under DataDir, or memory without one.
+func (k Kafka) storageBuilder() storage.Builder {
 	if k.DataDir != "" {
-		opts = append(opts, goka.WithStorageBuilder(storage.DefaultBuilder(filepath.Join(k.DataDir, "goka"))))
-	} else {
-		opts = append(opts, goka.WithStorageBuilder(storage.MemoryBuilder()))
+		return storage.DefaultBuilder(filepath.Join(k.DataDir, "goka"))
 	}
-	return opts
+	return storage.MemoryBuilder()
 }
 
 // ViewOptions returns the goka options of a view (a whole table, read-only).

@@ -2,6 +2,7 @@ package tables
 
 import (
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/eventops/eventops/features"
@@ -10,23 +11,40 @@ import (
 
 // SourceState is the value of the features group table: everything a
 // source's actor needs to resume exactly where it stopped. Its size grows
-// with the source's metrics and active alerts, never with time or rate.
+// with the source's metrics and active alerts, never with time or rate, and
+// the actors bound it (see actors.SourcesOptions.MaxStateBytes).
 type SourceState struct {
-	// Partition and Offset are the last input record applied. A record at
-	// or below Offset is a redelivery and is not applied again; this is what
-	// makes a replay after a crash safe.
-	Partition int32
-	Offset    int64
-	// EventMilli is the newest event time seen; ArrivalMilli the wall time
-	// its record arrived. Together they are the source's clock while it is
-	// silent (see actors).
+	// Generation is the consumer group generation of the session that wrote
+	// the state. A state written by an owner that lost its partition (a
+	// "zombie" flush that lands late) carries an older generation than the
+	// new owner's, so recovery keeps the newer one (see StoreIsNewer).
+	Generation int64
+	// NextDeadline is the source time of the earliest rule deadline the
+	// state holds (a for elapsing, keep_firing_for ending, a no-data
+	// threshold), 0 when nothing is due without new data. Only sources with
+	// a deadline need their actor after a rebalance.
+	NextDeadline int64
+	// Partition and Offset are the last signals record applied, and
+	// OffsetMilli that record's timestamp. A record at or below Offset is a
+	// redelivery and is not applied again, unless its timestamp is newer
+	// than OffsetMilli: then the log was recreated (its offsets started
+	// again) and the record is new.
+	Partition   int32
+	Offset      int64
+	OffsetMilli int64
+	// EventMilli is the source's event-time clock: the newest event time
+	// applied, each capped at its record's receive time so that a sample
+	// from a clock running ahead cannot move it. ArrivalMilli is the wall
+	// time that record arrived. Together they are the source's clock while
+	// it is silent (see actors).
 	EventMilli   int64
 	ArrivalMilli int64
 	Meta         *SourceMeta
-	// Origins are the highest raw offsets applied, per raw partition. The
+	// Origins are the highest raw records applied, per raw partition. The
 	// ingest stage is at-least-once too: after a crash it reads raw records
 	// again and writes their signals again, with new offsets; a signal whose
-	// origin is at or below its partition's mark is such a duplicate.
+	// origin is at or below its partition's mark, and not newer than it, is
+	// such a duplicate.
 	Origins []OriginMark
 	// Metrics are sorted by name.
 	Metrics []MetricState
@@ -36,41 +54,55 @@ type SourceState struct {
 	rules.Lifecycle
 }
 
-// OriginMark is the highest offset of one raw partition applied to a state.
+// OriginMark is the highest record of one raw partition applied to a state:
+// its offset and its timestamp (the broker's receive time, in µs).
 type OriginMark struct {
 	Partition int32
 	Offset    int64
+	Micro     int64
 }
 
-// SeenOrigin reports whether a signal from origin o was applied already.
-// Origins of no raw partition (Partition < 0) are never duplicates.
-func (s *SourceState) SeenOrigin(o Origin) bool {
+// SeenOrigin reports whether a signal from origin o, whose raw record has
+// timestamp micro, was applied already. Origins of no raw partition
+// (Partition < 0: HTTP ingest) are never seen. A record at or below the
+// mark's offset but newer than the mark comes from a log that started
+// again (the topic was recreated, or its offsets were reset): it is new.
+func (s *SourceState) SeenOrigin(o Origin, micro int64) bool {
 	if o.Partition < 0 {
 		return false
 	}
 	for _, m := range s.Origins {
 		if m.Partition == o.Partition {
-			return o.Offset <= m.Offset
+			return o.Offset <= m.Offset && micro <= m.Micro
 		}
 	}
 	return false
 }
 
-// MarkOrigin records that a signal from origin o was applied.
-func (s *SourceState) MarkOrigin(o Origin) {
+// MarkOrigin records that a signal from origin o (raw record timestamp
+// micro) was applied. A mark moves forward with the offset, and is replaced
+// by a record of a log that started again.
+func (s *SourceState) MarkOrigin(o Origin, micro int64) {
 	if o.Partition < 0 {
 		return
 	}
 	for i := range s.Origins {
-		if s.Origins[i].Partition == o.Partition {
-			if o.Offset > s.Origins[i].Offset {
-				s.Origins[i].Offset = o.Offset
+		m := &s.Origins[i]
+		if m.Partition == o.Partition {
+			if o.Offset > m.Offset || micro > m.Micro {
+				m.Offset, m.Micro = o.Offset, max(micro, m.Micro)
 			}
 			return
 		}
 	}
-	s.Origins = append(s.Origins, OriginMark{Partition: o.Partition, Offset: o.Offset})
+	s.Origins = append(s.Origins, OriginMark{Partition: o.Partition, Offset: o.Offset, Micro: micro})
 	sort.Slice(s.Origins, func(i, j int) bool { return s.Origins[i].Partition < s.Origins[j].Partition })
+}
+
+// Redelivered reports whether the signals record at offset of partition,
+// with timestamp milli, is covered by the state already.
+func (s *SourceState) Redelivered(partition int32, offset, milli int64) bool {
+	return s.Partition == partition && offset <= s.Offset && milli <= s.OffsetMilli
 }
 
 // MetricState is one metric's feature series.
@@ -98,13 +130,34 @@ func (s *SourceState) AddMetric(m MetricState) *MetricState {
 	return &s.Metrics[i]
 }
 
-const stateVersion = 1
+// State encodings: version 1 (no generation, deadline or record times) is
+// still read; version 2 is written.
+const (
+	stateVersion1 = 1
+	stateVersion  = 2
+)
 
-// AppendBinary encodes the state after dst.
+// State flags.
+const (
+	// stateHasAlerts: the state holds alert states (pending or firing).
+	stateHasAlerts = 1 << iota
+)
+
+// AppendBinary encodes the state after dst. The header (version,
+// generation, next deadline, flags) comes first so that DecodeStateHeader
+// reads it without decoding the rest.
 func (s *SourceState) AppendBinary(dst []byte) ([]byte, error) {
 	b := append(dst, stateVersion)
+	b = appendVarint(b, s.Generation)
+	b = appendVarint(b, s.NextDeadline)
+	var flags byte
+	if len(s.Alerts) > 0 {
+		flags |= stateHasAlerts
+	}
+	b = append(b, flags)
 	b = appendVarint(b, int64(s.Partition))
 	b = appendVarint(b, s.Offset)
+	b = appendVarint(b, s.OffsetMilli)
 	b = appendVarint(b, s.EventMilli)
 	b = appendVarint(b, s.ArrivalMilli)
 	b = appendOptionalMeta(b, s.Meta)
@@ -112,6 +165,7 @@ func (s *SourceState) AppendBinary(dst []byte) ([]byte, error) {
 	for _, o := range s.Origins {
 		b = appendVarint(b, int64(o.Partition))
 		b = appendVarint(b, o.Offset)
+		b = appendVarint(b, o.Micro)
 	}
 	b = appendUvarint(b, uint64(len(s.Metrics)))
 	for _, m := range s.Metrics {
@@ -132,25 +186,85 @@ func (s *SourceState) AppendBinary(dst []byte) ([]byte, error) {
 	return appendString(b, string(alerts)), nil
 }
 
+// StateHeader is what a stored state says about itself before its body is
+// decoded.
+type StateHeader struct {
+	Generation   int64
+	NextDeadline int64
+	HasAlerts    bool
+	// Legacy: the state was written by an older version that kept none of
+	// the above (every field is then the most conservative: a deadline and
+	// alerts are assumed).
+	Legacy bool
+}
+
+// DecodeStateHeader reads a stored state's header.
+func DecodeStateHeader(data []byte) (StateHeader, error) {
+	r := &reader{b: data}
+	h := r.header()
+	return h, r.err
+}
+
+func (r *reader) header() StateHeader {
+	switch v := r.byte("version"); {
+	case r.err != nil:
+		return StateHeader{}
+	case v == stateVersion1:
+		return StateHeader{Legacy: true, NextDeadline: 1, HasAlerts: true}
+	case v != stateVersion:
+		r.err = fmt.Errorf("%w: state version %d", ErrCorrupt, v)
+		return StateHeader{}
+	}
+	h := StateHeader{Generation: r.varint("generation"), NextDeadline: r.varint("next deadline")}
+	h.HasAlerts = r.byte("flags")&stateHasAlerts != 0
+	return h
+}
+
+// StoreIsNewer reports whether a state that is about to replace stored
+// must be kept out because stored was written by a later generation of the
+// group: a flush of an owner that had already lost the partition. Values
+// that do not decode never block a write.
+func StoreIsNewer(stored, incoming []byte) bool {
+	if len(stored) == 0 || len(incoming) == 0 {
+		return false
+	}
+	old, err1 := DecodeStateHeader(stored)
+	inc, err2 := DecodeStateHeader(incoming)
+	if err1 != nil || err2 != nil || old.Legacy || inc.Legacy {
+		return false
+	}
+	return inc.Generation < old.Generation
+}
+
 // DecodeSourceState decodes a state; cfg gives each metric's feature
 // configuration. A metric whose series does not decode under its current
 // configuration starts afresh and is named in reset.
 func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s *SourceState, reset []string, err error) {
 	r := &reader{b: data}
-	if v := r.byte("version"); r.err == nil && v != stateVersion {
-		return nil, nil, fmt.Errorf("%w: state version %d", ErrCorrupt, v)
+	h := r.header()
+	if r.err != nil {
+		return nil, nil, r.err
 	}
-	s = &SourceState{
-		Partition:    int32(r.varint("partition")),
-		Offset:       r.varint("offset"),
-		EventMilli:   r.varint("event time"),
-		ArrivalMilli: r.varint("arrival time"),
+	s = &SourceState{Generation: h.Generation, NextDeadline: h.NextDeadline}
+	s.Partition = int32(r.varint("partition"))
+	s.Offset = r.varint("offset")
+	if !h.Legacy {
+		s.OffsetMilli = r.varint("offset time")
+	} else {
+		// The record times were not kept: offsets alone decide, as before.
+		s.OffsetMilli = math.MaxInt64
 	}
+	s.EventMilli = r.varint("event time")
+	s.ArrivalMilli = r.varint("arrival time")
 	s.Meta = r.optionalMeta()
 	if no := r.count("origins", 2); no > 0 {
 		s.Origins = make([]OriginMark, no)
 		for i := range s.Origins {
-			s.Origins[i] = OriginMark{Partition: int32(r.varint("origin partition")), Offset: r.varint("origin offset")}
+			o := OriginMark{Partition: int32(r.varint("origin partition")), Offset: r.varint("origin offset"), Micro: math.MaxInt64}
+			if !h.Legacy {
+				o.Micro = r.varint("origin time")
+			}
+			s.Origins[i] = o
 		}
 	}
 	n := r.count("metrics", 6)

@@ -12,11 +12,12 @@ import (
 func defaultCfg(string) features.Config { return features.DefaultConfig() }
 
 func sampleState(t testing.TB) *SourceState {
-	st := &SourceState{Partition: 3, Offset: 42, EventMilli: 1761040800000, ArrivalMilli: 1761040800500,
+	st := &SourceState{Generation: 4, NextDeadline: 1761040920000, Partition: 3, Offset: 42, OffsetMilli: 1761040800400,
+		EventMilli: 1761040800000, ArrivalMilli: 1761040800500,
 		Meta: &SourceMeta{Owner: "o", Tags: map[string]string{"k": "v"}}}
-	st.MarkOrigin(Origin{Partition: 5, Offset: 9})
-	st.MarkOrigin(Origin{Partition: 1, Offset: 7})
-	st.MarkOrigin(Origin{Partition: 5, Offset: 3}) // lower: ignored
+	st.MarkOrigin(Origin{Partition: 5, Offset: 9}, 900)
+	st.MarkOrigin(Origin{Partition: 1, Offset: 7}, 700)
+	st.MarkOrigin(Origin{Partition: 5, Offset: 3}, 300) // lower and older: ignored
 	for _, name := range []string{"mem", "cpu"} {
 		ser := features.NewSeries(features.DefaultConfig())
 		for i := 0; i < 50; i++ {
@@ -44,12 +45,18 @@ func TestSourceStateRoundTrip(t *testing.T) {
 	if string(again) != string(b) {
 		t.Fatal("re-encoding differs")
 	}
-	if got.Metrics[0].Name != "cpu" || got.Offset != 42 || !reflect.DeepEqual(got.Origins, []OriginMark{{1, 7}, {5, 9}}) {
+	if got.Metrics[0].Name != "cpu" || got.Offset != 42 || got.OffsetMilli != st.OffsetMilli || got.Generation != 4 ||
+		got.NextDeadline != st.NextDeadline || !reflect.DeepEqual(got.Origins, []OriginMark{{1, 7, 700}, {5, 9, 900}}) {
 		t.Fatalf("decoded %+v", got)
 	}
-	if !got.SeenOrigin(Origin{Partition: 5, Offset: 9}) || got.SeenOrigin(Origin{Partition: 5, Offset: 10}) ||
-		got.SeenOrigin(Origin{Partition: 2, Offset: 0}) || got.SeenOrigin(Origin{Partition: -1, Offset: 0}) {
+	if !got.SeenOrigin(Origin{Partition: 5, Offset: 9}, 900) || !got.SeenOrigin(Origin{Partition: 5, Offset: 4}, 400) ||
+		got.SeenOrigin(Origin{Partition: 5, Offset: 10}, 1000) ||
+		got.SeenOrigin(Origin{Partition: 2, Offset: 0}, 0) || got.SeenOrigin(Origin{Partition: -1, Offset: 0}, 0) {
 		t.Fatal("SeenOrigin")
+	}
+	h, err := DecodeStateHeader(b)
+	if err != nil || h != (StateHeader{Generation: 4, NextDeadline: st.NextDeadline, HasAlerts: true}) {
+		t.Fatalf("header %+v %v", h, err)
 	}
 	w, ok := got.Metric("mem").Series.Window(time.Minute)
 	if !ok || w.Count != 50 {
@@ -130,4 +137,82 @@ func FuzzDecodeSourceState(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A raw topic that was recreated (or whose offsets started again) writes
+// records at offsets the marks already passed; their timestamps are newer
+// than the marks', so they are new, and the mark follows the new log.
+func TestOriginMarksFollowARecreatedLog(t *testing.T) {
+	st := &SourceState{}
+	st.MarkOrigin(Origin{Partition: 2, Offset: 1_000_000}, 5_000)
+	if !st.SeenOrigin(Origin{Partition: 2, Offset: 999_000}, 4_000) {
+		t.Fatal("a replayed record of the old log is not recognised")
+	}
+	fresh := Origin{Partition: 2, Offset: 10}
+	if st.SeenOrigin(fresh, 9_000) {
+		t.Fatal("a record of the new log is taken for a replay")
+	}
+	st.MarkOrigin(fresh, 9_000)
+	if !st.SeenOrigin(Origin{Partition: 2, Offset: 9}, 8_500) || st.SeenOrigin(Origin{Partition: 2, Offset: 11}, 9_100) {
+		t.Fatalf("the mark does not follow the new log: %+v", st.Origins)
+	}
+}
+
+// The same holds for the signals topic the state's offset refers to.
+func TestRedeliveredNeedsTheSameLog(t *testing.T) {
+	st := &SourceState{Partition: 1, Offset: 500, OffsetMilli: 10_000}
+	switch {
+	case !st.Redelivered(1, 400, 9_000):
+		t.Fatal("an earlier record of the same log is not a redelivery")
+	case st.Redelivered(1, 400, 11_000):
+		t.Fatal("a record of a recreated log is taken for a redelivery")
+	case st.Redelivered(2, 400, 9_000):
+		t.Fatal("another partition's record is taken for a redelivery")
+	}
+}
+
+// A flush that lands after a newer owner's (a zombie write) does not
+// replace it.
+func TestStoreIsNewerKeepsTheLaterGeneration(t *testing.T) {
+	enc := func(gen int64) []byte {
+		b, err := (&SourceState{Generation: gen}).AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	switch {
+	case !StoreIsNewer(enc(7), enc(6)):
+		t.Fatal("an older generation replaces a newer one")
+	case StoreIsNewer(enc(7), enc(7)), StoreIsNewer(enc(7), enc(8)), StoreIsNewer(nil, enc(1)):
+		t.Fatal("a write of the same or a later generation is kept out")
+	case StoreIsNewer([]byte{9}, enc(1)), StoreIsNewer(enc(3), []byte{0xff}):
+		t.Fatal("an undecodable value blocks a write")
+	}
+}
+
+// A state written by the previous encoding still decodes; what it did not
+// keep is read conservatively (offsets alone decide, a deadline is assumed).
+func TestLegacyStateDecodes(t *testing.T) {
+	b := []byte{stateVersion1}
+	for _, v := range []int64{3, 42, 1761040800000, 1761040800500} { // partition, offset, event, arrival
+		b = appendVarint(b, v)
+	}
+	b = appendOptionalMeta(b, nil)
+	b = appendUvarint(b, 1)
+	b = appendVarint(b, 5)
+	b = appendVarint(b, 9)
+	b = appendUvarint(b, 0) // metrics
+	alerts, _ := (&rules.Lifecycle{}).AppendBinary(nil)
+	b = appendString(b, string(alerts))
+	st, _, err := DecodeSourceState(b, defaultCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Offset != 42 || st.EventMilli != 1761040800000 || !st.Redelivered(3, 42, 1<<50) || !st.SeenOrigin(Origin{5, 9}, 1<<50) {
+		t.Fatalf("legacy state %+v", st)
+	}
+	if h, err := DecodeStateHeader(b); err != nil || !h.Legacy || h.NextDeadline == 0 || !h.HasAlerts {
+		t.Fatalf("legacy header %+v %v", h, err)
+	}
 }

@@ -41,6 +41,9 @@ type Config struct {
 	BatchRows   int           `key:"batch_rows" default:"10000" help:"rows per PostgreSQL batch"`
 	BatchWait   time.Duration `key:"batch_interval" default:"200ms" help:"longest wait before a partial PostgreSQL batch is written"`
 	MaxFuture   time.Duration `key:"max_future" default:"30s" help:"how far an event time may be ahead of when its record reached the broker or HTTP ingest (kept well inside the 1m lateness; cf. Mimir's 10m creation grace period)"`
+	SourceIdle  time.Duration `key:"source_idle_timeout" default:"10m" help:"how long a source's actor stays in memory without a signal once its state is in the table (it comes back with its next signal or rule deadline)"`
+	MaxSeries   int           `key:"max_series_per_source" default:"500" help:"metrics a source keeps windowed features of; samples of more go to the DLQ with reason source_limit (their rows are stored)"`
+	MaxState    int           `key:"max_state_bytes" default:"786432" help:"bound of a source's encoded feature state, under the broker's max.message.bytes; a state beyond it sheds series (reason source_limit)"`
 	Retention   time.Duration `key:"retention" default:"0s" help:"how long metrics are kept: older daily partitions are dropped, older rows go to the DLQ (0 keeps them forever)"`
 	ConfigFile  string        `key:"config" env:"EVENTOPS_CONFIG" help:"YAML file with any of these keys"`
 	APIKeysFile string        `key:"api_keys_file" help:"API keys file: one 'sha256:<hex> <tenant or *> [name]' a line (eventops keys new TENANT makes one); dev without it serves localhost only"`
@@ -292,6 +295,15 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	}
 	if c.Rebalance >= 4*time.Second && c.Rebalance <= 7*time.Second {
 		bad("rebalance_timeout", "%s is too close to goka's 5s rejoin pause: replicas would trade partitions forever", c.Rebalance)
+	}
+	if c.MaxSeries < 1 {
+		bad("max_series_per_source", "must be positive")
+	}
+	if c.MaxState < 64<<10 || c.MaxState > 64<<20 {
+		bad("max_state_bytes", "%d is out of range 65536..67108864", c.MaxState)
+	}
+	if c.SourceIdle < 0 {
+		bad("source_idle_timeout", "must not be negative (0 keeps every source in memory)")
 	}
 	if c.Retention < 0 {
 		bad("retention", "%s must not be negative (0 keeps metrics forever)", c.Retention)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/api"
+	"github.com/eventops/eventops/broker"
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/processors"
@@ -135,6 +136,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	stages, sctx := errgroup.WithContext(ctx)
 	var sink *actors.Sink
 	var sources *actors.Sources
+	var wakeStored func()
 	readiness := []func(context.Context) error{
 		func(ctx context.Context) error { return db.Ping(ctx) },
 		func(ctx context.Context) error {
@@ -157,8 +159,16 @@ func (p *pipeline) run(ctx context.Context) error {
 		readiness = append(readiness, recovered("ingest", in))
 	}
 	if cfg.has("features") {
+		if err := checkStateBound(ctx, cfg, p.brokers); err != nil {
+			return err
+		}
+		idle := cfg.SourceIdle
+		if idle == 0 {
+			idle = -1
+		}
 		sources = actors.NewSources(system, actors.SourcesOptions{
 			Rules: ruleHolder, Producer: stateProducer, AlertProducer: alertProducer, FlushInterval: cfg.Flush,
+			IdleTimeout: idle, MaxFuture: cfg.MaxFuture, MaxSeries: cfg.MaxSeries, MaxStateBytes: cfg.MaxState,
 			Registerer: reg, Logger: log,
 		})
 		fs, err := processors.NewFeatures(processors.FeaturesOptions{
@@ -167,6 +177,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		wakeStored = func() { fs.WakeAlerts() }
 		stages.Go(p.supervise(sctx, "features", fs))
 		readiness = append(readiness, recovered("features", fs))
 	}
@@ -200,6 +211,9 @@ func (p *pipeline) run(ctx context.Context) error {
 		log.Warn("alerting is set but this replica does not run the notify stage: nothing is sent from here", "stages", cfg.Stages)
 	}
 	reloader := actors.NewReloader(ruleHolder, sources, func() (*rules.RuleSet, error) { return loadRules(cfg) }, reg, log)
+	if wakeStored != nil {
+		reloader.AfterReload(wakeStored)
+	}
 	reloadRules := func() (api.ReloadResult, error) {
 		rs, err := reloader.Reload()
 		if err != nil {
@@ -275,6 +289,20 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	system.Shutdown()
 	return errors.Join(errs...)
+}
+
+// checkStateBound refuses a max_state_bytes that the broker would not take
+// as one record of the features table.
+func checkStateBound(ctx context.Context, cfg *Config, brokers []string) error {
+	limit, err := broker.MaxMessageBytes(ctx, brokers, string(tables.FeaturesTable))
+	if err != nil {
+		return err
+	}
+	if cfg.MaxState > limit*9/10 {
+		return fmt.Errorf("max_state_bytes: %d does not fit in a record of %s with room to spare (the brokers take %d bytes: keep it at most %d)",
+			cfg.MaxState, tables.FeaturesTable, limit, limit*9/10)
+	}
+	return nil
 }
 
 // recovered makes a readiness check of a stage: its processor runs and its
@@ -377,8 +405,8 @@ func externalURL(httpAddr string) string {
 // sourceHost adapts actors.Sources to processors.SourceHost.
 type sourceHost struct{ s *actors.Sources }
 
-func (h sourceHost) Open(part int32, durable func(string, int64), handBack func(int64)) processors.SourcePartition {
-	return h.s.Open(part, durable, handBack)
+func (h sourceHost) Open(part int32, hooks processors.PartitionHooks) processors.SourcePartition {
+	return h.s.Open(part, actors.PartitionHooks(hooks))
 }
 
 // featureReader adapts the features view to the API.
