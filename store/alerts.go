@@ -27,6 +27,9 @@ type Alert struct {
 	EndsAt      *time.Time        `json:"ends_at,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// Reason says why an alert ended other than by its condition (its
+	// rule was removed or changed, or no longer applies to the tenant).
+	Reason string `json:"reason,omitempty"`
 	// Features are the features the rule read (episode view only).
 	Features map[string]*float64 `json:"features,omitempty"`
 }
@@ -59,13 +62,13 @@ type AlertPage struct {
 
 const alertSelect = `id, coalesce(episode_id, ''), coalesce(tenant, ''), coalesce(source_id, ''),
 	coalesce(alertname, rule, ''), coalesce(state, ''), coalesce(severity, ''), value, coalesce(message, ''),
-	coalesce(metric, ''), ts, starts_at, ends_at, labels, annotations`
+	coalesce(metric, ''), ts, starts_at, ends_at, labels, annotations, coalesce(payload->>'reason', '')`
 
 func scanAlert(row pgx.Row, features bool) (Alert, error) {
 	var a Alert
 	var labels, annotations, feats []byte
 	dest := []any{&a.ID, &a.EpisodeID, &a.Tenant, &a.Host, &a.AlertName, &a.State, &a.Severity, &a.Value,
-		&a.Message, &a.Metric, &a.Ts, &a.StartsAt, &a.EndsAt, &labels, &annotations}
+		&a.Message, &a.Metric, &a.Ts, &a.StartsAt, &a.EndsAt, &labels, &annotations, &a.Reason}
 	if features {
 		dest = append(dest, &feats)
 	}

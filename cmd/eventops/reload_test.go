@@ -102,3 +102,113 @@ func TestRuleReload(t *testing.T) {
 	}
 	p.stop(60 * time.Second)
 }
+
+const reloadEndsV1 = `
+metrics:
+  - {name: cpu_load, kind: gauge, unit: percent}
+  - {name: mem_used_pct, kind: gauge, unit: percent}
+groups:
+  - name: host
+    rules:
+      - alert: HighCPU
+        expr: avg("cpu_load", "1m") > 90
+        labels: {severity: critical}
+      - alert: MemHigh
+        expr: last("mem_used_pct") > 95
+        labels: {severity: warning}
+`
+
+// A reload that edits one rule and removes another ends their alerts: each
+// firing episode gets a resolved transition that says why, in PostgreSQL
+// and on the stream, also for sources whose actors had left memory; the
+// edited rule then runs its own lifecycle.
+func TestReloadEndsTheAlertsOfEditedAndRemovedRules(t *testing.T) {
+	env := newDevEnv(t)
+	file := filepath.Join(t.TempDir(), "rules.yml")
+	if err := os.WriteFile(file, []byte(reloadEndsV1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := env.start(t, "--rules", file, "--flush-interval", "500ms", "--source-idle-timeout", "1s")
+	now := time.Now().UTC().Truncate(time.Second)
+	var events strings.Builder
+	for _, host := range []string{"h1", "h2"} {
+		fmt.Fprintf(&events, `{"tenant_id":"acme","host":%q,"metric":"cpu_load","value":95,"ts_event":%q}`+"\n", host, now.Format(time.RFC3339))
+	}
+	fmt.Fprintf(&events, `{"tenant_id":"acme","host":"h1","metric":"mem_used_pct","value":99,"ts_event":%q}`+"\n", now.Format(time.RFC3339))
+	kcat(t, events.String(), "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P")
+
+	type alert struct {
+		EpisodeID string `json:"episode_id"`
+		Host      string `json:"host"`
+		AlertName string `json:"alertname"`
+		State     string `json:"state"`
+		Reason    string `json:"reason"`
+	}
+	alerts := func(state string) []alert {
+		var page struct{ Alerts []alert }
+		if _, err := getJSON(p.HTTP+"/alerts?tenant=acme&state="+state, &page); err != nil {
+			t.Fatal(err)
+		}
+		return page.Alerts
+	}
+	eventually(t, 30*time.Second, "three firing alerts", func() error {
+		if n := len(alerts("firing")); n != 3 {
+			return fmt.Errorf("%d firing", n)
+		}
+		return nil
+	})
+	fired := map[string]alert{}
+	for _, a := range alerts("firing") {
+		fired[a.EpisodeID] = a
+	}
+	// Both sources go idle: their actors leave memory, their states stay.
+	eventually(t, 30*time.Second, "idle actors to leave memory", func() error {
+		if got := metricValue(t, p.HTTP, "eventops_source_actors"); got != "0" {
+			return fmt.Errorf("%s actors", got)
+		}
+		return nil
+	})
+
+	edited := strings.Replace(reloadEndsV1, `> 90`, `> 80`, 1)
+	edited = edited[:strings.Index(edited, "      - alert: MemHigh")]
+	if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := postReload(t, p.HTTP); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	eventually(t, 30*time.Second, "a resolved transition for every fired episode", func() error {
+		resolved := map[string]alert{}
+		for _, a := range alerts("resolved") {
+			resolved[a.EpisodeID] = a
+		}
+		for ep, f := range fired {
+			r, ok := resolved[ep]
+			want := "rule_changed"
+			if f.AlertName == "MemHigh" {
+				want = "rule_removed"
+			}
+			switch {
+			case !ok:
+				return fmt.Errorf("%s of %s not resolved", f.AlertName, f.Host)
+			case r.Reason != want:
+				return fmt.Errorf("%s of %s resolved with reason %q, want %q", f.AlertName, f.Host, r.Reason, want)
+			}
+		}
+		return nil
+	})
+	// The edited rule fires anew, as its own episodes.
+	eventually(t, 30*time.Second, "the edited rule's own episodes", func() error {
+		n := 0
+		for _, a := range alerts("firing") {
+			if _, old := fired[a.EpisodeID]; !old && a.AlertName == "HighCPU" {
+				n++
+			}
+		}
+		if n != 2 {
+			return fmt.Errorf("%d new HighCPU episodes", n)
+		}
+		return nil
+	})
+	p.stop(60 * time.Second)
+}
