@@ -17,6 +17,29 @@
 //     which stops consumption instead of growing memory, and a caller that
 //     gives up (its partition revoked) leaves its rows untaken. A writer
 //     blocked retrying has at most one tick in its mailbox.
+//   - A source actor applies a signal at once, at its clock: the newest
+//     event time it applied, each capped at its record's receive time (a
+//     clock running ahead cannot move it; a sample further ahead than
+//     MaxFuture, or half its metric's lateness, is refused as future). Rule
+//     deadlines up to that clock are met first, stamped with the deadline,
+//     so that timers give the same transitions whenever they run and
+//     whoever owns the source. A sample whose event time its series applied
+//     already (a resend, or a replay after a crash) changes nothing.
+//   - A record the actor writes (an alert transition, a refused sample) is
+//     written again until the broker takes it, and the state is not flushed
+//     before: the table never holds a transition whose record was lost, and
+//     its input stays unacknowledged meanwhile.
+//   - A source's encoded state stays under MaxStateBytes and its metrics
+//     under MaxSeries: samples beyond them are refused (source_limit), and a
+//     state that still grows sheds series. Every flushed state carries the
+//     generation of the session that wrote it, so that the table's recovery
+//     keeps a later owner's state over a late write of an earlier one.
+//   - An actor that holds nothing the table does not (no deadline, nothing
+//     unwritten) leaves memory after IdleTimeout; its state is written
+//     through to the stage's local copy of the table, from which its next
+//     signal rebuilds it. After a rebalance only sources with a rule
+//     deadline get an actor; after a rule reload, every source with alert
+//     states does.
 //   - A source partition takes no signal once it began closing: Deliver
 //     reports it, and a signal that reaches a stopped actor is handed back,
 //     never silently dropped.

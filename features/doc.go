@@ -55,6 +55,21 @@
 // ±2^53 ms are Rejected with an error. A jump far ahead expires old buckets
 // in work bounded by the bucket count.
 //
+// # Clocks running ahead
+//
+// T is the newest event time of the series, whatever the wall clock says: a
+// sample from a clock running ahead would move T and make the metric's
+// on-time samples look late. The series does not know when a sample
+// arrived, so its callers bound how far ahead of its record's receive time
+// a sample may be before it reaches Add: the ingest stage refuses one ahead
+// by more than max_future (30 s, reason "future"), and a source's actor one
+// ahead by more than half the metric's Lateness (same reason). A sample
+// that passes moves T by less than Lateness/2, so an on-time sample, behind
+// its own receive time by less than the other half, is still accepted.
+// The source's clock that rules read (a separate thing: see actors) is
+// capped at the receive time, so such a sample does not advance no-data
+// timers either.
+//
 // # Resends
 //
 // A series holds at most one sample per event time: a sample at an event
