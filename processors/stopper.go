@@ -37,6 +37,6 @@ func (c *current) Recovered() bool {
 	return p != nil && p.Recovered()
 }
 
-// maxInterned bounds the distinct strings a stage shares between the
+// maxInterned bounds the bytes of strings a stage shares between the
 // signals it decodes (tenants, hosts, metrics, units, tags).
-const maxInterned = 1 << 20
+const maxInterned = 32 << 20

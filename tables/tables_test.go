@@ -2,9 +2,11 @@ package tables
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -72,5 +74,25 @@ func TestSplitKey(t *testing.T) {
 		if _, _, err := SplitKey(bad); err == nil {
 			t.Errorf("SplitKey(%q) accepted", bad)
 		}
+	}
+}
+
+// However many distinct names arrive, the interner holds at most its
+// bound, and still shares the strings in use.
+func TestInternerIsBoundedInBytes(t *testing.T) {
+	in := NewInterner(64 << 10)
+	for i := range 100_000 {
+		s := in.String([]byte(fmt.Sprintf("host-%0200d", i)))
+		if in.Size() > 64<<10 {
+			t.Fatalf("holds %d bytes after %d strings", in.Size(), i)
+		}
+		if len(s) != 205 {
+			t.Fatal("wrong string")
+		}
+	}
+	a := in.String([]byte("cpu_load"))
+	b := in.String([]byte("cpu_load"))
+	if unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Fatal("a string in use is not shared")
 	}
 }

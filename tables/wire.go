@@ -103,15 +103,21 @@ func (r *reader) string(what string) string {
 
 // Interner shares the strings decoders make (tenants, hosts, metric names,
 // units, tags) so that decoding a signal does not allocate them again and
-// again. It keeps at most max distinct strings; past that it just copies.
-// It is safe for concurrent use.
+// again. It keeps at most max bytes of strings: once they are taken, it
+// forgets them all and starts again, so that strings of sources long gone
+// (or a flood of new names) do not stay forever, and the ones in use come
+// back at once. It is safe for concurrent use.
 type Interner struct {
-	mu  sync.Mutex
-	m   map[string]string
-	max int
+	mu    sync.Mutex
+	m     map[string]string
+	bytes int
+	max   int
 }
 
-// NewInterner returns an interner of at most max strings.
+// internOverhead approximates a map entry's own bytes beside the string's.
+const internOverhead = 48
+
+// NewInterner returns an interner of at most max bytes.
 func NewInterner(max int) *Interner { return &Interner{m: map[string]string{}, max: max} }
 
 // String returns a string equal to b.
@@ -125,10 +131,24 @@ func (in *Interner) String(b []byte) string {
 		return s
 	}
 	s := string(b)
-	if len(in.m) < in.max {
-		in.m[s] = s
+	size := len(s) + internOverhead
+	if size > in.max {
+		return s
 	}
+	if in.bytes+size > in.max {
+		clear(in.m)
+		in.bytes = 0
+	}
+	in.m[s] = s
+	in.bytes += size
 	return s
+}
+
+// Size returns the bytes the interner holds.
+func (in *Interner) Size() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.bytes
 }
 
 // count reads a collection length and bounds it by the bytes left, assuming
