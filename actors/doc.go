@@ -33,7 +33,13 @@
 //     under MaxSeries: samples beyond them are refused (source_limit), and a
 //     state that still grows sheds series. Every flushed state carries the
 //     generation of the session that wrote it, so that the table's recovery
-//     keeps a later owner's state over a late write of an earlier one.
+//     keeps a later owner's state over a late write of an earlier one. A
+//     state write not acknowledged within the hand-back grace fails, which
+//     bounds how late such a write can land. What stays open: a late write
+//     that lands after the new owner's last one, followed by a compaction
+//     of the table before the new owner writes again (its source silent
+//     since), leaves the older state as the only one to recover; closing it
+//     takes a transactional producer fenced per partition.
 //   - An actor that holds nothing the table does not (no deadline, nothing
 //     unwritten) leaves memory after IdleTimeout; its state is written
 //     through to the stage's local copy of the table, from which its next

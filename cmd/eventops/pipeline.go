@@ -113,7 +113,10 @@ func (p *pipeline) run(ctx context.Context) error {
 		return err
 	}
 	defer producer.Close()
-	stateProducer, err := newProducer("state")
+	// A state write that has not landed by the hand-back grace fails (the
+	// actor writes again while it owns the source): a write of an owner
+	// that lost the partition cannot land long after the next owner's.
+	stateProducer, err := newProducer("state", kgo.RecordDeliveryTimeout(processors.Kafka{RebalanceTimeout: cfg.Rebalance}.Defaults().HandBackGrace))
 	if err != nil {
 		return err
 	}
