@@ -61,6 +61,9 @@ type Options struct {
 	Rate float64
 	// PostgresDown is how long PostgreSQL stays stopped (30 s).
 	PostgresDown time.Duration
+	// Hold is how long MemoryFull's notifications wait in their group
+	// (group_wait); 0 gives them the 3 s of the others.
+	Hold time.Duration
 	// Settle bounds the wait for the pipeline to catch up after a run.
 	Settle time.Duration
 	Logger *slog.Logger
@@ -285,7 +288,7 @@ func (r *run) do(ctx context.Context) (Row, error) {
 	}
 	defer r.hook.close()
 	r.rulesFile, r.alertingFile = filepath.Join(r.dir, "rules.yml"), filepath.Join(r.dir, "alerting.yml")
-	for file, body := range map[string]string{r.rulesFile: RulesBefore, r.alertingFile: alertingFile(r.hook.url)} {
+	for file, body := range map[string]string{r.rulesFile: RulesBefore, r.alertingFile: alertingFile(r.hook.url, r.o.Hold)} {
 		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
 			return r.row, err
 		}

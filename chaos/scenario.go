@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/eventops/eventops/loadgen"
 )
@@ -30,6 +31,13 @@ const noDataGroup = `  - name: skew
         labels: {severity: warning}
 `
 
+// memoryFull is the rule the reload leaves alone; its notifications may
+// be held long in their group (Options.Hold).
+const memoryFull = `      - alert: MemoryFull
+        expr: last("mem_used_pct") > 98
+        labels: {severity: critical}
+`
+
 // RulesBefore is the rule file a run starts with: event-driven rules, so
 // that the reference's transitions do not depend on the wall clock.
 const RulesBefore = rulesHead + `  - name: chaos
@@ -41,21 +49,22 @@ const RulesBefore = rulesHead + `  - name: chaos
       - alert: MemoryHigh
         expr: last("mem_used_pct") > 95
         labels: {severity: warning}
-` + noDataGroup
+` + memoryFull + noDataGroup
 
 // RulesAfter is the rule file the reload puts in force: HighCPU's
 // threshold edited (above the 99 of the anomalies firing at the reload, so
-// that the edited rule starts inactive everywhere), MemoryHigh removed.
+// that the edited rule starts inactive everywhere), MemoryHigh removed,
+// MemoryFull unchanged.
 const RulesAfter = rulesHead + `  - name: chaos
     rules:
       - alert: HighCPU
         expr: avg("cpu_load", "1m") > 99.5
         clear: avg("cpu_load", "1m") < 85
         labels: {severity: critical}
-` + noDataGroup
+` + memoryFull + noDataGroup
 
 // Sizes the scenario needs: the anomalies are placed in fractions of the
-// rounds and the resent records are taken from sources up to 16.
+// rounds, and the records sent again are taken from sources up to 16.
 const (
 	MinRounds  = 40
 	MinSources = 20
@@ -88,10 +97,14 @@ func ReloadRound(rounds int64) int64 { return rounds / 2 }
 //     (99 is below its threshold);
 //   - host 3: MemoryHigh fires and is firing at the reload, which removes
 //     the rule;
-//   - host 5: after the reload, the edited HighCPU fires and resolves.
+//   - host 5: after the reload, the edited HighCPU fires and resolves;
+//   - host 6: MemoryFull fires early and is still firing when the stream
+//     ends (so its notification may be held long without holding the
+//     stream up); MemoryHigh fires with it and the reload resolves it.
 func Anomalies(rounds int64) []loadgen.Anomaly {
 	r, at := rounds, ReloadRound(rounds)
 	return []loadgen.Anomaly{
+		{Source: 6, Metric: 1, From: 1, To: r, Value: 99},
 		{Source: 2, Metric: 0, From: r / 20, To: r * 3 / 10, Value: 99},
 		{Source: 4, Metric: 0, From: r / 10, To: r * 7 / 20, Value: 99},
 		{Source: 1, Metric: 0, From: at - r/4, To: at + r*3/20, Value: 99},
@@ -109,17 +122,28 @@ func CheckSize(sources int, rounds int64) error {
 }
 
 // alertingFile is the receivers file of every replica: one webhook, the
-// harness's, told of firing and resolved alerts. The timers are short
-// enough for a run and long enough that faults find transitions held in
-// groups; no reminders.
-func alertingFile(url string) string {
+// harness's, told of firing and resolved alerts, no reminders. Every alert
+// is a group of its own (group_by: ['...']): a group's notification lists
+// all its firing alerts again, which the check could not tell from a copy,
+// so each notification carries only news. Its first notification waits
+// group_wait (3 s), so faults find firings held in groups. With hold,
+// MemoryFull's firing waits that long: longer than the rebalance timeout
+// (30 s), a rebalance finds it held for longer than it may take.
+func alertingFile(url string, hold time.Duration) string {
+	routes := ""
+	if hold > 0 {
+		routes = fmt.Sprintf(`  routes:
+    - matchers: ['alertname="MemoryFull"']
+      group_wait: %ds
+`, int(hold.Seconds()))
+	}
 	return `route:
   receiver: harness
-  group_by: [alertname]
-  group_wait: 1s
+  group_by: ['...']
+  group_wait: 3s
   group_interval: 5s
   repeat_interval: 1d
-receivers:
+` + routes + `receivers:
   - name: harness
     webhook_configs:
       - url: ` + url + `

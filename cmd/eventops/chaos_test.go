@@ -39,7 +39,7 @@ func TestChaosSmoke(t *testing.T) {
 		t.Fatalf("rows %+v", rows)
 	}
 	for _, r := range rows {
-		if !r.OK() || r.Trials != 2 || r.Events == 0 || r.Deliveries == 0 || r.Injected == 0 || r.Resends == 0 || r.ReloadResolutions != 2 {
+		if !r.OK() || r.Trials != 2 || r.Events == 0 || r.Deliveries == 0 || r.Injected == 0 || r.Resends == 0 || r.ReloadResolutions != 3 {
 			t.Errorf("%s: %+v", r.Fault, r)
 		}
 		if r.Fault == chaos.FaultPoison && r.Poison != 2*11 {

@@ -26,6 +26,7 @@ type chaosFlags struct {
 	rounds       int64
 	rate         float64
 	postgresDown time.Duration
+	hold         time.Duration
 	quick        bool
 	jsonOut      bool
 	keep         bool
@@ -39,7 +40,9 @@ func (f *chaosFlags) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&f.rounds, "rounds", 60, fmt.Sprintf("samples per series (one every 10 s of event time; at least %d)", chaos.MinRounds))
 	fs.Float64Var(&f.rate, "rate", 200, "events per second")
 	fs.DurationVar(&f.postgresDown, "postgres-down", 30*time.Second, "how long the postgres-down fault stops PostgreSQL")
-	fs.BoolVar(&f.quick, "quick", false, "a short run for CI: sigkill and poison, two trials each, a small stream")
+	fs.DurationVar(&f.hold, "notify-hold", 45*time.Second, "how long MemoryFull's notifications wait in their group (group_wait; the others wait 3s): "+
+		"longer than the rebalance timeout, rebalances find them held; 0 holds them 3s")
+	fs.BoolVar(&f.quick, "quick", false, "a short run for CI: sigkill and poison, two trials each, a small stream, notify-hold 0")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the rows as JSON")
 	fs.BoolVar(&f.keep, "keep", false, "keep the working directory (logs of every process)")
 }
@@ -57,7 +60,7 @@ func chaosCommand() command {
 
 func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) error {
 	if f.quick {
-		f.faults, f.trials, f.sources, f.rounds, f.rate = chaos.FaultKill+","+chaos.FaultPoison, 2, 20, 40, 100
+		f.faults, f.trials, f.sources, f.rounds, f.rate, f.hold = chaos.FaultKill+","+chaos.FaultPoison, 2, 20, 40, 100, 0
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -85,7 +88,7 @@ func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	rows, err := chaos.Run(ctx, chaos.Options{
 		Binary: exe, Dir: dir, Replicas: f.replicas, Faults: faults, Trials: f.trials,
 		Load: loadgen.Options{Sources: f.sources, Metrics: 2, Rounds: f.rounds, Keyed: true, Seed: 11, Anomalies: chaos.Anomalies(f.rounds)},
-		Rate: f.rate, PostgresDown: f.postgresDown, Logger: log,
+		Rate: f.rate, PostgresDown: f.postgresDown, Hold: f.hold, Logger: log,
 	})
 	if err != nil {
 		if f.keep {
