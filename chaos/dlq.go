@@ -84,8 +84,6 @@ func (w *dlqWatcher) close() {
 type dlqWant struct {
 	what, reason string
 	match        func(dlqEntry) bool
-	// sent is when it was handed to the broker.
-	sent time.Time
 }
 
 // atOrigin matches the rejection of the raw record at partition/offset.

@@ -216,7 +216,7 @@ func (f *feeder) sendJunk(ctx context.Context, recs []junkRecord, burst bool) {
 			f.r.problem(fmt.Sprintf("%s was not sent: %v", recs[i].what, res.Err))
 			continue
 		}
-		wants = append(wants, &dlqWant{what: recs[i].what, reason: recs[i].reason, sent: now,
+		wants = append(wants, &dlqWant{what: recs[i].what, reason: recs[i].reason,
 			match: atOrigin(res.Record.Partition, res.Record.Offset)})
 	}
 	f.mu.Lock()
@@ -266,7 +266,7 @@ func (f *feeder) sendSkewed(ctx context.Context, i int) error {
 	if ahead > time.Hour/2 {
 		stamp := at.UTC().Format(time.RFC3339Nano)
 		f.mu.Lock()
-		f.wants = append(f.wants, &dlqWant{what: "skewed sample " + stamp, reason: "future", sent: time.Now(),
+		f.wants = append(f.wants, &dlqWant{what: "skewed sample " + stamp, reason: "future",
 			match: func(e dlqEntry) bool { return string(e.key) == key && strings.Contains(string(e.value), stamp) }})
 		f.mu.Unlock()
 	} else if err := f.apply(ctx, l.tenant, l.host, []sample{{metric: "cpu_load", tsMicro: at.UnixMicro(), value: 1}}); err != nil {

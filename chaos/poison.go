@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -55,10 +54,9 @@ func sendPoison(ctx context.Context, broker string, trial int) ([]*dlqWant, erro
 	burst := poisonBurst()
 	recs := make([]*kgo.Record, len(burst))
 	wants := make([]*dlqWant, len(burst))
-	now := time.Now()
 	for i, p := range burst {
 		key := fmt.Sprintf("poison-%d-%d", trial, i)
-		wants[i] = &dlqWant{what: "poison " + key, reason: p.reason, match: withKey(key), sent: now}
+		wants[i] = &dlqWant{what: "poison " + key, reason: p.reason, match: withKey(key)}
 		recs[i] = &kgo.Record{Topic: tables.RawTopic, Key: []byte(key), Value: p.value}
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
