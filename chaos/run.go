@@ -56,7 +56,9 @@ type Options struct {
 	Faults []string
 	// Trials is how many times a run injects its fault (3).
 	Trials int
-	// Load is the stream; Rate its events per second.
+	// Load is the stream: keyed records of one event each, at least
+	// MinSources sources and MinRounds rounds; its anomalies are the
+	// scenario's (Anomalies) unless set. Rate is its events per second.
 	Load loadgen.Options
 	Rate float64
 	// PostgresDown is how long PostgreSQL stays stopped (30 s).
@@ -78,6 +80,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Trials <= 0 {
 		o.Trials = 3
+	}
+	if o.Load.Anomalies == nil {
+		o.Load.Anomalies = Anomalies(o.Load.Rounds)
 	}
 	if o.Rate <= 0 {
 		o.Rate = 2000

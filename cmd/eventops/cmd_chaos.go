@@ -87,7 +87,7 @@ func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	start := time.Now()
 	rows, err := chaos.Run(ctx, chaos.Options{
 		Binary: exe, Dir: dir, Replicas: f.replicas, Faults: faults, Trials: f.trials,
-		Load: loadgen.Options{Sources: f.sources, Metrics: 2, Rounds: f.rounds, Keyed: true, Seed: 11, Anomalies: chaos.Anomalies(f.rounds)},
+		Load: loadgen.Options{Sources: f.sources, Metrics: 2, Rounds: f.rounds, Keyed: true, Seed: 11},
 		Rate: f.rate, PostgresDown: f.postgresDown, Hold: f.hold, Logger: log,
 	})
 	if err != nil {
