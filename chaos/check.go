@@ -6,34 +6,65 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/features"
-	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/notify"
+	"github.com/eventops/eventops/processors"
+	"github.com/eventops/eventops/rules"
 )
 
-// check compares what the replicas made of the stream with the reference,
-// waiting (up to Settle) for the pipeline to catch up first.
-func (r *run) check(ctx context.Context, ref *reference) error {
+// crashWindow bounds the time between a notification's 2xx and the SIGKILL
+// of the replica that sent it for a copy sent again to be the documented
+// crash window (the notifier records a delivery right after the 2xx).
+const crashWindow = 2 * time.Second
+
+// viewGrace bounds the wait for what is durable to show: the features API
+// reads a view of the features table, which follows the stage's flushes.
+const viewGrace = 30 * time.Second
+
+// check compares what the replicas made of the run with the reference,
+// once every stage has committed everything (up to Settle).
+func (r *run) check(ctx context.Context, ref *reference, feed *feeder) error {
+	if err := r.waitCommitted(ctx, allStages, r.o.Settle); err != nil {
+		r.problem("after the stream: " + err.Error())
+	}
+	grace := time.Now().Add(viewGrace)
 	conn, err := pgx.Connect(ctx, r.dbURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	deadline := time.Now().Add(r.o.Settle)
+	r.row.Events = int64(ref.accepted())
+	if err := r.checkRows(ctx, conn, ref, grace); err != nil {
+		return err
+	}
+	reloadBad, err := r.checkAlerts(ctx, conn, ref, grace)
+	if err != nil {
+		return err
+	}
+	if err := r.checkFeatures(ctx, ref, feed, grace); err != nil {
+		return err
+	}
+	r.checkDLQ(ctx, feed, grace)
+	r.checkDeliveries(ctx, ref, reloadBad, grace)
+	r.row.ReloadResolutions, r.row.ReloadMissing = len(ref.reloaded), len(reloadBad)
+	return nil
+}
 
-	// Rows: wait until as many as expected are there (or the time is up),
-	// then compare each.
+// checkRows compares metrics with the accepted events: each once, with its
+// value.
+func (r *run) checkRows(ctx context.Context, conn *pgx.Conn, ref *reference, grace time.Time) error {
 	for {
 		var n int
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM metrics WHERE tenant <> 'probe'`).Scan(&n); err != nil {
 			return err
 		}
-		if n >= len(ref.rows) || time.Now().After(deadline) {
+		if n >= len(ref.rows) || time.Now().After(grace) {
 			break
 		}
 		if err := pause(ctx, 500*time.Millisecond); err != nil {
@@ -44,13 +75,13 @@ func (r *run) check(ctx context.Context, ref *reference) error {
 	if err != nil {
 		return err
 	}
+	defer rows.Close()
 	seen := map[rowKey]int{}
 	for rows.Next() {
 		var k rowKey
 		var ts time.Time
 		var v float64
 		if err := rows.Scan(&k.tenant, &k.host, &k.metric, &ts, &v); err != nil {
-			rows.Close()
 			return err
 		}
 		k.tsMicro = ts.UnixMicro()
@@ -58,7 +89,7 @@ func (r *run) check(ctx context.Context, ref *reference) error {
 		want, ok := ref.rows[k]
 		switch {
 		case !ok:
-			r.row.Problems = appendCapped(r.row.Problems, fmt.Sprintf("a row that no valid event made: %+v", k))
+			r.problem(fmt.Sprintf("a row that no accepted event made: %s/%s %s at %s = %v", k.tenant, k.host, k.metric, ts.UTC(), v))
 		case want != v:
 			r.row.WrongValues++
 		}
@@ -66,7 +97,6 @@ func (r *run) check(ctx context.Context, ref *reference) error {
 			r.row.Duplicated++
 		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
@@ -75,72 +105,75 @@ func (r *run) check(ctx context.Context, ref *reference) error {
 			r.row.Lost++
 		}
 	}
-
-	// Alerts: every expected (episode, state) once, and nothing else.
-	for {
-		got, err := alertRows(ctx, conn)
-		if err != nil {
-			return err
-		}
-		missing, extra := diffAlerts(ref.transitions, got)
-		if missing+extra == 0 || time.Now().After(deadline) {
-			r.row.WrongAlerts = missing + extra
-			break
-		}
-		if err := pause(ctx, 500*time.Millisecond); err != nil {
-			return err
-		}
-	}
-
-	// Features of every source, from any replica's API (the view of the
-	// table, at most a flush interval behind).
-	api := r.replicas[0].base()
-	for key, metrics := range ref.series {
-		tenant, host, _ := strings.Cut(key, "/")
-		var last error
-		for {
-			last = compareFeatures(api, tenant, host, metrics)
-			if last == nil || time.Now().After(deadline) {
-				break
-			}
-			if err := pause(ctx, 250*time.Millisecond); err != nil {
-				return err
-			}
-		}
-		if last != nil {
-			r.row.WrongFeatures++
-			r.row.Problems = appendCapped(r.row.Problems, last.Error())
-		}
-	}
-
-	// Poison: every record in the DLQ with its reason.
-	if len(r.poison) > 0 {
-		missing, err := checkDLQ(ctx, r.brokerAdr, r.poison, time.Until(deadline)+30*time.Second)
-		if err != nil {
-			return err
-		}
-		r.row.PoisonMissing = len(missing)
-		for _, m := range missing {
-			r.row.Problems = appendCapped(r.row.Problems, m)
-		}
-	}
 	return nil
 }
 
-func pause(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
+// checkAlerts compares the alerts table with the reference's transitions:
+// every expected (episode, state) once, and nothing else. It returns the
+// episodes the reload was to resolve that have no resolved row with the
+// reason.
+func (r *run) checkAlerts(ctx context.Context, conn *pgx.Conn, ref *reference, grace time.Time) (map[string]bool, error) {
+	for {
+		got, err := alertRows(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		missing, extra := diffAlerts(ref.transitions, got)
+		if missing+extra == 0 || time.Now().After(grace) {
+			r.row.WrongAlerts = missing + extra
+			for _, d := range describeAlertDiff(ref, got) {
+				r.problem(d)
+			}
+			break
+		}
+		if err := pause(ctx, 500*time.Millisecond); err != nil {
+			return nil, err
+		}
 	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM alerts WHERE alertname = 'MemoryNoData'`).Scan(&r.row.SkewNoData); err != nil {
+		return nil, err
+	}
+	eps := make([]string, 0, len(ref.reloaded))
+	for ep := range ref.reloaded {
+		eps = append(eps, ep)
+	}
+	rows, err := conn.Query(ctx, `SELECT episode_id, coalesce(payload->>'reason', '') FROM alerts WHERE state = 'resolved' AND episode_id = ANY($1)`, eps)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	reasons := map[string]string{}
+	for rows.Next() {
+		var ep, reason string
+		if err := rows.Scan(&ep, &reason); err != nil {
+			return nil, err
+		}
+		reasons[ep] = reason
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	bad := map[string]bool{}
+	for ep, want := range ref.reloaded {
+		got, ok := reasons[ep]
+		switch {
+		case !ok:
+			r.problem(fmt.Sprintf("the reload did not resolve %s: no resolved row", describeEpisode(ref, ep)))
+		case got != want:
+			r.problem(fmt.Sprintf("the reload resolved %s with reason %q, want %q", describeEpisode(ref, ep), got, want))
+		default:
+			continue
+		}
+		bad[ep] = true
+	}
+	return bad, nil
 }
 
-func appendCapped(list []string, s string) []string {
-	if len(list) < 20 {
-		return append(list, s)
+func describeEpisode(ref *reference, ep string) string {
+	if tr := ref.episodes[ep]; tr != nil {
+		return fmt.Sprintf("%s of %s/%s (episode %s)", tr.AlertName, tr.Tenant, tr.Host, ep)
 	}
-	return list
+	return "episode " + ep
 }
 
 func alertRows(ctx context.Context, conn *pgx.Conn) (map[string]map[string]int, error) {
@@ -183,29 +216,93 @@ func diffAlerts(want map[string]map[string]bool, got map[string]map[string]int) 
 	return missing, extra
 }
 
-// compareFeatures checks every window of every metric of a source.
-func compareFeatures(api, tenant, host string, want map[string]*features.Series) error {
-	resp, err := http.Get(api + "/features/" + tenant + "/" + host)
-	if err != nil {
-		return err
+// describeAlertDiff names the alert rows missing and extra.
+func describeAlertDiff(ref *reference, got map[string]map[string]int) []string {
+	var out []string
+	for ep, states := range ref.transitions {
+		for st := range states {
+			if got[ep][st] == 0 {
+				out = append(out, fmt.Sprintf("alerts: no %s row of %s", st, describeEpisode(ref, ep)))
+			}
+		}
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("features of %s/%s: %s", tenant, host, resp.Status)
+	for ep, states := range got {
+		for st, n := range states {
+			if !ref.transitions[ep][st] {
+				out = append(out, fmt.Sprintf("alerts: %d %s rows of episode %s, which the reference does not have", n, st, ep))
+			} else if n > 1 {
+				out = append(out, fmt.Sprintf("alerts: %d %s rows of %s", n, st, describeEpisode(ref, ep)))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkFeatures compares every source's features with the reference's,
+// and counts the copies of resent events the features took as new samples.
+func (r *run) checkFeatures(ctx context.Context, ref *reference, feed *feeder, grace time.Time) error {
+	apis := r.apis()
+	if len(apis) == 0 {
+		return fmt.Errorf("no replica serves the API")
+	}
+	for key, want := range ref.series {
+		tenant, host, _ := strings.Cut(key, "/")
+		var snap featureSnapshot
+		var last error
+		for {
+			if snap, last = fetchFeatures(ctx, apis[0], tenant, host); last == nil {
+				last = diffFeatures(snap, tenant, host, want)
+			}
+			if last == nil || time.Now().After(grace) {
+				break
+			}
+			if err := pause(ctx, 250*time.Millisecond); err != nil {
+				return err
+			}
+		}
+		if last != nil {
+			r.row.WrongFeatures++
+			r.problem(last.Error())
+		}
+		if copies := feed.resentOf(key); len(copies) > 0 && snap != nil {
+			r.row.Resends += len(copies)
+			r.row.ResendsTwice += appliedTwice(snap, want, copies)
+		}
+	}
+	return nil
+}
+
+// featureSnapshot is GET /features/{tenant}/{host}: metric → window →
+// statistic.
+type featureSnapshot map[string]map[string]map[string]float64
+
+func fetchFeatures(ctx context.Context, api, tenant, host string) (featureSnapshot, error) {
+	body, err := call(ctx, http.MethodGet, api+"/features/"+tenant+"/"+host)
+	if err != nil {
+		return nil, fmt.Errorf("features of %s/%s: %w", tenant, host, err)
 	}
 	var snap struct {
 		Metrics map[string]struct {
 			Windows map[string]map[string]float64
 		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
-		return err
+	if err := json.Unmarshal(body, &snap); err != nil {
+		return nil, fmt.Errorf("features of %s/%s: %w", tenant, host, err)
 	}
+	out := featureSnapshot{}
+	for m, v := range snap.Metrics {
+		out[m] = v.Windows
+	}
+	return out, nil
+}
+
+// diffFeatures checks every statistic of every window of every metric.
+func diffFeatures(got featureSnapshot, tenant, host string, want map[string]*features.Series) error {
 	for name, ref := range want {
-		got := snap.Metrics[name].Windows
 		for _, d := range ref.Config().Windows {
 			w, _ := ref.Window(d)
-			g := got[features.WindowLabel(d)]
+			g := got[name][features.WindowLabel(d)]
 			for stat, pair := range map[string][2]float64{
 				"count": {g["count"], float64(w.Count)}, "sum": {g["sum"], w.Sum}, "min": {g["min"], w.Min},
 				"max": {g["max"], w.Max}, "avg": {g["avg"], w.Avg}, "stddev": {g["stddev"], w.Stddev},
@@ -220,37 +317,173 @@ func compareFeatures(api, tenant, host string, want map[string]*features.Series)
 	return nil
 }
 
-// checkDLQ reads the DLQ and returns the poison records missing from it or
-// carrying another reason.
-func checkDLQ(ctx context.Context, broker string, want map[string]string, timeout time.Duration) ([]string, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(tables.DLQTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20))
-	if err != nil {
-		return nil, err
+// appliedTwice counts the copies a source's features counted: per metric,
+// the samples its widest window counts beyond the reference's, at most
+// the copies of that metric.
+func appliedTwice(got featureSnapshot, want map[string]*features.Series, copies []sample) int {
+	per := map[string]int{}
+	for _, c := range copies {
+		per[c.metric]++
 	}
-	defer cl.Close()
-	found := map[string]string{}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for len(found) < len(want) {
-		fs := cl.PollFetches(cctx)
-		if cctx.Err() != nil {
+	n := 0
+	for metric, k := range per {
+		ref := want[metric]
+		if ref == nil {
+			continue
+		}
+		ws := ref.Config().Windows
+		widest := ws[len(ws)-1]
+		w, _ := ref.Window(widest)
+		extra := int(got[metric][features.WindowLabel(widest)]["count"]) - int(w.Count)
+		n += min(max(extra, 0), k)
+	}
+	return n
+}
+
+// checkDLQ checks that every input the harness expects in the DLQ is there
+// with its reason, and that nothing else is, but for copies of resent
+// events the features stage may set aside.
+func (r *run) checkDLQ(ctx context.Context, feed *feeder, grace time.Time) {
+	injected := feed.dlqWants()
+	r.row.Injected = len(injected)
+	wants := append(injected, r.poison...)
+	found := r.dlq.waitFound(ctx, wants, grace)
+	for i, w := range wants {
+		var bad string
+		switch e := found[i]; {
+		case e == nil:
+			bad = fmt.Sprintf("%s is not in the DLQ", w.what)
+		case e.reason != w.reason:
+			bad = fmt.Sprintf("%s is in the DLQ as %s, want %s", w.what, e.reason, w.reason)
+		default:
+			continue
+		}
+		if i < len(injected) {
+			r.row.InjectedMissing++
+		} else {
+			r.row.PoisonMissing++
+		}
+		r.problem(bad)
+	}
+	entries, _ := r.dlq.read()
+	skewKey := skewTenant + "/" + skewHost
+	for _, e := range entries {
+		if matchesAny(e, wants) {
+			continue
+		}
+		what := fmt.Sprintf("%s stage, reason %s, key %q: %.200s", e.stage, e.reason, e.key, e.value)
+		switch {
+		case string(e.key) == skewKey:
+			r.row.SkewRefused++
+			r.problem("a sample of the skewed source within max_future was refused: " + what)
+		case e.stage == processors.StageFeatures && feed.isResent(e):
+		default:
+			r.problem("an unexpected DLQ record: " + what)
+		}
+	}
+}
+
+func matchesAny(e dlqEntry, wants []*dlqWant) bool {
+	for _, w := range wants {
+		if w.match(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkDeliveries compares what the webhook received with the reference:
+// one firing and one resolved notification per episode of a host that is
+// not silenced, each once; a copy is allowed only in the crash window.
+func (r *run) checkDeliveries(ctx context.Context, ref *reference, reloadBad map[string]bool, grace time.Time) {
+	type key struct{ episode, status string }
+	want := map[key]bool{}
+	for ep, states := range ref.transitions {
+		if !deliverable(ref.episodes[ep]) {
+			continue
+		}
+		for st := range states {
+			if st == notify.StatusFiring || st == notify.StatusResolved {
+				want[key{ep, st}] = true
+			}
+		}
+	}
+	r.row.Deliveries = len(want)
+	got := map[key][]delivery{}
+	for {
+		clear(got)
+		for _, d := range r.hook.deliveries() {
+			got[key{d.episode, d.status}] = append(got[key{d.episode, d.status}], d)
+		}
+		all := true
+		for k := range want {
+			all = all && len(got[k]) > 0
+		}
+		if all || time.Now().After(grace) || pause(ctx, 250*time.Millisecond) != nil {
 			break
 		}
-		fs.EachRecord(func(rec *kgo.Record) {
-			if _, ok := want[string(rec.Key)]; ok {
-				found[string(rec.Key)] = tables.Header(rec, tables.HeaderReason)
-			}
-		})
 	}
-	var missing []string
-	for key, reason := range want {
-		switch got, ok := found[key]; {
-		case !ok:
-			missing = append(missing, fmt.Sprintf("poison %s is not in the DLQ", key))
-		case got != reason:
-			missing = append(missing, fmt.Sprintf("poison %s is in the DLQ as %s, want %s", key, got, reason))
+	r.row.DeliveredBy = map[string]int{}
+	for k := range want {
+		if len(got[k]) == 0 {
+			r.row.DeliveriesLost++
+			r.problem(fmt.Sprintf("the %s notice of %s was not delivered", k.status, describeEpisode(ref, k.episode)))
+			if _, reloaded := ref.reloaded[k.episode]; reloaded && k.status == rules.StateResolved {
+				reloadBad[k.episode] = true
+			}
 		}
 	}
-	return missing, nil
+	for k, ds := range got {
+		for _, d := range ds {
+			r.row.DeliveredBy[r.senderOf(d.sender, d.at)]++
+		}
+		if !want[k] {
+			r.row.DeliveriesUnexpected += len(ds)
+			r.problem(fmt.Sprintf("%d unexpected %s notices of %s/%s %s (episode %s), first from %s", len(ds), k.status,
+				ds[0].tenant, ds[0].host, ds[0].alertname, k.episode, r.senderOf(ds[0].sender, ds[0].at)))
+			continue
+		}
+		for j := 1; j < len(ds); j++ {
+			prev, again := ds[j-1], ds[j]
+			line := fmt.Sprintf("the %s notice of %s: sent by %s at %s and again by %s at %s", k.status, describeEpisode(ref, k.episode),
+				r.senderOf(prev.sender, prev.at), prev.at.Format("15:04:05.000"), r.senderOf(again.sender, again.at), again.at.Format("15:04:05.000"))
+			if k, ok := r.killedAfter(prev); ok {
+				r.row.DeliveriesCrashWindow++
+				r.row.CrashWindow = append(r.row.CrashWindow, fmt.Sprintf("%s (%s was SIGKILLed %s after the first)", line, k.name,
+					k.at.Sub(prev.at).Round(time.Millisecond)))
+				continue
+			}
+			r.row.DeliveriesDuplicated++
+			r.problem(line)
+		}
+	}
+}
+
+// killedAfter returns the SIGKILL of the replica run that sent d, if it
+// came within crashWindow after d.
+func (r *run) killedAfter(d delivery) (kill, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range r.kills {
+		if k.addr == d.sender && !k.at.Before(d.at) && k.at.Sub(d.at) <= crashWindow {
+			return k, true
+		}
+	}
+	return kill{}, false
+}
+
+func pause(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func appendCapped(list []string, s string) []string {
+	if len(list) < 20 {
+		return append(list, s)
+	}
+	return list
 }

@@ -45,21 +45,22 @@ func poisonBurst() []poisonRecord {
 }
 
 // sendPoison produces one burst; the keys identify the records in the DLQ.
-func sendPoison(ctx context.Context, broker string, trial int, want map[string]string) (int, error) {
+func sendPoison(ctx context.Context, broker string, trial int) ([]*dlqWant, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerBatchMaxBytes(16<<20), kgo.MaxBufferedBytes(64<<20))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer cl.Close()
 	burst := poisonBurst()
 	recs := make([]*kgo.Record, len(burst))
+	wants := make([]*dlqWant, len(burst))
 	for i, p := range burst {
 		key := fmt.Sprintf("poison-%d-%d", trial, i)
-		want[key] = p.reason
+		wants[i] = &dlqWant{what: "poison " + key, reason: p.reason, match: withKey(key)}
 		recs[i] = &kgo.Record{Topic: tables.RawTopic, Key: []byte(key), Value: p.value}
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return 0, fmt.Errorf("poison: %w", err)
+		return nil, fmt.Errorf("poison: %w", err)
 	}
-	return len(recs), nil
+	return wants, nil
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/eventops/eventops/features"
-	"github.com/eventops/eventops/loadgen"
 	"github.com/eventops/eventops/rules"
 )
 
@@ -15,84 +14,156 @@ type rowKey struct {
 	tsMicro              int64
 }
 
-// reference is what a single process would make of the whole stream.
+// sample is one accepted event of a source.
+type sample struct {
+	metric  string
+	tsMicro int64
+	value   float64
+}
+
+// Reasons of the resolved transition of an episode whose rule a reload
+// took away.
+const (
+	reasonRuleChanged = "rule_changed"
+	reasonRuleRemoved = "rule_removed"
+)
+
+// reference is what a single process makes of the records the harness
+// sent: it is fed each source's accepted events in the source's order, as
+// the features stage gets them, and the reload between the same two
+// records of every source. Copies of records sent again are not fed: the
+// pipeline must make nothing of them.
 type reference struct {
-	// rows are the valid events, with their values.
+	rs *rules.RuleSet
+	// rows are the accepted events, with their values.
 	rows map[rowKey]float64
 	// series are the windowed features of every source and metric.
 	series map[string]map[string]*features.Series // "tenant/host" → metric
+	states map[string]*rules.States
+	newest map[string]int64
 	// transitions are the expected alert rows: episode → states.
 	transitions map[string]map[string]bool
-	records     []loadgen.Record
+	// episodes holds the first transition of each episode (its alert,
+	// tenant and host).
+	episodes map[string]*rules.Transition
+	// firing is the episode each rule has firing, per source.
+	firing map[string]map[rules.RuleID]string
+	// reloaded are the episodes the reload resolves, with their reason.
+	reloaded map[string]string
 }
 
-// buildReference runs the generator's stream through the feature engine and
-// the rules as the pipeline would: one signal per record and source, rules
-// evaluated after each signal at the source's newest event time.
-func buildReference(o loadgen.Options, now time.Time, rs *rules.RuleSet) (*reference, error) {
-	ref := &reference{
+func newReference(rs *rules.RuleSet) *reference {
+	return &reference{
+		rs:          rs,
 		rows:        map[rowKey]float64{},
 		series:      map[string]map[string]*features.Series{},
+		states:      map[string]*rules.States{},
+		newest:      map[string]int64{},
 		transitions: map[string]map[string]bool{},
+		episodes:    map[string]*rules.Transition{},
+		firing:      map[string]map[rules.RuleID]string{},
+		reloaded:    map[string]string{},
 	}
-	states := map[string]*rules.States{}
-	newest := map[string]int64{}
-	g := loadgen.NewGenerator(o, now)
-	base := rs.Options().Features
-	for {
-		rec, ok := g.Next()
-		if !ok {
-			break
-		}
-		ref.records = append(ref.records, rec)
-		if rec.Malformed || len(rec.Events) == 0 {
-			continue
-		}
-		tenant, host := loadgen.TenantName(rec.Events[0].Tenant), loadgen.SourceName(rec.Events[0].Source)
-		key := tenant + "/" + host
-		if ref.series[key] == nil {
-			ref.series[key] = map[string]*features.Series{}
-			states[key] = &rules.States{}
-		}
-		metric := ""
-		for _, ev := range rec.Events {
-			name := loadgen.MetricName(ev.Metric)
-			ts := ev.Ts.UnixMicro()
-			ref.rows[rowKey{tenant, host, name, ts}] = ev.Value
-			ser := ref.series[key][name]
-			if ser == nil {
-				cfg, ok := rs.FeatureConfig(name)
-				if !ok {
-					cfg = base
-				}
-				ser = features.NewSeries(cfg)
-				ref.series[key][name] = ser
-			}
-			out, err := ser.Add(ts/1000, ev.Value)
-			if err != nil || out != features.Applied {
-				return nil, fmt.Errorf("reference: %s %s at %s: %v %v (keep the stream within the lateness bound)", key, name, ev.Ts, out, err)
-			}
-			if ts/1000 > newest[key] {
-				newest[key] = ts / 1000
-			}
-			switch metric {
-			case "":
-				metric = name
-			case name:
-			default:
-				metric = "*"
-			}
-		}
-		if metric == "*" {
-			metric = ""
-		}
-		src := rules.Source{Tenant: tenant, Host: host}
-		rs.Advance(states[key], src, rules.SeriesFeatures(ref.series[key]), newest[key], metric, func(tr *rules.Transition) {
-			if ref.transitions[tr.EpisodeID] == nil {
-				ref.transitions[tr.EpisodeID] = map[string]bool{}
-			}
-			ref.transitions[tr.EpisodeID][tr.State] = true
-		})
-	}
-	return ref, nil
 }
+
+// add applies the events of one record of one source as the pipeline does
+// with a signal: each sample into its series, then the rules at the
+// source's newest event time. It returns the transitions.
+func (ref *reference) add(tenant, host string, samples []sample) ([]*rules.Transition, error) {
+	key := tenant + "/" + host
+	if ref.series[key] == nil {
+		ref.series[key] = map[string]*features.Series{}
+		ref.states[key] = &rules.States{}
+		ref.firing[key] = map[rules.RuleID]string{}
+	}
+	metric := ""
+	for _, s := range samples {
+		ref.rows[rowKey{tenant, host, s.metric, s.tsMicro}] = s.value
+		ser := ref.series[key][s.metric]
+		if ser == nil {
+			cfg, ok := ref.rs.FeatureConfig(s.metric)
+			if !ok {
+				cfg = ref.rs.Options().Features
+			}
+			ser = features.NewSeries(cfg)
+			ref.series[key][s.metric] = ser
+		}
+		ms := s.tsMicro / 1000
+		out, err := ser.Add(ms, s.value)
+		if err != nil || out != features.Applied {
+			return nil, fmt.Errorf("reference: %s %s at %s: %v %v (the scenario keeps every sample within the lateness bound)",
+				key, s.metric, time.UnixMicro(s.tsMicro).UTC(), out, err)
+		}
+		ref.newest[key] = max(ref.newest[key], ms)
+		switch metric {
+		case "":
+			metric = s.metric
+		case s.metric:
+		default:
+			metric = "*"
+		}
+	}
+	if metric == "*" {
+		metric = ""
+	}
+	var out []*rules.Transition
+	ref.rs.Advance(ref.states[key], rules.Source{Tenant: tenant, Host: host}, rules.SeriesFeatures(ref.series[key]),
+		ref.newest[key], metric, func(tr *rules.Transition) {
+			ref.record(key, tr)
+			out = append(out, tr)
+		})
+	return out, nil
+}
+
+func (ref *reference) record(key string, tr *rules.Transition) {
+	if ref.transitions[tr.EpisodeID] == nil {
+		ref.transitions[tr.EpisodeID] = map[string]bool{}
+		ref.episodes[tr.EpisodeID] = tr
+	}
+	ref.transitions[tr.EpisodeID][tr.State] = true
+	switch tr.State {
+	case rules.StateFiring:
+		ref.firing[key][tr.RuleID] = tr.EpisodeID
+	case rules.StateResolved:
+		delete(ref.firing[key], tr.RuleID)
+	}
+}
+
+// resolvedBy returns the episodes a reload to rs resolves, with the reason
+// of their resolved transition: every episode firing for a rule rs no
+// longer has (a removed rule, or an edited one: its ID changed).
+func (ref *reference) resolvedBy(rs *rules.RuleSet) map[string]string {
+	names := map[string]bool{}
+	for r := range rs.Rules() {
+		names[r.Group()+"/"+r.Name()] = true
+	}
+	out := map[string]string{}
+	for _, firing := range ref.firing {
+		for id, ep := range firing {
+			if rs.Rule(id) != nil {
+				continue
+			}
+			old := ref.rs.Rule(id)
+			out[ep] = reasonRuleRemoved
+			if names[old.Group()+"/"+old.Name()] {
+				out[ep] = reasonRuleChanged
+			}
+		}
+	}
+	return out
+}
+
+// reload puts rs in force between two records of every source, resolving
+// the episodes resolvedBy names.
+func (ref *reference) reload(rs *rules.RuleSet) {
+	for ep, reason := range ref.resolvedBy(rs) {
+		ref.reloaded[ep] = reason
+		ref.transitions[ep][rules.StateResolved] = true
+		tr := ref.episodes[ep]
+		delete(ref.firing[tr.Tenant+"/"+tr.Host], tr.RuleID)
+	}
+	ref.rs = rs
+}
+
+// accepted counts the rows the pipeline must store.
+func (ref *reference) accepted() int { return len(ref.rows) }

@@ -2,9 +2,12 @@ package chaos
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -41,24 +44,6 @@ func Faults() []string {
 	return []string{FaultKill, FaultTerm, FaultAdd, FaultBroker, FaultPostgres, FaultPoison}
 }
 
-// Rules is the rule file of the harness: event-driven rules only, so that
-// the reference's transitions do not depend on the wall clock.
-const Rules = `
-metrics:
-  - {name: cpu_load, kind: gauge, unit: percent}
-  - {name: mem_used_pct, kind: gauge, unit: percent}
-groups:
-  - name: chaos
-    rules:
-      - alert: HighCPU
-        expr: avg("cpu_load", "1m") > 90
-        clear: avg("cpu_load", "1m") < 85
-        labels: {severity: critical}
-      - alert: MemoryHigh
-        expr: last("mem_used_pct") > 95
-        labels: {severity: warning}
-`
-
 // Options configure a harness run.
 type Options struct {
 	// Binary is the eventops binary the replicas and the broker run.
@@ -71,11 +56,16 @@ type Options struct {
 	Faults []string
 	// Trials is how many times a run injects its fault (3).
 	Trials int
-	// Load is the stream; Rate its events per second.
+	// Load is the stream: keyed records of one event each, at least
+	// MinSources sources and MinRounds rounds; its anomalies are the
+	// scenario's (Anomalies) unless set. Rate is its events per second.
 	Load loadgen.Options
 	Rate float64
 	// PostgresDown is how long PostgreSQL stays stopped (30 s).
 	PostgresDown time.Duration
+	// Hold is how long MemoryFull's notifications wait in their group
+	// (group_wait); 0 gives them the 3 s of the others.
+	Hold time.Duration
 	// Settle bounds the wait for the pipeline to catch up after a run.
 	Settle time.Duration
 	Logger *slog.Logger
@@ -90,6 +80,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Trials <= 0 {
 		o.Trials = 3
+	}
+	if o.Load.Anomalies == nil {
+		o.Load.Anomalies = Anomalies(o.Load.Rounds)
 	}
 	if o.Rate <= 0 {
 		o.Rate = 2000
@@ -110,7 +103,9 @@ func (o Options) withDefaults() Options {
 type Row struct {
 	Fault  string `json:"fault"`
 	Trials int    `json:"trials"`
-	Events int64  `json:"events"`
+	// Events are the events the pipeline must store: the stream's, the
+	// skewed source's on time and slightly ahead, the HTTP source's.
+	Events int64 `json:"events"`
 	// Lost and Duplicated count metrics rows against the valid events.
 	Lost       int `json:"lost"`
 	Duplicated int `json:"duplicated"`
@@ -124,6 +119,45 @@ type Row struct {
 	// the DLQ or carry the wrong reason.
 	Poison        int `json:"poison,omitempty"`
 	PoisonMissing int `json:"poison_missing"`
+	// Deliveries are the notifications the reference expects at the
+	// webhook: one firing and one resolved per episode of a host that is
+	// not silenced.
+	Deliveries           int `json:"deliveries"`
+	DeliveriesLost       int `json:"deliveries_lost"`
+	DeliveriesDuplicated int `json:"deliveries_duplicated"`
+	// DeliveriesCrashWindow are copies of a notification whose first copy
+	// the replica that sent it delivered shortly before it was SIGKILLed,
+	// before it could record it: the documented window of at-least-once
+	// delivery. They are listed in CrashWindow and do not fail the run.
+	DeliveriesCrashWindow int      `json:"deliveries_crash_window"`
+	CrashWindow           []string `json:"crash_window,omitempty"`
+	// DeliveriesUnexpected are notifications the reference does not
+	// expect: of a silenced host, of an episode that never was.
+	DeliveriesUnexpected int `json:"deliveries_unexpected"`
+	// DeliveredBy counts the notifications per replica.
+	DeliveredBy map[string]int `json:"delivered_by,omitempty"`
+	// Injected are the split records, junk and far-future samples mixed
+	// into the stream; InjectedMissing those missing from the DLQ or
+	// carrying the wrong reason.
+	Injected        int `json:"injected"`
+	InjectedMissing int `json:"injected_missing"`
+	// JunkClear is how long after the junk burst was sent every record of
+	// it was in the DLQ and every partition stored a new event again.
+	JunkClear time.Duration `json:"junk_clear_ns"`
+	// SkewRefused are samples of the skewed source refused though within
+	// max_future (as too late, or at ingest); SkewNoData its no-data
+	// alerts, which must not fire while it reports.
+	SkewRefused int `json:"skew_refused"`
+	SkewNoData  int `json:"skew_no_data"`
+	// Resends are the events sent twice (over Kafka and over HTTP);
+	// ResendsTwice the copies the features counted as new samples.
+	Resends      int `json:"resends"`
+	ResendsTwice int `json:"resends_applied_twice"`
+	// ReloadResolutions are the episodes the reload must resolve (their
+	// rule removed or edited); ReloadMissing those without a resolved row
+	// giving the reason, or whose resolved notice was not delivered.
+	ReloadResolutions int `json:"reload_resolutions"`
+	ReloadMissing     int `json:"reload_missing"`
 	// UnexpectedExits are replica exits the harness did not cause.
 	UnexpectedExits int `json:"unexpected_exits"`
 	// StageRestarts are stages the replicas ran again after they failed
@@ -139,27 +173,36 @@ type Row struct {
 	Problems    []string `json:"problems,omitempty"`
 }
 
-// OK reports whether the run found nothing wrong.
+// OK reports whether the run found nothing wrong. Copies sent in the
+// crash window are allowed.
 func (r Row) OK() bool {
-	return r.Lost == 0 && r.Duplicated == 0 && r.WrongValues == 0 && r.WrongFeatures == 0 && r.WrongAlerts == 0 &&
-		r.PoisonMissing == 0 && r.UnexpectedExits == 0 && len(r.Problems) == 0 &&
-		(r.Fault != FaultPoison || r.StageRestarts == 0)
+	for _, n := range []int{r.Lost, r.Duplicated, r.WrongValues, r.WrongFeatures, r.WrongAlerts, r.PoisonMissing,
+		r.DeliveriesLost, r.DeliveriesDuplicated, r.DeliveriesUnexpected, r.InjectedMissing, r.SkewRefused, r.SkewNoData,
+		r.ResendsTwice, r.ReloadMissing, r.UnexpectedExits, len(r.Problems)} {
+		if n != 0 {
+			return false
+		}
+	}
+	return r.Fault != FaultPoison || r.StageRestarts == 0
 }
 
 // Run runs one harness run per fault kind and returns their rows.
 func Run(ctx context.Context, o Options) ([]Row, error) {
 	o = o.withDefaults()
+	if err := CheckSize(o.Load.Sources, o.Load.Rounds); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
 	if err := os.Chmod(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	rulesFile := filepath.Join(o.Dir, "rules.yml")
-	if err := os.WriteFile(rulesFile, []byte(Rules), 0o644); err != nil {
+	before, err := rules.Parse("rules.yml", []byte(RulesBefore), rules.Options{})
+	if err != nil {
 		return nil, err
 	}
-	rs, err := rules.Parse(rulesFile, []byte(Rules), rules.Options{})
+	after, err := rules.Parse("rules.yml", []byte(RulesAfter), rules.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +215,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	var rows []Row
 	for _, fault := range o.Faults {
 		o.Logger.Info("chaos run", "fault", fault, "trials", o.Trials)
-		r := &run{o: o, fault: fault, rs: rs, rulesFile: rulesFile, pg: pg, pgPort: pgPort}
+		r := &run{o: o, fault: fault, before: before, after: after, pg: pg, pgPort: pgPort}
 		row, err := r.do(ctx)
 		if err != nil {
 			return rows, fmt.Errorf("%s run: %w", fault, err)
@@ -183,23 +226,37 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 }
 
 type run struct {
-	o         Options
-	fault     string
-	rs        *rules.RuleSet
-	rulesFile string
-	pg        *pglocal.Cluster
-	pgPort    int
-	dir       string
-	dbURL     string
-	brokerAdr string
-	broker    *process
-	replicas  []*replica
-	row       Row
+	o Options
+	// before and after are the rules in force before and after the reload.
+	before, after *rules.RuleSet
+	fault         string
+	pg            *pglocal.Cluster
+	pgPort        int
+	dir           string
+	rulesFile     string
+	alertingFile  string
+	dbURL         string
+	brokerAdr     string
+	broker        *process
+	hook          *webhook
+	dlq           *dlqWatcher
+	probes        *probes
 	// caused counts the exits the harness caused, per process.
 	caused map[*process]int
-	// poison maps the keys of the poison records sent to their reasons.
-	poison map[string]string
-	mu     sync.Mutex
+	// poison are the poison records sent.
+	poison []*dlqWant
+
+	mu       sync.Mutex
+	replicas []*replica
+	row      Row
+	// senders are the API addresses of the replicas' runs, kills the
+	// SIGKILLs: they tell which replica sent a notification, and whether
+	// it was killed right after.
+	senders []sender
+	kills   []kill
+	// background is the work the checks wait for: replicas coming back,
+	// measurements.
+	background sync.WaitGroup
 }
 
 type replica struct{ p *process }
@@ -207,10 +264,21 @@ type replica struct{ p *process }
 // base is the URL of the replica's API in its current run.
 func (rep *replica) base() string { return "http://" + rep.p.listening().HTTP }
 
+// sender is one run of a replica and the API address it had.
+type sender struct {
+	addr, name string
+	from       time.Time
+}
+
+// kill is a SIGKILL of the replica run at addr.
+type kill struct {
+	addr, name string
+	at         time.Time
+}
+
 func (r *run) do(ctx context.Context) (Row, error) {
 	r.row = Row{Fault: r.fault}
 	r.caused = map[*process]int{}
-	r.poison = map[string]string{}
 	r.dir = filepath.Join(r.o.Dir, r.fault)
 	_ = os.RemoveAll(r.dir)
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
@@ -220,20 +288,16 @@ func (r *run) do(ctx context.Context) (Row, error) {
 	if r.dbURL, err = r.freshDatabase(ctx); err != nil {
 		return r.row, err
 	}
-	// One start time for the stream and its reference.
-	load := r.o.Load
-	if load.Start.IsZero() {
-		iv := load.Interval
-		if iv <= 0 {
-			iv = 10 * time.Second
-		}
-		load.Start = time.Now().Truncate(iv).Add(-time.Duration(load.Rounds) * iv)
-	}
-	ref, err := buildReference(load, time.Now(), r.rs)
-	if err != nil {
+	if r.hook, err = startWebhook(); err != nil {
 		return r.row, err
 	}
-	r.row.Events = int64(len(ref.rows))
+	defer r.hook.close()
+	r.rulesFile, r.alertingFile = filepath.Join(r.dir, "rules.yml"), filepath.Join(r.dir, "alerting.yml")
+	for file, body := range map[string]string{r.rulesFile: RulesBefore, r.alertingFile: alertingFile(r.hook.url, r.o.Hold)} {
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			return r.row, err
+		}
+	}
 
 	// The broker's first start picks its port; its restarts ask for the
 	// same one, where the replicas look for it.
@@ -251,34 +315,44 @@ func (r *run) do(ctx context.Context) (Row, error) {
 	}
 	r.brokerAdr = l.Kafka[0]
 	r.broker.args = brokerArgs(r.brokerAdr)
+	dctx, stopDLQ := context.WithCancel(ctx)
+	defer stopDLQ()
+	if r.dlq, err = watchDLQ(dctx, r.brokerAdr); err != nil {
+		return r.row, err
+	}
+	defer r.dlq.close()
 	for i := 0; i < r.o.Replicas; i++ {
 		if _, err := r.addReplica(ctx); err != nil {
 			return r.row, err
 		}
 	}
 	defer r.stopAll()
+	if err := r.createSilence(ctx); err != nil {
+		return r.row, err
+	}
 
 	// The stream, the probes, and the faults.
-	probes, err := newProbes(r.brokerAdr, tables.DefaultLayout().Partitions)
-	if err != nil {
+	if r.probes, err = newProbes(r.brokerAdr, tables.DefaultLayout().Partitions); err != nil {
 		return r.row, err
 	}
-	defer probes.close()
+	defer r.probes.close()
 	pctx, stopProbes := context.WithCancel(ctx)
 	defer stopProbes()
-	go probes.run(pctx)
+	go r.probes.run(pctx)
 
-	g := loadgen.NewGenerator(load, time.Now())
-	sink, err := loadgen.NewKafkaSink([]string{r.brokerAdr})
+	ref := newReference(r.before)
+	feed, err := newFeeder(r, ref, r.o.Load.Rounds)
 	if err != nil {
 		return r.row, err
 	}
-	duration := time.Duration(float64(len(ref.records)) / r.o.Rate * float64(time.Second))
+	defer feed.close()
+	g := loadgen.NewGenerator(r.o.Load, time.Now())
+	lo := g.Options()
+	events := lo.Tenants * lo.Sources * lo.Metrics * int(lo.Rounds)
+	duration := time.Duration(float64(events) / r.o.Rate * float64(time.Second))
 	loadDone := make(chan error, 1)
 	go func() {
-		// Replay exactly the reference's records.
-		_, err := loadgen.Run(ctx, g, sink, loadgen.RunOptions{Rate: r.o.Rate})
-		sink.Close()
+		_, err := loadgen.Run(ctx, g, feed, loadgen.RunOptions{Rate: r.o.Rate})
 		loadDone <- err
 	}()
 
@@ -288,15 +362,15 @@ func (r *run) do(ctx context.Context) (Row, error) {
 		select {
 		case <-ctx.Done():
 			return r.row, ctx.Err()
-		case <-time.After(time.Until(probes.started.Add(at))):
+		case <-time.After(time.Until(r.probes.started.Add(at))):
 		}
 		t0 := time.Now()
 		if err := r.inject(ctx, i); err != nil {
 			return r.row, err
 		}
-		d, err := probes.waitAllAfter(ctx, r.dbURL, t0, 2*time.Minute)
+		d, err := r.probes.waitAllAfter(ctx, r.dbURL, t0, 2*time.Minute)
 		if err != nil {
-			r.row.Problems = append(r.row.Problems, fmt.Sprintf("trial %d: %v", i+1, err))
+			r.problem(fmt.Sprintf("trial %d: %v", i+1, err))
 		} else {
 			takeovers = append(takeovers, d)
 		}
@@ -305,9 +379,10 @@ func (r *run) do(ctx context.Context) (Row, error) {
 	if err := <-loadDone; err != nil {
 		return r.row, fmt.Errorf("load: %w", err)
 	}
+	r.background.Wait()
 	stopProbes()
 	// Every replica the faults took away comes back before the checks.
-	for _, rep := range r.replicas {
+	for _, rep := range r.replicaList() {
 		if !rep.p.running() {
 			if err := r.restartReplica(ctx, rep); err != nil {
 				return r.row, err
@@ -318,14 +393,21 @@ func (r *run) do(ctx context.Context) (Row, error) {
 		ps := bench.Percentiles(takeovers, 0.5, 1)
 		r.row.TakeoverP50, r.row.TakeoverMax = ps[0], ps[1]
 	}
-	if err := r.check(ctx, ref); err != nil {
+	if err := r.check(ctx, ref, feed); err != nil {
 		return r.row, err
 	}
-	for _, rep := range r.replicas {
+	for _, rep := range r.replicaList() {
 		r.row.UnexpectedExits += len(rep.p.unexpectedExits(r.caused[rep.p]))
 		r.row.StageRestarts += int(scrape(rep.base(), "eventops_stage_restarts_total"))
 	}
 	return r.row, nil
+}
+
+// problem notes something wrong the counts do not say.
+func (r *run) problem(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.row.Problems = appendCapped(r.row.Problems, s)
 }
 
 func (r *run) freshDatabase(ctx context.Context) (string, error) {
@@ -365,13 +447,34 @@ func (r *run) restartBroker(ctx context.Context) error {
 }
 
 func (r *run) addReplica(ctx context.Context) (*replica, error) {
+	r.mu.Lock()
 	i := len(r.replicas)
 	rep := &replica{p: newProcess("replica-"+strconv.Itoa(i), r.dir, nil, "run",
-		"--brokers", r.brokerAdr, "--database-url", r.dbURL, "--stages", "ingest,features,sink,api",
+		"--brokers", r.brokerAdr, "--database-url", r.dbURL, "--stages", "ingest,features,sink,api,notify",
 		"--data-dir", filepath.Join(r.dir, "replica-"+strconv.Itoa(i)), "--http-addr", "127.0.0.1:0",
-		"--auth", "none", "--rules", r.rulesFile, "--flush-interval", "2s", "--client-id", "chaos-"+strconv.Itoa(i))}
+		"--auth", "none", "--rules", r.rulesFile, "--alerting", r.alertingFile,
+		"--flush-interval", "2s", "--client-id", "chaos-"+strconv.Itoa(i))}
 	r.replicas = append(r.replicas, rep)
+	r.mu.Unlock()
 	return rep, r.restartReplica(ctx, rep)
+}
+
+// replicaList returns the replicas so far.
+func (r *run) replicaList() []*replica {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*replica(nil), r.replicas...)
+}
+
+// apis returns the API base URLs of the replicas running now.
+func (r *run) apis() []string {
+	var out []string
+	for _, rep := range r.replicaList() {
+		if rep.p.running() && rep.p.listening().HTTP != "" {
+			out = append(out, rep.base())
+		}
+	}
+	return out
 }
 
 // restartReplica starts the replica (again), on a port of its choosing,
@@ -380,15 +483,32 @@ func (r *run) restartReplica(ctx context.Context, rep *replica) error {
 	if err := rep.p.start(r.o.Binary); err != nil {
 		return err
 	}
-	if _, err := waitListening(ctx, rep.p, 90*time.Second); err != nil {
+	l, err := waitListening(ctx, rep.p, 90*time.Second)
+	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.senders = append(r.senders, sender{addr: l.HTTP, name: rep.p.name, from: time.Now()})
+	r.mu.Unlock()
 	return waitReady(ctx, rep.base(), rep.p, 90*time.Second)
+}
+
+// senderOf names the replica whose run served the API at addr at t.
+func (r *run) senderOf(addr string, t time.Time) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := "unknown (" + addr + ")"
+	for _, s := range r.senders {
+		if s.addr == addr && !s.from.After(t) {
+			name = s.name
+		}
+	}
+	return name
 }
 
 func (r *run) stopAll() {
 	var wg sync.WaitGroup
-	for _, rep := range r.replicas {
+	for _, rep := range r.replicaList() {
 		if rep.p.running() {
 			wg.Add(1)
 			go func() {
@@ -403,12 +523,39 @@ func (r *run) stopAll() {
 	wg.Wait()
 }
 
+// createSilence mutes the alerts of the silenced host for the run, through
+// the API as a user would.
+func (r *run) createSilence(ctx context.Context) error {
+	body, err := json.Marshal(map[string]any{
+		"tenant": streamTenant, "matchers": []string{`host="` + silencedHost + `"`},
+		"ends_at": time.Now().Add(24 * time.Hour).UTC(), "created_by": "eventops chaos", "comment": "the harness's silenced host",
+	})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.replicaList()[0].base()+"/silences", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("creating the silence: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("creating the silence: %s: %s", resp.Status, msg)
+	}
+	return nil
+}
+
 // inject makes one fault happen and, where the fault takes something away,
 // brings it back.
 func (r *run) inject(ctx context.Context, trial int) error {
 	pick := func() *replica {
 		var live []*replica
-		for _, rep := range r.replicas {
+		for _, rep := range r.replicaList() {
 			if rep.p.running() {
 				live = append(live, rep)
 			}
@@ -423,12 +570,19 @@ func (r *run) inject(ctx context.Context, trial int) error {
 		if r.fault == FaultTerm {
 			sig = syscall.SIGTERM
 		}
+		r.mu.Lock()
 		r.caused[rep.p]++
+		if sig == syscall.SIGKILL {
+			r.kills = append(r.kills, kill{addr: rep.p.listening().HTTP, name: rep.p.name, at: time.Now()})
+		}
+		r.mu.Unlock()
 		if err := rep.p.signal(sig, 60*time.Second); err != nil {
-			r.row.Problems = append(r.row.Problems, err.Error())
+			r.problem(err.Error())
 		}
 		// It comes back a few seconds later, as a supervisor would bring it.
+		r.background.Add(1)
 		go func() {
+			defer r.background.Done()
 			<-time.After(3 * time.Second)
 			if err := r.restartReplica(ctx, rep); err != nil {
 				r.o.Logger.Error("restarting a replica", "err", err)
@@ -440,7 +594,7 @@ func (r *run) inject(ctx context.Context, trial int) error {
 		}
 	case FaultBroker:
 		if err := r.broker.signal(syscall.SIGTERM, 60*time.Second); err != nil {
-			r.row.Problems = append(r.row.Problems, err.Error())
+			r.problem(err.Error())
 		}
 		if err := r.restartBroker(ctx); err != nil {
 			return err
@@ -448,8 +602,9 @@ func (r *run) inject(ctx context.Context, trial int) error {
 	case FaultPostgres:
 		return r.postgresDown(ctx)
 	case FaultPoison:
-		n, err := sendPoison(ctx, r.brokerAdr, trial, r.poison)
-		r.row.Poison += n
+		wants, err := sendPoison(ctx, r.brokerAdr, trial)
+		r.poison = append(r.poison, wants...)
+		r.row.Poison += len(wants)
 		return err
 	default:
 		return fmt.Errorf("unknown fault %q", r.fault)
@@ -460,7 +615,8 @@ func (r *run) inject(ctx context.Context, trial int) error {
 // postgresDown stops PostgreSQL for PostgresDown and watches the replicas'
 // memory meanwhile.
 func (r *run) postgresDown(ctx context.Context) error {
-	for _, rep := range r.replicas {
+	replicas := r.replicaList()
+	for _, rep := range replicas {
 		r.row.BaselineRSS = max(r.row.BaselineRSS, bench.PidRSS(rep.p.pid()))
 	}
 	if err := r.pg.Stop(); err != nil {
@@ -468,7 +624,7 @@ func (r *run) postgresDown(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(r.o.PostgresDown)
 	for time.Now().Before(deadline) {
-		for _, rep := range r.replicas {
+		for _, rep := range replicas {
 			r.row.PeakRSS = max(r.row.PeakRSS, bench.PidRSS(rep.p.pid()))
 		}
 		select {

@@ -9,9 +9,11 @@ import (
 	"github.com/eventops/eventops/chaos"
 )
 
-// The failure harness's short run: three replicas on a broker process with
-// a private PostgreSQL, two SIGKILLs and two poison bursts; nothing may be
-// lost, duplicated or wrong.
+// The failure harness's short run: three replicas running every stage,
+// notify included, on a broker process with a private PostgreSQL, two
+// SIGKILLs and two poison bursts, with split records, junk, a skewed
+// clock, resent events and a rule reload in the stream; nothing stored,
+// computed or notified may be lost, duplicated or wrong.
 func TestChaosSmoke(t *testing.T) {
 	// The harness's private PostgreSQL runs as the postgres user, who must
 	// reach its directory: t.TempDir() is private to root.
@@ -37,7 +39,7 @@ func TestChaosSmoke(t *testing.T) {
 		t.Fatalf("rows %+v", rows)
 	}
 	for _, r := range rows {
-		if !r.OK() || r.Trials != 2 || r.Events == 0 {
+		if !r.OK() || r.Trials != 2 || r.Events == 0 || r.Deliveries == 0 || r.Injected == 0 || r.Resends == 0 || r.ReloadResolutions != 3 {
 			t.Errorf("%s: %+v", r.Fault, r)
 		}
 		if r.Fault == chaos.FaultPoison && r.Poison != 2*11 {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,6 +26,7 @@ type chaosFlags struct {
 	rounds       int64
 	rate         float64
 	postgresDown time.Duration
+	hold         time.Duration
 	quick        bool
 	jsonOut      bool
 	keep         bool
@@ -34,11 +36,13 @@ func (f *chaosFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.faults, "faults", strings.Join(chaos.Faults(), ","), "fault kinds to run, one run each: "+strings.Join(chaos.Faults(), ", "))
 	fs.IntVar(&f.trials, "trials", 3, "times each run injects its fault")
 	fs.IntVar(&f.replicas, "replicas", 3, "eventops run replicas")
-	fs.IntVar(&f.sources, "sources", 100, "sources of the stream (each sends cpu_load and mem_used_pct)")
-	fs.Int64Var(&f.rounds, "rounds", 60, "samples per series (one every 10 s of event time)")
+	fs.IntVar(&f.sources, "sources", 100, fmt.Sprintf("sources of the stream (each sends cpu_load and mem_used_pct; at least %d)", chaos.MinSources))
+	fs.Int64Var(&f.rounds, "rounds", 60, fmt.Sprintf("samples per series (one every 10 s of event time; at least %d)", chaos.MinRounds))
 	fs.Float64Var(&f.rate, "rate", 200, "events per second")
 	fs.DurationVar(&f.postgresDown, "postgres-down", 30*time.Second, "how long the postgres-down fault stops PostgreSQL")
-	fs.BoolVar(&f.quick, "quick", false, "a short run for CI: sigkill and poison, two trials each, a small stream")
+	fs.DurationVar(&f.hold, "notify-hold", 45*time.Second, "how long MemoryFull's notifications wait in their group (group_wait; the others wait 3s): "+
+		"longer than the rebalance timeout, rebalances find them held; 0 holds them 3s")
+	fs.BoolVar(&f.quick, "quick", false, "a short run for CI: sigkill and poison, two trials each, a small stream, notify-hold 0")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the rows as JSON")
 	fs.BoolVar(&f.keep, "keep", false, "keep the working directory (logs of every process)")
 }
@@ -47,7 +51,7 @@ func chaosCommand() command {
 	f := &chaosFlags{}
 	return command{
 		name:    "chaos",
-		summary: "run a known stream through replicas while injecting faults, and check nothing was lost, duplicated or wrong",
+		summary: "run a known stream, with everyday bad input and a rule reload, through replicas while injecting faults, and check nothing stored, computed or notified was lost, duplicated or wrong",
 		keys:    []string{"data_dir"},
 		bind:    f.bind,
 		run:     f.run,
@@ -56,7 +60,7 @@ func chaosCommand() command {
 
 func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) error {
 	if f.quick {
-		f.faults, f.trials, f.sources, f.rounds, f.rate = chaos.FaultKill+","+chaos.FaultPoison, 2, 20, 40, 100
+		f.faults, f.trials, f.sources, f.rounds, f.rate, f.hold = chaos.FaultKill+","+chaos.FaultPoison, 2, 20, 40, 100, 0
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -80,16 +84,11 @@ func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 			faults = append(faults, k)
 		}
 	}
-	anomalies := []loadgen.Anomaly{
-		{Source: 1, Metric: 0, From: f.rounds / 6, To: f.rounds / 6 * 2, Value: 99},
-		{Source: 2, Metric: 0, From: f.rounds / 3, To: f.rounds / 2, Value: 99},
-		{Source: 3, Metric: 1, From: f.rounds / 4, To: f.rounds / 4 * 3, Value: 97},
-	}
 	start := time.Now()
 	rows, err := chaos.Run(ctx, chaos.Options{
 		Binary: exe, Dir: dir, Replicas: f.replicas, Faults: faults, Trials: f.trials,
-		Load: loadgen.Options{Sources: f.sources, Metrics: 2, Rounds: f.rounds, Keyed: true, Seed: 11, Anomalies: anomalies},
-		Rate: f.rate, PostgresDown: f.postgresDown, Logger: log,
+		Load: loadgen.Options{Sources: f.sources, Metrics: 2, Rounds: f.rounds, Keyed: true, Seed: 11},
+		Rate: f.rate, PostgresDown: f.postgresDown, Hold: f.hold, Logger: log,
 	})
 	if err != nil {
 		if f.keep {
@@ -104,22 +103,7 @@ func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 			return err
 		}
 	} else {
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "fault\ttrials\tevents\tlost\tduplicated\twrong values\twrong features\twrong alerts\tpoison missing\tunexpected exits\tstage restarts\ttakeover p50 / max\n")
-		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s / %s\n", r.Fault, r.Trials, r.Events, r.Lost, r.Duplicated,
-				r.WrongValues, r.WrongFeatures, r.WrongAlerts, r.PoisonMissing, r.UnexpectedExits, r.StageRestarts,
-				r.TakeoverP50.Round(100*time.Millisecond), r.TakeoverMax.Round(100*time.Millisecond))
-		}
-		tw.Flush()
-		for _, r := range rows {
-			if r.PeakRSS > 0 {
-				fmt.Printf("%s: replica RSS %d MiB before, at most %d MiB while PostgreSQL was down\n", r.Fault, r.BaselineRSS>>20, r.PeakRSS>>20)
-			}
-			for _, p := range r.Problems {
-				fmt.Printf("%s: %s\n", r.Fault, p)
-			}
-		}
+		printRows(rows)
 		fmt.Printf("took %s\n", time.Since(start).Round(time.Second))
 	}
 	for _, r := range rows {
@@ -128,4 +112,43 @@ func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 		}
 	}
 	return nil
+}
+
+// printRows prints two tables (what was stored and computed; what was
+// notified and refused), then the details.
+func printRows(rows []chaos.Row) {
+	round := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "fault\ttrials\tevents\tlost\tduplicated\twrong values\twrong features\twrong alerts\tpoison missing\tunexpected exits\tstage restarts\ttakeover p50 / max\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s / %s\n", r.Fault, r.Trials, r.Events, r.Lost, r.Duplicated,
+			r.WrongValues, r.WrongFeatures, r.WrongAlerts, r.PoisonMissing, r.UnexpectedExits, r.StageRestarts,
+			round(r.TakeoverP50), round(r.TakeoverMax))
+	}
+	tw.Flush()
+	fmt.Println()
+	fmt.Fprintf(tw, "fault\tdeliveries\tlost\tduplicated\tcrash window\tunexpected\tinjected\tDLQ missing\tjunk clear\tskew refused\tskew no-data\tresends\tapplied twice\treload resolutions\treload missing\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", r.Fault, r.Deliveries, r.DeliveriesLost,
+			r.DeliveriesDuplicated, r.DeliveriesCrashWindow, r.DeliveriesUnexpected, r.Injected, r.InjectedMissing, round(r.JunkClear),
+			r.SkewRefused, r.SkewNoData, r.Resends, r.ResendsTwice, r.ReloadResolutions, r.ReloadMissing)
+	}
+	tw.Flush()
+	for _, r := range rows {
+		if r.PeakRSS > 0 {
+			fmt.Printf("%s: replica RSS %d MiB before, at most %d MiB while PostgreSQL was down\n", r.Fault, r.BaselineRSS>>20, r.PeakRSS>>20)
+		}
+		by := make([]string, 0, len(r.DeliveredBy))
+		for name, n := range r.DeliveredBy {
+			by = append(by, fmt.Sprintf("%s %d", name, n))
+		}
+		sort.Strings(by)
+		fmt.Printf("%s: notifications by replica: %s\n", r.Fault, strings.Join(by, ", "))
+		for _, c := range r.CrashWindow {
+			fmt.Printf("%s: sent again in the crash window: %s\n", r.Fault, c)
+		}
+		for _, p := range r.Problems {
+			fmt.Printf("%s: %s\n", r.Fault, p)
+		}
+	}
 }
