@@ -122,6 +122,8 @@ groups:
         labels: {severity: warning}
 `
 
+// openPartition opens partition 0 of a Sources with sourceRules, unless
+// opts brings its own rules.
 func openPartition(t *testing.T, opts actors.SourcesOptions, store bool) *partitionHarness {
 	t.Helper()
 	rs, err := rules.Parse("test.yml", []byte(sourceRules), rules.Options{})
@@ -132,7 +134,9 @@ func openPartition(t *testing.T, opts actors.SourcesOptions, store bool) *partit
 		clock: &wallClock{now: time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)}}
 	system := actors.NewSystem(quiet)
 	t.Cleanup(system.Shutdown)
-	opts.Rules = actors.NewRuleHolder(rs)
+	if opts.Rules == nil {
+		opts.Rules = actors.NewRuleHolder(rs)
+	}
 	opts.Producer, opts.Logger, opts.Now = h.broker, quiet, h.clock.Now
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = 10 * time.Millisecond
