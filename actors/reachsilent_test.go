@@ -68,3 +68,58 @@ func TestANoDataRuleAddedByAReloadReachesSourcesOutOfMemory(t *testing.T) {
 		return fmt.Errorf("no MemNoData firing; sources in memory: %v", h.part.Keys())
 	})
 }
+
+const memOnlyRules = `
+metrics:
+  - {name: cpu_load, kind: gauge, unit: percent}
+  - {name: mem_used_pct, kind: gauge, unit: percent}
+groups:
+  - name: host
+    rules:
+      - alert: MemNoData
+        expr: seconds_since_last("mem_used_pct") > 120
+        labels: {severity: warning}
+`
+
+// A replica started with a rule file that no longer has a rule ends that
+// rule's alerts, also of a source that is silent: after the rebalance the
+// features stage offers every stored source to its partition (Wake), and
+// the firing HighCPU of a host that died with a hot CPU must resolve with
+// reason rule_removed instead of staying firing for ever.
+func TestARestartWithoutARuleEndsItsAlertsOfSilentSources(t *testing.T) {
+	before := openPartition(t, actors.SourcesOptions{}, true)
+	now := before.clock.Now()
+	before.deliver("host-a", 0, "cpu_load", sampleAt{now, 95}, sampleAt{now.Add(time.Second), 97})
+	before.waitDurable("acme/host-a", 0)
+	var stored []byte
+	until(t, "a firing state in the table", func() bool {
+		st := before.broker.lastState(t, "acme/host-a")
+		if st == nil || len(st.Alerts) != 1 {
+			return false
+		}
+		before.mu.Lock()
+		stored = before.table["acme/host-a"]
+		before.mu.Unlock()
+		return stored != nil
+	})
+
+	rs, err := rules.Parse("test.yml", []byte(memOnlyRules), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := openPartition(t, actors.SourcesOptions{Rules: actors.NewRuleHolder(rs)}, true)
+	after.clock.Add(time.Hour)
+	after.part.Wake("acme/host-a", stored)
+	waitFor(t, 20*time.Second, "HighCPU to resolve with reason rule_removed", func() error {
+		for _, rec := range after.broker.topic(tables.AlertsTopic) {
+			var tr rules.Transition
+			if json.Unmarshal(rec.Value, &tr) == nil && tr.AlertName == "HighCPU" && tr.State == "resolved" {
+				if tr.Reason != rules.ReasonRuleRemoved {
+					return fmt.Errorf("resolved with reason %q", tr.Reason)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no transition; sources in memory: %v", after.part.Keys())
+	})
+}
