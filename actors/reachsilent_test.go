@@ -42,7 +42,7 @@ func TestANoDataRuleAddedByAReloadReachesSourcesOutOfMemory(t *testing.T) {
 
 	load := func() (*rules.RuleSet, error) { return rules.Parse("test.yml", []byte(sourceRules), rules.Options{}) }
 	r := actors.NewReloader(holder, h.sources, load, nil, quiet)
-	// What the features stage's WakeAlerts does: every stored source of the
+	// What the features stage's WakeStored does: every stored source of the
 	// partition is offered to the partition.
 	r.AfterReload(func() {
 		h.mu.Lock()
@@ -52,7 +52,7 @@ func TestANoDataRuleAddedByAReloadReachesSourcesOutOfMemory(t *testing.T) {
 		}
 		h.mu.Unlock()
 		for k, v := range stored {
-			h.part.WakeAlerts(k, v)
+			h.part.Wake(k, v)
 		}
 	})
 	if _, err := r.Reload(); err != nil {

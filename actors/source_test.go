@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -366,13 +367,26 @@ func TestAnIdleSourceLeavesMemoryAndComesBack(t *testing.T) {
 // back; the others wait in the table for their next signal.
 func TestWakeStartsOnlySourcesWithADeadline(t *testing.T) {
 	h := openPartition(t, actors.SourcesOptions{}, true)
-	idle, _ := (&tables.SourceState{Offset: 1}).AppendBinary(nil)
-	due, _ := (&tables.SourceState{Offset: 1, NextDeadline: 1}).AppendBinary(nil)
+	rs, err := rules.Parse("test.yml", []byte(sourceRules), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := rs.Fingerprint()
+	idle, _ := (&tables.SourceState{Offset: 1, Rules: fp}).AppendBinary(nil)
+	due, _ := (&tables.SourceState{Offset: 1, Rules: fp, NextDeadline: 1}).AppendBinary(nil)
+	otherRules, _ := (&tables.SourceState{Offset: 1, Rules: fp + 1}).AppendBinary(nil)
 	h.part.Wake("acme/idle", idle)
 	h.part.Wake("acme/due", due)
-	if keys := h.part.Keys(); len(keys) != 1 || keys[0] != "acme/due" {
+	h.part.Wake("acme/stale", otherRules)
+	keys := h.part.Keys()
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"acme/due", "acme/stale"}) {
 		t.Fatalf("woken: %v", keys)
 	}
+	// The source woken for its rules alone leaves memory once evaluated.
+	until(t, "the stale source to leave memory", func() bool {
+		return !slices.Contains(h.part.Keys(), "acme/stale")
+	})
 }
 
 // A signals log that started again (recreated topic) writes records at

@@ -54,9 +54,13 @@ func TestALaneSendsItsBacklogAgainInBatchesTheBrokerTakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	// As cmd/eventops builds its producers.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchMaxBytes(16<<20), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(100_000))
+	// As cmd/eventops builds its producers: batches as large as the
+	// brokers take.
+	limit, err := broker.BatchLimit(context.Background(), b.Addrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := Kafka{Brokers: b.Addrs(), BatchBytes: limit}.NewProducer("signals", kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,12 +76,24 @@ func TestARawRecordWithoutAValueDoesNotCommitPastPendingRecords(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	ran := make(chan error, 1)
 	go func() { ran <- in.Run(runCtx) }()
-	waitFor(t, time.Minute, "the stage reads the three events", func() error {
-		if n := out.count(); n != 3 {
-			return fmt.Errorf("%d signals written", n)
+	waitFor(t, time.Minute, "the stage reads the four records", func() error {
+		if n := out.count(); n != 4 {
+			return fmt.Errorf("%d records written", n)
 		}
 		return nil
 	})
+	// The record without a value goes to the DLQ with its reason.
+	reasons := map[string]int{}
+	out.mu.Lock()
+	for _, r := range out.recs {
+		if r.Topic == tables.DLQTopic {
+			reasons[tables.Header(r, tables.HeaderReason)]++
+		}
+	}
+	out.mu.Unlock()
+	if reasons["empty"] != 1 || len(reasons) != 1 {
+		t.Fatalf("DLQ records by reason %v", reasons)
+	}
 	stop()
 	select {
 	case err := <-ran:
