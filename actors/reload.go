@@ -16,13 +16,13 @@ import (
 // that did not change keep their alert state (their IDs are unchanged), and
 // the alerts of removed or changed rules end (resolved, or inactive when
 // pending, with the reason) at the next evaluation, which the reload starts
-// for every source holding alert states.
+// for every source, also those not in memory.
 type Reloader struct {
 	holder  *RuleHolder
 	sources *Sources // nil when this replica runs no features stage
 	load    func() (*rules.RuleSet, error)
 	log     *slog.Logger
-	// wakeStored starts the sources with alert states that are not in
+	// wakeStored starts the sources that are not in
 	// memory (see AfterReload).
 	wakeStored func()
 
@@ -57,9 +57,9 @@ func NewReloader(holder *RuleHolder, sources *Sources, load func() (*rules.RuleS
 	return r
 }
 
-// AfterReload sets what starts, after each reload, the sources that hold
-// alert states but have no actor in memory (the features stage's
-// WakeAlerts).
+// AfterReload sets what starts, after each reload, the sources that have no
+// actor in memory, so that the new rules reach them (the features stage's
+// WakeStored).
 func (r *Reloader) AfterReload(wakeStored func()) {
 	r.mu.Lock()
 	r.wakeStored = wakeStored

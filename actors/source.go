@@ -107,18 +107,21 @@ type sourceActor struct {
 	// refused until the actor restarts).
 	lastSize int
 	shed     map[string]bool
-	// lastWork is the wall time of the last signal; idleTimer checks when
-	// the actor may leave memory.
+	// lastWork is the wall time of the last signal (zero for an actor
+	// woken without one); idleTimer checks when the actor may leave memory.
 	lastWork  time.Time
 	idleTimer *time.Timer
+	woken     bool
 }
 
 func (a *sourceActor) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *actor.Started:
 		a.self = c.Self()
-		a.lastWork = a.s.opts.Now()
-		a.armIdle(a.s.opts.IdleTimeout)
+		if !a.woken {
+			a.lastWork = a.s.opts.Now()
+		}
+		a.armIdle(a.idleCheck())
 	case *deliver:
 		a.p.took(a.key)
 		a.deliver(m)
@@ -396,7 +399,8 @@ func (a *sourceActor) advance(now int64, step func(*rules.RuleSet, rules.Source,
 		src.Meta = rules.Meta{Owner: a.st.Meta.Owner, Region: a.st.Meta.Region, Service: a.st.Meta.Service, Tags: a.st.Meta.Tags}
 	}
 	changed := false
-	next, ok := step(a.s.opts.Rules.Current(), src, func(tr *rules.Transition) {
+	rs := a.s.opts.Rules.Current()
+	next, ok := step(rs, src, func(tr *rules.Transition) {
 		changed = true
 		a.s.m.transitions.WithLabelValues(tr.State).Inc()
 		v, err := boundTransition(tr)
@@ -411,8 +415,8 @@ func (a *sourceActor) advance(now int64, step func(*rules.RuleSet, rules.Source,
 	if ok {
 		deadline = next
 	}
-	if deadline != a.st.NextDeadline {
-		a.st.NextDeadline = deadline
+	if fp := rs.Fingerprint(); deadline != a.st.NextDeadline || fp != a.st.Rules {
+		a.st.NextDeadline, a.st.Rules = deadline, fp
 		a.markDirty()
 	}
 	if changed {
@@ -534,7 +538,7 @@ func (a *sourceActor) flush() {
 // are refused from then on, so that a source never writes a record the
 // broker refuses.
 func (a *sourceActor) encode() ([]byte, error) {
-	a.st.Generation = a.p.generation
+	a.st.Generation, a.st.Epoch = a.p.hooks.Generation, a.p.hooks.Epoch
 	b, err := a.st.AppendBinary(make([]byte, 0, max(512, a.lastSize+a.lastSize/8)))
 	if err != nil || len(b) <= a.s.opts.MaxStateBytes {
 		return b, err
@@ -636,17 +640,35 @@ func (a *sourceActor) armIdle(d time.Duration) {
 	a.idleTimer = time.AfterFunc(d, func() { root.Send(self, idleTick{}) })
 }
 
-// maybeLeave stops an actor that has been idle for IdleTimeout and holds
-// nothing the table does not: no deadline of its own, nothing unwritten.
-// Its state stays in the table, from which its next signal rebuilds it.
+// idleCheck is when to look next whether the actor may leave memory: after
+// IdleTimeout without a signal, or, for an actor woken without one, as soon
+// as its state is written.
+func (a *sourceActor) idleCheck() time.Duration {
+	if a.s.opts.IdleTimeout <= 0 {
+		return 0 // sources stay in memory
+	}
+	if a.lastWork.IsZero() {
+		return a.s.opts.FlushInterval
+	}
+	return a.s.opts.IdleTimeout - a.s.opts.Now().Sub(a.lastWork)
+}
+
+// maybeLeave stops an actor that has been idle for IdleTimeout (or that was
+// woken without a signal) and holds nothing the table does not: no deadline
+// of its own, nothing unwritten, and an evaluation under the rules in
+// force. Its state stays in the table, from which its next signal rebuilds
+// it.
 func (a *sourceActor) maybeLeave(c actor.Context) {
-	idle := a.s.opts.Now().Sub(a.lastWork)
-	if left := a.s.opts.IdleTimeout - idle; left > 0 {
+	if left := a.idleCheck(); left > 0 && !a.lastWork.IsZero() {
 		a.armIdle(left)
 		return
 	}
+	if a.st.Rules != a.s.opts.Rules.Current().Fingerprint() {
+		// A reload came while the actor was idle: its rules catch up first.
+		a.catchUp(a.clock())
+	}
 	if a.stopped || a.dirty || a.flushing || a.inflight > 0 || a.ruleTimer != nil || !a.p.evict(a.key, a.self) {
-		a.armIdle(a.s.opts.IdleTimeout)
+		a.armIdle(max(a.idleCheck(), a.s.opts.FlushInterval))
 		return
 	}
 	a.stopped = true

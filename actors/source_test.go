@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -122,6 +123,8 @@ groups:
         labels: {severity: warning}
 `
 
+// openPartition opens partition 0 of a Sources with sourceRules, unless
+// opts brings its own rules.
 func openPartition(t *testing.T, opts actors.SourcesOptions, store bool) *partitionHarness {
 	t.Helper()
 	rs, err := rules.Parse("test.yml", []byte(sourceRules), rules.Options{})
@@ -132,7 +135,9 @@ func openPartition(t *testing.T, opts actors.SourcesOptions, store bool) *partit
 		clock: &wallClock{now: time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)}}
 	system := actors.NewSystem(quiet)
 	t.Cleanup(system.Shutdown)
-	opts.Rules = actors.NewRuleHolder(rs)
+	if opts.Rules == nil {
+		opts.Rules = actors.NewRuleHolder(rs)
+	}
 	opts.Producer, opts.Logger, opts.Now = h.broker, quiet, h.clock.Now
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = 10 * time.Millisecond
@@ -362,13 +367,26 @@ func TestAnIdleSourceLeavesMemoryAndComesBack(t *testing.T) {
 // back; the others wait in the table for their next signal.
 func TestWakeStartsOnlySourcesWithADeadline(t *testing.T) {
 	h := openPartition(t, actors.SourcesOptions{}, true)
-	idle, _ := (&tables.SourceState{Offset: 1}).AppendBinary(nil)
-	due, _ := (&tables.SourceState{Offset: 1, NextDeadline: 1}).AppendBinary(nil)
+	rs, err := rules.Parse("test.yml", []byte(sourceRules), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := rs.Fingerprint()
+	idle, _ := (&tables.SourceState{Offset: 1, Rules: fp}).AppendBinary(nil)
+	due, _ := (&tables.SourceState{Offset: 1, Rules: fp, NextDeadline: 1}).AppendBinary(nil)
+	otherRules, _ := (&tables.SourceState{Offset: 1, Rules: fp + 1}).AppendBinary(nil)
 	h.part.Wake("acme/idle", idle)
 	h.part.Wake("acme/due", due)
-	if keys := h.part.Keys(); len(keys) != 1 || keys[0] != "acme/due" {
+	h.part.Wake("acme/stale", otherRules)
+	keys := h.part.Keys()
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"acme/due", "acme/stale"}) {
 		t.Fatalf("woken: %v", keys)
 	}
+	// The source woken for its rules alone leaves memory once evaluated.
+	until(t, "the stale source to leave memory", func() bool {
+		return !slices.Contains(h.part.Keys(), "acme/stale")
+	})
 }
 
 // A signals log that started again (recreated topic) writes records at

@@ -191,14 +191,15 @@ type PartitionHooks struct {
 	// the table, so that an actor rebuilt later in the session starts from
 	// it. Without it idle actors are never stopped.
 	Store func(key string, value []byte)
-	// Generation is the consumer group generation of the session; flushed
-	// states carry it (see tables.StoreIsNewer).
+	// Generation and Epoch name the session (its consumer group generation
+	// and start, ms); flushed states carry them (see tables.StoreIsNewer).
 	Generation int64
+	Epoch      int64
 }
 
 // Open implements processors.SourceHost.
 func (s *Sources) Open(part int32, hooks PartitionHooks) *SourcePartition {
-	p := &SourcePartition{s: s, part: part, hooks: hooks, generation: hooks.Generation, actors: map[string]*actorRef{}}
+	p := &SourcePartition{s: s, part: part, hooks: hooks, actors: map[string]*actorRef{}}
 	s.mu.Lock()
 	s.parts[p] = struct{}{}
 	s.mu.Unlock()
@@ -225,10 +226,9 @@ func (s *Sources) Reevaluate() {
 
 // SourcePartition is one owned partition's actors.
 type SourcePartition struct {
-	s          *Sources
-	part       int32
-	hooks      PartitionHooks
-	generation int64
+	s     *Sources
+	part  int32
+	hooks PartitionHooks
 
 	mu     sync.Mutex
 	actors map[string]*actorRef
@@ -287,7 +287,7 @@ func (p *SourcePartition) Deliver(key string, offset, milli int64, sig *tables.S
 	}
 	ref, ok := p.actors[key]
 	if !ok {
-		ref = &actorRef{pid: p.spawn(key, sig.Tenant, sig.Host, stored())}
+		ref = &actorRef{pid: p.spawn(key, sig.Tenant, sig.Host, stored(), false)}
 		p.actors[key] = ref
 	}
 	ref.queued++
@@ -295,24 +295,17 @@ func (p *SourcePartition) Deliver(key string, offset, milli int64, sig *tables.S
 	return true
 }
 
-// Wake implements processors.SourcePartition: a stored source that has a
-// rule deadline to meet gets its actor back, which evaluates its rules at
-// once and arms its timers. Sources with nothing due stay in the table
-// until their next signal.
+// Wake implements processors.SourcePartition: a stored source that needs
+// its actor without a new signal gets it back: one with a rule deadline to
+// meet (its timers run), or one last evaluated under other rules (after a
+// reload, or a restart with another rule file: new rules reach it, the
+// alerts of changed or removed ones end). The actor evaluates its rules at
+// once and, unless it keeps a deadline, leaves memory again as soon as its
+// state is written. Sources with nothing due stay in the table until their
+// next signal.
 func (p *SourcePartition) Wake(key string, stored []byte) {
 	h, err := tables.DecodeStateHeader(stored)
-	if err != nil || h.NextDeadline == 0 {
-		return
-	}
-	p.wake(key, stored)
-}
-
-// WakeAlerts starts a stored source that holds alert states, so that a
-// rule reload reaches alerts of sources without an actor (a removed or
-// edited rule resolves them).
-func (p *SourcePartition) WakeAlerts(key string, stored []byte) {
-	h, err := tables.DecodeStateHeader(stored)
-	if err != nil || !h.HasAlerts {
+	if err != nil || !h.NeedsActor(p.s.opts.Rules.Current().Fingerprint()) {
 		return
 	}
 	p.wake(key, stored)
@@ -329,12 +322,14 @@ func (p *SourcePartition) wake(key string, stored []byte) {
 	if _, ok := p.actors[key]; ok || p.closed {
 		return
 	}
-	pid := p.spawn(key, tenant, host, stored)
+	pid := p.spawn(key, tenant, host, stored, true)
 	p.actors[key] = &actorRef{pid: pid}
 	p.s.system.Root.Send(pid, ruleTick{})
 }
 
-func (p *SourcePartition) spawn(key, tenant, host string, stored []byte) *actor.PID {
+// spawn starts the actor of key from its stored state; woken says no signal
+// called it (see Wake).
+func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken bool) *actor.PID {
 	s := p.s
 	st := &tables.SourceState{Partition: p.part, Offset: -1}
 	if len(stored) > 0 {
@@ -352,7 +347,7 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte) *actor.
 			}
 		}
 	}
-	a := &sourceActor{s: s, p: p, key: key, tenant: tenant, host: host, st: st, lastSize: len(stored)}
+	a := &sourceActor{s: s, p: p, key: key, tenant: tenant, host: host, st: st, lastSize: len(stored), woken: woken}
 	a.feats = make(rules.SeriesFeatures, len(st.Metrics))
 	for i := range st.Metrics {
 		a.feats[st.Metrics[i].Name] = st.Metrics[i].Series

@@ -199,7 +199,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		s.ingestMetrics.events.WithLabelValues("unpublished", "").Add(float64(failedEvents))
 		s.ingestMetrics.events.WithLabelValues("accepted", "").Add(float64(len(ok) - failedEvents))
 		s.log.Error("ingest: publishing failed", "records", failed, "of", len(recs), "err", firstErr)
-		return fmt.Errorf("%w: %d of %d events could not be published to %s (%v); sending them again is safe: a sample is stored once",
+		return fmt.Errorf("%w: %d of %d events could not be published to %s (%v); sending them again is safe for events that carry ts_event: a sample is stored once",
 			ErrUnavailable, failedEvents, len(ok), tables.RawTopic, firstErr)
 	}
 	s.ingestMetrics.events.WithLabelValues("accepted", "").Add(float64(len(ok)))

@@ -183,7 +183,7 @@ func TestIngestJudgesEventTimesAgainstTheReceiveTime(t *testing.T) {
 		t.Fatalf("the record carries receive time %v", received)
 	}
 	res := normalize.Options{}.Parse(recs[0].Value, received)
-	if len(res.Rejected) != 0 || len(res.Events) != 1 || res.Events[0].Sample.TsMicro != received.UnixMicro() {
+	if len(res.Rejected) != 0 || len(res.Events) != 1 || res.Events[0].Sample.TsMicro != received.UnixMilli()*1000 {
 		t.Fatalf("the ingest stage's verdict: %+v", res)
 	}
 }

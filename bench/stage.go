@@ -83,8 +83,7 @@ func FeaturesStage(ctx context.Context, k processors.Kafka, rs *rules.RuleSet, e
 	reg := prometheus.NewRegistry()
 	system := actors.NewSystem(k.Logger)
 	defer system.Shutdown()
-	producer, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...), kgo.RecordPartitioner(tables.Partitioner()),
-		kgo.MaxBufferedRecords(100_000), kgo.ProducerBatchMaxBytes(16<<20))
+	producer, err := k.NewProducer("features")
 	if err != nil {
 		return StageResult{}, err
 	}

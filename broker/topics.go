@@ -104,39 +104,68 @@ var checkedConfigs = map[string]bool{"cleanup.policy": true, "message.timestamp.
 // topic: its max.message.bytes when the topic sets one, the brokers'
 // message.max.bytes otherwise.
 func MaxMessageBytes(ctx context.Context, brokers []string, topic string) (int, error) {
-	fail := func(err error) (int, error) { return 0, fmt.Errorf("max.message.bytes of %s: %w", topic, err) }
+	return BatchLimit(ctx, brokers, topic)
+}
+
+// BatchLimit returns the largest record batch the brokers accept on every
+// one of topics: the smallest max.message.bytes the topics set, or the
+// brokers' message.max.bytes for those that set none (with no topics, the
+// brokers').
+func BatchLimit(ctx context.Context, brokers []string, topics ...string) (int, error) {
+	fail := func(err error) (int, error) { return 0, fmt.Errorf("max.message.bytes of %v: %w", topics, err) }
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return fail(err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		return fail(err)
-	}
-	if n, ok, err := configInt(rcs, topic, "max.message.bytes", kmsg.ConfigSourceDynamicTopicConfig); err != nil || ok {
-		return n, err
-	}
-	bcs, err := adm.DescribeBrokerConfigs(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	least := 0
-	for _, rc := range bcs {
-		for _, c := range rc.Configs {
-			var n int
-			if c.Key == "message.max.bytes" && c.Value != nil {
-				if _, err := fmt.Sscan(*c.Value, &n); err == nil && n > 0 && (least == 0 || n < least) {
-					least = n
-				}
+	limit, inherit := 0, len(topics) == 0
+	if len(topics) > 0 {
+		rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+		if err != nil {
+			return fail(err)
+		}
+		for _, t := range topics {
+			n, ok, err := configInt(rcs, t, "max.message.bytes", kmsg.ConfigSourceDynamicTopicConfig)
+			switch {
+			case err != nil:
+				return fail(err)
+			case ok:
+				limit = smaller(limit, n)
+			default:
+				inherit = true
 			}
 		}
 	}
-	if least == 0 {
-		return fail(errors.New("the brokers did not say"))
+	if inherit {
+		bcs, err := adm.DescribeBrokerConfigs(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		found := false
+		for _, rc := range bcs {
+			for _, c := range rc.Configs {
+				var n int
+				if c.Key == "message.max.bytes" && c.Value != nil {
+					if _, err := fmt.Sscan(*c.Value, &n); err == nil && n > 0 {
+						limit, found = smaller(limit, n), true
+					}
+				}
+			}
+		}
+		if !found {
+			return fail(errors.New("the brokers did not say"))
+		}
 	}
-	return least, nil
+	return limit, nil
+}
+
+// smaller is the smaller of two limits, 0 meaning none yet.
+func smaller(a, b int) int {
+	if a == 0 || b < a {
+		return b
+	}
+	return a
 }
 
 // configInt reads an integer config of a resource, if it comes from src.

@@ -41,7 +41,8 @@ func NewKafkaSink(brokers []string, opts ...kgo.Opt) (*KafkaSink, error) {
 		kgo.RecordPartitioner(tables.Partitioner()),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MaxBufferedRecords(200_000),
-		kgo.ProducerBatchMaxBytes(4 << 20),
+		// Kafka's and Redpanda's default max.message.bytes.
+		kgo.ProducerBatchMaxBytes(1048588),
 	}, opts...)...)
 	if err != nil {
 		return nil, err

@@ -385,8 +385,12 @@ func (o *Options) event(d *decoder, recordTime time.Time) (Event, *Error) {
 			return Event{}, bad(ReasonTooLarge, "unit is %d bytes, more than %d", len(unit), o.MaxTagLen)
 		}
 	}
+	// Event times have millisecond precision, as Prometheus' do: the
+	// features and rules work in milliseconds, and an event's identity
+	// (its row in PostgreSQL, its sample in its series) must be the same
+	// everywhere.
 	return Event{Tenant: tenant, Host: host, Sample: tables.Sample{
-		Metric: metric, Unit: unit, Value: value, TsMicro: ts.UnixMicro(), Tags: tags,
+		Metric: metric, Unit: unit, Value: value, TsMicro: ts.UnixMilli() * 1000, Tags: tags,
 	}}, nil
 }
 

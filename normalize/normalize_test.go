@@ -226,3 +226,15 @@ func TestNoRecordTime(t *testing.T) {
 		}
 	}
 }
+
+// Event times have millisecond precision everywhere (PostgreSQL's rows, the
+// features' samples): two events of a series within one millisecond are
+// one event, the first, in both.
+func TestEventTimesHaveMillisecondPrecision(t *testing.T) {
+	res := Options{}.Parse([]byte(`[{"tenant_id":"t","host":"h","metric":"m","value":1,"ts_event":"2025-10-21T10:00:00.123456Z"},
+		{"tenant_id":"t","host":"h","metric":"m","value":2,"ts_event":"2025-10-21T10:00:00.123789Z"}]`), time.Date(2025, 10, 21, 10, 0, 1, 0, time.UTC))
+	if len(res.Events) != 2 || res.Events[0].Sample.TsMicro != res.Events[1].Sample.TsMicro ||
+		res.Events[0].Sample.TsMicro != time.Date(2025, 10, 21, 10, 0, 0, 123_000_000, time.UTC).UnixMicro() {
+		t.Fatalf("events %+v", res.Events)
+	}
+}

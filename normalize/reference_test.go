@@ -208,7 +208,7 @@ func refEvent(o Options, item json.RawMessage, recordTime time.Time) (Event, *Er
 		}
 	}
 	return Event{Tenant: tenant, Host: host, Sample: tables.Sample{
-		Metric: metric, Unit: unit, Value: value, TsMicro: ts.UnixMicro(), Tags: tags,
+		Metric: metric, Unit: unit, Value: value, TsMicro: ts.UnixMilli() * 1000, Tags: tags,
 	}}, nil
 }
 

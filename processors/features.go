@@ -37,9 +37,10 @@ type PartitionHooks struct {
 	// table, so that an actor rebuilt later in the session starts from it;
 	// nil when the stage has no such copy (goka's tester).
 	Store func(key string, value []byte)
-	// Generation is the consumer group generation of the session (0
-	// without one).
+	// Generation and Epoch name the session: the consumer group's
+	// generation and the wall time (ms) it started (0 without one).
 	Generation int64
+	Epoch      int64
 }
 
 // SourcePartition is one opened partition of a SourceHost.
@@ -50,12 +51,9 @@ type SourcePartition interface {
 	// for the key; it may only be called during Deliver.
 	Deliver(key string, offset, milli int64, sig *tables.Signal, stored func() []byte) bool
 	// Wake starts a stored source's actor if it is not running and its
-	// state holds a rule deadline, so that its timers (for,
-	// keep_firing_for, no-data) run without waiting for a new event.
+	// state needs it without a new event: a rule deadline to meet (for,
+	// keep_firing_for, no-data), or rules to catch up on.
 	Wake(key string, stored []byte)
-	// WakeAlerts starts a stored source's actor if it is not running and
-	// its state holds alert states, so that a rule reload reaches them.
-	WakeAlerts(key string, stored []byte)
 	// Close flushes the partition's state to the table and stops its actors;
 	// it returns once that is durable or ctx ended.
 	Close(ctx context.Context)
@@ -176,10 +174,10 @@ func (f *Features) Run(ctx context.Context, extra ...goka.ProcessorOption) error
 	return err
 }
 
-// WakeAlerts starts the actors of the stored sources of the current session
-// that hold alert states, so that a rule reload reaches every alert, also of
-// sources that had left memory (a removed or edited rule ends them).
-func (f *Features) WakeAlerts() int {
+// WakeStored starts the actors of the stored sources of the current session
+// that need one (see SourcePartition.Wake): after a rule reload, every
+// source out of memory catches up on the new rules once.
+func (f *Features) WakeStored() int {
 	session := f.sessions.current()
 	if session == nil || session.ctx.Err() != nil {
 		return 0
@@ -188,7 +186,7 @@ func (f *Features) WakeAlerts() int {
 	for _, c := range session.Claims()[tables.SignalsTopic] {
 		a[c] = 0
 	}
-	return f.visit(session, a, SourcePartition.WakeAlerts)
+	return f.visit(session, a, SourcePartition.Wake)
 }
 
 // visit hands every stored source of the assigned partitions to wake, in
@@ -268,7 +266,7 @@ func (f *Features) open(p int32, id any, session context.Context) *featurePartit
 	fp := &featurePartition{acks: sessionTracker(session, tables.SignalsTopic, p), session: id, store: f.stores.get(p)}
 	hooks := PartitionHooks{Durable: fp.acks.Durable, HandBack: fp.acks.HandBackFrom}
 	if fe != nil {
-		hooks.Generation = int64(fe.GenerationID())
+		hooks.Generation, hooks.Epoch = int64(fe.GenerationID()), fe.started
 		if fp.store != nil {
 			hooks.Store = func(key string, value []byte) { storeNewer(fp.store, key, value) }
 		}

@@ -97,6 +97,8 @@ func (h *fencedHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 type fence struct {
 	sarama.ConsumerGroupSession
 	ctx context.Context
+	// started is the wall time (ms) the session began.
+	started int64
 	// grace is how long a stage waits, once the session ended, for its
 	// records' work to become durable before it hands the rest back.
 	grace time.Duration
@@ -123,7 +125,7 @@ type heldPartition struct {
 type fenceKey struct{}
 
 func newFence(s sarama.ConsumerGroupSession, grace time.Duration, log *slog.Logger) *fence {
-	f := &fence{ConsumerGroupSession: s, grace: grace, log: log}
+	f := &fence{ConsumerGroupSession: s, grace: grace, log: log, started: time.Now().UnixMilli()}
 	f.ctx = context.WithValue(s.Context(), fenceKey{}, f)
 	return f
 }

@@ -110,7 +110,7 @@ func (in *Ingest) process(ctx goka.Context, msg any) {
 	recordTime := tables.RawRecordTime(ctx.Timestamp(), ctx.Headers()[tables.HeaderReceived])
 	res := in.opts.Normalize.Parse(value, recordTime)
 	in.warnSplit(res, p, off)
-	in.emit(ctx, res, tables.Origin{Partition: p, Offset: off}, recordTime, func() { acks.Done(off) })
+	in.emit(ctx, res, value, tables.Origin{Partition: p, Offset: off}, recordTime, func() { acks.Done(off) })
 }
 
 // warnSplit tells the log, at most once a minute, that records that are
@@ -148,30 +148,43 @@ func (w *warnEvery) add(now time.Time) int {
 	return n
 }
 
-// emit writes the signals and rejections of one parsed record and calls
-// done once all of them are durable.
-func (in *Ingest) emit(ctx goka.Context, res normalize.Result, origin tables.Origin, recordTime time.Time, done func()) {
+// emit writes the signals and rejections of one parsed record (value) and
+// calls done once all of them are durable. A signal larger than the
+// brokers take in a batch goes to the DLQ with reason too_large instead,
+// whole: written, it would be refused again and again.
+func (in *Ingest) emit(ctx goka.Context, res normalize.Result, value []byte, origin tables.Origin, recordTime time.Time, done func()) {
 	m := in.opts.Metrics
 	in.count.eventsIn.Add(float64(len(res.Events) + len(res.Rejected)))
 	recs := make([]*kgo.Record, 0, 1+len(res.Rejected))
-	for _, sig := range in.group(ctx, res.Events, origin, recordTime) {
-		recs = append(recs, &kgo.Record{
-			Topic: tables.SignalsTopic,
-			Key:   []byte(sig.Key()),
-			Value: sig.AppendBinary(make([]byte, 0, 64+48*len(sig.Samples))),
-		})
-	}
-	in.count.eventsOut.Add(float64(len(res.Events)))
-	for _, rej := range res.Rejected {
-		m.Discarded.WithLabelValues(StageIngest, string(rej.Err.Reason)).Inc()
+	reject := func(reason, msg string, index int, raw []byte) {
+		m.Discarded.WithLabelValues(StageIngest, reason).Inc()
 		recs = append(recs, tables.DLQRecord(tables.Rejection{
-			Stage: StageIngest, Reason: string(rej.Err.Reason), Error: rej.Err.Error(),
-			Topic: tables.RawTopic, Partition: origin.Partition, Offset: origin.Offset, Index: rej.Err.Index,
-			Key: []byte(ctx.Key()), Value: truncateValue(rej.Raw),
+			Stage: StageIngest, Reason: reason, Error: msg,
+			Topic: tables.RawTopic, Partition: origin.Partition, Offset: origin.Offset, Index: index,
+			Key: []byte(ctx.Key()), Value: truncateValue(raw),
 		}))
+	}
+	limit := in.opts.Kafka.Defaults().BatchBytes - signalOverhead
+	out := 0
+	for _, sig := range in.group(ctx, res.Events, origin, recordTime) {
+		v := sig.AppendBinary(make([]byte, 0, 64+48*len(sig.Samples)))
+		if len(v)+len(sig.Key()) > limit {
+			reject(string(normalize.ReasonTooLarge), fmt.Sprintf("the %d events of %s in this record make a signal of %d bytes, more than the brokers take (%d): send them in smaller records",
+				len(sig.Samples), sig.Key(), len(v), limit), -1, value)
+			continue
+		}
+		out += len(sig.Samples)
+		recs = append(recs, &kgo.Record{Topic: tables.SignalsTopic, Key: []byte(sig.Key()), Value: v})
+	}
+	in.count.eventsOut.Add(float64(out))
+	for _, rej := range res.Rejected {
+		reject(string(rej.Err.Reason), rej.Err.Error(), rej.Err.Index, rej.Raw)
 	}
 	in.out.send(ctx.Context(), origin.Partition, recs, done)
 }
+
+// signalOverhead is what a record batch adds to a signal's key and value.
+const signalOverhead = 1 << 10
 
 // group turns events into one signal per source, in order of first sight.
 func (in *Ingest) group(ctx goka.Context, events []normalize.Event, origin tables.Origin, recordTime time.Time) []*tables.Signal {

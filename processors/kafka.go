@@ -38,11 +38,19 @@ type Kafka struct {
 	// within the rebalance timeout is evicted from the group, so the grace
 	// must stay well below the rebalance timeout.
 	HandBackGrace time.Duration
-	Logger        *slog.Logger
+	// BatchBytes bounds the record batches the stages' producers write:
+	// the smallest max.message.bytes of the topics they write (default
+	// 1 MiB, Kafka's and Redpanda's default; see NewProducer).
+	BatchBytes int
+	Logger     *slog.Logger
 	// sessions, when set, learns of every session goka sets up (the
 	// features stage wakes its sources from it).
 	sessions *sessionLog
 }
+
+// DefaultBatchBytes is the batch bound when the brokers' is not known:
+// Kafka's and Redpanda's default max.message.bytes.
+const DefaultBatchBytes = 1048588
 
 // Defaults fills zero fields.
 func (k Kafka) Defaults() Kafka {
@@ -63,6 +71,9 @@ func (k Kafka) Defaults() Kafka {
 	}
 	if k.HandBackGrace <= 0 {
 		k.HandBackGrace = k.RebalanceTimeout / 3
+	}
+	if k.BatchBytes <= 0 {
+		k.BatchBytes = DefaultBatchBytes
 	}
 	if k.Logger == nil {
 		k.Logger = slog.Default()
@@ -162,6 +173,10 @@ func (k Kafka) ProcessorOptions() []goka.ProcessorOption {
 		goka.WithProducerBuilder(k.producerBuilder()),
 		goka.WithLogger(GokaLogger(k.Logger)),
 		goka.WithBackoffResetTimeout(time.Minute),
+		// A record without a value (a tombstone) is input like any other:
+		// goka's default would drop it and commit past the records before
+		// it whose work is not durable yet.
+		goka.WithNilHandling(goka.NilProcess),
 	}
 	return append(opts, goka.WithStorageBuilder(k.storageBuilder()))
 }

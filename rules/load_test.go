@@ -263,3 +263,30 @@ groups:
 		t.Errorf("RuleID text round trip: %v", err)
 	}
 }
+
+// The fingerprint of a rule set changes with its rules and their tenants,
+// and only with them.
+func TestFingerprint(t *testing.T) {
+	parse := func(src string) *RuleSet {
+		t.Helper()
+		src = "metrics: [{name: x, kind: gauge}, {name: y, kind: gauge}]\n" + src
+		rs, err := Parse("f.yml", []byte(src), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	a := parse("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: last(\"x\") > 1\n      - alert: B\n        expr: last(\"y\") > 1\n")
+	reordered := parse("groups:\n  - name: g\n    rules:\n      - alert: B\n        expr: last(\"y\") > 1\n      - alert: A\n        expr: last(\"x\") > 1\n")
+	edited := parse("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: last(\"x\") > 2\n      - alert: B\n        expr: last(\"y\") > 1\n")
+	scoped := parse("groups:\n  - name: g\n    tenants: [acme]\n    rules:\n      - alert: A\n        expr: last(\"x\") > 1\n      - alert: B\n        expr: last(\"y\") > 1\n")
+	if a.Fingerprint() != reordered.Fingerprint() {
+		t.Fatal("the order of the rules changes the fingerprint")
+	}
+	if a.Fingerprint() == edited.Fingerprint() || a.Fingerprint() == scoped.Fingerprint() {
+		t.Fatal("an edit or a tenant scope leaves the fingerprint as it was")
+	}
+	if a.Replacing(edited).Fingerprint() != a.Fingerprint() {
+		t.Fatal("a replacing set's fingerprint is not its rules'")
+	}
+}

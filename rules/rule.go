@@ -258,6 +258,32 @@ type RuleSet struct {
 	// retired first.
 	retired    map[RuleID]*Rule
 	retiredIDs []RuleID
+	// fingerprint identifies the rules in force (see Fingerprint).
+	fingerprint uint64
+}
+
+// Fingerprint identifies the rules of the set and the tenants each applies
+// to: two sets of the same rules have the same one, whatever their order or
+// files. A source evaluated under a set of another fingerprint has rules
+// to catch up on (new ones, and the alerts of changed or removed ones to
+// end).
+func (rs *RuleSet) Fingerprint() uint64 { return rs.fingerprint }
+
+func (rs *RuleSet) computeFingerprint() uint64 {
+	keys := make([]string, len(rs.rules))
+	for i, r := range rs.rules {
+		keys[i] = r.id.String() + "\x00" + strings.Join(r.tenants, "\x00")
+		if r.tenants == nil {
+			keys[i] += "\x01all"
+		}
+	}
+	slices.Sort(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0xff})
+	}
+	return binary.BigEndian.Uint64(h.Sum(nil))
 }
 
 // alertKey names a rule within a set: its group and alert name.
@@ -482,6 +508,7 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 	for _, r := range rs.rules {
 		r.table = rs.table
 	}
+	rs.fingerprint = rs.computeFingerprint()
 	return rs, nil
 }
 

@@ -14,11 +14,19 @@ import (
 // with the source's metrics and active alerts, never with time or rate, and
 // the actors bound it (see actors.SourcesOptions.MaxStateBytes).
 type SourceState struct {
-	// Generation is the consumer group generation of the session that wrote
-	// the state. A state written by an owner that lost its partition (a
-	// "zombie" flush that lands late) carries an older generation than the
-	// new owner's, so recovery keeps the newer one (see StoreIsNewer).
+	// Generation and Epoch name the session that wrote the state: the
+	// consumer group's generation and the wall time (ms) the session
+	// started. A state written by an owner that lost its partition (a late
+	// flush) carries both older than the new owner's, so recovery keeps the
+	// newer one (see StoreIsNewer); a group that started again (deleted, or
+	// its offsets expired) counts generations from 1 again, but its
+	// sessions start later.
 	Generation int64
+	Epoch      int64
+	// Rules is the fingerprint of the rule set the state was last evaluated
+	// under (rules.RuleSet.Fingerprint): a source stored under other rules
+	// has rules to catch up on.
+	Rules uint64
 	// NextDeadline is the source time of the earliest rule deadline the
 	// state holds (a for elapsing, keep_firing_for ending, a no-data
 	// threshold), 0 when nothing is due without new data. Only sources with
@@ -149,6 +157,8 @@ const (
 func (s *SourceState) AppendBinary(dst []byte) ([]byte, error) {
 	b := append(dst, stateVersion)
 	b = appendVarint(b, s.Generation)
+	b = appendVarint(b, s.Epoch)
+	b = appendUvarint(b, s.Rules)
 	b = appendVarint(b, s.NextDeadline)
 	var flags byte
 	if len(s.Alerts) > 0 {
@@ -190,11 +200,13 @@ func (s *SourceState) AppendBinary(dst []byte) ([]byte, error) {
 // decoded.
 type StateHeader struct {
 	Generation   int64
+	Epoch        int64
+	Rules        uint64
 	NextDeadline int64
 	HasAlerts    bool
 	// Legacy: the state was written by an older version that kept none of
 	// the above (every field is then the most conservative: a deadline and
-	// alerts are assumed).
+	// alerts are assumed, under unknown rules).
 	Legacy bool
 }
 
@@ -215,15 +227,25 @@ func (r *reader) header() StateHeader {
 		r.err = fmt.Errorf("%w: state version %d", ErrCorrupt, v)
 		return StateHeader{}
 	}
-	h := StateHeader{Generation: r.varint("generation"), NextDeadline: r.varint("next deadline")}
+	h := StateHeader{Generation: r.varint("generation"), Epoch: r.varint("epoch"), Rules: r.uvarint("rules"),
+		NextDeadline: r.varint("next deadline")}
 	h.HasAlerts = r.byte("flags")&stateHasAlerts != 0
 	return h
 }
 
+// NeedsActor reports whether a stored source needs its actor without a
+// new signal: it has a rule deadline to meet, alerts to keep, or was last
+// evaluated under other rules than those of fingerprint rules.
+func (h StateHeader) NeedsActor(rules uint64) bool {
+	return h.NextDeadline != 0 || h.HasAlerts || h.Legacy || h.Rules != rules
+}
+
 // StoreIsNewer reports whether a state that is about to replace stored
-// must be kept out because stored was written by a later generation of the
-// group: a flush of an owner that had already lost the partition. Values
-// that do not decode never block a write.
+// must be kept out because stored was written by a later session: a flush
+// of an owner that had already lost the partition, landing late. Both the
+// generation and the session's start must say so (a group that started
+// again counts generations anew; clocks of replicas may differ a little).
+// Values that do not decode never block a write.
 func StoreIsNewer(stored, incoming []byte) bool {
 	if len(stored) == 0 || len(incoming) == 0 {
 		return false
@@ -233,7 +255,7 @@ func StoreIsNewer(stored, incoming []byte) bool {
 	if err1 != nil || err2 != nil || old.Legacy || inc.Legacy {
 		return false
 	}
-	return inc.Generation < old.Generation
+	return inc.Generation < old.Generation && inc.Epoch < old.Epoch
 }
 
 // DecodeSourceState decodes a state; cfg gives each metric's feature
@@ -245,7 +267,7 @@ func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s 
 	if r.err != nil {
 		return nil, nil, r.err
 	}
-	s = &SourceState{Generation: h.Generation, NextDeadline: h.NextDeadline}
+	s = &SourceState{Generation: h.Generation, Epoch: h.Epoch, Rules: h.Rules, NextDeadline: h.NextDeadline}
 	s.Partition = int32(r.varint("partition"))
 	s.Offset = r.varint("offset")
 	if !h.Legacy {

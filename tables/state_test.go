@@ -12,7 +12,7 @@ import (
 func defaultCfg(string) features.Config { return features.DefaultConfig() }
 
 func sampleState(t testing.TB) *SourceState {
-	st := &SourceState{Generation: 4, NextDeadline: 1761040920000, Partition: 3, Offset: 42, OffsetMilli: 1761040800400,
+	st := &SourceState{Generation: 4, Epoch: 1761040000000, Rules: 77, NextDeadline: 1761040920000, Partition: 3, Offset: 42, OffsetMilli: 1761040800400,
 		EventMilli: 1761040800000, ArrivalMilli: 1761040800500,
 		Meta: &SourceMeta{Owner: "o", Tags: map[string]string{"k": "v"}}}
 	st.MarkOrigin(Origin{Partition: 5, Offset: 9}, 900)
@@ -46,6 +46,7 @@ func TestSourceStateRoundTrip(t *testing.T) {
 		t.Fatal("re-encoding differs")
 	}
 	if got.Metrics[0].Name != "cpu" || got.Offset != 42 || got.OffsetMilli != st.OffsetMilli || got.Generation != 4 ||
+		got.Epoch != st.Epoch || got.Rules != 77 ||
 		got.NextDeadline != st.NextDeadline || !reflect.DeepEqual(got.Origins, []OriginMark{{1, 7, 700}, {5, 9, 900}}) {
 		t.Fatalf("decoded %+v", got)
 	}
@@ -55,7 +56,7 @@ func TestSourceStateRoundTrip(t *testing.T) {
 		t.Fatal("SeenOrigin")
 	}
 	h, err := DecodeStateHeader(b)
-	if err != nil || h != (StateHeader{Generation: 4, NextDeadline: st.NextDeadline, HasAlerts: true}) {
+	if err != nil || h != (StateHeader{Generation: 4, Epoch: st.Epoch, Rules: st.Rules, NextDeadline: st.NextDeadline, HasAlerts: true}) {
 		t.Fatalf("header %+v %v", h, err)
 	}
 	w, ok := got.Metric("mem").Series.Window(time.Minute)
@@ -175,7 +176,7 @@ func TestRedeliveredNeedsTheSameLog(t *testing.T) {
 // replace it.
 func TestStoreIsNewerKeepsTheLaterGeneration(t *testing.T) {
 	enc := func(gen int64) []byte {
-		b, err := (&SourceState{Generation: gen}).AppendBinary(nil)
+		b, err := (&SourceState{Generation: gen, Epoch: 1000 * gen}).AppendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,5 +215,15 @@ func TestLegacyStateDecodes(t *testing.T) {
 	}
 	if h, err := DecodeStateHeader(b); err != nil || !h.Legacy || h.NextDeadline == 0 || !h.HasAlerts {
 		t.Fatalf("legacy header %+v %v", h, err)
+	}
+}
+
+// A group that started again counts generations from 1, but its sessions
+// start later: its states are newer than those of the group before.
+func TestStoreIsNewerAfterTheGroupStartedAgain(t *testing.T) {
+	before, _ := (&SourceState{Generation: 9, Epoch: 1_000}).AppendBinary(nil)
+	after, _ := (&SourceState{Generation: 1, Epoch: 5_000}).AppendBinary(nil)
+	if StoreIsNewer(before, after) {
+		t.Fatal("a state of the restarted group is kept out")
 	}
 }

@@ -91,20 +91,16 @@ func (p *pipeline) run(ctx context.Context) error {
 		return err
 	}
 
-	newProducer := func(name string, opts ...kgo.Opt) (*kgo.Client, error) {
-		cl, err := kgo.NewClient(append([]kgo.Opt{
-			kgo.SeedBrokers(p.brokers...),
-			kgo.ClientID(cfg.clientID() + "-" + name),
-			kgo.RecordPartitioner(tables.Partitioner()),
-			kgo.ProducerBatchMaxBytes(16 << 20),
-			kgo.ProducerLinger(0),
-			kgo.MaxBufferedRecords(100_000),
-		}, opts...)...)
-		if err != nil {
-			return nil, fmt.Errorf("%s producer: %w", name, err)
-		}
-		return cl, nil
+	kafka := processors.Kafka{
+		Brokers: p.brokers, ClientID: cfg.clientID(), Replication: cfg.Replication, DataDir: cfg.DataDir,
+		SessionTimeout: cfg.Session, HeartbeatInterval: cfg.Heartbeat, RebalanceTimeout: cfg.Rebalance, Logger: log,
 	}
+	// Producers write batches no larger than every topic they write takes.
+	if kafka.BatchBytes, err = broker.BatchLimit(ctx, p.brokers, tables.RawTopic, tables.SignalsTopic, tables.AlertsTopic,
+		tables.DLQTopic, string(tables.FeaturesTable)); err != nil {
+		return err
+	}
+	newProducer := kafka.NewProducer
 	// Three producers, so that one kind of record never waits behind a
 	// burst of another: signals and DLQ records, feature-state flushes, and
 	// alerts.
@@ -116,7 +112,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	// A state write that has not landed by the hand-back grace fails (the
 	// actor writes again while it owns the source): a write of an owner
 	// that lost the partition cannot land long after the next owner's.
-	stateProducer, err := newProducer("state", kgo.RecordDeliveryTimeout(processors.Kafka{RebalanceTimeout: cfg.Rebalance}.Defaults().HandBackGrace))
+	stateProducer, err := newProducer("state", kgo.RecordDeliveryTimeout(kafka.Defaults().HandBackGrace))
 	if err != nil {
 		return err
 	}
@@ -127,10 +123,6 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	defer alertProducer.Close()
 
-	kafka := processors.Kafka{
-		Brokers: p.brokers, ClientID: cfg.clientID(), Replication: cfg.Replication, DataDir: cfg.DataDir,
-		SessionTimeout: cfg.Session, HeartbeatInterval: cfg.Heartbeat, RebalanceTimeout: cfg.Rebalance, Logger: log,
-	}
 	metrics := processors.NewMetrics(reg)
 	reg.MustRegister(newLagCollector(kadm.NewClient(producer),
 		[]string{string(tables.IngestGroup), string(tables.FeaturesGroup), string(tables.SinkGroup), string(processors.NotifyGroup)}, log))
@@ -180,7 +172,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		wakeStored = func() { fs.WakeAlerts() }
+		wakeStored = func() { fs.WakeStored() }
 		stages.Go(p.supervise(sctx, "features", fs))
 		readiness = append(readiness, recovered("features", fs))
 	}
