@@ -106,14 +106,6 @@ func (a *Acks) HandBackFrom(offset int64) {
 	a.release()
 }
 
-// Forget drops the durable mark of key, once its state has left this
-// partition's owner.
-func (a *Acks) Forget(key string) {
-	a.mu.Lock()
-	delete(a.durable, key)
-	a.mu.Unlock()
-}
-
 // Pending returns how many records wait for their acknowledgement.
 func (a *Acks) Pending() int {
 	a.mu.Lock()
