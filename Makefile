@@ -4,8 +4,8 @@ PKGS := ./...
 
 .PHONY: dev test deps-dev deps-test build vet bench clean
 
-dev: deps-dev ## run EventOps on its embedded default (broker, private PostgreSQL, all stages, API on :8088)
-	$(GO) run ./cmd/eventops dev
+dev: deps-dev build ## run EventOps on its embedded default (broker, private PostgreSQL, all stages, API on :8088)
+	bin/eventops dev
 
 test: deps-test vet ## run the whole test suite under the race detector
 	$(GO) test -race -count=1 -timeout 25m $(PKGS)
@@ -16,7 +16,8 @@ deps-dev:
 deps-test:
 	scripts/deps.sh test
 
-build:
+build: ## compile bin/eventops
+	@echo "compiling bin/eventops (the first build takes a minute or two; later ones a few seconds)"
 	$(GO) build -o bin/eventops ./cmd/eventops
 
 vet:

@@ -411,8 +411,7 @@ func (r *run) problem(s string) {
 }
 
 func (r *run) freshDatabase(ctx context.Context) (string, error) {
-	admin := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", r.pgPort)
-	conn, err := pgx.Connect(ctx, admin)
+	conn, err := pgx.Connect(ctx, r.pg.DatabaseURL("postgres"))
 	if err != nil {
 		return "", err
 	}
@@ -422,7 +421,7 @@ func (r *run) freshDatabase(ctx context.Context) (string, error) {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", r.pgPort, name), nil
+	return r.pg.DatabaseURL(name), nil
 }
 
 func regexpSafe(s string) string {

@@ -11,6 +11,13 @@
 // another (a bounded number of times) and keeps that one; a start given a
 // port fails with ErrPortInUse instead.
 //
+// The cluster has one user, postgres, who must give its password: it is
+// generated on first start, kept in the directory (the file `password`),
+// and part of the URL kept next to it (the file `url`); pg_hba.conf admits
+// no one else. The directory is its owner's alone (mode 0700). A cluster
+// initialized by an earlier version, which trusted local connections, gets
+// a password at its next start.
+//
 // PostgreSQL refuses to run as root; when EventOps runs as root the cluster
 // is initialized and run as the `postgres` user, who then owns the directory.
 package pglocal

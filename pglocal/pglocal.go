@@ -3,6 +3,8 @@ package pglocal
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -42,9 +44,10 @@ const startAttempts = 5
 
 // Cluster is a running private PostgreSQL.
 type Cluster struct {
-	opts Options
-	cred *syscall.Credential
-	port int
+	opts     Options
+	cred     *syscall.Credential
+	port     int
+	password string
 }
 
 // Start initializes the cluster if needed and starts it.
@@ -88,13 +91,25 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		_ = c.Stop()
 		return nil, err
 	}
+	if err := c.writePrivate(c.URLFile(), []byte(c.URL()+"\n")); err != nil {
+		_ = c.Stop()
+		return nil, fmt.Errorf("pglocal: write the URL: %w", err)
+	}
 	return c, nil
 }
 
-// URL is the connection string of the cluster's database.
-func (c *Cluster) URL() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, c.opts.Database)
+// URL is the connection string of the cluster's database, password
+// included.
+func (c *Cluster) URL() string { return c.DatabaseURL(c.opts.Database) }
+
+// DatabaseURL is the connection string of another database of the cluster.
+func (c *Cluster) DatabaseURL(name string) string {
+	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", superuser, c.password, c.port, name)
 }
+
+// URLFile is the file that holds URL while the cluster runs (and after):
+// what a shell reads with DATABASE_URL=$(cat FILE).
+func (c *Cluster) URLFile() string { return filepath.Join(c.opts.Dir, "url") }
 
 // Port is the TCP port the cluster listens on.
 func (c *Cluster) Port() int { return c.port }
@@ -174,8 +189,24 @@ func (c *Cluster) chown(path string) error {
 	return os.Chown(path, int(c.cred.Uid), int(c.cred.Gid))
 }
 
+// superuser is the one role of the cluster, its superuser.
+const superuser = "postgres"
+
+// hba is the cluster's pg_hba.conf: its one user, with its password, and
+// no one else.
+const hba = `# Written by EventOps at every start: only the postgres user, with the
+# password kept in ../password.
+local all postgres scram-sha-256
+host  all postgres 127.0.0.1/32 scram-sha-256
+host  all postgres ::1/128 scram-sha-256
+`
+
 func (c *Cluster) init(ctx context.Context) error {
-	if err := os.MkdirAll(c.opts.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(c.opts.Dir, 0o700); err != nil {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	// The directory holds the password and the socket: its owner only.
+	if err := os.Chmod(c.opts.Dir, 0o700); err != nil {
 		return fmt.Errorf("pglocal: %w", err)
 	}
 	if err := c.reachable(); err != nil {
@@ -184,11 +215,72 @@ func (c *Cluster) init(ctx context.Context) error {
 	if err := c.chown(c.opts.Dir); err != nil {
 		return fmt.Errorf("pglocal: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(c.dataDir(), "PG_VERSION")); err == nil {
-		return nil
+	fresh, err := c.loadPassword()
+	if err != nil {
+		return err
 	}
-	c.opts.Logger.Info("initializing a private PostgreSQL cluster", "dir", c.dataDir())
-	return c.run(ctx, "initdb", "-D", c.dataDir(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8")
+	if _, err := os.Stat(filepath.Join(c.dataDir(), "PG_VERSION")); err != nil {
+		c.opts.Logger.Info("initializing a private PostgreSQL cluster", "dir", c.dataDir())
+		if err := c.run(ctx, "initdb", "-D", c.dataDir(), "-U", superuser, "-A", "scram-sha-256", "--pwfile", c.passwordFile(),
+			"-E", "UTF8", "--locale=C.UTF-8"); err != nil {
+			return err
+		}
+	} else if fresh {
+		// A cluster of an earlier version, which trusted every local
+		// connection: its user gets the new password.
+		if err := c.setPassword(ctx); err != nil {
+			return err
+		}
+	}
+	return c.writePrivate(filepath.Join(c.dataDir(), "pg_hba.conf"), []byte(hba))
+}
+
+func (c *Cluster) passwordFile() string { return filepath.Join(c.opts.Dir, "password") }
+
+// loadPassword reads the password kept in the directory, or makes one and
+// keeps it; fresh says it was made now.
+func (c *Cluster) loadPassword() (fresh bool, err error) {
+	b, err := os.ReadFile(c.passwordFile())
+	if err == nil && len(bytes.TrimSpace(b)) > 0 {
+		c.password = string(bytes.TrimSpace(b))
+		return false, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("pglocal: %w", err)
+	}
+	var r [16]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return false, fmt.Errorf("pglocal: %w", err)
+	}
+	c.password = hex.EncodeToString(r[:])
+	if err := c.writePrivate(c.passwordFile(), []byte(c.password+"\n")); err != nil {
+		return false, fmt.Errorf("pglocal: keep the password: %w", err)
+	}
+	return true, nil
+}
+
+// setPassword sets the user's password in single-user mode, with the
+// server stopped.
+func (c *Cluster) setPassword(ctx context.Context) error {
+	_ = c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")
+	cmd := c.command(ctx, "postgres", "--single", "-D", c.dataDir(), "postgres")
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("ALTER ROLE %s PASSWORD '%s';\n", superuser, c.password))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pglocal: set the password: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// writePrivate writes a file only its owner (the user PostgreSQL runs as)
+// may read.
+func (c *Cluster) writePrivate(path string, b []byte) error {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	return c.chown(path)
 }
 
 // reachable checks that the user PostgreSQL runs as can reach the
@@ -295,16 +387,19 @@ func portTaken(logFile string, offset int64) bool {
 }
 
 func (c *Cluster) createDatabase(ctx context.Context) error {
-	psql := filepath.Join(c.opts.BinDir, "psql")
-	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-d", "postgres", "-tAc"}
-	out, err := exec.CommandContext(ctx, psql, append(args, fmt.Sprintf("SELECT 1 FROM pg_database WHERE datname = '%s'", c.opts.Database))...).CombinedOutput()
+	psql := func(sql string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, filepath.Join(c.opts.BinDir, "psql"), "-d", c.DatabaseURL("postgres"), "-tAc", sql)
+		cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=10")
+		return cmd
+	}
+	out, err := psql(fmt.Sprintf("SELECT 1 FROM pg_database WHERE datname = '%s'", c.opts.Database)).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pglocal: check database: %w: %s", err, out)
 	}
 	if strings.TrimSpace(string(out)) == "1" {
 		return nil
 	}
-	if out, err := exec.CommandContext(ctx, psql, append(args, fmt.Sprintf(`CREATE DATABASE "%s"`, c.opts.Database))...).CombinedOutput(); err != nil {
+	if out, err := psql(fmt.Sprintf(`CREATE DATABASE "%s"`, c.opts.Database)).CombinedOutput(); err != nil {
 		return fmt.Errorf("pglocal: create database: %w: %s", err, out)
 	}
 	return nil

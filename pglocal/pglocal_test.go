@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -115,5 +116,96 @@ func TestTakenPortIsReplaced(t *testing.T) {
 
 	if _, err := start(t, pglocal.Options{Dir: dir, Port: taken}); !errors.Is(err, pglocal.ErrPortInUse) {
 		t.Fatalf("a start on the taken port %d: %v, want ErrPortInUse", taken, err)
+	}
+}
+
+// The cluster takes its own user with the password kept in its directory,
+// and no one else; the directory is its owner's alone, and the URL of the
+// database is kept there for a shell to read.
+func TestOnlyItsUserWithThePassword(t *testing.T) {
+	dir := clusterDir(t)
+	c, err := start(t, pglocal.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping(t, c)
+	checkPrivate(t, c, dir)
+	// The same directory keeps its password across restarts.
+	url := c.URL()
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = start(t, pglocal.Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if c.URL() != url {
+		t.Fatalf("restarted with URL %s, first %s", c.URL(), url)
+	}
+	checkPrivate(t, c, dir)
+}
+
+// A cluster initialized to trust every local connection (as EventOps did
+// before) gets a password at its next start.
+func TestTrustingClusterGetsAPassword(t *testing.T) {
+	dir := clusterDir(t)
+	c, err := start(t, pglocal.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	trust := "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+	if err := os.WriteFile(filepath.Join(dir, "data", "pg_hba.conf"), []byte(trust), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "password")); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = start(t, pglocal.Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	ping(t, c)
+	checkPrivate(t, c, dir)
+}
+
+func checkPrivate(t *testing.T, c *pglocal.Cluster, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := url.Parse(c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw, ok := u.User.Password(); !ok || len(pw) < 16 {
+		t.Fatalf("URL %s carries no password", c.URL())
+	}
+	for _, bad := range []*url.Userinfo{url.User("postgres"), url.UserPassword("postgres", "wrong"), url.User("root")} {
+		v := *u
+		v.User = bad
+		conn, err := pgx.Connect(ctx, v.String())
+		if err == nil {
+			conn.Close(ctx)
+			t.Fatalf("connected as %s", bad.String())
+		}
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the directory has mode %s, want 0700", fi.Mode().Perm())
+	}
+	kept, err := os.ReadFile(c.URLFile())
+	if err != nil || string(kept) != c.URL()+"\n" {
+		t.Fatalf("URL file %q (%v), want %s", kept, err, c.URL())
+	}
+	if c.URLFile() != filepath.Join(dir, "url") {
+		t.Fatalf("URL file at %s", c.URLFile())
+	}
+	for _, f := range []string{"url", "password"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v", f, fi, err)
+		}
 	}
 }

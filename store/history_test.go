@@ -318,3 +318,37 @@ func TestQuerySeriesCapsTheAnswer(t *testing.T) {
 		}
 	}
 }
+
+// Replicas that start together each create the day's partitions; none of
+// them sees the other's creation as an error.
+func TestMaintainRacesWithoutErrors(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.NewDatabase(t)
+	const replicas = 4
+	stores := make([]*store.Store, replicas)
+	for i := range stores {
+		stores[i] = open(t, url)
+	}
+	if err := stores[0].Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	for round := 0; round < 20; round++ {
+		now := day.AddDate(0, 0, round*10)
+		errs := make(chan error, replicas)
+		start := make(chan struct{})
+		for _, s := range stores {
+			go func() {
+				<-start
+				_, err := s.Maintain(ctx, now)
+				errs <- err
+			}()
+		}
+		close(start)
+		for range stores {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}

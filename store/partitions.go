@@ -11,8 +11,13 @@ import (
 // They are created three ways: ahead of time by Maintain (today and the
 // next PartitionsAhead days), on demand by WriteMetrics for the days its
 // rows need, and by the migration for the rows of an older schema. Every
-// creation and drop takes one transaction-level advisory lock, so replicas
-// never race on the catalog.
+// creation and drop takes one transaction-level advisory lock, so a
+// partition is never created and dropped at once, and two creations of the
+// same day run one after the other. The second one may still fail with
+// duplicate_table: the function's re-check after the lock reads the
+// backend's relation cache, which an advisory lock does not refresh, so it
+// can miss the table the first one just committed. That answer means the
+// partition exists, which is all EnsurePartition promises.
 
 // ensurePartitions creates the daily partitions the rows need.
 func (s *Store) ensurePartitions(ctx context.Context, rows []MetricRow) error {
@@ -47,7 +52,7 @@ func dayOf(t time.Time) int64 {
 // EnsurePartition creates the metrics partition of the UTC day of t.
 func (s *Store) EnsurePartition(ctx context.Context, t time.Time) error {
 	day := t.UTC().Truncate(24 * time.Hour)
-	if _, err := s.pool.Exec(ctx, `SELECT eventops_ensure_metrics_partition($1::date)`, day.Format("2006-01-02")); err != nil {
+	if _, err := s.pool.Exec(ctx, `SELECT eventops_ensure_metrics_partition($1::date)`, day.Format("2006-01-02")); err != nil && !isDuplicateTable(err) {
 		return fmt.Errorf("store: create metrics partition for %s: %w", day.Format("2006-01-02"), err)
 	}
 	s.mu.Lock()

@@ -162,6 +162,12 @@ func Transient(err error) bool {
 	return true
 }
 
+// isDuplicateTable reports whether err says the table to create exists.
+func isDuplicateTable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42P07"
+}
+
 func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/eventops/eventops/pglocal"
 )
@@ -38,7 +40,7 @@ func runDev(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 	if err := ensureTopics(ctx, cfg, b.Addrs(), log, false); err != nil {
 		return err
 	}
-	dbURL := cfg.DatabaseURL
+	dbURL, urlFile := cfg.DatabaseURL, ""
 	if dbURL == "" {
 		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(cfg.DataDir, "postgres"), Logger: log})
 		if err != nil {
@@ -50,10 +52,42 @@ func runDev(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 				log.Error("stopping PostgreSQL", "err", err)
 			}
 		}()
-		dbURL = pg.URL()
+		dbURL, urlFile = pg.URL(), pg.URLFile()
 	}
 	p := &pipeline{cfg: cfg, log: log, brokers: b.Addrs(), dbURL: dbURL, api: apiLn, dev: true}
+	p.onReady = func() {
+		fmt.Fprint(os.Stderr, devBanner(externalURL(addrOf(apiLn)), b.Addrs()[0], dbURL, urlFile, os.Getpid()))
+	}
 	return p.run(ctx)
+}
+
+// devBanner is what dev prints once it is ready: where everything is, a
+// DATABASE_URL to paste (the private cluster's is also kept in urlFile),
+// and how to reload and stop. A DATABASE_URL of the user's own is shown
+// without its password.
+func devBanner(httpURL, kafka, dbURL, urlFile string, pid int) string {
+	db := "DATABASE_URL=" + dbURL
+	if urlFile == "" {
+		if u, err := url.Parse(dbURL); err == nil {
+			db = "DATABASE_URL=" + u.Redacted() + " (from the environment)"
+		}
+	} else {
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, urlFile); err == nil && !strings.HasPrefix(rel, "..") {
+				urlFile = rel
+			}
+		}
+		db += "\n              (kept in " + urlFile + ": export DATABASE_URL=$(cat " + urlFile + "))"
+	}
+	return fmt.Sprintf(`
+EventOps dev is ready.
+  dashboard   %s/
+  API         %s   (the README's curl examples)
+  Kafka       %s   (kcat -b %[3]s -t ingest.raw.agent -P)
+  PostgreSQL  %s
+  Stop with Ctrl-C (or kill -INT %d); reload the rules with kill -HUP %[5]d.
+
+`, httpURL, httpURL, kafka, db, pid)
 }
 
 // runRun runs the chosen stages against external brokers and PostgreSQL.

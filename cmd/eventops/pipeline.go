@@ -45,6 +45,8 @@ type pipeline struct {
 	restarts *prometheus.CounterVec
 	// dev serves the API without keys on localhost when no keys file is set.
 	dev bool
+	// onReady, when set, is called once, when every stage is ready.
+	onReady func()
 }
 
 func (c *Config) has(stage string) bool { return slices.Contains(c.Stages, stage) }
@@ -254,19 +256,21 @@ func (p *pipeline) run(ctx context.Context) error {
 			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
 			CORSOrigins: cfg.CORSOrigins, Producer: producer, Normalize: normalize.Options{MaxFuture: cfg.MaxFuture},
 			IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
-			Ready: func(ctx context.Context) error {
-				var errs []error
-				for _, r := range readiness {
-					errs = append(errs, r(ctx))
-				}
-				return errors.Join(errs...)
-			},
+			Ready: func(ctx context.Context) error { return allReady(ctx, readiness) },
 		})
 		stages.Go(func() error { return hub.Run(sctx) })
 		stages.Go(func() error { return view.Run(sctx) })
 		stages.Go(func() error { return srv.Serve(sctx, p.api) })
 	}
 	log.Info("eventops running", "stages", cfg.Stages, "brokers", p.brokers, "client_id", cfg.clientID())
+	if p.onReady != nil {
+		stages.Go(func() error {
+			if awaitReady(sctx, readiness) == nil {
+				p.onReady()
+			}
+			return nil
+		})
+	}
 
 	err = stages.Wait()
 	log.Info("stages stopped; draining", "err", err)
@@ -298,6 +302,29 @@ func checkStateBound(ctx context.Context, cfg *Config, brokers []string) error {
 			cfg.MaxState, tables.FeaturesTable, limit, limit*9/10)
 	}
 	return nil
+}
+
+// allReady runs every readiness check and joins what they report.
+func allReady(ctx context.Context, checks []func(context.Context) error) error {
+	var errs []error
+	for _, r := range checks {
+		errs = append(errs, r(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// awaitReady polls the readiness checks until they all pass or ctx ends.
+func awaitReady(ctx context.Context, checks []func(context.Context) error) error {
+	for {
+		if allReady(ctx, checks) == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond): // the poll interval
+		}
+	}
 }
 
 // recovered makes a readiness check of a stage: its processor runs and its
