@@ -103,7 +103,7 @@ func MetricRows(sig *tables.Signal) []store.MetricRow {
 	for i, sm := range sig.Samples {
 		rows[i] = store.MetricRow{
 			Ts: time.UnixMicro(sm.TsMicro), Tenant: sig.Tenant, SourceID: sig.Host, Metric: sm.Metric,
-			Value: sm.Value, Unit: sm.Unit, Tags: sm.Tags.AppendJSON(nil), Meta: meta, IngestedAt: ingested,
+			Series: tables.SeriesID(sm.Metric, sm.Tags), Value: sm.Value, Unit: sm.Unit, Tags: sm.Tags.AppendJSON(nil), Meta: meta, IngestedAt: ingested,
 		}
 	}
 	return rows
