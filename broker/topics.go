@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,12 +18,30 @@ import (
 type TopicReport struct {
 	Spec    tables.TopicSpec
 	Created bool
+	// Replication is the topic's replication factor.
+	Replication int16
 	// Mismatch describes how an existing topic differs from its spec.
 	Mismatch string
 }
 
-// EnsureTopics creates every topic of layout that is missing. It never
-// deletes or repartitions.
+// AutoReplication is the replication factor for topics on the cluster of
+// brokers: one replica on each broker, at most three.
+func AutoReplication(ctx context.Context, brokers []string) (int16, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return 0, fmt.Errorf("topics: %w", err)
+	}
+	defer cl.Close()
+	md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("topics: list the brokers: %w", err)
+	}
+	return int16(min(max(len(md.Brokers), 1), 3)), nil
+}
+
+// EnsureTopics creates every topic of layout that is missing, with
+// replication replicas. It never deletes, repartitions or re-replicates:
+// an existing topic that differs is reported.
 func EnsureTopics(ctx context.Context, brokers []string, layout tables.Layout, replication int16) ([]TopicReport, error) {
 	if err := layout.Validate(); err != nil {
 		return nil, err
@@ -44,11 +63,19 @@ func EnsureTopics(ctx context.Context, brokers []string, layout tables.Layout, r
 	}
 	var reports []TopicReport
 	for _, spec := range specs {
-		rep := TopicReport{Spec: spec}
+		rep := TopicReport{Spec: spec, Replication: replication}
 		if d, ok := existing[spec.Name]; ok && d.Err == nil {
+			var diffs []string
 			if got := int32(len(d.Partitions)); got != spec.Partitions {
-				rep.Mismatch = fmt.Sprintf("has %d partitions, want %d", got, spec.Partitions)
+				diffs = append(diffs, fmt.Sprintf("has %d partitions, want %d", got, spec.Partitions))
 			}
+			if p, ok := d.Partitions[0]; ok {
+				rep.Replication = int16(len(p.Replicas))
+				if rep.Replication != replication {
+					diffs = append(diffs, fmt.Sprintf("has replication %d, want %d", rep.Replication, replication))
+				}
+			}
+			rep.Mismatch = strings.Join(diffs, "; ")
 			reports = append(reports, rep)
 			continue
 		}

@@ -19,6 +19,9 @@ type Anomaly struct {
 // Options describe the synthetic agents.
 type Options struct {
 	Tenants int // default 1
+	// Tenant names the one tenant (Tenants 1) instead of tenant-00: the
+	// tenant an API key may write.
+	Tenant  string
 	Sources int // per tenant, default 100
 	Metrics int // per source, default 10
 	// Interval is the event-time spacing of one series (default 10 s).
@@ -79,6 +82,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("malformed %v is not a share between 0 and 1", o.Malformed)
 	case o.Jitter < 0:
 		return fmt.Errorf("jitter must not be negative")
+	case o.Tenant != "" && o.Tenants > 1:
+		return fmt.Errorf("tenant %q names one tenant, but tenants is %d", o.Tenant, o.Tenants)
 	}
 	return nil
 }
@@ -203,6 +208,9 @@ func (g *Generator) build() Record {
 	o := &g.o
 	t, s := g.tenant, g.source
 	tenant, host := TenantName(t), SourceName(s)
+	if o.Tenant != "" {
+		tenant = o.Tenant
+	}
 	var rec Record
 	if o.Keyed {
 		rec.Key = []byte(tenant + "/" + host)

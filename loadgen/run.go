@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -91,6 +92,9 @@ type HTTPSink struct {
 	Header http.Header
 	buf    bytes.Buffer
 	n      int
+	events int64
+	// refused counts the events the server did not accept.
+	refused int64
 }
 
 // Send implements Sink.
@@ -104,6 +108,7 @@ func (h *HTTPSink) Send(ctx context.Context, r Record) error {
 	h.buf.Write(v)
 	h.buf.WriteByte('\n')
 	h.n++
+	h.events += int64(max(len(r.Events), 1))
 	batch := h.Batch
 	if batch <= 0 {
 		batch = 500
@@ -114,12 +119,18 @@ func (h *HTTPSink) Send(ctx context.Context, r Record) error {
 	return nil
 }
 
+// Refused counts the events (and malformed records) the server did not
+// accept: those it rejected, and every one of a request that failed.
+func (h *HTTPSink) Refused() int64 { return h.refused }
+
 // Flush implements Sink.
 func (h *HTTPSink) Flush(ctx context.Context) error {
 	if h.n == 0 {
 		return nil
 	}
-	defer func() { h.buf.Reset(); h.n = 0 }()
+	sent := h.events
+	defer func() { h.buf.Reset(); h.n, h.events = 0, 0 }()
+	h.refused += sent // until the server says how many it took
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(h.buf.Bytes()))
 	if err != nil {
 		return err
@@ -139,50 +150,112 @@ func (h *HTTPSink) Flush(ctx context.Context) error {
 		return err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST %s: %s: %s", h.URL, resp.Status, body)
+		return fmt.Errorf("POST %s: %s: %s", h.URL, resp.Status, problemDetail(body))
+	}
+	var res struct {
+		Accepted int64 `json:"accepted"`
+	}
+	if json.Unmarshal(body, &res) == nil {
+		h.refused -= min(res.Accepted, sent)
 	}
 	return nil
 }
 
+// problemDetail is the one line worth printing of an error answer: its
+// problem detail, else its start.
+func problemDetail(body []byte) string {
+	var p struct {
+		Detail string `json:"detail"`
+	}
+	if json.Unmarshal(body, &p) == nil && p.Detail != "" {
+		return p.Detail
+	}
+	const most = 300
+	if len(body) > most {
+		return string(body[:most]) + "…"
+	}
+	return string(bytes.TrimSpace(body))
+}
+
 // Summary of a run.
 type Summary struct {
-	Records   int64         `json:"records"`
-	Events    int64         `json:"events"`
-	Malformed int64         `json:"malformed"`
-	Errors    int64         `json:"errors"`
-	Elapsed   time.Duration `json:"elapsed_ns"`
-	Rate      float64       `json:"events_per_sec"`
+	Records   int64 `json:"records"`
+	Events    int64 `json:"events"`
+	Malformed int64 `json:"malformed"`
+	// Refused counts the events the server did not accept (HTTP only).
+	Refused int64         `json:"refused"`
+	Errors  int64         `json:"errors"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	Rate    float64       `json:"events_per_sec"`
 }
 
 // RunOptions pace and bound a run.
 type RunOptions struct {
 	// Rate in events per second; 0 sends as fast as the sink takes them.
 	Rate float64
+	// Speed bounds how fast event time runs: a record whose event time is
+	// later than the run's start is sent no sooner than the wall clock
+	// allows at Speed times real time (1 keeps event time at the wall
+	// clock). Event times before the start (a replay of the past) are not
+	// held. 0 sends every record as soon as Rate allows.
+	Speed float64
 	// Count and Duration bound the run besides the generator's Rounds.
+	// The run stops generating at Duration and then delivers what it sent.
 	Count    int64
 	Duration time.Duration
 	// Progress, if set, gets a line every second (a terminal overwrites it).
 	Progress io.Writer
 }
 
-// Run sends the generator's records to sink.
+// Run sends the generator's records to sink. It ends when the generator,
+// Count or Duration does (without an error), or when ctx ends.
 func Run(ctx context.Context, g *Generator, sink Sink, ro RunOptions) (Summary, error) {
 	var sum Summary
 	start := time.Now()
+	var end <-chan time.Time
 	if ro.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, ro.Duration)
-		defer cancel()
+		t := time.NewTimer(ro.Duration)
+		defer t.Stop()
+		end = t.C
+	}
+	over := false
+	// wait holds the run until due; false when the run ends meanwhile.
+	wait := func(due time.Time) bool {
+		d := time.Until(due)
+		if d <= 0 {
+			return true
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-end:
+			over = true
+		case <-ctx.Done():
+		}
+		return false
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var sendErr error
-	for ctx.Err() == nil && (ro.Count <= 0 || sum.Events < ro.Count) {
+	for ctx.Err() == nil && !over && (ro.Count <= 0 || sum.Events < ro.Count) {
+		select {
+		case <-end:
+			over = true
+			continue
+		default:
+		}
 		r, ok := g.Next()
 		if !ok {
 			break
+		}
+		if ro.Speed > 0 && len(r.Events) > 0 {
+			if ahead := r.Events[0].Ts.Sub(start); ahead > 0 && !wait(start.Add(time.Duration(float64(ahead)/ro.Speed))) {
+				break
+			}
 		}
 		if err := sink.Send(ctx, r); err != nil {
 			sum.Errors++
@@ -197,12 +270,8 @@ func Run(ctx context.Context, g *Generator, sink Sink, ro RunOptions) (Summary, 
 		}
 		if ro.Rate > 0 {
 			// Pace: the n-th event is due at n / rate.
-			due := start.Add(time.Duration(float64(sum.Events+sum.Malformed) / ro.Rate * float64(time.Second)))
-			if d := time.Until(due); d > 0 {
-				select {
-				case <-time.After(d):
-				case <-ctx.Done():
-				}
+			if !wait(start.Add(time.Duration(float64(sum.Events+sum.Malformed) / ro.Rate * float64(time.Second)))) {
+				break
 			}
 		}
 		select {
@@ -215,19 +284,24 @@ func Run(ctx context.Context, g *Generator, sink Sink, ro RunOptions) (Summary, 
 		default:
 		}
 	}
-	fctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// What was sent is delivered even when the run ended on Duration; an
+	// interrupt (ctx) leaves a minute for it too.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	flushErr := sink.Flush(fctx)
-	if ks, ok := sink.(*KafkaSink); ok {
-		sum.Errors += ks.Errors()
+	switch s := sink.(type) {
+	case *KafkaSink:
+		sum.Errors += s.Errors() // a failed flush is among them
+	case *HTTPSink:
+		sum.Refused = s.Refused()
+		if flushErr != nil {
+			sum.Errors++
+		}
 	}
 	sum.Elapsed = time.Since(start)
-	sum.Rate = float64(sum.Events) / sum.Elapsed.Seconds()
+	sum.Rate = float64(sum.Events-sum.Refused) / sum.Elapsed.Seconds()
 	if ro.Progress != nil {
 		fmt.Fprintln(ro.Progress)
-	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		ctx = context.Background()
 	}
 	return sum, errors.Join(sendErr, flushErr, ctx.Err())
 }

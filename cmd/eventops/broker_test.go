@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,11 +16,12 @@ import (
 	"github.com/eventops/eventops/tables"
 )
 
-// `eventops broker --brokers 3` runs three brokers in one process, each on
-// a port of its own choosing that it reports, and creates every topic on
-// them.
+// `eventops broker --num-brokers 3` runs three brokers in one process, each
+// on a port of its own choosing that it reports, and creates every topic on
+// them with a replica on each; `eventops topics` asked for another
+// replication says how the topics differ.
 func TestBrokerProcessWithThreeBrokers(t *testing.T) {
-	p := startEventops(t, nil, "broker", "--brokers", "3", "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0", "--replication", "3")
+	p := startEventops(t, nil, "broker", "--num-brokers", "3", "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0")
 	if len(p.Kafka) != 3 {
 		t.Fatalf("the broker reported %v, want three addresses", p.Kafka)
 	}
@@ -54,5 +56,16 @@ func TestBrokerProcessWithThreeBrokers(t *testing.T) {
 		}
 		return nil
 	})
+	var out, errs strings.Builder
+	if code := realMain([]string{"topics", "--brokers", strings.Join(p.Kafka, ","), "--replication", "2"}, &out, &errs); code != 0 {
+		t.Fatalf("topics exited %d: %s", code, errs.String())
+	}
+	if n := strings.Count(errs.String(), "has replication 3, want 2"); n != len(tables.DefaultLayout().Topics()) {
+		t.Fatalf("topics reported the replication of %d topics:\n%s", n, errs.String())
+	}
+	// --brokers lists addresses everywhere: the broker command has no such flag.
+	if code := realMain([]string{"broker", "--brokers", "3"}, &out, &errs); code != 2 {
+		t.Fatalf("broker --brokers 3 exited %d", code)
+	}
 	p.stop(30 * time.Second)
 }

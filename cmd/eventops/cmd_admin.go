@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,13 +26,22 @@ func runTopics(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) e
 	return ensureTopics(ctx, cfg, cfg.Brokers, log, true)
 }
 
+// ensureTopics creates the missing topics. A replication of 0 becomes the
+// brokers' own (AutoReplication), kept in cfg for the rest of the run.
 func ensureTopics(ctx context.Context, cfg *Config, brokers []string, log *slog.Logger, verbose bool) error {
+	if cfg.Replication == 0 {
+		r, err := broker.AutoReplication(ctx, brokers)
+		if err != nil {
+			return err
+		}
+		cfg.Replication = int(r)
+	}
 	reps, err := broker.EnsureTopics(ctx, brokers, cfg.layout(), int16(cfg.Replication))
 	if err != nil {
 		return err
 	}
 	for _, r := range reps {
-		attrs := []any{"topic", r.Spec.Name, "partitions", r.Spec.Partitions, "cleanup", r.Spec.Cleanup()}
+		attrs := []any{"topic", r.Spec.Name, "partitions", r.Spec.Partitions, "replication", r.Replication, "cleanup", r.Spec.Cleanup()}
 		switch {
 		case r.Mismatch != "":
 			log.Warn("topic differs from the layout (left as is)", append(attrs, "mismatch", r.Mismatch)...)
@@ -99,22 +107,12 @@ func startBroker(cfg *Config, n int, log *slog.Logger) (*broker.Embedded, error)
 	return b, nil
 }
 
-// brokerCommand is `eventops broker`; `--brokers N` is a shorthand for
-// `--num-brokers N` there (elsewhere --brokers lists broker addresses).
+// brokerCommand is `eventops broker`.
 func brokerCommand() command {
-	var n int
 	return command{
 		name: "broker", summary: "run the embedded broker as its own process (persisting under data_dir)",
 		keys: []string{"data_dir", "kafka_addr", "addr_file", "num_brokers", "partitions", "replication"},
-		bind: func(fs *flag.FlagSet) {
-			fs.IntVar(&n, "brokers", 0, "brokers to run in this process (same as --num-brokers)")
-		},
-		run: func(ctx context.Context, cfg *Config, args []string, log *slog.Logger) error {
-			if n > 0 {
-				cfg.NumBrokers = n
-			}
-			return runBroker(ctx, cfg, args, log)
-		},
+		run:  runBroker,
 	}
 }
 

@@ -375,8 +375,12 @@ func (f *benchFlags) latency(ctx context.Context, res *BenchResult, brokers []st
 	lr := &res.Latency
 	lr.Rate = res.Pipeline.EventsPerSec / 2
 	say("latency run: %.0f events/s for %s with %d probe alerts…", lr.Rate, f.latencyFor, f.probes)
+	// Live agents: every series reports once per interval of the wall
+	// clock, so that the load's event time stays at the broker's (the
+	// sources' future bound is small) while it runs at the rate.
+	every := max(time.Duration(float64(f.sources*f.metrics)/lr.Rate*float64(time.Second)), time.Millisecond)
 	gen := loadgen.NewGenerator(loadgen.Options{Sources: f.sources, Metrics: f.metrics, PerRecord: f.perRecord,
-		Keyed: true, Seed: 2, Start: time.Now().Truncate(10 * time.Second)}, time.Now())
+		Keyed: true, Seed: 2, Interval: every, Start: time.Now().Truncate(every)}, time.Now())
 	sink, err := loadgen.NewKafkaSink(brokers)
 	if err != nil {
 		return err
@@ -386,7 +390,7 @@ func (f *benchFlags) latency(ctx context.Context, res *BenchResult, brokers []st
 	defer cancel()
 	loadDone := make(chan loadgen.Summary, 1)
 	go func() {
-		s, _ := loadgen.Run(lctx, gen, sink, loadgen.RunOptions{Rate: lr.Rate})
+		s, _ := loadgen.Run(lctx, gen, sink, loadgen.RunOptions{Rate: lr.Rate, Speed: 1})
 		loadDone <- s
 	}()
 	var rss []int64

@@ -3,18 +3,24 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"time"
 
+	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/loadgen"
 )
 
 type loadgenFlags struct {
+	fs       *flag.FlagSet
 	o        loadgen.Options
 	rate     float64
+	speed    float64
 	count    int64
 	duration time.Duration
 	http     string
@@ -25,10 +31,12 @@ type loadgenFlags struct {
 }
 
 func (f *loadgenFlags) bind(fs *flag.FlagSet) {
-	fs.IntVar(&f.o.Tenants, "tenants", 1, "tenants")
+	f.fs = fs
+	fs.IntVar(&f.o.Tenants, "tenants", 1, "tenants, named tenant-00, tenant-01, …")
+	fs.StringVar(&f.o.Tenant, "tenant", "", "the one tenant's name instead of tenant-00 (default with --api-key: the key's tenant)")
 	fs.IntVar(&f.o.Sources, "sources", 100, "sources per tenant")
 	fs.IntVar(&f.o.Metrics, "metrics", 10, "metrics per source (the first five are cpu_load, mem_used_pct, disk_used_pct, latency_ms, http_requests_total)")
-	fs.DurationVar(&f.o.Interval, "interval", 10*time.Second, "event-time spacing of one series")
+	fs.DurationVar(&f.o.Interval, "interval", 10*time.Second, "event-time spacing of one series (with --rate and without --rounds, the default is the one that keeps event time at the wall clock: series / rate)")
 	fs.Int64Var(&f.o.Rounds, "rounds", 0, "how many times every series reports (0: until --count or --duration)")
 	fs.StringVar(&f.start, "start", "", "event time of the first round, RFC 3339 (default: now minus rounds × interval)")
 	fs.DurationVar(&f.o.Jitter, "jitter", 0, "move each event time by up to ± this")
@@ -37,8 +45,9 @@ func (f *loadgenFlags) bind(fs *flag.FlagSet) {
 	fs.IntVar(&f.o.PerRecord, "per-record", 1, "events of one source per record (a JSON array when > 1)")
 	fs.BoolVar(&f.o.Keyed, "keyed", true, "key records by tenant/host")
 	fs.Uint64Var(&f.o.Seed, "seed", 1, "seed: the same seed and options give the same records")
-	fs.BoolVar(&f.spike, "spike", true, "script a CPU spike on host-00000 (rounds 10-30) that fires the built-in HighCPU rule")
+	fs.BoolVar(&f.spike, "spike", true, "script a two-minute CPU spike on host-00000, from 10 s of event time on, that fires the built-in HighCPU rule")
 	fs.Float64Var(&f.rate, "rate", 0, "events per second (0: as fast as possible)")
+	fs.Float64Var(&f.speed, "speed", 1, "event time runs at most this many times as fast as the wall clock (1: live agents; 0: no bound, a replay as fast as --rate allows). Events the broker would find too far ahead are refused")
 	fs.Int64Var(&f.count, "count", 0, "stop after this many events")
 	fs.DurationVar(&f.duration, "duration", 0, "stop after this long")
 	fs.StringVar(&f.http, "http", "", "POST to this URL (e.g. http://localhost:8088/ingest) instead of producing to Kafka")
@@ -55,6 +64,8 @@ func loadgenCommand() command {
 }
 
 func (f *loadgenFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) error {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if f.start != "" {
 		t, err := time.Parse(time.RFC3339, f.start)
 		if err != nil {
@@ -62,14 +73,24 @@ func (f *loadgenFlags) run(ctx context.Context, cfg *Config, _ []string, log *sl
 		}
 		f.o.Start = t
 	}
-	if f.spike {
-		f.o.Anomalies = append(f.o.Anomalies, loadgen.Anomaly{Source: 0, Metric: 0, From: 10, To: 30, Value: 99})
+	if f.o.Rounds == 0 && f.count == 0 && f.duration == 0 {
+		return usageError{"bound the run with --rounds, --count or --duration"}
+	}
+	if f.rate > 0 && f.o.Rounds == 0 && !set["interval"] {
+		// Live agents at the asked rate: one round of every series per
+		// interval of the wall clock.
+		series := max(f.o.Tenants, 1) * f.o.Sources * f.o.Metrics
+		f.o.Interval = max(time.Duration(float64(series)/f.rate*float64(time.Second)), time.Millisecond)
+	}
+	if f.spike && f.o.Interval > 0 {
+		// Long enough to fill HighCPU's one-minute average and outlast
+		// the notification group_wait.
+		from := int64((10*time.Second + f.o.Interval - 1) / f.o.Interval)
+		f.o.Anomalies = append(f.o.Anomalies, loadgen.Anomaly{Source: 0, Metric: 0, From: from,
+			To: from + int64((2*time.Minute+f.o.Interval-1)/f.o.Interval), Value: 99})
 	}
 	if err := f.o.Validate(); err != nil {
 		return usageError{err.Error()}
-	}
-	if f.o.Rounds == 0 && f.count == 0 && f.duration == 0 {
-		return usageError{"bound the run with --rounds, --count or --duration"}
 	}
 	var sink loadgen.Sink
 	switch {
@@ -77,6 +98,13 @@ func (f *loadgenFlags) run(ctx context.Context, cfg *Config, _ []string, log *sl
 		hs := &loadgen.HTTPSink{URL: f.http}
 		if f.apiKey != "" {
 			hs.Header = map[string][]string{"Authorization": {"Bearer " + f.apiKey}}
+			if f.o.Tenant == "" && f.o.Tenants <= 1 {
+				tenant, err := keyTenant(ctx, f.http, f.apiKey)
+				if err != nil {
+					return err
+				}
+				f.o.Tenant = tenant
+			}
 		}
 		sink = hs
 	case len(cfg.Brokers) > 0:
@@ -94,17 +122,67 @@ func (f *loadgenFlags) run(ctx context.Context, cfg *Config, _ []string, log *sl
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		progress = os.Stderr
 	}
-	ro := loadgen.RunOptions{Rate: f.rate, Count: f.count, Duration: f.duration}
+	ro := loadgen.RunOptions{Rate: f.rate, Speed: f.speed, Count: f.count, Duration: f.duration}
 	if progress != nil {
 		ro.Progress = progress
 	}
+	tenant := loadgen.TenantName(0)
+	if f.o.Tenant != "" {
+		tenant = f.o.Tenant
+	}
+	if f.o.Tenants > 1 {
+		tenant = fmt.Sprintf("%s … %s", loadgen.TenantName(0), loadgen.TenantName(f.o.Tenants-1))
+	}
+	log.Info("loadgen", "tenants", tenant, "hosts", fmt.Sprintf("%s … %s", loadgen.SourceName(0), loadgen.SourceName(max(f.o.Sources, 1)-1)),
+		"interval", g.Options().Interval, "start", g.Options().Start.Format(time.RFC3339))
 	sum, err := loadgen.Run(ctx, g, sink, ro)
 	if f.jsonOut {
 		b, _ := json.Marshal(sum)
 		fmt.Println(string(b))
 	} else {
-		fmt.Printf("sent %d events in %d records (%d malformed) in %s: %.0f events/s, %d errors\n",
-			sum.Events, sum.Records, sum.Malformed, sum.Elapsed.Round(time.Millisecond), sum.Rate, sum.Errors)
+		refused := ""
+		if f.http != "" {
+			refused = fmt.Sprintf(", %d refused", sum.Refused)
+		}
+		fmt.Printf("sent %d events in %d records (%d malformed%s) in %s: %.0f events/s, %d errors\n",
+			sum.Events, sum.Records, sum.Malformed, refused, sum.Elapsed.Round(time.Millisecond), sum.Rate, sum.Errors)
+	}
+	if err == nil && sum.Refused > 0 {
+		err = fmt.Errorf("the server refused %d of %d events", sum.Refused, sum.Events+sum.Malformed)
 	}
 	return err
+}
+
+// keyTenant asks the API which tenant key may write (GET /auth/session);
+// empty for an admin key, which writes any.
+func keyTenant(ctx context.Context, ingestURL, key string) (string, error) {
+	u, err := url.Parse(ingestURL)
+	if err != nil {
+		return "", usageError{fmt.Sprintf("--http %q: %v", ingestURL, err)}
+	}
+	u.Path, u.RawQuery = "/auth/session", ""
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("asking %s whose key this is: %w", u, err)
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Authenticated bool   `json:"authenticated"`
+		Tenant        string `json:"tenant"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("asking %s whose key this is: %s", u, resp.Status)
+	}
+	if !s.Authenticated {
+		return "", errors.New("the server does not know this API key")
+	}
+	if s.Tenant == api.AllTenants {
+		return "", nil
+	}
+	return s.Tenant, nil
 }

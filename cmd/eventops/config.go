@@ -26,7 +26,7 @@ type Config struct {
 	AddrFile    string        `key:"addr_file" help:"file the bound addresses are written to once the process listens (dev, run, broker): a JSON object with kafka, the embedded brokers' host:port list, and http, the API's host:port; it appears whole, so a caller that removed it before the start polls for it to learn what port 0 chose"`
 	DatabaseURL string        `key:"database_url" env:"DATABASE_URL" help:"PostgreSQL URL; dev starts a private cluster under data_dir when empty"`
 	Stages      []string      `key:"stages" default:"ingest,features,sink,api" help:"stages this replica runs: ingest, features, sink, notify, api"`
-	Replication int           `key:"replication" default:"1" help:"replication factor of the topics EventOps creates"`
+	Replication int           `key:"replication" default:"0" help:"replication factor of the topics EventOps creates (0: one replica on each broker, at most 3)"`
 	Partitions  int           `key:"partitions" default:"12" help:"partitions of the raw and co-partitioned topics (fixed once created)"`
 	Rules       string        `key:"rules" help:"rule file (YAML); empty uses the built-in example rules"`
 	Alerting    string        `key:"alerting" help:"receivers file of the notify stage (YAML in Alertmanager's shape: route, receivers with webhook_configs); empty sends nothing"`
@@ -273,8 +273,8 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	if len(c.Stages) == 0 {
 		bad("stages", "name at least one stage")
 	}
-	if c.Replication < 1 || c.Replication > 32 {
-		bad("replication", "%d is out of range 1..32", c.Replication)
+	if c.Replication < 0 || c.Replication > 32 {
+		bad("replication", "%d is out of range 0..32", c.Replication)
 	}
 	if c.Partitions < 1 || c.Partitions > 1024 {
 		bad("partitions", "%d is out of range 1..1024", c.Partitions)

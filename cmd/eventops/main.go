@@ -13,9 +13,6 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 type command struct {
 	name, args, summary string
 	// keys are the settings the command reads.
@@ -51,7 +48,7 @@ func commands() []command {
 		benchCommand(),
 		chaosCommand(),
 		{name: "version", summary: "print the version", run: func(context.Context, *Config, []string, *slog.Logger) error {
-			fmt.Println("eventops", version)
+			fmt.Println("eventops", versionString())
 			return nil
 		}},
 	}
@@ -63,6 +60,9 @@ func main() {
 
 func realMain(args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		args = []string{"version"}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout, cmds)
 		if len(args) == 0 {
@@ -121,7 +121,7 @@ type usageError struct{ msg string }
 func (u usageError) Error() string { return u.msg }
 
 func usage(w io.Writer, cmds []command) {
-	fmt.Fprintf(w, "eventops %s: a stream processor for observability telemetry\n\nusage: eventops COMMAND [flags]\n\ncommands:\n", version)
+	fmt.Fprintf(w, "eventops: a stream processor for observability telemetry (version %s)\n\nusage: eventops COMMAND [flags]\n\ncommands:\n", versionString())
 	for _, c := range cmds {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}

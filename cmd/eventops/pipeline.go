@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -391,7 +392,7 @@ func (p *pipeline) notifyStage(ctx context.Context, stages *errgroup.Group, syst
 	}
 	notifier := actors.NewNotifier(system, actors.NotifierOptions{
 		Config: receivers, Store: db, ExternalURL: externalURL(p.httpAddr()), DrainTimeout: cfg.Shutdown / 2,
-		UserAgent: "eventops/" + version, Registerer: reg, Logger: log,
+		UserAgent: "eventops/" + strings.Fields(versionString())[0], Registerer: reg, Logger: log,
 	})
 	nt, err := processors.NewNotify(processors.NotifyOptions{Kafka: kafka, Target: notifier, Producer: producer, Metrics: metrics, Logger: log})
 	if err != nil {
