@@ -73,14 +73,14 @@ func (s *Server) requestAccess(c *fiber.Ctx) (access, error) {
 }
 
 func (s *Server) resolveAccess(c *fiber.Ctx) (access, error) {
-	if s.opts.Keys == nil {
+	if s.keys() == nil {
 		if s.opts.LocalOnly && !c.Context().RemoteIP().IsLoopback() {
 			return access{}, fmt.Errorf("%w: no API keys are configured, so this server answers only on localhost", ErrUnauthorized)
 		}
 		return access{}, nil
 	}
 	if key, ok := presentedKey(c); ok {
-		k, found := s.opts.Keys.Lookup(key)
+		k, found := s.keys().Lookup(key)
 		if !found {
 			return access{}, fmt.Errorf("%w: unknown API key", ErrUnauthorized)
 		}
@@ -189,7 +189,7 @@ func (s *Server) verifySession(tok string, now time.Time) (Key, error) {
 	if err != nil || now.Unix() >= exp {
 		return Key{}, fmt.Errorf("session expired")
 	}
-	k, ok := s.opts.Keys.byKeyID(f[1])
+	k, ok := s.keys().byKeyID(f[1])
 	if !ok || k.Tenant != f[2] {
 		return Key{}, fmt.Errorf("the key of this session is no longer configured")
 	}

@@ -54,12 +54,15 @@ func do(t testing.TB, srv *api.Server, method, target, body string, headers ...s
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, "http://eventops"+target, rd)
+	req, err := http.NewRequest(method, "http://localhost"+target, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Add(headers[i], headers[i+1])
+	}
+	if method == http.MethodPost && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := srv.App().Test(req, 30_000)
 	if err != nil {

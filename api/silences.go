@@ -68,9 +68,12 @@ func (s *Server) createSilence(c *fiber.Ctx) error {
 	if err := checkParams(c, []string{"tenant"}); err != nil {
 		return err
 	}
-	body := c.Body()
-	if len(body) > maxSilenceBody {
-		return badRequest("the body is larger than %d bytes", maxSilenceBody)
+	if err := requireContentType(c, fiber.MIMEApplicationJSON); err != nil {
+		return err
+	}
+	body, err := readBody(c, maxSilenceBody, false)
+	if err != nil {
+		return err
 	}
 	var req silenceRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
