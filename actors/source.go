@@ -80,7 +80,7 @@ type sourceActor struct {
 	host   string
 
 	st    *tables.SourceState
-	feats rules.SeriesFeatures
+	feats rules.SourceFeatures
 	// ingestMicro is when the record that triggered the evaluation in
 	// progress reached the broker (0 for timers), carried on alerts so
 	// that the latency from event to alert can be measured.
@@ -239,7 +239,7 @@ func (a *sourceActor) futureBound(sm *tables.Sample, receive int64) (bound int64
 		return 0, false
 	}
 	var lateness time.Duration
-	if ms := a.st.Metric(sm.Metric); ms != nil {
+	if ms := a.st.Series(sm.Metric, sm.Tags); ms != nil {
 		lateness = ms.Series.Config().Lateness
 	} else {
 		lateness = a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness
@@ -259,7 +259,11 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 			time.Duration(ts-receive)*time.Millisecond, time.Duration(bound)*time.Millisecond))
 		return false
 	}
-	ms := a.st.Metric(sm.Metric)
+	ms, adopted := a.st.FindSeries(sm.Metric, sm.Tags)
+	if adopted {
+		a.feats.Delete(sm.Metric, nil)
+		a.feats.Set(sm.Metric, sm.Tags.Labels(), ms.Series)
+	}
 	if ms == nil {
 		if ms = a.addSeries(sm); ms == nil {
 			a.side(sig, sm, ReasonSourceLimit, "")
@@ -295,19 +299,19 @@ func (a *sourceActor) advanceOffset(m *deliver) {
 	a.st.Partition, a.st.Offset, a.st.OffsetMilli = a.p.part, m.offset, m.milli
 }
 
-// addSeries adds the state of a sample's metric when the source has room
+// addSeries adds the state of a sample's series when the source has room
 // for it (MaxSeries, MaxStateBytes), nil otherwise. A sample may be ahead of
 // its record's receive time by MaxFuture, and at most half its metric's
 // lateness (see deliver), so that a clock running ahead never makes the
 // metric's on-time samples late.
 func (a *sourceActor) addSeries(sm *tables.Sample) *tables.MetricState {
 	o := a.s.opts
-	if a.shed[sm.Metric] || len(a.st.Metrics) >= o.MaxSeries || a.lastSize >= o.MaxStateBytes*9/10 {
+	if len(a.shed) > 0 && a.shed[tables.SeriesName(sm.Metric, sm.Tags)] || len(a.st.Metrics) >= o.MaxSeries || a.lastSize >= o.MaxStateBytes*9/10 {
 		return nil
 	}
-	ms := a.st.AddMetric(tables.MetricState{Name: sm.Metric, Unit: sm.Unit,
+	ms := a.st.AddMetric(tables.MetricState{Name: sm.Metric, Tags: sm.Tags, Unit: sm.Unit,
 		Series: features.NewSeries(o.Rules.FeatureConfig(sm.Metric))})
-	a.feats[sm.Metric] = ms.Series
+	a.feats.Set(sm.Metric, sm.Tags.Labels(), ms.Series)
 	return ms
 }
 
@@ -324,15 +328,15 @@ func (a *sourceActor) side(sig *tables.Signal, sm *tables.Sample, reason, errTex
 	switch reason {
 	case features.ReasonTooLate:
 		newest := ""
-		if ms := a.st.Metric(sm.Metric); ms != nil {
+		if ms := a.st.Series(sm.Metric, sm.Tags); ms != nil {
 			if ts, _, ok := ms.Series.Last(); ok {
 				newest = time.UnixMilli(ts).UTC().Format(time.RFC3339Nano)
 			}
 		}
-		errText += ": newest event time of the metric is " + newest + ", lateness bound " +
+		errText += ": newest event time of the series is " + newest + ", lateness bound " +
 			a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness.String()
 	case ReasonSourceLimit:
-		errText = fmt.Sprintf("the source keeps features of %d metrics (at most %d, state %d bytes of at most %d): "+
+		errText = fmt.Sprintf("the source keeps features of %d series (at most %d, state %d bytes of at most %d): "+
 			"the sample is stored but has no features", len(a.st.Metrics), a.s.opts.MaxSeries, a.lastSize, a.s.opts.MaxStateBytes)
 	}
 	a.emit(tables.DLQRecord(tables.Rejection{
@@ -379,7 +383,7 @@ func (a *sourceActor) wrote(m emitted) {
 // its samples apply.
 func (a *sourceActor) catchUp(until int64) {
 	a.advance(until, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
-		return rs.AdvanceUntil(&a.st.Lifecycle, src, a.feats, until, emit)
+		return rs.AdvanceUntil(&a.st.Lifecycle, src, &a.feats, until, emit)
 	})
 }
 
@@ -387,7 +391,7 @@ func (a *sourceActor) catchUp(until int64) {
 // after a signal applied its samples.
 func (a *sourceActor) evaluate(at int64, metric string) {
 	a.advance(at, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
-		return rs.AdvanceAt(&a.st.Lifecycle, src, a.feats, at, metric, emit)
+		return rs.AdvanceAt(&a.st.Lifecycle, src, &a.feats, at, metric, emit)
 	})
 }
 
@@ -557,7 +561,11 @@ func (a *sourceActor) shedSeries(excess int) {
 	cands := make([]cand, len(a.st.Metrics))
 	for i := range a.st.Metrics {
 		m := &a.st.Metrics[i]
-		cands[i] = cand{i: i, read: readsMetric(rs, m.Name), size: len(m.Series.AppendBinary(nil)) + len(m.Name) + len(m.Unit)}
+		size := len(m.Series.AppendBinary(nil)) + len(m.Name) + len(m.Unit)
+		for _, t := range m.Tags {
+			size += len(t.Key) + len(t.Value)
+		}
+		cands[i] = cand{i: i, read: readsMetric(rs, m.Name), size: size}
 	}
 	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].read != cands[j].read {
@@ -580,9 +588,10 @@ func (a *sourceActor) shedSeries(excess int) {
 	var names []string
 	for i, m := range a.st.Metrics {
 		if drop[i] {
-			a.shed[m.Name] = true
-			delete(a.feats, m.Name)
-			names = append(names, m.Name)
+			name := tables.SeriesName(m.Name, m.Tags)
+			a.shed[name] = true
+			a.feats.Delete(m.Name, m.Tags.Labels())
+			names = append(names, name)
 			continue
 		}
 		kept = append(kept, m)
@@ -591,7 +600,7 @@ func (a *sourceActor) shedSeries(excess int) {
 	a.st.Metrics = kept
 	a.s.m.shed.Add(float64(len(names)))
 	a.s.opts.Logger.Warn("source state over its bound: series shed, their samples are refused with reason "+ReasonSourceLimit,
-		"tenant", a.tenant, "host", a.host, "metrics", names, "max_state_bytes", a.s.opts.MaxStateBytes)
+		"tenant", a.tenant, "host", a.host, "series", names, "max_state_bytes", a.s.opts.MaxStateBytes)
 }
 
 // readsMetric reports whether a rule of rs reads metric.

@@ -348,9 +348,11 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken b
 		}
 	}
 	a := &sourceActor{s: s, p: p, key: key, tenant: tenant, host: host, st: st, lastSize: len(stored), woken: woken}
-	a.feats = make(rules.SeriesFeatures, len(st.Metrics))
 	for i := range st.Metrics {
-		a.feats[st.Metrics[i].Name] = st.Metrics[i].Series
+		// A series of unknown tags (Untagged) reads as the metric's series
+		// without tags until a sample takes it over.
+		m := &st.Metrics[i]
+		a.feats.Set(m.Name, m.Tags.Labels(), m.Series)
 	}
 	s.m.actors.Inc()
 	return s.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))

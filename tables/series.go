@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"slices"
 	"strings"
+
+	"github.com/eventops/eventops/rules"
 )
 
 // A series is one metric of one source with one set of tags: (tenant, host,
@@ -16,13 +18,17 @@ import (
 //
 // A series is named by its canonical text, metric{key="value",...} with the
 // tags in key order (a key escapes \ and = with a backslash, a value \ and
-// "), and identified by SeriesID, a hash of that text that PostgreSQL
-// computes the same way (eventops_series_id).
+// "), the metric alone for a series without tags, and identified by
+// SeriesID, a hash of that text that PostgreSQL computes the same way
+// (eventops_series_id).
 
 // AppendSeriesName appends the canonical name of the series of metric with
 // tags (sorted by key) to dst.
 func AppendSeriesName(dst []byte, metric string, tags Tags) []byte {
 	dst = append(dst, metric...)
+	if len(tags) == 0 {
+		return dst
+	}
 	dst = append(dst, '{')
 	for i, t := range tags {
 		if i > 0 {
@@ -46,7 +52,8 @@ func appendEscaped(dst []byte, s string, special byte) []byte {
 	return dst
 }
 
-// SeriesName is the canonical name of a series, e.g. cpu_load{core="0"}.
+// SeriesName is the canonical name of a series, e.g. cpu_load{core="0"},
+// or cpu_load without tags.
 func SeriesName(metric string, tags Tags) string {
 	return string(AppendSeriesName(nil, metric, tags))
 }
@@ -81,4 +88,16 @@ func (t Tags) Get(key string) (string, bool) {
 		return "", false
 	}
 	return t[i].Value, true
+}
+
+// Labels returns the tags as rule labels (the same order).
+func (t Tags) Labels() []rules.Label {
+	if len(t) == 0 {
+		return nil
+	}
+	out := make([]rules.Label, len(t))
+	for i, tag := range t {
+		out[i] = rules.Label{Name: tag.Key, Value: tag.Value}
+	}
+	return out
 }

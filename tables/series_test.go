@@ -8,7 +8,7 @@ func TestSeriesName(t *testing.T) {
 		tags   Tags
 		want   string
 	}{
-		{"cpu_load", nil, `cpu_load{}`},
+		{"cpu_load", nil, `cpu_load`},
 		{"cpu_load", Tags{{"core", "0"}, {"env", "prod"}}, `cpu_load{core="0",env="prod"}`},
 		{"m", Tags{{`a=b\`, `"q"`}}, `m{a\=b\\="\"q\""}`},
 	} {

@@ -3,19 +3,19 @@
 -- eventops_series_id(metric, tags), the hash EventOps computes for every
 -- sample (tables.SeriesID): the first 8 bytes of the MD5 of the series'
 -- canonical name metric{key="value",...}, tags in key order, a key
--- escaping \ and =, a value \ and ". Rows of the original schema that
--- differed from a row carried over only in their tags (kept aside in
--- metrics_seed) are carried over now.
+-- escaping \ and =, a value \ and " (the metric alone without tags).
+-- Rows of the original schema that differed from a row carried over only
+-- in their tags (kept aside in metrics_seed) are carried over now.
 
 -- +goose Up
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION eventops_series_id(metric TEXT, tags JSONB) RETURNS BIGINT
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT ('x' || substr(md5(metric || '{' || coalesce((
-    SELECT string_agg(replace(replace(key, '\', '\\'), '=', '\=') || '="' ||
-                      replace(replace(value, '\', '\\'), '"', '\"') || '"', ',' ORDER BY key COLLATE "C")
+  SELECT ('x' || substr(md5(metric || coalesce((
+    SELECT '{' || string_agg(replace(replace(key, '\', '\\'), '=', '\=') || '="' ||
+                      replace(replace(value, '\', '\\'), '"', '\"') || '"', ',' ORDER BY key COLLATE "C") || '}'
     FROM jsonb_each_text(CASE WHEN jsonb_typeof(tags) = 'object' THEN tags ELSE '{}'::jsonb END)
-    WHERE value IS NOT NULL), '') || '}'), 1, 16))::bit(64)::bigint
+    WHERE value IS NOT NULL), '')), 1, 16))::bit(64)::bigint
 $$;
 -- +goose StatementEnd
 
