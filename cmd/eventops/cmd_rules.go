@@ -44,7 +44,7 @@ func runRules(_ context.Context, cfg *Config, args []string, _ *slog.Logger) err
 		}
 	}
 	if failed {
-		return fmt.Errorf("rules %s failed", args[0])
+		return errReported
 	}
 	return nil
 }

@@ -82,21 +82,26 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fs := flag.NewFlagSet("eventops "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
+	// The flag package's own messages are left out: a bad flag is reported
+	// below with one line on where the flags are listed.
+	fs.SetOutput(io.Discard)
+	help := func() {
+		fs.SetOutput(stderr)
 		fmt.Fprintf(fs.Output(), "usage: eventops %s [flags] %s\n\n%s.\n\nEvery flag can also be set as an EVENTOPS_* environment variable or a key of the --config YAML file;\nflags win over the environment, which wins over the file.\n\nflags:\n", cmd.name, cmd.args, cmd.summary)
 		fs.PrintDefaults()
 	}
+	fs.Usage = func() {}
 	if cmd.bind != nil {
 		cmd.bind(fs)
 	}
 	var cfg Config
 	rest, err := cfg.load(fs, args[1:], cmd.keys)
 	if errors.Is(err, flag.ErrHelp) {
+		help()
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "eventops %s: invalid configuration:\n  %s\n", cmd.name, strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		fmt.Fprintf(stderr, "eventops %s: invalid configuration:\n  %s\n(`eventops %s --help` lists the flags)\n", cmd.name, strings.ReplaceAll(err.Error(), "\n", "\n  "), cmd.name)
 		return 2
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
@@ -104,16 +109,22 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if err := cmd.run(ctx, &cfg, rest, log); err != nil {
 		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "eventops %s: %s\n", cmd.name, err)
-			fs.Usage()
+		switch {
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "eventops %s: %s\n(`eventops %s --help` lists the flags)\n", cmd.name, err, cmd.name)
 			return 2
+		case errors.Is(err, errReported):
+			return 1
 		}
 		log.Error("eventops "+cmd.name+" failed", "err", err)
 		return 1
 	}
 	return 0
 }
+
+// errReported is a failure the command has already told the user about
+// in its own words: it only sets the exit status.
+var errReported = errors.New("failed, as reported")
 
 // usageError is a command line the command cannot use.
 type usageError struct{ msg string }
