@@ -181,10 +181,11 @@ func New(opts Options) *Server {
 		// Bodies are streamed: each route reads at most its own limit
 		// (limitBody, readBody), and none is buffered before its route
 		// is known and the request authenticated.
-		StreamRequestBody:       true,
-		BodyLimit:               bodyLimit,
-		EnableTrustedProxyCheck: true,
-		TrustedProxies:          opts.TrustedProxies,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    bodyLimit,
+		EnableTrustedProxyCheck:      true,
+		TrustedProxies:               opts.TrustedProxies,
 	})
 	s.routes()
 	return s
