@@ -66,6 +66,14 @@ type Options struct {
 	// StreamWait is how long a stream opened while the alert hub is still
 	// catching up waits for it before it is refused with 503 (default 5s).
 	StreamWait time.Duration
+	// StreamsPerKey, StreamsPerTenant and StreamsTotal cap the alert
+	// streams open at once for one key (or, without keys, one client
+	// address), one tenant (all tenants count as "*"), and in all
+	// (defaults 10, 50, 1000): more is 429.
+	StreamsPerKey, StreamsPerTenant, StreamsTotal int
+	// StreamWriteTimeout is how long a stream's write may wait for a
+	// client that does not read before the stream ends (default 15s).
+	StreamWriteTimeout time.Duration
 	// Static is the dashboard, served at /.
 	Static fs.FS
 	// ShutdownTimeout bounds the drain of open requests (default 10 s).
@@ -120,6 +128,7 @@ type Server struct {
 	stop          chan struct{}
 	sessionSecret []byte
 	keyring       atomic.Pointer[KeyRing]
+	streams       *streamLimits
 	limiter       *tenantLimiter
 	ingestMetrics *ingestMetrics
 	httpDuration  *prometheus.HistogramVec
@@ -151,9 +160,22 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.StreamsPerKey <= 0 {
+		opts.StreamsPerKey = DefaultStreamsPerKey
+	}
+	if opts.StreamsPerTenant <= 0 {
+		opts.StreamsPerTenant = DefaultStreamsPerTenant
+	}
+	if opts.StreamsTotal <= 0 {
+		opts.StreamsTotal = DefaultStreamsTotal
+	}
+	if opts.StreamWriteTimeout <= 0 {
+		opts.StreamWriteTimeout = 15 * time.Second
+	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), stop: make(chan struct{}),
 		sessionSecret: opts.SessionSecret, limiter: newTenantLimiter(opts.IngestRate, opts.IngestBurst),
 		ingestMetrics: newIngestMetrics(opts.Registerer),
+		streams:       newStreamLimits(opts.StreamsPerKey, opts.StreamsPerTenant, opts.StreamsTotal),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "eventops_http_request_duration_seconds",
 			Help:    "HTTP request durations by method, route pattern and status (a stream's until its headers are sent).",
