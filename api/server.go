@@ -74,6 +74,14 @@ type Options struct {
 	// StreamWriteTimeout is how long a stream's write may wait for a
 	// client that does not read before the stream ends (default 15s).
 	StreamWriteTimeout time.Duration
+	// QueryTimeout bounds one request's database reads (default 30s);
+	// QueryMaxRange the time range of a metric query (default 366 days).
+	QueryTimeout  time.Duration
+	QueryMaxRange time.Duration
+	// QueriesPerTenant and QueriesTotal bound the database reads the API
+	// runs at once for one tenant and in all (defaults 2 and 4): more is
+	// 429.
+	QueriesPerTenant, QueriesTotal int
 	// Static is the dashboard, served at /.
 	Static fs.FS
 	// ShutdownTimeout bounds the drain of open requests (default 10 s).
@@ -129,6 +137,7 @@ type Server struct {
 	sessionSecret []byte
 	keyring       atomic.Pointer[KeyRing]
 	streams       *streamLimits
+	queries       *queryLimits
 	limiter       *tenantLimiter
 	ingestMetrics *ingestMetrics
 	httpDuration  *prometheus.HistogramVec
@@ -169,6 +178,18 @@ func New(opts Options) *Server {
 	if opts.StreamsTotal <= 0 {
 		opts.StreamsTotal = DefaultStreamsTotal
 	}
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = DefaultQueryTimeout
+	}
+	if opts.QueryMaxRange <= 0 {
+		opts.QueryMaxRange = DefaultQueryMaxRange
+	}
+	if opts.QueriesPerTenant <= 0 {
+		opts.QueriesPerTenant = DefaultQueriesPerTenant
+	}
+	if opts.QueriesTotal <= 0 {
+		opts.QueriesTotal = DefaultQueriesTotal
+	}
 	if opts.StreamWriteTimeout <= 0 {
 		opts.StreamWriteTimeout = 15 * time.Second
 	}
@@ -176,6 +197,7 @@ func New(opts Options) *Server {
 		sessionSecret: opts.SessionSecret, limiter: newTenantLimiter(opts.IngestRate, opts.IngestBurst),
 		ingestMetrics: newIngestMetrics(opts.Registerer),
 		streams:       newStreamLimits(opts.StreamsPerKey, opts.StreamsPerTenant, opts.StreamsTotal),
+		queries:       newQueryLimits(opts.QueriesPerTenant, opts.QueriesTotal),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "eventops_http_request_duration_seconds",
 			Help:    "HTTP request durations by method, route pattern and status (a stream's until its headers are sent).",
@@ -232,6 +254,7 @@ func (s *Server) routes() {
 	// Every route but the public ones needs access before anything else
 	// is looked at (routes added later included).
 	a.Use(s.authenticate)
+	a.Use(s.limitQueries)
 	a.Get("/healthz", s.healthz)
 	a.Get("/readyz", s.readyz)
 	a.Get("/-/metrics", s.promMetrics)
