@@ -59,9 +59,13 @@ func do(t testing.TB, srv *api.Server, method, target, body string, headers ...s
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
 		req.Header.Add(headers[i], headers[i+1])
 	}
-	if method == http.MethodPost && req.Header.Get("Content-Type") == "" {
+	if _, set := req.Header["Content-Type"]; method == http.MethodPost && !set {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := srv.App().Test(req, 30_000)

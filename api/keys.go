@@ -27,6 +27,9 @@ type Key struct {
 	Tenant string
 	// Name is a free label (who holds the key).
 	Name string
+	// hash is the key's SHA-256: sessions are signed with a MAC key
+	// derived from it and the session secret.
+	hash [sha256.Size]byte
 }
 
 // Admin reports whether the key reads every tenant.
@@ -88,7 +91,7 @@ func ParseKeys(r io.Reader, name string) (*KeyRing, error) {
 		}
 		var h [sha256.Size]byte
 		copy(h[:], raw)
-		k := Key{ID: strings.ToLower(hexHash[:12]), Tenant: tenant, Name: strings.Join(f[2:], " ")}
+		k := Key{ID: strings.ToLower(hexHash[:12]), Tenant: tenant, Name: strings.Join(f[2:], " "), hash: h}
 		if _, dup := kr.byHash[h]; dup {
 			bad("the key is listed twice")
 			continue

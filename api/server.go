@@ -66,6 +66,22 @@ type Options struct {
 	// StreamWait is how long a stream opened while the alert hub is still
 	// catching up waits for it before it is refused with 503 (default 5s).
 	StreamWait time.Duration
+	// StreamsPerKey, StreamsPerTenant and StreamsTotal cap the alert
+	// streams open at once for one key (or, without keys, one client
+	// address), one tenant (all tenants count as "*"), and in all
+	// (defaults 10, 50, 1000): more is 429.
+	StreamsPerKey, StreamsPerTenant, StreamsTotal int
+	// StreamWriteTimeout is how long a stream's write may wait for a
+	// client that does not read before the stream ends (default 15s).
+	StreamWriteTimeout time.Duration
+	// QueryTimeout bounds one request's database reads (default 30s);
+	// QueryMaxRange the time range of a metric query (default 366 days).
+	QueryTimeout  time.Duration
+	QueryMaxRange time.Duration
+	// QueriesPerTenant and QueriesTotal bound the database reads the API
+	// runs at once for one tenant and in all (defaults 2 and 4): more is
+	// 429.
+	QueriesPerTenant, QueriesTotal int
 	// Static is the dashboard, served at /.
 	Static fs.FS
 	// ShutdownTimeout bounds the drain of open requests (default 10 s).
@@ -120,6 +136,8 @@ type Server struct {
 	stop          chan struct{}
 	sessionSecret []byte
 	keyring       atomic.Pointer[KeyRing]
+	streams       *streamLimits
+	queries       *queryLimits
 	limiter       *tenantLimiter
 	ingestMetrics *ingestMetrics
 	httpDuration  *prometheus.HistogramVec
@@ -151,9 +169,35 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.StreamsPerKey <= 0 {
+		opts.StreamsPerKey = DefaultStreamsPerKey
+	}
+	if opts.StreamsPerTenant <= 0 {
+		opts.StreamsPerTenant = DefaultStreamsPerTenant
+	}
+	if opts.StreamsTotal <= 0 {
+		opts.StreamsTotal = DefaultStreamsTotal
+	}
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = DefaultQueryTimeout
+	}
+	if opts.QueryMaxRange <= 0 {
+		opts.QueryMaxRange = DefaultQueryMaxRange
+	}
+	if opts.QueriesPerTenant <= 0 {
+		opts.QueriesPerTenant = DefaultQueriesPerTenant
+	}
+	if opts.QueriesTotal <= 0 {
+		opts.QueriesTotal = DefaultQueriesTotal
+	}
+	if opts.StreamWriteTimeout <= 0 {
+		opts.StreamWriteTimeout = 15 * time.Second
+	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), stop: make(chan struct{}),
 		sessionSecret: opts.SessionSecret, limiter: newTenantLimiter(opts.IngestRate, opts.IngestBurst),
 		ingestMetrics: newIngestMetrics(opts.Registerer),
+		streams:       newStreamLimits(opts.StreamsPerKey, opts.StreamsPerTenant, opts.StreamsTotal),
+		queries:       newQueryLimits(opts.QueriesPerTenant, opts.QueriesTotal),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "eventops_http_request_duration_seconds",
 			Help:    "HTTP request durations by method, route pattern and status (a stream's until its headers are sent).",
@@ -181,10 +225,11 @@ func New(opts Options) *Server {
 		// Bodies are streamed: each route reads at most its own limit
 		// (limitBody, readBody), and none is buffered before its route
 		// is known and the request authenticated.
-		StreamRequestBody:       true,
-		BodyLimit:               bodyLimit,
-		EnableTrustedProxyCheck: true,
-		TrustedProxies:          opts.TrustedProxies,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    bodyLimit,
+		EnableTrustedProxyCheck:      true,
+		TrustedProxies:               opts.TrustedProxies,
 	})
 	s.routes()
 	return s
@@ -209,6 +254,7 @@ func (s *Server) routes() {
 	// Every route but the public ones needs access before anything else
 	// is looked at (routes added later included).
 	a.Use(s.authenticate)
+	a.Use(s.limitQueries)
 	a.Get("/healthz", s.healthz)
 	a.Get("/readyz", s.readyz)
 	a.Get("/-/metrics", s.promMetrics)

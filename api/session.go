@@ -45,13 +45,15 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if s.keys() == nil {
 		return badRequest("this server requires no API keys: there is nothing to log in to")
 	}
+	if c.Request().Header.ContentLength() != 0 {
+		if err := requireContentType(c, fiber.MIMEApplicationJSON); err != nil {
+			return err
+		}
+	}
 	key, ok := presentedKey(c)
 	if !ok {
 		var in struct {
 			Key string `json:"key"`
-		}
-		if err := requireContentType(c, fiber.MIMEApplicationJSON); err != nil {
-			return err
 		}
 		body, err := readBody(c, maxLoginBody, false)
 		if err != nil {

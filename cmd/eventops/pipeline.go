@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -212,12 +213,22 @@ func (p *pipeline) run(ctx context.Context) error {
 	if wakeStored != nil {
 		reloader.AfterReload(wakeStored)
 	}
+	// The API server, once it exists: reloads read its keys file again.
+	var apiServer atomic.Pointer[api.Server]
 	reloadRules := func() (api.ReloadResult, error) {
 		rs, err := reloader.Reload()
 		if err != nil {
 			return api.ReloadResult{}, err
 		}
-		return api.ReloadResult{Rules: rs.Len(), Files: rs.Files()}, nil
+		res := api.ReloadResult{Rules: rs.Len(), Files: rs.Files()}
+		if srv := apiServer.Load(); srv != nil && cfg.APIKeysFile != "" {
+			n, err := reloadKeys(srv, cfg.APIKeysFile, log)
+			if err != nil {
+				return res, err
+			}
+			res.Keys = n
+		}
+		return res, nil
 	}
 	// SIGHUP reloads the rules, as POST /-/reload does.
 	hup := make(chan os.Signal, 1)
@@ -229,7 +240,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			case <-sctx.Done():
 				return nil
 			case <-hup:
-				_, _ = reloader.Reload()
+				_, _ = reloadRules()
 			}
 		}
 	})
@@ -255,10 +266,11 @@ func (p *pipeline) run(ctx context.Context) error {
 			Static: static.FS(), Logger: log, Reload: reloadRules,
 			MetricNames: db, Rules: ruleLister{ruleHolder}, Registerer: reg,
 			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
-			CORSOrigins: cfg.CORSOrigins, Producer: producer, Normalize: normalize.Options{MaxFuture: cfg.MaxFuture},
+			CORSOrigins: cfg.CORSOrigins, AllowedHosts: cfg.AllowedHosts, TrustedProxies: cfg.TrustedProxies, Producer: producer, Normalize: normalize.Options{MaxFuture: cfg.MaxFuture},
 			IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
 			Ready: func(ctx context.Context) error { return allReady(ctx, readiness) },
 		})
+		apiServer.Store(srv)
 		stages.Go(func() error { return hub.Run(sctx) })
 		stages.Go(func() error { return view.Run(sctx) })
 		stages.Go(func() error { return srv.Serve(sctx, p.api) })
@@ -441,6 +453,22 @@ func (f featureReader) SourceFeatures(ctx context.Context, tenant, host string) 
 		return nil, api.ErrNotFound
 	}
 	return b, err
+}
+
+// reloadKeys reads the keys file again and puts it in force: a removed
+// key, and every session opened with it, stops working at once. A file
+// that does not load leaves the keys in force.
+func reloadKeys(srv *api.Server, path string, log *slog.Logger) (int, error) {
+	keys, err := api.LoadKeys(path)
+	if err != nil {
+		log.Error("keys reload failed; the keys in force stay", "err", err)
+		return 0, fmt.Errorf("api_keys_file: %w", err)
+	}
+	if err := srv.SetKeys(keys); err != nil {
+		return 0, err
+	}
+	log.Info("API keys reloaded", "keys", keys.Len(), "tenants", keys.Tenants(), "file", path)
+	return keys.Len(), nil
 }
 
 // apiAccess loads the API keys and says at start how the API is reached.
