@@ -207,6 +207,7 @@ func (a *sourceActor) deliver(m *deliver) {
 	if clock > a.st.EventMilli {
 		a.catchUp(clock)
 	}
+	before := a.st.EventMilli
 	metric := ""
 	for i := range sig.Samples {
 		if a.apply(sig, &sig.Samples[i], receive) {
@@ -224,6 +225,9 @@ func (a *sourceActor) deliver(m *deliver) {
 		a.st.Meta = sig.Meta
 	}
 	a.markDirty()
+	if a.dropStale(before) {
+		metric = "*"
+	}
 	switch metric {
 	case "":
 	case "*":
@@ -231,6 +235,34 @@ func (a *sourceActor) deliver(m *deliver) {
 	default:
 		a.evaluate(a.st.EventMilli, metric)
 	}
+}
+
+// dropStale removes the series whose newest sample is SeriesStaleAfter
+// behind the source's event time, and reports whether it removed any: the
+// rules then end their alerts (reason series_gone). It looks when the
+// event time crossed a multiple of an eighth of SeriesStaleAfter since
+// before, so that any owner of the source drops them at the same signal.
+func (a *sourceActor) dropStale(before int64) bool {
+	stale := a.s.opts.SeriesStaleAfter.Milliseconds()
+	step := max(stale/8, 1)
+	if a.st.EventMilli/step == before/step {
+		return false
+	}
+	kept := a.st.Metrics[:0]
+	dropped := 0
+	for _, m := range a.st.Metrics {
+		if ts, _, ok := m.Series.Last(); ok && ts < a.st.EventMilli-stale {
+			a.feats.Delete(m.Name, m.Tags.Labels())
+			dropped++
+			continue
+		}
+		kept = append(kept, m)
+	}
+	clear(a.st.Metrics[len(kept):])
+	a.st.Metrics = kept
+	a.s.countSeries(a.tenant, -dropped)
+	a.s.m.stale.Add(float64(dropped))
+	return dropped > 0
 }
 
 // futureBound is how far ahead of its record's receive time (ms) a sample

@@ -437,3 +437,37 @@ func TestARecreatedLogIsNotTakenForARedelivery(t *testing.T) {
 		t.Fatalf("window %+v", w)
 	}
 }
+
+// A series that stops reporting while its source goes on leaves the state
+// after SeriesStaleAfter, and its alert resolves (series_gone); the other
+// series of the metric keep theirs.
+func TestAStaleSeriesEndsItsAlert(t *testing.T) {
+	h := openPartition(t, actors.SourcesOptions{SeriesStaleAfter: 2 * time.Minute}, false)
+	off := int64(0)
+	send := func(series string, v float64) {
+		h.deliver("host-a", off, series, sampleAt{h.clock.Now(), v})
+		off++
+	}
+	send(`cpu_load{core="0"}`, 95)
+	send(`cpu_load{core="1"}`, 95)
+	for range 30 {
+		h.clock.Add(10 * time.Second)
+		send(`cpu_load{core="1"}`, 95)
+	}
+	h.waitDurable("acme/host-a", off-1)
+	var got []string
+	for _, r := range h.broker.topic(tables.AlertsTopic) {
+		var tr rules.Transition
+		if err := json.Unmarshal(r.Value, &tr); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, tr.Tags["core"]+" "+tr.State+" "+tr.Reason)
+	}
+	if want := []string{"0 firing ", "1 firing ", "0 resolved series_gone"}; !slices.Equal(got, want) {
+		t.Fatalf("transitions %q, want %q", got, want)
+	}
+	st := h.broker.lastState(t, "acme/host-a")
+	if len(st.Metrics) != 1 || st.Metrics[0].Tags[0].Value != "1" || len(st.Alerts) != 1 {
+		t.Fatalf("state %+v", st)
+	}
+}

@@ -54,6 +54,11 @@ type SourcesOptions struct {
 	MaxSeries       int
 	MaxTenantSeries int
 	MaxStateBytes   int
+	// SeriesStaleAfter is how long a series may go without a sample, by
+	// its source's event time, before it leaves the source's state
+	// (default 1h): its alerts then end with reason series_gone, and it no
+	// longer counts towards the limits.
+	SeriesStaleAfter time.Duration
 	// Now is the wall clock (default time.Now).
 	Now        func() time.Time
 	Registerer prometheus.Registerer
@@ -139,6 +144,7 @@ type sourceMetrics struct {
 	duplicates  prometheus.Counter
 	writeErrors prometheus.Counter
 	shed        prometheus.Counter
+	stale       prometheus.Counter
 	limited     *prometheus.CounterVec
 	evicted     prometheus.Counter
 	transitions *prometheus.CounterVec
@@ -165,6 +171,9 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 	if opts.MaxTenantSeries <= 0 {
 		opts.MaxTenantSeries = 100_000
 	}
+	if opts.SeriesStaleAfter <= 0 {
+		opts.SeriesStaleAfter = time.Hour
+	}
 	if opts.MaxStateBytes <= 0 {
 		opts.MaxStateBytes = 768 << 10
 	}
@@ -190,6 +199,8 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 			Help: "Alert or refused-sample records the broker refused (written again until accepted)."}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_state_series_shed_total",
 			Help: "Series dropped from a source's state to keep it under max_state_bytes."}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_state_series_stale_total",
+			Help: "Series that left their source's state after series_stale_after without a sample."}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_series_limit_samples_total",
 			Help: "Samples refused because they would add a series beyond max_series_per_source or max_series_per_tenant, by tenant."},
 			[]string{"tenant"}),
@@ -209,7 +220,7 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 			Help: "Encoded size of a source's state.", Buckets: prometheus.ExponentialBuckets(64, 2, 12)}),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(m.actors, m.samples, m.refused, m.redelivered, m.duplicates, m.writeErrors, m.shed, m.limited, m.evicted, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
+		opts.Registerer.MustRegister(m.actors, m.samples, m.refused, m.redelivered, m.duplicates, m.writeErrors, m.shed, m.stale, m.limited, m.evicted, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
 	}
 	return &Sources{system: system, opts: opts, m: m, parts: map[*SourcePartition]struct{}{}, series: map[string]int{}}
 }
