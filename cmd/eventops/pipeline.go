@@ -167,8 +167,10 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 		sources = actors.NewSources(system, actors.SourcesOptions{
 			Rules: ruleHolder, Producer: stateProducer, AlertProducer: alertProducer, FlushInterval: cfg.Flush,
-			IdleTimeout: idle, MaxFuture: cfg.MaxFuture, MaxSeries: cfg.MaxSeries, MaxStateBytes: cfg.MaxState,
-			Registerer: reg, Logger: log,
+			IdleTimeout: idle, MaxFuture: cfg.MaxFuture, MaxSeries: cfg.MaxSeries, MaxTenantSeries: cfg.MaxTenantSeries,
+			SeriesStaleAfter: cfg.SeriesStale,
+			MaxStateBytes:    cfg.MaxState,
+			Registerer:       reg, Logger: log,
 		})
 		fs, err := processors.NewFeatures(processors.FeaturesOptions{
 			Kafka: kafka, Host: sourceHost{sources}, Producer: producer, Metrics: metrics, Logger: log,
