@@ -115,10 +115,21 @@ async function loadTenants() {
   const s = state.session;
   const sel = $('tenant');
   let names = [];
+  let newest = '';
   if (s.keys_required && !s.admin) {
     names = [s.tenant];
   } else {
-    try { names = (await api('/tenants')).tenants.map((t) => t.tenant); } catch (e) { names = []; }
+    try {
+      const tenants = (await api('/tenants')).tenants;
+      names = tenants.map((t) => t.tenant);
+      // Without a tenant in the URL, open on the one that sent last: where
+      // the data is (a load generator's tenant-00, say), not the first name.
+      let last = -Infinity;
+      for (const t of tenants) {
+        const at = Date.parse(t.last_seen || '');
+        if (at > last) { last = at; newest = t.tenant; }
+      }
+    } catch (e) { names = []; }
   }
   if (state.tenant && !names.includes(state.tenant)) names.unshift(state.tenant);
   const before = Array.from(sel.options).map((o) => o.value).join('\n');
@@ -127,7 +138,7 @@ async function loadTenants() {
   }
   sel.disabled = s.keys_required && !s.admin;
   if (!state.tenant && names.length) {
-    state.tenant = names[0];
+    state.tenant = newest || names[0];
     onTenant();
   }
   sel.value = state.tenant;
@@ -422,6 +433,10 @@ async function loadRules() {
   $('rules-count').textContent = String(body.rules.length);
 }
 
+// silenceOrder lists the silences that mute now first, then those to come,
+// then those that ended.
+const silenceOrder = { active: 0, pending: 1, expired: 2 };
+
 async function loadSilences() {
   const list = $('silences');
   let items = [];
@@ -433,10 +448,15 @@ async function loadSilences() {
       items = []; // not served by this version or replica: nothing to show
     }
   }
+  const stateOf = (s) => s.state || s.status || 'active';
+  items.sort((a, b) => (silenceOrder[stateOf(a)] ?? 3) - (silenceOrder[stateOf(b)] ?? 3));
   list.replaceChildren(...items.map((s) => {
-    const li = el('li');
-    li.append(el('code', '', (s.matchers || []).join(', ')),
-      el('div', 'src', 'until ' + new Date(s.ends_at).toLocaleString() + (s.created_by ? ' · ' + s.created_by : '') + (s.comment ? ' · ' + s.comment : '')));
+    const st = stateOf(s);
+    const li = el('li', 'silence-' + st);
+    li.dataset.state = st;
+    const when = st === 'pending' ? 'from ' + new Date(s.starts_at).toLocaleString() + ' until ' : st === 'expired' ? 'ended ' : 'until ';
+    li.append(el('span', 'badge silence-state', st), ' ', el('code', '', (s.matchers || []).join(', ')),
+      el('div', 'src', when + new Date(s.ends_at).toLocaleString() + (s.created_by ? ' · ' + s.created_by : '') + (s.comment ? ' · ' + s.comment : '')));
     return li;
   }));
   $('silences-empty').hidden = items.length > 0;

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,6 +55,19 @@ func TestDashboardInChromium(t *testing.T) {
 	kcat(t, `acme/host-a|{"owner":"team-infra","region":"eu-west-1","service":"checkout","tags":{"tier":"1"}}`+"\n",
 		"-b", p.Kafka[0], "-t", "meta.source.v1", "-P", "-K", "|", "-X", "topic.partitioner=fnv1a_random")
 	postIngest(t, p.HTTP, key, strings.Join(hist, "\n"), 24)
+	// Two silences, one of them expired at once: the panel shows each with
+	// its state, the one that mutes first.
+	ends := time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)
+	var ids []string
+	for _, host := range []string{"web-1", "web-2"} {
+		var created struct {
+			ID string `json:"id"`
+		}
+		sendJSON(t, http.MethodPost, p.HTTP+"/silences", key,
+			fmt.Sprintf(`{"tenant":"acme","matchers":[%q],"ends_at":%q,"created_by":"test","comment":"maintenance"}`, fmt.Sprintf("host=%q", host), ends), &created)
+		ids = append(ids, created.ID)
+	}
+	sendJSON(t, http.MethodDelete, p.HTTP+"/silences/"+ids[0]+"?tenant=acme", key, "", nil)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
 		chromedp.ExecPath(chromium),
@@ -126,6 +140,10 @@ func TestDashboardInChromium(t *testing.T) {
 		`!!document.querySelector('#sources li[data-host="host-b"]') && document.getElementById('sources').textContent.includes('checkout') &&
 		 !!document.querySelector('#features tr[data-metric="cpu_load"]') && document.getElementById('rules').textContent.includes('HighCPU')`)
 
+	waitJS(t, ctx, 10*time.Second, "the silences by state, the active one first",
+		`Array.from(document.querySelectorAll('#silences li')).map((li) => li.dataset.state).join() === 'active,expired' &&
+		 document.querySelector('#silences li[data-state="expired"]').textContent.includes('web-1')`)
+
 	if path := os.Getenv("EVENTOPS_SCREENSHOT"); path != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
@@ -194,5 +212,30 @@ func postIngest(t *testing.T, base, key, body string, want int) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 202 || !strings.Contains(string(b), fmt.Sprintf(`"accepted":%d,`, want)) {
 		t.Fatalf("POST /ingest: %d %s", resp.StatusCode, b)
+	}
+}
+
+// sendJSON sends body with key and decodes a 2xx answer into v (when set).
+func sendJSON(t *testing.T, method, url, key, body string, v any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
+	}
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, url, err, b)
+		}
 	}
 }
