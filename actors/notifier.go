@@ -144,7 +144,20 @@ type Notifier struct {
 	// idle.
 	outstanding atomic.Int64
 	idle        chan struct{}
+	// parsed holds each silence's matchers, compiled once per version of
+	// the silence (its id and updated_at), not on every transition.
+	parsedMu sync.Mutex
+	parsed   map[string]parsedSilence
 }
+
+type parsedSilence struct {
+	updated  time.Time
+	matchers notify.Matchers // nil: a matcher did not parse
+}
+
+// maxParsedSilences bounds the compiled silences kept; past it the cache
+// starts over.
+const maxParsedSilences = 100_000
 
 type notifierMetrics struct {
 	transitions  *prometheus.CounterVec
@@ -159,7 +172,7 @@ type notifierMetrics struct {
 func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 	opts = opts.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Notifier{opts: opts, system: system, hooks: map[string][]*hook{}, ctx: ctx, cancel: cancel,
+	n := &Notifier{opts: opts, system: system, hooks: map[string][]*hook{}, ctx: ctx, cancel: cancel, parsed: map[string]parsedSilence{},
 		intakeSlots: make(chan struct{}, opts.IntakeCapacity), sessions: map[context.Context]struct{}{},
 		idle: make(chan struct{}, 1), externalURL: opts.ExternalURL}
 	n.m = notifierMetrics{
@@ -517,21 +530,37 @@ func (n *Notifier) lookup(m *intakeReq) ([]store.Silence, []store.SentState, err
 func (n *Notifier) silencedBy(silences []store.Silence, a notify.Alert) (id string, muted bool) {
 	now := n.opts.Now()
 	for _, s := range silences {
-		sil := notify.Silence{ID: s.ID, StartsAt: s.StartsAt, EndsAt: s.EndsAt}
-		for _, ms := range s.Matchers {
-			parsed, err := notify.ParseMatchers(ms)
-			if err != nil {
-				n.opts.Logger.Error("silence has a matcher that does not parse; it is ignored", "silence", s.ID, "tenant", s.Tenant, "err", err)
-				sil.Matchers = nil
-				break
-			}
-			sil.Matchers = append(sil.Matchers, parsed...)
-		}
+		sil := notify.Silence{ID: s.ID, StartsAt: s.StartsAt, EndsAt: s.EndsAt, Matchers: n.silenceMatchers(s)}
 		if len(sil.Matchers) > 0 && sil.Mutes(a.Labels, now) {
 			return s.ID, true
 		}
 	}
 	return "", false
+}
+
+// silenceMatchers returns s's compiled matchers (nil when one does not
+// parse), compiling them the first time this version of s is seen.
+func (n *Notifier) silenceMatchers(s store.Silence) notify.Matchers {
+	n.parsedMu.Lock()
+	defer n.parsedMu.Unlock()
+	if p, ok := n.parsed[s.ID]; ok && p.updated.Equal(s.UpdatedAt) {
+		return p.matchers
+	}
+	var ms notify.Matchers
+	for _, m := range s.Matchers {
+		parsed, err := notify.ParseMatchers(m)
+		if err != nil {
+			n.opts.Logger.Error("silence has a matcher that does not parse; it is ignored", "silence", s.ID, "tenant", s.Tenant, "err", err)
+			ms = nil
+			break
+		}
+		ms = append(ms, parsed...)
+	}
+	if len(n.parsed) >= maxParsedSilences {
+		clear(n.parsed)
+	}
+	n.parsed[s.ID] = parsedSilence{updated: s.UpdatedAt, matchers: ms}
+	return ms
 }
 
 // hook is one webhook of a receiver: its bounded queue and its requests.

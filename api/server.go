@@ -82,6 +82,9 @@ type Options struct {
 	// runs at once for one tenant and in all (defaults 2 and 4): more is
 	// 429.
 	QueriesPerTenant, QueriesTotal int
+	// MaxSilences bounds a tenant's pending and active silences (default
+	// 1000); MaxSilenceMatchers the matchers of one (default 32).
+	MaxSilences, MaxSilenceMatchers int
 	// Static is the dashboard, served at /.
 	Static fs.FS
 	// ShutdownTimeout bounds the drain of open requests (default 10 s).
@@ -189,6 +192,12 @@ func New(opts Options) *Server {
 	}
 	if opts.QueriesTotal <= 0 {
 		opts.QueriesTotal = DefaultQueriesTotal
+	}
+	if opts.MaxSilences <= 0 {
+		opts.MaxSilences = DefaultMaxSilences
+	}
+	if opts.MaxSilenceMatchers <= 0 {
+		opts.MaxSilenceMatchers = DefaultMaxSilenceMatchers
 	}
 	if opts.StreamWriteTimeout <= 0 {
 		opts.StreamWriteTimeout = 15 * time.Second
