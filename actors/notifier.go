@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +71,13 @@ type NotifierOptions struct {
 func (o NotifierOptions) defaults() NotifierOptions {
 	if o.Client == nil {
 		o.Client = &http.Client{}
+	}
+	if o.Client.CheckRedirect == nil {
+		// A redirect is answered, not followed: a receiver (or whoever
+		// took its address) must not send the alerts on to another one.
+		c := *o.Client
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		o.Client = &c
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = 200 * time.Millisecond
@@ -800,7 +809,7 @@ func (h *hook) attempt(b *notify.Batch[*token]) notify.Outcome {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		h.n.opts.Logger.Error("webhook request cannot be built; dropped", "receiver", h.receiver, "err", err)
+		h.n.opts.Logger.Error("webhook request cannot be built; dropped", "receiver", h.receiver, "url", notify.RedactURL(h.cfg.URL), "err", redactURLError(err, h.cfg.URL))
 		return notify.Failed
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -808,7 +817,7 @@ func (h *hook) attempt(b *notify.Batch[*token]) notify.Outcome {
 	log := h.n.opts.Logger.With("receiver", h.receiver, "integration", h.integration, "group", b.GroupKey, "alerts", len(b.Alerts))
 	resp, err := h.n.opts.Client.Do(req)
 	if err != nil {
-		log.Warn("webhook failed; retrying", "err", err)
+		log.Warn("webhook failed; retrying", "url", notify.RedactURL(h.cfg.URL), "err", redactURLError(err, h.cfg.URL))
 		return notify.Retry
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -824,6 +833,19 @@ func (h *hook) attempt(b *notify.Batch[*token]) notify.Outcome {
 		log.Error("webhook refused the notification; dropped", "status", code)
 		return notify.Failed
 	}
+}
+
+// redactURLError is err without the webhook's URL in it (the URL's
+// secrets stay out of the log).
+func redactURLError(err error, raw string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, notify.RedactURL(raw), ue.Err)
+	}
+	if raw != "" && strings.Contains(err.Error(), raw) {
+		return errors.New(strings.ReplaceAll(err.Error(), raw, notify.RedactURL(raw)))
+	}
+	return err
 }
 
 // record stores what b told the receiver, retrying until it is durable or
