@@ -445,15 +445,38 @@ type NotReadyError struct {
 	Err    error
 }
 
-func (e *NotReadyError) Error() string { return e.Reason + ": " + e.Err.Error() }
+func (e *NotReadyError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
 func (e *NotReadyError) Unwrap() error { return e.Err }
 
+// readyReason is what a client is told of a readiness failure: the
+// reasons of its NotReadyErrors, and no more than that of the others.
 func readyReason(err error) string {
-	var nr *NotReadyError
-	if errors.As(err, &nr) {
-		return nr.Reason
+	var reasons []string
+	var walk func(error)
+	walk = func(err error) {
+		var nr *NotReadyError
+		switch {
+		case err == nil:
+		case errors.As(err, &nr):
+			reasons = append(reasons, nr.Reason)
+		default:
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range j.Unwrap() {
+					walk(e)
+				}
+				return
+			}
+			reasons = append(reasons, "a dependency is not reachable (the reason is in the log)")
+		}
 	}
-	return "a dependency is not reachable (the reason is in the log)"
+	walk(err)
+	return strings.Join(reasons, "; ")
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -134,10 +134,15 @@ func (p *pipeline) run(ctx context.Context) error {
 	var sources *actors.Sources
 	var wakeStored func()
 	readiness := []func(context.Context) error{
-		func(ctx context.Context) error { return db.Ping(ctx) },
+		func(ctx context.Context) error {
+			if err := db.Ping(ctx); err != nil {
+				return &api.NotReadyError{Reason: "PostgreSQL is not reachable", Err: err}
+			}
+			return nil
+		},
 		func(ctx context.Context) error {
 			if err := producer.Ping(ctx); err != nil {
-				return fmt.Errorf("the broker is not reachable: %w", err)
+				return &api.NotReadyError{Reason: "the broker is not reachable", Err: err}
 			}
 			return nil
 		},
@@ -194,7 +199,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		stages.Go(func() error { return db.RunMaintenance(sctx) })
 		readiness = append(readiness, func(context.Context) error {
 			if !sink.Healthy() {
-				return errors.New("the last PostgreSQL write failed")
+				return &api.NotReadyError{Reason: "the last PostgreSQL write failed"}
 			}
 			return nil
 		})
@@ -249,13 +254,13 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 		readiness = append(readiness, func(context.Context) error {
 			if !view.Recovered() {
-				return errors.New("the features table is not recovered yet")
+				return &api.NotReadyError{Reason: "the features table is not recovered yet"}
 			}
 			select {
 			case <-hub.Ready():
 				return nil
 			default:
-				return errors.New("the alert stream has not read " + tables.AlertsTopic + " yet")
+				return &api.NotReadyError{Reason: "the alert stream has not read " + tables.AlertsTopic + " yet"}
 			}
 		})
 		srv := api.New(api.Options{
@@ -317,7 +322,7 @@ func checkStateBound(ctx context.Context, cfg *Config, brokers []string) error {
 func recovered(name string, st interface{ Recovered() bool }) func(context.Context) error {
 	return func(context.Context) error {
 		if !st.Recovered() {
-			return fmt.Errorf("the %s stage's partitions are not recovered", name)
+			return &api.NotReadyError{Reason: fmt.Sprintf("the %s stage's partitions are not recovered", name)}
 		}
 		return nil
 	}
