@@ -270,6 +270,9 @@ func (p *pipeline) run(ctx context.Context) error {
 			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
 			CORSOrigins: cfg.CORSOrigins, AllowedHosts: cfg.AllowedHosts, TrustedProxies: cfg.TrustedProxies, Producer: producer, Normalize: normalize.Options{MaxFuture: cfg.MaxFuture},
 			IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
+			StreamsPerKey: cfg.StreamsPerKey, StreamsPerTenant: cfg.StreamsPerTenant, StreamsTotal: cfg.StreamsTotal,
+			QueryTimeout: cfg.QueryTimeout, QueryMaxRange: cfg.QueryMaxRange, QueriesPerTenant: cfg.QueriesPerTenant, QueriesTotal: cfg.QueriesTotal,
+			MaxSilences: cfg.MaxSilences, MaxSilenceMatchers: cfg.MaxMatchers,
 			Ready: func(ctx context.Context) error {
 				var errs []error
 				for _, r := range readiness {
