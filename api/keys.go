@@ -56,6 +56,30 @@ func NewKey() (string, error) {
 	return "eok_" + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
+// minKeyLength is the shortest key of another form than NewKey's that
+// keys hash accepts: 32 characters, well over 128 bits if they are random.
+const minKeyLength = 32
+
+// CheckKeyStrength refuses a key that could be guessed: one NewKey makes
+// (eok_ and 32 random bytes), or at least 32 characters of which at least
+// 16 differ, are accepted.
+func CheckKeyStrength(key string) error {
+	if rest, ok := strings.CutPrefix(key, "eok_"); ok {
+		if b, err := base64.RawURLEncoding.DecodeString(rest); err == nil && len(b) == 32 {
+			return nil
+		}
+		return fmt.Errorf("key: an eok_ key holds 32 random bytes (eventops keys new makes one)")
+	}
+	distinct := map[rune]bool{}
+	for _, r := range key {
+		distinct[r] = true
+	}
+	if len(key) < minKeyLength || len(distinct) < 16 {
+		return fmt.Errorf("key: too weak (%d characters, %d different): use eventops keys new, or at least %d random characters", len(key), len(distinct), minKeyLength)
+	}
+	return nil
+}
+
 // ParseKeys reads a keys file: one key a line,
 //
 //	sha256:<64 hex digits> <tenant or *> [name...]

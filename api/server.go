@@ -82,6 +82,9 @@ type Options struct {
 	// runs at once for one tenant and in all (defaults 2 and 4): more is
 	// 429.
 	QueriesPerTenant, QueriesTotal int
+	// MaxSilences bounds a tenant's pending and active silences (default
+	// 1000); MaxSilenceMatchers the matchers of one (default 32).
+	MaxSilences, MaxSilenceMatchers int
 	// Static is the dashboard, served at /.
 	Static fs.FS
 	// ShutdownTimeout bounds the drain of open requests (default 10 s).
@@ -189,6 +192,12 @@ func New(opts Options) *Server {
 	}
 	if opts.QueriesTotal <= 0 {
 		opts.QueriesTotal = DefaultQueriesTotal
+	}
+	if opts.MaxSilences <= 0 {
+		opts.MaxSilences = DefaultMaxSilences
+	}
+	if opts.MaxSilenceMatchers <= 0 {
+		opts.MaxSilenceMatchers = DefaultMaxSilenceMatchers
 	}
 	if opts.StreamWriteTimeout <= 0 {
 		opts.StreamWriteTimeout = 15 * time.Second
@@ -436,15 +445,38 @@ type NotReadyError struct {
 	Err    error
 }
 
-func (e *NotReadyError) Error() string { return e.Reason + ": " + e.Err.Error() }
+func (e *NotReadyError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
 func (e *NotReadyError) Unwrap() error { return e.Err }
 
+// readyReason is what a client is told of a readiness failure: the
+// reasons of its NotReadyErrors, and no more than that of the others.
 func readyReason(err error) string {
-	var nr *NotReadyError
-	if errors.As(err, &nr) {
-		return nr.Reason
+	var reasons []string
+	var walk func(error)
+	walk = func(err error) {
+		var nr *NotReadyError
+		switch {
+		case err == nil:
+		case errors.As(err, &nr):
+			reasons = append(reasons, nr.Reason)
+		default:
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range j.Unwrap() {
+					walk(e)
+				}
+				return
+			}
+			reasons = append(reasons, "a dependency is not reachable (the reason is in the log)")
+		}
 	}
-	return "a dependency is not reachable (the reason is in the log)"
+	walk(err)
+	return strings.Join(reasons, "; ")
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -137,10 +137,15 @@ func (p *pipeline) run(ctx context.Context) error {
 	var sources *actors.Sources
 	var wakeStored func()
 	readiness := []func(context.Context) error{
-		func(ctx context.Context) error { return db.Ping(ctx) },
+		func(ctx context.Context) error {
+			if err := db.Ping(ctx); err != nil {
+				return &api.NotReadyError{Reason: "PostgreSQL is not reachable", Err: err}
+			}
+			return nil
+		},
 		func(ctx context.Context) error {
 			if err := producer.Ping(ctx); err != nil {
-				return fmt.Errorf("the broker is not reachable: %w", err)
+				return &api.NotReadyError{Reason: "the broker is not reachable", Err: err}
 			}
 			return nil
 		},
@@ -199,7 +204,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		stages.Go(func() error { return db.RunMaintenance(sctx) })
 		readiness = append(readiness, func(context.Context) error {
 			if !sink.Healthy() {
-				return errors.New("the last PostgreSQL write failed")
+				return &api.NotReadyError{Reason: "the last PostgreSQL write failed"}
 			}
 			return nil
 		})
@@ -254,13 +259,13 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 		readiness = append(readiness, func(context.Context) error {
 			if !view.Recovered() {
-				return errors.New("the features table is not recovered yet")
+				return &api.NotReadyError{Reason: "the features table is not recovered yet"}
 			}
 			select {
 			case <-hub.Ready():
 				return nil
 			default:
-				return errors.New("the alert stream has not read " + tables.AlertsTopic + " yet")
+				return &api.NotReadyError{Reason: "the alert stream has not read " + tables.AlertsTopic + " yet"}
 			}
 		})
 		srv := api.New(api.Options{
@@ -270,6 +275,9 @@ func (p *pipeline) run(ctx context.Context) error {
 			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
 			CORSOrigins: cfg.CORSOrigins, AllowedHosts: cfg.AllowedHosts, TrustedProxies: cfg.TrustedProxies, Producer: producer, Normalize: normalize.Options{MaxFuture: cfg.MaxFuture},
 			IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
+			StreamsPerKey: cfg.StreamsPerKey, StreamsPerTenant: cfg.StreamsPerTenant, StreamsTotal: cfg.StreamsTotal,
+			QueryTimeout: cfg.QueryTimeout, QueryMaxRange: cfg.QueryMaxRange, QueriesPerTenant: cfg.QueriesPerTenant, QueriesTotal: cfg.QueriesTotal,
+			MaxSilences: cfg.MaxSilences, MaxSilenceMatchers: cfg.MaxMatchers,
 			Ready: func(ctx context.Context) error { return allReady(ctx, readiness) },
 		})
 		apiServer.Store(srv)
@@ -347,7 +355,7 @@ func awaitReady(ctx context.Context, checks []func(context.Context) error) error
 func recovered(name string, st interface{ Recovered() bool }) func(context.Context) error {
 	return func(context.Context) error {
 		if !st.Recovered() {
-			return fmt.Errorf("the %s stage's partitions are not recovered", name)
+			return &api.NotReadyError{Reason: fmt.Sprintf("the %s stage's partitions are not recovered", name)}
 		}
 		return nil
 	}

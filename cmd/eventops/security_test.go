@@ -113,3 +113,23 @@ func TestKeysReloadRevokesSessions(t *testing.T) {
 		t.Fatal("the session of a removed key still authenticates")
 	}
 }
+
+// keys hash refuses a key that could be guessed.
+func TestKeysHashRefusesWeakKeys(t *testing.T) {
+	for _, weak := range []string{"acme", "password123", strings.Repeat("ab", 20), "eok_short"} {
+		var out, errb bytes.Buffer
+		if code := realMain([]string{"keys", "hash", weak}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "key:") {
+			t.Fatalf("keys hash %q: %d %s", weak, code, errb.String())
+		}
+	}
+	key, err := api.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.CheckKeyStrength(key); err != nil {
+		t.Fatalf("a new key: %v", err)
+	}
+	if err := api.CheckKeyStrength("Zq8vN3xK1pL7mR4tW9yB2cF6hJ0dS5gA"); err != nil {
+		t.Fatalf("32 random characters: %v", err)
+	}
+}
