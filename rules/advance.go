@@ -42,6 +42,7 @@ func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int6
 		if !evaluate && len(r.noData) == 0 {
 			// Only the states' own deadlines (for, keep_firing_for, resend).
 			for _, e := range states.ofRule(r.id) {
+				memo.tags = e.Series
 				if d, has := r.nextDeadline(e.State, &memo, nowMilli); has && d < next {
 					next, ok = d, true
 				}
@@ -76,6 +77,7 @@ func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int6
 		if !evaluate {
 			// States of series gone, ended at the rule's next evaluation.
 			for _, e := range states.ofRule(r.id) {
+				memo.tags = e.Series
 				if d, has := r.nextDeadline(e.State, &memo, nowMilli); has && d < next {
 					next, ok = d, true
 				}
