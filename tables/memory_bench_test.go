@@ -18,10 +18,16 @@ import (
 // with two hours of one sample per 10 s (a gauge with 2 decimals), held as
 // an actor holds them (the state and the rules' index of its series). It
 // reports the heap and the RSS per series, and the encoded state per
-// series.
+// series; "queried" series have also been read as rules read them (every
+// window's average and p99), which leaves query buffers behind.
 //
 //	go test -run '^$' -bench SeriesMemory -benchtime 1x ./tables/
 func BenchmarkSeriesMemory(b *testing.B) {
+	b.Run("held", func(b *testing.B) { seriesMemory(b, false) })
+	b.Run("queried", func(b *testing.B) { seriesMemory(b, true) })
+}
+
+func seriesMemory(b *testing.B, queried bool) {
 	const sources, metrics, perMetric, samples = 200, 10, 10, 720
 	type held struct {
 		st    *SourceState
@@ -43,6 +49,13 @@ func BenchmarkSeriesMemory(b *testing.B) {
 					for i := range int64(samples) {
 						v := float64(int64(4000+1000*float64(c)/perMetric+float64(i%97))) / 100
 						ser.Add(1_761_040_800_000+i*10_000, v)
+					}
+					if queried {
+						// What rules read: every window's statistics and quantiles.
+						for _, w := range ser.Config().Windows {
+							ser.Stat(features.StatP99, w, 1_761_040_800_000+samples*10_000)
+							ser.Stat("avg", w, 1_761_040_800_000+samples*10_000)
+						}
 					}
 					ms := h.st.AddMetric(MetricState{Name: fmt.Sprintf("metric_%02d", m), Tags: tags, Unit: "percent", Series: ser})
 					h.feats.Set(ms.Name, ms.Tags.Labels(), ms.Series)
