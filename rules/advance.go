@@ -13,7 +13,7 @@ import (
 // all are. A Lifecycle (AdvanceAt, AdvanceUntil) runs it at the right
 // times; on its own it serves callers that only evaluate on samples.
 //
-// A rule is evaluated once per series (see Rule.Series): each has its own
+// A rule is evaluated once per series (see forSeries): each has its own
 // state, and its tags are among its alert's labels. The state of a series
 // the source no longer has ends (resolved, or inactive when pending) with
 // reason series_gone.
