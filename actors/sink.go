@@ -155,7 +155,7 @@ func firstMetric(features map[string]rules.Float) string {
 	}
 	if i := strings.IndexByte(best, '('); i >= 0 {
 		best = best[i+1:]
-		if j := strings.IndexAny(best, ",)"); j >= 0 {
+		if j := strings.IndexAny(best, ",){"); j >= 0 {
 			best = best[:j]
 		}
 	}

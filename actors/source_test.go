@@ -2,10 +2,13 @@ package actors_test
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -469,5 +472,35 @@ func TestAStaleSeriesEndsItsAlert(t *testing.T) {
 	st := h.broker.lastState(t, "acme/host-a")
 	if len(st.Metrics) != 1 || st.Metrics[0].Tags[0].Value != "1" || len(st.Alerts) != 1 {
 		t.Fatalf("state %+v", st)
+	}
+}
+
+// A replica upgraded in place reads the state the previous version wrote
+// (one series per metric, version 2): the first series of a metric takes
+// its windows over, and the state is written back in the current encoding.
+func TestAStateOfThePreviousVersionKeepsItsWindows(t *testing.T) {
+	raw, err := os.ReadFile("../tables/testdata/state-v2.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := openPartition(t, actors.SourcesOptions{}, true)
+	h.table["acme/host-a"] = v2
+	h.clock.Add(time.Minute)
+	h.deliver("host-a", 0, `cpu_load{core="0"}`, sampleAt{h.clock.Now(), 100})
+	h.waitDurable("acme/host-a", 0)
+	st := h.broker.lastState(t, "acme/host-a")
+	ms := st.Series("cpu_load", tables.Tags{{Key: "core", Value: "0"}})
+	if ms == nil {
+		t.Fatalf("no series cpu_load{core=\"0\"} in %+v", st.Metrics)
+	}
+	if w, ok := ms.Series.Window(5 * time.Minute); !ok || w.Count != 61 || w.Last != 100 {
+		t.Fatalf("window %+v: the stored samples were lost", w)
+	}
+	if len(st.Metrics) != 2 || st.Metrics[1].Name != "mem" || !st.Metrics[1].Untagged {
+		t.Fatalf("series %+v", st.Metrics)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // all are. A Lifecycle (AdvanceAt, AdvanceUntil) runs it at the right
 // times; on its own it serves callers that only evaluate on samples.
 //
-// A rule is evaluated once per series (see Rule.Series): each has its own
+// A rule is evaluated once per series (see forSeries): each has its own
 // state, and its tags are among its alert's labels. The state of a series
 // the source no longer has ends (resolved, or inactive when pending) with
 // reason series_gone.
@@ -42,6 +42,7 @@ func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int6
 		if !evaluate && len(r.noData) == 0 {
 			// Only the states' own deadlines (for, keep_firing_for, resend).
 			for _, e := range states.ofRule(r.id) {
+				memo.tags = e.Series
 				if d, has := r.nextDeadline(e.State, &memo, nowMilli); has && d < next {
 					next, ok = d, true
 				}
@@ -76,6 +77,7 @@ func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int6
 		if !evaluate {
 			// States of series gone, ended at the rule's next evaluation.
 			for _, e := range states.ofRule(r.id) {
+				memo.tags = e.Series
 				if d, has := r.nextDeadline(e.State, &memo, nowMilli); has && d < next {
 					next, ok = d, true
 				}

@@ -128,9 +128,22 @@ func FormatSelector(sel []Label) string {
 
 // SourceFeatures serves Features from the feature series of one source. It
 // is how an actor (and the rule-test runner) connects the feature engine to
-// rules. The zero value is empty and ready.
+// rules. The zero value is empty and ready. It is not safe for concurrent
+// use: one actor owns it.
 type SourceFeatures struct {
 	byMetric map[string][]seriesEntry // sorted by tags
+	// The series of the metric read last: an evaluation reads one metric
+	// several times in a row.
+	lastMetric string
+	last       []seriesEntry
+}
+
+// of returns the series of metric.
+func (s *SourceFeatures) of(metric string) []seriesEntry {
+	if metric != s.lastMetric || s.last == nil {
+		s.lastMetric, s.last = metric, s.byMetric[metric]
+	}
+	return s.last
 }
 
 type seriesEntry struct {
@@ -139,7 +152,11 @@ type seriesEntry struct {
 }
 
 func (s *SourceFeatures) find(metric string, tags []Label) (int, bool) {
-	return slices.BinarySearchFunc(s.byMetric[metric], tags, func(e seriesEntry, t []Label) int { return CompareLabels(e.tags, t) })
+	es := s.of(metric)
+	if len(es) == 1 && len(tags) == 0 && len(es[0].tags) == 0 {
+		return 0, true
+	}
+	return slices.BinarySearchFunc(es, tags, func(e seriesEntry, t []Label) int { return CompareLabels(e.tags, t) })
 }
 
 // Set makes ser the series of metric with tags (sorted by name; the list
@@ -154,11 +171,13 @@ func (s *SourceFeatures) Set(metric string, tags []Label, ser *features.Series) 
 		return
 	}
 	s.byMetric[metric] = slices.Insert(s.byMetric[metric], i, seriesEntry{tags: tags, ser: ser})
+	s.last = nil
 }
 
 // Delete forgets the series of metric with tags.
 func (s *SourceFeatures) Delete(metric string, tags []Label) {
 	if i, ok := s.find(metric, tags); ok {
+		s.last = nil
 		s.byMetric[metric] = slices.Delete(s.byMetric[metric], i, i+1)
 		if len(s.byMetric[metric]) == 0 {
 			delete(s.byMetric, metric)
@@ -169,16 +188,16 @@ func (s *SourceFeatures) Delete(metric string, tags []Label) {
 // Get returns the series of metric with tags, or nil.
 func (s *SourceFeatures) Get(metric string, tags []Label) *features.Series {
 	if i, ok := s.find(metric, tags); ok {
-		return s.byMetric[metric][i].ser
+		return s.last[i].ser
 	}
 	return nil
 }
 
 // SeriesCount is the number of series of metric.
-func (s *SourceFeatures) SeriesCount(metric string) int { return len(s.byMetric[metric]) }
+func (s *SourceFeatures) SeriesCount(metric string) int { return len(s.of(metric)) }
 
 // SeriesTags are the tags of the i-th series of metric, in tag order.
-func (s *SourceFeatures) SeriesTags(metric string, i int) []Label { return s.byMetric[metric][i].tags }
+func (s *SourceFeatures) SeriesTags(metric string, i int) []Label { return s.of(metric)[i].tags }
 
 // Stat reads a stat of a series; last with window 0 is the newest sample.
 // Windows end at the series' newest event time, so windowed stats do not

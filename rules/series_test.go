@@ -274,3 +274,22 @@ func TestSelectorErrors(t *testing.T) {
 		t.Fatalf("%s %v %v", metric, sel, err)
 	}
 }
+
+// A no-data rule is per series: the series that goes silent fires, by the
+// source's timer, while the other one keeps reporting.
+func TestNoDataPerSeries(t *testing.T) {
+	rs := parseRules(t, `
+metrics: [{name: heartbeat}]
+groups: [{name: g, rules: [{alert: Silent, expr: 'seconds_since_last("heartbeat") > 60'}]}]`)
+	s := newSeriesSource(rs)
+	s.add(t, `heartbeat{job="a"}`, 0, 1)
+	for at := int64(10_000); at <= 50_000; at += 10_000 {
+		s.add(t, `heartbeat{job="b"}`, at, 1)
+	}
+	// Nothing more arrives: the deadline of job a is 60 s after its last
+	// sample, that of job b 60 s after its own.
+	next, ok := rs.AdvanceUntil(&s.lc, s.src, &s.feats, 70_000, func(tr *Transition) { s.out = append(s.out, tr) })
+	if len(s.out) != 1 || s.out[0].Tags["job"] != "a" || s.out[0].At != 60_001 || !ok || next != 110_001 {
+		t.Fatalf("transitions %+v, next %d %v", s.out, next, ok)
+	}
+}
