@@ -67,28 +67,12 @@ func (l *queryLimits) release(tenant string) {
 	}
 }
 
-// readsDatabase reports whether a request's route reads PostgreSQL.
-func readsDatabase(method, path string) bool {
-	if method != fiber.MethodGet && method != fiber.MethodHead {
-		return false
-	}
-	switch {
-	case path == "/alerts/stream":
-		return false
-	case strings.HasPrefix(path, "/metrics/"), path == "/alerts", strings.HasPrefix(path, "/alerts/"),
-		path == "/sources", strings.HasPrefix(path, "/sources/"), path == "/tenants", path == "/silences":
-		return true
-	}
-	return false
-}
-
 // limitQueries runs a database read in one of the API's query slots (429
 // when its tenant's or the server's are taken) and under QueryTimeout:
-// PostgreSQL cancels the statement when the deadline passes.
+// PostgreSQL cancels the statement when the deadline passes. It is a
+// handler of each route that reads the database, so that it applies to
+// whatever spelling of the path the router matches to that route.
 func (s *Server) limitQueries(c *fiber.Ctx) error {
-	if !readsDatabase(c.Method(), c.Path()) {
-		return c.Next()
-	}
 	tenant := strings.Clone(c.Query("tenant"))
 	if tenant == "" {
 		if a, err := s.requestAccess(c); err == nil {

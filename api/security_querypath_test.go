@@ -1,0 +1,145 @@
+package api_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops/api"
+	"github.com/eventops/eventops/store"
+)
+
+// deadlineRecorder answers every database read at once and records, per
+// read, whether it ran under a deadline and what series query it got.
+type deadlineRecorder struct {
+	mu        sync.Mutex
+	deadlines []bool
+	series    []store.SeriesQuery
+}
+
+func (d *deadlineRecorder) note(ctx context.Context) {
+	_, ok := ctx.Deadline()
+	d.mu.Lock()
+	d.deadlines = append(d.deadlines, ok)
+	d.mu.Unlock()
+}
+
+func (d *deadlineRecorder) last() (calls int, deadline bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.deadlines) == 0 {
+		return 0, false
+	}
+	return len(d.deadlines), d.deadlines[len(d.deadlines)-1]
+}
+
+func (d *deadlineRecorder) QuerySeries(ctx context.Context, q store.SeriesQuery) ([]store.Series, error) {
+	d.note(ctx)
+	d.mu.Lock()
+	d.series = append(d.series, q)
+	d.mu.Unlock()
+	return nil, nil
+}
+
+func (d *deadlineRecorder) QueryAlerts(ctx context.Context, q store.AlertQuery) (store.AlertPage, error) {
+	d.note(ctx)
+	return store.AlertPage{}, nil
+}
+
+func (d *deadlineRecorder) AlertEpisode(ctx context.Context, tenant, id string) (store.Episode, error) {
+	d.note(ctx)
+	return store.Episode{}, nil
+}
+
+func (d *deadlineRecorder) QuerySources(ctx context.Context, q store.SourceQuery) ([]store.Source, string, error) {
+	d.note(ctx)
+	return nil, "", nil
+}
+
+func (d *deadlineRecorder) Tenants(ctx context.Context) ([]store.Tenant, error) {
+	d.note(ctx)
+	return nil, nil
+}
+
+func (d *deadlineRecorder) SourceMetrics(ctx context.Context, tenant, host string) ([]string, error) {
+	d.note(ctx)
+	return nil, nil
+}
+
+func (d *deadlineRecorder) CreateSilence(ctx context.Context, s store.Silence) (store.Silence, error) {
+	d.note(ctx)
+	return s, nil
+}
+
+func (d *deadlineRecorder) QuerySilences(ctx context.Context, q store.SilenceQuery) ([]store.Silence, error) {
+	d.note(ctx)
+	return nil, nil
+}
+
+func (d *deadlineRecorder) ExpireSilence(ctx context.Context, tenant, id string) (store.Silence, error) {
+	d.note(ctx)
+	return store.Silence{}, nil
+}
+
+// Routes match whatever the case of the path (and with a trailing slash),
+// so every spelling of a database route that reaches its handler runs
+// under the query timeout: /Metrics/cpu, /TENANTS, /silences/ ... as much
+// as /metrics/cpu.
+func TestQueryTimeoutAppliesWhateverThePathSpelling(t *testing.T) {
+	rec := &deadlineRecorder{}
+	srv := api.New(api.Options{Store: rec, Alerts: rec, Sources: rec, MetricNames: rec, Silences: rec, Logger: quiet,
+		QueryTimeout: time.Minute})
+	for _, path := range []string{
+		"/metrics/cpu?tenant=acme", // the spelling the limits know
+		"/Metrics/cpu?tenant=acme",
+		"/METRICS/cpu?tenant=acme",
+		"/Alerts?tenant=acme",
+		"/alerts/?tenant=acme",
+		"/Alerts/ep1?tenant=acme",
+		"/Sources?tenant=acme",
+		"/sources/?tenant=acme",
+		"/Sources/h/metrics?tenant=acme",
+		"/TENANTS",
+		"/tenants/",
+		"/Silences?tenant=acme",
+		"/silences/?tenant=acme",
+	} {
+		before, _ := rec.last()
+		r := do(t, srv, "GET", path, "")
+		calls, deadline := rec.last()
+		if calls == before {
+			t.Logf("%s: %d, the database was not read", path, r.status)
+			continue
+		}
+		if !deadline {
+			t.Errorf("GET %s (%d) read the database without the query timeout", path, r.status)
+		}
+	}
+}
+
+// The per-tenant query slots hold whatever the case of the path: with its
+// one slot taken, a tenant's next read is 429, not a query that reaches
+// the database beside it.
+func TestQuerySlotsHoldWhateverThePathCase(t *testing.T) {
+	bs := &blockingStore{started: make(chan string, 16), release: make(chan struct{})}
+	srv := api.New(api.Options{Store: bs, Logger: quiet, QueriesPerTenant: 1, QueriesTotal: 1})
+	results := make(chan int, 16)
+	go func() { results <- do(t, srv, "GET", "/metrics/cpu?tenant=acme", "").status }()
+	<-bs.started // acme's one slot (and the server's) is taken
+	go func() { results <- do(t, srv, "GET", "/Metrics/cpu?tenant=acme", "").status }()
+	select {
+	case code := <-results:
+		if code != 429 {
+			t.Errorf("a second acme query: %d, want 429", code)
+		}
+		close(bs.release)
+		<-results
+	case tenant := <-bs.started:
+		close(bs.release)
+		<-results
+		<-results
+		t.Fatalf("GET /Metrics/cpu?tenant=%s ran in the database beside the query that holds the only slot (per tenant 1, in all 1)", tenant)
+	}
+}
+
