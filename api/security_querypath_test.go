@@ -142,4 +142,3 @@ func TestQuerySlotsHoldWhateverThePathCase(t *testing.T) {
 		t.Fatalf("GET /Metrics/cpu?tenant=%s ran in the database beside the query that holds the only slot (per tenant 1, in all 1)", tenant)
 	}
 }
-
