@@ -138,7 +138,7 @@ type Server struct {
 	// not end them itself.
 	stop          chan struct{}
 	sessionSecret []byte
-	keyring       atomic.Pointer[KeyRing]
+	keyring       atomic.Pointer[keysInForce]
 	streams       *streamLimits
 	queries       *queryLimits
 	limiter       *tenantLimiter
@@ -213,7 +213,7 @@ func New(opts Options) *Server {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"method", "route", "code"}),
 	}
-	s.keyring.Store(opts.Keys)
+	s.keyring.Store(&keysInForce{ring: opts.Keys, replaced: make(chan struct{})})
 	if len(s.sessionSecret) == 0 {
 		s.sessionSecret = make([]byte, 32)
 		_, _ = rand.Read(s.sessionSecret)
@@ -358,16 +358,35 @@ func methodLabel(m string) string {
 }
 
 // keys is the key ring in force (nil: the API is open).
-func (s *Server) keys() *KeyRing { return s.keyring.Load() }
+func (s *Server) keys() *KeyRing { return s.keyring.Load().ring }
+
+// keysInForce is a key ring and the channel closed when another replaces
+// it, so that what outlives its request (an alert stream) learns that the
+// key it was opened with may be gone.
+type keysInForce struct {
+	ring     *KeyRing
+	replaced chan struct{}
+}
+
+// holds reports whether k (the zero Key when the API is open) is still in
+// force, for the same tenant.
+func (f *keysInForce) holds(k Key) bool {
+	if f.ring == nil || k.ID == "" {
+		return f.ring == nil
+	}
+	held, ok := f.ring.byHash[k.hash]
+	return ok && held.Tenant == k.Tenant
+}
 
 // SetKeys puts a new key ring in force (the keys file was read again):
-// removed keys, and the sessions opened with them, stop working at once.
-// A server started without keys stays open.
+// removed keys, and the sessions and alert streams opened with them, stop
+// working at once. A server started without keys stays open.
 func (s *Server) SetKeys(kr *KeyRing) error {
 	if kr == nil || s.keys() == nil {
 		return fmt.Errorf("api: keys can be replaced, not added or removed as a whole")
 	}
-	s.keyring.Store(kr)
+	old := s.keyring.Swap(&keysInForce{ring: kr, replaced: make(chan struct{})})
+	close(old.replaced)
 	return nil
 }
 

@@ -86,6 +86,19 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 	if subTenant == "" {
 		subTenant, _ = a.only()
 	}
+	// The key may leave the keys file while the stream is open: the
+	// stream then ends, before it writes anything more.
+	keys := s.keyring.Load()
+	if !keys.holds(a.key) {
+		streams.release(capKey, capTenant)
+		return fmt.Errorf("%w: the key of this request is no longer configured", ErrUnauthorized)
+	}
+	revoked := func() bool {
+		if cur := s.keyring.Load(); cur != keys {
+			keys = cur
+		}
+		return !keys.holds(a.key)
+	}
 	sub, start := hub.SubscribeTenant(subTenant, filter, resume)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer streams.release(capKey, capTenant)
@@ -120,6 +133,9 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 		for {
 			select {
 			case ev := <-sub.C:
+				if revoked() {
+					return
+				}
 				if int(ev.Partition) < len(pos) && ev.Offset < pos[ev.Partition] {
 					continue // the client has it (it resumed from a replica further on)
 				}
@@ -135,6 +151,10 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 					_, _ = w.WriteString("id: " + pos.String() + "\n")
 				}
 				_, _ = w.WriteString("\n")
+			case <-keys.replaced:
+				if revoked() {
+					return
+				}
 			case <-sub.Gone:
 				return
 			case <-stop:
