@@ -98,21 +98,22 @@ func (s *Server) limitQueries(c *fiber.Ctx) error {
 	return err
 }
 
-// checkQueryRange refuses a metric query over a longer time range than
-// QueryMaxRange: an aggregated query (to defaults to now), or a raw one
-// that names both ends. A raw query with an open end reads at most its
-// limit of points per series.
-func (s *Server) checkQueryRange(q store.SeriesQuery) error {
-	if q.From.IsZero() || (q.Step == 0 && q.To.IsZero()) {
-		return nil
+// boundQueryRange gives a metric query both ends and refuses a range
+// longer than QueryMaxRange. Without bounds PostgreSQL would number every
+// row of a series' history before its per-series limit applies. A missing
+// to is now, plus how far ahead of its arrival ingest accepts an event
+// time (so that the newest points are in); a missing from is
+// QueryMaxRange before to.
+func (s *Server) boundQueryRange(q *store.SeriesQuery, now time.Time) error {
+	if q.To.IsZero() {
+		q.To = now.Add(s.opts.Normalize.Defaults().MaxFuture).UTC()
 	}
-	to := q.To
-	if to.IsZero() {
-		to = time.Now()
+	if q.From.IsZero() {
+		q.From = q.To.Add(-s.opts.QueryMaxRange)
 	}
-	if span := to.Sub(q.From); span > s.opts.QueryMaxRange {
+	if span := q.To.Sub(q.From); span > s.opts.QueryMaxRange {
 		return badRequest("the range from %s to %s is %s, longer than the limit of %s: narrow from and to",
-			q.From.Format(time.RFC3339), to.Format(time.RFC3339), span.Round(time.Hour), s.opts.QueryMaxRange)
+			q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), span.Round(time.Hour), s.opts.QueryMaxRange)
 	}
 	return nil
 }

@@ -142,3 +142,39 @@ func TestQuerySlotsHoldWhateverThePathCase(t *testing.T) {
 		t.Fatalf("GET /Metrics/cpu?tenant=%s ran in the database beside the query that holds the only slot (per tenant 1, in all 1)", tenant)
 	}
 }
+
+// The range cap of a metric query holds for raw queries too: without to
+// (or without from) a raw query reads and numbers every row of the
+// series' history in PostgreSQL (row_number() over the whole range) before
+// its per-series limit applies. The store gets a bounded range, or the
+// request is refused.
+func TestRawMetricQueryRangeIsCapped(t *testing.T) {
+	rec := &deadlineRecorder{}
+	const maxRange = 24 * time.Hour
+	srv := api.New(api.Options{Store: rec, Logger: quiet, QueryMaxRange: maxRange})
+	for _, q := range []string{
+		"from=0",                        // 1970 until now
+		"",                              // no bounds at all
+		"to=2999-01-01T00:00:00Z",       // from the beginning of time
+		"from=2000-01-01T00:00:00Z",     // 26 years, raw
+		"from=0&limit=1",                // one point per series, still the whole history scanned
+		"from=1&to=99999999999&limit=1", // explicit, refused: the check exists for this shape
+	} {
+		before := len(rec.series)
+		r := do(t, srv, "GET", "/metrics/cpu?tenant=acme&"+q, "")
+		if r.status == 400 {
+			continue
+		}
+		if len(rec.series) == before {
+			t.Fatalf("%q: %d %s, and no query ran", q, r.status, r.body)
+		}
+		sq := rec.series[len(rec.series)-1]
+		to := sq.To
+		if to.IsZero() {
+			to = time.Now()
+		}
+		if sq.From.IsZero() || to.Sub(sq.From) > maxRange {
+			t.Errorf("GET /metrics/cpu?%s: %d, the store read from %v to %v (limit %s)", q, r.status, sq.From, sq.To, maxRange)
+		}
+	}
+}
