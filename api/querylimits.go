@@ -72,12 +72,20 @@ func (l *queryLimits) release(tenant string) {
 // PostgreSQL cancels the statement when the deadline passes. It is a
 // handler of each route that reads the database, so that it applies to
 // whatever spelling of the path the router matches to that route.
+//
+// A tenant the request may not read is refused first: its slots are not
+// charged, nor is their use told.
 func (s *Server) limitQueries(c *fiber.Ctx) error {
+	a, err := s.requestAccess(c)
+	if err != nil {
+		return err
+	}
 	tenant := strings.Clone(c.Query("tenant"))
+	if tenant != "" && !a.sees(tenant) {
+		return forbiddenTenant(tenant)
+	}
 	if tenant == "" {
-		if a, err := s.requestAccess(c); err == nil {
-			tenant, _ = a.only()
-		}
+		tenant, _ = a.only()
 	}
 	if tenant == "" {
 		tenant = AllTenants
@@ -90,7 +98,7 @@ func (s *Server) limitQueries(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.opts.QueryTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)
-	err := c.Next()
+	err = c.Next()
 	if err != nil && ctx.Err() == context.DeadlineExceeded {
 		return &Problem{Type: "about:blank", Title: "Service Unavailable", Status: fiber.StatusServiceUnavailable,
 			Detail: fmt.Sprintf("the query took longer than %s and was cancelled: narrow it with host, tag filters, from and to", s.opts.QueryTimeout)}

@@ -178,3 +178,21 @@ func TestRawMetricQueryRangeIsCapped(t *testing.T) {
 		}
 	}
 }
+
+// A tenant key that names another tenant is refused (403) before anything
+// is charged to that tenant: were globex's query slots taken first, acme
+// would be told while globex's own queries hold them (429 "tenant
+// \"globex\" has 1 queries running"), a view of another tenant's activity.
+func TestForeignTenantIsRefusedBeforeItsQuerySlotsAreCharged(t *testing.T) {
+	bs := &blockingStore{started: make(chan string, 16), release: make(chan struct{})}
+	srv := api.New(api.Options{Store: bs, Logger: quiet, Keys: keysFor(t, "acme", "globex"), QueriesPerTenant: 1, QueriesTotal: 4})
+	results := make(chan int, 1)
+	go func() { results <- do(t, srv, "GET", "/metrics/cpu", "", bearer("key-globex")...).status }()
+	<-bs.started // globex's query runs
+	r := do(t, srv, "GET", "/metrics/cpu?tenant=globex", "", bearer("key-acme")...)
+	close(bs.release)
+	<-results
+	if r.status != 403 {
+		t.Fatalf("acme naming globex while globex queries: %d %s, want 403", r.status, r.body)
+	}
+}
