@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -103,6 +104,8 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer streams.release(capKey, capTenant)
 		defer hub.Unsubscribe(sub)
+		gone := watchClosed(conn)
+		defer gone.stop()
 		// A client that stops reading fails the next write within
 		// writeTimeout, which ends the stream and frees its goroutine.
 		flush := func() error {
@@ -142,8 +145,8 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 				pos = advance(pos, ev)
 				writeFrame(w, "alert", pos.String(), ev.Data)
 			case <-t.C:
-				// Fiber sees a dead client only when a write fails. A
-				// heartbeat also moves the client's id past transitions
+				// A heartbeat keeps proxies from closing an idle stream,
+				// and moves the client's id past transitions
 				// its filter skipped, so that a resume stays in reach.
 				_, _ = w.WriteString(": keep-alive\n")
 				if p, ok := hub.Caught(sub); ok {
@@ -155,6 +158,8 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 				if revoked() {
 					return
 				}
+			case <-gone.closed:
+				return
 			case <-sub.Gone:
 				return
 			case <-stop:
@@ -166,6 +171,41 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// connWatch sees a stream's client go away. A client sends nothing once
+// its stream has begun, so a read that returns is its connection closing:
+// the stream ends and frees its place at once, not at its next write (a
+// heartbeat may be long in coming), so that the client's reconnect
+// (EventSource retries after 3 s) finds its place free.
+type connWatch struct {
+	conn   net.Conn
+	closed chan struct{}
+	done   chan struct{}
+}
+
+func watchClosed(conn net.Conn) *connWatch {
+	w := &connWatch{conn: conn, closed: make(chan struct{}), done: make(chan struct{})}
+	// The server's read deadline was for the request.
+	_ = conn.SetReadDeadline(time.Time{})
+	go func() {
+		defer close(w.done)
+		var b [512]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				close(w.closed)
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the watch (its read is cut short) and waits for it.
+func (w *connWatch) stop() {
+	_ = w.conn.SetReadDeadline(time.Now())
+	<-w.done
+	_ = w.conn.SetReadDeadline(time.Time{})
 }
 
 // advance moves pos past ev.

@@ -75,3 +75,33 @@ func TestRemovedKeyEndsItsOpenStreams(t *testing.T) {
 		}
 	}
 }
+
+// A client that goes away gives its stream's place back: EventSource
+// reconnects after 3 s, so a flaky network or a reloading tab must not
+// find its own key locked out, even with no alert and a long heartbeat
+// (the stream's next write).
+func TestDisconnectedStreamFreesItsPlace(t *testing.T) {
+	hub := api.NewHub(api.HubOptions{Logger: quiet})
+	hub.Init(api.Position{0}, time.Time{})
+	hub.MarkReady()
+	srv := api.New(api.Options{Hub: hub, Logger: quiet, Keys: keysFor(t, "acme"), Heartbeat: time.Hour, StreamsPerKey: 1})
+	base := serve(t, srv)
+	first, code := openStream(t, base, "", "Authorization", "Bearer key-acme")
+	if code != 200 {
+		t.Fatalf("first stream: %d", code)
+	}
+	first.resp.Body.Close() // the client goes away (the TCP connection closes)
+	<-first.closed
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, code := openStream(t, base, "", "Authorization", "Bearer key-acme")
+		if code == 200 {
+			c.resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the key's only stream place is still taken 5s after its client went away: %d", code)
+		}
+		<-time.After(50 * time.Millisecond) // the poll interval
+	}
+}
