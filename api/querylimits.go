@@ -67,10 +67,10 @@ func (l *queryLimits) release(tenant string) {
 	}
 }
 
-// limitQueries runs a database read in one of the API's query slots (429
+// limitQueries runs a database read or write in one of the API's query slots (429
 // when its tenant's or the server's are taken) and under QueryTimeout:
 // PostgreSQL cancels the statement when the deadline passes. It is a
-// handler of each route that reads the database, so that it applies to
+// handler of each route that reads or writes the database, so that it applies to
 // whatever spelling of the path the router matches to that route.
 //
 // A tenant the request may not read is refused first: its slots are not

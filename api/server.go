@@ -263,8 +263,9 @@ func (s *Server) routes() {
 	// Every route but the public ones needs access before anything else
 	// is looked at (routes added later included).
 	a.Use(s.authenticate)
-	// Routes that read the database run in a query slot and under the
-	// query timeout (limitQueries is a handler of each such route).
+	// Routes that read or write the database run in a query slot and
+	// under the query timeout (limitQueries is a handler of each such
+	// route).
 	q := s.limitQueries
 	a.Get("/healthz", s.healthz)
 	a.Get("/readyz", s.readyz)
@@ -283,8 +284,8 @@ func (s *Server) routes() {
 	a.Get("/tenants", q, s.tenants)
 	a.Get("/rules", s.rules)
 	a.Get("/silences", q, s.listSilences)
-	a.Post("/silences", s.createSilence)
-	a.Delete("/silences/:id", s.expireSilence)
+	a.Post("/silences", q, s.createSilence)
+	a.Delete("/silences/:id", q, s.expireSilence)
 	a.Get("/openapi.yaml", s.openAPI)
 	a.Get("/features/:tenant/:host", s.sourceFeatures)
 	if s.opts.Static != nil {
