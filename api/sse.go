@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -104,12 +105,19 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer streams.release(capKey, capTenant)
 		defer hub.Unsubscribe(sub)
-		gone := watchClosed(conn)
+		gone := watchClosed(conn, stop)
 		defer gone.stop()
 		// A client that stops reading fails the next write within
 		// writeTimeout, which ends the stream and frees its goroutine.
+		// A shutdown cuts a write that waits for such a client short
+		// (watchClosed), so that it does not outlast ShutdownTimeout.
 		flush := func() error {
 			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			select {
+			case <-stop:
+				return errShutdown
+			default:
+			}
 			return w.Flush()
 		}
 		pos := append(Position(nil), start.Pos...)
@@ -151,8 +159,8 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 				_, _ = w.WriteString(": keep-alive\n")
 				if p, ok := hub.Caught(sub); ok {
 					pos = later(pos, p)
-					_, _ = w.WriteString("id: " + pos.String() + "\n")
 				}
+				_, _ = w.WriteString("id: " + pos.String() + "\n")
 				_, _ = w.WriteString("\n")
 			case <-keys.replaced:
 				if revoked() {
@@ -182,10 +190,23 @@ type connWatch struct {
 	conn   net.Conn
 	closed chan struct{}
 	done   chan struct{}
+	ended  chan struct{}
 }
 
-func watchClosed(conn net.Conn) *connWatch {
-	w := &connWatch{conn: conn, closed: make(chan struct{}), done: make(chan struct{})}
+// errShutdown ends a stream when the server shuts down.
+var errShutdown = errors.New("the server is shutting down")
+
+// watchClosed watches conn until stop is called; when shutdown closes
+// down, it also cuts short the write the stream waits in.
+func watchClosed(conn net.Conn, down <-chan struct{}) *connWatch {
+	w := &connWatch{conn: conn, closed: make(chan struct{}), done: make(chan struct{}), ended: make(chan struct{})}
+	go func() {
+		select {
+		case <-down:
+			_ = conn.SetWriteDeadline(time.Now())
+		case <-w.ended:
+		}
+	}()
 	// The server's read deadline was for the request.
 	_ = conn.SetReadDeadline(time.Time{})
 	go func() {
@@ -203,6 +224,7 @@ func watchClosed(conn net.Conn) *connWatch {
 
 // stop ends the watch (its read is cut short) and waits for it.
 func (w *connWatch) stop() {
+	close(w.ended)
 	_ = w.conn.SetReadDeadline(time.Now())
 	<-w.done
 	_ = w.conn.SetReadDeadline(time.Time{})
