@@ -110,7 +110,8 @@ type Options struct {
 	// SessionTTL is how long a browser session lasts (default 12h).
 	SessionTTL time.Duration
 	// CORSOrigins are the origins other than the API's own that browsers
-	// may call it from; none by default.
+	// may call it from; none by default. "*" admits reads from every
+	// origin, and writes from none but those named.
 	CORSOrigins []string
 
 	// Producer publishes what POST /ingest accepts (nil: 503).
