@@ -208,15 +208,24 @@ func (a *sourceActor) deliver(m *deliver) {
 		a.catchUp(clock)
 	}
 	before := a.st.EventMilli
+	// The series the signal changed: metric is "" for none, "*" for
+	// several metrics; series is the one series when only one changed.
 	metric := ""
+	var series *features.Series
 	for i := range sig.Samples {
-		if a.apply(sig, &sig.Samples[i], receive) {
-			switch metric {
-			case "", sig.Samples[i].Metric:
-				metric = sig.Samples[i].Metric
-			default:
-				metric = "*"
+		ser := a.apply(sig, &sig.Samples[i], receive)
+		if ser == nil {
+			continue
+		}
+		switch metric {
+		case "":
+			metric, series = sig.Samples[i].Metric, ser
+		case sig.Samples[i].Metric:
+			if series != ser {
+				series = nil
 			}
+		default:
+			metric, series = "*", nil
 		}
 	}
 	a.advanceOffset(m)
@@ -228,10 +237,12 @@ func (a *sourceActor) deliver(m *deliver) {
 	if a.dropStale(before) {
 		metric = "*"
 	}
-	switch metric {
-	case "":
-	case "*":
+	switch {
+	case metric == "":
+	case metric == "*":
 		a.evaluate(a.st.EventMilli, "")
+	case series != nil:
+		a.evaluateSeries(a.st.EventMilli, metric, series)
 	default:
 		a.evaluate(a.st.EventMilli, metric)
 	}
@@ -285,15 +296,15 @@ func (a *sourceActor) futureBound(sm *tables.Sample, receive int64) (bound int64
 }
 
 // apply folds one sample into its series, or refuses it with its reason
-// (a resent sample, already applied, is only counted), and reports whether
-// it was applied. The source's clock moves to the sample's event time,
-// capped at its record's receive time.
-func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64) bool {
+// (a resent sample, already applied, is only counted), and returns the
+// series it was applied to, nil when it was not. The source's clock moves
+// to the sample's event time, capped at its record's receive time.
+func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64) *features.Series {
 	ts := sm.TsMicro / 1000
 	if bound, ok := a.futureBound(sm, receive); !ok && receive > 0 {
 		a.side(sig, sm, ReasonFuture, fmt.Sprintf("event time is %s ahead of the record's receive time (at most %s)",
 			time.Duration(ts-receive)*time.Millisecond, time.Duration(bound)*time.Millisecond))
-		return false
+		return nil
 	}
 	ms, adopted := a.st.FindSeries(sm.Metric, sm.Tags)
 	if adopted {
@@ -307,7 +318,7 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 				a.s.m.limited.WithLabelValues(a.tenant).Inc()
 			}
 			a.side(sig, sm, refusal, "")
-			return false
+			return nil
 		}
 	}
 	if sm.Unit != "" {
@@ -316,14 +327,14 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 	switch out, err := ms.Series.Add(ts, sm.Value); {
 	case out == features.Duplicate:
 		a.s.m.duplicates.Inc()
-		return false
+		return nil
 	case err != nil || out != features.Applied:
 		errText := ""
 		if err != nil {
 			errText = err.Error()
 		}
 		a.side(sig, sm, out.Reason(), errText)
-		return false
+		return nil
 	}
 	a.s.m.samples.Inc()
 	if receive > 0 {
@@ -332,7 +343,7 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 	if ts > a.st.EventMilli {
 		a.st.EventMilli, a.st.ArrivalMilli = ts, a.nowMilli()
 	}
-	return true
+	return ms.Series
 }
 
 func (a *sourceActor) advanceOffset(m *deliver) {
@@ -430,6 +441,19 @@ func (a *sourceActor) wrote(m emitted) {
 func (a *sourceActor) catchUp(until int64) {
 	a.advance(until, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
 		return rs.AdvanceUntil(&a.st.Lifecycle, src, &a.feats, until, emit)
+	})
+}
+
+// evaluateSeries runs the rules that read metric at source time at for
+// the one series ser of metric that a signal changed.
+func (a *sourceActor) evaluateSeries(at int64, metric string, ser *features.Series) {
+	tags, ok := a.feats.TagsOf(metric, ser)
+	if !ok {
+		a.evaluate(at, metric)
+		return
+	}
+	a.advance(at, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
+		return rs.AdvanceSeriesAt(&a.st.Lifecycle, src, &a.feats, at, metric, tags, emit)
 	})
 }
 

@@ -24,6 +24,14 @@ import (
 //
 // It returns the earliest NextDeadline over all rules.
 func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int64, metric string, emit func(*Transition)) (next int64, ok bool) {
+	return rs.advance(states, src, f, nowMilli, metric, nil, false, emit)
+}
+
+// advance is Advance; with onlySeries the rules that read metric evaluate
+// the series with tags only (the one a sample just changed): the others'
+// features did not change, and their deadlines are met by AdvanceUntil.
+func (rs *RuleSet) advance(states *States, src Source, f Features, nowMilli int64, metric string, tags []Label, onlySeries bool,
+	emit func(*Transition)) (next int64, ok bool) {
 	if len(*states) > 0 {
 		rs.retire(states, src, nowMilli, emit)
 	}
@@ -33,54 +41,72 @@ func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int6
 	// tagged series.
 	memo := memoFeatures{f: f, now: nowMilli, refs: rs.table}
 	var buf [16]float64
+	// step evaluates r for one series and stores its state.
+	step := func(r *Rule, series []Label) State {
+		memo.tags = series
+		vals := buf[:0]
+		if n := len(r.features); n <= len(buf) {
+			vals = buf[:n]
+		} else {
+			vals = make([]float64, n)
+		}
+		st := states.GetSeries(r.id, series)
+		st.Series = series
+		var tr *Transition
+		st, tr = Step(r, src, st, r.eval(&memo, vals), nowMilli)
+		states.setSeries(r.id, series, st)
+		if tr != nil && emit != nil {
+			emit(tr)
+		}
+		return st
+	}
+	deadline := func(r *Rule, st State) {
+		if d, has := r.nextDeadline(st, &memo, nowMilli); has && d < next {
+			next, ok = d, true
+		}
+	}
 	for _, r := range rs.rules {
 		if !r.AppliesTo(src.Tenant) {
 			continue
 		}
 		memo.sels = r.tableSel
 		evaluate := metric == "" || r.UsesMetric(metric)
-		if !evaluate && len(r.noData) == 0 {
-			// Only the states' own deadlines (for, keep_firing_for, resend).
-			for _, e := range states.ofRule(r.id) {
-				memo.tags = e.Series
-				if d, has := r.nextDeadline(e.State, &memo, nowMilli); has && d < next {
-					next, ok = d, true
-				}
-			}
-			continue
+		one := false
+		if evaluate && onlySeries && metric != "" && r.usesMetric != nil {
+			// The rule reads given metrics only: the changed series is one
+			// of its series, or its features did not change. (A rule that
+			// reads the whole source, seconds_since_last(), sees every
+			// sample change it.)
+			one = r.hasSeries(f, tags)
+			evaluate = one
 		}
 		if evaluate {
 			rs.endGone(states, r, f, src, nowMilli, emit)
 		}
-		r.forSeries(f, func(tags []Label) {
-			memo.tags = tags
-			st := states.GetSeries(r.id, tags)
-			if evaluate {
-				vals := buf[:0]
-				if n := len(r.features); n <= len(buf) {
-					vals = buf[:n]
-				} else {
-					vals = make([]float64, n)
-				}
-				st.Series = tags
-				var tr *Transition
-				st, tr = Step(r, src, st, r.eval(&memo, vals), nowMilli)
-				states.setSeries(r.id, tags, st)
-				if tr != nil && emit != nil {
-					emit(tr)
-				}
-			}
-			if d, has := r.nextDeadline(st, &memo, nowMilli); has && d < next {
-				next, ok = d, true
-			}
-		})
-		if !evaluate {
-			// States of series gone, ended at the rule's next evaluation.
+		if one {
+			step(r, tags)
+		}
+		if !evaluate && len(r.noData) == 0 || one && len(r.noData) == 0 {
+			// The states' own deadlines (for, keep_firing_for, resend).
 			for _, e := range states.ofRule(r.id) {
 				memo.tags = e.Series
-				if d, has := r.nextDeadline(e.State, &memo, nowMilli); has && d < next {
-					next, ok = d, true
-				}
+				deadline(r, e.State)
+			}
+			continue
+		}
+		r.forSeries(f, func(series []Label) {
+			if evaluate && !one {
+				deadline(r, step(r, series))
+				return
+			}
+			memo.tags = series
+			deadline(r, states.GetSeries(r.id, series))
+		})
+		if !evaluate || one {
+			// The other series' states.
+			for _, e := range states.ofRule(r.id) {
+				memo.tags = e.Series
+				deadline(r, e.State)
 			}
 		}
 	}

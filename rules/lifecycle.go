@@ -90,6 +90,25 @@ func (rs *RuleSet) AdvanceUntil(lc *Lifecycle, src Source, f Features, untilMill
 	return lc.next, lc.hasNext
 }
 
+// AdvanceSeriesAt is AdvanceAt after a sample of one series only (metric
+// with tags): the rules that read metric evaluate that series, whose
+// features changed, and not the metric's other series, whose features did
+// not (their deadlines are kept). So a sample costs one evaluation per
+// rule, however many series its metric has.
+func (rs *RuleSet) AdvanceSeriesAt(lc *Lifecycle, src Source, f Features, atMilli int64, metric string, tags []Label,
+	emit func(*Transition)) (next int64, ok bool) {
+	if lc.evaluated && lc.at > atMilli {
+		atMilli = lc.at
+	}
+	if lc.rs != rs {
+		rs.evaluate(lc, src, f, atMilli, "", emit)
+		return lc.next, lc.hasNext
+	}
+	lc.next, lc.hasNext = rs.advance(&lc.Alerts, src, f, atMilli, metric, tags, true, emit)
+	lc.at, lc.evaluated, lc.rs = atMilli, true, rs
+	return lc.next, lc.hasNext
+}
+
 func (rs *RuleSet) evaluate(lc *Lifecycle, src Source, f Features, atMilli int64, metric string, emit func(*Transition)) {
 	lc.next, lc.hasNext = rs.Advance(&lc.Alerts, src, f, atMilli, metric, emit)
 	lc.at, lc.evaluated, lc.rs = atMilli, true, rs
