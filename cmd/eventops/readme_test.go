@@ -17,27 +17,15 @@ import (
 	"github.com/eventops/eventops/rules"
 )
 
-// readmeBlocks returns the fenced blocks of lang in the README section
-// titled heading.
-func readmeBlocks(t *testing.T, heading, lang string) []string {
+// readmeBlocks returns the bodies of the fenced blocks of lang under the
+// README heading section.
+func readmeBlocks(t *testing.T, section, lang string) []string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i := strings.Index(s, "\n## "+heading+"\n")
-	if i < 0 {
-		t.Fatalf("README has no section %q", heading)
-	}
-	s = s[i+1:]
-	if j := strings.Index(s[3:], "\n## "); j >= 0 {
-		s = s[:j+3]
-	}
-	re := regexp.MustCompile("(?s)```" + lang + "\n(.*?)```")
 	var out []string
-	for _, m := range re.FindAllStringSubmatch(s, -1) {
-		out = append(out, m[1])
+	for _, b := range readmeFencedBlocks(t) {
+		if b.section == section && b.lang == lang {
+			out = append(out, b.body)
+		}
 	}
 	return out
 }
