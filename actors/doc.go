@@ -29,8 +29,11 @@
 //     written again until the broker takes it, and the state is not flushed
 //     before: the table never holds a transition whose record was lost, and
 //     its input stays unacknowledged meanwhile.
-//   - A source's encoded state stays under MaxStateBytes and its metrics
-//     under MaxSeries: samples beyond them are refused (source_limit), and a
+//   - A series is a metric with a set of tags: each has its own windows and
+//     its own alerts. A source's series stay under MaxSeries and a tenant's
+//     (in memory) under MaxTenantSeries: samples of new series beyond them
+//     are refused (series_limit); its encoded state stays under
+//     MaxStateBytes: samples beyond it are refused (source_limit), and a
 //     state that still grows sheds series. Every flushed state carries the
 //     generation of the session that wrote it, so that the table's recovery
 //     keeps a later owner's state over a late write of an earlier one. A

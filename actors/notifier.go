@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +71,13 @@ type NotifierOptions struct {
 func (o NotifierOptions) defaults() NotifierOptions {
 	if o.Client == nil {
 		o.Client = &http.Client{}
+	}
+	if o.Client.CheckRedirect == nil {
+		// A redirect is answered, not followed: a receiver (or whoever
+		// took its address) must not send the alerts on to another one.
+		c := *o.Client
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		o.Client = &c
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = 200 * time.Millisecond
@@ -144,7 +153,20 @@ type Notifier struct {
 	// idle.
 	outstanding atomic.Int64
 	idle        chan struct{}
+	// parsed holds each silence's matchers, compiled once per version of
+	// the silence (its id and updated_at), not on every transition.
+	parsedMu sync.Mutex
+	parsed   map[string]parsedSilence
 }
+
+type parsedSilence struct {
+	updated  time.Time
+	matchers notify.Matchers // nil: a matcher did not parse
+}
+
+// maxParsedSilences bounds the compiled silences kept; past it the cache
+// starts over.
+const maxParsedSilences = 100_000
 
 type notifierMetrics struct {
 	transitions  *prometheus.CounterVec
@@ -159,7 +181,7 @@ type notifierMetrics struct {
 func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 	opts = opts.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Notifier{opts: opts, system: system, hooks: map[string][]*hook{}, ctx: ctx, cancel: cancel,
+	n := &Notifier{opts: opts, system: system, hooks: map[string][]*hook{}, ctx: ctx, cancel: cancel, parsed: map[string]parsedSilence{},
 		intakeSlots: make(chan struct{}, opts.IntakeCapacity), sessions: map[context.Context]struct{}{},
 		idle: make(chan struct{}, 1), externalURL: opts.ExternalURL}
 	n.m = notifierMetrics{
@@ -517,21 +539,37 @@ func (n *Notifier) lookup(m *intakeReq) ([]store.Silence, []store.SentState, err
 func (n *Notifier) silencedBy(silences []store.Silence, a notify.Alert) (id string, muted bool) {
 	now := n.opts.Now()
 	for _, s := range silences {
-		sil := notify.Silence{ID: s.ID, StartsAt: s.StartsAt, EndsAt: s.EndsAt}
-		for _, ms := range s.Matchers {
-			parsed, err := notify.ParseMatchers(ms)
-			if err != nil {
-				n.opts.Logger.Error("silence has a matcher that does not parse; it is ignored", "silence", s.ID, "tenant", s.Tenant, "err", err)
-				sil.Matchers = nil
-				break
-			}
-			sil.Matchers = append(sil.Matchers, parsed...)
-		}
+		sil := notify.Silence{ID: s.ID, StartsAt: s.StartsAt, EndsAt: s.EndsAt, Matchers: n.silenceMatchers(s)}
 		if len(sil.Matchers) > 0 && sil.Mutes(a.Labels, now) {
 			return s.ID, true
 		}
 	}
 	return "", false
+}
+
+// silenceMatchers returns s's compiled matchers (nil when one does not
+// parse), compiling them the first time this version of s is seen.
+func (n *Notifier) silenceMatchers(s store.Silence) notify.Matchers {
+	n.parsedMu.Lock()
+	defer n.parsedMu.Unlock()
+	if p, ok := n.parsed[s.ID]; ok && p.updated.Equal(s.UpdatedAt) {
+		return p.matchers
+	}
+	var ms notify.Matchers
+	for _, m := range s.Matchers {
+		parsed, err := notify.ParseMatchers(m)
+		if err != nil {
+			n.opts.Logger.Error("silence has a matcher that does not parse; it is ignored", "silence", s.ID, "tenant", s.Tenant, "err", err)
+			ms = nil
+			break
+		}
+		ms = append(ms, parsed...)
+	}
+	if len(n.parsed) >= maxParsedSilences {
+		clear(n.parsed)
+	}
+	n.parsed[s.ID] = parsedSilence{updated: s.UpdatedAt, matchers: ms}
+	return ms
 }
 
 // hook is one webhook of a receiver: its bounded queue and its requests.
@@ -771,7 +809,7 @@ func (h *hook) attempt(b *notify.Batch[*token]) notify.Outcome {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		h.n.opts.Logger.Error("webhook request cannot be built; dropped", "receiver", h.receiver, "err", err)
+		h.n.opts.Logger.Error("webhook request cannot be built; dropped", "receiver", h.receiver, "url", notify.RedactURL(h.cfg.URL), "err", redactURLError(err, h.cfg.URL))
 		return notify.Failed
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -779,7 +817,7 @@ func (h *hook) attempt(b *notify.Batch[*token]) notify.Outcome {
 	log := h.n.opts.Logger.With("receiver", h.receiver, "integration", h.integration, "group", b.GroupKey, "alerts", len(b.Alerts))
 	resp, err := h.n.opts.Client.Do(req)
 	if err != nil {
-		log.Warn("webhook failed; retrying", "err", err)
+		log.Warn("webhook failed; retrying", "url", notify.RedactURL(h.cfg.URL), "err", redactURLError(err, h.cfg.URL))
 		return notify.Retry
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -795,6 +833,19 @@ func (h *hook) attempt(b *notify.Batch[*token]) notify.Outcome {
 		log.Error("webhook refused the notification; dropped", "status", code)
 		return notify.Failed
 	}
+}
+
+// redactURLError is err without the webhook's URL in it (the URL's
+// secrets stay out of the log).
+func redactURLError(err error, raw string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, notify.RedactURL(raw), ue.Err)
+	}
+	if raw != "" && strings.Contains(err.Error(), raw) {
+		return errors.New(strings.ReplaceAll(err.Error(), raw, notify.RedactURL(raw)))
+	}
+	return err
 }
 
 // record stores what b told the receiver, retrying until it is durable or

@@ -103,7 +103,7 @@ func MetricRows(sig *tables.Signal) []store.MetricRow {
 	for i, sm := range sig.Samples {
 		rows[i] = store.MetricRow{
 			Ts: time.UnixMicro(sm.TsMicro), Tenant: sig.Tenant, SourceID: sig.Host, Metric: sm.Metric,
-			Value: sm.Value, Unit: sm.Unit, Tags: sm.Tags.AppendJSON(nil), Meta: meta, IngestedAt: ingested,
+			Series: tables.SeriesID(sm.Metric, sm.Tags), Value: sm.Value, Unit: sm.Unit, Tags: sm.Tags.AppendJSON(nil), Meta: meta, IngestedAt: ingested,
 		}
 	}
 	return rows
@@ -155,7 +155,7 @@ func firstMetric(features map[string]rules.Float) string {
 	}
 	if i := strings.IndexByte(best, '('); i >= 0 {
 		best = best[i+1:]
-		if j := strings.IndexAny(best, ",)"); j >= 0 {
+		if j := strings.IndexAny(best, ",){"); j >= 0 {
 			best = best[:j]
 		}
 	}

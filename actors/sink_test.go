@@ -211,3 +211,12 @@ func TestSinkSendsRefusedRowsToTheDLQ(t *testing.T) {
 		t.Fatalf("%d rows (%v), want the good one", n, err)
 	}
 }
+
+// The metric column of an alert row is the metric its rule reads, also
+// through a selector.
+func TestAlertRowMetricOfASelector(t *testing.T) {
+	row := actors.AlertRow(&rules.Transition{Features: map[string]rules.Float{`avg(disk_used_pct{mount="/"},5m)`: 95}}, nil)
+	if row.Metric != "disk_used_pct" {
+		t.Fatalf("metric %q", row.Metric)
+	}
+}

@@ -23,9 +23,12 @@ const (
 	// ReasonFuture: the sample's event time is ahead of its record's
 	// receive time by more than the bound (a clock running ahead).
 	ReasonFuture = "future"
-	// ReasonSourceLimit: the sample would add a series to a source that
-	// holds as many as it may (MaxSeries, MaxStateBytes).
+	// ReasonSourceLimit: the sample would add a series to a source whose
+	// state is as large as it may be (MaxStateBytes).
 	ReasonSourceLimit = "source_limit"
+	// ReasonSeriesLimit: the sample would add a series to a source, or a
+	// tenant, that has as many as it may (MaxSeries, MaxTenantSeries).
+	ReasonSeriesLimit = "series_limit"
 )
 
 // Messages of a source actor.
@@ -80,7 +83,7 @@ type sourceActor struct {
 	host   string
 
 	st    *tables.SourceState
-	feats rules.SeriesFeatures
+	feats rules.SourceFeatures
 	// ingestMicro is when the record that triggered the evaluation in
 	// progress reached the broker (0 for timers), carried on alerts so
 	// that the latency from event to alert can be measured.
@@ -148,6 +151,7 @@ func (a *sourceActor) Receive(c actor.Context) {
 		a.answerClosers()
 	case *actor.Stopping:
 		a.stopTimers()
+		a.s.countSeries(a.tenant, -len(a.st.Metrics))
 	}
 }
 
@@ -203,6 +207,7 @@ func (a *sourceActor) deliver(m *deliver) {
 	if clock > a.st.EventMilli {
 		a.catchUp(clock)
 	}
+	before := a.st.EventMilli
 	metric := ""
 	for i := range sig.Samples {
 		if a.apply(sig, &sig.Samples[i], receive) {
@@ -220,6 +225,9 @@ func (a *sourceActor) deliver(m *deliver) {
 		a.st.Meta = sig.Meta
 	}
 	a.markDirty()
+	if a.dropStale(before) {
+		metric = "*"
+	}
 	switch metric {
 	case "":
 	case "*":
@@ -227,6 +235,34 @@ func (a *sourceActor) deliver(m *deliver) {
 	default:
 		a.evaluate(a.st.EventMilli, metric)
 	}
+}
+
+// dropStale removes the series whose newest sample is SeriesStaleAfter
+// behind the source's event time, and reports whether it removed any: the
+// rules then end their alerts (reason series_gone). It looks when the
+// event time crossed a multiple of an eighth of SeriesStaleAfter since
+// before, so that any owner of the source drops them at the same signal.
+func (a *sourceActor) dropStale(before int64) bool {
+	stale := a.s.opts.SeriesStaleAfter.Milliseconds()
+	step := max(stale/8, 1)
+	if a.st.EventMilli/step == before/step {
+		return false
+	}
+	kept := a.st.Metrics[:0]
+	dropped := 0
+	for _, m := range a.st.Metrics {
+		if ts, _, ok := m.Series.Last(); ok && ts < a.st.EventMilli-stale {
+			a.feats.Delete(m.Name, m.Tags.Labels())
+			dropped++
+			continue
+		}
+		kept = append(kept, m)
+	}
+	clear(a.st.Metrics[len(kept):])
+	a.st.Metrics = kept
+	a.s.countSeries(a.tenant, -dropped)
+	a.s.m.stale.Add(float64(dropped))
+	return dropped > 0
 }
 
 // futureBound is how far ahead of its record's receive time (ms) a sample
@@ -239,7 +275,7 @@ func (a *sourceActor) futureBound(sm *tables.Sample, receive int64) (bound int64
 		return 0, false
 	}
 	var lateness time.Duration
-	if ms := a.st.Metric(sm.Metric); ms != nil {
+	if ms := a.st.Series(sm.Metric, sm.Tags); ms != nil {
 		lateness = ms.Series.Config().Lateness
 	} else {
 		lateness = a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness
@@ -259,10 +295,18 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 			time.Duration(ts-receive)*time.Millisecond, time.Duration(bound)*time.Millisecond))
 		return false
 	}
-	ms := a.st.Metric(sm.Metric)
+	ms, adopted := a.st.FindSeries(sm.Metric, sm.Tags)
+	if adopted {
+		a.feats.Delete(sm.Metric, nil)
+		a.feats.Set(sm.Metric, sm.Tags.Labels(), ms.Series)
+	}
 	if ms == nil {
-		if ms = a.addSeries(sm); ms == nil {
-			a.side(sig, sm, ReasonSourceLimit, "")
+		var refusal string
+		if ms, refusal = a.addSeries(sm); ms == nil {
+			if refusal == ReasonSeriesLimit {
+				a.s.m.limited.WithLabelValues(a.tenant).Inc()
+			}
+			a.side(sig, sm, refusal, "")
 			return false
 		}
 	}
@@ -295,20 +339,22 @@ func (a *sourceActor) advanceOffset(m *deliver) {
 	a.st.Partition, a.st.Offset, a.st.OffsetMilli = a.p.part, m.offset, m.milli
 }
 
-// addSeries adds the state of a sample's metric when the source has room
-// for it (MaxSeries, MaxStateBytes), nil otherwise. A sample may be ahead of
-// its record's receive time by MaxFuture, and at most half its metric's
-// lateness (see deliver), so that a clock running ahead never makes the
-// metric's on-time samples late.
-func (a *sourceActor) addSeries(sm *tables.Sample) *tables.MetricState {
+// addSeries adds the state of a sample's series when the source and its
+// tenant have room for it, or returns nil and the reason it has not:
+// series_limit (MaxSeries, MaxTenantSeries) or source_limit
+// (MaxStateBytes, or a series shed to stay under it).
+func (a *sourceActor) addSeries(sm *tables.Sample) (*tables.MetricState, string) {
 	o := a.s.opts
-	if a.shed[sm.Metric] || len(a.st.Metrics) >= o.MaxSeries || a.lastSize >= o.MaxStateBytes*9/10 {
-		return nil
+	switch {
+	case len(a.shed) > 0 && a.shed[tables.SeriesName(sm.Metric, sm.Tags)] || a.lastSize >= o.MaxStateBytes*9/10:
+		return nil, ReasonSourceLimit
+	case len(a.st.Metrics) >= o.MaxSeries || !a.s.reserveSeries(a.tenant):
+		return nil, ReasonSeriesLimit
 	}
-	ms := a.st.AddMetric(tables.MetricState{Name: sm.Metric, Unit: sm.Unit,
+	ms := a.st.AddMetric(tables.MetricState{Name: sm.Metric, Tags: sm.Tags, Unit: sm.Unit,
 		Series: features.NewSeries(o.Rules.FeatureConfig(sm.Metric))})
-	a.feats[sm.Metric] = ms.Series
-	return ms
+	a.feats.Set(sm.Metric, sm.Tags.Labels(), ms.Series)
+	return ms, ""
 }
 
 // side sends a sample the source refused to the DLQ with its reason.
@@ -324,16 +370,20 @@ func (a *sourceActor) side(sig *tables.Signal, sm *tables.Sample, reason, errTex
 	switch reason {
 	case features.ReasonTooLate:
 		newest := ""
-		if ms := a.st.Metric(sm.Metric); ms != nil {
+		if ms := a.st.Series(sm.Metric, sm.Tags); ms != nil {
 			if ts, _, ok := ms.Series.Last(); ok {
 				newest = time.UnixMilli(ts).UTC().Format(time.RFC3339Nano)
 			}
 		}
-		errText += ": newest event time of the metric is " + newest + ", lateness bound " +
+		errText += ": newest event time of the series is " + newest + ", lateness bound " +
 			a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness.String()
 	case ReasonSourceLimit:
-		errText = fmt.Sprintf("the source keeps features of %d metrics (at most %d, state %d bytes of at most %d): "+
-			"the sample is stored but has no features", len(a.st.Metrics), a.s.opts.MaxSeries, a.lastSize, a.s.opts.MaxStateBytes)
+		errText = fmt.Sprintf("the source's state is %d bytes (at most %d): "+
+			"the series %s is stored but has no features", a.lastSize, a.s.opts.MaxStateBytes, tables.SeriesName(sm.Metric, sm.Tags))
+	case ReasonSeriesLimit:
+		errText = fmt.Sprintf("the source has %d series (at most %d), its tenant at most %d: "+
+			"the new series %s is stored but has no features", len(a.st.Metrics), a.s.opts.MaxSeries, a.s.opts.MaxTenantSeries,
+			tables.SeriesName(sm.Metric, sm.Tags))
 	}
 	a.emit(tables.DLQRecord(tables.Rejection{
 		Stage: "features", Reason: reason, Error: errText,
@@ -379,7 +429,7 @@ func (a *sourceActor) wrote(m emitted) {
 // its samples apply.
 func (a *sourceActor) catchUp(until int64) {
 	a.advance(until, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
-		return rs.AdvanceUntil(&a.st.Lifecycle, src, a.feats, until, emit)
+		return rs.AdvanceUntil(&a.st.Lifecycle, src, &a.feats, until, emit)
 	})
 }
 
@@ -387,7 +437,7 @@ func (a *sourceActor) catchUp(until int64) {
 // after a signal applied its samples.
 func (a *sourceActor) evaluate(at int64, metric string) {
 	a.advance(at, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
-		return rs.AdvanceAt(&a.st.Lifecycle, src, a.feats, at, metric, emit)
+		return rs.AdvanceAt(&a.st.Lifecycle, src, &a.feats, at, metric, emit)
 	})
 }
 
@@ -557,7 +607,11 @@ func (a *sourceActor) shedSeries(excess int) {
 	cands := make([]cand, len(a.st.Metrics))
 	for i := range a.st.Metrics {
 		m := &a.st.Metrics[i]
-		cands[i] = cand{i: i, read: readsMetric(rs, m.Name), size: len(m.Series.AppendBinary(nil)) + len(m.Name) + len(m.Unit)}
+		size := len(m.Series.AppendBinary(nil)) + len(m.Name) + len(m.Unit)
+		for _, t := range m.Tags {
+			size += len(t.Key) + len(t.Value)
+		}
+		cands[i] = cand{i: i, read: readsMetric(rs, m.Name), size: size}
 	}
 	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].read != cands[j].read {
@@ -580,18 +634,20 @@ func (a *sourceActor) shedSeries(excess int) {
 	var names []string
 	for i, m := range a.st.Metrics {
 		if drop[i] {
-			a.shed[m.Name] = true
-			delete(a.feats, m.Name)
-			names = append(names, m.Name)
+			name := tables.SeriesName(m.Name, m.Tags)
+			a.shed[name] = true
+			a.feats.Delete(m.Name, m.Tags.Labels())
+			names = append(names, name)
 			continue
 		}
 		kept = append(kept, m)
 	}
 	clear(a.st.Metrics[len(kept):])
 	a.st.Metrics = kept
+	a.s.countSeries(a.tenant, -len(names))
 	a.s.m.shed.Add(float64(len(names)))
 	a.s.opts.Logger.Warn("source state over its bound: series shed, their samples are refused with reason "+ReasonSourceLimit,
-		"tenant", a.tenant, "host", a.host, "metrics", names, "max_state_bytes", a.s.opts.MaxStateBytes)
+		"tenant", a.tenant, "host", a.host, "series", names, "max_state_bytes", a.s.opts.MaxStateBytes)
 }
 
 // readsMetric reports whether a rule of rs reads metric.

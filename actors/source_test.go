@@ -2,10 +2,13 @@ package actors_test
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -170,11 +173,20 @@ func (h *partitionHarness) stored(key string) func() []byte {
 }
 
 // deliver hands a signal of host read at offset, received at the wall
-// clock's now, with samples at the given event times.
-func (h *partitionHarness) deliver(host string, offset int64, metric string, samples ...sampleAt) {
+// clock's now, with samples of a series (cpu_load, or cpu_load{core="0"})
+// at the given event times.
+func (h *partitionHarness) deliver(host string, offset int64, series string, samples ...sampleAt) {
+	metric, labels, err := rules.ParseSeries(series)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var tags tables.Tags
+	for _, l := range labels {
+		tags = append(tags, tables.Tag{Key: l.Name, Value: l.Value})
+	}
 	sig := &tables.Signal{Tenant: "acme", Host: host, Origin: tables.Origin{Partition: -1}, IngestMicro: h.clock.Now().UnixMicro()}
 	for _, s := range samples {
-		sig.Samples = append(sig.Samples, tables.Sample{Metric: metric, Unit: "percent", Value: s.v, TsMicro: s.at.UnixMicro()})
+		sig.Samples = append(sig.Samples, tables.Sample{Metric: metric, Unit: "percent", Value: s.v, TsMicro: s.at.UnixMicro(), Tags: tags})
 	}
 	key := sig.Key()
 	h.part.Deliver(key, offset, h.clock.Now().UnixMilli(), sig, h.stored(key))
@@ -293,20 +305,41 @@ func TestAFailedAlertWriteIsRetriedBeforeTheStateMovesOn(t *testing.T) {
 	}
 }
 
-// A source keeps features of at most MaxSeries metrics: the samples of
-// more go to the DLQ with reason source_limit and the state stays bounded.
+// A source keeps features of at most MaxSeries series, whatever metrics
+// they are of: the samples of more go to the DLQ with reason series_limit
+// and the state stays bounded; the series it has keep working.
 func TestASourceKeepsABoundedNumberOfSeries(t *testing.T) {
 	h := openPartition(t, actors.SourcesOptions{MaxSeries: 3}, false)
 	now := h.clock.Now()
 	for i := range 5 {
-		h.deliver("host-a", int64(i), fmt.Sprintf("m%d", i), sampleAt{now, 1})
+		h.deliver("host-a", int64(i), fmt.Sprintf(`cpu_load{core="%d"}`, i), sampleAt{now, 1})
 	}
-	h.waitDurable("acme/host-a", 4)
-	if got := reasons(h.broker.topic(tables.DLQTopic)); got["source_limit"] != 2 {
+	h.deliver("host-a", 5, `cpu_load{core="0"}`, sampleAt{now.Add(time.Second), 2})
+	h.waitDurable("acme/host-a", 5)
+	if got := reasons(h.broker.topic(tables.DLQTopic)); got["series_limit"] != 2 || len(got) != 1 {
 		t.Fatalf("refused by reason %v", got)
 	}
-	if st := h.broker.lastState(t, "acme/host-a"); len(st.Metrics) != 3 {
-		t.Fatalf("the state keeps %d metrics", len(st.Metrics))
+	st := h.broker.lastState(t, "acme/host-a")
+	if len(st.Metrics) != 3 {
+		t.Fatalf("the state keeps %d series", len(st.Metrics))
+	}
+	if w, _ := st.Series("cpu_load", tables.Tags{{Key: "core", Value: "0"}}).Series.Window(time.Minute); w.Count != 2 {
+		t.Fatalf("an existing series did not take its sample: %+v", w)
+	}
+}
+
+// The sources of a tenant keep at most MaxTenantSeries series together.
+func TestATenantKeepsABoundedNumberOfSeries(t *testing.T) {
+	h := openPartition(t, actors.SourcesOptions{MaxTenantSeries: 3}, false)
+	now := h.clock.Now()
+	h.deliver("host-a", 0, `cpu_load{core="0"}`, sampleAt{now, 1})
+	h.deliver("host-a", 1, `cpu_load{core="1"}`, sampleAt{now, 1})
+	h.waitDurable("acme/host-a", 1)
+	h.deliver("host-b", 2, `cpu_load{core="0"}`, sampleAt{now, 1})
+	h.deliver("host-b", 3, `cpu_load{core="1"}`, sampleAt{now, 1})
+	h.waitDurable("acme/host-b", 3)
+	if got := reasons(h.broker.topic(tables.DLQTopic)); got["series_limit"] != 1 || len(got) != 1 {
+		t.Fatalf("refused by reason %v", got)
 	}
 }
 
@@ -405,5 +438,69 @@ func TestARecreatedLogIsNotTakenForARedelivery(t *testing.T) {
 	st := h.broker.lastState(t, "acme/host-a")
 	if w, ok := st.Metric("cpu_load").Series.Window(5 * time.Minute); !ok || w.Count != 2 {
 		t.Fatalf("window %+v", w)
+	}
+}
+
+// A series that stops reporting while its source goes on leaves the state
+// after SeriesStaleAfter, and its alert resolves (series_gone); the other
+// series of the metric keep theirs.
+func TestAStaleSeriesEndsItsAlert(t *testing.T) {
+	h := openPartition(t, actors.SourcesOptions{SeriesStaleAfter: 2 * time.Minute}, false)
+	off := int64(0)
+	send := func(series string, v float64) {
+		h.deliver("host-a", off, series, sampleAt{h.clock.Now(), v})
+		off++
+	}
+	send(`cpu_load{core="0"}`, 95)
+	send(`cpu_load{core="1"}`, 95)
+	for range 30 {
+		h.clock.Add(10 * time.Second)
+		send(`cpu_load{core="1"}`, 95)
+	}
+	h.waitDurable("acme/host-a", off-1)
+	var got []string
+	for _, r := range h.broker.topic(tables.AlertsTopic) {
+		var tr rules.Transition
+		if err := json.Unmarshal(r.Value, &tr); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, tr.Tags["core"]+" "+tr.State+" "+tr.Reason)
+	}
+	if want := []string{"0 firing ", "1 firing ", "0 resolved series_gone"}; !slices.Equal(got, want) {
+		t.Fatalf("transitions %q, want %q", got, want)
+	}
+	st := h.broker.lastState(t, "acme/host-a")
+	if len(st.Metrics) != 1 || st.Metrics[0].Tags[0].Value != "1" || len(st.Alerts) != 1 {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+// A replica upgraded in place reads the state the previous version wrote
+// (one series per metric, version 2): the first series of a metric takes
+// its windows over, and the state is written back in the current encoding.
+func TestAStateOfThePreviousVersionKeepsItsWindows(t *testing.T) {
+	raw, err := os.ReadFile("../tables/testdata/state-v2.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := openPartition(t, actors.SourcesOptions{}, true)
+	h.table["acme/host-a"] = v2
+	h.clock.Add(time.Minute)
+	h.deliver("host-a", 0, `cpu_load{core="0"}`, sampleAt{h.clock.Now(), 100})
+	h.waitDurable("acme/host-a", 0)
+	st := h.broker.lastState(t, "acme/host-a")
+	ms := st.Series("cpu_load", tables.Tags{{Key: "core", Value: "0"}})
+	if ms == nil {
+		t.Fatalf("no series cpu_load{core=\"0\"} in %+v", st.Metrics)
+	}
+	if w, ok := ms.Series.Window(5 * time.Minute); !ok || w.Count != 61 || w.Last != 100 {
+		t.Fatalf("window %+v: the stored samples were lost", w)
+	}
+	if len(st.Metrics) != 2 || st.Metrics[1].Name != "mem" || !st.Metrics[1].Untagged {
+		t.Fatalf("series %+v", st.Metrics)
 	}
 }

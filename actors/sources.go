@@ -42,13 +42,23 @@ type SourcesOptions struct {
 	// MaxFuture is how far ahead of its record's receive time a sample may
 	// be (default 30 s); at most half its metric's lateness.
 	MaxFuture time.Duration
-	// MaxSeries bounds the metrics a source keeps features of (default
-	// 500); MaxStateBytes bounds its encoded state (default 768 KiB, well
-	// under the 1 MiB a broker accepts by default). A sample that would add
-	// a series beyond them is refused with reason source_limit; a state that
-	// still outgrows MaxStateBytes sheds series.
-	MaxSeries     int
-	MaxStateBytes int
+	// MaxSeries bounds the series (metric and tags) a source keeps features
+	// of (default 500), and MaxTenantSeries those of all the sources of a
+	// tenant this replica holds in memory (default 100,000); a sample that
+	// would add a series beyond either is refused with reason series_limit
+	// (and counted per tenant). MaxStateBytes bounds a source's encoded
+	// state (default 768 KiB, well under the 1 MiB a broker accepts by
+	// default): a sample that would add a series beyond it is refused with
+	// reason source_limit, and a state that still outgrows it sheds series.
+	// Series a source has keep working.
+	MaxSeries       int
+	MaxTenantSeries int
+	MaxStateBytes   int
+	// SeriesStaleAfter is how long a series may go without a sample, by
+	// its source's event time, before it leaves the source's state
+	// (default 1h): its alerts then end with reason series_gone, and it no
+	// longer counts towards the limits.
+	SeriesStaleAfter time.Duration
 	// Now is the wall clock (default time.Now).
 	Now        func() time.Time
 	Registerer prometheus.Registerer
@@ -99,6 +109,31 @@ type Sources struct {
 
 	mu    sync.Mutex
 	parts map[*SourcePartition]struct{}
+
+	// series counts the series of each tenant's sources in memory.
+	seriesMu sync.Mutex
+	series   map[string]int
+}
+
+// reserveSeries counts a new series of tenant, unless the tenant has
+// MaxTenantSeries already.
+func (s *Sources) reserveSeries(tenant string) bool {
+	s.seriesMu.Lock()
+	defer s.seriesMu.Unlock()
+	if s.series[tenant] >= s.opts.MaxTenantSeries {
+		return false
+	}
+	s.series[tenant]++
+	return true
+}
+
+// countSeries adds n (negative: removes) to tenant's series in memory.
+func (s *Sources) countSeries(tenant string, n int) {
+	s.seriesMu.Lock()
+	defer s.seriesMu.Unlock()
+	if s.series[tenant] += n; s.series[tenant] <= 0 {
+		delete(s.series, tenant)
+	}
 }
 
 type sourceMetrics struct {
@@ -109,6 +144,8 @@ type sourceMetrics struct {
 	duplicates  prometheus.Counter
 	writeErrors prometheus.Counter
 	shed        prometheus.Counter
+	stale       prometheus.Counter
+	limited     *prometheus.CounterVec
 	evicted     prometheus.Counter
 	transitions *prometheus.CounterVec
 	flushes     prometheus.Counter
@@ -131,6 +168,12 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 	if opts.MaxSeries <= 0 {
 		opts.MaxSeries = 500
 	}
+	if opts.MaxTenantSeries <= 0 {
+		opts.MaxTenantSeries = 100_000
+	}
+	if opts.SeriesStaleAfter <= 0 {
+		opts.SeriesStaleAfter = time.Hour
+	}
 	if opts.MaxStateBytes <= 0 {
 		opts.MaxStateBytes = 768 << 10
 	}
@@ -148,7 +191,7 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 		samples: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_feature_samples_total",
 			Help: "Samples folded into windowed features."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_feature_refused_samples_total",
-			Help: "Samples the features stage did not fold in, sent to the DLQ, by reason (too_late, future, source_limit, invalid)."},
+			Help: "Samples the features stage did not fold in, sent to the DLQ, by reason (too_late, future, series_limit, source_limit, invalid)."},
 			[]string{"reason"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_feature_duplicate_samples_total",
 			Help: "Samples whose event time their series had applied already (a resent event): not applied again."}),
@@ -156,6 +199,11 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 			Help: "Alert or refused-sample records the broker refused (written again until accepted)."}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_state_series_shed_total",
 			Help: "Series dropped from a source's state to keep it under max_state_bytes."}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_state_series_stale_total",
+			Help: "Series that left their source's state after series_stale_after without a sample."}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eventops_series_limit_samples_total",
+			Help: "Samples refused because they would add a series beyond max_series_per_source or max_series_per_tenant, by tenant."},
+			[]string{"tenant"}),
 		evicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_source_actors_evicted_total",
 			Help: "Idle source actors stopped to free memory (their state stays in the table)."}),
 		redelivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_feature_redelivered_total",
@@ -172,9 +220,9 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 			Help: "Encoded size of a source's state.", Buckets: prometheus.ExponentialBuckets(64, 2, 12)}),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(m.actors, m.samples, m.refused, m.redelivered, m.duplicates, m.writeErrors, m.shed, m.evicted, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
+		opts.Registerer.MustRegister(m.actors, m.samples, m.refused, m.redelivered, m.duplicates, m.writeErrors, m.shed, m.stale, m.limited, m.evicted, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
 	}
-	return &Sources{system: system, opts: opts, m: m, parts: map[*SourcePartition]struct{}{}}
+	return &Sources{system: system, opts: opts, m: m, parts: map[*SourcePartition]struct{}{}, series: map[string]int{}}
 }
 
 // PartitionHooks connect an opened partition to its stage (the fields of
@@ -348,9 +396,12 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken b
 		}
 	}
 	a := &sourceActor{s: s, p: p, key: key, tenant: tenant, host: host, st: st, lastSize: len(stored), woken: woken}
-	a.feats = make(rules.SeriesFeatures, len(st.Metrics))
+	s.countSeries(tenant, len(st.Metrics))
 	for i := range st.Metrics {
-		a.feats[st.Metrics[i].Name] = st.Metrics[i].Series
+		// A series of unknown tags (Untagged) reads as the metric's series
+		// without tags until a sample takes it over.
+		m := &st.Metrics[i]
+		a.feats.Set(m.Name, m.Tags.Labels(), m.Series)
 	}
 	s.m.actors.Inc()
 	return s.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))

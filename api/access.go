@@ -73,14 +73,14 @@ func (s *Server) requestAccess(c *fiber.Ctx) (access, error) {
 }
 
 func (s *Server) resolveAccess(c *fiber.Ctx) (access, error) {
-	if s.opts.Keys == nil {
+	if s.keys() == nil {
 		if s.opts.LocalOnly && !c.Context().RemoteIP().IsLoopback() {
 			return access{}, fmt.Errorf("%w: no API keys are configured, so this server answers only on localhost", ErrUnauthorized)
 		}
 		return access{}, nil
 	}
 	if key, ok := presentedKey(c); ok {
-		k, found := s.opts.Keys.Lookup(key)
+		k, found := s.keys().Lookup(key)
 		if !found {
 			return access{}, fmt.Errorf("%w: unknown API key", ErrUnauthorized)
 		}
@@ -160,13 +160,21 @@ func (s *Server) requestTenantOf(c *fiber.Ctx, tenant string) (string, error) {
 
 // A session token is base64url("1|keyID|tenant|expiry unix s") "." base64url(HMAC-SHA256).
 // It names the key rather than holding it: removing the key from the keys
-// file ends its sessions.
+// file ends its sessions. The MAC key is HMAC(session secret, the key's
+// hash), so that forging a session takes the keys file as well as the
+// secret.
+
+func (s *Server) sessionMAC(k Key, payload []byte) []byte {
+	derive := hmac.New(sha256.New, s.sessionSecret)
+	derive.Write(k.hash[:])
+	mac := hmac.New(sha256.New, derive.Sum(nil))
+	mac.Write(payload)
+	return mac.Sum(nil)
+}
 
 func (s *Server) signSession(k Key, exp time.Time) string {
 	payload := "1|" + k.ID + "|" + k.Tenant + "|" + strconv.FormatInt(exp.Unix(), 10)
-	mac := hmac.New(sha256.New, s.sessionSecret)
-	mac.Write([]byte(payload))
-	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(s.sessionMAC(k, []byte(payload)))
 }
 
 func (s *Server) verifySession(tok string, now time.Time) (Key, error) {
@@ -176,22 +184,20 @@ func (s *Server) verifySession(tok string, now time.Time) (Key, error) {
 	}
 	payload, err1 := base64.RawURLEncoding.DecodeString(p64)
 	sum, err2 := base64.RawURLEncoding.DecodeString(m64)
-	mac := hmac.New(sha256.New, s.sessionSecret)
-	mac.Write(payload)
-	if err1 != nil || err2 != nil || !hmac.Equal(sum, mac.Sum(nil)) {
-		return Key{}, fmt.Errorf("session cookie is not valid (signed by another server, or altered)")
-	}
 	f := strings.Split(string(payload), "|")
-	if len(f) != 4 || f[0] != "1" {
+	if err1 != nil || err2 != nil || len(f) != 4 || f[0] != "1" {
 		return Key{}, fmt.Errorf("session cookie is not valid")
+	}
+	k, ok := s.keys().byKeyID(f[1])
+	if !ok || k.Tenant != f[2] {
+		return Key{}, fmt.Errorf("the key of this session is no longer configured")
+	}
+	if !hmac.Equal(sum, s.sessionMAC(k, payload)) {
+		return Key{}, fmt.Errorf("session cookie is not valid (signed by another server, or altered)")
 	}
 	exp, err := strconv.ParseInt(f[3], 10, 64)
 	if err != nil || now.Unix() >= exp {
 		return Key{}, fmt.Errorf("session expired")
-	}
-	k, ok := s.opts.Keys.byKeyID(f[1])
-	if !ok || k.Tenant != f[2] {
-		return Key{}, fmt.Errorf("the key of this session is no longer configured")
 	}
 	return k, nil
 }

@@ -57,7 +57,7 @@ func FuzzQueryParameters(f *testing.F) {
 		case 4:
 			path = "/tenants"
 		}
-		req, err := http.NewRequest(http.MethodGet, "http://eventops"+path+"?"+params, nil)
+		req, err := http.NewRequest(http.MethodGet, "http://localhost"+path+"?"+params, nil)
 		if err != nil || strings.ContainsAny(seg, "/?#") || len(req.URL.RequestURI()) > 3000 {
 			// Not a request a client can send to that route, or one whose
 			// request line is beyond fasthttp's 4 KiB header buffer (a

@@ -54,12 +54,19 @@ func do(t testing.TB, srv *api.Server, method, target, body string, headers ...s
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, "http://eventops"+target, rd)
+	req, err := http.NewRequest(method, "http://localhost"+target, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
 		req.Header.Add(headers[i], headers[i+1])
+	}
+	if _, set := req.Header["Content-Type"]; method == http.MethodPost && !set {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := srv.App().Test(req, 30_000)
 	if err != nil {

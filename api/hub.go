@@ -107,8 +107,11 @@ type HubOptions struct {
 type Hub struct {
 	opts HubOptions
 
-	mu     sync.Mutex
-	subs   map[*Subscriber]struct{}
+	mu sync.Mutex
+	// subs holds the subscribers by the one tenant they read ("" for
+	// those that read several), so that an event is offered only to the
+	// subscribers that may want it.
+	subs   map[string]map[*Subscriber]struct{}
 	active map[string]AlertEvent // episode → its pending or firing event
 	// seen holds the episode/state pairs sent within DedupWindow, with the
 	// broker time of their first copy; order lists them per partition,
@@ -154,7 +157,7 @@ func NewHub(opts HubOptions) *Hub {
 		opts.Logger = slog.Default()
 	}
 	h := &Hub{
-		opts: opts, subs: map[*Subscriber]struct{}{}, active: map[string]AlertEvent{}, seen: map[string]time.Time{},
+		opts: opts, subs: map[string]map[*Subscriber]struct{}{}, active: map[string]AlertEvent{}, seen: map[string]time.Time{},
 		order: map[int32][]seenEntry{},
 		ring:  make([]AlertEvent, opts.Replay), ready: make(chan struct{}),
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Open alert streams."}),
@@ -194,6 +197,7 @@ func (h *Hub) markReady() { h.readyOnce.Do(func() { close(h.ready) }) }
 type Subscriber struct {
 	C      chan AlertEvent
 	filter func(AlertEvent) bool
+	tenant string
 	// Gone is closed when the hub drops the subscriber (it fell behind or
 	// the hub closed).
 	Gone chan struct{}
@@ -220,14 +224,27 @@ type Start struct {
 // with the transitions after it (or, if the hub no longer has them all, a
 // reset and the active alerts).
 func (h *Hub) Subscribe(filter func(AlertEvent) bool, resume Position) (*Subscriber, Start) {
-	s := &Subscriber{C: make(chan AlertEvent, h.opts.ClientBuffer), filter: filter, Gone: make(chan struct{})}
+	return h.SubscribeTenant("", filter, resume)
+}
+
+// SubscribeTenant is Subscribe for a client that reads only tenant's
+// events ("" for several tenants): it is offered no other tenant's.
+func (h *Hub) SubscribeTenant(tenant string, filter func(AlertEvent) bool, resume Position) (*Subscriber, Start) {
+	if tenant != "" {
+		all := filter
+		filter = func(ev AlertEvent) bool { return ev.Tenant == tenant && all(ev) }
+	}
+	s := &Subscriber{C: make(chan AlertEvent, h.opts.ClientBuffer), filter: filter, tenant: tenant, Gone: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		s.drop()
 		return s, Start{}
 	}
-	h.subs[s] = struct{}{}
+	if h.subs[tenant] == nil {
+		h.subs[tenant] = map[*Subscriber]struct{}{}
+	}
+	h.subs[tenant][s] = struct{}{}
 	h.clients.Inc()
 	st := Start{Pos: append(Position(nil), h.next...)}
 	if resume != nil {
@@ -287,10 +304,7 @@ func (h *Hub) Caught(s *Subscriber) (Position, bool) {
 func (h *Hub) Unsubscribe(s *Subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-		h.clients.Dec()
-	}
+	h.remove(s)
 	s.drop()
 }
 
@@ -318,20 +332,35 @@ func (h *Hub) Publish(ev AlertEvent) {
 		h.keep(ev)
 	}
 	h.events.Inc()
-	for s := range h.subs {
-		if !s.filter(ev) {
-			continue
-		}
-		select {
-		case s.C <- ev:
-		default:
-			// The client fell behind: drop it rather than block the hub.
-			delete(h.subs, s)
-			h.clients.Dec()
-			h.dropped.Inc()
-			s.drop()
+	// Sends never block: a client that fell behind is dropped rather
+	// than hold the hub (and every other client) up.
+	for _, group := range []map[*Subscriber]struct{}{h.subs[ev.Tenant], h.subs[""]} {
+		for s := range group {
+			if !s.filter(ev) {
+				continue
+			}
+			select {
+			case s.C <- ev:
+			default:
+				h.remove(s)
+				h.dropped.Inc()
+				s.drop()
+			}
 		}
 	}
+}
+
+// remove forgets a subscriber (h.mu held).
+func (h *Hub) remove(s *Subscriber) {
+	group := h.subs[s.tenant]
+	if _, ok := group[s]; !ok {
+		return
+	}
+	delete(group, s)
+	if len(group) == 0 {
+		delete(h.subs, s.tenant)
+	}
+	h.clients.Dec()
 }
 
 type seenEntry struct {
@@ -412,10 +441,11 @@ func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	for s := range h.subs {
-		delete(h.subs, s)
-		h.clients.Dec()
-		s.drop()
+	for _, group := range h.subs {
+		for s := range group {
+			h.remove(s)
+			s.drop()
+		}
 	}
 }
 

@@ -37,6 +37,9 @@ const (
 	maxRecordEvents = 1000
 )
 
+// mimeNDJSON is the media type of newline-delimited JSON.
+const mimeNDJSON = "application/x-ndjson"
+
 // ReasonForbiddenTenant is the reason of an event whose tenant the request
 // may not write.
 const ReasonForbiddenTenant = "forbidden_tenant"
@@ -90,10 +93,12 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	body := c.Body()
-	if len(body) > s.opts.IngestMaxBody {
-		return &Problem{Type: "about:blank", Title: "Request Entity Too Large", Status: fiber.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("the body is %d bytes, more than the limit of %d: send fewer events a request", len(body), s.opts.IngestMaxBody)}
+	if err := requireContentType(c, fiber.MIMEApplicationJSON, mimeNDJSON); err != nil {
+		return err
+	}
+	body, err := readBody(c, s.opts.IngestMaxBody, true)
+	if err != nil {
+		return err
 	}
 	items, err := s.splitBody(body)
 	if err != nil {

@@ -205,6 +205,8 @@ func isolation(t *testing.T, seed uint64) {
 					body = ev(target, w.hosts[target][0], w.metrics[target][0], 1)
 				case "POST /auth/session":
 					body = `{"key":"key-` + target + `"}`
+				case "POST /silences":
+					body = `{"matchers":["alertname=\"X\""]}`
 				}
 				for _, c := range creds {
 					resp := do(t, srv, method, path+query, body, c.headers...)

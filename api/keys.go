@@ -27,6 +27,9 @@ type Key struct {
 	Tenant string
 	// Name is a free label (who holds the key).
 	Name string
+	// hash is the key's SHA-256: sessions are signed with a MAC key
+	// derived from it and the session secret.
+	hash [sha256.Size]byte
 }
 
 // Admin reports whether the key reads every tenant.
@@ -51,6 +54,30 @@ func NewKey() (string, error) {
 		return "", fmt.Errorf("new key: %w", err)
 	}
 	return "eok_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// minKeyLength is the shortest key of another form than NewKey's that
+// keys hash accepts: 32 characters, well over 128 bits if they are random.
+const minKeyLength = 32
+
+// CheckKeyStrength refuses a key that could be guessed: one NewKey makes
+// (eok_ and 32 random bytes), or at least 32 characters of which at least
+// 16 differ, are accepted.
+func CheckKeyStrength(key string) error {
+	if rest, ok := strings.CutPrefix(key, "eok_"); ok {
+		if b, err := base64.RawURLEncoding.DecodeString(rest); err == nil && len(b) == 32 {
+			return nil
+		}
+		return fmt.Errorf("key: an eok_ key holds 32 random bytes (eventops keys new makes one)")
+	}
+	distinct := map[rune]bool{}
+	for _, r := range key {
+		distinct[r] = true
+	}
+	if len(key) < minKeyLength || len(distinct) < 16 {
+		return fmt.Errorf("key: too weak (%d characters, %d different): use eventops keys new, or at least %d random characters", len(key), len(distinct), minKeyLength)
+	}
+	return nil
 }
 
 // ParseKeys reads a keys file: one key a line,
@@ -88,7 +115,7 @@ func ParseKeys(r io.Reader, name string) (*KeyRing, error) {
 		}
 		var h [sha256.Size]byte
 		copy(h[:], raw)
-		k := Key{ID: strings.ToLower(hexHash[:12]), Tenant: tenant, Name: strings.Join(f[2:], " ")}
+		k := Key{ID: strings.ToLower(hexHash[:12]), Tenant: tenant, Name: strings.Join(f[2:], " "), hash: h}
 		if _, dup := kr.byHash[h]; dup {
 			bad("the key is listed twice")
 			continue

@@ -84,7 +84,14 @@ func fiberStatusMessage(code int) string { return fiber.NewError(code).Message }
 // errorHandler writes every error as application/problem+json.
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	p := problemFor(err)
-	if p.Status >= 500 {
+	switch {
+	case p.Status == fiber.StatusServiceUnavailable && c.Path() == "/readyz":
+		// Not ready yet (a start, a dependency away): that is what the
+		// route is asked, not a failure.
+		s.log.Debug("not ready", "err", err)
+	case p.Status == fiber.StatusServiceUnavailable:
+		s.log.Warn("request refused: unavailable", "method", c.Method(), "path", c.Path(), "err", err)
+	case p.Status >= 500:
 		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
 	}
 	p.Instance = c.OriginalURL()

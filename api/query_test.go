@@ -86,7 +86,7 @@ type response struct {
 
 func get(t testing.TB, srv *api.Server, target string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://eventops"+target, nil)
+	req, err := http.NewRequest(http.MethodGet, "http://localhost"+target, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

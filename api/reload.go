@@ -10,10 +10,14 @@ import (
 type ReloadResult struct {
 	Rules int      `json:"rules"`
 	Files []string `json:"files"`
+	// Keys is the number of API keys in force after the keys file was
+	// read again (0: the API has no keys file).
+	Keys int `json:"keys,omitempty"`
 }
 
-// reload serves POST /-/reload. A file that does not load is a 400 with
-// every error of it; the rules in force keep running.
+// reload serves POST /-/reload: the rule file and the keys file are read
+// again. A file that does not load is a 400 with every error of it; the
+// rules and keys in force stay.
 func (s *Server) reload(c *fiber.Ctx) error {
 	if err := s.requireAdmin(c); err != nil {
 		return err
@@ -25,5 +29,9 @@ func (s *Server) reload(c *fiber.Ctx) error {
 	if err != nil {
 		return badRequest("%v", err)
 	}
-	return c.JSON(fiber.Map{"status": "reloaded", "rules": res.Rules, "files": res.Files})
+	out := fiber.Map{"status": "reloaded", "rules": res.Rules, "files": res.Files}
+	if res.Keys > 0 {
+		out["keys"] = res.Keys
+	}
+	return c.JSON(out)
 }

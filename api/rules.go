@@ -2,14 +2,16 @@ package api
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/gofiber/fiber/v2"
 )
 
 // RuleInfo is one rule in force, as GET /rules lists it.
 type RuleInfo struct {
-	Name          string            `json:"name"`
-	Group         string            `json:"group"`
+	Name  string `json:"name"`
+	Group string `json:"group"`
+	// File is the rule file's name, without its directory.
 	File          string            `json:"file"`
 	Line          int               `json:"line"`
 	Expr          string            `json:"expr"`
@@ -50,6 +52,14 @@ func (s *Server) rules(c *fiber.Ctx) error {
 		return fmt.Errorf("%w: this replica evaluates no rules", ErrUnavailable)
 	}
 	list := s.opts.Rules.Rules(tenant)
+	if list == nil {
+		list = []RuleInfo{}
+	}
+	// The file is named, not where it is on the server.
+	list = append([]RuleInfo(nil), list...)
+	for i := range list {
+		list[i].File = filepath.Base(list[i].File)
+	}
 	if list == nil {
 		list = []RuleInfo{}
 	}

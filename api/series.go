@@ -46,6 +46,9 @@ func (s *Server) metricSeries(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkQueryRange(q); err != nil {
+		return err
+	}
 	series, err := s.opts.Store.QuerySeries(c.UserContext(), q)
 	if errors.Is(err, store.ErrTooManyPoints) {
 		return badRequest("the query matches more than %d points: narrow it with host, tag filters, from and to, a larger step or a smaller limit", MaxTotalPoints)

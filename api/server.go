@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -65,6 +66,25 @@ type Options struct {
 	// StreamWait is how long a stream opened while the alert hub is still
 	// catching up waits for it before it is refused with 503 (default 5s).
 	StreamWait time.Duration
+	// StreamsPerKey, StreamsPerTenant and StreamsTotal cap the alert
+	// streams open at once for one key (or, without keys, one client
+	// address), one tenant (all tenants count as "*"), and in all
+	// (defaults 10, 50, 1000): more is 429.
+	StreamsPerKey, StreamsPerTenant, StreamsTotal int
+	// StreamWriteTimeout is how long a stream's write may wait for a
+	// client that does not read before the stream ends (default 15s).
+	StreamWriteTimeout time.Duration
+	// QueryTimeout bounds one request's database reads (default 30s);
+	// QueryMaxRange the time range of a metric query (default 366 days).
+	QueryTimeout  time.Duration
+	QueryMaxRange time.Duration
+	// QueriesPerTenant and QueriesTotal bound the database reads the API
+	// runs at once for one tenant and in all (defaults 2 and 4): more is
+	// 429.
+	QueriesPerTenant, QueriesTotal int
+	// MaxSilences bounds a tenant's pending and active silences (default
+	// 1000); MaxSilenceMatchers the matchers of one (default 32).
+	MaxSilences, MaxSilenceMatchers int
 	// Static is the dashboard, served at /.
 	Static fs.FS
 	// ShutdownTimeout bounds the drain of open requests (default 10 s).
@@ -77,6 +97,13 @@ type Options struct {
 	// LocalOnly, without Keys, answers only requests from the loopback
 	// interface (eventops dev).
 	LocalOnly bool
+	// AllowedHosts are the Host names (or host:port) the API answers to,
+	// besides loopback names, while it is open without Keys.
+	AllowedHosts []string
+	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-*
+	// headers are believed (the Secure flag of the session cookie follows
+	// X-Forwarded-Proto from them only). None by default.
+	TrustedProxies []string
 	// SessionSecret signs session cookies; replicas behind one address
 	// need the same. Empty: a random secret (sessions hold on this replica).
 	SessionSecret []byte
@@ -111,6 +138,9 @@ type Server struct {
 	// not end them itself.
 	stop          chan struct{}
 	sessionSecret []byte
+	keyring       atomic.Pointer[KeyRing]
+	streams       *streamLimits
+	queries       *queryLimits
 	limiter       *tenantLimiter
 	ingestMetrics *ingestMetrics
 	httpDuration  *prometheus.HistogramVec
@@ -142,15 +172,48 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.StreamsPerKey <= 0 {
+		opts.StreamsPerKey = DefaultStreamsPerKey
+	}
+	if opts.StreamsPerTenant <= 0 {
+		opts.StreamsPerTenant = DefaultStreamsPerTenant
+	}
+	if opts.StreamsTotal <= 0 {
+		opts.StreamsTotal = DefaultStreamsTotal
+	}
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = DefaultQueryTimeout
+	}
+	if opts.QueryMaxRange <= 0 {
+		opts.QueryMaxRange = DefaultQueryMaxRange
+	}
+	if opts.QueriesPerTenant <= 0 {
+		opts.QueriesPerTenant = DefaultQueriesPerTenant
+	}
+	if opts.QueriesTotal <= 0 {
+		opts.QueriesTotal = DefaultQueriesTotal
+	}
+	if opts.MaxSilences <= 0 {
+		opts.MaxSilences = DefaultMaxSilences
+	}
+	if opts.MaxSilenceMatchers <= 0 {
+		opts.MaxSilenceMatchers = DefaultMaxSilenceMatchers
+	}
+	if opts.StreamWriteTimeout <= 0 {
+		opts.StreamWriteTimeout = 15 * time.Second
+	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), stop: make(chan struct{}),
 		sessionSecret: opts.SessionSecret, limiter: newTenantLimiter(opts.IngestRate, opts.IngestBurst),
 		ingestMetrics: newIngestMetrics(opts.Registerer),
+		streams:       newStreamLimits(opts.StreamsPerKey, opts.StreamsPerTenant, opts.StreamsTotal),
+		queries:       newQueryLimits(opts.QueriesPerTenant, opts.QueriesTotal),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "eventops_http_request_duration_seconds",
 			Help:    "HTTP request durations by method, route pattern and status (a stream's until its headers are sent).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"method", "route", "code"}),
 	}
+	s.keyring.Store(opts.Keys)
 	if len(s.sessionSecret) == 0 {
 		s.sessionSecret = make([]byte, 32)
 		_, _ = rand.Read(s.sessionSecret)
@@ -158,9 +221,9 @@ func New(opts Options) *Server {
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(s.httpDuration)
 	}
-	bodyLimit := 16 << 20
-	if opts.IngestMaxBody+1 > bodyLimit {
-		bodyLimit = opts.IngestMaxBody + 1
+	bodyLimit := maxSilenceBody
+	if opts.IngestMaxBody > bodyLimit {
+		bodyLimit = opts.IngestMaxBody
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "eventops",
@@ -168,7 +231,14 @@ func New(opts Options) *Server {
 		ErrorHandler:          s.errorHandler,
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
-		BodyLimit:             bodyLimit,
+		// Bodies are streamed: each route reads at most its own limit
+		// (limitBody, readBody), and none is buffered before its route
+		// is known and the request authenticated.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    bodyLimit,
+		EnableTrustedProxyCheck:      true,
+		TrustedProxies:               opts.TrustedProxies,
 	})
 	s.routes()
 	return s
@@ -177,6 +247,7 @@ func New(opts Options) *Server {
 func (s *Server) routes() {
 	a := s.app
 	a.Use(s.observe)
+	a.Use(securityHeaders)
 	if len(s.opts.CORSOrigins) > 0 {
 		a.Use(cors.New(cors.Config{
 			AllowOrigins:  strings.Join(s.opts.CORSOrigins, ","),
@@ -186,9 +257,13 @@ func (s *Server) routes() {
 			MaxAge:        600,
 		}))
 	}
+	a.Use(s.limitBody)
+	a.Use(s.checkHost)
+	a.Use(s.sameOrigin)
 	// Every route but the public ones needs access before anything else
 	// is looked at (routes added later included).
 	a.Use(s.authenticate)
+	a.Use(s.limitQueries)
 	a.Get("/healthz", s.healthz)
 	a.Get("/readyz", s.readyz)
 	a.Get("/-/metrics", s.promMetrics)
@@ -262,8 +337,36 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	if c.Route().Method == "USE" || route == "" {
 		route = "other" // the dashboard's files and unknown paths
 	}
-	s.httpDuration.WithLabelValues(c.Method(), route, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+	// Labels outlive the request: c.Method() and c.Route() point into
+	// buffers the server reuses, so every label is a constant or a copy.
+	s.httpDuration.WithLabelValues(methodLabel(c.Method()), strings.Clone(route), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
 	return err
+}
+
+// methodLabel is the method as a constant string, "other" for methods the
+// API does not serve (a label value per invented method would be a series
+// each).
+func methodLabel(m string) string {
+	for _, k := range []string{fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodDelete, fiber.MethodOptions} {
+		if m == k {
+			return k
+		}
+	}
+	return "other"
+}
+
+// keys is the key ring in force (nil: the API is open).
+func (s *Server) keys() *KeyRing { return s.keyring.Load() }
+
+// SetKeys puts a new key ring in force (the keys file was read again):
+// removed keys, and the sessions opened with them, stop working at once.
+// A server started without keys stays open.
+func (s *Server) SetKeys(kr *KeyRing) error {
+	if kr == nil || s.keys() == nil {
+		return fmt.Errorf("api: keys can be replaced, not added or removed as a whole")
+	}
+	s.keyring.Store(kr)
+	return nil
 }
 
 // App exposes the fiber app to tests (app.Test).
@@ -302,8 +405,11 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 func (s *Server) readyz(c *fiber.Ctx) error {
 	if s.opts.Ready != nil {
 		if err := s.opts.Ready(c.UserContext()); err != nil {
+			// The reason stays in the log: database and broker errors
+			// name hosts, users and databases.
+			s.log.Debug("not ready", "err", err)
 			return &Problem{Type: "about:blank", Title: "Service Unavailable", Status: fiber.StatusServiceUnavailable,
-				Detail: "not ready: " + err.Error()}
+				Detail: "not ready: " + readyReason(err)}
 		}
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
@@ -330,6 +436,47 @@ func (s *Server) sourceFeatures(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(b)
+}
+
+// NotReadyError is a readiness failure whose Reason may be shown to any
+// client (it names what is missing, not where).
+type NotReadyError struct {
+	Reason string
+	Err    error
+}
+
+func (e *NotReadyError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+func (e *NotReadyError) Unwrap() error { return e.Err }
+
+// readyReason is what a client is told of a readiness failure: the
+// reasons of its NotReadyErrors, and no more than that of the others.
+func readyReason(err error) string {
+	var reasons []string
+	var walk func(error)
+	walk = func(err error) {
+		var nr *NotReadyError
+		switch {
+		case err == nil:
+		case errors.As(err, &nr):
+			reasons = append(reasons, nr.Reason)
+		default:
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range j.Unwrap() {
+					walk(e)
+				}
+				return
+			}
+			reasons = append(reasons, "a dependency is not reachable (the reason is in the log)")
+		}
+	}
+	walk(err)
+	return strings.Join(reasons, "; ")
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

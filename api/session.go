@@ -25,7 +25,7 @@ func (s *Server) session(c *fiber.Ctx) error {
 	if err := checkParams(c, nil); err != nil {
 		return err
 	}
-	body := sessionBody{KeysRequired: s.opts.Keys != nil}
+	body := sessionBody{KeysRequired: s.keys() != nil}
 	a, err := s.requestAccess(c)
 	if err == nil {
 		body.Authenticated, body.Admin, body.KeyID = true, a.admin(), a.key.ID
@@ -42,20 +42,29 @@ func (s *Server) session(c *fiber.Ctx) error {
 // SameSite=Strict session cookie that authenticates the browser, the alert
 // stream included, for SessionTTL.
 func (s *Server) login(c *fiber.Ctx) error {
-	if s.opts.Keys == nil {
+	if s.keys() == nil {
 		return badRequest("this server requires no API keys: there is nothing to log in to")
+	}
+	if c.Request().Header.ContentLength() != 0 {
+		if err := requireContentType(c, fiber.MIMEApplicationJSON); err != nil {
+			return err
+		}
 	}
 	key, ok := presentedKey(c)
 	if !ok {
 		var in struct {
 			Key string `json:"key"`
 		}
-		if err := json.Unmarshal(c.Body(), &in); err != nil || in.Key == "" {
+		body, err := readBody(c, maxLoginBody, false)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(body, &in); err != nil || in.Key == "" {
 			return badRequest(`send the key as {"key": "..."} or in the Authorization header`)
 		}
 		key = in.Key
 	}
-	k, found := s.opts.Keys.Lookup(strings.TrimSpace(key))
+	k, found := s.keys().Lookup(strings.TrimSpace(key))
 	if !found {
 		return fmt.Errorf("%w: unknown API key", ErrUnauthorized)
 	}

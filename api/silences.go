@@ -24,9 +24,12 @@ type SilenceStore interface {
 	ExpireSilence(ctx context.Context, tenant, id string) (store.Silence, error)
 }
 
-// Limits of a silence.
+// Limits of silences.
 const (
-	maxSilenceMatchers = 32
+	// DefaultMaxSilenceMatchers bounds the matchers of one silence.
+	DefaultMaxSilenceMatchers = 32
+	// DefaultMaxSilences bounds a tenant's pending and active silences.
+	DefaultMaxSilences = 1000
 	maxSilenceBody     = 64 << 10
 	maxCreatedBy       = 256
 	maxComment         = 4096
@@ -68,9 +71,12 @@ func (s *Server) createSilence(c *fiber.Ctx) error {
 	if err := checkParams(c, []string{"tenant"}); err != nil {
 		return err
 	}
-	body := c.Body()
-	if len(body) > maxSilenceBody {
-		return badRequest("the body is larger than %d bytes", maxSilenceBody)
+	if err := requireContentType(c, fiber.MIMEApplicationJSON); err != nil {
+		return err
+	}
+	body, err := readBody(c, maxSilenceBody, false)
+	if err != nil {
+		return err
 	}
 	var req silenceRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -93,12 +99,30 @@ func (s *Server) createSilence(c *fiber.Ctx) error {
 		return err
 	}
 	now := time.Now().UTC()
-	sil, err := parseSilence(req, tenant, now)
+	sil, err := parseSilence(req, tenant, now, s.opts.MaxSilenceMatchers)
 	if err != nil {
 		return err
 	}
+	// Who made it is the key's name (its ID without one), not what the
+	// client says; created_by stays the client's label for itself.
+	if a, _ := s.requestAccess(c); a.key.ID != "" {
+		by := a.key.Name
+		if by == "" {
+			by = "key " + a.key.ID
+		}
+		if sil.CreatedBy != by {
+			by += " (" + sil.CreatedBy + ")"
+		}
+		if len(by) > 2*maxCreatedBy {
+			by = strings.ToValidUTF8(by[:2*maxCreatedBy], "")
+		}
+		sil.CreatedBy = by
+	}
 	ss, err := s.silences()
 	if err != nil {
+		return err
+	}
+	if err := s.checkSilenceCount(c.UserContext(), ss, tenant); err != nil {
 		return err
 	}
 	out, err := ss.CreateSilence(c.UserContext(), sil)
@@ -110,7 +134,7 @@ func (s *Server) createSilence(c *fiber.Ctx) error {
 }
 
 // parseSilence checks a request; every error names the field.
-func parseSilence(req silenceRequest, tenant string, now time.Time) (store.Silence, error) {
+func parseSilence(req silenceRequest, tenant string, now time.Time, maxMatchers int) (store.Silence, error) {
 	sil := store.Silence{Tenant: tenant, CreatedBy: req.CreatedBy, Comment: req.Comment}
 	if len(req.Matchers) == 0 {
 		return sil, badRequest(`matchers: at least one is required (e.g. ["alertname=\"HighCPU\""])`)
@@ -123,11 +147,14 @@ func parseSilence(req silenceRequest, tenant string, now time.Time) (store.Silen
 		}
 		all = append(all, ms...)
 	}
-	if len(all) > maxSilenceMatchers {
-		return sil, badRequest("matchers: %d matchers, at most %d", len(all), maxSilenceMatchers)
+	if len(all) > maxMatchers {
+		return sil, badRequest("matchers: %d matchers, at most %d", len(all), maxMatchers)
 	}
 	if all.MatchesEverything() {
 		return sil, badRequest("matchers: at least one matcher must not match an empty value (this silence would mute every alert of %s)", tenant)
+	}
+	if !all.Narrow() {
+		return sil, badRequest(`matchers: at least one must name the values it silences (name="value", or name=~"a|b"): this silence would mute nearly every alert of %s`, tenant)
 	}
 	sil.Matchers = all.Strings()
 	sil.StartsAt = now
@@ -165,18 +192,38 @@ type silencesResponse struct {
 	Silences []silenceJSON `json:"silences"`
 }
 
+// checkSilenceCount refuses a new silence when the tenant already has
+// MaxSilences pending or active (429): every transition of the tenant is
+// checked against all of them.
+func (s *Server) checkSilenceCount(ctx context.Context, ss SilenceStore, tenant string) error {
+	n := 0
+	for _, state := range []string{store.SilencePending, store.SilenceActive} {
+		list, err := ss.QuerySilences(ctx, store.SilenceQuery{Tenant: tenant, State: state, Limit: s.opts.MaxSilences + 1})
+		if err != nil {
+			return err
+		}
+		n += len(list)
+	}
+	if n >= s.opts.MaxSilences {
+		return &Problem{Type: "about:blank", Title: "Too Many Requests", Status: fiber.StatusTooManyRequests,
+			Detail: fmt.Sprintf("tenant %q has %d pending or active silences, its limit: expire one (DELETE /silences/{id}) first", tenant, n)}
+	}
+	return nil
+}
+
 // listSilences serves GET /silences: a tenant's silences, newest first.
 func (s *Server) listSilences(c *fiber.Ctx) error {
-	if err := checkParams(c, []string{"tenant", "state"}); err != nil {
+	if err := checkParams(c, []string{"tenant", "status"}); err != nil {
 		return err
 	}
 	tenant, err := s.requestTenant(c)
 	if err != nil {
 		return err
 	}
-	q := store.SilenceQuery{Tenant: tenant, State: strings.Clone(c.Query("state"))}
+	// The filter has the name of the field it filters on.
+	q := store.SilenceQuery{Tenant: tenant, State: strings.Clone(c.Query("status"))}
 	if q.State != "" && !contains(store.SilenceStates(), q.State) {
-		return badRequest("unknown state %q (use one of %s)", q.State, strings.Join(store.SilenceStates(), ", "))
+		return badRequest("unknown status %q (use one of %s)", q.State, strings.Join(store.SilenceStates(), ", "))
 	}
 	ss, err := s.silences()
 	if err != nil {

@@ -86,7 +86,7 @@ func TestSilencesAPI(t *testing.T) {
 	if got := list("?tenant=acme"); len(got) != 2 || got[0].Status != "pending" || got[1].ID != sil.ID {
 		t.Fatalf("acme's silences %+v", got)
 	}
-	if got := list("?tenant=acme&state=active"); len(got) != 1 || got[0].ID != sil.ID {
+	if got := list("?tenant=acme&status=active"); len(got) != 1 || got[0].ID != sil.ID {
 		t.Fatalf("active %+v", got)
 	}
 	if got := list("?tenant=other"); len(got) != 1 || got[0].Tenant != "other" {
@@ -105,7 +105,7 @@ func TestSilencesAPI(t *testing.T) {
 			t.Fatalf("expire: %d %s", r.status, r.body)
 		}
 	}
-	if got := list("?tenant=acme&state=expired"); len(got) != 1 || got[0].ID != sil.ID {
+	if got := list("?tenant=acme&status=expired"); len(got) != 1 || got[0].ID != sil.ID {
 		t.Fatalf("expired %+v", got)
 	}
 
@@ -128,7 +128,7 @@ func TestSilencesAPI(t *testing.T) {
 		{"POST", "/silences?tenant=other", `{"tenant":"acme","matchers":["a=b"],"ends_at":"` + future + `","created_by":"a","comment":"c"}`, 400, "differs from the tenant parameter"},
 		{"POST", "/silences", `{"matchers":["a=b"],"ends_at":"` + future + `","created_by":"a","comment":"c"}`, 400, "tenant is required"},
 		{"POST", "/silences?bogus=1", `{}`, 400, `unknown parameter "bogus"`},
-		{"GET", "/silences?tenant=acme&state=firing", "", 400, `unknown state "firing"`},
+		{"GET", "/silences?tenant=acme&status=firing", "", 400, `unknown status "firing"`},
 		{"GET", "/silences", "", 400, "tenant is required"},
 		{"DELETE", "/silences/00000000-0000-0000-0000-000000000000?tenant=acme", "", 404, "tenant acme has no silence"},
 		{"DELETE", "/silences/not%20an%20id?tenant=acme", "", 400, "is not an id"},

@@ -58,14 +58,44 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return fmt.Errorf("%w: the alert stream is still reading %s", ErrUnavailable, tables.AlertsTopic)
 	}
+	// The stream counts against its key's, its tenant's and the server's
+	// caps until it ends.
+	capKey := a.key.ID
+	if capKey == "" {
+		capKey = "addr:" + c.Context().RemoteIP().String()
+	}
+	capTenant := tenant
+	if capTenant == "" {
+		capTenant, _ = a.only()
+	}
+	if capTenant == "" {
+		capTenant = AllTenants
+	}
+	if err := s.streams.acquire(capKey, capTenant); err != nil {
+		c.Set(fiber.HeaderRetryAfter, "10")
+		return err
+	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderConnection, "keep-alive")
 	c.Set("X-Accel-Buffering", "no")
-	stop, beat := s.stop, s.opts.Heartbeat
-	sub, start := hub.Subscribe(filter, resume)
+	stop, beat, writeTimeout := s.stop, s.opts.Heartbeat, s.opts.StreamWriteTimeout
+	conn := c.Context().Conn()
+	streams := s.streams
+	subTenant := tenant
+	if subTenant == "" {
+		subTenant, _ = a.only()
+	}
+	sub, start := hub.SubscribeTenant(subTenant, filter, resume)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer streams.release(capKey, capTenant)
 		defer hub.Unsubscribe(sub)
+		// A client that stops reading fails the next write within
+		// writeTimeout, which ends the stream and frees its goroutine.
+		flush := func() error {
+			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			return w.Flush()
+		}
 		pos := append(Position(nil), start.Pos...)
 		if _, err := w.WriteString("retry: 3000\n\n"); err != nil {
 			return
@@ -82,7 +112,7 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 			pos = advance(pos, ev)
 			writeFrame(w, "alert", pos.String(), ev.Data)
 		}
-		if w.Flush() != nil {
+		if flush() != nil {
 			return
 		}
 		t := time.NewTicker(beat)
@@ -110,7 +140,7 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 			case <-stop:
 				return
 			}
-			if w.Flush() != nil {
+			if flush() != nil {
 				return
 			}
 		}

@@ -296,7 +296,7 @@ func TestStreamDropsLaggingClientAndEndsOnShutdown(t *testing.T) {
 	}
 	defer conn.Close()
 	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
-	fmt.Fprintf(conn, "GET /alerts/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+	fmt.Fprintf(conn, "GET /alerts/stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	clients := findGauge(t, reg, "eventops_sse_clients")
 	eventually(t, 5*time.Second, func() bool { return testutil.ToFloat64(clients) == 2 })
 

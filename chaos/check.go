@@ -16,6 +16,7 @@ import (
 	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/tables"
 )
 
 // crashWindow bounds the time between a notification's 2xx and the SIGKILL
@@ -71,7 +72,7 @@ func (r *run) checkRows(ctx context.Context, conn *pgx.Conn, ref *reference, gra
 			return err
 		}
 	}
-	rows, err := conn.Query(ctx, `SELECT tenant, source_id, metric, ts, value FROM metrics WHERE tenant <> 'probe'`)
+	rows, err := conn.Query(ctx, `SELECT tenant, source_id, metric, tags, ts, value FROM metrics WHERE tenant <> 'probe'`)
 	if err != nil {
 		return err
 	}
@@ -79,17 +80,20 @@ func (r *run) checkRows(ctx context.Context, conn *pgx.Conn, ref *reference, gra
 	seen := map[rowKey]int{}
 	for rows.Next() {
 		var k rowKey
+		var metric string
+		var tags map[string]string
 		var ts time.Time
 		var v float64
-		if err := rows.Scan(&k.tenant, &k.host, &k.metric, &ts, &v); err != nil {
+		if err := rows.Scan(&k.tenant, &k.host, &metric, &tags, &ts, &v); err != nil {
 			return err
 		}
+		k.series = tables.SeriesName(metric, tables.TagsFromMap(tags))
 		k.tsMicro = ts.UnixMicro()
 		seen[k]++
 		want, ok := ref.rows[k]
 		switch {
 		case !ok:
-			r.problem(fmt.Sprintf("a row that no accepted event made: %s/%s %s at %s = %v", k.tenant, k.host, k.metric, ts.UTC(), v))
+			r.problem(fmt.Sprintf("a row that no accepted event made: %s/%s %s at %s = %v", k.tenant, k.host, k.series, ts.UTC(), v))
 		case want != v:
 			r.row.WrongValues++
 		}
@@ -246,7 +250,7 @@ func (r *run) checkFeatures(ctx context.Context, ref *reference, feed *feeder, g
 	if len(apis) == 0 {
 		return fmt.Errorf("no replica serves the API")
 	}
-	for key, want := range ref.series {
+	for key, want := range ref.named {
 		tenant, host, _ := strings.Cut(key, "/")
 		var snap featureSnapshot
 		var last error
@@ -273,7 +277,7 @@ func (r *run) checkFeatures(ctx context.Context, ref *reference, feed *feeder, g
 	return nil
 }
 
-// featureSnapshot is GET /features/{tenant}/{host}: metric → window →
+// featureSnapshot is GET /features/{tenant}/{host}: series → window →
 // statistic.
 type featureSnapshot map[string]map[string]map[string]float64
 
@@ -297,7 +301,8 @@ func fetchFeatures(ctx context.Context, api, tenant, host string) (featureSnapsh
 	return out, nil
 }
 
-// diffFeatures checks every statistic of every window of every metric.
+// diffFeatures checks every statistic of every window of every series
+// (by name).
 func diffFeatures(got featureSnapshot, tenant, host string, want map[string]*features.Series) error {
 	for name, ref := range want {
 		for _, d := range ref.Config().Windows {
@@ -317,13 +322,13 @@ func diffFeatures(got featureSnapshot, tenant, host string, want map[string]*fea
 	return nil
 }
 
-// appliedTwice counts the copies a source's features counted: per metric,
+// appliedTwice counts the copies a source's features counted: per series,
 // the samples its widest window counts beyond the reference's, at most
-// the copies of that metric.
+// the copies of that series.
 func appliedTwice(got featureSnapshot, want map[string]*features.Series, copies []sample) int {
 	per := map[string]int{}
 	for _, c := range copies {
-		per[c.metric]++
+		per[tables.SeriesName(c.metric, c.tags)]++
 	}
 	n := 0
 	for metric, k := range per {

@@ -6,19 +6,28 @@ import (
 
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/tables"
 )
 
-// rowKey identifies a metrics row.
+// rowKey identifies a metrics row: a series (its name, metric{tags}) at a
+// time.
 type rowKey struct {
-	tenant, host, metric string
+	tenant, host, series string
 	tsMicro              int64
 }
 
 // sample is one accepted event of a source.
 type sample struct {
 	metric  string
+	tags    tables.Tags
 	tsMicro int64
 	value   float64
+}
+
+// instance is an alert of a rule for a series (its tags as a selector).
+type instance struct {
+	rule   rules.RuleID
+	series string
 }
 
 // Reasons of the resolved transition of an episode whose rule a reload
@@ -37,8 +46,10 @@ type reference struct {
 	rs *rules.RuleSet
 	// rows are the accepted events, with their values.
 	rows map[rowKey]float64
-	// series are the windowed features of every source and metric.
-	series map[string]map[string]*features.Series // "tenant/host" → metric
+	// series are the windowed features of every source's series, for the
+	// rules and by series name (tables.SeriesName).
+	series map[string]*rules.SourceFeatures // by "tenant/host"
+	named  map[string]map[string]*features.Series
 	states map[string]*rules.States
 	newest map[string]int64
 	// transitions are the expected alert rows: episode → states.
@@ -46,8 +57,9 @@ type reference struct {
 	// episodes holds the first transition of each episode (its alert,
 	// tenant and host).
 	episodes map[string]*rules.Transition
-	// firing is the episode each rule has firing, per source.
-	firing map[string]map[rules.RuleID]string
+	// firing is the episode each rule has firing for each series, per
+	// source.
+	firing map[string]map[instance]string
 	// reloaded are the episodes the reload resolves, with their reason.
 	reloaded map[string]string
 }
@@ -56,12 +68,13 @@ func newReference(rs *rules.RuleSet) *reference {
 	return &reference{
 		rs:          rs,
 		rows:        map[rowKey]float64{},
-		series:      map[string]map[string]*features.Series{},
+		series:      map[string]*rules.SourceFeatures{},
+		named:       map[string]map[string]*features.Series{},
 		states:      map[string]*rules.States{},
 		newest:      map[string]int64{},
 		transitions: map[string]map[string]bool{},
 		episodes:    map[string]*rules.Transition{},
-		firing:      map[string]map[rules.RuleID]string{},
+		firing:      map[string]map[instance]string{},
 		reloaded:    map[string]string{},
 	}
 }
@@ -72,21 +85,25 @@ func newReference(rs *rules.RuleSet) *reference {
 func (ref *reference) add(tenant, host string, samples []sample) ([]*rules.Transition, error) {
 	key := tenant + "/" + host
 	if ref.series[key] == nil {
-		ref.series[key] = map[string]*features.Series{}
+		ref.series[key] = &rules.SourceFeatures{}
+		ref.named[key] = map[string]*features.Series{}
 		ref.states[key] = &rules.States{}
-		ref.firing[key] = map[rules.RuleID]string{}
+		ref.firing[key] = map[instance]string{}
 	}
 	metric := ""
 	for _, s := range samples {
-		ref.rows[rowKey{tenant, host, s.metric, s.tsMicro}] = s.value
-		ser := ref.series[key][s.metric]
+		name := tables.SeriesName(s.metric, s.tags)
+		ref.rows[rowKey{tenant, host, name, s.tsMicro}] = s.value
+		labels := s.tags.Labels()
+		ser := ref.series[key].Get(s.metric, labels)
 		if ser == nil {
 			cfg, ok := ref.rs.FeatureConfig(s.metric)
 			if !ok {
 				cfg = ref.rs.Options().Features
 			}
 			ser = features.NewSeries(cfg)
-			ref.series[key][s.metric] = ser
+			ref.series[key].Set(s.metric, labels, ser)
+			ref.named[key][name] = ser
 		}
 		ms := s.tsMicro / 1000
 		out, err := ser.Add(ms, s.value)
@@ -107,7 +124,7 @@ func (ref *reference) add(tenant, host string, samples []sample) ([]*rules.Trans
 		metric = ""
 	}
 	var out []*rules.Transition
-	ref.rs.Advance(ref.states[key], rules.Source{Tenant: tenant, Host: host}, rules.SeriesFeatures(ref.series[key]),
+	ref.rs.Advance(ref.states[key], rules.Source{Tenant: tenant, Host: host}, ref.series[key],
 		ref.newest[key], metric, func(tr *rules.Transition) {
 			ref.record(key, tr)
 			out = append(out, tr)
@@ -121,11 +138,12 @@ func (ref *reference) record(key string, tr *rules.Transition) {
 		ref.episodes[tr.EpisodeID] = tr
 	}
 	ref.transitions[tr.EpisodeID][tr.State] = true
+	inst := instance{tr.RuleID, tables.SeriesName("", tables.TagsFromMap(tr.Tags))}
 	switch tr.State {
 	case rules.StateFiring:
-		ref.firing[key][tr.RuleID] = tr.EpisodeID
+		ref.firing[key][inst] = tr.EpisodeID
 	case rules.StateResolved:
-		delete(ref.firing[key], tr.RuleID)
+		delete(ref.firing[key], inst)
 	}
 }
 
@@ -139,11 +157,11 @@ func (ref *reference) resolvedBy(rs *rules.RuleSet) map[string]string {
 	}
 	out := map[string]string{}
 	for _, firing := range ref.firing {
-		for id, ep := range firing {
-			if rs.Rule(id) != nil {
+		for inst, ep := range firing {
+			if rs.Rule(inst.rule) != nil {
 				continue
 			}
-			old := ref.rs.Rule(id)
+			old := ref.rs.Rule(inst.rule)
 			out[ep] = reasonRuleRemoved
 			if names[old.Group()+"/"+old.Name()] {
 				out[ep] = reasonRuleChanged
@@ -160,7 +178,7 @@ func (ref *reference) reload(rs *rules.RuleSet) {
 		ref.reloaded[ep] = reason
 		ref.transitions[ep][rules.StateResolved] = true
 		tr := ref.episodes[ep]
-		delete(ref.firing[tr.Tenant+"/"+tr.Host], tr.RuleID)
+		delete(ref.firing[tr.Tenant+"/"+tr.Host], instance{tr.RuleID, tables.SeriesName("", tables.TagsFromMap(tr.Tags))})
 	}
 	ref.rs = rs
 }

@@ -590,10 +590,34 @@ func kubernetesDir(t *testing.T) map[string]string {
 	return out
 }
 
+// shippedSessionSecret is the Secret's placeholder: eventops refuses to
+// start with it, so that no two clusters share a session key.
+const shippedSessionSecret = "session-secret: REPLACE_ME_with_openssl_rand_hex_32"
+
+// withSessionSecret is dir once the operator has set the session secret.
+func withSessionSecret(t *testing.T, dir map[string]string) map[string]string {
+	t.Helper()
+	if !strings.Contains(dir["secret.yaml"], shippedSessionSecret) {
+		t.Fatalf("secret.yaml does not hold %q", shippedSessionSecret)
+	}
+	set := map[string]string{}
+	for k, v := range dir {
+		set[k] = v
+	}
+	set["secret.yaml"] = strings.Replace(dir["secret.yaml"], shippedSessionSecret, "session-secret: 5f0c3a9e7b2d41c8a6e9f1b3d7c2a4e8b0d6f3a1c9e5b7d2f4a8c6e0b1d3f5a7", 1)
+	return set
+}
+
 func TestKubernetes(t *testing.T) {
 	e := eventopsBinary(t)
 	dir := kubernetesDir(t)
-	if p := checkKubernetes(dir, readRepoFile(t, "deploy/Dockerfile"), e, tables.DefaultLayout()); len(p) > 0 {
+	docker := readRepoFile(t, "deploy/Dockerfile")
+	// As shipped, the API refuses to start until the session secret is set.
+	p := checkKubernetes(dir, docker, e, tables.DefaultLayout())
+	if !mentions(p, "session_secret: looks like a placeholder") {
+		t.Errorf("deploy/kubernetes as shipped: problems\n  %s\nwant the session secret's placeholder refused", strings.Join(p, "\n  "))
+	}
+	if p := checkKubernetes(withSessionSecret(t, dir), docker, e, tables.DefaultLayout()); len(p) > 0 {
 		t.Errorf("deploy/kubernetes:\n  %s", strings.Join(p, "\n  "))
 	}
 }
@@ -602,7 +626,7 @@ func TestKubernetes(t *testing.T) {
 // mistake it is there for.
 func TestKubernetesChecksCatchMistakes(t *testing.T) {
 	e := eventopsBinary(t)
-	dir := kubernetesDir(t)
+	dir := withSessionSecret(t, kubernetesDir(t))
 	docker := readRepoFile(t, "deploy/Dockerfile")
 	type k8sMutation struct {
 		file string

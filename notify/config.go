@@ -2,6 +2,8 @@ package notify
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -207,7 +209,7 @@ func Parse(data []byte) (*Config, error) {
 			wkey := fmt.Sprintf("%s.webhook_configs[%d]", key, j)
 			w := &Webhook{URL: rw.URL, SendResolved: true, MaxAlerts: rw.MaxAlerts, Timeout: DefaultWebhookTimeout}
 			if u, err := url.Parse(rw.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				bad("%s.url: %q is not an http(s) URL", wkey, rw.URL)
+				bad("%s.url: %q is not an http(s) URL", wkey, RedactURL(rw.URL))
 			}
 			if rw.SendResolved != nil {
 				w.SendResolved = *rw.SendResolved
@@ -338,4 +340,18 @@ func buildRoute(r *Route, raw *rawRoute, key string, index int, siblings map[str
 		buildRoute(child, rc, fmt.Sprintf("%s.routes[%d]", key, i), i, children, receivers, bad)
 		r.Routes = append(r.Routes, child)
 	}
+}
+
+// RedactURL is a webhook URL as it may be logged: scheme and host, and a
+// short hash of the whole URL that tells webhooks apart. Path, query and
+// user info often carry the webhook's secret (Slack-style path tokens,
+// ?token=, user:password@) and are left out.
+func RedactURL(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	tag := hex.EncodeToString(sum[:4])
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "<url " + tag + ">"
+	}
+	return u.Scheme + "://" + u.Host + "/…#" + tag
 }

@@ -59,7 +59,9 @@ func (v *FeatureView) SourceFeatures(_ context.Context, tenant, host string) ([]
 	return json.Marshal(Snapshot(tenant, host, st, v.now()))
 }
 
-// SourceSnapshot is the body of GET /features/{tenant}/{host}.
+// SourceSnapshot is the body of GET /features/{tenant}/{host}. Metrics
+// holds every series, by its name: the metric alone for a series without
+// tags, cpu_load{core="0"} for one with.
 type SourceSnapshot struct {
 	Tenant  string                    `json:"tenant"`
 	Host    string                    `json:"host"`
@@ -68,8 +70,10 @@ type SourceSnapshot struct {
 	Alerts  []AlertSnapshot           `json:"alerts"`
 }
 
-// MetricSnapshot is one metric's features.
+// MetricSnapshot is one series' features.
 type MetricSnapshot struct {
+	Metric           string                               `json:"metric"`
+	Tags             map[string]string                    `json:"tags"`
 	Unit             string                               `json:"unit"`
 	Last             *LastPoint                           `json:"last"`
 	Windows          map[string]features.WindowSnapshot   `json:"windows"`
@@ -84,12 +88,14 @@ type LastPoint struct {
 	Value features.Float `json:"value"`
 }
 
-// AlertSnapshot is one rule's pending or firing state at the source.
+// AlertSnapshot is one rule's pending or firing state for a series of the
+// source.
 type AlertSnapshot struct {
-	RuleID string         `json:"rule_id"`
-	State  string         `json:"state"`
-	Since  time.Time      `json:"since"`
-	Value  features.Float `json:"value"`
+	RuleID string            `json:"rule_id"`
+	Tags   map[string]string `json:"tags,omitempty"`
+	State  string            `json:"state"`
+	Since  time.Time         `json:"since"`
+	Value  features.Float    `json:"value"`
 }
 
 // Snapshot renders a state at wall time now. "Now" for each series is the
@@ -100,12 +106,12 @@ func Snapshot(tenant, host string, st *tables.SourceState, now time.Time) Source
 	out := SourceSnapshot{Tenant: tenant, Host: host, Meta: st.Meta, Metrics: map[string]MetricSnapshot{}, Alerts: []AlertSnapshot{}}
 	for _, m := range st.Metrics {
 		snap := m.Series.Snapshot(clock)
-		ms := MetricSnapshot{Unit: m.Unit, Windows: snap.Windows, EWMA: snap.EWMA, Quantiles: snap.Quantiles,
-			SecondsSinceLast: snap.SecondsSinceLast}
+		ms := MetricSnapshot{Metric: m.Name, Tags: m.Tags.Map(), Unit: m.Unit, Windows: snap.Windows, EWMA: snap.EWMA,
+			Quantiles: snap.Quantiles, SecondsSinceLast: snap.SecondsSinceLast}
 		if snap.Last != nil {
 			ms.Last = &LastPoint{Ts: time.UnixMilli(snap.Last.Ts).UTC(), Value: snap.Last.Value}
 		}
-		out.Metrics[m.Name] = ms
+		out.Metrics[tables.SeriesName(m.Name, m.Tags)] = ms
 	}
 	for _, a := range st.Alerts {
 		if a.Phase == rules.Inactive {
@@ -115,8 +121,15 @@ func Snapshot(tenant, host string, st *tables.SourceState, now time.Time) Source
 		if a.Phase == rules.Firing {
 			since = a.FiringSince
 		}
-		out.Alerts = append(out.Alerts, AlertSnapshot{RuleID: a.Rule.String(), State: a.Phase.String(),
-			Since: time.UnixMilli(since).UTC(), Value: features.Float(a.Value)})
+		as := AlertSnapshot{RuleID: a.Rule.String(), State: a.Phase.String(),
+			Since: time.UnixMilli(since).UTC(), Value: features.Float(a.Value)}
+		if len(a.Series) > 0 {
+			as.Tags = map[string]string{}
+			for _, l := range a.Series {
+				as.Tags[l.Name] = l.Value
+			}
+		}
+		out.Alerts = append(out.Alerts, as)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package rules
 import (
 	"math"
 	"slices"
+	"sort"
 )
 
 // Advance evaluates, at nowMilli, the rules of rs that apply to src and steps
@@ -11,6 +12,11 @@ import (
 // triggered the call) only rules that read it are evaluated; with metric ""
 // all are. A Lifecycle (AdvanceAt, AdvanceUntil) runs it at the right
 // times; on its own it serves callers that only evaluate on samples.
+//
+// A rule is evaluated once per series (see forSeries): each has its own
+// state, and its tags are among its alert's labels. The state of a series
+// the source no longer has ends (resolved, or inactive when pending) with
+// reason series_gone.
 //
 // First, the states of rules rs no longer has, or that no longer apply to
 // the tenant, end (see retire), so a reload keeps exactly the states of
@@ -23,41 +29,145 @@ func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int6
 	}
 	next = math.MaxInt64
 	// The memo and the values live on the stack: an Advance per sample
-	// allocates nothing unless a transition is emitted.
+	// allocates nothing unless a transition is emitted or a rule reads a
+	// tagged series.
 	memo := memoFeatures{f: f, now: nowMilli, refs: rs.table}
 	var buf [16]float64
 	for _, r := range rs.rules {
 		if !r.AppliesTo(src.Tenant) {
 			continue
 		}
-		var st State
-		if len(*states) > 0 {
-			st = states.Get(r.id)
+		memo.sels = r.tableSel
+		evaluate := metric == "" || r.UsesMetric(metric)
+		if !evaluate && len(r.noData) == 0 {
+			// Only the states' own deadlines (for, keep_firing_for, resend).
+			for _, e := range states.ofRule(r.id) {
+				memo.tags = e.Series
+				if d, has := r.nextDeadline(e.State, &memo, nowMilli); has && d < next {
+					next, ok = d, true
+				}
+			}
+			continue
 		}
-		if metric == "" || r.UsesMetric(metric) {
-			vals := buf[:0]
-			if n := len(r.features); n <= len(buf) {
-				vals = buf[:n]
-			} else {
-				vals = make([]float64, n)
-			}
-			var tr *Transition
-			st, tr = Step(r, src, st, r.eval(&memo, vals), nowMilli)
-			if st.Phase != Inactive || len(*states) > 0 {
-				states.Set(r.id, st)
-			}
-			if tr != nil && emit != nil {
-				emit(tr)
-			}
+		if evaluate {
+			rs.endGone(states, r, f, src, nowMilli, emit)
 		}
-		if d, has := r.nextDeadline(st, &memo, nowMilli); has && d < next {
-			next, ok = d, true
+		r.forSeries(f, func(tags []Label) {
+			memo.tags = tags
+			st := states.GetSeries(r.id, tags)
+			if evaluate {
+				vals := buf[:0]
+				if n := len(r.features); n <= len(buf) {
+					vals = buf[:n]
+				} else {
+					vals = make([]float64, n)
+				}
+				st.Series = tags
+				var tr *Transition
+				st, tr = Step(r, src, st, r.eval(&memo, vals), nowMilli)
+				states.setSeries(r.id, tags, st)
+				if tr != nil && emit != nil {
+					emit(tr)
+				}
+			}
+			if d, has := r.nextDeadline(st, &memo, nowMilli); has && d < next {
+				next, ok = d, true
+			}
+		})
+		if !evaluate {
+			// States of series gone, ended at the rule's next evaluation.
+			for _, e := range states.ofRule(r.id) {
+				memo.tags = e.Series
+				if d, has := r.nextDeadline(e.State, &memo, nowMilli); has && d < next {
+					next, ok = d, true
+				}
+			}
 		}
 	}
 	if !ok {
 		next = 0
 	}
 	return next, ok
+}
+
+// forSeries calls fn with the tags of each series r is evaluated for, in
+// tag order, each once: the tag sets of the series of the metrics r reads
+// that match the selectors. Features of several metrics join on equal
+// tags: a feature whose metric has no series with a set's tags has no data
+// there, so a condition that needs it is unknown. A rule that reads no
+// metric in particular (seconds_since_last(), or nothing) has one series
+// without tags.
+func (r *Rule) forSeries(f Features, fn func(tags []Label)) {
+	switch len(r.seriesRefs) {
+	case 0:
+		fn(nil)
+		return
+	case 1:
+		g := r.seriesRefs[0]
+		metric, sel := r.table[g].Metric, r.tableSel[g]
+		for i, n := 0, f.SeriesCount(metric); i < n; i++ {
+			if tags := f.SeriesTags(metric, i); matches(tags, sel) {
+				fn(tags)
+			}
+		}
+		return
+	}
+	var all [][]Label
+	for _, g := range r.seriesRefs {
+		metric, sel := r.table[g].Metric, r.tableSel[g]
+		for i, n := 0, f.SeriesCount(metric); i < n; i++ {
+			if tags := f.SeriesTags(metric, i); matches(tags, sel) {
+				all = append(all, tags)
+			}
+		}
+	}
+	slices.SortFunc(all, CompareLabels)
+	for _, tags := range slices.CompactFunc(all, func(a, b []Label) bool { return CompareLabels(a, b) == 0 }) {
+		fn(tags)
+	}
+}
+
+// hasSeries reports whether r is evaluated for the series with tags.
+func (r *Rule) hasSeries(f Features, tags []Label) bool {
+	if len(r.seriesRefs) == 0 {
+		return len(tags) == 0
+	}
+	for _, g := range r.seriesRefs {
+		metric := r.table[g].Metric
+		if !matches(tags, r.tableSel[g]) {
+			continue
+		}
+		n := f.SeriesCount(metric)
+		i := sort.Search(n, func(i int) bool { return CompareLabels(f.SeriesTags(metric, i), tags) >= 0 })
+		if i < n && CompareLabels(f.SeriesTags(metric, i), tags) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// endGone ends the states of r whose series it is no longer evaluated for.
+func (rs *RuleSet) endGone(states *States, r *Rule, f Features, src Source, nowMilli int64, emit func(*Transition)) {
+	lo, hi := states.ruleRange(r.id)
+	for i := lo; i < hi; {
+		e := (*states)[i]
+		if r.hasSeries(f, e.Series) {
+			i++
+			continue
+		}
+		*states = slices.Delete(*states, i, i+1)
+		hi--
+		if emit == nil {
+			continue
+		}
+		state := StateResolved
+		if e.Phase == Pending {
+			state = StateInactive
+		}
+		tr := r.transition(src, e.State, state, Result{}, nowMilli)
+		tr.Reason = ReasonSeriesGone
+		emit(tr)
+	}
 }
 
 // retire ends, at nowMilli, the states of rules that rs does not have or
@@ -118,35 +228,43 @@ func (rs *RuleSet) retirement(e RuleState) (string, *Rule) {
 // features read, which covers the rules one sample triggers; past that it
 // reads again rather than allocate (a read is deterministic).
 type memoFeatures struct {
-	f       Features
-	now     int64
-	refs    []FeatureRef // the rule set's feature table
+	f    Features
+	now  int64
+	refs []FeatureRef // the rule set's feature table
+	sels [][]Label    // the parsed selector of each of refs
+	// tags are the series being evaluated: features read the series of
+	// their metric with these tags.
+	tags    []Label
 	n       int
 	entries [8]memoEntry
 }
 
 type memoEntry struct {
-	g  int
-	v  float64
-	ok bool
+	g    int
+	tags []Label
+	v    float64
+	ok   bool
 }
 
 func (m *memoFeatures) get(g int) (float64, bool) {
+	ref := &m.refs[g]
+	source := ref.Metric == "" // seconds_since_last(): the same for every series
 	for i := range m.n {
-		if e := &m.entries[i]; e.g == g {
+		if e := &m.entries[i]; e.g == g && (source || CompareLabels(e.tags, m.tags) == 0) {
 			return e.v, e.ok
 		}
 	}
-	ref := &m.refs[g]
 	var v float64
 	var ok bool
-	if ref.Stat == StatSecondsSinceLast {
-		v, ok = m.f.SecondsSinceLast(ref.Metric, m.now)
-	} else {
-		v, ok = m.f.Stat(ref.Metric, ref.Stat, ref.Window, m.now)
+	switch {
+	case !source && m.sels != nil && !matches(m.tags, m.sels[g]):
+	case ref.Stat == StatSecondsSinceLast:
+		v, ok = m.f.SecondsSinceLast(ref.Metric, m.tags, m.now)
+	default:
+		v, ok = m.f.Stat(ref.Metric, m.tags, ref.Stat, ref.Window, m.now)
 	}
 	if m.n < len(m.entries) {
-		m.entries[m.n] = memoEntry{g: g, v: v, ok: ok}
+		m.entries[m.n] = memoEntry{g: g, tags: m.tags, v: v, ok: ok}
 		m.n++
 	}
 	return v, ok

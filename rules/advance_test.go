@@ -115,28 +115,28 @@ func TestSeriesFeatures(t *testing.T) {
 	}
 	b.Add(4000, 1)
 	f := SeriesFeatures{"a": a, "b": b, "empty": features.NewSeries(cfg)}
-	if v, ok := f.Stat("a", "last", 0, 9000); !ok || v != 9 {
+	if v, ok := f.Stat("a", nil, "last", 0, 9000); !ok || v != 9 {
 		t.Errorf("last(a) = %v %v", v, ok)
 	}
-	if v, ok := f.Stat("a", "avg", time.Minute, 9000); !ok || v != 4.5 {
+	if v, ok := f.Stat("a", nil, "avg", time.Minute, 9000); !ok || v != 4.5 {
 		t.Errorf("avg(a,1m) = %v %v", v, ok)
 	}
-	if _, ok := f.Stat("nope", "avg", time.Minute, 9000); ok {
+	if _, ok := f.Stat("nope", nil, "avg", time.Minute, 9000); ok {
 		t.Error("unknown metric has data")
 	}
-	if _, ok := f.Stat("empty", "last", 0, 9000); ok {
+	if _, ok := f.Stat("empty", nil, "last", 0, 9000); ok {
 		t.Error("empty series has data")
 	}
-	if v, ok := f.SecondsSinceLast("b", 10_000); !ok || v != 6 {
+	if v, ok := f.SecondsSinceLast("b", nil, 10_000); !ok || v != 6 {
 		t.Errorf("seconds_since_last(b) = %v %v", v, ok)
 	}
-	if v, ok := f.SecondsSinceLast("", 10_000); !ok || v != 1 {
+	if v, ok := f.SecondsSinceLast("", nil, 10_000); !ok || v != 1 {
 		t.Errorf("seconds_since_last() = %v %v", v, ok)
 	}
-	if _, ok := f.SecondsSinceLast("empty", 10_000); ok {
+	if _, ok := f.SecondsSinceLast("empty", nil, 10_000); ok {
 		t.Error("empty series has an age")
 	}
-	if _, ok := (SeriesFeatures{}).SecondsSinceLast("", 0); ok {
+	if _, ok := (SeriesFeatures{}).SecondsSinceLast("", nil, 0); ok {
 		t.Error("no series has an age")
 	}
 }

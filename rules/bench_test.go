@@ -54,9 +54,10 @@ func benchmarkAdvance(b *testing.B, metric string) {
 	}
 	var states States
 	s := Source{Tenant: "acme", Host: "h"}
+	src := f.source()
 	b.ReportAllocs()
 	for b.Loop() {
-		rs.Advance(&states, s, f, 600_000, metric, nil)
+		rs.Advance(&states, s, src, 600_000, metric, nil)
 	}
 }
 
@@ -148,13 +149,14 @@ func sourcePath(tb testing.TB) func() {
 	var lc Lifecycle
 	src := Source{Tenant: "tenant-00", Host: "host-00000"}
 	round, m := int64(0), 0
+	sf := f.source()
 	step := func() {
 		ts := 1_700_000_000_000 + round*interval
-		rs.AdvanceUntil(&lc, src, f, ts, nil)
+		rs.AdvanceUntil(&lc, src, sf, ts, nil)
 		if _, err := series[m].Add(ts, vals[m][round%rounds]); err != nil {
 			tb.Fatal(err)
 		}
-		rs.AdvanceAt(&lc, src, f, ts, names[m], nil)
+		rs.AdvanceAt(&lc, src, sf, ts, names[m], nil)
 		if m++; m == len(names) {
 			m, round = 0, round+1
 		}

@@ -8,58 +8,94 @@ import (
 	"slices"
 )
 
-// RuleState is the state of one rule.
+// RuleState is the state of one rule for one series (State.Series).
 type RuleState struct {
 	Rule RuleID
 	State
 }
 
-// States are the alert states of one source, sorted by rule ID. Only
-// non-inactive states are kept: a source whose alerts are all inactive has
-// empty States, so the per-source changelog value grows with active alerts,
-// not with rules.
+// States are the alert states of one source, sorted by rule ID, then by
+// series. Only non-inactive states are kept: a source whose alerts are all
+// inactive has empty States, so the per-source changelog value grows with
+// active alerts, not with rules.
 type States []RuleState
 
-// Get returns the state of rule id (Inactive when absent).
-func (s States) Get(id RuleID) State {
-	if i, ok := s.find(id); ok {
+// Get returns the state of rule id for the series without tags (Inactive
+// when absent).
+func (s States) Get(id RuleID) State { return s.GetSeries(id, nil) }
+
+// GetSeries returns the state of rule id for the series with tags
+// (Inactive when absent).
+func (s States) GetSeries(id RuleID, tags []Label) State {
+	if i, ok := s.find(id, tags); ok {
 		return s[i].State
 	}
 	return State{}
 }
 
-// Set stores the state of rule id; an Inactive state removes it.
-func (s *States) Set(id RuleID, st State) {
-	i, ok := s.find(id)
+// Set stores the state of rule id for the series st.Series; an Inactive
+// state removes it.
+func (s *States) Set(id RuleID, st State) { s.setSeries(id, st.Series, st) }
+
+func (s *States) setSeries(id RuleID, tags []Label, st State) {
+	i, ok := s.find(id, tags)
 	switch {
 	case st.Phase == Inactive && ok:
 		*s = slices.Delete(*s, i, i+1)
 	case st.Phase == Inactive:
 	case ok:
+		st.Series = (*s)[i].Series
 		(*s)[i].State = st
 	default:
+		st.Series = tags
 		*s = slices.Insert(*s, i, RuleState{Rule: id, State: st})
 	}
 }
 
-func (s States) find(id RuleID) (int, bool) {
-	return slices.BinarySearchFunc(s, id, func(e RuleState, id RuleID) int {
-		switch {
-		case e.Rule < id:
-			return -1
-		case e.Rule > id:
-			return 1
-		}
-		return 0
-	})
+// ofRule returns the states of rule id.
+func (s States) ofRule(id RuleID) States {
+	lo, hi := s.ruleRange(id)
+	return s[lo:hi]
+}
+
+func (s States) ruleRange(id RuleID) (lo, hi int) {
+	lo, _ = slices.BinarySearchFunc(s, id, func(e RuleState, id RuleID) int { return cmpRule(e.Rule, id) })
+	hi = lo
+	for hi < len(s) && s[hi].Rule == id {
+		hi++
+	}
+	return lo, hi
+}
+
+func cmpRule(a, b RuleID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func compareStates(a, b RuleState) int {
+	if c := cmpRule(a.Rule, b.Rule); c != 0 {
+		return c
+	}
+	return CompareLabels(a.Series, b.Series)
+}
+
+func (s States) find(id RuleID, tags []Label) (int, bool) {
+	return slices.BinarySearchFunc(s, RuleState{Rule: id, State: State{Series: tags}}, compareStates)
 }
 
 // Versions of the encoding, its first byte. Version 1 held the states only;
-// version 2 adds the evaluation time and each state's Identity. Decoders
-// read both and reject others.
+// version 2 adds the evaluation time and each state's Identity; version 3
+// each state's series. Decoders read all three (a state of an older one is
+// of the series without tags) and reject others.
 const (
 	version1       = 1
-	currentVersion = 2
+	version2       = 2
+	currentVersion = 3
 )
 
 // Flag bits of an encoded state. The phase takes the low two bits; each
@@ -86,15 +122,18 @@ var ErrCorruptStates = errors.New("corrupt alert states")
 // rule ID, flags, one-byte ActiveSince (and, from version 2, one-byte
 // identity).
 func minEncodedState(version byte) int {
-	if version == version1 {
+	switch version {
+	case version1:
 		return 8 + 1 + 1
+	case version2:
+		return 8 + 1 + 1 + 1
 	}
-	return 8 + 1 + 1 + 1
+	return 8 + 1 + 1 + 1 + 1
 }
 
-// AppendBinary appends the version 2 encoding of lc to dst:
+// AppendBinary appends the version 3 encoding of lc to dst:
 //
-//	version byte (2), flags byte (bit 0: the evaluation time is known),
+//	version byte (3), flags byte (bit 0: the evaluation time is known),
 //	zigzag varint evaluation time if known, uvarint count, then per state
 //	in rule ID order: rule ID (8 bytes big endian), flags byte, zigzag
 //	varint ActiveSince minus the evaluation time (or 0 when not known),
@@ -103,13 +142,16 @@ func minEncodedState(version byte) int {
 //	(8 bytes IEEE 754 big endian), Episode (8 bytes big endian); then the
 //	identity: uvarint 0 when none, else uvarint len(group)+1, the group,
 //	uvarint len(name), the name, uvarint label count and per label, in
-//	name order, uvarint length and bytes of its name, then of its value.
+//	name order, uvarint length and bytes of its name, then of its value;
+//	then the series: uvarint tag count and per tag, in name order, its
+//	name and value as the labels'.
 //
 // Inactive entries are skipped. The header takes about 9 bytes, a firing
 // alert about 34 plus its identity (HighCPU of group host with severity
 // critical: 32 more).
-// Version 1 (DecodeLifecycle still reads it) was: version byte (1), count,
-// then each state as above, ActiveSince absolute, without identity.
+// Version 2 (DecodeLifecycle still reads it) was the same without series;
+// version 1: version byte (1), count, then each state as above,
+// ActiveSince absolute, without identity.
 func (lc *Lifecycle) AppendBinary(dst []byte) ([]byte, error) {
 	s := lc.Alerts
 	n := 0
@@ -128,7 +170,7 @@ func (lc *Lifecycle) AppendBinary(dst []byte) ([]byte, error) {
 		dst = append(dst, 0)
 	}
 	dst = binary.AppendUvarint(dst, uint64(n))
-	var prev RuleID
+	var prev RuleState
 	first := true
 	for _, e := range s {
 		if e.Phase == Inactive {
@@ -137,10 +179,10 @@ func (lc *Lifecycle) AppendBinary(dst []byte) ([]byte, error) {
 		if e.Phase > Firing {
 			return nil, fmt.Errorf("encode alert states: rule %s: bad phase %d", e.Rule, e.Phase)
 		}
-		if !first && e.Rule <= prev {
+		if !first && compareStates(e, prev) <= 0 {
 			return nil, fmt.Errorf("encode alert states: rule %s: not sorted", e.Rule)
 		}
-		prev, first = e.Rule, false
+		prev, first = e, false
 		flags := byte(e.Phase)
 		if e.Clearing {
 			flags |= flagClearing
@@ -181,6 +223,11 @@ func (lc *Lifecycle) AppendBinary(dst []byte) ([]byte, error) {
 		var err error
 		if dst, err = appendIdentity(dst, e.Identity); err != nil {
 			return nil, fmt.Errorf("encode alert states: rule %s: %w", e.Rule, err)
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(e.Series)))
+		for _, l := range e.Series {
+			dst = appendString(dst, l.Name)
+			dst = appendString(dst, l.Value)
 		}
 	}
 	return dst, nil
@@ -225,11 +272,11 @@ func DecodeLifecycle(b []byte) (Lifecycle, error) {
 		return lc, nil
 	}
 	version := b[0]
-	if version != version1 && version != currentVersion {
+	if version != version1 && version != version2 && version != currentVersion {
 		return lc, fmt.Errorf("%w: unknown version %d", ErrCorruptStates, version)
 	}
 	d := decoder{b: b[1:]}
-	if version >= currentVersion {
+	if version >= version2 {
 		switch flags := d.byte(); flags {
 		case flagEvaluated:
 			lc.at, lc.evaluated = d.varint(), true
@@ -252,9 +299,6 @@ func DecodeLifecycle(b []byte) (Lifecycle, error) {
 		flags := d.byte()
 		if d.err != nil {
 			break
-		}
-		if i > 0 && e.Rule <= out[len(out)-1].Rule {
-			return lc, fmt.Errorf("%w: rule %s out of order", ErrCorruptStates, e.Rule)
 		}
 		e.Phase = Phase(flags & flagPhase)
 		if e.Phase != Pending && e.Phase != Firing {
@@ -284,8 +328,14 @@ func DecodeLifecycle(b []byte) (Lifecycle, error) {
 			flags&flagEpisode != 0 && e.Episode == 0) {
 			return lc, fmt.Errorf("%w: rule %s: zero field flagged present", ErrCorruptStates, e.Rule)
 		}
-		if version >= currentVersion {
+		if version >= version2 {
 			e.Identity = d.identity()
+		}
+		if version >= currentVersion {
+			e.Series = d.series()
+		}
+		if d.err == nil && i > 0 && compareStates(e, out[len(out)-1]) <= 0 {
+			return lc, fmt.Errorf("%w: rule %s out of order", ErrCorruptStates, e.Rule)
 		}
 		out = append(out, e)
 	}
@@ -373,6 +423,27 @@ func (d *decoder) string(what string) string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+// series reads a state's series tags.
+func (d *decoder) series() []Label {
+	n := d.uvarint()
+	// A tag takes at least 2 bytes (two lengths).
+	if d.err == nil && n > uint64(len(d.b)/2) {
+		d.fail("series tag count")
+	}
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	tags := make([]Label, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		l := Label{Name: d.string("tag name"), Value: d.string("tag value")}
+		if d.err == nil && i > 0 && l.Name <= tags[i-1].Name {
+			d.fail("series tags")
+		}
+		tags = append(tags, l)
+	}
+	return tags
 }
 
 // identity reads what appendIdentity wrote.

@@ -122,7 +122,7 @@ func TestDecodeLifecycleRejects(t *testing.T) {
 		return f(append([]byte(nil), good...))
 	}
 	cases := map[string][]byte{
-		"version":          corrupt(func(b []byte) []byte { b[0] = 3; return b }),
+		"version":          corrupt(func(b []byte) []byte { b[0] = 4; return b }),
 		"header flags":     corrupt(func(b []byte) []byte { b[1] = 2; return b }),
 		"truncated":        good[:len(good)-1],
 		"trailing":         append(append([]byte(nil), good...), 0),

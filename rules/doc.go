@@ -47,6 +47,16 @@
 // time it flips can be computed (NextDeadline). Variables, member access,
 // arrays, maps, closures, builtins and strings outside arguments are refused;
 // with a node budget (Options.MaxExprNodes) this bounds evaluation cost.
+//
+// A metric argument may carry a selector, disk_used_pct{mount="/"}: the
+// rule then reads only the series with those tags (ParseSeries; = matchers
+// only). A rule is evaluated once per series of what it reads, each with
+// its own state (State.Series) and its tags among the alert's labels and
+// in its episode ID; features of several metrics join on equal tags, and a
+// side without a series of those tags has no data (the condition is
+// unknown). The state of a series the source no longer has ends with reason
+// series_gone.
+//
 // Labels alertname, tenant and host are reserved; severity must be critical,
 // warning or info and defaults to warning. Annotation templates are Go
 // text/template with $labels, $value, $meta (owner, region, service, tags)

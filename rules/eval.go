@@ -7,18 +7,26 @@ import (
 	"github.com/expr-lang/expr/vm"
 )
 
-// Features is what a rule reads about one source (tenant/host). The caller
-// implements it over the source's feature series (see SeriesFeatures).
+// Features is what a rule reads about one source (tenant/host): its
+// series, each a metric with a set of tags (labels sorted by name). The
+// caller implements it over the source's feature series (see
+// SourceFeatures).
 type Features interface {
-	// Stat is the value of a stat of a metric over a window at nowMilli, and
-	// whether it has data. Stat names are the expression function names
-	// (avg, p99, counter_rate, ewma, ...). Window is the half-life for ewma
-	// and ewmvar, and 0 for last(metric): the latest value.
-	Stat(metric, stat string, window time.Duration, nowMilli int64) (float64, bool)
-	// SecondsSinceLast is the age in seconds of the newest sample of metric,
-	// or of any metric of the source when metric is "". It has no data when
-	// no such sample was ever seen.
-	SecondsSinceLast(metric string, nowMilli int64) (float64, bool)
+	// SeriesCount is the number of series of metric, and SeriesTags the
+	// tags of the i-th in tag order (CompareLabels).
+	SeriesCount(metric string) int
+	SeriesTags(metric string, i int) []Label
+	// Stat is the value of a stat of the series of metric with exactly
+	// tags over a window at nowMilli, and whether it has data. Stat names
+	// are the expression function names (avg, p99, counter_rate, ewma,
+	// ...). Window is the half-life for ewma and ewmvar, and 0 for
+	// last(metric): the latest value.
+	Stat(metric string, tags []Label, stat string, window time.Duration, nowMilli int64) (float64, bool)
+	// SecondsSinceLast is the age in seconds of the newest sample of the
+	// series of metric with tags, or of any series of the source when
+	// metric is "" (tags are then ignored). It has no data when no such
+	// sample was ever seen.
+	SecondsSinceLast(metric string, tags []Label, nowMilli int64) (float64, bool)
 }
 
 // Truth is the outcome of a condition: it holds, it does not, or it cannot be
@@ -67,8 +75,13 @@ type Result struct {
 // Eval evaluates r at nowMilli over f. It reads every feature of the rule once
 // and runs the compiled conditions over those values; a condition reading a
 // feature without data is Unknown rather than evaluated on a made-up value.
-func (r *Rule) Eval(f Features, nowMilli int64) Result {
-	m := memoFeatures{f: f, now: nowMilli, refs: r.table}
+func (r *Rule) Eval(f Features, nowMilli int64) Result { return r.EvalSeries(f, nil, nowMilli) }
+
+// EvalSeries evaluates r for the series with tags: every feature reads the
+// series of its metric with exactly these tags, and has no data when they
+// do not match its selector.
+func (r *Rule) EvalSeries(f Features, tags []Label, nowMilli int64) Result {
+	m := memoFeatures{f: f, now: nowMilli, refs: r.table, sels: r.tableSel, tags: tags}
 	return r.eval(&m, make([]float64, len(r.features)))
 }
 

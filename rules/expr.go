@@ -67,20 +67,28 @@ const StatSecondsSinceLast = "seconds_since_last"
 // FeatureRef is one feature an expression reads: a stat of a metric over a
 // window (or a half-life for ewma/ewmvar). Window is 0 for last(metric) (the
 // latest value) and for seconds_since_last; Metric is "" for
-// seconds_since_last() over any metric of the source.
+// seconds_since_last() over any metric of the source. Selector, when set,
+// narrows the series read to those with these tags (FormatSelector's form:
+// mount="/"); the rule is evaluated per series either way.
 type FeatureRef struct {
-	Stat   string
-	Metric string
-	Window time.Duration
+	Stat     string
+	Metric   string
+	Selector string
+	Window   time.Duration
 }
 
 // String is the name of the feature in alert payloads: avg(cpu_load,5m),
-// last(cpu_load), seconds_since_last().
+// last(cpu_load), avg(disk_used_pct{mount="/"},5m), seconds_since_last().
 func (f FeatureRef) String() string {
 	var b strings.Builder
 	b.WriteString(f.Stat)
 	b.WriteByte('(')
 	b.WriteString(f.Metric)
+	if f.Selector != "" {
+		b.WriteByte('{')
+		b.WriteString(f.Selector)
+		b.WriteByte('}')
+	}
 	if f.Window > 0 {
 		b.WriteByte(',')
 		b.WriteString(FormatDuration(f.Window))
@@ -552,7 +560,12 @@ func (v *validator) ref(n *ast.CallNode) (int, bool) {
 		}
 	}
 	if len(args) > 0 {
-		ref.Metric = args[0]
+		metric, sel, err := ParseSeries(args[0])
+		if err != nil {
+			v.errorf(n, "%s: %v", name, err)
+			return 0, false
+		}
+		ref.Metric, ref.Selector = metric, FormatSelector(sel)
 		m, ok := v.c.metrics[ref.Metric]
 		if !ok {
 			v.errorf(n, "unknown metric %q (not in metrics:)", ref.Metric)
@@ -609,7 +622,8 @@ func (p *fetchPatcher) Visit(node *ast.Node) {
 	}
 	ref := FeatureRef{Stat: id.Value}
 	if len(call.Arguments) > 0 {
-		ref.Metric = call.Arguments[0].(*ast.StringNode).Value
+		metric, sel, _ := ParseSeries(call.Arguments[0].(*ast.StringNode).Value)
+		ref.Metric, ref.Selector = metric, FormatSelector(sel)
 	}
 	if len(call.Arguments) > 1 {
 		ref.Window, _ = ParseDuration(call.Arguments[1].(*ast.StringNode).Value)

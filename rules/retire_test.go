@@ -139,7 +139,7 @@ func TestReloadEndsAlertsOfChangedRules(t *testing.T) {
 }
 
 func indexOf(s States, id RuleID) int {
-	i, _ := s.find(id)
+	i, _ := s.find(id, nil)
 	return i
 }
 

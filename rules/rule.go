@@ -176,7 +176,12 @@ type Rule struct {
 	// tableIdx the index there of each of this rule's features, so that an
 	// Advance reads a feature shared by several rules once.
 	table    []FeatureRef
+	tableSel [][]Label // the selector of each feature of table, parsed
 	tableIdx []int
+	// seriesRefs are the features of table whose series r is evaluated
+	// for: one per distinct metric and selector, seconds_since_last()
+	// aside.
+	seriesRefs []int
 }
 
 // ID is the rule's identity (see RuleID).
@@ -505,8 +510,22 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 			r.tableIdx[i] = g
 		}
 	}
+	tableSel := make([][]Label, len(rs.table))
+	for g, f := range rs.table {
+		if f.Selector != "" {
+			_, tableSel[g], _ = ParseSeries(f.Metric + "{" + f.Selector + "}")
+		}
+	}
 	for _, r := range rs.rules {
-		r.table = rs.table
+		r.table, r.tableSel = rs.table, tableSel
+		for _, g := range r.tableIdx {
+			f := rs.table[g]
+			if f.Metric != "" && !slices.ContainsFunc(r.seriesRefs, func(h int) bool {
+				return rs.table[h].Metric == f.Metric && rs.table[h].Selector == f.Selector
+			}) {
+				r.seriesRefs = append(r.seriesRefs, g)
+			}
+		}
 	}
 	rs.fingerprint = rs.computeFingerprint()
 	return rs, nil
@@ -660,7 +679,7 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 
 	// Annotations, checked by a trial rendering on sample data.
 	sample := &templateData{
-		Labels:   r.ident.labelMap("tenant", "host"),
+		Labels:   r.ident.labelMap("tenant", "host", nil),
 		Meta:     Meta{}.templateValue(),
 		Features: map[string]float64{},
 	}

@@ -263,16 +263,23 @@ func parseTestFile(name string, data []byte) (tf testFile, err error) {
 // testSource is the simulated actor of one tenant/host.
 type testSource struct {
 	src     Source
-	feats   SeriesFeatures
+	feats   SourceFeatures
 	alerts  Lifecycle
-	last    map[RuleID]*Transition // latest transition per rule
+	last    map[alertInstance]*Transition // latest transition per rule and series
 	samples []testSample
 	next    int // index of the next sample to apply
+}
+
+// alertInstance is a rule and a series (its tags, as a selector).
+type alertInstance struct {
+	rule   RuleID
+	series string
 }
 
 type testSample struct {
 	t      int64
 	metric string
+	tags   []Label
 	v      float64
 	order  int
 }
@@ -289,17 +296,22 @@ func runTest(rs *RuleSet, label string, tc *testCase) []TestFailure {
 		key := [2]string{tenant, host}
 		ts := sources[key]
 		if ts == nil {
-			ts = &testSource{src: Source{Tenant: tenant, Host: host, Meta: tc.Meta}, feats: SeriesFeatures{}, last: map[RuleID]*Transition{}}
+			ts = &testSource{src: Source{Tenant: tenant, Host: host, Meta: tc.Meta}, last: map[alertInstance]*Transition{}}
 			sources[key] = ts
 			order = append(order, ts)
 		}
-		cfg, ok := rs.FeatureConfig(s.Metric)
-		if !ok {
-			fail(0, "", "input_series #%d: metric %q is not in the metrics catalog", i+1, s.Metric)
+		metric, tags, err := ParseSeries(s.Metric)
+		if err != nil {
+			fail(0, "", "input_series #%d: %v", i+1, err)
 			continue
 		}
-		if ts.feats[s.Metric] == nil {
-			ts.feats[s.Metric] = features.NewSeries(cfg)
+		cfg, ok := rs.FeatureConfig(metric)
+		if !ok {
+			fail(0, "", "input_series #%d: metric %q is not in the metrics catalog", i+1, metric)
+			continue
+		}
+		if ts.feats.Get(metric, tags) == nil {
+			ts.feats.Set(metric, tags, features.NewSeries(cfg))
 		}
 		vals, err := parseSeriesValues(s.Values)
 		if err != nil {
@@ -308,7 +320,7 @@ func runTest(rs *RuleSet, label string, tc *testCase) []TestFailure {
 		}
 		for j, v := range vals {
 			if !v.gap {
-				ts.samples = append(ts.samples, testSample{t: int64(j) * tc.interval.Milliseconds(), metric: s.Metric, v: v.v, order: len(ts.samples)})
+				ts.samples = append(ts.samples, testSample{t: int64(j) * tc.interval.Milliseconds(), metric: metric, tags: tags, v: v.v, order: len(ts.samples)})
 			}
 		}
 	}
@@ -349,17 +361,29 @@ func runTest(rs *RuleSet, label string, tc *testCase) []TestFailure {
 // does, then its deadlines up to horizon, telling refuse about each sample
 // the series refused.
 func (ts *testSource) advance(rs *RuleSet, horizon int64, refuse func(string)) {
-	record := func(tr *Transition) { ts.last[tr.RuleID] = tr }
+	record := func(tr *Transition) {
+		ts.last[alertInstance{tr.RuleID, FormatSelector(seriesOf(tr))}] = tr
+	}
 	for ; ts.next < len(ts.samples) && ts.samples[ts.next].t <= horizon; ts.next++ {
 		s := ts.samples[ts.next]
-		rs.AdvanceUntil(&ts.alerts, ts.src, ts.feats, s.t, record)
-		if out, err := ts.feats[s.metric].Add(s.t, s.v); err != nil || out != features.Applied {
-			refuse(fmt.Sprintf("input %s=%v at %s for %s/%s: %v %v", s.metric, s.v, FormatDuration(time.Duration(s.t)*time.Millisecond), ts.src.Tenant, ts.src.Host, out, err))
+		rs.AdvanceUntil(&ts.alerts, ts.src, &ts.feats, s.t, record)
+		if out, err := ts.feats.Get(s.metric, s.tags).Add(s.t, s.v); err != nil || out != features.Applied {
+			refuse(fmt.Sprintf("input %s{%s}=%v at %s for %s/%s: %v %v", s.metric, FormatSelector(s.tags), s.v, FormatDuration(time.Duration(s.t)*time.Millisecond), ts.src.Tenant, ts.src.Host, out, err))
 			continue
 		}
-		rs.AdvanceAt(&ts.alerts, ts.src, ts.feats, s.t, s.metric, record)
+		rs.AdvanceAt(&ts.alerts, ts.src, &ts.feats, s.t, s.metric, record)
 	}
-	rs.AdvanceUntil(&ts.alerts, ts.src, ts.feats, horizon, record)
+	rs.AdvanceUntil(&ts.alerts, ts.src, &ts.feats, horizon, record)
+}
+
+// seriesOf is the series of a transition, its tags sorted by name.
+func seriesOf(tr *Transition) []Label {
+	out := make([]Label, 0, len(tr.Tags))
+	for k, v := range tr.Tags {
+		out = append(out, Label{Name: k, Value: v})
+	}
+	slices.SortFunc(out, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // presentAlerts lists the pending and firing alerts named alertname, with
@@ -372,7 +396,7 @@ func presentAlerts(rs *RuleSet, order []*testSource, alertname string) []string 
 			if r == nil || r.name != alertname {
 				continue
 			}
-			tr := ts.last[e.Rule]
+			tr := ts.last[alertInstance{e.Rule, FormatSelector(e.Series)}]
 			if tr == nil {
 				continue
 			}

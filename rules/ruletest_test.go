@@ -13,7 +13,7 @@ func TestRunTestFilePassing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Tests != 3 || !res.OK() {
+	if res.Tests != 4 || !res.OK() {
 		t.Fatalf("tests %d, failures:\n%v", res.Tests, res.Failures)
 	}
 }

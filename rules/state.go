@@ -57,6 +57,9 @@ type State struct {
 	// states decoded from the version 1 encoding, until their rule steps
 	// them again.
 	Identity *Identity
+	// Series are the tags of the series the state is of (sorted by name),
+	// nil for a series without tags. They are among the alert's labels.
+	Series []Label
 }
 
 // Identity is what an alert state keeps of its rule: its group, alert name
@@ -69,13 +72,19 @@ type Identity struct {
 	Labels []Label
 }
 
-// labelMap is the label set of an alert with this identity for a source; a
-// nil identity gives the source's labels only.
-func (id *Identity) labelMap(tenant, host string) map[string]string {
-	if id == nil {
-		return map[string]string{LabelTenant: tenant, LabelHost: host}
+// labelMap is the label set of an alert with this identity for a series
+// of a source: the series' tags, then the rule's labels (which win over a
+// tag of the same name), then alertname, tenant and host. A nil identity
+// gives the source's labels and the tags only.
+func (id *Identity) labelMap(tenant, host string, series []Label) map[string]string {
+	m := make(map[string]string, len(series)+3)
+	for _, l := range series {
+		m[l.Name] = l.Value
 	}
-	m := make(map[string]string, len(id.Labels)+3)
+	if id == nil {
+		m[LabelTenant], m[LabelHost] = tenant, host
+		return m
+	}
 	for _, l := range id.Labels {
 		m[l.Name] = l.Value
 	}
@@ -96,17 +105,33 @@ type Source struct {
 // EpisodeID derives an episode's ID from what defines it, so that replaying the
 // same input after a crash yields the same ID.
 func EpisodeID(tenant, host string, rule RuleID, activeSince int64) uint64 {
+	return SeriesEpisodeID(tenant, host, rule, nil, activeSince)
+}
+
+// SeriesEpisodeID is the ID of an episode of the series with tags; for a
+// series without tags it is EpisodeID's.
+func SeriesEpisodeID(tenant, host string, rule RuleID, series []Label, activeSince int64) uint64 {
 	h := sha256.New()
 	var n [8]byte
-	for _, s := range []string{tenant, host} {
+	put := func(s string) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
 		h.Write(n[:])
 		h.Write([]byte(s))
 	}
+	put(tenant)
+	put(host)
 	binary.BigEndian.PutUint64(n[:], uint64(rule))
 	h.Write(n[:])
 	binary.BigEndian.PutUint64(n[:], uint64(activeSince))
 	h.Write(n[:])
+	if len(series) > 0 {
+		binary.BigEndian.PutUint64(n[:], uint64(len(series)))
+		h.Write(n[:])
+		for _, l := range series {
+			put(l.Name)
+			put(l.Value)
+		}
+	}
 	return binary.BigEndian.Uint64(h.Sum(nil))
 }
 
@@ -154,8 +179,9 @@ func Step(r *Rule, src Source, st State, res Result, nowMilli int64) (State, *Tr
 		Phase:       Pending,
 		ActiveSince: nowMilli,
 		Value:       r.value(res.Values),
-		Episode:     EpisodeID(src.Tenant, src.Host, r.id, nowMilli),
+		Episode:     SeriesEpisodeID(src.Tenant, src.Host, r.id, st.Series, nowMilli),
 		Identity:    r.ident,
+		Series:      st.Series,
 	}
 	if r.forDur <= 0 {
 		return fire(r, src, st, res, nowMilli)
@@ -211,7 +237,7 @@ func elapsed(since, now, d int64) bool {
 // resend falling due, or a seconds_since_last comparison of the rule flipping
 // (read from f at nowMilli). ok is false when nothing is due without new data.
 func NextDeadline(r *Rule, st State, f Features, nowMilli int64) (int64, bool) {
-	m := memoFeatures{f: f, now: nowMilli, refs: r.table}
+	m := memoFeatures{f: f, now: nowMilli, refs: r.table, sels: r.tableSel, tags: st.Series}
 	return r.nextDeadline(st, &m, nowMilli)
 }
 

@@ -15,12 +15,16 @@ type fakeFeatures struct {
 	lastSeen map[string]int64 // metric ("" = any) -> unix ms of its newest sample
 }
 
-func (f fakeFeatures) Stat(metric, stat string, window time.Duration, _ int64) (float64, bool) {
+func (f fakeFeatures) SeriesCount(string) int { return 1 }
+
+func (f fakeFeatures) SeriesTags(string, int) []Label { return nil }
+
+func (f fakeFeatures) Stat(metric string, _ []Label, stat string, window time.Duration, _ int64) (float64, bool) {
 	v, ok := f.vals[FeatureRef{Stat: stat, Metric: metric, Window: window}.String()]
 	return v, ok
 }
 
-func (f fakeFeatures) SecondsSinceLast(metric string, now int64) (float64, bool) {
+func (f fakeFeatures) SecondsSinceLast(metric string, _ []Label, now int64) (float64, bool) {
 	t, ok := f.lastSeen[metric]
 	if !ok {
 		return 0, false

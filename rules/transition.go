@@ -24,6 +24,7 @@ const (
 	ReasonRuleRemoved    = "rule_removed"    // a reload removed the rule
 	ReasonRuleChanged    = "rule_changed"    // a reload changed the rule: its group has another rule of that name
 	ReasonTenantExcluded = "tenant_excluded" // the rule's group no longer applies to the tenant
+	ReasonSeriesGone     = "series_gone"     // the source no longer has the alert's series
 )
 
 // Transition is a change of an alert's lifecycle, published as JSON to
@@ -45,8 +46,13 @@ type Transition struct {
 	Resend bool `json:"resend,omitempty"`
 	// Severity is the severity label: critical, warning or info.
 	Severity string `json:"severity"`
-	// Labels are the rule labels plus alertname, tenant, host and severity.
+	// Labels are the series' tags, the rule labels (which win over a tag
+	// of the same name), alertname, tenant, host and severity.
 	Labels map[string]string `json:"labels"`
+	// Tags are the tags of the alert's series (absent for a series without
+	// tags); they are among Labels too, unless a rule label of that name
+	// wins.
+	Tags map[string]string `json:"tags,omitempty"`
 	// Annotations are the rule's annotation templates, rendered.
 	Annotations map[string]string `json:"annotations"`
 	// Value is the rule's value at the decision: the left-hand side of the
@@ -101,7 +107,7 @@ func (r *Rule) transition(src Source, st State, state string, res Result, now in
 // newTransition builds a transition of rule id, whose identity is ident,
 // for st: everything but the features and annotations, left empty.
 func newTransition(id RuleID, ident *Identity, src Source, st State, state string, now int64) *Transition {
-	labels := ident.labelMap(src.Tenant, src.Host)
+	labels := ident.labelMap(src.Tenant, src.Host, st.Series)
 	tr := &Transition{
 		RuleID:      id,
 		Tenant:      src.Tenant,
@@ -119,6 +125,12 @@ func newTransition(id RuleID, ident *Identity, src Source, st State, state strin
 	}
 	if ident != nil {
 		tr.AlertName, tr.Group = ident.Name, ident.Group
+	}
+	if len(st.Series) > 0 {
+		tr.Tags = make(map[string]string, len(st.Series))
+		for _, l := range st.Series {
+			tr.Tags[l.Name] = l.Value
+		}
 	}
 	if st.Phase == Firing {
 		tr.StartsAt = Timestamp(st.FiringSince)

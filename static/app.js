@@ -218,15 +218,24 @@ function renderAlert(item) {
   li.className = 'alert ' + (a.severity || '') + ' ' + a.state;
   li.dataset.state = a.state;
   li.dataset.host = a.host;
+  const tags = tagText(a.tags);
+  li.dataset.tags = tags;
   const top = el('div', 'top');
   top.append(el('span', 'badge ' + a.state, a.state), el('span', 'name', a.alertname || a.rule || 'alert'),
-    el('span', 'src', (state.tenant ? '' : a.tenant + '/') + a.host), el('span', 'when', (a.at || a.ts) ? new Date(a.at || a.ts).toLocaleTimeString() : ''));
+    el('span', 'src', (state.tenant ? '' : a.tenant + '/') + a.host + (tags ? ' ' + tags : '')),
+    el('span', 'when', (a.at || a.ts) ? new Date(a.at || a.ts).toLocaleTimeString() : ''));
   const ann = a.annotations || {};
   const summary = el('div', 'summary', ann.summary || a.message || '');
   const trail = el('div', 'trail', item.trail.join(' → ') + (a.value !== undefined && a.value !== null ? ' · value ' + fmt(a.value) : '') +
     (a.severity ? ' · ' + a.severity : ''));
   li.replaceChildren(top, summary, trail);
   li.onclick = () => selectSource(a.host);
+}
+
+// tagText writes a series' tags as a selector: {core="1",env="prod"}.
+function tagText(tags) {
+  const keys = Object.keys(tags || {}).sort();
+  return keys.length ? '{' + keys.map((k) => k + '=' + JSON.stringify(tags[k])).join(',') + '}' : '';
 }
 
 function renderFeedCount() {
@@ -323,20 +332,32 @@ async function refreshChart() {
     return;
   }
   if (key !== state.tenant + '/' + state.host + '/' + state.metric) return; // the view changed meanwhile
-  const series = body.series.find((s) => s.metric === state.metric);
-  const pts = series ? series.points : [];
-  const xs = pts.map((p) => new Date(p.ts).getTime() / 1000);
-  const ys = pts.map((p) => p.value);
-  const unit = series && series.unit ? series.unit : '';
-  drawChart(key + '/' + unit, [xs, ys], unit, from, to);
+  // One line per series (a set of tags) of the metric, on the union of
+  // their times; a series without a point at a time has a gap there.
+  const lines = body.series.filter((s) => s.metric === state.metric);
+  const times = Array.from(new Set(lines.flatMap((s) => s.points.map((p) => new Date(p.ts).getTime() / 1000)))).sort((a, b) => a - b);
+  const at = new Map(times.map((t, i) => [t, i]));
+  const data = [times, ...lines.map((s) => {
+    const ys = new Array(times.length).fill(null);
+    s.points.forEach((p) => { ys[at.get(new Date(p.ts).getTime() / 1000)] = p.value; });
+    return ys;
+  })];
+  const unit = lines.length && lines[0].unit ? lines[0].unit : '';
+  const names = lines.map((s) => s.series || s.metric);
+  drawChart(key + '/' + unit + '/' + names.join('\n'), data, unit, from, to, names);
   const chart = $('chart');
-  chart.dataset.points = String(pts.length);
-  chart.dataset.last = pts.length ? String(ys[ys.length - 1]) : '';
-  $('chart-note').textContent = pts.length ? pts.length + ' points' + (body.step ? ' (' + body.agg + ' per ' + body.step + ')' : '') :
-    'No points of ' + state.metric + ' in this range.';
+  const points = lines.reduce((n, s) => n + s.points.length, 0);
+  const first = lines.length ? lines[0].points : [];
+  chart.dataset.points = String(points);
+  chart.dataset.series = String(lines.length);
+  chart.dataset.last = first.length ? String(first[first.length - 1].value) : '';
+  $('chart-note').textContent = points ? points + ' points' + (lines.length > 1 ? ' in ' + lines.length + ' series' : '') +
+    (body.step ? ' (' + body.agg + ' per ' + body.step + ')' : '') : 'No points of ' + state.metric + ' in this range.';
 }
 
-function drawChart(key, data, unit, from, to) {
+const lineColors = ['#7c9cff', '#f2a65a', '#5ad1a0', '#e36d8a', '#c39bff', '#e8d36a', '#5ec7e8', '#b0b8c4'];
+
+function drawChart(key, data, unit, from, to, names) {
   const box = $('chart');
   const width = Math.max(280, box.clientWidth);
   // The x scale is the chosen range, also where there are no points.
@@ -354,7 +375,12 @@ function drawChart(key, data, unit, from, to) {
       { stroke: '#8a96a8', grid: { stroke: '#232b36' }, ticks: { stroke: '#232b36' } },
       { stroke: '#8a96a8', grid: { stroke: '#232b36' }, ticks: { stroke: '#232b36' }, label: unit, size: 60 },
     ],
-    series: [{}, { label: state.metric, stroke: '#7c9cff', width: 2, fill: 'rgba(124,156,255,0.12)', points: { show: true, size: 6, fill: '#7c9cff' }, spanGaps: false }],
+    // Each series its own line, named by its tags in the legend.
+    series: [{}, ...(names.length ? names : [state.metric]).map((name, i) => {
+      const c = lineColors[i % lineColors.length];
+      return { label: name, stroke: c, width: 2, fill: names.length > 1 ? undefined : 'rgba(124,156,255,0.12)',
+        points: { show: true, size: 6, fill: c }, spanGaps: names.length > 1 };
+    })],
     cursor: { drag: { x: true, y: false } },
   };
   state.plot = new uPlot(opts, data, box);
@@ -398,7 +424,8 @@ async function loadFeatures() {
   wrap.append(table);
   const parts = [wrap];
   if ((snap.alerts || []).length) {
-    parts.push(el('p', 'empty', 'Alert states: ' + snap.alerts.map((a) => a.state + ' since ' + new Date(a.since).toLocaleTimeString()).join(', ')));
+    parts.push(el('p', 'empty', 'Alert states: ' + snap.alerts.map((a) => a.state + (a.tags ? ' ' + tagText(a.tags) : '') +
+      ' since ' + new Date(a.since).toLocaleTimeString()).join(', ')));
   }
   box.replaceChildren(...parts);
   $('features-age').textContent = snap.meta && snap.meta.service ? snap.meta.service : '';

@@ -12,20 +12,22 @@ import (
 // Alert is one alert transition as the history API shows it.
 type Alert struct {
 	// ID is the row's id; with Ts it orders the history (newest first).
-	ID          int64             `json:"-"`
-	EpisodeID   string            `json:"episode_id"`
-	Tenant      string            `json:"tenant"`
-	Host        string            `json:"host"`
-	AlertName   string            `json:"alertname"`
-	State       string            `json:"state"`
-	Severity    string            `json:"severity"`
-	Value       *float64          `json:"value"`
-	Message     string            `json:"message"`
-	Metric      string            `json:"metric,omitempty"`
-	Ts          time.Time         `json:"ts"`
-	StartsAt    *time.Time        `json:"starts_at,omitempty"`
-	EndsAt      *time.Time        `json:"ends_at,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
+	ID        int64             `json:"-"`
+	EpisodeID string            `json:"episode_id"`
+	Tenant    string            `json:"tenant"`
+	Host      string            `json:"host"`
+	AlertName string            `json:"alertname"`
+	State     string            `json:"state"`
+	Severity  string            `json:"severity"`
+	Value     *float64          `json:"value"`
+	Message   string            `json:"message"`
+	Metric    string            `json:"metric,omitempty"`
+	Ts        time.Time         `json:"ts"`
+	StartsAt  *time.Time        `json:"starts_at,omitempty"`
+	EndsAt    *time.Time        `json:"ends_at,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	// Tags are the tags of the alert's series (also among Labels).
+	Tags        map[string]string `json:"tags,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// Reason says why an alert ended other than by its condition (its
 	// rule was removed or changed, or no longer applies to the tenant).
@@ -62,13 +64,13 @@ type AlertPage struct {
 
 const alertSelect = `id, coalesce(episode_id, ''), coalesce(tenant, ''), coalesce(source_id, ''),
 	coalesce(alertname, rule, ''), coalesce(state, ''), coalesce(severity, ''), value, coalesce(message, ''),
-	coalesce(metric, ''), ts, starts_at, ends_at, labels, annotations, coalesce(payload->>'reason', '')`
+	coalesce(metric, ''), ts, starts_at, ends_at, labels, payload->'tags', annotations, coalesce(payload->>'reason', '')`
 
 func scanAlert(row pgx.Row, features bool) (Alert, error) {
 	var a Alert
-	var labels, annotations, feats []byte
+	var labels, tags, annotations, feats []byte
 	dest := []any{&a.ID, &a.EpisodeID, &a.Tenant, &a.Host, &a.AlertName, &a.State, &a.Severity, &a.Value,
-		&a.Message, &a.Metric, &a.Ts, &a.StartsAt, &a.EndsAt, &labels, &annotations, &a.Reason}
+		&a.Message, &a.Metric, &a.Ts, &a.StartsAt, &a.EndsAt, &labels, &tags, &annotations, &a.Reason}
 	if features {
 		dest = append(dest, &feats)
 	}
@@ -85,7 +87,7 @@ func scanAlert(row pgx.Row, features bool) (Alert, error) {
 	for _, j := range []struct {
 		b []byte
 		v any
-	}{{labels, &a.Labels}, {annotations, &a.Annotations}, {feats, &a.Features}} {
+	}{{labels, &a.Labels}, {tags, &a.Tags}, {annotations, &a.Annotations}, {feats, &a.Features}} {
 		if len(j.b) > 0 {
 			if err := json.Unmarshal(j.b, j.v); err != nil {
 				return a, fmt.Errorf("decode alert %d: %w", a.ID, err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventops/eventops/store/storetest"
+	"github.com/eventops/eventops/tables"
 )
 
 // A database at the skeleton's schema (version 2) with rows in it gains
@@ -47,5 +48,105 @@ func TestMigrateFromSkeletonSchema(t *testing.T) {
 	res, err := s.WriteMetrics(ctx, []MetricRow{{Ts: t0.Add(2 * time.Minute), Tenant: "acme", SourceID: "host-a", Metric: "cpu_load", Value: 4, IngestedAt: t0}})
 	if err != nil || res.Inserted != 1 {
 		t.Fatalf("write after migration: %+v %v", res, err)
+	}
+}
+
+// A database at the key without series (version 4) gains series_id on
+// every row, computed as EventOps computes it, and from then on keeps two
+// series of one metric at one time as two rows, and a row written again
+// as one.
+func TestMigrateToSeriesKey(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{URL: storetest.NewDatabase(t), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.migrate(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
+	if err := s.EnsurePartition(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO metrics (ts, tenant, source_id, metric, value, tags) VALUES
+		($1, 'acme', 'host-a', 'cpu_load', 1, '{"core":"0","env":"prod"}'),
+		($1 + interval '1 minute', 'acme', 'host-a', 'cpu_load', 2, '{}'),
+		($1, 'acme', 'host-a', 'disk_used_pct', 3, '{"mount":"/"}')`, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT metric, tags, series_id FROM metrics ORDER BY ts, metric`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var metric string
+		var tags []byte
+		var id int64
+		if err := rows.Scan(&metric, &tags, &id); err != nil {
+			t.Fatal(err)
+		}
+		want, err := seriesOf(metric, tags)
+		if err != nil || id != want {
+			t.Fatalf("%s %s: series_id %d, want %d (%v)", metric, tags, id, want, err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil || n != 3 {
+		t.Fatalf("%d rows %v", n, err)
+	}
+	// The other core at the same time is another row; each row again is none.
+	batch := []MetricRow{
+		{Ts: t0, Tenant: "acme", SourceID: "host-a", Metric: "cpu_load", Value: 1, Tags: []byte(`{"core":"0","env":"prod"}`), IngestedAt: t0},
+		{Ts: t0, Tenant: "acme", SourceID: "host-a", Metric: "cpu_load", Value: 5, Tags: []byte(`{"core":"1","env":"prod"}`), IngestedAt: t0},
+	}
+	for i, want := range []int64{1, 0} {
+		res, err := s.WriteMetrics(ctx, batch)
+		if err != nil || res.Inserted != want {
+			t.Fatalf("write %d: %+v %v", i, res, err)
+		}
+	}
+}
+
+// The series PostgreSQL computes for a row is the one EventOps computes for
+// its sample, whatever the tags hold.
+func TestSeriesIDMatchesPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{URL: storetest.NewDatabase(t), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		metric string
+		tags   tables.Tags
+	}{
+		{"cpu_load", nil},
+		{"cpu_load", tables.Tags{{Key: "core", Value: "0"}}},
+		{"cpu_load", tables.Tags{{Key: "B", Value: "x"}, {Key: "a", Value: "y"}, {Key: "é", Value: "z"}}},
+		{"odd", tables.Tags{{Key: `k=\"`, Value: `v"\=,}`}, {Key: "m{", Value: ""}}},
+		{"odd", tables.Tags{{Key: "k", Value: `="x",j="y`}}},
+	}
+	for _, c := range cases {
+		var got int64
+		if err := s.pool.QueryRow(ctx, `SELECT eventops_series_id($1, $2::jsonb)`, c.metric, string(c.tags.AppendJSON(nil))).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if want := tables.SeriesID(c.metric, c.tags); got != want {
+			t.Errorf("%s: PostgreSQL %d, EventOps %d", tables.SeriesName(c.metric, c.tags), got, want)
+		}
+	}
+	// Escaping keeps names apart that plain joining would not.
+	a := tables.SeriesName("odd", tables.Tags{{Key: "k", Value: `x",j="y`}})
+	b := tables.SeriesName("odd", tables.Tags{{Key: "j", Value: "y"}, {Key: "k", Value: "x"}})
+	if a == b {
+		t.Fatalf("%s and %s", a, b)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eventops/eventops/tables"
 )
 
 // Aggregations a downsampled series may use, mapped to their SQL. The map is
@@ -54,12 +56,16 @@ type Point struct {
 	Value float64   `json:"value"`
 }
 
-// Series is the points of one metric of one source.
+// Series is the points of one series: one metric of one source with one
+// set of tags.
 type Series struct {
-	Host   string  `json:"host"`
-	Metric string  `json:"metric"`
-	Unit   string  `json:"unit"`
-	Points []Point `json:"points"`
+	Host   string `json:"host"`
+	Metric string `json:"metric"`
+	// Name is the series' canonical name, metric{key="value",...}.
+	Name   string            `json:"series"`
+	Tags   map[string]string `json:"tags"`
+	Unit   string            `json:"unit"`
+	Points []Point           `json:"points"`
 }
 
 // likeEscape escapes LIKE's special characters.
@@ -109,18 +115,18 @@ func (s *Store) QuerySeries(ctx context.Context, q SeriesQuery) ([]Series, error
 		if !ok {
 			return nil, fmt.Errorf("store: unknown aggregation %q", q.Agg)
 		}
-		sql = `SELECT source_id, metric, unit, ts, value FROM (
-			SELECT source_id, metric, max(unit) AS unit, bucket AS ts, ` + agg + ` AS value,
-				row_number() OVER (PARTITION BY source_id, metric ORDER BY bucket DESC) AS rn
+		sql = `SELECT source_id, metric, series_id, tags, unit, ts, value FROM (
+			SELECT source_id, metric, series_id, (array_agg(tags))[1] AS tags, max(unit) AS unit, bucket AS ts, ` + agg + ` AS value,
+				row_number() OVER (PARTITION BY source_id, metric, series_id ORDER BY bucket DESC) AS rn
 			FROM (SELECT *, date_bin(` + a.arg(q.Step) + `::interval, ts, TIMESTAMPTZ '2000-01-01') AS bucket FROM metrics WHERE ` + where + `) m
-			GROUP BY source_id, metric, bucket) x
-			WHERE rn <= ` + perSeries + ` ORDER BY source_id, metric, ts LIMIT ` + total
+			GROUP BY source_id, metric, series_id, bucket) x
+			WHERE rn <= ` + perSeries + ` ORDER BY source_id, metric, series_id, ts LIMIT ` + total
 	} else {
-		sql = `SELECT source_id, metric, unit, ts, value FROM (
-			SELECT source_id, metric, unit, ts, value,
-				row_number() OVER (PARTITION BY source_id, metric ORDER BY ts DESC) AS rn
+		sql = `SELECT source_id, metric, series_id, tags, unit, ts, value FROM (
+			SELECT source_id, metric, series_id, tags, unit, ts, value,
+				row_number() OVER (PARTITION BY source_id, metric, series_id ORDER BY ts DESC) AS rn
 			FROM metrics WHERE ` + where + `) x
-			WHERE rn <= ` + perSeries + ` ORDER BY source_id, metric, ts LIMIT ` + total
+			WHERE rn <= ` + perSeries + ` ORDER BY source_id, metric, series_id, ts LIMIT ` + total
 	}
 	args := a.args
 	rows, err := s.pool.Query(ctx, sql, args...)
@@ -129,19 +135,27 @@ func (s *Store) QuerySeries(ctx context.Context, q SeriesQuery) ([]Series, error
 	}
 	defer rows.Close()
 	out := []Series{}
+	var seriesIDs []int64 // of out
 	n := 0
 	for rows.Next() {
 		if n++; n > q.MaxTotal {
 			return nil, fmt.Errorf("store: series of %s: more than %d points: %w", q.Name, q.MaxTotal, ErrTooManyPoints)
 		}
 		var host, metric, unit string
+		var series int64
+		var tags []byte
 		var p Point
-		if err := rows.Scan(&host, &metric, &unit, &p.Ts, &p.Value); err != nil {
+		if err := rows.Scan(&host, &metric, &series, &tags, &unit, &p.Ts, &p.Value); err != nil {
 			return nil, fmt.Errorf("store: scan series: %w", err)
 		}
 		p.Ts = p.Ts.UTC()
-		if n := len(out); n == 0 || out[n-1].Host != host || out[n-1].Metric != metric {
-			out = append(out, Series{Host: host, Metric: metric, Unit: unit})
+		if n := len(out); n == 0 || out[n-1].Host != host || out[n-1].Metric != metric || seriesIDs[n-1] != series {
+			t, err := decodeTags(tags)
+			if err != nil {
+				return nil, fmt.Errorf("store: tags of %s: %w", metric, err)
+			}
+			out = append(out, Series{Host: host, Metric: metric, Name: tables.SeriesName(metric, t), Tags: t.Map(), Unit: unit})
+			seriesIDs = append(seriesIDs, series)
 		}
 		last := &out[len(out)-1]
 		last.Points = append(last.Points, p)

@@ -115,7 +115,8 @@ func TestMigrateFromSeedSchemaKeepsRows(t *testing.T) {
 		severity TEXT, rule TEXT, value DOUBLE PRECISION, message TEXT, tags JSONB);
 		INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags)
 		VALUES ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '{"env":"prod"}'),
-		       ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '{"env":"prod"}');
+		       ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '{"env":"prod"}'),
+		       ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 40, 'percent', '{"env":"prod","core":"1"}');
 		INSERT INTO alerts (ts, tenant, source_id, metric, severity, rule, value, message)
 		VALUES ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 'critical', 'cpu>90', 92, 'old');`)
 	s := open(t, url)
@@ -130,7 +131,9 @@ func TestMigrateFromSeedSchemaKeepsRows(t *testing.T) {
 	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM alerts WHERE message = 'old'`).Scan(&a); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || !strings.Contains(tags, "prod") || a != 1 {
+	// The row sent twice is one row; the other series at the same time is
+	// its own.
+	if n != 2 || !strings.Contains(tags, "prod") || a != 1 {
 		t.Fatalf("after migration: %d metrics (tags %s), %d alerts", n, tags, a)
 	}
 	// The sources view is filled from the rows carried over.
@@ -162,5 +165,35 @@ func TestConcurrentMigrations(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Series of one metric that differ in their tags come back one per tag
+// set, with their tags and name; a tag filter picks among them.
+func TestQuerySeriesPerTagSet(t *testing.T) {
+	ctx := context.Background()
+	s := migrated(t)
+	at := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
+	var rows []store.MetricRow
+	for core, v := range []float64{20, 95} {
+		rows = append(rows, store.MetricRow{Ts: at, Tenant: "acme", SourceID: "host-a", Metric: "cpu_load", Value: v,
+			Tags: []byte(`{"core":"` + string(rune('0'+core)) + `","env":"prod"}`), IngestedAt: at})
+	}
+	if res, err := s.WriteMetrics(ctx, rows); err != nil || res.Inserted != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	got, err := s.QuerySeries(ctx, store.SeriesQuery{Tenant: "acme", Name: "cpu"})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for _, g := range got {
+		want := map[string]float64{"0": 20, "1": 95}[g.Tags["core"]]
+		if g.Name != `cpu_load{core="`+g.Tags["core"]+`",env="prod"}` || len(g.Points) != 1 || g.Points[0].Value != want {
+			t.Fatalf("series %+v", g)
+		}
+	}
+	got, err = s.QuerySeries(ctx, store.SeriesQuery{Tenant: "acme", Name: "cpu", Tags: map[string]string{"core": "1"}, Step: time.Minute, Agg: "max"})
+	if err != nil || len(got) != 1 || got[0].Tags["core"] != "1" || got[0].Points[0].Value != 95 {
+		t.Fatalf("filtered %+v %v", got, err)
 	}
 }

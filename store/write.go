@@ -2,16 +2,18 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/eventops/eventops/tables"
 	"github.com/jackc/pgx/v5"
 )
 
 const stagingDDL = `
 CREATE TEMP TABLE IF NOT EXISTS metrics_stage (
-  ts timestamptz, tenant text, source_id text, metric text, value float8,
+  ts timestamptz, tenant text, source_id text, metric text, series_id int8, value float8,
   unit text, tags jsonb, meta jsonb, ingested_at timestamptz
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS alerts_stage (
@@ -27,8 +29,11 @@ type MetricRow struct {
 	Tenant   string
 	SourceID string
 	Metric   string
-	Value    float64
-	Unit     string
+	// Series is tables.SeriesID(Metric, tags): with the source and the
+	// metric, it is the row's series. 0 has it computed from Tags.
+	Series int64
+	Value  float64
+	Unit   string
 	// Tags and Meta are JSON objects (Meta may be nil).
 	Tags       []byte
 	Meta       []byte
@@ -65,7 +70,7 @@ type BadRow struct {
 	Err   error
 }
 
-var metricCols = []string{"ts", "tenant", "source_id", "metric", "value", "unit", "tags", "meta", "ingested_at"}
+var metricCols = []string{"ts", "tenant", "source_id", "metric", "series_id", "value", "unit", "tags", "meta", "ingested_at"}
 
 var alertCols = []string{"ts", "tenant", "source_id", "metric", "severity", "rule", "value", "message", "tags",
 	"episode_id", "state", "alertname", "rule_id", "labels", "annotations", "features", "starts_at", "ends_at", "payload"}
@@ -207,8 +212,8 @@ const sourcesUpsert = `INSERT INTO sources AS s (tenant, source_id, first_seen, 
 	WHERE excluded.first_seen < s.first_seen OR excluded.last_seen > s.last_seen
 		OR (excluded.last_seen = s.last_seen AND excluded.meta IS DISTINCT FROM s.meta)`
 
-const stageToMetrics = `INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags, meta, ingested_at)
-	SELECT ts, tenant, source_id, metric, value, unit, tags, meta, ingested_at FROM metrics_stage
+const stageToMetrics = `INSERT INTO metrics (ts, tenant, source_id, metric, series_id, value, unit, tags, meta, ingested_at)
+	SELECT ts, tenant, source_id, metric, series_id, value, unit, tags, meta, ingested_at FROM metrics_stage
 	ON CONFLICT DO NOTHING`
 
 // copyMetrics writes rows in one transaction. It first COPYs them straight
@@ -303,7 +308,7 @@ func jsonPtr(b []byte) *string {
 type metricSource struct {
 	rows []MetricRow
 	i    int
-	vals [9]any
+	vals [10]any
 }
 
 func newMetricSource(rows []MetricRow) *metricSource { return &metricSource{rows: rows, i: -1} }
@@ -317,8 +322,49 @@ func (m *metricSource) Values() ([]any, error) {
 	if tags == nil {
 		tags = "{}"
 	}
-	m.vals = [9]any{r.Ts, r.Tenant, r.SourceID, r.Metric, r.Value, r.Unit, tags, jsonOrNil(r.Meta), r.IngestedAt}
+	series := r.Series
+	if series == 0 {
+		var err error
+		if series, err = seriesOf(r.Metric, r.Tags); err != nil {
+			return nil, err
+		}
+	}
+	m.vals = [10]any{r.Ts, r.Tenant, r.SourceID, r.Metric, series, r.Value, r.Unit, tags, jsonOrNil(r.Meta), r.IngestedAt}
 	return m.vals[:], nil
+}
+
+// seriesOf computes the series of a row that does not say it, from its
+// JSON tags.
+func seriesOf(metric string, tagsJSON []byte) (int64, error) {
+	tags, err := decodeTags(tagsJSON)
+	if err != nil {
+		return 0, fmt.Errorf("store: tags of %s: %w", metric, err)
+	}
+	return tables.SeriesID(metric, tags), nil
+}
+
+// decodeTags reads a JSON tags object into key-sorted tags; a value that
+// is not a string counts as written, a null as absent (as at ingest).
+func decodeTags(tagsJSON []byte) (tables.Tags, error) {
+	if len(tagsJSON) == 0 {
+		return nil, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(tagsJSON, &raw); err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(raw))
+	for k, v := range raw {
+		var s string
+		switch {
+		case string(v) == "null":
+		case json.Unmarshal(v, &s) == nil:
+			m[k] = s
+		default:
+			m[k] = string(v)
+		}
+	}
+	return tables.TagsFromMap(m), nil
 }
 
 func (s *Store) copyAlerts(ctx context.Context, rows []AlertRow) (int64, error) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
@@ -54,7 +55,8 @@ type SourceState struct {
 	// origin is at or below its partition's mark, and not newer than it, is
 	// such a duplicate.
 	Origins []OriginMark
-	// Metrics are sorted by name.
+	// Metrics are the source's series, sorted by metric name, then by tags
+	// (Tags.Compare).
 	Metrics []MetricState
 	// Lifecycle holds the source's alert states (Alerts) and the source
 	// time of their last evaluation, from which the rules step through
@@ -113,36 +115,79 @@ func (s *SourceState) Redelivered(partition int32, offset, milli int64) bool {
 	return s.Partition == partition && offset <= s.Offset && milli <= s.OffsetMilli
 }
 
-// MetricState is one metric's feature series.
+// MetricState is the feature series of one series: a metric with a set of
+// tags.
 type MetricState struct {
 	Name   string
+	Tags   Tags
 	Unit   string
 	Series *features.Series
+	// Untagged marks a series kept by a version that folded every tag set
+	// of a metric into one series: its tags are not known. The first
+	// sample of the metric takes it over (see FindSeries), so an upgrade
+	// keeps the windows.
+	Untagged bool
 }
 
-// Metric returns the state of a metric, or nil.
-func (s *SourceState) Metric(name string) *MetricState {
-	i := sort.Search(len(s.Metrics), func(i int) bool { return s.Metrics[i].Name >= name })
-	if i < len(s.Metrics) && s.Metrics[i].Name == name {
+func (m *MetricState) compare(name string, tags Tags) int {
+	if c := strings.Compare(m.Name, name); c != 0 {
+		return c
+	}
+	return m.Tags.Compare(tags)
+}
+
+func (s *SourceState) search(name string, tags Tags) (int, bool) {
+	i := sort.Search(len(s.Metrics), func(i int) bool { return s.Metrics[i].compare(name, tags) >= 0 })
+	return i, i < len(s.Metrics) && s.Metrics[i].compare(name, tags) == 0 && !s.Metrics[i].Untagged
+}
+
+// Metric returns the state of the series of metric name without tags, or
+// nil.
+func (s *SourceState) Metric(name string) *MetricState { return s.Series(name, nil) }
+
+// Series returns the state of the series of metric name with tags, or nil.
+func (s *SourceState) Series(name string, tags Tags) *MetricState {
+	if i, ok := s.search(name, tags); ok {
 		return &s.Metrics[i]
 	}
 	return nil
 }
 
-// AddMetric inserts a metric's state, keeping the order.
+// FindSeries returns the state of the series of metric name with tags, or
+// nil. When there is none but the metric has a series of unknown tags
+// (Untagged, from an older version), that series becomes this one and is
+// returned with adopted set: the caller re-reads its series (the order of
+// Metrics changed).
+func (s *SourceState) FindSeries(name string, tags Tags) (m *MetricState, adopted bool) {
+	if m := s.Series(name, tags); m != nil {
+		return m, false
+	}
+	i, _ := s.search(name, nil)
+	if i >= len(s.Metrics) || s.Metrics[i].Name != name || !s.Metrics[i].Untagged {
+		return nil, false
+	}
+	ms := s.Metrics[i]
+	s.Metrics = append(s.Metrics[:i], s.Metrics[i+1:]...)
+	ms.Tags, ms.Untagged = tags, false
+	return s.AddMetric(ms), true
+}
+
+// AddMetric inserts a series' state, keeping the order.
 func (s *SourceState) AddMetric(m MetricState) *MetricState {
-	i := sort.Search(len(s.Metrics), func(i int) bool { return s.Metrics[i].Name >= m.Name })
+	i := sort.Search(len(s.Metrics), func(i int) bool { return s.Metrics[i].compare(m.Name, m.Tags) >= 0 })
 	s.Metrics = append(s.Metrics, MetricState{})
 	copy(s.Metrics[i+1:], s.Metrics[i:])
 	s.Metrics[i] = m
 	return &s.Metrics[i]
 }
 
-// State encodings: version 1 (no generation, deadline or record times) is
-// still read; version 2 is written.
+// State encodings: versions 1 (no generation, deadline or record times)
+// and 2 (a series per metric, without tags) are still read; version 3 is
+// written.
 const (
 	stateVersion1 = 1
-	stateVersion  = 2
+	stateVersion2 = 2
+	stateVersion  = 3
 )
 
 // State flags.
@@ -180,6 +225,16 @@ func (s *SourceState) AppendBinary(dst []byte) ([]byte, error) {
 	b = appendUvarint(b, uint64(len(s.Metrics)))
 	for _, m := range s.Metrics {
 		b = appendString(b, m.Name)
+		// The tag count, doubled, with the low bit for Untagged.
+		nt := uint64(len(m.Tags)) << 1
+		if m.Untagged {
+			nt |= 1
+		}
+		b = appendUvarint(b, nt)
+		for _, t := range m.Tags {
+			b = appendString(b, t.Key)
+			b = appendString(b, t.Value)
+		}
 		b = appendString(b, m.Unit)
 		// Length-prefixed, so that a series that no longer decodes (its
 		// metric's configuration changed) can be skipped.
@@ -208,6 +263,8 @@ type StateHeader struct {
 	// the above (every field is then the most conservative: a deadline and
 	// alerts are assumed, under unknown rules).
 	Legacy bool
+	// Version is the encoding's.
+	Version byte
 }
 
 // DecodeStateHeader reads a stored state's header.
@@ -218,16 +275,17 @@ func DecodeStateHeader(data []byte) (StateHeader, error) {
 }
 
 func (r *reader) header() StateHeader {
-	switch v := r.byte("version"); {
+	v := r.byte("version")
+	switch {
 	case r.err != nil:
 		return StateHeader{}
 	case v == stateVersion1:
-		return StateHeader{Legacy: true, NextDeadline: 1, HasAlerts: true}
-	case v != stateVersion:
+		return StateHeader{Legacy: true, NextDeadline: 1, HasAlerts: true, Version: v}
+	case v != stateVersion && v != stateVersion2:
 		r.err = fmt.Errorf("%w: state version %d", ErrCorrupt, v)
 		return StateHeader{}
 	}
-	h := StateHeader{Generation: r.varint("generation"), Epoch: r.varint("epoch"), Rules: r.uvarint("rules"),
+	h := StateHeader{Version: v, Generation: r.varint("generation"), Epoch: r.varint("epoch"), Rules: r.uvarint("rules"),
 		NextDeadline: r.varint("next deadline")}
 	h.HasAlerts = r.byte("flags")&stateHasAlerts != 0
 	return h
@@ -259,8 +317,10 @@ func StoreIsNewer(stored, incoming []byte) bool {
 }
 
 // DecodeSourceState decodes a state; cfg gives each metric's feature
-// configuration. A metric whose series does not decode under its current
-// configuration starts afresh and is named in reset.
+// configuration. A series that does not decode under its metric's current
+// configuration starts afresh and its metric is named in reset. The
+// series of a state of version 1 or 2 (one per metric, whatever its tags)
+// are Untagged.
 func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s *SourceState, reset []string, err error) {
 	r := &reader{b: data}
 	h := r.header()
@@ -291,7 +351,24 @@ func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s 
 	}
 	n := r.count("metrics", 6)
 	for i := 0; i < n && r.err == nil; i++ {
-		name, unit := r.string("metric name"), r.string("metric unit")
+		name := r.string("metric name")
+		var tags Tags
+		untagged := h.Version < stateVersion
+		if !untagged {
+			nt := r.uvarint("tag count")
+			untagged = nt&1 != 0
+			if nt >>= 1; nt > uint64(len(r.b)/2) {
+				r.fail("tag count")
+			}
+			for j := uint64(0); j < nt && r.err == nil; j++ {
+				t := Tag{Key: r.string("tag key"), Value: r.string("tag value")}
+				if j > 0 && t.Key <= tags[j-1].Key {
+					r.fail("tags order")
+				}
+				tags = append(tags, t)
+			}
+		}
+		unit := r.string("metric unit")
 		if r.err != nil || len(r.b) < 4 {
 			r.fail("series length")
 			break
@@ -307,10 +384,12 @@ func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s 
 		c := cfg(name)
 		ser, rest, err := features.DecodeSeries(c, raw)
 		if err != nil || len(rest) != 0 {
-			reset = append(reset, name)
+			if len(reset) == 0 || reset[len(reset)-1] != name {
+				reset = append(reset, name)
+			}
 			ser = features.NewSeries(c)
 		}
-		s.Metrics = append(s.Metrics, MetricState{Name: name, Unit: unit, Series: ser})
+		s.Metrics = append(s.Metrics, MetricState{Name: name, Tags: tags, Unit: unit, Series: ser, Untagged: untagged})
 	}
 	alerts := r.bytes("alert states")
 	if r.err == nil && len(r.b) != 0 {
@@ -322,6 +401,6 @@ func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s 
 	if s.Lifecycle, err = rules.DecodeLifecycle(alerts); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	sort.Slice(s.Metrics, func(i, j int) bool { return s.Metrics[i].Name < s.Metrics[j].Name })
+	sort.Slice(s.Metrics, func(i, j int) bool { return s.Metrics[i].compare(s.Metrics[j].Name, s.Metrics[j].Tags) < 0 })
 	return s, reset, nil
 }

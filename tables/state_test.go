@@ -1,7 +1,10 @@
 package tables
 
 import (
+	"encoding/hex"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +30,7 @@ func sampleState(t testing.TB) *SourceState {
 		}
 		st.AddMetric(MetricState{Name: name, Unit: "percent", Series: ser})
 	}
+	st.AddMetric(MetricState{Name: "cpu", Tags: Tags{{Key: "core", Value: "1"}}, Series: features.NewSeries(features.DefaultConfig())})
 	st.Alerts.Set(rules.RuleID(7), rules.State{Phase: rules.Firing, ActiveSince: 1, FiringSince: 2, Value: 92, Episode: 5})
 	return st
 }
@@ -56,7 +60,7 @@ func TestSourceStateRoundTrip(t *testing.T) {
 		t.Fatal("SeenOrigin")
 	}
 	h, err := DecodeStateHeader(b)
-	if err != nil || h != (StateHeader{Generation: 4, Epoch: st.Epoch, Rules: st.Rules, NextDeadline: st.NextDeadline, HasAlerts: true}) {
+	if err != nil || h != (StateHeader{Generation: 4, Epoch: st.Epoch, Rules: st.Rules, NextDeadline: st.NextDeadline, HasAlerts: true, Version: stateVersion}) {
 		t.Fatalf("header %+v %v", h, err)
 	}
 	w, ok := got.Metric("mem").Series.Window(time.Minute)
@@ -75,7 +79,7 @@ func TestSourceStateAlertLifecycle(t *testing.T) {
 	}
 	st := &SourceState{Partition: 1, Offset: 2}
 	const at = int64(1761040801000)
-	rs.AdvanceAt(&st.Lifecycle, rules.Source{Tenant: "t", Host: "h"}, rules.SeriesFeatures{}, at, "", nil)
+	rs.AdvanceAt(&st.Lifecycle, rules.Source{Tenant: "t", Host: "h"}, &rules.SourceFeatures{}, at, "", nil)
 	b, err := st.AppendBinary(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -225,5 +229,72 @@ func TestStoreIsNewerAfterTheGroupStartedAgain(t *testing.T) {
 	after, _ := (&SourceState{Generation: 1, Epoch: 5_000}).AppendBinary(nil)
 	if StoreIsNewer(before, after) {
 		t.Fatal("a state of the restarted group is kept out")
+	}
+}
+
+// A state written by the version that kept one series per metric (version
+// 2: two metrics of 60 samples and a firing alert) decodes with its series
+// Untagged; the first sample of a metric takes its series over with its
+// windows, and the state re-encodes as the current version.
+func TestVersion2StateKeepsItsWindows(t *testing.T) {
+	raw, err := os.ReadFile("testdata/state-v2.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, reset, err := DecodeSourceState(b, defaultCfg)
+	if err != nil || len(reset) != 0 {
+		t.Fatal(err, reset)
+	}
+	if len(st.Metrics) != 2 || !st.Metrics[0].Untagged || st.Metric("cpu_load") != nil || len(st.Alerts) != 1 ||
+		st.Alerts[0].Identity == nil || st.Alerts[0].Series != nil {
+		t.Fatalf("decoded %+v", st)
+	}
+	core0 := Tags{{Key: "core", Value: "0"}}
+	ms, adopted := st.FindSeries("cpu_load", core0)
+	if !adopted || ms == nil || ms.Untagged || !ms.Tags.Equal(core0) {
+		t.Fatalf("take-over %+v %v", ms, adopted)
+	}
+	if w, ok := ms.Series.Window(time.Minute); !ok || w.Count != 60 {
+		t.Fatalf("the taken-over series has window %+v", w)
+	}
+	// Another series of the metric starts afresh.
+	if ms, adopted := st.FindSeries("cpu_load", Tags{{Key: "core", Value: "1"}}); ms != nil || adopted {
+		t.Fatalf("a second series takes over %+v", ms)
+	}
+	again, err := st.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := DecodeSourceState(again, defaultCfg)
+	if err != nil || got.Series("cpu_load", core0) == nil || !got.Metrics[1].Untagged || got.Metrics[1].Name != "mem" {
+		t.Fatalf("re-decoded %+v %v", got, err)
+	}
+	if h, _ := DecodeStateHeader(again); h.Version != stateVersion {
+		t.Fatalf("written as version %d", h.Version)
+	}
+}
+
+// Series of one metric that differ in their tags are kept apart, in tag
+// order, and survive encoding.
+func TestSeriesOfOneMetric(t *testing.T) {
+	st := &SourceState{}
+	for _, core := range []string{"1", "0"} {
+		ser := features.NewSeries(features.DefaultConfig())
+		ser.Add(1000, 1)
+		st.AddMetric(MetricState{Name: "cpu_load", Tags: Tags{{Key: "core", Value: core}}, Series: ser})
+	}
+	st.AddMetric(MetricState{Name: "cpu_load", Series: features.NewSeries(features.DefaultConfig())})
+	b, err := st.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := DecodeSourceState(b, defaultCfg)
+	if err != nil || len(got.Metrics) != 3 || got.Metrics[0].Tags != nil || got.Metrics[1].Tags[0].Value != "0" ||
+		got.Metrics[2].Tags[0].Value != "1" || got.Metric("cpu_load") != &got.Metrics[0] {
+		t.Fatalf("decoded %+v %v", got.Metrics, err)
 	}
 }

@@ -29,6 +29,7 @@ func runDev(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 		log.Info("stopping the embedded broker")
 		b.Close()
 	}()
+	cfg.HTTPAddr = devHTTPAddr(cfg)
 	apiLn, err := listenAPI(cfg)
 	if err != nil {
 		return err

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/eventops/eventops/api"
@@ -12,14 +14,22 @@ import (
 // keysCommand makes API keys and their keys-file lines. The key is printed
 // once and never stored: the keys file holds only its SHA-256.
 func keysCommand() command {
-	return command{name: "keys", args: "new TENANT|* [NAME...] | hash KEY",
-		summary: "make an API key for a tenant (* for admin) and print its keys-file line, or hash a key",
+	return command{name: "keys", args: "new TENANT|* [NAME...] | hash [KEY]",
+		summary: "make an API key for a tenant (* for admin) and print its keys-file line, or hash a key (read from stdin without KEY)",
 		keys:    []string{}, run: runKeys}
 }
 
 func runKeys(_ context.Context, _ *Config, args []string, _ *slog.Logger) error {
+	if len(args) == 1 && args[0] == "hash" {
+		// From stdin: the key stays out of the shell's history and ps.
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return usageError{"keys hash: no key on stdin"}
+		}
+		args = append(args, strings.TrimSpace(line))
+	}
 	if len(args) < 2 {
-		return usageError{"want `keys new TENANT [NAME...]` or `keys hash KEY`"}
+		return usageError{"want `keys new TENANT [NAME...]` or `keys hash [KEY]`"}
 	}
 	switch args[0] {
 	case "new":
@@ -39,6 +49,9 @@ func runKeys(_ context.Context, _ *Config, args []string, _ *slog.Logger) error 
 		fmt.Printf("key (give it to its holder; it is not stored):\n  %s\nline for the keys file:\n  %s\n", key, line)
 		return nil
 	case "hash":
+		if err := api.CheckKeyStrength(args[1]); err != nil {
+			return usageError{err.Error()}
+		}
 		fmt.Println(api.HashKey(args[1]))
 		return nil
 	}

@@ -18,40 +18,53 @@ import (
 // the flag is --key-with-dashes, the environment variable EVENTOPS_KEY, the
 // YAML key key. Precedence: flags > environment > YAML file > defaults.
 type Config struct {
-	DataDir     string        `key:"data_dir" default:"./.eventops" help:"directory for the embedded broker, goka's local state and the private PostgreSQL"`
-	Brokers     []string      `key:"brokers" help:"Kafka/Redpanda brokers, comma-separated (run; dev uses its embedded broker)"`
-	KafkaAddr   string        `key:"kafka_addr" default:"127.0.0.1:9092" help:"address the embedded broker listens on (dev, broker); port 0 picks a free one (see addr_file)"`
-	NumBrokers  int           `key:"num_brokers" default:"1" help:"brokers the embedded cluster runs, on consecutive ports from kafka_addr's, or each on a free one with port 0 (broker)"`
-	HTTPAddr    string        `key:"http_addr" default:":8088" help:"address of the HTTP API and dashboard; port 0 picks a free one (see addr_file)"`
-	AddrFile    string        `key:"addr_file" help:"file the bound addresses are written to once the process listens (dev, run, broker): a JSON object with kafka, the embedded brokers' host:port list, and http, the API's host:port; it appears whole, so a caller that removed it before the start polls for it to learn what port 0 chose"`
-	DatabaseURL string        `key:"database_url" env:"DATABASE_URL" help:"PostgreSQL URL; dev starts a private cluster under data_dir when empty"`
-	Stages      []string      `key:"stages" default:"ingest,features,sink,api" help:"stages this replica runs: ingest, features, sink, notify, api"`
-	Replication int           `key:"replication" default:"0" help:"replication factor of the topics EventOps creates (0: one replica on each broker, at most 3)"`
-	Partitions  int           `key:"partitions" default:"12" help:"partitions of the raw and co-partitioned topics (fixed once created)"`
-	Rules       string        `key:"rules" help:"rule file (YAML); empty uses the built-in example rules"`
-	Alerting    string        `key:"alerting" help:"receivers file of the notify stage (YAML in Alertmanager's shape: route, receivers with webhook_configs); empty sends nothing"`
-	ClientID    string        `key:"client_id" help:"name of this replica on the broker (default: eventops-<hostname>-<pid>)"`
-	LogFormat   string        `key:"log_format" default:"text" help:"log format: text or json"`
-	LogLevel    string        `key:"log_level" default:"info" help:"log level: debug, info, warn or error"`
-	Flush       time.Duration `key:"flush_interval" default:"5s" help:"how often dirty per-source state is written to its table"`
-	Shutdown    time.Duration `key:"shutdown_timeout" default:"30s" help:"how long a stop may take to drain batches and state"`
-	Session     time.Duration `key:"session_timeout" default:"6s" help:"consumer group session timeout: how fast a dead replica is noticed (Kafka's smallest by default)"`
-	Heartbeat   time.Duration `key:"heartbeat_interval" default:"1s" help:"consumer group heartbeat interval"`
-	Rebalance   time.Duration `key:"rebalance_timeout" default:"30s" help:"consumer group rebalance timeout (keep it far from goka's 5s rejoin pause)"`
-	BatchRows   int           `key:"batch_rows" default:"10000" help:"rows per PostgreSQL batch"`
-	BatchWait   time.Duration `key:"batch_interval" default:"200ms" help:"longest wait before a partial PostgreSQL batch is written"`
-	MaxFuture   time.Duration `key:"max_future" default:"30s" help:"how far an event time may be ahead of when its record reached the broker or HTTP ingest (kept well inside the 1m lateness; cf. Mimir's 10m creation grace period)"`
-	SourceIdle  time.Duration `key:"source_idle_timeout" default:"10m" help:"how long a source's actor stays in memory without a signal once its state is in the table (it comes back with its next signal or rule deadline)"`
-	MaxSeries   int           `key:"max_series_per_source" default:"500" help:"metrics a source keeps windowed features of; samples of more go to the DLQ with reason source_limit (their rows are stored)"`
-	MaxState    int           `key:"max_state_bytes" default:"786432" help:"bound of a source's encoded feature state, under the broker's max.message.bytes; a state beyond it sheds series (reason source_limit)"`
-	Retention   time.Duration `key:"retention" default:"0s" help:"how long metrics are kept: older daily partitions are dropped, older rows go to the DLQ (0 keeps them forever)"`
-	ConfigFile  string        `key:"config" env:"EVENTOPS_CONFIG" help:"YAML file with any of these keys"`
-	APIKeysFile string        `key:"api_keys_file" help:"API keys file: one 'sha256:<hex> <tenant or *> [name]' a line (eventops keys new TENANT makes one); dev without it serves localhost only"`
-	Auth        string        `key:"auth" default:"keys" help:"API access of run: keys (api_keys_file required) or none (every request reads every tenant)"`
-	SessionKey  string        `key:"session_secret" help:"secret that signs browser sessions; replicas behind one address need the same (default: random, sessions hold on one replica)"`
-	CORSOrigins []string      `key:"cors_origins" help:"origins other than the API's own that browsers may call it from, comma-separated (none by default)"`
-	IngestRate  int           `key:"ingest_rate" default:"20000" help:"events per second each tenant may send to POST /ingest (0: no limit)"`
-	IngestBurst int           `key:"ingest_burst" default:"100000" help:"events a tenant may send to POST /ingest at once before ingest_rate applies"`
+	DataDir          string        `key:"data_dir" default:"./.eventops" help:"directory for the embedded broker, goka's local state and the private PostgreSQL"`
+	Brokers          []string      `key:"brokers" help:"Kafka/Redpanda brokers, comma-separated (run; dev uses its embedded broker)"`
+	KafkaAddr        string        `key:"kafka_addr" default:"127.0.0.1:9092" help:"address the embedded broker listens on (dev, broker); port 0 picks a free one (see addr_file)"`
+	NumBrokers       int           `key:"num_brokers" default:"1" help:"brokers the embedded cluster runs, on consecutive ports from kafka_addr's, or each on a free one with port 0 (broker)"`
+	HTTPAddr         string        `key:"http_addr" default:":8088" help:"address of the HTTP API and dashboard; port 0 picks a free one (see addr_file)"`
+	AddrFile         string        `key:"addr_file" help:"file the bound addresses are written to once the process listens (dev, run, broker): a JSON object with kafka, the embedded brokers' host:port list, and http, the API's host:port; it appears whole, so a caller that removed it before the start polls for it to learn what port 0 chose"`
+	DatabaseURL      string        `key:"database_url" env:"DATABASE_URL" help:"PostgreSQL URL; dev starts a private cluster under data_dir when empty"`
+	Stages           []string      `key:"stages" default:"ingest,features,sink,api" help:"stages this replica runs: ingest, features, sink, notify, api"`
+	Replication      int           `key:"replication" default:"0" help:"replication factor of the topics EventOps creates (0: one replica on each broker, at most 3)"`
+	Partitions       int           `key:"partitions" default:"12" help:"partitions of the raw and co-partitioned topics (fixed once created)"`
+	Rules            string        `key:"rules" help:"rule file (YAML); empty uses the built-in example rules"`
+	Alerting         string        `key:"alerting" help:"receivers file of the notify stage (YAML in Alertmanager's shape: route, receivers with webhook_configs); empty sends nothing"`
+	ClientID         string        `key:"client_id" help:"name of this replica on the broker (default: eventops-<hostname>-<pid>)"`
+	LogFormat        string        `key:"log_format" default:"text" help:"log format: text or json"`
+	LogLevel         string        `key:"log_level" default:"info" help:"log level: debug, info, warn or error"`
+	Flush            time.Duration `key:"flush_interval" default:"5s" help:"how often dirty per-source state is written to its table"`
+	Shutdown         time.Duration `key:"shutdown_timeout" default:"30s" help:"how long a stop may take to drain batches and state"`
+	Session          time.Duration `key:"session_timeout" default:"6s" help:"consumer group session timeout: how fast a dead replica is noticed (Kafka's smallest by default)"`
+	Heartbeat        time.Duration `key:"heartbeat_interval" default:"1s" help:"consumer group heartbeat interval"`
+	Rebalance        time.Duration `key:"rebalance_timeout" default:"30s" help:"consumer group rebalance timeout (keep it far from goka's 5s rejoin pause)"`
+	BatchRows        int           `key:"batch_rows" default:"10000" help:"rows per PostgreSQL batch"`
+	BatchWait        time.Duration `key:"batch_interval" default:"200ms" help:"longest wait before a partial PostgreSQL batch is written"`
+	MaxFuture        time.Duration `key:"max_future" default:"30s" help:"how far an event time may be ahead of when its record reached the broker or HTTP ingest (kept well inside the 1m lateness; cf. Mimir's 10m creation grace period)"`
+	SourceIdle       time.Duration `key:"source_idle_timeout" default:"10m" help:"how long a source's actor stays in memory without a signal once its state is in the table (it comes back with its next signal or rule deadline)"`
+	MaxSeries        int           `key:"max_series_per_source" default:"500" help:"series (metric and tags) a source keeps windowed features of; samples of new series beyond it go to the DLQ with reason series_limit (their rows are stored)"`
+	MaxTenantSeries  int           `key:"max_series_per_tenant" default:"100000" help:"series the sources of a tenant keep windowed features of, in a replica's memory; samples of new series beyond it go to the DLQ with reason series_limit"`
+	SeriesStale      time.Duration `key:"series_stale_after" default:"1h" help:"how long a series may go without a sample (by its source's event time) before it leaves the source's state and its alerts resolve (reason series_gone)"`
+	MaxState         int           `key:"max_state_bytes" default:"786432" help:"bound of a source's encoded feature state, under the broker's max.message.bytes; a state beyond it sheds series (reason source_limit)"`
+	Retention        time.Duration `key:"retention" default:"0s" help:"how long metrics are kept: older daily partitions are dropped, older rows go to the DLQ (0 keeps them forever)"`
+	ConfigFile       string        `key:"config" env:"EVENTOPS_CONFIG" help:"YAML file with any of these keys"`
+	APIKeysFile      string        `key:"api_keys_file" help:"API keys file: one 'sha256:<hex> <tenant or *> [name]' a line (eventops keys new TENANT makes one); dev without it serves localhost only"`
+	Auth             string        `key:"auth" default:"keys" help:"API access of run: keys (api_keys_file required) or none (every request reads every tenant)"`
+	SessionKey       string        `key:"session_secret" help:"secret that signs browser sessions, at least 32 bytes (openssl rand -hex 32); replicas behind one address need the same (default: random, sessions hold on one replica)"`
+	CORSOrigins      []string      `key:"cors_origins" help:"origins other than the API's own that browsers may call it from and send writes from, comma-separated (none by default)"`
+	AllowedHosts     []string      `key:"allowed_hosts" help:"Host names the API answers to while it is open without keys, besides localhost, comma-separated (none by default)"`
+	TrustedProxies   []string      `key:"trusted_proxies" help:"addresses or CIDRs of the reverse proxies whose X-Forwarded-* headers are believed (the session cookie's Secure flag follows X-Forwarded-Proto from them), comma-separated (none by default)"`
+	IngestRate       int           `key:"ingest_rate" default:"20000" help:"events per second each tenant may send to POST /ingest (0: no limit)"`
+	IngestBurst      int           `key:"ingest_burst" default:"100000" help:"events a tenant may send to POST /ingest at once before ingest_rate applies"`
+	StreamsPerKey    int           `key:"streams_per_key" default:"10" help:"alert streams (GET /alerts/stream) one key may hold open at once"`
+	StreamsPerTenant int           `key:"streams_per_tenant" default:"50" help:"alert streams open at once for one tenant (all tenants' streams count as *)"`
+	StreamsTotal     int           `key:"streams_total" default:"1000" help:"alert streams this replica holds open at once"`
+	QueryTimeout     time.Duration `key:"query_timeout" default:"30s" help:"longest database read of one API request; PostgreSQL cancels it then"`
+	QueryMaxRange    time.Duration `key:"query_max_range" default:"8784h" help:"longest time range of a metric query (from..to, or from..now with step)"`
+	QueriesPerTenant int           `key:"queries_per_tenant" default:"2" help:"database reads the API runs at once for one tenant (more: 429)"`
+	QueriesTotal     int           `key:"queries_total" default:"4" help:"database reads the API runs at once in all, its share of the 8-connection pool (more: 429)"`
+	MaxSilences      int           `key:"max_silences" default:"1000" help:"pending and active silences a tenant may have"`
+	MaxMatchers      int           `key:"max_silence_matchers" default:"32" help:"matchers of one silence"`
 }
 
 type field struct {
@@ -242,6 +255,28 @@ func (c *Config) loadYAML(path string, isUsed map[string]bool) error {
 	return errors.Join(errs...)
 }
 
+// minSessionSecret is the shortest session secret accepted: 32 bytes, as
+// openssl rand -hex 32 prints 64.
+const minSessionSecret = 32
+
+// checkSessionSecret refuses a secret that could be guessed: too short, or
+// a placeholder left from an example. Empty is a random secret.
+func checkSessionSecret(s string) error {
+	if s == "" {
+		return nil
+	}
+	lower := strings.ToLower(s)
+	for _, p := range []string{"replace", "change", "placeholder", "example", "secret", "xxxx"} {
+		if strings.Contains(lower, p) {
+			return fmt.Errorf("looks like a placeholder (it contains %q): set a random one, e.g. openssl rand -hex 32", p)
+		}
+	}
+	if len(s) < minSessionSecret {
+		return fmt.Errorf("is %d bytes, shorter than %d: set a random one, e.g. openssl rand -hex 32", len(s), minSessionSecret)
+	}
+	return nil
+}
+
 // validate checks the settings a subcommand uses, naming the key.
 func (c *Config) validate(isUsed map[string]bool) error {
 	var errs []error
@@ -299,6 +334,12 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	if c.MaxSeries < 1 {
 		bad("max_series_per_source", "must be positive")
 	}
+	if c.SeriesStale < time.Minute {
+		bad("series_stale_after", "%s is shorter than a minute", c.SeriesStale)
+	}
+	if c.MaxTenantSeries < 1 {
+		bad("max_series_per_tenant", "must be positive")
+	}
 	if c.MaxState < 64<<10 || c.MaxState > 64<<20 {
 		bad("max_state_bytes", "%d is out of range 65536..67108864", c.MaxState)
 	}
@@ -307,6 +348,9 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	}
 	if c.Retention < 0 {
 		bad("retention", "%s must not be negative (0 keeps metrics forever)", c.Retention)
+	}
+	if err := checkSessionSecret(c.SessionKey); err != nil {
+		bad("session_secret", "%v", err)
 	}
 	switch c.Auth {
 	case "keys", "none":
@@ -318,6 +362,18 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	}
 	if c.IngestBurst < 1 {
 		bad("ingest_burst", "%d must be at least 1", c.IngestBurst)
+	}
+	for k, n := range map[string]int{"streams_per_key": c.StreamsPerKey, "streams_per_tenant": c.StreamsPerTenant, "streams_total": c.StreamsTotal,
+		"queries_per_tenant": c.QueriesPerTenant, "queries_total": c.QueriesTotal, "max_silences": c.MaxSilences, "max_silence_matchers": c.MaxMatchers} {
+		if n < 1 {
+			bad(k, "%d must be at least 1", n)
+		}
+	}
+	if c.QueryTimeout <= 0 {
+		bad("query_timeout", "must be positive")
+	}
+	if c.QueryMaxRange < time.Hour {
+		bad("query_max_range", "%s is shorter than 1h", c.QueryMaxRange)
 	}
 	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
 		bad("batch_rows", "%d is out of range 1..1000000", c.BatchRows)

@@ -125,6 +125,16 @@ func TestDashboardInChromium(t *testing.T) {
 		`Array.from(document.querySelectorAll('#silences li')).map((li) => li.dataset.state).join() === 'active,expired' &&
 		 document.querySelector('#silences li[data-state="expired"]').textContent.includes('web-1')`)
 
+	// Two cores of cpu_load are two more lines of the chart, named by their
+	// tags in its legend; the alert of the hot one shows its tags.
+	at := time.Now().UTC().Format(time.RFC3339Nano)
+	postIngest(t, p.HTTP, key, fmt.Sprintf(`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":10,"ts_event":%q,"tags":{"core":"0"}}`+"\n"+
+		`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":99,"ts_event":%q,"tags":{"core":"1"}}`, at, at), 2)
+	waitJS(t, ctx, 30*time.Second, "a line per series with its tags in the legend",
+		`document.getElementById('chart').dataset.series === '3' && document.getElementById('chart').textContent.includes('cpu_load{core="1"}')`)
+	waitJS(t, ctx, 20*time.Second, "the alert of the hot core with its tags",
+		`!!document.querySelector("#feed li.alert[data-state=firing][data-tags='{core=\"1\"}']")`)
+
 	if path := os.Getenv("EVENTOPS_SCREENSHOT"); path != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
@@ -145,7 +155,7 @@ func TestDashboardInChromium(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{`eventops_consumer_lag{group="eventops-sink",partition="`, `eventops_sse_clients 1`,
 		`eventops_http_request_duration_seconds_count{code="200",method="GET",route="/metrics/:name"}`,
-		`eventops_http_ingest_events_total{outcome="accepted",reason=""} 25`} {
+		`eventops_http_ingest_events_total{outcome="accepted",reason=""} 27`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/-/metrics lacks %s", want)
 		}

@@ -92,6 +92,19 @@ func listenAPI(cfg *Config) (net.Listener, error) {
 	return ln, nil
 }
 
+// devHTTPAddr is where dev serves the API: without keys the API is open,
+// so an address without a host (":8088") means loopback only; a host
+// named in http_addr is kept.
+func devHTTPAddr(cfg *Config) string {
+	if cfg.APIKeysFile != "" {
+		return cfg.HTTPAddr
+	}
+	if host, port, err := net.SplitHostPort(cfg.HTTPAddr); err == nil && host == "" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return cfg.HTTPAddr
+}
+
 // addrOf is a listener's address, empty without one.
 func addrOf(ln net.Listener) string {
 	if ln == nil {

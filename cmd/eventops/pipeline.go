@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -136,10 +137,15 @@ func (p *pipeline) run(ctx context.Context) error {
 	var sources *actors.Sources
 	var wakeStored func()
 	readiness := []func(context.Context) error{
-		func(ctx context.Context) error { return db.Ping(ctx) },
+		func(ctx context.Context) error {
+			if err := db.Ping(ctx); err != nil {
+				return &api.NotReadyError{Reason: "PostgreSQL is not reachable", Err: err}
+			}
+			return nil
+		},
 		func(ctx context.Context) error {
 			if err := producer.Ping(ctx); err != nil {
-				return fmt.Errorf("the broker is not reachable: %w", err)
+				return &api.NotReadyError{Reason: "the broker is not reachable", Err: err}
 			}
 			return nil
 		},
@@ -166,8 +172,10 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 		sources = actors.NewSources(system, actors.SourcesOptions{
 			Rules: ruleHolder, Producer: stateProducer, AlertProducer: alertProducer, FlushInterval: cfg.Flush,
-			IdleTimeout: idle, MaxFuture: cfg.MaxFuture, MaxSeries: cfg.MaxSeries, MaxStateBytes: cfg.MaxState,
-			Registerer: reg, Logger: log,
+			IdleTimeout: idle, MaxFuture: cfg.MaxFuture, MaxSeries: cfg.MaxSeries, MaxTenantSeries: cfg.MaxTenantSeries,
+			SeriesStaleAfter: cfg.SeriesStale,
+			MaxStateBytes:    cfg.MaxState,
+			Registerer:       reg, Logger: log,
 		})
 		fs, err := processors.NewFeatures(processors.FeaturesOptions{
 			Kafka: kafka, Host: sourceHost{sources}, Producer: producer, Metrics: metrics, Logger: log,
@@ -196,7 +204,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		stages.Go(func() error { return db.RunMaintenance(sctx) })
 		readiness = append(readiness, func(context.Context) error {
 			if !sink.Healthy() {
-				return errors.New("the last PostgreSQL write failed")
+				return &api.NotReadyError{Reason: "the last PostgreSQL write failed"}
 			}
 			return nil
 		})
@@ -212,12 +220,22 @@ func (p *pipeline) run(ctx context.Context) error {
 	if wakeStored != nil {
 		reloader.AfterReload(wakeStored)
 	}
+	// The API server, once it exists: reloads read its keys file again.
+	var apiServer atomic.Pointer[api.Server]
 	reloadRules := func() (api.ReloadResult, error) {
 		rs, err := reloader.Reload()
 		if err != nil {
 			return api.ReloadResult{}, err
 		}
-		return api.ReloadResult{Rules: rs.Len(), Files: rs.Files()}, nil
+		res := api.ReloadResult{Rules: rs.Len(), Files: rs.Files()}
+		if srv := apiServer.Load(); srv != nil && cfg.APIKeysFile != "" {
+			n, err := reloadKeys(srv, cfg.APIKeysFile, log)
+			if err != nil {
+				return res, err
+			}
+			res.Keys = n
+		}
+		return res, nil
 	}
 	// SIGHUP reloads the rules, as POST /-/reload does.
 	hup := make(chan os.Signal, 1)
@@ -229,7 +247,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			case <-sctx.Done():
 				return nil
 			case <-hup:
-				_, _ = reloader.Reload()
+				_, _ = reloadRules()
 			}
 		}
 	})
@@ -241,13 +259,13 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 		readiness = append(readiness, func(context.Context) error {
 			if !view.Recovered() {
-				return errors.New("the features table is not recovered yet")
+				return &api.NotReadyError{Reason: "the features table is not recovered yet"}
 			}
 			select {
 			case <-hub.Ready():
 				return nil
 			default:
-				return errors.New("the alert stream has not read " + tables.AlertsTopic + " yet")
+				return &api.NotReadyError{Reason: "the alert stream has not read " + tables.AlertsTopic + " yet"}
 			}
 		})
 		srv := api.New(api.Options{
@@ -255,10 +273,14 @@ func (p *pipeline) run(ctx context.Context) error {
 			Static: static.FS(), Logger: log, Reload: reloadRules,
 			MetricNames: db, Rules: ruleLister{ruleHolder}, Registerer: reg,
 			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
-			CORSOrigins: cfg.CORSOrigins, Producer: producer, Normalize: normalize.Options{MaxFuture: cfg.MaxFuture},
+			CORSOrigins: cfg.CORSOrigins, AllowedHosts: cfg.AllowedHosts, TrustedProxies: cfg.TrustedProxies, Producer: producer, Normalize: normalize.Options{MaxFuture: cfg.MaxFuture},
 			IngestRate: float64(cfg.IngestRate), IngestBurst: cfg.IngestBurst,
+			StreamsPerKey: cfg.StreamsPerKey, StreamsPerTenant: cfg.StreamsPerTenant, StreamsTotal: cfg.StreamsTotal,
+			QueryTimeout: cfg.QueryTimeout, QueryMaxRange: cfg.QueryMaxRange, QueriesPerTenant: cfg.QueriesPerTenant, QueriesTotal: cfg.QueriesTotal,
+			MaxSilences: cfg.MaxSilences, MaxSilenceMatchers: cfg.MaxMatchers,
 			Ready: func(ctx context.Context) error { return allReady(ctx, readiness) },
 		})
+		apiServer.Store(srv)
 		stages.Go(func() error { return hub.Run(sctx) })
 		stages.Go(func() error { return view.Run(sctx) })
 		stages.Go(func() error { return srv.Serve(sctx, p.api) })
@@ -333,7 +355,7 @@ func awaitReady(ctx context.Context, checks []func(context.Context) error) error
 func recovered(name string, st interface{ Recovered() bool }) func(context.Context) error {
 	return func(context.Context) error {
 		if !st.Recovered() {
-			return fmt.Errorf("the %s stage's partitions are not recovered", name)
+			return &api.NotReadyError{Reason: fmt.Sprintf("the %s stage's partitions are not recovered", name)}
 		}
 		return nil
 	}
@@ -441,6 +463,22 @@ func (f featureReader) SourceFeatures(ctx context.Context, tenant, host string) 
 		return nil, api.ErrNotFound
 	}
 	return b, err
+}
+
+// reloadKeys reads the keys file again and puts it in force: a removed
+// key, and every session opened with it, stops working at once. A file
+// that does not load leaves the keys in force.
+func reloadKeys(srv *api.Server, path string, log *slog.Logger) (int, error) {
+	keys, err := api.LoadKeys(path)
+	if err != nil {
+		log.Error("keys reload failed; the keys in force stay", "err", err)
+		return 0, fmt.Errorf("api_keys_file: %w", err)
+	}
+	if err := srv.SetKeys(keys); err != nil {
+		return 0, err
+	}
+	log.Info("API keys reloaded", "keys", keys.Len(), "tenants", keys.Tenants(), "file", path)
+	return keys.Len(), nil
 }
 
 // apiAccess loads the API keys and says at start how the API is reached.

@@ -60,7 +60,8 @@ FROM metrics_seed
 WHERE ts IS NOT NULL AND tenant IS NOT NULL AND source_id IS NOT NULL AND metric IS NOT NULL AND value IS NOT NULL
 ORDER BY id
 ON CONFLICT DO NOTHING;
-DROP TABLE metrics_seed;
+-- metrics_seed stays: rows that differ from a row carried over only in their
+-- tags are other series, which the series key (00005) carries over.
 
 ALTER TABLE alerts ALTER COLUMN id TYPE BIGINT;
 ALTER TABLE alerts
@@ -95,4 +96,5 @@ CREATE TABLE metrics (
 INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags)
 SELECT ts, tenant, source_id, metric, value, unit, tags FROM metrics_partitioned ORDER BY id;
 DROP TABLE metrics_partitioned;
+DROP TABLE IF EXISTS metrics_seed;
 DROP FUNCTION IF EXISTS eventops_ensure_metrics_partition(DATE);

@@ -1,0 +1,239 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eventops/eventops/features"
+)
+
+// A series is one metric of a source with one set of tags. Tags are labels
+// sorted by name; a rule is evaluated once per series of what it reads (see
+// RuleSet.Advance), and a series' tags are among its alert's labels.
+
+// CompareLabels orders name-sorted label lists: label by label, name then
+// value, a list that is a prefix of the other first.
+func CompareLabels(a, b []Label) int {
+	return slices.CompareFunc(a, b, func(x, y Label) int {
+		if c := strings.Compare(x.Name, y.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Value, y.Value)
+	})
+}
+
+// matches reports whether tags (sorted) hold every label of sel (sorted).
+func matches(tags, sel []Label) bool {
+	i := 0
+	for _, m := range sel {
+		for i < len(tags) && tags[i].Name < m.Name {
+			i++
+		}
+		if i == len(tags) || tags[i] != m {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseSeries parses a metric with an optional selector, as rules name
+// them: cpu_load, or disk_used_pct{mount="/",env="prod"}. A value is a
+// double-quoted string in which \" and \\ stand for " and \. The labels
+// come back sorted by name; a name given twice is an error.
+func ParseSeries(s string) (metric string, sel []Label, err error) {
+	open := strings.IndexByte(s, '{')
+	if open < 0 {
+		return s, nil, nil
+	}
+	metric, rest := s[:open], s[open+1:]
+	if metric == "" {
+		return "", nil, fmt.Errorf("%q: no metric before the selector", s)
+	}
+	for {
+		rest = strings.TrimLeft(rest, " ")
+		if strings.HasPrefix(rest, "}") {
+			rest = rest[1:]
+			break
+		}
+		eq := strings.IndexByte(rest, '=')
+		if eq <= 0 {
+			return "", nil, fmt.Errorf("%q: expected name=\"value\"", s)
+		}
+		name := strings.TrimSpace(rest[:eq])
+		if name == "" || strings.ContainsAny(name, `"{},!~`) {
+			return "", nil, fmt.Errorf("%q: bad tag name %q (only = matchers are supported)", s, name)
+		}
+		rest = strings.TrimLeft(rest[eq+1:], " ")
+		if !strings.HasPrefix(rest, `"`) {
+			return "", nil, fmt.Errorf("%q: the value of %s must be double-quoted", s, name)
+		}
+		var b strings.Builder
+		i, closed := 1, false
+		for ; i < len(rest); i++ {
+			c := rest[i]
+			if c == '\\' && i+1 < len(rest) && (rest[i+1] == '"' || rest[i+1] == '\\') {
+				b.WriteByte(rest[i+1])
+				i++
+				continue
+			}
+			if c == '"' {
+				closed = true
+				break
+			}
+			b.WriteByte(c)
+		}
+		if !closed {
+			return "", nil, fmt.Errorf("%q: unterminated value of %s", s, name)
+		}
+		sel = append(sel, Label{Name: name, Value: b.String()})
+		rest = strings.TrimLeft(rest[i+1:], " ")
+		switch {
+		case strings.HasPrefix(rest, ","):
+			rest = rest[1:]
+		case strings.HasPrefix(rest, "}"):
+		default:
+			return "", nil, fmt.Errorf("%q: expected , or } after %s", s, name)
+		}
+	}
+	if strings.TrimSpace(rest) != "" {
+		return "", nil, fmt.Errorf("%q: text after the selector", s)
+	}
+	slices.SortFunc(sel, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
+	for i := 1; i < len(sel); i++ {
+		if sel[i].Name == sel[i-1].Name {
+			return "", nil, fmt.Errorf("%q: tag %s given twice", s, sel[i].Name)
+		}
+	}
+	return metric, sel, nil
+}
+
+// FormatSelector writes name-sorted labels as a selector's inside:
+// k="v",k2="v2".
+func FormatSelector(sel []Label) string {
+	var b strings.Builder
+	for i, l := range sel {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(l.Name)
+		b.WriteString(`="`)
+		b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(l.Value))
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// SourceFeatures serves Features from the feature series of one source. It
+// is how an actor (and the rule-test runner) connects the feature engine to
+// rules. The zero value is empty and ready. It is not safe for concurrent
+// use: one actor owns it.
+type SourceFeatures struct {
+	byMetric map[string][]seriesEntry // sorted by tags
+	// The series of the metric read last: an evaluation reads one metric
+	// several times in a row.
+	lastMetric string
+	last       []seriesEntry
+}
+
+// of returns the series of metric.
+func (s *SourceFeatures) of(metric string) []seriesEntry {
+	if metric != s.lastMetric || s.last == nil {
+		s.lastMetric, s.last = metric, s.byMetric[metric]
+	}
+	return s.last
+}
+
+type seriesEntry struct {
+	tags []Label
+	ser  *features.Series
+}
+
+func (s *SourceFeatures) find(metric string, tags []Label) (int, bool) {
+	es := s.of(metric)
+	if len(es) == 1 && len(tags) == 0 && len(es[0].tags) == 0 {
+		return 0, true
+	}
+	return slices.BinarySearchFunc(es, tags, func(e seriesEntry, t []Label) int { return CompareLabels(e.tags, t) })
+}
+
+// Set makes ser the series of metric with tags (sorted by name; the list
+// is kept, not copied).
+func (s *SourceFeatures) Set(metric string, tags []Label, ser *features.Series) {
+	if s.byMetric == nil {
+		s.byMetric = map[string][]seriesEntry{}
+	}
+	i, ok := s.find(metric, tags)
+	if ok {
+		s.byMetric[metric][i].ser = ser
+		return
+	}
+	s.byMetric[metric] = slices.Insert(s.byMetric[metric], i, seriesEntry{tags: tags, ser: ser})
+	s.last = nil
+}
+
+// Delete forgets the series of metric with tags.
+func (s *SourceFeatures) Delete(metric string, tags []Label) {
+	if i, ok := s.find(metric, tags); ok {
+		s.last = nil
+		s.byMetric[metric] = slices.Delete(s.byMetric[metric], i, i+1)
+		if len(s.byMetric[metric]) == 0 {
+			delete(s.byMetric, metric)
+		}
+	}
+}
+
+// Get returns the series of metric with tags, or nil.
+func (s *SourceFeatures) Get(metric string, tags []Label) *features.Series {
+	if i, ok := s.find(metric, tags); ok {
+		return s.last[i].ser
+	}
+	return nil
+}
+
+// SeriesCount is the number of series of metric.
+func (s *SourceFeatures) SeriesCount(metric string) int { return len(s.of(metric)) }
+
+// SeriesTags are the tags of the i-th series of metric, in tag order.
+func (s *SourceFeatures) SeriesTags(metric string, i int) []Label { return s.of(metric)[i].tags }
+
+// Stat reads a stat of a series; last with window 0 is the newest sample.
+// Windows end at the series' newest event time, so windowed stats do not
+// change while a series is silent: only seconds_since_last does.
+func (s *SourceFeatures) Stat(metric string, tags []Label, stat string, window time.Duration, nowMilli int64) (float64, bool) {
+	ser := s.Get(metric, tags)
+	if ser == nil {
+		return 0, false
+	}
+	if stat == features.StatLast && window == 0 {
+		_, v, ok := ser.Last()
+		return v, ok
+	}
+	return ser.Stat(stat, window, nowMilli)
+}
+
+// SecondsSinceLast is the age of the newest sample of a series, or of the
+// newest sample of any series of the source when metric is "".
+func (s *SourceFeatures) SecondsSinceLast(metric string, tags []Label, nowMilli int64) (float64, bool) {
+	if metric != "" {
+		ser := s.Get(metric, tags)
+		if ser == nil {
+			return 0, false
+		}
+		if _, _, ok := ser.Last(); !ok {
+			return 0, false
+		}
+		return ser.SecondsSinceLast(nowMilli), true
+	}
+	age, ok := math.Inf(1), false
+	for _, es := range s.byMetric {
+		for _, e := range es {
+			if _, _, has := e.ser.Last(); has {
+				age, ok = min(age, e.ser.SecondsSinceLast(nowMilli)), true
+			}
+		}
+	}
+	return age, ok
+}

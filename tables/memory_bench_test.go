@@ -1,0 +1,100 @@
+package tables
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/eventops/eventops/features"
+	"github.com/eventops/eventops/rules"
+)
+
+// BenchmarkSeriesMemory measures what a series costs a features replica:
+// sources of 10 metrics with 10 series each (tags core 0..9), every series
+// with two hours of one sample per 10 s (a gauge with 2 decimals), held as
+// an actor holds them (the state and the rules' index of its series). It
+// reports the heap and the RSS per series, and the encoded state per
+// series; "queried" series have also been read as rules read them (every
+// window's average and p99), which leaves query buffers behind.
+//
+//	go test -run '^$' -bench SeriesMemory -benchtime 1x ./tables/
+func BenchmarkSeriesMemory(b *testing.B) {
+	b.Run("held", func(b *testing.B) { seriesMemory(b, false) })
+	b.Run("queried", func(b *testing.B) { seriesMemory(b, true) })
+}
+
+func seriesMemory(b *testing.B, queried bool) {
+	const sources, metrics, perMetric, samples = 200, 10, 10, 720
+	type held struct {
+		st    *SourceState
+		feats rules.SourceFeatures
+	}
+	for b.Loop() {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		rssBefore := rss(b)
+		all := make([]held, sources)
+		for s := range all {
+			h := &all[s]
+			h.st = &SourceState{}
+			for m := range metrics {
+				for c := range perMetric {
+					tags := Tags{{Key: "core", Value: strconv.Itoa(c)}, {Key: "env", Value: "prod"}}
+					ser := features.NewSeries(features.DefaultConfig())
+					for i := range int64(samples) {
+						v := float64(int64(4000+1000*float64(c)/perMetric+float64(i%97))) / 100
+						ser.Add(1_761_040_800_000+i*10_000, v)
+					}
+					if queried {
+						// What rules read: every window's statistics and quantiles.
+						for _, w := range ser.Config().Windows {
+							ser.Stat(features.StatP99, w, 1_761_040_800_000+samples*10_000)
+							ser.Stat("avg", w, 1_761_040_800_000+samples*10_000)
+						}
+					}
+					ms := h.st.AddMetric(MetricState{Name: fmt.Sprintf("metric_%02d", m), Tags: tags, Unit: "percent", Series: ser})
+					h.feats.Set(ms.Name, ms.Tags.Labels(), ms.Series)
+				}
+			}
+		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		rssAfter := rss(b)
+		n := float64(sources * metrics * perMetric)
+		enc, err := all[0].st.AppendBinary(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/series")
+		b.ReportMetric(float64(rssAfter-rssBefore)/n, "rss-B/series")
+		b.ReportMetric(float64(len(enc))/(metrics*perMetric), "state-B/series")
+		runtime.KeepAlive(all)
+	}
+}
+
+// rss is the process's resident set (VmRSS), in bytes.
+func rss(b *testing.B) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
