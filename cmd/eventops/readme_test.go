@@ -11,33 +11,22 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/eventops/eventops/rules"
 )
 
-// readmeBlocks returns the fenced blocks of lang in the README section
-// titled heading.
-func readmeBlocks(t *testing.T, heading, lang string) []string {
+// readmeBlocks returns the bodies of the fenced blocks of lang under the
+// README heading section.
+func readmeBlocks(t *testing.T, section, lang string) []string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i := strings.Index(s, "\n## "+heading+"\n")
-	if i < 0 {
-		t.Fatalf("README has no section %q", heading)
-	}
-	s = s[i+1:]
-	if j := strings.Index(s[3:], "\n## "); j >= 0 {
-		s = s[:j+3]
-	}
-	re := regexp.MustCompile("(?s)```" + lang + "\n(.*?)```")
 	var out []string
-	for _, m := range re.FindAllStringSubmatch(s, -1) {
-		out = append(out, m[1])
+	for _, b := range readmeFencedBlocks(t) {
+		if b.section == section && b.lang == lang {
+			out = append(out, b.body)
+		}
 	}
 	return out
 }
@@ -306,16 +295,36 @@ func runReadmeCommand(t *testing.T, dir string, env []string, script string) (st
 	cmd := exec.CommandContext(ctx, "sh", "-c", script)
 	cmd.Dir, cmd.Env = dir, env
 	cmd.WaitDelay = time.Second
+	// sh and what it started (curl) end together.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if stream {
-		if ctx.Err() != nil && (strings.Contains(out.String(), "retry:") || strings.Contains(out.String(), "event:")) {
-			return out.String(), errOut.String(), nil
-		}
-		return out.String(), errOut.String(), fmt.Errorf("the stream sent nothing: %v", err)
+	cmd.Stderr = &errOut
+	if !stream {
+		cmd.Stdout = &out
+		err := cmd.Run()
+		return out.String(), errOut.String(), err
 	}
-	return out.String(), errOut.String(), err
+	// A stream: read until it has sent its retry line or an event, then end it.
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		return "", "", err
+	}
+	sc := bufio.NewScanner(pipe)
+	started := false
+	for !started && sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		started = strings.HasPrefix(sc.Text(), "retry:") || strings.HasPrefix(sc.Text(), "event:")
+	}
+	cancel()
+	_ = cmd.Wait()
+	if !started {
+		return out.String(), errOut.String(), errors.New("the stream sent nothing")
+	}
+	return out.String(), errOut.String(), nil
 }
 
 // elided matches a word of the README that shows only the start of a
