@@ -213,11 +213,11 @@ func New(opts Options) *Server {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"method", "route", "code"}),
 	}
-	s.keyring.Store(opts.Keys)
 	if len(s.sessionSecret) == 0 {
 		s.sessionSecret = make([]byte, 32)
 		_, _ = rand.Read(s.sessionSecret)
 	}
+	s.keyring.Store(opts.Keys.withIDs(s.sessionSecret))
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(s.httpDuration)
 	}
@@ -365,7 +365,7 @@ func (s *Server) SetKeys(kr *KeyRing) error {
 	if kr == nil || s.keys() == nil {
 		return fmt.Errorf("api: keys can be replaced, not added or removed as a whole")
 	}
-	s.keyring.Store(kr)
+	s.keyring.Store(kr.withIDs(s.sessionSecret))
 	return nil
 }
 
