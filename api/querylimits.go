@@ -89,11 +89,15 @@ func (s *Server) limitQueries(c *fiber.Ctx) error {
 	if !readsDatabase(c.Method(), c.Path()) {
 		return c.Next()
 	}
+	a, err := s.requestAccess(c)
 	tenant := strings.Clone(c.Query("tenant"))
+	if err != nil || (tenant != "" && !a.sees(tenant)) {
+		// Refused before any read: it takes no one's slot (naming another
+		// tenant must not use up that tenant's).
+		return c.Next()
+	}
 	if tenant == "" {
-		if a, err := s.requestAccess(c); err == nil {
-			tenant, _ = a.only()
-		}
+		tenant, _ = a.only()
 	}
 	if tenant == "" {
 		tenant = AllTenants
@@ -106,7 +110,7 @@ func (s *Server) limitQueries(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.opts.QueryTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)
-	err := c.Next()
+	err = c.Next()
 	if err != nil && ctx.Err() == context.DeadlineExceeded {
 		return &Problem{Type: "about:blank", Title: "Service Unavailable", Status: fiber.StatusServiceUnavailable,
 			Detail: fmt.Sprintf("the query took longer than %s and was cancelled: narrow it with host, tag filters, from and to", s.opts.QueryTimeout)}

@@ -83,3 +83,20 @@ func TestIngestOverRateIsRefusedBeforeTheBodyIsRead(t *testing.T) {
 	}
 	wantProblem(t, "in debt", do(t, srv, "POST", "/ingest", "[not json", bearer("key-acme")...), 429, "over its ingest rate")
 }
+
+// Requests naming a tenant their key may not read take none of that
+// tenant's query slots.
+func TestForeignTenantRequestsTakeNoSlots(t *testing.T) {
+	bs := &blockingStore{started: make(chan string, 16), release: make(chan struct{})}
+	srv := api.New(api.Options{Store: bs, Logger: quiet, Keys: keysFor(t, "acme", "globex"), QueriesPerTenant: 1, QueriesTotal: 4})
+	done := make(chan int, 1)
+	go func() { done <- do(t, srv, "GET", "/metrics/cpu?tenant=acme", "", bearer("key-acme")...).status }()
+	<-bs.started
+	if r := do(t, srv, "GET", "/metrics/cpu?tenant=acme", "", bearer("key-globex")...); r.status != 403 {
+		t.Fatalf("globex naming acme: %d %s", r.status, r.body)
+	}
+	close(bs.release)
+	if code := <-done; code != 200 {
+		t.Fatalf("acme's query: %d", code)
+	}
+}
