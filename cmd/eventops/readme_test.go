@@ -81,7 +81,8 @@ var readmePlaceholders = []string{"NEXT_CURSOR", "EPISODE_ID", "SILENCE_ID"}
 
 // readmeBlock is a fenced block of the README.
 type readmeBlock struct {
-	section string // the heading above it
+	section string // the ## heading above it (its section, subsections included)
+	heading string // the nearest heading above it
 	lang    string
 	skip    string // the name of a readme-test skip mark
 	line    int    // of the opening fence
@@ -96,7 +97,7 @@ func readmeFencedBlocks(t *testing.T) []readmeBlock {
 	}
 	var blocks []readmeBlock
 	var cur *readmeBlock
-	section, skip := "", ""
+	section, heading, skip := "", "", ""
 	skipMark := regexp.MustCompile(`^<!-- readme-test: skip ([a-z-]+) -->$`)
 	for i, line := range strings.Split(string(b), "\n") {
 		switch {
@@ -106,12 +107,15 @@ func readmeFencedBlocks(t *testing.T) []readmeBlock {
 		case cur != nil:
 			cur.body += line + "\n"
 		case strings.HasPrefix(line, "```"):
-			cur = &readmeBlock{section: section, lang: strings.TrimPrefix(line, "```"), skip: skip, line: i + 1}
+			cur = &readmeBlock{section: section, heading: heading, lang: strings.TrimPrefix(line, "```"), skip: skip, line: i + 1}
 			skip = ""
 		case skipMark.MatchString(line):
 			skip = skipMark.FindStringSubmatch(line)[1]
 		case strings.HasPrefix(line, "#"):
-			section = strings.TrimSpace(strings.TrimLeft(line, "#"))
+			heading = strings.TrimSpace(strings.TrimLeft(line, "#"))
+			if strings.HasPrefix(line, "## ") {
+				section = heading
+			}
 		}
 	}
 	return blocks
@@ -239,7 +243,7 @@ func TestReadmeRuns(t *testing.T) {
 		if b.lang != "sh" {
 			continue
 		}
-		where := fmt.Sprintf("README.md:%d (%s)", b.line, b.section)
+		where := fmt.Sprintf("README.md:%d (%s)", b.line, b.heading)
 		if b.skip != "" {
 			reason, ok := readmeSkips[b.skip]
 			if !ok {
