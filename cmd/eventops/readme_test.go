@@ -212,6 +212,9 @@ func TestReadmeRuns(t *testing.T) {
 	}
 	dev := startEventops(t, []string{"DATABASE_URL="}, "dev", "--data-dir", filepath.Join(work, ".eventops"),
 		"--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	// A clean stop, which stops its private PostgreSQL too (a kill would
+	// leave it running).
+	t.Cleanup(func() { dev.stop(30 * time.Second) })
 	httpAddr := strings.TrimPrefix(dev.HTTP, "http://")
 	substitute := strings.NewReplacer("localhost:8088", httpAddr, "localhost:9092", dev.Kafka[0])
 
