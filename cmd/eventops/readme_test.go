@@ -81,7 +81,8 @@ var readmePlaceholders = []string{"NEXT_CURSOR", "EPISODE_ID", "SILENCE_ID"}
 
 // readmeBlock is a fenced block of the README.
 type readmeBlock struct {
-	section string // the heading above it
+	section string // the ## heading above it (its section, subsections included)
+	heading string // the nearest heading above it
 	lang    string
 	skip    string // the name of a readme-test skip mark
 	line    int    // of the opening fence
@@ -96,7 +97,7 @@ func readmeFencedBlocks(t *testing.T) []readmeBlock {
 	}
 	var blocks []readmeBlock
 	var cur *readmeBlock
-	section, skip := "", ""
+	section, heading, skip := "", "", ""
 	skipMark := regexp.MustCompile(`^<!-- readme-test: skip ([a-z-]+) -->$`)
 	for i, line := range strings.Split(string(b), "\n") {
 		switch {
@@ -106,12 +107,15 @@ func readmeFencedBlocks(t *testing.T) []readmeBlock {
 		case cur != nil:
 			cur.body += line + "\n"
 		case strings.HasPrefix(line, "```"):
-			cur = &readmeBlock{section: section, lang: strings.TrimPrefix(line, "```"), skip: skip, line: i + 1}
+			cur = &readmeBlock{section: section, heading: heading, lang: strings.TrimPrefix(line, "```"), skip: skip, line: i + 1}
 			skip = ""
 		case skipMark.MatchString(line):
 			skip = skipMark.FindStringSubmatch(line)[1]
 		case strings.HasPrefix(line, "#"):
-			section = strings.TrimSpace(strings.TrimLeft(line, "#"))
+			heading = strings.TrimSpace(strings.TrimLeft(line, "#"))
+			if strings.HasPrefix(line, "## ") {
+				section = heading
+			}
 		}
 	}
 	return blocks
@@ -208,6 +212,9 @@ func TestReadmeRuns(t *testing.T) {
 	}
 	dev := startEventops(t, []string{"DATABASE_URL="}, "dev", "--data-dir", filepath.Join(work, ".eventops"),
 		"--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	// A clean stop, which stops its private PostgreSQL too (a kill would
+	// leave it running).
+	t.Cleanup(func() { dev.stop(30 * time.Second) })
 	httpAddr := strings.TrimPrefix(dev.HTTP, "http://")
 	substitute := strings.NewReplacer("localhost:8088", httpAddr, "localhost:9092", dev.Kafka[0])
 
@@ -239,7 +246,7 @@ func TestReadmeRuns(t *testing.T) {
 		if b.lang != "sh" {
 			continue
 		}
-		where := fmt.Sprintf("README.md:%d (%s)", b.line, b.section)
+		where := fmt.Sprintf("README.md:%d (%s)", b.line, b.heading)
 		if b.skip != "" {
 			reason, ok := readmeSkips[b.skip]
 			if !ok {
