@@ -1,0 +1,94 @@
+package actors_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops/actors"
+	"github.com/eventops/eventops/features"
+	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/tables"
+)
+
+func transitionsOf(t *testing.T, h *partitionHarness, alertname string) []rules.Transition {
+	t.Helper()
+	var out []rules.Transition
+	for _, r := range h.broker.topic(tables.AlertsTopic) {
+		var tr rules.Transition
+		if err := json.Unmarshal(r.Value, &tr); err != nil {
+			t.Fatal(err)
+		}
+		if tr.AlertName == alertname {
+			out = append(out, tr)
+		}
+	}
+	return out
+}
+
+// A no-data rule (seconds_since_last("mem_used_pct") > 120) fires when
+// its metric stops while the source goes on reporting others. The
+// metric is still missing an hour later: its alert must keep firing, not
+// resolve because the silent series left the state (series_gone).
+func TestANoDataAlertStaysFiringWhenItsSeriesGoesStale(t *testing.T) {
+	h := openPartition(t, actors.SourcesOptions{SeriesStaleAfter: 5 * time.Minute}, false)
+	off := int64(0)
+	send := func(series string, v float64) {
+		h.deliver("host-a", off, series, sampleAt{h.clock.Now(), v})
+		off++
+	}
+	send("mem_used_pct", 50)
+	send("cpu_load", 10)
+	for range 60 { // 10 minutes of cpu_load, no mem_used_pct
+		h.clock.Add(10 * time.Second)
+		send("cpu_load", 10)
+	}
+	h.waitDurable("acme/host-a", off-1)
+	var got []string
+	for _, tr := range transitionsOf(t, h, "MemNoData") {
+		got = append(got, tr.State+" "+tr.Reason)
+	}
+	if len(got) != 1 || got[0] != "firing " {
+		t.Fatalf("MemNoData transitions %q: mem_used_pct is still missing, the alert must stay firing", got)
+	}
+}
+
+// A state written by the previous version keeps one window per metric,
+// fed by every tag set of it (here core 1, always at 100). After the
+// upgrade the first sample of the metric, of core 0 at 10, takes that
+// window over: core 0 then reads core 1's samples as its own and fires
+// HighCPU (avg > 90) with core="0" among its labels, though core 0 never
+// went above 10.
+func TestALegacyWindowIsNotTakenOverByAnotherSeries(t *testing.T) {
+	h := openPartition(t, actors.SourcesOptions{}, true)
+	rs, err := rules.Parse("test.yml", []byte(sourceRules), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := rs.FeatureConfig("cpu_load")
+	now := h.clock.Now()
+	ser := features.NewSeries(cfg)
+	for i := 10; i >= 1; i-- {
+		if _, err := ser.Add(now.Add(-time.Duration(i)*time.Second).UnixMilli(), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := &tables.SourceState{Rules: rs.Fingerprint(), Partition: 0, Offset: 0, OffsetMilli: now.Add(-time.Second).UnixMilli(),
+		EventMilli: now.Add(-time.Second).UnixMilli(), ArrivalMilli: now.Add(-time.Second).UnixMilli(),
+		Metrics: []tables.MetricState{{Name: "cpu_load", Unit: "percent", Series: ser, Untagged: true}}}
+	b, err := old.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.table["acme/host-a"] = b
+	h.mu.Unlock()
+
+	h.deliver("host-a", 1, `cpu_load{core="0"}`, sampleAt{now, 10})
+	h.waitDurable("acme/host-a", 1)
+	for _, tr := range transitionsOf(t, h, "HighCPU") {
+		if tr.Tags["core"] == "0" && tr.State == rules.StateFiring {
+			t.Fatalf("core 0 (one sample, 10) fired HighCPU at %v: it took over the old window of the whole metric", tr.Value)
+		}
+	}
+}
