@@ -92,3 +92,53 @@ func TestALegacyWindowIsNotTakenOverByAnotherSeries(t *testing.T) {
 		}
 	}
 }
+
+// A state of the previous version holds HighCPU firing for the metric
+// (its one window, at 100). After the upgrade the metric comes tagged
+// (core 1, still at 100): the alert that was firing goes on firing. It
+// must not resolve (series_gone) and fire again as a new episode, which
+// tells every receiver twice of an alert that never stopped.
+func TestALegacyFiringAlertGoesOnForItsSeries(t *testing.T) {
+	h := openPartition(t, actors.SourcesOptions{}, true)
+	rs, err := rules.Parse("test.yml", []byte(sourceRules), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := rs.FeatureConfig("cpu_load")
+	now := h.clock.Now()
+	ser := features.NewSeries(cfg)
+	var lc rules.Lifecycle
+	var feats rules.SourceFeatures
+	feats.Set("cpu_load", nil, ser)
+	for i := 10; i >= 1; i-- {
+		at := now.Add(-time.Duration(i) * time.Second).UnixMilli()
+		if _, err := ser.Add(at, 100); err != nil {
+			t.Fatal(err)
+		}
+		rs.AdvanceAt(&lc, rules.Source{Tenant: "acme", Host: "host-a"}, &feats, at, "cpu_load", nil)
+	}
+	if len(lc.Alerts) != 1 || lc.Alerts[0].Phase != rules.Firing {
+		t.Fatalf("the old state has no firing alert: %+v", lc.Alerts)
+	}
+	old := &tables.SourceState{Rules: rs.Fingerprint(), Partition: 0, Offset: 0, OffsetMilli: now.Add(-time.Second).UnixMilli(),
+		EventMilli: now.Add(-time.Second).UnixMilli(), ArrivalMilli: now.Add(-time.Second).UnixMilli(),
+		Metrics:   []tables.MetricState{{Name: "cpu_load", Unit: "percent", Series: ser, Untagged: true}},
+		Lifecycle: lc}
+	b, err := old.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.table["acme/host-a"] = b
+	h.mu.Unlock()
+
+	h.deliver("host-a", 1, `cpu_load{core="1"}`, sampleAt{now, 100})
+	h.waitDurable("acme/host-a", 1)
+	var got []string
+	for _, tr := range transitionsOf(t, h, "HighCPU") {
+		got = append(got, tr.State+" "+tr.Reason+" "+tr.Tags["core"])
+	}
+	if len(got) != 0 {
+		t.Fatalf("an alert firing before the upgrade and still true after it sent %q", got)
+	}
+}
