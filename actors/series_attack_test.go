@@ -142,3 +142,27 @@ func TestALegacyFiringAlertGoesOnForItsSeries(t *testing.T) {
 		t.Fatalf("an alert firing before the upgrade and still true after it sent %q", got)
 	}
 }
+
+// MemNoData (seconds_since_last("mem_used_pct") > 120) never fires when
+// series_stale_after is shorter than its threshold: the silent series
+// leaves the state first, and with it the only thing the rule reads. A
+// daily job's metric with "no run for 25h" under the default 1h is the
+// same. Nothing at start warns about it.
+func TestANoDataAlertFiresWhenItsThresholdIsBeyondSeriesStaleAfter(t *testing.T) {
+	h := openPartition(t, actors.SourcesOptions{SeriesStaleAfter: time.Minute}, false)
+	off := int64(0)
+	send := func(series string, v float64) {
+		h.deliver("host-a", off, series, sampleAt{h.clock.Now(), v})
+		off++
+	}
+	send("mem_used_pct", 50)
+	send("cpu_load", 10)
+	for range 30 { // 5 minutes of cpu_load, no mem_used_pct
+		h.clock.Add(10 * time.Second)
+		send("cpu_load", 10)
+	}
+	h.waitDurable("acme/host-a", off-1)
+	if got := transitionsOf(t, h, "MemNoData"); len(got) == 0 {
+		t.Fatal("mem_used_pct has been missing for 5 minutes and MemNoData (over 120s) never fired")
+	}
+}
