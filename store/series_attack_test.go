@@ -91,3 +91,38 @@ func TestAnEventOfTheSeedSchemaSentAgainIsOneRow(t *testing.T) {
 		t.Fatalf("the event sent again is %d rows", n)
 	}
 }
+
+// The original schema took any JSON as tags; a row whose tags are an
+// array (or a string) is carried over as it is. Since series carry their
+// tags, reading the metric's history fails as a whole on that row, where
+// it used to answer.
+func TestHistoryOfASeedRowWithArrayTagsReads(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.NewDatabase(t)
+	storetest.Exec(t, url, `CREATE TABLE metrics (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT,
+		metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB);
+		CREATE TABLE alerts (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT, metric TEXT,
+		severity TEXT, rule TEXT, value DOUBLE PRECISION, message TEXT, tags JSONB);
+		INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags)
+		VALUES ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '["prod"]'),
+		       ('2025-10-21T10:01:00Z', 'acme', 'host-a', 'cpu_load', 93, 'percent', '{"env":"prod"}');`)
+	s, err := Open(ctx, Options{URL: url, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.QuerySeries(ctx, SeriesQuery{Tenant: "acme", Name: "cpu_load"})
+	if err != nil {
+		t.Fatalf("history of cpu_load: %v", err)
+	}
+	n := 0
+	for _, s := range got {
+		n += len(s.Points)
+	}
+	if n != 2 {
+		t.Fatalf("%d points: %+v", n, got)
+	}
+}
