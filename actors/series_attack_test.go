@@ -197,3 +197,30 @@ func TestAStateWithLongTagsStaysUnderItsBound(t *testing.T) {
 		}
 	}
 }
+
+// A device whose clock runs two hours behind (local time sent as UTC)
+// reports cpu_load steadily, while the host's own agent reports
+// mem_used_pct on time. cpu_load is not stale (a sample every 10 s), yet
+// it is judged by the source's event time: it leaves the state at every
+// look and comes back with the next sample, so its window never holds more
+// than minutes and HighCPU fires, resolves (series_gone) and fires again
+// as new episodes, though cpu_load stayed at 95 all along.
+func TestASeriesBehindItsSourceClockIsNotStale(t *testing.T) {
+	h := openPartition(t, actors.SourcesOptions{SeriesStaleAfter: 8 * time.Minute}, false)
+	off := int64(0)
+	for range 60 { // 10 minutes
+		now := h.clock.Now()
+		h.deliver("host-a", off, "mem_used_pct", sampleAt{now, 50})
+		h.deliver("host-a", off+1, "cpu_load", sampleAt{now.Add(-2 * time.Hour), 95})
+		off += 2
+		h.clock.Add(10 * time.Second)
+	}
+	h.waitDurable("acme/host-a", off-1)
+	var got []string
+	for _, tr := range transitionsOf(t, h, "HighCPU") {
+		got = append(got, tr.State+" "+tr.Reason)
+	}
+	if len(got) != 1 || got[0] != "firing " {
+		t.Fatalf("HighCPU transitions %q, want one firing", got)
+	}
+}
