@@ -126,3 +126,49 @@ func TestHistoryOfASeedRowWithArrayTagsReads(t *testing.T) {
 		t.Fatalf("%d points: %+v", n, got)
 	}
 }
+
+// Rows of the original schema whose tags are numbers spelled two ways at
+// one time are carried over as one row, its tags as EventOps writes them.
+func TestSeedRowsWhoseNumericTagsAreOneNumberBecomeOneRow(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.NewDatabase(t)
+	storetest.Exec(t, url, `CREATE TABLE metrics (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT,
+		metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB);
+		CREATE TABLE alerts (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT, metric TEXT,
+		severity TEXT, rule TEXT, value DOUBLE PRECISION, message TEXT, tags JSONB);
+		INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags)
+		VALUES ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '{"core":1.0,"on":true,"x":null}'),
+		       ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 93, 'percent', '{"core":1,"on":true}'),
+		       ('2025-10-21T10:01:00Z', 'acme', 'host-a', 'cpu_load', 94, 'percent', '"prod"');`)
+	s, err := Open(ctx, Options{URL: url, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT series_id, value, tags::text FROM metrics ORDER BY ts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		series int64
+		value  float64
+		tags   string
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.series, &x.value, &x.tags)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []row{
+		{tables.SeriesID("cpu_load", tables.Tags{{Key: "core", Value: "1"}, {Key: "on", Value: "true"}}), 92, `{"on": "true", "core": "1"}`},
+		{tables.SeriesID("cpu_load", nil), 94, `{}`},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("rows %+v, want %+v", got, want)
+	}
+}
