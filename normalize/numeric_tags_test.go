@@ -9,11 +9,9 @@ import (
 	"github.com/eventops/eventops/tables"
 )
 
-// One event, its tag a JSON number written two ways (1.0 by the agent,
+// One event, its tag a JSON number written several ways (1.0 by the agent,
 // 1 after a JSON re-encoder on the way to HTTP ingest, 1e0 by another
-// serializer): the same number, so the same series and one row. A tag
-// value kept as written makes each spelling its own series (and its own
-// row of the same sample).
+// serializer): the same number, so the same series and one row.
 func TestANumericTagIsOneSeriesHoweverItIsWritten(t *testing.T) {
 	o := normalize.Options{}.Defaults()
 	var ids []int64

@@ -17,8 +17,14 @@ import (
 // migratedStore is a store on a fresh database with the schema up to date.
 func migratedStore(t *testing.T) *Store {
 	t.Helper()
+	return openMigrated(t, storetest.NewDatabase(t))
+}
+
+// openMigrated opens the database at url and migrates it.
+func openMigrated(t *testing.T, url string) *Store {
+	t.Helper()
 	ctx := context.Background()
-	s, err := Open(ctx, Options{URL: storetest.NewDatabase(t), Logger: slog.New(slog.DiscardHandler)})
+	s, err := Open(ctx, Options{URL: url, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -19,21 +18,14 @@ import (
 // bad data and sent to the DLQ.
 func TestARowOfThePreviousWriterLandsAfterTheSeriesMigration(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{URL: storetest.NewDatabase(t), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := migratedStore(t)
 	t0 := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
 	if err := s.EnsurePartition(ctx, t0); err != nil {
 		t.Fatal(err)
 	}
 	// The previous version's COPY: its metricCols.
 	oldCols := []string{"ts", "tenant", "source_id", "metric", "value", "unit", "tags", "meta", "ingested_at"}
-	_, err = s.pool.CopyFrom(ctx, pgx.Identifier{"metrics"}, oldCols, pgx.CopyFromRows([][]any{
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"metrics"}, oldCols, pgx.CopyFromRows([][]any{
 		{t0, "acme", "host-a", "cpu_load", 92.0, "percent", `{"core":"0"}`, nil, t0},
 	}))
 	if err != nil {
@@ -48,29 +40,13 @@ func TestARowOfThePreviousWriterLandsAfterTheSeriesMigration(t *testing.T) {
 	}
 }
 
-// A row of the original schema whose tag was a JSON number in exponent
-// form (what Python's json.dumps writes for 0.00001) is carried over with
-// the series_id PostgreSQL computes from jsonb's text of it (0.00001).
-// The same event sent again after the upgrade is normalized to the tag
-// value as written (1e-05) and gets another series_id: one event, two
-// rows, and two series of one name in /metrics.
+// A row of the original schema whose tag is a JSON number in exponent
+// form (what Python's json.dumps writes for 0.00001) is carried over as
+// the series of the number's decimal text; the same event sent again
+// after the upgrade is that series and that row.
 func TestAnEventOfTheSeedSchemaSentAgainIsOneRow(t *testing.T) {
 	ctx := context.Background()
-	url := storetest.NewDatabase(t)
-	storetest.Exec(t, url, `CREATE TABLE metrics (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT,
-		metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB);
-		CREATE TABLE alerts (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT, metric TEXT,
-		severity TEXT, rule TEXT, value DOUBLE PRECISION, message TEXT, tags JSONB);
-		INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags)
-		VALUES ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '{"threshold":1e-05}');`)
-	s, err := Open(ctx, Options{URL: url, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := seedStore(t, `('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '{"threshold":1e-05}')`)
 	ev := `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,"unit":"percent",` +
 		`"ts_event":"2025-10-21T10:00:00Z","tags":{"threshold":1e-05}}`
 	res := normalize.Options{}.Parse([]byte(ev), time.Date(2025, 10, 21, 10, 0, 1, 0, time.UTC))
@@ -93,27 +69,12 @@ func TestAnEventOfTheSeedSchemaSentAgainIsOneRow(t *testing.T) {
 }
 
 // The original schema took any JSON as tags; a row whose tags are an
-// array (or a string) is carried over as it is. Since series carry their
-// tags, reading the metric's history fails as a whole on that row, where
-// it used to answer.
+// array (or a string) is carried over as the series without tags, and the
+// metric's history reads it with the others.
 func TestHistoryOfASeedRowWithArrayTagsReads(t *testing.T) {
 	ctx := context.Background()
-	url := storetest.NewDatabase(t)
-	storetest.Exec(t, url, `CREATE TABLE metrics (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT,
-		metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB);
-		CREATE TABLE alerts (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT, metric TEXT,
-		severity TEXT, rule TEXT, value DOUBLE PRECISION, message TEXT, tags JSONB);
-		INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags)
-		VALUES ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '["prod"]'),
-		       ('2025-10-21T10:01:00Z', 'acme', 'host-a', 'cpu_load', 93, 'percent', '{"env":"prod"}');`)
-	s, err := Open(ctx, Options{URL: url, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := seedStore(t, `('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '["prod"]'),
+		('2025-10-21T10:01:00Z', 'acme', 'host-a', 'cpu_load', 93, 'percent', '{"env":"prod"}')`)
 	got, err := s.QuerySeries(ctx, SeriesQuery{Tenant: "acme", Name: "cpu_load"})
 	if err != nil {
 		t.Fatalf("history of cpu_load: %v", err)
@@ -131,23 +92,9 @@ func TestHistoryOfASeedRowWithArrayTagsReads(t *testing.T) {
 // one time are carried over as one row, its tags as EventOps writes them.
 func TestSeedRowsWhoseNumericTagsAreOneNumberBecomeOneRow(t *testing.T) {
 	ctx := context.Background()
-	url := storetest.NewDatabase(t)
-	storetest.Exec(t, url, `CREATE TABLE metrics (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT,
-		metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB);
-		CREATE TABLE alerts (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT, metric TEXT,
-		severity TEXT, rule TEXT, value DOUBLE PRECISION, message TEXT, tags JSONB);
-		INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags)
-		VALUES ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '{"core":1.0,"on":true,"x":null}'),
-		       ('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 93, 'percent', '{"core":1,"on":true}'),
-		       ('2025-10-21T10:01:00Z', 'acme', 'host-a', 'cpu_load', 94, 'percent', '"prod"');`)
-	s, err := Open(ctx, Options{URL: url, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := seedStore(t, `('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '{"core":1.0,"on":true,"x":null}'),
+		('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 93, 'percent', '{"core":1,"on":true}'),
+		('2025-10-21T10:01:00Z', 'acme', 'host-a', 'cpu_load', 94, 'percent', '"prod"')`)
 	rows, err := s.pool.Query(ctx, `SELECT series_id, value, tags::text FROM metrics ORDER BY ts`)
 	if err != nil {
 		t.Fatal(err)
@@ -171,4 +118,18 @@ func TestSeedRowsWhoseNumericTagsAreOneNumberBecomeOneRow(t *testing.T) {
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("rows %+v, want %+v", got, want)
 	}
+}
+
+// seedStore is a store on a database made by the original sketch, with
+// the metrics rows of values (an INSERT's VALUES list of ts, tenant,
+// source_id, metric, value, unit, tags), migrated.
+func seedStore(t *testing.T, values string) *Store {
+	t.Helper()
+	url := storetest.NewDatabase(t)
+	storetest.Exec(t, url, `CREATE TABLE metrics (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT,
+		metric TEXT, value DOUBLE PRECISION, unit TEXT, tags JSONB);
+		CREATE TABLE alerts (id SERIAL PRIMARY KEY, ts TIMESTAMPTZ, tenant TEXT, source_id TEXT, metric TEXT,
+		severity TEXT, rule TEXT, value DOUBLE PRECISION, message TEXT, tags JSONB);
+		INSERT INTO metrics (ts, tenant, source_id, metric, value, unit, tags) VALUES `+values)
+	return openMigrated(t, url)
 }
