@@ -38,6 +38,19 @@ func TestARowOfThePreviousWriterLandsAfterTheSeriesMigration(t *testing.T) {
 	if want := tables.SeriesID("cpu_load", tables.Tags{{Key: "core", Value: "0"}}); id != want {
 		t.Fatalf("series_id %d, want %d", id, want)
 	}
+	// A row inserted by hand, its tag a number: its tags are stored as
+	// EventOps writes them, in the series EventOps gives them.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO metrics (ts, tenant, source_id, metric, value, tags)
+		VALUES ($1, 'acme', 'host-a', 'cpu_load', 93, '{"core":0.0,"x":null}')`, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var tags string
+	if err := s.pool.QueryRow(ctx, `SELECT series_id, tags::text FROM metrics WHERE value = 93`).Scan(&id, &tags); err != nil {
+		t.Fatal(err)
+	}
+	if want := tables.SeriesID("cpu_load", tables.Tags{{Key: "core", Value: "0"}}); id != want || tags != `{"core": "0"}` {
+		t.Fatalf("series_id %d tags %s, want %d {\"core\": \"0\"}", id, tags, want)
+	}
 }
 
 // A row of the original schema whose tag is a JSON number in exponent
