@@ -336,11 +336,15 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 			time.Duration(ts-receive)*time.Millisecond, time.Duration(bound)*time.Millisecond))
 		return false
 	}
-	ms, adopted := a.st.FindSeries(sm.Metric, sm.Tags)
-	if adopted {
+	ms, _ := a.st.FindSeries(sm.Metric, sm.Tags)
+	legacy := false
+	if ms == nil && len(sm.Tags) > 0 && a.st.DropUntagged(sm.Metric) {
+		// The window a previous version kept for the whole metric mixes
+		// its tag sets: it is dropped, and the metric's first tagged
+		// series goes on with its alerts.
 		a.feats.Delete(sm.Metric, nil)
-		a.feats.Set(sm.Metric, sm.Tags.Labels(), ms.Series)
-		a.seriesLeft = true
+		a.s.countSeries(a.tenant, -1)
+		a.seriesLeft, legacy = true, true
 	}
 	if ms == nil {
 		var refusal string
@@ -350,6 +354,9 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 			}
 			a.side(sig, sm, refusal, "")
 			return false
+		}
+		if legacy {
+			a.adoptLegacyAlerts(sm.Metric, sm.Tags.Labels())
 		}
 	}
 	if sm.Unit != "" {
@@ -376,6 +383,18 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 	}
 	ms.SeenMilli = a.st.EventMilli
 	return true
+}
+
+// adoptLegacyAlerts gives the alert states a previous version kept for the
+// whole of metric (without tags) to its series with tags, keeping their
+// episodes: an alert that was firing goes on firing rather than resolving
+// and firing again as a new episode.
+func (a *sourceActor) adoptLegacyAlerts(metric string, tags []rules.Label) {
+	rs := a.s.opts.Rules.Current()
+	a.st.Alerts.AdoptUntagged(tags, func(id rules.RuleID) bool {
+		r := rs.Rule(id)
+		return r != nil && r.EvaluatedFor(metric, tags)
+	})
 }
 
 func (a *sourceActor) advanceOffset(m *deliver) {

@@ -235,6 +235,17 @@ func (r *Rule) Features() []FeatureRef { return slices.Clone(r.features) }
 // missing data explicitly.
 func (r *Rule) NoData() bool { return len(r.noData) > 0 }
 
+// EvaluatedFor reports whether the rule is evaluated for the series of
+// metric with tags: it reads metric with a selector tags match.
+func (r *Rule) EvaluatedFor(metric string, tags []Label) bool {
+	for _, g := range r.seriesRefs {
+		if r.table[g].Metric == metric && matches(tags, r.tableSel[g]) {
+			return true
+		}
+	}
+	return false
+}
+
 // NoDataWait is how long after the newest sample of a series of metric a
 // seconds_since_last comparison of the rule on that series may still flip
 // (its largest threshold), and whether the rule has one: until then the

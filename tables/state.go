@@ -159,21 +159,31 @@ func (s *SourceState) Series(name string, tags Tags) *MetricState {
 
 // FindSeries returns the state of the series of metric name with tags, or
 // nil. When there is none but the metric has a series of unknown tags
-// (Untagged, from an older version), that series becomes this one and is
-// returned with adopted set: the caller re-reads its series (the order of
-// Metrics changed).
+// (Untagged, from an older version that folded every tag set into it), a
+// sample without tags takes it over: it is returned with adopted set. A
+// sample with tags does not: the window mixes the metric's tag sets, and
+// would be read as that series' own (see DropUntagged).
 func (s *SourceState) FindSeries(name string, tags Tags) (m *MetricState, adopted bool) {
-	if m := s.Series(name, tags); m != nil {
+	if m := s.Series(name, tags); m != nil || len(tags) > 0 {
 		return m, false
 	}
 	i, _ := s.search(name, nil)
 	if i >= len(s.Metrics) || s.Metrics[i].Name != name || !s.Metrics[i].Untagged {
 		return nil, false
 	}
-	ms := s.Metrics[i]
+	s.Metrics[i].Untagged = false
+	return &s.Metrics[i], true
+}
+
+// DropUntagged removes the series of unknown tags of metric name (see
+// FindSeries), and reports whether there was one.
+func (s *SourceState) DropUntagged(name string) bool {
+	i, _ := s.search(name, nil)
+	if i >= len(s.Metrics) || s.Metrics[i].Name != name || !s.Metrics[i].Untagged {
+		return false
+	}
 	s.Metrics = append(s.Metrics[:i], s.Metrics[i+1:]...)
-	ms.Tags, ms.Untagged = tags, false
-	return s.AddMetric(ms), true
+	return true
 }
 
 // AddMetric inserts a series' state, keeping the order.
