@@ -636,6 +636,19 @@ func (a *sourceActor) flush() {
 		return
 	}
 	b, err := a.encode()
+	for err == nil && len(b) > a.s.opts.MaxStateBytes && len(a.st.Metrics) > 0 {
+		// Over the bound: shed series, and end their alerts in the same
+		// step (their alert states repeat their tags). The state is
+		// written once those transitions are, and checked again then.
+		a.shedSeries(len(b) - a.s.opts.MaxStateBytes*9/10)
+		a.urgent = false
+		a.evaluate(a.st.EventMilli, "")
+		if a.inflight > 0 {
+			a.urgent = true
+			return
+		}
+		b, err = a.encode()
+	}
 	if err != nil {
 		a.s.opts.Logger.Error("source state does not encode", "tenant", a.tenant, "host", a.host, "err", err)
 		return
@@ -654,20 +667,18 @@ func (a *sourceActor) flush() {
 		func(_ *kgo.Record, err error) { root.Send(self, flushed{offset: offset, value: b, err: err}) })
 }
 
-// encode encodes the state within MaxStateBytes: a state beyond it sheds
-// series (those no rule reads first, then the largest) and their samples
-// are refused from then on, so that a source never writes a record the
+// encode encodes the state. A state beyond MaxStateBytes sheds series
+// (see flush, shedSeries), so that a source never writes a record the
 // broker refuses.
 func (a *sourceActor) encode() ([]byte, error) {
 	a.st.Generation, a.st.Epoch = a.p.hooks.Generation, a.p.hooks.Epoch
-	b, err := a.st.AppendBinary(make([]byte, 0, max(512, a.lastSize+a.lastSize/8)))
-	if err != nil || len(b) <= a.s.opts.MaxStateBytes {
-		return b, err
-	}
-	a.shedSeries(len(b) - a.s.opts.MaxStateBytes*9/10)
-	return a.st.AppendBinary(b[:0])
+	return a.st.AppendBinary(make([]byte, 0, max(512, a.lastSize+a.lastSize/8)))
 }
 
+// shedSeries drops series worth excess bytes of the encoded state, those
+// no rule reads first, then the largest; their samples are refused from
+// then on. A series' size counts its tags, its window and the alert states
+// of its tag set, which repeat its tags and end with it.
 func (a *sourceActor) shedSeries(excess int) {
 	rs := a.s.opts.Rules.Current()
 	type cand struct {
@@ -675,12 +686,25 @@ func (a *sourceActor) shedSeries(excess int) {
 		read bool
 		size int
 	}
+	alertBytes := map[string]int{}
+	for _, e := range a.st.Alerts {
+		if len(e.Series) > 0 {
+			n := 16
+			for _, l := range e.Series {
+				n += len(l.Name) + len(l.Value) + 2
+			}
+			alertBytes[rules.FormatSelector(e.Series)] += n
+		}
+	}
 	cands := make([]cand, len(a.st.Metrics))
 	for i := range a.st.Metrics {
 		m := &a.st.Metrics[i]
 		size := len(m.Series.AppendBinary(nil)) + len(m.Name) + len(m.Unit)
 		for _, t := range m.Tags {
-			size += len(t.Key) + len(t.Value)
+			size += len(t.Key) + len(t.Value) + 2
+		}
+		if len(m.Tags) > 0 {
+			size += alertBytes[rules.FormatSelector(m.Tags.Labels())]
 		}
 		cands[i] = cand{i: i, read: readsMetric(rs, m.Name), size: size}
 	}

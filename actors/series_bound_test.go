@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/eventops/eventops/actors"
-	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
 )
 
@@ -36,15 +35,5 @@ func TestAStateWithLongTagsStaysUnderItsBound(t *testing.T) {
 		if len(r.Value) > bound {
 			t.Fatalf("a state of %d bytes was written (bound %d)", len(r.Value), bound)
 		}
-	}
-}
-
-// The metric column of an alert row names the metric the rule read; for
-// a rule with a selector it is the selector cut at its first comma.
-func TestTheAlertRowOfASelectorRuleNamesItsMetric(t *testing.T) {
-	tr := &rules.Transition{AlertName: "Root", State: rules.StateFiring,
-		Features: map[string]rules.Float{`avg(disk_used_pct{env="prod",mount="/"},5m)`: 95}}
-	if got := actors.AlertRow(tr, nil).Metric; got != "disk_used_pct" {
-		t.Fatalf("metric %q, want disk_used_pct", got)
 	}
 }
