@@ -90,13 +90,14 @@ func (rs *RuleSet) AdvanceUntil(lc *Lifecycle, src Source, f Features, untilMill
 	return lc.next, lc.hasNext
 }
 
-// AdvanceSeriesAt is AdvanceAt after a sample of one series only (metric
-// with tags): the rules that read metric evaluate that series, whose
-// features changed, and not the metric's other series, whose features did
-// not (their deadlines are kept). So a sample costs one evaluation per
-// rule, however many series its metric has.
-func (rs *RuleSet) AdvanceSeriesAt(lc *Lifecycle, src Source, f Features, atMilli int64, metric string, tags []Label,
-	emit func(*Transition)) (next int64, ok bool) {
+// AdvanceApplied is AdvanceAt after samples were applied to the series in
+// applied (sorted by SortSeriesKeys): the rules that read them are
+// evaluated for those series only (see RuleSet.AdvanceSeries), so the work
+// of a sample does not grow with the number of series of its metric. All
+// rules are evaluated for all series when the rule set changed since lc's
+// last evaluation. After series left f, call AdvanceAt with metric "" so
+// that their alerts end.
+func (rs *RuleSet) AdvanceApplied(lc *Lifecycle, src Source, f Features, atMilli int64, applied []SeriesKey, emit func(*Transition)) (next int64, ok bool) {
 	if lc.evaluated && lc.at > atMilli {
 		atMilli = lc.at
 	}
@@ -104,7 +105,7 @@ func (rs *RuleSet) AdvanceSeriesAt(lc *Lifecycle, src Source, f Features, atMill
 		rs.evaluate(lc, src, f, atMilli, "", emit)
 		return lc.next, lc.hasNext
 	}
-	lc.next, lc.hasNext = rs.advance(&lc.Alerts, src, f, atMilli, metric, tags, true, emit)
+	lc.next, lc.hasNext = rs.AdvanceSeries(&lc.Alerts, src, f, atMilli, applied, emit)
 	lc.at, lc.evaluated, lc.rs = atMilli, true, rs
 	return lc.next, lc.hasNext
 }

@@ -44,7 +44,7 @@ type seriesSource struct {
 	newest int64
 	out    []*Transition
 	// perSeries: a sample evaluates its own series only, as an actor does
-	// (AdvanceSeriesAt), not every series of its metric (AdvanceAt).
+	// (AdvanceApplied), not every series of its metric (AdvanceAt).
 	perSeries bool
 }
 
@@ -72,7 +72,7 @@ func (s *seriesSource) add(t *testing.T, series string, at int64, v float64) {
 	s.newest = max(s.newest, at)
 	if s.perSeries {
 		held, _ := s.feats.TagsOf(metric, ser)
-		s.rs.AdvanceSeriesAt(&s.lc, s.src, &s.feats, s.newest, metric, held, emit)
+		s.rs.AdvanceApplied(&s.lc, s.src, &s.feats, s.newest, []SeriesKey{{Metric: metric, Tags: held}}, emit)
 		return
 	}
 	s.rs.AdvanceAt(&s.lc, s.src, &s.feats, s.newest, metric, emit)

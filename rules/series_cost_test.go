@@ -39,12 +39,13 @@ groups:
 		s.add(t, fmt.Sprintf(`cpu_load{core="%d"}`, i), 1000, 10)
 	}
 	// One more sample of core 0, evaluated as an actor does.
-	ser := s.feats.Get("cpu_load", []Label{{Name: "core", Value: "0"}})
+	ser0 := []Label{{Name: "core", Value: "0"}}
+	ser := s.feats.Get("cpu_load", ser0)
 	if _, err := ser.Add(2000, 20); err != nil {
 		t.Fatal(err)
 	}
 	cf := &countingFeatures{SourceFeatures: &s.feats}
-	s.rs.AdvanceAt(&s.lc, s.src, cf, 2000, "cpu_load", nil)
+	s.rs.AdvanceApplied(&s.lc, s.src, cf, 2000, []SeriesKey{{Metric: "cpu_load", Tags: ser0}}, nil)
 	if cf.stats > 1 {
 		t.Fatalf("one sample of one series read %d stats (the metric has %d series)", cf.stats, n)
 	}
@@ -64,12 +65,15 @@ func BenchmarkAdvancePerSeriesCount(b *testing.B) {
 				ser.Add(1000, 10)
 				s.feats.Set("cpu_load", []Label{{Name: "core", Value: fmt.Sprintf("%04d", i)}}, ser)
 			}
-			ser := s.feats.Get("cpu_load", []Label{{Name: "core", Value: "0000"}})
+			tags := []Label{{Name: "core", Value: "0000"}}
+			ser := s.feats.Get("cpu_load", tags)
+			applied := []SeriesKey{{Metric: "cpu_load", Tags: tags}}
+			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				at := int64(2000 + i)
 				ser.Add(at, 20)
-				s.rs.AdvanceAt(&s.lc, s.src, &s.feats, at, "cpu_load", nil)
+				s.rs.AdvanceApplied(&s.lc, s.src, &s.feats, at, applied, nil)
 			}
 		})
 	}
