@@ -18,7 +18,7 @@ deps-test:
 
 build: ## compile bin/eventops
 	@echo "compiling bin/eventops (the first build takes a minute or two; later ones a few seconds)"
-	$(GO) build -o bin/eventops ./cmd/eventops
+	$(GO) build -buildvcs=auto -o bin/eventops ./cmd/eventops
 
 vet:
 	$(GO) vet $(PKGS)

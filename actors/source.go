@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -84,6 +85,12 @@ type sourceActor struct {
 
 	st    *tables.SourceState
 	feats rules.SourceFeatures
+	// applied lists the series a signal's samples were applied to (reused
+	// from signal to signal).
+	applied []rules.SeriesKey
+	// seriesLeft: a series left the features while applying a signal; its
+	// rules' states end at the evaluation that follows.
+	seriesLeft bool
 	// ingestMicro is when the record that triggered the evaluation in
 	// progress reached the broker (0 for timers), carried on alerts so
 	// that the latency from event to alert can be measured.
@@ -208,15 +215,10 @@ func (a *sourceActor) deliver(m *deliver) {
 		a.catchUp(clock)
 	}
 	before := a.st.EventMilli
-	metric := ""
+	applied := a.applied[:0]
 	for i := range sig.Samples {
-		if a.apply(sig, &sig.Samples[i], receive) {
-			switch metric {
-			case "", sig.Samples[i].Metric:
-				metric = sig.Samples[i].Metric
-			default:
-				metric = "*"
-			}
+		if sm := &sig.Samples[i]; a.apply(sig, sm, receive) {
+			applied = append(applied, rules.SeriesKey{Metric: sm.Metric, Tags: sm.Tags.Labels()})
 		}
 	}
 	a.advanceOffset(m)
@@ -226,32 +228,39 @@ func (a *sourceActor) deliver(m *deliver) {
 	}
 	a.markDirty()
 	if a.dropStale(before) {
-		metric = "*"
+		a.seriesLeft = true
 	}
-	switch metric {
-	case "":
-	case "*":
+	switch {
+	case a.seriesLeft:
+		a.seriesLeft = false
+		// Series left: every rule looks at what the source still has.
 		a.evaluate(a.st.EventMilli, "")
-	default:
-		a.evaluate(a.st.EventMilli, metric)
+	case len(applied) > 0:
+		a.evaluateApplied(a.st.EventMilli, rules.SortSeriesKeys(applied))
 	}
+	clear(applied)
+	a.applied = applied[:0]
 }
 
-// dropStale removes the series whose newest sample is SeriesStaleAfter
-// behind the source's event time, and reports whether it removed any: the
-// rules then end their alerts (reason series_gone). It looks when the
-// event time crossed a multiple of an eighth of SeriesStaleAfter since
-// before, so that any owner of the source drops them at the same signal.
+// dropStale removes the series that took no sample while the source's
+// event time moved on by SeriesStaleAfter (judged on the source's clock, so
+// a series whose own clock runs behind is not stale while it reports), and
+// reports whether it removed any: the rules then end their alerts (reason
+// series_gone). A series a no-data rule still judges stays (see
+// heldByNoData). It looks when the event time crossed a multiple of an
+// eighth of SeriesStaleAfter since before, so that any owner of the source
+// drops them at the same signal.
 func (a *sourceActor) dropStale(before int64) bool {
 	stale := a.s.opts.SeriesStaleAfter.Milliseconds()
 	step := max(stale/8, 1)
 	if a.st.EventMilli/step == before/step {
 		return false
 	}
+	rs := a.s.opts.Rules.Current()
 	kept := a.st.Metrics[:0]
 	dropped := 0
 	for _, m := range a.st.Metrics {
-		if ts, _, ok := m.Series.Last(); ok && ts < a.st.EventMilli-stale {
+		if m.SeenMilli < a.st.EventMilli-stale && !a.heldByNoData(rs, &m) {
 			a.feats.Delete(m.Name, m.Tags.Labels())
 			dropped++
 			continue
@@ -263,6 +272,38 @@ func (a *sourceActor) dropStale(before int64) bool {
 	a.s.countSeries(a.tenant, -dropped)
 	a.s.m.stale.Add(float64(dropped))
 	return dropped > 0
+}
+
+// heldByNoData reports whether a rule that compares the silence of m
+// (seconds_since_last of its metric) still needs it: its threshold is not
+// reached yet, or its alert on m is pending or firing. Dropping the series
+// would end (series_gone) or never start the very alert that says its data
+// is missing.
+func (a *sourceActor) heldByNoData(rs *rules.RuleSet, m *tables.MetricState) bool {
+	var wait time.Duration
+	var readers []rules.RuleID
+	for r := range rs.Rules() {
+		if !r.AppliesTo(a.tenant) {
+			continue
+		}
+		if w, ok := r.NoDataWait(m.Name); ok {
+			wait = max(wait, w)
+			readers = append(readers, r.ID())
+		}
+	}
+	if len(readers) == 0 {
+		return false
+	}
+	if last, _, ok := m.Series.Last(); ok && a.st.EventMilli-last <= wait.Milliseconds() {
+		return true
+	}
+	tags := m.Tags.Labels()
+	for _, e := range a.st.Alerts {
+		if e.Phase != rules.Inactive && slices.Contains(readers, e.Rule) && rules.CompareLabels(e.Series, tags) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // futureBound is how far ahead of its record's receive time (ms) a sample
@@ -295,10 +336,15 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 			time.Duration(ts-receive)*time.Millisecond, time.Duration(bound)*time.Millisecond))
 		return false
 	}
-	ms, adopted := a.st.FindSeries(sm.Metric, sm.Tags)
-	if adopted {
+	ms, _ := a.st.FindSeries(sm.Metric, sm.Tags)
+	legacy := false
+	if ms == nil && len(sm.Tags) > 0 && a.st.DropUntagged(sm.Metric) {
+		// The window a previous version kept for the whole metric mixes
+		// its tag sets: it is dropped, and the metric's first tagged
+		// series goes on with its alerts.
 		a.feats.Delete(sm.Metric, nil)
-		a.feats.Set(sm.Metric, sm.Tags.Labels(), ms.Series)
+		a.s.countSeries(a.tenant, -1)
+		a.seriesLeft, legacy = true, true
 	}
 	if ms == nil {
 		var refusal string
@@ -308,6 +354,9 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 			}
 			a.side(sig, sm, refusal, "")
 			return false
+		}
+		if legacy {
+			a.adoptLegacyAlerts(sm.Metric, sm.Tags.Labels())
 		}
 	}
 	if sm.Unit != "" {
@@ -332,7 +381,20 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 	if ts > a.st.EventMilli {
 		a.st.EventMilli, a.st.ArrivalMilli = ts, a.nowMilli()
 	}
+	ms.SeenMilli = a.st.EventMilli
 	return true
+}
+
+// adoptLegacyAlerts gives the alert states a previous version kept for the
+// whole of metric (without tags) to its series with tags, keeping their
+// episodes: an alert that was firing goes on firing rather than resolving
+// and firing again as a new episode.
+func (a *sourceActor) adoptLegacyAlerts(metric string, tags []rules.Label) {
+	rs := a.s.opts.Rules.Current()
+	a.st.Alerts.AdoptUntagged(tags, func(id rules.RuleID) bool {
+		r := rs.Rule(id)
+		return r != nil && r.EvaluatedFor(metric, tags)
+	})
 }
 
 func (a *sourceActor) advanceOffset(m *deliver) {
@@ -438,6 +500,15 @@ func (a *sourceActor) catchUp(until int64) {
 func (a *sourceActor) evaluate(at int64, metric string) {
 	a.advance(at, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
 		return rs.AdvanceAt(&a.st.Lifecycle, src, &a.feats, at, metric, emit)
+	})
+}
+
+// evaluateApplied runs the rules that read the series in applied, for
+// those series only, at source time at, after a signal applied samples to
+// them.
+func (a *sourceActor) evaluateApplied(at int64, applied []rules.SeriesKey) {
+	a.advance(at, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
+		return rs.AdvanceApplied(&a.st.Lifecycle, src, &a.feats, at, applied, emit)
 	})
 }
 
@@ -565,6 +636,19 @@ func (a *sourceActor) flush() {
 		return
 	}
 	b, err := a.encode()
+	for err == nil && len(b) > a.s.opts.MaxStateBytes && len(a.st.Metrics) > 0 {
+		// Over the bound: shed series, and end their alerts in the same
+		// step (their alert states repeat their tags). The state is
+		// written once those transitions are, and checked again then.
+		a.shedSeries(len(b) - a.s.opts.MaxStateBytes*9/10)
+		a.urgent = false
+		a.evaluate(a.st.EventMilli, "")
+		if a.inflight > 0 {
+			a.urgent = true
+			return
+		}
+		b, err = a.encode()
+	}
 	if err != nil {
 		a.s.opts.Logger.Error("source state does not encode", "tenant", a.tenant, "host", a.host, "err", err)
 		return
@@ -583,20 +667,18 @@ func (a *sourceActor) flush() {
 		func(_ *kgo.Record, err error) { root.Send(self, flushed{offset: offset, value: b, err: err}) })
 }
 
-// encode encodes the state within MaxStateBytes: a state beyond it sheds
-// series (those no rule reads first, then the largest) and their samples
-// are refused from then on, so that a source never writes a record the
+// encode encodes the state. A state beyond MaxStateBytes sheds series
+// (see flush, shedSeries), so that a source never writes a record the
 // broker refuses.
 func (a *sourceActor) encode() ([]byte, error) {
 	a.st.Generation, a.st.Epoch = a.p.hooks.Generation, a.p.hooks.Epoch
-	b, err := a.st.AppendBinary(make([]byte, 0, max(512, a.lastSize+a.lastSize/8)))
-	if err != nil || len(b) <= a.s.opts.MaxStateBytes {
-		return b, err
-	}
-	a.shedSeries(len(b) - a.s.opts.MaxStateBytes*9/10)
-	return a.st.AppendBinary(b[:0])
+	return a.st.AppendBinary(make([]byte, 0, max(512, a.lastSize+a.lastSize/8)))
 }
 
+// shedSeries drops series worth excess bytes of the encoded state, those
+// no rule reads first, then the largest; their samples are refused from
+// then on. A series' size counts its tags, its window and the alert states
+// of its tag set, which repeat its tags and end with it.
 func (a *sourceActor) shedSeries(excess int) {
 	rs := a.s.opts.Rules.Current()
 	type cand struct {
@@ -604,12 +686,25 @@ func (a *sourceActor) shedSeries(excess int) {
 		read bool
 		size int
 	}
+	alertBytes := map[string]int{}
+	for _, e := range a.st.Alerts {
+		if len(e.Series) > 0 {
+			n := 16
+			for _, l := range e.Series {
+				n += len(l.Name) + len(l.Value) + 2
+			}
+			alertBytes[rules.FormatSelector(e.Series)] += n
+		}
+	}
 	cands := make([]cand, len(a.st.Metrics))
 	for i := range a.st.Metrics {
 		m := &a.st.Metrics[i]
 		size := len(m.Series.AppendBinary(nil)) + len(m.Name) + len(m.Unit)
 		for _, t := range m.Tags {
-			size += len(t.Key) + len(t.Value)
+			size += len(t.Key) + len(t.Value) + 2
+		}
+		if len(m.Tags) > 0 {
+			size += alertBytes[rules.FormatSelector(m.Tags.Labels())]
 		}
 		cands[i] = cand{i: i, read: readsMetric(rs, m.Name), size: size}
 	}

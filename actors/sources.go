@@ -55,9 +55,11 @@ type SourcesOptions struct {
 	MaxTenantSeries int
 	MaxStateBytes   int
 	// SeriesStaleAfter is how long a series may go without a sample, by
-	// its source's event time, before it leaves the source's state
-	// (default 1h): its alerts then end with reason series_gone, and it no
-	// longer counts towards the limits.
+	// its source's event time (the source's clock, not the series' own),
+	// before it leaves the source's state (default 1h): its alerts then
+	// end with reason series_gone, and it no longer counts towards the
+	// limits. A series a no-data rule still judges stays longer (see
+	// sourceActor.heldByNoData).
 	SeriesStaleAfter time.Duration
 	// Now is the wall clock (default time.Now).
 	Now        func() time.Time

@@ -22,4 +22,12 @@
 //     requestTenant. A tenant's key never returns another tenant's data.
 //   - POST /ingest validates with normalize, as the ingest stage does, and
 //     publishes nothing for a request refused as a whole.
+//   - Request bodies are streamed and read raw (body.go): each route reads at
+//     most its own limit, decoded size included; only /ingest takes one
+//     layer of gzip. Nothing of a request outlives it unless copied.
+//   - A state-changing request a browser marks as cross-site, or with a
+//     body type a page may send without a preflight, is refused; without
+//     keys, so is a Host that is not loopback or allowed (guard.go).
+//   - What one tenant may hold at once is capped: alert streams, database
+//     reads (with a timeout), silences; over a cap is 429.
 package api

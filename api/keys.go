@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,8 +21,10 @@ const AllTenants = "*"
 // Key is one configured API key, as the keys file describes it. The key
 // itself is never stored: only its SHA-256.
 type Key struct {
-	// ID is the first 12 hex digits of the hash: it names the key in logs
-	// and sessions without revealing it.
+	// ID names the key in logs and sessions without revealing it: 12 hex
+	// digits of an HMAC of the key's hash under the server's session
+	// secret (so it tells nothing to whoever guesses keys), or, before a
+	// server takes the ring, of the hash itself.
 	ID string
 	// Tenant is the tenant the key reads and writes, or AllTenants.
 	Tenant string
@@ -136,6 +139,22 @@ func ParseKeys(r io.Reader, name string) (*KeyRing, error) {
 		return nil, fmt.Errorf("%s: no keys", name)
 	}
 	return kr, nil
+}
+
+// withIDs is a copy of kr whose keys' IDs are HMAC-SHA256(secret, hash).
+func (kr *KeyRing) withIDs(secret []byte) *KeyRing {
+	if kr == nil {
+		return nil
+	}
+	out := &KeyRing{byHash: make(map[[sha256.Size]byte]Key, len(kr.byHash)), byID: make(map[string]Key, len(kr.byHash))}
+	for h, k := range kr.byHash {
+		mac := hmac.New(sha256.New, secret)
+		mac.Write([]byte("eventops key id\x00"))
+		mac.Write(h[:])
+		k.ID = hex.EncodeToString(mac.Sum(nil))[:12]
+		out.byHash[h], out.byID[k.ID] = k, k
+	}
+	return out
 }
 
 // LoadKeys reads a keys file.

@@ -103,6 +103,7 @@ func TestCompressedBodiesAreNotInflatedPastTheLimit(t *testing.T) {
 		var r fullResponse
 		n := allocated(func() { r = do(t, srv, "POST", c.path, string(c.body), headers...) })
 		wantProblem(t, c.name, r, c.status, c.want)
+		t.Logf("%s: %d %s, %d KiB allocated", c.name, r.status, c.enc, n>>10)
 		if n > limit {
 			t.Errorf("%s: %d MiB allocated answering it, want at most %d", c.name, n>>20, limit>>20)
 		}

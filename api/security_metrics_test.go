@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/eventops/eventops/api"
 )
@@ -81,6 +82,31 @@ func TestMetricsSurviveManyRequestsOnOneConnection(t *testing.T) {
 					t.Fatalf("a label for an unserved method: %v", m)
 				}
 			}
+		}
+	}
+}
+
+// Scrapes are public: at most two run at once, the next is 503.
+func TestScrapesInFlightAreBounded(t *testing.T) {
+	started, release := make(chan struct{}, 4), make(chan struct{})
+	g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		started <- struct{}{}
+		<-release
+		return nil, nil
+	})
+	srv := api.New(api.Options{Logger: quiet, Gatherer: g})
+	codes := make(chan int, 2)
+	for range 2 {
+		go func() { codes <- do(t, srv, "GET", "/-/metrics", "").status }()
+		<-started
+	}
+	if r := do(t, srv, "GET", "/-/metrics", ""); r.status != 503 {
+		t.Fatalf("a third scrape at once: %d", r.status)
+	}
+	close(release)
+	for range 2 {
+		if c := <-codes; c != 200 {
+			t.Fatalf("a held scrape: %d", c)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -61,5 +62,25 @@ func TestSecureCookieTrustsOnlyConfiguredProxies(t *testing.T) {
 	}
 	if c := login(api.New(api.Options{Logger: quiet, Keys: keysFor(t, "acme"), TrustedProxies: []string{"0.0.0.0/0"}})); !strings.Contains(c, "secure") {
 		t.Fatalf("a trusted proxy's X-Forwarded-Proto: %s", c)
+	}
+}
+
+// A key's public ID is no part of its hash, and differs between servers
+// with different session secrets.
+func TestKeyIDsAreNotHashPrefixes(t *testing.T) {
+	id := func(secret string) string {
+		srv := api.New(api.Options{Logger: quiet, Keys: keysFor(t, "acme"), SessionSecret: []byte(secret)})
+		r := do(t, srv, "GET", "/auth/session", "", bearer("key-acme")...)
+		var body struct {
+			KeyID string `json:"key_id"`
+		}
+		if err := json.Unmarshal(r.body, &body); err != nil || len(body.KeyID) != 12 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		return body.KeyID
+	}
+	a, b := id(strings.Repeat("a", 32)), id(strings.Repeat("b", 32))
+	if a == b || strings.Contains(api.HashKey("key-acme"), a) {
+		t.Fatalf("ids %s and %s; hash %s", a, b, api.HashKey("key-acme"))
 	}
 }

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,5 +67,36 @@ func TestQueryLimits(t *testing.T) {
 	}
 	if r := do(t, srv, "GET", "/metrics/cpu?tenant=acme&from=2025-01-01T00:00:00Z&to=2025-01-01T12:00:00Z", ""); r.status != 200 {
 		t.Fatalf("a range inside the limit: %d %s", r.status, r.body)
+	}
+}
+
+// A tenant key over its ingest rate is refused before its body is read:
+// a body that would not even parse is 429, not 400.
+func TestIngestOverRateIsRefusedBeforeTheBodyIsRead(t *testing.T) {
+	srv := api.New(api.Options{Logger: quiet, Keys: keysFor(t, "acme"), Producer: &fakeProducer{}, IngestRate: 1, IngestBurst: 2})
+	var batch []string
+	for i := range 5 {
+		batch = append(batch, ev("acme", "h", "m", float64(i)))
+	}
+	if r := do(t, srv, "POST", "/ingest", strings.Join(batch, "\n"), bearer("key-acme")...); r.status != 202 {
+		t.Fatalf("first batch: %d %s", r.status, r.body)
+	}
+	wantProblem(t, "in debt", do(t, srv, "POST", "/ingest", "[not json", bearer("key-acme")...), 429, "over its ingest rate")
+}
+
+// Requests naming a tenant their key may not read take none of that
+// tenant's query slots.
+func TestForeignTenantRequestsTakeNoSlots(t *testing.T) {
+	bs := &blockingStore{started: make(chan string, 16), release: make(chan struct{})}
+	srv := api.New(api.Options{Store: bs, Logger: quiet, Keys: keysFor(t, "acme", "globex"), QueriesPerTenant: 1, QueriesTotal: 4})
+	done := make(chan int, 1)
+	go func() { done <- do(t, srv, "GET", "/metrics/cpu?tenant=acme", "", bearer("key-acme")...).status }()
+	<-bs.started
+	if r := do(t, srv, "GET", "/metrics/cpu?tenant=acme", "", bearer("key-globex")...); r.status != 403 {
+		t.Fatalf("globex naming acme: %d %s", r.status, r.body)
+	}
+	close(bs.release)
+	if code := <-done; code != 200 {
+		t.Fatalf("acme's query: %d", code)
 	}
 }

@@ -59,7 +59,7 @@ func TestStreamCaps(t *testing.T) {
 	}
 	a1.Body.Close()
 	off := int64(0)
-	eventually(t, 5*time.Second, func() bool {
+	eventually(t, time.Minute, func() bool {
 		// A closed client is seen when a write to it fails.
 		hub.Publish(alertEv(0, off, "acme", "h", fmt.Sprintf("e%d", off), "firing", "info"))
 		off++
@@ -109,11 +109,11 @@ func TestStuckStreamEndsAtTheWriteTimeout(t *testing.T) {
 	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
 	fmt.Fprintf(conn, "GET /alerts/stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	clients := findGauge(t, reg, "eventops_sse_clients")
-	eventually(t, 5*time.Second, func() bool { return testutil.ToFloat64(clients) == 1 })
+	eventually(t, time.Minute, func() bool { return testutil.ToFloat64(clients) == 1 })
 	payload := strings.Repeat("x", 8000)
 	dropped := findCounter(t, reg, "eventops_sse_dropped_clients_total")
 	i := 0
-	eventually(t, 10*time.Second, func() bool {
+	eventually(t, time.Minute, func() bool {
 		// One more event a poll, until the stream's writes are stuck and
 		// the timeout ends it.
 		e := alertEv(0, int64(i), "acme", "h", fmt.Sprintf("e%d", i), "resolved", "info")

@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/store"
@@ -142,9 +143,12 @@ type Server struct {
 	keyring       atomic.Pointer[keysInForce]
 	streams       *streamLimits
 	queries       *queryLimits
-	limiter       *tenantLimiter
-	ingestMetrics *ingestMetrics
-	httpDuration  *prometheus.HistogramVec
+	// metricsHandler serves /-/metrics (one, so that its in-flight
+	// bound holds).
+	metricsHandler fasthttp.RequestHandler
+	limiter        *tenantLimiter
+	ingestMetrics  *ingestMetrics
+	httpDuration   *prometheus.HistogramVec
 }
 
 // New builds the server and its routes.
@@ -205,20 +209,21 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), stop: make(chan struct{}),
 		sessionSecret: opts.SessionSecret, limiter: newTenantLimiter(opts.IngestRate, opts.IngestBurst),
-		ingestMetrics: newIngestMetrics(opts.Registerer),
-		streams:       newStreamLimits(opts.StreamsPerKey, opts.StreamsPerTenant, opts.StreamsTotal),
-		queries:       newQueryLimits(opts.QueriesPerTenant, opts.QueriesTotal),
+		ingestMetrics:  newIngestMetrics(opts.Registerer),
+		streams:        newStreamLimits(opts.StreamsPerKey, opts.StreamsPerTenant, opts.StreamsTotal),
+		queries:        newQueryLimits(opts.QueriesPerTenant, opts.QueriesTotal),
+		metricsHandler: newMetricsHandler(opts.Gatherer),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "eventops_http_request_duration_seconds",
 			Help:    "HTTP request durations by method, route pattern and status (a stream's until its headers are sent).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"method", "route", "code"}),
 	}
-	s.keyring.Store(&keysInForce{ring: opts.Keys, replaced: make(chan struct{})})
 	if len(s.sessionSecret) == 0 {
 		s.sessionSecret = make([]byte, 32)
 		_, _ = rand.Read(s.sessionSecret)
 	}
+	s.keyring.Store(&keysInForce{ring: opts.Keys.withIDs(s.sessionSecret), replaced: make(chan struct{})})
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(s.httpDuration)
 	}
@@ -387,7 +392,7 @@ func (s *Server) SetKeys(kr *KeyRing) error {
 	if kr == nil || s.keys() == nil {
 		return fmt.Errorf("api: keys can be replaced, not added or removed as a whole")
 	}
-	old := s.keyring.Swap(&keysInForce{ring: kr, replaced: make(chan struct{})})
+	old := s.keyring.Swap(&keysInForce{ring: kr.withIDs(s.sessionSecret), replaced: make(chan struct{})})
 	close(old.replaced)
 	return nil
 }

@@ -96,7 +96,7 @@ func (c *sseClient) events(n int) []frame {
 	c.t.Helper()
 	var out []frame
 	for range n {
-		out = append(out, c.next(5*time.Second, false))
+		out = append(out, c.next(30*time.Second, false))
 	}
 	return out
 }
@@ -124,7 +124,7 @@ func serve(t testing.TB, srv *api.Server) string {
 			if err != nil {
 				t.Errorf("serve: %v", err)
 			}
-		case <-time.After(15 * time.Second):
+		case <-time.After(time.Minute):
 			t.Error("the server did not stop")
 		}
 	})
@@ -257,7 +257,7 @@ func TestStreamHeartbeatAdvancesID(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		f := c.next(5*time.Second, true)
+		f := c.next(30*time.Second, true)
 		if f.event != "" {
 			t.Fatalf("filtered event delivered: %+v", f)
 		}
@@ -277,7 +277,7 @@ func TestStreamDropsLaggingClientAndEndsOnShutdown(t *testing.T) {
 	hub := api.NewHub(api.HubOptions{Logger: quiet, ClientBuffer: 4, Registerer: reg})
 	hub.Init(api.Position{0}, time.Time{})
 	hub.MarkReady()
-	srv := api.New(api.Options{Hub: hub, Logger: quiet, Heartbeat: time.Hour, ShutdownTimeout: 2 * time.Second})
+	srv := api.New(api.Options{Hub: hub, Logger: quiet, Heartbeat: time.Hour, ShutdownTimeout: 30 * time.Second})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +298,7 @@ func TestStreamDropsLaggingClientAndEndsOnShutdown(t *testing.T) {
 	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
 	fmt.Fprintf(conn, "GET /alerts/stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	clients := findGauge(t, reg, "eventops_sse_clients")
-	eventually(t, 5*time.Second, func() bool { return testutil.ToFloat64(clients) == 2 })
+	eventually(t, time.Minute, func() bool { return testutil.ToFloat64(clients) == 2 })
 
 	payload := strings.Repeat("x", 8000)
 	dropped := findCounter(t, reg, "eventops_sse_dropped_clients_total")
@@ -310,7 +310,7 @@ func TestStreamDropsLaggingClientAndEndsOnShutdown(t *testing.T) {
 		e.Data = []byte(strings.Replace(string(e.Data), `"alertname"`, `"pad":"`+payload+`","alertname"`, 1))
 		hub.Publish(e)
 		// The reader keeps up.
-		reader.next(5*time.Second, false)
+		reader.next(30*time.Second, false)
 	}
 	if n := testutil.ToFloat64(clients); n != 1 {
 		t.Fatalf("clients %v after the drop", n)
@@ -321,12 +321,12 @@ func TestStreamDropsLaggingClientAndEndsOnShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("shutdown did not end the open stream")
 	}
 	select {
 	case <-reader.closed:
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the reader's stream is still open")
 	}
 }

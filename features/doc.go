@@ -1,5 +1,6 @@
 // Package features is the pure windowed-feature engine: the state of one
-// metric of one source (a Series), fed with event-time samples, and the
+// series (a metric of one source with one set of tags: a Series; the tags
+// themselves are its owner's business), fed with event-time samples, and the
 // features read from it over sliding event-time windows. It owns the window
 // math, the update, the snapshots and the binary encoding of that state. It
 // is stdlib only, never reads the clock (time is always a parameter), starts

@@ -6,4 +6,9 @@
 // compared against a reference.
 //
 // Records go to ingest.raw.agent (KafkaSink) or to POST /ingest (HTTPSink).
+// Run paces them: at a rate, and (RunOptions.Speed) never with an event
+// time further ahead of the run's start than the wall clock allows, so
+// that live load is not refused as coming from the future. A run bounded
+// by a duration stops generating at its end and still delivers what it
+// sent; what the server refused is counted apart from what it took.
 package loadgen

@@ -124,7 +124,8 @@ type span struct{ off, end int }
 
 // Kinds of tag value.
 const (
-	tagText   = iota // a string, or a number or boolean kept as written
+	tagText   = iota // a string, or a boolean kept as written
+	tagNumber        // a number as written, named by its canonical text
 	tagNull          // dropped
 	tagNested        // an object or array: refused
 )
@@ -147,6 +148,8 @@ type decoder struct {
 
 	typeErr  field // the first member of a string field that was not a string
 	typeKind string
+
+	num []byte // the canonical text of a numeric tag, reused
 }
 
 func (d *decoder) set(f field) bool { return d.has&(1<<f) != 0 }
@@ -318,6 +321,9 @@ func (d *decoder) tagsObject(depth int) bool {
 		default:
 			if !s.value(depth) {
 				return false
+			}
+			if c := s.data[start]; c == '-' || c >= '0' && c <= '9' {
+				t.kind = tagNumber
 			}
 			d.buf.append(s.data[start:s.pos])
 		}

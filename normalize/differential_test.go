@@ -102,6 +102,9 @@ func trickyRecords() []string {
 		// Big.
 		strings.Repeat(ev("")+"\n", 2000), "[" + strings.Repeat(ev("")+",", 999) + ev("") + "]",
 		ev(`,"tags":{"k":"` + strings.Repeat("v", 300) + `"}`), ev(`,"host":"` + strings.Repeat("h", 129) + `"}`),
+		// Numeric tags, written many ways.
+		ev(`,"tags":{"a":1.0,"b":1e-05,"c":-0.0,"d":12E+2,"e":0.0012e3}`), ev(`,"tags":{"k":1e300}`),
+		ev(`,"tags":{"k":1e-4}`), ev(`,"tags":{"k":-1e99999999999999999999}`), ev(`,"tags":{"k":0e-99999999999}`),
 		ev(`,"tags":{` + strings.ReplaceAll(strings.Join(many[:60], ","), `"v"`, `"v0123456789012345678901234567890123456789"`) + `}`),
 		ev(`,"host":"` + strings.Repeat(`\u00e9`, 900) + `","tags":{"\u00e9":"` + strings.Repeat(`\ud83d\ude00`, 300) + `"}`),
 		ev(`,"unit":"` + strings.Repeat("x", 1100) + `"`), ev(`,"x":"` + strings.Repeat(`\"`, 2000) + `"`),

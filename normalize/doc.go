@@ -32,7 +32,13 @@
 //   - metric names: lower case, with '.', '-', '/' and spaces turned into '_';
 //   - units: common spellings mapped to one (%, pct → percent; msec → ms, ...);
 //   - timestamps: RFC 3339 strings, or Unix numbers in s, ms, µs or ns told
-//     apart by magnitude.
+//     apart by magnitude;
+//   - numeric tag values: the number in plain decimal, without exponent or
+//     trailing zeros after the point (1.0 and 1e0 are "1", 1e-05 is
+//     "0.00001"), the text PostgreSQL's eventops_series_id gives the same
+//     JSON number, so a series has one series_id however its tags were
+//     written and whichever side computes it (number.go). A number longer
+//     than MaxTagLen in that form is refused with ReasonTooLarge.
 //
 // Records are read by a scanner made for this shape of event (scan.go,
 // decode.go), not by encoding/json, which cost most of the pipeline's

@@ -645,6 +645,15 @@ func (o *Options) tags(d *decoder, all string) (tables.Tags, *Error) {
 			return nil, bad(ReasonWrongType, "tag %q must be a string, number or boolean", k)
 		case tagNull:
 			continue
+		case tagNumber:
+			var n int
+			d.num, n = appendCanonicalNumber(d.num[:0], d.buf.bytes(t.val), o.MaxTagLen)
+			if n > o.MaxTagLen {
+				return nil, bad(ReasonTooLarge, "tag %q value %s is more than %d bytes in decimal", k, truncate(v, 32), o.MaxTagLen)
+			}
+			if string(d.num) != v {
+				v = string(d.num)
+			}
 		}
 		if len(v) > o.MaxTagLen {
 			return nil, bad(ReasonTooLarge, "tag %q value is %d bytes, more than %d", k, len(v), o.MaxTagLen)

@@ -382,6 +382,11 @@ func refTags(o Options, raw json.RawMessage) (tables.Tags, *Error) {
 			return nil, refBad(ReasonWrongType, "tag %q must be a string, number or boolean", k)
 		case string(v) == "null":
 			continue
+		case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+			s = refCanonicalNumber(string(v))
+			if len(s) > o.MaxTagLen {
+				return nil, refBad(ReasonTooLarge, "tag %q value %s is more than %d bytes in decimal", k, refTruncate(string(v), 32), o.MaxTagLen)
+			}
 		default:
 			s = string(v)
 		}
@@ -406,4 +411,46 @@ func refUnit(u string) string {
 		return c
 	}
 	return l
+}
+
+// refCanonicalNumber writes a JSON number out in full, digits padded with
+// zeros around the point, then trims the zeros that say nothing. A nonzero
+// number whose exponent is too large to write out gives a text longer than
+// any tag (only its length is judged).
+func refCanonicalNumber(num string) string {
+	neg := strings.HasPrefix(num, "-")
+	num = strings.TrimPrefix(num, "-")
+	mant, expText, _ := strings.Cut(strings.ToLower(num), "e")
+	exp, err := strconv.Atoi(expText)
+	if expText == "" {
+		exp, err = 0, nil
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	if err != nil || exp > 1<<20 || exp < -(1<<20) {
+		if strings.Trim(intPart+frac, "0") == "" {
+			return "0"
+		}
+		return strings.Repeat("9", 1<<21)
+	}
+	digits := intPart + frac
+	point := len(intPart) + exp
+	if point < 0 {
+		digits = strings.Repeat("0", -point) + digits
+		point = 0
+	}
+	if point > len(digits) {
+		digits += strings.Repeat("0", point-len(digits))
+	}
+	whole := strings.TrimLeft(digits[:point], "0")
+	if whole == "" {
+		whole = "0"
+	}
+	out := whole
+	if f := strings.TrimRight(digits[point:], "0"); f != "" {
+		out += "." + f
+	}
+	if neg && out != "0" {
+		out = "-" + out
+	}
+	return out
 }

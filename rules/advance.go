@@ -4,14 +4,16 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Advance evaluates, at nowMilli, the rules of rs that apply to src and steps
 // their states in place, calling emit for every transition: one evaluation,
 // at the time given. With metric set (the metric of the sample that
-// triggered the call) only rules that read it are evaluated; with metric ""
-// all are. A Lifecycle (AdvanceAt, AdvanceUntil) runs it at the right
-// times; on its own it serves callers that only evaluate on samples.
+// triggered the call) only rules that read it are evaluated, for every
+// series of it; with metric "" all are. A Lifecycle (AdvanceAt,
+// AdvanceApplied, AdvanceUntil) runs it at the right times; on its own it
+// serves callers that only evaluate on samples.
 //
 // A rule is evaluated once per series (see forSeries): each has its own
 // state, and its tags are among its alert's labels. The state of a series
@@ -24,70 +26,179 @@ import (
 //
 // It returns the earliest NextDeadline over all rules.
 func (rs *RuleSet) Advance(states *States, src Source, f Features, nowMilli int64, metric string, emit func(*Transition)) (next int64, ok bool) {
+	return rs.advance(states, src, f, nowMilli, metric, nil, emit)
+}
+
+// SeriesKey names one series of a source: its metric and its tags, sorted
+// by name.
+type SeriesKey struct {
+	Metric string
+	Tags   []Label
+}
+
+// AdvanceSeries is Advance after samples were applied to the series in
+// applied (sorted by SortSeriesKeys, and present in f): a rule that reads
+// one of them is evaluated for those series only (and, when it joins
+// several metrics, for those tag sets), since the other series of its
+// metrics did not change and their deadlines are met by timers. A rule
+// that reads the source as a whole (seconds_since_last() of any metric, or
+// no feature) is evaluated for all its series. The states of series the
+// source no longer has are not looked at: after series leave f, call
+// Advance with metric "".
+func (rs *RuleSet) AdvanceSeries(states *States, src Source, f Features, nowMilli int64, applied []SeriesKey, emit func(*Transition)) (next int64, ok bool) {
+	if len(applied) == 0 {
+		applied = []SeriesKey{}
+	}
+	return rs.advance(states, src, f, nowMilli, "", applied, emit)
+}
+
+// SortSeriesKeys sorts keys by metric then tags and drops repeats.
+func SortSeriesKeys(keys []SeriesKey) []SeriesKey {
+	cmp := func(a, b SeriesKey) int {
+		if a.Metric != b.Metric {
+			return strings.Compare(a.Metric, b.Metric)
+		}
+		return CompareLabels(a.Tags, b.Tags)
+	}
+	slices.SortFunc(keys, cmp)
+	return slices.CompactFunc(keys, func(a, b SeriesKey) bool { return cmp(a, b) == 0 })
+}
+
+// advance is Advance for the rules reading metric ("" for all), or, when
+// applied is not nil, AdvanceSeries.
+func (rs *RuleSet) advance(states *States, src Source, f Features, nowMilli int64, metric string, applied []SeriesKey, emit func(*Transition)) (next int64, ok bool) {
 	if len(*states) > 0 {
 		rs.retire(states, src, nowMilli, emit)
 	}
 	next = math.MaxInt64
+	consider := func(d int64, has bool) {
+		if has && d < next {
+			next, ok = d, true
+		}
+	}
 	// The memo and the values live on the stack: an Advance per sample
 	// allocates nothing unless a transition is emitted or a rule reads a
 	// tagged series.
 	memo := memoFeatures{f: f, now: nowMilli, refs: rs.table}
 	var buf [16]float64
+	step := func(r *Rule, tags []Label) State {
+		memo.tags = tags
+		st := states.GetSeries(r.id, tags)
+		vals := buf[:0]
+		if n := len(r.features); n <= len(buf) {
+			vals = buf[:n]
+		} else {
+			vals = make([]float64, n)
+		}
+		st.Series = tags
+		var tr *Transition
+		st, tr = Step(r, src, st, r.eval(&memo, vals), nowMilli)
+		states.setSeries(r.id, tags, st)
+		if tr != nil && emit != nil {
+			emit(tr)
+		}
+		return st
+	}
+	// stateDeadlines considers the deadlines of r's states (series that
+	// were not evaluated keep theirs).
+	stateDeadlines := func(r *Rule) {
+		for _, e := range states.ofRule(r.id) {
+			memo.tags = e.Series
+			consider(r.nextDeadline(e.State, &memo, nowMilli))
+		}
+	}
+	var tagsBuf [8][]Label
 	for _, r := range rs.rules {
 		if !r.AppliesTo(src.Tenant) {
 			continue
 		}
 		memo.sels = r.tableSel
-		evaluate := metric == "" || r.UsesMetric(metric)
+		whole := metric == "" && applied == nil
+		if !whole && applied != nil && r.usesMetric == nil {
+			// Reads the source as a whole: any sample changes it.
+			whole = true
+		}
+		if !whole && applied != nil {
+			sets := r.appliedSeries(f, applied, tagsBuf[:0])
+			for _, tags := range sets {
+				memo.tags = tags
+				consider(r.nextDeadline(step(r, tags), &memo, nowMilli))
+			}
+			stateDeadlines(r)
+			if len(r.noData) > 0 {
+				// A no-data comparison of a series without a state flips
+				// at its own deadline.
+				r.forSeries(f, func(tags []Label) {
+					memo.tags = tags
+					consider(r.nextDeadline(states.GetSeries(r.id, tags), &memo, nowMilli))
+				})
+			}
+			continue
+		}
+		evaluate := whole || r.UsesMetric(metric)
 		if !evaluate && len(r.noData) == 0 {
 			// Only the states' own deadlines (for, keep_firing_for, resend).
-			for _, e := range states.ofRule(r.id) {
-				memo.tags = e.Series
-				if d, has := r.nextDeadline(e.State, &memo, nowMilli); has && d < next {
-					next, ok = d, true
-				}
-			}
+			stateDeadlines(r)
 			continue
 		}
 		if evaluate {
 			rs.endGone(states, r, f, src, nowMilli, emit)
 		}
 		r.forSeries(f, func(tags []Label) {
-			memo.tags = tags
-			st := states.GetSeries(r.id, tags)
+			var st State
 			if evaluate {
-				vals := buf[:0]
-				if n := len(r.features); n <= len(buf) {
-					vals = buf[:n]
-				} else {
-					vals = make([]float64, n)
-				}
-				st.Series = tags
-				var tr *Transition
-				st, tr = Step(r, src, st, r.eval(&memo, vals), nowMilli)
-				states.setSeries(r.id, tags, st)
-				if tr != nil && emit != nil {
-					emit(tr)
-				}
+				st = step(r, tags)
+			} else {
+				st = states.GetSeries(r.id, tags)
 			}
-			if d, has := r.nextDeadline(st, &memo, nowMilli); has && d < next {
-				next, ok = d, true
-			}
+			memo.tags = tags
+			consider(r.nextDeadline(st, &memo, nowMilli))
 		})
 		if !evaluate {
 			// States of series gone, ended at the rule's next evaluation.
-			for _, e := range states.ofRule(r.id) {
-				memo.tags = e.Series
-				if d, has := r.nextDeadline(e.State, &memo, nowMilli); has && d < next {
-					next, ok = d, true
-				}
-			}
+			stateDeadlines(r)
 		}
 	}
 	if !ok {
 		next = 0
 	}
 	return next, ok
+}
+
+// appliedSeries appends to dst the tag sets, in tag order and each once,
+// at which r is evaluated after samples were applied to the series in
+// applied (sorted): those of the series of a metric r reads that match its
+// selector, as f holds them.
+func (r *Rule) appliedSeries(f Features, applied []SeriesKey, dst [][]Label) [][]Label {
+	for _, k := range applied {
+		if !slices.Contains(r.usesMetric, k.Metric) {
+			continue
+		}
+		for _, g := range r.seriesRefs {
+			if r.table[g].Metric == k.Metric && matches(k.Tags, r.tableSel[g]) {
+				if tags, ok := seriesTags(f, k.Metric, k.Tags); ok {
+					dst = append(dst, tags)
+				}
+				break
+			}
+		}
+	}
+	if len(dst) > 1 {
+		slices.SortFunc(dst, CompareLabels)
+		dst = slices.CompactFunc(dst, func(a, b []Label) bool { return CompareLabels(a, b) == 0 })
+	}
+	return dst
+}
+
+// seriesTags returns the tags of the series of metric with tags as f holds
+// them, and whether f has that series.
+func seriesTags(f Features, metric string, tags []Label) ([]Label, bool) {
+	n := f.SeriesCount(metric)
+	i := sort.Search(n, func(i int) bool { return CompareLabels(f.SeriesTags(metric, i), tags) >= 0 })
+	if i < n && CompareLabels(f.SeriesTags(metric, i), tags) == 0 {
+		return f.SeriesTags(metric, i), true
+	}
+	return nil, false
 }
 
 // forSeries calls fn with the tags of each series r is evaluated for, in
@@ -137,9 +248,7 @@ func (r *Rule) hasSeries(f Features, tags []Label) bool {
 		if !matches(tags, r.tableSel[g]) {
 			continue
 		}
-		n := f.SeriesCount(metric)
-		i := sort.Search(n, func(i int) bool { return CompareLabels(f.SeriesTags(metric, i), tags) >= 0 })
-		if i < n && CompareLabels(f.SeriesTags(metric, i), tags) == 0 {
+		if _, ok := seriesTags(f, metric, tags); ok {
 			return true
 		}
 	}

@@ -52,6 +52,28 @@ func (s *States) setSeries(id RuleID, tags []Label, st State) {
 	}
 }
 
+// AdoptUntagged makes the states of the series without tags of the rules
+// for which adopt reports true the states of the series with tags, keeping
+// their episodes: the series a previous version kept without its tags is
+// now known as that one. A rule that has a state for tags already keeps
+// that one.
+func (s *States) AdoptUntagged(tags []Label, adopt func(RuleID) bool) {
+	moved := false
+	for i := range *s {
+		e := &(*s)[i]
+		if len(e.Series) != 0 || !adopt(e.Rule) {
+			continue
+		}
+		if _, ok := s.find(e.Rule, tags); ok {
+			continue
+		}
+		e.Series, moved = tags, true
+	}
+	if moved {
+		slices.SortFunc(*s, compareStates)
+	}
+}
+
 // ofRule returns the states of rule id.
 func (s States) ofRule(id RuleID) States {
 	lo, hi := s.ruleRange(id)

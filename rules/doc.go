@@ -91,12 +91,17 @@
 // pending-since time. NextDeadline says when a state must be re-evaluated
 // without new data. RuleSet.Advance evaluates a whole source once, at a
 // given time; a source's Lifecycle (its states and the source time of their
-// last evaluation) is driven by RuleSet.AdvanceAt on samples and
-// RuleSet.AdvanceUntil on timers, which is what an actor and the test
-// runner call. A sample's path (AdvanceUntil, Add, AdvanceAt) allocates
-// nothing unless a transition is emitted: features shared by several rules
-// are read once through a memo on the stack, and the next deadline is kept
-// in the Lifecycle (BenchmarkSourcePath measures it).
+// last evaluation) is driven by RuleSet.AdvanceApplied (or AdvanceAt) on
+// samples and RuleSet.AdvanceUntil on timers, which is what an actor and
+// the test runner call. AdvanceApplied evaluates a rule only for the series
+// the samples were applied to (and the tag sets they join), so the work of
+// a sample does not grow with the number of series of its metric
+// (BenchmarkAdvancePerSeriesCount); the other series did not change, and
+// their deadlines are timers. A sample's path (AdvanceUntil, Add,
+// AdvanceAt) allocates nothing unless a transition is emitted: features
+// shared by several rules are read once through a memo on the stack, and
+// the next deadline is kept in the Lifecycle (BenchmarkSourcePath measures
+// it).
 //
 // # Deterministic timers
 //

@@ -90,6 +90,26 @@ func (rs *RuleSet) AdvanceUntil(lc *Lifecycle, src Source, f Features, untilMill
 	return lc.next, lc.hasNext
 }
 
+// AdvanceApplied is AdvanceAt after samples were applied to the series in
+// applied (sorted by SortSeriesKeys): the rules that read them are
+// evaluated for those series only (see RuleSet.AdvanceSeries), so the work
+// of a sample does not grow with the number of series of its metric. All
+// rules are evaluated for all series when the rule set changed since lc's
+// last evaluation. After series left f, call AdvanceAt with metric "" so
+// that their alerts end.
+func (rs *RuleSet) AdvanceApplied(lc *Lifecycle, src Source, f Features, atMilli int64, applied []SeriesKey, emit func(*Transition)) (next int64, ok bool) {
+	if lc.evaluated && lc.at > atMilli {
+		atMilli = lc.at
+	}
+	if lc.rs != rs {
+		rs.evaluate(lc, src, f, atMilli, "", emit)
+		return lc.next, lc.hasNext
+	}
+	lc.next, lc.hasNext = rs.AdvanceSeries(&lc.Alerts, src, f, atMilli, applied, emit)
+	lc.at, lc.evaluated, lc.rs = atMilli, true, rs
+	return lc.next, lc.hasNext
+}
+
 func (rs *RuleSet) evaluate(lc *Lifecycle, src Source, f Features, atMilli int64, metric string, emit func(*Transition)) {
 	lc.next, lc.hasNext = rs.Advance(&lc.Alerts, src, f, atMilli, metric, emit)
 	lc.at, lc.evaluated, lc.rs = atMilli, true, rs

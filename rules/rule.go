@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"iter"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -233,6 +234,36 @@ func (r *Rule) Features() []FeatureRef { return slices.Clone(r.features) }
 // NoData reports whether the rule reads seconds_since_last, i.e. handles
 // missing data explicitly.
 func (r *Rule) NoData() bool { return len(r.noData) > 0 }
+
+// EvaluatedFor reports whether the rule is evaluated for the series of
+// metric with tags: it reads metric with a selector tags match.
+func (r *Rule) EvaluatedFor(metric string, tags []Label) bool {
+	for _, g := range r.seriesRefs {
+		if r.table[g].Metric == metric && matches(tags, r.tableSel[g]) {
+			return true
+		}
+	}
+	return false
+}
+
+// NoDataWait is how long after the newest sample of a series of metric a
+// seconds_since_last comparison of the rule on that series may still flip
+// (its largest threshold), and whether the rule has one: until then the
+// silence of the series is something the rule still has to judge.
+func (r *Rule) NoDataWait(metric string) (time.Duration, bool) {
+	var wait time.Duration
+	has := false
+	for _, c := range r.noData {
+		if r.features[c.ref].Metric != metric || math.IsNaN(c.threshold) {
+			continue
+		}
+		has = true
+		if s := min(math.Max(c.threshold, 0), 1e9); time.Duration(s*float64(time.Second)) > wait {
+			wait = time.Duration(s * float64(time.Second))
+		}
+	}
+	return wait, has
+}
 
 // AppliesTo reports whether the rule's group is scoped to tenant (a group
 // without tenants applies to all).

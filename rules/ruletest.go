@@ -124,7 +124,7 @@ func RunTestFile(path string, opts Options) (TestResult, error) {
 // Each test simulates one per-source actor per tenant/host: samples of all
 // input series are applied in time order (sample i at i*interval), each as
 // a source actor applies it (RuleSet.AdvanceUntil its time, Add,
-// RuleSet.AdvanceAt), and the deadlines are stepped through up to each
+// RuleSet.AdvanceApplied), and the deadlines are stepped through up to each
 // eval_time. The check at eval_time sees the state after every sample and
 // deadline at or before eval_time, exactly what production would show; no
 // extra evaluation happens at eval_time itself.
@@ -371,7 +371,7 @@ func (ts *testSource) advance(rs *RuleSet, horizon int64, refuse func(string)) {
 			refuse(fmt.Sprintf("input %s{%s}=%v at %s for %s/%s: %v %v", s.metric, FormatSelector(s.tags), s.v, FormatDuration(time.Duration(s.t)*time.Millisecond), ts.src.Tenant, ts.src.Host, out, err))
 			continue
 		}
-		rs.AdvanceAt(&ts.alerts, ts.src, &ts.feats, s.t, s.metric, record)
+		rs.AdvanceApplied(&ts.alerts, ts.src, &ts.feats, s.t, []SeriesKey{{Metric: s.metric, Tags: s.tags}}, record)
 	}
 	rs.AdvanceUntil(&ts.alerts, ts.src, &ts.feats, horizon, record)
 }

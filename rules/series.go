@@ -193,6 +193,16 @@ func (s *SourceFeatures) Get(metric string, tags []Label) *features.Series {
 	return nil
 }
 
+// TagsOf returns the tags under which ser is a series of metric.
+func (s *SourceFeatures) TagsOf(metric string, ser *features.Series) ([]Label, bool) {
+	for _, e := range s.of(metric) {
+		if e.ser == ser {
+			return e.tags, true
+		}
+	}
+	return nil, false
+}
+
 // SeriesCount is the number of series of metric.
 func (s *SourceFeatures) SeriesCount(metric string) int { return len(s.of(metric)) }
 

@@ -43,6 +43,9 @@ type seriesSource struct {
 	feats  SourceFeatures
 	newest int64
 	out    []*Transition
+	// perSeries: a sample evaluates its own series only, as an actor does
+	// (AdvanceApplied), not every series of its metric (AdvanceAt).
+	perSeries bool
 }
 
 func newSeriesSource(rs *RuleSet) *seriesSource {
@@ -67,6 +70,11 @@ func (s *seriesSource) add(t *testing.T, series string, at int64, v float64) {
 		t.Fatalf("add %s at %d: %v %v", series, at, out, err)
 	}
 	s.newest = max(s.newest, at)
+	if s.perSeries {
+		held, _ := s.feats.TagsOf(metric, ser)
+		s.rs.AdvanceApplied(&s.lc, s.src, &s.feats, s.newest, []SeriesKey{{Metric: metric, Tags: held}}, emit)
+		return
+	}
 	s.rs.AdvanceAt(&s.lc, s.src, &s.feats, s.newest, metric, emit)
 }
 
@@ -117,6 +125,7 @@ func TestInterleavedSeriesAreIndependent(t *testing.T) {
 			}
 		}
 		both := newSeriesSource(rs)
+		both.perSeries = seed%2 == 1
 		alone := [2]*seriesSource{newSeriesSource(rs), newSeriesSource(rs)}
 		for _, p := range stream {
 			name := `cpu_load{core="` + p.core + `"}`

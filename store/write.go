@@ -1,12 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/tables"
 	"github.com/jackc/pgx/v5"
 )
@@ -343,10 +345,15 @@ func seriesOf(metric string, tagsJSON []byte) (int64, error) {
 	return tables.SeriesID(metric, tags), nil
 }
 
-// decodeTags reads a JSON tags object into key-sorted tags; a value that
-// is not a string counts as written, a null as absent (as at ingest).
+// decodeTags reads JSON tags into key-sorted tags as eventops_tags reads
+// them: a number by its canonical text (normalize.NumberText), another
+// value that is not a string as written, a null as absent, and tags that
+// are not an object (rows of the original schema) as no tags.
 func decodeTags(tagsJSON []byte) (tables.Tags, error) {
 	if len(tagsJSON) == 0 {
+		return nil, nil
+	}
+	if first := bytes.TrimLeft(tagsJSON, " \t\r\n"); len(first) > 0 && first[0] != '{' {
 		return nil, nil
 	}
 	var raw map[string]json.RawMessage
@@ -360,6 +367,8 @@ func decodeTags(tagsJSON []byte) (tables.Tags, error) {
 		case string(v) == "null":
 		case json.Unmarshal(v, &s) == nil:
 			m[k] = s
+		case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+			m[k] = normalize.NumberText(v)
 		default:
 			m[k] = string(v)
 		}

@@ -15,4 +15,9 @@
 //     does with `-X topic.partitioner=fnv1a_random`.
 //   - Internal values carry a leading version byte; decoders reject what they
 //     do not understand with an error and never panic.
+//   - A series is (tenant, host, metric, tags), tags sorted by key; its name
+//     (SeriesName) and ID (SeriesID, which PostgreSQL computes the same
+//     way) are the one identity of a series in the state, the rows and the
+//     API. A source's state keeps one MetricState per series; states
+//     written when there was one per metric still decode (Untagged).
 package tables

@@ -127,6 +127,10 @@ type MetricState struct {
 	// sample of the metric takes it over (see FindSeries), so an upgrade
 	// keeps the windows.
 	Untagged bool
+	// SeenMilli is the source's event time (SourceState.EventMilli) when
+	// the series last took a sample: a series is stale by its source's
+	// clock, so that one whose own clock runs behind is not.
+	SeenMilli int64
 }
 
 func (m *MetricState) compare(name string, tags Tags) int {
@@ -155,21 +159,31 @@ func (s *SourceState) Series(name string, tags Tags) *MetricState {
 
 // FindSeries returns the state of the series of metric name with tags, or
 // nil. When there is none but the metric has a series of unknown tags
-// (Untagged, from an older version), that series becomes this one and is
-// returned with adopted set: the caller re-reads its series (the order of
-// Metrics changed).
+// (Untagged, from an older version that folded every tag set into it), a
+// sample without tags takes it over: it is returned with adopted set. A
+// sample with tags does not: the window mixes the metric's tag sets, and
+// would be read as that series' own (see DropUntagged).
 func (s *SourceState) FindSeries(name string, tags Tags) (m *MetricState, adopted bool) {
-	if m := s.Series(name, tags); m != nil {
+	if m := s.Series(name, tags); m != nil || len(tags) > 0 {
 		return m, false
 	}
 	i, _ := s.search(name, nil)
 	if i >= len(s.Metrics) || s.Metrics[i].Name != name || !s.Metrics[i].Untagged {
 		return nil, false
 	}
-	ms := s.Metrics[i]
+	s.Metrics[i].Untagged = false
+	return &s.Metrics[i], true
+}
+
+// DropUntagged removes the series of unknown tags of metric name (see
+// FindSeries), and reports whether there was one.
+func (s *SourceState) DropUntagged(name string) bool {
+	i, _ := s.search(name, nil)
+	if i >= len(s.Metrics) || s.Metrics[i].Name != name || !s.Metrics[i].Untagged {
+		return false
+	}
 	s.Metrics = append(s.Metrics[:i], s.Metrics[i+1:]...)
-	ms.Tags, ms.Untagged = tags, false
-	return s.AddMetric(ms), true
+	return true
 }
 
 // AddMetric inserts a series' state, keeping the order.
@@ -181,13 +195,14 @@ func (s *SourceState) AddMetric(m MetricState) *MetricState {
 	return &s.Metrics[i]
 }
 
-// State encodings: versions 1 (no generation, deadline or record times)
-// and 2 (a series per metric, without tags) are still read; version 3 is
-// written.
+// State encodings: versions 1 (no generation, deadline or record times),
+// 2 (a series per metric, without tags) and 3 (no source time per series)
+// are still read; version 4 is written.
 const (
 	stateVersion1 = 1
 	stateVersion2 = 2
-	stateVersion  = 3
+	stateVersion3 = 3
+	stateVersion  = 4
 )
 
 // State flags.
@@ -236,6 +251,7 @@ func (s *SourceState) AppendBinary(dst []byte) ([]byte, error) {
 			b = appendString(b, t.Value)
 		}
 		b = appendString(b, m.Unit)
+		b = appendVarint(b, m.SeenMilli)
 		// Length-prefixed, so that a series that no longer decodes (its
 		// metric's configuration changed) can be skipped.
 		start := len(b)
@@ -281,7 +297,7 @@ func (r *reader) header() StateHeader {
 		return StateHeader{}
 	case v == stateVersion1:
 		return StateHeader{Legacy: true, NextDeadline: 1, HasAlerts: true, Version: v}
-	case v != stateVersion && v != stateVersion2:
+	case v != stateVersion && v != stateVersion3 && v != stateVersion2:
 		r.err = fmt.Errorf("%w: state version %d", ErrCorrupt, v)
 		return StateHeader{}
 	}
@@ -353,7 +369,7 @@ func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s 
 	for i := 0; i < n && r.err == nil; i++ {
 		name := r.string("metric name")
 		var tags Tags
-		untagged := h.Version < stateVersion
+		untagged := h.Version < stateVersion3
 		if !untagged {
 			nt := r.uvarint("tag count")
 			untagged = nt&1 != 0
@@ -369,6 +385,12 @@ func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s 
 			}
 		}
 		unit := r.string("metric unit")
+		// Before version 4 the source time of a series' last sample was
+		// not kept: it counts from the source's newest event time.
+		seen := s.EventMilli
+		if h.Version >= stateVersion {
+			seen = r.varint("series time")
+		}
 		if r.err != nil || len(r.b) < 4 {
 			r.fail("series length")
 			break
@@ -389,7 +411,7 @@ func DecodeSourceState(data []byte, cfg func(metric string) features.Config) (s 
 			}
 			ser = features.NewSeries(c)
 		}
-		s.Metrics = append(s.Metrics, MetricState{Name: name, Tags: tags, Unit: unit, Series: ser, Untagged: untagged})
+		s.Metrics = append(s.Metrics, MetricState{Name: name, Tags: tags, Unit: unit, Series: ser, Untagged: untagged, SeenMilli: seen})
 	}
 	alerts := r.bytes("alert states")
 	if r.err == nil && len(r.b) != 0 {

@@ -45,7 +45,7 @@ type Config struct {
 	SourceIdle       time.Duration `key:"source_idle_timeout" default:"10m" help:"how long a source's actor stays in memory without a signal once its state is in the table (it comes back with its next signal or rule deadline)"`
 	MaxSeries        int           `key:"max_series_per_source" default:"500" help:"series (metric and tags) a source keeps windowed features of; samples of new series beyond it go to the DLQ with reason series_limit (their rows are stored)"`
 	MaxTenantSeries  int           `key:"max_series_per_tenant" default:"100000" help:"series the sources of a tenant keep windowed features of, in a replica's memory; samples of new series beyond it go to the DLQ with reason series_limit"`
-	SeriesStale      time.Duration `key:"series_stale_after" default:"1h" help:"how long a series may go without a sample (by its source's event time) before it leaves the source's state and its alerts resolve (reason series_gone)"`
+	SeriesStale      time.Duration `key:"series_stale_after" default:"1h" help:"how long a series may go without a sample (by its source's event time) before it leaves the source's state and its alerts resolve (reason series_gone); a series a seconds_since_last rule still judges stays longer"`
 	MaxState         int           `key:"max_state_bytes" default:"786432" help:"bound of a source's encoded feature state, under the broker's max.message.bytes; a state beyond it sheds series (reason source_limit)"`
 	Retention        time.Duration `key:"retention" default:"0s" help:"how long metrics are kept: older daily partitions are dropped, older rows go to the DLQ (0 keeps them forever)"`
 	ConfigFile       string        `key:"config" env:"EVENTOPS_CONFIG" help:"YAML file with any of these keys"`

@@ -27,10 +27,6 @@ import (
 // chart. With EVENTOPS_SCREENSHOT=PATH
 // it saves a screenshot there (docs/dashboard.png is made so).
 func TestDashboardInChromium(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("the browser test needs Debian's chromium (scripts/deps.sh test installs it): %v", err)
-	}
 	env := newDevEnv(t)
 	keysFile := filepath.Join(t.TempDir(), "keys")
 	const key = "acme-dashboard-key"
@@ -69,25 +65,10 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	sendJSON(t, http.MethodDelete, p.HTTP+"/silences/"+ids[0]+"?tenant=acme", key, "", nil)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 1100),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	// No timeout on the browser's context: it would stop the browser; every
-	// wait below has its own deadline.
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	ctx := newBrowser(t)
 	page := p.HTTP + "/#tenant=acme&host=host-a&metric=cpu_load&range=900"
 	var jsErrs []string
 	var mu sync.Mutex
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
 	if err := chromedp.Listen(ctx, func(ev any) {
 		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
 			mu.Lock()
@@ -248,4 +229,52 @@ func sendJSON(t *testing.T, method, url, key, body string, v any) {
 			t.Fatalf("%s %s: %v: %s", method, url, err, b)
 		}
 	}
+}
+
+// newBrowser starts a headless Chromium for the test, on a blank page.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("the browser test needs Debian's chromium (scripts/deps.sh test installs it): %v", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 1100),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	// No timeout on the browser's context: it would stop the browser; every
+	// wait below has its own deadline.
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	return ctx
+}
+
+// Without a tenant in the URL the dashboard opens on the tenant that sent
+// last (a load generator's, say), not on the first name.
+func TestDashboardOpensOnTheNewestTenant(t *testing.T) {
+	p := newDevEnv(t).start(t)
+	now := time.Now().UTC()
+	postIngest(t, p.HTTP, "", fmt.Sprintf(`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":40,"ts_event":%q}`+"\n"+
+		`{"tenant_id":"tenant-00","host":"host-00000","metric":"cpu_load","value":40,"ts_event":%q}`,
+		now.Add(-time.Hour).Format(time.RFC3339), now.Format(time.RFC3339)), 2)
+	eventually(t, patience(30*time.Second), "both tenants listed", func() error {
+		var body struct{ Tenants []struct{ Tenant string } }
+		if _, err := getJSON(p.HTTP+"/tenants", &body); err != nil || len(body.Tenants) != 2 {
+			return fmt.Errorf("tenants %+v %v", body, err)
+		}
+		return nil
+	})
+	ctx := newBrowser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(p.HTTP+"/")); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	waitJS(t, ctx, 15*time.Second, "the newest tenant chosen", `document.getElementById('tenant').value === 'tenant-00' && location.hash.includes('tenant=tenant-00')`)
 }

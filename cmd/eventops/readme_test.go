@@ -11,33 +11,22 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/eventops/eventops/rules"
 )
 
-// readmeBlocks returns the fenced blocks of lang in the README section
-// titled heading.
-func readmeBlocks(t *testing.T, heading, lang string) []string {
+// readmeBlocks returns the bodies of the fenced blocks of lang under the
+// README heading section.
+func readmeBlocks(t *testing.T, section, lang string) []string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i := strings.Index(s, "\n## "+heading+"\n")
-	if i < 0 {
-		t.Fatalf("README has no section %q", heading)
-	}
-	s = s[i+1:]
-	if j := strings.Index(s[3:], "\n## "); j >= 0 {
-		s = s[:j+3]
-	}
-	re := regexp.MustCompile("(?s)```" + lang + "\n(.*?)```")
 	var out []string
-	for _, m := range re.FindAllStringSubmatch(s, -1) {
-		out = append(out, m[1])
+	for _, b := range readmeFencedBlocks(t) {
+		if b.section == section && b.lang == lang {
+			out = append(out, b.body)
+		}
 	}
 	return out
 }
@@ -92,7 +81,8 @@ var readmePlaceholders = []string{"NEXT_CURSOR", "EPISODE_ID", "SILENCE_ID"}
 
 // readmeBlock is a fenced block of the README.
 type readmeBlock struct {
-	section string // the heading above it
+	section string // the ## heading above it (its section, subsections included)
+	heading string // the nearest heading above it
 	lang    string
 	skip    string // the name of a readme-test skip mark
 	line    int    // of the opening fence
@@ -107,7 +97,7 @@ func readmeFencedBlocks(t *testing.T) []readmeBlock {
 	}
 	var blocks []readmeBlock
 	var cur *readmeBlock
-	section, skip := "", ""
+	section, heading, skip := "", "", ""
 	skipMark := regexp.MustCompile(`^<!-- readme-test: skip ([a-z-]+) -->$`)
 	for i, line := range strings.Split(string(b), "\n") {
 		switch {
@@ -117,12 +107,15 @@ func readmeFencedBlocks(t *testing.T) []readmeBlock {
 		case cur != nil:
 			cur.body += line + "\n"
 		case strings.HasPrefix(line, "```"):
-			cur = &readmeBlock{section: section, lang: strings.TrimPrefix(line, "```"), skip: skip, line: i + 1}
+			cur = &readmeBlock{section: section, heading: heading, lang: strings.TrimPrefix(line, "```"), skip: skip, line: i + 1}
 			skip = ""
 		case skipMark.MatchString(line):
 			skip = skipMark.FindStringSubmatch(line)[1]
 		case strings.HasPrefix(line, "#"):
-			section = strings.TrimSpace(strings.TrimLeft(line, "#"))
+			heading = strings.TrimSpace(strings.TrimLeft(line, "#"))
+			if strings.HasPrefix(line, "## ") {
+				section = heading
+			}
 		}
 	}
 	return blocks
@@ -219,6 +212,9 @@ func TestReadmeRuns(t *testing.T) {
 	}
 	dev := startEventops(t, []string{"DATABASE_URL="}, "dev", "--data-dir", filepath.Join(work, ".eventops"),
 		"--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	// A clean stop, which stops its private PostgreSQL too (a kill would
+	// leave it running).
+	t.Cleanup(func() { dev.stop(30 * time.Second) })
 	httpAddr := strings.TrimPrefix(dev.HTTP, "http://")
 	substitute := strings.NewReplacer("localhost:8088", httpAddr, "localhost:9092", dev.Kafka[0])
 
@@ -250,7 +246,7 @@ func TestReadmeRuns(t *testing.T) {
 		if b.lang != "sh" {
 			continue
 		}
-		where := fmt.Sprintf("README.md:%d (%s)", b.line, b.section)
+		where := fmt.Sprintf("README.md:%d (%s)", b.line, b.heading)
 		if b.skip != "" {
 			reason, ok := readmeSkips[b.skip]
 			if !ok {
@@ -306,16 +302,36 @@ func runReadmeCommand(t *testing.T, dir string, env []string, script string) (st
 	cmd := exec.CommandContext(ctx, "sh", "-c", script)
 	cmd.Dir, cmd.Env = dir, env
 	cmd.WaitDelay = time.Second
+	// sh and what it started (curl) end together.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if stream {
-		if ctx.Err() != nil && (strings.Contains(out.String(), "retry:") || strings.Contains(out.String(), "event:")) {
-			return out.String(), errOut.String(), nil
-		}
-		return out.String(), errOut.String(), fmt.Errorf("the stream sent nothing: %v", err)
+	cmd.Stderr = &errOut
+	if !stream {
+		cmd.Stdout = &out
+		err := cmd.Run()
+		return out.String(), errOut.String(), err
 	}
-	return out.String(), errOut.String(), err
+	// A stream: read until it has sent its retry line or an event, then end it.
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		return "", "", err
+	}
+	sc := bufio.NewScanner(pipe)
+	started := false
+	for !started && sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		started = strings.HasPrefix(sc.Text(), "retry:") || strings.HasPrefix(sc.Text(), "event:")
+	}
+	cancel()
+	_ = cmd.Wait()
+	if !started {
+		return out.String(), errOut.String(), errors.New("the stream sent nothing")
+	}
+	return out.String(), errOut.String(), nil
 }
 
 // elided matches a word of the README that shows only the start of a

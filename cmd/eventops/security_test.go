@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/eventops/eventops/api"
 )
@@ -131,5 +136,30 @@ func TestKeysHashRefusesWeakKeys(t *testing.T) {
 	}
 	if err := api.CheckKeyStrength("Zq8vN3xK1pL7mR4tW9yB2cF6hJ0dS5gA"); err != nil {
 		t.Fatalf("32 random characters: %v", err)
+	}
+}
+
+// Scrapes are public: the broker is asked for lag at most once per
+// lagMaxAge, however often /-/metrics is scraped.
+func TestLagIsAskedOncePerMaxAge(t *testing.T) {
+	asked := 0
+	now := time.Unix(1000, 0)
+	l := newLagCollector(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l.lag = func(context.Context) (kadm.DescribedGroupLags, error) { asked++; return nil, nil }
+	l.now = func() time.Time { return now }
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(l)
+	for range 50 {
+		if _, err := reg.Gather(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if asked != 1 {
+		t.Fatalf("asked %d times for 50 scrapes", asked)
+	}
+	now = now.Add(lagMaxAge)
+	_, _ = reg.Gather()
+	if asked != 2 {
+		t.Fatalf("asked %d times once the answer is old", asked)
 	}
 }
