@@ -28,7 +28,7 @@ import (
 // NotifyStore is the part of the store the notifier reads and writes.
 type NotifyStore interface {
 	ActiveSilences(ctx context.Context, tenant string, at time.Time) ([]store.Silence, error)
-	SentNotifications(ctx context.Context, episodeID string) ([]store.SentState, error)
+	SentNotifications(ctx context.Context, tenant, episodeID string) ([]store.SentState, error)
 	RecordNotifications(ctx context.Context, ns []store.Notification) error
 }
 
@@ -517,7 +517,7 @@ func (n *Notifier) lookup(m *intakeReq) ([]store.Silence, []store.SentState, err
 		silences, err := n.opts.Store.ActiveSilences(ctx, m.alert.Tenant, n.opts.Now())
 		var sent []store.SentState
 		if err == nil {
-			sent, err = n.opts.Store.SentNotifications(ctx, m.alert.EpisodeID)
+			sent, err = n.opts.Store.SentNotifications(ctx, m.alert.Tenant, m.alert.EpisodeID)
 		}
 		if err == nil {
 			return silences, sent, nil

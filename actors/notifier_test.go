@@ -263,7 +263,7 @@ func TestNotifierRetriesRecordsAndDeliversOnce(t *testing.T) {
 		n.metric(t, "eventops_notify_requests_total", map[string]string{"outcome": "delivered"}) != 1 {
 		t.Fatal("request counters")
 	}
-	sent, err := st.SentNotifications(context.Background(), "e1")
+	sent, err := st.SentNotifications(context.Background(), "acme", "e1")
 	if err != nil || len(sent) != 1 || sent[0] != (store.SentState{Receiver: "ops", Integration: "webhook/0", State: "firing"}) {
 		t.Fatalf("recorded %v %v", sent, err)
 	}
@@ -492,11 +492,11 @@ func (o *outageStore) ActiveSilences(ctx context.Context, tenant string, at time
 	return o.NotifyStore.ActiveSilences(ctx, tenant, at)
 }
 
-func (o *outageStore) SentNotifications(ctx context.Context, episode string) ([]store.SentState, error) {
+func (o *outageStore) SentNotifications(ctx context.Context, tenant, episode string) ([]store.SentState, error) {
 	if o.down.Load() {
 		return nil, errors.New("connection refused")
 	}
-	return o.NotifyStore.SentNotifications(ctx, episode)
+	return o.NotifyStore.SentNotifications(ctx, tenant, episode)
 }
 
 // A PostgreSQL outage delays notifications and loses none: transitions
@@ -611,7 +611,7 @@ func TestNotifierFinishesTheBatchBeingSentWhenItsSessionEnds(t *testing.T) {
 	if errs := settled(t, done, 1); errs[0] != nil {
 		t.Fatalf("settled with %v, want delivered", errs[0])
 	}
-	sent, err := st.SentNotifications(context.Background(), "e1")
+	sent, err := st.SentNotifications(context.Background(), "acme", "e1")
 	if err != nil || len(sent) != 1 {
 		t.Fatalf("recorded %v %v", sent, err)
 	}

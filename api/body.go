@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -150,7 +151,7 @@ func readBody(c *fiber.Ctx, limit int, gzipOK bool) ([]byte, error) {
 			if errors.Is(err, errOverLimit) {
 				return nil, tooLarge(-1, limit)
 			}
-			return nil, badRequest("the body is not gzip: %v", err)
+			return nil, bodyUnreadable(err, "the body is not gzip")
 		}
 		defer zr.Close()
 		r = &capped{r: zr, left: int64(limit)}
@@ -165,12 +166,27 @@ func readBody(c *fiber.Ctx, limit int, gzipOK bool) ([]byte, error) {
 		return nil, tooLarge(-1, limit)
 	case err != nil && enc != "" && enc != "identity":
 		c.Context().SetConnectionClose()
-		return nil, badRequest("the body is not valid gzip: %v", err)
+		return nil, bodyUnreadable(err, "the body is not valid gzip")
 	case err != nil:
 		c.Context().SetConnectionClose()
-		return nil, badRequest("the body could not be read: %v", err)
+		return nil, bodyUnreadable(err, "")
 	}
 	return b, nil
+}
+
+// bodyUnreadable is the 400 of a body that could not be read. A gzip
+// format error is named (with what, "the body is not gzip"); a failed
+// read of the connection is not: its error holds the addresses of both
+// ends, the server's own among them.
+func bodyUnreadable(err error, what string) error {
+	var corrupt flate.CorruptInputError
+	if what != "" && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.As(err, &corrupt)) {
+		return badRequest("%s: %v", what, err)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return badRequest("the body could not be read: it ended early")
+	}
+	return badRequest("the body could not be read: the connection failed")
 }
 
 // requireContentType refuses a body whose media type is not one of types:

@@ -47,9 +47,13 @@ func (s *Server) sameOrigin(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// allowedOrigin reports whether a write may come from origin: the API's
+// own, or one cors_origins names. "*" there opens reads to every origin,
+// never writes: a page of any site could otherwise change the API's state
+// (with no keys, every page its user visits).
 func (s *Server) allowedOrigin(origin, host string) bool {
 	for _, o := range s.opts.CORSOrigins {
-		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+		if o != "*" && strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
 			return true
 		}
 	}

@@ -127,6 +127,10 @@ type Hub struct {
 	// client can still be served on partition p (older transitions were
 	// evicted from the ring, or were never read).
 	next, from Position
+	// tenantNext is each tenant's position: past its own transitions only,
+	// so that a tenant's stream can move its id on without telling how
+	// many transitions other tenants had.
+	tenantNext map[string]Position
 	ring       []AlertEvent // circular, the newest Replay transitions
 	ringStart  int
 	ringLen    int
@@ -157,7 +161,7 @@ func NewHub(opts HubOptions) *Hub {
 		opts.Logger = slog.Default()
 	}
 	h := &Hub{
-		opts: opts, subs: map[string]map[*Subscriber]struct{}{}, active: map[string]AlertEvent{}, seen: map[string]time.Time{},
+		opts: opts, subs: map[string]map[*Subscriber]struct{}{}, tenantNext: map[string]Position{}, active: map[string]AlertEvent{}, seen: map[string]time.Time{},
 		order: map[int32][]seenEntry{},
 		ring:  make([]AlertEvent, opts.Replay), ready: make(chan struct{}),
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Open alert streams."}),
@@ -289,15 +293,20 @@ func (h *Hub) eachInRing(f func(AlertEvent)) {
 	}
 }
 
-// Caught returns the hub's position if every event published for s has
-// been taken from s.C, so that a stream may advance its id to it.
+// Caught returns the position past every event published for s if all
+// of them have been taken from s.C, so that a stream may advance its id to
+// it: the hub's position, or for a subscriber of one tenant that tenant's.
 func (h *Hub) Caught(s *Subscriber) (Position, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(s.C) > 0 || len(h.next) == 0 {
+	next := h.next
+	if s.tenant != "" {
+		next = h.tenantNext[s.tenant]
+	}
+	if len(s.C) > 0 || len(next) == 0 {
 		return nil, false
 	}
-	return append(Position(nil), h.next...), true
+	return append(Position(nil), next...), true
 }
 
 // Unsubscribe removes a client.
@@ -315,6 +324,7 @@ func (h *Hub) Publish(ev AlertEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.advance(ev.Partition, ev.Offset)
+	h.tenantNext[ev.Tenant] = advance(h.tenantNext[ev.Tenant], ev)
 	if h.duplicate(ev) {
 		return
 	}

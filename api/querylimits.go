@@ -67,34 +67,22 @@ func (l *queryLimits) release(tenant string) {
 	}
 }
 
-// readsDatabase reports whether a request's route reads PostgreSQL.
-func readsDatabase(method, path string) bool {
-	if method != fiber.MethodGet && method != fiber.MethodHead {
-		return false
-	}
-	switch {
-	case path == "/alerts/stream":
-		return false
-	case strings.HasPrefix(path, "/metrics/"), path == "/alerts", strings.HasPrefix(path, "/alerts/"),
-		path == "/sources", strings.HasPrefix(path, "/sources/"), path == "/tenants", path == "/silences":
-		return true
-	}
-	return false
-}
-
-// limitQueries runs a database read in one of the API's query slots (429
+// limitQueries runs a database read or write in one of the API's query slots (429
 // when its tenant's or the server's are taken) and under QueryTimeout:
-// PostgreSQL cancels the statement when the deadline passes.
+// PostgreSQL cancels the statement when the deadline passes. It is a
+// handler of each route that reads or writes the database, so that it applies to
+// whatever spelling of the path the router matches to that route.
+//
+// A tenant the request may not read is refused first: its slots are not
+// charged, nor is their use told.
 func (s *Server) limitQueries(c *fiber.Ctx) error {
-	if !readsDatabase(c.Method(), c.Path()) {
-		return c.Next()
-	}
 	a, err := s.requestAccess(c)
+	if err != nil {
+		return err
+	}
 	tenant := strings.Clone(c.Query("tenant"))
-	if err != nil || (tenant != "" && !a.sees(tenant)) {
-		// Refused before any read: it takes no one's slot (naming another
-		// tenant must not use up that tenant's).
-		return c.Next()
+	if tenant != "" && !a.sees(tenant) {
+		return forbiddenTenant(tenant)
 	}
 	if tenant == "" {
 		tenant, _ = a.only()
@@ -118,21 +106,22 @@ func (s *Server) limitQueries(c *fiber.Ctx) error {
 	return err
 }
 
-// checkQueryRange refuses a metric query over a longer time range than
-// QueryMaxRange: an aggregated query (to defaults to now), or a raw one
-// that names both ends. A raw query with an open end reads at most its
-// limit of points per series.
-func (s *Server) checkQueryRange(q store.SeriesQuery) error {
-	if q.From.IsZero() || (q.Step == 0 && q.To.IsZero()) {
-		return nil
+// boundQueryRange gives a metric query both ends and refuses a range
+// longer than QueryMaxRange. Without bounds PostgreSQL would number every
+// row of a series' history before its per-series limit applies. A missing
+// to is now, plus how far ahead of its arrival ingest accepts an event
+// time (so that the newest points are in); a missing from is
+// QueryMaxRange before to.
+func (s *Server) boundQueryRange(q *store.SeriesQuery, now time.Time) error {
+	if q.To.IsZero() {
+		q.To = now.Add(s.opts.Normalize.Defaults().MaxFuture).UTC()
 	}
-	to := q.To
-	if to.IsZero() {
-		to = time.Now()
+	if q.From.IsZero() {
+		q.From = q.To.Add(-s.opts.QueryMaxRange)
 	}
-	if span := to.Sub(q.From); span > s.opts.QueryMaxRange {
+	if span := q.To.Sub(q.From); span > s.opts.QueryMaxRange {
 		return badRequest("the range from %s to %s is %s, longer than the limit of %s: narrow from and to",
-			q.From.Format(time.RFC3339), to.Format(time.RFC3339), span.Round(time.Hour), s.opts.QueryMaxRange)
+			q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), span.Round(time.Hour), s.opts.QueryMaxRange)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -15,9 +16,10 @@ type ReloadResult struct {
 	Keys int `json:"keys,omitempty"`
 }
 
-// reload serves POST /-/reload: the rule file and the keys file are read
-// again. A file that does not load is a 400 with every error of it; the
-// rules and keys in force stay.
+// reload serves POST /-/reload: the keys file and the rule file are read
+// again, each on its own. A file that does not load is a 400 with every
+// error of it, and what it held in force stays; the other file's reload
+// holds all the same, and the 400 says so.
 func (s *Server) reload(c *fiber.Ctx) error {
 	if err := s.requireAdmin(c); err != nil {
 		return err
@@ -27,6 +29,16 @@ func (s *Server) reload(c *fiber.Ctx) error {
 	}
 	res, err := s.opts.Reload()
 	if err != nil {
+		var loaded []string
+		if res.Keys > 0 {
+			loaded = append(loaded, fmt.Sprintf("%d API keys are in force", res.Keys))
+		}
+		if res.Files != nil {
+			loaded = append(loaded, fmt.Sprintf("%d rules are in force", res.Rules))
+		}
+		if len(loaded) > 0 {
+			return badRequest("%v (reloaded all the same: %s)", err, strings.Join(loaded, ", "))
+		}
 		return badRequest("%v", err)
 	}
 	out := fiber.Map{"status": "reloaded", "rules": res.Rules, "files": res.Files}

@@ -46,7 +46,7 @@ func (s *Server) metricSeries(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkQueryRange(q); err != nil {
+	if err := s.boundQueryRange(&q, time.Now()); err != nil {
 		return err
 	}
 	series, err := s.opts.Store.QuerySeries(c.UserContext(), q)

@@ -111,7 +111,8 @@ type Options struct {
 	// SessionTTL is how long a browser session lasts (default 12h).
 	SessionTTL time.Duration
 	// CORSOrigins are the origins other than the API's own that browsers
-	// may call it from; none by default.
+	// may call it from; none by default. "*" admits reads from every
+	// origin, and writes from none but those named.
 	CORSOrigins []string
 
 	// Producer publishes what POST /ingest accepts (nil: 503).
@@ -139,7 +140,7 @@ type Server struct {
 	// not end them itself.
 	stop          chan struct{}
 	sessionSecret []byte
-	keyring       atomic.Pointer[KeyRing]
+	keyring       atomic.Pointer[keysInForce]
 	streams       *streamLimits
 	queries       *queryLimits
 	// metricsHandler serves /-/metrics (one, so that its in-flight
@@ -222,7 +223,7 @@ func New(opts Options) *Server {
 		s.sessionSecret = make([]byte, 32)
 		_, _ = rand.Read(s.sessionSecret)
 	}
-	s.keyring.Store(opts.Keys.withIDs(s.sessionSecret))
+	s.keyring.Store(&keysInForce{ring: opts.Keys.withIDs(s.sessionSecret), replaced: make(chan struct{})})
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(s.httpDuration)
 	}
@@ -268,7 +269,10 @@ func (s *Server) routes() {
 	// Every route but the public ones needs access before anything else
 	// is looked at (routes added later included).
 	a.Use(s.authenticate)
-	a.Use(s.limitQueries)
+	// Routes that read or write the database run in a query slot and
+	// under the query timeout (limitQueries is a handler of each such
+	// route).
+	q := s.limitQueries
 	a.Get("/healthz", s.healthz)
 	a.Get("/readyz", s.readyz)
 	a.Get("/-/metrics", s.promMetrics)
@@ -277,17 +281,17 @@ func (s *Server) routes() {
 	a.Post("/auth/session", s.login)
 	a.Delete("/auth/session", s.logout)
 	a.Post("/ingest", s.ingest)
-	a.Get("/metrics/:name", s.metricSeries)
-	a.Get("/alerts", s.alertHistory)
+	a.Get("/metrics/:name", q, s.metricSeries)
+	a.Get("/alerts", q, s.alertHistory)
 	a.Get("/alerts/stream", s.alertStream)
-	a.Get("/alerts/:id", s.alertEpisode)
-	a.Get("/sources", s.sources)
-	a.Get("/sources/:host/metrics", s.sourceMetrics)
-	a.Get("/tenants", s.tenants)
+	a.Get("/alerts/:id", q, s.alertEpisode)
+	a.Get("/sources", q, s.sources)
+	a.Get("/sources/:host/metrics", q, s.sourceMetrics)
+	a.Get("/tenants", q, s.tenants)
 	a.Get("/rules", s.rules)
-	a.Get("/silences", s.listSilences)
-	a.Post("/silences", s.createSilence)
-	a.Delete("/silences/:id", s.expireSilence)
+	a.Get("/silences", q, s.listSilences)
+	a.Post("/silences", q, s.createSilence)
+	a.Delete("/silences/:id", q, s.expireSilence)
 	a.Get("/openapi.yaml", s.openAPI)
 	a.Get("/features/:tenant/:host", s.sourceFeatures)
 	if s.opts.Static != nil {
@@ -361,16 +365,35 @@ func methodLabel(m string) string {
 }
 
 // keys is the key ring in force (nil: the API is open).
-func (s *Server) keys() *KeyRing { return s.keyring.Load() }
+func (s *Server) keys() *KeyRing { return s.keyring.Load().ring }
+
+// keysInForce is a key ring and the channel closed when another replaces
+// it, so that what outlives its request (an alert stream) learns that the
+// key it was opened with may be gone.
+type keysInForce struct {
+	ring     *KeyRing
+	replaced chan struct{}
+}
+
+// holds reports whether k (the zero Key when the API is open) is still in
+// force, for the same tenant.
+func (f *keysInForce) holds(k Key) bool {
+	if f.ring == nil || k.ID == "" {
+		return f.ring == nil
+	}
+	held, ok := f.ring.byHash[k.hash]
+	return ok && held.Tenant == k.Tenant
+}
 
 // SetKeys puts a new key ring in force (the keys file was read again):
-// removed keys, and the sessions opened with them, stop working at once.
-// A server started without keys stays open.
+// removed keys, and the sessions and alert streams opened with them, stop
+// working at once. A server started without keys stays open.
 func (s *Server) SetKeys(kr *KeyRing) error {
 	if kr == nil || s.keys() == nil {
 		return fmt.Errorf("api: keys can be replaced, not added or removed as a whole")
 	}
-	s.keyring.Store(kr.withIDs(s.sessionSecret))
+	old := s.keyring.Swap(&keysInForce{ring: kr.withIDs(s.sessionSecret), replaced: make(chan struct{})})
+	close(old.replaced)
 	return nil
 }
 

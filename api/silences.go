@@ -153,7 +153,15 @@ func parseSilence(req silenceRequest, tenant string, now time.Time, maxMatchers 
 	if all.MatchesEverything() {
 		return sil, badRequest("matchers: at least one matcher must not match an empty value (this silence would mute every alert of %s)", tenant)
 	}
-	if !all.Narrow() {
+	// The silence is its tenant's already: a matcher on the tenant label
+	// narrows nothing.
+	var narrowing notify.Matchers
+	for _, m := range all {
+		if m.Name != "tenant" {
+			narrowing = append(narrowing, m)
+		}
+	}
+	if !narrowing.Narrow() {
 		return sil, badRequest(`matchers: at least one must name the values it silences (name="value", or name=~"a|b"): this silence would mute nearly every alert of %s`, tenant)
 	}
 	sil.Matchers = all.Strings()

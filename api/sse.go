@@ -2,7 +2,9 @@ package api
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -86,14 +88,36 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 	if subTenant == "" {
 		subTenant, _ = a.only()
 	}
+	// The key may leave the keys file while the stream is open: the
+	// stream then ends, before it writes anything more.
+	keys := s.keyring.Load()
+	if !keys.holds(a.key) {
+		streams.release(capKey, capTenant)
+		return fmt.Errorf("%w: the key of this request is no longer configured", ErrUnauthorized)
+	}
+	revoked := func() bool {
+		if cur := s.keyring.Load(); cur != keys {
+			keys = cur
+		}
+		return !keys.holds(a.key)
+	}
 	sub, start := hub.SubscribeTenant(subTenant, filter, resume)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer streams.release(capKey, capTenant)
 		defer hub.Unsubscribe(sub)
+		gone := watchClosed(conn, stop)
+		defer gone.stop()
 		// A client that stops reading fails the next write within
 		// writeTimeout, which ends the stream and frees its goroutine.
+		// A shutdown cuts a write that waits for such a client short
+		// (watchClosed), so that it does not outlast ShutdownTimeout.
 		flush := func() error {
 			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			select {
+			case <-stop:
+				return errShutdown
+			default:
+			}
 			return w.Flush()
 		}
 		pos := append(Position(nil), start.Pos...)
@@ -120,21 +144,30 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 		for {
 			select {
 			case ev := <-sub.C:
+				if revoked() {
+					return
+				}
 				if int(ev.Partition) < len(pos) && ev.Offset < pos[ev.Partition] {
 					continue // the client has it (it resumed from a replica further on)
 				}
 				pos = advance(pos, ev)
 				writeFrame(w, "alert", pos.String(), ev.Data)
 			case <-t.C:
-				// Fiber sees a dead client only when a write fails. A
-				// heartbeat also moves the client's id past transitions
+				// A heartbeat keeps proxies from closing an idle stream,
+				// and moves the client's id past transitions
 				// its filter skipped, so that a resume stays in reach.
 				_, _ = w.WriteString(": keep-alive\n")
 				if p, ok := hub.Caught(sub); ok {
 					pos = later(pos, p)
-					_, _ = w.WriteString("id: " + pos.String() + "\n")
 				}
+				_, _ = w.WriteString("id: " + pos.String() + "\n")
 				_, _ = w.WriteString("\n")
+			case <-keys.replaced:
+				if revoked() {
+					return
+				}
+			case <-gone.closed:
+				return
 			case <-sub.Gone:
 				return
 			case <-stop:
@@ -146,6 +179,55 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// connWatch sees a stream's client go away. A client sends nothing once
+// its stream has begun, so a read that returns is its connection closing:
+// the stream ends and frees its place at once, not at its next write (a
+// heartbeat may be long in coming), so that the client's reconnect
+// (EventSource retries after 3 s) finds its place free.
+type connWatch struct {
+	conn   net.Conn
+	closed chan struct{}
+	done   chan struct{}
+	ended  chan struct{}
+}
+
+// errShutdown ends a stream when the server shuts down.
+var errShutdown = errors.New("the server is shutting down")
+
+// watchClosed watches conn until stop is called; when shutdown closes
+// down, it also cuts short the write the stream waits in.
+func watchClosed(conn net.Conn, down <-chan struct{}) *connWatch {
+	w := &connWatch{conn: conn, closed: make(chan struct{}), done: make(chan struct{}), ended: make(chan struct{})}
+	go func() {
+		select {
+		case <-down:
+			_ = conn.SetWriteDeadline(time.Now())
+		case <-w.ended:
+		}
+	}()
+	// The server's read deadline was for the request.
+	_ = conn.SetReadDeadline(time.Time{})
+	go func() {
+		defer close(w.done)
+		var b [512]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				close(w.closed)
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the watch (its read is cut short) and waits for it.
+func (w *connWatch) stop() {
+	close(w.ended)
+	_ = w.conn.SetReadDeadline(time.Now())
+	<-w.done
+	_ = w.conn.SetReadDeadline(time.Time{})
 }
 
 // advance moves pos past ev.

@@ -35,7 +35,7 @@ func (s *sentRecord) ActiveSilences(context.Context, string, time.Time) ([]store
 	return nil, nil
 }
 
-func (s *sentRecord) SentNotifications(_ context.Context, episode string) ([]store.SentState, error) {
+func (s *sentRecord) SentNotifications(_ context.Context, _, episode string) ([]store.SentState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]store.SentState(nil), s.sent[episode]...), nil

@@ -28,9 +28,11 @@ type SentState struct {
 	State       string
 }
 
-// SentNotifications returns what every receiver was sent of an episode.
-func (s *Store) SentNotifications(ctx context.Context, episodeID string) ([]SentState, error) {
-	rows, err := s.pool.Query(ctx, `SELECT receiver, integration, state FROM notifications WHERE episode_id = $1`, episodeID)
+// SentNotifications returns what every receiver was sent of a tenant's
+// episode: another tenant's records never count, even under the same
+// episode ID.
+func (s *Store) SentNotifications(ctx context.Context, tenant, episodeID string) ([]SentState, error) {
+	rows, err := s.pool.Query(ctx, `SELECT receiver, integration, state FROM notifications WHERE episode_id = $1 AND tenant = $2`, episodeID, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("store: notifications of episode %s: %w", episodeID, err)
 	}

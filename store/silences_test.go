@@ -157,7 +157,7 @@ func TestNotificationsRecord(t *testing.T) {
 	if err := s.RecordNotifications(ctx, []store.Notification{n("e1", "firing", "ops", "webhook/0"), n("e1", "resolved", "ops", "webhook/0")}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.SentNotifications(ctx, "e1")
+	got, err := s.SentNotifications(ctx, "acme", "e1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,19 @@ func TestNotificationsRecord(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM notifications`); n != 4 {
 		t.Fatalf("%d rows", n)
 	}
-	if got, _ := s.SentNotifications(ctx, "e9"); len(got) != 0 {
+	if got, _ := s.SentNotifications(ctx, "acme", "e9"); len(got) != 0 {
 		t.Fatalf("sent of unknown episode %v", got)
+	}
+	// Another tenant's records of the same episode ID are not its own.
+	other := n("e1", "firing", "ops", "webhook/7")
+	other.Tenant = "globex"
+	if err := s.RecordNotifications(ctx, []store.Notification{other}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.SentNotifications(ctx, "acme", "e1"); len(got) != len(want) {
+		t.Fatalf("acme's episode e1 counts globex's records: %v", got)
+	}
+	if got, _ := s.SentNotifications(ctx, "globex", "e1"); len(got) != 1 || got[0].Integration != "webhook/7" {
+		t.Fatalf("globex's episode e1: %v", got)
 	}
 }

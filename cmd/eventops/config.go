@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -371,6 +372,9 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	}
 	if c.QueryTimeout <= 0 {
 		bad("query_timeout", "must be positive")
+	}
+	if len(c.CORSOrigins) > 1 && slices.Contains(c.CORSOrigins, "*") {
+		bad("cors_origins", `"*" (reads from every origin) stands alone: list it without other origins`)
 	}
 	if c.QueryMaxRange < time.Hour {
 		bad("query_max_range", "%s is shorter than 1h", c.QueryMaxRange)

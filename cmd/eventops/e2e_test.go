@@ -70,7 +70,7 @@ func TestQuickStart(t *testing.T) {
 		}
 	}
 	eventually(t, 30*time.Second, "GET /metrics/cpu returns the point", func() error {
-		if _, err := getJSON(p.HTTP+"/metrics/cpu?tenant=acme&host=host-a", &series); err != nil {
+		if _, err := getJSON(p.HTTP+"/metrics/cpu?tenant=acme&host=host-a&from=2025-10-21T00:00:00Z&to=2025-10-22T00:00:00Z", &series); err != nil {
 			return err
 		}
 		if len(series.Series) != 1 || len(series.Series[0].Points) != 1 {

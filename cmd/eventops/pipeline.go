@@ -222,22 +222,22 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	// The API server, once it exists: reloads read its keys file again.
 	var apiServer atomic.Pointer[api.Server]
-	reloadRules := func() (api.ReloadResult, error) {
-		rs, err := reloader.Reload()
-		if err != nil {
-			return api.ReloadResult{}, err
-		}
-		res := api.ReloadResult{Rules: rs.Len(), Files: rs.Files()}
+	// A reload reads the keys file first and the rules after, each on its
+	// own: a rule file with an error must not keep a removed key working.
+	reload := func() (api.ReloadResult, error) {
+		var res api.ReloadResult
+		var keysErr, rulesErr error
 		if srv := apiServer.Load(); srv != nil && cfg.APIKeysFile != "" {
-			n, err := reloadKeys(srv, cfg.APIKeysFile, log)
-			if err != nil {
-				return res, err
-			}
-			res.Keys = n
+			res.Keys, keysErr = reloadKeys(srv, cfg.APIKeysFile, log)
 		}
-		return res, nil
+		if rs, err := reloader.Reload(); err != nil {
+			rulesErr = err
+		} else {
+			res.Rules, res.Files = rs.Len(), rs.Files()
+		}
+		return res, errors.Join(keysErr, rulesErr)
 	}
-	// SIGHUP reloads the rules, as POST /-/reload does.
+	// SIGHUP reloads the keys and the rules, as POST /-/reload does.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -247,7 +247,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			case <-sctx.Done():
 				return nil
 			case <-hup:
-				_, _ = reloadRules()
+				_, _ = reload()
 			}
 		}
 	})
@@ -270,7 +270,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		})
 		srv := api.New(api.Options{
 			Store: db, Alerts: db, Sources: db, Silences: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
-			Static: static.FS(), Logger: log, Reload: reloadRules,
+			Static: static.FS(), Logger: log, Reload: reload,
 			MetricNames: db, Rules: ruleLister{ruleHolder}, Registerer: reg,
 			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
 			CORSOrigins: cfg.CORSOrigins, AllowedHosts: cfg.AllowedHosts, TrustedProxies: cfg.TrustedProxies, Producer: producer, Normalize: normalize.Options{MaxFuture: cfg.MaxFuture},
