@@ -177,36 +177,16 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.StreamsPerKey <= 0 {
-		opts.StreamsPerKey = DefaultStreamsPerKey
-	}
-	if opts.StreamsPerTenant <= 0 {
-		opts.StreamsPerTenant = DefaultStreamsPerTenant
-	}
-	if opts.StreamsTotal <= 0 {
-		opts.StreamsTotal = DefaultStreamsTotal
-	}
-	if opts.QueryTimeout <= 0 {
-		opts.QueryTimeout = DefaultQueryTimeout
-	}
-	if opts.QueryMaxRange <= 0 {
-		opts.QueryMaxRange = DefaultQueryMaxRange
-	}
-	if opts.QueriesPerTenant <= 0 {
-		opts.QueriesPerTenant = DefaultQueriesPerTenant
-	}
-	if opts.QueriesTotal <= 0 {
-		opts.QueriesTotal = DefaultQueriesTotal
-	}
-	if opts.MaxSilences <= 0 {
-		opts.MaxSilences = DefaultMaxSilences
-	}
-	if opts.MaxSilenceMatchers <= 0 {
-		opts.MaxSilenceMatchers = DefaultMaxSilenceMatchers
-	}
-	if opts.StreamWriteTimeout <= 0 {
-		opts.StreamWriteTimeout = 15 * time.Second
-	}
+	defaultTo(&opts.StreamsPerKey, DefaultStreamsPerKey)
+	defaultTo(&opts.StreamsPerTenant, DefaultStreamsPerTenant)
+	defaultTo(&opts.StreamsTotal, DefaultStreamsTotal)
+	defaultTo(&opts.QueryTimeout, DefaultQueryTimeout)
+	defaultTo(&opts.QueryMaxRange, DefaultQueryMaxRange)
+	defaultTo(&opts.QueriesPerTenant, DefaultQueriesPerTenant)
+	defaultTo(&opts.QueriesTotal, DefaultQueriesTotal)
+	defaultTo(&opts.MaxSilences, DefaultMaxSilences)
+	defaultTo(&opts.MaxSilenceMatchers, DefaultMaxSilenceMatchers)
+	defaultTo(&opts.StreamWriteTimeout, 15*time.Second)
 	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), stop: make(chan struct{}),
 		sessionSecret: opts.SessionSecret, limiter: newTenantLimiter(opts.IngestRate, opts.IngestBurst),
 		ingestMetrics:  newIngestMetrics(opts.Registerer),
@@ -508,3 +488,10 @@ func readyReason(err error) string {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// defaultTo sets *v to d when it is not positive (unset).
+func defaultTo[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
