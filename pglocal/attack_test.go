@@ -1,0 +1,66 @@
+package pglocal_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventops/eventops/pglocal"
+)
+
+// Converting a trusting cluster writes the new password file before the
+// role gets that password. A start stopped in between (Ctrl-C, kill, power)
+// leaves a password file the role does not have; the next start then trusts
+// the file, skips the conversion and writes a scram-only pg_hba.conf, so the
+// directory can never be opened again.
+func TestAttackConversionInterruptedAfterPasswordFile(t *testing.T) {
+	dir := clusterDir(t)
+	c, err := start(t, pglocal.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The directory of the earlier version: trusting, no password file.
+	trust := "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+	if err := os.WriteFile(filepath.Join(dir, "data", "pg_hba.conf"), []byte(trust), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The interrupted conversion: loadPassword kept a fresh password, the
+	// process died before setPassword ran.
+	if err := os.WriteFile(filepath.Join(dir, "password"), []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = start(t, pglocal.Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("the start after an interrupted conversion fails: %v", err)
+	}
+	ping(t, c)
+}
+
+// A second start of a directory whose cluster runs (a second `eventops dev`
+// on the same data directory) stops the running server under its first
+// owner instead of refusing: the first one's sessions are cut.
+func TestAttackSecondStartDoesNotStopTheRunningCluster(t *testing.T) {
+	dir := clusterDir(t)
+	c, err := start(t, pglocal.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	_, err2 := start(t, pglocal.Options{Dir: dir})
+	if err := conn.Ping(ctx); err != nil {
+		t.Fatalf("the first owner's session is cut by a second start (second start err: %v): %v", err2, err)
+	}
+}
