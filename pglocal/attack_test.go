@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +63,44 @@ func TestAttackSecondStartDoesNotStopTheRunningCluster(t *testing.T) {
 	_, err2 := start(t, pglocal.Options{Dir: dir})
 	if err := conn.Ping(ctx); err != nil {
 		t.Fatalf("the first owner's session is cut by a second start (second start err: %v): %v", err2, err)
+	}
+}
+
+// The generated password must not reach a process's command line, where
+// every local user reads it (ps, /proc/PID/cmdline). Start hands it to psql
+// inside the connection URL given with -d.
+func TestAttackPasswordNotOnACommandLine(t *testing.T) {
+	real, err := pglocal.FindBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(filepath.Dir(clusterDir(t)), "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+		if err := os.Symlink(filepath.Join(real, name), filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	argv := filepath.Join(bin, "argv")
+	script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >> " + argv + "\nexec " + filepath.Join(real, "psql") + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "psql"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := start(t, pglocal.Options{Dir: clusterDir(t), BinDir: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := os.ReadFile(filepath.Join(filepath.Dir(c.URLFile()), "password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen, err := os.ReadFile(argv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.TrimSpace(string(pw)); strings.Contains(string(seen), p) {
+		t.Fatalf("psql ran with the password on its command line:\n%s", seen)
 	}
 }
