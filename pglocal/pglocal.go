@@ -388,8 +388,12 @@ func portTaken(logFile string, offset int64) bool {
 
 func (c *Cluster) createDatabase(ctx context.Context) error {
 	psql := func(sql string) *exec.Cmd {
-		cmd := exec.CommandContext(ctx, filepath.Join(c.opts.BinDir, "psql"), "-d", c.DatabaseURL("postgres"), "-tAc", sql)
-		cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=10")
+		// The password goes in the environment, which only the user and
+		// root may read, never on the command line, which every local user
+		// may read.
+		cmd := exec.CommandContext(ctx, filepath.Join(c.opts.BinDir, "psql"),
+			"-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", superuser, "-d", "postgres", "-tAc", sql)
+		cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=10", "PGPASSWORD="+c.password, "PGSSLMODE=disable")
 		return cmd
 	}
 	out, err := psql(fmt.Sprintf("SELECT 1 FROM pg_database WHERE datname = '%s'", c.opts.Database)).CombinedOutput()

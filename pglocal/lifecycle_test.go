@@ -18,7 +18,7 @@ import (
 // leaves a password file the role does not have; the next start then trusts
 // the file, skips the conversion and writes a scram-only pg_hba.conf, so the
 // directory can never be opened again.
-func TestAttackConversionInterruptedAfterPasswordFile(t *testing.T) {
+func TestConversionInterruptedAfterPasswordFile(t *testing.T) {
 	dir := clusterDir(t)
 	c, err := start(t, pglocal.Options{Dir: dir})
 	if err != nil {
@@ -47,7 +47,7 @@ func TestAttackConversionInterruptedAfterPasswordFile(t *testing.T) {
 // A second start of a directory whose cluster runs (a second `eventops dev`
 // on the same data directory) stops the running server under its first
 // owner instead of refusing: the first one's sessions are cut.
-func TestAttackSecondStartDoesNotStopTheRunningCluster(t *testing.T) {
+func TestSecondStartDoesNotStopTheRunningCluster(t *testing.T) {
 	dir := clusterDir(t)
 	c, err := start(t, pglocal.Options{Dir: dir})
 	if err != nil {
@@ -69,7 +69,7 @@ func TestAttackSecondStartDoesNotStopTheRunningCluster(t *testing.T) {
 // The generated password must not reach a process's command line, where
 // every local user reads it (ps, /proc/PID/cmdline). Start hands it to psql
 // inside the connection URL given with -d.
-func TestAttackPasswordNotOnACommandLine(t *testing.T) {
+func TestPasswordNotOnACommandLine(t *testing.T) {
 	real, err := pglocal.FindBinDir()
 	if err != nil {
 		t.Fatal(err)
