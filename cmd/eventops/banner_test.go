@@ -9,7 +9,7 @@ import (
 // its password. Forms pgx accepts that url.Redacted does not redact (or that
 // url.Parse refuses, which leaves the raw string in the banner) print the
 // secret to stderr.
-func TestAttackDevBannerHidesEveryPasswordForm(t *testing.T) {
+func TestDevBannerHidesEveryPasswordForm(t *testing.T) {
 	for _, dbURL := range []string{
 		"host=127.0.0.1 user=eo password=hunter2secret dbname=eventops",
 		"postgres://eo@127.0.0.1/eventops?password=hunter2secret",
