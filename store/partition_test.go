@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,10 +12,10 @@ import (
 
 // EnsurePartition promises that the day's partition exists once it returns
 // nil. A relation of the partition's name that is not a partition of
-// metrics (a partition detached to archive it, say) passes for one: the
-// call succeeds, the day is remembered as created, and every row of that
-// day is refused by PostgreSQL from then on.
-func TestAttackEnsurePartitionTrustsATableOfTheSameName(t *testing.T) {
+// metrics (a partition detached to archive it, say) is an error naming it,
+// and the day is not taken for created: a write of that day fails with the
+// same error instead of PostgreSQL refusing its rows one by one.
+func TestEnsurePartitionRefusesATableOfTheSameName(t *testing.T) {
 	ctx := context.Background()
 	url := storetest.NewDatabase(t)
 	s := open(t, url)
@@ -28,9 +29,20 @@ func TestAttackEnsurePartitionTrustsATableOfTheSameName(t *testing.T) {
 	if _, err := s.Pool().Exec(ctx, `ALTER TABLE metrics DETACH PARTITION metrics_20300101`); err != nil {
 		t.Fatal(err)
 	}
-	ensureErr := s.EnsurePartition(ctx, day)
+	if err := s.EnsurePartition(ctx, day); err == nil || !strings.Contains(err.Error(), "metrics_20300101") {
+		t.Fatalf("EnsurePartition with a detached metrics_20300101: %v, want an error naming it", err)
+	}
 	res, err := s.WriteMetrics(ctx, []store.MetricRow{metricRow("acme", "h", "m", day.Add(time.Hour), 1)})
+	if err == nil || !strings.Contains(err.Error(), "metrics_20300101") {
+		t.Fatalf("a write of that day: %+v %v, want an error naming metrics_20300101", res, err)
+	}
+	// Attached again, it is the partition, and the day's rows are written.
+	if _, err := s.Pool().Exec(ctx, `ALTER TABLE metrics ATTACH PARTITION metrics_20300101
+		FOR VALUES FROM ('2030-01-01 00:00:00+00') TO ('2030-01-02 00:00:00+00')`); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.WriteMetrics(ctx, []store.MetricRow{metricRow("acme", "h", "m", day.Add(time.Hour), 1)})
 	if err != nil || res.Inserted != 1 {
-		t.Fatalf("EnsurePartition answered %v, and a row of that day is not written: %+v %v", ensureErr, res, err)
+		t.Fatalf("a write of that day after the attach: %+v %v", res, err)
 	}
 }
