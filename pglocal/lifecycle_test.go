@@ -2,6 +2,7 @@ package pglocal_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,12 +14,11 @@ import (
 	"github.com/eventops/eventops/pglocal"
 )
 
-// Converting a trusting cluster writes the new password file before the
+// Converting a trusting cluster keeps the new password file before the
 // role gets that password. A start stopped in between (Ctrl-C, kill, power)
-// leaves a password file the role does not have; the next start then trusts
-// the file, skips the conversion and writes a scram-only pg_hba.conf, so the
-// directory can never be opened again.
-func TestConversionInterruptedAfterPasswordFile(t *testing.T) {
+// leaves a password file the role does not have yet; the next start gives
+// the role the kept password and opens the cluster with it.
+func TestConversionInterruptedAfterPasswordFileIsRedone(t *testing.T) {
 	dir := clusterDir(t)
 	c, err := start(t, pglocal.Options{Dir: dir})
 	if err != nil {
@@ -45,8 +45,8 @@ func TestConversionInterruptedAfterPasswordFile(t *testing.T) {
 }
 
 // A second start of a directory whose cluster runs (a second `eventops dev`
-// on the same data directory) stops the running server under its first
-// owner instead of refusing: the first one's sessions are cut.
+// on the same data directory) is refused with the first owner's pid, and
+// the first one's sessions go on.
 func TestSecondStartDoesNotStopTheRunningCluster(t *testing.T) {
 	dir := clusterDir(t)
 	c, err := start(t, pglocal.Options{Dir: dir})
@@ -61,14 +61,17 @@ func TestSecondStartDoesNotStopTheRunningCluster(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	_, err2 := start(t, pglocal.Options{Dir: dir})
+	if want := fmt.Sprintf("in use by pid %d", os.Getpid()); err2 == nil || !strings.Contains(err2.Error(), want) {
+		t.Errorf("a second start: %v, want an error saying %q", err2, want)
+	}
 	if err := conn.Ping(ctx); err != nil {
 		t.Fatalf("the first owner's session is cut by a second start (second start err: %v): %v", err2, err)
 	}
 }
 
 // The generated password must not reach a process's command line, where
-// every local user reads it (ps, /proc/PID/cmdline). Start hands it to psql
-// inside the connection URL given with -d.
+// every local user reads it (ps, /proc/PID/cmdline): psql, which creates
+// the database, runs with it in its environment only.
 func TestPasswordNotOnACommandLine(t *testing.T) {
 	real, err := pglocal.FindBinDir()
 	if err != nil {

@@ -5,10 +5,9 @@ import (
 	"testing"
 )
 
-// The dev banner promises to show a DATABASE_URL of the user's own without
-// its password. Forms pgx accepts that url.Redacted does not redact (or that
-// url.Parse refuses, which leaves the raw string in the banner) print the
-// secret to stderr.
+// The dev banner shows a DATABASE_URL of the user's own without its
+// password in every form pgx accepts (keyword, query parameter) and when
+// the string does not parse at all.
 func TestDevBannerHidesEveryPasswordForm(t *testing.T) {
 	for _, dbURL := range []string{
 		"host=127.0.0.1 user=eo password=hunter2secret dbname=eventops",
@@ -19,5 +18,9 @@ func TestDevBannerHidesEveryPasswordForm(t *testing.T) {
 		if strings.Contains(b, "hunter2secret") {
 			t.Errorf("DATABASE_URL %q: the banner shows the password:\n%s", dbURL, b)
 		}
+	}
+	b := devBanner("http://127.0.0.1:8080", "127.0.0.1:9092", "host=db.example user=eo password=hunter2secret dbname=events port=6543", "", 1)
+	if !strings.Contains(b, "user eo, database events at db.example:6543") {
+		t.Errorf("the banner does not name the server, user and database:\n%s", b)
 	}
 }
