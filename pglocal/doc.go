@@ -1,7 +1,7 @@
 // Package pglocal runs a private PostgreSQL cluster from the machine's own
 // PostgreSQL binaries, for `eventops dev` when no DATABASE_URL is given: it
 // initializes the cluster under a data directory on first use, starts it on
-// loopback with its socket in that directory, and stops it on exit. A second
+// loopback with its socket in that directory, and stops it on exit. A later
 // start on the same directory reuses the cluster and its data.
 //
 // The port is stable across restarts of the same directory: the port of the
@@ -16,7 +16,15 @@
 // and part of the URL kept next to it (the file `url`); pg_hba.conf admits
 // no one else. The directory is its owner's alone (mode 0700). A cluster
 // initialized by an earlier version, which trusted local connections, gets
-// a password at its next start.
+// a password at its next start; the final pg_hba.conf is written only after
+// the user has the password, so a conversion cut short is redone at the
+// next start with the kept password. The files of the directory are
+// replaced atomically.
+//
+// A running cluster holds an exclusive lock on the file `lock` in its
+// directory, with its pid in it; a second start on the same directory is
+// refused with that pid while the first runs. A server left running by an
+// owner that died (no one holds the lock) is stopped and started again.
 //
 // PostgreSQL refuses to run as root; when EventOps runs as root the cluster
 // is initialized and run as the `postgres` user, who then owns the directory.

@@ -48,6 +48,9 @@ type Cluster struct {
 	cred     *syscall.Credential
 	port     int
 	password string
+	// lock is the directory's lock file, held with an exclusive flock
+	// from Start to Stop.
+	lock *os.File
 }
 
 // Start initializes the cluster if needed and starts it.
@@ -81,10 +84,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		c.cred = cred
 	}
-	if err := c.init(ctx); err != nil {
+	if err := c.prepare(ctx); err != nil {
+		c.unlock()
 		return nil, err
 	}
 	if err := c.listen(ctx); err != nil {
+		c.unlock()
 		return nil, err
 	}
 	if err := c.createDatabase(ctx); err != nil {
@@ -201,10 +206,76 @@ host  all postgres 127.0.0.1/32 scram-sha-256
 host  all postgres ::1/128 scram-sha-256
 `
 
-func (c *Cluster) init(ctx context.Context) error {
+// prepare makes the directory, takes its lock, stops a server an earlier
+// owner left running, and initializes or converts the cluster.
+func (c *Cluster) prepare(ctx context.Context) error {
 	if err := os.MkdirAll(c.opts.Dir, 0o700); err != nil {
 		return fmt.Errorf("pglocal: %w", err)
 	}
+	if err := c.lockDir(); err != nil {
+		return err
+	}
+	if err := c.stopOrphan(ctx); err != nil {
+		return err
+	}
+	return c.init(ctx)
+}
+
+func (c *Cluster) lockFile() string { return filepath.Join(c.opts.Dir, "lock") }
+
+// lockDir takes an exclusive lock on the directory for the cluster's
+// life; a directory another process holds is refused with that process's
+// pid. The kernel releases the lock when its holder exits, however it
+// exits.
+func (c *Cluster) lockDir() error {
+	f, err := os.OpenFile(c.lockFile(), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := io.ReadAll(io.LimitReader(f, 32))
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			holder := strings.TrimSpace(string(b))
+			if holder == "" {
+				holder = "unknown"
+			}
+			return fmt.Errorf("pglocal: data directory %s in use by pid %s", c.opts.Dir, holder)
+		}
+		return fmt.Errorf("pglocal: lock %s: %w", c.lockFile(), err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	c.lock = f
+	return nil
+}
+
+// unlock releases the directory's lock.
+func (c *Cluster) unlock() {
+	if c.lock != nil {
+		_ = c.lock.Close()
+		c.lock = nil
+	}
+}
+
+// stopOrphan stops a server of the directory that runs although no one
+// holds the directory's lock: one whose owner died without stopping it.
+// A pid file without a running server is left to pg_ctl start, which
+// replaces it.
+func (c *Cluster) stopOrphan(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Join(c.dataDir(), "postmaster.pid")); err != nil {
+		return nil
+	}
+	// pg_ctl status exits 0 when the server runs, 3 when it does not.
+	if err := c.command(ctx, "pg_ctl", "-D", c.dataDir(), "status").Run(); err != nil {
+		return nil
+	}
+	c.opts.Logger.Warn("private PostgreSQL: stopping a server an earlier run left behind", "dir", c.dataDir())
+	return c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")
+}
+
+func (c *Cluster) init(ctx context.Context) error {
 	// The directory holds the password and the socket: its owner only.
 	if err := os.Chmod(c.opts.Dir, 0o700); err != nil {
 		return fmt.Errorf("pglocal: %w", err)
@@ -215,72 +286,103 @@ func (c *Cluster) init(ctx context.Context) error {
 	if err := c.chown(c.opts.Dir); err != nil {
 		return fmt.Errorf("pglocal: %w", err)
 	}
-	fresh, err := c.loadPassword()
-	if err != nil {
+	if err := c.loadPassword(); err != nil {
 		return err
 	}
+	hbaFile := filepath.Join(c.dataDir(), "pg_hba.conf")
 	if _, err := os.Stat(filepath.Join(c.dataDir(), "PG_VERSION")); err != nil {
 		c.opts.Logger.Info("initializing a private PostgreSQL cluster", "dir", c.dataDir())
 		if err := c.run(ctx, "initdb", "-D", c.dataDir(), "-U", superuser, "-A", "scram-sha-256", "--pwfile", c.passwordFile(),
 			"-E", "UTF8", "--locale=C.UTF-8"); err != nil {
 			return err
 		}
-	} else if fresh {
-		// A cluster of an earlier version, which trusted every local
-		// connection: its user gets the new password.
+	} else if b, err := os.ReadFile(hbaFile); err != nil || string(b) != hba {
+		// A cluster not yet converted to the password: one of an earlier
+		// version, which trusted every local connection, or one whose
+		// conversion was cut short. Its user gets the kept password; only
+		// then is pg_hba.conf, the mark of a finished conversion, written.
+		c.opts.Logger.Info("private PostgreSQL: setting the password of its user", "dir", c.dataDir())
 		if err := c.setPassword(ctx); err != nil {
 			return err
 		}
 	}
-	return c.writePrivate(filepath.Join(c.dataDir(), "pg_hba.conf"), []byte(hba))
+	return c.writePrivate(hbaFile, []byte(hba))
 }
 
 func (c *Cluster) passwordFile() string { return filepath.Join(c.opts.Dir, "password") }
 
 // loadPassword reads the password kept in the directory, or makes one and
-// keeps it; fresh says it was made now.
-func (c *Cluster) loadPassword() (fresh bool, err error) {
+// keeps it.
+func (c *Cluster) loadPassword() error {
 	b, err := os.ReadFile(c.passwordFile())
 	if err == nil && len(bytes.TrimSpace(b)) > 0 {
 		c.password = string(bytes.TrimSpace(b))
-		return false, nil
+		return nil
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return false, fmt.Errorf("pglocal: %w", err)
+		return fmt.Errorf("pglocal: %w", err)
 	}
 	var r [16]byte
 	if _, err := rand.Read(r[:]); err != nil {
-		return false, fmt.Errorf("pglocal: %w", err)
+		return fmt.Errorf("pglocal: %w", err)
 	}
 	c.password = hex.EncodeToString(r[:])
 	if err := c.writePrivate(c.passwordFile(), []byte(c.password+"\n")); err != nil {
-		return false, fmt.Errorf("pglocal: keep the password: %w", err)
+		return fmt.Errorf("pglocal: keep the password: %w", err)
 	}
-	return true, nil
+	return nil
 }
 
-// setPassword sets the user's password in single-user mode, with the
-// server stopped.
+// setPassword sets the user's password, hashed with SCRAM, in single-user
+// mode (the server is stopped). Single-user mode reports a failed
+// statement on its output and still exits 0, so the output is checked too.
 func (c *Cluster) setPassword(ctx context.Context) error {
-	_ = c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")
-	cmd := c.command(ctx, "postgres", "--single", "-D", c.dataDir(), "postgres")
+	cmd := c.command(ctx, "postgres", "--single", "-D", c.dataDir(), "-c", "password_encryption=scram-sha-256", "postgres")
 	cmd.Stdin = strings.NewReader(fmt.Sprintf("ALTER ROLE %s PASSWORD '%s';\n", superuser, c.password))
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err == nil && (bytes.Contains(out, []byte("ERROR:")) || bytes.Contains(out, []byte("FATAL:"))) {
+		err = errors.New("the statement failed")
+	}
+	if err != nil {
 		return fmt.Errorf("pglocal: set the password: %w: %s", err, bytes.TrimSpace(out))
 	}
 	return nil
 }
 
-// writePrivate writes a file only its owner (the user PostgreSQL runs as)
-// may read.
+// writePrivate replaces a file, atomically, with one only its owner (the
+// user PostgreSQL runs as) may read: a crash leaves the old file or the
+// new one, never a part of it.
 func (c *Cluster) writePrivate(path string, b []byte) error {
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
 		return err
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = c.chown(tmp)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		return err
 	}
-	return c.chown(path)
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // reachable checks that the user PostgreSQL runs as can reach the
@@ -355,8 +457,7 @@ func (c *Cluster) lastPort() int {
 
 func (c *Cluster) start(ctx context.Context) error {
 	// A cluster killed before is left with a pid file; pg_ctl start copes
-	// when its process is gone.
-	_ = c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")
+	// when its process is gone (stopOrphan stopped it when it was not).
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=on -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=2GB -c log_min_messages=warning",
 		c.port, c.opts.Dir)
 	logFile := filepath.Join(c.opts.Dir, "postgres.log")
@@ -388,8 +489,12 @@ func portTaken(logFile string, offset int64) bool {
 
 func (c *Cluster) createDatabase(ctx context.Context) error {
 	psql := func(sql string) *exec.Cmd {
-		cmd := exec.CommandContext(ctx, filepath.Join(c.opts.BinDir, "psql"), "-d", c.DatabaseURL("postgres"), "-tAc", sql)
-		cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=10")
+		// The password goes in the environment, which only the user and
+		// root may read, never on the command line, which every local user
+		// may read.
+		cmd := exec.CommandContext(ctx, filepath.Join(c.opts.BinDir, "psql"),
+			"-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", superuser, "-d", "postgres", "-tAc", sql)
+		cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=10", "PGPASSWORD="+c.password, "PGSSLMODE=disable")
 		return cmd
 	}
 	out, err := psql(fmt.Sprintf("SELECT 1 FROM pg_database WHERE datname = '%s'", c.opts.Database)).CombinedOutput()
@@ -405,8 +510,13 @@ func (c *Cluster) createDatabase(ctx context.Context) error {
 	return nil
 }
 
-// Stop shuts the cluster down (fast mode: sessions end, data is flushed).
+// Stop shuts the cluster down (fast mode: sessions end, data is flushed)
+// and releases its directory. A second Stop does nothing.
 func (c *Cluster) Stop() error {
+	if c.lock == nil {
+		return nil
+	}
+	defer c.unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")

@@ -49,15 +49,31 @@ func dayOf(t time.Time) int64 {
 	return d
 }
 
-// EnsurePartition creates the metrics partition of the UTC day of t.
+// EnsurePartition creates the metrics partition of the UTC day of t. A
+// relation of the partition's name that is not a partition of metrics (a
+// partition detached to archive it, say) is an error naming it: the rows of
+// that day cannot be written until it is attached, renamed or dropped.
 func (s *Store) EnsurePartition(ctx context.Context, t time.Time) error {
 	day := t.UTC().Truncate(24 * time.Hour)
-	if _, err := s.pool.Exec(ctx, `SELECT eventops_ensure_metrics_partition($1::date)`, day.Format("2006-01-02")); err != nil && !isDuplicateTable(err) {
-		return fmt.Errorf("store: create metrics partition for %s: %w", day.Format("2006-01-02"), err)
+	date := day.Format("2006-01-02")
+	if _, err := s.pool.Exec(ctx, `SELECT eventops_ensure_metrics_partition($1::date)`, date); err != nil && !isDuplicateTable(err) {
+		return fmt.Errorf("store: create metrics partition for %s: %w", date, err)
+	}
+	// The function (and a duplicate_table answer) only says a relation of
+	// the name exists; pg_inherits says whether it is the partition.
+	name := "metrics_" + day.Format("20060102")
+	var partition bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_inherits
+		WHERE inhrelid = to_regclass($1) AND inhparent = 'metrics'::regclass)`, name).Scan(&partition); err != nil {
+		return fmt.Errorf("store: check metrics partition %s: %w", name, err)
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !partition {
+		delete(s.parts, dayOf(day))
+		return fmt.Errorf("store: %s exists but is not a partition of metrics: the rows of %s cannot be written until it is attached, renamed or dropped", name, date)
+	}
 	s.parts[dayOf(day)] = true
-	s.mu.Unlock()
 	return nil
 }
 
