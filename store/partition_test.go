@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -32,9 +33,17 @@ func TestEnsurePartitionRefusesATableOfTheSameName(t *testing.T) {
 	if err := s.EnsurePartition(ctx, day); err == nil || !strings.Contains(err.Error(), "metrics_20300101") {
 		t.Fatalf("EnsurePartition with a detached metrics_20300101: %v, want an error naming it", err)
 	}
-	res, err := s.WriteMetrics(ctx, []store.MetricRow{metricRow("acme", "h", "m", day.Add(time.Hour), 1)})
-	if err == nil || !strings.Contains(err.Error(), "metrics_20300101") {
-		t.Fatalf("a write of that day: %+v %v, want an error naming metrics_20300101", res, err)
+	// A batch of that day and the next: the next day's row is written, and
+	// the row of the day without its partition comes back as bad (so it
+	// goes to the DLQ, and the sink does not retry it forever), naming the
+	// table.
+	res, err := s.WriteMetrics(ctx, []store.MetricRow{
+		metricRow("acme", "h", "m", day.Add(time.Hour), 1),
+		metricRow("acme", "h", "m", day.Add(25*time.Hour), 2),
+	})
+	if err != nil || res.Inserted != 1 || len(res.Bad) != 1 || res.Bad[0].Index != 0 ||
+		!errors.Is(res.Bad[0].Err, store.ErrNotPartition) || !strings.Contains(res.Bad[0].Err.Error(), "metrics_20300101") {
+		t.Fatalf("a write of that day and the next: %+v %v, want the next day's row written and the other bad, naming metrics_20300101", res, err)
 	}
 	// Attached again, it is the partition, and the day's rows are written.
 	if _, err := s.Pool().Exec(ctx, `ALTER TABLE metrics ATTACH PARTITION metrics_20300101

@@ -19,8 +19,11 @@ import (
 // can miss the table the first one just committed. That answer means the
 // partition exists, which is all EnsurePartition promises.
 
-// ensurePartitions creates the daily partitions the rows need.
-func (s *Store) ensurePartitions(ctx context.Context, rows []MetricRow) error {
+// ensurePartitions creates the daily partitions the rows need. It returns
+// the days that cannot be written (ErrNotPartition) with their error: their
+// rows are refused by PostgreSQL and come back as bad rows, while the other
+// days are written.
+func (s *Store) ensurePartitions(ctx context.Context, rows []MetricRow) (map[int64]error, error) {
 	var missing []int64
 	s.mu.Lock()
 	seen := map[int64]bool{}
@@ -32,12 +35,20 @@ func (s *Store) ensurePartitions(ctx context.Context, rows []MetricRow) error {
 		}
 	}
 	s.mu.Unlock()
+	var refused map[int64]error
 	for _, d := range missing {
-		if err := s.EnsurePartition(ctx, time.Unix(d*86400, 0).UTC()); err != nil {
-			return err
+		err := s.EnsurePartition(ctx, time.Unix(d*86400, 0).UTC())
+		switch {
+		case errors.Is(err, ErrNotPartition):
+			if refused == nil {
+				refused = map[int64]error{}
+			}
+			refused[d] = err
+		case err != nil:
+			return nil, err
 		}
 	}
-	return nil
+	return refused, nil
 }
 
 func dayOf(t time.Time) int64 {
@@ -48,6 +59,10 @@ func dayOf(t time.Time) int64 {
 	}
 	return d
 }
+
+// ErrNotPartition marks a day whose partition's name is taken by a relation
+// that is not a partition of metrics.
+var ErrNotPartition = errors.New("not a partition of metrics")
 
 // EnsurePartition creates the metrics partition of the UTC day of t. A
 // relation of the partition's name that is not a partition of metrics (a
@@ -71,7 +86,7 @@ func (s *Store) EnsurePartition(ctx context.Context, t time.Time) error {
 	defer s.mu.Unlock()
 	if !partition {
 		delete(s.parts, dayOf(day))
-		return fmt.Errorf("store: %s exists but is not a partition of metrics: the rows of %s cannot be written until it is attached, renamed or dropped", name, date)
+		return fmt.Errorf("store: %s exists but is %w: the rows of %s cannot be written until it is attached, renamed or dropped", name, ErrNotPartition, date)
 	}
 	s.parts[dayOf(day)] = true
 	return nil

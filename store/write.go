@@ -105,7 +105,8 @@ var ErrExpired = errors.New("older than the retention")
 // WriteMetrics writes a batch idempotently and records the batch's sources
 // in the sources table. On a nil error every row not in Bad is durable. A
 // transient error (see Transient) leaves nothing written. Rows older than
-// the retention come back in Bad with ErrExpired.
+// the retention come back in Bad with ErrExpired, rows of a day whose
+// partition's name is taken by another table with ErrNotPartition.
 func (s *Store) WriteMetrics(ctx context.Context, rows []MetricRow) (WriteResult, error) {
 	if len(rows) == 0 {
 		return WriteResult{}, nil
@@ -131,7 +132,8 @@ func (s *Store) WriteMetrics(ctx context.Context, rows []MetricRow) (WriteResult
 			}
 		}
 	}
-	if err := s.ensurePartitions(ctx, keep); err != nil {
+	refused, err := s.ensurePartitions(ctx, keep)
+	if err != nil {
 		return WriteResult{}, err
 	}
 	res, err := writeSplitting(ctx, len(keep), func(ctx context.Context, lo, hi int) (int64, error) {
@@ -148,6 +150,8 @@ func (s *Store) WriteMetrics(ctx context.Context, rows []MetricRow) (WriteResult
 		// A partition dropped between the check above and the write.
 		if c := s.cutoff(); !c.IsZero() && rows[b.Index].Ts.Before(c) {
 			b.Err = fmt.Errorf("%w: %w", expiredErr(rows[b.Index].Ts, c), b.Err)
+		} else if e, ok := refused[dayOf(rows[b.Index].Ts)]; ok {
+			b.Err = fmt.Errorf("%w: %w", e, b.Err)
 		}
 	}
 	res.Bad = append(res.Bad, expired...)
