@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -24,6 +25,13 @@ type FeatureView struct {
 	view *goka.View
 	cfg  func(metric string) features.Config
 	now  func() time.Time
+
+	// mu orders reads against the view's end: goka closes a view's
+	// partitions when its Run returns, without a lock against Get and
+	// Recovered. Run marks the view stopped (waiting out the reads in
+	// flight) before it lets goka close it; no read starts after.
+	mu      sync.RWMutex
+	stopped bool
 }
 
 // NewFeatureView opens a view of the features table; cfg gives each
@@ -36,15 +44,53 @@ func NewFeatureView(k Kafka, cfg func(metric string) features.Config) (*FeatureV
 	return &FeatureView{view: v, cfg: cfg, now: time.Now}, nil
 }
 
-// Run keeps the view up to date until ctx ends.
-func (v *FeatureView) Run(ctx context.Context) error { return v.view.Run(ctx) }
+// Run keeps the view up to date until ctx ends. (The view reconnects by
+// itself, so it ends only when ctx does, but for an error at its start.)
+func (v *FeatureView) Run(ctx context.Context) error {
+	inner, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- v.view.Run(inner) }()
+	select {
+	case <-ctx.Done():
+	case err := <-done:
+		v.stop()
+		return err
+	}
+	v.stop()
+	cancel()
+	return <-done
+}
+
+// stop marks the view stopped once the reads in flight are done.
+func (v *FeatureView) stop() {
+	v.mu.Lock()
+	v.stopped = true
+	v.mu.Unlock()
+}
 
 // Recovered reports whether the view has caught up with the table.
-func (v *FeatureView) Recovered() bool { return v.view.Recovered() }
+func (v *FeatureView) Recovered() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return !v.stopped && v.view.Recovered()
+}
+
+// errViewStopped answers reads after the view stopped.
+var errViewStopped = errors.New("the view has stopped")
+
+func (v *FeatureView) get(key string) (any, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.stopped {
+		return nil, errViewStopped
+	}
+	return v.view.Get(key)
+}
 
 // SourceFeatures is the JSON of a source's features (see SourceFeatures).
 func (v *FeatureView) SourceFeatures(_ context.Context, tenant, host string) ([]byte, error) {
-	raw, err := v.view.Get(tables.SourceKey(tenant, host))
+	raw, err := v.get(tables.SourceKey(tenant, host))
 	if err != nil {
 		return nil, fmt.Errorf("features view: %w", err)
 	}
