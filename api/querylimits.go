@@ -97,6 +97,8 @@ func (s *Server) limitQueries(c *fiber.Ctx) error {
 	defer s.queries.release(tenant)
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.opts.QueryTimeout)
 	defer cancel()
+	// A client that goes away cancels its query.
+	defer cancelWhenClientGoes(c.Context().Conn(), cancel)()
 	c.SetUserContext(ctx)
 	err = c.Next()
 	if err != nil && ctx.Err() == context.DeadlineExceeded {
