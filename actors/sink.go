@@ -17,6 +17,7 @@ import (
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // SyncProducer writes records and waits for them; *kgo.Client implements it.
@@ -197,7 +198,7 @@ func rejectTo[R any](p SyncProducer, rejection func(R, error) tables.Rejection) 
 	return func(rows []R, errs []error) error {
 		recs := make([]*kgo.Record, len(rows))
 		for i := range rows {
-			recs[i] = tables.DLQRecord(rejection(rows[i], errs[i]))
+			recs[i] = kgotables.DLQRecord(rejection(rows[i], errs[i]))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

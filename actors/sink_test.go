@@ -17,6 +17,7 @@ import (
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/store/storetest"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -198,8 +199,8 @@ func TestSinkSendsRefusedRowsToTheDLQ(t *testing.T) {
 	recs := q.records()
 	reasons := map[string]string{}
 	for _, r := range recs {
-		reasons[tables.Header(r, tables.HeaderReason)] = tables.Header(r, tables.HeaderError)
-		if tables.Header(r, tables.HeaderStage) != "sink" || string(r.Key) != "acme/host-a" {
+		reasons[kgotables.Header(r, tables.HeaderReason)] = kgotables.Header(r, tables.HeaderError)
+		if kgotables.Header(r, tables.HeaderStage) != "sink" || string(r.Key) != "acme/host-a" {
 			t.Errorf("DLQ record %+v", r)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
 )
 
 // ErrNoSource is returned for a source the table does not hold.
@@ -37,7 +38,7 @@ type FeatureView struct {
 // NewFeatureView opens a view of the features table; cfg gives each
 // metric's feature configuration.
 func NewFeatureView(k Kafka, cfg func(metric string) features.Config) (*FeatureView, error) {
-	v, err := goka.NewView(k.Brokers, tables.FeaturesTable, tables.BytesCodec{}, k.ViewOptions("features")...)
+	v, err := goka.NewView(k.Brokers, gokatables.FeaturesTable, gokatables.BytesCodec{}, k.ViewOptions("features")...)
 	if err != nil {
 		return nil, fmt.Errorf("features view: %w", err)
 	}

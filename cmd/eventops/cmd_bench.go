@@ -31,6 +31,7 @@ import (
 	"github.com/eventops/eventops/pglocal"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 type benchFlags struct {
@@ -435,7 +436,7 @@ func (f *benchFlags) latency(ctx context.Context, res *BenchResult, brokers []st
 			}
 		}
 	}()
-	probe, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(tables.Partitioner()))
+	probe, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgotables.Partitioner()))
 	if err != nil {
 		return err
 	}

@@ -129,7 +129,7 @@ func (p *pipeline) run(ctx context.Context) error {
 
 	metrics := processors.NewMetrics(reg)
 	reg.MustRegister(newLagCollector(kadm.NewClient(producer),
-		[]string{string(tables.IngestGroup), string(tables.FeaturesGroup), string(tables.SinkGroup), string(processors.NotifyGroup)}, log))
+		[]string{string(tables.IngestGroup), string(tables.FeaturesGroup), string(tables.SinkGroup), tables.NotifyGroup}, log))
 	system := actors.NewSystem(log)
 
 	stages, sctx := errgroup.WithContext(ctx)
