@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
@@ -147,9 +148,9 @@ func finite(v float64) *float64 {
 
 // firstMetric picks the metric of the first feature name, e.g. cpu_load in
 // avg(cpu_load,5m).
-func firstMetric(features map[string]rules.Float) string {
+func firstMetric(feats map[string]features.Float) string {
 	best := ""
-	for name := range features {
+	for name := range feats {
 		if best == "" || name < best {
 			best = name
 		}
