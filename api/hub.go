@@ -37,15 +37,6 @@ type AlertEvent struct {
 	At time.Time
 }
 
-// alertHeader is the part of a transition the hub filters on.
-type alertHeader struct {
-	Tenant    string `json:"tenant"`
-	Host      string `json:"host"`
-	Severity  string `json:"severity"`
-	State     string `json:"state"`
-	EpisodeID string `json:"episode_id"`
-}
-
 // Position is a place in ops.alert.v1: for each partition, the offset of
 // the next record not yet delivered. It is the SSE event id: a client that
 // reconnects with it as Last-Event-ID, to this replica or another, gets
@@ -558,9 +549,9 @@ func listOffsets(ctx context.Context, adm *kadm.Client, since int64) (start, end
 
 // record publishes one record of ops.alert.v1.
 func (h *Hub) record(r *kgo.Record) {
-	var hd alertHeader
-	if err := json.Unmarshal(r.Value, &hd); err != nil || hd.EpisodeID == "" {
-		h.skip(r.Partition, r.Offset) // the sink sends such records to the DLQ
+	hd, err := tables.DecodeAlert(r.Value)
+	if err != nil {
+		h.skip(r.Partition, r.Offset) // the sink and notify stages send such records to the DLQ
 		return
 	}
 	data := r.Value
