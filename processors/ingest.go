@@ -81,16 +81,23 @@ func (in *Ingest) Graph() *goka.GroupGraph { return in.graph }
 // NewProcessor builds the stage's goka processor; extra options come last
 // (tests pass goka.WithTester).
 func (in *Ingest) NewProcessor(extra ...goka.ProcessorOption) (*goka.Processor, error) {
-	p, err := goka.NewProcessor(in.opts.Kafka.Brokers, in.graph, append(in.opts.Kafka.ProcessorOptions(), extra...)...)
+	return in.newProcessor(in.opts.Kafka, extra...)
+}
+
+func (in *Ingest) newProcessor(k Kafka, extra ...goka.ProcessorOption) (*goka.Processor, error) {
+	p, err := goka.NewProcessor(k.Brokers, in.graph, append(k.ProcessorOptions(), extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	return p, nil
 }
 
-// Run processes until ctx ends and every deferred commit is settled.
+// Run processes until ctx ends and every deferred commit is settled. The
+// clients of the meta table's view close with it.
 func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
-	p, err := in.NewProcessor(extra...)
+	var opened openClients
+	defer opened.Close()
+	p, err := in.newProcessor(in.opts.Kafka.tracking(&opened), extra...)
 	if err != nil {
 		return err
 	}
