@@ -109,15 +109,23 @@ func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error 
 // process judges one raw record against its own time (the broker's receive
 // time, or HTTP ingest's), so that a replay judges it the same way.
 func (in *Ingest) process(ctx goka.Context, msg any) {
-	value, _ := msg.([]byte)
-	p, off := ctx.Partition(), ctx.Offset()
-	in.count.recordsIn.Inc()
-	acks := in.parts.get(p, ctx.Context())
-	acks.Add(off, "", ctx.DeferCommit())
+	value, p, off, acks := in.take(ctx, msg, &in.parts)
 	recordTime := tables.RawRecordTime(ctx.Timestamp(), ctx.Headers()[tables.HeaderReceived])
 	res := in.opts.Normalize.Parse(value, recordTime)
 	in.warnSplit(res, p, off)
 	in.emit(ctx, res, value, tables.Origin{Partition: p, Offset: off}, recordTime, func() { acks.Done(off) })
+}
+
+// take counts a record and registers its deferred commit with its
+// partition's tracker in parts; it returns the record's value, partition,
+// offset and tracker.
+func (in *Ingest) take(ctx goka.Context, msg any, parts *sessionAcks) ([]byte, int32, int64, *Acks) {
+	value, _ := msg.([]byte)
+	p, off := ctx.Partition(), ctx.Offset()
+	in.count.recordsIn.Inc()
+	acks := parts.get(p, ctx.Context())
+	acks.Add(off, "", ctx.DeferCommit())
+	return value, p, off, acks
 }
 
 // warnSplit tells the log, at most once a minute, that records that are

@@ -26,11 +26,7 @@ const HeaderOrgID = "X-Scope-OrgID"
 // partition (Origin.Partition -1): the features stage recognises a record
 // read again by its samples, one by one, as it does for HTTP ingest.
 func (in *Ingest) processOTLP(ctx goka.Context, msg any) {
-	value, _ := msg.([]byte)
-	p, off := ctx.Partition(), ctx.Offset()
-	in.count.recordsIn.Inc()
-	acks := in.otlpParts.get(p, ctx.Context())
-	acks.Add(off, "", ctx.DeferCommit())
+	value, _, off, acks := in.take(ctx, msg, &in.otlpParts)
 	recordTime := ctx.Timestamp()
 	res := in.judgeOTLP(value, string(ctx.Headers()[HeaderOrgID]), recordTime)
 	in.emit(ctx, res, value, tables.Origin{Partition: -1, Offset: off}, recordTime, func() { acks.Done(off) })

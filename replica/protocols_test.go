@@ -73,13 +73,7 @@ func TestSendersOfEveryProtocol(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	select {
-	case <-ready:
-	case err := <-ran:
-		t.Fatalf("Run returned before the replica was ready: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the replica is not ready after 2 minutes")
-	}
+	waitReady(t, ready, ran)
 	base := "http://" + bed.ln.Addr().String()
 	db, err := pgx.Connect(ctx, bed.dbURL)
 	if err != nil {
