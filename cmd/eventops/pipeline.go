@@ -252,7 +252,11 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 	})
 	if cfg.has("api") {
-		hub := api.NewHub(api.HubOptions{Brokers: p.brokers, Registerer: reg, Logger: log})
+		hub := api.NewHub(api.HubOptions{Registerer: reg, Logger: log})
+		feed, err := processors.NewAlertFeed(processors.AlertFeedOptions{Kafka: kafka, Target: alertHub{hub}, Logger: log})
+		if err != nil {
+			return err
+		}
 		view, err := processors.NewFeatureView(kafka, ruleHolder.FeatureConfig)
 		if err != nil {
 			return err
@@ -269,7 +273,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			}
 		})
 		srv := api.New(api.Options{
-			Store: db, Alerts: db, Sources: db, Silences: db, Hub: hub, Features: featureReader{view}, Gatherer: reg,
+			Store: db, Alerts: db, Sources: db, Silences: db, Hub: hub, Features: view, Gatherer: reg,
 			Static: static.FS(), Logger: log, Reload: reload,
 			MetricNames: db, Rules: ruleLister{ruleHolder}, Registerer: reg,
 			Keys: access.keys, LocalOnly: access.keys == nil && p.dev, SessionSecret: []byte(cfg.SessionKey),
@@ -281,7 +285,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			Ready: func(ctx context.Context) error { return allReady(ctx, readiness) },
 		})
 		apiServer.Store(srv)
-		stages.Go(func() error { return hub.Run(sctx) })
+		stages.Go(func() error { defer hub.Close(); return feed.Run(sctx) })
 		stages.Go(func() error { return view.Run(sctx) })
 		stages.Go(func() error { return srv.Serve(sctx, p.api) })
 	}
@@ -454,16 +458,12 @@ func (h sourceHost) Open(part int32, hooks processors.PartitionHooks) processors
 	return h.s.Open(part, actors.PartitionHooks(hooks))
 }
 
-// featureReader adapts the features view to the API.
-type featureReader struct{ v *processors.FeatureView }
+// alertHub adapts the API's alert hub to the alert feed.
+type alertHub struct{ *api.Hub }
 
-func (f featureReader) SourceFeatures(ctx context.Context, tenant, host string) ([]byte, error) {
-	b, err := f.v.SourceFeatures(ctx, tenant, host)
-	if errors.Is(err, processors.ErrNoSource) {
-		return nil, api.ErrNotFound
-	}
-	return b, err
-}
+func (h alertHub) Init(start []int64, since time.Time) { h.Hub.Init(start, since) }
+
+func (h alertHub) Publish(r processors.AlertRecord) { h.Hub.Publish(api.AlertEvent(r)) }
 
 // reloadKeys reads the keys file again and puts it in force: a removed
 // key, and every session opened with it, stops working at once. A file
