@@ -62,11 +62,6 @@ type (
 	closeReq struct{ done func() }
 )
 
-// maxAlertRecord bounds an alert transition's record, well under the 1 MiB
-// a broker accepts by default: annotations rendered from templates are cut
-// to fit (see boundTransition).
-const maxAlertRecord = 256 << 10
-
 // sourceActor owns one source's features and alert states. It writes them
 // to the table every FlushInterval (sooner after an alert transition) and
 // tells the stage, through durable, which input offsets that covers.
@@ -524,7 +519,7 @@ func (a *sourceActor) advance(now int64, step func(*rules.RuleSet, rules.Source,
 	next, ok := step(rs, src, func(tr *rules.Transition) {
 		changed = true
 		a.s.m.transitions.WithLabelValues(tr.State).Inc()
-		v, err := boundTransition(tr)
+		v, err := tables.EncodeAlert(tr)
 		if err != nil {
 			a.s.opts.Logger.Error("alert transition does not encode", "rule", tr.AlertName, "err", err)
 			return
@@ -546,27 +541,6 @@ func (a *sourceActor) advance(now int64, step func(*rules.RuleSet, rules.Source,
 		a.markDirty()
 	}
 	a.armRules(next, ok, now)
-}
-
-// boundTransition encodes a transition within maxAlertRecord: annotations
-// (rendered from templates over source metadata) are cut when the whole
-// would not fit.
-func boundTransition(tr *rules.Transition) ([]byte, error) {
-	v, err := json.Marshal(tr)
-	if err != nil || len(v) <= maxAlertRecord {
-		return v, err
-	}
-	const keep = 1 << 10
-	for name, text := range tr.Annotations {
-		if len(text) > keep {
-			tr.Annotations[name] = text[:keep] + "… (cut)"
-		}
-	}
-	if v, err = json.Marshal(tr); err != nil || len(v) <= maxAlertRecord {
-		return v, err
-	}
-	tr.Annotations = map[string]string{"eventops_cut": "the annotations did not fit in an alert record"}
-	return json.Marshal(tr)
 }
 
 func (a *sourceActor) armRules(next int64, ok bool, now int64) {

@@ -2,7 +2,6 @@ package processors
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -172,30 +171,12 @@ func listOffsets(ctx context.Context, adm *kadm.Client, since int64) (start, end
 }
 
 // alertRecord places a record of ops.alert.v1 and reads what the target
-// filters on.
+// filters on. A record that tables.DecodeAlert refuses (the sink and notify
+// stages send it to the DLQ) keeps only its place.
 func alertRecord(r *kgo.Record) AlertRecord {
 	ar := AlertRecord{Partition: r.Partition, Offset: r.Offset, At: r.Timestamp}
-	if hd, ok := decodeAlertHeader(r.Value); ok {
-		ar.Data, ar.Tenant, ar.Host, ar.Severity, ar.State, ar.EpisodeID = r.Value, hd.Tenant, hd.Host, hd.Severity, hd.State, hd.EpisodeID
+	if tr, err := tables.DecodeAlert(r.Value); err == nil {
+		ar.Data, ar.Tenant, ar.Host, ar.Severity, ar.State, ar.EpisodeID = r.Value, tr.Tenant, tr.Host, tr.Severity, tr.State, tr.EpisodeID
 	}
 	return ar
-}
-
-// alertHeader is the part of a transition the alert feed reads.
-type alertHeader struct {
-	Tenant    string `json:"tenant"`
-	Host      string `json:"host"`
-	Severity  string `json:"severity"`
-	State     string `json:"state"`
-	EpisodeID string `json:"episode_id"`
-}
-
-// decodeAlertHeader reads a transition's header; ok is false for a record
-// that is not a transition (the sink sends such records to the DLQ).
-func decodeAlertHeader(value []byte) (alertHeader, bool) {
-	var hd alertHeader
-	if err := json.Unmarshal(value, &hd); err != nil || hd.EpisodeID == "" {
-		return alertHeader{}, false
-	}
-	return hd, true
 }

@@ -2,8 +2,11 @@ package processors
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
 )
 
@@ -163,4 +167,37 @@ func TestAlertFeedReadsTheTopicFromTheLookback(t *testing.T) {
 			t.Fatalf("partition %d offset %d: %+v", place[0], place[1], r)
 		}
 	}
+}
+
+// The feed hands over the alert records that the sink and notify stages
+// send to the DLQ (tables.DecodeAlert refuses them) with their place only,
+// so that the hub moves past them without sending them, and the others
+// with what the hub filters on.
+func TestAlertFeedSkipsWhatTheStagesRefuse(t *testing.T) {
+	files, err := filepath.Glob("../tables/testdata/alert-bad/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no bad alerts: %v", err)
+	}
+	for i, f := range files {
+		v, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := alertRecord(&kgo.Record{Topic: tables.AlertsTopic, Partition: 2, Offset: int64(i), Value: v, Timestamp: time.Unix(int64(i), 0)})
+		if want := (AlertRecord{Partition: 2, Offset: int64(i), At: time.Unix(int64(i), 0)}); !equalRecords(r, want) {
+			t.Fatalf("%s: handed over %+v, want its place only", f, r)
+		}
+	}
+	good, _ := json.Marshal(rules.Transition{Tenant: "acme", Host: "h", State: rules.StateFiring, Severity: "critical", EpisodeID: "00000000000000e1"})
+	r := alertRecord(&kgo.Record{Topic: tables.AlertsTopic, Partition: 2, Offset: 99, Value: good, Timestamp: time.Unix(99, 0)})
+	want := AlertRecord{Partition: 2, Offset: 99, Data: good, Tenant: "acme", Host: "h", Severity: "critical", State: "firing",
+		EpisodeID: "00000000000000e1", At: time.Unix(99, 0)}
+	if !equalRecords(r, want) {
+		t.Fatalf("handed over %+v, want %+v", r, want)
+	}
+}
+
+func equalRecords(a, b AlertRecord) bool {
+	return a.Partition == b.Partition && a.Offset == b.Offset && string(a.Data) == string(b.Data) && (a.Data == nil) == (b.Data == nil) &&
+		a.Tenant == b.Tenant && a.Host == b.Host && a.Severity == b.Severity && a.State == b.State && a.EpisodeID == b.EpisodeID && a.At.Equal(b.At)
 }

@@ -34,6 +34,10 @@
 //     partition's next owner reads those records again; work the old owner
 //     finishes late is idempotent (PostgreSQL writes, deduplicated
 //     notifications, states at or below their stored offset).
+//   - The features stage declares its table with goka.Persist but never
+//     calls SetValue: each source actor writes its own state to the table's
+//     changelog and the stage keeps its local copy in step (storeNewer).
+//     The actors package says why, and what breaks if that changes.
 //   - The features stage releases a session only once its partitions' final
 //     state flushes are over or the grace passed, also the flushes its
 //     timers caused, so that the next owner does not recover a table behind

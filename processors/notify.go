@@ -2,7 +2,6 @@ package processors
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -116,16 +115,13 @@ func (n *Notify) alert(ctx goka.Context, msg any) {
 	n.count.recordsIn.Inc()
 	done := n.track(ctx)
 	raw, _ := msg.([]byte)
-	var tr rules.Transition
-	if err := json.Unmarshal(raw, &tr); err != nil || tr.EpisodeID == "" || tr.State == "" || tr.Tenant == "" {
-		if err == nil {
-			err = fmt.Errorf("alert transition has no episode_id, state or tenant")
-		}
+	tr, err := tables.DecodeAlert(raw)
+	if err != nil {
 		n.reject(ctx, raw, err, done)
 		return
 	}
 	n.count.eventsIn.Inc()
-	n.opts.Target.Notify(ctx.Context(), &tr, done)
+	n.opts.Target.Notify(ctx.Context(), tr, done)
 }
 
 func (n *Notify) reject(ctx goka.Context, raw []byte, err error, done func(error)) {

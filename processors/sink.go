@@ -2,7 +2,6 @@ package processors
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -126,16 +125,13 @@ func (s *Sink) alert(ctx goka.Context, msg any) {
 	acks, off := s.track(ctx)
 	done := func() { acks.Done(off) }
 	raw, _ := msg.([]byte)
-	var tr rules.Transition
-	if err := json.Unmarshal(raw, &tr); err != nil || tr.EpisodeID == "" || tr.State == "" {
-		if err == nil {
-			err = fmt.Errorf("alert transition has no episode_id or state")
-		}
+	tr, err := tables.DecodeAlert(raw)
+	if err != nil {
 		s.reject(ctx, raw, "undecodable_alert", err, done)
 		return
 	}
 	s.count.eventsIn.Inc()
-	if err := s.opts.Target.Alert(ctx.Context(), &tr, raw, done); err != nil {
+	if err := s.opts.Target.Alert(ctx.Context(), tr, raw, done); err != nil {
 		s.handBack(ctx, acks, off, err)
 	}
 }

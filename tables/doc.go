@@ -15,6 +15,11 @@
 //     does with `-X topic.partitioner=fnv1a_random`.
 //   - Internal values carry a leading version byte; decoders reject what they
 //     do not understand with an error and never panic.
+//   - Each record shape has one codec. The alert transition on ops.alert.v1
+//     is JSON (users automate from it), written by EncodeAlert and read by
+//     DecodeAlert alone: its one validation decides for the sink, the notify
+//     stage and the alert stream alike, and the encoder refuses what it
+//     refuses.
 //   - A series is (tenant, host, metric, tags), tags sorted by key; its name
 //     (SeriesName) and ID (SeriesID, which PostgreSQL computes the same
 //     way) are the one identity of a series in the state, the rows and the
