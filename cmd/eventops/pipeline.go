@@ -133,6 +133,11 @@ func (p *pipeline) run(ctx context.Context) error {
 	system := actors.NewSystem(log)
 
 	stages, sctx := errgroup.WithContext(ctx)
+	// The writers run until the stages have stopped, then drain their
+	// last rows.
+	writing, stopWriting := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWriting()
+	writers := make(chan error, 1)
 	var sink *actors.Sink
 	var sources *actors.Sources
 	var wakeStored func()
@@ -191,8 +196,9 @@ func (p *pipeline) run(ctx context.Context) error {
 		sink = actors.NewSink(system, actors.SinkOptions{
 			Store: db, Producer: producer, Registerer: reg, Logger: log,
 			Metrics: actors.WriterOptions{BatchRows: cfg.BatchRows, FlushInterval: cfg.BatchWait},
-			Alerts:  actors.WriterOptions{FlushInterval: cfg.BatchWait},
+			Alerts:  actors.WriterOptions{FlushInterval: cfg.BatchWait}, DrainTimeout: cfg.Shutdown,
 		})
+		go func() { writers <- sink.Run(writing) }()
 		sk, err := processors.NewSink(processors.SinkOptions{
 			Kafka: kafka, Target: sink, Producer: producer, Metrics: metrics, Logger: log,
 		})
@@ -306,7 +312,8 @@ func (p *pipeline) run(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if sink != nil {
-		errs = append(errs, sink.Close(cfg.Shutdown))
+		stopWriting()
+		errs = append(errs, <-writers)
 	}
 	fctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown)
 	defer cancel()
