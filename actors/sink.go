@@ -187,13 +187,11 @@ func metricRejection(r store.MetricRow, err error) tables.Rejection {
 		Tags     json.RawMessage `json:"tags,omitempty"`
 		Database string          `json:"-"`
 	}{r.Ts, r.Tenant, r.SourceID, r.Metric, r.Value, r.Unit, r.Tags, ""})
-	return tables.Rejection{Stage: "sink", Reason: rejectionReason(err), Error: err.Error(), Topic: tables.SignalsTopic,
-		Partition: -1, Offset: -1, Index: -1, Key: []byte(tables.SourceKey(r.Tenant, r.SourceID)), Value: v}
+	return tables.Reject(tables.StageSink, rejectionReason(err), err.Error(), tables.SourceInput(tables.SignalsTopic, r.Tenant, r.SourceID), v)
 }
 
 func alertRejection(r store.AlertRow, err error) tables.Rejection {
-	return tables.Rejection{Stage: "sink", Reason: rejectionReason(err), Error: err.Error(), Topic: tables.AlertsTopic,
-		Partition: -1, Offset: -1, Index: -1, Key: []byte(tables.SourceKey(r.Tenant, r.SourceID)), Value: r.Payload}
+	return tables.Reject(tables.StageSink, rejectionReason(err), err.Error(), tables.SourceInput(tables.AlertsTopic, r.Tenant, r.SourceID), r.Payload)
 }
 
 // DLQ reasons of rows the store refused.

@@ -442,11 +442,7 @@ func (a *sourceActor) side(sig *tables.Signal, sm *tables.Sample, reason, errTex
 			"the new series %s is stored but has no features", len(a.st.Metrics), a.s.opts.MaxSeries, a.s.opts.MaxTenantSeries,
 			tables.SeriesName(sm.Metric, sm.Tags))
 	}
-	a.emit(tables.DLQRecord(tables.Rejection{
-		Stage: "features", Reason: reason, Error: errText,
-		Topic: tables.SignalsTopic, Partition: sig.Origin.Partition, Offset: sig.Origin.Offset, Index: -1,
-		Key: []byte(a.key), Value: v,
-	}))
+	a.emit(tables.DLQRecord(tables.Reject(tables.StageFeatures, reason, errText, sig.RawInput(), v)))
 }
 
 func (a *sourceActor) emit(rec *kgo.Record) {

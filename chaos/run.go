@@ -285,7 +285,7 @@ func (r *run) do(ctx context.Context) (Row, error) {
 		return r.row, err
 	}
 	var err error
-	if r.dbURL, err = r.freshDatabase(ctx); err != nil {
+	if r.dbURL, err = bench.FreshDatabase(ctx, r.pg.DatabaseURL("postgres"), "chaos_"+regexpSafe(r.fault)); err != nil {
 		return r.row, err
 	}
 	if r.hook, err = startWebhook(); err != nil {
@@ -408,20 +408,6 @@ func (r *run) problem(s string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.row.Problems = appendCapped(r.row.Problems, s)
-}
-
-func (r *run) freshDatabase(ctx context.Context) (string, error) {
-	conn, err := pgx.Connect(ctx, r.pg.DatabaseURL("postgres"))
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(ctx)
-	name := "chaos_" + regexpSafe(r.fault)
-	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return "", err
-	}
-	return r.pg.DatabaseURL(name), nil
 }
 
 func regexpSafe(s string) string {

@@ -13,9 +13,6 @@ import (
 	"github.com/eventops/eventops/tables"
 )
 
-// StageFeatures names the features stage.
-const StageFeatures = "features"
-
 // SourceHost keeps the per-source actors of the partitions this replica
 // owns. The features stage tells it when a partition is opened, hands it
 // every signal, and closes the partition when goka revokes it.
@@ -111,9 +108,9 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	opts.Logger = opts.Logger.With("stage", StageFeatures)
+	opts.Logger = opts.Logger.With("stage", tables.StageFeatures)
 	f := &Features{opts: opts, parts: map[int32]*featurePartition{}, stopper: newStopper(), strings: tables.NewInterner(maxInterned)}
-	f.count = opts.Metrics.stage(StageFeatures)
+	f.count = opts.Metrics.stage(tables.StageFeatures)
 	f.graph = goka.DefineGroup(tables.FeaturesGroup,
 		goka.Input(tables.SignalsStream, tables.BytesCodec{}, f.process),
 		goka.Persist(tables.BytesCodec{}),
@@ -347,13 +344,10 @@ func (f *Features) process(ctx goka.Context, msg any) {
 		err = fmt.Errorf("signal of %s carries key %q", sig.Key(), key)
 	}
 	if err != nil {
-		m.Discarded.WithLabelValues(StageFeatures, "undecodable_signal").Inc()
-		rec := tables.DLQRecord(tables.Rejection{
-			Stage: StageFeatures, Reason: "undecodable_signal", Error: err.Error(), Topic: tables.SignalsTopic,
-			Partition: ctx.Partition(), Offset: off, Index: -1, Key: []byte(key), Value: truncateValue(raw),
-		})
+		m.Discarded.WithLabelValues(tables.StageFeatures, tables.ReasonUndecodableSignal).Inc()
+		rec := tables.DLQRecord(tables.Reject(tables.StageFeatures, tables.ReasonUndecodableSignal, err.Error(), input(ctx), raw))
 		produceAll(f.opts.Producer, []*kgo.Record{rec}, f.c, f.opts.Logger, func(error) {
-			m.Errors.WithLabelValues(StageFeatures, "produce").Inc()
+			m.Errors.WithLabelValues(tables.StageFeatures, "produce").Inc()
 		}, func() { acks.Done(off) })
 		return
 	}

@@ -25,21 +25,27 @@ type FeatureView struct {
 	// flight) before it lets goka close it; no read starts after.
 	mu      sync.RWMutex
 	stopped bool
+	// opened are the view's clients, closed when Run returns.
+	opened openClients
 }
 
 // NewFeatureView opens a view of the features table; cfg gives each
 // metric's feature configuration.
 func NewFeatureView(k Kafka, cfg func(metric string) features.Config) (*FeatureView, error) {
-	v, err := goka.NewView(k.Brokers, tables.FeaturesTable, tables.BytesCodec{}, k.ViewOptions("features")...)
+	fv := &FeatureView{cfg: cfg}
+	v, err := goka.NewView(k.Brokers, tables.FeaturesTable, tables.BytesCodec{}, k.tracking(&fv.opened).ViewOptions("features")...)
 	if err != nil {
+		fv.opened.Close()
 		return nil, fmt.Errorf("features view: %w", err)
 	}
-	return &FeatureView{view: v, cfg: cfg}, nil
+	fv.view = v
+	return fv, nil
 }
 
 // Run keeps the view up to date until ctx ends. (The view reconnects by
 // itself, so it ends only when ctx does, but for an error at its start.)
 func (v *FeatureView) Run(ctx context.Context) error {
+	defer v.opened.Close()
 	inner, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	done := make(chan error, 1)

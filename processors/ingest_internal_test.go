@@ -29,6 +29,7 @@ type recordCtx struct {
 	f         *feeder
 }
 
+func (c *recordCtx) Topic() goka.Stream            { return tables.RawTopic }
 func (c *recordCtx) Partition() int32              { return c.partition }
 func (c *recordCtx) Offset() int64                 { return c.offset }
 func (c *recordCtx) Key() string                   { return "" }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/eventops/eventops/replica"
 )
 
 // Config is every setting of every subcommand. Each field has one key:
@@ -300,10 +302,8 @@ func (c *Config) validate(isUsed map[string]bool) error {
 		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	for _, s := range c.Stages {
-		switch s {
-		case "ingest", "features", "sink", "notify", "api":
-		default:
-			bad("stages", "unknown stage %q (known: ingest, features, sink, notify, api)", s)
+		if !slices.Contains(replica.Stages(), s) {
+			bad("stages", "unknown stage %q (known: %s)", s, strings.Join(replica.Stages(), ", "))
 		}
 	}
 	if len(c.Stages) == 0 {

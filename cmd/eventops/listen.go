@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/eventops/eventops/replica"
 )
 
 // listening is what a process listens on, as its addr_file reports it.
@@ -82,7 +84,7 @@ func awaitListening(ctx context.Context, path string, exited <-chan struct{}) (l
 // address (and the port that port 0 chose) is known before anything else
 // starts; nil when it does not.
 func listenAPI(cfg *Config) (net.Listener, error) {
-	if !cfg.has("api") {
+	if !cfg.has(replica.StageAPI) {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
