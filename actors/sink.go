@@ -14,9 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // SyncProducer writes records and waits for them; *kgo.Client implements it.
@@ -146,9 +148,9 @@ func finite(v float64) *float64 {
 
 // firstMetric picks the metric of the first feature name, e.g. cpu_load in
 // avg(cpu_load,5m).
-func firstMetric(features map[string]rules.Float) string {
+func firstMetric(feats map[string]features.Float) string {
 	best := ""
-	for name := range features {
+	for name := range feats {
 		if best == "" || name < best {
 			best = name
 		}
@@ -173,13 +175,11 @@ func metricRejection(r store.MetricRow, err error) tables.Rejection {
 		Tags     json.RawMessage `json:"tags,omitempty"`
 		Database string          `json:"-"`
 	}{r.Ts, r.Tenant, r.SourceID, r.Metric, r.Value, r.Unit, r.Tags, ""})
-	return tables.Rejection{Stage: "sink", Reason: rejectionReason(err), Error: err.Error(), Topic: tables.SignalsTopic,
-		Partition: -1, Offset: -1, Index: -1, Key: []byte(tables.SourceKey(r.Tenant, r.SourceID)), Value: v}
+	return tables.Reject(tables.StageSink, rejectionReason(err), err.Error(), tables.SourceInput(tables.SignalsTopic, r.Tenant, r.SourceID), v)
 }
 
 func alertRejection(r store.AlertRow, err error) tables.Rejection {
-	return tables.Rejection{Stage: "sink", Reason: rejectionReason(err), Error: err.Error(), Topic: tables.AlertsTopic,
-		Partition: -1, Offset: -1, Index: -1, Key: []byte(tables.SourceKey(r.Tenant, r.SourceID)), Value: r.Payload}
+	return tables.Reject(tables.StageSink, rejectionReason(err), err.Error(), tables.SourceInput(tables.AlertsTopic, r.Tenant, r.SourceID), r.Payload)
 }
 
 // DLQ reasons of rows the store refused.
@@ -199,7 +199,7 @@ func rejectTo[R any](p SyncProducer, rejection func(R, error) tables.Rejection) 
 	return func(rows []R, errs []error) error {
 		recs := make([]*kgo.Record, len(rows))
 		for i := range rows {
-			recs[i] = tables.DLQRecord(rejection(rows[i], errs[i]))
+			recs[i] = kgotables.DLQRecord(rejection(rows[i], errs[i]))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

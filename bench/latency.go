@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventops/eventops/loadgen"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Result is what `eventops bench --json` prints.
@@ -177,7 +178,7 @@ func firingAlerts(ctx context.Context, api string, buffer int) <-chan arrival {
 // probe sends o.Probes probe events, spread over the latency run (lctx),
 // and times each one's alert and row.
 func probe(ctx, lctx context.Context, o *Options, e *env, arrivals <-chan arrival) (alertLat, rowLat []time.Duration, err error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.RecordPartitioner(tables.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.RecordPartitioner(kgotables.Partitioner()))
 	if err != nil {
 		return nil, nil, err
 	}

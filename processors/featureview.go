@@ -13,6 +13,7 @@ import (
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
 )
 
 // ErrNoSource is returned for a source the table does not hold.
@@ -40,7 +41,7 @@ type FeatureView struct {
 // metric's feature configuration.
 func NewFeatureView(k Kafka, cfg func(metric string) features.Config) (*FeatureView, error) {
 	fv := &FeatureView{cfg: cfg, now: time.Now}
-	v, err := goka.NewView(k.Brokers, tables.FeaturesTable, tables.BytesCodec{}, k.tracking(&fv.opened).ViewOptions("features")...)
+	v, err := goka.NewView(k.Brokers, gokatables.FeaturesTable, gokatables.BytesCodec{}, k.tracking(&fv.opened).ViewOptions("features")...)
 	if err != nil {
 		fv.opened.Close()
 		return nil, fmt.Errorf("features view: %w", err)

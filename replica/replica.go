@@ -17,15 +17,16 @@ import (
 	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/tables"
 )
 
 // The stages a replica may run. The first four are goka stages; the api
 // stage serves HTTP and the dashboard.
 const (
-	StageIngest   = processors.StageIngest
-	StageFeatures = processors.StageFeatures
-	StageSink     = processors.StageSink
-	StageNotify   = processors.StageNotify
+	StageIngest   = tables.StageIngest
+	StageFeatures = tables.StageFeatures
+	StageSink     = tables.StageSink
+	StageNotify   = tables.StageNotify
 	StageAPI      = "api"
 )
 
