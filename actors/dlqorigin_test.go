@@ -6,6 +6,7 @@ import (
 
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // A sample the source refuses goes to the DLQ naming the raw record it came
@@ -26,7 +27,7 @@ func TestARefusedSampleNamesItsRawRecord(t *testing.T) {
 		tables.HeaderReason: "future", tables.HeaderStage: "features", tables.HeaderOriginTopic: "ingest.raw.agent",
 		tables.HeaderOriginPartition: "7", tables.HeaderOriginOffset: "321", tables.HeaderOriginIndex: "",
 	} {
-		if got := tables.Header(r, k); got != want {
+		if got := kgotables.Header(r, k); got != want {
 			t.Errorf("%s: %q, want %q", k, got, want)
 		}
 	}

@@ -14,9 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // SyncProducer writes records and waits for them; *kgo.Client implements it.
@@ -160,9 +162,9 @@ func finite(v float64) *float64 {
 
 // firstMetric picks the metric of the first feature name, e.g. cpu_load in
 // avg(cpu_load,5m).
-func firstMetric(features map[string]rules.Float) string {
+func firstMetric(feats map[string]features.Float) string {
 	best := ""
-	for name := range features {
+	for name := range feats {
 		if best == "" || name < best {
 			best = name
 		}
@@ -211,7 +213,7 @@ func rejectTo[R any](p SyncProducer, rejection func(R, error) tables.Rejection) 
 	return func(rows []R, errs []error) error {
 		recs := make([]*kgo.Record, len(rows))
 		for i := range rows {
-			recs[i] = tables.DLQRecord(rejection(rows[i], errs[i]))
+			recs[i] = kgotables.DLQRecord(rejection(rows[i], errs[i]))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

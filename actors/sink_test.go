@@ -13,10 +13,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/actors"
+	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/store/storetest"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -92,7 +94,7 @@ func transitions(n int, base time.Time) []*rules.Transition {
 		out = append(out, &rules.Transition{
 			AlertName: "HighCPU", Tenant: "acme", Host: fmt.Sprintf("host-%02d", (i/3)%50), State: state, Severity: "critical",
 			Labels: map[string]string{"severity": "critical"}, Annotations: map[string]string{"summary": "hot"},
-			Value: rules.Float(91), EpisodeID: fmt.Sprintf("%016x", i/3), At: rules.Timestamp(base.Add(time.Duration(i) * time.Second).UnixMilli()),
+			Value: features.Float(91), EpisodeID: fmt.Sprintf("%016x", i/3), At: rules.Timestamp(base.Add(time.Duration(i) * time.Second).UnixMilli()),
 		})
 	}
 	return out
@@ -219,8 +221,8 @@ func TestSinkSendsRefusedRowsToTheDLQ(t *testing.T) {
 	recs := q.records()
 	reasons := map[string]string{}
 	for _, r := range recs {
-		reasons[tables.Header(r, tables.HeaderReason)] = tables.Header(r, tables.HeaderError)
-		if tables.Header(r, tables.HeaderStage) != "sink" || string(r.Key) != "acme/host-a" {
+		reasons[kgotables.Header(r, tables.HeaderReason)] = kgotables.Header(r, tables.HeaderError)
+		if kgotables.Header(r, tables.HeaderStage) != "sink" || string(r.Key) != "acme/host-a" {
 			t.Errorf("DLQ record %+v", r)
 		}
 	}
@@ -236,7 +238,7 @@ func TestSinkSendsRefusedRowsToTheDLQ(t *testing.T) {
 // The metric column of an alert row is the metric its rule reads, also
 // through a selector.
 func TestAlertRowMetricOfASelector(t *testing.T) {
-	row := actors.AlertRow(&rules.Transition{Features: map[string]rules.Float{`avg(disk_used_pct{mount="/"},5m)`: 95}}, nil)
+	row := actors.AlertRow(&rules.Transition{Features: map[string]features.Float{`avg(disk_used_pct{mount="/"},5m)`: 95}}, nil)
 	if row.Metric != "disk_used_pct" {
 		t.Fatalf("metric %q", row.Metric)
 	}

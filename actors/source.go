@@ -16,6 +16,7 @@ import (
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Reasons a source actor refuses a sample with, besides the windows' own
@@ -442,7 +443,7 @@ func (a *sourceActor) side(sig *tables.Signal, sm *tables.Sample, reason, errTex
 			"the new series %s is stored but has no features", len(a.st.Metrics), a.s.opts.MaxSeries, a.s.opts.MaxTenantSeries,
 			tables.SeriesName(sm.Metric, sm.Tags))
 	}
-	a.emit(tables.DLQRecord(tables.Reject(tables.StageFeatures, reason, errText, sig.RawInput(), v)))
+	a.emit(kgotables.DLQRecord(tables.Reject(tables.StageFeatures, reason, errText, sig.RawInput(), v)))
 }
 
 func (a *sourceActor) emit(rec *kgo.Record) {
@@ -633,7 +634,7 @@ func (a *sourceActor) flush() {
 	a.s.m.flushBytes.Add(float64(len(b) + len(a.key)))
 	a.s.m.stateBytes.Observe(float64(len(b)))
 	offset, self, root := a.st.Offset, a.self, a.s.system.Root
-	a.s.opts.Producer.Produce(context.Background(), &kgo.Record{Topic: string(tables.FeaturesTable), Key: []byte(a.key), Value: b},
+	a.s.opts.Producer.Produce(context.Background(), &kgo.Record{Topic: tables.FeaturesTable, Key: []byte(a.key), Value: b},
 		func(_ *kgo.Record, err error) { root.Send(self, flushed{offset: offset, value: b, err: err}) })
 }
 

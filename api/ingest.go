@@ -16,10 +16,11 @@ import (
 
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Producer publishes records and waits for the broker's acknowledgement;
-// *kgo.Client is one (with tables.Partitioner, so that keyed records land
+// *kgo.Client is one (with kgotables.Partitioner, so that keyed records land
 // where the pipeline reads them).
 type Producer interface {
 	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
@@ -182,7 +183,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		r := open[e.key]
 		if r == nil || len(r.Value)+1+len(e.raw) > maxRecordBytes || n[r] == maxRecordEvents {
 			r = &kgo.Record{Topic: tables.RawTopic, Key: []byte(e.key), Timestamp: received,
-				Headers: []kgo.RecordHeader{tables.ReceivedHeader(received)}}
+				Headers: []kgo.RecordHeader{kgotables.ReceivedHeader(received)}}
 			open[e.key] = r
 			recs = append(recs, r)
 		} else {

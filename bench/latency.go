@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventops/eventops/loadgen"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Result is what `eventops bench --json` prints.
@@ -106,7 +107,7 @@ func latency(ctx context.Context, o *Options, e *env, p *pipeline, already int64
 // that the load's event time stays at the broker's (the sources' future
 // bound is small) while it runs at the rate.
 func liveLoad(ctx context.Context, o *Options, e *env, rate float64) (<-chan loadgen.Summary, error) {
-	every := max(time.Duration(float64(o.Sources*o.Metrics)/rate*float64(time.Second)), time.Millisecond)
+	every := loadgen.LiveInterval(o.Sources*o.Metrics, rate)
 	gen := loadgen.NewGenerator(loadgen.Options{Sources: o.Sources, Metrics: o.Metrics, PerRecord: o.PerRecord,
 		Keyed: true, Seed: 2, Interval: every, Start: time.Now().Truncate(every)}, time.Now())
 	sink, err := loadgen.NewKafkaSink(e.brokers)
@@ -177,7 +178,7 @@ func firingAlerts(ctx context.Context, api string, buffer int) <-chan arrival {
 // probe sends o.Probes probe events, spread over the latency run (lctx),
 // and times each one's alert and row.
 func probe(ctx, lctx context.Context, o *Options, e *env, arrivals <-chan arrival) (alertLat, rowLat []time.Duration, err error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.RecordPartitioner(tables.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.RecordPartitioner(kgotables.Partitioner()))
 	if err != nil {
 		return nil, nil, err
 	}

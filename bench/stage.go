@@ -16,6 +16,7 @@ import (
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/replica"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // StageResult is the features stage measured alone.
@@ -32,7 +33,7 @@ type StageResult struct {
 // sources × metrics series, one sample every interval of event time, for
 // rounds rounds, perSignal samples of a source per signal.
 func Signals(ctx context.Context, brokers []string, sources, metrics, perSignal int, rounds int64, interval time.Duration) (events, records int64, err error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(tables.Partitioner()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgotables.Partitioner()),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
 		return 0, 0, err

@@ -27,6 +27,7 @@ import (
 	"github.com/eventops/eventops/pglocal"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Fault kinds.
@@ -659,7 +660,7 @@ type probes struct {
 }
 
 func newProbes(broker string, partitions int32) (*probes, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RecordPartitioner(tables.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RecordPartitioner(kgotables.Partitioner()))
 	if err != nil {
 		return nil, err
 	}

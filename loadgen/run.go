@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Sink takes generated records.
@@ -39,7 +40,7 @@ type KafkaSink struct {
 func NewKafkaSink(brokers []string, opts ...kgo.Opt) (*KafkaSink, error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
-		kgo.RecordPartitioner(tables.Partitioner()),
+		kgo.RecordPartitioner(kgotables.Partitioner()),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MaxBufferedRecords(200_000),
 		// Kafka's and Redpanda's default max.message.bytes.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // badAlerts reads the values tables.DecodeAlert refuses, with its error.
@@ -64,8 +65,8 @@ func TestSinkAndNotifyRefuseTheSameAlerts(t *testing.T) {
 			t.Fatalf("%d DLQ records of %d, %d handed over", len(dlq), len(values), handed())
 		}
 		for i, r := range dlq {
-			if tables.Header(r, tables.HeaderReason) != "undecodable_alert" || tables.Header(r, tables.HeaderStage) != stage ||
-				tables.Header(r, tables.HeaderError) != errs[i] || string(r.Value) != string(values[i]) {
+			if kgotables.Header(r, tables.HeaderReason) != "undecodable_alert" || kgotables.Header(r, tables.HeaderStage) != stage ||
+				kgotables.Header(r, tables.HeaderError) != errs[i] || string(r.Value) != string(values[i]) {
 				t.Errorf("%s: DLQ record %q headers %+v", values[i], r.Value, r.Headers)
 			}
 		}

@@ -54,7 +54,7 @@ func TestALaneSendsItsBacklogAgainInBatchesTheBrokerTakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	// As cmd/eventops builds its producers: batches as large as the
+	// As the replica builds its producers: batches as large as the
 	// brokers take.
 	limit, err := broker.BatchLimit(context.Background(), b.Addrs())
 	if err != nil {

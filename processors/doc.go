@@ -12,7 +12,7 @@
 //     input goes to the DLQ, because goka stops a processor on a codec error
 //     or a panic.
 //   - Every stage writes its output with a franz-go producer using the
-//     project's partitioner (tables.Partitioner) and defers the commit of each
+//     project's partitioner (kgotables.Partitioner) and defers the commit of each
 //     input record until everything it caused is durable: output records
 //     acknowledged by the broker, feature state flushed to its table, rows
 //     committed in PostgreSQL, notifications delivered and recorded.

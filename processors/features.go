@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // SourceHost keeps the per-source actors of the partitions this replica
@@ -111,9 +113,9 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 	opts.Logger = opts.Logger.With("stage", tables.StageFeatures)
 	f := &Features{opts: opts, parts: map[int32]*featurePartition{}, stopper: newStopper(), strings: tables.NewInterner(maxInterned)}
 	f.count = opts.Metrics.stage(tables.StageFeatures)
-	f.graph = goka.DefineGroup(tables.FeaturesGroup,
-		goka.Input(tables.SignalsStream, tables.BytesCodec{}, f.process),
-		goka.Persist(tables.BytesCodec{}),
+	f.graph = goka.DefineGroup(gokatables.FeaturesGroup,
+		goka.Input(gokatables.SignalsStream, gokatables.BytesCodec{}, f.process),
+		goka.Persist(gokatables.BytesCodec{}),
 	)
 	return f, nil
 }
@@ -307,7 +309,7 @@ type tableStores struct {
 func (t *tableStores) builder(base storage.Builder) storage.Builder {
 	return func(topic string, partition int32) (storage.Storage, error) {
 		st, err := base(topic, partition)
-		if err == nil && topic == string(tables.FeaturesTable) {
+		if err == nil && topic == tables.FeaturesTable {
 			t.mu.Lock()
 			if t.m == nil {
 				t.m = map[int32]storage.Storage{}
@@ -345,7 +347,7 @@ func (f *Features) process(ctx goka.Context, msg any) {
 	}
 	if err != nil {
 		m.Discarded.WithLabelValues(tables.StageFeatures, tables.ReasonUndecodableSignal).Inc()
-		rec := tables.DLQRecord(tables.Reject(tables.StageFeatures, tables.ReasonUndecodableSignal, err.Error(), input(ctx), raw))
+		rec := kgotables.DLQRecord(tables.Reject(tables.StageFeatures, tables.ReasonUndecodableSignal, err.Error(), gokatables.Input(ctx), raw))
 		produceAll(f.opts.Producer, []*kgo.Record{rec}, f.c, f.opts.Logger, func(error) {
 			m.Errors.WithLabelValues(tables.StageFeatures, "produce").Inc()
 		}, func() { acks.Done(off) })

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
 )
 
 // FeatureView serves any source's state from a goka View of the features
@@ -33,7 +34,7 @@ type FeatureView struct {
 // metric's feature configuration.
 func NewFeatureView(k Kafka, cfg func(metric string) features.Config) (*FeatureView, error) {
 	fv := &FeatureView{cfg: cfg}
-	v, err := goka.NewView(k.Brokers, tables.FeaturesTable, tables.BytesCodec{}, k.tracking(&fv.opened).ViewOptions("features")...)
+	v, err := goka.NewView(k.Brokers, gokatables.FeaturesTable, gokatables.BytesCodec{}, k.tracking(&fv.opened).ViewOptions("features")...)
 	if err != nil {
 		fv.opened.Close()
 		return nil, fmt.Errorf("features view: %w", err)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // IngestOptions configure the ingest stage.
@@ -66,9 +68,9 @@ func NewIngest(opts IngestOptions) (*Ingest, error) {
 	in.out = newOrderedProducer(opts.Producer, in.c, opts.Logger, func(error) {
 		opts.Metrics.Errors.WithLabelValues(tables.StageIngest, "produce").Inc()
 	})
-	in.graph = goka.DefineGroup(tables.IngestGroup,
-		goka.Input(tables.RawStream, tables.BytesCodec{}, in.process),
-		goka.Lookup(tables.MetaTable, tables.BytesCodec{}),
+	in.graph = goka.DefineGroup(gokatables.IngestGroup,
+		goka.Input(gokatables.RawStream, gokatables.BytesCodec{}, in.process),
+		goka.Lookup(gokatables.MetaTable, gokatables.BytesCodec{}),
 	)
 	return in, nil
 }
@@ -162,7 +164,7 @@ func (in *Ingest) emit(ctx goka.Context, res normalize.Result, value []byte, ori
 	recs := make([]*kgo.Record, 0, 1+len(res.Rejected))
 	reject := func(reason, msg string, index int, raw []byte) {
 		m.Discarded.WithLabelValues(tables.StageIngest, reason).Inc()
-		recs = append(recs, tables.DLQRecord(tables.Reject(tables.StageIngest, reason, msg, input(ctx), raw).Event(index)))
+		recs = append(recs, kgotables.DLQRecord(tables.Reject(tables.StageIngest, reason, msg, gokatables.Input(ctx), raw).Event(index)))
 	}
 	limit := in.opts.Kafka.Defaults().BatchBytes - signalOverhead
 	out := 0
@@ -217,7 +219,7 @@ func (in *Ingest) group(ctx goka.Context, events []normalize.Event, origin table
 }
 
 func (in *Ingest) lookupMeta(ctx goka.Context, key string) *tables.SourceMeta {
-	raw, _ := ctx.Lookup(tables.MetaTable, key).([]byte)
+	raw, _ := ctx.Lookup(gokatables.MetaTable, key).([]byte)
 	if len(raw) == 0 {
 		return nil
 	}

@@ -10,10 +10,9 @@ import (
 
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
-
-// NotifyGroup is the notify stage's consumer group.
-const NotifyGroup goka.Group = "eventops-notify"
 
 // NotifyTarget takes alert transitions and calls done once each is
 // delivered, refused or silenced (nil), or with an error when it was handed
@@ -63,7 +62,7 @@ func NewNotify(opts NotifyOptions) (*Notify, error) {
 	opts.Logger = opts.Logger.With("stage", tables.StageNotify)
 	n := &Notify{opts: opts, stopper: newStopper(), parts: sessionAcks{topic: tables.AlertsTopic}}
 	n.count = opts.Metrics.stage(tables.StageNotify)
-	n.graph = goka.DefineGroup(NotifyGroup, goka.Input(tables.AlertsStream, tables.BytesCodec{}, n.alert))
+	n.graph = goka.DefineGroup(gokatables.NotifyGroup, goka.Input(gokatables.AlertsStream, gokatables.BytesCodec{}, n.alert))
 	return n, nil
 }
 
@@ -122,7 +121,7 @@ func (n *Notify) alert(ctx goka.Context, msg any) {
 
 func (n *Notify) reject(ctx goka.Context, raw []byte, err error, done func(error)) {
 	n.opts.Metrics.Discarded.WithLabelValues(tables.StageNotify, tables.ReasonUndecodableAlert).Inc()
-	rec := tables.DLQRecord(tables.Reject(tables.StageNotify, tables.ReasonUndecodableAlert, err.Error(), input(ctx), raw))
+	rec := kgotables.DLQRecord(tables.Reject(tables.StageNotify, tables.ReasonUndecodableAlert, err.Error(), gokatables.Input(ctx), raw))
 	produceAll(n.opts.Producer, []*kgo.Record{rec}, n.c, n.opts.Logger, func(error) {
 		n.opts.Metrics.Errors.WithLabelValues(tables.StageNotify, "produce").Inc()
 	}, func() { done(nil) })

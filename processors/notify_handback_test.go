@@ -23,6 +23,7 @@ import (
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // sentRecord is the notifications table in memory.
@@ -218,7 +219,7 @@ func TestNotifyRevokedPartitionsHandBackHeldTransitions(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("a never got its partitions")
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(tables.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgotables.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

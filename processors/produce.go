@@ -9,14 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/eventops/eventops/tables"
 )
 
 // Producer writes records asynchronously; *kgo.Client implements it. It must
-// be configured with tables.Partitioner.
+// be configured with kgotables.Partitioner.
 type Producer interface {
 	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
 }
@@ -243,10 +240,4 @@ func (l *lane) round() {
 	l.inflight += len(qs)
 	l.mu.Unlock()
 	l.produce(qs)
-}
-
-// input names the record a callback is processing, as its DLQ record names
-// its origin.
-func input(ctx goka.Context) tables.Input {
-	return tables.Input{Topic: string(ctx.Topic()), Partition: ctx.Partition(), Offset: ctx.Offset(), Key: []byte(ctx.Key())}
 }

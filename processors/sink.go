@@ -10,6 +10,8 @@ import (
 
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // SinkTarget takes what the sink stage reads and calls done once it is
@@ -59,9 +61,9 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 	s := &Sink{opts: opts, stopper: newStopper(), strings: tables.NewInterner(maxInterned),
 		signals: sessionAcks{topic: tables.SignalsTopic}, alerts: sessionAcks{topic: tables.AlertsTopic}}
 	s.count = opts.Metrics.stage(tables.StageSink)
-	s.graph = goka.DefineGroup(tables.SinkGroup,
-		goka.Input(tables.SignalsStream, tables.BytesCodec{}, s.signal),
-		goka.Input(tables.AlertsStream, tables.BytesCodec{}, s.alert),
+	s.graph = goka.DefineGroup(gokatables.SinkGroup,
+		goka.Input(gokatables.SignalsStream, gokatables.BytesCodec{}, s.signal),
+		goka.Input(gokatables.AlertsStream, gokatables.BytesCodec{}, s.alert),
 	)
 	return s, nil
 }
@@ -93,7 +95,7 @@ func (s *Sink) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 // session.
 func (s *Sink) track(ctx goka.Context) (*Acks, int64) {
 	parts := &s.signals
-	if ctx.Topic() == tables.AlertsStream {
+	if ctx.Topic() == gokatables.AlertsStream {
 		parts = &s.alerts
 	}
 	acks, off := parts.get(ctx.Partition(), ctx.Context()), ctx.Offset()
@@ -143,7 +145,7 @@ func (s *Sink) handBack(ctx goka.Context, acks *Acks, off int64, err error) {
 
 func (s *Sink) reject(ctx goka.Context, raw []byte, reason string, err error, done func()) {
 	s.opts.Metrics.Discarded.WithLabelValues(tables.StageSink, reason).Inc()
-	rec := tables.DLQRecord(tables.Reject(tables.StageSink, reason, err.Error(), input(ctx), raw))
+	rec := kgotables.DLQRecord(tables.Reject(tables.StageSink, reason, err.Error(), gokatables.Input(ctx), raw))
 	produceAll(s.opts.Producer, []*kgo.Record{rec}, s.c, s.opts.Logger, func(error) {
 		s.opts.Metrics.Errors.WithLabelValues(tables.StageSink, "produce").Inc()
 	}, done)

@@ -101,7 +101,7 @@ func (w *wiring) buildFeatures(ctx context.Context) error {
 // checkStateBound refuses a max_state_bytes that the broker would not take
 // as one record of the features table.
 func (w *wiring) checkStateBound(ctx context.Context) error {
-	limit, err := broker.MaxMessageBytes(ctx, w.kafka.Brokers, string(tables.FeaturesTable))
+	limit, err := broker.MaxMessageBytes(ctx, w.kafka.Brokers, tables.FeaturesTable)
 	if err != nil {
 		return err
 	}

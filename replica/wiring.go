@@ -93,7 +93,7 @@ func (w *wiring) openStore(ctx context.Context) error {
 func (w *wiring) openProducers(ctx context.Context) error {
 	var err error
 	if w.kafka.BatchBytes, err = broker.BatchLimit(ctx, w.kafka.Brokers, tables.RawTopic, tables.SignalsTopic,
-		tables.AlertsTopic, tables.DLQTopic, string(tables.FeaturesTable)); err != nil {
+		tables.AlertsTopic, tables.DLQTopic, tables.FeaturesTable); err != nil {
 		return err
 	}
 	if w.records, err = w.kafka.NewProducer("records"); err != nil {
@@ -118,7 +118,7 @@ func (w *wiring) register() {
 		Help: "Stages run again after they failed, by stage."}, []string{"stage"})
 	reg.MustRegister(w.restarts)
 	w.metrics = processors.NewMetrics(reg)
-	groups := []string{string(tables.IngestGroup), string(tables.FeaturesGroup), string(tables.SinkGroup), string(processors.NotifyGroup)}
+	groups := []string{tables.IngestGroup, tables.FeaturesGroup, tables.SinkGroup, tables.NotifyGroup}
 	reg.MustRegister(newLagCollector(kadm.NewClient(w.records), groups, w.log))
 }
 

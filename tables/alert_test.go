@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 )
 
@@ -22,7 +23,7 @@ func sampleTransition() *rules.Transition {
 		Tags:        map[string]string{"core": "0"},
 		Annotations: map[string]string{"summary": "cpu of host-a is high"},
 		Value:       92.5,
-		Features:    map[string]rules.Float{"avg(cpu_load,5m)": 92.5, "max(cpu_load,5m)": 99},
+		Features:    map[string]features.Float{"avg(cpu_load,5m)": 92.5, "max(cpu_load,5m)": 99},
 		ActiveAt:    1761040800000, StartsAt: 1761040920000, EndsAt: &end,
 		EpisodeID: "00000000000000e1", At: 1761041100000, Reason: rules.ReasonRuleChanged,
 	}
@@ -46,7 +47,7 @@ func TestAlertRoundTrip(t *testing.T) {
 		t.Fatalf("round trip:\n in %+v\nout %+v", in, out)
 	}
 	// A value that is not a finite number travels as null and comes back NaN.
-	in.Value = rules.Float(math.Inf(1))
+	in.Value = features.Float(math.Inf(1))
 	if v, err = EncodeAlert(in); err != nil || !strings.Contains(string(v), `"value":null`) {
 		t.Fatalf("%s %v", v, err)
 	}

@@ -1,11 +1,6 @@
 package tables
 
-import (
-	"fmt"
-	"strconv"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-)
+import "fmt"
 
 // Headers of a record on ingest.dlq.v1. The value is the rejected input as it
 // was received; the key is the key it came with.
@@ -84,30 +79,4 @@ func Reject(stage, reason, why string, in Input, value []byte) Rejection {
 func (r Rejection) Event(index int) Rejection {
 	r.Index = index
 	return r
-}
-
-// DLQRecord builds the DLQ record of a rejection.
-func DLQRecord(r Rejection) *kgo.Record {
-	h := []kgo.RecordHeader{
-		{Key: HeaderReason, Value: []byte(r.Reason)},
-		{Key: HeaderError, Value: []byte(r.Error)},
-		{Key: HeaderStage, Value: []byte(r.Stage)},
-		{Key: HeaderOriginTopic, Value: []byte(r.Topic)},
-		{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-	}
-	if r.Index >= 0 {
-		h = append(h, kgo.RecordHeader{Key: HeaderOriginIndex, Value: []byte(strconv.Itoa(r.Index))})
-	}
-	return &kgo.Record{Topic: DLQTopic, Key: r.Key, Value: r.Value, Headers: h}
-}
-
-// Header returns the value of a record header, "" if absent.
-func Header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }

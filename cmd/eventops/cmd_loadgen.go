@@ -64,67 +64,20 @@ func loadgenCommand() command {
 }
 
 func (f *loadgenFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) error {
-	set := map[string]bool{}
-	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if f.start != "" {
-		t, err := time.Parse(time.RFC3339, f.start)
-		if err != nil {
-			return usageError{fmt.Sprintf("--start %q is not RFC 3339", f.start)}
-		}
-		f.o.Start = t
+	if err := f.plan(); err != nil {
+		return err
 	}
-	if f.o.Rounds == 0 && f.count == 0 && f.duration == 0 {
-		return usageError{"bound the run with --rounds, --count or --duration"}
+	sink, err := f.sink(ctx, cfg)
+	if err != nil {
+		return err
 	}
-	if f.rate > 0 && f.o.Rounds == 0 && !set["interval"] {
-		// Live agents at the asked rate: one round of every series per
-		// interval of the wall clock.
-		series := max(f.o.Tenants, 1) * f.o.Sources * f.o.Metrics
-		f.o.Interval = max(time.Duration(float64(series)/f.rate*float64(time.Second)), time.Millisecond)
-	}
-	if f.spike && f.o.Interval > 0 {
-		// Long enough to fill HighCPU's one-minute average and outlast
-		// the notification group_wait.
-		from := int64((10*time.Second + f.o.Interval - 1) / f.o.Interval)
-		f.o.Anomalies = append(f.o.Anomalies, loadgen.Anomaly{Source: 0, Metric: 0, From: from,
-			To: from + int64((2*time.Minute+f.o.Interval-1)/f.o.Interval), Value: 99})
-	}
-	if err := f.o.Validate(); err != nil {
-		return usageError{err.Error()}
-	}
-	var sink loadgen.Sink
-	switch {
-	case f.http != "":
-		hs := &loadgen.HTTPSink{URL: f.http}
-		if f.apiKey != "" {
-			hs.Header = map[string][]string{"Authorization": {"Bearer " + f.apiKey}}
-			if f.o.Tenant == "" && f.o.Tenants <= 1 {
-				tenant, err := keyTenant(ctx, f.http, f.apiKey)
-				if err != nil {
-					return err
-				}
-				f.o.Tenant = tenant
-			}
-		}
-		sink = hs
-	case len(cfg.Brokers) > 0:
-		ks, err := loadgen.NewKafkaSink(cfg.Brokers)
-		if err != nil {
-			return err
-		}
+	if ks, ok := sink.(*loadgen.KafkaSink); ok {
 		defer ks.Close()
-		sink = ks
-	default:
-		return usageError{"give --brokers (Kafka) or --http (POST /ingest)"}
 	}
 	g := loadgen.NewGenerator(f.o, time.Now())
-	var progress *os.File
-	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		progress = os.Stderr
-	}
 	ro := loadgen.RunOptions{Rate: f.rate, Speed: f.speed, Count: f.count, Duration: f.duration}
-	if progress != nil {
-		ro.Progress = progress
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		ro.Progress = os.Stderr
 	}
 	tenant := loadgen.TenantName(0)
 	if f.o.Tenant != "" {
@@ -151,6 +104,56 @@ func (f *loadgenFlags) run(ctx context.Context, cfg *Config, _ []string, log *sl
 		err = fmt.Errorf("the server refused %d of %d events", sum.Refused, sum.Events+sum.Malformed)
 	}
 	return err
+}
+
+// plan checks the flags and fills the generator's options they imply.
+func (f *loadgenFlags) plan() error {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if f.start != "" {
+		t, err := time.Parse(time.RFC3339, f.start)
+		if err != nil {
+			return usageError{fmt.Sprintf("--start %q is not RFC 3339", f.start)}
+		}
+		f.o.Start = t
+	}
+	if f.o.Rounds == 0 && f.count == 0 && f.duration == 0 {
+		return usageError{"bound the run with --rounds, --count or --duration"}
+	}
+	if f.rate > 0 && f.o.Rounds == 0 && !set["interval"] {
+		f.o.Interval = loadgen.LiveInterval(max(f.o.Tenants, 1)*f.o.Sources*f.o.Metrics, f.rate)
+	}
+	if f.spike && f.o.Interval > 0 {
+		f.o.Anomalies = append(f.o.Anomalies, loadgen.Spike(f.o.Interval))
+	}
+	if err := f.o.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+// sink is where the records go: POST /ingest (writing as the API key's
+// tenant), or the raw topic.
+func (f *loadgenFlags) sink(ctx context.Context, cfg *Config) (loadgen.Sink, error) {
+	switch {
+	case f.http != "":
+		hs := &loadgen.HTTPSink{URL: f.http}
+		if f.apiKey != "" {
+			hs.Header = map[string][]string{"Authorization": {"Bearer " + f.apiKey}}
+			if f.o.Tenant == "" && f.o.Tenants <= 1 {
+				tenant, err := keyTenant(ctx, f.http, f.apiKey)
+				if err != nil {
+					return nil, err
+				}
+				f.o.Tenant = tenant
+			}
+		}
+		return hs, nil
+	case len(cfg.Brokers) > 0:
+		return loadgen.NewKafkaSink(cfg.Brokers)
+	default:
+		return nil, usageError{"give --brokers (Kafka) or --http (POST /ingest)"}
+	}
 }
 
 // keyTenant asks the API which tenant key may write (GET /auth/session);
