@@ -72,7 +72,8 @@ func TestWriterKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 			db := openStore(t, store.Options{})
 			system := actors.NewSystem(quiet)
 			defer system.Shutdown()
-			opts := actors.WriterOptions{Name: "metrics", BatchRows: 5000, MaxPendingRows: 20_000, FlushInterval: time.Hour, Logger: quiet}
+			opts := actors.WriterOptions{Name: "metrics", BatchRows: 5000, MaxPendingRows: 20_000, FlushInterval: time.Hour,
+				DrainTimeout: 30 * time.Second, Logger: quiet}
 			offs := &offsets{done: map[int]bool{}}
 
 			var calls atomic.Int32
@@ -93,7 +94,10 @@ func TestWriterKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 				<-ctx.Done()
 				return store.WriteResult{}, ctx.Err()
 			}
-			w := actors.NewWriter(system, write, nil, opts)
+			killed := opts
+			killed.DrainTimeout = time.Millisecond
+			w := actors.NewWriter(system, write, nil, killed)
+			stop := running(t, w)
 			ctx, cancel := context.WithCancel(context.Background())
 			go func() {
 				for i := 0; i < records && ctx.Err() == nil; i++ {
@@ -106,7 +110,7 @@ func TestWriterKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 				t.Fatal("the third batch was never written")
 			}
 			cancel()
-			_ = w.Close(time.Millisecond)
+			_ = stop()
 
 			from := offs.committed()
 			before, _ := metricCounts(t, db)
@@ -120,13 +124,14 @@ func TestWriterKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 
 			// The restart reads from the committed offset on.
 			w2 := actors.NewWriter(system, db.WriteMetrics, nil, opts)
+			stop2 := running(t, w2)
 			offs2 := &offsets{done: map[int]bool{}}
 			for i := from; i < records; i++ {
 				if err := w2.Append(context.Background(), record(i), offs2.ack(i-from)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := w2.Close(30 * time.Second); err != nil {
+			if err := stop2(); err != nil {
 				t.Fatal(err)
 			}
 			if got := offs2.committed(); got != records-from {
@@ -139,48 +144,52 @@ func TestWriterKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 	}
 }
 
-// Close writes what is buffered before it returns.
-func TestWriterDrainsOnClose(t *testing.T) {
+// When its context ends, Run writes what is buffered before it returns.
+func TestWriterDrainsWhenItsContextEnds(t *testing.T) {
 	db := openStore(t, store.Options{})
 	system := actors.NewSystem(quiet)
 	defer system.Shutdown()
-	w := actors.NewWriter(system, db.WriteMetrics, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour, Logger: quiet})
+	w := actors.NewWriter(system, db.WriteMetrics, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour,
+		DrainTimeout: 30 * time.Second, Logger: quiet})
+	stop := running(t, w)
 	offs := &offsets{done: map[int]bool{}}
 	for i := range 50 {
 		if err := w.Append(context.Background(), record(i), offs.ack(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Close(30 * time.Second); err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if got := offs.committed(); got != 50 {
-		t.Fatalf("%d of 50 acknowledged after Close", got)
+		t.Fatalf("%d of 50 acknowledged after the drain", got)
 	}
 	if n, _ := metricCounts(t, db); n != 500 {
-		t.Fatalf("%d rows after Close, want 500", n)
+		t.Fatalf("%d rows after the drain, want 500", n)
 	}
 }
 
-// With PostgreSQL unreachable, Close gives up at its deadline and
+// With PostgreSQL unreachable, the drain gives up at its deadline and
 // acknowledges nothing.
-func TestWriterCloseHasADeadline(t *testing.T) {
+func TestWriterDrainHasADeadline(t *testing.T) {
 	system := actors.NewSystem(quiet)
 	defer system.Shutdown()
 	down := func(ctx context.Context, rows []store.MetricRow) (store.WriteResult, error) {
 		return store.WriteResult{}, errors.New("connection refused")
 	}
-	w := actors.NewWriter(system, down, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour, RetryMax: time.Hour, Logger: quiet})
+	w := actors.NewWriter(system, down, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour, RetryMax: time.Hour,
+		DrainTimeout: 300 * time.Millisecond, Logger: quiet})
+	stop := running(t, w)
 	var acked atomic.Bool
 	if err := w.Append(context.Background(), record(0), func() { acked.Store(true) }); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := w.Close(300 * time.Millisecond); err == nil {
-		t.Fatal("Close reported a drain that could not happen")
+	if err := stop(); err == nil {
+		t.Fatal("Run reported a drain that could not happen")
 	}
 	if took := time.Since(start); took > 10*time.Second {
-		t.Fatalf("Close took %s", took)
+		t.Fatalf("the drain took %s", took)
 	}
 	if acked.Load() || w.Healthy() {
 		t.Fatalf("acknowledged %v, healthy %v", acked.Load(), w.Healthy())
@@ -208,9 +217,9 @@ func TestWriterRidesOutAPostgresOutage(t *testing.T) {
 	const budget = 2000
 	w := actors.NewWriter(system, db.WriteMetrics, nil, actors.WriterOptions{
 		Name: "metrics", BatchRows: 500, MaxPendingRows: budget, FlushInterval: 50 * time.Millisecond,
-		RetryMax: 500 * time.Millisecond, Logger: quiet,
+		RetryMax: 500 * time.Millisecond, DrainTimeout: 10 * time.Second, Logger: quiet,
 	})
-	defer w.Close(10 * time.Second)
+	defer running(t, w)()
 
 	var sent, acked atomic.Int64
 	stop := make(chan struct{})
@@ -302,7 +311,7 @@ func TestWriterAcknowledgesRecordsWithoutRows(t *testing.T) {
 		return store.WriteResult{Inserted: int64(len(rows))}, nil
 	}
 	w := actors.NewWriter(system, write, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour, Logger: quiet})
-	defer w.Close(time.Minute)
+	defer running(t, w)()
 	acked := make(chan int, 3)
 	next := func() int {
 		t.Helper()
@@ -342,8 +351,8 @@ func TestWriterDoesNotTakeRowsWhenTheCallerGivesUp(t *testing.T) {
 		return store.WriteResult{}, errors.New("connection refused")
 	}
 	w := actors.NewWriter(system, down, nil, actors.WriterOptions{Name: "metrics", BatchRows: 10, MaxPendingRows: 10,
-		FlushInterval: time.Hour, RetryMax: time.Hour, Logger: quiet})
-	defer w.Close(time.Millisecond)
+		FlushInterval: time.Hour, RetryMax: time.Hour, DrainTimeout: time.Millisecond, Logger: quiet})
+	defer running(t, w)()
 	if err := w.Append(context.Background(), record(0), func() {}); err != nil {
 		t.Fatal(err)
 	}
