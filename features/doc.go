@@ -163,14 +163,23 @@
 // is exact, never a running float sum: a running sum would depend on the
 // order of past Adds, and a decoded series (or a replay started elsewhere)
 // would read features that differ in the last bits. So each level counts
-// its aggregates (windows skip the levels without), each window keeps its
-// raw values sorted for the quantiles (updated by dropping what its start
-// passed and inserting what was appended, sorted again when a late sample
-// or a fold changes the raw samples; with no aggregate in the window the
-// quantile is the key of one value of the right rank), and an EWMA reuses
-// its decay factor when the newest time moves by the same step again.
-// TestIncrementalStateMatchesRecompute checks all of it against a decoded
-// copy after every Add of random streams.
+// its aggregates (windows skip the levels without), each window's raw
+// values are kept sorted for the quantiles (updated by dropping what its
+// start passed and inserting what was appended, sorted again when a late
+// sample or a fold changes the raw samples; with no aggregate in the
+// window the quantile is the key of one value of the right rank), and an
+// EWMA reuses its decay factor when the newest time moves by the same step
+// again. TestIncrementalStateMatchesRecompute checks all of it against a
+// decoded copy after every Add of random streams.
+//
+// The buffers of a read (the cached stats, the sorted values, the merged
+// sketch) are not state: they live in a Scratch that the series of one
+// owner share (Series.UseScratch; rules.SourceFeatures gives its series
+// one), each entry marked with the series it belongs to, so a series
+// costs no query memory of its own. A window read last by another series
+// is computed again: its values are sorted from scratch rather than
+// updated (TestSharedScratchChangesNothing checks that sharing changes no
+// read).
 //
 // Speed (go test -run '^$' -bench . ./features/, 2-core AMD EPYC, quiet
 // machine; sparse = one sample / 10 s, dense = 10 / s, after 2 h):

@@ -93,10 +93,10 @@ func checkIncremental(t *testing.T, s *Series, step int) {
 		}
 		edge := s.newest - s.levels[k].win
 		raw := s.raw[s.rawIndex(edge+1):]
-		if s.sorted == nil {
+		if s.sc == nil || s.sc.sorted == nil {
 			continue
 		}
-		if sw := s.sorted[k]; sw.valid && sw.epoch == s.rawEpoch && sw.to == s.newest {
+		if sw := s.sc.sorted[k]; sw.owner == s && sw.valid && sw.epoch == s.rawEpoch && sw.to == s.newest {
 			want := make([]float64, 0, len(raw))
 			for _, r := range raw {
 				want = append(want, r.v)

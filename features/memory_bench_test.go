@@ -43,7 +43,7 @@ func readAsRules(s *Series, now int64) {
 // BenchmarkSeriesHeap measures the heap a series holds after two hours of
 // event time with the default windows (bytes per series after a GC):
 // "held" series were only fed, "queried" ones also read as readAsRules
-// reads them, 100 series to a source.
+// reads them, 100 series to a source, which share a Scratch.
 //
 //	go test -run '^$' -bench SeriesHeap -benchtime 1x ./features/
 func BenchmarkSeriesHeap(b *testing.B) {
@@ -59,9 +59,11 @@ func BenchmarkSeriesHeap(b *testing.B) {
 					var before, after runtime.MemStats
 					runtime.ReadMemStats(&before)
 					all := make([]*Series, st.series)
+					scratch := make([]Scratch, (len(all)+99)/100)
 					rng := rand.New(rand.NewPCG(1, 2))
 					for i := range all {
 						s := NewSeries(DefaultConfig())
+						s.UseScratch(&scratch[i/100])
 						now := feedStream(s, rng, baseTs, st.interval, 2*time.Hour)
 						if queried {
 							readAsRules(s, now)
@@ -72,6 +74,7 @@ func BenchmarkSeriesHeap(b *testing.B) {
 					runtime.ReadMemStats(&after)
 					b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(all)), "heap-B/series")
 					runtime.KeepAlive(all)
+					runtime.KeepAlive(scratch)
 				}
 			})
 		}
@@ -79,18 +82,20 @@ func BenchmarkSeriesHeap(b *testing.B) {
 }
 
 // BenchmarkSourceUpdate is a source's per-sample work on its feature
-// series: 100 series (10 metrics of 10 series) in steady state, samples
-// arriving round robin, each Add followed by the reads of a rule (the
-// 1m average, the 5m p99). It reports the time and the allocations per
-// update.
+// series: 100 series (10 metrics of 10 series, sharing a Scratch) in
+// steady state, samples arriving round robin, each Add followed by the
+// reads of a rule (the 1m average, the 5m p99). It reports the time and the
+// allocations per update.
 func BenchmarkSourceUpdate(b *testing.B) {
 	for _, st := range memoryStreams {
 		b.Run(st.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(3, 4))
 			all := make([]*Series, 100)
+			var sc Scratch
 			var now int64
 			for i := range all {
 				all[i] = NewSeries(DefaultConfig())
+				all[i].UseScratch(&sc)
 				now = max(now, feedStream(all[i], rng, baseTs, st.interval, 2*time.Hour))
 			}
 			vals := make([]float64, 1024)

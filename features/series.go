@@ -141,27 +141,24 @@ type Series struct {
 	ewmas []ewma
 
 	free []*agg // recycled aggregates, so steady-state Add does not allocate
-	// query scratch: the aggregates of a window, and its values for
-	// quantiles (sorted raw values when qsorted, else merged sketch bins)
-	aggScratch                 []windowAgg
-	qsorted                    bool
-	qvals                      []valueAt
-	scratch, scratch2, rawBins []bin
-	rawKeys                    []int32
+
+	// sc holds the buffers of window reads, shared with the other series of
+	// the owner (see Scratch).
+	sc *Scratch
 
 	// rawEpoch changes whenever raw samples change other than by appending
 	// after the newest event time or expiring: sortedRaw keeps the sorted
 	// values of windows across Adds within an epoch.
 	rawEpoch uint64
-	sorted   []sortedWindow
 
-	// version counts applied samples; cache holds each window's stats as of
-	// a version, so that a rule reading several stats walks a window once.
+	// version counts applied samples; the scratch holds a window's stats
+	// as of a version, so that a rule reading several stats walks a window
+	// once.
 	version uint64
-	cache   []cachedStats
 }
 
 type cachedStats struct {
+	owner   *Series
 	version uint64 // 0: empty
 	st      WindowStats
 }
