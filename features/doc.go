@@ -40,6 +40,9 @@
 // sums Σt' and Σt'² (whole milliseconds from the bucket start), the
 // time-value comoment, the counter increase inside the bucket and a sketch
 // of at most 32 bins. Aggregates merge with Chan's formulas, in time order.
+// A level keeps its aggregates in a ring of slots, allocated while it holds
+// one; a raw bucket's samples are counted from the sorted slice, so the
+// levels of a sparse stream hold no slots at all.
 //
 // # Late and out-of-order samples
 //

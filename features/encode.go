@@ -256,13 +256,10 @@ func (s *Series) AppendBinary(dst []byte) []byte {
 	h := s.horizon(s.newest)
 	for i := range s.levels {
 		lv := &s.levels[i]
-		n := 0
-		for j := lv.lo; j < lv.hi; j++ {
-			if lv.slot(j).agg != nil {
-				n++
-			}
+		dst = binary.AppendUvarint(dst, uint64(lv.aggs))
+		if lv.aggs == 0 {
+			continue
 		}
-		dst = binary.AppendUvarint(dst, uint64(n))
 		prev := lv.lo
 		for j := lv.lo; j < lv.hi; j++ {
 			a := lv.slot(j).agg
@@ -418,7 +415,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	totalSlots := 0
 	for i := range s.levels {
 		s.levels[i].lo, s.levels[i].hi = lo[i], hi[i]
-		totalSlots += len(s.levels[i].slots)
+		totalSlots += s.levels[i].nslots
 	}
 	last := &s.levels[len(s.levels)-1]
 	oldest := last.lo * last.width
@@ -460,7 +457,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	}
 	for i := range s.levels {
 		lv := &s.levels[i]
-		n := d.small(uint64(len(lv.slots)), "aggregate count")
+		n := d.small(uint64(lv.nslots), "aggregate count")
 		j := lv.lo
 		for k := int64(0); k < n && d.err == nil; k++ {
 			j += d.small(uint64(lv.hi-lv.lo), "bucket gap")
@@ -474,7 +471,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 					s.times++
 				}
 			}
-			lv.slot(j).agg = a
+			lv.setAgg(j, a)
 			lv.aggs++
 			j++
 		}
@@ -642,13 +639,15 @@ func decodeTimes(d *decoder, a *agg, start, width int64) *timeSet {
 	return t
 }
 
-// attachRaw counts each raw sample into its bucket, checking the invariants
+// attachRaw places each raw sample in its bucket, checking the invariants
 // the encoder relies on: no raw sample in an aggregated bucket, at most
 // rawPerBucket per bucket, and the newest sample present with lastV.
 func (s *Series) attachRaw() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("features: decode: %s: %w", fmt.Sprintf(format, a...), ErrCorrupt)
 	}
+	// Samples are sorted, so a bucket's are consecutive.
+	prevLevel, prevBucket, n := -1, int64(0), 0
 	for _, r := range s.raw {
 		placed := false
 		for i := range s.levels {
@@ -656,11 +655,14 @@ func (s *Series) attachRaw() error {
 			if r.ts < lv.lo*lv.width {
 				continue
 			}
-			b := lv.slot(floorDiv(r.ts, lv.width))
-			if b.agg != nil {
+			j := floorDiv(r.ts, lv.width)
+			if lv.slot(j).agg != nil {
 				return bad("raw sample at %d inside an aggregated bucket", r.ts)
 			}
-			if b.raw++; b.raw > rawPerBucket {
+			if i != prevLevel || j != prevBucket {
+				prevLevel, prevBucket, n = i, j, 0
+			}
+			if n++; n > rawPerBucket {
 				return bad("bucket at %d holds more than %d raw samples", r.ts, rawPerBucket)
 			}
 			placed = true
