@@ -34,15 +34,19 @@
 // expire. A window reads all finer levels and its own, so its start is
 // resolved to a bucket of width W/30. At most 113 buckets are live.
 //
-// A bucket with at most 16 samples keeps them exactly, as (ts, value) pairs
-// in one sorted per-series slice. A 17th sample folds the bucket into an
-// aggregate: n, first/last (value and time), sum, min, max, M2, the time
-// sums Σt' and Σt'² (whole milliseconds from the bucket start), the
-// time-value comoment, the counter increase inside the bucket and a sketch
-// of at most 32 bins. Aggregates merge with Chan's formulas, in time order.
-// A level keeps its aggregates in a ring of slots, allocated while it holds
-// one; a raw bucket's samples are counted from the sorted slice, so the
-// levels of a sparse stream hold no slots at all.
+// A bucket with at most 16 samples keeps them exactly, in one sorted
+// per-series buffer of two packed columns (raw.go): times as 2- or 4-byte
+// offsets (whole seconds when every time is one), values as 2- or 4-byte
+// decimal mantissas when they are short decimals, else 8 bytes, each
+// column as narrow as its live samples allow; a value is read back as the
+// very double it was. A 17th sample folds the bucket into an aggregate: n,
+// first/last (value and time), sum, min, max, M2, the time sums Σt' and
+// Σt'² (whole milliseconds from the bucket start), the time-value
+// comoment, the counter increase inside the bucket and a sketch of at most
+// 32 bins. Aggregates merge with Chan's formulas, in time order. A level
+// keeps its aggregates in a ring of slots, allocated while it holds one; a
+// raw bucket's samples are counted from the sorted buffer, so the levels
+// of a sparse stream hold no slots at all.
 //
 // # Late and out-of-order samples
 //

@@ -238,20 +238,22 @@ func (s *Series) AppendBinary(dst []byte) []byte {
 		dst = appendFloat(dst, e.m2)
 		dst = appendFloat(dst, e.w)
 	}
-	raw := s.raw[s.head:]
-	dst = binary.AppendUvarint(dst, uint64(len(raw)))
+	dst = binary.AppendUvarint(dst, uint64(s.raw.live()))
 	prevTs, prevDelta := s.newest, int64(0)
 	prevM, prevK := int64(0), -1
-	for i, r := range raw {
-		if i == 0 {
-			dst = binary.AppendUvarint(dst, uint64(s.newest-r.ts))
-		} else {
-			delta := r.ts - prevTs
-			dst = binary.AppendVarint(dst, delta-prevDelta)
-			prevDelta = delta
+	var chunk [64]sample
+	for p := s.raw.head; p < s.raw.n; p += len(chunk) {
+		for i, r := range s.raw.load(chunk[:0], p, min(p+len(chunk), s.raw.n)) {
+			if p+i == s.raw.head {
+				dst = binary.AppendUvarint(dst, uint64(s.newest-r.ts))
+			} else {
+				delta := r.ts - prevTs
+				dst = binary.AppendVarint(dst, delta-prevDelta)
+				prevDelta = delta
+			}
+			prevTs = r.ts
+			dst, prevM, prevK = appendFloatDec(dst, r.v, prevM, prevK)
 		}
-		prevTs = r.ts
-		dst, prevM, prevK = appendFloatDec(dst, r.v, prevM, prevK)
 	}
 	h := s.horizon(s.newest)
 	for i := range s.levels {
@@ -426,7 +428,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	if d.err != nil {
 		return nil, b, d.err
 	}
-	s.raw = make([]sample, 0, nraw)
+	raw := make([]sample, 0, nraw)
 	prevTs, prevDelta, prevV := s.newest, int64(0), math.NaN()
 	for i := int64(0); i < nraw && d.err == nil; i++ {
 		var ts int64
@@ -453,7 +455,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 		prevTs = ts
 		v := d.floatRef(prevV)
 		prevV = v
-		s.raw = append(s.raw, sample{ts, v})
+		raw = append(raw, sample{ts, v})
 	}
 	for i := range s.levels {
 		lv := &s.levels[i]
@@ -479,7 +481,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	if d.err != nil {
 		return nil, b, d.err
 	}
-	if err := s.attachRaw(); err != nil {
+	if err := s.attachRaw(raw); err != nil {
 		return nil, b, err
 	}
 	return s, d.b, nil
@@ -642,13 +644,13 @@ func decodeTimes(d *decoder, a *agg, start, width int64) *timeSet {
 // attachRaw places each raw sample in its bucket, checking the invariants
 // the encoder relies on: no raw sample in an aggregated bucket, at most
 // rawPerBucket per bucket, and the newest sample present with lastV.
-func (s *Series) attachRaw() error {
+func (s *Series) attachRaw(raw []sample) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("features: decode: %s: %w", fmt.Sprintf(format, a...), ErrCorrupt)
 	}
 	// Samples are sorted, so a bucket's are consecutive.
 	prevLevel, prevBucket, n := -1, int64(0), 0
-	for _, r := range s.raw {
+	for _, r := range raw {
 		placed := false
 		for i := range s.levels {
 			lv := &s.levels[i]
@@ -672,8 +674,9 @@ func (s *Series) attachRaw() error {
 			return bad("raw sample at %d older than the state", r.ts)
 		}
 	}
-	if n := len(s.raw); n > 0 && s.raw[n-1].ts == s.newest {
-		if !sameFloat(s.raw[n-1].v, s.lastV) {
+	s.raw.build(raw)
+	if n := len(raw); n > 0 && raw[n-1].ts == s.newest {
+		if !sameFloat(raw[n-1].v, s.lastV) {
 			return bad("newest raw sample differs from the last value")
 		}
 		return nil

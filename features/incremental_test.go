@@ -92,7 +92,7 @@ func checkIncremental(t *testing.T, s *Series, step int) {
 			t.Fatalf("step %d window %s differs from a recompute:\n%+v\n%+v", step, w, a, b)
 		}
 		edge := s.newest - s.levels[k].win
-		raw := s.raw[s.rawIndex(edge+1):]
+		raw := s.rawFrom(s.rawIndex(edge + 1))
 		if s.sc == nil || s.sc.sorted == nil {
 			continue
 		}

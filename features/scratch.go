@@ -14,6 +14,7 @@ package features
 // concurrent use, and neither are the series that share it. The zero value
 // is ready.
 type Scratch struct {
+	raw  []sample // the raw samples of the window read last
 	aggs []windowAgg
 	// The values of the window read last, for its quantiles: sorted raw
 	// values when qsorted, else merged sketch bins (bins).

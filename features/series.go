@@ -145,11 +145,10 @@ type Series struct {
 	newest int64   // newest event time seen, ms: every window ends here
 	lastV  float64 // value of the newest sample
 
-	// raw holds the exact samples of raw buckets, sorted by (ts, arrival),
-	// live part raw[head:]. Event times are distinct, except in states
-	// decoded from the version 1 layout, which kept resends.
-	raw  []sample
-	head int
+	// raw holds the exact samples of raw buckets, sorted by (ts, arrival).
+	// Event times are distinct, except in states decoded from the version 1
+	// layout, which kept resends.
+	raw rawSamples
 
 	// times counts the live time sets; timesLo is the first bucket of level
 	// 0 that may hold one, the one holding newest - lateness (older buckets
@@ -195,6 +194,7 @@ func NewSeries(cfg Config) *Series {
 	cfg.Windows = append([]time.Duration(nil), cfg.Windows...)
 	cfg.HalfLives = append([]time.Duration(nil), cfg.HalfLives...)
 	s := &Series{cfg: cfg, fp: cfg.fingerprint(), lateness: cfg.Lateness.Milliseconds()}
+	s.raw.back = s.lateness
 	n := len(cfg.Windows)
 	s.levels = make([]level, n)
 	for i, w := range cfg.Windows {
@@ -342,7 +342,7 @@ func (s *Series) applied(ts int64) bool {
 		return a.times != nil && a.times.has(ts-j*lv.width)
 	}
 	p := s.rawIndex(ts)
-	return p < len(s.raw) && s.raw[p].ts == ts
+	return p < s.raw.n && s.raw.ts(p) == ts
 }
 
 // rawTimes is the time set of the raw samples of the level 0 bucket
@@ -350,8 +350,8 @@ func (s *Series) applied(ts int64) bool {
 func (s *Series) rawTimes(start, width int64) *timeSet {
 	t := s.newTimes()
 	prev := int64(-1)
-	for _, r := range s.raw[s.rawIndex(start):s.rawIndex(start+width)] {
-		o := r.ts - start
+	for i, end := s.rawIndex(start), s.rawIndex(start+width); i < end; i++ {
+		o := s.raw.ts(i) - start
 		if o == prev {
 			t.reset()
 			s.freeTimes = append(s.freeTimes, t)
@@ -447,12 +447,7 @@ func (s *Series) advance(t int64) {
 	}
 	last := &s.levels[len(s.levels)-1]
 	oldest := last.lo * last.width
-	for s.head < len(s.raw) && s.raw[s.head].ts < oldest {
-		s.head++
-	}
-	if s.head == len(s.raw) {
-		s.raw, s.head = s.raw[:0], 0
-	}
+	s.raw.expire(oldest)
 }
 
 // moveOut relocates the buckets of level i below end, which newest time
@@ -466,8 +461,8 @@ func (s *Series) moveOut(i int, end int64, lo *[maxWindows]int64) {
 		// or an aggregate before it.
 		p := s.rawIndex(j * lv.width)
 		next := end
-		if p < len(s.raw) && s.raw[p].ts < stop {
-			next = floorDiv(s.raw[p].ts, lv.width)
+		if p < s.raw.n && s.raw.ts(p) < stop {
+			next = floorDiv(s.raw.ts(p), lv.width)
 		}
 		var a *agg
 		if lv.aggs > 0 {
@@ -510,7 +505,7 @@ func (s *Series) relocate(i int, j int64, a *agg, p int, lo *[maxWindows]int64) 
 		da := dl.slot(jd).agg
 		earlier := 0
 		if da == nil {
-			for k := p - 1; k >= s.head && s.raw[k].ts >= dstStart; k-- {
+			for k := p - 1; k >= s.raw.head && s.raw.ts(k) >= dstStart; k-- {
 				earlier++
 			}
 		}
@@ -543,13 +538,21 @@ func (s *Series) relocate(i int, j int64, a *agg, p int, lo *[maxWindows]int64) 
 // when in it): the samples of a bucket, at most rawPerBucket+1 of them.
 func (s *Series) rawAround(p int, from, to int64) int {
 	n := 0
-	for k := p; k >= s.head && k < len(s.raw) && s.raw[k].ts >= from; k-- {
-		if s.raw[k].ts < to {
+	for k := p; k >= s.raw.head && k < s.raw.n; k-- {
+		t := s.raw.ts(k)
+		if t < from {
+			break
+		}
+		if t < to {
 			n++
 		}
 	}
-	for k := p + 1; k < len(s.raw) && s.raw[k].ts < to; k++ {
-		if s.raw[k].ts >= from {
+	for k := p + 1; k < s.raw.n; k++ {
+		t := s.raw.ts(k)
+		if t >= to {
+			break
+		}
+		if t >= from {
 			n++
 		}
 	}
@@ -573,40 +576,13 @@ func (s *Series) freeAgg(a *agg) {
 	s.free = append(s.free, a)
 }
 
-// rawIndex is the first index in raw[head:] (absolute) with ts >= t.
-func (s *Series) rawIndex(t int64) int {
-	lo, hi := s.head, len(s.raw)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if s.raw[m].ts < t {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
-}
+// rawIndex is the first index of a live raw sample with ts >= t.
+func (s *Series) rawIndex(t int64) int { return s.raw.search(t) }
 
-// insertRaw inserts a sample in raw and returns its index.
-func (s *Series) insertRaw(ts int64, v float64) int {
-	n := len(s.raw)
-	if n == cap(s.raw) && s.head > 0 && s.head >= (n-s.head)/4 {
-		m := copy(s.raw, s.raw[s.head:])
-		s.raw, s.head = s.raw[:m], 0
-		n = m
-	}
-	if n == s.head || s.raw[n-1].ts <= ts {
-		s.raw = append(s.raw, sample{ts, v})
-		return n
-	}
-	// Out of order: after every sample with ts <= this one (equal times
-	// come only from the version 1 layout, which kept resends).
-	p := s.rawIndex(ts + 1)
-	s.raw = append(s.raw, sample{})
-	copy(s.raw[p+1:], s.raw[p:])
-	s.raw[p] = sample{ts, v}
-	return p
-}
+// insertRaw inserts a sample in raw, after every sample with ts <= its own
+// (equal times come only from the version 1 layout, which kept resends),
+// and returns its index.
+func (s *Series) insertRaw(ts int64, v float64) int { return s.raw.insert(ts, v) }
 
 // foldRaw folds the raw samples with ts in [from, to) into a (whose bucket
 // starts at aggStart) in time order and removes them from raw.
@@ -614,10 +590,10 @@ func (s *Series) foldRaw(a *agg, aggStart, from, to int64) {
 	s.rawEpoch++
 	p0 := s.rawIndex(from)
 	p1 := s.rawIndex(to)
-	for _, r := range s.raw[p0:p1] {
-		a.add(aggStart, r.ts, r.v, s.cfg.Counter)
+	for i := p0; i < p1; i++ {
+		a.add(aggStart, s.raw.ts(i), s.raw.v(i), s.cfg.Counter)
 	}
-	s.raw = append(s.raw[:p0], s.raw[p1:]...)
+	s.raw.remove(p0, p1)
 }
 
 // Last returns the newest sample (by event time).

@@ -392,7 +392,7 @@ func checkInvariants(t *testing.T, s *Series) {
 		t.Fatalf("%d time sets, counted %d", sets, s.times)
 	}
 	counts := map[[2]int64]int32{}
-	raw := s.raw[s.head:]
+	raw := s.rawFrom(s.raw.head)
 	for k, r := range raw {
 		if k > 0 && raw[k-1].ts > r.ts {
 			t.Fatalf("raw samples out of order at %d", k)

@@ -165,8 +165,8 @@ type windowAgg struct {
 	start int64
 }
 
-// accumulate computes window k: its raw samples (all in s.raw from the
-// first one after the window's start) in two passes, its aggregates in time
+// accumulate computes window k: its raw samples (all the raw samples from
+// the first one after the window's start, unpacked in the scratch) in two passes, its aggregates in time
 // order, then one merged into the other. With quantiles it leaves the
 // window's values for quantile in the scratch: sorted in qvals when the
 // window holds only raw samples, else as a merged, sorted sketch in bins.
@@ -175,7 +175,8 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 	end := s.newest
 	edge := end - s.levels[k].win
 	counter := s.cfg.Counter
-	raw := s.raw[s.rawIndex(edge+1):]
+	sc.raw = s.raw.load(sc.raw[:0], s.rawIndex(edge+1), s.raw.n)
+	raw := sc.raw
 	aggs := sc.aggs[:0]
 	for i := k; i >= 0; i-- {
 		lv := &s.levels[i]
