@@ -1,14 +1,20 @@
 # The two commands of the README: `make dev` and `make test`.
 GO ?= go
 PKGS := ./...
+# A pipe fails when go test does, not only when its reader does.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 
-.PHONY: dev test deps-dev deps-test build vet bench clean
+.PHONY: dev test check fuzz deps-dev deps-test build vet bench clean
 
 dev: deps-dev build ## run EventOps on its embedded default (broker, private PostgreSQL, all stages, API on :8088)
 	bin/eventops dev
 
-test: deps-test vet ## run the whole test suite under the race detector
-	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+test: deps-test vet ## run the whole test suite under the race detector, with its real parts; a skipped test fails the run
+	$(GO) test -race -count=1 -timeout 25m -json $(PKGS) | $(GO) run ./scripts/noskip
+
+check: ## the tests that need no broker, PostgreSQL or browser (-short), in seconds
+	$(GO) test -short -count=1 $(PKGS)
 
 deps-dev:
 	scripts/deps.sh dev

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/tables"
 )
@@ -18,10 +19,7 @@ import (
 // closes (the race detector watches this test), and answer that the view
 // stopped.
 func TestFeatureViewReadsWhileItStops(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	k := Kafka{Brokers: b.Addrs(), Logger: slog.New(slog.DiscardHandler)}
 	if _, err := broker.EnsureTopics(context.Background(), b.Addrs(), tables.DefaultLayout(), 1); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventops/eventops/broker"
 	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/broker/brokertest"
 )
 
 // logBuffer keeps what a test's processors log, debug included.
@@ -156,10 +157,7 @@ func (m *member) stop(t *testing.T) {
 // the first record that was not durable, and nothing after it is skipped,
 // not even records that were finished out of order.
 func TestRevokedPartitionsHandBackWhatIsNotDurable(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	const topic, records = "handback-test", 20
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))

@@ -20,8 +20,9 @@ import (
 )
 
 // build builds the stages this replica runs, in order, and the reloads
-// and readiness; nothing runs until start. A stage that cannot be built
-// (a bad receivers file, a state bound the brokers refuse) starts nothing.
+// and readiness; nothing runs until start but the sink's writers, which
+// the shutdown drains. A stage that cannot be built (a bad receivers file,
+// a state bound the brokers refuse) starts nothing.
 func (w *wiring) build(ctx context.Context) error {
 	w.checks = w.connectionChecks()
 	for _, s := range []struct {
