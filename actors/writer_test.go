@@ -14,6 +14,7 @@ import (
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/pglocal"
 	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/store/storetest"
 )
 
 // record makes the rows of input record i: 10 metrics of one source at
@@ -337,6 +338,7 @@ func TestWriterRidesOutAnOutage(t *testing.T) {
 // fail while it is down, its callers block once its budget is full, and
 // once PostgreSQL is back every row is written exactly once.
 func TestWriterRecoversWhenPostgreSQLComesBack(t *testing.T) {
+	storetest.NeedsPostgreSQL(t)
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "eventops-outage")
 	if err != nil {
