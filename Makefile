@@ -16,6 +16,10 @@ test: deps-test vet ## run the whole test suite under the race detector, with it
 check: ## the tests that need no broker, PostgreSQL or browser (-short), in seconds
 	$(GO) test -short -count=1 $(PKGS)
 
+FUZZTIME ?= 1m
+fuzz: ## the property tests at their full count, then every fuzz target for FUZZTIME each
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
 deps-dev:
 	scripts/deps.sh dev
 
