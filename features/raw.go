@@ -3,6 +3,7 @@ package features
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 )
 
 // rawSamples holds the raw samples of a series, sorted by time (and by
@@ -22,9 +23,9 @@ import (
 // both m and 10^vk are exact, and a division is correctly rounded. A
 // sample that does not fit the columns widens them; a compaction narrows
 // them again once the samples that needed the width have left (checked
-// every few compactions). The buffer grows by an eighth when full, and
-// moves the live samples down instead when an eighth of it has expired,
-// so appends allocate nothing at steady state.
+// every few compactions). At steady state the buffer holds about a 32nd
+// more than the live samples, which move down over the expired ones when
+// it is full: appends allocate nothing.
 type rawSamples struct {
 	buf     []byte
 	c       int // capacity, in samples
@@ -41,6 +42,9 @@ type rawSamples struct {
 	// compactions counts down to the next attempt at narrowing the columns;
 	// narrowEvery doubles after an attempt that found nothing to narrow.
 	compactions, narrowEvery uint8
+	// fitLive is the live count of the last shrink to fit (0: none since
+	// the buffer grew).
+	fitLive int
 }
 
 // rawForm is a choice of column widths and their bases.
@@ -258,13 +262,16 @@ func (r *rawSamples) expire(t int64) {
 	}
 }
 
-// makeRoom makes room for one more sample (t, v) when the buffer is full:
-// it moves the live samples down when an eighth of the buffer has
-// expired, narrowing the columns now and then, or grows the buffer.
+// makeRoom makes room for one more sample (t, v) when the buffer is full.
+// While the series grows (hardly any sample has expired) the buffer grows
+// by a quarter; at steady state the live samples move down over the
+// expired ones, the buffer shrinks to fit when it is far too large, and
+// now and then the columns are narrowed.
 func (r *rawSamples) makeRoom(t int64, v float64) {
 	live := r.live()
-	if r.head == 0 || r.head < live/8+1 {
-		r.reform(r.form(), live+1)
+	if r.head < live/64+1 {
+		r.reform(r.form(), live+live/4+1)
+		r.fitLive = 0
 		return
 	}
 	if r.narrowEvery == 0 {
@@ -281,16 +288,20 @@ func (r *rawSamples) makeRoom(t int64, v float64) {
 			r.narrowEvery = min(2*r.narrowEvery, 128)
 		}
 	}
-	if r.c > 2*capacityFor(live+1) {
+	// Shrink to fit an eighth of slack: the size class may give back the
+	// same size, so a try is not repeated until the series shrinks more.
+	if 8*r.c > 9*capacityFor(live+1) && (r.fitLive == 0 || 8*live < 7*r.fitLive) {
 		r.reform(r.form(), live+1)
+		r.fitLive = live
 		return
 	}
 	r.move(0, r.head, live)
 	r.head, r.n = 0, live
 }
 
-// capacityFor is the capacity a buffer gets for n samples: an eighth more.
-func capacityFor(n int) int { return n + n/8 + 4 }
+// capacityFor is the capacity a buffer gets for n samples: a 32nd more,
+// and what the allocation's size class rounds it up to.
+func capacityFor(n int) int { return n + n/32 + 2 }
 
 // rebase moves the bases of the columns, keeping their widths, units and
 // scale, so that they hold the live samples and (t, v), and reports
@@ -438,10 +449,11 @@ func (r *rawSamples) build(samples []sample) {
 // for need samples; f holds every live sample.
 func (r *rawSamples) reform(f rawForm, need int) {
 	old := *r
-	c := capacityFor(need)
-	*r = rawSamples{buf: make([]byte, c*f.width()), c: c, n: old.live(), back: old.back,
+	buf := slices.Grow([]byte(nil), capacityFor(need)*f.width())
+	c := cap(buf) / f.width()
+	*r = rawSamples{buf: buf[:c*f.width()], c: c, n: old.live(), back: old.back,
 		tbase: f.tbase, tunit: f.tunit, tw: f.tw, vk: f.vk, vbase: f.vbase, vw: f.vw,
-		narrowEvery: old.narrowEvery, compactions: old.compactions}
+		narrowEvery: old.narrowEvery, compactions: old.compactions, fitLive: old.fitLive}
 	if f == old.form() {
 		copy(r.buf[:r.n*r.tw], old.buf[old.head*old.tw:old.n*old.tw])
 		o, oo := r.c*r.tw, old.c*old.tw
