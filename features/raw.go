@@ -32,19 +32,19 @@ type rawSamples struct {
 	head, n int
 	tbase   int64
 	tunit   int64
-	tw      int // bytes per time: 2 or 4; 0 before the first sample
-	vk      int
 	vbase   int64
-	vw      int // bytes per value: 2, 4 or 8 (vk = -1)
-	// back is how far before the oldest sample a late one may land: tbase
-	// leaves room for it.
-	back int64
+	// back is how far before the oldest sample a late one may land (the
+	// lateness, at most maxSpan): tbase leaves room for it.
+	back uint32
+	// fitLive is the live count of the last shrink to fit (0: none since
+	// the buffer grew).
+	fitLive int32
+	tw      int8 // bytes per time: 2 or 4; 0 before the first sample
+	vk      int8
+	vw      int8 // bytes per value: 2, 4 or 8 (vk = -1)
 	// compactions counts down to the next attempt at narrowing the columns;
 	// narrowEvery doubles after an attempt that found nothing to narrow.
 	compactions, narrowEvery uint8
-	// fitLive is the live count of the last shrink to fit (0: none since
-	// the buffer grew).
-	fitLive int
 }
 
 // rawForm is a choice of column widths and their bases.
@@ -57,7 +57,7 @@ type rawForm struct {
 func (f rawForm) width() int { return f.tw + f.vw }
 
 func (r *rawSamples) form() rawForm {
-	return rawForm{tbase: r.tbase, tunit: r.tunit, tw: r.tw, vk: r.vk, vw: r.vw, vbase: r.vbase}
+	return rawForm{tbase: r.tbase, tunit: r.tunit, tw: int(r.tw), vk: int(r.vk), vw: int(r.vw), vbase: r.vbase}
 }
 
 func (r *rawSamples) live() int { return r.n - r.head }
@@ -72,12 +72,12 @@ func (r *rawSamples) ts(i int) int64 {
 
 // v is the value of sample i.
 func (r *rawSamples) v(i int) float64 {
-	o := r.c * r.tw
+	o := r.c * int(r.tw)
 	switch r.vw {
 	case 2:
-		return decimalValue(r.vbase+int64(int16(binary.LittleEndian.Uint16(r.buf[o+2*i:]))), r.vk)
+		return decimalValue(r.vbase+int64(int16(binary.LittleEndian.Uint16(r.buf[o+2*i:]))), int(r.vk))
 	case 4:
-		return decimalValue(r.vbase+int64(int32(binary.LittleEndian.Uint32(r.buf[o+4*i:]))), r.vk)
+		return decimalValue(r.vbase+int64(int32(binary.LittleEndian.Uint32(r.buf[o+4*i:]))), int(r.vk))
 	}
 	return math.Float64frombits(binary.LittleEndian.Uint64(r.buf[o+8*i:]))
 }
@@ -96,17 +96,17 @@ func (r *rawSamples) load(dst []sample, from, to int) []sample {
 		dst = append(dst, sample{ts: r.ts(i)})
 	}
 	out := dst[n:]
-	o := r.c * r.tw
+	o := r.c * int(r.tw)
 	switch r.vw {
 	case 2:
 		b := r.buf[o+2*from : o+2*to]
 		for i := range out {
-			out[i].v = decimalValue(r.vbase+int64(int16(binary.LittleEndian.Uint16(b[2*i:]))), r.vk)
+			out[i].v = decimalValue(r.vbase+int64(int16(binary.LittleEndian.Uint16(b[2*i:]))), int(r.vk))
 		}
 	case 4:
 		b := r.buf[o+4*from : o+4*to]
 		for i := range out {
-			out[i].v = decimalValue(r.vbase+int64(int32(binary.LittleEndian.Uint32(b[4*i:]))), r.vk)
+			out[i].v = decimalValue(r.vbase+int64(int32(binary.LittleEndian.Uint32(b[4*i:]))), int(r.vk))
 		}
 	default:
 		b := r.buf[o+8*from : o+8*to]
@@ -197,7 +197,7 @@ func (r *rawSamples) putTime(i int, o uint64) {
 }
 
 func (r *rawSamples) putValue(i int, c uint64) {
-	o := r.c * r.tw
+	o := r.c * int(r.tw)
 	switch r.vw {
 	case 2:
 		binary.LittleEndian.PutUint16(r.buf[o+2*i:], uint16(c))
@@ -210,9 +210,10 @@ func (r *rawSamples) putValue(i int, c uint64) {
 
 // move copies samples [from, from+k) to [to, to+k) in both columns.
 func (r *rawSamples) move(to, from, k int) {
-	copy(r.buf[to*r.tw:(to+k)*r.tw], r.buf[from*r.tw:(from+k)*r.tw])
-	o := r.c * r.tw
-	copy(r.buf[o+to*r.vw:o+(to+k)*r.vw], r.buf[o+from*r.vw:o+(from+k)*r.vw])
+	tw, vw := int(r.tw), int(r.vw)
+	copy(r.buf[to*tw:(to+k)*tw], r.buf[from*tw:(from+k)*tw])
+	o := r.c * tw
+	copy(r.buf[o+to*vw:o+(to+k)*vw], r.buf[o+from*vw:o+(from+k)*vw])
 }
 
 // insert adds a sample after every sample at or before its time and
@@ -277,10 +278,10 @@ func (r *rawSamples) makeRoom(t int64, v float64) {
 	if r.narrowEvery == 0 {
 		r.narrowEvery = 8
 	}
-	if r.tw+r.vw > 4 {
+	if w := r.form().width(); w > 4 {
 		if r.compactions++; r.compactions >= r.narrowEvery {
 			r.compactions = 0
-			if f := r.choose([]sample{{t, v}}); 4*f.width() <= 3*(r.tw+r.vw) {
+			if f := r.choose([]sample{{t, v}}); 4*f.width() <= 3*w {
 				r.narrowEvery = 8
 				r.reform(f, live+1)
 				return
@@ -290,9 +291,9 @@ func (r *rawSamples) makeRoom(t int64, v float64) {
 	}
 	// Shrink to fit an eighth of slack: the size class may give back the
 	// same size, so a try is not repeated until the series shrinks more.
-	if 8*r.c > 9*capacityFor(live+1) && (r.fitLive == 0 || 8*live < 7*r.fitLive) {
+	if 8*r.c > 9*capacityFor(live+1) && (r.fitLive == 0 || 8*live < 7*int(r.fitLive)) {
 		r.reform(r.form(), live+1)
-		r.fitLive = live
+		r.fitLive = int32(live)
 		return
 	}
 	r.move(0, r.head, live)
@@ -329,7 +330,7 @@ func (r *rawSamples) rebase(t int64, v float64) bool {
 			}
 		}
 	}
-	f.tbase = floorDiv(tlo-r.back, f.tunit) * f.tunit
+	f.tbase = floorDiv(tlo-int64(r.back), f.tunit) * f.tunit
 	if _, ok := f.timeCode(thi); !ok {
 		return false
 	}
@@ -359,7 +360,7 @@ func (r *rawSamples) rebase(t int64, v float64) bool {
 
 // mantissa is the decimal mantissa of sample i (vk >= 0).
 func (r *rawSamples) mantissa(i int) int64 {
-	o := r.c * r.tw
+	o := r.c * int(r.tw)
 	if r.vw == 2 {
 		return r.vbase + int64(int16(binary.LittleEndian.Uint16(r.buf[o+2*i:])))
 	}
@@ -392,7 +393,7 @@ func (r *rawSamples) choose(extra []sample) rawForm {
 	if seconds {
 		f.tunit = 1000
 	}
-	f.tbase = floorDiv(tlo-r.back, f.tunit) * f.tunit
+	f.tbase = floorDiv(tlo-int64(r.back), f.tunit) * f.tunit
 	if (thi-f.tbase)/f.tunit <= math.MaxUint16 {
 		f.tw = 2
 	}
@@ -452,12 +453,13 @@ func (r *rawSamples) reform(f rawForm, need int) {
 	buf := slices.Grow([]byte(nil), capacityFor(need)*f.width())
 	c := cap(buf) / f.width()
 	*r = rawSamples{buf: buf[:c*f.width()], c: c, n: old.live(), back: old.back,
-		tbase: f.tbase, tunit: f.tunit, tw: f.tw, vk: f.vk, vbase: f.vbase, vw: f.vw,
+		tbase: f.tbase, tunit: f.tunit, tw: int8(f.tw), vk: int8(f.vk), vbase: f.vbase, vw: int8(f.vw),
 		narrowEvery: old.narrowEvery, compactions: old.compactions, fitLive: old.fitLive}
 	if f == old.form() {
-		copy(r.buf[:r.n*r.tw], old.buf[old.head*old.tw:old.n*old.tw])
-		o, oo := r.c*r.tw, old.c*old.tw
-		copy(r.buf[o:o+r.n*r.vw], old.buf[oo+old.head*old.vw:oo+old.n*old.vw])
+		tw, vw := f.tw, f.vw
+		copy(r.buf[:r.n*tw], old.buf[old.head*tw:old.n*tw])
+		o, oo := r.c*tw, old.c*tw
+		copy(r.buf[o:o+r.n*vw], old.buf[oo+old.head*vw:oo+old.n*vw])
 		return
 	}
 	for i := 0; i < r.n; i++ {
