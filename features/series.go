@@ -78,10 +78,11 @@ type bucket struct {
 // level holds the buckets of one width. Level i covers event times
 // [lo*width, hi*width); levels are disjoint and level 0 is the newest.
 type level struct {
-	width  int64 // bucket width, ms
-	win    int64 // the window this level serves, ms
-	align  int64 // the lower edge of the level is aligned to the next level's width
-	per    int64 // align / width
+	width int64 // bucket width, ms
+	win   int64 // the window this level serves, ms
+	// per is the next level's width over this one's: the lower edge of the
+	// level is aligned to the next level's width, per*width (align).
+	per    int64
 	lo     int64 // bucket index range [lo, hi)
 	hi     int64
 	nslots int // the ring's length
@@ -213,18 +214,18 @@ func NewSeries(cfg Config) *Series {
 	}
 	for i := range s.levels {
 		lv := &s.levels[i]
-		lv.align = lv.width
+		align := lv.width
 		if i+1 < n {
-			lv.align = s.levels[i+1].width
+			align = s.levels[i+1].width
 		}
-		lv.per = lv.align / lv.width
+		lv.per = align / lv.width
 		var prevWin int64
 		if i > 0 {
 			prevWin = s.levels[i-1].win
 		}
 		// Level i spans less than win - prevWin + align (+ one bucket for
 		// the newest partial bucket at level 0).
-		lv.nslots = int((lv.win-prevWin+lv.align)/lv.width + 2)
+		lv.nslots = int((lv.win-prevWin+align)/lv.width + 2)
 	}
 	s.ewmas = make([]ewma, len(cfg.HalfLives))
 	for i, h := range cfg.HalfLives {
@@ -252,7 +253,7 @@ func (s *Series) ranges(t int64, lo, hi *[maxWindows]int64) {
 	var prevQ int64
 	for i := range s.levels {
 		lv := &s.levels[i]
-		q := floorDiv(t-lv.win, lv.align)
+		q := floorDiv(t-lv.win, lv.per*lv.width)
 		lo[i] = q * lv.per
 		if i == 0 {
 			hi[i] = floorDiv(t, lv.width) + 1
