@@ -49,8 +49,12 @@ func Faults() []string {
 type Options struct {
 	// Binary is the eventops binary the replicas and the broker run.
 	Binary string
-	// Dir holds every process's data and logs.
-	Dir string
+	// Dir holds every process's data and logs. Without it, Run makes a
+	// working directory (chaos-*) under DataDir, removed at the end unless
+	// Keep.
+	Dir     string
+	DataDir string
+	Keep    bool
 	// Replicas is how many `eventops run` processes share the work (3).
 	Replicas int
 	// Faults are the kinds to run, one run each.
@@ -191,7 +195,26 @@ func (r Row) OK() bool {
 // error, the report holds the rows of the runs that ended.
 func Run(ctx context.Context, o Options) (Report, error) {
 	start := time.Now()
-	rows, err := runAll(ctx, o.withDefaults())
+	o = o.withDefaults()
+	if o.Dir == "" {
+		if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+			return Report{}, err
+		}
+		dir, err := os.MkdirTemp(o.DataDir, "chaos-")
+		if err != nil {
+			return Report{}, err
+		}
+		if !o.Keep {
+			defer os.RemoveAll(dir)
+		} else {
+			o.Logger.Info("keeping the working directory", "dir", dir)
+		}
+		o.Dir = dir
+	}
+	rows, err := runAll(ctx, o)
+	if err != nil && o.Keep {
+		o.Logger.Error("chaos failed; logs kept", "dir", o.Dir)
+	}
 	return Report{Rows: rows, Took: time.Since(start)}, err
 }
 

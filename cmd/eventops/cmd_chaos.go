@@ -61,18 +61,6 @@ func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp(cfg.DataDir, "chaos-")
-	if err != nil {
-		return err
-	}
-	if !f.keep {
-		defer os.RemoveAll(dir)
-	} else {
-		log.Info("keeping the working directory", "dir", dir)
-	}
 	var faults []string
 	for _, k := range strings.Split(f.faults, ",") {
 		if k = strings.TrimSpace(k); k != "" {
@@ -80,14 +68,11 @@ func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 		}
 	}
 	rep, err := chaos.Run(ctx, chaos.Options{
-		Binary: exe, Dir: dir, Replicas: f.replicas, Faults: faults, Trials: f.trials,
+		Binary: exe, DataDir: cfg.DataDir, Keep: f.keep, Replicas: f.replicas, Faults: faults, Trials: f.trials,
 		Load: loadgen.Options{Sources: f.sources, Metrics: 2, Rounds: f.rounds, Keyed: true, Seed: 11},
 		Rate: f.rate, PostgresDown: f.postgresDown, Hold: f.hold, Logger: log,
 	})
 	if err != nil {
-		if f.keep {
-			log.Error("chaos failed; logs kept", "dir", dir)
-		}
 		return err
 	}
 	if err := printReport(os.Stdout, rep, f.jsonOut); err != nil {
