@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"time"
 
-	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/loadgen"
 )
 
@@ -67,43 +63,14 @@ func (f *loadgenFlags) run(ctx context.Context, cfg *Config, _ []string, log *sl
 	if err := f.plan(); err != nil {
 		return err
 	}
-	sink, err := f.sink(ctx, cfg)
-	if err != nil {
-		return err
+	if f.http == "" && len(cfg.Brokers) == 0 {
+		return usageError{"give --brokers (Kafka) or --http (POST /ingest)"}
 	}
-	if ks, ok := sink.(*loadgen.KafkaSink); ok {
-		defer ks.Close()
-	}
-	g := loadgen.NewGenerator(f.o, time.Now())
 	ro := loadgen.RunOptions{Rate: f.rate, Speed: f.speed, Count: f.count, Duration: f.duration}
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		ro.Progress = os.Stderr
 	}
-	tenant := loadgen.TenantName(0)
-	if f.o.Tenant != "" {
-		tenant = f.o.Tenant
-	}
-	if f.o.Tenants > 1 {
-		tenant = fmt.Sprintf("%s … %s", loadgen.TenantName(0), loadgen.TenantName(f.o.Tenants-1))
-	}
-	log.Info("loadgen", "tenants", tenant, "hosts", fmt.Sprintf("%s … %s", loadgen.SourceName(0), loadgen.SourceName(max(f.o.Sources, 1)-1)),
-		"interval", g.Options().Interval, "start", g.Options().Start.Format(time.RFC3339))
-	sum, err := loadgen.Run(ctx, g, sink, ro)
-	if f.jsonOut {
-		b, _ := json.Marshal(sum)
-		fmt.Println(string(b))
-	} else {
-		refused := ""
-		if f.http != "" {
-			refused = fmt.Sprintf(", %d refused", sum.Refused)
-		}
-		fmt.Printf("sent %d events in %d records (%d malformed%s) in %s: %.0f events/s, %d errors\n",
-			sum.Events, sum.Records, sum.Malformed, refused, sum.Elapsed.Round(time.Millisecond), sum.Rate, sum.Errors)
-	}
-	if err == nil && sum.Refused > 0 {
-		err = fmt.Errorf("the server refused %d of %d events", sum.Refused, sum.Events+sum.Malformed)
-	}
-	return err
+	return loadgen.Job{Gen: f.o, Pace: ro, HTTP: f.http, Brokers: cfg.Brokers, APIKey: f.apiKey, JSON: f.jsonOut, Out: os.Stdout, Logger: log}.Run(ctx)
 }
 
 // plan checks the flags and fills the generator's options they imply.
@@ -129,63 +96,11 @@ func (f *loadgenFlags) plan() error {
 	if err := f.o.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	return nil
-}
-
-// sink is where the records go: POST /ingest (writing as the API key's
-// tenant), or the raw topic.
-func (f *loadgenFlags) sink(ctx context.Context, cfg *Config) (loadgen.Sink, error) {
-	switch {
-	case f.http != "":
-		hs := &loadgen.HTTPSink{URL: f.http}
-		if f.apiKey != "" {
-			hs.Header = map[string][]string{"Authorization": {"Bearer " + f.apiKey}}
-			if f.o.Tenant == "" && f.o.Tenants <= 1 {
-				tenant, err := keyTenant(ctx, f.http, f.apiKey)
-				if err != nil {
-					return nil, err
-				}
-				f.o.Tenant = tenant
-			}
+	// The key's tenant is asked at --http's host.
+	if f.http != "" && f.apiKey != "" && f.o.Tenant == "" && f.o.Tenants <= 1 {
+		if _, err := url.Parse(f.http); err != nil {
+			return usageError{fmt.Sprintf("--http %q: %v", f.http, err)}
 		}
-		return hs, nil
-	case len(cfg.Brokers) > 0:
-		return loadgen.NewKafkaSink(cfg.Brokers)
-	default:
-		return nil, usageError{"give --brokers (Kafka) or --http (POST /ingest)"}
 	}
-}
-
-// keyTenant asks the API which tenant key may write (GET /auth/session);
-// empty for an admin key, which writes any.
-func keyTenant(ctx context.Context, ingestURL, key string) (string, error) {
-	u, err := url.Parse(ingestURL)
-	if err != nil {
-		return "", usageError{fmt.Sprintf("--http %q: %v", ingestURL, err)}
-	}
-	u.Path, u.RawQuery = "/auth/session", ""
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("asking %s whose key this is: %w", u, err)
-	}
-	defer resp.Body.Close()
-	var s struct {
-		Authenticated bool   `json:"authenticated"`
-		Tenant        string `json:"tenant"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("asking %s whose key this is: %s", u, resp.Status)
-	}
-	if !s.Authenticated {
-		return "", errors.New("the server does not know this API key")
-	}
-	if s.Tenant == api.AllTenants {
-		return "", nil
-	}
-	return s.Tenant, nil
+	return nil
 }
