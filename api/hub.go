@@ -14,23 +14,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventops/eventops/tables"
 )
 
-// AlertEvent is one alert transition as the stream sends it.
-type AlertEvent struct {
-	// Partition and Offset place the transition on ops.alert.v1: the same
-	// on every replica, so a stream position is valid on all of them.
-	Partition int32
-	Offset    int64
-	Data      []byte
-	Tenant    string
-	Host      string
-	Severity  string
-	State     string
-	EpisodeID string
-	// At is the broker time of the record.
-	At time.Time
-}
+// AlertEvent is one alert transition as the stream sends it: the record of
+// ops.alert.v1 with its place, the same on every replica, so a stream
+// position is valid on all of them.
+type AlertEvent = tables.AlertRecord
 
 // Position is a place in ops.alert.v1: for each partition, the offset of
 // the next record not yet delivered. It is the SSE event id: a client that

@@ -12,32 +12,13 @@ import (
 	"github.com/eventops/eventops/tables"
 )
 
-// AlertRecord is one record of ops.alert.v1 as the alert feed read it, with
-// its place in the topic. A record that is not an alert transition has no
-// EpisodeID: only its place counts.
-type AlertRecord struct {
-	// Partition and Offset place the record in ops.alert.v1: the same on
-	// every replica.
-	Partition int32
-	Offset    int64
-	// Data is the record's value, the transition's JSON.
-	Data      []byte
-	Tenant    string
-	Host      string
-	Severity  string
-	State     string
-	EpisodeID string
-	// At is the broker time of the record.
-	At time.Time
-}
-
 // AlertTarget takes what the alert feed reads (the API's alert hub).
 type AlertTarget interface {
 	// Init says where reading starts on each partition, and the broker
 	// time it starts from. It comes before any record.
 	Init(start []int64, since time.Time)
 	// Publish takes every record, in offset order within its partition.
-	Publish(AlertRecord)
+	Publish(tables.AlertRecord)
 	// MarkReady says the feed has read every partition up to where it
 	// ended when reading started.
 	MarkReady()
@@ -173,8 +154,8 @@ func listOffsets(ctx context.Context, adm *kadm.Client, since int64) (start, end
 // alertRecord places a record of ops.alert.v1 and reads what the target
 // filters on. A record that tables.DecodeAlert refuses (the sink and notify
 // stages send it to the DLQ) keeps only its place.
-func alertRecord(r *kgo.Record) AlertRecord {
-	ar := AlertRecord{Partition: r.Partition, Offset: r.Offset, At: r.Timestamp}
+func alertRecord(r *kgo.Record) tables.AlertRecord {
+	ar := tables.AlertRecord{Partition: r.Partition, Offset: r.Offset, At: r.Timestamp}
 	if tr, err := tables.DecodeAlert(r.Value); err == nil {
 		ar.Data, ar.Tenant, ar.Host, ar.Severity, ar.State, ar.EpisodeID = r.Value, tr.Tenant, tr.Host, tr.Severity, tr.State, tr.EpisodeID
 	}

@@ -26,7 +26,7 @@ type feedTarget struct {
 	start   []int64
 	since   time.Time
 	inits   int
-	got     []AlertRecord
+	got     []tables.AlertRecord
 	readyAt int // how many records had come when the feed said it was ready; -1: not yet
 }
 
@@ -37,7 +37,7 @@ func (f *feedTarget) Init(start []int64, since time.Time) {
 	f.inits++
 }
 
-func (f *feedTarget) Publish(r AlertRecord) {
+func (f *feedTarget) Publish(r tables.AlertRecord) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.inits == 0 {
@@ -54,7 +54,7 @@ func (f *feedTarget) MarkReady() {
 	}
 }
 
-func (f *feedTarget) records() ([]AlertRecord, int) {
+func (f *feedTarget) records() ([]tables.AlertRecord, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.got), f.readyAt
@@ -138,7 +138,7 @@ func TestAlertFeedReadsTheTopicFromTheLookback(t *testing.T) {
 	}
 
 	got, _ = to.records()
-	byPlace := map[[2]int64]AlertRecord{}
+	byPlace := map[[2]int64]tables.AlertRecord{}
 	for _, r := range got {
 		byPlace[[2]int64{int64(r.Partition), r.Offset}] = r
 	}
@@ -182,20 +182,20 @@ func TestAlertFeedSkipsWhatTheStagesRefuse(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := alertRecord(&kgo.Record{Topic: tables.AlertsTopic, Partition: 2, Offset: int64(i), Value: v, Timestamp: time.Unix(int64(i), 0)})
-		if want := (AlertRecord{Partition: 2, Offset: int64(i), At: time.Unix(int64(i), 0)}); !equalRecords(r, want) {
+		if want := (tables.AlertRecord{Partition: 2, Offset: int64(i), At: time.Unix(int64(i), 0)}); !equalRecords(r, want) {
 			t.Fatalf("%s: handed over %+v, want its place only", f, r)
 		}
 	}
 	good, _ := json.Marshal(rules.Transition{Tenant: "acme", Host: "h", State: rules.StateFiring, Severity: "critical", EpisodeID: "00000000000000e1"})
 	r := alertRecord(&kgo.Record{Topic: tables.AlertsTopic, Partition: 2, Offset: 99, Value: good, Timestamp: time.Unix(99, 0)})
-	want := AlertRecord{Partition: 2, Offset: 99, Data: good, Tenant: "acme", Host: "h", Severity: "critical", State: "firing",
+	want := tables.AlertRecord{Partition: 2, Offset: 99, Data: good, Tenant: "acme", Host: "h", Severity: "critical", State: "firing",
 		EpisodeID: "00000000000000e1", At: time.Unix(99, 0)}
 	if !equalRecords(r, want) {
 		t.Fatalf("handed over %+v, want %+v", r, want)
 	}
 }
 
-func equalRecords(a, b AlertRecord) bool {
+func equalRecords(a, b tables.AlertRecord) bool {
 	return a.Partition == b.Partition && a.Offset == b.Offset && string(a.Data) == string(b.Data) && (a.Data == nil) == (b.Data == nil) &&
 		a.Tenant == b.Tenant && a.Host == b.Host && a.Severity == b.Severity && a.State == b.State && a.EpisodeID == b.EpisodeID && a.At.Equal(b.At)
 }

@@ -31,12 +31,11 @@ func (h sourceHost) Open(part int32, hooks processors.PartitionHooks) processors
 	return h.s.Open(part, actors.PartitionHooks(hooks))
 }
 
-// alertHub adapts the API's alert hub to the alert feed.
+// alertHub adapts the API's alert hub to the alert feed: the hub names a
+// start a Position.
 type alertHub struct{ *api.Hub }
 
 func (h alertHub) Init(start []int64, since time.Time) { h.Hub.Init(start, since) }
-
-func (h alertHub) Publish(r processors.AlertRecord) { h.Hub.Publish(api.AlertEvent(r)) }
 
 // ruleLister adapts the rules in force to GET /rules.
 type ruleLister struct{ h *actors.RuleHolder }
