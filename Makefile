@@ -16,6 +16,10 @@ test: deps-test vet ## run the whole test suite under the race detector, with it
 check: ## the tests that need no broker, PostgreSQL or browser (-short), in seconds
 	$(GO) test -short -count=1 $(PKGS)
 
+FUZZTIME ?= 1m
+fuzz: ## the property tests at their full count, then every fuzz target for FUZZTIME each
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
 deps-dev:
 	scripts/deps.sh dev
 
@@ -26,8 +30,10 @@ build: ## compile bin/eventops
 	@echo "compiling bin/eventops (the first build takes a minute or two; later ones a few seconds)"
 	$(GO) build -buildvcs=auto -o bin/eventops ./cmd/eventops
 
+# vet builds with the race detector's settings: its compile of every package
+# is then the one the race run of make test uses, not a second one.
 vet:
-	$(GO) vet $(PKGS)
+	$(GO) vet -race $(PKGS)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 
 bench: deps-dev ## the full benchmark (ceilings, pipeline capacity, latency); see BENCHMARKS.md

@@ -3,6 +3,7 @@ package features
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 )
 
 // rawSamples holds the raw samples of a series, sorted by time (and by
@@ -22,22 +23,25 @@ import (
 // both m and 10^vk are exact, and a division is correctly rounded. A
 // sample that does not fit the columns widens them; a compaction narrows
 // them again once the samples that needed the width have left (checked
-// every few compactions). The buffer grows by an eighth when full, and
-// moves the live samples down instead when an eighth of it has expired,
-// so appends allocate nothing at steady state.
+// every few compactions). At steady state the buffer holds about a 32nd
+// more than the live samples, which move down over the expired ones when
+// it is full: appends allocate nothing.
 type rawSamples struct {
 	buf     []byte
 	c       int // capacity, in samples
 	head, n int
 	tbase   int64
 	tunit   int64
-	tw      int // bytes per time: 2 or 4; 0 before the first sample
-	vk      int
 	vbase   int64
-	vw      int // bytes per value: 2, 4 or 8 (vk = -1)
-	// back is how far before the oldest sample a late one may land: tbase
-	// leaves room for it.
-	back int64
+	// back is how far before the oldest sample a late one may land (the
+	// lateness, at most maxSpan): tbase leaves room for it.
+	back uint32
+	// fitLive is the live count of the last shrink to fit (0: none since
+	// the buffer grew).
+	fitLive int32
+	tw      int8 // bytes per time: 2 or 4; 0 before the first sample
+	vk      int8
+	vw      int8 // bytes per value: 2, 4 or 8 (vk = -1)
 	// compactions counts down to the next attempt at narrowing the columns;
 	// narrowEvery doubles after an attempt that found nothing to narrow.
 	compactions, narrowEvery uint8
@@ -53,7 +57,7 @@ type rawForm struct {
 func (f rawForm) width() int { return f.tw + f.vw }
 
 func (r *rawSamples) form() rawForm {
-	return rawForm{tbase: r.tbase, tunit: r.tunit, tw: r.tw, vk: r.vk, vw: r.vw, vbase: r.vbase}
+	return rawForm{tbase: r.tbase, tunit: r.tunit, tw: int(r.tw), vk: int(r.vk), vw: int(r.vw), vbase: r.vbase}
 }
 
 func (r *rawSamples) live() int { return r.n - r.head }
@@ -68,12 +72,12 @@ func (r *rawSamples) ts(i int) int64 {
 
 // v is the value of sample i.
 func (r *rawSamples) v(i int) float64 {
-	o := r.c * r.tw
+	o := r.c * int(r.tw)
 	switch r.vw {
 	case 2:
-		return decimalValue(r.vbase+int64(int16(binary.LittleEndian.Uint16(r.buf[o+2*i:]))), r.vk)
+		return decimalValue(r.vbase+int64(int16(binary.LittleEndian.Uint16(r.buf[o+2*i:]))), int(r.vk))
 	case 4:
-		return decimalValue(r.vbase+int64(int32(binary.LittleEndian.Uint32(r.buf[o+4*i:]))), r.vk)
+		return decimalValue(r.vbase+int64(int32(binary.LittleEndian.Uint32(r.buf[o+4*i:]))), int(r.vk))
 	}
 	return math.Float64frombits(binary.LittleEndian.Uint64(r.buf[o+8*i:]))
 }
@@ -92,17 +96,17 @@ func (r *rawSamples) load(dst []sample, from, to int) []sample {
 		dst = append(dst, sample{ts: r.ts(i)})
 	}
 	out := dst[n:]
-	o := r.c * r.tw
+	o := r.c * int(r.tw)
 	switch r.vw {
 	case 2:
 		b := r.buf[o+2*from : o+2*to]
 		for i := range out {
-			out[i].v = decimalValue(r.vbase+int64(int16(binary.LittleEndian.Uint16(b[2*i:]))), r.vk)
+			out[i].v = decimalValue(r.vbase+int64(int16(binary.LittleEndian.Uint16(b[2*i:]))), int(r.vk))
 		}
 	case 4:
 		b := r.buf[o+4*from : o+4*to]
 		for i := range out {
-			out[i].v = decimalValue(r.vbase+int64(int32(binary.LittleEndian.Uint32(b[4*i:]))), r.vk)
+			out[i].v = decimalValue(r.vbase+int64(int32(binary.LittleEndian.Uint32(b[4*i:]))), int(r.vk))
 		}
 	default:
 		b := r.buf[o+8*from : o+8*to]
@@ -193,7 +197,7 @@ func (r *rawSamples) putTime(i int, o uint64) {
 }
 
 func (r *rawSamples) putValue(i int, c uint64) {
-	o := r.c * r.tw
+	o := r.c * int(r.tw)
 	switch r.vw {
 	case 2:
 		binary.LittleEndian.PutUint16(r.buf[o+2*i:], uint16(c))
@@ -206,9 +210,10 @@ func (r *rawSamples) putValue(i int, c uint64) {
 
 // move copies samples [from, from+k) to [to, to+k) in both columns.
 func (r *rawSamples) move(to, from, k int) {
-	copy(r.buf[to*r.tw:(to+k)*r.tw], r.buf[from*r.tw:(from+k)*r.tw])
-	o := r.c * r.tw
-	copy(r.buf[o+to*r.vw:o+(to+k)*r.vw], r.buf[o+from*r.vw:o+(from+k)*r.vw])
+	tw, vw := int(r.tw), int(r.vw)
+	copy(r.buf[to*tw:(to+k)*tw], r.buf[from*tw:(from+k)*tw])
+	o := r.c * tw
+	copy(r.buf[o+to*vw:o+(to+k)*vw], r.buf[o+from*vw:o+(from+k)*vw])
 }
 
 // insert adds a sample after every sample at or before its time and
@@ -258,22 +263,25 @@ func (r *rawSamples) expire(t int64) {
 	}
 }
 
-// makeRoom makes room for one more sample (t, v) when the buffer is full:
-// it moves the live samples down when an eighth of the buffer has
-// expired, narrowing the columns now and then, or grows the buffer.
+// makeRoom makes room for one more sample (t, v) when the buffer is full.
+// While the series grows (hardly any sample has expired) the buffer grows
+// by a quarter; at steady state the live samples move down over the
+// expired ones, the buffer shrinks to fit when it is far too large, and
+// now and then the columns are narrowed.
 func (r *rawSamples) makeRoom(t int64, v float64) {
 	live := r.live()
-	if r.head == 0 || r.head < live/8+1 {
-		r.reform(r.form(), live+1)
+	if r.head < live/64+1 {
+		r.reform(r.form(), live+live/4+1)
+		r.fitLive = 0
 		return
 	}
 	if r.narrowEvery == 0 {
 		r.narrowEvery = 8
 	}
-	if r.tw+r.vw > 4 {
+	if w := r.form().width(); w > 4 {
 		if r.compactions++; r.compactions >= r.narrowEvery {
 			r.compactions = 0
-			if f := r.choose([]sample{{t, v}}); 4*f.width() <= 3*(r.tw+r.vw) {
+			if f := r.choose([]sample{{t, v}}); 4*f.width() <= 3*w {
 				r.narrowEvery = 8
 				r.reform(f, live+1)
 				return
@@ -281,16 +289,20 @@ func (r *rawSamples) makeRoom(t int64, v float64) {
 			r.narrowEvery = min(2*r.narrowEvery, 128)
 		}
 	}
-	if r.c > 2*capacityFor(live+1) {
+	// Shrink to fit an eighth of slack: the size class may give back the
+	// same size, so a try is not repeated until the series shrinks more.
+	if 8*r.c > 9*capacityFor(live+1) && (r.fitLive == 0 || 8*live < 7*int(r.fitLive)) {
 		r.reform(r.form(), live+1)
+		r.fitLive = int32(live)
 		return
 	}
 	r.move(0, r.head, live)
 	r.head, r.n = 0, live
 }
 
-// capacityFor is the capacity a buffer gets for n samples: an eighth more.
-func capacityFor(n int) int { return n + n/8 + 4 }
+// capacityFor is the capacity a buffer gets for n samples: a 32nd more,
+// and what the allocation's size class rounds it up to.
+func capacityFor(n int) int { return n + n/32 + 2 }
 
 // rebase moves the bases of the columns, keeping their widths, units and
 // scale, so that they hold the live samples and (t, v), and reports
@@ -318,7 +330,7 @@ func (r *rawSamples) rebase(t int64, v float64) bool {
 			}
 		}
 	}
-	f.tbase = floorDiv(tlo-r.back, f.tunit) * f.tunit
+	f.tbase = floorDiv(tlo-int64(r.back), f.tunit) * f.tunit
 	if _, ok := f.timeCode(thi); !ok {
 		return false
 	}
@@ -348,7 +360,7 @@ func (r *rawSamples) rebase(t int64, v float64) bool {
 
 // mantissa is the decimal mantissa of sample i (vk >= 0).
 func (r *rawSamples) mantissa(i int) int64 {
-	o := r.c * r.tw
+	o := r.c * int(r.tw)
 	if r.vw == 2 {
 		return r.vbase + int64(int16(binary.LittleEndian.Uint16(r.buf[o+2*i:])))
 	}
@@ -381,7 +393,7 @@ func (r *rawSamples) choose(extra []sample) rawForm {
 	if seconds {
 		f.tunit = 1000
 	}
-	f.tbase = floorDiv(tlo-r.back, f.tunit) * f.tunit
+	f.tbase = floorDiv(tlo-int64(r.back), f.tunit) * f.tunit
 	if (thi-f.tbase)/f.tunit <= math.MaxUint16 {
 		f.tw = 2
 	}
@@ -438,14 +450,16 @@ func (r *rawSamples) build(samples []sample) {
 // for need samples; f holds every live sample.
 func (r *rawSamples) reform(f rawForm, need int) {
 	old := *r
-	c := capacityFor(need)
-	*r = rawSamples{buf: make([]byte, c*f.width()), c: c, n: old.live(), back: old.back,
-		tbase: f.tbase, tunit: f.tunit, tw: f.tw, vk: f.vk, vbase: f.vbase, vw: f.vw,
-		narrowEvery: old.narrowEvery, compactions: old.compactions}
+	buf := slices.Grow([]byte(nil), capacityFor(need)*f.width())
+	c := cap(buf) / f.width()
+	*r = rawSamples{buf: buf[:c*f.width()], c: c, n: old.live(), back: old.back,
+		tbase: f.tbase, tunit: f.tunit, tw: int8(f.tw), vk: int8(f.vk), vbase: f.vbase, vw: int8(f.vw),
+		narrowEvery: old.narrowEvery, compactions: old.compactions, fitLive: old.fitLive}
 	if f == old.form() {
-		copy(r.buf[:r.n*r.tw], old.buf[old.head*old.tw:old.n*old.tw])
-		o, oo := r.c*r.tw, old.c*old.tw
-		copy(r.buf[o:o+r.n*r.vw], old.buf[oo+old.head*old.vw:oo+old.n*old.vw])
+		tw, vw := f.tw, f.vw
+		copy(r.buf[:r.n*tw], old.buf[old.head*tw:old.n*tw])
+		o, oo := r.c*tw, old.c*tw
+		copy(r.buf[o:o+r.n*vw], old.buf[oo+old.head*vw:oo+old.n*vw])
 		return
 	}
 	for i := 0; i < r.n; i++ {

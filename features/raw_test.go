@@ -126,7 +126,7 @@ func TestRawColumnsNarrowAgain(t *testing.T) {
 	if s.raw.tw != 2 || s.raw.vw != 2 {
 		t.Fatalf("columns of %d and %d bytes an hour after pi, want 2 and 2", s.raw.tw, s.raw.vw)
 	}
-	if n := s.raw.live(); len(s.raw.buf) > capacityFor(n)*4*5/4 {
+	if n := s.raw.live(); len(s.raw.buf) > capacityFor(n)*4*3/2 {
 		t.Fatalf("%d bytes for %d samples", len(s.raw.buf), n)
 	}
 }

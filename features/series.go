@@ -78,10 +78,11 @@ type bucket struct {
 // level holds the buckets of one width. Level i covers event times
 // [lo*width, hi*width); levels are disjoint and level 0 is the newest.
 type level struct {
-	width  int64 // bucket width, ms
-	win    int64 // the window this level serves, ms
-	align  int64 // the lower edge of the level is aligned to the next level's width
-	per    int64 // align / width
+	width int64 // bucket width, ms
+	win   int64 // the window this level serves, ms
+	// per is the next level's width over this one's: the lower edge of the
+	// level is aligned to the next level's width, per*width (align).
+	per    int64
 	lo     int64 // bucket index range [lo, hi)
 	hi     int64
 	nslots int // the ring's length
@@ -138,10 +139,10 @@ type ewma struct {
 type Series struct {
 	cfg      Config
 	fp       uint16
+	has      bool
 	lateness int64
 	levels   []level
 
-	has    bool
 	newest int64   // newest event time seen, ms: every window ends here
 	lastV  float64 // value of the newest sample
 
@@ -155,13 +156,11 @@ type Series struct {
 	// cannot take samples), kept while times > 0.
 	times   int
 	timesLo int64
-	// freeTimes are recycled time sets, so that steady-state Add does not
-	// allocate.
-	freeTimes []*timeSet
+	// spare holds recycled aggregates and time sets, so that steady-state
+	// Add does not allocate; nil until the series first aggregates.
+	spare *spares
 
 	ewmas []ewma
-
-	free []*agg // recycled aggregates, so steady-state Add does not allocate
 
 	// sc holds the buffers of window reads, shared with the other series of
 	// the owner (see Scratch).
@@ -176,6 +175,18 @@ type Series struct {
 	// as of a version, so that a rule reading several stats walks a window
 	// once.
 	version uint64
+}
+
+type spares struct {
+	aggs  []*agg
+	times []*timeSet
+}
+
+func (s *Series) spares() *spares {
+	if s.spare == nil {
+		s.spare = &spares{}
+	}
+	return s.spare
 }
 
 type cachedStats struct {
@@ -194,7 +205,7 @@ func NewSeries(cfg Config) *Series {
 	cfg.Windows = append([]time.Duration(nil), cfg.Windows...)
 	cfg.HalfLives = append([]time.Duration(nil), cfg.HalfLives...)
 	s := &Series{cfg: cfg, fp: cfg.fingerprint(), lateness: cfg.Lateness.Milliseconds()}
-	s.raw.back = s.lateness
+	s.raw.back = uint32(s.lateness)
 	n := len(cfg.Windows)
 	s.levels = make([]level, n)
 	for i, w := range cfg.Windows {
@@ -203,18 +214,18 @@ func NewSeries(cfg Config) *Series {
 	}
 	for i := range s.levels {
 		lv := &s.levels[i]
-		lv.align = lv.width
+		align := lv.width
 		if i+1 < n {
-			lv.align = s.levels[i+1].width
+			align = s.levels[i+1].width
 		}
-		lv.per = lv.align / lv.width
+		lv.per = align / lv.width
 		var prevWin int64
 		if i > 0 {
 			prevWin = s.levels[i-1].win
 		}
 		// Level i spans less than win - prevWin + align (+ one bucket for
 		// the newest partial bucket at level 0).
-		lv.nslots = int((lv.win-prevWin+lv.align)/lv.width + 2)
+		lv.nslots = int((lv.win-prevWin+align)/lv.width + 2)
 	}
 	s.ewmas = make([]ewma, len(cfg.HalfLives))
 	for i, h := range cfg.HalfLives {
@@ -242,7 +253,7 @@ func (s *Series) ranges(t int64, lo, hi *[maxWindows]int64) {
 	var prevQ int64
 	for i := range s.levels {
 		lv := &s.levels[i]
-		q := floorDiv(t-lv.win, lv.align)
+		q := floorDiv(t-lv.win, lv.per*lv.width)
 		lo[i] = q * lv.per
 		if i == 0 {
 			hi[i] = floorDiv(t, lv.width) + 1
@@ -354,7 +365,8 @@ func (s *Series) rawTimes(start, width int64) *timeSet {
 		o := s.raw.ts(i) - start
 		if o == prev {
 			t.reset()
-			s.freeTimes = append(s.freeTimes, t)
+			sp := s.spares()
+			sp.times = append(sp.times, t)
 			return nil
 		}
 		t.add(o, width)
@@ -365,9 +377,10 @@ func (s *Series) rawTimes(start, width int64) *timeSet {
 }
 
 func (s *Series) newTimes() *timeSet {
-	if n := len(s.freeTimes); n > 0 {
-		t := s.freeTimes[n-1]
-		s.freeTimes = s.freeTimes[:n-1]
+	if sp := s.spares(); len(sp.times) > 0 {
+		n := len(sp.times)
+		t := sp.times[n-1]
+		sp.times = sp.times[:n-1]
 		return t
 	}
 	return &timeSet{last: -1}
@@ -390,7 +403,8 @@ func (s *Series) forgetTimes(t int64) {
 func (s *Series) releaseTimes(a *agg) {
 	s.times--
 	a.times.reset()
-	s.freeTimes = append(s.freeTimes, a.times)
+	sp := s.spares()
+	sp.times = append(sp.times, a.times)
 	a.times = nil
 }
 
@@ -560,9 +574,10 @@ func (s *Series) rawAround(p int, from, to int64) int {
 }
 
 func (s *Series) newAgg() *agg {
-	if n := len(s.free); n > 0 {
-		a := s.free[n-1]
-		s.free = s.free[:n-1]
+	if sp := s.spares(); len(sp.aggs) > 0 {
+		n := len(sp.aggs)
+		a := sp.aggs[n-1]
+		sp.aggs = sp.aggs[:n-1]
 		return a
 	}
 	return &agg{bins: make([]bin, 0, 8)}
@@ -573,7 +588,8 @@ func (s *Series) freeAgg(a *agg) {
 		s.releaseTimes(a)
 	}
 	a.clear()
-	s.free = append(s.free, a)
+	sp := s.spares()
+	sp.aggs = append(sp.aggs, a)
 }
 
 // rawIndex is the first index of a live raw sample with ts >= t.

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
 )
@@ -64,10 +65,7 @@ func (f *feedTarget) records() ([]AlertRecord, int) {
 // other records with their place only; it is ready once it has read what
 // the topic held when it started, and goes on with what comes after.
 func TestAlertFeedReadsTheTopicFromTheLookback(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	ctx := context.Background()
 	if _, err := broker.EnsureTopics(ctx, b.Addrs(), tables.DefaultLayout(), 1); err != nil {

@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
-	"github.com/eventops/eventops/tables/gokatables"
 	"github.com/eventops/eventops/broker/brokertest"
+	"github.com/eventops/eventops/tables/gokatables"
 )
 
 // logBuffer keeps what a test's processors log, debug included.

@@ -21,6 +21,9 @@ const (
 	StageFeatures = "features"
 	StageSink     = "sink"
 	StageNotify   = "notify"
+	// StageAPI refuses what the HTTP routes of OTLP, remote-write and
+	// Influx line protocol cannot take.
+	StageAPI = "api"
 )
 
 // Reasons of the inputs that their codec refuses.
