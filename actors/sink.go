@@ -37,20 +37,24 @@ type SinkOptions struct {
 	Store    RowStore
 	Producer SyncProducer
 	// Metrics and Alerts configure the two writers (Name is set here).
-	Metrics    WriterOptions
-	Alerts     WriterOptions
-	Registerer prometheus.Registerer
-	Logger     *slog.Logger
+	Metrics WriterOptions
+	Alerts  WriterOptions
+	// DrainTimeout bounds the writers' drain once Run's context ends,
+	// unless Metrics or Alerts set their own (default 30 s).
+	DrainTimeout time.Duration
+	Registerer   prometheus.Registerer
+	Logger       *slog.Logger
 }
 
 // Sink turns signals and alert transitions into rows and hands them to one
-// batch writer per table. It implements processors.SinkTarget.
+// batch writer per table. It implements processors.SinkTarget; Run runs
+// the writers.
 type Sink struct {
 	metrics *Writer[store.MetricRow]
 	alerts  *Writer[store.AlertRow]
 }
 
-// NewSink spawns the writers.
+// NewSink spawns the writers; they write while Run runs.
 func NewSink(system *actor.ActorSystem, opts SinkOptions) *Sink {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -61,6 +65,12 @@ func NewSink(system *actor.ActorSystem, opts SinkOptions) *Sink {
 	mo.Logger, ao.Logger = opts.Logger, opts.Logger
 	if ao.BatchRows <= 0 {
 		ao.BatchRows = 1000
+	}
+	if mo.DrainTimeout <= 0 {
+		mo.DrainTimeout = opts.DrainTimeout
+	}
+	if ao.DrainTimeout <= 0 {
+		ao.DrainTimeout = opts.DrainTimeout
 	}
 	return &Sink{
 		metrics: NewWriter(system, opts.Store.WriteMetrics, rejectTo(opts.Producer, metricRejection), mo),
@@ -89,9 +99,13 @@ func (s *Sink) PeakPendingRows() (metrics, alerts int) {
 	return s.metrics.PeakPending(), s.alerts.PeakPending()
 }
 
-// Close drains both writers within timeout.
-func (s *Sink) Close(timeout time.Duration) error {
-	return errors.Join(s.metrics.Close(timeout), s.alerts.Close(timeout))
+// Run runs both writers until ctx ends, then drains them (each within its
+// DrainTimeout) and returns once both have stopped.
+func (s *Sink) Run(ctx context.Context) error {
+	alerts := make(chan error, 1)
+	go func() { alerts <- s.alerts.Run(ctx) }()
+	err := s.metrics.Run(ctx)
+	return errors.Join(err, <-alerts)
 }
 
 // MetricRows converts a signal into rows of metrics.

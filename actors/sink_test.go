@@ -100,6 +100,27 @@ func transitions(n int, base time.Time) []*rules.Transition {
 	return out
 }
 
+// running runs r (a writer or the sink) until stop, which ends its context
+// and returns what Run returned (the drain's error). The test's end stops
+// it too.
+func running(t testing.TB, r interface{ Run(context.Context) error }) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-ran
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
 // feed hands every signal and transition to the sink and waits until all
 // are acknowledged.
 func feed(t testing.TB, sink *actors.Sink, sigs []*tables.Signal, trs []*rules.Transition) {
@@ -165,8 +186,8 @@ func TestSinkReplayChangesNothing(t *testing.T) {
 	db := openStore(t, store.Options{})
 	system := actors.NewSystem(quiet)
 	defer system.Shutdown()
-	sink := actors.NewSink(system, actors.SinkOptions{Store: db, Producer: &dlq{}, Logger: quiet})
-	defer sink.Close(10 * time.Second)
+	sink := actors.NewSink(system, actors.SinkOptions{Store: db, Producer: &dlq{}, DrainTimeout: 10 * time.Second, Logger: quiet})
+	defer running(t, sink)()
 	base := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
 	sigs, trs := signals(10_000, 10, base), transitions(300, base)
 
@@ -189,8 +210,8 @@ func TestSinkSendsRefusedRowsToTheDLQ(t *testing.T) {
 	system := actors.NewSystem(quiet)
 	defer system.Shutdown()
 	q := &dlq{}
-	sink := actors.NewSink(system, actors.SinkOptions{Store: db, Producer: q, Logger: quiet})
-	defer sink.Close(10 * time.Second)
+	sink := actors.NewSink(system, actors.SinkOptions{Store: db, Producer: q, DrainTimeout: 10 * time.Second, Logger: quiet})
+	defer running(t, sink)()
 	sig := &tables.Signal{Tenant: "acme", Host: "host-a", IngestMicro: now.UnixMicro(), Samples: []tables.Sample{
 		{Metric: "cpu_load", Value: 1, TsMicro: now.UnixMicro()},
 		{Metric: "cpu_load", Value: 2, TsMicro: now.Add(-48 * time.Hour).UnixMicro()},

@@ -107,7 +107,7 @@ func latency(ctx context.Context, o *Options, e *env, p *pipeline, already int64
 // that the load's event time stays at the broker's (the sources' future
 // bound is small) while it runs at the rate.
 func liveLoad(ctx context.Context, o *Options, e *env, rate float64) (<-chan loadgen.Summary, error) {
-	every := max(time.Duration(float64(o.Sources*o.Metrics)/rate*float64(time.Second)), time.Millisecond)
+	every := loadgen.LiveInterval(o.Sources*o.Metrics, rate)
 	gen := loadgen.NewGenerator(loadgen.Options{Sources: o.Sources, Metrics: o.Metrics, PerRecord: o.PerRecord,
 		Keyed: true, Seed: 2, Interval: every, Start: time.Now().Truncate(every)}, time.Now())
 	sink, err := loadgen.NewKafkaSink(e.brokers)

@@ -247,16 +247,16 @@ func ceilings(ctx context.Context, o *Options, e *env) (map[string]Throughput, e
 	out := map[string]Throughput{}
 	var err error
 	o.say("ceiling 1/3: franz-go produce + consume through the embedded broker (%d records)…", o.CeilingEvents)
-	if out["broker_roundtrip_records"], err = BrokerRoundTrip(ctx, e.brokers, o.CeilingEvents, 200); err != nil {
+	if out[CeilingBroker], err = BrokerRoundTrip(ctx, e.brokers, o.CeilingEvents, 200); err != nil {
 		return nil, err
 	}
 	o.say("ceiling 2/3: a bare goka processor counting per key (%d events)…", o.CeilingEvents)
 	k := processors.Kafka{Brokers: e.brokers, ClientID: "bench-bare", Logger: o.Logger}
-	if out["bare_goka_events"], err = BareGoka(ctx, k, o.CeilingEvents, o.Sources); err != nil {
+	if out[CeilingGoka], err = BareGoka(ctx, k, o.CeilingEvents, o.Sources); err != nil {
 		return nil, err
 	}
 	o.say("ceiling 3/3: raw COPY into PostgreSQL (%d rows)…", o.CeilingEvents)
-	if out["postgres_copy_rows"], err = RawCopy(ctx, e.dbURL, o.CeilingEvents, 10_000); err != nil {
+	if out[CeilingPostgres], err = RawCopy(ctx, e.dbURL, o.CeilingEvents, 10_000); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -13,16 +13,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/tables"
 )
 
 func start(t *testing.T, dir string) *broker.Embedded {
 	t.Helper()
-	b, err := broker.Start(broker.Options{DataDir: dir, Ports: []int{0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return brokertest.Start(t, broker.Options{DataDir: dir})
 }
 
 func TestEnsureTopicsIsIdempotentAndSurvivesRestart(t *testing.T) {

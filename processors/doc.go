@@ -1,7 +1,11 @@
 // Package processors holds EventOps's goka processor graphs, one per file:
 // ingest (normalize and enrich raw records into signals), features (hand each
 // source's signals to its actor), sink (hand rows to the batch writers) and
-// notify (hand alert transitions to the notifier).
+// notify (hand alert transitions to the notifier). Beside them are the views
+// every replica reads outside any consumer group, to serve what the topics
+// hold: FeatureView (the features table) and AlertFeed (ops.alert.v1, fed
+// to the API's alert hub). Views hold or forward records; the API shapes
+// what it serves.
 //
 // Invariants:
 //   - A callback never fails on input: raw bytes are decoded inside it and bad

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/tables"
 )
@@ -111,10 +112,7 @@ func (p *writingPartition) Close(context.Context)     {}
 // of the table because an older state carries a higher generation, so the
 // source goes back to the state of before the restart.
 func TestAStateFlushedAfterTheGroupStartedAgainIsTheOneTheSourceResumesFrom(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	ctx := context.Background()
 	layout := tables.Layout{Partitions: 1, DLQPartitions: 1, RetentionMs: 3600_000}

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/tables/gokatables"
 )
 
@@ -156,10 +157,7 @@ func (m *member) stop(t *testing.T) {
 // the first record that was not durable, and nothing after it is skipped,
 // not even records that were finished out of order.
 func TestRevokedPartitionsHandBackWhatIsNotDurable(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	const topic, records = "handback-test", 20
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))

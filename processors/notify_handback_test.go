@@ -18,6 +18,7 @@ import (
 
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
@@ -195,10 +196,7 @@ func (s *syncBuffer) String() string {
 // the rebalance completes without an eviction, and the partitions' new
 // owner notifies each of them exactly once; the old owner sends nothing.
 func TestNotifyRevokedPartitionsHandBackHeldTransitions(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	ctx := context.Background()
 	if _, err := broker.EnsureTopics(ctx, b.Addrs(), tables.Layout{Partitions: 4, DLQPartitions: 1, RetentionMs: 3600_000}, 1); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/tables"
 	"github.com/eventops/eventops/tables/kgotables"
@@ -43,10 +44,7 @@ func (b *silentBroker) count() int {
 // when the stage stops, its commit must leave every record for the next
 // owner to read again.
 func TestARawRecordWithoutAValueDoesNotCommitPastPendingRecords(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	ctx := context.Background()
 	layout := tables.Layout{Partitions: 1, DLQPartitions: 1, RetentionMs: 3600_000}

@@ -1,8 +1,6 @@
 package replica
 
 import (
-	"context"
-	"errors"
 	"time"
 
 	"github.com/eventops/eventops/actors"
@@ -17,7 +15,8 @@ var (
 	_ processors.SinkTarget   = (*actors.Sink)(nil)
 	_ processors.NotifyTarget = (*actors.Notifier)(nil)
 	_ processors.SourceHost   = sourceHost{}
-	_ api.FeatureReader       = featureReader{}
+	_ processors.AlertTarget  = alertHub{}
+	_ api.FeatureReader       = (*processors.FeatureView)(nil)
 	_ api.RuleLister          = ruleLister{}
 )
 
@@ -32,16 +31,11 @@ func (h sourceHost) Open(part int32, hooks processors.PartitionHooks) processors
 	return h.s.Open(part, actors.PartitionHooks(hooks))
 }
 
-// featureReader adapts the features view to the API.
-type featureReader struct{ v *processors.FeatureView }
+// alertHub adapts the API's alert hub to the alert feed: the hub names a
+// start a Position.
+type alertHub struct{ *api.Hub }
 
-func (f featureReader) SourceFeatures(ctx context.Context, tenant, host string) ([]byte, error) {
-	b, err := f.v.SourceFeatures(ctx, tenant, host)
-	if errors.Is(err, processors.ErrNoSource) {
-		return nil, api.ErrNotFound
-	}
-	return b, err
-}
+func (h alertHub) Init(start []int64, since time.Time) { h.Hub.Init(start, since) }
 
 // ruleLister adapts the rules in force to GET /rules.
 type ruleLister struct{ h *actors.RuleHolder }

@@ -216,7 +216,7 @@ func checkStep(t *testing.T, step string, w *wiring, dbURL string, events int) {
 // stages have stopped.
 var stageLoops = []string{
 	"replica.(*wiring).start", "replica.(*wiring).supervise", "goka.(*Processor).Run", "goka.(*View).Run",
-	"processors.(*FeatureView).Run", "api.(*Hub).Run", "api.(*Server).Serve", "actors.(*Notifier).Run",
+	"processors.(*FeatureView).Run", "processors.(*AlertFeed).Run", "api.(*Server).Serve", "actors.(*Notifier).Run",
 	"store.(*Store).RunMaintenance", "replica.(*wiring).buildReload", "replica.(*wiring).buildReadiness",
 }
 

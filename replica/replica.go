@@ -35,9 +35,9 @@ func Stages() []string {
 	return []string{StageIngest, StageFeatures, StageSink, StageNotify, StageAPI}
 }
 
-// Options configure a replica. Zero durations and sizes take the defaults
-// of the settings they come from (see eventops run --help); errors of New
-// name those settings' keys.
+// Options configure a replica. Zero durations and sizes take their
+// defaults, those of eventops's settings; errors of New name the settings'
+// keys.
 type Options struct {
 	// Stages this replica runs (Stage*); at least one.
 	Stages []string
@@ -208,7 +208,7 @@ func (r *Replica) Run(ctx context.Context) error {
 	err = stages.Wait()
 	r.log.Info("stages stopped; draining", "err", err)
 	w.step(stepStages)
-	if err != nil && errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return errors.Join(err, w.shutdown())

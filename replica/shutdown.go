@@ -20,12 +20,13 @@ const (
 // shutdown runs once the stages have stopped: the sink's writers drain
 // (their rows, and the DLQ records of rows refused, are written), the
 // producers flush what they hold (writers and actors produce), the actors
-// stop, and the connections close. Writers and producers share
+// stop, and the connections close. Writers and producers have
 // Options.Shutdown each.
 func (w *wiring) shutdown() error {
 	var errs []error
 	if w.sink != nil {
-		errs = append(errs, w.sink.Close(w.opts.Shutdown))
+		w.stopWriters()
+		errs = append(errs, <-w.writers)
 	}
 	w.step(stepWriters)
 	fctx, cancel := context.WithTimeout(context.Background(), w.opts.Shutdown)

@@ -20,8 +20,9 @@ import (
 )
 
 // build builds the stages this replica runs, in order, and the reloads
-// and readiness; nothing runs until start. A stage that cannot be built
-// (a bad receivers file, a state bound the brokers refuse) starts nothing.
+// and readiness; nothing runs until start but the sink's writers, which
+// the shutdown drains. A stage that cannot be built (a bad receivers file,
+// a state bound the brokers refuse) starts nothing.
 func (w *wiring) build(ctx context.Context) error {
 	w.checks = w.connectionChecks()
 	for _, s := range []struct {
@@ -113,13 +114,17 @@ func (w *wiring) checkStateBound(ctx context.Context) error {
 }
 
 // buildSink builds the sink stage, its batch writers and the store's
-// maintenance (partitions, retention).
-func (w *wiring) buildSink(context.Context) error {
+// maintenance (partitions, retention). The writers run at once, until the
+// shutdown drains them.
+func (w *wiring) buildSink(ctx context.Context) error {
 	w.sink = actors.NewSink(w.system, actors.SinkOptions{
 		Store: w.db, Producer: w.records, Registerer: w.reg, Logger: w.log,
 		Metrics: actors.WriterOptions{BatchRows: w.opts.BatchRows, FlushInterval: w.opts.BatchWait},
-		Alerts:  actors.WriterOptions{FlushInterval: w.opts.BatchWait},
+		Alerts:  actors.WriterOptions{FlushInterval: w.opts.BatchWait}, DrainTimeout: w.opts.Shutdown,
 	})
+	writing, stop := context.WithCancel(context.WithoutCancel(ctx))
+	w.stopWriters, w.writers = stop, make(chan error, 1)
+	go func() { w.writers <- w.sink.Run(writing) }()
 	sk, err := processors.NewSink(processors.SinkOptions{
 		Kafka: w.kafka, Target: w.sink, Producer: w.records, Metrics: w.metrics, Logger: w.log,
 	})
@@ -181,7 +186,11 @@ func ExternalURL(httpAddr string) string {
 // buildAPI builds the API: the alert hub and the features view that every
 // replica reads outside any consumer group, and the HTTP server.
 func (w *wiring) buildAPI() error {
-	hub := api.NewHub(api.HubOptions{Brokers: w.kafka.Brokers, Registerer: w.reg, Logger: w.log})
+	hub := api.NewHub(api.HubOptions{Registerer: w.reg, Logger: w.log})
+	feed, err := processors.NewAlertFeed(processors.AlertFeedOptions{Kafka: w.kafka, Target: alertHub{hub}, Logger: w.log})
+	if err != nil {
+		return err
+	}
 	view, err := processors.NewFeatureView(w.kafka, w.rules.FeatureConfig)
 	if err != nil {
 		return err
@@ -189,7 +198,7 @@ func (w *wiring) buildAPI() error {
 	w.checks = append(w.checks, viewsCaughtUp(view, hub))
 	o := w.opts.API
 	o.Store, o.Alerts, o.Sources, o.Silences, o.MetricNames = w.db, w.db, w.db, w.db, w.db
-	o.Hub, o.Features, o.Rules = hub, featureReader{view}, ruleLister{w.rules}
+	o.Hub, o.Features, o.Rules = hub, view, ruleLister{w.rules}
 	o.Producer, o.Normalize = w.records, normalize.Options{MaxFuture: w.opts.MaxFuture}
 	o.Gatherer, o.Registerer, o.Logger = w.reg, w.reg, w.log
 	o.Reload, o.Ready = w.reload, w.ready
@@ -198,7 +207,11 @@ func (w *wiring) buildAPI() error {
 	}
 	srv := api.New(o)
 	w.server.Store(srv)
-	w.goes(hub.Run, view.Run, func(ctx context.Context) error { return srv.Serve(ctx, w.opts.Listener) })
+	feedHub := func(ctx context.Context) error {
+		defer hub.Close()
+		return feed.Run(ctx)
+	}
+	w.goes(feedHub, view.Run, func(ctx context.Context) error { return srv.Serve(ctx, w.opts.Listener) })
 	return nil
 }
 

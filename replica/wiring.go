@@ -34,12 +34,16 @@ type wiring struct {
 	system                 *actor.ActorSystem
 
 	// runs are the goroutines start starts, each until its ctx ends.
-	runs     []func(context.Context) error
-	checks   []check
-	sink     *actors.Sink
-	sources  *actors.Sources
-	features *processors.Features
-	reloader *actors.Reloader
+	runs   []func(context.Context) error
+	checks []check
+	sink   *actors.Sink
+	// stopWriters ends the context the sink's writers run on; writers
+	// then takes what their Run returned, once they have drained.
+	stopWriters context.CancelFunc
+	writers     chan error
+	sources     *actors.Sources
+	features    *processors.Features
+	reloader    *actors.Reloader
 	// server is the API server once it exists: reloads read its keys
 	// file again.
 	server atomic.Pointer[api.Server]

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/eventops/eventops/rules"
 )
@@ -80,4 +81,23 @@ func alertError(err error) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrBadAlert, err)
+}
+
+// AlertRecord is one record of ops.alert.v1 as the alert feed read it, with
+// its place in the topic. A record that is not an alert transition has no
+// EpisodeID: only its place counts.
+type AlertRecord struct {
+	// Partition and Offset place the record in ops.alert.v1: the same on
+	// every replica.
+	Partition int32
+	Offset    int64
+	// Data is the record's value, the transition's JSON.
+	Data      []byte
+	Tenant    string
+	Host      string
+	Severity  string
+	State     string
+	EpisodeID string
+	// At is the broker time of the record.
+	At time.Time
 }
