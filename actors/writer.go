@@ -20,8 +20,8 @@ import (
 type WriteFunc[R any] func(ctx context.Context, rows []R) (store.WriteResult, error)
 
 // RejectFunc sends rows PostgreSQL refused to the DLQ and returns once they
-// are durable there.
-type RejectFunc[R any] func(rows []R, errs []error) error
+// are durable there, or with an error once ctx ends (the drain gave up).
+type RejectFunc[R any] func(ctx context.Context, rows []R, errs []error) error
 
 // WriterOptions configure a batch writer.
 type WriterOptions struct {
@@ -333,7 +333,7 @@ func (a *writerActor[R]) rejectBad(bad []store.BadRow) error {
 	if a.reject == nil {
 		return errors.New("rows refused by PostgreSQL and no DLQ to send them to")
 	}
-	return a.reject(rows, errs)
+	return a.reject(a.ctx, rows, errs)
 }
 
 // budget bounds the rows held in memory.
