@@ -74,3 +74,28 @@ func TestSinkStopWithTheBrokerDownEndsWithinTheDrain(t *testing.T) {
 		t.Error("the record was acknowledged though its refused row never reached the DLQ")
 	}
 }
+
+// Rows handed to a writer once its Run has ended are not taken: Append
+// says so, so that the stage gives their record to the partition's next
+// owner at once, instead of waiting for an acknowledgement that never
+// comes while the rows hold the writer's room.
+func TestWriterRefusesRowsOnceStopped(t *testing.T) {
+	system := actors.NewSystem(quiet)
+	defer system.Shutdown()
+	write := func(_ context.Context, rows []store.MetricRow) (store.WriteResult, error) {
+		return store.WriteResult{Inserted: int64(len(rows))}, nil
+	}
+	w := actors.NewWriter(system, write, nil, actors.WriterOptions{Name: "metrics", BatchRows: 10, MaxPendingRows: 10,
+		FlushInterval: time.Hour, DrainTimeout: time.Second, Logger: quiet})
+	stop := running(t, w)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	err := w.Append(context.Background(), record(0), func() { t.Error("rows of a stopped writer acknowledged") })
+	if !errors.Is(err, actors.ErrWriterStopped) {
+		t.Fatalf("Append after the writer stopped returned %v", err)
+	}
+	if n := w.Pending(); n != 0 {
+		t.Fatalf("a stopped writer holds %d rows of its room", n)
+	}
+}
