@@ -87,3 +87,26 @@ func (s *Server) logout(c *fiber.Ctx) error {
 	})
 	return c.SendStatus(fiber.StatusNoContent)
 }
+
+// minSessionSecret is the shortest session secret accepted: 32 bytes, as
+// openssl rand -hex 32 prints 64.
+const minSessionSecret = 32
+
+// CheckSessionSecret refuses a secret of Options.SessionSecret that could
+// be guessed: too short, or a placeholder left from an example. Empty is a
+// random secret.
+func CheckSessionSecret(s string) error {
+	if s == "" {
+		return nil
+	}
+	lower := strings.ToLower(s)
+	for _, p := range []string{"replace", "change", "placeholder", "example", "secret", "xxxx"} {
+		if strings.Contains(lower, p) {
+			return fmt.Errorf("looks like a placeholder (it contains %q): set a random one, e.g. openssl rand -hex 32", p)
+		}
+	}
+	if len(s) < minSessionSecret {
+		return fmt.Errorf("is %d bytes, shorter than %d: set a random one, e.g. openssl rand -hex 32", len(s), minSessionSecret)
+	}
+	return nil
+}

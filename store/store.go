@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -185,4 +187,16 @@ func badData(err error) bool {
 		return true
 	}
 	return pe.Code == "54000" // program_limit_exceeded, e.g. an oversized row
+}
+
+// Describe names the server, user and database of a connection string, in
+// whichever form pgx accepts, and nothing else: no password, and never the
+// string itself, whose password may hide in a keyword, a query parameter or
+// a part a URL parser refuses.
+func Describe(url string) string {
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return fmt.Sprintf("user %s, database %s at %s", cfg.User, cfg.Database, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
 }

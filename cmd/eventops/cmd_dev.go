@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/eventops/eventops/pglocal"
 	"github.com/eventops/eventops/replica"
+	"github.com/eventops/eventops/store"
 )
 
 // runDev runs everything in one process: the embedded broker, PostgreSQL
@@ -74,7 +71,7 @@ func runDev(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 func devBanner(httpURL, kafka, dbURL, urlFile string, pid int) string {
 	db := "DATABASE_URL=" + dbURL
 	if urlFile == "" {
-		db = "DATABASE_URL " + describeDatabase(dbURL) + " (from the environment)"
+		db = "DATABASE_URL " + store.Describe(dbURL) + " (from the environment)"
 	} else {
 		if wd, err := os.Getwd(); err == nil {
 			if rel, err := filepath.Rel(wd, urlFile); err == nil && !strings.HasPrefix(rel, "..") {
@@ -92,18 +89,6 @@ EventOps dev is ready.
   Stop with Ctrl-C (or kill -INT %d); reload the rules with kill -HUP %[5]d.
 
 `, httpURL, httpURL, kafka, db, pid)
-}
-
-// describeDatabase names the server, user and database of a connection
-// string, in whichever form pgx accepts, and nothing else: no password,
-// and never the string itself, whose password may hide in a keyword, a
-// query parameter or a part a URL parser refuses.
-func describeDatabase(dbURL string) string {
-	cfg, err := pgconn.ParseConfig(dbURL)
-	if err != nil {
-		return "(unparsable)"
-	}
-	return fmt.Sprintf("user %s, database %s at %s", cfg.User, cfg.Database, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
 }
 
 // runRun runs the chosen stages against external brokers and PostgreSQL.

@@ -10,11 +10,11 @@ import (
 )
 
 // runRules checks rule files or runs rule unit tests.
-func runRules(_ context.Context, cfg *Config, args []string, _ *slog.Logger) error {
+func runRules(_ context.Context, _ *Config, args []string, _ *slog.Logger) error {
 	if len(args) < 2 || (args[0] != "check" && args[0] != "test") {
 		return usageError{"usage: eventops rules check|test FILE..."}
 	}
-	opts := ruleOptions(cfg)
+	var opts rules.Options
 	failed := false
 	for _, path := range args[1:] {
 		switch args[0] {

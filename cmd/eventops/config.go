@@ -4,16 +4,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/replica"
 )
 
@@ -50,7 +51,7 @@ type Config struct {
 	SeriesStale      time.Duration `key:"series_stale_after" default:"1h" help:"how long a series may go without a sample (by its source's event time) before it leaves the source's state and its alerts resolve (reason series_gone); a series a seconds_since_last rule still judges stays longer"`
 	MaxState         int           `key:"max_state_bytes" default:"786432" help:"bound of a source's encoded feature state, under the broker's max.message.bytes; a state beyond it sheds series (reason source_limit)"`
 	Retention        time.Duration `key:"retention" default:"0s" help:"how long metrics are kept: older daily partitions are dropped, older rows go to the DLQ (0 keeps them forever)"`
-	ConfigFile       string        `key:"config" env:"EVENTOPS_CONFIG" help:"YAML file with any of these keys"`
+	ConfigFile       string        `key:"config" help:"YAML file with any of these keys"`
 	APIKeysFile      string        `key:"api_keys_file" help:"API keys file: one 'sha256:<hex> <tenant or *> [name]' a line (eventops keys new TENANT makes one); dev without it serves localhost only"`
 	Auth             string        `key:"auth" default:"keys" help:"API access of run: keys (api_keys_file required) or none (every request reads every tenant)"`
 	SessionKey       string        `key:"session_secret" help:"secret that signs browser sessions, at least 32 bytes (openssl rand -hex 32); replicas behind one address need the same (default: random, sessions hold on one replica)"`
@@ -103,12 +104,6 @@ func setValue(v reflect.Value, s string) error {
 			return fmt.Errorf("%q is not a whole number", s)
 		}
 		v.SetInt(int64(n))
-	case bool:
-		b, err := strconv.ParseBool(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", s)
-		}
-		v.SetBool(b)
 	case time.Duration:
 		d, err := time.ParseDuration(strings.TrimSpace(s))
 		if err != nil {
@@ -178,7 +173,7 @@ func (c *Config) load(fs *flag.FlagSet, args []string, used []string) ([]string,
 
 	file := flagged.ConfigFile
 	if !set["config"] {
-		file = firstEnv("EVENTOPS_CONFIG")
+		file = os.Getenv("EVENTOPS_CONFIG")
 	}
 	if file != "" {
 		if err := c.loadYAML(file, isUsed); err != nil {
@@ -204,15 +199,6 @@ func (c *Config) load(fs *flag.FlagSet, args []string, used []string) ([]string,
 	return fs.Args(), c.validate(isUsed)
 }
 
-func firstEnv(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 func (c *Config) loadYAML(path string, isUsed map[string]bool) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -226,79 +212,62 @@ func (c *Config) loadYAML(path string, isUsed map[string]bool) error {
 	for _, f := range c.fields() {
 		byKey[f.key] = f
 	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var errs []error
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		node := raw[k]
 		f, ok := byKey[k]
 		if !ok {
 			errs = append(errs, fmt.Errorf("config %s:%d: unknown key %q", path, node.Line, k))
 			continue
 		}
-		var s string
-		if node.Kind == yaml.SequenceNode {
-			var list []string
-			if err := node.Decode(&list); err != nil {
-				errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, node.Line, k, err))
-				continue
-			}
-			s = strings.Join(list, ",")
-		} else if err := node.Decode(&s); err != nil {
-			errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, node.Line, k, err))
-			continue
+		s, err := yamlString(node)
+		if err == nil {
+			err = setValue(f.v, s)
 		}
-		if err := setValue(f.v, s); err != nil {
+		if err != nil {
 			errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, node.Line, k, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// minSessionSecret is the shortest session secret accepted: 32 bytes, as
-// openssl rand -hex 32 prints 64.
-const minSessionSecret = 32
-
-// checkSessionSecret refuses a secret that could be guessed: too short, or
-// a placeholder left from an example. Empty is a random secret.
-func checkSessionSecret(s string) error {
-	if s == "" {
-		return nil
+// yamlString is a YAML value as the environment gives it: a list is its
+// items joined by commas.
+func yamlString(node yaml.Node) (string, error) {
+	if node.Kind != yaml.SequenceNode {
+		var s string
+		err := node.Decode(&s)
+		return s, err
 	}
-	lower := strings.ToLower(s)
-	for _, p := range []string{"replace", "change", "placeholder", "example", "secret", "xxxx"} {
-		if strings.Contains(lower, p) {
-			return fmt.Errorf("looks like a placeholder (it contains %q): set a random one, e.g. openssl rand -hex 32", p)
-		}
-	}
-	if len(s) < minSessionSecret {
-		return fmt.Errorf("is %d bytes, shorter than %d: set a random one, e.g. openssl rand -hex 32", len(s), minSessionSecret)
-	}
-	return nil
+	var list []string
+	err := node.Decode(&list)
+	return strings.Join(list, ","), err
 }
 
 // validate checks the settings a subcommand uses, naming the key.
 func (c *Config) validate(isUsed map[string]bool) error {
 	var errs []error
-	bad := func(key, format string, args ...any) {
+	bad := badSetting(func(key, format string, args ...any) {
 		if isUsed[key] {
 			errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 		}
-	}
+	})
 	c.validateProcess(bad)
 	c.validateStages(bad)
 	c.validateAPI(bad)
-	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
-		bad("batch_rows", "%d is out of range 1..1000000", c.BatchRows)
-	}
+	bad.inRange("batch_rows", c.BatchRows, 1, 1_000_000)
 	return errors.Join(errs...)
 }
 
 // badSetting reports a setting that is not valid.
 type badSetting func(key, format string, args ...any)
+
+// inRange reports an integer setting outside lo..hi.
+func (bad badSetting) inRange(key string, v, lo, hi int) {
+	if v < lo || v > hi {
+		bad(key, "%d is out of range %d..%d", v, lo, hi)
+	}
+}
 
 // validateProcess checks the settings of the process: its files, logs,
 // stages, topics and brokers.
@@ -324,15 +293,9 @@ func (c *Config) validateProcess(bad badSetting) {
 	if len(c.Stages) == 0 {
 		bad("stages", "name at least one stage")
 	}
-	if c.Replication < 0 || c.Replication > 32 {
-		bad("replication", "%d is out of range 0..32", c.Replication)
-	}
-	if c.Partitions < 1 || c.Partitions > 1024 {
-		bad("partitions", "%d is out of range 1..1024", c.Partitions)
-	}
-	if c.NumBrokers < 1 || c.NumBrokers > 16 {
-		bad("num_brokers", "%d is out of range 1..16", c.NumBrokers)
-	}
+	bad.inRange("replication", c.Replication, 0, 32)
+	bad.inRange("partitions", c.Partitions, 1, 1024)
+	bad.inRange("num_brokers", c.NumBrokers, 1, 16)
 }
 
 // validateStages checks the settings of the stages: their timings and the
@@ -361,9 +324,7 @@ func (c *Config) validateStages(bad badSetting) {
 	if c.MaxTenantSeries < 1 {
 		bad("max_series_per_tenant", "must be positive")
 	}
-	if c.MaxState < 64<<10 || c.MaxState > 64<<20 {
-		bad("max_state_bytes", "%d is out of range 65536..67108864", c.MaxState)
-	}
+	bad.inRange("max_state_bytes", c.MaxState, 64<<10, 64<<20)
 	if c.SourceIdle < 0 {
 		bad("source_idle_timeout", "must not be negative (0 keeps every source in memory)")
 	}
@@ -374,7 +335,7 @@ func (c *Config) validateStages(bad badSetting) {
 
 // validateAPI checks the settings of the API: access and limits.
 func (c *Config) validateAPI(bad badSetting) {
-	if err := checkSessionSecret(c.SessionKey); err != nil {
+	if err := api.CheckSessionSecret(c.SessionKey); err != nil {
 		bad("session_secret", "%v", err)
 	}
 	switch c.Auth {

@@ -8,7 +8,9 @@
 // file > defaults, checked at start, errors naming the key), the API keys
 // file, and the subcommands, which stay thin: dev and run end in
 // replica.New(opts).Run(ctx) (package replica wires the stages and stops
-// them in order), bench in bench.Run, chaos in chaos.Run.
+// them in order), bench in bench.Run, chaos in chaos.Run, loadgen in a
+// loadgen.Job, healthcheck in api.Probe; the reports they print are
+// written by the packages that make them.
 //
 // The subcommands that listen (dev, run, broker) accept port 0 in kafka_addr
 // and http_addr and report what they bound, once, in one way: the JSON of

@@ -23,23 +23,21 @@ type command struct {
 	run  func(ctx context.Context, cfg *Config, args []string, log *slog.Logger) error
 }
 
+// replicaKeys are the settings of a replica that dev and run both read.
+var replicaKeys = []string{"data_dir", "http_addr", "addr_file", "database_url", "rules", "alerting", "partitions", "client_id",
+	"flush_interval", "shutdown_timeout", "batch_rows", "batch_interval", "max_future", "source_idle_timeout",
+	"max_series_per_source", "max_series_per_tenant", "series_stale_after", "max_state_bytes", "retention",
+	"api_keys_file", "session_secret", "cors_origins", "allowed_hosts", "trusted_proxies", "ingest_rate", "ingest_burst",
+	"streams_per_key", "streams_per_tenant", "streams_total", "query_timeout", "query_max_range", "queries_per_tenant", "queries_total",
+	"max_silences", "max_silence_matchers"}
+
 func commands() []command {
 	return []command{
 		{name: "dev", summary: "run everything in one process on the embedded broker (and a private PostgreSQL unless DATABASE_URL is set)",
-			keys: []string{"data_dir", "kafka_addr", "http_addr", "addr_file", "database_url", "rules", "alerting", "partitions", "flush_interval",
-				"shutdown_timeout", "batch_rows", "batch_interval", "max_future", "source_idle_timeout", "max_series_per_source", "max_series_per_tenant", "series_stale_after", "max_state_bytes", "client_id", "retention",
-				"api_keys_file", "session_secret", "cors_origins", "allowed_hosts", "trusted_proxies", "ingest_rate", "ingest_burst",
-				"streams_per_key", "streams_per_tenant", "streams_total", "query_timeout", "query_max_range", "queries_per_tenant", "queries_total",
-				"max_silences", "max_silence_matchers"},
-			run: runDev},
+			keys: append([]string{"kafka_addr"}, replicaKeys...), run: runDev},
 		{name: "run", summary: "run the chosen stages against external brokers and PostgreSQL; start it N times to scale out",
-			keys: []string{"data_dir", "brokers", "http_addr", "addr_file", "database_url", "stages", "replication", "partitions", "rules", "alerting",
-				"client_id", "flush_interval", "shutdown_timeout", "session_timeout", "heartbeat_interval", "rebalance_timeout",
-				"batch_rows", "batch_interval", "max_future", "source_idle_timeout", "max_series_per_source", "max_series_per_tenant", "series_stale_after", "max_state_bytes", "retention",
-				"api_keys_file", "auth", "session_secret", "cors_origins", "allowed_hosts", "trusted_proxies", "ingest_rate", "ingest_burst",
-				"streams_per_key", "streams_per_tenant", "streams_total", "query_timeout", "query_max_range", "queries_per_tenant", "queries_total",
-				"max_silences", "max_silence_matchers"},
-			run: runRun},
+			keys: append([]string{"brokers", "stages", "replication", "session_timeout", "heartbeat_interval", "rebalance_timeout", "auth"}, replicaKeys...),
+			run:  runRun},
 		brokerCommand(),
 		{name: "topics", summary: "create every EventOps topic on the brokers (idempotent) and report what differs",
 			keys: []string{"brokers", "partitions", "replication"}, run: runTopics},
