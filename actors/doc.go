@@ -17,6 +17,13 @@
 //     which stops consumption instead of growing memory, and a caller that
 //     gives up (its partition revoked) leaves its rows untaken. A writer
 //     blocked retrying has at most one tick in its mailbox.
+//   - Constructors spawn actors but start no goroutine: a writer (and the
+//     sink) writes while its owner's Run(ctx) runs, and drains when ctx
+//     ends, within DrainTimeout; the notifier's Run drains the same way.
+//     The owner ends that ctx only after the stages that append have
+//     stopped, and flushes its producers only after Run returned. Rows not
+//     durable when the drain gives up stay unacknowledged and are read
+//     again.
 //   - A source actor applies a signal at once, at its clock: the newest
 //     event time it applied, each capped at its record's receive time (a
 //     clock running ahead cannot move it; a sample further ahead than
@@ -61,4 +68,40 @@
 //     holds of a partition whose session ended is handed back
 //     (ErrUndelivered) at once, except a batch being sent, and that
 //     partition's alerts leave its aggregation groups.
+//
+// # Why a source actor writes goka's table itself
+//
+// The features stage declares its group table with goka.Persist, yet it
+// never calls ctx.SetValue: a source actor encodes its state and produces
+// it to the table's changelog topic (tables.FeaturesTable) with a producer
+// of its own, and the stage then puts the flushed value into its local copy
+// of the table (processors' storeNewer). goka still does the rest: it
+// assigns the partitions of the signals topic and of the table together,
+// restores each partition's local copy from the changelog before the
+// partition's first callback, serves the table to every replica's view,
+// and releases a revoked partition only once its deferred commits settle.
+//
+// The reason is that SetValue works only inside goka's callback, for the
+// record at hand, while a source's state changes outside it: a rule's
+// `for` or a no-data deadline passes with no record arriving; an alert
+// transition must be acknowledged by the broker before the state that
+// remembers it may be written; and a source that sends a hundred samples a
+// second should write its state once per FlushInterval (spread over
+// [F/2, 3F/2)), not a hundred times. Together with the deferred commits
+// this keeps three promises: a signal's offset is committed only after a
+// state holding its effect is in the table (Durable is called from the
+// flushed message); the table never holds a transition whose alert record
+// was lost (the record is written first); and every state carries the
+// generation and epoch of the session that wrote it, so that a recovering
+// replica keeps a later owner's state over an earlier owner's late write
+// (tables.StoreIsNewer).
+//
+// Do not "fix" it with SetValue. Writing the state in the callback would
+// write the whole state (kilobytes) for every signal instead of a few bytes
+// per event; transitions decided by timers would never reach the table, so
+// a restart would decide them again and write their records twice; a commit
+// would no longer wait for the alert record; goka's write would carry no
+// generation, so two owners' writes of one source could no longer be
+// ordered; and the key would have two writers racing each other. A source
+// has one writer: its actor.
 package actors

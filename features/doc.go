@@ -34,12 +34,19 @@
 // expire. A window reads all finer levels and its own, so its start is
 // resolved to a bucket of width W/30. At most 113 buckets are live.
 //
-// A bucket with at most 16 samples keeps them exactly, as (ts, value) pairs
-// in one sorted per-series slice. A 17th sample folds the bucket into an
-// aggregate: n, first/last (value and time), sum, min, max, M2, the time
-// sums Σt' and Σt'² (whole milliseconds from the bucket start), the
-// time-value comoment, the counter increase inside the bucket and a sketch
-// of at most 32 bins. Aggregates merge with Chan's formulas, in time order.
+// A bucket with at most 16 samples keeps them exactly, in one sorted
+// per-series buffer of two packed columns (raw.go): times as 2- or 4-byte
+// offsets (whole seconds when every time is one), values as 2- or 4-byte
+// decimal mantissas when they are short decimals, else 8 bytes, each
+// column as narrow as its live samples allow; a value is read back as the
+// very double it was. A 17th sample folds the bucket into an aggregate: n,
+// first/last (value and time), sum, min, max, M2, the time sums Σt' and
+// Σt'² (whole milliseconds from the bucket start), the time-value
+// comoment, the counter increase inside the bucket and a sketch of at most
+// 32 bins. Aggregates merge with Chan's formulas, in time order. A level
+// keeps its aggregates in a ring of slots, allocated while it holds one; a
+// raw bucket's samples are counted from the sorted buffer, so the levels
+// of a sparse stream hold no slots at all.
 //
 // # Late and out-of-order samples
 //
@@ -163,14 +170,23 @@
 // is exact, never a running float sum: a running sum would depend on the
 // order of past Adds, and a decoded series (or a replay started elsewhere)
 // would read features that differ in the last bits. So each level counts
-// its aggregates (windows skip the levels without), each window keeps its
-// raw values sorted for the quantiles (updated by dropping what its start
-// passed and inserting what was appended, sorted again when a late sample
-// or a fold changes the raw samples; with no aggregate in the window the
-// quantile is the key of one value of the right rank), and an EWMA reuses
-// its decay factor when the newest time moves by the same step again.
-// TestIncrementalStateMatchesRecompute checks all of it against a decoded
-// copy after every Add of random streams.
+// its aggregates (windows skip the levels without), each window's raw
+// values are kept sorted for the quantiles (updated by dropping what its
+// start passed and inserting what was appended, sorted again when a late
+// sample or a fold changes the raw samples; with no aggregate in the
+// window the quantile is the key of one value of the right rank), and an
+// EWMA reuses its decay factor when the newest time moves by the same step
+// again. TestIncrementalStateMatchesRecompute checks all of it against a
+// decoded copy after every Add of random streams.
+//
+// The buffers of a read (the cached stats, the sorted values, the merged
+// sketch) are not state: they live in a Scratch that the series of one
+// owner share (Series.UseScratch; rules.SourceFeatures gives its series
+// one), each entry marked with the series it belongs to, so a series
+// costs no query memory of its own. A window read last by another series
+// is computed again: its values are sorted from scratch rather than
+// updated (TestSharedScratchChangesNothing checks that sharing changes no
+// read).
 //
 // Speed (go test -run '^$' -bench . ./features/, 2-core AMD EPYC, quiet
 // machine; sparse = one sample / 10 s, dense = 10 / s, after 2 h):

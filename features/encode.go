@@ -238,31 +238,30 @@ func (s *Series) AppendBinary(dst []byte) []byte {
 		dst = appendFloat(dst, e.m2)
 		dst = appendFloat(dst, e.w)
 	}
-	raw := s.raw[s.head:]
-	dst = binary.AppendUvarint(dst, uint64(len(raw)))
+	dst = binary.AppendUvarint(dst, uint64(s.raw.live()))
 	prevTs, prevDelta := s.newest, int64(0)
 	prevM, prevK := int64(0), -1
-	for i, r := range raw {
-		if i == 0 {
-			dst = binary.AppendUvarint(dst, uint64(s.newest-r.ts))
-		} else {
-			delta := r.ts - prevTs
-			dst = binary.AppendVarint(dst, delta-prevDelta)
-			prevDelta = delta
+	var chunk [64]sample
+	for p := s.raw.head; p < s.raw.n; p += len(chunk) {
+		for i, r := range s.raw.load(chunk[:0], p, min(p+len(chunk), s.raw.n)) {
+			if p+i == s.raw.head {
+				dst = binary.AppendUvarint(dst, uint64(s.newest-r.ts))
+			} else {
+				delta := r.ts - prevTs
+				dst = binary.AppendVarint(dst, delta-prevDelta)
+				prevDelta = delta
+			}
+			prevTs = r.ts
+			dst, prevM, prevK = appendFloatDec(dst, r.v, prevM, prevK)
 		}
-		prevTs = r.ts
-		dst, prevM, prevK = appendFloatDec(dst, r.v, prevM, prevK)
 	}
 	h := s.horizon(s.newest)
 	for i := range s.levels {
 		lv := &s.levels[i]
-		n := 0
-		for j := lv.lo; j < lv.hi; j++ {
-			if lv.slot(j).agg != nil {
-				n++
-			}
+		dst = binary.AppendUvarint(dst, uint64(lv.aggs))
+		if lv.aggs == 0 {
+			continue
 		}
-		dst = binary.AppendUvarint(dst, uint64(n))
 		prev := lv.lo
 		for j := lv.lo; j < lv.hi; j++ {
 			a := lv.slot(j).agg
@@ -418,7 +417,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	totalSlots := 0
 	for i := range s.levels {
 		s.levels[i].lo, s.levels[i].hi = lo[i], hi[i]
-		totalSlots += len(s.levels[i].slots)
+		totalSlots += s.levels[i].nslots
 	}
 	last := &s.levels[len(s.levels)-1]
 	oldest := last.lo * last.width
@@ -429,7 +428,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	if d.err != nil {
 		return nil, b, d.err
 	}
-	s.raw = make([]sample, 0, nraw)
+	raw := make([]sample, 0, nraw)
 	prevTs, prevDelta, prevV := s.newest, int64(0), math.NaN()
 	for i := int64(0); i < nraw && d.err == nil; i++ {
 		var ts int64
@@ -456,11 +455,11 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 		prevTs = ts
 		v := d.floatRef(prevV)
 		prevV = v
-		s.raw = append(s.raw, sample{ts, v})
+		raw = append(raw, sample{ts, v})
 	}
 	for i := range s.levels {
 		lv := &s.levels[i]
-		n := d.small(uint64(len(lv.slots)), "aggregate count")
+		n := d.small(uint64(lv.nslots), "aggregate count")
 		j := lv.lo
 		for k := int64(0); k < n && d.err == nil; k++ {
 			j += d.small(uint64(lv.hi-lv.lo), "bucket gap")
@@ -474,7 +473,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 					s.times++
 				}
 			}
-			lv.slot(j).agg = a
+			lv.setAgg(j, a)
 			lv.aggs++
 			j++
 		}
@@ -482,7 +481,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	if d.err != nil {
 		return nil, b, d.err
 	}
-	if err := s.attachRaw(); err != nil {
+	if err := s.attachRaw(raw); err != nil {
 		return nil, b, err
 	}
 	return s, d.b, nil
@@ -642,25 +641,30 @@ func decodeTimes(d *decoder, a *agg, start, width int64) *timeSet {
 	return t
 }
 
-// attachRaw counts each raw sample into its bucket, checking the invariants
+// attachRaw places each raw sample in its bucket, checking the invariants
 // the encoder relies on: no raw sample in an aggregated bucket, at most
 // rawPerBucket per bucket, and the newest sample present with lastV.
-func (s *Series) attachRaw() error {
+func (s *Series) attachRaw(raw []sample) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("features: decode: %s: %w", fmt.Sprintf(format, a...), ErrCorrupt)
 	}
-	for _, r := range s.raw {
+	// Samples are sorted, so a bucket's are consecutive.
+	prevLevel, prevBucket, n := -1, int64(0), 0
+	for _, r := range raw {
 		placed := false
 		for i := range s.levels {
 			lv := &s.levels[i]
 			if r.ts < lv.lo*lv.width {
 				continue
 			}
-			b := lv.slot(floorDiv(r.ts, lv.width))
-			if b.agg != nil {
+			j := floorDiv(r.ts, lv.width)
+			if lv.slot(j).agg != nil {
 				return bad("raw sample at %d inside an aggregated bucket", r.ts)
 			}
-			if b.raw++; b.raw > rawPerBucket {
+			if i != prevLevel || j != prevBucket {
+				prevLevel, prevBucket, n = i, j, 0
+			}
+			if n++; n > rawPerBucket {
 				return bad("bucket at %d holds more than %d raw samples", r.ts, rawPerBucket)
 			}
 			placed = true
@@ -670,8 +674,9 @@ func (s *Series) attachRaw() error {
 			return bad("raw sample at %d older than the state", r.ts)
 		}
 	}
-	if n := len(s.raw); n > 0 && s.raw[n-1].ts == s.newest {
-		if !sameFloat(s.raw[n-1].v, s.lastV) {
+	s.raw.build(raw)
+	if n := len(raw); n > 0 && raw[n-1].ts == s.newest {
+		if !sameFloat(raw[n-1].v, s.lastV) {
 			return bad("newest raw sample differs from the last value")
 		}
 		return nil

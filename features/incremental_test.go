@@ -97,11 +97,11 @@ func checkIncremental(t *testing.T, s *Series, step int) {
 			t.Fatalf("step %d window %s differs from a recompute:\n%+v\n%+v", step, w, a, b)
 		}
 		edge := s.newest - s.levels[k].win
-		raw := s.raw[s.rawIndex(edge+1):]
-		if s.sorted == nil {
+		raw := s.rawFrom(s.rawIndex(edge + 1))
+		if s.sc == nil || s.sc.sorted == nil {
 			continue
 		}
-		if sw := s.sorted[k]; sw.valid && sw.epoch == s.rawEpoch && sw.to == s.newest {
+		if sw := s.sc.sorted[k]; sw.owner == s && sw.valid && sw.epoch == s.rawEpoch && sw.to == s.newest {
 			want := make([]float64, 0, len(raw))
 			for _, r := range raw {
 				want = append(want, r.v)

@@ -68,10 +68,10 @@ type sample struct {
 	v  float64
 }
 
-// bucket is one slot of a level: empty, raw (its raw samples live in
-// Series.raw), or aggregated (agg != nil, raw == 0).
+// bucket is one slot of a level: aggregated (agg != nil), or else empty
+// or raw. A raw bucket's samples live in Series.raw, which is sorted by
+// time, so they are counted there: the samples in the bucket's time span.
 type bucket struct {
-	raw int32
 	agg *agg
 }
 
@@ -80,19 +80,42 @@ type bucket struct {
 type level struct {
 	width int64 // bucket width, ms
 	win   int64 // the window this level serves, ms
-	align int64 // the lower edge of the level is aligned to the next level's width
-	per   int64 // align / width
-	lo    int64 // bucket index range [lo, hi)
-	hi    int64
-	slots []bucket // ring indexed by bucket index mod len
-	aggs  int      // aggregated buckets in slots: windows skip a level without any
+	// per is the next level's width over this one's: the lower edge of the
+	// level is aligned to the next level's width, per*width (align).
+	per    int64
+	lo     int64 // bucket index range [lo, hi)
+	hi     int64
+	nslots int // the ring's length
+	// slots is a ring indexed by bucket index mod nslots, holding the
+	// aggregates; nil while the level has none (a sparse stream's levels
+	// never do).
+	slots []bucket
+	aggs  int // aggregated buckets in slots: windows skip a level without any
 }
 
-func (l *level) slot(j int64) *bucket { return &l.slots[l.ring(j)] }
+// slot is bucket j (the zero bucket when the level has no aggregate).
+func (l *level) slot(j int64) bucket {
+	if l.slots == nil {
+		return bucket{}
+	}
+	return l.slots[l.ring(j)]
+}
+
+// setAgg makes a the aggregate of bucket j (nil: none), allocating the
+// ring for the level's first aggregate.
+func (l *level) setAgg(j int64, a *agg) {
+	if l.slots == nil {
+		if a == nil {
+			return
+		}
+		l.slots = make([]bucket, l.nslots)
+	}
+	l.slots[l.ring(j)].agg = a
+}
 
 // ring is the position of bucket j in slots.
 func (l *level) ring(j int64) int {
-	n := int64(len(l.slots))
+	n := int64(l.nslots)
 	m := j % n
 	if m < 0 {
 		m += n
@@ -116,52 +139,58 @@ type ewma struct {
 type Series struct {
 	cfg      Config
 	fp       uint16
+	has      bool
 	lateness int64
 	levels   []level
 
-	has    bool
 	newest int64   // newest event time seen, ms: every window ends here
 	lastV  float64 // value of the newest sample
 
-	// raw holds the exact samples of raw buckets, sorted by (ts, arrival),
-	// live part raw[head:]. Event times are distinct, except in states
-	// decoded from the version 1 layout, which kept resends.
-	raw  []sample
-	head int
+	// raw holds the exact samples of raw buckets, sorted by (ts, arrival).
+	// Event times are distinct, except in states decoded from the version 1
+	// layout, which kept resends.
+	raw rawSamples
 
 	// times counts the live time sets; timesLo is the first bucket of level
 	// 0 that may hold one, the one holding newest - lateness (older buckets
 	// cannot take samples), kept while times > 0.
 	times   int
 	timesLo int64
-	// freeTimes are recycled time sets, so that steady-state Add does not
-	// allocate.
-	freeTimes []*timeSet
+	// spare holds recycled aggregates and time sets, so that steady-state
+	// Add does not allocate; nil until the series first aggregates.
+	spare *spares
 
 	ewmas []ewma
 
-	free []*agg // recycled aggregates, so steady-state Add does not allocate
-	// query scratch: the aggregates of a window, and its values for
-	// quantiles (sorted raw values when qsorted, else merged sketch bins)
-	aggScratch                 []windowAgg
-	qsorted                    bool
-	qvals                      []valueAt
-	scratch, scratch2, rawBins []bin
-	rawKeys                    []int32
+	// sc holds the buffers of window reads, shared with the other series of
+	// the owner (see Scratch).
+	sc *Scratch
 
 	// rawEpoch changes whenever raw samples change other than by appending
 	// after the newest event time or expiring: sortedRaw keeps the sorted
 	// values of windows across Adds within an epoch.
 	rawEpoch uint64
-	sorted   []sortedWindow
 
-	// version counts applied samples; cache holds each window's stats as of
-	// a version, so that a rule reading several stats walks a window once.
+	// version counts applied samples; the scratch holds a window's stats
+	// as of a version, so that a rule reading several stats walks a window
+	// once.
 	version uint64
-	cache   []cachedStats
+}
+
+type spares struct {
+	aggs  []*agg
+	times []*timeSet
+}
+
+func (s *Series) spares() *spares {
+	if s.spare == nil {
+		s.spare = &spares{}
+	}
+	return s.spare
 }
 
 type cachedStats struct {
+	owner   *Series
 	version uint64 // 0: empty
 	st      WindowStats
 }
@@ -176,6 +205,7 @@ func NewSeries(cfg Config) *Series {
 	cfg.Windows = append([]time.Duration(nil), cfg.Windows...)
 	cfg.HalfLives = append([]time.Duration(nil), cfg.HalfLives...)
 	s := &Series{cfg: cfg, fp: cfg.fingerprint(), lateness: cfg.Lateness.Milliseconds()}
+	s.raw.back = uint32(s.lateness)
 	n := len(cfg.Windows)
 	s.levels = make([]level, n)
 	for i, w := range cfg.Windows {
@@ -184,18 +214,18 @@ func NewSeries(cfg Config) *Series {
 	}
 	for i := range s.levels {
 		lv := &s.levels[i]
-		lv.align = lv.width
+		align := lv.width
 		if i+1 < n {
-			lv.align = s.levels[i+1].width
+			align = s.levels[i+1].width
 		}
-		lv.per = lv.align / lv.width
+		lv.per = align / lv.width
 		var prevWin int64
 		if i > 0 {
 			prevWin = s.levels[i-1].win
 		}
 		// Level i spans less than win - prevWin + align (+ one bucket for
 		// the newest partial bucket at level 0).
-		lv.slots = make([]bucket, (lv.win-prevWin+lv.align)/lv.width+2)
+		lv.nslots = int((lv.win-prevWin+align)/lv.width + 2)
 	}
 	s.ewmas = make([]ewma, len(cfg.HalfLives))
 	for i, h := range cfg.HalfLives {
@@ -223,7 +253,7 @@ func (s *Series) ranges(t int64, lo, hi *[maxWindows]int64) {
 	var prevQ int64
 	for i := range s.levels {
 		lv := &s.levels[i]
-		q := floorDiv(t-lv.win, lv.align)
+		q := floorDiv(t-lv.win, lv.per*lv.width)
 		lo[i] = q * lv.per
 		if i == 0 {
 			hi[i] = floorDiv(t, lv.width) + 1
@@ -271,16 +301,14 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 		}
 		j := floorDiv(ts, lv.width)
 		start := j * lv.width
-		b := lv.slot(j)
-		if b.agg != nil {
-			b.agg.add(start, ts, v, s.cfg.Counter)
-			if t := b.agg.times; t != nil {
+		if a := lv.slot(j).agg; a != nil {
+			a.add(start, ts, v, s.cfg.Counter)
+			if t := a.times; t != nil {
 				t.add(ts-start, lv.width)
 			}
 		} else {
-			s.insertRaw(ts, v)
-			b.raw++
-			if b.raw > rawPerBucket {
+			p := s.insertRaw(ts, v)
+			if s.rawAround(p, start, start+lv.width) > rawPerBucket {
 				a := s.newAgg()
 				if i == 0 {
 					if s.times == 0 {
@@ -289,7 +317,7 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 					a.times = s.rawTimes(start, lv.width)
 				}
 				s.foldRaw(a, start, start, start+lv.width)
-				b.agg, b.raw = a, 0
+				lv.setAgg(j, a)
 				lv.aggs++
 			}
 		}
@@ -325,7 +353,7 @@ func (s *Series) applied(ts int64) bool {
 		return a.times != nil && a.times.has(ts-j*lv.width)
 	}
 	p := s.rawIndex(ts)
-	return p < len(s.raw) && s.raw[p].ts == ts
+	return p < s.raw.n && s.raw.ts(p) == ts
 }
 
 // rawTimes is the time set of the raw samples of the level 0 bucket
@@ -333,11 +361,12 @@ func (s *Series) applied(ts int64) bool {
 func (s *Series) rawTimes(start, width int64) *timeSet {
 	t := s.newTimes()
 	prev := int64(-1)
-	for _, r := range s.raw[s.rawIndex(start):s.rawIndex(start+width)] {
-		o := r.ts - start
+	for i, end := s.rawIndex(start), s.rawIndex(start+width); i < end; i++ {
+		o := s.raw.ts(i) - start
 		if o == prev {
 			t.reset()
-			s.freeTimes = append(s.freeTimes, t)
+			sp := s.spares()
+			sp.times = append(sp.times, t)
 			return nil
 		}
 		t.add(o, width)
@@ -348,9 +377,10 @@ func (s *Series) rawTimes(start, width int64) *timeSet {
 }
 
 func (s *Series) newTimes() *timeSet {
-	if n := len(s.freeTimes); n > 0 {
-		t := s.freeTimes[n-1]
-		s.freeTimes = s.freeTimes[:n-1]
+	if sp := s.spares(); len(sp.times) > 0 {
+		n := len(sp.times)
+		t := sp.times[n-1]
+		sp.times = sp.times[:n-1]
 		return t
 	}
 	return &timeSet{last: -1}
@@ -373,7 +403,8 @@ func (s *Series) forgetTimes(t int64) {
 func (s *Series) releaseTimes(a *agg) {
 	s.times--
 	a.times.reset()
-	s.freeTimes = append(s.freeTimes, a.times)
+	sp := s.spares()
+	sp.times = append(sp.times, a.times)
 	a.times = nil
 }
 
@@ -420,36 +451,60 @@ func (s *Series) advance(t int64) {
 	s.ranges(t, &lo, &hi)
 	for i := len(s.levels) - 1; i >= 0; i-- {
 		lv := &s.levels[i]
-		end := min(lv.hi, lo[i])
-		m := lv.ring(lv.lo)
-		for j := lv.lo; j < end; j++ {
-			b := &lv.slots[m]
-			if m++; m == len(lv.slots) {
-				m = 0
-			}
-			if b.raw > 0 || b.agg != nil {
-				s.relocate(i, j, b, &lo)
-			}
-			if b.agg != nil {
-				lv.aggs--
-			}
-			*b = bucket{}
+		if end := min(lv.hi, lo[i]); lv.lo < end {
+			s.moveOut(i, end, &lo)
 		}
 		lv.lo, lv.hi = lo[i], hi[i]
+		if lv.aggs == 0 {
+			lv.slots = nil
+		}
 	}
 	last := &s.levels[len(s.levels)-1]
 	oldest := last.lo * last.width
-	for s.head < len(s.raw) && s.raw[s.head].ts < oldest {
-		s.head++
-	}
-	if s.head == len(s.raw) {
-		s.raw, s.head = s.raw[:0], 0
+	s.raw.expire(oldest)
+}
+
+// moveOut relocates the buckets of level i below end, which newest time
+// has moved out of it, in time order: the aggregates of its ring and the
+// raw buckets, found from the raw samples.
+func (s *Series) moveOut(i int, end int64, lo *[maxWindows]int64) {
+	lv := &s.levels[i]
+	stop := end * lv.width
+	for j := lv.lo; j < end; {
+		// The next bucket holding samples: the one of the next raw sample,
+		// or an aggregate before it.
+		p := s.rawIndex(j * lv.width)
+		next := end
+		if p < s.raw.n && s.raw.ts(p) < stop {
+			next = floorDiv(s.raw.ts(p), lv.width)
+		}
+		var a *agg
+		if lv.aggs > 0 {
+			for k := j; k < next; k++ {
+				if a = lv.slot(k).agg; a != nil {
+					next = k
+					break
+				}
+			}
+		}
+		if next == end {
+			return
+		}
+		if a != nil {
+			lv.setAgg(next, nil)
+		}
+		s.relocate(i, next, a, p, lo)
+		if a != nil {
+			lv.aggs--
+		}
+		j = next + 1
 	}
 }
 
-// relocate moves bucket j of level i to the level that now covers its start
-// (all of it: level edges are aligned to the coarser width), or drops it.
-func (s *Series) relocate(i int, j int64, b *bucket, lo *[maxWindows]int64) {
+// relocate moves bucket j of level i, aggregated into a or else raw (its
+// samples from raw[p]), to the level that now covers its start (all of it:
+// level edges are aligned to the coarser width), or drops it.
+func (s *Series) relocate(i int, j int64, a *agg, p int, lo *[maxWindows]int64) {
 	src := &s.levels[i]
 	start := j * src.width
 	for d := i + 1; d < len(s.levels); d++ {
@@ -459,38 +514,70 @@ func (s *Series) relocate(i int, j int64, b *bucket, lo *[maxWindows]int64) {
 		}
 		jd := floorDiv(start, dl.width)
 		dstStart := jd * dl.width
-		db := dl.slot(jd)
-		if db.agg == nil && b.agg == nil && db.raw+b.raw <= rawPerBucket {
-			db.raw += b.raw
-			return
-		}
-		if db.agg == nil {
-			db.agg = s.newAgg()
-			dl.aggs++
-			if db.raw > 0 {
-				// Earlier sources of this destination are older than start.
-				s.foldRaw(db.agg, dstStart, dstStart, start)
-				db.raw = 0
+		// Earlier sources of this destination are older than start: its
+		// raw samples so far are the ones just before p.
+		da := dl.slot(jd).agg
+		earlier := 0
+		if da == nil {
+			for k := p - 1; k >= s.raw.head && s.raw.ts(k) >= dstStart; k-- {
+				earlier++
 			}
 		}
-		if b.agg != nil {
-			db.agg.merge(b.agg, float64(start-dstStart), s.cfg.Counter)
-			s.freeAgg(b.agg)
+		if da == nil && a == nil && earlier+s.rawAround(p, start, start+src.width) <= rawPerBucket {
+			return
+		}
+		if da == nil {
+			da = s.newAgg()
+			dl.setAgg(jd, da)
+			dl.aggs++
+			if earlier > 0 {
+				s.foldRaw(da, dstStart, dstStart, start)
+			}
+		}
+		if a != nil {
+			da.merge(a, float64(start-dstStart), s.cfg.Counter)
+			s.freeAgg(a)
 		} else {
-			s.foldRaw(db.agg, dstStart, start, start+src.width)
+			s.foldRaw(da, dstStart, start, start+src.width)
 		}
 		return
 	}
 	// Expired: raw samples are trimmed by the caller.
-	if b.agg != nil {
-		s.freeAgg(b.agg)
+	if a != nil {
+		s.freeAgg(a)
 	}
 }
 
+// rawAround counts the raw samples in [from, to) around raw[p] (counted
+// when in it): the samples of a bucket, at most rawPerBucket+1 of them.
+func (s *Series) rawAround(p int, from, to int64) int {
+	n := 0
+	for k := p; k >= s.raw.head && k < s.raw.n; k-- {
+		t := s.raw.ts(k)
+		if t < from {
+			break
+		}
+		if t < to {
+			n++
+		}
+	}
+	for k := p + 1; k < s.raw.n; k++ {
+		t := s.raw.ts(k)
+		if t >= to {
+			break
+		}
+		if t >= from {
+			n++
+		}
+	}
+	return n
+}
+
 func (s *Series) newAgg() *agg {
-	if n := len(s.free); n > 0 {
-		a := s.free[n-1]
-		s.free = s.free[:n-1]
+	if sp := s.spares(); len(sp.aggs) > 0 {
+		n := len(sp.aggs)
+		a := sp.aggs[n-1]
+		sp.aggs = sp.aggs[:n-1]
 		return a
 	}
 	return &agg{bins: make([]bin, 0, 8)}
@@ -501,41 +588,17 @@ func (s *Series) freeAgg(a *agg) {
 		s.releaseTimes(a)
 	}
 	a.clear()
-	s.free = append(s.free, a)
+	sp := s.spares()
+	sp.aggs = append(sp.aggs, a)
 }
 
-// rawIndex is the first index in raw[head:] (absolute) with ts >= t.
-func (s *Series) rawIndex(t int64) int {
-	lo, hi := s.head, len(s.raw)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if s.raw[m].ts < t {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
-}
+// rawIndex is the first index of a live raw sample with ts >= t.
+func (s *Series) rawIndex(t int64) int { return s.raw.search(t) }
 
-func (s *Series) insertRaw(ts int64, v float64) {
-	n := len(s.raw)
-	if n == cap(s.raw) && s.head > 0 && s.head >= (n-s.head)/4 {
-		m := copy(s.raw, s.raw[s.head:])
-		s.raw, s.head = s.raw[:m], 0
-		n = m
-	}
-	if n == s.head || s.raw[n-1].ts <= ts {
-		s.raw = append(s.raw, sample{ts, v})
-		return
-	}
-	// Out of order: after every sample with ts <= this one (equal times
-	// come only from the version 1 layout, which kept resends).
-	p := s.rawIndex(ts + 1)
-	s.raw = append(s.raw, sample{})
-	copy(s.raw[p+1:], s.raw[p:])
-	s.raw[p] = sample{ts, v}
-}
+// insertRaw inserts a sample in raw, after every sample with ts <= its own
+// (equal times come only from the version 1 layout, which kept resends),
+// and returns its index.
+func (s *Series) insertRaw(ts int64, v float64) int { return s.raw.insert(ts, v) }
 
 // foldRaw folds the raw samples with ts in [from, to) into a (whose bucket
 // starts at aggStart) in time order and removes them from raw.
@@ -543,10 +606,10 @@ func (s *Series) foldRaw(a *agg, aggStart, from, to int64) {
 	s.rawEpoch++
 	p0 := s.rawIndex(from)
 	p1 := s.rawIndex(to)
-	for _, r := range s.raw[p0:p1] {
-		a.add(aggStart, r.ts, r.v, s.cfg.Counter)
+	for i := p0; i < p1; i++ {
+		a.add(aggStart, s.raw.ts(i), s.raw.v(i), s.cfg.Counter)
 	}
-	s.raw = append(s.raw[:p0], s.raw[p1:]...)
+	s.raw.remove(p0, p1)
 }
 
 // Last returns the newest sample (by event time).

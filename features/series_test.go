@@ -357,21 +357,24 @@ func checkInvariants(t *testing.T, s *Series) {
 	}
 	for i := range s.levels {
 		lv := &s.levels[i]
-		if lv.hi-lv.lo > int64(len(lv.slots)) || lv.hi < lv.lo {
-			t.Fatalf("level %d range [%d,%d) exceeds ring %d", i, lv.lo, lv.hi, len(lv.slots))
+		if lv.hi-lv.lo > int64(lv.nslots) || lv.hi < lv.lo {
+			t.Fatalf("level %d range [%d,%d) exceeds ring %d", i, lv.lo, lv.hi, lv.nslots)
+		}
+		if (lv.slots == nil) != (lv.aggs == 0) {
+			t.Fatalf("level %d: %d aggregates, ring allocated: %v", i, lv.aggs, lv.slots != nil)
 		}
 		if i > 0 && lv.hi*lv.width != s.levels[i-1].lo*s.levels[i-1].width {
 			t.Fatalf("level %d does not end where level %d starts", i, i-1)
 		}
 		live := 0
 		for j := lv.lo; j < lv.hi; j++ {
-			if b := lv.slot(j); b.raw > 0 || b.agg != nil {
+			if b := lv.slot(j); b.agg != nil {
 				live++
 			}
 		}
 		all := 0
 		for _, b := range lv.slots {
-			if b.raw > 0 || b.agg != nil {
+			if b.agg != nil {
 				all++
 			}
 		}
@@ -388,8 +391,8 @@ func checkInvariants(t *testing.T, s *Series) {
 	if sets != s.times {
 		t.Fatalf("%d time sets, counted %d", sets, s.times)
 	}
-	counts := map[*bucket]int32{}
-	raw := s.raw[s.head:]
+	counts := map[[2]int64]int32{}
+	raw := s.rawFrom(s.raw.head)
 	for k, r := range raw {
 		if k > 0 && raw[k-1].ts > r.ts {
 			t.Fatalf("raw samples out of order at %d", k)
@@ -402,7 +405,7 @@ func checkInvariants(t *testing.T, s *Series) {
 				if b.agg != nil {
 					t.Fatalf("raw sample in an aggregated bucket")
 				}
-				counts[b]++
+				counts[[2]int64{int64(i), floorDiv(r.ts, lv.width)}]++
 				found = true
 			}
 		}
@@ -414,8 +417,8 @@ func checkInvariants(t *testing.T, s *Series) {
 		lv := &s.levels[i]
 		for j := lv.lo; j < lv.hi; j++ {
 			b := lv.slot(j)
-			if b.raw != counts[b] || b.raw > rawPerBucket {
-				t.Fatalf("level %d bucket %d: raw count %d, %d samples", i, j, b.raw, counts[b])
+			if n := counts[[2]int64{int64(i), j}]; n > rawPerBucket {
+				t.Fatalf("level %d bucket %d: %d raw samples", i, j, n)
 			}
 			if a := b.agg; a != nil {
 				start := j * lv.width

@@ -65,10 +65,6 @@ func keyValue(k int32) float64 {
 	return 0
 }
 
-func validKey(k int32) bool {
-	return k == 0 || (k > 0 && k <= 2*keyOffset) || (k < 0 && k >= -2*keyOffset)
-}
-
 // addKey adds one value's key to sorted bins, collapsing past the bound.
 func addKey(bins []bin, k int32) []bin {
 	i, found := slices.BinarySearchFunc(bins, k, func(b bin, k int32) int { return cmp.Compare(b.key, k) })
@@ -76,21 +72,55 @@ func addKey(bins []bin, k int32) []bin {
 		bins[i].n++
 		return bins
 	}
-	bins = slices.Insert(bins, i, bin{key: k, n: 1})
+	bins = slices.Insert(roomForBins(bins, len(bins)+1), i, bin{key: k, n: 1})
 	return collapse(bins)
 }
 
 // mergeBins merges sorted src into sorted dst, then collapses.
 func mergeBins(dst, src []bin) []bin {
-	for _, b := range src {
-		i, found := slices.BinarySearchFunc(dst, b.key, func(x bin, k int32) int { return cmp.Compare(x.key, k) })
-		if found {
-			dst[i].n += b.n
-		} else {
-			dst = slices.Insert(dst, i, b)
+	var buf [2 * sketchMaxBins]bin
+	if len(dst)+len(src) > len(buf) {
+		// Sketches stay collapsed, so this is for completeness.
+		for _, b := range src {
+			i, found := slices.BinarySearchFunc(dst, b.key, func(x bin, k int32) int { return cmp.Compare(x.key, k) })
+			if found {
+				dst[i].n += b.n
+			} else {
+				dst = slices.Insert(dst, i, b)
+			}
+		}
+		return collapse(dst)
+	}
+	merged := buf[:0]
+	i, j := 0, 0
+	for i < len(dst) && j < len(src) {
+		switch a, b := dst[i], src[j]; {
+		case a.key < b.key:
+			merged = append(merged, a)
+			i++
+		case a.key > b.key:
+			merged = append(merged, b)
+			j++
+		default:
+			merged = append(merged, bin{key: a.key, n: a.n + b.n})
+			i++
+			j++
 		}
 	}
-	return collapse(dst)
+	merged = append(append(merged, dst[i:]...), src[j:]...)
+	merged = collapse(merged)
+	return append(roomForBins(dst[:0], len(merged)), merged...)
+}
+
+// roomForBins returns bins with capacity for n, growing it by doubling
+// but never past what a sketch can hold before it collapses
+// (sketchMaxBins+1): an aggregate's sketch costs at most that.
+func roomForBins(bins []bin, n int) []bin {
+	if n <= cap(bins) {
+		return bins
+	}
+	c := max(n, min(2*cap(bins), sketchMaxBins+1))
+	return append(make([]bin, 0, c), bins...)
 }
 
 func collapse(bins []bin) []bin {

@@ -165,17 +165,19 @@ type windowAgg struct {
 	start int64
 }
 
-// accumulate computes window k: its raw samples (all in s.raw from the
-// first one after the window's start) in two passes, its aggregates in time
+// accumulate computes window k: its raw samples (all the raw samples from
+// the first one after the window's start, unpacked in the scratch) in two passes, its aggregates in time
 // order, then one merged into the other. With quantiles it leaves the
-// window's values for quantile: sorted in s.qvals when the window holds
-// only raw samples, else as a merged, sorted sketch in s.scratch.
+// window's values for quantile in the scratch: sorted in qvals when the
+// window holds only raw samples, else as a merged, sorted sketch in bins.
 func (s *Series) accumulate(k int, quantiles bool) acc {
+	sc := s.scratch()
 	end := s.newest
 	edge := end - s.levels[k].win
 	counter := s.cfg.Counter
-	raw := s.raw[s.rawIndex(edge+1):]
-	aggs := s.aggScratch[:0]
+	sc.raw = s.raw.load(sc.raw[:0], s.rawIndex(edge+1), s.raw.n)
+	raw := sc.raw
+	aggs := sc.aggs[:0]
 	for i := k; i >= 0; i-- {
 		lv := &s.levels[i]
 		if lv.aggs == 0 {
@@ -195,7 +197,7 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 			aggs = append(aggs, windowAgg{a: a, start: j * lv.width})
 		}
 	}
-	s.aggScratch = aggs
+	sc.aggs = aggs
 	c := rawAcc(raw, end, counter)
 	if len(aggs) > 0 {
 		var ca acc
@@ -223,22 +225,22 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 	if !quantiles {
 		return c
 	}
-	s.qsorted = len(aggs) == 0
-	if s.qsorted {
-		s.qvals = s.sortedRaw(k, raw, edge, end)
+	sc.qsorted = len(aggs) == 0
+	if sc.qsorted {
+		sc.qvals = s.sortedRaw(k, raw, edge, end)
 		return c
 	}
-	s.scratch = s.scratch[:0]
+	sc.bins = sc.bins[:0]
 	for _, wa := range aggs {
-		s.mergeScratch(wa.a.bins)
+		sc.mergeBins(wa.a.bins)
 	}
 	if len(raw) > 0 {
-		keys := s.rawKeys[:0]
+		keys := sc.rawKeys[:0]
 		for _, r := range raw {
 			keys = append(keys, sketchKey(r.v))
 		}
 		slices.Sort(keys)
-		bins := s.rawBins[:0]
+		bins := sc.rawBins[:0]
 		for _, k := range keys {
 			if n := len(bins); n > 0 && bins[n-1].key == k {
 				bins[n-1].n++
@@ -246,15 +248,17 @@ func (s *Series) accumulate(k int, quantiles bool) acc {
 				bins = append(bins, bin{key: k, n: 1})
 			}
 		}
-		s.rawKeys, s.rawBins = keys, bins
-		s.mergeScratch(bins)
+		sc.rawKeys, sc.rawBins = keys, bins
+		sc.mergeBins(bins)
 	}
 	return c
 }
 
-// sortedWindow holds the values of the raw samples of a window with event
-// times in (from, to], sorted by value, as of rawEpoch epoch.
+// sortedWindow holds the values of the raw samples of a window of owner
+// with event times in (from, to], sorted by value, as of its rawEpoch
+// epoch.
 type sortedWindow struct {
+	owner    *Series
 	valid    bool
 	epoch    uint64
 	from, to int64
@@ -273,10 +277,10 @@ type valueAt struct {
 // other change of the raw samples (a late sample, a fold into an
 // aggregate) changes rawEpoch and the values are sorted from scratch.
 func (s *Series) sortedRaw(k int, raw []sample, edge, end int64) []valueAt {
-	if s.sorted == nil {
-		s.sorted = make([]sortedWindow, len(s.levels))
+	sw := perWindow(&s.scratch().sorted, k)
+	if sw.owner != s {
+		sw.valid = false
 	}
-	sw := &s.sorted[k]
 	// Appended samples are inserted one by one: past a few, sorting is
 	// cheaper.
 	const maxInserts = 8
@@ -289,8 +293,8 @@ func (s *Series) sortedRaw(k int, raw []sample, edge, end int64) []valueAt {
 		for _, r := range raw {
 			vals = append(vals, valueAt{v: r.v, ts: r.ts})
 		}
-		slices.SortFunc(vals, func(a, b valueAt) int { return cmp.Compare(a.v, b.v) })
-		*sw = sortedWindow{valid: true, epoch: s.rawEpoch, from: edge, to: end, vals: vals}
+		sortByValue(vals)
+		*sw = sortedWindow{owner: s, valid: true, epoch: s.rawEpoch, from: edge, to: end, vals: vals}
 		return vals
 	}
 	vals := sw.vals
@@ -309,6 +313,24 @@ func (s *Series) sortedRaw(k int, raw []sample, edge, end int64) []valueAt {
 	}
 	sw.from, sw.to, sw.vals = edge, end, vals
 	return vals
+}
+
+// sortByValue sorts values by value. Series sharing a scratch sort their
+// windows again whenever another one read them last, so the few values of
+// a short window are sorted by insertion, without a comparison call.
+func sortByValue(vals []valueAt) {
+	if len(vals) > 48 {
+		slices.SortFunc(vals, func(a, b valueAt) int { return cmp.Compare(a.v, b.v) })
+		return
+	}
+	for i := 1; i < len(vals); i++ {
+		x := vals[i]
+		j := i
+		for ; j > 0 && vals[j-1].v > x.v; j-- {
+			vals[j] = vals[j-1]
+		}
+		vals[j] = x
+	}
 }
 
 // rawSearch is the first index in raw (sorted by time) with ts >= t.
@@ -353,12 +375,12 @@ func interleavedIncrease(raw []sample, aggs []windowAgg) float64 {
 	return inc
 }
 
-// mergeScratch merges sorted bins into the sorted, duplicate-free
-// s.scratch. Windows repeat the same few keys, so s.scratch stays short
-// and this is linear in the bins read.
-func (s *Series) mergeScratch(src []bin) {
-	a := s.scratch
-	out := s.scratch2[:0]
+// mergeBins merges sorted bins into the sorted, duplicate-free sc.bins.
+// Windows repeat the same few keys, so sc.bins stays short and this is
+// linear in the bins read.
+func (sc *Scratch) mergeBins(src []bin) {
+	a := sc.bins
+	out := sc.bins2[:0]
 	i, j := 0, 0
 	for i < len(a) && j < len(src) {
 		switch {
@@ -376,21 +398,19 @@ func (s *Series) mergeScratch(src []bin) {
 	}
 	out = append(out, a[i:]...)
 	out = append(out, src[j:]...)
-	s.scratch, s.scratch2 = out, a[:0]
+	sc.bins, sc.bins2 = out, a[:0]
 }
 
-// stats returns window k's stats from the cache, computed if the state
-// changed since. The pointer is valid until the next Add.
+// stats returns window k's stats from the scratch, computed if they are
+// another series' or the state changed since. The pointer is valid until
+// the next Add or the next read of another series sharing the scratch.
 func (s *Series) stats(k int, quantiles bool) *WindowStats {
-	if s.cache == nil {
-		s.cache = make([]cachedStats, len(s.levels))
-	}
-	ce := &s.cache[k]
-	if ce.version == s.version+1 && (ce.st.hasQuantiles || !quantiles) {
+	ce := perWindow(&s.scratch().cache, k)
+	if ce.owner == s && ce.version == s.version+1 && (ce.st.hasQuantiles || !quantiles) {
 		return &ce.st
 	}
 	s.computeStats(&ce.st, k, quantiles)
-	ce.version = s.version + 1
+	ce.owner, ce.version = s, s.version+1
 	return &ce.st
 }
 
@@ -426,14 +446,14 @@ func (s *Series) computeStats(out *WindowStats, k int, quantiles bool) {
 		st.hasCounter = true
 	}
 	if quantiles {
-		if s.qsorted {
-			st.P50 = sortedQuantile(s.qvals, 0.5, c.min, c.max)
-			st.P95 = sortedQuantile(s.qvals, 0.95, c.min, c.max)
-			st.P99 = sortedQuantile(s.qvals, 0.99, c.min, c.max)
+		if sc := s.scratch(); sc.qsorted {
+			st.P50 = sortedQuantile(sc.qvals, 0.5, c.min, c.max)
+			st.P95 = sortedQuantile(sc.qvals, 0.95, c.min, c.max)
+			st.P99 = sortedQuantile(sc.qvals, 0.99, c.min, c.max)
 		} else {
-			st.P50 = quantile(s.scratch, 0.5, c.min, c.max)
-			st.P95 = quantile(s.scratch, 0.95, c.min, c.max)
-			st.P99 = quantile(s.scratch, 0.99, c.min, c.max)
+			st.P50 = quantile(sc.bins, 0.5, c.min, c.max)
+			st.P95 = quantile(sc.bins, 0.95, c.min, c.max)
+			st.P99 = quantile(sc.bins, 0.99, c.min, c.max)
 		}
 		st.hasQuantiles = true
 	}
@@ -573,16 +593,31 @@ func (s *Series) Stat(name string, window time.Duration, nowUnixMilli int64) (fl
 	return 0, false
 }
 
-// Float is a float64 that encodes to JSON as null when it is not finite.
+// Float is a float64 that JSON-encodes NaN and infinities as null, which
+// encoding/json otherwise refuses, and decodes null as NaN.
 type Float float64
 
-// MarshalJSON implements json.Marshaler.
+// MarshalJSON writes the number, or null when it is not finite.
 func (f Float) MarshalJSON() ([]byte, error) {
 	v := float64(f)
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return []byte("null"), nil
 	}
 	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON reads a number, or null as NaN.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
 }
 
 // SeriesSnapshot is a JSON view of a series for the API.

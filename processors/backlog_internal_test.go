@@ -52,7 +52,7 @@ func (r *refuseOnce) Produce(ctx context.Context, rec *kgo.Record, promise func(
 func TestALaneSendsItsBacklogAgainInBatchesTheBrokerTakes(t *testing.T) {
 	b := brokertest.Start(t, broker.Options{MaxMessageBytes: 1048588, Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
-	// As cmd/eventops builds its producers: batches as large as the
+	// As the replica builds its producers: batches as large as the
 	// brokers take.
 	limit, err := broker.BatchLimit(context.Background(), b.Addrs())
 	if err != nil {

@@ -52,7 +52,7 @@ func TestFeatureViewReadsWhileItStops(t *testing.T) {
 					default:
 					}
 					v.Recovered()
-					_, _ = v.SourceFeatures(context.Background(), "acme", "h")
+					_, _ = v.SourceState(context.Background(), "acme", "h")
 				}
 			}()
 		}
@@ -63,7 +63,7 @@ func TestFeatureViewReadsWhileItStops(t *testing.T) {
 		if v.Recovered() {
 			t.Fatal("a stopped view says it is recovered")
 		}
-		if _, err := v.SourceFeatures(context.Background(), "acme", "h"); err == nil {
+		if _, err := v.SourceState(context.Background(), "acme", "h"); err == nil {
 			t.Fatal("a stopped view answered a read")
 		}
 		close(stop)

@@ -84,7 +84,7 @@ func (p *writingPartition) Deliver(key string, offset, _ int64, _ *tables.Signal
 		if err != nil {
 			panic(err)
 		}
-		rec := &kgo.Record{Topic: string(tables.FeaturesTable), Key: []byte(key), Value: v}
+		rec := &kgo.Record{Topic: tables.FeaturesTable, Key: []byte(key), Value: v}
 		if err := p.h.cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 			panic(err)
 		}
@@ -162,7 +162,7 @@ func TestAStateFlushedAfterTheGroupStartedAgainIsTheOneTheSourceResumesFrom(t *t
 		}
 		// Let the last signal's state become durable and be committed.
 		waitFor(t, time.Minute, "the last signal committed", func() error {
-			offs, err := kadm.NewClient(cl).FetchOffsets(ctx, string(tables.FeaturesGroup))
+			offs, err := kadm.NewClient(cl).FetchOffsets(ctx, tables.FeaturesGroup)
 			if err != nil {
 				return err
 			}
@@ -181,7 +181,7 @@ func TestAStateFlushedAfterTheGroupStartedAgainIsTheOneTheSourceResumesFrom(t *t
 	run(1)
 	run(1)
 	before := host.lastGeneration()
-	if _, err := kadm.NewClient(cl).DeleteGroup(ctx, string(tables.FeaturesGroup)); err != nil {
+	if _, err := kadm.NewClient(cl).DeleteGroup(ctx, tables.FeaturesGroup); err != nil {
 		t.Fatal(err)
 	}
 	// Its new life: the first signal is applied and flushed, the second

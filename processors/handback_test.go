@@ -15,7 +15,7 @@ import (
 
 	"github.com/eventops/eventops/broker"
 	"github.com/eventops/eventops/broker/brokertest"
-	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
 )
 
 // logBuffer keeps what a test's processors log, debug included.
@@ -114,7 +114,7 @@ func startMember(t *testing.T, k Kafka, topic, name string, rd *reads, finished 
 		}
 	}
 	m := &member{name: name, ran: make(chan error, 1), assigned: make(chan time.Time, 16)}
-	graph := goka.DefineGroup("eventops-handback-test", goka.Input(goka.Stream(topic), tables.BytesCodec{}, cb))
+	graph := goka.DefineGroup("eventops-handback-test", goka.Input(goka.Stream(topic), gokatables.BytesCodec{}, cb))
 	k.ClientID = name
 	opts := append(k.ProcessorOptions(), goka.WithRebalanceCallback(func(a goka.Assignment) {
 		if len(a) > 0 {

@@ -24,6 +24,7 @@ import (
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // sentRecord is the notifications table in memory.
@@ -217,7 +218,7 @@ func TestNotifyRevokedPartitionsHandBackHeldTransitions(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("a never got its partitions")
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(tables.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgotables.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // silentBroker takes records and never answers them: what a stage writes
@@ -85,7 +86,7 @@ func TestARawRecordWithoutAValueDoesNotCommitPastPendingRecords(t *testing.T) {
 	out.mu.Lock()
 	for _, r := range out.recs {
 		if r.Topic == tables.DLQTopic {
-			reasons[tables.Header(r, tables.HeaderReason)]++
+			reasons[kgotables.Header(r, tables.HeaderReason)]++
 		}
 	}
 	out.mu.Unlock()
@@ -102,7 +103,7 @@ func TestARawRecordWithoutAValueDoesNotCommitPastPendingRecords(t *testing.T) {
 		t.Fatal("ingest did not stop")
 	}
 
-	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, string(tables.IngestGroup))
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, tables.IngestGroup)
 	if err != nil {
 		t.Fatal(err)
 	}

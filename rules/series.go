@@ -129,13 +129,17 @@ func FormatSelector(sel []Label) string {
 // SourceFeatures serves Features from the feature series of one source. It
 // is how an actor (and the rule-test runner) connects the feature engine to
 // rules. The zero value is empty and ready. It is not safe for concurrent
-// use: one actor owns it.
+// use: one actor owns it, and the series it is given are read through it
+// only (Set gives them its scratch).
 type SourceFeatures struct {
 	byMetric map[string][]seriesEntry // sorted by tags
 	// The series of the metric read last: an evaluation reads one metric
 	// several times in a row.
 	lastMetric string
 	last       []seriesEntry
+	// scratch holds the buffers of window reads for all the series: they
+	// are read one at a time, so none keeps its own.
+	scratch features.Scratch
 }
 
 // of returns the series of metric.
@@ -162,6 +166,7 @@ func (s *SourceFeatures) find(metric string, tags []Label) (int, bool) {
 // Set makes ser the series of metric with tags (sorted by name; the list
 // is kept, not copied).
 func (s *SourceFeatures) Set(metric string, tags []Label, ser *features.Series) {
+	ser.UseScratch(&s.scratch)
 	if s.byMetric == nil {
 		s.byMetric = map[string][]seriesEntry{}
 	}

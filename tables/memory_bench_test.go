@@ -14,21 +14,24 @@ import (
 )
 
 // BenchmarkSeriesMemory measures what a series costs a features replica:
-// sources of 10 metrics with 10 series each (tags core 0..9), every series
-// with two hours of one sample per 10 s (a gauge with 2 decimals), held as
-// an actor holds them (the state and the rules' index of its series). It
-// reports the heap and the RSS per series, and the encoded state per
-// series; "queried" series have also been read as rules read them (every
-// window's average and p99), which leaves query buffers behind.
+// 20,000 series, as sources of 10 metrics with 10 series each (tags core
+// 0..9) or with one series each, every series with two hours of one sample
+// per 10 s (a gauge with 2 decimals), held as an actor holds them (the
+// state and the rules' index of its series). It reports the heap and the
+// RSS per series, and the encoded state per series; "queried" series have
+// also been read as rules read them (every window's average and p99).
 //
 //	go test -run '^$' -bench SeriesMemory -benchtime 1x ./tables/
 func BenchmarkSeriesMemory(b *testing.B) {
-	b.Run("held", func(b *testing.B) { seriesMemory(b, false) })
-	b.Run("queried", func(b *testing.B) { seriesMemory(b, true) })
+	b.Run("held", func(b *testing.B) { seriesMemory(b, 10, false) })
+	b.Run("queried", func(b *testing.B) { seriesMemory(b, 10, true) })
+	b.Run("held-1-per-metric", func(b *testing.B) { seriesMemory(b, 1, false) })
+	b.Run("queried-1-per-metric", func(b *testing.B) { seriesMemory(b, 1, true) })
 }
 
-func seriesMemory(b *testing.B, queried bool) {
-	const sources, metrics, perMetric, samples = 200, 10, 10, 720
+func seriesMemory(b *testing.B, perMetric int, queried bool) {
+	const total, metrics, samples = 20_000, 10, 720
+	sources := total / (metrics * perMetric)
 	type held struct {
 		st    *SourceState
 		feats rules.SourceFeatures
@@ -47,7 +50,7 @@ func seriesMemory(b *testing.B, queried bool) {
 					tags := Tags{{Key: "core", Value: strconv.Itoa(c)}, {Key: "env", Value: "prod"}}
 					ser := features.NewSeries(features.DefaultConfig())
 					for i := range int64(samples) {
-						v := float64(int64(4000+1000*float64(c)/perMetric+float64(i%97))) / 100
+						v := float64(int64(4000+1000*float64(c)/float64(perMetric)+float64(i%97))) / 100
 						ser.Add(1_761_040_800_000+i*10_000, v)
 					}
 					if queried {
@@ -73,7 +76,7 @@ func seriesMemory(b *testing.B, queried bool) {
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/series")
 		b.ReportMetric(float64(rssAfter-rssBefore)/n, "rss-B/series")
-		b.ReportMetric(float64(len(enc))/(metrics*perMetric), "state-B/series")
+		b.ReportMetric(float64(len(enc))/float64(metrics*perMetric), "state-B/series")
 		runtime.KeepAlive(all)
 	}
 }

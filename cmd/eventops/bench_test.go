@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/eventops/eventops/bench"
 	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/store/storetest"
 )
@@ -24,7 +25,7 @@ func TestBenchSmoke(t *testing.T) {
 		}
 		t.Fatalf("eventops bench --quick: %v\n%s", err, stderr)
 	}
-	var res BenchResult
+	var res bench.Result
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
