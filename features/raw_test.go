@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/eventops/eventops/internal/race"
 )
 
 // rawFrom unpacks the live raw samples from index p on.
@@ -31,13 +33,20 @@ func TestRawSamplesMatchAPlainSlice(t *testing.T) {
 			return float64(rng.IntN(100))
 		},
 	}
+	// A quarter of the steps under the race detector (it finds nothing in
+	// this single-goroutine code and slows it several times over) and under
+	// -short; plain go test and make fuzz run 20,000.
+	steps := 20_000
+	if testing.Short() || race.Enabled {
+		steps = 5_000
+	}
 	for ki, kind := range kinds {
 		for _, seconds := range []bool{true, false} {
 			rng := rand.New(rand.NewPCG(uint64(ki), 9))
 			r := rawSamples{back: 60_000}
 			var want []sample
 			ts := int64(1_761_040_800_000)
-			for i := range 20_000 {
+			for i := range steps {
 				switch op := rng.IntN(100); {
 				case op < 70:
 					step := 1 + rng.Int64N(20_000)
