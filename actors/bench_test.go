@@ -26,8 +26,8 @@ func BenchmarkSinkVsCopy(b *testing.B) {
 	copyDB, sinkDB := openStore(b, store.Options{}), openStore(b, store.Options{})
 	system := actors.NewSystem(quiet)
 	defer system.Shutdown()
-	sink := actors.NewSink(system, actors.SinkOptions{Store: sinkDB, Producer: &dlq{}, Logger: quiet})
-	defer sink.Close(time.Minute)
+	sink := actors.NewSink(system, actors.SinkOptions{Store: sinkDB, Producer: &dlq{}, DrainTimeout: time.Minute, Logger: quiet})
+	defer running(b, sink)()
 
 	base := time.Date(2025, 10, 21, 0, 0, 0, 0, time.UTC)
 	rounds := make([][]*tables.Signal, b.N)

@@ -17,6 +17,13 @@
 //     which stops consumption instead of growing memory, and a caller that
 //     gives up (its partition revoked) leaves its rows untaken. A writer
 //     blocked retrying has at most one tick in its mailbox.
+//   - Constructors spawn actors but start no goroutine: a writer (and the
+//     sink) writes while its owner's Run(ctx) runs, and drains when ctx
+//     ends, within DrainTimeout; the notifier's Run drains the same way.
+//     The owner ends that ctx only after the stages that append have
+//     stopped, and flushes its producers only after Run returned. Rows not
+//     durable when the drain gives up stay unacknowledged and are read
+//     again.
 //   - A source actor applies a signal at once, at its clock: the newest
 //     event time it applied, each capped at its record's receive time (a
 //     clock running ahead cannot move it; a sample further ahead than

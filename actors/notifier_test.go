@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,9 @@ import (
 // webhook is a test receiver: it answers each request with the next
 // status of its script (then 200), and may hold requests until released.
 type webhook struct {
+	t      *testing.T
 	srv    *httptest.Server
+	url    string
 	mu     sync.Mutex
 	script []int
 	bodies []notify.Message
@@ -34,30 +37,85 @@ type webhook struct {
 	got    chan notify.Message
 }
 
+// newWebhook serves a webhook on a loopback address.
 func newWebhook(t *testing.T, script ...int) *webhook {
-	w := &webhook{script: script, got: make(chan notify.Message, 100)}
-	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var m notify.Message
-		if err := json.Unmarshal(b, &m); err != nil || r.Header.Get("Content-Type") != "application/json" {
-			t.Errorf("webhook body %s: %v", b, err)
-		}
-		w.mu.Lock()
-		hold := w.hold
-		status := 200
-		if len(w.script) > 0 {
-			status, w.script = w.script[0], w.script[1:]
-		}
-		w.bodies = append(w.bodies, m)
-		w.mu.Unlock()
-		if hold != nil {
-			<-hold
-		}
-		rw.WriteHeader(status)
-		w.got <- m
-	}))
+	w := &webhook{t: t, script: script, got: make(chan notify.Message, 100)}
+	w.srv = httptest.NewServer(w)
 	t.Cleanup(w.srv.Close)
+	w.url = w.srv.URL
 	return w
+}
+
+// inProcessWebhook is a webhook reached through its client, without a
+// network: a test in a synctest bubble uses no sockets.
+func inProcessWebhook(t *testing.T, script ...int) *webhook {
+	return &webhook{t: t, url: "http://webhook.test/hook", script: script, got: make(chan notify.Message, 100)}
+}
+
+// client sends requests to w in process.
+func (w *webhook) client() *http.Client { return &http.Client{Transport: handlerTransport{w}} }
+
+type handlerTransport struct{ h http.Handler }
+
+func (h handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		defer r.Body.Close()
+	}
+	rec := httptest.NewRecorder()
+	h.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	var m notify.Message
+	if err := json.Unmarshal(b, &m); err != nil || r.Header.Get("Content-Type") != "application/json" {
+		w.t.Errorf("webhook body %s: %v", b, err)
+	}
+	w.mu.Lock()
+	hold := w.hold
+	status := 200
+	if len(w.script) > 0 {
+		status, w.script = w.script[0], w.script[1:]
+	}
+	w.bodies = append(w.bodies, m)
+	w.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	rw.WriteHeader(status)
+	w.got <- m
+}
+
+// memNotifyStore keeps what the notifier records in memory, and has no
+// silences.
+type memNotifyStore struct {
+	mu   sync.Mutex
+	sent map[string][]store.SentState // by tenant/episode
+}
+
+func newMemNotifyStore() *memNotifyStore {
+	return &memNotifyStore{sent: map[string][]store.SentState{}}
+}
+
+func (m *memNotifyStore) ActiveSilences(context.Context, string, time.Time) ([]store.Silence, error) {
+	return nil, nil
+}
+
+func (m *memNotifyStore) SentNotifications(_ context.Context, tenant, episode string) ([]store.SentState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]store.SentState(nil), m.sent[tenant+"/"+episode]...), nil
+}
+
+func (m *memNotifyStore) RecordNotifications(_ context.Context, ns []store.Notification) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, n := range ns {
+		key := n.Tenant + "/" + n.EpisodeID
+		m.sent[key] = append(m.sent[key], store.SentState{Receiver: n.Receiver, Integration: n.Integration, State: n.State})
+	}
+	return nil
 }
 
 func (w *webhook) requests() int {
@@ -351,9 +409,14 @@ func (w *webhook) sentHosts() map[string]int {
 // they are refused (settled at once) and counted, and the others are
 // delivered once the receiver answers.
 func TestNotifierFailingWebhookRefusesWhenFull(t *testing.T) {
-	w := newWebhook(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500,
+	synctest.Test(t, testNotifierFailingWebhookRefusesWhenFull)
+}
+
+func testNotifierFailingWebhookRefusesWhenFull(t *testing.T) {
+	w := inProcessWebhook(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500,
 		500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
-	n := startNotifier(t, notifyConfig(t, w.srv.URL, ""), alertStore(t), 5*time.Second)
+	n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.url, ""), Store: newMemNotifyStore(),
+		DrainTimeout: 5 * time.Second, Client: w.client()})
 	done := make(chan error, 2)
 	n.Notify(context.Background(), tr(rules.StateFiring, "h1", "e1"), func(err error) { done <- err })
 	w.next(t)
@@ -381,16 +444,23 @@ func TestNotifierFailingWebhookRefusesWhenFull(t *testing.T) {
 // A full queue of a webhook that is slow but not failing refuses nothing:
 // the intake waits for room, and everything is delivered.
 func TestNotifierSlowWebhookDelaysWhenFull(t *testing.T) {
-	w := newWebhook(t)
+	synctest.Test(t, testNotifierSlowWebhookDelaysWhenFull)
+}
+
+func testNotifierSlowWebhookDelaysWhenFull(t *testing.T) {
+	w := inProcessWebhook(t)
 	w.hold = make(chan struct{})
 	answer := sync.OnceFunc(func() { close(w.hold) })
 	defer answer()
-	n := startNotifier(t, notifyConfig(t, w.srv.URL, "        timeout: 1h\n"), alertStore(t), 5*time.Second)
+	n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.url, "        timeout: 1h\n"), Store: newMemNotifyStore(),
+		DrainTimeout: 5 * time.Second, Client: w.client()})
 	done := make(chan error, 3)
 	for _, h := range []string{"h1", "h2", "h3"} {
 		n.Notify(context.Background(), tr(rules.StateFiring, h, "e-"+h), func(err error) { done <- err })
 	}
 	w.waitRequests(t, 1)
+	// A minute on, the receiver still has not answered.
+	time.Sleep(time.Minute)
 	select {
 	case err := <-done:
 		t.Fatalf("a transition settled while its receiver has not answered: %v", err)
@@ -453,9 +523,14 @@ func (f *failingStore) ActiveSilences(ctx context.Context, tenant string, at tim
 
 // Lookups that fail are retried: the transition waits, and is sent.
 func TestNotifierRetriesLookups(t *testing.T) {
-	w := newWebhook(t)
-	fs := &failingStore{NotifyStore: alertStore(t), fails: 3}
-	n := startNotifier(t, notifyConfig(t, w.srv.URL, ""), fs, 5*time.Second)
+	synctest.Test(t, testNotifierRetriesLookups)
+}
+
+func testNotifierRetriesLookups(t *testing.T) {
+	w := inProcessWebhook(t)
+	fs := &failingStore{NotifyStore: newMemNotifyStore(), fails: 3}
+	n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.url, ""), Store: fs, DrainTimeout: 5 * time.Second,
+		Client: w.client()})
 	if err := notifyAndWait(t, n, tr(rules.StateFiring, "h1", "e1")); err != nil || w.requests() != 1 {
 		t.Fatalf("%v, %d requests", err, w.requests())
 	}
@@ -504,10 +579,15 @@ func (o *outageStore) SentNotifications(ctx context.Context, tenant, episode str
 // filling the webhook's queue, nothing is refused, and once PostgreSQL is
 // back every transition is delivered.
 func TestNotifierPostgresOutageDelaysAndLosesNothing(t *testing.T) {
-	w := newWebhook(t)
-	st := &outageStore{NotifyStore: alertStore(t)}
+	synctest.Test(t, testNotifierPostgresOutageDelaysAndLosesNothing)
+}
+
+func testNotifierPostgresOutageDelaysAndLosesNothing(t *testing.T) {
+	w := inProcessWebhook(t)
+	st := &outageStore{NotifyStore: newMemNotifyStore()}
 	st.down.Store(true)
-	n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.srv.URL, ""), Store: st, IntakeCapacity: 2, DrainTimeout: 5 * time.Second})
+	n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.url, ""), Store: st, IntakeCapacity: 2, DrainTimeout: 5 * time.Second,
+		Client: w.client()})
 	const transitions = 8
 	done := make(chan error, transitions)
 	for i := range transitions {

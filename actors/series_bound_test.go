@@ -31,7 +31,7 @@ func TestAStateWithLongTagsStaysUnderItsBound(t *testing.T) {
 	}
 	h.part.Deliver(sig.Key(), 0, now.UnixMilli(), sig, h.stored(sig.Key()))
 	h.waitDurable("acme/host-a", 0)
-	for _, r := range h.broker.topic(string(tables.FeaturesTable)) {
+	for _, r := range h.broker.topic(tables.FeaturesTable) {
 		if len(r.Value) > bound {
 			t.Fatalf("a state of %d bytes was written (bound %d)", len(r.Value), bound)
 		}

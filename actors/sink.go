@@ -14,9 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // SyncProducer writes records and waits for them; *kgo.Client implements it.
@@ -35,20 +37,24 @@ type SinkOptions struct {
 	Store    RowStore
 	Producer SyncProducer
 	// Metrics and Alerts configure the two writers (Name is set here).
-	Metrics    WriterOptions
-	Alerts     WriterOptions
-	Registerer prometheus.Registerer
-	Logger     *slog.Logger
+	Metrics WriterOptions
+	Alerts  WriterOptions
+	// DrainTimeout bounds the writers' drain once Run's context ends,
+	// unless Metrics or Alerts set their own (default 30 s).
+	DrainTimeout time.Duration
+	Registerer   prometheus.Registerer
+	Logger       *slog.Logger
 }
 
 // Sink turns signals and alert transitions into rows and hands them to one
-// batch writer per table. It implements processors.SinkTarget.
+// batch writer per table. It implements processors.SinkTarget; Run runs
+// the writers.
 type Sink struct {
 	metrics *Writer[store.MetricRow]
 	alerts  *Writer[store.AlertRow]
 }
 
-// NewSink spawns the writers.
+// NewSink spawns the writers; they write while Run runs.
 func NewSink(system *actor.ActorSystem, opts SinkOptions) *Sink {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -59,6 +65,12 @@ func NewSink(system *actor.ActorSystem, opts SinkOptions) *Sink {
 	mo.Logger, ao.Logger = opts.Logger, opts.Logger
 	if ao.BatchRows <= 0 {
 		ao.BatchRows = 1000
+	}
+	if mo.DrainTimeout <= 0 {
+		mo.DrainTimeout = opts.DrainTimeout
+	}
+	if ao.DrainTimeout <= 0 {
+		ao.DrainTimeout = opts.DrainTimeout
 	}
 	return &Sink{
 		metrics: NewWriter(system, opts.Store.WriteMetrics, rejectTo(opts.Producer, metricRejection), mo),
@@ -87,9 +99,13 @@ func (s *Sink) PeakPendingRows() (metrics, alerts int) {
 	return s.metrics.PeakPending(), s.alerts.PeakPending()
 }
 
-// Close drains both writers within timeout.
-func (s *Sink) Close(timeout time.Duration) error {
-	return errors.Join(s.metrics.Close(timeout), s.alerts.Close(timeout))
+// Run runs both writers until ctx ends, then drains them (each within its
+// DrainTimeout) and returns once both have stopped.
+func (s *Sink) Run(ctx context.Context) error {
+	alerts := make(chan error, 1)
+	go func() { alerts <- s.alerts.Run(ctx) }()
+	err := s.metrics.Run(ctx)
+	return errors.Join(err, <-alerts)
 }
 
 // MetricRows converts a signal into rows of metrics.
@@ -146,9 +162,9 @@ func finite(v float64) *float64 {
 
 // firstMetric picks the metric of the first feature name, e.g. cpu_load in
 // avg(cpu_load,5m).
-func firstMetric(features map[string]rules.Float) string {
+func firstMetric(feats map[string]features.Float) string {
 	best := ""
-	for name := range features {
+	for name := range feats {
 		if best == "" || name < best {
 			best = name
 		}
@@ -173,13 +189,11 @@ func metricRejection(r store.MetricRow, err error) tables.Rejection {
 		Tags     json.RawMessage `json:"tags,omitempty"`
 		Database string          `json:"-"`
 	}{r.Ts, r.Tenant, r.SourceID, r.Metric, r.Value, r.Unit, r.Tags, ""})
-	return tables.Rejection{Stage: "sink", Reason: rejectionReason(err), Error: err.Error(), Topic: tables.SignalsTopic,
-		Partition: -1, Offset: -1, Index: -1, Key: []byte(tables.SourceKey(r.Tenant, r.SourceID)), Value: v}
+	return tables.Reject(tables.StageSink, rejectionReason(err), err.Error(), tables.SourceInput(tables.SignalsTopic, r.Tenant, r.SourceID), v)
 }
 
 func alertRejection(r store.AlertRow, err error) tables.Rejection {
-	return tables.Rejection{Stage: "sink", Reason: rejectionReason(err), Error: err.Error(), Topic: tables.AlertsTopic,
-		Partition: -1, Offset: -1, Index: -1, Key: []byte(tables.SourceKey(r.Tenant, r.SourceID)), Value: r.Payload}
+	return tables.Reject(tables.StageSink, rejectionReason(err), err.Error(), tables.SourceInput(tables.AlertsTopic, r.Tenant, r.SourceID), r.Payload)
 }
 
 // DLQ reasons of rows the store refused.
@@ -199,7 +213,7 @@ func rejectTo[R any](p SyncProducer, rejection func(R, error) tables.Rejection) 
 	return func(rows []R, errs []error) error {
 		recs := make([]*kgo.Record, len(rows))
 		for i := range rows {
-			recs[i] = tables.DLQRecord(rejection(rows[i], errs[i]))
+			recs[i] = kgotables.DLQRecord(rejection(rows[i], errs[i]))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

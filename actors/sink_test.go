@@ -13,10 +13,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/actors"
+	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/store/storetest"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -92,10 +94,31 @@ func transitions(n int, base time.Time) []*rules.Transition {
 		out = append(out, &rules.Transition{
 			AlertName: "HighCPU", Tenant: "acme", Host: fmt.Sprintf("host-%02d", (i/3)%50), State: state, Severity: "critical",
 			Labels: map[string]string{"severity": "critical"}, Annotations: map[string]string{"summary": "hot"},
-			Value: rules.Float(91), EpisodeID: fmt.Sprintf("%016x", i/3), At: rules.Timestamp(base.Add(time.Duration(i) * time.Second).UnixMilli()),
+			Value: features.Float(91), EpisodeID: fmt.Sprintf("%016x", i/3), At: rules.Timestamp(base.Add(time.Duration(i) * time.Second).UnixMilli()),
 		})
 	}
 	return out
+}
+
+// running runs r (a writer or the sink) until stop, which ends its context
+// and returns what Run returned (the drain's error). The test's end stops
+// it too.
+func running(t testing.TB, r interface{ Run(context.Context) error }) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-ran
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
 }
 
 // feed hands every signal and transition to the sink and waits until all
@@ -163,8 +186,8 @@ func TestSinkReplayChangesNothing(t *testing.T) {
 	db := openStore(t, store.Options{})
 	system := actors.NewSystem(quiet)
 	defer system.Shutdown()
-	sink := actors.NewSink(system, actors.SinkOptions{Store: db, Producer: &dlq{}, Logger: quiet})
-	defer sink.Close(10 * time.Second)
+	sink := actors.NewSink(system, actors.SinkOptions{Store: db, Producer: &dlq{}, DrainTimeout: 10 * time.Second, Logger: quiet})
+	defer running(t, sink)()
 	base := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
 	sigs, trs := signals(10_000, 10, base), transitions(300, base)
 
@@ -187,8 +210,8 @@ func TestSinkSendsRefusedRowsToTheDLQ(t *testing.T) {
 	system := actors.NewSystem(quiet)
 	defer system.Shutdown()
 	q := &dlq{}
-	sink := actors.NewSink(system, actors.SinkOptions{Store: db, Producer: q, Logger: quiet})
-	defer sink.Close(10 * time.Second)
+	sink := actors.NewSink(system, actors.SinkOptions{Store: db, Producer: q, DrainTimeout: 10 * time.Second, Logger: quiet})
+	defer running(t, sink)()
 	sig := &tables.Signal{Tenant: "acme", Host: "host-a", IngestMicro: now.UnixMicro(), Samples: []tables.Sample{
 		{Metric: "cpu_load", Value: 1, TsMicro: now.UnixMicro()},
 		{Metric: "cpu_load", Value: 2, TsMicro: now.Add(-48 * time.Hour).UnixMicro()},
@@ -198,8 +221,8 @@ func TestSinkSendsRefusedRowsToTheDLQ(t *testing.T) {
 	recs := q.records()
 	reasons := map[string]string{}
 	for _, r := range recs {
-		reasons[tables.Header(r, tables.HeaderReason)] = tables.Header(r, tables.HeaderError)
-		if tables.Header(r, tables.HeaderStage) != "sink" || string(r.Key) != "acme/host-a" {
+		reasons[kgotables.Header(r, tables.HeaderReason)] = kgotables.Header(r, tables.HeaderError)
+		if kgotables.Header(r, tables.HeaderStage) != "sink" || string(r.Key) != "acme/host-a" {
 			t.Errorf("DLQ record %+v", r)
 		}
 	}
@@ -215,7 +238,7 @@ func TestSinkSendsRefusedRowsToTheDLQ(t *testing.T) {
 // The metric column of an alert row is the metric its rule reads, also
 // through a selector.
 func TestAlertRowMetricOfASelector(t *testing.T) {
-	row := actors.AlertRow(&rules.Transition{Features: map[string]rules.Float{`avg(disk_used_pct{mount="/"},5m)`: 95}}, nil)
+	row := actors.AlertRow(&rules.Transition{Features: map[string]features.Float{`avg(disk_used_pct{mount="/"},5m)`: 95}}, nil)
 	if row.Metric != "disk_used_pct" {
 		t.Fatalf("metric %q", row.Metric)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Reasons a source actor refuses a sample with, besides the windows' own
@@ -61,11 +62,6 @@ type (
 	// closeReq asks for a final flush; done is called once it is durable.
 	closeReq struct{ done func() }
 )
-
-// maxAlertRecord bounds an alert transition's record, well under the 1 MiB
-// a broker accepts by default: annotations rendered from templates are cut
-// to fit (see boundTransition).
-const maxAlertRecord = 256 << 10
 
 // sourceActor owns one source's features and alert states. It writes them
 // to the table every FlushInterval (sooner after an alert transition) and
@@ -447,11 +443,7 @@ func (a *sourceActor) side(sig *tables.Signal, sm *tables.Sample, reason, errTex
 			"the new series %s is stored but has no features", len(a.st.Metrics), a.s.opts.MaxSeries, a.s.opts.MaxTenantSeries,
 			tables.SeriesName(sm.Metric, sm.Tags))
 	}
-	a.emit(tables.DLQRecord(tables.Rejection{
-		Stage: "features", Reason: reason, Error: errText,
-		Topic: tables.SignalsTopic, Partition: sig.Origin.Partition, Offset: sig.Origin.Offset, Index: -1,
-		Key: []byte(a.key), Value: v,
-	}))
+	a.emit(kgotables.DLQRecord(tables.Reject(tables.StageFeatures, reason, errText, sig.RawInput(), v)))
 }
 
 func (a *sourceActor) emit(rec *kgo.Record) {
@@ -524,7 +516,7 @@ func (a *sourceActor) advance(now int64, step func(*rules.RuleSet, rules.Source,
 	next, ok := step(rs, src, func(tr *rules.Transition) {
 		changed = true
 		a.s.m.transitions.WithLabelValues(tr.State).Inc()
-		v, err := boundTransition(tr)
+		v, err := tables.EncodeAlert(tr)
 		if err != nil {
 			a.s.opts.Logger.Error("alert transition does not encode", "rule", tr.AlertName, "err", err)
 			return
@@ -546,27 +538,6 @@ func (a *sourceActor) advance(now int64, step func(*rules.RuleSet, rules.Source,
 		a.markDirty()
 	}
 	a.armRules(next, ok, now)
-}
-
-// boundTransition encodes a transition within maxAlertRecord: annotations
-// (rendered from templates over source metadata) are cut when the whole
-// would not fit.
-func boundTransition(tr *rules.Transition) ([]byte, error) {
-	v, err := json.Marshal(tr)
-	if err != nil || len(v) <= maxAlertRecord {
-		return v, err
-	}
-	const keep = 1 << 10
-	for name, text := range tr.Annotations {
-		if len(text) > keep {
-			tr.Annotations[name] = text[:keep] + "… (cut)"
-		}
-	}
-	if v, err = json.Marshal(tr); err != nil || len(v) <= maxAlertRecord {
-		return v, err
-	}
-	tr.Annotations = map[string]string{"eventops_cut": "the annotations did not fit in an alert record"}
-	return json.Marshal(tr)
 }
 
 func (a *sourceActor) armRules(next int64, ok bool, now int64) {
@@ -663,7 +634,7 @@ func (a *sourceActor) flush() {
 	a.s.m.flushBytes.Add(float64(len(b) + len(a.key)))
 	a.s.m.stateBytes.Observe(float64(len(b)))
 	offset, self, root := a.st.Offset, a.self, a.s.system.Root
-	a.s.opts.Producer.Produce(context.Background(), &kgo.Record{Topic: string(tables.FeaturesTable), Key: []byte(a.key), Value: b},
+	a.s.opts.Producer.Produce(context.Background(), &kgo.Record{Topic: tables.FeaturesTable, Key: []byte(a.key), Value: b},
 		func(_ *kgo.Record, err error) { root.Send(self, flushed{offset: offset, value: b, err: err}) })
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // broker is a hand-written AsyncProducer: it keeps what it is given and
@@ -65,7 +66,7 @@ func (b *broker) topic(topic string) []*kgo.Record {
 func (b *broker) lastState(t *testing.T, key string) *tables.SourceState {
 	t.Helper()
 	var last []byte
-	for _, r := range b.topic(string(tables.FeaturesTable)) {
+	for _, r := range b.topic(tables.FeaturesTable) {
 		if string(r.Key) == key {
 			last = r.Value
 		}
@@ -221,7 +222,7 @@ func until(t *testing.T, what string, cond func() bool) {
 func reasons(recs []*kgo.Record) map[string]int {
 	out := map[string]int{}
 	for _, r := range recs {
-		out[tables.Header(r, tables.HeaderReason)]++
+		out[kgotables.Header(r, tables.HeaderReason)]++
 	}
 	return out
 }
@@ -369,7 +370,7 @@ func TestAStateNeverOutgrowsItsBound(t *testing.T) {
 		}
 	}
 	h.waitDurable("acme/host-a", off-1)
-	for _, r := range h.broker.topic(string(tables.FeaturesTable)) {
+	for _, r := range h.broker.topic(tables.FeaturesTable) {
 		if len(r.Value) > bound {
 			t.Fatalf("a state of %d bytes was written (bound %d)", len(r.Value), bound)
 		}

@@ -73,8 +73,9 @@ type SourcesOptions struct {
 type RuleHolder struct{ p atomic.Pointer[ruleView] }
 
 type ruleView struct {
-	rs   *rules.RuleSet
-	base features.Config
+	rs *rules.RuleSet
+	// gauge and counter are the configs of undeclared metrics, made once.
+	gauge, counter features.Config
 }
 
 // NewRuleHolder holds rs.
@@ -86,20 +87,26 @@ func NewRuleHolder(rs *rules.RuleSet) *RuleHolder {
 
 // Swap installs a new rule set.
 func (h *RuleHolder) Swap(rs *rules.RuleSet) {
-	h.p.Store(&ruleView{rs: rs, base: rs.Options().Features})
+	base := rs.Options().Features
+	h.p.Store(&ruleView{rs: rs, gauge: rules.Metric{Kind: rules.Gauge}.FeatureConfig(base),
+		counter: rules.Metric{Kind: rules.Counter}.FeatureConfig(base)})
 }
 
 // Current returns the rule set in force.
 func (h *RuleHolder) Current() *rules.RuleSet { return h.p.Load().rs }
 
 // FeatureConfig returns a metric's feature configuration: its catalog entry
-// if it has one, the defaults otherwise.
+// if it has one, the defaults with the kind its name implies otherwise
+// (rules.RuleSet.MetricConfig).
 func (h *RuleHolder) FeatureConfig(metric string) features.Config {
 	v := h.p.Load()
 	if c, ok := v.rs.FeatureConfig(metric); ok {
 		return c
 	}
-	return v.base
+	if rules.KindOf(metric) == rules.Counter {
+		return v.counter
+	}
+	return v.gauge
 }
 
 // Sources is the features stage's source host: one protoactor actor per

@@ -34,9 +34,12 @@ type WriterOptions struct {
 	// MaxPendingRows bounds the rows held in memory (default 4 × BatchRows).
 	MaxPendingRows int
 	// RetryMax is the longest pause between retries of a failing batch.
-	RetryMax   time.Duration
-	Registerer prometheus.Registerer
-	Logger     *slog.Logger
+	RetryMax time.Duration
+	// DrainTimeout bounds the drain once Run's context ends (default 30 s):
+	// rows not written by then stay unacknowledged.
+	DrainTimeout time.Duration
+	Registerer   prometheus.Registerer
+	Logger       *slog.Logger
 }
 
 func (o WriterOptions) defaults() WriterOptions {
@@ -52,6 +55,9 @@ func (o WriterOptions) defaults() WriterOptions {
 	if o.RetryMax <= 0 {
 		o.RetryMax = 5 * time.Second
 	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -59,17 +65,15 @@ func (o WriterOptions) defaults() WriterOptions {
 }
 
 // Writer batches rows of one kind into PostgreSQL through a protoactor
-// actor. Append may be called from many goroutines.
+// actor. Append may be called from many goroutines; rows are written while
+// Run runs.
 type Writer[R any] struct {
 	opts    WriterOptions
 	system  *actor.ActorSystem
 	pid     *actor.PID
 	budget  *budget
-	healthy *health
+	healthy atomic.Bool
 	metrics writerMetrics
-	ctx     context.Context
-	cancel  context.CancelFunc
-	stopped chan struct{}
 	// tickQueued: a tick waits in the actor's mailbox; the ticker sends
 	// no other, so that an actor blocked retrying a write does not pile
 	// them up.
@@ -82,20 +86,17 @@ type writerMetrics struct {
 	rows         *prometheus.CounterVec
 	retries      prometheus.Counter
 	pending      prometheus.Gauge
+	appendWait   prometheus.Observer
 }
 
-// NewWriter spawns the writer's actor.
+// NewWriter spawns the writer's actor; it writes nothing until Run.
 func NewWriter[R any](system *actor.ActorSystem, write WriteFunc[R], reject RejectFunc[R], opts WriterOptions) *Writer[R] {
 	opts = opts.defaults()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &Writer[R]{
-		opts: opts, system: system, budget: newBudget(opts.MaxPendingRows), healthy: &health{ok: true},
-		ctx: ctx, cancel: cancel, stopped: make(chan struct{}),
-	}
+	w := &Writer[R]{opts: opts, system: system, budget: newBudget(opts.MaxPendingRows)}
+	w.healthy.Store(true)
 	w.metrics = newWriterMetrics(opts)
 	a := &writerActor[R]{w: w, write: write, reject: reject}
 	w.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
-	go w.tick(func() { system.Root.Send(w.pid, writerTick{}) })
 	return w
 }
 
@@ -118,10 +119,15 @@ func newWriterMetrics(o WriterOptions) writerMetrics {
 	pending := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "eventops_store_pending_rows", Help: "Rows held in memory waiting to be written.", ConstLabels: labels,
 	})
+	wait := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "eventops_store_append_wait_seconds", ConstLabels: labels,
+		Help:    "Time an input record waited for room among the rows held in memory (backpressure on the stage), per record that waited.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+	})
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(batch, flush, rows, retries, pending)
+		o.Registerer.MustRegister(batch, flush, rows, retries, pending, wait)
 	}
-	return writerMetrics{batchRows: batch, flushSeconds: flush, rows: rows, retries: retries, pending: pending}
+	return writerMetrics{batchRows: batch, flushSeconds: flush, rows: rows, retries: retries, pending: pending, appendWait: wait}
 }
 
 // appendRows is the message a caller sends: the rows of one input record.
@@ -138,7 +144,11 @@ type writerTick struct{}
 // ctx ends while it waits, the rows are not taken and ctx.Err() is
 // returned.
 func (w *Writer[R]) Append(ctx context.Context, rows []R, done func()) error {
-	if err := w.budget.acquire(ctx, len(rows)); err != nil {
+	waited, err := w.budget.acquire(ctx, len(rows))
+	if waited > 0 {
+		w.metrics.appendWait.Observe(waited.Seconds())
+	}
+	if err != nil {
 		// The partition is being revoked: write what it handed over
 		// before now rather than at the next interval, so that it is
 		// released sooner.
@@ -151,7 +161,7 @@ func (w *Writer[R]) Append(ctx context.Context, rows []R, done func()) error {
 }
 
 // Healthy reports whether the last write succeeded.
-func (w *Writer[R]) Healthy() bool { return w.healthy.get() }
+func (w *Writer[R]) Healthy() bool { return w.healthy.Load() }
 
 // Pending returns how many rows wait to be written.
 func (w *Writer[R]) Pending() int { return w.budget.used() }
@@ -164,32 +174,43 @@ func (w *Writer[R]) Flush() { w.system.Root.Send(w.pid, flushNow{}) }
 
 type flushNow struct{}
 
-// Close flushes what is buffered, giving up after timeout, and stops. Rows
-// still unwritten then (PostgreSQL down or slow) are dropped from memory
-// unacknowledged: their input is read again after a restart.
-func (w *Writer[R]) Close(timeout time.Duration) error {
-	fut := w.system.Root.RequestFuture(w.pid, drain{}, timeout)
-	_, err := fut.Result()
-	w.cancel()
-	<-w.stopped
-	w.system.Root.Stop(w.pid)
+// Run writes batches until ctx ends: a batch once it holds BatchRows rows
+// or has waited FlushInterval, or when Flush asks. Then it drains: it
+// writes what is buffered, giving up after DrainTimeout, and stops the
+// writer. Rows still unwritten then (PostgreSQL down or slow) are dropped
+// from memory unacknowledged: their input is read again after a restart.
+// Run returns once the writer's actor has stopped, with the drain's error.
+// The owner ends ctx only once nothing appends any more (the stages have
+// stopped), so that the drain writes their last rows.
+func (w *Writer[R]) Run(ctx context.Context) error {
+	// Writes outlive ctx by the drain; stop ends a write still retrying
+	// when the drain gives up.
+	writes, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	w.system.Root.Send(w.pid, start{ctx: writes})
+	w.tick(ctx, func() { w.system.Root.Send(w.pid, writerTick{}) })
+	_, err := w.system.Root.RequestFuture(w.pid, drain{}, w.opts.DrainTimeout).Result()
+	stop()
+	_ = w.system.Root.StopFuture(w.pid).Wait()
 	if err != nil {
 		return fmt.Errorf("writer %s: drain: %w", w.opts.Name, err)
 	}
 	return nil
 }
 
+// start hands the actor the context of its writes: it writes from then on.
+type start struct{ ctx context.Context }
+
 type drain struct{}
 
 // tick sends the actor a tick (through send) every half FlushInterval,
-// unless the last one is still queued.
-func (w *Writer[R]) tick(send func()) {
-	defer close(w.stopped)
+// unless the last one is still queued, until ctx ends.
+func (w *Writer[R]) tick(ctx context.Context, send func()) {
 	t := time.NewTicker(w.opts.FlushInterval / 2)
 	defer t.Stop()
 	for {
 		select {
-		case <-w.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			if w.tickQueued.CompareAndSwap(false, true) {
@@ -203,13 +224,22 @@ type writerActor[R any] struct {
 	w      *Writer[R]
 	write  WriteFunc[R]
 	reject RejectFunc[R]
-	buf    []R
-	dones  []func()
-	since  time.Time
+	// ctx is the context of writes, nil until Run starts them; asked
+	// says a flush was asked for before.
+	ctx   context.Context
+	asked bool
+	buf   []R
+	dones []func()
+	since time.Time
 }
 
 func (a *writerActor[R]) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
+	case start:
+		a.ctx = m.ctx
+		if a.asked || len(a.buf) >= a.w.opts.BatchRows {
+			a.flush()
+		}
 	case *appendRows[R]:
 		if len(m.rows) == 0 && len(a.dones) == 0 {
 			// Nothing to write and nothing before it to wait for.
@@ -238,44 +268,49 @@ func (a *writerActor[R]) Receive(c actor.Context) {
 }
 
 // flush writes the buffer, retrying transient failures with backoff until
-// the write succeeds or the writer is closed.
+// the write succeeds or the drain gives up. Before Run it writes nothing:
+// Run's start flushes what was asked for.
 func (a *writerActor[R]) flush() {
+	if a.ctx == nil {
+		a.asked = true
+		return
+	}
 	if len(a.buf) == 0 {
 		return
 	}
 	w := a.w
-	start := time.Now()
+	began := time.Now()
 	var backoff time.Duration
 	for {
-		res, err := a.write(w.ctx, a.buf)
+		res, err := a.write(a.ctx, a.buf)
 		if err == nil {
 			err = a.rejectBad(res.Bad)
 		}
 		if err == nil {
-			w.healthy.set(true)
+			w.healthy.Store(true)
 			inserted := float64(res.Inserted)
 			w.metrics.rows.WithLabelValues("inserted").Add(inserted)
 			w.metrics.rows.WithLabelValues("duplicate").Add(float64(len(a.buf)-len(res.Bad)) - inserted)
 			w.metrics.rows.WithLabelValues("rejected").Add(float64(len(res.Bad)))
 			break
 		}
-		if w.ctx.Err() != nil {
-			// Closed while failing: the rows stay unacknowledged and their
-			// input is read again after a restart.
+		if a.ctx.Err() != nil {
+			// Stopped while failing: the rows stay unacknowledged and
+			// their input is read again after a restart.
 			return
 		}
-		w.healthy.set(false)
+		w.healthy.Store(false)
 		w.metrics.retries.Inc()
 		backoff = min(max(backoff*2, 100*time.Millisecond), w.opts.RetryMax)
 		w.opts.Logger.Warn("batch write failed, retrying", "table", w.opts.Name, "rows", len(a.buf), "err", err, "backoff", backoff)
 		select {
 		case <-time.After(backoff):
-		case <-w.ctx.Done():
+		case <-a.ctx.Done():
 			return
 		}
 	}
 	w.metrics.batchRows.Observe(float64(len(a.buf)))
-	w.metrics.flushSeconds.Observe(time.Since(start).Seconds())
+	w.metrics.flushSeconds.Observe(time.Since(began).Seconds())
 	for _, done := range a.dones {
 		done()
 	}
@@ -317,18 +352,25 @@ func newBudget(max int) *budget {
 }
 
 // acquire waits until n rows fit (a record larger than the whole budget fits
-// alone) and takes them. When ctx ends first, it returns ctx.Err() without
-// taking them.
-func (b *budget) acquire(ctx context.Context, n int) error {
+// alone) and takes them; it returns how long it waited (0 when there was
+// room at once). When ctx ends first, it returns ctx.Err() without taking
+// them.
+func (b *budget) acquire(ctx context.Context, n int) (time.Duration, error) {
 	// The common case: room at once, no waiting to arrange.
 	b.mu.Lock()
 	if b.inUse == 0 || b.inUse+n <= b.max {
-		b.inUse += n
-		b.peak = max(b.peak, b.inUse)
+		b.take(n)
 		b.mu.Unlock()
-		return nil
+		return 0, nil
 	}
 	b.mu.Unlock()
+	began := time.Now()
+	err := b.wait(ctx, n)
+	return max(time.Since(began), time.Nanosecond), err
+}
+
+// wait is acquire when there was no room at once.
+func (b *budget) wait(ctx context.Context, n int) error {
 	stop := context.AfterFunc(ctx, func() {
 		b.mu.Lock()
 		b.cond.Broadcast()
@@ -343,9 +385,14 @@ func (b *budget) acquire(ctx context.Context, n int) error {
 		}
 		b.cond.Wait()
 	}
+	b.take(n)
+	return nil
+}
+
+// take takes n rows (b.mu held).
+func (b *budget) take(n int) {
 	b.inUse += n
 	b.peak = max(b.peak, b.inUse)
-	return nil
 }
 
 func (b *budget) release(n int) {
@@ -365,21 +412,4 @@ func (b *budget) highest() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.peak
-}
-
-type health struct {
-	mu sync.Mutex
-	ok bool
-}
-
-func (h *health) get() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.ok
-}
-
-func (h *health) set(ok bool) {
-	h.mu.Lock()
-	h.ok = ok
-	h.mu.Unlock()
 }

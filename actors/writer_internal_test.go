@@ -13,9 +13,13 @@ import (
 func TestWriterTicksDoNotPileUpBehindABlockedActor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		w := &Writer[int]{opts: WriterOptions{FlushInterval: 100 * time.Millisecond}, ctx: ctx, cancel: cancel, stopped: make(chan struct{})}
+		w := &Writer[int]{opts: WriterOptions{FlushInterval: 100 * time.Millisecond}}
 		var sent atomic.Int32
-		go w.tick(func() { sent.Add(1) })
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			w.tick(ctx, func() { sent.Add(1) })
+		}()
 		time.Sleep(time.Hour)
 		synctest.Wait()
 		if got := sent.Load(); got != 1 {
@@ -29,6 +33,6 @@ func TestWriterTicksDoNotPileUpBehindABlockedActor(t *testing.T) {
 			t.Fatalf("%d ticks sent, want 2", got)
 		}
 		cancel()
-		<-w.stopped
+		<-stopped
 	})
 }

@@ -8,11 +8,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/pglocal"
 	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/store/storetest"
 )
 
 // record makes the rows of input record i: 10 metrics of one source at
@@ -72,7 +74,8 @@ func TestWriterKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 			db := openStore(t, store.Options{})
 			system := actors.NewSystem(quiet)
 			defer system.Shutdown()
-			opts := actors.WriterOptions{Name: "metrics", BatchRows: 5000, MaxPendingRows: 20_000, FlushInterval: time.Hour, Logger: quiet}
+			opts := actors.WriterOptions{Name: "metrics", BatchRows: 5000, MaxPendingRows: 20_000, FlushInterval: time.Hour,
+				DrainTimeout: 30 * time.Second, Logger: quiet}
 			offs := &offsets{done: map[int]bool{}}
 
 			var calls atomic.Int32
@@ -93,7 +96,10 @@ func TestWriterKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 				<-ctx.Done()
 				return store.WriteResult{}, ctx.Err()
 			}
-			w := actors.NewWriter(system, write, nil, opts)
+			killed := opts
+			killed.DrainTimeout = time.Millisecond
+			w := actors.NewWriter(system, write, nil, killed)
+			stop := running(t, w)
 			ctx, cancel := context.WithCancel(context.Background())
 			go func() {
 				for i := 0; i < records && ctx.Err() == nil; i++ {
@@ -106,7 +112,7 @@ func TestWriterKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 				t.Fatal("the third batch was never written")
 			}
 			cancel()
-			_ = w.Close(time.Millisecond)
+			_ = stop()
 
 			from := offs.committed()
 			before, _ := metricCounts(t, db)
@@ -120,13 +126,14 @@ func TestWriterKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 
 			// The restart reads from the committed offset on.
 			w2 := actors.NewWriter(system, db.WriteMetrics, nil, opts)
+			stop2 := running(t, w2)
 			offs2 := &offsets{done: map[int]bool{}}
 			for i := from; i < records; i++ {
 				if err := w2.Append(context.Background(), record(i), offs2.ack(i-from)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := w2.Close(30 * time.Second); err != nil {
+			if err := stop2(); err != nil {
 				t.Fatal(err)
 			}
 			if got := offs2.committed(); got != records-from {
@@ -139,58 +146,199 @@ func TestWriterKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 	}
 }
 
-// Close writes what is buffered before it returns.
-func TestWriterDrainsOnClose(t *testing.T) {
+// When its context ends, Run writes what is buffered before it returns.
+func TestWriterDrainsWhenItsContextEnds(t *testing.T) {
 	db := openStore(t, store.Options{})
 	system := actors.NewSystem(quiet)
 	defer system.Shutdown()
-	w := actors.NewWriter(system, db.WriteMetrics, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour, Logger: quiet})
+	w := actors.NewWriter(system, db.WriteMetrics, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour,
+		DrainTimeout: 30 * time.Second, Logger: quiet})
+	stop := running(t, w)
 	offs := &offsets{done: map[int]bool{}}
 	for i := range 50 {
 		if err := w.Append(context.Background(), record(i), offs.ack(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Close(30 * time.Second); err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if got := offs.committed(); got != 50 {
-		t.Fatalf("%d of 50 acknowledged after Close", got)
+		t.Fatalf("%d of 50 acknowledged after the drain", got)
 	}
 	if n, _ := metricCounts(t, db); n != 500 {
-		t.Fatalf("%d rows after Close, want 500", n)
+		t.Fatalf("%d rows after the drain, want 500", n)
 	}
 }
 
-// With PostgreSQL unreachable, Close gives up at its deadline and
+// With PostgreSQL unreachable, the drain gives up at its deadline and
 // acknowledges nothing.
-func TestWriterCloseHasADeadline(t *testing.T) {
+func TestWriterDrainHasADeadline(t *testing.T) {
 	system := actors.NewSystem(quiet)
 	defer system.Shutdown()
 	down := func(ctx context.Context, rows []store.MetricRow) (store.WriteResult, error) {
 		return store.WriteResult{}, errors.New("connection refused")
 	}
-	w := actors.NewWriter(system, down, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour, RetryMax: time.Hour, Logger: quiet})
+	w := actors.NewWriter(system, down, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour, RetryMax: time.Hour,
+		DrainTimeout: 300 * time.Millisecond, Logger: quiet})
+	stop := running(t, w)
 	var acked atomic.Bool
 	if err := w.Append(context.Background(), record(0), func() { acked.Store(true) }); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := w.Close(300 * time.Millisecond); err == nil {
-		t.Fatal("Close reported a drain that could not happen")
+	if err := stop(); err == nil {
+		t.Fatal("Run reported a drain that could not happen")
 	}
 	if took := time.Since(start); took > 10*time.Second {
-		t.Fatalf("Close took %s", took)
+		t.Fatalf("the drain took %s", took)
 	}
 	if acked.Load() || w.Healthy() {
 		t.Fatalf("acknowledged %v, healthy %v", acked.Load(), w.Healthy())
 	}
 }
 
-// PostgreSQL stopped for 30 s under load: the writer turns unhealthy,
-// holds at most its budget while its callers block, retries, and once
-// PostgreSQL is back writes every row exactly once.
-func TestWriterRidesOutAPostgresOutage(t *testing.T) {
+// flakyStore is a store that can be down: its writes then fail at once,
+// as with a refused connection. It counts each (metric, ts) it took.
+type flakyStore struct {
+	down     atomic.Bool
+	attempts atomic.Int64
+	mu       sync.Mutex
+	rows     map[string]int
+}
+
+func (f *flakyStore) write(_ context.Context, rows []store.MetricRow) (store.WriteResult, error) {
+	f.attempts.Add(1)
+	if f.down.Load() {
+		return store.WriteResult{}, errors.New("connection refused")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var res store.WriteResult
+	for _, r := range rows {
+		key := r.Metric + "@" + r.Ts.Format(time.RFC3339Nano)
+		if f.rows[key] == 0 {
+			res.Inserted++
+		}
+		f.rows[key]++
+	}
+	return res, nil
+}
+
+// counts returns how many rows the store took, and how many of them more
+// than once.
+func (f *flakyStore) counts() (rows, twice int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.rows {
+		if n > 1 {
+			twice++
+		}
+	}
+	return len(f.rows), twice
+}
+
+// The store down for 30 s (of the test's own clock) under load: the writer
+// turns unhealthy, holds at most its budget while its callers block,
+// retries at most RetryMax apart without spinning, and once the store is
+// back writes every row exactly once.
+func TestWriterRidesOutAnOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		system := actors.NewSystem(quiet)
+		defer system.Shutdown()
+		const budget, retryMax, outage = 2000, 500 * time.Millisecond, 30 * time.Second
+		db := &flakyStore{rows: map[string]int{}}
+		w := actors.NewWriter(system, db.write, nil, actors.WriterOptions{
+			Name: "metrics", BatchRows: 500, MaxPendingRows: budget, FlushInterval: 50 * time.Millisecond,
+			RetryMax: retryMax, DrainTimeout: 10 * time.Second, Logger: quiet,
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		ran := make(chan error, 1)
+		go func() { ran <- w.Run(ctx) }()
+
+		// The load: a record of 10 rows every millisecond.
+		var sent, acked atomic.Int64
+		stop := make(chan struct{})
+		stopLoad := sync.OnceFunc(func() { close(stop) })
+		t.Cleanup(stopLoad)
+		producerDone := make(chan struct{})
+		go func() {
+			defer close(producerDone)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Millisecond):
+				}
+				_ = w.Append(context.Background(), record(i), func() { acked.Add(1) })
+				sent.Add(1)
+			}
+		}()
+		checkBudget := func() {
+			t.Helper()
+			if p := w.PeakPending(); p > budget {
+				t.Fatalf("the writer held %d rows, over its budget of %d", p, budget)
+			}
+		}
+		time.Sleep(time.Second)
+		if n := acked.Load(); n < 900 {
+			t.Fatalf("%d records acknowledged in the first second, want about 1000", n)
+		}
+
+		db.down.Store(true)
+		time.Sleep(time.Second)
+		if w.Healthy() || w.Pending() != budget {
+			t.Fatalf("a second into the outage: healthy %v, %d rows pending; want unhealthy and the budget of %d full",
+				w.Healthy(), w.Pending(), budget)
+		}
+		sentAtStart, ackedAtStart, attemptsAtStart := sent.Load(), acked.Load(), db.attempts.Load()
+		for end := time.Now().Add(outage); time.Now().Before(end); {
+			checkBudget()
+			if w.Healthy() {
+				t.Fatal("healthy while the store is down")
+			}
+			time.Sleep(100 * time.Millisecond) // the outage lasts; this samples it
+		}
+		if s, a := sent.Load(), acked.Load(); s != sentAtStart || a != ackedAtStart {
+			t.Fatalf("during the outage %d records were taken and %d acknowledged", s-sentAtStart, a-ackedAtStart)
+		}
+		if n, most := db.attempts.Load()-attemptsAtStart, int64(outage/retryMax); n < most-1 || n > most+1 {
+			t.Fatalf("%d writes tried in %s, want about one per %s (%d)", n, outage, retryMax, most)
+		}
+
+		db.down.Store(false)
+		time.Sleep(retryMax + time.Second)
+		if a := acked.Load(); a < sentAtStart+900 {
+			t.Fatalf("a second after the retry that found the store back, %d records acknowledged, %d sent before the outage", a, sentAtStart)
+		}
+		stopLoad()
+		<-producerDone
+		time.Sleep(time.Second)
+		total := sent.Load()
+		if a := acked.Load(); a != total {
+			t.Fatalf("%d of %d records acknowledged", a, total)
+		}
+		checkBudget()
+		if !w.Healthy() {
+			t.Fatal("unhealthy after recovery")
+		}
+		if n, twice := db.counts(); int64(n) != total*10 || twice != 0 {
+			t.Fatalf("%d rows written (%d more than once), want %d once each", n, twice, total*10)
+		}
+		cancel()
+		if err := <-ran; err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d records (%d rows) written, peak %d rows held (budget %d)", total, total*10, w.PeakPending(), budget)
+	})
+}
+
+// PostgreSQL stopped under load, then started again: the writer's writes
+// fail while it is down, its callers block once its budget is full, and
+// once PostgreSQL is back every row is written exactly once.
+func TestWriterRecoversWhenPostgreSQLComesBack(t *testing.T) {
+	storetest.NeedsPostgreSQL(t)
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "eventops-outage")
 	if err != nil {
@@ -208,9 +356,9 @@ func TestWriterRidesOutAPostgresOutage(t *testing.T) {
 	const budget = 2000
 	w := actors.NewWriter(system, db.WriteMetrics, nil, actors.WriterOptions{
 		Name: "metrics", BatchRows: 500, MaxPendingRows: budget, FlushInterval: 50 * time.Millisecond,
-		RetryMax: 500 * time.Millisecond, Logger: quiet,
+		RetryMax: 500 * time.Millisecond, DrainTimeout: 10 * time.Second, Logger: quiet,
 	})
-	defer w.Close(10 * time.Second)
+	defer running(t, w)()
 
 	var sent, acked atomic.Int64
 	stop := make(chan struct{})
@@ -227,12 +375,6 @@ func TestWriterRidesOutAPostgresOutage(t *testing.T) {
 			sent.Add(1)
 		}
 	}()
-	checkBudget := func() {
-		t.Helper()
-		if p := w.PeakPending(); p > budget {
-			t.Fatalf("the writer held %d rows, over its budget of %d", p, budget)
-		}
-	}
 	waitFor(t, 30*time.Second, "rows written before the outage", func() error {
 		if n := acked.Load(); n < 1000 {
 			return fmt.Errorf("%d records acknowledged", n)
@@ -249,21 +391,12 @@ func TestWriterRidesOutAPostgresOutage(t *testing.T) {
 		}
 		return nil
 	})
-	outageEnd := time.Now().Add(30 * time.Second)
 	sentAtStart, ackedAtStart := sent.Load(), acked.Load()
-	for time.Now().Before(outageEnd) {
-		checkBudget()
-		if w.Healthy() {
-			t.Fatal("healthy while PostgreSQL is down")
-		}
-		<-time.After(100 * time.Millisecond) // the outage lasts; this samples it
-	}
-	if s, a := sent.Load(), acked.Load(); s != sentAtStart || a != ackedAtStart {
-		t.Fatalf("during the outage %d records were taken and %d acknowledged", s-sentAtStart, a-ackedAtStart)
-	}
-
 	if _, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Port: pg.Port(), Logger: quiet}); err != nil {
 		t.Fatal(err)
+	}
+	if a := acked.Load(); a != ackedAtStart {
+		t.Fatalf("%d records acknowledged while PostgreSQL was down", a-ackedAtStart)
 	}
 	waitFor(t, 60*time.Second, "writes resume", func() error {
 		if a := acked.Load(); a < sentAtStart+1000 {
@@ -280,14 +413,15 @@ func TestWriterRidesOutAPostgresOutage(t *testing.T) {
 		}
 		return nil
 	})
-	checkBudget()
+	if p := w.PeakPending(); p > budget {
+		t.Fatalf("the writer held %d rows, over its budget of %d", p, budget)
+	}
 	if !w.Healthy() {
 		t.Fatal("unhealthy after recovery")
 	}
 	if n, distinct := metricCounts(t, db); int64(n) != total*10 || distinct != n {
 		t.Fatalf("%d rows (%d distinct), want %d", n, distinct, total*10)
 	}
-	t.Logf("%d records (%d rows) written, peak %d rows held (budget %d)", total, total*10, w.PeakPending(), budget)
 }
 
 // A record without rows is acknowledged at once when nothing is buffered
@@ -302,7 +436,7 @@ func TestWriterAcknowledgesRecordsWithoutRows(t *testing.T) {
 		return store.WriteResult{Inserted: int64(len(rows))}, nil
 	}
 	w := actors.NewWriter(system, write, nil, actors.WriterOptions{Name: "metrics", FlushInterval: time.Hour, Logger: quiet})
-	defer w.Close(time.Minute)
+	defer running(t, w)()
 	acked := make(chan int, 3)
 	next := func() int {
 		t.Helper()
@@ -342,8 +476,8 @@ func TestWriterDoesNotTakeRowsWhenTheCallerGivesUp(t *testing.T) {
 		return store.WriteResult{}, errors.New("connection refused")
 	}
 	w := actors.NewWriter(system, down, nil, actors.WriterOptions{Name: "metrics", BatchRows: 10, MaxPendingRows: 10,
-		FlushInterval: time.Hour, RetryMax: time.Hour, Logger: quiet})
-	defer w.Close(time.Millisecond)
+		FlushInterval: time.Hour, RetryMax: time.Hour, DrainTimeout: time.Millisecond, Logger: quiet})
+	defer running(t, w)()
 	if err := w.Append(context.Background(), record(0), func() {}); err != nil {
 		t.Fatal(err)
 	}

@@ -97,11 +97,23 @@ func (s *Server) resolveAccess(c *fiber.Ctx) (access, error) {
 }
 
 // presentedKey returns the key of the Authorization or X-API-Key header.
+// Authorization takes the key as a Bearer token, as an InfluxDB Token (what
+// Influx clients and Telegraf send), or as the password of Basic
+// credentials (what senders configured with a user and password send).
 func presentedKey(c *fiber.Ctx) (string, bool) {
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
 		scheme, key, _ := strings.Cut(h, " ")
-		if strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(key) != "" {
-			return strings.TrimSpace(key), true
+		key = strings.TrimSpace(key)
+		switch {
+		case key == "":
+		case strings.EqualFold(scheme, "Bearer"), strings.EqualFold(scheme, "Token"):
+			return key, true
+		case strings.EqualFold(scheme, "Basic"):
+			if b, err := base64.StdEncoding.DecodeString(key); err == nil {
+				if _, pass, ok := strings.Cut(string(b), ":"); ok && pass != "" {
+					return pass, true
+				}
+			}
 		}
 		return "", true // a malformed header is an unknown key, not "no key"
 	}

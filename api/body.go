@@ -32,7 +32,7 @@ const bodyReadLocal = "eventops.body_read"
 // bodyLimit is the largest body the route of path takes.
 func (s *Server) bodyLimit(path string) int {
 	switch path {
-	case "/ingest":
+	case "/ingest", pathOTLP, pathRemoteWrite, pathInfluxV2, pathInfluxV1:
 		return s.opts.IngestMaxBody
 	case "/silences":
 		return maxSilenceBody
@@ -122,15 +122,24 @@ func (c *capped) Read(p []byte) (int, error) {
 // readBody reads the request's body as sent (never decoded by the
 // framework), at most limit bytes on the wire and once decoded: more is 413
 // as soon as the limit is passed, without reading or inflating the rest.
-// gzip, when allowed, is one layer of gzip; any other Content-Encoding
-// (stacked ones included) is 415.
-func readBody(c *fiber.Ctx, limit int, gzipOK bool) ([]byte, error) {
+// gzip, when allowed, is one layer of gzip; an encoding of raw (snappy for
+// remote-write) is read as it is, for the caller to decode; any other
+// Content-Encoding (stacked ones included) is 415.
+func readBody(c *fiber.Ctx, limit int, gzipOK bool, raw ...string) ([]byte, error) {
 	c.Locals(bodyReadLocal, true)
 	allowed := "identity"
 	if gzipOK {
 		allowed = "identity, gzip"
 	}
+	for _, r := range raw {
+		allowed += ", " + r
+	}
 	enc := strings.ToLower(strings.TrimSpace(string(c.Request().Header.Peek(fiber.HeaderContentEncoding))))
+	for _, r := range raw {
+		if enc == r {
+			enc = ""
+		}
+	}
 	var wire io.Reader
 	if stream := c.Request().BodyStream(); stream != nil {
 		wire = stream

@@ -8,8 +8,12 @@
 //     with a status chosen in one place (problem.go).
 //   - /metrics/{name} is the data API; the service's own metrics are at
 //     /-/metrics.
-//   - Every replica serves every alert: the alert hub reads ops.alert.v1
-//     itself, outside any consumer group.
+//   - Every replica serves every alert and every source: the alert hub is
+//     fed all of ops.alert.v1 and live features come from a view of the
+//     features table, both read outside any consumer group
+//     (processors.AlertFeed and processors.FeatureView). api reads the
+//     topics through nothing else: it holds the fan-out (replay ring,
+//     positions, subscribers) and owns the response bodies.
 //   - An SSE client gets a bounded buffer, heartbeats, and is disconnected
 //     (and counted) when it falls behind; every stream ends when the server
 //     shuts down. Stream ids are positions in ops.alert.v1 (next offset per

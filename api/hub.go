@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,36 +14,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/tables"
 )
 
-// AlertEvent is one alert transition as the stream sends it.
-type AlertEvent struct {
-	// Partition and Offset place the transition on ops.alert.v1: the same
-	// on every replica, so a stream position is valid on all of them.
-	Partition int32
-	Offset    int64
-	Data      []byte
-	Tenant    string
-	Host      string
-	Severity  string
-	State     string
-	EpisodeID string
-	// At is the broker time of the record.
-	At time.Time
-}
-
-// alertHeader is the part of a transition the hub filters on.
-type alertHeader struct {
-	Tenant    string `json:"tenant"`
-	Host      string `json:"host"`
-	Severity  string `json:"severity"`
-	State     string `json:"state"`
-	EpisodeID string `json:"episode_id"`
-}
+// AlertEvent is one alert transition as the stream sends it: the record of
+// ops.alert.v1 with its place, the same on every replica, so a stream
+// position is valid on all of them.
+type AlertEvent = tables.AlertRecord
 
 // Position is a place in ops.alert.v1: for each partition, the offset of
 // the next record not yet delivered. It is the SSE event id: a client that
@@ -83,10 +60,6 @@ func ParsePosition(s string) (Position, error) {
 
 // HubOptions configure the alert hub.
 type HubOptions struct {
-	Brokers []string
-	// Lookback is how far back in ops.alert.v1 the hub starts reading, to
-	// know which alerts are active when a client connects (default 24h).
-	Lookback time.Duration
 	// ClientBuffer bounds the events waiting for one client (default 256).
 	ClientBuffer int
 	// Replay is how many recent transitions the hub keeps for clients that
@@ -103,7 +76,9 @@ type HubOptions struct {
 }
 
 // Hub fans ops.alert.v1 out to SSE clients. Every replica runs its own,
-// reading all partitions without a consumer group.
+// fed with all partitions by a reader outside any consumer group
+// (processors.AlertFeed): it keeps the active alerts, the recent
+// transitions for clients that resume, and the stream positions.
 type Hub struct {
 	opts HubOptions
 
@@ -143,11 +118,8 @@ type Hub struct {
 	resets  prometheus.Counter
 }
 
-// NewHub makes a hub; Run feeds it.
+// NewHub makes a hub; Init and Publish feed it.
 func NewHub(opts HubOptions) *Hub {
-	if opts.Lookback <= 0 {
-		opts.Lookback = 24 * time.Hour
-	}
 	if opts.ClientBuffer <= 0 {
 		opts.ClientBuffer = 256
 	}
@@ -180,7 +152,7 @@ func NewHub(opts HubOptions) *Hub {
 
 // Init sets the partitions of the topic and the offsets the hub starts
 // reading at, and the broker time reading starts from (zero: the start of
-// the topic). Run calls it; tests that Publish by hand may too.
+// the topic), before the first Publish.
 func (h *Hub) Init(start Position, since time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -195,7 +167,9 @@ func (h *Hub) Init(start Position, since time.Time) {
 // when the hub started.
 func (h *Hub) Ready() <-chan struct{} { return h.ready }
 
-func (h *Hub) markReady() { h.readyOnce.Do(func() { close(h.ready) }) }
+// MarkReady says the hub has been fed the topic up to where it stood when
+// reading started: streams may open.
+func (h *Hub) MarkReady() { h.readyOnce.Do(func() { close(h.ready) }) }
 
 // Subscriber is one client's feed.
 type Subscriber struct {
@@ -318,12 +292,25 @@ func (h *Hub) Unsubscribe(s *Subscriber) {
 }
 
 // Publish fans an event out. A transition seen before within DedupWindow
-// (re-emitted after a crash, same episode and state) is not sent again.
-// Events of a partition must come in offset order.
+// (re-emitted after a crash, same episode and state) is not sent again; an
+// event without EpisodeID is a record that is not a transition, of which
+// only the place counts. Events of a partition must come in offset order.
 func (h *Hub) Publish(ev AlertEvent) {
+	if ev.EpisodeID != "" && bytes.ContainsAny(ev.Data, "\r\n") {
+		// An SSE data line must not break.
+		var buf bytes.Buffer
+		if json.Compact(&buf, ev.Data) == nil {
+			ev.Data = buf.Bytes()
+		} else {
+			ev.EpisodeID = ""
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.advance(ev.Partition, ev.Offset)
+	if ev.EpisodeID == "" {
+		return
+	}
 	h.tenantNext[ev.Tenant] = advance(h.tenantNext[ev.Tenant], ev)
 	if h.duplicate(ev) {
 		return
@@ -415,13 +402,6 @@ func (h *Hub) forget(e seenEntry) {
 	}
 }
 
-// skip moves the position past a record that is not a transition.
-func (h *Hub) skip(p int32, off int64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.advance(p, off)
-}
-
 func (h *Hub) advance(p int32, off int64) {
 	for int(p) >= len(h.next) { // partitions Init did not announce (tests)
 		h.next, h.from = append(h.next, 0), append(h.from, 0)
@@ -457,126 +437,6 @@ func (h *Hub) Close() {
 			s.drop()
 		}
 	}
-}
-
-// Run reads ops.alert.v1 until ctx ends, then closes the hub.
-func (h *Hub) Run(ctx context.Context) error {
-	defer h.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.opts.Brokers...), kgo.FetchMaxWait(50*time.Millisecond))
-	if err != nil {
-		return fmt.Errorf("alert hub: %w", err)
-	}
-	defer cl.Close()
-	since := time.Now().Add(-h.opts.Lookback)
-	start, end, err := h.offsets(ctx, kadm.NewClient(cl), since)
-	if err != nil {
-		return nil // ctx ended
-	}
-	h.Init(start, since)
-	parts := map[int32]kgo.Offset{}
-	caughtUp := map[int32]bool{}
-	for p, o := range start {
-		parts[int32(p)] = kgo.NewOffset().At(o)
-		caughtUp[int32(p)] = o >= end[p]
-	}
-	h.checkReady(caughtUp)
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{tables.AlertsTopic: parts})
-	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		fs.EachError(func(t string, p int32, err error) {
-			h.opts.Logger.Warn("alert hub fetch", "topic", t, "partition", p, "err", err)
-		})
-		fs.EachRecord(func(r *kgo.Record) {
-			h.record(r)
-			if !caughtUp[r.Partition] && r.Offset+1 >= end[r.Partition] {
-				caughtUp[r.Partition] = true
-				h.checkReady(caughtUp)
-			}
-		})
-	}
-}
-
-func (h *Hub) checkReady(caughtUp map[int32]bool) {
-	for _, ok := range caughtUp {
-		if !ok {
-			return
-		}
-	}
-	h.markReady()
-}
-
-// offsets lists where the lookback starts and where the topic ends on every
-// partition, retrying until the broker answers or ctx ends.
-func (h *Hub) offsets(ctx context.Context, adm *kadm.Client, since time.Time) (start, end Position, err error) {
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		start, end, err = listOffsets(ctx, adm, since.UnixMilli())
-		if err == nil {
-			return start, end, nil
-		}
-		h.opts.Logger.Warn("alert hub: listing the offsets of "+tables.AlertsTopic, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
-
-func listOffsets(ctx context.Context, adm *kadm.Client, since int64) (start, end Position, err error) {
-	after, err := adm.ListOffsetsAfterMilli(ctx, since, tables.AlertsTopic)
-	if err == nil {
-		err = after.Error()
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	ends, err := adm.ListEndOffsets(ctx, tables.AlertsTopic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	n := len(after[tables.AlertsTopic])
-	if n == 0 {
-		return nil, nil, fmt.Errorf("topic %s has no partitions", tables.AlertsTopic)
-	}
-	start, end = make(Position, n), make(Position, n)
-	for p, o := range after[tables.AlertsTopic] {
-		if int(p) >= n {
-			return nil, nil, fmt.Errorf("topic %s: partition %d of %d", tables.AlertsTopic, p, n)
-		}
-		start[p] = o.Offset
-		e, _ := ends.Lookup(tables.AlertsTopic, p)
-		end[p] = e.Offset
-	}
-	return start, end, nil
-}
-
-// record publishes one record of ops.alert.v1.
-func (h *Hub) record(r *kgo.Record) {
-	var hd alertHeader
-	if err := json.Unmarshal(r.Value, &hd); err != nil || hd.EpisodeID == "" {
-		h.skip(r.Partition, r.Offset) // the sink sends such records to the DLQ
-		return
-	}
-	data := r.Value
-	if bytes.ContainsAny(data, "\r\n") {
-		// An SSE data line must not break.
-		var buf bytes.Buffer
-		if json.Compact(&buf, data) != nil {
-			h.skip(r.Partition, r.Offset)
-			return
-		}
-		data = buf.Bytes()
-	}
-	h.Publish(AlertEvent{
-		Partition: r.Partition, Offset: r.Offset, Data: data, Tenant: hd.Tenant, Host: hd.Host,
-		Severity: hd.Severity, State: hd.State, EpisodeID: hd.EpisodeID, At: r.Timestamp,
-	})
 }
 
 // sortEvents orders events by broker time, then by partition and offset,

@@ -16,10 +16,11 @@ import (
 
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Producer publishes records and waits for the broker's acknowledgement;
-// *kgo.Client is one (with tables.Partitioner, so that keyed records land
+// *kgo.Client is one (with kgotables.Partitioner, so that keyed records land
 // where the pipeline reads them).
 type Producer interface {
 	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
@@ -51,18 +52,23 @@ type ingestResponse struct {
 	ErrorsTruncated int         `json:"errors_truncated,omitempty"`
 }
 
-// ingestMetrics count what POST /ingest did with events.
+// ingestMetrics count what HTTP ingest did with events.
 type ingestMetrics struct {
-	events *prometheus.CounterVec // outcome, reason
+	events  *prometheus.CounterVec // outcome, reason
+	dropped *prometheus.CounterVec // protocol, what
 }
 
 func newIngestMetrics(reg prometheus.Registerer) *ingestMetrics {
 	m := &ingestMetrics{events: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "eventops_http_ingest_events_total",
-		Help: "Events POST /ingest received, by outcome (accepted, rejected, rate_limited, forbidden, unpublished) and rejection reason.",
-	}, []string{"outcome", "reason"})}
+		Help: "Events HTTP ingest (POST /ingest, /v1/metrics, /api/v1/write, /api/v2/write, /write) received, by outcome (accepted, rejected, rate_limited, forbidden, unpublished) and rejection reason.",
+	}, []string{"outcome", "reason"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventops_http_ingest_dropped_total",
+			Help: "What the protocols' HTTP routes left out by design, by protocol (otlp, remote_write, influx) and what (exemplars, metadata, stale_markers, no_recorded_value, histogram_buckets, string_fields).",
+		}, []string{"protocol", "what"})}
 	if reg != nil {
-		reg.MustRegister(m.events)
+		reg.MustRegister(m.events, m.dropped)
 	}
 	return m
 }
@@ -83,25 +89,12 @@ type item struct {
 // error for each rejected event. Nothing is published when the request is
 // refused as a whole (400, 401, 403, 413, 429).
 func (s *Server) ingest(c *fiber.Ctx) error {
-	if s.opts.Producer == nil {
-		return fmt.Errorf("%w: this replica does not take HTTP ingest", ErrUnavailable)
-	}
 	if err := checkParams(c, nil); err != nil {
 		return err
 	}
-	a, err := s.requestAccess(c)
+	a, err := s.admitIngest(c, fiber.MIMEApplicationJSON, mimeNDJSON)
 	if err != nil {
 		return err
-	}
-	if err := requireContentType(c, fiber.MIMEApplicationJSON, mimeNDJSON); err != nil {
-		return err
-	}
-	// A tenant key's tenant in debt is refused before its body is read
-	// and parsed: being limited costs it (and the server) nothing more.
-	if tenant, ok := a.only(); ok {
-		if _, wait := s.limiter.admit(map[string]int{tenant: 0}, time.Now()); wait > 0 {
-			return s.rateLimited(c, tenant, wait)
-		}
 	}
 	body, err := readBody(c, s.opts.IngestMaxBody, true)
 	if err != nil {
@@ -125,10 +118,6 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 			return
 		}
 		resp.Errors = append(resp.Errors, ItemError{Index: it.index, Line: it.line, Reason: reason, Detail: detail})
-	}
-	type accepted struct {
-		raw []byte
-		key string
 	}
 	var ok []accepted
 	counts := map[string]int{}
@@ -168,13 +157,58 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 			Detail: fmt.Sprintf("no event was accepted: %d rejected", resp.Rejected), Errors: resp.Errors}
 		return p
 	}
+	if err := s.publish(c, ok, nil, counts, received); err != nil {
+		return err
+	}
+	resp.Accepted = len(ok)
+	return c.Status(fiber.StatusAccepted).JSON(resp)
+}
+
+// admitIngest is the start every ingest route shares: the replica takes
+// HTTP ingest, the request's access, its Content-Type (one of types; none:
+// any), and a tenant key's tenant not in debt, which is refused before its
+// body is read and parsed: being limited costs it (and the server) nothing
+// more.
+func (s *Server) admitIngest(c *fiber.Ctx, types ...string) (access, error) {
+	if s.opts.Producer == nil {
+		return access{}, fmt.Errorf("%w: this replica does not take HTTP ingest", ErrUnavailable)
+	}
+	a, err := s.requestAccess(c)
+	if err != nil {
+		return access{}, err
+	}
+	if len(types) > 0 {
+		if err := requireContentType(c, types...); err != nil {
+			return access{}, err
+		}
+	}
+	if tenant, ok := a.only(); ok {
+		if _, wait := s.limiter.admit(map[string]int{tenant: 0}, time.Now()); wait > 0 {
+			return access{}, s.rateLimited(c, tenant, wait)
+		}
+	}
+	return a, nil
+}
+
+// accepted is one accepted event as it is published: its JSON and its
+// source's key.
+type accepted struct {
+	raw []byte
+	key string
+}
+
+// publish is the end every ingest route shares: counts (events per tenant,
+// rejected ones included when they go to the DLQ) are admitted by the
+// tenants' rates (429 otherwise, nothing published), then the accepted
+// events are published to ingest.raw.agent with the receive time, one
+// record per source and run of events in the order given (the broker keeps
+// a source's events in order), together with dlq, and the answer waits for
+// the broker (503 when it did not take them all).
+func (s *Server) publish(c *fiber.Ctx, ok []accepted, dlq []*kgo.Record, counts map[string]int, received time.Time) error {
 	if tenant, wait := s.limiter.admit(counts, received); wait > 0 {
 		s.ingestMetrics.events.WithLabelValues("rate_limited", "").Add(float64(len(ok)))
 		return s.rateLimited(c, tenant, wait)
 	}
-
-	// One record per source and run of events, in body order, so that the
-	// broker keeps a source's events in order.
 	var recs []*kgo.Record
 	open := map[string]*kgo.Record{}
 	n := map[*kgo.Record]int{}
@@ -182,7 +216,7 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		r := open[e.key]
 		if r == nil || len(r.Value)+1+len(e.raw) > maxRecordBytes || n[r] == maxRecordEvents {
 			r = &kgo.Record{Topic: tables.RawTopic, Key: []byte(e.key), Timestamp: received,
-				Headers: []kgo.RecordHeader{tables.ReceivedHeader(received)}}
+				Headers: []kgo.RecordHeader{kgotables.ReceivedHeader(received)}}
 			open[e.key] = r
 			recs = append(recs, r)
 		} else {
@@ -191,11 +225,14 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 		r.Value = append(r.Value, e.raw...)
 		n[r]++
 	}
+	if len(recs)+len(dlq) == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.opts.IngestTimeout)
 	defer cancel()
 	var failed, failedEvents int
 	var firstErr error
-	for _, res := range s.opts.Producer.ProduceSync(ctx, recs...) {
+	for _, res := range s.opts.Producer.ProduceSync(ctx, append(recs, dlq...)...) {
 		if res.Err != nil {
 			failed++
 			failedEvents += n[res.Record]
@@ -207,13 +244,12 @@ func (s *Server) ingest(c *fiber.Ctx) error {
 	if failed > 0 {
 		s.ingestMetrics.events.WithLabelValues("unpublished", "").Add(float64(failedEvents))
 		s.ingestMetrics.events.WithLabelValues("accepted", "").Add(float64(len(ok) - failedEvents))
-		s.log.Error("ingest: publishing failed", "records", failed, "of", len(recs), "err", firstErr)
-		return fmt.Errorf("%w: %d of %d events could not be published to %s (%v); sending them again is safe for events that carry ts_event: a sample is stored once",
+		s.log.Error("ingest: publishing failed", "records", failed, "of", len(recs)+len(dlq), "err", firstErr)
+		return fmt.Errorf("%w: %d of %d events could not be published to %s (%v); sending them again is safe for events that carry their time: a sample is stored once",
 			ErrUnavailable, failedEvents, len(ok), tables.RawTopic, firstErr)
 	}
 	s.ingestMetrics.events.WithLabelValues("accepted", "").Add(float64(len(ok)))
-	resp.Accepted = len(ok)
-	return c.Status(fiber.StatusAccepted).JSON(resp)
+	return nil
 }
 
 // rateLimited is the 429 of a tenant over its ingest rate.

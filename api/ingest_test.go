@@ -13,6 +13,7 @@ import (
 	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 type ingestBody struct {
@@ -93,7 +94,7 @@ func TestIngestRecordsKeyedBySource(t *testing.T) {
 			t.Fatalf("topic %s", rec.Topic)
 		}
 		// A broker stamps the record in the same millisecond, or later.
-		received := []byte(tables.Header(rec, tables.HeaderReceived))
+		received := []byte(kgotables.Header(rec, tables.HeaderReceived))
 		if len(received) == 0 || !tables.RawRecordTime(rec.Timestamp.Truncate(time.Millisecond), received).Equal(rec.Timestamp) {
 			t.Fatalf("record of %s carries receive time %q, timestamp %v", rec.Key, received, rec.Timestamp)
 		}
@@ -178,7 +179,7 @@ func TestIngestJudgesEventTimesAgainstTheReceiveTime(t *testing.T) {
 	if len(recs) != 1 {
 		t.Fatalf("%d records", len(recs))
 	}
-	received := tables.RawRecordTime(recs[0].Timestamp.Add(time.Second).Truncate(time.Millisecond), []byte(tables.Header(recs[0], tables.HeaderReceived)))
+	received := tables.RawRecordTime(recs[0].Timestamp.Add(time.Second).Truncate(time.Millisecond), []byte(kgotables.Header(recs[0], tables.HeaderReceived)))
 	if received.Before(before.Truncate(time.Microsecond)) || received.After(time.Now()) {
 		t.Fatalf("the record carries receive time %v", received)
 	}

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -16,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventops/eventops/api"
+	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/store/storetest"
+	"github.com/eventops/eventops/tables"
 )
 
 // world is generated data of several tenants. Every name of a tenant's
@@ -104,11 +105,11 @@ func (w *world) owner(host string) string {
 // worldFeatures serves a feature snapshot for each source of the world.
 type worldFeatures struct{ w *world }
 
-func (f worldFeatures) SourceFeatures(_ context.Context, tenant, host string) ([]byte, error) {
+func (f worldFeatures) SourceState(_ context.Context, tenant, host string) (*tables.SourceState, error) {
 	if f.w.owner(host) != tenant {
-		return nil, api.ErrNotFound
+		return nil, nil
 	}
-	return json.Marshal(map[string]any{"tenant": tenant, "host": host, "metrics": map[string]any{f.w.metrics[tenant][0]: 1}})
+	return &tables.SourceState{Metrics: []tables.MetricState{{Name: f.w.metrics[tenant][0], Series: features.NewSeries(features.Config{})}}}, nil
 }
 
 // worldRules has a rule for all tenants and one scoped to each tenant.

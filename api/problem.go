@@ -94,6 +94,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case p.Status >= 500:
 		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
 	}
+	if ok, err := protocolError(c, p); ok {
+		return err
+	}
 	p.Instance = c.OriginalURL()
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	b, _ := jsonMarshal(p)

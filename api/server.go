@@ -22,6 +22,7 @@ import (
 
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/tables"
 )
 
 // Queries is what the API reads from the store.
@@ -29,10 +30,10 @@ type Queries interface {
 	QuerySeries(ctx context.Context, q store.SeriesQuery) ([]store.Series, error)
 }
 
-// FeatureReader returns a source's live feature state as JSON, or
-// ErrNotFound.
+// FeatureReader returns a source's live state as last flushed, nil when
+// there is none (processors.FeatureView).
 type FeatureReader interface {
-	SourceFeatures(ctx context.Context, tenant, host string) ([]byte, error)
+	SourceState(ctx context.Context, tenant, host string) (*tables.SourceState, error)
 }
 
 // Options configure the server.
@@ -261,6 +262,10 @@ func (s *Server) routes() {
 	a.Post("/auth/session", s.login)
 	a.Delete("/auth/session", s.logout)
 	a.Post("/ingest", s.ingest)
+	a.Post(pathOTLP, s.otlpMetrics)
+	a.Post(pathRemoteWrite, s.remoteWrite)
+	a.Post(pathInfluxV2, s.influxWrite)
+	a.Post(pathInfluxV1, s.influxWrite)
 	a.Get("/metrics/:name", q, s.metricSeries)
 	a.Get("/alerts", q, s.alertHistory)
 	a.Get("/alerts/stream", s.alertStream)
@@ -435,10 +440,14 @@ func (s *Server) sourceFeatures(c *fiber.Ctx) error {
 		return fmt.Errorf("%w: live features are not served by this replica", ErrUnavailable)
 	}
 	host := strings.Clone(c.Params("host"))
-	b, err := s.opts.Features.SourceFeatures(c.UserContext(), tenant, host)
-	if errors.Is(err, ErrNotFound) {
+	st, err := s.opts.Features.SourceState(c.UserContext(), tenant, host)
+	if err != nil {
+		return err
+	}
+	if st == nil {
 		return fmt.Errorf("%w: no live features for source %s/%s", ErrNotFound, tenant, host)
 	}
+	b, err := json.Marshal(sourceSnapshot(tenant, host, st, time.Now()))
 	if err != nil {
 		return err
 	}

@@ -397,3 +397,26 @@ func eventually(t testing.TB, timeout time.Duration, cond func() bool) {
 		<-time.After(10 * time.Millisecond) // the poll interval
 	}
 }
+
+// A transition written over several lines leaves as one data line, and a
+// record of the topic that is not a transition is not sent: only the
+// stream's position moves past it.
+func TestStreamSendsOneLinePerTransitionAndSkipsOtherRecords(t *testing.T) {
+	hub := api.NewHub(api.HubOptions{Logger: quiet})
+	hub.Init(api.Position{0}, time.Time{})
+	hub.MarkReady()
+	base := serve(t, api.New(api.Options{Hub: hub, Logger: quiet, Heartbeat: time.Hour}))
+	c, _ := openStream(t, base, "")
+	pretty := alertEv(0, 0, "acme", "h1", "e1", "firing", "critical")
+	pretty.Data = []byte("{\n  \"tenant\": \"acme\",\r\n  \"episode_id\": \"e1\"\n}")
+	hub.Publish(pretty)
+	hub.Publish(api.AlertEvent{Partition: 0, Offset: 1, Data: []byte("not a transition"), At: time.Unix(1, 0)})
+	hub.Publish(alertEv(0, 2, "acme", "h2", "e2", "firing", "critical"))
+	got := c.events(2)
+	if got[0].id != "1" || got[0].data != `{"tenant":"acme","episode_id":"e1"}` {
+		t.Fatalf("first frame %+v", got[0])
+	}
+	if got[1].id != "3" || !strings.Contains(got[1].data, `"episode_id":"e2"`) {
+		t.Fatalf("second frame %+v, want the transition at offset 2 with id 3", got[1])
+	}
+}

@@ -13,7 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/processors"
-	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Throughput is one measured rate.
@@ -55,7 +56,7 @@ func createTopic(ctx context.Context, brokers []string, topic string, partitions
 // KeyedRecords produces n records of size bytes with keys cycling over
 // keys distinct values to topic, and waits until they are acknowledged.
 func KeyedRecords(ctx context.Context, brokers []string, topic string, n int64, keys, size int) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(tables.Partitioner()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgotables.Partitioner()),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
 		return err
@@ -135,7 +136,7 @@ func BareGokaOn(ctx context.Context, k processors.Kafka, topic string, n int64) 
 	var seen atomic.Int64
 	done := make(chan struct{})
 	graph := goka.DefineGroup(group,
-		goka.Input(goka.Stream(topic), tables.BytesCodec{}, func(ctx goka.Context, _ any) {
+		goka.Input(goka.Stream(topic), gokatables.BytesCodec{}, func(ctx goka.Context, _ any) {
 			var c int64
 			if v, ok := ctx.Value().([]byte); ok {
 				c, _ = strconv.ParseInt(string(v), 10, 64)
@@ -145,7 +146,7 @@ func BareGokaOn(ctx context.Context, k processors.Kafka, topic string, n int64) 
 				close(done)
 			}
 		}),
-		goka.Persist(tables.BytesCodec{}),
+		goka.Persist(gokatables.BytesCodec{}),
 	)
 	k.DataDir = ""
 	p, err := goka.NewProcessor(k.Brokers, graph, k.ProcessorOptions()...)

@@ -1,10 +1,17 @@
-// Package bench measures the machine's ceilings that EventOps's figures are
-// compared against — a raw produce-and-consume round trip through the
-// broker with franz-go, a bare goka processor that only counts per key, and
-// a raw COPY into PostgreSQL — and provides the measuring tools the
-// benchmark command uses: process CPU time, peak memory, percentiles.
+// Package bench is the benchmark program of `eventops bench`. Run measures
+// the machine's ceilings that EventOps's figures are compared against — a
+// raw produce-and-consume round trip through the broker with franz-go, a
+// bare goka processor that only counts per key, and a raw COPY into
+// PostgreSQL — then a replica of every stage but notify (replica.New, in
+// this process): its sustained rate over a backlog, then alert and row
+// latency at half that rate. RunStage measures a replica of the features
+// stage alone beside a bare goka processor over the same signals.
 //
 // Every ceiling runs on the same broker and database as the pipeline it is
 // compared with, in the same run, so that ratios are meaningful on a noisy
-// machine.
+// machine. The broker runs as its own process (eventops broker), so that
+// the pipeline's CPU and memory are its own.
+//
+// It also holds what the harnesses share: process CPU time, memory and
+// percentiles, and FreshDatabase, a database of their own for a run.
 package bench

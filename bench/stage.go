@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -11,10 +13,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/processors"
-	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/replica"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // StageResult is the features stage measured alone.
@@ -31,7 +33,7 @@ type StageResult struct {
 // sources × metrics series, one sample every interval of event time, for
 // rounds rounds, perSignal samples of a source per signal.
 func Signals(ctx context.Context, brokers []string, sources, metrics, perSignal int, rounds int64, interval time.Duration) (events, records int64, err error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(tables.Partitioner()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgotables.Partitioner()),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
 		return 0, 0, err
@@ -76,24 +78,15 @@ func metricName(k int) string {
 	return "synthetic_" + strconv.Itoa(k)
 }
 
-// FeaturesStage runs the features stage alone (goka processor, per-source
-// actors, rules) over the signals already on signals.metric.v1 until it has
-// folded events samples in, and reports its rate and what it wrote.
-func FeaturesStage(ctx context.Context, k processors.Kafka, rs *rules.RuleSet, events int64, flush time.Duration) (StageResult, error) {
+// FeaturesStage runs a replica of the features stage alone (goka
+// processor, per-source actors, rules) over the signals already on
+// signals.metric.v1 until it has folded events samples in, and reports its
+// rate and what it wrote. opts are the replica's settings; its stages and
+// registry are set here.
+func FeaturesStage(ctx context.Context, opts replica.Options, events int64) (StageResult, error) {
 	reg := prometheus.NewRegistry()
-	system := actors.NewSystem(k.Logger)
-	defer system.Shutdown()
-	producer, err := k.NewProducer("features")
-	if err != nil {
-		return StageResult{}, err
-	}
-	defer producer.Close()
-	sources := actors.NewSources(system, actors.SourcesOptions{
-		Rules: actors.NewRuleHolder(rs), Producer: producer, FlushInterval: flush, Registerer: reg, Logger: k.Logger,
-	})
-	stage, err := processors.NewFeatures(processors.FeaturesOptions{
-		Kafka: k, Host: host{sources}, Producer: producer, Metrics: processors.NewMetrics(reg), Logger: k.Logger,
-	})
+	opts.Stages, opts.Registry = []string{replica.StageFeatures}, reg
+	r, err := replica.New(opts)
 	if err != nil {
 		return StageResult{}, err
 	}
@@ -101,12 +94,13 @@ func FeaturesStage(ctx context.Context, k processors.Kafka, rs *rules.RuleSet, e
 	defer cancel()
 	errc := make(chan error, 1)
 	start, cpu0 := time.Now(), CPU()
-	go func() { errc <- stage.Run(sctx) }()
+	go func() { errc <- r.Run(sctx) }()
 	for Sum(reg, "eventops_feature_samples_total", nil) < float64(events) {
 		select {
 		case err := <-errc:
 			return StageResult{}, fmt.Errorf("features stage stopped: %v", err)
 		case <-ctx.Done():
+			<-errc
 			return StageResult{}, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -117,14 +111,62 @@ func FeaturesStage(ctx context.Context, k processors.Kafka, rs *rules.RuleSet, e
 		res.StateBytesPerSource = histogramMean(reg, "eventops_state_bytes")
 	}
 	cancel()
-	<-errc
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		return res, err
+	}
 	return res, nil
 }
 
-type host struct{ s *actors.Sources }
+// StageReport is what `eventops bench --stage features --json` prints:
+// the features stage beside a bare goka processor over the same records.
+type StageReport struct {
+	Machine  string      `json:"machine"`
+	Scenario string      `json:"scenario"`
+	Bare     Throughput  `json:"bare_goka"`
+	Features StageResult `json:"features"`
+	Ratio    float64     `json:"features_over_bare"`
+}
 
-func (h host) Open(p int32, hooks processors.PartitionHooks) processors.SourcePartition {
-	return h.s.Open(p, actors.PartitionHooks(hooks))
+// RunStage measures the features stage alone over signals produced
+// beforehand, beside a bare goka processor that only counts per key over
+// the same records, in the same run.
+func RunStage(ctx context.Context, o Options) (StageReport, error) {
+	rounds := o.rounds()
+	res := StageReport{Machine: Machine()}
+	e, err := setup(ctx, &o, false)
+	if err != nil {
+		return res, err
+	}
+	defer e.close()
+	events, records, err := Signals(ctx, e.brokers, o.Sources, o.Metrics, o.PerRecord, rounds, 10*time.Second)
+	if err != nil {
+		return res, err
+	}
+	res.Scenario = fmt.Sprintf("%d sources × %d metrics, a sample per metric every 10 s of event time, %d sample(s) per signal; %d events in %d signals",
+		o.Sources, o.Metrics, o.PerRecord, events, records)
+	k := processors.Kafka{Brokers: e.brokers, ClientID: "bench-stage", Logger: o.Logger, DataDir: filepath.Join(e.dir, "stage")}
+	o.say("bare goka processor over %d signals…", records)
+	if res.Bare, err = BareGokaOn(ctx, k, tables.SignalsTopic, records); err != nil {
+		return res, err
+	}
+	// The bare processor counted records; in events, each carried PerRecord.
+	res.Bare = Throughput{Count: events, Elapsed: res.Bare.Elapsed, PerSec: float64(events) / res.Bare.Elapsed.Seconds(),
+		CPUPerItem: res.Bare.CPUPerItem / time.Duration(o.PerRecord)}
+	o.say("features stage over the same signals…")
+	stopProfile, err := cpuProfile(o.CPUProfile)
+	if err != nil {
+		return res, err
+	}
+	defer stopProfile()
+	ro := o.Replica
+	ro.Kafka.Brokers, ro.Kafka.ClientID, ro.Kafka.DataDir, ro.Kafka.Replication = k.Brokers, k.ClientID, k.DataDir, 1
+	ro.Kafka.Logger, ro.Logger = o.Logger, o.Logger
+	if res.Features, err = FeaturesStage(ctx, ro, events); err != nil {
+		return res, err
+	}
+	stopProfile()
+	res.Ratio = res.Features.PerSec / res.Bare.PerSec
+	return res, nil
 }
 
 // Sum adds up the values of a counter's or gauge's series whose labels

@@ -13,16 +13,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/tables"
 )
 
 func start(t *testing.T, dir string) *broker.Embedded {
 	t.Helper()
-	b, err := broker.Start(broker.Options{DataDir: dir, Ports: []int{0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return brokertest.Start(t, broker.Options{DataDir: dir})
 }
 
 func TestEnsureTopicsIsIdempotentAndSurvivesRestart(t *testing.T) {
@@ -262,7 +259,7 @@ func TestMaxMessageBytes(t *testing.T) {
 	if _, err := broker.EnsureTopics(ctx, b.Addrs(), tables.DefaultLayout(), 1); err != nil {
 		t.Fatal(err)
 	}
-	n, err := broker.MaxMessageBytes(ctx, b.Addrs(), string(tables.FeaturesTable))
+	n, err := broker.MaxMessageBytes(ctx, b.Addrs(), tables.FeaturesTable)
 	if err != nil || n != 16<<20 {
 		t.Fatalf("max.message.bytes %d, %v", n, err)
 	}
@@ -272,14 +269,14 @@ func TestMaxMessageBytes(t *testing.T) {
 	}
 	defer cl.Close()
 	resp, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: kadm.StringPtr("1048576")}},
-		string(tables.FeaturesTable))
+		tables.FeaturesTable)
 	if err == nil {
-		_, err = resp.On(string(tables.FeaturesTable), nil)
+		_, err = resp.On(tables.FeaturesTable, nil)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := broker.MaxMessageBytes(ctx, b.Addrs(), string(tables.FeaturesTable)); err != nil || n != 1<<20 {
+	if n, err := broker.MaxMessageBytes(ctx, b.Addrs(), tables.FeaturesTable); err != nil || n != 1<<20 {
 		t.Fatalf("max.message.bytes set on the topic: %d, %v", n, err)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
 )
@@ -27,12 +26,12 @@ type groupTopic struct{ group, topic string }
 // stream, every stage, in the order records flow.
 var (
 	reloadStages = []groupTopic{
-		{string(tables.IngestGroup), tables.RawTopic}, {string(tables.FeaturesGroup), tables.SignalsTopic},
+		{tables.IngestGroup, tables.RawTopic}, {tables.FeaturesGroup, tables.SignalsTopic},
 	}
 	allStages = []groupTopic{
-		{string(tables.IngestGroup), tables.RawTopic}, {string(tables.FeaturesGroup), tables.SignalsTopic},
-		{string(tables.SinkGroup), tables.SignalsTopic}, {string(tables.SinkGroup), tables.AlertsTopic},
-		{string(processors.NotifyGroup), tables.AlertsTopic},
+		{tables.IngestGroup, tables.RawTopic}, {tables.FeaturesGroup, tables.SignalsTopic},
+		{tables.SinkGroup, tables.SignalsTopic}, {tables.SinkGroup, tables.AlertsTopic},
+		{tables.NotifyGroup, tables.AlertsTopic},
 	}
 )
 

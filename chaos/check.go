@@ -14,7 +14,6 @@ import (
 
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/notify"
-	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
 )
@@ -381,7 +380,7 @@ func (r *run) checkDLQ(ctx context.Context, feed *feeder, grace time.Time) {
 		case string(e.key) == skewKey:
 			r.row.SkewRefused++
 			r.problem("a sample of the skewed source within max_future was refused: " + what)
-		case e.stage == processors.StageFeatures && feed.isResent(e):
+		case e.stage == tables.StageFeatures && feed.isResent(e):
 		default:
 			r.problem("an unexpected DLQ record: " + what)
 		}

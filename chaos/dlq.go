@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // dlqEntry is one record of ingest.dlq.v1 and when the harness read it.
@@ -51,10 +52,10 @@ func (w *dlqWatcher) run(ctx context.Context) {
 		now := time.Now()
 		var got []dlqEntry
 		fs.EachRecord(func(rec *kgo.Record) {
-			part, _ := strconv.ParseInt(tables.Header(rec, tables.HeaderOriginPartition), 10, 32)
-			off, _ := strconv.ParseInt(tables.Header(rec, tables.HeaderOriginOffset), 10, 64)
-			got = append(got, dlqEntry{at: now, key: rec.Key, value: rec.Value, reason: tables.Header(rec, tables.HeaderReason),
-				stage: tables.Header(rec, tables.HeaderStage), originTopic: tables.Header(rec, tables.HeaderOriginTopic),
+			part, _ := strconv.ParseInt(kgotables.Header(rec, tables.HeaderOriginPartition), 10, 32)
+			off, _ := strconv.ParseInt(kgotables.Header(rec, tables.HeaderOriginOffset), 10, 64)
+			got = append(got, dlqEntry{at: now, key: rec.Key, value: rec.Value, reason: kgotables.Header(rec, tables.HeaderReason),
+				stage: kgotables.Header(rec, tables.HeaderStage), originTopic: kgotables.Header(rec, tables.HeaderOriginTopic),
 				originPart: part, originOff: off})
 		})
 		if len(got) == 0 {

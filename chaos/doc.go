@@ -39,4 +39,8 @@
 // (as with Alertmanager); so that the notifications expected do not depend
 // on how long a fault held the notify stage, the harness sends the record
 // that resolves an episode only once the webhook has its firing.
+//
+// Run returns a Report: a Row of counts per fault kind, printed as tables
+// or as JSON, whose verdict (Err) fails on any count of something lost,
+// duplicated or wrong.
 package chaos

@@ -97,11 +97,7 @@ func (ref *reference) add(tenant, host string, samples []sample) ([]*rules.Trans
 		labels := s.tags.Labels()
 		ser := ref.series[key].Get(s.metric, labels)
 		if ser == nil {
-			cfg, ok := ref.rs.FeatureConfig(s.metric)
-			if !ok {
-				cfg = ref.rs.Options().Features
-			}
-			ser = features.NewSeries(cfg)
+			ser = features.NewSeries(ref.rs.MetricConfig(s.metric))
 			ref.series[key].Set(s.metric, labels, ser)
 			ref.named[key][name] = ser
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/eventops/eventops/pglocal"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Fault kinds.
@@ -48,8 +49,12 @@ func Faults() []string {
 type Options struct {
 	// Binary is the eventops binary the replicas and the broker run.
 	Binary string
-	// Dir holds every process's data and logs.
-	Dir string
+	// Dir holds every process's data and logs. Without it, Run makes a
+	// working directory (chaos-*) under DataDir, removed at the end unless
+	// Keep.
+	Dir     string
+	DataDir string
+	Keep    bool
 	// Replicas is how many `eventops run` processes share the work (3).
 	Replicas int
 	// Faults are the kinds to run, one run each.
@@ -186,9 +191,34 @@ func (r Row) OK() bool {
 	return r.Fault != FaultPoison || r.StageRestarts == 0
 }
 
-// Run runs one harness run per fault kind and returns their rows.
-func Run(ctx context.Context, o Options) ([]Row, error) {
+// Run runs one harness run per fault kind and reports their rows; on an
+// error, the report holds the rows of the runs that ended.
+func Run(ctx context.Context, o Options) (Report, error) {
+	start := time.Now()
 	o = o.withDefaults()
+	if o.Dir == "" {
+		if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+			return Report{}, err
+		}
+		dir, err := os.MkdirTemp(o.DataDir, "chaos-")
+		if err != nil {
+			return Report{}, err
+		}
+		if !o.Keep {
+			defer os.RemoveAll(dir)
+		} else {
+			o.Logger.Info("keeping the working directory", "dir", dir)
+		}
+		o.Dir = dir
+	}
+	rows, err := runAll(ctx, o)
+	if err != nil && o.Keep {
+		o.Logger.Error("chaos failed; logs kept", "dir", o.Dir)
+	}
+	return Report{Rows: rows, Took: time.Since(start)}, err
+}
+
+func runAll(ctx context.Context, o Options) ([]Row, error) {
 	if err := CheckSize(o.Load.Sources, o.Load.Rounds); err != nil {
 		return nil, err
 	}
@@ -276,76 +306,113 @@ type kill struct {
 	at         time.Time
 }
 
+// cleanup is what a run undoes when it ends, last first, as deferred
+// calls would.
+type cleanup []func()
+
+func (c *cleanup) add(f func()) { *c = append(*c, f) }
+
+func (c cleanup) run() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
+	}
+}
+
 func (r *run) do(ctx context.Context) (Row, error) {
 	r.row = Row{Fault: r.fault}
 	r.caused = map[*process]int{}
+	var undo cleanup
+	defer undo.run()
+	if err := r.start(ctx, &undo); err != nil {
+		return r.row, err
+	}
+	ref, feed, takeovers, err := r.stream(ctx, &undo)
+	if err != nil {
+		return r.row, err
+	}
+	return r.row, r.finish(ctx, ref, feed, takeovers)
+}
+
+// start brings up what the run needs: its directory and database, the
+// webhook with the rule and receivers files, the broker, the DLQ watcher,
+// the replicas and the silence.
+func (r *run) start(ctx context.Context, undo *cleanup) error {
 	r.dir = filepath.Join(r.o.Dir, r.fault)
 	_ = os.RemoveAll(r.dir)
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
-		return r.row, err
+		return err
 	}
 	var err error
-	if r.dbURL, err = r.freshDatabase(ctx); err != nil {
-		return r.row, err
+	if r.dbURL, err = bench.FreshDatabase(ctx, r.pg.DatabaseURL("postgres"), "chaos_"+regexpSafe(r.fault)); err != nil {
+		return err
 	}
 	if r.hook, err = startWebhook(); err != nil {
-		return r.row, err
+		return err
 	}
-	defer r.hook.close()
+	undo.add(r.hook.close)
 	r.rulesFile, r.alertingFile = filepath.Join(r.dir, "rules.yml"), filepath.Join(r.dir, "alerting.yml")
 	for file, body := range map[string]string{r.rulesFile: RulesBefore, r.alertingFile: alertingFile(r.hook.url, r.o.Hold)} {
 		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
-			return r.row, err
+			return err
 		}
 	}
+	if err := r.startBroker(ctx, undo); err != nil {
+		return err
+	}
+	dctx, stopDLQ := context.WithCancel(ctx)
+	undo.add(stopDLQ)
+	if r.dlq, err = watchDLQ(dctx, r.brokerAdr); err != nil {
+		return err
+	}
+	undo.add(r.dlq.close)
+	for i := 0; i < r.o.Replicas; i++ {
+		if _, err := r.addReplica(ctx); err != nil {
+			return err
+		}
+	}
+	undo.add(r.stopAll)
+	return r.createSilence(ctx)
+}
 
-	// The broker's first start picks its port; its restarts ask for the
-	// same one, where the replicas look for it.
+// startBroker starts the broker process. Its first start picks its port;
+// its restarts ask for the same one, where the replicas look for it.
+func (r *run) startBroker(ctx context.Context, undo *cleanup) error {
 	brokerArgs := func(addr string) []string {
 		return []string{"broker", "--data-dir", filepath.Join(r.dir, "broker"), "--kafka-addr", addr, "--log-level", "warn"}
 	}
 	r.broker = newProcess("broker", r.dir, nil, brokerArgs("127.0.0.1:0")...)
 	if err := r.broker.start(r.o.Binary); err != nil {
-		return r.row, err
+		return err
 	}
-	defer r.broker.signal(syscall.SIGTERM, 30*time.Second)
+	undo.add(func() { _ = r.broker.signal(syscall.SIGTERM, 30*time.Second) })
 	l, err := waitListening(ctx, r.broker, 60*time.Second)
 	if err != nil {
-		return r.row, err
+		return err
 	}
 	r.brokerAdr = l.Kafka[0]
 	r.broker.args = brokerArgs(r.brokerAdr)
-	dctx, stopDLQ := context.WithCancel(ctx)
-	defer stopDLQ()
-	if r.dlq, err = watchDLQ(dctx, r.brokerAdr); err != nil {
-		return r.row, err
-	}
-	defer r.dlq.close()
-	for i := 0; i < r.o.Replicas; i++ {
-		if _, err := r.addReplica(ctx); err != nil {
-			return r.row, err
-		}
-	}
-	defer r.stopAll()
-	if err := r.createSilence(ctx); err != nil {
-		return r.row, err
-	}
+	return nil
+}
 
-	// The stream, the probes, and the faults.
+// stream sends the known stream, with the probes running, and injects the
+// fault Trials times along it. It returns once the stream is sent and the
+// work the faults started is done, with the takeovers it measured.
+func (r *run) stream(ctx context.Context, undo *cleanup) (*reference, *feeder, []time.Duration, error) {
+	var err error
 	if r.probes, err = newProbes(r.brokerAdr, tables.DefaultLayout().Partitions); err != nil {
-		return r.row, err
+		return nil, nil, nil, err
 	}
-	defer r.probes.close()
+	undo.add(r.probes.close)
 	pctx, stopProbes := context.WithCancel(ctx)
-	defer stopProbes()
+	undo.add(stopProbes)
 	go r.probes.run(pctx)
 
 	ref := newReference(r.before)
 	feed, err := newFeeder(r, ref, r.o.Load.Rounds)
 	if err != nil {
-		return r.row, err
+		return nil, nil, nil, err
 	}
-	defer feed.close()
+	undo.add(feed.close)
 	g := loadgen.NewGenerator(r.o.Load, time.Now())
 	lo := g.Options()
 	events := lo.Tenants * lo.Sources * lo.Metrics * int(lo.Rounds)
@@ -355,18 +422,32 @@ func (r *run) do(ctx context.Context) (Row, error) {
 		_, err := loadgen.Run(ctx, g, feed, loadgen.RunOptions{Rate: r.o.Rate})
 		loadDone <- err
 	}()
+	takeovers, err := r.trials(ctx, duration)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := <-loadDone; err != nil {
+		return nil, nil, nil, fmt.Errorf("load: %w", err)
+	}
+	r.background.Wait()
+	stopProbes()
+	return ref, feed, takeovers, nil
+}
 
+// trials injects the fault Trials times, evenly spread over a stream that
+// takes duration, and measures each takeover.
+func (r *run) trials(ctx context.Context, duration time.Duration) ([]time.Duration, error) {
 	var takeovers []time.Duration
 	for i := 0; i < r.o.Trials; i++ {
 		at := duration * time.Duration(2*i+1) / time.Duration(2*r.o.Trials+1)
 		select {
 		case <-ctx.Done():
-			return r.row, ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(time.Until(r.probes.started.Add(at))):
 		}
 		t0 := time.Now()
 		if err := r.inject(ctx, i); err != nil {
-			return r.row, err
+			return nil, err
 		}
 		d, err := r.probes.waitAllAfter(ctx, r.dbURL, t0, 2*time.Minute)
 		if err != nil {
@@ -376,16 +457,16 @@ func (r *run) do(ctx context.Context) (Row, error) {
 		}
 		r.row.Trials++
 	}
-	if err := <-loadDone; err != nil {
-		return r.row, fmt.Errorf("load: %w", err)
-	}
-	r.background.Wait()
-	stopProbes()
-	// Every replica the faults took away comes back before the checks.
+	return takeovers, nil
+}
+
+// finish brings back every replica the faults took away, then checks the
+// outcome against the reference and counts the exits and restarts.
+func (r *run) finish(ctx context.Context, ref *reference, feed *feeder, takeovers []time.Duration) error {
 	for _, rep := range r.replicaList() {
 		if !rep.p.running() {
 			if err := r.restartReplica(ctx, rep); err != nil {
-				return r.row, err
+				return err
 			}
 		}
 	}
@@ -394,13 +475,13 @@ func (r *run) do(ctx context.Context) (Row, error) {
 		r.row.TakeoverP50, r.row.TakeoverMax = ps[0], ps[1]
 	}
 	if err := r.check(ctx, ref, feed); err != nil {
-		return r.row, err
+		return err
 	}
 	for _, rep := range r.replicaList() {
 		r.row.UnexpectedExits += len(rep.p.unexpectedExits(r.caused[rep.p]))
 		r.row.StageRestarts += int(scrape(rep.base(), "eventops_stage_restarts_total"))
 	}
-	return r.row, nil
+	return nil
 }
 
 // problem notes something wrong the counts do not say.
@@ -408,20 +489,6 @@ func (r *run) problem(s string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.row.Problems = appendCapped(r.row.Problems, s)
-}
-
-func (r *run) freshDatabase(ctx context.Context) (string, error) {
-	conn, err := pgx.Connect(ctx, r.pg.DatabaseURL("postgres"))
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(ctx)
-	name := "chaos_" + regexpSafe(r.fault)
-	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return "", err
-	}
-	return r.pg.DatabaseURL(name), nil
 }
 
 func regexpSafe(s string) string {
@@ -673,7 +740,7 @@ type probes struct {
 }
 
 func newProbes(broker string, partitions int32) (*probes, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RecordPartitioner(tables.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RecordPartitioner(kgotables.Partitioner()))
 	if err != nil {
 		return nil, err
 	}

@@ -429,7 +429,7 @@ func stagesOf(set map[string]string) []string {
 // drainBound is the longest a stop of `eventops run` takes: the stages stop
 // (the API's shutdown and the per-partition flushes, each bounded by
 // shutdown_timeout), then the PostgreSQL writers drain (shutdown_timeout),
-// then the producers flush (shutdown_timeout), in cmd/eventops/pipeline.go.
+// then the producers flush (shutdown_timeout), in replica/shutdown.go.
 // A grace period shorter than this lets the orchestrator kill a replica
 // in the middle of its drain.
 func drainBound(shutdown string) (time.Duration, error) {

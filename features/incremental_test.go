@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/eventops/eventops/internal/race"
 )
 
 // TestIncrementalStateMatchesRecompute drives random streams (late samples
@@ -27,8 +29,11 @@ func TestIncrementalStateMatchesRecompute(t *testing.T) {
 			s := NewSeries(cfg)
 			late := s.lateness
 			ts := baseTs
+			// Fewer steps under the race detector (it finds nothing in
+			// single-goroutine code and slows it several times over) and
+			// under -short; plain go test and make fuzz run 3000.
 			steps := 3000
-			if testing.Short() {
+			if testing.Short() || race.Enabled {
 				steps = 600
 			}
 			for i := 0; i < steps; i++ {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/eventops/eventops/internal/race"
 )
 
 // TestResendsChangeNothing feeds random streams to two series, one of them
@@ -35,8 +37,11 @@ func TestResendsChangeNothing(t *testing.T) {
 	}
 	for _, sp := range specs {
 		t.Run(sp.name, func(t *testing.T) {
+			// A quarter of the steps under the race detector (it finds
+			// nothing in single-goroutine code and slows it several times
+			// over) and under -short; plain go test and make fuzz run all.
 			steps := sp.steps
-			if testing.Short() {
+			if testing.Short() || race.Enabled {
 				steps /= 4
 			}
 			rng := rand.New(rand.NewPCG(uint64(len(sp.name)), 99))

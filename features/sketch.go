@@ -65,10 +65,6 @@ func keyValue(k int32) float64 {
 	return 0
 }
 
-func validKey(k int32) bool {
-	return k == 0 || (k > 0 && k <= 2*keyOffset) || (k < 0 && k >= -2*keyOffset)
-}
-
 // addKey adds one value's key to sorted bins, collapsing past the bound.
 func addKey(bins []bin, k int32) []bin {
 	i, found := slices.BinarySearchFunc(bins, k, func(b bin, k int32) int { return cmp.Compare(b.key, k) })

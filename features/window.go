@@ -593,16 +593,31 @@ func (s *Series) Stat(name string, window time.Duration, nowUnixMilli int64) (fl
 	return 0, false
 }
 
-// Float is a float64 that encodes to JSON as null when it is not finite.
+// Float is a float64 that JSON-encodes NaN and infinities as null, which
+// encoding/json otherwise refuses, and decodes null as NaN.
 type Float float64
 
-// MarshalJSON implements json.Marshaler.
+// MarshalJSON writes the number, or null when it is not finite.
 func (f Float) MarshalJSON() ([]byte, error) {
 	v := float64(f)
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return []byte("null"), nil
 	}
 	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON reads a number, or null as NaN.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
 }
 
 // SeriesSnapshot is a JSON view of a series for the API.

@@ -10,5 +10,7 @@
 // time further ahead of the run's start than the wall clock allows, so
 // that live load is not refused as coming from the future. A run bounded
 // by a duration stops generating at its end and still delivers what it
-// sent; what the server refused is counted apart from what it took.
+// sent; what the server refused is counted apart from what it took. A Job
+// is the run `eventops loadgen` makes: it picks the sink (writing as an
+// API key's tenant over HTTP), logs what it sends, and prints the summary.
 package loadgen

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Sink takes generated records.
@@ -39,7 +40,7 @@ type KafkaSink struct {
 func NewKafkaSink(brokers []string, opts ...kgo.Opt) (*KafkaSink, error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
-		kgo.RecordPartitioner(tables.Partitioner()),
+		kgo.RecordPartitioner(kgotables.Partitioner()),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MaxBufferedRecords(200_000),
 		// Kafka's and Redpanda's default max.message.bytes.
@@ -214,37 +215,19 @@ type RunOptions struct {
 func Run(ctx context.Context, g *Generator, sink Sink, ro RunOptions) (Summary, error) {
 	var sum Summary
 	start := time.Now()
-	var end <-chan time.Time
+	p := &pacer{ctx: ctx}
 	if ro.Duration > 0 {
 		t := time.NewTimer(ro.Duration)
 		defer t.Stop()
-		end = t.C
-	}
-	over := false
-	// wait holds the run until due; false when the run ends meanwhile.
-	wait := func(due time.Time) bool {
-		d := time.Until(due)
-		if d <= 0 {
-			return true
-		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-end:
-			over = true
-		case <-ctx.Done():
-		}
-		return false
+		p.end = t.C
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var sendErr error
-	for ctx.Err() == nil && !over && (ro.Count <= 0 || sum.Events < ro.Count) {
+	for ctx.Err() == nil && !p.over && (ro.Count <= 0 || sum.Events < ro.Count) {
 		select {
-		case <-end:
-			over = true
+		case <-p.end:
+			p.over = true
 			continue
 		default:
 		}
@@ -253,7 +236,7 @@ func Run(ctx context.Context, g *Generator, sink Sink, ro RunOptions) (Summary, 
 			break
 		}
 		if ro.Speed > 0 && len(r.Events) > 0 {
-			if ahead := r.Events[0].Ts.Sub(start); ahead > 0 && !wait(start.Add(time.Duration(float64(ahead)/ro.Speed))) {
+			if ahead := r.Events[0].Ts.Sub(start); ahead > 0 && !p.wait(start.Add(time.Duration(float64(ahead)/ro.Speed))) {
 				break
 			}
 		}
@@ -268,24 +251,58 @@ func Run(ctx context.Context, g *Generator, sink Sink, ro RunOptions) (Summary, 
 		if r.Malformed {
 			sum.Malformed++
 		}
-		if ro.Rate > 0 {
-			// Pace: the n-th event is due at n / rate.
-			if !wait(start.Add(time.Duration(float64(sum.Events+sum.Malformed) / ro.Rate * float64(time.Second)))) {
-				break
-			}
+		// Pace: the n-th event is due at n / rate.
+		if ro.Rate > 0 && !p.wait(start.Add(time.Duration(float64(sum.Events+sum.Malformed)/ro.Rate*float64(time.Second)))) {
+			break
 		}
 		select {
 		case <-tick.C:
 			if ro.Progress != nil {
-				el := time.Since(start).Seconds()
 				fmt.Fprintf(ro.Progress, "\rsent %d events in %d records, %.0f events/s, %d malformed, %d errors   ",
-					sum.Events, sum.Records, float64(sum.Events)/el, sum.Malformed, sum.Errors)
+					sum.Events, sum.Records, float64(sum.Events)/time.Since(start).Seconds(), sum.Malformed, sum.Errors)
 			}
 		default:
 		}
 	}
-	// What was sent is delivered even when the run ended on Duration; an
-	// interrupt (ctx) leaves a minute for it too.
+	flushErr := deliver(ctx, sink, &sum)
+	sum.Elapsed = time.Since(start)
+	sum.Rate = float64(sum.Events-sum.Refused) / sum.Elapsed.Seconds()
+	if ro.Progress != nil {
+		fmt.Fprintln(ro.Progress)
+	}
+	return sum, errors.Join(sendErr, flushErr, ctx.Err())
+}
+
+// pacer holds a run until a record is due, unless the run ends first: its
+// Duration (end, then over) or its context.
+type pacer struct {
+	ctx  context.Context
+	end  <-chan time.Time
+	over bool
+}
+
+// wait holds the run until due; false when the run ends meanwhile.
+func (p *pacer) wait(due time.Time) bool {
+	d := time.Until(due)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.end:
+		p.over = true
+	case <-p.ctx.Done():
+	}
+	return false
+}
+
+// deliver flushes what was sent, even when the run ended on Duration; an
+// interrupt (ctx) leaves a minute for it too. It counts the sink's
+// delivery errors and, over HTTP, what the server refused.
+func deliver(ctx context.Context, sink Sink, sum *Summary) error {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	flushErr := sink.Flush(fctx)
@@ -298,10 +315,5 @@ func Run(ctx context.Context, g *Generator, sink Sink, ro RunOptions) (Summary, 
 			sum.Errors++
 		}
 	}
-	sum.Elapsed = time.Since(start)
-	sum.Rate = float64(sum.Events-sum.Refused) / sum.Elapsed.Seconds()
-	if ro.Progress != nil {
-		fmt.Fprintln(ro.Progress)
-	}
-	return sum, errors.Join(sendErr, flushErr, ctx.Err())
+	return flushErr
 }

@@ -49,5 +49,14 @@
 // first bad key in key order now decides the reason, where map order made it
 // random.
 //
+// Other protocols. The packages otlp, promrw and influx below this one
+// map OTLP metrics, Prometheus remote-write and Influx line protocol to
+// Points, each with the wire-format library of its protocol and no Kafka or
+// HTTP library. Check judges a Point exactly as Parse judges the same
+// event written as JSON (FuzzCheckMatchesParse holds it to that), and
+// Event.AppendJSON writes an accepted event back as JSON, so that whatever
+// protocol a sample came by, it is the same event from here on: HTTP ingest
+// publishes it to ingest.raw.agent in that form.
+//
 // The package is pure: time comes in as a parameter.
 package normalize

@@ -32,13 +32,21 @@ const (
 	ReasonBadName      Reason = "bad_name"
 	ReasonTooManyTags  Reason = "too_many_tags"
 	ReasonEmpty        Reason = "empty"
+
+	// Reasons of the protocols other than JSON (OTLP, Prometheus
+	// remote-write, Influx line protocol): a body or record that is not
+	// what its protocol says, and a point of a kind EventOps does not keep.
+	ReasonInvalidProtobuf Reason = "invalid_protobuf"
+	ReasonInvalidSnappy   Reason = "invalid_snappy"
+	ReasonInvalidLine     Reason = "invalid_line"
+	ReasonUnsupportedType Reason = "unsupported_type"
 )
 
 // Reasons lists every reason, for pre-registering counters.
 func Reasons() []Reason {
 	return []Reason{ReasonInvalidJSON, ReasonSplitRecord, ReasonInvalidUTF8, ReasonMissingField, ReasonWrongType,
 		ReasonNotFinite, ReasonBadTimestamp, ReasonFuture, ReasonNoRecordTime, ReasonTooLarge, ReasonBadName,
-		ReasonTooManyTags, ReasonEmpty}
+		ReasonTooManyTags, ReasonEmpty, ReasonInvalidProtobuf, ReasonInvalidSnappy, ReasonInvalidLine, ReasonUnsupportedType}
 }
 
 // Error is a rejection: the reason, a message for people, and the event's
@@ -571,6 +579,11 @@ func (o *Options) timestamp(d *decoder, raw []byte, recordTime time.Time) (time.
 	default:
 		return time.Time{}, bad(ReasonWrongType, "ts_event must be an RFC 3339 string or a Unix number")
 	}
+	return o.timeBounds(ts, recordTime)
+}
+
+// timeBounds judges an event time against MinTime and its record's time.
+func (o *Options) timeBounds(ts, recordTime time.Time) (time.Time, *Error) {
 	if ts.Before(o.MinTime) {
 		return time.Time{}, bad(ReasonBadTimestamp, "ts_event %s is before %s", ts.UTC().Format(time.RFC3339), o.MinTime.UTC().Format(time.RFC3339))
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 )
 
@@ -13,7 +14,7 @@ func transition(state, host, episode string, value float64, at time.Time) *rules
 		AlertName: "HighCPU", Tenant: "acme", Host: host, State: state, Severity: "critical",
 		Labels:      map[string]string{"alertname": "HighCPU", "tenant": "acme", "host": host, "severity": "critical", "team": "infra"},
 		Annotations: map[string]string{"summary": "CPU on " + host + " is high", "runbook": "https://wiki/cpu"},
-		Value:       rules.Float(value), ActiveAt: rules.Timestamp(t0.UnixMilli()), StartsAt: rules.Timestamp(t0.Add(time.Minute).UnixMilli()),
+		Value:       features.Float(value), ActiveAt: rules.Timestamp(t0.UnixMilli()), StartsAt: rules.Timestamp(t0.Add(time.Minute).UnixMilli()),
 		EpisodeID: episode, At: rules.Timestamp(at.UnixMilli()),
 	}
 	if state == rules.StateResolved || state == rules.StateInactive {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventops/eventops/pglocal"
+	"github.com/eventops/eventops/store/storetest"
 )
 
 // Converting a trusting cluster keeps the new password file before the
@@ -73,6 +74,7 @@ func TestSecondStartDoesNotStopTheRunningCluster(t *testing.T) {
 // every local user reads it (ps, /proc/PID/cmdline): psql, which creates
 // the database, runs with it in its environment only.
 func TestPasswordNotOnACommandLine(t *testing.T) {
+	storetest.NeedsPostgreSQL(t)
 	real, err := pglocal.FindBinDir()
 	if err != nil {
 		t.Fatal(err)

@@ -14,12 +14,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventops/eventops/pglocal"
+	"github.com/eventops/eventops/store/storetest"
 )
 
 // clusterDir is a directory for a cluster that the postgres user (who runs
-// it when the tests run as root) can reach: t.TempDir() is private.
+// it when the tests run as root) can reach: t.TempDir() is private. Every
+// test here runs PostgreSQL's programs: -short leaves them out.
 func clusterDir(t *testing.T) string {
 	t.Helper()
+	storetest.NeedsPostgreSQL(t)
 	dir, err := os.MkdirTemp("", "pglocal-")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 )
 
 // refuseOnce refuses the first record for good, as a broker does now and
@@ -49,12 +50,9 @@ func (r *refuseOnce) Produce(ctx context.Context, rec *kgo.Record, promise func(
 // make the broker refuse them again: each refusal starts another round
 // with backoff, and a lane whose backlog keeps growing never drains.
 func TestALaneSendsItsBacklogAgainInBatchesTheBrokerTakes(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, MaxMessageBytes: 1048588, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{MaxMessageBytes: 1048588, Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
-	// As cmd/eventops builds its producers: batches as large as the
+	// As the replica builds its producers: batches as large as the
 	// brokers take.
 	limit, err := broker.BatchLimit(context.Background(), b.Addrs())
 	if err != nil {

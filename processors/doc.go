@@ -1,14 +1,18 @@
 // Package processors holds EventOps's goka processor graphs, one per file:
 // ingest (normalize and enrich raw records into signals), features (hand each
 // source's signals to its actor), sink (hand rows to the batch writers) and
-// notify (hand alert transitions to the notifier).
+// notify (hand alert transitions to the notifier). Beside them are the views
+// every replica reads outside any consumer group, to serve what the topics
+// hold: FeatureView (the features table) and AlertFeed (ops.alert.v1, fed
+// to the API's alert hub). Views hold or forward records; the API shapes
+// what it serves.
 //
 // Invariants:
 //   - A callback never fails on input: raw bytes are decoded inside it and bad
 //     input goes to the DLQ, because goka stops a processor on a codec error
 //     or a panic.
 //   - Every stage writes its output with a franz-go producer using the
-//     project's partitioner (tables.Partitioner) and defers the commit of each
+//     project's partitioner (kgotables.Partitioner) and defers the commit of each
 //     input record until everything it caused is durable: output records
 //     acknowledged by the broker, feature state flushed to its table, rows
 //     committed in PostgreSQL, notifications delivered and recorded.

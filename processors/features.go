@@ -11,10 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
-
-// StageFeatures names the features stage.
-const StageFeatures = "features"
 
 // SourceHost keeps the per-source actors of the partitions this replica
 // owns. The features stage tells it when a partition is opened, hands it
@@ -111,12 +110,12 @@ func NewFeatures(opts FeaturesOptions) (*Features, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	opts.Logger = opts.Logger.With("stage", StageFeatures)
+	opts.Logger = opts.Logger.With("stage", tables.StageFeatures)
 	f := &Features{opts: opts, parts: map[int32]*featurePartition{}, stopper: newStopper(), strings: tables.NewInterner(maxInterned)}
-	f.count = opts.Metrics.stage(StageFeatures)
-	f.graph = goka.DefineGroup(tables.FeaturesGroup,
-		goka.Input(tables.SignalsStream, tables.BytesCodec{}, f.process),
-		goka.Persist(tables.BytesCodec{}),
+	f.count = opts.Metrics.stage(tables.StageFeatures)
+	f.graph = goka.DefineGroup(gokatables.FeaturesGroup,
+		goka.Input(gokatables.SignalsStream, gokatables.BytesCodec{}, f.process),
+		goka.Persist(gokatables.BytesCodec{}),
 	)
 	return f, nil
 }
@@ -310,7 +309,7 @@ type tableStores struct {
 func (t *tableStores) builder(base storage.Builder) storage.Builder {
 	return func(topic string, partition int32) (storage.Storage, error) {
 		st, err := base(topic, partition)
-		if err == nil && topic == string(tables.FeaturesTable) {
+		if err == nil && topic == tables.FeaturesTable {
 			t.mu.Lock()
 			if t.m == nil {
 				t.m = map[int32]storage.Storage{}
@@ -347,13 +346,10 @@ func (f *Features) process(ctx goka.Context, msg any) {
 		err = fmt.Errorf("signal of %s carries key %q", sig.Key(), key)
 	}
 	if err != nil {
-		m.Discarded.WithLabelValues(StageFeatures, "undecodable_signal").Inc()
-		rec := tables.DLQRecord(tables.Rejection{
-			Stage: StageFeatures, Reason: "undecodable_signal", Error: err.Error(), Topic: tables.SignalsTopic,
-			Partition: ctx.Partition(), Offset: off, Index: -1, Key: []byte(key), Value: truncateValue(raw),
-		})
+		m.Discarded.WithLabelValues(tables.StageFeatures, tables.ReasonUndecodableSignal).Inc()
+		rec := kgotables.DLQRecord(tables.Reject(tables.StageFeatures, tables.ReasonUndecodableSignal, err.Error(), gokatables.Input(ctx), raw))
 		produceAll(f.opts.Producer, []*kgo.Record{rec}, f.c, f.opts.Logger, func(error) {
-			m.Errors.WithLabelValues(StageFeatures, "produce").Inc()
+			m.Errors.WithLabelValues(tables.StageFeatures, "produce").Inc()
 		}, func() { acks.Done(off) })
 		return
 	}

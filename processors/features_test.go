@@ -15,6 +15,8 @@ import (
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 const testRules = `
@@ -57,7 +59,7 @@ func runFeatures(t *testing.T, stored map[string][]byte) (*tester.Tester, *fakeP
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
 	for k, v := range stored {
-		tt.SetTableValue(tables.FeaturesTable, k, v)
+		tt.SetTableValue(gokatables.FeaturesTable, k, v)
 	}
 	t.Cleanup(func() {
 		cancel()
@@ -81,7 +83,7 @@ func signal(host string, ts time.Time, values ...float64) []byte {
 func lastState(t *testing.T, fp *fakeProducer, holder *actors.RuleHolder, key string) *tables.SourceState {
 	t.Helper()
 	var last []byte
-	for _, r := range fp.topic(string(tables.FeaturesTable)) {
+	for _, r := range fp.topic(tables.FeaturesTable) {
 		if string(r.Key) == key {
 			last = r.Value
 		}
@@ -147,7 +149,7 @@ func TestFeaturesSkipsRedeliveries(t *testing.T) {
 	if n := len(fp.topic(tables.AlertsTopic)); n != 0 {
 		t.Fatalf("a redelivered signal raised %d alerts", n)
 	}
-	if n := len(fp.topic(string(tables.FeaturesTable))); n != 0 {
+	if n := len(fp.topic(tables.FeaturesTable)); n != 0 {
 		t.Fatalf("a redelivered signal rewrote the state %d times", n)
 	}
 }
@@ -157,7 +159,7 @@ func TestFeaturesRejectsUndecodableSignals(t *testing.T) {
 	tt, fp, _ := runFeatures(t, nil)
 	tt.Consume(tables.SignalsTopic, "acme/host-a", []byte("junk"))
 	dlq := fp.topic(tables.DLQTopic)
-	if len(dlq) != 1 || tables.Header(dlq[0], tables.HeaderReason) != "undecodable_signal" {
+	if len(dlq) != 1 || kgotables.Header(dlq[0], tables.HeaderReason) != "undecodable_signal" {
 		t.Fatalf("DLQ %+v", dlq)
 	}
 }

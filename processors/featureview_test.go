@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/tables"
 )
@@ -18,10 +19,7 @@ import (
 // closes (the race detector watches this test), and answer that the view
 // stopped.
 func TestFeatureViewReadsWhileItStops(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	k := Kafka{Brokers: b.Addrs(), Logger: slog.New(slog.DiscardHandler)}
 	if _, err := broker.EnsureTopics(context.Background(), b.Addrs(), tables.DefaultLayout(), 1); err != nil {
@@ -54,7 +52,7 @@ func TestFeatureViewReadsWhileItStops(t *testing.T) {
 					default:
 					}
 					v.Recovered()
-					_, _ = v.SourceFeatures(context.Background(), "acme", "h")
+					_, _ = v.SourceState(context.Background(), "acme", "h")
 				}
 			}()
 		}
@@ -65,7 +63,7 @@ func TestFeatureViewReadsWhileItStops(t *testing.T) {
 		if v.Recovered() {
 			t.Fatal("a stopped view says it is recovered")
 		}
-		if _, err := v.SourceFeatures(context.Background(), "acme", "h"); err == nil {
+		if _, err := v.SourceState(context.Background(), "acme", "h"); err == nil {
 			t.Fatal("a stopped view answered a read")
 		}
 		close(stop)

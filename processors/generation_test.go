@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/tables"
 )
@@ -83,7 +84,7 @@ func (p *writingPartition) Deliver(key string, offset, _ int64, _ *tables.Signal
 		if err != nil {
 			panic(err)
 		}
-		rec := &kgo.Record{Topic: string(tables.FeaturesTable), Key: []byte(key), Value: v}
+		rec := &kgo.Record{Topic: tables.FeaturesTable, Key: []byte(key), Value: v}
 		if err := p.h.cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 			panic(err)
 		}
@@ -111,10 +112,7 @@ func (p *writingPartition) Close(context.Context)     {}
 // of the table because an older state carries a higher generation, so the
 // source goes back to the state of before the restart.
 func TestAStateFlushedAfterTheGroupStartedAgainIsTheOneTheSourceResumesFrom(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	ctx := context.Background()
 	layout := tables.Layout{Partitions: 1, DLQPartitions: 1, RetentionMs: 3600_000}
@@ -164,7 +162,7 @@ func TestAStateFlushedAfterTheGroupStartedAgainIsTheOneTheSourceResumesFrom(t *t
 		}
 		// Let the last signal's state become durable and be committed.
 		waitFor(t, time.Minute, "the last signal committed", func() error {
-			offs, err := kadm.NewClient(cl).FetchOffsets(ctx, string(tables.FeaturesGroup))
+			offs, err := kadm.NewClient(cl).FetchOffsets(ctx, tables.FeaturesGroup)
 			if err != nil {
 				return err
 			}
@@ -183,7 +181,7 @@ func TestAStateFlushedAfterTheGroupStartedAgainIsTheOneTheSourceResumesFrom(t *t
 	run(1)
 	run(1)
 	before := host.lastGeneration()
-	if _, err := kadm.NewClient(cl).DeleteGroup(ctx, string(tables.FeaturesGroup)); err != nil {
+	if _, err := kadm.NewClient(cl).DeleteGroup(ctx, tables.FeaturesGroup); err != nil {
 		t.Fatal(err)
 	}
 	// Its new life: the first signal is applied and flushed, the second

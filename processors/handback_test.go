@@ -14,7 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
-	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/broker/brokertest"
+	"github.com/eventops/eventops/tables/gokatables"
 )
 
 // logBuffer keeps what a test's processors log, debug included.
@@ -113,7 +114,7 @@ func startMember(t *testing.T, k Kafka, topic, name string, rd *reads, finished 
 		}
 	}
 	m := &member{name: name, ran: make(chan error, 1), assigned: make(chan time.Time, 16)}
-	graph := goka.DefineGroup("eventops-handback-test", goka.Input(goka.Stream(topic), tables.BytesCodec{}, cb))
+	graph := goka.DefineGroup("eventops-handback-test", goka.Input(goka.Stream(topic), gokatables.BytesCodec{}, cb))
 	k.ClientID = name
 	opts := append(k.ProcessorOptions(), goka.WithRebalanceCallback(func(a goka.Assignment) {
 		if len(a) > 0 {
@@ -156,10 +157,7 @@ func (m *member) stop(t *testing.T) {
 // the first record that was not durable, and nothing after it is skipped,
 // not even records that were finished out of order.
 func TestRevokedPartitionsHandBackWhatIsNotDurable(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	const topic, records = "handback-test", 20
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))

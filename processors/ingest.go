@@ -12,10 +12,9 @@ import (
 
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
-
-// StageIngest names the ingest stage in metrics, logs and DLQ headers.
-const StageIngest = "ingest"
 
 // IngestOptions configure the ingest stage.
 type IngestOptions struct {
@@ -62,16 +61,16 @@ func NewIngest(opts IngestOptions) (*Ingest, error) {
 		opts.Now = time.Now
 	}
 	opts.Normalize = opts.Normalize.Defaults()
-	opts.Logger = opts.Logger.With("stage", StageIngest)
+	opts.Logger = opts.Logger.With("stage", tables.StageIngest)
 	in := &Ingest{opts: opts, stopper: newStopper(), metas: metaCache{m: map[string]cachedMeta{}},
 		split: warnEvery{every: time.Minute}}
-	in.count = opts.Metrics.stage(StageIngest)
+	in.count = opts.Metrics.stage(tables.StageIngest)
 	in.out = newOrderedProducer(opts.Producer, in.c, opts.Logger, func(error) {
-		opts.Metrics.Errors.WithLabelValues(StageIngest, "produce").Inc()
+		opts.Metrics.Errors.WithLabelValues(tables.StageIngest, "produce").Inc()
 	})
-	in.graph = goka.DefineGroup(tables.IngestGroup,
-		goka.Input(tables.RawStream, tables.BytesCodec{}, in.process),
-		goka.Lookup(tables.MetaTable, tables.BytesCodec{}),
+	in.graph = goka.DefineGroup(gokatables.IngestGroup,
+		goka.Input(gokatables.RawStream, gokatables.BytesCodec{}, in.process),
+		goka.Lookup(gokatables.MetaTable, gokatables.BytesCodec{}),
 	)
 	return in, nil
 }
@@ -82,16 +81,23 @@ func (in *Ingest) Graph() *goka.GroupGraph { return in.graph }
 // NewProcessor builds the stage's goka processor; extra options come last
 // (tests pass goka.WithTester).
 func (in *Ingest) NewProcessor(extra ...goka.ProcessorOption) (*goka.Processor, error) {
-	p, err := goka.NewProcessor(in.opts.Kafka.Brokers, in.graph, append(in.opts.Kafka.ProcessorOptions(), extra...)...)
+	return in.newProcessor(in.opts.Kafka, extra...)
+}
+
+func (in *Ingest) newProcessor(k Kafka, extra ...goka.ProcessorOption) (*goka.Processor, error) {
+	p, err := goka.NewProcessor(k.Brokers, in.graph, append(k.ProcessorOptions(), extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	return p, nil
 }
 
-// Run processes until ctx ends and every deferred commit is settled.
+// Run processes until ctx ends and every deferred commit is settled. The
+// clients of the meta table's view close with it.
 func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
-	p, err := in.NewProcessor(extra...)
+	var opened openClients
+	defer opened.Close()
+	p, err := in.newProcessor(in.opts.Kafka.tracking(&opened), extra...)
 	if err != nil {
 		return err
 	}
@@ -157,12 +163,8 @@ func (in *Ingest) emit(ctx goka.Context, res normalize.Result, value []byte, ori
 	in.count.eventsIn.Add(float64(len(res.Events) + len(res.Rejected)))
 	recs := make([]*kgo.Record, 0, 1+len(res.Rejected))
 	reject := func(reason, msg string, index int, raw []byte) {
-		m.Discarded.WithLabelValues(StageIngest, reason).Inc()
-		recs = append(recs, tables.DLQRecord(tables.Rejection{
-			Stage: StageIngest, Reason: reason, Error: msg,
-			Topic: tables.RawTopic, Partition: origin.Partition, Offset: origin.Offset, Index: index,
-			Key: []byte(ctx.Key()), Value: truncateValue(raw),
-		}))
+		m.Discarded.WithLabelValues(tables.StageIngest, reason).Inc()
+		recs = append(recs, kgotables.DLQRecord(tables.Reject(tables.StageIngest, reason, msg, gokatables.Input(ctx), raw).Event(index)))
 	}
 	limit := in.opts.Kafka.Defaults().BatchBytes - signalOverhead
 	out := 0
@@ -216,25 +218,14 @@ func (in *Ingest) group(ctx goka.Context, events []normalize.Event, origin table
 	return out
 }
 
-// MaxDLQValue bounds the copy of a rejected input kept in the DLQ; the rest
-// is cut and the error header says so.
-const MaxDLQValue = 256 << 10
-
-func truncateValue(b []byte) []byte {
-	if len(b) <= MaxDLQValue {
-		return b
-	}
-	return b[:MaxDLQValue]
-}
-
 func (in *Ingest) lookupMeta(ctx goka.Context, key string) *tables.SourceMeta {
-	raw, _ := ctx.Lookup(tables.MetaTable, key).([]byte)
+	raw, _ := ctx.Lookup(gokatables.MetaTable, key).([]byte)
 	if len(raw) == 0 {
 		return nil
 	}
 	meta, err := in.metas.get(key, raw)
 	if err != nil {
-		in.opts.Metrics.Errors.WithLabelValues(StageIngest, "bad_source_metadata").Inc()
+		in.opts.Metrics.Errors.WithLabelValues(tables.StageIngest, "bad_source_metadata").Inc()
 		in.opts.Logger.Warn("ignoring unreadable source metadata", "key", key, "err", err)
 		return nil
 	}

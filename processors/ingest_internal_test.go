@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // gokaContext names the embedded interface apart from its Context method.
@@ -29,6 +30,7 @@ type recordCtx struct {
 	f         *feeder
 }
 
+func (c *recordCtx) Topic() goka.Stream            { return tables.RawTopic }
 func (c *recordCtx) Partition() int32              { return c.partition }
 func (c *recordCtx) Offset() int64                 { return c.offset }
 func (c *recordCtx) Key() string                   { return "" }
@@ -74,7 +76,7 @@ type instantProducer struct {
 func (p *instantProducer) Produce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
 	if r.Topic == tables.DLQTopic {
 		p.dlq.Add(1)
-		if tables.Header(r, tables.HeaderReason) == string(normalize.ReasonSplitRecord) {
+		if kgotables.Header(r, tables.HeaderReason) == string(normalize.ReasonSplitRecord) {
 			p.reasons.Add(1)
 		}
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // received is when the broker received the records of these tests.
@@ -49,7 +51,7 @@ func at(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 func TestIngestNormalizesAndEnriches(t *testing.T) {
 	tt, fp := runIngest(t, at(received), nil)
-	tt.SetTableValue(tables.MetaTable, "acme/host-a", []byte(`{"owner":"team-a","region":"eu","tags":{"tier":"1"}}`))
+	tt.SetTableValue(gokatables.MetaTable, "acme/host-a", []byte(`{"owner":"team-a","region":"eu","tags":{"tier":"1"}}`))
 	// Consume returns once the record's commit is released, i.e. once its
 	// signal is acknowledged.
 	tt.Consume(tables.RawTopic, "", []byte(`[{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,"ts_event":"2025-10-21T10:00:00Z","unit":"%"},
@@ -105,13 +107,13 @@ func TestIngestRejectsToTheDLQAndGoesOn(t *testing.T) {
 	}
 	for i, w := range want {
 		r := dlq[i]
-		if tables.Header(r, tables.HeaderReason) != w.reason || string(r.Key) != w.key ||
-			tables.Header(r, tables.HeaderOriginOffset) != w.offset || tables.Header(r, tables.HeaderOriginTopic) != tables.RawTopic ||
-			tables.Header(r, tables.HeaderStage) != "ingest" {
+		if kgotables.Header(r, tables.HeaderReason) != w.reason || string(r.Key) != w.key ||
+			kgotables.Header(r, tables.HeaderOriginOffset) != w.offset || kgotables.Header(r, tables.HeaderOriginTopic) != tables.RawTopic ||
+			kgotables.Header(r, tables.HeaderStage) != "ingest" {
 			t.Errorf("DLQ record %d: key %q headers %+v", i, r.Key, r.Headers)
 		}
 	}
-	if e := tables.Header(dlq[2], tables.HeaderError); !strings.Contains(e, "kcat -P sends each line as a record: put one event on one line, or send a JSON array") {
+	if e := kgotables.Header(dlq[2], tables.HeaderError); !strings.Contains(e, "kcat -P sends each line as a record: put one event on one line, or send a JSON array") {
 		t.Errorf("the split record's error does not say what to do: %s", e)
 	}
 	if len(fp.topic(tables.SignalsTopic)) != 1 {
@@ -135,7 +137,7 @@ func TestIngestJudgesEventTimesAgainstTheRecordTime(t *testing.T) {
 		if len(sigs) != 1 || len(dlq) != 1 {
 			t.Fatalf("at %v: %d signals, %d rejections", wall, len(sigs), len(dlq))
 		}
-		return sigs[0].Value, tables.Header(dlq[0], tables.HeaderReason) + ": " + tables.Header(dlq[0], tables.HeaderError)
+		return sigs[0].Value, kgotables.Header(dlq[0], tables.HeaderReason) + ": " + kgotables.Header(dlq[0], tables.HeaderError)
 	}
 	signal, rejection := read(received)
 	if !strings.HasPrefix(rejection, "future: event 1: future: ts_event 2026-01-01T00:50:00Z is 50m0s ahead") ||
@@ -161,7 +163,7 @@ func TestIngestJudgesEventTimesAgainstTheRecordTime(t *testing.T) {
 func TestIngestTakesHTTPIngestsReceiveTime(t *testing.T) {
 	tt, fp := runIngest(t, at(received), nil)
 	viaHTTP := received.Add(-20 * time.Millisecond)
-	h := tables.ReceivedHeader(viaHTTP)
+	h := kgotables.ReceivedHeader(viaHTTP)
 	tt.Consume(tables.RawTopic, "acme/h", []byte(`{"tenant_id":"acme","host":"h","metric":"m","value":1}`),
 		tester.WithTime(received), tester.WithHeaders(goka.Headers{h.Key: h.Value}))
 	sigs := fp.topic(tables.SignalsTopic)

@@ -46,6 +46,8 @@ type Kafka struct {
 	// sessions, when set, learns of every session goka sets up (the
 	// features stage wakes its sources from it).
 	sessions *sessionLog
+	// opened, when set, records the clients the builders open.
+	opened *openClients
 }
 
 // DefaultBatchBytes is the batch bound when the brokers' is not known:
@@ -126,7 +128,11 @@ func (k Kafka) topicManagerConfig() *goka.TopicManagerConfig {
 
 func (k Kafka) topicManagerBuilder() goka.TopicManagerBuilder {
 	return func(brokers []string) (goka.TopicManager, error) {
-		return goka.NewTopicManager(brokers, k.Sarama(), k.topicManagerConfig())
+		tm, err := goka.NewTopicManager(brokers, k.Sarama(), k.topicManagerConfig())
+		if err == nil {
+			k.opened.add(tm)
+		}
+		return tm, err
 	}
 }
 
@@ -149,7 +155,11 @@ func (k Kafka) consumerBuilder() goka.SaramaConsumerBuilder {
 	return func(brokers []string, clientID string) (sarama.Consumer, error) {
 		cfg := k.Sarama()
 		cfg.ClientID = clientID
-		return sarama.NewConsumer(brokers, cfg)
+		c, err := sarama.NewConsumer(brokers, cfg)
+		if err == nil {
+			k.opened.add(c)
+		}
+		return c, err
 	}
 }
 

@@ -2,7 +2,6 @@ package processors
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -11,13 +10,8 @@ import (
 
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
-)
-
-// StageNotify names the notify stage; NotifyGroup is its consumer group.
-const (
-	StageNotify                  = "notify"
-	NotifyGroup       goka.Group = "eventops-notify"
-	notifyUndecodable            = "undecodable_alert"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // NotifyTarget takes alert transitions and calls done once each is
@@ -65,10 +59,10 @@ func NewNotify(opts NotifyOptions) (*Notify, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	opts.Logger = opts.Logger.With("stage", StageNotify)
+	opts.Logger = opts.Logger.With("stage", tables.StageNotify)
 	n := &Notify{opts: opts, stopper: newStopper(), parts: sessionAcks{topic: tables.AlertsTopic}}
-	n.count = opts.Metrics.stage(StageNotify)
-	n.graph = goka.DefineGroup(NotifyGroup, goka.Input(tables.AlertsStream, tables.BytesCodec{}, n.alert))
+	n.count = opts.Metrics.stage(tables.StageNotify)
+	n.graph = goka.DefineGroup(gokatables.NotifyGroup, goka.Input(gokatables.AlertsStream, gokatables.BytesCodec{}, n.alert))
 	return n, nil
 }
 
@@ -101,9 +95,9 @@ func (n *Notify) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 func (n *Notify) track(ctx goka.Context) func(error) {
 	acks, off := n.parts.get(ctx.Partition(), ctx.Context()), ctx.Offset()
 	acks.Add(off, "", ctx.DeferCommit())
-	n.opts.Metrics.Pending.WithLabelValues(StageNotify).Inc()
+	n.opts.Metrics.Pending.WithLabelValues(tables.StageNotify).Inc()
 	return func(err error) {
-		n.opts.Metrics.Pending.WithLabelValues(StageNotify).Dec()
+		n.opts.Metrics.Pending.WithLabelValues(tables.StageNotify).Dec()
 		if err != nil {
 			acks.HandBackFrom(off)
 			return
@@ -116,25 +110,19 @@ func (n *Notify) alert(ctx goka.Context, msg any) {
 	n.count.recordsIn.Inc()
 	done := n.track(ctx)
 	raw, _ := msg.([]byte)
-	var tr rules.Transition
-	if err := json.Unmarshal(raw, &tr); err != nil || tr.EpisodeID == "" || tr.State == "" || tr.Tenant == "" {
-		if err == nil {
-			err = fmt.Errorf("alert transition has no episode_id, state or tenant")
-		}
+	tr, err := tables.DecodeAlert(raw)
+	if err != nil {
 		n.reject(ctx, raw, err, done)
 		return
 	}
 	n.count.eventsIn.Inc()
-	n.opts.Target.Notify(ctx.Context(), &tr, done)
+	n.opts.Target.Notify(ctx.Context(), tr, done)
 }
 
 func (n *Notify) reject(ctx goka.Context, raw []byte, err error, done func(error)) {
-	n.opts.Metrics.Discarded.WithLabelValues(StageNotify, notifyUndecodable).Inc()
-	rec := tables.DLQRecord(tables.Rejection{
-		Stage: StageNotify, Reason: notifyUndecodable, Error: err.Error(), Topic: string(ctx.Topic()),
-		Partition: ctx.Partition(), Offset: ctx.Offset(), Index: -1, Key: []byte(ctx.Key()), Value: truncateValue(raw),
-	})
+	n.opts.Metrics.Discarded.WithLabelValues(tables.StageNotify, tables.ReasonUndecodableAlert).Inc()
+	rec := kgotables.DLQRecord(tables.Reject(tables.StageNotify, tables.ReasonUndecodableAlert, err.Error(), gokatables.Input(ctx), raw))
 	produceAll(n.opts.Producer, []*kgo.Record{rec}, n.c, n.opts.Logger, func(error) {
-		n.opts.Metrics.Errors.WithLabelValues(StageNotify, "produce").Inc()
+		n.opts.Metrics.Errors.WithLabelValues(tables.StageNotify, "produce").Inc()
 	}, func() { done(nil) })
 }

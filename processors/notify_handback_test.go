@@ -18,11 +18,13 @@ import (
 
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // sentRecord is the notifications table in memory.
@@ -194,10 +196,7 @@ func (s *syncBuffer) String() string {
 // the rebalance completes without an eviction, and the partitions' new
 // owner notifies each of them exactly once; the old owner sends nothing.
 func TestNotifyRevokedPartitionsHandBackHeldTransitions(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	ctx := context.Background()
 	if _, err := broker.EnsureTopics(ctx, b.Addrs(), tables.Layout{Partitions: 4, DLQPartitions: 1, RetentionMs: 3600_000}, 1); err != nil {
@@ -218,7 +217,7 @@ func TestNotifyRevokedPartitionsHandBackHeldTransitions(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("a never got its partitions")
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(tables.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgotables.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/rules"
-	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
 )
 
 // callback is a goka callback context of one record; DeferCommit records
@@ -26,7 +26,7 @@ type callback struct {
 func (c *callback) Context() context.Context { return c.session }
 func (c *callback) Partition() int32         { return c.partition }
 func (c *callback) Offset() int64            { return c.offset }
-func (c *callback) Topic() goka.Stream       { return tables.AlertsStream }
+func (c *callback) Topic() goka.Stream       { return gokatables.AlertsStream }
 func (c *callback) Key() string              { return "acme/h" }
 func (c *callback) DeferCommit() func(error) {
 	return func(err error) { c.settled(c.offset, err) }

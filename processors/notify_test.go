@@ -13,6 +13,7 @@ import (
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // notifyTarget records what the stage hands over and settles it from
@@ -72,7 +73,7 @@ func TestNotifyHandsOverTransitionsAndRejectsJunk(t *testing.T) {
 		<-time.After(10 * time.Millisecond)
 	}
 	for _, r := range fp.topic(tables.DLQTopic) {
-		if tables.Header(r, tables.HeaderReason) != "undecodable_alert" || tables.Header(r, tables.HeaderStage) != "notify" {
+		if kgotables.Header(r, tables.HeaderReason) != "undecodable_alert" || kgotables.Header(r, tables.HeaderStage) != "notify" {
 			t.Fatalf("DLQ record headers %+v", r.Headers)
 		}
 	}

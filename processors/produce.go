@@ -13,7 +13,7 @@ import (
 )
 
 // Producer writes records asynchronously; *kgo.Client implements it. It must
-// be configured with tables.Partitioner.
+// be configured with kgotables.Partitioner.
 type Producer interface {
 	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
 }

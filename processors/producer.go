@@ -5,7 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // NewProducer builds a franz-go producer of a stage: the project's
@@ -18,7 +18,7 @@ func (k Kafka) NewProducer(name string, opts ...kgo.Opt) (*kgo.Client, error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID(k.ClientID + "-" + name),
-		kgo.RecordPartitioner(tables.Partitioner()),
+		kgo.RecordPartitioner(kgotables.Partitioner()),
 		kgo.ProducerBatchMaxBytes(int32(k.BatchBytes)),
 		kgo.ProducerLinger(0),
 		kgo.MaxBufferedRecords(100_000),

@@ -2,7 +2,6 @@ package processors
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -11,10 +10,9 @@ import (
 
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/gokatables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
-
-// StageSink names the sink stage.
-const StageSink = "sink"
 
 // SinkTarget takes what the sink stage reads and calls done once it is
 // durable. Signal and Alert block while the target is full (backpressure);
@@ -59,13 +57,13 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	opts.Logger = opts.Logger.With("stage", StageSink)
+	opts.Logger = opts.Logger.With("stage", tables.StageSink)
 	s := &Sink{opts: opts, stopper: newStopper(), strings: tables.NewInterner(maxInterned),
 		signals: sessionAcks{topic: tables.SignalsTopic}, alerts: sessionAcks{topic: tables.AlertsTopic}}
-	s.count = opts.Metrics.stage(StageSink)
-	s.graph = goka.DefineGroup(tables.SinkGroup,
-		goka.Input(tables.SignalsStream, tables.BytesCodec{}, s.signal),
-		goka.Input(tables.AlertsStream, tables.BytesCodec{}, s.alert),
+	s.count = opts.Metrics.stage(tables.StageSink)
+	s.graph = goka.DefineGroup(gokatables.SinkGroup,
+		goka.Input(gokatables.SignalsStream, gokatables.BytesCodec{}, s.signal),
+		goka.Input(gokatables.AlertsStream, gokatables.BytesCodec{}, s.alert),
 	)
 	return s, nil
 }
@@ -97,7 +95,7 @@ func (s *Sink) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 // session.
 func (s *Sink) track(ctx goka.Context) (*Acks, int64) {
 	parts := &s.signals
-	if ctx.Topic() == tables.AlertsStream {
+	if ctx.Topic() == gokatables.AlertsStream {
 		parts = &s.alerts
 	}
 	acks, off := parts.get(ctx.Partition(), ctx.Context()), ctx.Offset()
@@ -112,7 +110,7 @@ func (s *Sink) signal(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
 	sig, err := s.strings.Decode(raw)
 	if err != nil {
-		s.reject(ctx, raw, "undecodable_signal", err, done)
+		s.reject(ctx, raw, tables.ReasonUndecodableSignal, err, done)
 		return
 	}
 	s.count.eventsIn.Add(float64(len(sig.Samples)))
@@ -126,16 +124,13 @@ func (s *Sink) alert(ctx goka.Context, msg any) {
 	acks, off := s.track(ctx)
 	done := func() { acks.Done(off) }
 	raw, _ := msg.([]byte)
-	var tr rules.Transition
-	if err := json.Unmarshal(raw, &tr); err != nil || tr.EpisodeID == "" || tr.State == "" {
-		if err == nil {
-			err = fmt.Errorf("alert transition has no episode_id or state")
-		}
-		s.reject(ctx, raw, "undecodable_alert", err, done)
+	tr, err := tables.DecodeAlert(raw)
+	if err != nil {
+		s.reject(ctx, raw, tables.ReasonUndecodableAlert, err, done)
 		return
 	}
 	s.count.eventsIn.Inc()
-	if err := s.opts.Target.Alert(ctx.Context(), &tr, raw, done); err != nil {
+	if err := s.opts.Target.Alert(ctx.Context(), tr, raw, done); err != nil {
 		s.handBack(ctx, acks, off, err)
 	}
 }
@@ -149,12 +144,9 @@ func (s *Sink) handBack(ctx goka.Context, acks *Acks, off int64, err error) {
 }
 
 func (s *Sink) reject(ctx goka.Context, raw []byte, reason string, err error, done func()) {
-	s.opts.Metrics.Discarded.WithLabelValues(StageSink, reason).Inc()
-	rec := tables.DLQRecord(tables.Rejection{
-		Stage: StageSink, Reason: reason, Error: err.Error(), Topic: string(ctx.Topic()),
-		Partition: ctx.Partition(), Offset: ctx.Offset(), Index: -1, Key: []byte(ctx.Key()), Value: truncateValue(raw),
-	})
+	s.opts.Metrics.Discarded.WithLabelValues(tables.StageSink, reason).Inc()
+	rec := kgotables.DLQRecord(tables.Reject(tables.StageSink, reason, err.Error(), gokatables.Input(ctx), raw))
 	produceAll(s.opts.Producer, []*kgo.Record{rec}, s.c, s.opts.Logger, func(error) {
-		s.opts.Metrics.Errors.WithLabelValues(StageSink, "produce").Inc()
+		s.opts.Metrics.Errors.WithLabelValues(tables.StageSink, "produce").Inc()
 	}, done)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // target records what the sink hands over and acknowledges it at once.
@@ -63,8 +64,8 @@ func TestSinkHandsOverSignalsAndAlerts(t *testing.T) {
 		t.Fatalf("signals %d alerts %+v", len(tg.signals), tg.alerts)
 	}
 	dlq := fp.topic(tables.DLQTopic)
-	if len(dlq) != 2 || tables.Header(dlq[0], tables.HeaderReason) != "undecodable_alert" ||
-		tables.Header(dlq[1], tables.HeaderReason) != "undecodable_signal" {
+	if len(dlq) != 2 || kgotables.Header(dlq[0], tables.HeaderReason) != "undecodable_alert" ||
+		kgotables.Header(dlq[1], tables.HeaderReason) != "undecodable_signal" {
 		t.Fatalf("DLQ %+v", dlq)
 	}
 }

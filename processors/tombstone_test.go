@@ -12,8 +12,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // silentBroker takes records and never answers them: what a stage writes
@@ -42,10 +44,7 @@ func (b *silentBroker) count() int {
 // when the stage stops, its commit must leave every record for the next
 // owner to read again.
 func TestARawRecordWithoutAValueDoesNotCommitPastPendingRecords(t *testing.T) {
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	ctx := context.Background()
 	layout := tables.Layout{Partitions: 1, DLQPartitions: 1, RetentionMs: 3600_000}
@@ -87,7 +86,7 @@ func TestARawRecordWithoutAValueDoesNotCommitPastPendingRecords(t *testing.T) {
 	out.mu.Lock()
 	for _, r := range out.recs {
 		if r.Topic == tables.DLQTopic {
-			reasons[tables.Header(r, tables.HeaderReason)]++
+			reasons[kgotables.Header(r, tables.HeaderReason)]++
 		}
 	}
 	out.mu.Unlock()
@@ -104,7 +103,7 @@ func TestARawRecordWithoutAValueDoesNotCommitPastPendingRecords(t *testing.T) {
 		t.Fatal("ingest did not stop")
 	}
 
-	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, string(tables.IngestGroup))
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, tables.IngestGroup)
 	if err != nil {
 		t.Fatal(err)
 	}

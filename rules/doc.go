@@ -14,7 +14,7 @@
 //
 //	metrics:                        # the catalog rules may read (also the feature configs)
 //	  - name: cpu_load
-//	    kind: gauge                 # gauge (default) | counter
+//	    kind: gauge                 # gauge | counter (default: counter for names ending _total, _count, _sum, _bucket)
 //	    unit: percent
 //	    lateness: 30s               # optional, at most the smallest window
 //	groups:

@@ -306,7 +306,9 @@ func (p *fileParser) parseMetric(n *yaml.Node) (rawMetric, bool) {
 		p.errorf(n.Line, "metric %q: name must be at most 200 characters, without spaces or quotes", m.name)
 	}
 	switch kind.value {
-	case "", "gauge":
+	case "":
+		m.kind = KindOf(m.name)
+	case "gauge":
 		m.kind = Gauge
 	case "counter":
 		m.kind = Counter

@@ -290,3 +290,28 @@ func TestFingerprint(t *testing.T) {
 		t.Fatal("a replacing set's fingerprint is not its rules'")
 	}
 }
+
+// A metric declared without a kind, or not declared, is a counter when its
+// name says so, as Prometheus names counters; a declared kind wins.
+func TestKindOfName(t *testing.T) {
+	rs, err := Parse("k.yml", []byte(`
+metrics:
+  - name: requests_total
+  - name: rpc_duration_seconds_count
+  - name: queue_total
+    kind: gauge
+  - name: cpu_load
+groups: []
+`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for metric, want := range map[string]bool{
+		"requests_total": true, "rpc_duration_seconds_count": true, "queue_total": false, "cpu_load": false,
+		"undeclared_total": true, "undeclared_sum": true, "le_bucket": true, "undeclared": false, "total": false,
+	} {
+		if got := rs.MetricConfig(metric).Counter; got != want {
+			t.Errorf("%s: counter %v, want %v", metric, got, want)
+		}
+	}
+}

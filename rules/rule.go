@@ -31,6 +31,21 @@ const (
 	Counter
 )
 
+// KindOf is the kind of a metric whose kind is not declared: a counter when
+// its name ends as Prometheus names counters and the parts of histograms
+// and summaries do (_total, _count, _sum, _bucket; PromQL warns about
+// rate() on any other name), a gauge otherwise. Metrics that arrive by
+// OTLP get _total when they are monotonic sums, so the rule holds whichever
+// protocol sent a metric.
+func KindOf(name string) MetricKind {
+	for _, suffix := range [...]string{"_total", "_count", "_sum", "_bucket"} {
+		if strings.HasSuffix(name, suffix) {
+			return Counter
+		}
+	}
+	return Gauge
+}
+
 func (k MetricKind) String() string {
 	if k == Counter {
 		return "counter"
@@ -376,6 +391,16 @@ func (rs *RuleSet) FeatureConfig(metric string) (features.Config, bool) {
 		return features.Config{}, false
 	}
 	return m.FeatureConfig(rs.opts.Features), true
+}
+
+// MetricConfig is the feature-engine config of any metric: its catalog
+// entry's, or for a metric the catalog does not declare, the options' base
+// config with the kind its name implies (KindOf).
+func (rs *RuleSet) MetricConfig(metric string) features.Config {
+	if c, ok := rs.FeatureConfig(metric); ok {
+		return c
+	}
+	return Metric{Name: metric, Kind: KindOf(metric)}.FeatureConfig(rs.opts.Features)
 }
 
 // Metric looks a metric of the catalog up by name.

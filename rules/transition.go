@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
+
+	"github.com/eventops/eventops/features"
 )
 
 // Transition states, the "state" field of a Transition.
@@ -57,10 +58,10 @@ type Transition struct {
 	Annotations map[string]string `json:"annotations"`
 	// Value is the rule's value at the decision: the left-hand side of the
 	// top comparison of expr (null when not a finite number).
-	Value Float `json:"value"`
+	Value features.Float `json:"value"`
 	// Features are the features the rule read, by name (avg(cpu_load,5m)),
 	// null for those without data.
-	Features map[string]Float `json:"features"`
+	Features map[string]features.Float `json:"features"`
 	// ActiveAt is when the condition became true (the episode's pending-since).
 	ActiveAt Timestamp `json:"active_at"`
 	// StartsAt is when the alert fired; for pending and inactive, ActiveAt.
@@ -94,7 +95,7 @@ func (r *Rule) transition(src Source, st State, state string, res Result, now in
 		if i < len(res.Values) {
 			v = res.Values[i]
 		}
-		tr.Features[f.String()] = Float(v)
+		tr.Features[f.String()] = features.Float(v)
 		feats[f.String()] = v
 	}
 	data := &templateData{Labels: tr.Labels, Value: value, Meta: src.Meta.templateValue(), Features: feats}
@@ -115,8 +116,8 @@ func newTransition(id RuleID, ident *Identity, src Source, st State, state strin
 		State:       state,
 		Severity:    labels[LabelSeverity],
 		Labels:      labels,
-		Value:       Float(st.Value),
-		Features:    map[string]Float{},
+		Value:       features.Float(st.Value),
+		Features:    map[string]features.Float{},
 		Annotations: map[string]string{},
 		ActiveAt:    Timestamp(st.ActiveSince),
 		StartsAt:    Timestamp(st.ActiveSince),
@@ -175,32 +176,5 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("timestamp: %w", err)
 	}
 	*t = Timestamp(tm.UnixMilli())
-	return nil
-}
-
-// Float is a float64 that JSON-encodes NaN and infinities as null, which
-// encoding/json otherwise refuses.
-type Float float64
-
-// MarshalJSON writes the number, or null when it is not finite.
-func (f Float) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return []byte("null"), nil
-	}
-	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
-}
-
-// UnmarshalJSON reads a number, or null as NaN.
-func (f *Float) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*f = Float(math.NaN())
-		return nil
-	}
-	var v float64
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*f = Float(v)
 	return nil
 }

@@ -1,10 +1,6 @@
 package tables
 
-import (
-	"strconv"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-)
+import "fmt"
 
 // Headers of a record on ingest.dlq.v1. The value is the rejected input as it
 // was received; the key is the key it came with.
@@ -18,42 +14,72 @@ const (
 	HeaderOriginIndex     = "eventops-origin-index"
 )
 
-// Rejection describes one input that goes to the DLQ.
-type Rejection struct {
-	Stage     string
-	Reason    string
-	Error     string
+// Stages, as the DLQ's HeaderStage and the stage label of metrics and logs
+// name them.
+const (
+	StageIngest   = "ingest"
+	StageFeatures = "features"
+	StageSink     = "sink"
+	StageNotify   = "notify"
+	// StageAPI refuses what the HTTP routes of OTLP, remote-write and
+	// Influx line protocol cannot take.
+	StageAPI = "api"
+)
+
+// Reasons of the inputs that their codec refuses.
+const (
+	ReasonUndecodableSignal = "undecodable_signal"
+	ReasonUndecodableAlert  = "undecodable_alert"
+)
+
+// MaxDLQValue bounds the copy of a rejected input kept in the DLQ; the rest
+// is cut and the error says so.
+const MaxDLQValue = 256 << 10
+
+// Input names a record a stage read, as its DLQ record names its origin:
+// topic, partition, offset and key. Partition and Offset are -1 when the
+// input is known by its topic and key alone.
+type Input struct {
 	Topic     string
 	Partition int32
 	Offset    int64
+	Key       []byte
+}
+
+// SourceInput names an input of source tenant/host on topic whose record is
+// not known: a row the store refused, taken from a batch.
+func SourceInput(topic, tenant, host string) Input {
+	return Input{Topic: topic, Partition: -1, Offset: -1, Key: []byte(SourceKey(tenant, host))}
+}
+
+// RawInput names the raw record a signal's samples came from (its Origin).
+func (s *Signal) RawInput() Input {
+	return Input{Topic: RawTopic, Partition: s.Origin.Partition, Offset: s.Origin.Offset, Key: []byte(s.Key())}
+}
+
+// Rejection describes one input that goes to the DLQ. Reject makes it.
+type Rejection struct {
+	Stage  string
+	Reason string
+	Error  string
+	Input
 	// Index is the event's position in a record of many, -1 for the record.
 	Index int
-	Key   []byte
 	Value []byte
 }
 
-// DLQRecord builds the DLQ record of a rejection.
-func DLQRecord(r Rejection) *kgo.Record {
-	h := []kgo.RecordHeader{
-		{Key: HeaderReason, Value: []byte(r.Reason)},
-		{Key: HeaderError, Value: []byte(r.Error)},
-		{Key: HeaderStage, Value: []byte(r.Stage)},
-		{Key: HeaderOriginTopic, Value: []byte(r.Topic)},
-		{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+// Reject describes value, all or part of input in, that stage refused for
+// reason; why says it in words. At most MaxDLQValue bytes of value are kept.
+func Reject(stage, reason, why string, in Input, value []byte) Rejection {
+	if len(value) > MaxDLQValue {
+		why += fmt.Sprintf(" (the value is cut to its first %d of %d bytes)", MaxDLQValue, len(value))
+		value = value[:MaxDLQValue]
 	}
-	if r.Index >= 0 {
-		h = append(h, kgo.RecordHeader{Key: HeaderOriginIndex, Value: []byte(strconv.Itoa(r.Index))})
-	}
-	return &kgo.Record{Topic: DLQTopic, Key: r.Key, Value: r.Value, Headers: h}
+	return Rejection{Stage: stage, Reason: reason, Error: why, Input: in, Index: -1, Value: value}
 }
 
-// Header returns the value of a record header, "" if absent.
-func Header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
+// Event says that the rejected value is the event at index of the record.
+func (r Rejection) Event(index int) Rejection {
+	r.Index = index
+	return r
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // KeySep separates tenant and host in a source key. Neither may contain it.
@@ -27,8 +25,9 @@ func SplitKey(key string) (tenant, host string, err error) {
 	return tenant, host, nil
 }
 
-// fnv32a is the key hash of the project's one partitioning scheme.
-func fnv32a(b []byte) uint32 {
+// KeyHash is the key hash of the project's one partitioning scheme: 32-bit
+// FNV-1a, goka's default hasher.
+func KeyHash(b []byte) uint32 {
 	h := fnv.New32a()
 	_, _ = h.Write(b)
 	return h.Sum32()
@@ -37,17 +36,11 @@ func fnv32a(b []byte) uint32 {
 // Partition returns the partition of key among n partitions, exactly as goka
 // (sarama's hash partitioner) and kcat with fnv1a_random place it.
 func Partition(key string, n int32) int32 {
-	p := int32(fnv32a([]byte(key))) % n
+	p := int32(KeyHash([]byte(key))) % n
 	if p < 0 {
 		p = -p
 	}
 	return p
-}
-
-// Partitioner is the franz-go partitioner that every franz-go producer of the
-// project uses, so that its records land where goka reads them.
-func Partitioner() kgo.Partitioner {
-	return kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))
 }
 
 // KcatPartitionerFlag is what a kcat user adds to write keyed records to a

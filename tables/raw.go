@@ -3,8 +3,6 @@ package tables
 import (
 	"strconv"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // HeaderReceived on a raw record holds when HTTP ingest received its events,
@@ -12,10 +10,8 @@ import (
 // ingest stage judges them against again.
 const HeaderReceived = "eventops-received"
 
-// ReceivedHeader is the HeaderReceived header for t.
-func ReceivedHeader(t time.Time) kgo.RecordHeader {
-	return kgo.RecordHeader{Key: HeaderReceived, Value: strconv.AppendInt(nil, t.UnixMicro(), 10)}
-}
+// ReceivedValue is the value of the HeaderReceived header for t.
+func ReceivedValue(t time.Time) []byte { return strconv.AppendInt(nil, t.UnixMicro(), 10) }
 
 // RawRecordTime is the time a raw record's events are judged against: its
 // broker timestamp (the time the broker received it), or the time its

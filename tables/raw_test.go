@@ -17,14 +17,14 @@ func TestRawRecordTime(t *testing.T) {
 	}
 	http := broker.Add(-3 * time.Millisecond)
 	f("no header", broker, nil, broker)
-	f("received by HTTP ingest", broker, ReceivedHeader(http).Value, http)
+	f("received by HTTP ingest", broker, ReceivedValue(http), http)
 	// The broker's timestamp has milliseconds; HTTP ingest's microseconds.
 	sameMilli := broker.Add(900 * time.Microsecond)
-	f("received in the broker's millisecond", broker, ReceivedHeader(sameMilli).Value, sameMilli)
-	f("a header later than the broker", broker, ReceivedHeader(broker.Add(time.Hour)).Value, broker)
+	f("received in the broker's millisecond", broker, ReceivedValue(sameMilli), sameMilli)
+	f("a header later than the broker", broker, ReceivedValue(broker.Add(time.Hour)), broker)
 	f("a header that is no time", broker, []byte("soon"), broker)
 	f("a negative header", broker, []byte("-5"), broker)
-	f("no timestamp", time.Time{}, ReceivedHeader(http).Value, time.Time{})
+	f("no timestamp", time.Time{}, ReceivedValue(http), time.Time{})
 }
 
 // ingest.raw.agent is the one topic whose records the broker stamps.

@@ -7,8 +7,6 @@ import (
 	"reflect"
 	"testing"
 	"unsafe"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestSignalRoundTrip(t *testing.T) {
@@ -52,17 +50,6 @@ func TestTagsJSON(t *testing.T) {
 	}
 	if !reflect.DeepEqual(m, tags.Map()) {
 		t.Fatalf("got %v", m)
-	}
-}
-
-func TestFranzPartitionerMatchesPartition(t *testing.T) {
-	p := Partitioner().ForTopic(SignalsTopic)
-	for i := 0; i < 1000; i++ {
-		key := SourceKey("tenant", string(rune('a'+i%26))+"-host-"+string(rune('0'+i%10))+string(rune(i)))
-		got := p.Partition(&kgo.Record{Key: []byte(key)}, 12)
-		if int32(got) != Partition(key, 12) {
-			t.Fatalf("key %q: franz-go %d, goka %d", key, got, Partition(key, 12))
-		}
 	}
 }
 

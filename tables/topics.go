@@ -2,32 +2,27 @@ package tables
 
 import (
 	"fmt"
-
-	"github.com/lovoo/goka"
 )
 
-// Topic and group names. The group tables and loop topics are derived by goka
-// from the group name (<group>-table, <group>-loop).
+// Topic names.
 const (
 	RawTopic     = "ingest.raw.agent"
 	SignalsTopic = "signals.metric.v1"
 	AlertsTopic  = "ops.alert.v1"
 	MetaTopic    = "meta.source.v1"
 	DLQTopic     = "ingest.dlq.v1"
-
-	IngestGroup   goka.Group = "eventops-ingest"
-	FeaturesGroup goka.Group = "eventops-features"
-	SinkGroup     goka.Group = "eventops-sink"
 )
 
-// Streams and tables as goka types.
-var (
-	RawStream     = goka.Stream(RawTopic)
-	SignalsStream = goka.Stream(SignalsTopic)
-	AlertsStream  = goka.Stream(AlertsTopic)
-	DLQStream     = goka.Stream(DLQTopic)
-	MetaTable     = goka.Table(MetaTopic)
-	FeaturesTable = goka.GroupTable(FeaturesGroup)
+// Consumer group names, one per stage, and the features group's table.
+// goka derives a group's table and loop topics from its name
+// (<group>-table, <group>-loop); gokatables has them as goka's types.
+const (
+	IngestGroup   = "eventops-ingest"
+	FeaturesGroup = "eventops-features"
+	SinkGroup     = "eventops-sink"
+	NotifyGroup   = "eventops-notify"
+
+	FeaturesTable = FeaturesGroup + "-table"
 )
 
 // Cleanup policies.
@@ -110,6 +105,6 @@ func (l Layout) Topics() []TopicSpec {
 		stream(AlertsTopic, l.Partitions, true),
 		table(MetaTopic),
 		stream(DLQTopic, l.DLQPartitions, false),
-		table(string(FeaturesTable)),
+		table(FeaturesTable),
 	}
 }

@@ -25,14 +25,13 @@ func TestAPIAccessAtStart(t *testing.T) {
 	f := func(dev bool, cfg Config, wantKeys bool, want string) {
 		t.Helper()
 		var logs bytes.Buffer
-		p := &pipeline{cfg: &cfg, log: slog.New(slog.NewTextHandler(&logs, nil)), dev: dev}
-		acc, err := p.apiAccess()
+		keys, err := apiKeys(&cfg, dev, slog.New(slog.NewTextHandler(&logs, nil)))
 		got := logs.String()
 		if err != nil {
 			got = err.Error()
 		}
-		if !strings.Contains(got, want) || (acc.keys != nil) != wantKeys {
-			t.Fatalf("dev=%v %+v: %q (keys %v), want %q", dev, cfg, got, acc.keys != nil, want)
+		if !strings.Contains(got, want) || (keys != nil) != wantKeys {
+			t.Fatalf("dev=%v %+v: %q (keys %v), want %q", dev, cfg, got, keys != nil, want)
 		}
 	}
 	api := []string{"api"}

@@ -5,14 +5,17 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/eventops/eventops/bench"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/store/storetest"
 )
 
 // The benchmark's smoke run: every figure is measured, so `eventops bench`
 // does not rot between the runs that fill BENCHMARKS.md.
 func TestBenchSmoke(t *testing.T) {
+	brokertest.NeedsBroker(t)
 	cmd := exec.Command(binary, "bench", "--quick", "--json", "--data-dir", t.TempDir())
-	cmd.Env = append(cmd.Environ(), "DATABASE_URL="+storetest.AdminURL())
+	cmd.Env = append(cmd.Environ(), "DATABASE_URL="+storetest.Server(t))
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
@@ -21,7 +24,7 @@ func TestBenchSmoke(t *testing.T) {
 		}
 		t.Fatalf("eventops bench --quick: %v\n%s", err, stderr)
 	}
-	var res BenchResult
+	var res bench.Result
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/chaos"
+	"github.com/eventops/eventops/store/storetest"
 )
 
 // The failure harness's short run: three replicas running every stage,
@@ -15,6 +17,8 @@ import (
 // clock, resent events and a rule reload in the stream; nothing stored,
 // computed or notified may be lost, duplicated or wrong.
 func TestChaosSmoke(t *testing.T) {
+	storetest.NeedsPostgreSQL(t)
+	brokertest.NeedsBroker(t)
 	// The harness's private PostgreSQL runs as the postgres user, who must
 	// reach its directory: t.TempDir() is private to root.
 	dir, err := os.MkdirTemp("", "eventops-chaos-")

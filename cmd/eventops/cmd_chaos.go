@@ -2,16 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/eventops/eventops/chaos"
@@ -66,89 +61,22 @@ func (f *chaosFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp(cfg.DataDir, "chaos-")
-	if err != nil {
-		return err
-	}
-	if !f.keep {
-		defer os.RemoveAll(dir)
-	} else {
-		log.Info("keeping the working directory", "dir", dir)
-	}
 	var faults []string
 	for _, k := range strings.Split(f.faults, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			faults = append(faults, k)
 		}
 	}
-	start := time.Now()
-	rows, err := chaos.Run(ctx, chaos.Options{
-		Binary: exe, Dir: dir, Replicas: f.replicas, Faults: faults, Trials: f.trials,
+	rep, err := chaos.Run(ctx, chaos.Options{
+		Binary: exe, DataDir: cfg.DataDir, Keep: f.keep, Replicas: f.replicas, Faults: faults, Trials: f.trials,
 		Load: loadgen.Options{Sources: f.sources, Metrics: 2, Rounds: f.rounds, Keyed: true, Seed: 11},
 		Rate: f.rate, PostgresDown: f.postgresDown, Hold: f.hold, Logger: log,
 	})
 	if err != nil {
-		if f.keep {
-			log.Error("chaos failed; logs kept", "dir", filepath.Join(dir))
-		}
 		return err
 	}
-	if f.jsonOut {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rows); err != nil {
-			return err
-		}
-	} else {
-		printRows(rows)
-		fmt.Printf("took %s\n", time.Since(start).Round(time.Second))
+	if err := printReport(os.Stdout, rep, f.jsonOut); err != nil {
+		return err
 	}
-	for _, r := range rows {
-		if !r.OK() {
-			return errors.New("the harness found lost, duplicated or wrong results (see the table)")
-		}
-	}
-	return nil
-}
-
-// printRows prints two tables (what was stored and computed; what was
-// notified and refused), then the details.
-func printRows(rows []chaos.Row) {
-	round := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "fault\ttrials\tevents\tlost\tduplicated\twrong values\twrong features\twrong alerts\tpoison missing\tunexpected exits\tstage restarts\ttakeover p50 / max\n")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s / %s\n", r.Fault, r.Trials, r.Events, r.Lost, r.Duplicated,
-			r.WrongValues, r.WrongFeatures, r.WrongAlerts, r.PoisonMissing, r.UnexpectedExits, r.StageRestarts,
-			round(r.TakeoverP50), round(r.TakeoverMax))
-	}
-	tw.Flush()
-	fmt.Println()
-	fmt.Fprintf(tw, "fault\tdeliveries\tlost\tduplicated\tcrash window\tunexpected\tinjected\tDLQ missing\tjunk clear\tskew refused\tskew no-data\tresends\tapplied twice\treload resolutions\treload missing\n")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", r.Fault, r.Deliveries, r.DeliveriesLost,
-			r.DeliveriesDuplicated, r.DeliveriesCrashWindow, r.DeliveriesUnexpected, r.Injected, r.InjectedMissing, round(r.JunkClear),
-			r.SkewRefused, r.SkewNoData, r.Resends, r.ResendsTwice, r.ReloadResolutions, r.ReloadMissing)
-	}
-	tw.Flush()
-	for _, r := range rows {
-		if r.PeakRSS > 0 {
-			fmt.Printf("%s: replica RSS %d MiB before, at most %d MiB while PostgreSQL was down\n", r.Fault, r.BaselineRSS>>20, r.PeakRSS>>20)
-		}
-		by := make([]string, 0, len(r.DeliveredBy))
-		for name, n := range r.DeliveredBy {
-			by = append(by, fmt.Sprintf("%s %d", name, n))
-		}
-		sort.Strings(by)
-		fmt.Printf("%s: notifications by replica: %s\n", r.Fault, strings.Join(by, ", "))
-		for _, c := range r.CrashWindow {
-			fmt.Printf("%s: sent again in the crash window: %s\n", r.Fault, c)
-		}
-		for _, p := range r.Problems {
-			fmt.Printf("%s: %s\n", r.Fault, p)
-		}
-	}
+	return rep.Err()
 }

@@ -13,13 +13,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/eventops/eventops/pglocal"
+	"github.com/eventops/eventops/replica"
 )
 
 // runDev runs everything in one process: the embedded broker, PostgreSQL
 // (DATABASE_URL, or a private cluster under the data directory), every
 // stage and the API.
 func runDev(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) error {
-	cfg.Stages = []string{"ingest", "features", "sink", "notify", "api"}
+	cfg.Stages = replica.Stages()
 	cfg.Replication = 1
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
@@ -58,11 +59,12 @@ func runDev(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 		}()
 		dbURL, urlFile = pg.URL(), pg.URLFile()
 	}
-	p := &pipeline{cfg: cfg, log: log, brokers: b.Addrs(), dbURL: dbURL, api: apiLn, dev: true}
-	p.onReady = func() {
-		fmt.Fprint(os.Stderr, devBanner(externalURL(addrOf(apiLn)), b.Addrs()[0], dbURL, urlFile, os.Getpid()))
+	opts := replicaOptions(cfg, b.Addrs(), log)
+	opts.DatabaseURL, opts.Listener = dbURL, apiLn
+	opts.OnReady = func() {
+		fmt.Fprint(os.Stderr, devBanner(replica.ExternalURL(addrOf(apiLn)), b.Addrs()[0], dbURL, urlFile, os.Getpid()))
 	}
-	return p.run(ctx)
+	return runReplica(ctx, cfg, opts, true)
 }
 
 // devBanner is what dev prints once it is ready: where everything is, a
@@ -109,7 +111,7 @@ func runRun(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 	if len(cfg.Brokers) == 0 {
 		return usageError{"--brokers is required"}
 	}
-	if cfg.DatabaseURL == "" && (cfg.has("sink") || cfg.has("api") || cfg.has("notify")) {
+	if cfg.DatabaseURL == "" && (cfg.has(replica.StageSink) || cfg.has(replica.StageAPI) || cfg.has(replica.StageNotify)) {
 		return usageError{"--database-url (or DATABASE_URL) is required for the sink, notify and api stages"}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -128,6 +130,7 @@ func runRun(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) erro
 	if err := ensureTopics(ctx, cfg, cfg.Brokers, log, false); err != nil {
 		return err
 	}
-	p := &pipeline{cfg: cfg, log: log, brokers: cfg.Brokers, dbURL: cfg.DatabaseURL, api: apiLn}
-	return p.run(ctx)
+	opts := replicaOptions(cfg, cfg.Brokers, log)
+	opts.Listener = apiLn
+	return runReplica(ctx, cfg, opts, false)
 }

@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"time"
 
-	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/loadgen"
 )
 
@@ -64,6 +60,21 @@ func loadgenCommand() command {
 }
 
 func (f *loadgenFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog.Logger) error {
+	if err := f.plan(); err != nil {
+		return err
+	}
+	if f.http == "" && len(cfg.Brokers) == 0 {
+		return usageError{"give --brokers (Kafka) or --http (POST /ingest)"}
+	}
+	ro := loadgen.RunOptions{Rate: f.rate, Speed: f.speed, Count: f.count, Duration: f.duration}
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		ro.Progress = os.Stderr
+	}
+	return loadgen.Job{Gen: f.o, Pace: ro, HTTP: f.http, Brokers: cfg.Brokers, APIKey: f.apiKey, JSON: f.jsonOut, Out: os.Stdout, Logger: log}.Run(ctx)
+}
+
+// plan checks the flags and fills the generator's options they imply.
+func (f *loadgenFlags) plan() error {
 	set := map[string]bool{}
 	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if f.start != "" {
@@ -77,112 +88,19 @@ func (f *loadgenFlags) run(ctx context.Context, cfg *Config, _ []string, log *sl
 		return usageError{"bound the run with --rounds, --count or --duration"}
 	}
 	if f.rate > 0 && f.o.Rounds == 0 && !set["interval"] {
-		// Live agents at the asked rate: one round of every series per
-		// interval of the wall clock.
-		series := max(f.o.Tenants, 1) * f.o.Sources * f.o.Metrics
-		f.o.Interval = max(time.Duration(float64(series)/f.rate*float64(time.Second)), time.Millisecond)
+		f.o.Interval = loadgen.LiveInterval(max(f.o.Tenants, 1)*f.o.Sources*f.o.Metrics, f.rate)
 	}
 	if f.spike && f.o.Interval > 0 {
-		// Long enough to fill HighCPU's one-minute average and outlast
-		// the notification group_wait.
-		from := int64((10*time.Second + f.o.Interval - 1) / f.o.Interval)
-		f.o.Anomalies = append(f.o.Anomalies, loadgen.Anomaly{Source: 0, Metric: 0, From: from,
-			To: from + int64((2*time.Minute+f.o.Interval-1)/f.o.Interval), Value: 99})
+		f.o.Anomalies = append(f.o.Anomalies, loadgen.Spike(f.o.Interval))
 	}
 	if err := f.o.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	var sink loadgen.Sink
-	switch {
-	case f.http != "":
-		hs := &loadgen.HTTPSink{URL: f.http}
-		if f.apiKey != "" {
-			hs.Header = map[string][]string{"Authorization": {"Bearer " + f.apiKey}}
-			if f.o.Tenant == "" && f.o.Tenants <= 1 {
-				tenant, err := keyTenant(ctx, f.http, f.apiKey)
-				if err != nil {
-					return err
-				}
-				f.o.Tenant = tenant
-			}
+	// The key's tenant is asked at --http's host.
+	if f.http != "" && f.apiKey != "" && f.o.Tenant == "" && f.o.Tenants <= 1 {
+		if _, err := url.Parse(f.http); err != nil {
+			return usageError{fmt.Sprintf("--http %q: %v", f.http, err)}
 		}
-		sink = hs
-	case len(cfg.Brokers) > 0:
-		ks, err := loadgen.NewKafkaSink(cfg.Brokers)
-		if err != nil {
-			return err
-		}
-		defer ks.Close()
-		sink = ks
-	default:
-		return usageError{"give --brokers (Kafka) or --http (POST /ingest)"}
 	}
-	g := loadgen.NewGenerator(f.o, time.Now())
-	var progress *os.File
-	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		progress = os.Stderr
-	}
-	ro := loadgen.RunOptions{Rate: f.rate, Speed: f.speed, Count: f.count, Duration: f.duration}
-	if progress != nil {
-		ro.Progress = progress
-	}
-	tenant := loadgen.TenantName(0)
-	if f.o.Tenant != "" {
-		tenant = f.o.Tenant
-	}
-	if f.o.Tenants > 1 {
-		tenant = fmt.Sprintf("%s … %s", loadgen.TenantName(0), loadgen.TenantName(f.o.Tenants-1))
-	}
-	log.Info("loadgen", "tenants", tenant, "hosts", fmt.Sprintf("%s … %s", loadgen.SourceName(0), loadgen.SourceName(max(f.o.Sources, 1)-1)),
-		"interval", g.Options().Interval, "start", g.Options().Start.Format(time.RFC3339))
-	sum, err := loadgen.Run(ctx, g, sink, ro)
-	if f.jsonOut {
-		b, _ := json.Marshal(sum)
-		fmt.Println(string(b))
-	} else {
-		refused := ""
-		if f.http != "" {
-			refused = fmt.Sprintf(", %d refused", sum.Refused)
-		}
-		fmt.Printf("sent %d events in %d records (%d malformed%s) in %s: %.0f events/s, %d errors\n",
-			sum.Events, sum.Records, sum.Malformed, refused, sum.Elapsed.Round(time.Millisecond), sum.Rate, sum.Errors)
-	}
-	if err == nil && sum.Refused > 0 {
-		err = fmt.Errorf("the server refused %d of %d events", sum.Refused, sum.Events+sum.Malformed)
-	}
-	return err
-}
-
-// keyTenant asks the API which tenant key may write (GET /auth/session);
-// empty for an admin key, which writes any.
-func keyTenant(ctx context.Context, ingestURL, key string) (string, error) {
-	u, err := url.Parse(ingestURL)
-	if err != nil {
-		return "", usageError{fmt.Sprintf("--http %q: %v", ingestURL, err)}
-	}
-	u.Path, u.RawQuery = "/auth/session", ""
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("asking %s whose key this is: %w", u, err)
-	}
-	defer resp.Body.Close()
-	var s struct {
-		Authenticated bool   `json:"authenticated"`
-		Tenant        string `json:"tenant"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("asking %s whose key this is: %s", u, resp.Status)
-	}
-	if !s.Authenticated {
-		return "", errors.New("the server does not know this API key")
-	}
-	if s.Tenant == api.AllTenants {
-		return "", nil
-	}
-	return s.Tenant, nil
+	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/eventops/eventops/replica"
 )
 
 // Config is every setting of every subcommand. Each field has one key:
@@ -286,6 +288,21 @@ func (c *Config) validate(isUsed map[string]bool) error {
 			errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 		}
 	}
+	c.validateProcess(bad)
+	c.validateStages(bad)
+	c.validateAPI(bad)
+	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
+		bad("batch_rows", "%d is out of range 1..1000000", c.BatchRows)
+	}
+	return errors.Join(errs...)
+}
+
+// badSetting reports a setting that is not valid.
+type badSetting func(key, format string, args ...any)
+
+// validateProcess checks the settings of the process: its files, logs,
+// stages, topics and brokers.
+func (c *Config) validateProcess(bad badSetting) {
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
 	}
@@ -300,10 +317,8 @@ func (c *Config) validate(isUsed map[string]bool) error {
 		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	for _, s := range c.Stages {
-		switch s {
-		case "ingest", "features", "sink", "notify", "api":
-		default:
-			bad("stages", "unknown stage %q (known: ingest, features, sink, notify, api)", s)
+		if !slices.Contains(replica.Stages(), s) {
+			bad("stages", "unknown stage %q (known: %s)", s, strings.Join(replica.Stages(), ", "))
 		}
 	}
 	if len(c.Stages) == 0 {
@@ -318,6 +333,11 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	if c.NumBrokers < 1 || c.NumBrokers > 16 {
 		bad("num_brokers", "%d is out of range 1..16", c.NumBrokers)
 	}
+}
+
+// validateStages checks the settings of the stages: their timings and the
+// bounds of their state.
+func (c *Config) validateStages(bad badSetting) {
 	positive := map[string]time.Duration{"flush_interval": c.Flush, "shutdown_timeout": c.Shutdown,
 		"session_timeout": c.Session, "heartbeat_interval": c.Heartbeat, "rebalance_timeout": c.Rebalance,
 		"batch_interval": c.BatchWait, "max_future": c.MaxFuture}
@@ -350,6 +370,10 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	if c.Retention < 0 {
 		bad("retention", "%s must not be negative (0 keeps metrics forever)", c.Retention)
 	}
+}
+
+// validateAPI checks the settings of the API: access and limits.
+func (c *Config) validateAPI(bad badSetting) {
 	if err := checkSessionSecret(c.SessionKey); err != nil {
 		bad("session_secret", "%v", err)
 	}
@@ -379,8 +403,4 @@ func (c *Config) validate(isUsed map[string]bool) error {
 	if c.QueryMaxRange < time.Hour {
 		bad("query_max_range", "%s is shorter than 1h", c.QueryMaxRange)
 	}
-	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
-		bad("batch_rows", "%d is out of range 1..1000000", c.BatchRows)
-	}
-	return errors.Join(errs...)
 }

@@ -232,8 +232,12 @@ func sendJSON(t *testing.T, method, url, key, body string, v any) {
 }
 
 // newBrowser starts a headless Chromium for the test, on a blank page.
+// -short leaves out the tests that need a browser.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Chromium: left out by -short")
+	}
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("the browser test needs Debian's chromium (scripts/deps.sh test installs it): %v", err)

@@ -4,11 +4,11 @@
 // subcommands create topics, migrate, check rules, make API keys, generate
 // load, benchmark, and run the failure harness.
 //
-// This package owns the wiring: settings (flags > EVENTOPS_* environment >
-// YAML file > defaults, checked at start, errors naming the key), which
-// stages a replica runs and how they are connected, and the order of a
-// shutdown: intake stops, deferred commits are released as batches and
-// states become durable, writers drain, producers flush, connections close.
+// This package owns the settings (flags > EVENTOPS_* environment > YAML
+// file > defaults, checked at start, errors naming the key), the API keys
+// file, and the subcommands, which stay thin: dev and run end in
+// replica.New(opts).Run(ctx) (package replica wires the stages and stops
+// them in order), bench in bench.Run, chaos in chaos.Run.
 //
 // The subcommands that listen (dev, run, broker) accept port 0 in kafka_addr
 // and http_addr and report what they bound, once, in one way: the JSON of

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventops/eventops/store/storetest"
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // twoLineHeredoc is the quick start's sample event as the seed wrote it,
@@ -129,8 +130,8 @@ func TestQuickStart(t *testing.T) {
 			t.Fatalf("%d DLQ records with reason %s, want %d: %v", len(reasons[want]), want, n, reasons)
 		}
 		for _, r := range reasons[want] {
-			if tables.Header(r, tables.HeaderOriginTopic) != "ingest.raw.agent" || tables.Header(r, tables.HeaderOriginOffset) == "" ||
-				tables.Header(r, tables.HeaderOriginPartition) == "" || tables.Header(r, tables.HeaderError) == "" {
+			if kgotables.Header(r, tables.HeaderOriginTopic) != "ingest.raw.agent" || kgotables.Header(r, tables.HeaderOriginOffset) == "" ||
+				kgotables.Header(r, tables.HeaderOriginPartition) == "" || kgotables.Header(r, tables.HeaderError) == "" {
 				t.Errorf("DLQ record of %s lacks its origin: %+v", want, r.Headers)
 			}
 		}
@@ -138,7 +139,7 @@ func TestQuickStart(t *testing.T) {
 	if got := string(reasons["invalid_json"][0].Value); got != "this is not json" {
 		t.Errorf("DLQ value %q", got)
 	}
-	if e := tables.Header(reasons["split_record"][0], tables.HeaderError); !strings.Contains(e, "put one event on one line") {
+	if e := kgotables.Header(reasons["split_record"][0], tables.HeaderError); !strings.Contains(e, "put one event on one line") {
 		t.Errorf("a split record's error does not say what to do: %s", e)
 	}
 	p.stop(60 * time.Second)
@@ -193,7 +194,7 @@ func readDLQ(t *testing.T, broker string, n int, timeout time.Duration) map[stri
 			t.Fatalf("DLQ: %d of %d records within %s: %v", read, n, timeout, out)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			reason := tables.Header(r, tables.HeaderReason)
+			reason := kgotables.Header(r, tables.HeaderReason)
 			out[reason] = append(out[reason], r)
 			read++
 		})

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // The history API of the real binary over what it stored, and retention:
@@ -49,8 +50,8 @@ func TestHistoryAPIAndRetention(t *testing.T) {
 	if s := sources.Sources[0]; s.Host != "host-h" || !s.FirstSeen.Equal(now.Add(-time.Minute)) || !s.LastSeen.Equal(now.Add(-time.Minute)) {
 		t.Fatalf("source %+v", s)
 	}
-	if r := readDLQReason(t, p.Kafka[0], "older_than_retention", 30*time.Second); tables.Header(r, tables.HeaderStage) != "sink" ||
-		!strings.Contains(tables.Header(r, tables.HeaderError), "older than the retention") || string(r.Key) != "acme/host-h" {
+	if r := readDLQReason(t, p.Kafka[0], "older_than_retention", 30*time.Second); kgotables.Header(r, tables.HeaderStage) != "sink" ||
+		!strings.Contains(kgotables.Header(r, tables.HeaderError), "older than the retention") || string(r.Key) != "acme/host-h" {
 		t.Fatalf("DLQ record %+v", r)
 	}
 
@@ -141,7 +142,7 @@ func readDLQReason(t *testing.T, broker, reason string, timeout time.Duration) *
 		}
 		var found *kgo.Record
 		fs.EachRecord(func(r *kgo.Record) {
-			if found == nil && tables.Header(r, tables.HeaderReason) == reason {
+			if found == nil && kgotables.Header(r, tables.HeaderReason) == reason {
 				found = r
 			}
 		})

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"time"
+
+	"github.com/eventops/eventops/replica"
 )
 
 // listening is what a process listens on, as its addr_file reports it.
@@ -52,37 +50,11 @@ func (l listening) report(path string, log *slog.Logger) error {
 	return nil
 }
 
-// awaitListening polls the addr file at path until the process writes it,
-// the process exits (exited is closed) or ctx ends. The caller removes a
-// file of an earlier run before it starts the process.
-func awaitListening(ctx context.Context, path string, exited <-chan struct{}) (listening, error) {
-	for {
-		var l listening
-		b, err := os.ReadFile(path)
-		if err == nil {
-			if err := json.Unmarshal(b, &l); err != nil {
-				return l, fmt.Errorf("addr file %s: %w", path, err)
-			}
-			return l, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return l, err
-		}
-		select {
-		case <-exited:
-			return l, errors.New("the process exited before it listened")
-		case <-ctx.Done():
-			return l, fmt.Errorf("waiting for %s: %w", path, ctx.Err())
-		case <-time.After(50 * time.Millisecond): // the poll interval
-		}
-	}
-}
-
 // listenAPI binds http_addr when the replica serves the API, so that the
 // address (and the port that port 0 chose) is known before anything else
 // starts; nil when it does not.
 func listenAPI(cfg *Config) (net.Listener, error) {
-	if !cfg.has("api") {
+	if !cfg.has(replica.StageAPI) {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

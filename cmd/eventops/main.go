@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -141,6 +142,19 @@ func usage(w io.Writer, cmds []command) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\n`eventops COMMAND --help` lists a command's flags.\n")
+}
+
+// report is what a subcommand prints at its end: as text, or as indented
+// JSON with --json.
+type report interface{ WriteText(w io.Writer) error }
+
+func printReport(w io.Writer, r report, jsonOut bool) error {
+	if jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.WriteText(w)
 }
 
 func newLogger(w io.Writer, format, level string) *slog.Logger {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eventops/eventops/broker/brokertest"
 )
 
 // binary is the eventops binary the end-to-end tests run, built once.
@@ -69,9 +71,11 @@ type proc struct {
 
 // startEventops runs `eventops args...` with env, reads the addresses it
 // listens on from its addr file, and waits until its API answers /readyz
-// (when it has an API).
+// (when it has an API). Every process started here runs or reaches a
+// broker: -short leaves its test out.
 func startEventops(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
+	brokertest.NeedsBroker(t)
 	addrFile := filepath.Join(t.TempDir(), "addrs.json")
 	p := &proc{t: t, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary, append(args, "--addr-file", addrFile)...)

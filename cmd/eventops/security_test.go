@@ -2,18 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/eventops/eventops/api"
 )
@@ -53,72 +43,6 @@ func TestDevListensOnLoopbackWithoutKeys(t *testing.T) {
 	}
 }
 
-// Reading the keys file again ends a removed key's sessions at once; a
-// file that does not load leaves the keys in force.
-func TestKeysReloadRevokesSessions(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keys")
-	write := func(s string) {
-		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(api.HashKey("key-acme") + " acme\n" + api.HashKey("key-admin") + " *\n")
-	keys, err := api.LoadKeys(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := api.New(api.Options{Keys: keys, Logger: quiet})
-	req := func(method, target, body string, headers ...string) *http.Response {
-		t.Helper()
-		r, _ := http.NewRequest(method, "http://localhost"+target, strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		for i := 0; i+1 < len(headers); i += 2 {
-			r.Header.Set(headers[i], headers[i+1])
-		}
-		resp, err := srv.App().Test(r, 10_000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
-	}
-	login := req("POST", "/auth/session", `{"key":"key-acme"}`)
-	if login.StatusCode != 200 {
-		t.Fatalf("login: %d", login.StatusCode)
-	}
-	cookie := login.Header.Get("Set-Cookie")
-	cookie = cookie[:strings.IndexByte(cookie, ';')]
-	authed := func() bool {
-		r, _ := http.NewRequest("GET", "http://localhost/auth/session", nil)
-		r.Header.Set("Cookie", cookie)
-		resp, err := srv.App().Test(r, 10_000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), `"authenticated":true`)
-	}
-	if !authed() {
-		t.Fatal("the session does not authenticate")
-	}
-	write("not a keys file\n")
-	if _, err := reloadKeys(srv, path, quiet); err == nil || !strings.Contains(err.Error(), "api_keys_file") {
-		t.Fatalf("a broken file: %v", err)
-	}
-	if !authed() {
-		t.Fatal("a broken keys file ended the session")
-	}
-	write(api.HashKey("key-admin") + " *\n")
-	if n, err := reloadKeys(srv, path, quiet); err != nil || n != 1 {
-		t.Fatalf("reload: %d %v", n, err)
-	}
-	if authed() {
-		t.Fatal("the session of a removed key still authenticates")
-	}
-}
-
 // keys hash refuses a key that could be guessed.
 func TestKeysHashRefusesWeakKeys(t *testing.T) {
 	for _, weak := range []string{"acme", "password123", strings.Repeat("ab", 20), "eok_short"} {
@@ -136,30 +60,5 @@ func TestKeysHashRefusesWeakKeys(t *testing.T) {
 	}
 	if err := api.CheckKeyStrength("Zq8vN3xK1pL7mR4tW9yB2cF6hJ0dS5gA"); err != nil {
 		t.Fatalf("32 random characters: %v", err)
-	}
-}
-
-// Scrapes are public: the broker is asked for lag at most once per
-// lagMaxAge, however often /-/metrics is scraped.
-func TestLagIsAskedOncePerMaxAge(t *testing.T) {
-	asked := 0
-	now := time.Unix(1000, 0)
-	l := newLagCollector(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	l.lag = func(context.Context) (kadm.DescribedGroupLags, error) { asked++; return nil, nil }
-	l.now = func() time.Time { return now }
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(l)
-	for range 50 {
-		if _, err := reg.Gather(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if asked != 1 {
-		t.Fatalf("asked %d times for 50 scrapes", asked)
-	}
-	now = now.Add(lagMaxAge)
-	_, _ = reg.Gather()
-	if asked != 2 {
-		t.Fatalf("asked %d times once the answer is old", asked)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 const seriesRules = `
@@ -157,7 +158,7 @@ func TestSeriesEndToEnd(t *testing.T) {
 	// is stored; the series it has keep working.
 	send(event("cpu_load", `{"core":"2"}`, t0.Add(2*time.Second), 99), event("cpu_load", `{"core":"1"}`, t0.Add(2*time.Second), 97))
 	r := readDLQReason(t, p.Kafka[0], "series_limit", 30*time.Second)
-	if !strings.Contains(string(r.Value), `"core":"2"`) || tables.Header(r, tables.HeaderError) == "" {
+	if !strings.Contains(string(r.Value), `"core":"2"`) || kgotables.Header(r, tables.HeaderError) == "" {
 		t.Fatalf("DLQ record %s %+v", r.Value, r.Headers)
 	}
 	waitStates("HotCore", "core", "1", "firing,resolved,firing")

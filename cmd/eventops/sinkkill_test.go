@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/tables"
+	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // SIGKILL the sink stage (eventops run --stages sink) while it writes a
@@ -23,7 +24,7 @@ func TestSinkKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
 	// The backlog, written as the features stage would: keyed tenant/host
 	// with goka's partitioner.
 	ctx := context.Background()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Kafka...), kgo.RecordPartitioner(tables.Partitioner()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Kafka...), kgo.RecordPartitioner(kgotables.Partitioner()),
 		kgo.DefaultProduceTopic(tables.SignalsTopic), kgo.ProducerLinger(0))
 	if err != nil {
 		t.Fatal(err)

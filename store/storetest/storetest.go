@@ -21,9 +21,28 @@ func AdminURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
+// NeedsPostgreSQL marks a test that needs PostgreSQL: the server, or its
+// programs for a private cluster. Under -short (make check) the test is
+// skipped; everywhere else it runs, and fails where PostgreSQL is missing.
+func NeedsPostgreSQL(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs PostgreSQL: left out by -short")
+	}
+}
+
+// Server returns the URL of the server, for a test that makes its own
+// databases on it.
+func Server(t testing.TB) string {
+	t.Helper()
+	NeedsPostgreSQL(t)
+	return AdminURL()
+}
+
 // NewDatabase creates an empty database and returns its URL.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	NeedsPostgreSQL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin := AdminURL()

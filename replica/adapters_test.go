@@ -1,4 +1,4 @@
-package main
+package replica
 
 import (
 	"io"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/api"
+	"github.com/eventops/eventops/rules"
 )
 
 // GET /rules answers tenant keys: it must not show where the rule file
@@ -22,10 +23,10 @@ func TestRulesDoNotShowServerPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(dir, "rules.yml")
-	if err := os.WriteFile(file, []byte(reloadRulesV1), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(cpuRules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rs, err := loadRules(&Config{Rules: file})
+	rs, err := rules.LoadFiles(rules.Options{}, file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,3 +44,14 @@ func TestRulesDoNotShowServerPaths(t *testing.T) {
 		t.Errorf("GET /rules shows the server path %q: %s", dir, b)
 	}
 }
+
+// cpuRules is a rule file of one alert on cpu_load.
+const cpuRules = `
+metrics: [{name: cpu_load, kind: gauge, unit: percent}]
+groups:
+  - name: host
+    rules:
+      - alert: HighCPU
+        expr: avg("cpu_load", "1m") > 90
+        labels: {severity: critical}
+`

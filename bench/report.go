@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// The ceilings Run measures, by their key in Result.Ceilings (and, after
+// "pipeline_over_", in Result.Ratios), in the order they are shown.
+const (
+	CeilingBroker   = "broker_roundtrip_records"
+	CeilingGoka     = "bare_goka_events"
+	CeilingPostgres = "postgres_copy_rows"
+)
+
+var ceilingNames = []string{CeilingBroker, CeilingGoka, CeilingPostgres}
+
+// WriteText writes the result as `eventops bench` prints it: the ceilings,
+// the capacity run, the latency run and the pipeline's ratio to each
+// ceiling, as aligned columns.
+func (r *Result) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine\t%s\nscenario\t%s\n\n", r.Machine, r.Scenario)
+	fmt.Fprintf(tw, "ceiling\tcount\trate/s\tCPU per item\n")
+	for _, name := range ceilingNames {
+		if c, ok := r.Ceilings[name]; ok {
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\n", name, c.Count, c.PerSec, c.CPUPerItem)
+		}
+	}
+	p := r.Pipeline
+	fmt.Fprintf(tw, "\npipeline (normalize → enrich → features → rules → PostgreSQL)\t\t\t\n")
+	fmt.Fprintf(tw, "events\t%d\nsustained events/s\t%.0f\n", p.Events, p.EventsPerSec)
+	fmt.Fprintf(tw, "CPU s per 1,000 events: eventops / broker / PostgreSQL\t%.4f / %.4f / %.4f\n", p.CPUPer1000, p.BrokerCPUPer1k, p.PostgresCPUPer1k)
+	fmt.Fprintf(tw, "changelog bytes per event\t%.1f\npeak RSS\t%d MiB\n", p.ChangelogBytes, p.PeakRSS>>20)
+	l, round := r.Latency, func(d, unit time.Duration) time.Duration { return d.Round(unit) }
+	fmt.Fprintf(tw, "\nlatency at %.0f events/s\t\n", l.Rate)
+	fmt.Fprintf(tw, "event → alert on SSE (p50/p95/p99 of %d)\t%s / %s / %s\n", l.Alerts,
+		round(l.AlertP50, time.Millisecond/10), round(l.AlertP95, time.Millisecond/10), round(l.AlertP99, time.Millisecond/10))
+	fmt.Fprintf(tw, "event → row in PostgreSQL (p50/p99)\t%s / %s\n", round(l.RowP50, time.Millisecond), round(l.RowP99, time.Millisecond))
+	fmt.Fprintf(tw, "events behind when the load stopped\t%d\n", l.LagAtEnd)
+	fmt.Fprintf(tw, "RSS: highest in the first / second half of the run\t%d MiB / %d MiB\n", l.MaxRSSFirstHalf>>20, l.MaxRSSSecondHalf>>20)
+	fmt.Fprintf(tw, "RSS at end / peak of the whole benchmark\t%d MiB / %d MiB\n", l.RSSAtEnd>>20, l.PeakRSS>>20)
+	if len(r.Ratios) > 0 {
+		fmt.Fprintf(tw, "\nratios\t\n")
+		for _, name := range ceilingNames {
+			if v, ok := r.Ratios["pipeline_over_"+name]; ok {
+				fmt.Fprintf(tw, "pipeline / %s\t%.2f\n", name, v)
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+// WriteText writes the report as `eventops bench --stage features` prints
+// it: the bare processor and the features stage side by side.
+func (r *StageReport) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine\t%s\nscenario\t%s\n\n", r.Machine, r.Scenario)
+	fmt.Fprintf(tw, "\tevents/s\tCPU per event\tchangelog bytes per event\n")
+	fmt.Fprintf(tw, "bare goka (count per key)\t%.0f\t%s\t%s\n", r.Bare.PerSec, r.Bare.CPUPerItem, "one write per record")
+	fmt.Fprintf(tw, "features stage\t%.0f\t%s\t%.1f\n", r.Features.PerSec, r.Features.CPUPerItem, r.Features.ChangelogBytesPerEvent)
+	fmt.Fprintf(tw, "features / bare\t%.2f\t\t\n", r.Ratio)
+	fmt.Fprintf(tw, "mean encoded state of a source\t%.0f bytes\t\t\n", r.Features.StateBytesPerSource)
+	return tw.Flush()
+}

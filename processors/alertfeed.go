@@ -1,0 +1,163 @@
+package processors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventops/eventops/tables"
+)
+
+// AlertTarget takes what the alert feed reads (the API's alert hub).
+type AlertTarget interface {
+	// Init says where reading starts on each partition, and the broker
+	// time it starts from. It comes before any record.
+	Init(start []int64, since time.Time)
+	// Publish takes every record, in offset order within its partition.
+	Publish(tables.AlertRecord)
+	// MarkReady says the feed has read every partition up to where it
+	// ended when reading started.
+	MarkReady()
+}
+
+// AlertFeedOptions configure the alert feed.
+type AlertFeedOptions struct {
+	Kafka  Kafka
+	Target AlertTarget
+	// Lookback is how far back in ops.alert.v1 the feed starts reading, so
+	// that the target knows which alerts are active (default 24h).
+	Lookback time.Duration
+	Logger   *slog.Logger
+}
+
+// AlertFeed reads ops.alert.v1 on every replica, outside any consumer
+// group, so that every replica serves every alert. It is the alert
+// topic's view, as FeatureView is the features table's.
+type AlertFeed struct {
+	opts AlertFeedOptions
+}
+
+// NewAlertFeed makes a feed; Run reads.
+func NewAlertFeed(opts AlertFeedOptions) (*AlertFeed, error) {
+	if opts.Target == nil {
+		return nil, fmt.Errorf("alert feed: a target is required")
+	}
+	if opts.Lookback <= 0 {
+		opts.Lookback = 24 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &AlertFeed{opts: opts}, nil
+}
+
+// Run reads ops.alert.v1 into the target until ctx ends.
+func (f *AlertFeed) Run(ctx context.Context) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.opts.Kafka.Brokers...), kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("alert feed: %w", err)
+	}
+	defer cl.Close()
+	since := time.Now().Add(-f.opts.Lookback)
+	start, end, err := f.offsets(ctx, kadm.NewClient(cl), since)
+	if err != nil {
+		return nil // ctx ended
+	}
+	f.opts.Target.Init(start, since)
+	parts := map[int32]kgo.Offset{}
+	caughtUp := map[int32]bool{}
+	for p, o := range start {
+		parts[int32(p)] = kgo.NewOffset().At(o)
+		caughtUp[int32(p)] = o >= end[p]
+	}
+	f.checkReady(caughtUp)
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{tables.AlertsTopic: parts})
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			f.opts.Logger.Warn("alert feed fetch", "topic", t, "partition", p, "err", err)
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			f.opts.Target.Publish(alertRecord(r))
+			if !caughtUp[r.Partition] && r.Offset+1 >= end[r.Partition] {
+				caughtUp[r.Partition] = true
+				f.checkReady(caughtUp)
+			}
+		})
+	}
+}
+
+func (f *AlertFeed) checkReady(caughtUp map[int32]bool) {
+	for _, ok := range caughtUp {
+		if !ok {
+			return
+		}
+	}
+	f.opts.Target.MarkReady()
+}
+
+// offsets lists where the lookback starts and where the topic ends on every
+// partition, retrying until the broker answers or ctx ends.
+func (f *AlertFeed) offsets(ctx context.Context, adm *kadm.Client, since time.Time) (start, end []int64, err error) {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		start, end, err = listOffsets(ctx, adm, since.UnixMilli())
+		if err == nil {
+			return start, end, nil
+		}
+		f.opts.Logger.Warn("alert feed: listing the offsets of "+tables.AlertsTopic, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func listOffsets(ctx context.Context, adm *kadm.Client, since int64) (start, end []int64, err error) {
+	after, err := adm.ListOffsetsAfterMilli(ctx, since, tables.AlertsTopic)
+	if err == nil {
+		err = after.Error()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, tables.AlertsTopic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	n := len(after[tables.AlertsTopic])
+	if n == 0 {
+		return nil, nil, fmt.Errorf("topic %s has no partitions", tables.AlertsTopic)
+	}
+	start, end = make([]int64, n), make([]int64, n)
+	for p, o := range after[tables.AlertsTopic] {
+		if int(p) >= n {
+			return nil, nil, fmt.Errorf("topic %s: partition %d of %d", tables.AlertsTopic, p, n)
+		}
+		start[p] = o.Offset
+		e, _ := ends.Lookup(tables.AlertsTopic, p)
+		end[p] = e.Offset
+	}
+	return start, end, nil
+}
+
+// alertRecord places a record of ops.alert.v1 and reads what the target
+// filters on. A record that tables.DecodeAlert refuses (the sink and notify
+// stages send it to the DLQ) keeps only its place.
+func alertRecord(r *kgo.Record) tables.AlertRecord {
+	ar := tables.AlertRecord{Partition: r.Partition, Offset: r.Offset, At: r.Timestamp}
+	if tr, err := tables.DecodeAlert(r.Value); err == nil {
+		ar.Data, ar.Tenant, ar.Host, ar.Severity, ar.State, ar.EpisodeID = r.Value, tr.Tenant, tr.Host, tr.Severity, tr.State, tr.EpisodeID
+	}
+	return ar
+}
