@@ -144,8 +144,13 @@ func (o *Options) pointTags(in tables.Tags) (tables.Tags, *Error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
-	ts := slices.Clone(in)
-	slices.SortStableFunc(ts, func(a, b tables.Tag) int { return strings.Compare(a.Key, b.Key) })
+	// Decoders mostly give tags sorted and unique (remote-write labels
+	// always): those are taken as they are, the others copied and sorted.
+	ts := in
+	if !sortedUnique(in) {
+		ts = slices.Clone(in)
+		slices.SortStableFunc(ts, func(a, b tables.Tag) int { return strings.Compare(a.Key, b.Key) })
+	}
 	n := 0
 	for i := range ts {
 		if i+1 < len(ts) && ts[i+1].Key == ts[i].Key {
@@ -167,6 +172,15 @@ func (o *Options) pointTags(in tables.Tags) (tables.Tags, *Error) {
 		}
 	}
 	return ts, nil
+}
+
+func sortedUnique(ts tables.Tags) bool {
+	for i := 1; i < len(ts); i++ {
+		if ts[i-1].Key >= ts[i].Key {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendJSON appends the event as one JSON object that Parse reads back

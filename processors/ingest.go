@@ -28,11 +28,11 @@ type IngestOptions struct {
 	Now func() time.Time
 }
 
-// Ingest is the normalize-and-enrich stage: it reads raw agent records,
-// normalizes them, looks up each source's metadata in meta.source.v1 and
-// writes one signal per source and record to signals.metric.v1. Both steps
-// run in one processor so that an event crosses the broker once on its way
-// to the features stage.
+// Ingest is the normalize-and-enrich stage: it reads raw agent records
+// (and OTLP records, ingestotlp.go), normalizes them, looks up each
+// source's metadata in meta.source.v1 and writes one signal per source and
+// record to signals.metric.v1. Both steps run in one processor so that an
+// event crosses the broker once on its way to the features stage.
 type Ingest struct {
 	opts  IngestOptions
 	graph *goka.GroupGraph
@@ -40,10 +40,10 @@ type Ingest struct {
 	current
 	count stageCounters
 
-	parts sessionAcks
-	metas metaCache
-	out   *orderedProducer
-	split warnEvery
+	parts, otlpParts sessionAcks
+	metas            metaCache
+	out              *orderedProducer
+	split            warnEvery
 }
 
 // NewIngest builds the stage.
@@ -63,13 +63,14 @@ func NewIngest(opts IngestOptions) (*Ingest, error) {
 	opts.Normalize = opts.Normalize.Defaults()
 	opts.Logger = opts.Logger.With("stage", tables.StageIngest)
 	in := &Ingest{opts: opts, stopper: newStopper(), metas: metaCache{m: map[string]cachedMeta{}},
-		split: warnEvery{every: time.Minute}}
+		split: warnEvery{every: time.Minute}, parts: sessionAcks{topic: tables.RawTopic}, otlpParts: sessionAcks{topic: tables.OTLPTopic}}
 	in.count = opts.Metrics.stage(tables.StageIngest)
 	in.out = newOrderedProducer(opts.Producer, in.c, opts.Logger, func(error) {
 		opts.Metrics.Errors.WithLabelValues(tables.StageIngest, "produce").Inc()
 	})
 	in.graph = goka.DefineGroup(gokatables.IngestGroup,
 		goka.Input(gokatables.RawStream, gokatables.BytesCodec{}, in.process),
+		goka.Input(gokatables.OTLPStream, gokatables.BytesCodec{}, in.processOTLP),
 		goka.Lookup(gokatables.MetaTable, gokatables.BytesCodec{}),
 	)
 	return in, nil
@@ -108,15 +109,23 @@ func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error 
 // process judges one raw record against its own time (the broker's receive
 // time, or HTTP ingest's), so that a replay judges it the same way.
 func (in *Ingest) process(ctx goka.Context, msg any) {
-	value, _ := msg.([]byte)
-	p, off := ctx.Partition(), ctx.Offset()
-	in.count.recordsIn.Inc()
-	acks := in.parts.get(p, ctx.Context())
-	acks.Add(off, "", ctx.DeferCommit())
+	value, p, off, acks := in.take(ctx, msg, &in.parts)
 	recordTime := tables.RawRecordTime(ctx.Timestamp(), ctx.Headers()[tables.HeaderReceived])
 	res := in.opts.Normalize.Parse(value, recordTime)
 	in.warnSplit(res, p, off)
 	in.emit(ctx, res, value, tables.Origin{Partition: p, Offset: off}, recordTime, func() { acks.Done(off) })
+}
+
+// take counts a record and registers its deferred commit with its
+// partition's tracker in parts; it returns the record's value, partition,
+// offset and tracker.
+func (in *Ingest) take(ctx goka.Context, msg any, parts *sessionAcks) ([]byte, int32, int64, *Acks) {
+	value, _ := msg.([]byte)
+	p, off := ctx.Partition(), ctx.Offset()
+	in.count.recordsIn.Inc()
+	acks := parts.get(p, ctx.Context())
+	acks.Add(off, "", ctx.DeferCommit())
+	return value, p, off, acks
 }
 
 // warnSplit tells the log, at most once a minute, that records that are

@@ -11,8 +11,11 @@ type Metrics struct {
 	EventsIn  *prometheus.CounterVec
 	EventsOut *prometheus.CounterVec
 	Discarded *prometheus.CounterVec
-	Pending   *prometheus.GaugeVec
-	Errors    *prometheus.CounterVec
+	// Dropped counts what the ingest stage leaves out of OTLP records by
+	// design (exemplars, histogram buckets, ...): not events, not errors.
+	Dropped *prometheus.CounterVec
+	Pending *prometheus.GaugeVec
+	Errors  *prometheus.CounterVec
 }
 
 // NewMetrics registers the stage metrics with reg (nil: not registered).
@@ -30,6 +33,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Discarded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_events_discarded_total", Help: "Events not passed on (sent to the DLQ or a side output), by stage and reason.",
 		}, []string{"stage", "reason"}),
+		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventops_events_dropped_total", Help: "Parts of records left out by design (exemplars, histogram buckets, points without a value), by stage and what.",
+		}, []string{"stage", "what"}),
 		Pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "eventops_pending_commits", Help: "Input records whose commit waits for their work to be durable, by stage.",
 		}, []string{"stage"}),
@@ -38,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"stage", "kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.RecordsIn, m.EventsIn, m.EventsOut, m.Discarded, m.Pending, m.Errors)
+		reg.MustRegister(m.RecordsIn, m.EventsIn, m.EventsOut, m.Discarded, m.Dropped, m.Pending, m.Errors)
 	}
 	return m
 }

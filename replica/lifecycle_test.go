@@ -59,13 +59,7 @@ func TestRunStopsInOrderAndLeavesNothingRunning(t *testing.T) {
 	defer cancel()
 	ran := make(chan error, 1)
 	go func() { ran <- r.Run(ctx) }()
-	select {
-	case <-ready:
-	case err := <-ran:
-		t.Fatalf("Run returned before the replica was ready: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the replica is not ready after 2 minutes")
-	}
+	waitReady(t, ready, ran)
 	sendEvents(t, bed.brokers, events)
 	eventually(t, time.Minute, "the sink holds the rows", func() error {
 		if n := gauge(reg, "eventops_store_pending_rows", "metrics"); n < events {
@@ -152,6 +146,19 @@ func newTestBed(t *testing.T) *testBed {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return &testBed{brokers: b.Addrs(), dbURL: storetest.NewDatabase(t), ln: ln, dataDir: t.TempDir()}
+}
+
+// waitReady returns once a replica said it is ready (ready is closed), or
+// fails the test when its Run returned first (ran) or after 2 minutes.
+func waitReady(t *testing.T, ready <-chan struct{}, ran <-chan error) {
+	t.Helper()
+	select {
+	case <-ready:
+	case err := <-ran:
+		t.Fatalf("Run returned before the replica was ready: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the replica is not ready after 2 minutes")
+	}
 }
 
 // options are those of a replica of every stage on the bed.

@@ -27,11 +27,12 @@ func TestRawRecordTime(t *testing.T) {
 	f("no timestamp", time.Time{}, ReceivedValue(http), time.Time{})
 }
 
-// ingest.raw.agent is the one topic whose records the broker stamps.
+// ingest.raw.agent and ingest.otlp.v1, the external inputs, are the topics
+// whose records the broker stamps.
 func TestRawTopicTakesTheBrokersTime(t *testing.T) {
 	for _, spec := range DefaultLayout().Topics() {
 		got, want := spec.Configs["message.timestamp.type"], ""
-		if spec.Name == RawTopic {
+		if spec.Name == RawTopic || spec.Name == OTLPTopic {
 			want = TimestampLogAppend
 		}
 		if got != want {

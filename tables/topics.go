@@ -6,7 +6,11 @@ import (
 
 // Topic names.
 const (
-	RawTopic     = "ingest.raw.agent"
+	RawTopic = "ingest.raw.agent"
+	// OTLPTopic takes OTLP metrics (ExportMetricsServiceRequest protobuf,
+	// the OpenTelemetry Collector's Kafka exporter's otlp_proto), one
+	// request a record, read by the ingest stage beside RawTopic.
+	OTLPTopic    = "ingest.otlp.v1"
 	SignalsTopic = "signals.metric.v1"
 	AlertsTopic  = "ops.alert.v1"
 	MetaTopic    = "meta.source.v1"
@@ -99,8 +103,13 @@ func (l Layout) Topics() []TopicSpec {
 	// that event times are judged against a time that the record carries,
 	// is the same on every replay, and comes from no agent's clock.
 	raw.Configs["message.timestamp.type"] = TimestampLogAppend
+	// The ingest stage reads both inputs in one group: goka gives partition
+	// i of each to the same member, so they have as many partitions.
+	otlp := stream(OTLPTopic, l.Partitions, false)
+	otlp.Configs["message.timestamp.type"] = TimestampLogAppend
 	return []TopicSpec{
 		raw,
+		otlp,
 		stream(SignalsTopic, l.Partitions, true),
 		stream(AlertsTopic, l.Partitions, true),
 		table(MetaTopic),

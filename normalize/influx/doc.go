@@ -11,8 +11,9 @@
 //     omit_hostname is set); a line without one is refused with reason
 //     missing_field;
 //   - metric: MEASUREMENT_FIELD, or MEASUREMENT alone for a field named
-//     value (as Telegraf's Prometheus outputs name them), lower-cased by
-//     normalize;
+//     value, every character but letters, digits, '_' and ':' made '_' (as
+//     Telegraf's Prometheus outputs name them: "disk io,x" usage →
+//     disk_io_x_usage), lower-cased by normalize;
 //   - tags: the other tags;
 //   - value: float, integer and unsigned fields as they are, booleans as 1
 //     and 0; string fields are not samples and are left out, counted in

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
@@ -74,6 +75,7 @@ func Decode(body []byte, o Options) normalize.Decoded {
 			if f.key != "value" {
 				name += "_" + f.key
 			}
+			name = metricName(name)
 			p := normalize.Point{Tenant: o.Tenant, Host: l.host, Metric: name, Value: f.v, TimeNano: l.ns, Tags: l.tags, Index: n}
 			switch {
 			case l.host == "":
@@ -186,4 +188,29 @@ func errText(err error) string {
 		return fmt.Sprintf("column %d: %v", de.Column, de.Err)
 	}
 	return err.Error()
+}
+
+// metricName makes a Prometheus metric name of a measurement and field,
+// as Telegraf's Prometheus serializer does: every character but letters,
+// digits, '_' and ':' becomes '_' ("disk io,x" → "disk_io_x").
+func metricName(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':') {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == ':') {
+			b = append(b, byte(r))
+		} else {
+			b = append(b, '_')
+		}
+	}
+	return string(b)
 }

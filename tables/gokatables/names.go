@@ -17,6 +17,7 @@ const (
 // Streams and tables.
 const (
 	RawStream     goka.Stream = tables.RawTopic
+	OTLPStream    goka.Stream = tables.OTLPTopic
 	SignalsStream goka.Stream = tables.SignalsTopic
 	AlertsStream  goka.Stream = tables.AlertsTopic
 	MetaTable     goka.Table  = tables.MetaTopic
