@@ -69,7 +69,7 @@ func benchRWv1() []byte {
 		for j := range benchMetrics {
 			host, m, v, ts := benchSample(i, j)
 			req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
-				Labels: []prompb.Label{{Name: "__name__", Value: m}, {Name: "core", Value: fmt.Sprint(j)}, {Name: "env", Value: "prod"}, {Name: "instance", Value: host}},
+				Labels:  []prompb.Label{{Name: "__name__", Value: m}, {Name: "core", Value: fmt.Sprint(j)}, {Name: "env", Value: "prod"}, {Name: "instance", Value: host}},
 				Samples: []prompb.Sample{{Value: v, Timestamp: ts.UnixMilli()}}})
 		}
 	}
