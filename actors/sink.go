@@ -210,12 +210,12 @@ func rejectionReason(err error) string {
 }
 
 func rejectTo[R any](p SyncProducer, rejection func(R, error) tables.Rejection) RejectFunc[R] {
-	return func(rows []R, errs []error) error {
+	return func(ctx context.Context, rows []R, errs []error) error {
 		recs := make([]*kgo.Record, len(rows))
 		for i := range rows {
 			recs[i] = kgotables.DLQRecord(rejection(rows[i], errs[i]))
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if err := p.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("send refused rows to the DLQ: %w", err)

@@ -20,8 +20,12 @@ import (
 type WriteFunc[R any] func(ctx context.Context, rows []R) (store.WriteResult, error)
 
 // RejectFunc sends rows PostgreSQL refused to the DLQ and returns once they
-// are durable there.
-type RejectFunc[R any] func(rows []R, errs []error) error
+// are durable there, or with an error once ctx ends (the drain gave up).
+type RejectFunc[R any] func(ctx context.Context, rows []R, errs []error) error
+
+// ErrWriterStopped is returned by Append once the writer's Run has ended:
+// the rows are not taken.
+var ErrWriterStopped = errors.New("the writer has stopped")
 
 // WriterOptions configure a batch writer.
 type WriterOptions struct {
@@ -78,6 +82,11 @@ type Writer[R any] struct {
 	// no other, so that an actor blocked retrying a write does not pile
 	// them up.
 	tickQueued atomic.Bool
+	// sending is held (read) while Append hands rows to the actor;
+	// stopped, set under it once Run's context ends, refuses rows from
+	// then on, so that every row taken is ahead of the drain.
+	sending sync.RWMutex
+	stopped bool
 }
 
 type writerMetrics struct {
@@ -142,7 +151,8 @@ type writerTick struct{}
 // are durable (at once for a record without rows and nothing buffered
 // before it). Append blocks while the writer holds MaxPendingRows rows; when
 // ctx ends while it waits, the rows are not taken and ctx.Err() is
-// returned.
+// returned. Once Run's context has ended, the rows are not taken and
+// ErrWriterStopped is returned.
 func (w *Writer[R]) Append(ctx context.Context, rows []R, done func()) error {
 	waited, err := w.budget.acquire(ctx, len(rows))
 	if waited > 0 {
@@ -154,6 +164,12 @@ func (w *Writer[R]) Append(ctx context.Context, rows []R, done func()) error {
 		// released sooner.
 		w.Flush()
 		return err
+	}
+	w.sending.RLock()
+	defer w.sending.RUnlock()
+	if w.stopped {
+		w.budget.release(len(rows))
+		return ErrWriterStopped
 	}
 	w.metrics.pending.Add(float64(len(rows)))
 	w.system.Root.Send(w.pid, &appendRows[R]{rows: rows, done: done})
@@ -181,7 +197,8 @@ type flushNow struct{}
 // from memory unacknowledged: their input is read again after a restart.
 // Run returns once the writer's actor has stopped, with the drain's error.
 // The owner ends ctx only once nothing appends any more (the stages have
-// stopped), so that the drain writes their last rows.
+// stopped), so that the drain writes their last rows; rows appended after
+// are refused (ErrWriterStopped).
 func (w *Writer[R]) Run(ctx context.Context) error {
 	// Writes outlive ctx by the drain; stop ends a write still retrying
 	// when the drain gives up.
@@ -189,6 +206,9 @@ func (w *Writer[R]) Run(ctx context.Context) error {
 	defer stop()
 	w.system.Root.Send(w.pid, start{ctx: writes})
 	w.tick(ctx, func() { w.system.Root.Send(w.pid, writerTick{}) })
+	w.sending.Lock()
+	w.stopped = true
+	w.sending.Unlock()
 	_, err := w.system.Root.RequestFuture(w.pid, drain{}, w.opts.DrainTimeout).Result()
 	stop()
 	_ = w.system.Root.StopFuture(w.pid).Wait()
@@ -333,7 +353,7 @@ func (a *writerActor[R]) rejectBad(bad []store.BadRow) error {
 	if a.reject == nil {
 		return errors.New("rows refused by PostgreSQL and no DLQ to send them to")
 	}
-	return a.reject(rows, errs)
+	return a.reject(a.ctx, rows, errs)
 }
 
 // budget bounds the rows held in memory.

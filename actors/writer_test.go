@@ -11,6 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/pglocal"
 	"github.com/eventops/eventops/store"
@@ -354,11 +356,24 @@ func TestWriterRecoversWhenPostgreSQLComesBack(t *testing.T) {
 	system := actors.NewSystem(quiet)
 	defer system.Shutdown()
 	const budget = 2000
+	reg := prometheus.NewRegistry()
 	w := actors.NewWriter(system, db.WriteMetrics, nil, actors.WriterOptions{
 		Name: "metrics", BatchRows: 500, MaxPendingRows: budget, FlushInterval: 50 * time.Millisecond,
-		RetryMax: 500 * time.Millisecond, DrainTimeout: 10 * time.Second, Logger: quiet,
+		RetryMax: 500 * time.Millisecond, DrainTimeout: 10 * time.Second, Logger: quiet, Registerer: reg,
 	})
 	defer running(t, w)()
+	retried := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "eventops_store_retries_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
 
 	var sent, acked atomic.Int64
 	stop := make(chan struct{})
@@ -392,11 +407,21 @@ func TestWriterRecoversWhenPostgreSQLComesBack(t *testing.T) {
 		return nil
 	})
 	sentAtStart, ackedAtStart := sent.Load(), acked.Load()
-	if _, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Port: pg.Port(), Logger: quiet}); err != nil {
-		t.Fatal(err)
-	}
+	// The writer retries while PostgreSQL is down: wait for a retry after
+	// the budget filled, and nothing may be acknowledged meanwhile. (Once the
+	// restart begins, a retry may land before Start returns.)
+	retries := retried()
+	waitFor(t, 30*time.Second, "a retry during the outage", func() error {
+		if retried() == retries {
+			return fmt.Errorf("no retry yet")
+		}
+		return nil
+	})
 	if a := acked.Load(); a != ackedAtStart {
 		t.Fatalf("%d records acknowledged while PostgreSQL was down", a-ackedAtStart)
+	}
+	if _, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Port: pg.Port(), Logger: quiet}); err != nil {
+		t.Fatal(err)
 	}
 	waitFor(t, 60*time.Second, "writes resume", func() error {
 		if a := acked.Load(); a < sentAtStart+1000 {

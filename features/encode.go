@@ -417,7 +417,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	totalSlots := 0
 	for i := range s.levels {
 		s.levels[i].lo, s.levels[i].hi = lo[i], hi[i]
-		totalSlots += s.levels[i].nslots
+		totalSlots += int(s.levels[i].nslots)
 	}
 	last := &s.levels[len(s.levels)-1]
 	oldest := last.lo * last.width
@@ -667,6 +667,7 @@ func (s *Series) attachRaw(raw []sample) error {
 			if n++; n > rawPerBucket {
 				return bad("bucket at %d holds more than %d raw samples", r.ts, rawPerBucket)
 			}
+			lv.raw++
 			placed = true
 			break
 		}

@@ -89,65 +89,95 @@ func decimalValue(m int64, k int) float64 {
 	return float64(m) / pow10[k]
 }
 
-// load appends samples [from, to) to dst.
+// load appends samples [from, to) to dst, a column at a time.
 func (r *rawSamples) load(dst []sample, from, to int) []sample {
 	n := len(dst)
-	for i := from; i < to; i++ {
-		dst = append(dst, sample{ts: r.ts(i)})
-	}
+	dst = slices.Grow(dst, to-from)[:n+to-from]
 	out := dst[n:]
+	base, unit := r.tbase, r.tunit
+	if r.tw == 2 {
+		b := r.buf[2*from : 2*to]
+		for i := range out {
+			out[i].ts = base + int64(binary.LittleEndian.Uint16(b[2*i:]))*unit
+		}
+	} else {
+		b := r.buf[4*from : 4*to]
+		for i := range out {
+			out[i].ts = base + int64(binary.LittleEndian.Uint32(b[4*i:]))*unit
+		}
+	}
 	o := r.c * int(r.tw)
-	switch r.vw {
-	case 2:
-		b := r.buf[o+2*from : o+2*to]
-		for i := range out {
-			out[i].v = decimalValue(r.vbase+int64(int16(binary.LittleEndian.Uint16(b[2*i:]))), int(r.vk))
-		}
-	case 4:
-		b := r.buf[o+4*from : o+4*to]
-		for i := range out {
-			out[i].v = decimalValue(r.vbase+int64(int32(binary.LittleEndian.Uint32(b[4*i:]))), int(r.vk))
-		}
-	default:
+	vbase := r.vbase
+	switch {
+	case r.vw == 8:
 		b := r.buf[o+8*from : o+8*to]
 		for i := range out {
 			out[i].v = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+	case r.vk == 0 && r.vw == 2:
+		b := r.buf[o+2*from : o+2*to]
+		for i := range out {
+			out[i].v = float64(vbase + int64(int16(binary.LittleEndian.Uint16(b[2*i:]))))
+		}
+	case r.vw == 2:
+		b := r.buf[o+2*from : o+2*to]
+		p := pow10[r.vk]
+		for i := range out {
+			out[i].v = float64(vbase+int64(int16(binary.LittleEndian.Uint16(b[2*i:])))) / p
+		}
+	case r.vk == 0:
+		b := r.buf[o+4*from : o+4*to]
+		for i := range out {
+			out[i].v = float64(vbase + int64(int32(binary.LittleEndian.Uint32(b[4*i:]))))
+		}
+	default:
+		b := r.buf[o+4*from : o+4*to]
+		p := pow10[r.vk]
+		for i := range out {
+			out[i].v = float64(vbase+int64(int32(binary.LittleEndian.Uint32(b[4*i:])))) / p
 		}
 	}
 	return dst
 }
 
-// search is the first index in [head, n) with time >= t.
+// search is the first index in [head, n) with time >= t: a binary search
+// on the stored offsets whose steps compile to conditional moves.
 func (r *rawSamples) search(t int64) int {
-	lo, hi := r.head, r.n
-	if lo == hi || t <= r.tbase {
+	lo, n := r.head, r.n-r.head
+	if n == 0 || t <= r.tbase {
 		return lo
 	}
 	o := (t - r.tbase + r.tunit - 1) / r.tunit
 	if r.tw == 2 {
 		if o > math.MaxUint16 {
-			return hi
+			return r.n
 		}
-		for lo < hi {
-			m := int(uint(lo+hi) >> 1)
-			if int64(binary.LittleEndian.Uint16(r.buf[2*m:])) < o {
-				lo = m + 1
-			} else {
-				hi = m
+		b := r.buf[:2*r.n]
+		for n > 1 {
+			half := n / 2
+			if int64(binary.LittleEndian.Uint16(b[2*(lo+half):])) < o {
+				lo += half
 			}
+			n -= half
+		}
+		if int64(binary.LittleEndian.Uint16(b[2*lo:])) < o {
+			lo++
 		}
 		return lo
 	}
 	if o > math.MaxUint32 {
-		return hi
+		return r.n
 	}
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if int64(binary.LittleEndian.Uint32(r.buf[4*m:])) < o {
-			lo = m + 1
-		} else {
-			hi = m
+	b := r.buf[:4*r.n]
+	for n > 1 {
+		half := n / 2
+		if int64(binary.LittleEndian.Uint32(b[4*(lo+half):])) < o {
+			lo += half
 		}
+		n -= half
+	}
+	if int64(binary.LittleEndian.Uint32(b[4*lo:])) < o {
+		lo++
 	}
 	return lo
 }
@@ -255,9 +285,16 @@ func (r *rawSamples) remove(p0, p1 int) {
 	}
 }
 
-// expire drops the samples older than t.
+// expire drops the samples older than t: usually none or a few, stepped
+// over, else found by a search.
 func (r *rawSamples) expire(t int64) {
-	r.head = r.search(t)
+	for k := 0; r.head < r.n && r.ts(r.head) < t; k++ {
+		if k == 8 {
+			r.head = r.search(t)
+			break
+		}
+		r.head++
+	}
 	if r.head == r.n {
 		r.head, r.n = 0, 0
 	}

@@ -5,6 +5,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/eventops/eventops/internal/race"
 )
 
 // rawFrom unpacks the live raw samples from index p on.
@@ -31,13 +34,20 @@ func TestRawSamplesMatchAPlainSlice(t *testing.T) {
 			return float64(rng.IntN(100))
 		},
 	}
+	// A quarter of the steps under the race detector (it finds nothing in
+	// this single-goroutine code and slows it several times over) and under
+	// -short; plain go test and make fuzz run 20,000.
+	steps := 20_000
+	if testing.Short() || race.Enabled {
+		steps = 5_000
+	}
 	for ki, kind := range kinds {
 		for _, seconds := range []bool{true, false} {
 			rng := rand.New(rand.NewPCG(uint64(ki), 9))
 			r := rawSamples{back: 60_000}
 			var want []sample
 			ts := int64(1_761_040_800_000)
-			for i := range 20_000 {
+			for i := range steps {
 				switch op := rng.IntN(100); {
 				case op < 70:
 					step := 1 + rng.Int64N(20_000)
@@ -128,5 +138,58 @@ func TestRawColumnsNarrowAgain(t *testing.T) {
 	}
 	if n := s.raw.live(); len(s.raw.buf) > capacityFor(n)*4*3/2 {
 		t.Fatalf("%d bytes for %d samples", len(s.raw.buf), n)
+	}
+}
+
+// TestLevelRawCounts drives random streams (regular, dense bursts, late
+// samples, jumps past every window, decoded copies) and checks after every
+// Add that each level counts exactly the raw samples in its time span.
+func TestLevelRawCounts(t *testing.T) {
+	configs := []Config{
+		{},
+		{Windows: []time.Duration{3 * time.Second, 6 * time.Second}, Lateness: time.Second, HalfLives: []time.Duration{time.Second}},
+	}
+	for ci, cfg := range configs {
+		rng := rand.New(rand.NewPCG(11, uint64(ci)))
+		s := NewSeries(cfg)
+		ts := baseTs
+		for i := range 20_000 {
+			switch r := rng.IntN(100); {
+			case r < 60:
+				ts += s.levels[0].width * 5
+			case r < 90:
+				ts += rng.Int64N(200)
+			case r < 98:
+				ts += rng.Int64N(s.levels[len(s.levels)-1].win / 4)
+			default:
+				ts += rng.Int64N(3 * s.levels[len(s.levels)-1].win)
+			}
+			at := ts
+			if rng.IntN(5) == 0 {
+				at -= rng.Int64N(s.lateness)
+			}
+			if _, err := s.Add(at, float64(rng.IntN(1000))/10); err != nil {
+				t.Fatal(err)
+			}
+			if i%997 == 0 {
+				d, _, err := DecodeSeries(s.cfg, s.AppendBinary(nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				s = d
+			}
+			total := 0
+			for k := range s.levels {
+				lv := &s.levels[k]
+				n := s.rawIndex(lv.hi*lv.width) - s.rawIndex(lv.lo*lv.width)
+				if int(lv.raw) != n {
+					t.Fatalf("config %d step %d level %d: counts %d raw samples, holds %d", ci, i, k, lv.raw, n)
+				}
+				total += n
+			}
+			if total != s.raw.live() {
+				t.Fatalf("config %d step %d: levels hold %d raw samples of %d", ci, i, total, s.raw.live())
+			}
+		}
 	}
 }

@@ -40,11 +40,12 @@ func (s *Series) scratch() *Scratch {
 	return s.sc
 }
 
-// perWindow returns entry k of a per-window list, growing the list to hold
-// the windows of any config.
-func perWindow[T any](list *[]T, k int) *T {
-	if *list == nil {
-		*list = make([]T, maxWindows)
+// perWindow returns entry k of a per-window list of a series of n
+// windows, growing the list to hold them (series sharing a scratch may
+// have different configs).
+func perWindow[T any](list *[]T, k, n int) *T {
+	if len(*list) <= k {
+		*list = append(*list, make([]T, max(n, k+1)-len(*list))...)
 	}
 	return &(*list)[k]
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/eventops/eventops/internal/race"
 )
 
 // TestSharedScratchChangesNothing reads series that share one Scratch in
@@ -33,8 +35,11 @@ func TestSharedScratchChangesNothing(t *testing.T) {
 	for i := range ts {
 		ts[i] = baseTs
 	}
+	// Fewer steps under the race detector (it finds nothing in this
+	// single-goroutine code and slows it several times over) and under
+	// -short; plain go test and make fuzz run 40,000.
 	steps := 40_000
-	if testing.Short() {
+	if testing.Short() || race.Enabled {
 		steps = 8_000
 	}
 	for step := range steps {

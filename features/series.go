@@ -85,7 +85,10 @@ type level struct {
 	per    int64
 	lo     int64 // bucket index range [lo, hi)
 	hi     int64
-	nslots int // the ring's length
+	nslots int32 // the ring's length
+	// raw counts the level's raw samples: they follow those of the coarser
+	// levels in Series.raw (levels are disjoint in time, the finest newest).
+	raw int32
 	// slots is a ring indexed by bucket index mod nslots, holding the
 	// aggregates; nil while the level has none (a sparse stream's levels
 	// never do).
@@ -225,7 +228,7 @@ func NewSeries(cfg Config) *Series {
 		}
 		// Level i spans less than win - prevWin + align (+ one bucket for
 		// the newest partial bucket at level 0).
-		lv.nslots = int((lv.win-prevWin+align)/lv.width + 2)
+		lv.nslots = int32((lv.win-prevWin+align)/lv.width + 2)
 	}
 	s.ewmas = make([]ewma, len(cfg.HalfLives))
 	for i, h := range cfg.HalfLives {
@@ -308,6 +311,7 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 			}
 		} else {
 			p := s.insertRaw(ts, v)
+			lv.raw++
 			if s.rawAround(p, start, start+lv.width) > rawPerBucket {
 				a := s.newAgg()
 				if i == 0 {
@@ -316,7 +320,7 @@ func (s *Series) Add(tsUnixMilli int64, v float64) (Outcome, error) {
 					}
 					a.times = s.rawTimes(start, lv.width)
 				}
-				s.foldRaw(a, start, start, start+lv.width)
+				lv.raw -= s.foldRaw(a, start, start, start+lv.width)
 				lv.setAgg(j, a)
 				lv.aggs++
 			}
@@ -461,7 +465,10 @@ func (s *Series) advance(t int64) {
 	}
 	last := &s.levels[len(s.levels)-1]
 	oldest := last.lo * last.width
+	// Raw samples that expired are counted in the last level (relocate).
+	live := s.raw.live()
 	s.raw.expire(oldest)
+	last.raw -= int32(live - s.raw.live())
 }
 
 // moveOut relocates the buckets of level i below end, which newest time
@@ -470,10 +477,15 @@ func (s *Series) advance(t int64) {
 func (s *Series) moveOut(i int, end int64, lo *[maxWindows]int64) {
 	lv := &s.levels[i]
 	stop := end * lv.width
+	// The level's raw samples follow those of the coarser levels.
+	p := s.raw.head
+	for d := i + 1; d < len(s.levels); d++ {
+		p += int(s.levels[d].raw)
+	}
 	for j := lv.lo; j < end; {
-		// The next bucket holding samples: the one of the next raw sample,
-		// or an aggregate before it.
-		p := s.rawIndex(j * lv.width)
+		// The next bucket holding samples: the one of the next raw sample
+		// (raw[p], the first at or after bucket j), or an aggregate before
+		// it.
 		next := end
 		if p < s.raw.n && s.raw.ts(p) < stop {
 			next = floorDiv(s.raw.ts(p), lv.width)
@@ -493,7 +505,7 @@ func (s *Series) moveOut(i int, end int64, lo *[maxWindows]int64) {
 		if a != nil {
 			lv.setAgg(next, nil)
 		}
-		s.relocate(i, next, a, p, lo)
+		p = s.relocate(i, next, a, p, lo)
 		if a != nil {
 			lv.aggs--
 		}
@@ -502,11 +514,19 @@ func (s *Series) moveOut(i int, end int64, lo *[maxWindows]int64) {
 }
 
 // relocate moves bucket j of level i, aggregated into a or else raw (its
-// samples from raw[p]), to the level that now covers its start (all of it:
-// level edges are aligned to the coarser width), or drops it.
-func (s *Series) relocate(i int, j int64, a *agg, p int, lo *[maxWindows]int64) {
+// samples from raw[p], the first raw sample at or after its start), to the
+// level that now covers its start (all of it: level edges are aligned to
+// the coarser width), or drops it. It returns the index of the first raw
+// sample after the bucket.
+func (s *Series) relocate(i int, j int64, a *agg, p int, lo *[maxWindows]int64) int {
 	src := &s.levels[i]
 	start := j * src.width
+	own := 0 // the bucket's raw samples, from p
+	if a == nil {
+		for k := p; k < s.raw.n && s.raw.ts(k) < start+src.width; k++ {
+			own++
+		}
+	}
 	for d := i + 1; d < len(s.levels); d++ {
 		dl := &s.levels[d]
 		if start < lo[d]*dl.width {
@@ -523,15 +543,17 @@ func (s *Series) relocate(i int, j int64, a *agg, p int, lo *[maxWindows]int64) 
 				earlier++
 			}
 		}
-		if da == nil && a == nil && earlier+s.rawAround(p, start, start+src.width) <= rawPerBucket {
-			return
+		src.raw -= int32(own)
+		if da == nil && a == nil && earlier+own <= rawPerBucket {
+			dl.raw += int32(own)
+			return p + own
 		}
 		if da == nil {
 			da = s.newAgg()
 			dl.setAgg(jd, da)
 			dl.aggs++
 			if earlier > 0 {
-				s.foldRaw(da, dstStart, dstStart, start)
+				dl.raw -= s.foldRaw(da, dstStart, dstStart, start)
 			}
 		}
 		if a != nil {
@@ -540,12 +562,16 @@ func (s *Series) relocate(i int, j int64, a *agg, p int, lo *[maxWindows]int64) 
 		} else {
 			s.foldRaw(da, dstStart, start, start+src.width)
 		}
-		return
+		return s.rawIndex(start + src.width)
 	}
-	// Expired: raw samples are trimmed by the caller.
+	// Expired: raw samples are trimmed by the caller, counted in the last
+	// level meanwhile (they are the oldest).
 	if a != nil {
 		s.freeAgg(a)
 	}
+	src.raw -= int32(own)
+	s.levels[len(s.levels)-1].raw += int32(own)
+	return p + own
 }
 
 // rawAround counts the raw samples in [from, to) around raw[p] (counted
@@ -601,8 +627,9 @@ func (s *Series) rawIndex(t int64) int { return s.raw.search(t) }
 func (s *Series) insertRaw(ts int64, v float64) int { return s.raw.insert(ts, v) }
 
 // foldRaw folds the raw samples with ts in [from, to) into a (whose bucket
-// starts at aggStart) in time order and removes them from raw.
-func (s *Series) foldRaw(a *agg, aggStart, from, to int64) {
+// starts at aggStart) in time order, removes them from raw and returns how
+// many there were.
+func (s *Series) foldRaw(a *agg, aggStart, from, to int64) int32 {
 	s.rawEpoch++
 	p0 := s.rawIndex(from)
 	p1 := s.rawIndex(to)
@@ -610,6 +637,7 @@ func (s *Series) foldRaw(a *agg, aggStart, from, to int64) {
 		a.add(aggStart, s.raw.ts(i), s.raw.v(i), s.cfg.Counter)
 	}
 	s.raw.remove(p0, p1)
+	return int32(p1 - p0)
 }
 
 // Last returns the newest sample (by event time).

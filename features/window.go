@@ -277,7 +277,7 @@ type valueAt struct {
 // other change of the raw samples (a late sample, a fold into an
 // aggregate) changes rawEpoch and the values are sorted from scratch.
 func (s *Series) sortedRaw(k int, raw []sample, edge, end int64) []valueAt {
-	sw := perWindow(&s.scratch().sorted, k)
+	sw := perWindow(&s.scratch().sorted, k, len(s.levels))
 	if sw.owner != s {
 		sw.valid = false
 	}
@@ -405,7 +405,7 @@ func (sc *Scratch) mergeBins(src []bin) {
 // another series' or the state changed since. The pointer is valid until
 // the next Add or the next read of another series sharing the scratch.
 func (s *Series) stats(k int, quantiles bool) *WindowStats {
-	ce := perWindow(&s.scratch().cache, k)
+	ce := perWindow(&s.scratch().cache, k, len(s.levels))
 	if ce.owner == s && ce.version == s.version+1 && (ce.st.hasQuantiles || !quantiles) {
 		return &ce.st
 	}

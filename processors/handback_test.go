@@ -157,6 +157,7 @@ func (m *member) stop(t *testing.T) {
 // the first record that was not durable, and nothing after it is skipped,
 // not even records that were finished out of order.
 func TestRevokedPartitionsHandBackWhatIsNotDurable(t *testing.T) {
+	t.Parallel()
 	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	const topic, records = "handback-test", 20

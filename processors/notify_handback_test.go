@@ -196,6 +196,7 @@ func (s *syncBuffer) String() string {
 // the rebalance completes without an eviction, and the partitions' new
 // owner notifies each of them exactly once; the old owner sends nothing.
 func TestNotifyRevokedPartitionsHandBackHeldTransitions(t *testing.T) {
+	t.Parallel()
 	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	ctx := context.Background()

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store/storetest"
@@ -132,10 +133,7 @@ type testBed struct {
 
 func newTestBed(t *testing.T) *testBed {
 	t.Helper()
-	b, err := broker.Start(broker.Options{Ports: []int{0}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(b.Close)
 	layout := tables.DefaultLayout()
 	layout.Partitions = 2

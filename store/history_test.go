@@ -29,6 +29,7 @@ func count(t *testing.T, s *store.Store, sql string, args ...any) int {
 // A batch whose first rows are there already takes the staging path and
 // inserts exactly the new ones.
 func TestWriteMetricsPartlyReplayedBatch(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := migrated(t)
 	base := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
@@ -55,6 +56,7 @@ func TestWriteMetricsPartlyReplayedBatch(t *testing.T) {
 }
 
 func TestSourcesFollowTheNewestEvent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := migrated(t)
 	t0 := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
@@ -104,6 +106,7 @@ func TestSourcesFollowTheNewestEvent(t *testing.T) {
 }
 
 func TestMaintainPartitionsAndRetention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := storetest.NewDatabase(t)
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
@@ -167,6 +170,7 @@ func TestMaintainPartitionsAndRetention(t *testing.T) {
 }
 
 func TestRunMaintenanceCreatesPartitionsAtStart(t *testing.T) {
+	t.Parallel()
 	url := storetest.NewDatabase(t)
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	s, err := store.Open(context.Background(), store.Options{URL: url, Now: func() time.Time { return now }})
@@ -194,6 +198,7 @@ func TestRunMaintenanceCreatesPartitionsAtStart(t *testing.T) {
 }
 
 func TestOpenRefusesNegativeRetention(t *testing.T) {
+	t.Parallel()
 	if _, err := store.Open(context.Background(), store.Options{URL: storetest.AdminURL(), Retention: -time.Hour}); err == nil {
 		t.Fatal("negative retention accepted")
 	}
@@ -208,6 +213,7 @@ func alertRow(tenant, host, episode, state, severity string, ts time.Time) store
 }
 
 func TestQueryAlertsPagesNewestFirst(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := migrated(t)
 	t0 := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
@@ -290,6 +296,7 @@ func TestQueryAlertsPagesNewestFirst(t *testing.T) {
 }
 
 func TestQuerySeriesCapsTheAnswer(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := migrated(t)
 	t0 := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
@@ -322,6 +329,7 @@ func TestQuerySeriesCapsTheAnswer(t *testing.T) {
 // Replicas that start together each create the day's partitions; none of
 // them sees the other's creation as an error.
 func TestMaintainRacesWithoutErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := storetest.NewDatabase(t)
 	const replicas = 4

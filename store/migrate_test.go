@@ -13,6 +13,7 @@ import (
 // A database at the skeleton's schema (version 2) with rows in it gains
 // the sources view, filled from its metrics, and keeps writing.
 func TestMigrateFromSkeletonSchema(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(ctx, Options{URL: storetest.NewDatabase(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -56,6 +57,7 @@ func TestMigrateFromSkeletonSchema(t *testing.T) {
 // series of one metric at one time as two rows, and a row written again
 // as one.
 func TestMigrateToSeriesKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(ctx, Options{URL: storetest.NewDatabase(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -115,6 +117,7 @@ func TestMigrateToSeriesKey(t *testing.T) {
 // The series PostgreSQL computes for a row is the one EventOps computes for
 // its sample, whatever the tags hold.
 func TestSeriesIDMatchesPostgreSQL(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(ctx, Options{URL: storetest.NewDatabase(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 // and the day is not taken for created: a write of that day fails with the
 // same error instead of PostgreSQL refusing its rows one by one.
 func TestEnsurePartitionRefusesATableOfTheSameName(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := storetest.NewDatabase(t)
 	s := open(t, url)

@@ -79,6 +79,7 @@ func sqlSeriesIDs(t *testing.T, s *Store, metric string, tags []string) (ids, re
 // and PostgreSQL give one series_id, the same on both sides; the groups
 // are different series.
 func TestSeriesIDOfTagsIsTheSameInGoAndPostgreSQL(t *testing.T) {
+	t.Parallel()
 	s := migratedStore(t)
 	groups := [][]string{
 		{`{"core":1}`, `{"core":1.0}`, `{"core":1e0}`, `{"core":1.00}`, `{"core":1E+0}`, `{"core":10e-1}`, `{"core":0.1e1}`, `{"core":"1"}`},
@@ -156,6 +157,7 @@ func randomNumber(r *rand.Rand, digits string, point int) string {
 // Random numbers, each written in several ways: every spelling has the
 // same series_id in EventOps and in PostgreSQL.
 func TestNumericTagsGiveOneSeriesIDInGoAndPostgreSQL(t *testing.T) {
+	t.Parallel()
 	s := migratedStore(t)
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 50 {

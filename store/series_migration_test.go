@@ -17,6 +17,7 @@ import (
 // still land (with the series_id EventOps computes), not be refused as
 // bad data and sent to the DLQ.
 func TestARowOfThePreviousWriterLandsAfterTheSeriesMigration(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := migratedStore(t)
 	t0 := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
@@ -58,6 +59,7 @@ func TestARowOfThePreviousWriterLandsAfterTheSeriesMigration(t *testing.T) {
 // the series of the number's decimal text; the same event sent again
 // after the upgrade is that series and that row.
 func TestAnEventOfTheSeedSchemaSentAgainIsOneRow(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := seedStore(t, `('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '{"threshold":1e-05}')`)
 	ev := `{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":92,"unit":"percent",` +
@@ -85,6 +87,7 @@ func TestAnEventOfTheSeedSchemaSentAgainIsOneRow(t *testing.T) {
 // array (or a string) is carried over as the series without tags, and the
 // metric's history reads it with the others.
 func TestHistoryOfASeedRowWithArrayTagsReads(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := seedStore(t, `('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '["prod"]'),
 		('2025-10-21T10:01:00Z', 'acme', 'host-a', 'cpu_load', 93, 'percent', '{"env":"prod"}')`)
@@ -104,6 +107,7 @@ func TestHistoryOfASeedRowWithArrayTagsReads(t *testing.T) {
 // Rows of the original schema whose tags are numbers spelled two ways at
 // one time are carried over as one row, its tags as EventOps writes them.
 func TestSeedRowsWhoseNumericTagsAreOneNumberBecomeOneRow(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := seedStore(t, `('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 92, 'percent', '{"core":1.0,"on":true,"x":null}'),
 		('2025-10-21T10:00:00Z', 'acme', 'host-a', 'cpu_load', 93, 'percent', '{"core":1,"on":true}'),

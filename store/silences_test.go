@@ -45,6 +45,7 @@ func clockedStore(t *testing.T, c *clock) *store.Store {
 }
 
 func TestSilencesLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t0 := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
 	c := &clock{t: t0}
@@ -144,6 +145,7 @@ func TestSilencesLifecycle(t *testing.T) {
 }
 
 func TestNotificationsRecord(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := clockedStore(t, &clock{t: time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)})
 	n := func(ep, state, recv, integ string) store.Notification {

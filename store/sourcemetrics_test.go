@@ -12,6 +12,7 @@ import (
 // SourceMetrics lists one source's metric names, each once, in order,
 // across daily partitions, and nothing of another source or tenant.
 func TestSourceMetrics(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := migrated(t)
 	base := time.Date(2025, 10, 21, 23, 0, 0, 0, time.UTC)

@@ -30,6 +30,7 @@ func migrated(t *testing.T) *store.Store {
 }
 
 func TestWriteMetricsIsIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := migrated(t)
 	base := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
@@ -65,6 +66,7 @@ func TestWriteMetricsIsIdempotent(t *testing.T) {
 }
 
 func TestWriteMetricsIsolatesBadRows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := migrated(t)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -84,6 +86,7 @@ func TestWriteMetricsIsolatesBadRows(t *testing.T) {
 }
 
 func TestQuerySeriesMatchesFamily(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := migrated(t)
 	ts := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
@@ -106,6 +109,7 @@ func TestQuerySeriesMatchesFamily(t *testing.T) {
 }
 
 func TestMigrateFromSeedSchemaKeepsRows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := storetest.NewDatabase(t)
 	// A database made by the original sketch, with a row in it.
@@ -148,6 +152,7 @@ func TestMigrateFromSeedSchemaKeepsRows(t *testing.T) {
 }
 
 func TestConcurrentMigrations(t *testing.T) {
+	t.Parallel()
 	url := storetest.NewDatabase(t)
 	errs := make(chan error, 3)
 	for i := 0; i < 3; i++ {
@@ -171,6 +176,7 @@ func TestConcurrentMigrations(t *testing.T) {
 // Series of one metric that differ in their tags come back one per tag
 // set, with their tags and name; a tag filter picks among them.
 func TestQuerySeriesPerTagSet(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := migrated(t)
 	at := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)

@@ -13,6 +13,7 @@ import (
 // The benchmark's smoke run: every figure is measured, so `eventops bench`
 // does not rot between the runs that fill BENCHMARKS.md.
 func TestBenchSmoke(t *testing.T) {
+	t.Parallel()
 	brokertest.NeedsBroker(t)
 	cmd := exec.Command(binary, "bench", "--quick", "--json", "--data-dir", t.TempDir())
 	cmd.Env = append(cmd.Environ(), "DATABASE_URL="+storetest.Server(t))

@@ -21,6 +21,7 @@ import (
 // them with a replica on each; `eventops topics` asked for another
 // replication says how the topics differ.
 func TestBrokerProcessWithThreeBrokers(t *testing.T) {
+	t.Parallel()
 	p := startEventops(t, nil, "broker", "--num-brokers", "3", "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0")
 	if len(p.Kafka) != 3 {
 		t.Fatalf("the broker reported %v, want three addresses", p.Kafka)

@@ -17,6 +17,7 @@ import (
 // clock, resent events and a rule reload in the stream; nothing stored,
 // computed or notified may be lost, duplicated or wrong.
 func TestChaosSmoke(t *testing.T) {
+	t.Parallel()
 	storetest.NeedsPostgreSQL(t)
 	brokertest.NeedsBroker(t)
 	// The harness's private PostgreSQL runs as the postgres user, who must

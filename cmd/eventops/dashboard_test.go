@@ -27,6 +27,7 @@ import (
 // chart. With EVENTOPS_SCREENSHOT=PATH
 // it saves a screenshot there (docs/dashboard.png is made so).
 func TestDashboardInChromium(t *testing.T) {
+	t.Parallel()
 	env := newDevEnv(t)
 	keysFile := filepath.Join(t.TempDir(), "keys")
 	const key = "acme-dashboard-key"
@@ -264,6 +265,7 @@ func newBrowser(t *testing.T) context.Context {
 // Without a tenant in the URL the dashboard opens on the tenant that sent
 // last (a load generator's, say), not on the first name.
 func TestDashboardOpensOnTheNewestTenant(t *testing.T) {
+	t.Parallel()
 	p := newDevEnv(t).start(t)
 	now := time.Now().UTC()
 	postIngest(t, p.HTTP, "", fmt.Sprintf(`{"tenant_id":"acme","host":"host-a","metric":"cpu_load","value":40,"ts_event":%q}`+"\n"+

@@ -54,6 +54,7 @@ func (e devEnv) start(t *testing.T, extra ...string) *proc {
 }
 
 func TestQuickStart(t *testing.T) {
+	t.Parallel()
 	env := newDevEnv(t)
 	p := env.start(t, "--flush-interval", "1s")
 

@@ -19,6 +19,7 @@ import (
 // a sample older than --retention goes to the DLQ instead of PostgreSQL,
 // and the daily partitions ahead exist from the start.
 func TestHistoryAPIAndRetention(t *testing.T) {
+	t.Parallel()
 	env := newDevEnv(t)
 	p := env.start(t, "--flush-interval", "1s", "--retention", "48h")
 	now := time.Now().UTC().Truncate(time.Second)

@@ -17,6 +17,7 @@ import (
 // has an unrelated error; the reload answers 400 for the rules and says
 // that the keys were reloaded.
 func TestKeyRevocationDoesNotWaitForTheRules(t *testing.T) {
+	t.Parallel()
 	env := newDevEnv(t)
 	dir := t.TempDir()
 	rulesFile := filepath.Join(dir, "rules.yml")

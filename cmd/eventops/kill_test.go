@@ -18,6 +18,7 @@ import (
 // equal those of a reference fed the whole stream once, and PostgreSQL
 // holds every event once.
 func TestKillMidStreamKeepsFeaturesExact(t *testing.T) {
+	t.Parallel()
 	const (
 		sources = 12
 		samples = 240 // per series, one a second

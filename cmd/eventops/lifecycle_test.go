@@ -124,6 +124,7 @@ func (l *lifecycle) waitStates(alert, host, want string, timeout time.Duration) 
 }
 
 func TestAlertLifecycleOnTheEmbeddedBroker(t *testing.T) {
+	t.Parallel()
 	l := newLifecycle(t)
 	p := l.start()
 	now := time.Now().Truncate(time.Second)
@@ -162,6 +163,7 @@ func TestAlertLifecycleOnTheEmbeddedBroker(t *testing.T) {
 // 30 s leave a restart on a slow machine the time to restore the state
 // before the alert is due.)
 func TestRestartWhilePendingFiresOnTime(t *testing.T) {
+	t.Parallel()
 	const forDur = 30 * time.Second
 	l := newLifecycle(t)
 	p := l.start()

@@ -207,6 +207,7 @@ receivers:
 // A webhook receiver gets the Alertmanager-shaped body, retried while it
 // answers 500; a silenced alert is stored in PostgreSQL but not sent.
 func TestNotifyWebhookAndSilences(t *testing.T) {
+	t.Parallel()
 	hook := newReceiver(t, func(n int) int {
 		if n < 2 {
 			return 500
@@ -295,6 +296,7 @@ func TestNotifyWebhookAndSilences(t *testing.T) {
 // the restart there is no second firing notification, and one resolved
 // notice once the value drops.
 func TestNotifyKillWhileFiringSendsNoSecondNotification(t *testing.T) {
+	t.Parallel()
 	hook := newReceiver(t, func(int) int { return 200 })
 	n := newNotifyEnv(t, alertingFile(hook.srv.URL, 100))
 	p := n.start()
@@ -352,6 +354,7 @@ func TestNotifyKillWhileFiringSendsNoSecondNotification(t *testing.T) {
 // clean stop leaves the undelivered alert uncommitted: after a restart it
 // is delivered.
 func TestNotifyFullQueueRefusesAndCounts(t *testing.T) {
+	t.Parallel()
 	hook := newReceiver(t, func(int) int { return 503 })
 	n := newNotifyEnv(t, alertingFile(hook.srv.URL, 1))
 	p := n.start()
@@ -400,6 +403,7 @@ func TestNotifyFullQueueRefusesAndCounts(t *testing.T) {
 
 // Without a receivers file the stage runs, sends nothing, and says so.
 func TestNotifyWithoutReceiversSaysSo(t *testing.T) {
+	t.Parallel()
 	env := newDevEnv(t)
 	p := env.start(t)
 	if !strings.Contains(p.Log(), "no receivers file (alerting)") {

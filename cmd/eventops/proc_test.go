@@ -69,6 +69,10 @@ type proc struct {
 	HTTP  string
 }
 
+// The tests that run eventops processes call t.Parallel: each has its own
+// data directory, database and ports, and most of their time goes into
+// waiting for a process (to start, to fire an alert after `for`, to stop).
+
 // startEventops runs `eventops args...` with env, reads the addresses it
 // listens on from its addr file, and waits until its API answers /readyz
 // (when it has an API). Every process started here runs or reaches a

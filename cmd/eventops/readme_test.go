@@ -195,6 +195,7 @@ func splitCommands(t *testing.T, body string) []readmeCommand {
 // readmeSkips gives; a command naming a placeholder may answer an error;
 // a `curl -N` stream is read until it has sent something.
 func TestReadmeRuns(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"sh", "curl", "kcat", "psql", "date"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("the README's examples need %s: %v", tool, err)

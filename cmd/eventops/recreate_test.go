@@ -21,6 +21,7 @@ import (
 // pipeline against a broker process, stops it, recreates the topic, starts
 // the pipeline again and sends new events of the same source.
 func TestRecreatedTopicsAreNotTakenForReplays(t *testing.T) {
+	t.Parallel()
 	for _, topic := range []string{tables.RawTopic, tables.SignalsTopic} {
 		t.Run(topic, func(t *testing.T) {
 			dir := t.TempDir()

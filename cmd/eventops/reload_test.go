@@ -52,6 +52,7 @@ func metricValue(t *testing.T, base, name string) string {
 // POST /-/reload and SIGHUP put an edited rule file in force; a broken one
 // is refused whole with its errors, and the rules in force keep running.
 func TestRuleReload(t *testing.T) {
+	t.Parallel()
 	env := newDevEnv(t)
 	file := filepath.Join(t.TempDir(), "rules.yml")
 	if err := os.WriteFile(file, []byte(reloadRulesV1), 0o644); err != nil {
@@ -123,6 +124,7 @@ groups:
 // and on the stream, also for sources whose actors had left memory; the
 // edited rule then runs its own lifecycle.
 func TestReloadEndsTheAlertsOfEditedAndRemovedRules(t *testing.T) {
+	t.Parallel()
 	env := newDevEnv(t)
 	file := filepath.Join(t.TempDir(), "rules.yml")
 	if err := os.WriteFile(file, []byte(reloadEndsV1), 0o644); err != nil {

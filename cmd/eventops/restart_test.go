@@ -18,6 +18,7 @@ import (
 // topic's partitions and may reach the features stage out of order; the
 // events span 20 s, within the default lateness of 1m.)
 func TestRestartLosesAndDuplicatesNothing(t *testing.T) {
+	t.Parallel()
 	env := newDevEnv(t)
 	base := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
 	var p *proc

@@ -32,6 +32,7 @@ groups:
 // /metrics and two alerts of their own; a resent event changes nothing; a
 // source past its series limit sends the new series' samples to the DLQ.
 func TestSeriesEndToEnd(t *testing.T) {
+	t.Parallel()
 	env := newDevEnv(t)
 	file := filepath.Join(t.TempDir(), "rules.yml")
 	if err := os.WriteFile(file, []byte(seriesRules), 0o644); err != nil {

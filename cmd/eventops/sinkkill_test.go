@@ -17,6 +17,7 @@ import (
 // backlog of signals, start it again: PostgreSQL ends with every sample
 // once.
 func TestSinkKilledMidBatchLosesAndDuplicatesNothing(t *testing.T) {
+	t.Parallel()
 	const signals, samples = 20_000, 10
 	env := newDevEnv(t)
 	b := startEventops(t, nil, "broker", "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0")
