@@ -44,6 +44,12 @@ const (
 	headerOrgID = "X-Scope-OrgID"
 	// maxMessageErrors bounds the errors quoted in a protocol's answer.
 	maxMessageErrors = 10
+	// maxRequestPoints bounds the points (kept or refused) of one request
+	// of a protocol, far above what senders batch (remote-write 2,000,
+	// the Collector 8,192, Telegraf 1,000): a body of tiny data points
+	// would otherwise become hundreds of thousands of events or DLQ
+	// records.
+	maxRequestPoints = 100_000
 )
 
 // ingested is what one request of a protocol came to: the events accepted
@@ -108,9 +114,14 @@ func noTenant(param string) error {
 // judges events, against the receive time, and publishes the accepted
 // events to ingest.raw.agent (as the JSON events they are) and the rejected
 // ones to the DLQ, under the same tenant checks, rate limits and counting.
-// Nothing is published when an event names a tenant the request may not
-// write (403) or a tenant is over its rate (429).
+// Nothing is published when the request holds more than maxRequestPoints
+// points (413), an event names a tenant the request may not write (403)
+// or a tenant is over its rate (429).
 func (s *Server) ingestPoints(c *fiber.Ctx, a access, protocol, tenant string, d normalize.Decoded, received time.Time) (ingested, error) {
+	if n := len(d.Points) + len(d.Refused); n > maxRequestPoints {
+		return ingested{}, &Problem{Type: "about:blank", Title: "Request Entity Too Large", Status: fiber.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the request holds %d points, more than the limit of %d: send them in smaller requests; nothing was published", n, maxRequestPoints)}
+	}
 	res := s.opts.Normalize.Judge(d, received)
 	for what, n := range d.Dropped {
 		s.ingestMetrics.dropped.WithLabelValues(protocol, what).Add(float64(n))

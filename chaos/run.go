@@ -312,10 +312,14 @@ type cleanup []func()
 
 func (c *cleanup) add(f func()) { *c = append(*c, f) }
 
-func (c cleanup) run() {
-	for i := len(c) - 1; i >= 0; i-- {
-		c[i]()
+// run undoes everything added so far, the last added first. Its receiver
+// is a pointer, so that `defer undo.run()` runs what was added after the
+// defer too.
+func (c *cleanup) run() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
 	}
+	*c = nil
 }
 
 func (r *run) do(ctx context.Context) (Row, error) {

@@ -185,43 +185,58 @@ func (d *decoder) floatAny() float64 {
 }
 
 func (d *decoder) floatRef(ref float64) float64 {
+	v, _ := d.floatRefDec(ref)
+	return v
+}
+
+// floatRefDec is floatRef that also returns the decimal the value was
+// written as: v is float64(dec.m)/10^dec.k exactly, dec.k = -1 for the 8
+// IEEE bytes.
+func (d *decoder) floatRefDec(ref float64) (float64, decimalForm) {
+	none := decimalForm{k: -1}
 	u := d.uvarint()
 	if d.err != nil {
-		return 0
+		return 0, none
 	}
 	tag := u & 15
 	k := int(tag & 7)
 	if k == 7 {
 		if u != 7 {
 			d.fail("bad float tag")
-			return 0
+			return 0, none
 		}
 		if len(d.b) < 8 {
 			d.fail("truncated float")
-			return 0
+			return 0, none
 		}
 		v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
 		d.b = d.b[8:]
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			d.fail("non-finite float")
-			return 0
+			return 0, none
 		}
-		return v
+		return v, none
 	}
 	m := unzigzag(u >> 4)
 	if tag&8 != 0 {
 		mr, ok := decimalAt(ref, k)
 		if math.IsNaN(ref) || !ok {
 			d.fail("float delta without a decimal reference")
-			return 0
+			return 0, none
 		}
 		m += mr
 	}
 	if m > maxMantissa || m < -maxMantissa {
 		d.fail("decimal mantissa out of range")
-		return 0
+		return 0, none
 	}
-	return float64(m) / pow10[k]
+	return float64(m) / pow10[k], decimalForm{m: m, k: k}
+}
+
+// decimalForm is a value as m/10^k (k = -1: none).
+type decimalForm struct {
+	m int64
+	k int
 }
 
 // AppendBinary appends the encoded state to dst.
@@ -429,6 +444,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 		return nil, b, d.err
 	}
 	raw := make([]sample, 0, nraw)
+	decs := make([]decimalForm, 0, nraw)
 	prevTs, prevDelta, prevV := s.newest, int64(0), math.NaN()
 	for i := int64(0); i < nraw && d.err == nil; i++ {
 		var ts int64
@@ -453,9 +469,10 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 			prevDelta = delta
 		}
 		prevTs = ts
-		v := d.floatRef(prevV)
+		v, dec := d.floatRefDec(prevV)
 		prevV = v
 		raw = append(raw, sample{ts, v})
+		decs = append(decs, dec)
 	}
 	for i := range s.levels {
 		lv := &s.levels[i]
@@ -481,7 +498,7 @@ func DecodeSeries(cfg Config, b []byte) (*Series, []byte, error) {
 	if d.err != nil {
 		return nil, b, d.err
 	}
-	if err := s.attachRaw(raw); err != nil {
+	if err := s.attachRaw(raw, decs); err != nil {
 		return nil, b, err
 	}
 	return s, d.b, nil
@@ -641,10 +658,11 @@ func decodeTimes(d *decoder, a *agg, start, width int64) *timeSet {
 	return t
 }
 
-// attachRaw places each raw sample in its bucket, checking the invariants
+// attachRaw places each raw sample (decs: the decimals its values were
+// written as) in its bucket, checking the invariants
 // the encoder relies on: no raw sample in an aggregated bucket, at most
 // rawPerBucket per bucket, and the newest sample present with lastV.
-func (s *Series) attachRaw(raw []sample) error {
+func (s *Series) attachRaw(raw []sample, decs []decimalForm) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("features: decode: %s: %w", fmt.Sprintf(format, a...), ErrCorrupt)
 	}
@@ -675,7 +693,7 @@ func (s *Series) attachRaw(raw []sample) error {
 			return bad("raw sample at %d older than the state", r.ts)
 		}
 	}
-	s.raw.build(raw)
+	s.raw.build(raw, decs)
 	if n := len(raw); n > 0 && raw[n-1].ts == s.newest {
 		if !sameFloat(raw[n-1].v, s.lastV) {
 			return bad("newest raw sample differs from the last value")

@@ -467,20 +467,81 @@ func (r *rawSamples) choose(extra []sample) rawForm {
 	return f
 }
 
-// build fills an empty store with samples, sorted by time.
-func (r *rawSamples) build(samples []sample) {
+// build fills an empty store with samples, sorted by time, whose values
+// are decs (as decoded: v = float64(m)/10^k exactly, or k = -1). The
+// columns are chosen from the decimals, with no float arithmetic: a value
+// m/10^k is also m*10^(K-k)/10^K, the same real number and so the same
+// double while that mantissa stays within 2^53.
+func (r *rawSamples) build(samples []sample, decs []decimalForm) {
 	if len(samples) == 0 {
 		return
 	}
-	f := r.choose(samples)
+	tlo, thi := samples[0].ts, samples[len(samples)-1].ts
+	seconds := true
+	k := 0
+	for i, x := range samples {
+		seconds = seconds && x.ts%1000 == 0
+		if k >= 0 {
+			k = max(k, decs[i].k)
+			if decs[i].k < 0 {
+				k = -1
+			}
+		}
+	}
+	f := rawForm{tunit: 1, tw: 4, vk: -1, vw: 8}
+	if seconds {
+		f.tunit = 1000
+	}
+	f.tbase = floorDiv(tlo-int64(r.back), f.tunit) * f.tunit
+	if (thi-f.tbase)/f.tunit <= math.MaxUint16 {
+		f.tw = 2
+	}
+	mlo, mhi := int64(math.MaxInt64), int64(math.MinInt64)
+	for i := 0; k >= 0 && i < len(decs); i++ {
+		m, ok := scaleMantissa(decs[i], k)
+		if !ok {
+			k = -1
+			break
+		}
+		mlo, mhi = min(mlo, m), max(mhi, m)
+	}
+	if k >= 0 {
+		f.vk, f.vbase = k, mlo+(mhi-mlo)/2
+		switch {
+		case mhi-f.vbase <= math.MaxInt16 && mlo-f.vbase >= math.MinInt16:
+			f.vw = 2
+		case mhi-f.vbase <= math.MaxInt32 && mlo-f.vbase >= math.MinInt32:
+			f.vw = 4
+		default:
+			f.vk = -1
+		}
+	}
 	r.reform(f, len(samples))
 	for i, x := range samples {
 		to, _ := f.timeCode(x.ts)
-		vc, _ := f.valueCode(x.v)
+		var vc uint64
+		if f.vk >= 0 {
+			m, _ := scaleMantissa(decs[i], f.vk)
+			vc, _ = f.mantissaCode(m)
+		} else {
+			vc = math.Float64bits(x.v)
+		}
 		r.putTime(i, to)
 		r.putValue(i, vc)
 	}
 	r.n = len(samples)
+}
+
+// scaleMantissa is d's mantissa at scale k >= d.k, if within 2^53.
+func scaleMantissa(d decimalForm, k int) (int64, bool) {
+	m := d.m
+	for range k - d.k {
+		if m > maxMantissa/10 || m < -maxMantissa/10 {
+			return 0, false
+		}
+		m *= 10
+	}
+	return m, true
 }
 
 // reform copies the live samples into a new buffer of form f with room

@@ -42,6 +42,7 @@ type Ingest struct {
 
 	parts, otlpParts sessionAcks
 	metas            metaCache
+	gate             lookupGate
 	out              *orderedProducer
 	split            warnEvery
 }
@@ -94,7 +95,8 @@ func (in *Ingest) newProcessor(k Kafka, extra ...goka.ProcessorOption) (*goka.Pr
 }
 
 // Run processes until ctx ends and every deferred commit is settled. The
-// clients of the meta table's view close with it.
+// clients of the meta table's view close with it. When ctx ends, the meta
+// lookups close (lookupGate) before goka's processor is told to stop.
 func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error {
 	var opened openClients
 	defer opened.Close()
@@ -103,8 +105,64 @@ func (in *Ingest) Run(ctx context.Context, extra ...goka.ProcessorOption) error 
 		return err
 	}
 	in.set(p)
-	return p.Run(ctx)
+	in.gate.open()
+	gctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	ended := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			in.gate.close()
+			stop()
+		case <-ended:
+		}
+	}()
+	err = p.Run(gctx)
+	close(ended)
+	wg.Wait()
+	return err
 }
+
+// lookupGate lets callbacks read the meta table's lookup view only while
+// it runs. goka (v1.1.16) closes a processor's lookup views as soon as its
+// context ends, while partition callbacks may still be running, and a read
+// then races the close (it reads the view's partitions as they are
+// cleared). Run closes the gate, waiting for the reads in flight, before
+// it ends goka's context; a record whose lookups find it closed is handed
+// back, and the partition's next owner reads it again.
+type lookupGate struct {
+	mu     sync.RWMutex
+	closed bool
+}
+
+func (g *lookupGate) open() {
+	g.mu.Lock()
+	g.closed = false
+	g.mu.Unlock()
+}
+
+// close waits for the reads in flight; no read starts after it.
+func (g *lookupGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+// enter starts a read, unless the gate is closed; a read that started ends
+// with leave.
+func (g *lookupGate) enter() bool {
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (g *lookupGate) leave() { g.mu.RUnlock() }
 
 // process judges one raw record against its own time (the broker's receive
 // time, or HTTP ingest's), so that a replay judges it the same way.
@@ -113,7 +171,7 @@ func (in *Ingest) process(ctx goka.Context, msg any) {
 	recordTime := tables.RawRecordTime(ctx.Timestamp(), ctx.Headers()[tables.HeaderReceived])
 	res := in.opts.Normalize.Parse(value, recordTime)
 	in.warnSplit(res, p, off)
-	in.emit(ctx, res, value, tables.Origin{Partition: p, Offset: off}, recordTime, func() { acks.Done(off) })
+	in.emit(ctx, res, value, tables.Origin{Partition: p, Offset: off}, recordTime, acks)
 }
 
 // take counts a record and registers its deferred commit with its
@@ -164,10 +222,17 @@ func (w *warnEvery) add(now time.Time) int {
 }
 
 // emit writes the signals and rejections of one parsed record (value) and
-// calls done once all of them are durable. A signal larger than the
+// acknowledges it once all of them are durable, or hands it back when the
+// stage is stopping before its sources' metadata could be read. A signal larger than the
 // brokers take in a batch goes to the DLQ with reason too_large instead,
 // whole: written, it would be refused again and again.
-func (in *Ingest) emit(ctx goka.Context, res normalize.Result, value []byte, origin tables.Origin, recordTime time.Time, done func()) {
+func (in *Ingest) emit(ctx goka.Context, res normalize.Result, value []byte, origin tables.Origin, recordTime time.Time, acks *Acks) {
+	off := ctx.Offset()
+	sigs, ok := in.group(ctx, res.Events, origin, recordTime)
+	if !ok {
+		acks.HandBackFrom(off)
+		return
+	}
 	m := in.opts.Metrics
 	in.count.eventsIn.Add(float64(len(res.Events) + len(res.Rejected)))
 	recs := make([]*kgo.Record, 0, 1+len(res.Rejected))
@@ -177,7 +242,7 @@ func (in *Ingest) emit(ctx goka.Context, res normalize.Result, value []byte, ori
 	}
 	limit := in.opts.Kafka.Defaults().BatchBytes - signalOverhead
 	out := 0
-	for _, sig := range in.group(ctx, res.Events, origin, recordTime) {
+	for _, sig := range sigs {
 		v := sig.AppendBinary(make([]byte, 0, 64+48*len(sig.Samples)))
 		if len(v)+len(sig.Key()) > limit {
 			reject(string(normalize.ReasonTooLarge), fmt.Sprintf("the %d events of %s in this record make a signal of %d bytes, more than the brokers take (%d): send them in smaller records",
@@ -191,22 +256,28 @@ func (in *Ingest) emit(ctx goka.Context, res normalize.Result, value []byte, ori
 	for _, rej := range res.Rejected {
 		reject(string(rej.Err.Reason), rej.Err.Error(), rej.Err.Index, rej.Raw)
 	}
-	in.out.send(ctx.Context(), origin.Partition, recs, done)
+	in.out.send(ctx.Context(), origin.Partition, recs, func() { acks.Done(off) })
 }
 
 // signalOverhead is what a record batch adds to a signal's key and value.
 const signalOverhead = 1 << 10
 
-// group turns events into one signal per source, in order of first sight.
-func (in *Ingest) group(ctx goka.Context, events []normalize.Event, origin tables.Origin, recordTime time.Time) []*tables.Signal {
+// group turns events into one signal per source, in order of first sight,
+// with each source's metadata; it reports false when the lookups closed
+// (the stage is stopping).
+func (in *Ingest) group(ctx goka.Context, events []normalize.Event, origin tables.Origin, recordTime time.Time) ([]*tables.Signal, bool) {
 	if len(events) == 0 {
-		return nil
+		return nil, true
 	}
+	if !in.gate.enter() {
+		return nil, false
+	}
+	defer in.gate.leave()
 	if len(events) == 1 {
 		ev := &events[0]
 		key := tables.SourceKey(ev.Tenant, ev.Host)
 		return []*tables.Signal{{Tenant: ev.Tenant, Host: ev.Host, Origin: origin, IngestMicro: recordTime.UnixMicro(),
-			Meta: in.lookupMeta(ctx, key), Samples: []tables.Sample{ev.Sample}}}
+			Meta: in.lookupMeta(ctx, key), Samples: []tables.Sample{ev.Sample}}}, true
 	}
 	var out []*tables.Signal
 	idx := map[string]int{}
@@ -224,7 +295,7 @@ func (in *Ingest) group(ctx goka.Context, events []normalize.Event, origin table
 		}
 		out[i].Samples = append(out[i].Samples, ev.Sample)
 	}
-	return out
+	return out, true
 }
 
 func (in *Ingest) lookupMeta(ctx goka.Context, key string) *tables.SourceMeta {

@@ -29,7 +29,7 @@ func (in *Ingest) processOTLP(ctx goka.Context, msg any) {
 	value, _, off, acks := in.take(ctx, msg, &in.otlpParts)
 	recordTime := ctx.Timestamp()
 	res := in.judgeOTLP(value, string(ctx.Headers()[HeaderOrgID]), recordTime)
-	in.emit(ctx, res, value, tables.Origin{Partition: -1, Offset: off}, recordTime, func() { acks.Done(off) })
+	in.emit(ctx, res, value, tables.Origin{Partition: -1, Offset: off}, recordTime, acks)
 }
 
 // judgeOTLP refuses a record whole as Parse refuses a raw one (too large,

@@ -2,6 +2,8 @@ package promrw
 
 import (
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/model/value"
@@ -134,7 +136,7 @@ func newSeries(o Options, n int, label func(i int) (string, string)) series {
 
 // add maps one sample of the series.
 func (s *series) add(d *normalize.Decoded, name string, v float64, ms int64, unit string, index int) {
-	p := normalize.Point{Tenant: s.o.Tenant, Host: s.host, Metric: name, Unit: unit, Value: v, TimeNano: ms * 1e6, Index: index, Tags: s.tags}
+	p := normalize.Point{Tenant: s.o.Tenant, Host: s.host, Metric: name, Unit: unit, Value: v, TimeNano: nanos(ms), Index: index, Tags: s.tags}
 	switch {
 	case s.problem != "":
 		d.Refuse(p, normalize.ReasonMissingField, "%s", s.problem)
@@ -143,6 +145,23 @@ func (s *series) add(d *normalize.Decoded, name string, v float64, ms int64, uni
 	default:
 		d.Points = append(d.Points, p)
 	}
+}
+
+// nanos is a millisecond timestamp in nanoseconds. One beyond what
+// nanoseconds hold (before 1677, after 2262) becomes the nearest they hold,
+// which Check refuses as too old or too far ahead, instead of wrapping
+// around onto another time; the epoch itself is 1 ns, not 0 (no time),
+// so that it is refused as too old rather than taking the receive time.
+func nanos(ms int64) int64 {
+	switch {
+	case ms > math.MaxInt64/int64(time.Millisecond):
+		return math.MaxInt64
+	case ms < math.MinInt64/int64(time.Millisecond):
+		return math.MinInt64
+	case ms == 0:
+		return 1
+	}
+	return ms * int64(time.Millisecond)
 }
 
 // DecodeV1 maps a remote-write 1.0 request.
