@@ -15,7 +15,7 @@ import (
 func TestBenchSmoke(t *testing.T) {
 	t.Parallel()
 	brokertest.NeedsBroker(t)
-	cmd := exec.Command(binary, "bench", "--quick", "--json", "--data-dir", t.TempDir())
+	cmd := exec.Command(eventopsBinary(t), "bench", "--quick", "--json", "--data-dir", t.TempDir())
 	cmd.Env = append(cmd.Environ(), "DATABASE_URL="+storetest.Server(t))
 	out, err := cmd.Output()
 	if err != nil {

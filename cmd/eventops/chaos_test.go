@@ -30,7 +30,7 @@ func TestChaosSmoke(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "chaos", "--quick", "--json", "--data-dir", dir)
+	cmd := exec.Command(eventopsBinary(t), "chaos", "--quick", "--json", "--data-dir", dir)
 	out, err := cmd.Output()
 	var rows []chaos.Row
 	if jerr := json.Unmarshal(out, &rows); jerr != nil {

@@ -19,28 +19,47 @@ import (
 	"github.com/eventops/eventops/broker/brokertest"
 )
 
-// binary is the eventops binary the end-to-end tests run, built once.
-var binary string
+// The eventops binary the end-to-end tests run is built once, by the first
+// test that needs it: a run of tests that start no process (make check, or
+// -run naming one of them) builds nothing.
+var (
+	binaryOnce sync.Once
+	binaryDir  string
+	binaryPath string
+	binaryErr  error
+)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "eventops-bin")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "eventops")
-	args := []string{"build", "-o", binary}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, ".")...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building eventops:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if binaryDir != "" {
+		os.RemoveAll(binaryDir)
+	}
 	os.Exit(code)
+}
+
+// eventopsBinary returns the path of the eventops binary, built from this
+// package (with the race detector when the tests have it).
+func eventopsBinary(t testing.TB) string {
+	t.Helper()
+	binaryOnce.Do(func() {
+		if binaryDir, binaryErr = os.MkdirTemp("", "eventops-bin"); binaryErr != nil {
+			return
+		}
+		path := filepath.Join(binaryDir, "eventops")
+		args := []string{"build", "-o", path}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+			binaryErr = fmt.Errorf("building eventops: %v\n%s", err, out)
+			return
+		}
+		binaryPath = path
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
+	}
+	return binaryPath
 }
 
 // patience scales the deadlines of these tests. Each waits for something
@@ -82,7 +101,7 @@ func startEventops(t testing.TB, env []string, args ...string) *proc {
 	brokertest.NeedsBroker(t)
 	addrFile := filepath.Join(t.TempDir(), "addrs.json")
 	p := &proc{t: t, exited: make(chan struct{})}
-	p.cmd = exec.Command(binary, append(args, "--addr-file", addrFile)...)
+	p.cmd = exec.Command(eventopsBinary(t), append(args, "--addr-file", addrFile)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw

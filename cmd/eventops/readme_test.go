@@ -240,7 +240,7 @@ func TestReadmeRuns(t *testing.T) {
 			}
 		}
 	}
-	env := append(os.Environ(), "PATH="+filepath.Dir(binary)+string(os.PathListSeparator)+os.Getenv("PATH"), "DATABASE_URL=")
+	env := append(os.Environ(), "PATH="+filepath.Dir(eventopsBinary(t))+string(os.PathListSeparator)+os.Getenv("PATH"), "DATABASE_URL=")
 	prelude := "set -e\n"
 	ran := 0
 	for _, b := range blocks {
