@@ -200,14 +200,14 @@ func (p *Point) AppendJSON(dst []byte) []byte {
 
 func appendEventJSON(b []byte, tenant, host, metric, unit string, v float64, ts time.Time, hasTime bool, tags tables.Tags) []byte {
 	b = append(b, `{"tenant_id":`...)
-	b = appendJSONString(b, tenant)
+	b = tables.AppendJSONString(b, tenant)
 	b = append(b, `,"host":`...)
-	b = appendJSONString(b, host)
+	b = tables.AppendJSONString(b, host)
 	b = append(b, `,"metric":`...)
-	b = appendJSONString(b, metric)
+	b = tables.AppendJSONString(b, metric)
 	b = append(b, `,"value":`...)
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		b = appendJSONString(b, strconv.FormatFloat(v, 'g', -1, 64))
+		b = tables.AppendJSONString(b, strconv.FormatFloat(v, 'g', -1, 64))
 	} else {
 		b = strconv.AppendFloat(b, v, 'g', -1, 64)
 	}
@@ -226,64 +226,11 @@ func appendEventJSON(b []byte, tenant, host, metric, unit string, v float64, ts 
 	}
 	if unit != "" {
 		b = append(b, `,"unit":`...)
-		b = appendJSONString(b, unit)
+		b = tables.AppendJSONString(b, unit)
 	}
 	if len(tags) > 0 {
-		b = append(b, `,"tags":{`...)
-		for i, t := range tags {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, t.Key)
-			b = append(b, ':')
-			b = appendJSONString(b, t.Value)
-		}
-		b = append(b, '}')
+		b = append(b, `,"tags":`...)
+		b = tags.AppendJSON(b)
 	}
 	return append(b, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 is written as
-// U+FFFD (only a refused point can hold it).
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, s[start:i]...)
-				b = append(b, `\ufffd`...)
-				i += size
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		if c >= 0x20 && c != '"' && c != '\\' {
-			i++
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

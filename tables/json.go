@@ -6,9 +6,10 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string. Input is valid UTF-8 (the
-// normalizer rejects the rest); invalid bytes become U+FFFD all the same.
-func appendJSONString(b []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string; invalid UTF-8 bytes are
+// written as U+FFFD (the normalizer refuses such input; only a refused
+// point written to the DLQ can hold them).
+func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -56,9 +57,9 @@ func (t Tags) AppendJSON(b []byte) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, tag.Key)
+		b = AppendJSONString(b, tag.Key)
 		b = append(b, ':')
-		b = appendJSONString(b, tag.Value)
+		b = AppendJSONString(b, tag.Value)
 	}
 	return append(b, '}')
 }
