@@ -38,6 +38,10 @@ type PipelineResult struct {
 	BrokerCPUPer1k   float64       `json:"broker_cpu_seconds_per_1000_events"`
 	ChangelogBytes   float64       `json:"changelog_bytes_per_event"`
 	PeakRSS          int64         `json:"peak_rss_bytes"`
+	// StageCPU is eventops's CPU time per event, in µs, by the stage it
+	// worked for (a CPU profile of the run, by profiler label; Unlabelled
+	// is the garbage collector's workers and goroutines of no stage).
+	StageCPU map[string]float64 `json:"cpu_us_per_event_by_stage"`
 }
 
 // LatencyResult is the latency run: live load at half the sustained rate,

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/internal/stagelabel"
 	"github.com/eventops/eventops/loadgen"
 	"github.com/eventops/eventops/pglocal"
 	"github.com/eventops/eventops/processors"
@@ -302,7 +303,14 @@ func capacity(ctx context.Context, o *Options, e *env, total int64, pl *Pipeline
 	}
 	elapsed := time.Since(start)
 	cpu, pgcpu, brkcpu := CPU()-cpu0, ProcessCPU("postgres")-pg0, PidCPU(e.broker.pid)-brk0
-	stopProfile()
+	prof, err := stopProfile()
+	if err != nil {
+		return p, err
+	}
+	byStage, err := StageCPU(prof, stagelabel.Key)
+	if err != nil {
+		return p, err
+	}
 	if o.MemProfile != "" {
 		if err := writeHeapProfile(o.MemProfile); err != nil {
 			return p, err
@@ -311,7 +319,11 @@ func capacity(ctx context.Context, o *Options, e *env, total int64, pl *Pipeline
 	per1k := func(d time.Duration) float64 { return d.Seconds() / float64(total) * 1000 }
 	*pl = PipelineResult{Events: total, Elapsed: elapsed, EventsPerSec: float64(total) / elapsed.Seconds(),
 		CPUPer1000: per1k(cpu), PostgresCPUPer1k: per1k(pgcpu), BrokerCPUPer1k: per1k(brkcpu),
-		ChangelogBytes: Sum(p.reg, "eventops_state_flush_bytes_total", nil) / float64(total), PeakRSS: PeakRSS()}
+		ChangelogBytes: Sum(p.reg, "eventops_state_flush_bytes_total", nil) / float64(total), PeakRSS: PeakRSS(),
+		StageCPU: map[string]float64{}}
+	for stage, d := range byStage {
+		pl.StageCPU[stage] = float64(d) / float64(time.Microsecond) / float64(total)
+	}
 	o.say("pipeline: %d events in %s: %.0f events/s", total, elapsed.Round(time.Millisecond), pl.EventsPerSec)
 	return p, nil
 }

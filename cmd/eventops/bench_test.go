@@ -41,6 +41,23 @@ func TestBenchSmoke(t *testing.T) {
 	if p.Events < 20_000 || p.EventsPerSec <= 0 || p.CPUPer1000 <= 0 || p.PeakRSS <= 0 {
 		t.Errorf("pipeline %+v", p)
 	}
+	// CPU per event by stage, from the run's profile: each stage that
+	// handles every event has its share, and the profile is the process's.
+	var profiled float64
+	for stage, us := range p.StageCPU {
+		profiled += us
+		if us < 0 {
+			t.Errorf("stage %s: %.2f µs per event", stage, us)
+		}
+	}
+	for _, stage := range []string{"ingest", "features", "sink"} {
+		if p.StageCPU[stage] <= 0 {
+			t.Errorf("no CPU per event for stage %s: %v", stage, p.StageCPU)
+		}
+	}
+	if process := p.CPUPer1000 * 1000; profiled < process/3 || profiled > process*1.5 {
+		t.Errorf("the stages' CPU (%.1f µs per event) is not the process's (%.1f µs)", profiled, process)
+	}
 	if l := res.Latency; l.Alerts == 0 || l.AlertP50 <= 0 || l.RowP50 <= 0 {
 		t.Errorf("latency %+v", l)
 	}
