@@ -45,9 +45,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	l, round := r.Latency, func(d, unit time.Duration) time.Duration { return d.Round(unit) }
 	fmt.Fprintf(tw, "\nlatency at %.0f events/s\t\n", l.Rate)
-	fmt.Fprintf(tw, "event → alert on SSE (p50/p95/p99 of %d)\t%s / %s / %s\n", l.Alerts,
+	fmt.Fprintf(tw, "event → alert on SSE (p50/p95/p99 of %d alerts, %d probes sent)\t%s / %s / %s\n", l.Alerts, l.Probes,
 		round(l.AlertP50, time.Millisecond/10), round(l.AlertP95, time.Millisecond/10), round(l.AlertP99, time.Millisecond/10))
-	fmt.Fprintf(tw, "event → row in PostgreSQL (p50/p99)\t%s / %s\n", round(l.RowP50, time.Millisecond), round(l.RowP99, time.Millisecond))
+	fmt.Fprintf(tw, "event → row in PostgreSQL (p50/p99 of %d rows)\t%s / %s\n", l.Rows, round(l.RowP50, time.Millisecond), round(l.RowP99, time.Millisecond))
 	fmt.Fprintf(tw, "events behind when the load stopped\t%d\n", l.LagAtEnd)
 	fmt.Fprintf(tw, "RSS: highest in the first / second half of the run\t%d MiB / %d MiB\n", l.MaxRSSFirstHalf>>20, l.MaxRSSSecondHalf>>20)
 	fmt.Fprintf(tw, "RSS at end / peak of the whole benchmark\t%d MiB / %d MiB\n", l.RSSAtEnd>>20, l.PeakRSS>>20)

@@ -61,4 +61,9 @@ func TestBenchSmoke(t *testing.T) {
 	if l := res.Latency; l.Alerts == 0 || l.AlertP50 <= 0 || l.RowP50 <= 0 {
 		t.Errorf("latency %+v", l)
 	}
+	// Every probe sent over the latency run is timed, to its alert and to
+	// its row, however long the one before it took.
+	if l := res.Latency; l.Probes != 30 || l.Alerts != l.Probes || l.Rows != l.Probes {
+		t.Errorf("%d probes sent, %d alerts and %d rows timed: want 30 of each", l.Probes, l.Alerts, l.Rows)
+	}
 }
