@@ -39,7 +39,13 @@ type PipelineResult struct {
 	PostgresCPUPer1k float64       `json:"postgres_cpu_seconds_per_1000_events"`
 	BrokerCPUPer1k   float64       `json:"broker_cpu_seconds_per_1000_events"`
 	ChangelogBytes   float64       `json:"changelog_bytes_per_event"`
-	PeakRSS          int64         `json:"peak_rss_bytes"`
+	// The features table at the end of the run: its sources (keys), the
+	// mean size of a source's latest encoded state, and that divided by
+	// the series of a source (the scenario's metrics, untagged).
+	TableKeys           int     `json:"table_sources"`
+	StateBytesPerSource float64 `json:"state_bytes_per_source"`
+	StateBytesPerSeries float64 `json:"state_bytes_per_series"`
+	PeakRSS             int64   `json:"peak_rss_bytes"`
 	// StageCPU is eventops's CPU time per event, in µs, by the stage it
 	// worked for (a CPU profile of the run, by profiler label; Unlabelled
 	// is the garbage collector's workers and goroutines of no stage).
@@ -175,7 +181,7 @@ func firingAlerts(ctx context.Context, api string, buffer int) <-chan arrival {
 	arrivals := make(chan arrival, buffer)
 	go func() {
 		defer close(arrivals)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api+"/alerts/stream?tenant=probe", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api+"/alerts/stream?tenant="+probeTenant, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return
@@ -194,6 +200,9 @@ func firingAlerts(ctx context.Context, api string, buffer int) <-chan arrival {
 	}()
 	return arrivals
 }
+
+// probeTenant is the tenant of the probes' sources.
+const probeTenant = "probe"
 
 // probeWait is how long after the latency run a probe's alert and row are
 // still awaited.
@@ -291,7 +300,7 @@ func probe(ctx, lctx context.Context, o *Options, e *env, arrivals <-chan arriva
 			break
 		}
 		if len(hosts) > 0 {
-			rows, err := conn.Query(ctx, `SELECT DISTINCT source_id FROM metrics WHERE tenant = 'probe' AND source_id = ANY($1)`, hosts)
+			rows, err := conn.Query(ctx, `SELECT DISTINCT source_id FROM metrics WHERE tenant = $1 AND source_id = ANY($2)`, probeTenant, hosts)
 			if err != nil {
 				return nil, nil, 0, err
 			}
@@ -338,10 +347,10 @@ func sendProbes(ctx context.Context, cl *kgo.Client, o *Options, ps *probes, sen
 		}
 		host := fmt.Sprintf("probe-%05d", i)
 		now := time.Now()
-		v := fmt.Sprintf(`{"tenant_id":"probe","host":%q,"metric":"cpu_load","value":99,"ts_event":%q}`, host, now.Format(time.RFC3339Nano))
+		v := fmt.Sprintf(`{"tenant_id":%q,"host":%q,"metric":"cpu_load","value":99,"ts_event":%q}`, probeTenant, host, now.Format(time.RFC3339Nano))
 		ps.send(host, now)
 		*sent++
-		cl.Produce(context.WithoutCancel(ctx), &kgo.Record{Topic: tables.RawTopic, Key: []byte("probe/" + host), Value: []byte(v)},
+		cl.Produce(context.WithoutCancel(ctx), &kgo.Record{Topic: tables.RawTopic, Key: []byte(probeTenant + "/" + host), Value: []byte(v)},
 			func(_ *kgo.Record, err error) {
 				if err != nil {
 					mu.Lock()

@@ -38,7 +38,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "\npipeline (normalize → enrich → features → rules → PostgreSQL)\t\t\t\n")
 	fmt.Fprintf(tw, "events\t%d\nsustained events/s\t%.0f\n", p.Events, p.EventsPerSec)
 	fmt.Fprintf(tw, "CPU s per 1,000 events: eventops / broker / PostgreSQL\t%.4f / %.4f / %.4f\n", p.CPUPer1000, p.BrokerCPUPer1k, p.PostgresCPUPer1k)
-	fmt.Fprintf(tw, "changelog bytes per event\t%.1f\npeak RSS\t%d MiB\n", p.ChangelogBytes, p.PeakRSS>>20)
+	fmt.Fprintf(tw, "changelog bytes per event\t%.1f\n", p.ChangelogBytes)
+	fmt.Fprintf(tw, "encoded state per source / per series (%d sources in the table)\t%.0f / %.0f bytes\n", p.TableKeys, p.StateBytesPerSource, p.StateBytesPerSeries)
+	fmt.Fprintf(tw, "peak RSS\t%d MiB\n", p.PeakRSS>>20)
 	if len(p.StageCPU) > 0 {
 		names, values := stageColumns(p.StageCPU)
 		fmt.Fprintf(tw, "CPU µs per event by stage: %s\t%s\n", strings.Join(names, " / "), strings.Join(values, " / "))

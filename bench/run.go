@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -233,6 +234,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	if err := p.stop(); err != nil {
 		return res, err
+	}
+	// The features table as the run left it, once the stopping pipeline
+	// flushed every source: the scenario's sources (not the probes').
+	tctx, tcancel := context.WithTimeout(ctx, time.Minute)
+	keys, stateBytes, err := TableSize(tctx, e.brokers, tables.FeaturesTable, func(key []byte) bool { return !bytes.HasPrefix(key, []byte(probeTenant+"/")) })
+	tcancel()
+	if err != nil {
+		return res, err
+	}
+	if res.Pipeline.TableKeys = keys; keys > 0 {
+		res.Pipeline.StateBytesPerSource = float64(stateBytes) / float64(keys)
+		res.Pipeline.StateBytesPerSeries = float64(stateBytes) / float64(keys*o.Metrics)
 	}
 	res.Ratios = map[string]float64{}
 	for name, c := range res.Ceilings {

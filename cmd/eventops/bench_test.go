@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os/exec"
 	"testing"
 
@@ -40,6 +41,11 @@ func TestBenchSmoke(t *testing.T) {
 	p := res.Pipeline
 	if p.Events < 20_000 || p.EventsPerSec <= 0 || p.CPUPer1000 <= 0 || p.PeakRSS <= 0 {
 		t.Errorf("pipeline %+v", p)
+	}
+	// Every source of the scenario has its state in the features table
+	// (once the pipeline stopped), the probes' sources left out.
+	if p.TableKeys != 200 || p.StateBytesPerSeries <= 0 || math.Abs(p.StateBytesPerSource-p.StateBytesPerSeries*10) > 1e-6*p.StateBytesPerSource {
+		t.Errorf("features table: %d sources, %.0f bytes per source, %.0f per series", p.TableKeys, p.StateBytesPerSource, p.StateBytesPerSeries)
 	}
 	// CPU per event by stage, from the run's profile: each stage that
 	// handles every event has its share, and the profile is the process's.
