@@ -113,8 +113,10 @@ func (h *RuleHolder) FeatureConfig(metric string) features.Config {
 // source of the partitions this replica owns.
 type Sources struct {
 	system *actor.ActorSystem
-	opts   SourcesOptions
-	m      sourceMetrics
+	// dispatcher runs the source actors' mailboxes.
+	dispatcher *workerDispatcher
+	opts       SourcesOptions
+	m          sourceMetrics
 
 	mu    sync.Mutex
 	parts map[*SourcePartition]struct{}
@@ -231,7 +233,8 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(m.actors, m.samples, m.refused, m.redelivered, m.duplicates, m.writeErrors, m.shed, m.stale, m.limited, m.evicted, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
 	}
-	return &Sources{system: system, opts: opts, m: m, parts: map[*SourcePartition]struct{}{}, series: map[string]int{}}
+	return &Sources{system: system, dispatcher: newWorkerDispatcher(tables.StageFeatures, workerIdle), opts: opts, m: m,
+		parts: map[*SourcePartition]struct{}{}, series: map[string]int{}}
 }
 
 // PartitionHooks connect an opened partition to its stage (the fields of
@@ -413,7 +416,7 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken b
 		a.feats.Set(m.Name, m.Tags.Labels(), m.Series)
 	}
 	s.m.actors.Inc()
-	return s.system.Root.Spawn(props(featuresDispatcher, a))
+	return s.system.Root.Spawn(props(s.dispatcher, a))
 }
 
 // Close implements processors.SourcePartition: every actor flushes its

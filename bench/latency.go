@@ -333,7 +333,7 @@ func probe(ctx, lctx context.Context, o *Options, e *env, arrivals <-chan arriva
 // sendProbes produces the probe events on their schedule until all are
 // sent or ctx ends, and waits until the broker has them.
 func sendProbes(ctx context.Context, cl *kgo.Client, o *Options, ps *probes, sent *int) error {
-	interval := o.LatencyFor / time.Duration(o.Probes)
+	interval := o.LatencyFor / time.Duration(o.Probes+1)
 	start := time.Now()
 	var failed error
 	var mu sync.Mutex
