@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"context"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -53,28 +55,47 @@ func props(d actor.Dispatcher, a actor.Actor) *actor.Props {
 // needs. Schedule never waits: when no worker is idle it starts one, so a
 // mailbox run never waits behind another (which may be blocked), and the
 // number of workers follows the number of mailboxes running at once. A
-// worker idle for idle ends.
+// worker idle for idle ends; stop ends them all.
 type workerDispatcher struct {
 	labels stagelabel.Labels
 	work   chan func()
 	idle   time.Duration
+	quit   chan struct{}
+
+	mu      sync.Mutex
+	stopped bool
+	workers sync.WaitGroup
 }
 
 func newWorkerDispatcher(stage string, idle time.Duration) *workerDispatcher {
-	return &workerDispatcher{labels: stagelabel.For(stage), work: make(chan func()), idle: idle}
+	return &workerDispatcher{labels: stagelabel.For(stage), work: make(chan func()), idle: idle, quit: make(chan struct{})}
 }
 
 func (d *workerDispatcher) Schedule(fn func()) {
 	select {
 	case d.work <- fn: // an idle worker takes it
+		return
 	default:
-		go d.worker(fn)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		// What runs after stop (a stopped actor's last messages) runs
+		// on a goroutine of its own.
+		go func() {
+			d.labels.Set()
+			fn()
+		}()
+		return
+	}
+	d.workers.Add(1)
+	go d.worker(fn)
 }
 
 func (*workerDispatcher) Throughput() int { return throughput }
 
 func (d *workerDispatcher) worker(fn func()) {
+	defer d.workers.Done()
 	d.labels.Set()
 	idle := time.NewTimer(d.idle)
 	defer idle.Stop()
@@ -85,6 +106,28 @@ func (d *workerDispatcher) worker(fn func()) {
 		case fn = <-d.work:
 		case <-idle.C:
 			return
+		case <-d.quit:
+			return
 		}
+	}
+}
+
+// stop ends the workers once their mailbox runs return, and returns when
+// they have, or when ctx ends.
+func (d *workerDispatcher) stop(ctx context.Context) {
+	d.mu.Lock()
+	if !d.stopped {
+		d.stopped = true
+		close(d.quit)
+	}
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		d.workers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }

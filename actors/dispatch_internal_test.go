@@ -123,3 +123,36 @@ func TestWorkerDispatcher(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// stop returns once the workers' runs returned (and the idle ones ended);
+// what is scheduled after it still runs.
+func TestWorkerDispatcherStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newWorkerDispatcher(tables.StageFeatures, time.Hour)
+		release, done := make(chan struct{}), make(chan string, 2)
+		d.Schedule(func() { done <- "idle" })
+		<-done
+		d.Schedule(func() { // the idle worker takes it, and stays busy
+			<-release
+			done <- "busy"
+		})
+		stopped := make(chan struct{})
+		go func() {
+			d.stop(context.Background())
+			close(stopped)
+		}()
+		synctest.Wait()
+		select {
+		case <-stopped:
+			t.Fatal("stop returned while a worker ran")
+		default:
+		}
+		close(release)
+		<-done
+		<-stopped
+		d.Schedule(func() { done <- "after" })
+		if got := <-done; got != "after" {
+			t.Fatalf("ran %q", got)
+		}
+	})
+}

@@ -237,6 +237,10 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 		parts: map[*SourcePartition]struct{}{}, series: map[string]int{}}
 }
 
+// Stop ends the goroutines that ran the source actors, once the actor
+// system is shut down, and returns when they have or ctx ended.
+func (s *Sources) Stop(ctx context.Context) { s.dispatcher.stop(ctx) }
+
 // PartitionHooks connect an opened partition to its stage (the fields of
 // processors.PartitionHooks, in its order).
 type PartitionHooks struct {
