@@ -107,15 +107,7 @@ func parseProfile(b []byte) (*profile, error) {
 		switch {
 		case num == profileSampleType && typ == protowire.BytesType:
 			var t valueType
-			err := fields(body, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-				switch {
-				case num == valueTypeType && typ == protowire.VarintType:
-					t.typ = int64(v)
-				case num == valueTypeUnit && typ == protowire.VarintType:
-					t.unit = int64(v)
-				}
-				return nil
-			})
+			err := varints(body, map[protowire.Number]*int64{valueTypeType: &t.typ, valueTypeUnit: &t.unit})
 			p.types = append(p.types, t)
 			return err
 		case num == profileSample && typ == protowire.BytesType:
@@ -146,16 +138,7 @@ func parseSample(b []byte) (sample, error) {
 			}
 		case num == sampleLabel && typ == protowire.BytesType:
 			var l label
-			err := fields(body, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-				switch {
-				case num == labelKey && typ == protowire.VarintType:
-					l.key = int64(v)
-				case num == labelStr && typ == protowire.VarintType:
-					l.str = int64(v)
-				}
-				return nil
-			})
-			if err != nil {
+			if err := varints(body, map[protowire.Number]*int64{labelKey: &l.key, labelStr: &l.str}); err != nil {
 				return err
 			}
 			if l.str != 0 {
@@ -165,6 +148,16 @@ func parseSample(b []byte) (sample, error) {
 		return nil
 	})
 	return s, err
+}
+
+// varints sets the varint fields of a message named in into.
+func varints(b []byte, into map[protowire.Number]*int64) error {
+	return fields(b, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+		if dst, ok := into[num]; ok && typ == protowire.VarintType {
+			*dst = int64(v)
+		}
+		return nil
+	})
 }
 
 // fields calls f with each field of a protobuf message: its number, wire
