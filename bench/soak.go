@@ -176,7 +176,8 @@ func soakPipeline(ctx context.Context, o *Options, e *env, lo loadgen.Options, r
 		}
 		return p, err
 	}
-	lo.Rounds, lo.Keyed, lo.Seed = max(1, o.Events/int64(lo.Sources*lo.Metrics)), true, 1
+	per := int64(lo.Sources * lo.Metrics)
+	lo.Rounds, lo.Keyed, lo.Seed = max(1, (o.Events+per-1)/per), true, 1
 	o.say("measuring the sustained rate first (--rate skips it)")
 	total, err := preload(ctx, o, e, lo)
 	if err != nil {
