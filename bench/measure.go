@@ -90,6 +90,14 @@ func PidRSS(pid int) int64 {
 // PeakRSS returns the peak resident memory of this process (VmHWM).
 func PeakRSS() int64 { return statusKB("VmHWM:") * 1024 }
 
+// HeapObjects returns the bytes of the Go heap's objects, live and not yet
+// collected: what the RSS holds for Go's heap, beside its free pages.
+func HeapObjects() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
 // RSS returns the current resident memory of this process (VmRSS).
 func RSS() int64 { return statusKB("VmRSS:") * 1024 }
 

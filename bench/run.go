@@ -334,9 +334,10 @@ func capacity(ctx context.Context, o *Options, e *env, total int64, pl *Pipeline
 }
 
 // traceStages writes, every second, how many events each stage has
-// passed on: where a backlog forms is the stage that bounds the pipeline.
+// passed on (where a backlog forms is the stage that bounds the pipeline),
+// the Go heap's objects, live and not yet collected, and the RSS.
 func traceStages(ctx context.Context, w io.Writer, reg *prometheus.Registry, start time.Time) {
-	fmt.Fprintf(w, "%6s %10s %10s %10s %10s %8s\n", "t", "ingest", "features", "sink", "rows", "cpu%")
+	fmt.Fprintf(w, "%6s %10s %10s %10s %10s %8s %9s %9s\n", "t", "ingest", "features", "sink", "rows", "cpu%", "heap MiB", "RSS MiB")
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	cpu0, at0 := CPU(), time.Now()
@@ -346,12 +347,12 @@ func traceStages(ctx context.Context, w io.Writer, reg *prometheus.Registry, sta
 			return
 		case now := <-t.C:
 			cpu := CPU()
-			fmt.Fprintf(w, "%6.0f %10.0f %10.0f %10.0f %10.0f %8.0f\n", now.Sub(start).Seconds(),
+			fmt.Fprintf(w, "%6.0f %10.0f %10.0f %10.0f %10.0f %8.0f %9d %9d\n", now.Sub(start).Seconds(),
 				Sum(reg, "eventops_events_out_total", map[string]string{"stage": replica.StageIngest}),
 				Sum(reg, "eventops_feature_samples_total", nil),
 				Sum(reg, "eventops_events_in_total", map[string]string{"stage": replica.StageSink}),
 				Sum(reg, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"}),
-				float64(cpu-cpu0)/float64(now.Sub(at0))*100)
+				float64(cpu-cpu0)/float64(now.Sub(at0))*100, HeapObjects()>>20, RSS()>>20)
 			cpu0, at0 = cpu, now
 		}
 	}
