@@ -103,7 +103,7 @@ func latency(ctx context.Context, o *Options, e *env, p *pipeline, already int64
 	sctx, scancel := context.WithCancel(ctx)
 	defer scancel()
 	arrivals := firingAlerts(sctx, p.api, o.Probes*2)
-	alertLat, rowLat, sent, err := probe(ctx, lctx, o, e, arrivals)
+	alertLat, rowLat, sent, err := probe(ctx, o, e, arrivals)
 	if err != nil {
 		return err
 	}
@@ -237,13 +237,14 @@ func (p *probes) due() (hosts []string, done bool) {
 	return hosts, len(hosts) == 0 && len(p.alerted) == len(p.sent)
 }
 
-// probe sends o.Probes probe events, evenly over the latency run (lctx),
+// probe sends o.Probes probe events, evenly over the latency run (o.LatencyFor
+// from now; a sender the loaded machine made late still sends them all),
 // each a new source whose event fires HighCPU, without waiting for one to
 // be timed before sending the next; it times each one's alert on the SSE
 // stream and its row in PostgreSQL (polled every 5 ms), waiting up to
-// probeWait after the run for the last ones. It returns the latencies
-// timed and how many probes were sent.
-func probe(ctx, lctx context.Context, o *Options, e *env, arrivals <-chan arrival) (alertLat, rowLat []time.Duration, sent int, err error) {
+// probeWait after the last was sent. It returns the latencies timed and
+// how many probes were sent.
+func probe(ctx context.Context, o *Options, e *env, arrivals <-chan arrival) (alertLat, rowLat []time.Duration, sent int, err error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.RecordPartitioner(kgotables.Partitioner()))
 	if err != nil {
 		return nil, nil, 0, err
@@ -264,7 +265,7 @@ func probe(ctx, lctx context.Context, o *Options, e *env, arrivals <-chan arriva
 	sending := make(chan struct{})
 	go func() {
 		defer close(sending)
-		sendErr <- sendProbes(lctx, cl, o, ps, &sent)
+		sendErr <- sendProbes(ctx, cl, o, ps, &sent)
 	}()
 	// Poll for rows until every probe was timed, or probeWait after the
 	// probes were sent.
