@@ -113,10 +113,8 @@ func (h *RuleHolder) FeatureConfig(metric string) features.Config {
 // source of the partitions this replica owns.
 type Sources struct {
 	system *actor.ActorSystem
-	// dispatcher runs the source actors' mailboxes.
-	dispatcher *workerDispatcher
-	opts       SourcesOptions
-	m          sourceMetrics
+	opts   SourcesOptions
+	m      sourceMetrics
 
 	mu    sync.Mutex
 	parts map[*SourcePartition]struct{}
@@ -233,13 +231,8 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(m.actors, m.samples, m.refused, m.redelivered, m.duplicates, m.writeErrors, m.shed, m.stale, m.limited, m.evicted, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
 	}
-	return &Sources{system: system, dispatcher: newWorkerDispatcher(tables.StageFeatures, workerIdle), opts: opts, m: m,
-		parts: map[*SourcePartition]struct{}{}, series: map[string]int{}}
+	return &Sources{system: system, opts: opts, m: m, parts: map[*SourcePartition]struct{}{}, series: map[string]int{}}
 }
-
-// Stop ends the goroutines that ran the source actors, once the actor
-// system is shut down, and returns when they have or ctx ended.
-func (s *Sources) Stop(ctx context.Context) { s.dispatcher.stop(ctx) }
 
 // PartitionHooks connect an opened partition to its stage (the fields of
 // processors.PartitionHooks, in its order).
@@ -420,7 +413,7 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken b
 		a.feats.Set(m.Name, m.Tags.Labels(), m.Series)
 	}
 	s.m.actors.Inc()
-	return s.system.Root.Spawn(props(s.dispatcher, a))
+	return s.system.Root.Spawn(props(featuresDispatcher, a))
 }
 
 // Close implements processors.SourcePartition: every actor flushes its

@@ -36,11 +36,6 @@ func (w *wiring) shutdown() error {
 	}
 	w.step(stepProducers)
 	w.system.Shutdown()
-	if w.sources != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), w.opts.Shutdown)
-		w.sources.Stop(sctx)
-		cancel()
-	}
 	w.step(stepActors)
 	w.closeConnections()
 	w.step(stepConnections)
