@@ -180,17 +180,17 @@ type Rule struct {
 	annotations   []*annotation
 	ident         *Identity // group, name and labels, shared with the rule's states
 
-	features   []FeatureRef
-	exprProg   *program
-	clearProg  *program // nil without clear
-	valueProg  *program // nil when the value is a feature or 0
-	valueRef   int      // feature index of the value, or -1
+	features  []FeatureRef
+	exprProg  *program
+	clearProg *program // nil without clear
+	valueProg *program // nil when the value is a feature or 0
+	valueRef  int      // feature index of the value, or -1
 	// exprCmp and clearCmp are the comparisons of expr and clear that
 	// explanations report (nil: none).
 	exprCmp, clearCmp *comparison
-	noData     []noDataCond
-	usesMetric []string // nil: evaluated on every sample (see compileRule)
-	vms        *sync.Pool
+	noData            []noDataCond
+	usesMetric        []string // nil: evaluated on every sample (see compileRule)
+	vms               *sync.Pool
 	// table is the rule set's table of every feature its rules read, and
 	// tableIdx the index there of each of this rule's features, so that an
 	// Advance reads a feature shared by several rules once.
