@@ -186,3 +186,35 @@ func TestTransitionsExplainThemselvesEndToEnd(t *testing.T) {
 	})
 	p.stop(60 * time.Second)
 }
+
+// The README's explanation is the shape transitions carry: every field it
+// shows is one of rules.Explanation, and it is within the bound.
+func TestREADMEExplanation(t *testing.T) {
+	var found bool
+	for _, b := range readmeFencedBlocks(t) {
+		if b.heading != "Every transition explains itself" || b.lang != "json" {
+			continue
+		}
+		found = true
+		var tr map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(b.body), &tr); err != nil {
+			t.Fatalf("README line %d: %v", b.line, err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(tr["explanation"])))
+		dec.DisallowUnknownFields()
+		var e rules.Explanation
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("README line %d: the explanation: %v", b.line, err)
+		}
+		if e.Resolution == nil || e.Resolution.By != rules.ResolvedByClear || e.Crossed == nil || len(e.Features) != 1 ||
+			e.Features[0].Samples == nil || len(e.Samples) != 2 || e.Samples[0].Origin == nil {
+			t.Errorf("README explanation %+v", e)
+		}
+		if n := e.Size(); n > rules.MaxExplanationBytes {
+			t.Errorf("README explanation of %d bytes", n)
+		}
+	}
+	if !found {
+		t.Fatal("no explanation in the README")
+	}
+}
