@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,20 +40,12 @@ func streamAlerts(t *testing.T, url string) *sseAlerts {
 	})
 	go func() {
 		defer close(done)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		event := ""
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "event: "):
-				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && event == "alert":
-				s.mu.Lock()
-				s.events = append(s.events, strings.TrimPrefix(line, "data: "))
-				s.mu.Unlock()
-			}
-		}
+		_ = sseAlertEvents(resp.Body, func(data string) bool {
+			s.mu.Lock()
+			s.events = append(s.events, data)
+			s.mu.Unlock()
+			return true
+		})
 	}()
 	return s
 }
