@@ -104,13 +104,14 @@ type SampleReading struct {
 	Metric string         `json:"metric"`
 	Value  features.Float `json:"value"`
 	At     Timestamp      `json:"at"`
-	// Origin is the record the sample came in, when the source still knew
-	// it.
+	// Origin is the raw record the sample came in, when the source still
+	// knew it; absent for samples that came in no raw record (the HTTP
+	// ingest, OTLP).
 	Origin *SampleOrigin `json:"origin,omitempty"`
 }
 
-// SampleOrigin names the record a sample came in: its topic, partition and
-// offset (partition -1: the HTTP ingest, which has no offset).
+// SampleOrigin names the raw record a sample came in: its topic, partition
+// and offset.
 type SampleOrigin struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`

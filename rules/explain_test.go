@@ -272,3 +272,32 @@ groups:
 		t.Errorf("%d + %d features of %d", len(e.Features), e.FeaturesOmitted, len(terms))
 	}
 }
+
+// Samples that came in no raw record (HTTP ingest, OTLP) are listed without
+// an origin; a series whose samples left the source's ring still lists its
+// newest sample, without one.
+func TestExplanationSamplesWithoutOrigin(t *testing.T) {
+	var feats rules.SourceFeatures
+	cfg := features.DefaultConfig()
+	a, b := features.NewSeries(cfg), features.NewSeries(cfg)
+	feats.Set("cpu_load", nil, a)
+	feats.Set("mem", nil, b)
+	a.Add(explainT0, 42)
+	feats.NoteSample(a, explainT0, 42, rules.SampleOrigin{Topic: "ingest.raw.agent", Partition: -1, Offset: 5})
+	got := feats.AppendRecent(nil, "cpu_load", nil, 4)
+	if len(got) != 1 || got[0].Value != 42 || got[0].Origin != nil {
+		t.Fatalf("HTTP sample %+v", got)
+	}
+	for i := range 20 {
+		ts := explainT0 + int64(i+1)*1000
+		b.Add(ts, float64(i))
+		feats.NoteSample(b, ts, float64(i), rules.SampleOrigin{Topic: "ingest.raw.agent", Partition: 1, Offset: int64(i)})
+	}
+	if got := feats.AppendRecent(nil, "mem", nil, 4); len(got) != 4 || got[0].Value != 19 || got[3].Value != 16 || got[0].Origin.Offset != 19 {
+		t.Fatalf("mem samples %+v", got)
+	}
+	got = feats.AppendRecent(nil, "cpu_load", nil, 4)
+	if len(got) != 1 || got[0].Value != 42 || int64(got[0].At) != explainT0 || got[0].Origin != nil {
+		t.Fatalf("cpu_load after its samples left the ring: %+v", got)
+	}
+}

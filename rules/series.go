@@ -167,7 +167,8 @@ type recentSample struct {
 }
 
 // NoteSample remembers a sample just applied to ser (a series Set here) and
-// the record it came in, so that explanations can list it with its origin.
+// the record it came in, so that explanations can list it with its origin
+// (a partition below 0 names no record: the sample is listed without).
 // Only the newest recentSamples of the source are kept: callers note the
 // samples of metrics rules read.
 func (s *SourceFeatures) NoteSample(ser *features.Series, tsMilli int64, v float64, origin SampleOrigin) {
@@ -213,8 +214,11 @@ func (s *SourceFeatures) AppendRecent(dst []SampleReading, metric string, tags [
 		if e.ser != ser {
 			continue
 		}
-		dst = append(dst, SampleReading{Metric: metric, Value: features.Float(e.v), At: Timestamp(e.ts),
-			Origin: &SampleOrigin{Topic: r.topic, Partition: e.partition, Offset: e.offset}})
+		sr := SampleReading{Metric: metric, Value: features.Float(e.v), At: Timestamp(e.ts)}
+		if e.partition >= 0 {
+			sr.Origin = &SampleOrigin{Topic: r.topic, Partition: e.partition, Offset: e.offset}
+		}
+		dst = append(dst, sr)
 		n--
 		found = true
 	}
