@@ -105,8 +105,8 @@ type SampleReading struct {
 	Value  features.Float `json:"value"`
 	At     Timestamp      `json:"at"`
 	// Origin is the raw record the sample came in, when the source still
-	// knew it; absent for samples that came in no raw record (the HTTP
-	// ingest, OTLP).
+	// knew it; absent for samples that came in no raw record (those read
+	// from the OTLP topic).
 	Origin *SampleOrigin `json:"origin,omitempty"`
 }
 

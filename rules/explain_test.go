@@ -273,7 +273,7 @@ groups:
 	}
 }
 
-// Samples that came in no raw record (HTTP ingest, OTLP) are listed without
+// Samples that came in no raw record (read from the OTLP topic) are listed without
 // an origin; a series whose samples left the source's ring still lists its
 // newest sample, without one.
 func TestExplanationSamplesWithoutOrigin(t *testing.T) {
@@ -286,7 +286,7 @@ func TestExplanationSamplesWithoutOrigin(t *testing.T) {
 	feats.NoteSample(a, explainT0, 42, rules.SampleOrigin{Topic: "ingest.raw.agent", Partition: -1, Offset: 5})
 	got := feats.AppendRecent(nil, "cpu_load", nil, 4)
 	if len(got) != 1 || got[0].Value != 42 || got[0].Origin != nil {
-		t.Fatalf("HTTP sample %+v", got)
+		t.Fatalf("OTLP sample %+v", got)
 	}
 	for i := range 20 {
 		ts := explainT0 + int64(i+1)*1000
