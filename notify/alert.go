@@ -36,6 +36,9 @@ type Alert struct {
 	Fingerprint string
 	// Resend marks a reminder of a firing alert from the rule engine.
 	Resend bool
+	// Explanation is why the transition happened, sent along for receivers
+	// that read it (nil for transitions without one).
+	Explanation *rules.Explanation
 }
 
 // FromTransition converts a transition; ok is false for the states
@@ -63,7 +66,7 @@ func FromTransition(tr *rules.Transition, externalURL string) (a Alert, ok bool)
 	}
 	a = Alert{
 		EpisodeID: tr.EpisodeID, Tenant: tr.Tenant, Status: tr.State, Labels: labels, Annotations: annotations,
-		StartsAt: tr.StartsAt.Time(), Fingerprint: Fingerprint(labels), Resend: tr.Resend,
+		StartsAt: tr.StartsAt.Time(), Fingerprint: Fingerprint(labels), Resend: tr.Resend, Explanation: tr.Explanation,
 	}
 	if tr.State == rules.StateResolved {
 		a.EndsAt = tr.At.Time()

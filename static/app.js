@@ -229,6 +229,8 @@ function renderAlert(item) {
   const trail = el('div', 'trail', item.trail.join(' → ') + (a.value !== undefined && a.value !== null ? ' · value ' + fmt(a.value) : '') +
     (a.severity ? ' · ' + a.severity : ''));
   li.replaceChildren(top, summary, trail);
+  const why = explanationView(a);
+  if (why) li.append(why);
   li.onclick = () => selectSource(a.host);
 }
 
