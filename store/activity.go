@@ -66,7 +66,7 @@ func (s *Store) AddActivity(ctx context.Context, a Activity) (out Activity, crea
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if a.Kind == ActivityAck {
 			// One ack decision at a time per episode.
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, a.Tenant+"\x00"+a.EpisodeID); err != nil {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, a.Tenant+"/"+a.EpisodeID); err != nil {
 				return err
 			}
 			cur, err := scanActivity(tx.QueryRow(ctx, `SELECT `+activitySelect+` FROM alert_activity
