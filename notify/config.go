@@ -38,6 +38,8 @@ type Config struct {
 	Route         *Route
 	// Receivers are in file order.
 	Receivers []*Receiver
+	// InhibitRules are in file order.
+	InhibitRules []*InhibitRule
 }
 
 // Receiver is a named set of webhooks.
@@ -91,6 +93,13 @@ type rawConfig struct {
 	QueueCapacity *int          `yaml:"queue_capacity"`
 	Route         *rawRoute     `yaml:"route"`
 	Receivers     []rawReceiver `yaml:"receivers"`
+	InhibitRules  []rawInhibit  `yaml:"inhibit_rules"`
+}
+
+type rawInhibit struct {
+	SourceMatchers []string `yaml:"source_matchers"`
+	TargetMatchers []string `yaml:"target_matchers"`
+	Equal          []string `yaml:"equal"`
 }
 
 type rawRoute struct {
@@ -139,7 +148,6 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 var unsupported = map[string]string{
 	"global":         "set timeouts per webhook",
 	"templates":      "the payload is Alertmanager's webhook JSON; template it in the consumer",
-	"inhibit_rules":  "EventOps does not inhibit alerts; use a silence",
 	"time_intervals": "EventOps has no time intervals; use a silence with an end time",
 }
 
@@ -148,7 +156,7 @@ var unsupported = map[string]string{
 var unknownField = regexp.MustCompile(`field (\S+) not found in type notify\.(raw\w+)`)
 
 var rawTypes = map[string]string{
-	"rawConfig": "the file", "rawRoute": "a route", "rawReceiver": "a receiver", "rawWebhook": "a webhook_configs entry",
+	"rawConfig": "the file", "rawInhibit": "an inhibit_rules entry", "rawRoute": "a route", "rawReceiver": "a receiver", "rawWebhook": "a webhook_configs entry",
 }
 
 // Parse validates a receiver file. Every problem is reported, each naming
@@ -227,6 +235,9 @@ func Parse(data []byte) (*Config, error) {
 		}
 		c.Receivers = append(c.Receivers, r)
 	}
+	for i, ri := range raw.InhibitRules {
+		c.InhibitRules = append(c.InhibitRules, buildInhibit(ri, fmt.Sprintf("inhibit_rules[%d]", i), bad))
+	}
 	if raw.Route == nil {
 		bad("route: is required (at least route.receiver)")
 		return nil, errors.Join(errs...)
@@ -247,6 +258,42 @@ func Parse(data []byte) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// buildInhibit reads an inhibit rule; tenant is always one of the labels
+// source and target must share.
+func buildInhibit(raw rawInhibit, key string, bad func(string, ...any)) *InhibitRule {
+	r := &InhibitRule{Equal: []string{"tenant"}}
+	for _, side := range []struct {
+		list []string
+		key  string
+		out  *Matchers
+	}{{raw.SourceMatchers, "source_matchers", &r.Source}, {raw.TargetMatchers, "target_matchers", &r.Target}} {
+		if len(side.list) == 0 {
+			bad("%s.%s: at least one matcher is needed (an empty list would match every alert)", key, side.key)
+		}
+		for j, s := range side.list {
+			ms, err := ParseMatchers(s)
+			if err != nil {
+				bad("%s.%s[%d]: %v", key, side.key, j, err)
+				continue
+			}
+			*side.out = append(*side.out, ms...)
+		}
+	}
+	seen := map[string]bool{"tenant": true}
+	for _, l := range raw.Equal {
+		switch {
+		case !validLabelName(l):
+			bad("%s.equal: %q is not a label name", key, l)
+		case seen[l] && l != "tenant":
+			bad("%s.equal: %q is listed twice", key, l)
+		case !seen[l]:
+			r.Equal = append(r.Equal, l)
+		}
+		seen[l] = true
+	}
+	return r
 }
 
 // buildRoute fills r (which holds what it inherits) from raw; index is its
