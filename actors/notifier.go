@@ -838,6 +838,7 @@ type hookActor struct {
 
 type hookGroup struct {
 	g        *notify.Group[*token]
+	route    *notify.Route
 	timer    *time.Timer
 	gen      uint64
 	batch    *notify.Batch[*token]
@@ -859,7 +860,7 @@ func (a *hookActor) Receive(c actor.Context) {
 		key := m.route.GroupKey(labels)
 		hg := a.groups[key]
 		if hg == nil {
-			hg = &hookGroup{g: notify.NewGroup[*token](key, labels, m.route.Timing, a.h.cfg.SendResolved, now)}
+			hg = &hookGroup{g: notify.NewGroup[*token](key, labels, m.route.Timing, a.h.cfg.SendResolved, now), route: m.route}
 			a.groups[key] = hg
 		}
 		settleAll(hg.g.Add(notify.Incoming[*token]{Alert: m.alert, FiringSent: m.firingSent, ResolvedSent: m.resolvedSent, Token: m.tok}, now), nil)
@@ -926,7 +927,10 @@ func (a *hookActor) handBack(toks []*token) {
 }
 
 // schedule flushes the group if it is due, or arms its timer; an empty
-// group is dropped.
+// group is dropped. A group due while its route is muted (a
+// mute_time_intervals window, or outside its active_time_intervals) keeps
+// what it holds, logs it as muted, and looks again when the interval may
+// end.
 func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 	if hg.timer != nil {
 		hg.timer.Stop()
@@ -934,6 +938,17 @@ func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 	}
 	hg.gen++
 	if hg.g.Due(now) {
+		if why, muted, until := hg.route.Muted(now); muted {
+			if pending := hg.g.Pending(); len(pending) > 0 {
+				es := make([]store.LogEntry, len(pending))
+				for i, al := range pending {
+					es[i] = logEntry(al, a.h, key, store.OutcomeMuted, why, true)
+				}
+				go a.h.n.logBestEffort(es...)
+			}
+			a.arm(key, hg, until, now)
+			return
+		}
 		b, rel := hg.g.Flush(now)
 		settleAll(rel, nil)
 		if b != nil {
@@ -946,10 +961,13 @@ func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 		delete(a.groups, key)
 		return
 	}
-	at, ok := hg.g.NextAt(now)
-	if !ok {
-		return
+	if at, ok := hg.g.NextAt(now); ok {
+		a.arm(key, hg, at, now)
 	}
+}
+
+// arm sets the group's timer for at.
+func (a *hookActor) arm(key string, hg *hookGroup, at, now time.Time) {
 	gen, self, root := hg.gen, a.self, a.h.n.system.Root
 	hg.timer = time.AfterFunc(max(at.Sub(now), 0), func() { root.Send(self, flushDue{key: key, gen: gen}) })
 }

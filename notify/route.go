@@ -11,6 +11,10 @@ type Route struct {
 	Continue   bool
 	Matchers   Matchers
 	Routes     []*Route
+	// MuteIntervals and ActiveIntervals are the route's own
+	// mute_time_intervals and active_time_intervals (not inherited, as in
+	// Alertmanager).
+	MuteIntervals, ActiveIntervals []*TimeInterval
 
 	parent *Route
 	key    string
