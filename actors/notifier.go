@@ -35,6 +35,11 @@ type NotifyStore interface {
 	FiringAlerts(ctx context.Context, tenant string, limit int) ([]store.FiringAlert, error)
 	SetFiring(ctx context.Context, tenant, episodeID string, alert []byte) error
 	LogNotifications(ctx context.Context, es []store.LogEntry) error
+	// FlapState, SetFlapState and FlappingAlerts keep what the notifier
+	// counts to tell a flapping alert.
+	FlapState(ctx context.Context, tenant, fingerprint string) ([]byte, error)
+	SetFlapState(ctx context.Context, tenant, fingerprint string, state []byte, flapping bool) error
+	FlappingAlerts(ctx context.Context, limit int) ([]store.FlapState, error)
 }
 
 // maxFiringAlerts bounds the firing alerts of a tenant read to decide an
@@ -70,6 +75,9 @@ type NotifierOptions struct {
 	// what the notifier holds to settle (default 10 s): batches being sent
 	// finish, the rest is handed back as the stage's partitions end.
 	DrainTimeout time.Duration
+	// FlapPolicy returns the flapping policy of a rule (default:
+	// notify.DefaultFlapPolicy for every rule).
+	FlapPolicy func(rules.RuleID) notify.FlapPolicy
 	// Now is the clock (default time.Now).
 	Now        func() time.Time
 	UserAgent  string
@@ -105,6 +113,9 @@ func (o NotifierOptions) defaults() NotifierOptions {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.FlapPolicy == nil {
+		o.FlapPolicy = func(rules.RuleID) notify.FlapPolicy { return notify.DefaultFlapPolicy }
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = "eventops"
@@ -166,6 +177,10 @@ type Notifier struct {
 	// the silence (its id and updated_at), not on every transition.
 	parsedMu sync.Mutex
 	parsed   map[string]parsedSilence
+	// flapTimers end the flapping of alerts that settle without another
+	// transition, by tenant/fingerprint.
+	flapMu     sync.Mutex
+	flapTimers map[string]*time.Timer
 }
 
 type parsedSilence struct {
@@ -192,7 +207,7 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{opts: opts, system: system, hooks: map[string][]*hook{}, ctx: ctx, cancel: cancel, parsed: map[string]parsedSilence{},
 		intakeSlots: make(chan struct{}, opts.IntakeCapacity), sessions: map[context.Context]struct{}{},
-		idle: make(chan struct{}, 1), externalURL: opts.ExternalURL}
+		idle: make(chan struct{}, 1), externalURL: opts.ExternalURL, flapTimers: map[string]*time.Timer{}}
 	n.m = notifierMetrics{
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_notify_transitions_total",
@@ -260,17 +275,27 @@ func (n *Notifier) Notify(session context.Context, tr *rules.Transition, done fu
 		done(nil)
 		return
 	}
-	targets := n.targets(a)
-	inhibition := n.inhibits(a)
-	if len(targets) == 0 && !inhibition {
-		n.m.transitions.WithLabelValues("unrouted").Inc()
-		done(nil)
-		return
+	n.enqueue(&intakeReq{alert: a, session: session}, done)
+}
+
+// enqueue hands req to the intake; a flapping exit (req.flapExit) finds
+// its targets there.
+func (n *Notifier) enqueue(req *intakeReq, done func(error)) {
+	if !req.flapExit {
+		req.targets = n.targets(req.alert)
+		req.inhibition = n.inhibits(req.alert)
+		if len(req.targets) == 0 && !req.inhibition {
+			n.m.transitions.WithLabelValues("unrouted").Inc()
+			done(nil)
+			return
+		}
 	}
+	targets, session := req.targets, req.session
 	// The intake holds a share of the ticket of its own until it is done
 	// with the transition, so that the alerts it releases (inhibited by
 	// it) can join the ticket before it settles.
 	tk := &ticket{n: n, left: len(targets) + 1, done: done}
+	req.ticket = tk
 	n.outstanding.Add(1)
 	select {
 	case n.intakeSlots <- struct{}{}:
@@ -289,7 +314,7 @@ func (n *Notifier) Notify(session context.Context, tr *rules.Transition, done fu
 		return
 	}
 	n.watch(session)
-	n.system.Root.Send(n.intake, &intakeReq{alert: a, session: session, targets: targets, inhibition: inhibition, ticket: tk})
+	n.system.Root.Send(n.intake, req)
 }
 
 // targets returns the webhooks of the routes a goes to.
@@ -339,7 +364,21 @@ func (n *Notifier) watch(session context.Context) {
 // rushed out: a transition waiting for group_wait is read again by the
 // next owner (or on the next start), which sends it in its own time.
 func (n *Notifier) Run(ctx context.Context) error {
+	rearmed := make(chan struct{})
+	go func() {
+		defer close(rearmed)
+		if n.Sends() {
+			n.rearmFlapping(ctx)
+		}
+	}()
 	<-ctx.Done()
+	<-rearmed
+	n.flapMu.Lock()
+	for _, t := range n.flapTimers {
+		t.Stop()
+	}
+	clear(n.flapTimers)
+	n.flapMu.Unlock()
 	deadline := time.NewTimer(n.opts.DrainTimeout)
 	defer deadline.Stop()
 wait:
@@ -459,7 +498,10 @@ type (
 		targets []target
 		// inhibition: the alert is an inhibition source or target.
 		inhibition bool
-		ticket     *ticket
+		// flapExit: no transition; the alert of tenant and fingerprint
+		// may have settled.
+		flapExit bool
+		ticket   *ticket
 	}
 	admit struct {
 		alert                    notify.Alert
@@ -504,6 +546,10 @@ func (a *intakeActor) Receive(c actor.Context) {
 // releases the firing alerts it inhibited, whose deliveries join its
 // ticket.
 func (n *Notifier) admit(m *intakeReq) {
+	if m.flapExit {
+		n.admitFlapExit(m)
+		return
+	}
 	tk, a := m.ticket, m.alert
 	silences, sent, err := n.lookup(m)
 	if err != nil {
@@ -512,9 +558,40 @@ func (n *Notifier) admit(m *intakeReq) {
 	}
 	var firing []notify.Alert
 	if m.inhibition {
-		if firing, err = n.inhibitionState(m); err != nil {
+		if firing, err = n.inhibitionState(m, true); err != nil {
 			tk.handBack(len(m.targets) + 1)
 			return
+		}
+	}
+	if len(m.targets) > 0 {
+		ev, policy, err := n.observeFlapping(m.session, a)
+		if err != nil {
+			tk.handBack(len(m.targets) + 1)
+			return
+		}
+		switch ev {
+		case notify.FlapHeld:
+			n.m.transitions.WithLabelValues("flapping").Inc()
+			if err := n.decided(m.session, a, m.targets, store.OutcomeFlapping, "held: the alert is flapping ("+policy.String()+")"); err != nil {
+				tk.handBack(len(m.targets) + 1)
+				return
+			}
+			for range m.targets {
+				tk.settle(nil)
+			}
+			tk.settle(nil)
+			return
+		case notify.FlapEnter, notify.FlapExit:
+			a = notify.FlapSummary(a, policy, ev == notify.FlapEnter)
+			why := "started flapping (" + policy.String() + "): this notification is the summary; the next are held until it settles"
+			if ev == notify.FlapExit {
+				why = "stopped flapping: this notification is the summary of its state now"
+				sent = summaryOpen(a, m.targets, sent)
+			}
+			if err := n.decided(m.session, a, m.targets, store.OutcomeFlapping, why); err != nil {
+				tk.handBack(len(m.targets) + 1)
+				return
+			}
 		}
 	}
 	if a.Status == notify.StatusFiring && len(m.targets) > 0 {
@@ -612,10 +689,10 @@ func (n *Notifier) dispatch(session context.Context, a notify.Alert, targets []t
 	return true
 }
 
-// inhibitionState records m's alert as firing or no longer firing and
-// returns the tenant's firing alerts as they were before (m's own
-// included when it was firing).
-func (n *Notifier) inhibitionState(m *intakeReq) ([]notify.Alert, error) {
+// inhibitionState returns the tenant's firing alerts as they were before
+// m (m's own included when it was firing) and, with record, records m's
+// alert as firing or no longer firing.
+func (n *Notifier) inhibitionState(m *intakeReq, record bool) ([]notify.Alert, error) {
 	a := m.alert
 	var rows []store.FiringAlert
 	err := n.retry(m.session, "reading firing alerts", func(ctx context.Context) (err error) {
@@ -634,6 +711,9 @@ func (n *Notifier) inhibitionState(m *intakeReq) ([]notify.Alert, error) {
 		}
 		firing = append(firing, f)
 	}
+	if !record {
+		return firing, nil
+	}
 	var body []byte
 	if a.Status == notify.StatusFiring {
 		if body, err = json.Marshal(a); err != nil {
@@ -644,6 +724,169 @@ func (n *Notifier) inhibitionState(m *intakeReq) ([]notify.Alert, error) {
 		return n.opts.Store.SetFiring(ctx, a.Tenant, a.EpisodeID, body)
 	})
 	return firing, err
+}
+
+// observeFlapping counts a's transition in its alert's flapping state,
+// stored before the transition settles, and arms the timer that ends the
+// flapping of an alert that settles without another transition.
+func (n *Notifier) observeFlapping(session context.Context, a notify.Alert) (notify.FlapEvent, notify.FlapPolicy, error) {
+	policy := n.opts.FlapPolicy(a.RuleID)
+	st, err := n.flapState(session, a.Tenant, a.Fingerprint)
+	if err != nil {
+		return notify.FlapNone, policy, err
+	}
+	next, ev := policy.Observe(st, a, a.At)
+	if ev == notify.FlapNone && len(next.Changes) == len(st.Changes) && next.Status == st.Status {
+		return ev, policy, nil
+	}
+	body, err := json.Marshal(next)
+	if err != nil {
+		return notify.FlapNone, policy, err
+	}
+	err = n.retry(session, "recording the flapping state of an alert", func(ctx context.Context) error {
+		return n.opts.Store.SetFlapState(ctx, a.Tenant, a.Fingerprint, body, next.Flapping)
+	})
+	if err != nil {
+		return notify.FlapNone, policy, err
+	}
+	if next.Flapping {
+		n.armFlapExit(a.Tenant, a.Fingerprint, next.QuietAt())
+	}
+	return ev, policy, nil
+}
+
+// flapState reads the flapping state of a tenant's alert.
+func (n *Notifier) flapState(session context.Context, tenant, fingerprint string) (notify.FlapState, error) {
+	var st notify.FlapState
+	var raw []byte
+	err := n.retry(session, "reading the flapping state of an alert", func(ctx context.Context) (err error) {
+		raw, err = n.opts.Store.FlapState(ctx, tenant, fingerprint)
+		return err
+	})
+	if err != nil || raw == nil {
+		return st, err
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		n.opts.Logger.Error("a flapping state does not decode; it starts again", "tenant", tenant, "fingerprint", fingerprint, "err", err)
+		return notify.FlapState{}, nil
+	}
+	return st, nil
+}
+
+// armFlapExit (re)sets the timer that looks at a flapping alert at at.
+func (n *Notifier) armFlapExit(tenant, fingerprint string, at time.Time) {
+	key := tenant + "/" + fingerprint
+	n.flapMu.Lock()
+	defer n.flapMu.Unlock()
+	if t := n.flapTimers[key]; t != nil {
+		t.Stop()
+	}
+	n.flapTimers[key] = time.AfterFunc(max(at.Sub(n.opts.Now()), 0), func() {
+		n.flapMu.Lock()
+		delete(n.flapTimers, key)
+		n.flapMu.Unlock()
+		n.enqueue(&intakeReq{alert: notify.Alert{Tenant: tenant, Fingerprint: fingerprint}, session: n.ctx, flapExit: true}, func(err error) {
+			if err != nil {
+				n.opts.Logger.Info("the end of a flapping alert was not told before shutdown; it is on the next start", "tenant", tenant, "fingerprint", fingerprint)
+			}
+		})
+	})
+}
+
+// admitFlapExit ends the flapping of an alert that had no transition for
+// its window: the transition held last is sent as the summary of its
+// state now.
+func (n *Notifier) admitFlapExit(m *intakeReq) {
+	tk, tenant, fingerprint := m.ticket, m.alert.Tenant, m.alert.Fingerprint
+	st, err := n.flapState(m.session, tenant, fingerprint)
+	if err != nil {
+		tk.handBack(1)
+		return
+	}
+	if !st.Settled(n.opts.Now()) {
+		if st.Flapping {
+			n.armFlapExit(tenant, fingerprint, st.QuietAt())
+		}
+		tk.settle(nil)
+		return
+	}
+	held := st.Held
+	st.Flapping, st.Held = false, nil
+	body, err := json.Marshal(st)
+	if err == nil {
+		err = n.retry(m.session, "recording the flapping state of an alert", func(ctx context.Context) error {
+			return n.opts.Store.SetFlapState(ctx, tenant, fingerprint, body, false)
+		})
+	}
+	if err != nil || held == nil {
+		// Nothing was held: the receivers were told its state last.
+		tk.settle(err)
+		return
+	}
+	a := notify.FlapSummary(*held, n.opts.FlapPolicy(held.RuleID), false)
+	m.alert, m.targets, m.inhibition = a, n.targets(a), n.inhibits(a)
+	silences, sent, err := n.lookup(m)
+	var firing []notify.Alert
+	if err == nil && m.inhibition {
+		firing, err = n.inhibitionState(m, false)
+	}
+	if err != nil {
+		tk.handBack(1)
+		return
+	}
+	if a.Status == notify.StatusFiring && len(m.targets) > 0 {
+		if _, ok := notify.InhibitedBy(n.opts.Config.InhibitRules, firing, a); ok {
+			tk.settle(nil)
+			return
+		}
+	}
+	n.opts.Logger.Info("flapping alert settled: its state is sent", "tenant", tenant, "alertname", a.Labels["alertname"], "host", a.Labels["host"],
+		"episode", a.EpisodeID, "state", a.Status)
+	if err := n.decided(m.session, a, m.targets, store.OutcomeFlapping, "stopped flapping (no change for "+rules.FormatDuration(st.Window)+
+		"): this notification is the summary of its state now"); err != nil {
+		tk.handBack(1)
+		return
+	}
+	tk.add(len(m.targets))
+	if !n.dispatch(m.session, a, m.targets, silences, summaryOpen(a, m.targets, sent), tk) {
+		tk.settle(ErrUndelivered)
+		return
+	}
+	tk.settle(nil)
+}
+
+// summaryOpen is sent as if each target had been told a's episode firing
+// when a is resolved: the summary of a flapping alert that resolved closes
+// what its receivers had open of it (receivers key on the fingerprint,
+// which every episode shares).
+func summaryOpen(a notify.Alert, targets []target, sent []store.SentState) []store.SentState {
+	if a.Status != notify.StatusResolved {
+		return sent
+	}
+	out := append([]store.SentState(nil), sent...)
+	for _, t := range targets {
+		out = append(out, store.SentState{Receiver: t.hook.receiver, Integration: t.hook.integration, State: notify.StatusFiring})
+	}
+	return out
+}
+
+// rearmFlapping arms the exit timers of the alerts flapping when the
+// notifier starts (an earlier process armed them).
+func (n *Notifier) rearmFlapping(ctx context.Context) {
+	var states []store.FlapState
+	err := n.retry(ctx, "reading flapping alerts", func(ctx context.Context) (err error) {
+		states, err = n.opts.Store.FlappingAlerts(ctx, maxFiringAlerts)
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, f := range states {
+		var st notify.FlapState
+		if json.Unmarshal(f.State, &st) == nil && st.Flapping {
+			n.armFlapExit(f.Tenant, f.Fingerprint, st.QuietAt())
+		}
+	}
 }
 
 // decided logs a decision about a for each of its targets.

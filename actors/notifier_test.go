@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,10 +95,36 @@ type memNotifyStore struct {
 	sent   map[string][]store.SentState // by tenant/episode
 	firing map[string][]store.FiringAlert
 	log    []store.LogEntry
+	flaps  map[string]store.FlapState
+}
+
+func (m *memNotifyStore) FlapState(_ context.Context, tenant, fingerprint string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.flaps[tenant+"/"+fingerprint].State, nil
+}
+
+func (m *memNotifyStore) SetFlapState(_ context.Context, tenant, fingerprint string, state []byte, flapping bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.flaps[tenant+"/"+fingerprint] = store.FlapState{Tenant: tenant, Fingerprint: fingerprint, State: state}
+	return nil
+}
+
+func (m *memNotifyStore) FlappingAlerts(context.Context, int) ([]store.FlapState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.FlapState
+	for _, f := range m.flaps {
+		if strings.Contains(string(f.State), `"flapping":true`) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 func newMemNotifyStore() *memNotifyStore {
-	return &memNotifyStore{sent: map[string][]store.SentState{}, firing: map[string][]store.FiringAlert{}}
+	return &memNotifyStore{sent: map[string][]store.SentState{}, firing: map[string][]store.FiringAlert{}, flaps: map[string]store.FlapState{}}
 }
 
 func (m *memNotifyStore) FiringAlerts(_ context.Context, tenant string, limit int) ([]store.FiringAlert, error) {

@@ -36,6 +36,12 @@ type Alert struct {
 	Fingerprint string
 	// Resend marks a reminder of a firing alert from the rule engine.
 	Resend bool
+	// RuleID is the rule's (its flapping option applies).
+	RuleID rules.RuleID
+	// At is the event time of the transition.
+	At time.Time
+	// Flapping marks the summary of an alert that started flapping.
+	Flapping bool
 }
 
 // FromTransition converts a transition; ok is false for the states
@@ -64,6 +70,7 @@ func FromTransition(tr *rules.Transition, externalURL string) (a Alert, ok bool)
 	a = Alert{
 		EpisodeID: tr.EpisodeID, Tenant: tr.Tenant, Status: tr.State, Labels: labels, Annotations: annotations,
 		StartsAt: tr.StartsAt.Time(), Fingerprint: Fingerprint(labels), Resend: tr.Resend,
+		RuleID: tr.RuleID, At: tr.At.Time(),
 	}
 	if tr.State == rules.StateResolved {
 		a.EndsAt = tr.At.Time()

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Notification records that a receiver's webhook accepted a notification
@@ -221,4 +224,55 @@ func (s *Store) QueryNotificationLog(ctx context.Context, q LogQuery) ([]LogEntr
 		next = out[len(out)-1].ID
 	}
 	return out, next, nil
+}
+
+// FlapState is the notify stage's flapping state of a tenant's alert
+// (State is its JSON).
+type FlapState struct {
+	Tenant      string
+	Fingerprint string
+	State       []byte
+}
+
+// FlapState returns the flapping state of a tenant's alert, nil when none.
+func (s *Store) FlapState(ctx context.Context, tenant, fingerprint string) ([]byte, error) {
+	var st []byte
+	err := s.pool.QueryRow(ctx, `SELECT state FROM notify_flapping WHERE tenant = $1 AND fingerprint = $2`, tenant, fingerprint).Scan(&st)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: flapping state of %s/%s: %w", tenant, fingerprint, err)
+	}
+	return st, nil
+}
+
+// SetFlapState stores the flapping state of a tenant's alert.
+func (s *Store) SetFlapState(ctx context.Context, tenant, fingerprint string, state []byte, flapping bool) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO notify_flapping (tenant, fingerprint, state, flapping, updated_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (tenant, fingerprint) DO UPDATE SET state = EXCLUDED.state, flapping = EXCLUDED.flapping, updated_at = EXCLUDED.updated_at`,
+		tenant, fingerprint, state, flapping, s.opts.Now())
+	if err != nil {
+		return fmt.Errorf("store: flapping state of %s/%s: %w", tenant, fingerprint, err)
+	}
+	return nil
+}
+
+// FlappingAlerts returns the states of the alerts flapping now, of every
+// tenant (at most limit).
+func (s *Store) FlappingAlerts(ctx context.Context, limit int) ([]FlapState, error) {
+	rows, err := s.pool.Query(ctx, `SELECT tenant, fingerprint, state FROM notify_flapping WHERE flapping ORDER BY updated_at LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: flapping alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []FlapState
+	for rows.Next() {
+		var f FlapState
+		if err := rows.Scan(&f.Tenant, &f.Fingerprint, &f.State); err != nil {
+			return nil, fmt.Errorf("store: scan flapping state: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
 }

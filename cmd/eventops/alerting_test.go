@@ -131,3 +131,71 @@ func TestAlertingInhibition(t *testing.T) {
 	n.logged("acme", "HighCPU", "h1", "firing", "sent")
 	p.stop(60 * time.Second)
 }
+
+const flappingRules = `
+metrics:
+  - {name: temp, kind: gauge}
+groups:
+  - name: notify
+    rules:
+      - alert: Hot
+        expr: last("temp") > 50
+        clear: last("temp") < 40
+        flapping: {changes: 4, window: 1h}
+`
+
+// A rule whose alert fires and resolves forty times: its receiver gets
+// the first changes and one summary of its entry into flapping, not forty
+// pages; the rest are logged as held for flapping.
+func TestAlertingFlappingSendsOneSummary(t *testing.T) {
+	t.Parallel()
+	hook := newReceiver(t, func(int) int { return 200 })
+	n := newNotifyEnvRules(t, flappingRules, alertingFile(hook.srv.URL, 100))
+	p := n.start()
+	// One sample at a time, each evaluated before the next is sent (the
+	// feature stage evaluates a batch of samples once).
+	for i := range 40 {
+		v := 90.0
+		if i%2 == 1 {
+			v = 10
+		}
+		n.send("h1", v)
+		eventually(t, 30*time.Second, fmt.Sprintf("transition %d", i+1), func() error {
+			var trs int
+			if err := n.conn.QueryRow(context.Background(), `SELECT count(*) FROM alerts WHERE alertname = 'Hot' AND state IN ('firing', 'resolved')`).Scan(&trs); err != nil {
+				return err
+			}
+			if trs != i+1 {
+				return fmt.Errorf("%d transitions", trs)
+			}
+			return nil
+		})
+	}
+	eventually(t, 60*time.Second, "36 transitions held for flapping", func() error {
+		var held int
+		if err := n.conn.QueryRow(context.Background(), `SELECT count(*) FROM notification_log WHERE outcome = 'flapping' AND reason LIKE 'held:%'`).Scan(&held); err != nil {
+			return err
+		}
+		if held != 36 {
+			var trs int
+			var outcomes string
+			_ = n.conn.QueryRow(context.Background(), `SELECT count(*) FROM alerts WHERE alertname = 'Hot'`).Scan(&trs)
+			_ = n.conn.QueryRow(context.Background(), `SELECT coalesce(string_agg(outcome || ' ' || state || ' ' || reason, '; ' ORDER BY id), '') FROM notification_log`).Scan(&outcomes)
+			return fmt.Errorf("%d held; %d transitions stored; log: %s", held, trs, outcomes)
+		}
+		return nil
+	})
+	var told, summaries int
+	for _, q := range hook.requests() {
+		for _, a := range q.msg.Alerts {
+			told++
+			if strings.HasPrefix(a.Annotations["flapping"], "true:") {
+				summaries++
+			}
+		}
+	}
+	if told > 5 || summaries != 1 {
+		t.Fatalf("%d alerts told, %d entry summaries: %+v", told, summaries, hook.requests())
+	}
+	p.stop(60 * time.Second)
+}

@@ -11,6 +11,10 @@
 -- firing and which targets wait for them, read again after a restart or by
 -- the partition's next owner.
 --
+-- notify_flapping: per tenant and alert fingerprint (every episode of one
+-- rule on one series), the recent state changes the notify stage counts to
+-- tell a flapping alert, and the transition it holds while it flaps.
+--
 -- notification_log: every decision and delivery attempt of the notify
 -- stage (sent, failed, silenced, inhibited, muted, flapping, refused) with
 -- why. Decisions carry a dedup key, so that a transition read again does
@@ -27,6 +31,16 @@ CREATE TABLE notify_firing (
   updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant, episode_id)
 );
+
+CREATE TABLE notify_flapping (
+  tenant      TEXT COLLATE "C" NOT NULL,
+  fingerprint TEXT COLLATE "C" NOT NULL,
+  state       JSONB NOT NULL,
+  flapping    BOOLEAN NOT NULL,
+  updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant, fingerprint)
+);
+CREATE INDEX notify_flapping_now ON notify_flapping (updated_at) WHERE flapping;
 
 CREATE TABLE notification_log (
   id          BIGSERIAL PRIMARY KEY,
@@ -50,6 +64,7 @@ CREATE INDEX notification_log_episode ON notification_log (tenant, episode_id, i
 -- +goose Down
 DROP TABLE IF EXISTS notification_log;
 DROP TABLE IF EXISTS notify_firing;
+DROP TABLE IF EXISTS notify_flapping;
 -- Of records two tenants share under one episode ID, the old key keeps one.
 DELETE FROM notifications a USING notifications b
   WHERE a.episode_id = b.episode_id AND a.state = b.state AND a.receiver = b.receiver
