@@ -55,6 +55,9 @@ type Options struct {
 	// Silences keeps silences (/silences); nil: Store when it keeps them
 	// too, else 503.
 	Silences SilenceStore
+	// Notifications reads the notification log (/notifications); nil:
+	// Store when it keeps it too, else 503.
+	Notifications NotificationLogReader
 	// Ready reports why the replica is not ready, nil when it is.
 	Ready func(ctx context.Context) error
 	// Reload reloads the rule file (POST /-/reload); nil: 503.
@@ -275,6 +278,7 @@ func (s *Server) routes() {
 	a.Get("/tenants", q, s.tenants)
 	a.Get("/rules", s.rules)
 	a.Get("/silences", q, s.listSilences)
+	a.Get("/notifications", q, s.notificationHistory)
 	a.Post("/silences", q, s.createSilence)
 	a.Delete("/silences/:id", q, s.expireSilence)
 	a.Get("/openapi.yaml", s.openAPI)

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 const alertingRules = `
@@ -197,5 +200,38 @@ func TestAlertingFlappingSendsOneSummary(t *testing.T) {
 	if told > 5 || summaries != 1 {
 		t.Fatalf("%d alerts told, %d entry summaries: %+v", told, summaries, hook.requests())
 	}
+	p.stop(60 * time.Second)
+}
+
+// The dashboard's notification history panel shows what a receiver was
+// sent and what a silence held back, with why, and narrows to an episode.
+func TestDashboardNotificationHistory(t *testing.T) {
+	t.Parallel()
+	hook := newReceiver(t, func(int) int { return 200 })
+	n := newNotifyEnv(t, alertingFile(hook.srv.URL, 100))
+	p := n.start()
+	sendJSON(t, http.MethodPost, p.HTTP+"/silences", "", `{"tenant":"acme","matchers":["host=\"h2\""],"ends_at":"`+
+		time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`","created_by":"test","comment":"maintenance"}`, nil)
+	n.send("h1", 90)
+	n.send("h2", 90)
+	n.logged("acme", "Hot", "h1", "firing", "sent")
+	n.logged("acme", "Hot", "h2", "firing", "silenced")
+	ctx := newBrowser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(p.HTTP+"/#tenant=acme")); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	waitJS(t, ctx, 30*time.Second, "the sent and the silenced notification in the panel", `(() => {
+		const li = [...document.querySelectorAll('#notifications li')];
+		const sent = li.find((e) => e.dataset.outcome === 'sent');
+		const silenced = li.find((e) => e.dataset.outcome === 'silenced');
+		return !!sent && sent.textContent.includes('status 200') && !!silenced && silenced.textContent.includes('silenced by silence ');
+	})()`)
+	if err := chromedp.Do(ctx, chromedp.Click(`#notifications li[data-outcome="silenced"] a.episode`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 15*time.Second, "the panel narrowed to the silenced episode", `(() => {
+		const li = [...document.querySelectorAll('#notifications li')];
+		return li.length === 1 && li[0].dataset.outcome === 'silenced' && !document.getElementById('notifications-filter').hidden;
+	})()`)
 	p.stop(60 * time.Second)
 }
