@@ -76,17 +76,29 @@ func (c *Config) Receiver(name string) *Receiver {
 	return nil
 }
 
-// Load reads and validates a receiver file.
+// Load reads and validates a receiver file. Its problems are
+// rules.Errors: each says FILE:LINE: message, as a rule file's do.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("alerting: %w", err)
 	}
-	c, err := Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("alerting file %s: %w", path, err)
+	return ParseFile(path, b)
+}
+
+// Parse validates a receiver file named "alerting file" in its errors.
+func Parse(data []byte) (*Config, error) { return ParseFile("alerting file", data) }
+
+// ParseFile validates a receiver file. Every problem is reported (as
+// rules.Errors), each naming its key and at the line of it.
+func ParseFile(name string, data []byte) (*Config, error) {
+	c, err := parse(data)
+	if err == nil {
+		return c, nil
 	}
-	return c, nil
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	return nil, positioned(name, &root, err)
 }
 
 // The file as written.
@@ -163,9 +175,8 @@ var rawTypes = map[string]string{
 	"rawConfig": "the file", "rawInhibit": "an inhibit_rules entry", "rawTimeInterval": "a time_intervals entry", "rawTimeRange": "a time interval", "rawRoute": "a route", "rawReceiver": "a receiver", "rawWebhook": "a webhook_configs entry",
 }
 
-// Parse validates a receiver file. Every problem is reported, each naming
-// its key.
-func Parse(data []byte) (*Config, error) {
+// parse validates a receiver file; each problem names its key, or its line.
+func parse(data []byte) (*Config, error) {
 	var top map[string]yaml.Node
 	if err := yaml.Unmarshal(data, &top); err != nil {
 		return nil, err

@@ -24,6 +24,15 @@ type Route struct {
 // {}/{severity="critical"} below it), unique in its tree.
 func (r *Route) Key() string { return r.key }
 
+// Count is the number of routes of the tree under r, r included.
+func (r *Route) Count() int {
+	n := 1
+	for _, c := range r.Routes {
+		n += c.Count()
+	}
+	return n
+}
+
 // Match returns the routes an alert with labels goes to, in order.
 func (r *Route) Match(labels map[string]string) []*Route {
 	if !r.Matchers.Matches(labels) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -234,4 +237,55 @@ func TestDashboardNotificationHistory(t *testing.T) {
 		return li.length === 1 && li[0].dataset.outcome === 'silenced' && !document.getElementById('notifications-filter').hidden;
 	})()`)
 	p.stop(60 * time.Second)
+}
+
+// eventops alerting check reports every problem of a receivers file as
+// FILE:LINE: message, inhibit_rules and time_intervals included, and
+// exits 1; a good file is summed up and exits 0.
+func TestAlertingCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yml")
+	good := filepath.Join(dir, "good.yml")
+	if err := os.WriteFile(bad, []byte(`route:
+  receiver: ops
+  routes:
+    - matchers: ['team="db"']
+      mute_time_intervals: [weekend]
+receivers:
+  - name: ops
+inhibit_rules:
+  - source_matchers: ['alertname="HostDown"']
+    target_matchers: ['alertname~HighCPU']
+    equal: [host]
+time_intervals:
+  - name: weekends
+    time_intervals:
+      - weekdays: [caturday]
+        location: Mars/Olympus
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, []byte(inhibitionFile("http://127.0.0.1:9/hook")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(eventopsBinary(t), "alerting", "check", good, bad)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v, want 1\n%s", err, stderr.String())
+	}
+	if want := good + ": 1 receivers, 1 routes, 1 inhibit rules, 0 time intervals: OK\n"; stdout.String() != want {
+		t.Fatalf("stdout %q, want %q", stdout.String(), want)
+	}
+	for _, want := range []string{
+		bad + `:5: route.routes[0].mute_time_intervals[0]: no time interval is named "weekend"`,
+		bad + `:10: inhibit_rules[0].target_matchers[0]: matchers "alertname~HighCPU": expected =, !=, =~ or !~ after alertname`,
+		bad + `:15: time_intervals[0].time_intervals[0].weekdays[0]: "caturday": "caturday" is not in 0..6`,
+		bad + `:16: time_intervals[0].time_intervals[0].location: "Mars/Olympus" is not a time zone`,
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %s:\n%s", want, stderr.String())
+		}
+	}
 }
