@@ -63,6 +63,9 @@ type SoakResult struct {
 	Series         int64         `json:"series"`
 	ChurnPerMinute float64       `json:"churn_per_minute"`
 	IdleTimeout    time.Duration `json:"idle_timeout_ns"`
+	// ReportEvery is how often each host reports: a host is idle (and
+	// may leave memory) only if IdleTimeout is well above it.
+	ReportEvery time.Duration `json:"report_interval_ns"`
 	// EventsSent counts the backlog of the capacity run too; after the
 	// pipeline drained, EventsInPostgres is what its metrics table holds.
 	EventsSent       int64 `json:"events_sent"`
@@ -132,8 +135,12 @@ func Soak(ctx context.Context, o Options) (SoakResult, error) {
 	if res.Rate = so.Rate; res.Rate <= 0 {
 		res.Rate = res.Capacity.EventsPerSec / 2
 	}
-	o.say("soak: %.0f events/s for %s over %d hosts × %d metrics at a time, %.0f%% replaced each minute…",
-		res.Rate, so.For, active, o.Metrics, so.Churn*100)
+	res.ReportEvery = loadgen.LiveInterval(active*o.Metrics, res.Rate)
+	o.say("soak: %.0f events/s for %s over %d hosts × %d metrics at a time, each reporting every %s, %.0f%% replaced each minute…",
+		res.Rate, so.For, active, o.Metrics, res.ReportEvery.Round(time.Millisecond), so.Churn*100)
+	if res.IdleTimeout < 2*res.ReportEvery {
+		o.say("soak: the idle timeout %s is under two report intervals: hosts that still report will leave memory between reports", res.IdleTimeout)
+	}
 	sctx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
 	mem := sampleMemory(sctx, so.sampleEvery(), p.reg)
@@ -148,7 +155,7 @@ func Soak(ctx context.Context, o Options) (SoakResult, error) {
 	stopSampling()
 	res.Samples = <-mem
 	res.EventsSent += load.Events
-	lo.Churn = so.Churn * float64(active) * loadgen.LiveInterval(active*o.Metrics, res.Rate).Minutes()
+	lo.Churn = so.Churn * float64(active) * res.ReportEvery.Minutes()
 	res.Hosts = lo.SourcesSent(load.Events)
 	res.Series = int64(res.Hosts) * int64(o.Metrics)
 	res.Undelivered = load.Errors
