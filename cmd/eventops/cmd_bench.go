@@ -41,7 +41,7 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&f.o.Soak.Series, "series", 1_000_000, "soak: series reporting over the whole run (hosts × --metrics)")
 	fs.Float64Var(&f.o.Soak.Rate, "rate", 0, "soak: events per second (0: half the sustained rate, measured first over --events)")
 	fs.Float64Var(&f.o.Soak.Churn, "churn", 0.05, "soak: share of the hosts reporting at a time that stop each minute, replaced by new host names")
-	fs.DurationVar(&f.idle, "idle-timeout", time.Minute, "soak: how long an idle source stays in memory (replaces source_idle_timeout)")
+	fs.DurationVar(&f.idle, "idle-timeout", 2*time.Minute, "soak: how long an idle source stays in memory (replaces source_idle_timeout); keep it above two of the report intervals the soak prints")
 }
 
 func benchCommand() command {
