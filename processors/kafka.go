@@ -102,13 +102,16 @@ func (k Kafka) Sarama() *sarama.Config {
 	c.Net.ReadTimeout = k.RebalanceTimeout + 30*time.Second
 	c.Net.DialTimeout = 10 * time.Second
 	// What a consumer holds fetched is a fetch response of up to
-	// Fetch.Default per partition, and ChannelBufferSize records per
-	// partition read from it but not yet handed to goka: a megabyte and
-	// 256 records keep the stages fed (a record is 100-300 bytes) without
-	// holding tens of megabytes per stage.
-	c.Consumer.Fetch.Default = 1 << 20
+	// Fetch.Default per partition (compressed: decoded, it is several
+	// times that), and ChannelBufferSize records per partition decoded
+	// but not yet handed to goka, for every partition of every stage and
+	// view. 256 KiB (a few thousand records of 100-300 bytes) and 64
+	// records keep a stage fed, with a fetch in flight while goka works
+	// through the last, without holding hundreds of megabytes while a
+	// backlog drains.
+	c.Consumer.Fetch.Default = 256 << 10
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
-	c.ChannelBufferSize = 256
+	c.ChannelBufferSize = 64
 	// goka's own producer writes little (we produce with franz-go); keep
 	// its latency low for what it does write.
 	c.Producer.Flush.Frequency = 2 * time.Millisecond
