@@ -49,7 +49,7 @@ func benchCommand() command {
 	return command{
 		name:    "bench",
 		summary: "benchmark the machine's ceilings and the full pipeline on the embedded broker and a real PostgreSQL",
-		keys:    []string{"data_dir", "database_url", "flush_interval", "batch_rows", "batch_interval", "rules"},
+		keys:    []string{"data_dir", "database_url", "flush_interval", "batch_rows", "batch_interval", "rules", "memory_limit"},
 		bind:    f.bind,
 		run:     f.run,
 	}
