@@ -43,6 +43,9 @@ type NotifierOptions struct {
 	// Config is the receiver file; nil sends nothing.
 	Config *notify.Config
 	Store  NotifyStore
+	// Acks tells which episodes are acknowledged, asked before a
+	// repeat_interval reminder (default: Store, when it reads acks).
+	Acks AckReader
 	// ExternalURL is the base of links when the file names none.
 	ExternalURL string
 	// Client sends the webhooks (default: a client of its own; each
@@ -157,6 +160,8 @@ type Notifier struct {
 	// the silence (its id and updated_at), not on every transition.
 	parsedMu sync.Mutex
 	parsed   map[string]parsedSilence
+	// acks is asked at repeat time which episodes are acknowledged.
+	acks *ackHook
 }
 
 type parsedSilence struct {
@@ -208,6 +213,7 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 			Name: "eventops_notify_lookup_errors_total", Help: "Failed reads of silences or sent notifications (retried).",
 		}),
 	}
+	n.acks = newAckHook(opts)
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(n.m.transitions, n.m.refused, n.m.handedBack, n.m.queued, n.m.requests, n.m.lookupErrors)
 	}
@@ -676,6 +682,7 @@ func (a *hookActor) Receive(c actor.Context) {
 		hg := a.groups[key]
 		if hg == nil {
 			hg = &hookGroup{g: notify.NewGroup[*token](key, labels, m.route.Timing, a.h.cfg.SendResolved, now)}
+			hg.g.SetAcks(a.h.n.acks.acknowledged)
 			a.groups[key] = hg
 		}
 		settleAll(hg.g.Add(notify.Incoming[*token]{Alert: m.alert, FiringSent: m.firingSent, ResolvedSent: m.resolvedSent, Token: m.tok}, now), nil)
