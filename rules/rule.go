@@ -175,6 +175,7 @@ type Rule struct {
 	forDur        time.Duration
 	keepFiringFor time.Duration
 	resend        time.Duration
+	flapping      Flapping
 	labels        []Label // sorted by name, severity included
 	severity      string
 	annotations   []*annotation
@@ -639,6 +640,7 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 		forDur:        raw.forDur,
 		keepFiringFor: raw.keepFiringFor,
 		resend:        rs.opts.ResendInterval,
+		flapping:      raw.flapping,
 		valueRef:      -1,
 	}
 
