@@ -68,6 +68,14 @@
 //     holds of a partition whose session ended is handed back
 //     (ErrUndelivered) at once, except a batch being sent, and that
 //     partition's alerts leave its aggregation groups.
+//   - An inhibited transition, or one held while its alert flaps, is
+//     settled once its decision is in the notification log; a muted one is
+//     held in its group (uncommitted) until its route's interval ends. The
+//     notifier's memory of which alerts fire (for inhibition) and of each
+//     alert's recent changes (for flapping) is written to PostgreSQL before
+//     the transition settles, so a restart or the partition's next owner
+//     decides as this process would have. A resolved inhibition source's
+//     transition settles only once the alerts it releases are delivered.
 //
 // # Why a source actor writes goka's table itself
 //
