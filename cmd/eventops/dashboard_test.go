@@ -116,6 +116,7 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Errorf("feed %q lacks %q", feed, want)
 		}
 	}
+	ackFromAlertView(t, ctx, "host-a", "dashboard test")
 	waitJS(t, ctx, 20*time.Second, "the point on the chart",
 		`document.getElementById('chart').dataset.last === '97' && !!document.querySelector('#chart canvas')`)
 	waitJS(t, ctx, 20*time.Second, "sources with metadata, live features, rules",
