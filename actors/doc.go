@@ -68,6 +68,14 @@
 //     holds of a partition whose session ended is handed back
 //     (ErrUndelivered) at once, except a batch being sent, and that
 //     partition's alerts leave its aggregation groups.
+//   - An acknowledged episode is left out of repeat_interval reminders: a
+//     group asks the notifier's ack hook (notifier_ack.go) at repeat time,
+//     and the hook reads alert_acks in PostgreSQL, where the API writes
+//     every ack. Acks are read rather than consumed from a topic because
+//     the replica that takes an ack and the one that owns the episode's
+//     partition may differ, and an ack matters only when a reminder falls
+//     due: a read then needs no state to rebuild after a restart or a
+//     rebalance. A failed read sends the reminder.
 //
 // # Why a source actor writes goka's table itself
 //

@@ -28,4 +28,8 @@
 //     next attempt, unless they are withdrawn.
 //   - A withdrawn alert is forgotten: the group sends no repeat and no
 //     resolved notice of it.
+//   - An acknowledged episode (Group.SetAcks, asked at repeat time only) is
+//     left out of repeat_interval reminders until its ack expires; a
+//     reminder of acknowledged episodes only is not sent, and is looked at
+//     again when the first ack expires or a repeat_interval later.
 package notify
