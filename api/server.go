@@ -58,6 +58,9 @@ type Options struct {
 	// Activity keeps what people do with alert episodes (ack, assign,
 	// notes); nil: Store when it keeps it too, else 503.
 	Activity ActivityStore
+	// Notifications reads the notification log (/notifications); nil:
+	// Store when it keeps it too, else 503.
+	Notifications NotificationLogReader
 	// Ready reports why the replica is not ready, nil when it is.
 	Ready func(ctx context.Context) error
 	// Reload reloads the rule file (POST /-/reload); nil: 503.
@@ -282,6 +285,7 @@ func (s *Server) routes() {
 	a.Get("/tenants", q, s.tenants)
 	a.Get("/rules", s.rules)
 	a.Get("/silences", q, s.listSilences)
+	a.Get("/notifications", q, s.notificationHistory)
 	a.Post("/silences", q, s.createSilence)
 	a.Delete("/silences/:id", q, s.expireSilence)
 	a.Get("/openapi.yaml", s.openAPI)

@@ -68,11 +68,12 @@ func latency(ctx context.Context, o *Options, e *env, p *pipeline, already int64
 	o.say("latency run: %.0f events/s for %s with %d probe alerts…", lr.Rate, o.LatencyFor, o.Probes)
 	lctx, cancel := context.WithTimeout(ctx, o.LatencyFor)
 	defer cancel()
-	loadDone, err := liveLoad(lctx, o, e, lr.Rate)
+	lo := loadgen.Options{Sources: o.Sources, Metrics: o.Metrics, PerRecord: o.PerRecord, Seed: 2}
+	loadDone, err := liveLoad(lctx, e, lo, 0, lr.Rate, 0)
 	if err != nil {
 		return err
 	}
-	rss := sampleRSS(lctx)
+	mem := sampleMemory(lctx, time.Second, p.reg)
 	sctx, scancel := context.WithCancel(ctx)
 	defer scancel()
 	arrivals := firingAlerts(sctx, p.api, o.Probes*2)
@@ -82,13 +83,13 @@ func latency(ctx context.Context, o *Options, e *env, p *pipeline, already int64
 	}
 	cancel()
 	load := <-loadDone
-	samples := <-rss
+	samples := <-mem
 	half := len(samples) / 2
 	for i, v := range samples {
 		if i < half {
-			lr.MaxRSSFirstHalf = max(lr.MaxRSSFirstHalf, v)
+			lr.MaxRSSFirstHalf = max(lr.MaxRSSFirstHalf, v.RSS)
 		} else {
-			lr.MaxRSSSecondHalf = max(lr.MaxRSSSecondHalf, v)
+			lr.MaxRSSSecondHalf = max(lr.MaxRSSSecondHalf, v.RSS)
 		}
 	}
 	// How far behind is the pipeline once the load stops?
@@ -102,14 +103,16 @@ func latency(ctx context.Context, o *Options, e *env, p *pipeline, already int64
 	return nil
 }
 
-// liveLoad sends the scenario's load at rate until ctx ends, as live
-// agents: every series reports once per interval of the wall clock, so
-// that the load's event time stays at the broker's (the sources' future
-// bound is small) while it runs at the rate.
-func liveLoad(ctx context.Context, o *Options, e *env, rate float64) (<-chan loadgen.Summary, error) {
-	every := loadgen.LiveInterval(o.Sources*o.Metrics, rate)
-	gen := loadgen.NewGenerator(loadgen.Options{Sources: o.Sources, Metrics: o.Metrics, PerRecord: o.PerRecord,
-		Keyed: true, Seed: 2, Interval: every, Start: time.Now().Truncate(every)}, time.Now())
+// liveLoad sends lo's load at rate as live agents, for d (0: until ctx
+// ends): every series reports once per interval of the wall clock, so that
+// the load's event time stays at the broker's (the sources' future bound is
+// small) while it runs at the rate. churn is the share of lo's sources
+// replaced each minute by new ones (hosts coming and going).
+func liveLoad(ctx context.Context, e *env, lo loadgen.Options, churn, rate float64, d time.Duration) (<-chan loadgen.Summary, error) {
+	every := loadgen.LiveInterval(lo.Sources*lo.Metrics, rate)
+	lo.Keyed, lo.Interval, lo.Start = true, every, time.Now().Truncate(every)
+	lo.Churn = churn * float64(lo.Sources) * every.Minutes()
+	gen := loadgen.NewGenerator(lo, time.Now())
 	sink, err := loadgen.NewKafkaSink(e.brokers)
 	if err != nil {
 		return nil, err
@@ -117,31 +120,10 @@ func liveLoad(ctx context.Context, o *Options, e *env, rate float64) (<-chan loa
 	done := make(chan loadgen.Summary, 1)
 	go func() {
 		defer sink.Close()
-		s, _ := loadgen.Run(ctx, gen, sink, loadgen.RunOptions{Rate: rate, Speed: 1})
+		s, _ := loadgen.Run(ctx, gen, sink, loadgen.RunOptions{Rate: rate, Speed: 1, Duration: d})
 		done <- s
 	}()
 	return done, nil
-}
-
-// sampleRSS samples this process's RSS every second until ctx ends, then
-// sends the samples.
-func sampleRSS(ctx context.Context) <-chan []int64 {
-	out := make(chan []int64, 1)
-	go func() {
-		var rss []int64
-		defer func() { out <- rss }()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				rss = append(rss, RSS())
-			}
-		}
-	}()
-	return out
 }
 
 // arrival is a firing alert seen on the SSE stream.

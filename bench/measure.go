@@ -2,12 +2,16 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"os"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // CPU returns the CPU time (user + system) this process has used.
@@ -86,6 +90,14 @@ func PidRSS(pid int) int64 {
 // PeakRSS returns the peak resident memory of this process (VmHWM).
 func PeakRSS() int64 { return statusKB("VmHWM:") * 1024 }
 
+// HeapObjects returns the bytes of the Go heap's objects, live and not yet
+// collected: what the RSS holds for Go's heap, beside its free pages.
+func HeapObjects() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
 // RSS returns the current resident memory of this process (VmRSS).
 func RSS() int64 { return statusKB("VmRSS:") * 1024 }
 
@@ -117,5 +129,44 @@ func Percentiles(ds []time.Duration, ps ...float64) []time.Duration {
 		k := int(p*float64(len(s))+0.5) - 1
 		out[i] = s[max(0, min(len(s)-1, k))]
 	}
+	return out
+}
+
+// MemorySample is this process's memory at a moment of a run.
+type MemorySample struct {
+	// At is the time since sampling began.
+	At  time.Duration `json:"at_ns"`
+	RSS int64         `json:"rss_bytes"`
+	// HeapLive is the heap the last collection found live; HeapInUse the
+	// heap's objects now, live or not yet collected.
+	HeapLive  int64 `json:"heap_live_bytes"`
+	HeapInUse int64 `json:"heap_in_use_bytes"`
+	// Actors is how many per-source actors were in memory.
+	Actors int64 `json:"source_actors"`
+}
+
+// sampleMemory samples this process's memory, and the source actors in
+// reg, every interval until ctx ends, then sends the samples.
+func sampleMemory(ctx context.Context, every time.Duration, reg prometheus.Gatherer) <-chan []MemorySample {
+	out := make(chan []MemorySample, 1)
+	go func() {
+		var samples []MemorySample
+		defer func() { out <- samples }()
+		heap := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+		start := time.Now()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				metrics.Read(heap)
+				samples = append(samples, MemorySample{At: now.Sub(start), RSS: RSS(),
+					HeapLive: int64(heap[0].Value.Uint64()), HeapInUse: int64(heap[1].Value.Uint64()),
+					Actors: int64(Sum(reg, "eventops_source_actors", nil))})
+			}
+		}
+	}()
 	return out
 }

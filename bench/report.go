@@ -65,3 +65,32 @@ func (r *StageReport) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "mean encoded state of a source\t%.0f bytes\t\t\n", r.Features.StateBytesPerSource)
 	return tw.Flush()
 }
+
+// WriteText writes the soak's report as `eventops bench --soak` prints
+// it: the load, what reached PostgreSQL, the source actors, and memory by
+// quarter of the run with the verdict.
+func (r *SoakResult) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine\t%s\nscenario\t%s\n\n", r.Machine, r.Scenario)
+	if c := r.Capacity; c != nil {
+		fmt.Fprintf(tw, "sustained events/s (measured first, %d events)\t%.0f\n", c.Events, c.EventsPerSec)
+	}
+	fmt.Fprintf(tw, "load events/s\t%.0f\n", r.Rate)
+	fmt.Fprintf(tw, "hosts / series over the run\t%d / %d\n", r.Hosts, r.Series)
+	fmt.Fprintf(tw, "source idle timeout\t%s\n", r.IdleTimeout)
+	fmt.Fprintf(tw, "events sent / in PostgreSQL\t%d / %d\n", r.EventsSent, r.EventsInPostgres)
+	fmt.Fprintf(tw, "source actors evicted / in memory at the end\t%d / %d\n", r.Evictions, r.ActorsAtEnd)
+	fmt.Fprintf(tw, "\nquarter\tsamples\tRSS max\tRSS median\tlive heap max\tlive heap median\theap in use max\tsource actors (median)\n")
+	for i, q := range r.Quarters {
+		fmt.Fprintf(tw, "Q%d\t%d\t%d MiB\t%d MiB\t%d MiB\t%d MiB\t%d MiB\t%d\n", i+1, q.Samples,
+			q.MaxRSS>>20, q.MedianRSS>>20, q.MaxHeapLive>>20, q.MedianHeapLive>>20, q.MaxHeapInUse>>20, q.MedianActors)
+	}
+	verdict := "flat"
+	if !r.Flat {
+		verdict = "growing"
+	}
+	fmt.Fprintf(tw, "\nRSS: highest of Q4 / highest of Q2\t%d MiB / %d MiB: %s\n", r.Quarters[3].MaxRSS>>20, r.Quarters[1].MaxRSS>>20, verdict)
+	fmt.Fprintf(tw, "live heap per series in memory (Q4 median)\t%.0f bytes\n", r.HeapPerSeries)
+	fmt.Fprintf(tw, "peak RSS / broker process RSS at the end\t%d MiB / %d MiB\n", r.PeakRSS>>20, r.BrokerRSS>>20)
+	return tw.Flush()
+}

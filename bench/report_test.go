@@ -36,3 +36,33 @@ func TestResultWriteText(t *testing.T) {
 		t.Errorf("ceilings out of order:\n%s", out)
 	}
 }
+
+// A soak's samples fall into the quarter of the run they were taken in;
+// one taken as the run ends belongs to the last.
+func TestSoakQuarters(t *testing.T) {
+	mib := int64(1 << 20)
+	var samples []MemorySample
+	for i := range 9 {
+		samples = append(samples, MemorySample{At: time.Duration(i) * 10 * time.Second, RSS: int64(100+i) * mib, HeapLive: int64(i) * mib, Actors: int64(i)})
+	}
+	qs := quarters(samples, 80*time.Second)
+	want := [4][2]int64{{101, 101}, {103, 103}, {105, 105}, {108, 107}} // max and median RSS
+	for i, q := range qs {
+		if q.MaxRSS != want[i][0]*mib || q.MedianRSS != want[i][1]*mib {
+			t.Errorf("quarter %d: RSS max %d median %d MiB, want %v", i+1, q.MaxRSS/mib, q.MedianRSS/mib, want[i])
+		}
+	}
+	if qs[0].Samples != 2 || qs[3].Samples != 3 || qs[3].MedianActors != 7 {
+		t.Errorf("quarters %+v", qs)
+	}
+	r := &SoakResult{Quarters: qs, EventsSent: 5, EventsInPostgres: 5, Flat: false}
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"5 / 5", "Q4", "108 MiB / 103 MiB: growing"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/broker"
 	"github.com/eventops/eventops/loadgen"
 	"github.com/eventops/eventops/pglocal"
@@ -48,6 +49,8 @@ type Options struct {
 	LatencyFor   time.Duration
 	Probes       int
 	SkipCeilings bool
+	// Soak configures Soak.
+	Soak SoakOptions
 	// CPUProfile and MemProfile are files for the capacity run's profiles.
 	CPUProfile, MemProfile string
 	// Trace, when set, is written each stage's progress every second of
@@ -187,7 +190,21 @@ func (p *pipeline) rowsInserted() float64 {
 // awaitRows waits until the pipeline has written want metric rows, it
 // stops, or ctx ends.
 func (p *pipeline) awaitRows(ctx context.Context, want float64) error {
-	for p.rowsInserted() < want {
+	return p.await(ctx, func() bool { return p.rowsInserted() >= want })
+}
+
+// awaitReady waits until the pipeline answers ready (its stages run and
+// reach the broker and the database), it stops, or ctx ends.
+func (p *pipeline) awaitReady(ctx context.Context) error {
+	return p.await(ctx, func() bool {
+		_, err := api.Probe(ctx, p.api+"/readyz", time.Second)
+		return err == nil
+	})
+}
+
+// await polls done until it holds, the pipeline stops, or ctx ends.
+func (p *pipeline) await(ctx context.Context, done func() bool) error {
+	for !done() {
 		select {
 		case err := <-p.errc:
 			p.errc <- err
@@ -216,7 +233,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			return res, err
 		}
 	}
-	total, err := preload(ctx, &o, e)
+	total, err := preload(ctx, &o, e, loadgen.Options{Sources: o.Sources, Metrics: o.Metrics, Rounds: o.rounds(),
+		PerRecord: o.PerRecord, Keyed: true, Seed: 1})
 	if err != nil {
 		return res, err
 	}
@@ -262,12 +280,11 @@ func ceilings(ctx context.Context, o *Options, e *env) (map[string]Throughput, e
 	return out, nil
 }
 
-// preload loads the capacity run's events into the raw topic.
-func preload(ctx context.Context, o *Options, e *env) (int64, error) {
-	rounds := o.rounds()
-	gen := loadgen.NewGenerator(loadgen.Options{Sources: o.Sources, Metrics: o.Metrics, Rounds: rounds,
-		PerRecord: o.PerRecord, Keyed: true, Seed: 1}, time.Now())
-	o.say("loading %d events into %s…", rounds*int64(o.Sources*o.Metrics), tables.RawTopic)
+// preload loads the capacity run's backlog, lo's events, into the raw
+// topic.
+func preload(ctx context.Context, o *Options, e *env, lo loadgen.Options) (int64, error) {
+	gen := loadgen.NewGenerator(lo, time.Now())
+	o.say("loading %d events into %s…", lo.Rounds*int64(lo.Sources*lo.Metrics), tables.RawTopic)
 	sink, err := loadgen.NewKafkaSink(e.brokers)
 	if err != nil {
 		return 0, err
@@ -317,9 +334,10 @@ func capacity(ctx context.Context, o *Options, e *env, total int64, pl *Pipeline
 }
 
 // traceStages writes, every second, how many events each stage has
-// passed on: where a backlog forms is the stage that bounds the pipeline.
+// passed on (where a backlog forms is the stage that bounds the pipeline),
+// the Go heap's objects, live and not yet collected, and the RSS.
 func traceStages(ctx context.Context, w io.Writer, reg *prometheus.Registry, start time.Time) {
-	fmt.Fprintf(w, "%6s %10s %10s %10s %10s %8s\n", "t", "ingest", "features", "sink", "rows", "cpu%")
+	fmt.Fprintf(w, "%6s %10s %10s %10s %10s %8s %9s %9s\n", "t", "ingest", "features", "sink", "rows", "cpu%", "heap MiB", "RSS MiB")
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	cpu0, at0 := CPU(), time.Now()
@@ -329,12 +347,12 @@ func traceStages(ctx context.Context, w io.Writer, reg *prometheus.Registry, sta
 			return
 		case now := <-t.C:
 			cpu := CPU()
-			fmt.Fprintf(w, "%6.0f %10.0f %10.0f %10.0f %10.0f %8.0f\n", now.Sub(start).Seconds(),
+			fmt.Fprintf(w, "%6.0f %10.0f %10.0f %10.0f %10.0f %8.0f %9d %9d\n", now.Sub(start).Seconds(),
 				Sum(reg, "eventops_events_out_total", map[string]string{"stage": replica.StageIngest}),
 				Sum(reg, "eventops_feature_samples_total", nil),
 				Sum(reg, "eventops_events_in_total", map[string]string{"stage": replica.StageSink}),
 				Sum(reg, "eventops_store_rows_total", map[string]string{"table": "metrics", "outcome": "inserted"}),
-				float64(cpu-cpu0)/float64(now.Sub(at0))*100)
+				float64(cpu-cpu0)/float64(now.Sub(at0))*100, HeapObjects()>>20, RSS()>>20)
 			cpu0, at0 = cpu, now
 		}
 	}

@@ -23,6 +23,11 @@ type Options struct {
 	// tenant an API key may write.
 	Tenant  string
 	Sources int // per tenant, default 100
+	// Churn is how many sources of a tenant are replaced each round, as
+	// hosts come and go: round r's sources are the Sources consecutive ones
+	// from floor(r × Churn) on, so the oldest stop sending and as many new
+	// names appear (0: the same sources every round).
+	Churn   float64
 	Metrics int // per source, default 10
 	// Interval is the event-time spacing of one series (default 10 s).
 	Interval time.Duration
@@ -80,6 +85,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("out_of_order %v is not a share between 0 and 1", o.OutOfOrder)
 	case o.Malformed < 0 || o.Malformed > 1:
 		return fmt.Errorf("malformed %v is not a share between 0 and 1", o.Malformed)
+	case o.Churn < 0:
+		return fmt.Errorf("churn must not be negative")
 	case o.Jitter < 0:
 		return fmt.Errorf("jitter must not be negative")
 	case o.Tenant != "" && o.Tenants > 1:
@@ -104,6 +111,29 @@ func TenantName(t int) string { return fmt.Sprintf("tenant-%02d", t) }
 
 // SourceName names source s.
 func SourceName(s int) string { return fmt.Sprintf("host-%05d", s) }
+
+// firstSource is the index of the first source that reports in round.
+func (o Options) firstSource(round int64) int {
+	return int(float64(round) * o.Churn)
+}
+
+// SourcesSent is how many sources of a tenant have reported once the
+// first events events of a run of one tenant (with no records held back or
+// malformed) are sent: with churn, more than Sources.
+func (o Options) SourcesSent(events int64) int {
+	o = o.withDefaults(time.Time{})
+	perRound := int64(o.Sources * o.Metrics)
+	if events <= 0 {
+		return 0
+	}
+	last := (events - 1) / perRound // the round of the last event
+	inLast := int((events - last*perRound + int64(o.Metrics) - 1) / int64(o.Metrics))
+	seen := o.firstSource(last) + inLast
+	if last > 0 {
+		seen = max(seen, o.firstSource(last-1)+o.Sources)
+	}
+	return seen
+}
 
 // Event is one generated sample.
 type Event struct {
@@ -206,7 +236,7 @@ func (g *Generator) Next() (Record, bool) {
 // build makes the record of the next PerRecord events of the current source.
 func (g *Generator) build() Record {
 	o := &g.o
-	t, s := g.tenant, g.source
+	t, s := g.tenant, g.source+o.firstSource(g.round)
 	tenant, host := TenantName(t), SourceName(s)
 	if o.Tenant != "" {
 		tenant = o.Tenant

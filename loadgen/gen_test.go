@@ -87,3 +87,41 @@ func TestHTTPSinkUnpacksArrays(t *testing.T) {
 		t.Fatalf("%q", h.buf.Bytes())
 	}
 }
+
+// With churn, each round's sources slide on: the oldest stop sending and
+// as many new names report in their place.
+func TestChurnReplacesTheOldestSources(t *testing.T) {
+	o := Options{Sources: 4, Metrics: 2, Rounds: 5, Churn: 1.5, Seed: 1}
+	rounds := map[int64]map[int]bool{}
+	for _, r := range all(o) {
+		for _, ev := range r.Events {
+			if rounds[ev.Round] == nil {
+				rounds[ev.Round] = map[int]bool{}
+			}
+			rounds[ev.Round][ev.Source] = true
+			if want := SourceName(ev.Source); !bytes.Contains(r.Value, []byte(want)) {
+				t.Fatalf("record %s is not of %s", r.Value, want)
+			}
+		}
+	}
+	var sent int64
+	seen := map[int]bool{}
+	for _, r := range all(o) {
+		sent += int64(len(r.Events))
+		for _, ev := range r.Events {
+			seen[ev.Source] = true
+		}
+		if got := o.SourcesSent(sent); got != len(seen) {
+			t.Fatalf("after %d events: SourcesSent %d, %d sources reported", sent, got, len(seen))
+		}
+	}
+	for round, first := range map[int64]int{0: 0, 1: 1, 2: 3, 3: 4, 4: 6} {
+		got := rounds[round]
+		if len(got) != 4 || !got[first] || !got[first+3] {
+			t.Errorf("round %d: sources %v, want %d…%d", round, got, first, first+3)
+		}
+	}
+	if err := (Options{Churn: -1}).Validate(); err == nil {
+		t.Error("a negative churn accepted")
+	}
+}

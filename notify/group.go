@@ -170,6 +170,18 @@ func (g *Group[T]) NextAt(now time.Time) (time.Time, bool) {
 	return g.heldUntil, true
 }
 
+// Pending returns the alerts whose current status waits to be told.
+func (g *Group[T]) Pending() []Alert {
+	var out []Alert
+	for _, e := range g.entries {
+		if e.pending {
+			out = append(out, e.alert)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].EpisodeID < out[j].EpisodeID })
+	return out
+}
+
 // Due reports whether the group should flush at now.
 func (g *Group[T]) Due(now time.Time) bool {
 	at, ok := g.NextAt(now)

@@ -44,6 +44,9 @@ type pending struct {
 	back bool
 }
 
+// maxIdleQueue is the capacity a drained tracker keeps for reuse.
+const maxIdleQueue = 1 << 14
+
 // NewAcks returns an empty tracker that cannot hand records back.
 func NewAcks() *Acks { return &Acks{durable: map[string]int64{}} }
 
@@ -173,15 +176,22 @@ func (a *Acks) release() {
 		*p = pending{}
 		a.head++
 	}
-	// Reuse the slice once it is drained or mostly dead.
+	// Reuse the slice once it is drained or mostly dead; a slice a burst
+	// grew large is let go once drained. The entries the live ones were
+	// moved from are cleared: each holds an acknowledgement, and with it
+	// goka's context of its record and the fetched batch it lies in.
 	if a.head == len(a.queue) {
 		a.queue, a.head = a.queue[:0], 0
+		if cap(a.queue) > maxIdleQueue {
+			a.queue = nil
+		}
 		if a.idle != nil {
 			close(a.idle)
 			a.idle = nil
 		}
 	} else if a.head > 4096 && a.head > len(a.queue)/2 {
 		n := copy(a.queue, a.queue[a.head:])
+		clear(a.queue[n:])
 		a.queue, a.head = a.queue[:n], 0
 	}
 }

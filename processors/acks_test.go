@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/IBM/sarama"
 )
@@ -59,6 +61,47 @@ func TestAcksReleaseInOffsetOrder(t *testing.T) {
 	if released[len(released)-1] != 19 {
 		t.Fatalf("released %v", released)
 	}
+}
+
+// A released acknowledgement is not kept: it holds goka's context of its
+// record, and with it the fetched batch the record lies in. Records
+// released while others stay pending move the live ones down the queue;
+// the entries they moved from must not keep theirs.
+func TestReleasedAcknowledgementsAreLetGo(t *testing.T) {
+	a := NewAcks()
+	type record struct{ value [256]byte }
+	var later []weak.Pointer[record]
+	const n = 10000
+	for off := range int64(n) {
+		r := &record{}
+		if off >= 6000 {
+			later = append(later, weak.Make(r))
+		}
+		a.Add(off, "", func(error) { _ = r.value[0] })
+	}
+	// Releasing most of the queue moves the live rest down; releasing
+	// that, but the last, leaves one record pending.
+	for off := range int64(n - 1) {
+		a.Done(off)
+	}
+	if a.Pending() != 1 {
+		t.Fatalf("%d pending", a.Pending())
+	}
+	runtime.GC()
+	runtime.GC()
+	kept := 0
+	for _, w := range later[:len(later)-1] {
+		if w.Value() != nil {
+			kept++
+		}
+	}
+	if kept > 0 {
+		t.Fatalf("%d of %d released acknowledgements are still reachable", kept, len(later)-1)
+	}
+	if later[len(later)-1].Value() == nil {
+		t.Fatal("the pending acknowledgement was let go")
+	}
+	runtime.KeepAlive(a)
 }
 
 // session is a sarama session as far as a fence uses it: marks only move

@@ -15,6 +15,7 @@ import (
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/processors"
+	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/static"
 	"github.com/eventops/eventops/tables"
 )
@@ -153,6 +154,12 @@ func (w *wiring) buildNotify(context.Context) error {
 	notifier := actors.NewNotifier(w.system, actors.NotifierOptions{
 		Config: receivers, Store: w.db, ExternalURL: w.externalURL(), DrainTimeout: w.opts.Shutdown / 2,
 		UserAgent: w.opts.UserAgent, Registerer: w.reg, Logger: w.log,
+		FlapPolicy: func(id rules.RuleID) notify.FlapPolicy {
+			if r := w.rules.Current().Rule(id); r != nil {
+				return notify.PolicyOf(r.Flapping())
+			}
+			return notify.DefaultFlapPolicy
+		},
 	})
 	nt, err := processors.NewNotify(processors.NotifyOptions{Kafka: w.kafka, Target: notifier, Producer: w.records, Metrics: w.metrics, Logger: w.log})
 	if err != nil {

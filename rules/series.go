@@ -140,6 +140,108 @@ type SourceFeatures struct {
 	// scratch holds the buffers of window reads for all the series: they
 	// are read one at a time, so none keeps its own.
 	scratch features.Scratch
+	// recent are the newest samples noted (NoteSample), for explanations;
+	// nil until the first.
+	recent *recentRing
+}
+
+// recentSamples is how many samples a source's ring keeps, across its
+// series: the newest few of the metrics its rules read, with their origin.
+const recentSamples = 8
+
+// recentRing holds the newest samples noted for a source, oldest
+// overwritten first. It is per source, not per series: a few dozen bytes
+// per sample and a fixed number of them.
+type recentRing struct {
+	topic string // of every origin: samples come from one raw topic
+	next  int
+	s     [recentSamples]recentSample
+}
+
+type recentSample struct {
+	ser       *features.Series // nil: an empty slot
+	ts        int64
+	v         float64
+	offset    int64
+	partition int32
+}
+
+// NoteSample remembers a sample just applied to ser (a series Set here) and
+// the record it came in, so that explanations can list it with its origin
+// (a partition below 0 names no record: the sample is listed without).
+// Only the newest recentSamples of the source are kept: callers note the
+// samples of metrics rules read.
+func (s *SourceFeatures) NoteSample(ser *features.Series, tsMilli int64, v float64, origin SampleOrigin) {
+	if s.recent == nil {
+		s.recent = &recentRing{}
+	}
+	r := s.recent
+	r.topic = origin.Topic
+	r.s[r.next] = recentSample{ser: ser, ts: tsMilli, v: v, offset: origin.Offset, partition: origin.Partition}
+	r.next = (r.next + 1) % recentSamples
+}
+
+// Coverage implements SeriesDetails: the sample count and event-time range
+// of a window of a series; window 0 is its newest sample.
+func (s *SourceFeatures) Coverage(metric string, tags []Label, window time.Duration) (count, from, to int64, ok bool) {
+	ser := s.Get(metric, tags)
+	if ser == nil {
+		return 0, 0, 0, false
+	}
+	if window == 0 {
+		ts, _, ok := ser.Last()
+		return 1, ts, ts, ok
+	}
+	return ser.Coverage(window)
+}
+
+// AppendRecent implements SeriesDetails from the samples noted: the newest
+// n of the series, newest first, with their origins.
+func (s *SourceFeatures) AppendRecent(dst []SampleReading, metric string, tags []Label, n int) []SampleReading {
+	ser := s.Get(metric, tags)
+	if ser == nil || n <= 0 {
+		return dst
+	}
+	r, found := s.recent, false
+	if r == nil {
+		r = &recentRing{}
+	}
+	for i := range recentSamples {
+		if n == 0 {
+			break
+		}
+		e := &r.s[(r.next-1-i+2*recentSamples)%recentSamples]
+		if e.ser != ser {
+			continue
+		}
+		sr := SampleReading{Metric: metric, Value: features.Float(e.v), At: Timestamp(e.ts)}
+		if e.partition >= 0 {
+			sr.Origin = &SampleOrigin{Topic: r.topic, Partition: e.partition, Offset: e.offset}
+		}
+		dst = append(dst, sr)
+		n--
+		found = true
+	}
+	if !found {
+		// Samples of other series took the ring: the newest sample is
+		// still known, without its record.
+		if ts, v, ok := ser.Last(); ok {
+			dst = append(dst, SampleReading{Metric: metric, Value: features.Float(v), At: Timestamp(ts)})
+		}
+	}
+	return dst
+}
+
+// forgetRecent drops the noted samples of ser.
+func (s *SourceFeatures) forgetRecent(ser *features.Series) {
+	if s.recent == nil || ser == nil {
+		return
+	}
+	for i := range s.recent.s {
+		if s.recent.s[i].ser == ser {
+			s.recent.s[i] = recentSample{}
+		}
+	}
 }
 
 // of returns the series of metric.
@@ -182,6 +284,7 @@ func (s *SourceFeatures) Set(metric string, tags []Label, ser *features.Series) 
 // Delete forgets the series of metric with tags.
 func (s *SourceFeatures) Delete(metric string, tags []Label) {
 	if i, ok := s.find(metric, tags); ok {
+		s.forgetRecent(s.of(metric)[i].ser)
 		s.last = nil
 		s.byMetric[metric] = slices.Delete(s.byMetric[metric], i, i+1)
 		if len(s.byMetric[metric]) == 0 {

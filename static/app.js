@@ -231,7 +231,10 @@ function renderAlert(item) {
   const summary = el('div', 'summary', ann.summary || a.message || '');
   const trail = el('div', 'trail', item.trail.join(' → ') + (a.value !== undefined && a.value !== null ? ' · value ' + fmt(a.value) : '') +
     (a.severity ? ' · ' + a.severity : ''));
-  li.replaceChildren(top, summary, trail, activityView(item));
+  li.replaceChildren(top, summary, trail);
+  const why = explanationView(a);
+  if (why) li.append(why);
+  li.append(activityView(item));
   li.onclick = () => selectSource(a.host);
 }
 

@@ -10,12 +10,11 @@ import (
 	"github.com/eventops/eventops/store/storetest"
 )
 
-// The benchmark's smoke run: every figure is measured, so `eventops bench`
-// does not rot between the runs that fill BENCHMARKS.md.
-func TestBenchSmoke(t *testing.T) {
-	t.Parallel()
-	brokertest.NeedsBroker(t)
-	cmd := exec.Command(eventopsBinary(t), "bench", "--quick", "--json", "--data-dir", t.TempDir())
+// runBench runs eventops bench with args on PostgreSQL and returns its
+// JSON report.
+func runBench(t *testing.T, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(eventopsBinary(t), append(append([]string{"bench"}, args...), "--json", "--data-dir", t.TempDir())...)
 	cmd.Env = append(cmd.Environ(), "DATABASE_URL="+storetest.Server(t))
 	out, err := cmd.Output()
 	if err != nil {
@@ -23,8 +22,17 @@ func TestBenchSmoke(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = ee.Stderr
 		}
-		t.Fatalf("eventops bench --quick: %v\n%s", err, stderr)
+		t.Fatalf("eventops bench %v: %v\n%s", args, err, stderr)
 	}
+	return out
+}
+
+// The benchmark's smoke run: every figure is measured, so `eventops bench`
+// does not rot between the runs that fill BENCHMARKS.md.
+func TestBenchSmoke(t *testing.T) {
+	t.Parallel()
+	brokertest.NeedsBroker(t)
+	out := runBench(t, "--quick")
 	var res bench.Result
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -43,5 +51,47 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if l := res.Latency; l.Alerts == 0 || l.AlertP50 <= 0 || l.RowP50 <= 0 {
 		t.Errorf("latency %+v", l)
+	}
+}
+
+// A short soak with hosts coming and going: everything sent reaches
+// PostgreSQL, hosts that stop leave memory, and the memory of each quarter
+// is reported. Its figures (and so its verdict) are the machine's; what is
+// checked here is what the load decides.
+func TestBenchSoak(t *testing.T) {
+	t.Parallel()
+	brokertest.NeedsBroker(t)
+	out := runBench(t, "--soak", "15s", "--series", "20000", "--churn", "4", "--rate", "3000", "--idle-timeout", "2s")
+	var res bench.SoakResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if res.EventsSent == 0 || res.EventsInPostgres != res.EventsSent {
+		t.Errorf("%d events sent, %d in PostgreSQL", res.EventsSent, res.EventsInPostgres)
+	}
+	if res.Capacity != nil || res.Rate != 3000 {
+		t.Errorf("rate %v (capacity %+v), want the 3000 given", res.Rate, res.Capacity)
+	}
+	// 20,000 series over a quarter of a minute at 400% a minute: 1,000
+	// hosts at a time, and new ones in every round after the first.
+	if res.ActiveHosts != 1000 || res.Hosts <= res.ActiveHosts || res.Series != int64(res.Hosts)*10 {
+		t.Errorf("%d hosts at a time, %d over the run, %d series", res.ActiveHosts, res.Hosts, res.Series)
+	}
+	if res.Evictions == 0 {
+		t.Error("no source actor left memory")
+	}
+	for i, q := range res.Quarters {
+		if q.Samples == 0 || q.MaxRSS <= 0 || q.MedianRSS > q.MaxRSS || q.MaxHeapLive <= 0 || q.MedianActors <= 0 {
+			t.Errorf("quarter %d: %+v", i+1, q)
+		}
+	}
+	var shape map[string]json.RawMessage
+	if err := json.Unmarshal(out, &shape); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"events_sent", "events_in_postgres", "source_actors_evicted", "source_actors_at_end", "quarters", "flat", "samples", "churn_per_minute", "idle_timeout_ns"} {
+		if _, ok := shape[key]; !ok {
+			t.Errorf("no %q in the JSON report: %s", key, out)
+		}
 	}
 }

@@ -18,6 +18,7 @@ type benchFlags struct {
 	jsonOut bool
 	trace   bool
 	stage   string
+	idle    time.Duration
 }
 
 func (f *benchFlags) bind(fs *flag.FlagSet) {
@@ -36,6 +37,11 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.stage, "stage", "", "measure one stage alone instead of the pipeline: features (beside a bare goka processor over the same signals)")
 	fs.StringVar(&f.o.CPUProfile, "cpuprofile", "", "write a CPU profile of the capacity run to this file (go tool pprof)")
 	fs.StringVar(&f.o.MemProfile, "memprofile", "", "write a heap profile at the end of the capacity run to this file")
+	fs.DurationVar(&f.o.Soak.For, "soak", 0, "instead of the benchmark, a soak of this length: a steady live load while hosts come and go, with memory sampled and reported by quarter")
+	fs.Int64Var(&f.o.Soak.Series, "series", 1_000_000, "soak: series reporting over the whole run (hosts × --metrics)")
+	fs.Float64Var(&f.o.Soak.Rate, "rate", 0, "soak: events per second (0: half the sustained rate, measured first over --events)")
+	fs.Float64Var(&f.o.Soak.Churn, "churn", 0.05, "soak: share of the hosts reporting at a time that stop each minute, replaced by new host names")
+	fs.DurationVar(&f.idle, "idle-timeout", time.Minute, "soak: how long an idle source stays in memory (replaces source_idle_timeout)")
 }
 
 func benchCommand() command {
@@ -58,6 +64,9 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	if o.Events <= 0 || o.Sources <= 0 || o.Metrics <= 0 || o.PerRecord <= 0 {
 		return usageError{"--events, --sources, --metrics and --per-record must be positive"}
 	}
+	if f.o.Soak.For < 0 || (f.o.Soak.For > 0 && (f.o.Soak.Series < int64(o.Metrics) || f.o.Soak.Churn < 0 || f.o.Soak.Rate < 0 || f.idle <= 0 || f.stage != "")) {
+		return usageError{"--soak needs --series of at least --metrics, a positive --idle-timeout, --churn and --rate not negative, and no --stage"}
+	}
 	if f.stage != "" && f.stage != replica.StageFeatures {
 		return usageError{fmt.Sprintf("--stage %q: the stage measured alone is features", f.stage)}
 	}
@@ -76,11 +85,17 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	o.Binary, o.DataDir, o.DatabaseURL = exe, cfg.DataDir, cfg.DatabaseURL
 	o.Replica = replicaOptions(cfg, nil, o.Logger)
 	var res report
-	if f.stage != "" {
+	switch {
+	case o.Soak.For > 0:
+		o.Replica.SourceIdle = f.idle
+		var r bench.SoakResult
+		r, err = bench.Soak(ctx, *o)
+		res = &r
+	case f.stage != "":
 		var r bench.StageReport
 		r, err = bench.RunStage(ctx, *o)
 		res = &r
-	} else {
+	default:
 		var r bench.Result
 		r, err = bench.Run(ctx, *o)
 		res = &r

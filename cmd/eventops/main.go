@@ -45,6 +45,8 @@ func commands() []command {
 			keys: []string{"database_url"}, run: runMigrate},
 		{name: "rules", args: "check|test FILE...", summary: "check rule files, or run rule unit tests",
 			keys: []string{}, run: runRules},
+		{name: "alerting", args: "check FILE...", summary: "check receivers files (routes, receivers, inhibit_rules, time_intervals)",
+			keys: []string{}, run: runAlerting},
 		loadgenCommand(),
 		keysCommand(),
 		healthcheckCommand(),
