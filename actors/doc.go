@@ -76,6 +76,14 @@
 //     the transition settles, so a restart or the partition's next owner
 //     decides as this process would have. A resolved inhibition source's
 //     transition settles only once the alerts it releases are delivered.
+//   - An acknowledged episode is left out of repeat_interval reminders: a
+//     group asks the notifier's ack hook (notifier_ack.go) at repeat time,
+//     and the hook reads alert_acks in PostgreSQL, where the API writes
+//     every ack. Acks are read rather than consumed from a topic because
+//     the replica that takes an ack and the one that owns the episode's
+//     partition may differ, and an ack matters only when a reminder falls
+//     due: a read then needs no state to rebuild after a restart or a
+//     rebalance. A failed read sends the reminder.
 //
 // # Why a source actor writes goka's table itself
 //
