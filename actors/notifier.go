@@ -252,14 +252,14 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 				h.refused = n.m.refused.WithLabelValues(h.receiver, h.integration)
 				h.queued = n.m.queued.WithLabelValues(h.receiver, h.integration)
 				ha := &hookActor{h: h, groups: map[string]*hookGroup{}}
-				h.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ha }))
+				h.pid = system.Root.Spawn(props(notifyDispatcher, ha))
 				n.hooks[r.Name] = append(n.hooks[r.Name], h)
 				n.all = append(n.all, h)
 			}
 		}
 	}
 	ia := &intakeActor{n: n}
-	n.intake = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ia }))
+	n.intake = system.Root.Spawn(props(notifyDispatcher, ia))
 	return n
 }
 

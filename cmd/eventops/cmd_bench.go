@@ -28,7 +28,7 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.IntVar(&f.o.Metrics, "metrics", 10, "metrics per source")
 	fs.IntVar(&f.o.PerRecord, "per-record", 1, "events per raw record (an agent sending a source's metrics together: set it to --metrics)")
 	fs.DurationVar(&f.o.LatencyFor, "latency-duration", 20*time.Second, "length of the latency run at half the sustained rate")
-	fs.IntVar(&f.o.Probes, "probes", 100, "alerts timed in the latency run")
+	fs.IntVar(&f.o.Probes, "probes", 1000, "probe events sent evenly over the latency run, each timed to its alert and its row")
 	fs.BoolVar(&f.quick, "quick", false, "a smoke run of a few seconds (CI)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the results as JSON")
 	fs.BoolVar(&f.o.Keep, "keep-data", false, "keep the data directory afterwards")
@@ -59,7 +59,7 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	o := &f.o
 	if f.quick {
 		o.Events, o.CeilingEvents, o.Sources, o.Metrics = 20_000, 20_000, 200, 10
-		o.LatencyFor, o.Probes = 3*time.Second, 5
+		o.LatencyFor, o.Probes = 3*time.Second, 30
 	}
 	if o.Events <= 0 || o.Sources <= 0 || o.Metrics <= 0 || o.PerRecord <= 0 {
 		return usageError{"--events, --sources, --metrics and --per-record must be positive"}
