@@ -30,7 +30,21 @@ type NotifyStore interface {
 	ActiveSilences(ctx context.Context, tenant string, at time.Time) ([]store.Silence, error)
 	SentNotifications(ctx context.Context, tenant, episodeID string) ([]store.SentState, error)
 	RecordNotifications(ctx context.Context, ns []store.Notification) error
+	// FiringAlerts and SetFiring keep the firing alerts that take part in
+	// inhibition: the notifier's memory of them outlives it.
+	FiringAlerts(ctx context.Context, tenant string, limit int) ([]store.FiringAlert, error)
+	SetFiring(ctx context.Context, tenant, episodeID string, alert []byte) error
+	LogNotifications(ctx context.Context, es []store.LogEntry) error
+	// FlapState, SetFlapState and FlappingAlerts keep what the notifier
+	// counts to tell a flapping alert.
+	FlapState(ctx context.Context, tenant, fingerprint string) ([]byte, error)
+	SetFlapState(ctx context.Context, tenant, fingerprint string, state []byte, flapping bool) error
+	FlappingAlerts(ctx context.Context, limit int) ([]store.FlapState, error)
 }
+
+// maxFiringAlerts bounds the firing alerts of a tenant read to decide an
+// inhibition.
+const maxFiringAlerts = 10_000
 
 // ErrUndelivered is what a transition's done function gets when the
 // notifier hands it back undelivered: its partition's session ended, or
@@ -43,6 +57,9 @@ type NotifierOptions struct {
 	// Config is the receiver file; nil sends nothing.
 	Config *notify.Config
 	Store  NotifyStore
+	// Acks tells which episodes are acknowledged, asked before a
+	// repeat_interval reminder (default: Store, when it reads acks).
+	Acks AckReader
 	// ExternalURL is the base of links when the file names none.
 	ExternalURL string
 	// Client sends the webhooks (default: a client of its own; each
@@ -61,6 +78,9 @@ type NotifierOptions struct {
 	// what the notifier holds to settle (default 10 s): batches being sent
 	// finish, the rest is handed back as the stage's partitions end.
 	DrainTimeout time.Duration
+	// FlapPolicy returns the flapping policy of a rule (default:
+	// notify.DefaultFlapPolicy for every rule).
+	FlapPolicy func(rules.RuleID) notify.FlapPolicy
 	// Now is the clock (default time.Now).
 	Now        func() time.Time
 	UserAgent  string
@@ -96,6 +116,9 @@ func (o NotifierOptions) defaults() NotifierOptions {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.FlapPolicy == nil {
+		o.FlapPolicy = func(rules.RuleID) notify.FlapPolicy { return notify.DefaultFlapPolicy }
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = "eventops"
@@ -157,6 +180,12 @@ type Notifier struct {
 	// the silence (its id and updated_at), not on every transition.
 	parsedMu sync.Mutex
 	parsed   map[string]parsedSilence
+	// acks is asked at repeat time which episodes are acknowledged.
+	acks *ackHook
+	// flapTimers end the flapping of alerts that settle without another
+	// transition, by tenant/fingerprint.
+	flapMu     sync.Mutex
+	flapTimers map[string]*time.Timer
 }
 
 type parsedSilence struct {
@@ -183,11 +212,11 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{opts: opts, system: system, hooks: map[string][]*hook{}, ctx: ctx, cancel: cancel, parsed: map[string]parsedSilence{},
 		intakeSlots: make(chan struct{}, opts.IntakeCapacity), sessions: map[context.Context]struct{}{},
-		idle: make(chan struct{}, 1), externalURL: opts.ExternalURL}
+		idle: make(chan struct{}, 1), externalURL: opts.ExternalURL, flapTimers: map[string]*time.Timer{}}
 	n.m = notifierMetrics{
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_notify_transitions_total",
-			Help: "Alert transitions the notify stage handled, by outcome (not_notified: pending or inactive; unrouted; silenced; queued: handed to the webhooks' queues).",
+			Help: "Alert transitions the notify stage handled, by outcome (not_notified: pending or inactive; unrouted; silenced; inhibited; flapping: held while the alert flaps; queued: handed to the webhooks' queues).",
 		}, []string{"outcome"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_notify_refused_total",
@@ -208,6 +237,7 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 			Name: "eventops_notify_lookup_errors_total", Help: "Failed reads of silences or sent notifications (retried).",
 		}),
 	}
+	n.acks = newAckHook(opts)
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(n.m.transitions, n.m.refused, n.m.handedBack, n.m.queued, n.m.requests, n.m.lookupErrors)
 	}
@@ -251,6 +281,50 @@ func (n *Notifier) Notify(session context.Context, tr *rules.Transition, done fu
 		done(nil)
 		return
 	}
+	n.enqueue(&intakeReq{alert: a, session: session}, done)
+}
+
+// enqueue hands req to the intake; a flapping exit (req.flapExit) finds
+// its targets there.
+func (n *Notifier) enqueue(req *intakeReq, done func(error)) {
+	if !req.flapExit {
+		req.targets = n.targets(req.alert)
+		req.inhibition = n.inhibits(req.alert)
+		if len(req.targets) == 0 && !req.inhibition {
+			n.m.transitions.WithLabelValues("unrouted").Inc()
+			done(nil)
+			return
+		}
+	}
+	targets, session := req.targets, req.session
+	// The intake holds a share of the ticket of its own until it is done
+	// with the transition, so that the alerts it releases (inhibited by
+	// it) can join the ticket before it settles.
+	tk := &ticket{n: n, left: len(targets) + 1, done: done}
+	req.ticket = tk
+	n.outstanding.Add(1)
+	select {
+	case n.intakeSlots <- struct{}{}:
+	case <-session.Done():
+		tk.handBack(len(targets) + 1)
+		return
+	case <-n.ctx.Done():
+		tk.handBack(len(targets) + 1)
+		return
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		<-n.intakeSlots
+		tk.handBack(len(targets) + 1)
+		return
+	}
+	n.watch(session)
+	n.system.Root.Send(n.intake, req)
+}
+
+// targets returns the webhooks of the routes a goes to.
+func (n *Notifier) targets(a notify.Alert) []target {
 	var targets []target
 	if n.opts.Config != nil {
 		for _, r := range n.opts.Config.Route.Match(a.Labels) {
@@ -259,31 +333,17 @@ func (n *Notifier) Notify(session context.Context, tr *rules.Transition, done fu
 			}
 		}
 	}
-	if len(targets) == 0 {
-		n.m.transitions.WithLabelValues("unrouted").Inc()
-		done(nil)
-		return
+	return targets
+}
+
+// inhibits reports whether a takes part in inhibition, as a source or a
+// target.
+func (n *Notifier) inhibits(a notify.Alert) bool {
+	if n.opts.Config == nil {
+		return false
 	}
-	tk := &ticket{n: n, left: len(targets), done: done}
-	n.outstanding.Add(1)
-	select {
-	case n.intakeSlots <- struct{}{}:
-	case <-session.Done():
-		tk.handBack(len(targets))
-		return
-	case <-n.ctx.Done():
-		tk.handBack(len(targets))
-		return
-	}
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	if n.closed {
-		<-n.intakeSlots
-		tk.handBack(len(targets))
-		return
-	}
-	n.watch(session)
-	n.system.Root.Send(n.intake, &intakeReq{alert: a, session: session, targets: targets, ticket: tk})
+	rs := n.opts.Config.InhibitRules
+	return notify.IsSource(rs, a) || notify.IsTarget(rs, a)
 }
 
 // watch withdraws what the webhooks hold of session's transitions once it
@@ -310,7 +370,21 @@ func (n *Notifier) watch(session context.Context) {
 // rushed out: a transition waiting for group_wait is read again by the
 // next owner (or on the next start), which sends it in its own time.
 func (n *Notifier) Run(ctx context.Context) error {
+	rearmed := make(chan struct{})
+	go func() {
+		defer close(rearmed)
+		if n.Sends() {
+			n.rearmFlapping(ctx)
+		}
+	}()
 	<-ctx.Done()
+	<-rearmed
+	n.flapMu.Lock()
+	for _, t := range n.flapTimers {
+		t.Stop()
+	}
+	clear(n.flapTimers)
+	n.flapMu.Unlock()
 	deadline := time.NewTimer(n.opts.DrainTimeout)
 	defer deadline.Stop()
 wait:
@@ -377,6 +451,14 @@ func (t *ticket) settle(err error) {
 	}
 }
 
+// add gives the ticket n more targets; the caller holds a share of it
+// still, so it has not settled.
+func (t *ticket) add(n int) {
+	t.mu.Lock()
+	t.left += n
+	t.mu.Unlock()
+}
+
 // handBack settles n of the ticket's targets undelivered.
 func (t *ticket) handBack(n int) {
 	for range n {
@@ -420,7 +502,12 @@ type (
 		alert   notify.Alert
 		session context.Context
 		targets []target
-		ticket  *ticket
+		// inhibition: the alert is an inhibition source or target.
+		inhibition bool
+		// flapExit: no transition; the alert of tenant and fingerprint
+		// may have settled.
+		flapExit bool
+		ticket   *ticket
 	}
 	admit struct {
 		alert                    notify.Alert
@@ -460,38 +547,140 @@ func (a *intakeActor) Receive(c actor.Context) {
 
 // admit looks the transition up and hands it to each webhook it goes to,
 // once that webhook's queue has room for it. It hands the transition back
-// when its session ends (or the notifier stops) first.
+// when its session ends (or the notifier stops) first. An inhibited
+// firing transition is logged and settled; a resolved inhibition source
+// releases the firing alerts it inhibited, whose deliveries join its
+// ticket.
 func (n *Notifier) admit(m *intakeReq) {
+	if m.flapExit {
+		n.admitFlapExit(m)
+		return
+	}
+	tk, a := m.ticket, m.alert
 	silences, sent, err := n.lookup(m)
 	if err != nil {
-		m.ticket.handBack(len(m.targets))
+		tk.handBack(len(m.targets) + 1)
 		return
 	}
-	if s, muted := n.silencedBy(silences, m.alert); muted {
-		n.m.transitions.WithLabelValues("silenced").Inc()
-		n.opts.Logger.Info("alert silenced", "tenant", m.alert.Tenant, "alertname", m.alert.Labels["alertname"],
-			"host", m.alert.Labels["host"], "state", m.alert.Status, "episode", m.alert.EpisodeID, "silence", s)
-		for range m.targets {
-			m.ticket.settle(nil)
+	var firing []notify.Alert
+	if m.inhibition {
+		if firing, err = n.inhibitionState(m, true); err != nil {
+			tk.handBack(len(m.targets) + 1)
+			return
 		}
+	}
+	if len(m.targets) > 0 {
+		ev, policy, err := n.observeFlapping(m.session, a)
+		if err != nil {
+			tk.handBack(len(m.targets) + 1)
+			return
+		}
+		switch ev {
+		case notify.FlapHeld:
+			n.withhold(m, a, store.OutcomeFlapping, "held: the alert is flapping ("+policy.String()+")")
+			return
+		case notify.FlapEnter, notify.FlapExit:
+			a = notify.FlapSummary(a, policy, ev == notify.FlapEnter)
+			why := "started flapping (" + policy.String() + "): this notification is the summary; the next are held until it settles"
+			if ev == notify.FlapExit {
+				why = "stopped flapping: this notification is the summary of its state now"
+				sent = summaryOpen(a, m.targets, sent)
+			}
+			if err := n.decided(m.session, a, m.targets, store.OutcomeFlapping, why); err != nil {
+				tk.handBack(len(m.targets) + 1)
+				return
+			}
+		}
+	}
+	if a.Status == notify.StatusFiring && len(m.targets) > 0 {
+		if src, ok := notify.InhibitedBy(n.opts.Config.InhibitRules, firing, a); ok {
+			n.opts.Logger.Info("alert inhibited", "tenant", a.Tenant, "alertname", a.Labels["alertname"], "host", a.Labels["host"],
+				"episode", a.EpisodeID, "by", src.EpisodeID)
+			n.withhold(m, a, store.OutcomeInhibited, notify.InhibitionReason(n.opts.Config.InhibitRules, src, a))
+			return
+		}
+	}
+	if !n.dispatch(m.session, a, m.targets, silences, sent, tk) {
+		tk.settle(ErrUndelivered)
 		return
+	}
+	if m.inhibition && a.Status == notify.StatusResolved {
+		for _, r := range notify.Released(n.opts.Config.InhibitRules, firing, a) {
+			targets := n.targets(r)
+			if len(targets) == 0 {
+				continue
+			}
+			n.opts.Logger.Info("inhibiting alert resolved: inhibited alert sent", "tenant", r.Tenant, "alertname", r.Labels["alertname"],
+				"host", r.Labels["host"], "episode", r.EpisodeID, "source", a.EpisodeID)
+			var rsent []store.SentState
+			err := n.retry(m.session, "reading sent notifications", func(ctx context.Context) (err error) {
+				rsent, err = n.opts.Store.SentNotifications(ctx, r.Tenant, r.EpisodeID)
+				return err
+			})
+			if err != nil {
+				tk.handBack(1)
+				return
+			}
+			tk.add(len(targets))
+			if !n.dispatch(m.session, r, targets, silences, rsent, tk) {
+				tk.settle(ErrUndelivered)
+				return
+			}
+		}
+	}
+	tk.settle(nil)
+}
+
+// withhold settles m without sending it, once its decision (outcome,
+// reason) is logged for each target; it hands m back when the log cannot
+// be written before its session ends.
+func (n *Notifier) withhold(m *intakeReq, a notify.Alert, outcome, reason string) {
+	n.m.transitions.WithLabelValues(outcome).Inc()
+	if err := n.decided(m.session, a, m.targets, outcome, reason); err != nil {
+		m.ticket.handBack(len(m.targets) + 1)
+		return
+	}
+	for range len(m.targets) + 1 {
+		m.ticket.settle(nil)
+	}
+}
+
+// dispatch hands a to each of its targets, or settles them when a
+// silence mutes it. It returns false when it handed the rest back.
+func (n *Notifier) dispatch(session context.Context, a notify.Alert, targets []target, silences []store.Silence, sent []store.SentState, tk *ticket) bool {
+	if len(targets) == 0 {
+		return true
+	}
+	if s, muted := n.silencedBy(silences, a); muted {
+		n.m.transitions.WithLabelValues("silenced").Inc()
+		n.opts.Logger.Info("alert silenced", "tenant", a.Tenant, "alertname", a.Labels["alertname"],
+			"host", a.Labels["host"], "state", a.Status, "episode", a.EpisodeID, "silence", s)
+		if err := n.decided(session, a, targets, store.OutcomeSilenced, "silenced by silence "+s); err != nil {
+			tk.handBack(len(targets))
+			return false
+		}
+		for range targets {
+			tk.settle(nil)
+		}
+		return true
 	}
 	n.m.transitions.WithLabelValues("queued").Inc()
-	for i, t := range m.targets {
+	for i, t := range targets {
 		h := t.hook
-		ok, err := h.reserve(m.session)
+		ok, err := h.reserve(session)
 		if err != nil {
-			m.ticket.handBack(len(m.targets) - i)
-			return
+			tk.handBack(len(targets) - i)
+			return false
 		}
 		if !ok {
 			h.refused.Inc()
 			n.opts.Logger.Warn("queue of a failing webhook full: transition refused", "receiver", h.receiver, "integration", h.integration,
-				"tenant", m.alert.Tenant, "alertname", m.alert.Labels["alertname"], "episode", m.alert.EpisodeID, "state", m.alert.Status)
-			m.ticket.settle(nil)
+				"tenant", a.Tenant, "alertname", a.Labels["alertname"], "episode", a.EpisodeID, "state", a.Status)
+			n.logBestEffort(logEntry(a, h, "", store.OutcomeRefused, "the queue of a failing webhook is full", true))
+			tk.settle(nil)
 			continue
 		}
-		ad := &admit{alert: m.alert, route: t.route, tok: &token{hook: h, ticket: m.ticket, session: m.session}}
+		ad := &admit{alert: a, route: t.route, tok: &token{hook: h, ticket: tk, session: session}}
 		for _, s := range sent {
 			if s.Receiver == h.receiver && s.Integration == h.integration {
 				ad.firingSent = ad.firingSent || s.State == notify.StatusFiring
@@ -500,39 +689,280 @@ func (n *Notifier) admit(m *intakeReq) {
 		}
 		n.system.Root.Send(h.pid, ad)
 	}
+	return true
 }
 
-// lookup reads the tenant's silences and what was sent of the episode,
-// retrying failures until they succeed or the transition's session ends
-// or the notifier stops (ErrUndelivered).
-func (n *Notifier) lookup(m *intakeReq) ([]store.Silence, []store.SentState, error) {
-	ctx, cancel := context.WithCancel(m.session)
+// inhibitionState returns the tenant's firing alerts as they were before
+// m (m's own included when it was firing) and, with record, records m's
+// alert as firing or no longer firing.
+func (n *Notifier) inhibitionState(m *intakeReq, record bool) ([]notify.Alert, error) {
+	a := m.alert
+	var rows []store.FiringAlert
+	err := n.retry(m.session, "reading firing alerts", func(ctx context.Context) (err error) {
+		rows, err = n.opts.Store.FiringAlerts(ctx, a.Tenant, maxFiringAlerts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	firing := make([]notify.Alert, 0, len(rows))
+	for _, r := range rows {
+		var f notify.Alert
+		if err := json.Unmarshal(r.Alert, &f); err != nil || f.Tenant != a.Tenant {
+			n.opts.Logger.Error("a recorded firing alert does not decode; ignored", "tenant", a.Tenant, "episode", r.EpisodeID, "err", err)
+			continue
+		}
+		firing = append(firing, f)
+	}
+	if !record {
+		return firing, nil
+	}
+	var body []byte
+	if a.Status == notify.StatusFiring {
+		if body, err = json.Marshal(a); err != nil {
+			return nil, err
+		}
+	}
+	err = n.retry(m.session, "recording a firing alert", func(ctx context.Context) error {
+		return n.opts.Store.SetFiring(ctx, a.Tenant, a.EpisodeID, body)
+	})
+	return firing, err
+}
+
+// observeFlapping counts a's transition in its alert's flapping state,
+// stored before the transition settles, and arms the timer that ends the
+// flapping of an alert that settles without another transition.
+func (n *Notifier) observeFlapping(session context.Context, a notify.Alert) (notify.FlapEvent, notify.FlapPolicy, error) {
+	policy := n.opts.FlapPolicy(a.RuleID)
+	st, err := n.flapState(session, a.Tenant, a.Fingerprint)
+	if err != nil {
+		return notify.FlapNone, policy, err
+	}
+	next, ev := policy.Observe(st, a, a.At)
+	if ev == notify.FlapNone && len(next.Changes) == len(st.Changes) && next.Status == st.Status {
+		return ev, policy, nil
+	}
+	body, err := json.Marshal(next)
+	if err != nil {
+		return notify.FlapNone, policy, err
+	}
+	err = n.retry(session, "recording the flapping state of an alert", func(ctx context.Context) error {
+		return n.opts.Store.SetFlapState(ctx, a.Tenant, a.Fingerprint, body, next.Flapping)
+	})
+	if err != nil {
+		return notify.FlapNone, policy, err
+	}
+	if next.Flapping {
+		n.armFlapExit(a.Tenant, a.Fingerprint, next.QuietAt())
+	}
+	return ev, policy, nil
+}
+
+// flapState reads the flapping state of a tenant's alert.
+func (n *Notifier) flapState(session context.Context, tenant, fingerprint string) (notify.FlapState, error) {
+	var st notify.FlapState
+	var raw []byte
+	err := n.retry(session, "reading the flapping state of an alert", func(ctx context.Context) (err error) {
+		raw, err = n.opts.Store.FlapState(ctx, tenant, fingerprint)
+		return err
+	})
+	if err != nil || raw == nil {
+		return st, err
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		n.opts.Logger.Error("a flapping state does not decode; it starts again", "tenant", tenant, "fingerprint", fingerprint, "err", err)
+		return notify.FlapState{}, nil
+	}
+	return st, nil
+}
+
+// armFlapExit (re)sets the timer that looks at a flapping alert at at.
+func (n *Notifier) armFlapExit(tenant, fingerprint string, at time.Time) {
+	key := tenant + "/" + fingerprint
+	n.flapMu.Lock()
+	defer n.flapMu.Unlock()
+	if t := n.flapTimers[key]; t != nil {
+		t.Stop()
+	}
+	n.flapTimers[key] = time.AfterFunc(max(at.Sub(n.opts.Now()), 0), func() {
+		n.flapMu.Lock()
+		delete(n.flapTimers, key)
+		n.flapMu.Unlock()
+		n.enqueue(&intakeReq{alert: notify.Alert{Tenant: tenant, Fingerprint: fingerprint}, session: n.ctx, flapExit: true}, func(err error) {
+			if err != nil {
+				n.opts.Logger.Info("the end of a flapping alert was not told before shutdown; it is on the next start", "tenant", tenant, "fingerprint", fingerprint)
+			}
+		})
+	})
+}
+
+// admitFlapExit ends the flapping of an alert that had no transition for
+// its window: the transition held last is sent as the summary of its
+// state now.
+func (n *Notifier) admitFlapExit(m *intakeReq) {
+	tk, tenant, fingerprint := m.ticket, m.alert.Tenant, m.alert.Fingerprint
+	st, err := n.flapState(m.session, tenant, fingerprint)
+	if err != nil {
+		tk.handBack(1)
+		return
+	}
+	if !st.Settled(n.opts.Now()) {
+		if st.Flapping {
+			n.armFlapExit(tenant, fingerprint, st.QuietAt())
+		}
+		tk.settle(nil)
+		return
+	}
+	held := st.Held
+	st.Flapping, st.Held = false, nil
+	body, err := json.Marshal(st)
+	if err == nil {
+		err = n.retry(m.session, "recording the flapping state of an alert", func(ctx context.Context) error {
+			return n.opts.Store.SetFlapState(ctx, tenant, fingerprint, body, false)
+		})
+	}
+	if err != nil || held == nil {
+		// Nothing was held: the receivers were told its state last.
+		tk.settle(err)
+		return
+	}
+	a := notify.FlapSummary(*held, n.opts.FlapPolicy(held.RuleID), false)
+	m.alert, m.targets, m.inhibition = a, n.targets(a), n.inhibits(a)
+	silences, sent, err := n.lookup(m)
+	var firing []notify.Alert
+	if err == nil && m.inhibition {
+		firing, err = n.inhibitionState(m, false)
+	}
+	if err != nil {
+		tk.handBack(1)
+		return
+	}
+	if a.Status == notify.StatusFiring && len(m.targets) > 0 {
+		if _, ok := notify.InhibitedBy(n.opts.Config.InhibitRules, firing, a); ok {
+			tk.settle(nil)
+			return
+		}
+	}
+	n.opts.Logger.Info("flapping alert settled: its state is sent", "tenant", tenant, "alertname", a.Labels["alertname"], "host", a.Labels["host"],
+		"episode", a.EpisodeID, "state", a.Status)
+	if err := n.decided(m.session, a, m.targets, store.OutcomeFlapping, "stopped flapping (no change for "+rules.FormatDuration(st.Window)+
+		"): this notification is the summary of its state now"); err != nil {
+		tk.handBack(1)
+		return
+	}
+	tk.add(len(m.targets))
+	if !n.dispatch(m.session, a, m.targets, silences, summaryOpen(a, m.targets, sent), tk) {
+		tk.settle(ErrUndelivered)
+		return
+	}
+	tk.settle(nil)
+}
+
+// summaryOpen is sent as if each target had been told a's episode firing
+// when a is resolved: the summary of a flapping alert that resolved closes
+// what its receivers had open of it (receivers key on the fingerprint,
+// which every episode shares).
+func summaryOpen(a notify.Alert, targets []target, sent []store.SentState) []store.SentState {
+	if a.Status != notify.StatusResolved {
+		return sent
+	}
+	out := append([]store.SentState(nil), sent...)
+	for _, t := range targets {
+		out = append(out, store.SentState{Receiver: t.hook.receiver, Integration: t.hook.integration, State: notify.StatusFiring})
+	}
+	return out
+}
+
+// rearmFlapping arms the exit timers of the alerts flapping when the
+// notifier starts (an earlier process armed them).
+func (n *Notifier) rearmFlapping(ctx context.Context) {
+	var states []store.FlapState
+	err := n.retry(ctx, "reading flapping alerts", func(ctx context.Context) (err error) {
+		states, err = n.opts.Store.FlappingAlerts(ctx, maxFiringAlerts)
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, f := range states {
+		var st notify.FlapState
+		if json.Unmarshal(f.State, &st) == nil && st.Flapping {
+			n.armFlapExit(f.Tenant, f.Fingerprint, st.QuietAt())
+		}
+	}
+}
+
+// decided logs a decision about a for each of its targets.
+func (n *Notifier) decided(session context.Context, a notify.Alert, targets []target, outcome, reason string) error {
+	es := make([]store.LogEntry, len(targets))
+	for i, t := range targets {
+		es[i] = logEntry(a, t.hook, "", outcome, reason, true)
+	}
+	return n.retry(session, "logging a notification decision", func(ctx context.Context) error {
+		return n.opts.Store.LogNotifications(ctx, es)
+	})
+}
+
+// logEntry is a line of the notification log about a at h.
+func logEntry(a notify.Alert, h *hook, groupKey, outcome, reason string, decision bool) store.LogEntry {
+	e := store.LogEntry{Tenant: a.Tenant, EpisodeID: a.EpisodeID, State: a.Status, AlertName: a.Labels["alertname"],
+		Receiver: h.receiver, Integration: h.integration, Outcome: outcome, Reason: reason, GroupKey: groupKey, At: h.n.opts.Now()}
+	if decision {
+		e.Dedup = strings.Join([]string{a.EpisodeID, a.Status, h.receiver, h.integration, outcome, reason}, "|")
+	}
+	return e
+}
+
+// logBestEffort logs es once; a failure is logged, not retried (the log
+// records what happened, it decides nothing).
+func (n *Notifier) logBestEffort(es ...store.LogEntry) {
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	defer cancel()
+	if err := n.opts.Store.LogNotifications(ctx, es); err != nil {
+		n.opts.Logger.Warn("writing the notification log failed", "entries", len(es), "err", err)
+	}
+}
+
+// retry calls f until it succeeds or session ends or the notifier stops
+// (ErrUndelivered).
+func (n *Notifier) retry(session context.Context, what string, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithCancel(session)
 	defer cancel()
 	defer context.AfterFunc(n.ctx, cancel)()
 	backoff := time.Duration(0)
 	for {
 		if ctx.Err() != nil {
-			return nil, nil, ErrUndelivered
+			return ErrUndelivered
 		}
-		silences, err := n.opts.Store.ActiveSilences(ctx, m.alert.Tenant, n.opts.Now())
-		var sent []store.SentState
+		err := f(ctx)
 		if err == nil {
-			sent, err = n.opts.Store.SentNotifications(ctx, m.alert.Tenant, m.alert.EpisodeID)
-		}
-		if err == nil {
-			return silences, sent, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, nil, ErrUndelivered
+			return ErrUndelivered
 		}
 		n.m.lookupErrors.Inc()
 		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-		n.opts.Logger.Warn("reading silences and sent notifications failed; retrying", "tenant", m.alert.Tenant, "err", err, "backoff", backoff)
+		n.opts.Logger.Warn(what+" failed; retrying", "err", err, "backoff", backoff)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
 		}
 	}
+}
+
+// lookup reads the tenant's silences and what was sent of the episode,
+// retrying failures until they succeed or the transition's session ends
+// or the notifier stops (ErrUndelivered).
+func (n *Notifier) lookup(m *intakeReq) (silences []store.Silence, sent []store.SentState, err error) {
+	err = n.retry(m.session, "reading silences and sent notifications of tenant "+m.alert.Tenant, func(ctx context.Context) (err error) {
+		if silences, err = n.opts.Store.ActiveSilences(ctx, m.alert.Tenant, n.opts.Now()); err != nil {
+			return err
+		}
+		sent, err = n.opts.Store.SentNotifications(ctx, m.alert.Tenant, m.alert.EpisodeID)
+		return err
+	})
+	return silences, sent, err
 }
 
 // silencedBy returns the silence that mutes a, if any.
@@ -654,6 +1084,7 @@ type hookActor struct {
 
 type hookGroup struct {
 	g        *notify.Group[*token]
+	route    *notify.Route
 	timer    *time.Timer
 	gen      uint64
 	batch    *notify.Batch[*token]
@@ -675,7 +1106,8 @@ func (a *hookActor) Receive(c actor.Context) {
 		key := m.route.GroupKey(labels)
 		hg := a.groups[key]
 		if hg == nil {
-			hg = &hookGroup{g: notify.NewGroup[*token](key, labels, m.route.Timing, a.h.cfg.SendResolved, now)}
+			hg = &hookGroup{g: notify.NewGroup[*token](key, labels, m.route.Timing, a.h.cfg.SendResolved, now), route: m.route}
+			hg.g.SetAcks(a.h.n.acks.acknowledged)
 			a.groups[key] = hg
 		}
 		settleAll(hg.g.Add(notify.Incoming[*token]{Alert: m.alert, FiringSent: m.firingSent, ResolvedSent: m.resolvedSent, Token: m.tok}, now), nil)
@@ -742,7 +1174,10 @@ func (a *hookActor) handBack(toks []*token) {
 }
 
 // schedule flushes the group if it is due, or arms its timer; an empty
-// group is dropped.
+// group is dropped. A group due while its route is muted (a
+// mute_time_intervals window, or outside its active_time_intervals) keeps
+// what it holds, logs it as muted, and looks again when the interval may
+// end.
 func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 	if hg.timer != nil {
 		hg.timer.Stop()
@@ -750,6 +1185,17 @@ func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 	}
 	hg.gen++
 	if hg.g.Due(now) {
+		if why, muted, until := hg.route.Muted(now); muted {
+			if pending := hg.g.Pending(); len(pending) > 0 {
+				es := make([]store.LogEntry, len(pending))
+				for i, al := range pending {
+					es[i] = logEntry(al, a.h, key, store.OutcomeMuted, why, true)
+				}
+				go a.h.n.logBestEffort(es...)
+			}
+			a.arm(key, hg, until, now)
+			return
+		}
 		b, rel := hg.g.Flush(now)
 		settleAll(rel, nil)
 		if b != nil {
@@ -762,10 +1208,13 @@ func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 		delete(a.groups, key)
 		return
 	}
-	at, ok := hg.g.NextAt(now)
-	if !ok {
-		return
+	if at, ok := hg.g.NextAt(now); ok {
+		a.arm(key, hg, at, now)
 	}
+}
+
+// arm sets the group's timer for at.
+func (a *hookActor) arm(key string, hg *hookGroup, at, now time.Time) {
 	gen, self, root := hg.gen, a.self, a.h.n.system.Root
 	hg.timer = time.AfterFunc(max(at.Sub(now), 0), func() { root.Send(self, flushDue{key: key, gen: gen}) })
 }
@@ -783,55 +1232,68 @@ func (h *hook) backoff(failures int) time.Duration {
 // send makes one attempt at delivering b and, once the webhook accepted
 // it, records what it was sent; the outcome goes back to the actor.
 func (h *hook) send(key string, b *notify.Batch[*token], self *actor.PID) {
-	outcome := h.attempt(b)
+	outcome, why := h.attempt(b)
 	h.setFailing(outcome == notify.Retry)
 	h.n.m.requests.WithLabelValues(h.receiver, h.integration, outcome.String()).Inc()
 	if outcome == notify.Delivered {
 		h.record(b)
 	}
+	es := make([]store.LogEntry, len(b.Alerts))
+	for i, a := range b.Alerts {
+		if outcome == notify.Delivered {
+			es[i] = logEntry(a, h, b.GroupKey, store.OutcomeSent, why, false)
+		} else {
+			es[i] = logEntry(a, h, b.GroupKey, store.OutcomeFailed, why, false)
+		}
+	}
+	h.n.logBestEffort(es...)
 	h.n.system.Root.Send(self, &sendDone{key: key, batch: b, outcome: outcome})
 }
 
-func (h *hook) attempt(b *notify.Batch[*token]) notify.Outcome {
+// attempt makes one request and says how it ended, and why in words for
+// the notification log.
+func (h *hook) attempt(b *notify.Batch[*token]) (notify.Outcome, string) {
 	select {
 	case h.sem <- struct{}{}:
 	case <-h.n.ctx.Done():
-		return notify.Retry
+		return notify.Retry, "not attempted: shutting down"
 	}
 	defer func() { <-h.sem }()
 	msg := notify.NewMessage(h.receiver, b.GroupKey, b.GroupLabels, b.Alerts, h.n.externalURL, h.cfg.MaxAlerts)
 	body, err := json.Marshal(msg)
 	if err != nil {
 		h.n.opts.Logger.Error("notification does not encode; dropped", "receiver", h.receiver, "err", err)
-		return notify.Failed
+		return notify.Failed, "does not encode: dropped"
+
 	}
 	ctx, cancel := context.WithTimeout(h.n.ctx, h.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(body))
 	if err != nil {
 		h.n.opts.Logger.Error("webhook request cannot be built; dropped", "receiver", h.receiver, "url", notify.RedactURL(h.cfg.URL), "err", redactURLError(err, h.cfg.URL))
-		return notify.Failed
+		return notify.Failed, "request cannot be built: dropped"
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", h.n.opts.UserAgent)
 	log := h.n.opts.Logger.With("receiver", h.receiver, "integration", h.integration, "group", b.GroupKey, "alerts", len(b.Alerts))
 	resp, err := h.n.opts.Client.Do(req)
 	if err != nil {
-		log.Warn("webhook failed; retrying", "url", notify.RedactURL(h.cfg.URL), "err", redactURLError(err, h.cfg.URL))
-		return notify.Retry
+		rerr := redactURLError(err, h.cfg.URL)
+		log.Warn("webhook failed; retrying", "url", notify.RedactURL(h.cfg.URL), "err", rerr)
+		return notify.Retry, "request failed: " + rerr.Error() + "; retrying"
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		log.Debug("notification delivered", "status", code, "repeat", b.Repeat)
-		return notify.Delivered
+		return notify.Delivered, "status " + strconv.Itoa(code)
 	case code == http.StatusTooManyRequests || code >= 500:
 		log.Warn("webhook answered an error; retrying", "status", code)
-		return notify.Retry
+		return notify.Retry, "status " + strconv.Itoa(code) + "; retrying"
 	default:
 		log.Error("webhook refused the notification; dropped", "status", code)
-		return notify.Failed
+		return notify.Failed, "status " + strconv.Itoa(code) + "; dropped"
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,12 +91,87 @@ func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 // memNotifyStore keeps what the notifier records in memory, and has no
 // silences.
 type memNotifyStore struct {
-	mu   sync.Mutex
-	sent map[string][]store.SentState // by tenant/episode
+	mu     sync.Mutex
+	sent   map[string][]store.SentState // by tenant/episode
+	firing map[string][]store.FiringAlert
+	log    []store.LogEntry
+	flaps  map[string]store.FlapState
+}
+
+func (m *memNotifyStore) FlapState(_ context.Context, tenant, fingerprint string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.flaps[tenant+"/"+fingerprint].State, nil
+}
+
+func (m *memNotifyStore) SetFlapState(_ context.Context, tenant, fingerprint string, state []byte, flapping bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.flaps[tenant+"/"+fingerprint] = store.FlapState{Tenant: tenant, Fingerprint: fingerprint, State: state}
+	return nil
+}
+
+func (m *memNotifyStore) FlappingAlerts(context.Context, int) ([]store.FlapState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.FlapState
+	for _, f := range m.flaps {
+		if strings.Contains(string(f.State), `"flapping":true`) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 func newMemNotifyStore() *memNotifyStore {
-	return &memNotifyStore{sent: map[string][]store.SentState{}}
+	return &memNotifyStore{sent: map[string][]store.SentState{}, firing: map[string][]store.FiringAlert{}, flaps: map[string]store.FlapState{}}
+}
+
+func (m *memNotifyStore) FiringAlerts(_ context.Context, tenant string, limit int) ([]store.FiringAlert, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fs := m.firing[tenant]
+	return append([]store.FiringAlert(nil), fs[:min(limit, len(fs))]...), nil
+}
+
+func (m *memNotifyStore) SetFiring(_ context.Context, tenant, episode string, alert []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fs := m.firing[tenant][:0:0]
+	for _, f := range m.firing[tenant] {
+		if f.EpisodeID != episode {
+			fs = append(fs, f)
+		}
+	}
+	if alert != nil {
+		fs = append(fs, store.FiringAlert{EpisodeID: episode, Alert: alert})
+	}
+	m.firing[tenant] = fs
+	return nil
+}
+
+func (m *memNotifyStore) LogNotifications(_ context.Context, es []store.LogEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.log = append(m.log, es...)
+	return nil
+}
+
+func (m *memNotifyStore) entries() []store.LogEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]store.LogEntry(nil), m.log...)
+}
+
+// outcomes returns "outcome episode state" of the logged entries.
+func (m *memNotifyStore) outcomes() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, e := range m.log {
+		out = append(out, e.Outcome+" "+e.EpisodeID+" "+e.State)
+	}
+	return out
 }
 
 func (m *memNotifyStore) ActiveSilences(context.Context, string, time.Time) ([]store.Silence, error) {

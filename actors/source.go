@@ -371,6 +371,9 @@ func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64
 		return false
 	}
 	a.s.m.samples.Inc()
+	if a.s.opts.Rules.Current().Reads(sm.Metric) {
+		a.feats.NoteSample(ms.Series, ts, sm.Value, rules.SampleOrigin{Topic: tables.RawTopic, Partition: sig.Origin.Partition, Offset: sig.Origin.Offset})
+	}
 	if receive > 0 {
 		ts = min(ts, receive)
 	}

@@ -39,6 +39,9 @@ func (s *Server) bodyLimit(path string) int {
 	case "/auth/session":
 		return maxLoginBody
 	}
+	if strings.HasPrefix(path, "/alerts/") {
+		return maxActivityBody
+	}
 	return maxOtherBody
 }
 

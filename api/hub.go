@@ -173,9 +173,11 @@ func (h *Hub) MarkReady() { h.readyOnce.Do(func() { close(h.ready) }) }
 
 // Subscriber is one client's feed.
 type Subscriber struct {
-	C      chan AlertEvent
-	filter func(AlertEvent) bool
-	tenant string
+	C chan AlertEvent
+	// Activity carries what people do with alert episodes (hubactivity.go).
+	Activity chan ActivityEvent
+	filter   func(AlertEvent) bool
+	tenant   string
 	// Gone is closed when the hub drops the subscriber (it fell behind or
 	// the hub closed).
 	Gone chan struct{}
@@ -212,7 +214,8 @@ func (h *Hub) SubscribeTenant(tenant string, filter func(AlertEvent) bool, resum
 		all := filter
 		filter = func(ev AlertEvent) bool { return ev.Tenant == tenant && all(ev) }
 	}
-	s := &Subscriber{C: make(chan AlertEvent, h.opts.ClientBuffer), filter: filter, tenant: tenant, Gone: make(chan struct{})}
+	s := &Subscriber{C: make(chan AlertEvent, h.opts.ClientBuffer), filter: filter, tenant: tenant, Gone: make(chan struct{}),
+		Activity: make(chan ActivityEvent, activityBuffer)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {

@@ -55,6 +55,12 @@ type Options struct {
 	// Silences keeps silences (/silences); nil: Store when it keeps them
 	// too, else 503.
 	Silences SilenceStore
+	// Activity keeps what people do with alert episodes (ack, assign,
+	// notes); nil: Store when it keeps it too, else 503.
+	Activity ActivityStore
+	// Notifications reads the notification log (/notifications); nil:
+	// Store when it keeps it too, else 503.
+	Notifications NotificationLogReader
 	// Ready reports why the replica is not ready, nil when it is.
 	Ready func(ctx context.Context) error
 	// Reload reloads the rule file (POST /-/reload); nil: 503.
@@ -270,11 +276,16 @@ func (s *Server) routes() {
 	a.Get("/alerts", q, s.alertHistory)
 	a.Get("/alerts/stream", s.alertStream)
 	a.Get("/alerts/:id", q, s.alertEpisode)
+	a.Get("/alerts/:id/activity", q, s.alertActivity)
+	a.Post("/alerts/:id/ack", q, s.ackAlert)
+	a.Post("/alerts/:id/assign", q, s.assignAlert)
+	a.Post("/alerts/:id/notes", q, s.noteAlert)
 	a.Get("/sources", q, s.sources)
 	a.Get("/sources/:host/metrics", q, s.sourceMetrics)
 	a.Get("/tenants", q, s.tenants)
 	a.Get("/rules", s.rules)
 	a.Get("/silences", q, s.listSilences)
+	a.Get("/notifications", q, s.notificationHistory)
 	a.Post("/silences", q, s.createSilence)
 	a.Delete("/silences/:id", q, s.expireSilence)
 	a.Get("/openapi.yaml", s.openAPI)

@@ -152,6 +152,11 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 				}
 				pos = advance(pos, ev)
 				writeFrame(w, "alert", pos.String(), ev.Data)
+			case act := <-sub.Activity:
+				if revoked() {
+					return
+				}
+				writeFrame(w, "activity", pos.String(), act.Data)
 			case <-t.C:
 				// A heartbeat keeps proxies from closing an idle stream,
 				// and moves the client's id past transitions

@@ -107,9 +107,11 @@ func (r *SoakResult) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "load events/s\t%.0f\n", r.Rate)
 	fmt.Fprintf(tw, "hosts / series over the run\t%d / %d\n", r.Hosts, r.Series)
-	fmt.Fprintf(tw, "source idle timeout\t%s\n", r.IdleTimeout)
-	fmt.Fprintf(tw, "events sent / in PostgreSQL\t%d / %d\n", r.EventsSent, r.EventsInPostgres)
-	fmt.Fprintf(tw, "source actors evicted / in memory at the end\t%d / %d\n", r.Evictions, r.ActorsAtEnd)
+	fmt.Fprintf(tw, "each host reports every / source idle timeout\t%s / %s\n", r.ReportEvery.Round(time.Millisecond), r.IdleTimeout)
+	fmt.Fprintf(tw, "events sent / in PostgreSQL\t%d / %d (drained in %s, %d records undelivered)\n",
+		r.EventsSent, r.EventsInPostgres, r.Drain.Round(time.Millisecond), r.Undelivered)
+	fmt.Fprintf(tw, "source actors evicted / hosts that stopped / actors in memory at the end\t%d / %d / %d\n",
+		r.Evictions, r.Hosts-r.ActiveHosts, r.ActorsAtEnd)
 	fmt.Fprintf(tw, "\nquarter\tsamples\tRSS max\tRSS median\tlive heap max\tlive heap median\theap in use max\tsource actors (median)\n")
 	for i, q := range r.Quarters {
 		fmt.Fprintf(tw, "Q%d\t%d\t%d MiB\t%d MiB\t%d MiB\t%d MiB\t%d MiB\t%d\n", i+1, q.Samples,

@@ -228,6 +228,10 @@ func compare(t *testing.T, s *Series, r *ref, step int) {
 		if !ok {
 			t.Fatalf("step %d: window %s not available", step, w)
 		}
+		// What explanations read of a window is what the reference holds.
+		if n, from, to, ok := s.Coverage(w); !ok || n != got.Count || from != got.FirstTs || to != got.LastTs {
+			t.Fatalf("step %d: Coverage(%s) = %d %d %d %v, window %d %d %d", step, w, n, from, to, ok, got.Count, got.FirstTs, got.LastTs)
+		}
 		edge := r.newest - w.Milliseconds()
 		want := refWindow(r.window(edge), edge, r.newest, s.cfg.Counter)
 		msg := checkAgainst(got, want)

@@ -708,3 +708,17 @@ func (s *Series) Snapshot(nowUnixMilli int64) SeriesSnapshot {
 }
 
 var _ json.Marshaler = Float(0)
+
+// Coverage is what a configured window holds at the newest event time:
+// its sample count and the event times (Unix ms) of its first and last
+// sample. ok is false for a window that is not configured or a series
+// without samples. It reads the window as Stat does, without quantiles,
+// so it is cheap right after a Stat of the same window.
+func (s *Series) Coverage(window time.Duration) (count, firstTs, lastTs int64, ok bool) {
+	k := s.windowIndex(window)
+	if k < 0 || !s.has {
+		return 0, 0, 0, false
+	}
+	st := s.stats(k, false)
+	return st.Count, st.FirstTs, st.LastTs, true
+}

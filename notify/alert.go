@@ -36,6 +36,15 @@ type Alert struct {
 	Fingerprint string
 	// Resend marks a reminder of a firing alert from the rule engine.
 	Resend bool
+	// Explanation is why the transition happened, sent along for receivers
+	// that read it (nil for transitions without one).
+	Explanation *rules.Explanation
+	// RuleID is the rule's (its flapping option applies).
+	RuleID rules.RuleID
+	// At is the event time of the transition.
+	At time.Time
+	// Flapping marks the summary of an alert that started flapping.
+	Flapping bool
 }
 
 // FromTransition converts a transition; ok is false for the states
@@ -63,7 +72,8 @@ func FromTransition(tr *rules.Transition, externalURL string) (a Alert, ok bool)
 	}
 	a = Alert{
 		EpisodeID: tr.EpisodeID, Tenant: tr.Tenant, Status: tr.State, Labels: labels, Annotations: annotations,
-		StartsAt: tr.StartsAt.Time(), Fingerprint: Fingerprint(labels), Resend: tr.Resend,
+		StartsAt: tr.StartsAt.Time(), Fingerprint: Fingerprint(labels), Resend: tr.Resend, Explanation: tr.Explanation,
+		RuleID: tr.RuleID, At: tr.At.Time(),
 	}
 	if tr.State == rules.StateResolved {
 		a.EndsAt = tr.At.Time()

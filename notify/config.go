@@ -38,6 +38,10 @@ type Config struct {
 	Route         *Route
 	// Receivers are in file order.
 	Receivers []*Receiver
+	// InhibitRules are in file order.
+	InhibitRules []*InhibitRule
+	// TimeIntervals are by name.
+	TimeIntervals map[string]*TimeInterval
 }
 
 // Receiver is a named set of webhooks.
@@ -72,38 +76,60 @@ func (c *Config) Receiver(name string) *Receiver {
 	return nil
 }
 
-// Load reads and validates a receiver file.
+// Load reads and validates a receiver file. Its problems are
+// rules.Errors: each says FILE:LINE: message, as a rule file's do.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("alerting: %w", err)
 	}
-	c, err := Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("alerting file %s: %w", path, err)
+	return ParseFile(path, b)
+}
+
+// Parse validates a receiver file named "alerting file" in its errors.
+func Parse(data []byte) (*Config, error) { return ParseFile("alerting file", data) }
+
+// ParseFile validates a receiver file. Every problem is reported (as
+// rules.Errors), each naming its key and at the line of it.
+func ParseFile(name string, data []byte) (*Config, error) {
+	c, err := parse(data)
+	if err == nil {
+		return c, nil
 	}
-	return c, nil
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	return nil, positioned(name, &root, err)
 }
 
 // The file as written.
 type rawConfig struct {
-	ExternalURL   string        `yaml:"external_url"`
-	QueueCapacity *int          `yaml:"queue_capacity"`
-	Route         *rawRoute     `yaml:"route"`
-	Receivers     []rawReceiver `yaml:"receivers"`
+	ExternalURL   string            `yaml:"external_url"`
+	QueueCapacity *int              `yaml:"queue_capacity"`
+	Route         *rawRoute         `yaml:"route"`
+	Receivers     []rawReceiver     `yaml:"receivers"`
+	InhibitRules  []rawInhibit      `yaml:"inhibit_rules"`
+	TimeIntervals []rawTimeInterval `yaml:"time_intervals"`
+}
+
+type rawInhibit struct {
+	SourceMatchers []string `yaml:"source_matchers"`
+	TargetMatchers []string `yaml:"target_matchers"`
+	Equal          []string `yaml:"equal"`
 }
 
 type rawRoute struct {
-	Receiver       string            `yaml:"receiver"`
-	GroupBy        []string          `yaml:"group_by"`
-	GroupWait      *duration         `yaml:"group_wait"`
-	GroupInterval  *duration         `yaml:"group_interval"`
-	RepeatInterval *duration         `yaml:"repeat_interval"`
-	Continue       bool              `yaml:"continue"`
-	Matchers       []string          `yaml:"matchers"`
-	Match          map[string]string `yaml:"match"`
-	MatchRE        map[string]string `yaml:"match_re"`
-	Routes         []*rawRoute       `yaml:"routes"`
+	Receiver        string            `yaml:"receiver"`
+	GroupBy         []string          `yaml:"group_by"`
+	GroupWait       *duration         `yaml:"group_wait"`
+	GroupInterval   *duration         `yaml:"group_interval"`
+	RepeatInterval  *duration         `yaml:"repeat_interval"`
+	Continue        bool              `yaml:"continue"`
+	Matchers        []string          `yaml:"matchers"`
+	Match           map[string]string `yaml:"match"`
+	MatchRE         map[string]string `yaml:"match_re"`
+	Routes          []*rawRoute       `yaml:"routes"`
+	MuteIntervals   []string          `yaml:"mute_time_intervals"`
+	ActiveIntervals []string          `yaml:"active_time_intervals"`
 }
 
 type rawReceiver struct {
@@ -137,10 +163,8 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 // unsupported are Alertmanager keys EventOps does not support; they are
 // refused by name rather than ignored.
 var unsupported = map[string]string{
-	"global":         "set timeouts per webhook",
-	"templates":      "the payload is Alertmanager's webhook JSON; template it in the consumer",
-	"inhibit_rules":  "EventOps does not inhibit alerts; use a silence",
-	"time_intervals": "EventOps has no time intervals; use a silence with an end time",
+	"global":    "set timeouts per webhook",
+	"templates": "the payload is Alertmanager's webhook JSON; template it in the consumer",
 }
 
 // unknownField rewrites yaml's message about an unknown key, which names
@@ -148,12 +172,11 @@ var unsupported = map[string]string{
 var unknownField = regexp.MustCompile(`field (\S+) not found in type notify\.(raw\w+)`)
 
 var rawTypes = map[string]string{
-	"rawConfig": "the file", "rawRoute": "a route", "rawReceiver": "a receiver", "rawWebhook": "a webhook_configs entry",
+	"rawConfig": "the file", "rawInhibit": "an inhibit_rules entry", "rawTimeInterval": "a time_intervals entry", "rawTimeRange": "a time interval", "rawRoute": "a route", "rawReceiver": "a receiver", "rawWebhook": "a webhook_configs entry",
 }
 
-// Parse validates a receiver file. Every problem is reported, each naming
-// its key.
-func Parse(data []byte) (*Config, error) {
+// parse validates a receiver file; each problem names its key, or its line.
+func parse(data []byte) (*Config, error) {
 	var top map[string]yaml.Node
 	if err := yaml.Unmarshal(data, &top); err != nil {
 		return nil, err
@@ -227,6 +250,24 @@ func Parse(data []byte) (*Config, error) {
 		}
 		c.Receivers = append(c.Receivers, r)
 	}
+	for i, ri := range raw.InhibitRules {
+		c.InhibitRules = append(c.InhibitRules, buildInhibit(ri, fmt.Sprintf("inhibit_rules[%d]", i), bad))
+	}
+	c.TimeIntervals = map[string]*TimeInterval{}
+	for i, rt := range raw.TimeIntervals {
+		key := fmt.Sprintf("time_intervals[%d]", i)
+		switch {
+		case rt.Name == "":
+			bad("%s.name: must not be empty", key)
+		case c.TimeIntervals[rt.Name] != nil:
+			bad("%s.name: time interval %q is defined twice", key, rt.Name)
+		}
+		ti := &TimeInterval{Name: rt.Name}
+		for j, rr := range rt.TimeIntervals {
+			ti.Ranges = append(ti.Ranges, buildTimeRange(rr, fmt.Sprintf("%s.time_intervals[%d]", key, j), bad))
+		}
+		c.TimeIntervals[rt.Name] = ti
+	}
 	if raw.Route == nil {
 		bad("route: is required (at least route.receiver)")
 		return nil, errors.Join(errs...)
@@ -240,21 +281,66 @@ func Parse(data []byte) (*Config, error) {
 	if raw.Route.Receiver == "" {
 		bad("route.receiver: the root route needs a receiver")
 	}
+	if len(raw.Route.MuteIntervals)+len(raw.Route.ActiveIntervals) > 0 {
+		bad("route: the root route takes no mute_time_intervals or active_time_intervals")
+	}
 	root := &Route{key: "{}", Timing: Timing{DefaultGroupWait, DefaultGroupInterval, DefaultRepeatInterval}}
 	c.Route = root
-	buildRoute(root, raw.Route, "route", 0, nil, names, bad)
+	buildRoute(root, raw.Route, "route", 0, nil, routeRefs{receivers: names, intervals: c.TimeIntervals}, bad)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
 }
 
+// buildInhibit reads an inhibit rule; tenant is always one of the labels
+// source and target must share.
+func buildInhibit(raw rawInhibit, key string, bad func(string, ...any)) *InhibitRule {
+	r := &InhibitRule{Equal: []string{"tenant"}}
+	for _, side := range []struct {
+		list []string
+		key  string
+		out  *Matchers
+	}{{raw.SourceMatchers, "source_matchers", &r.Source}, {raw.TargetMatchers, "target_matchers", &r.Target}} {
+		if len(side.list) == 0 {
+			bad("%s.%s: at least one matcher is needed (an empty list would match every alert)", key, side.key)
+		}
+		for j, s := range side.list {
+			ms, err := ParseMatchers(s)
+			if err != nil {
+				bad("%s.%s[%d]: %v", key, side.key, j, err)
+				continue
+			}
+			*side.out = append(*side.out, ms...)
+		}
+	}
+	seen := map[string]bool{"tenant": true}
+	for _, l := range raw.Equal {
+		switch {
+		case !validLabelName(l):
+			bad("%s.equal: %q is not a label name", key, l)
+		case seen[l] && l != "tenant":
+			bad("%s.equal: %q is listed twice", key, l)
+		case !seen[l]:
+			r.Equal = append(r.Equal, l)
+		}
+		seen[l] = true
+	}
+	return r
+}
+
+// routeRefs are what routes refer to by name.
+type routeRefs struct {
+	receivers map[string]bool
+	intervals map[string]*TimeInterval
+}
+
 // buildRoute fills r (which holds what it inherits) from raw; index is its
 // place among siblings, whose keys so far are in siblings.
-func buildRoute(r *Route, raw *rawRoute, key string, index int, siblings map[string]bool, receivers map[string]bool, bad func(string, ...any)) {
+func buildRoute(r *Route, raw *rawRoute, key string, index int, siblings map[string]bool, refs routeRefs, bad func(string, ...any)) {
 	if raw.Receiver != "" {
 		r.Receiver = raw.Receiver
-		if !receivers[raw.Receiver] {
+		if !refs.receivers[raw.Receiver] {
 			bad("%s.receiver: no receiver is named %q", key, raw.Receiver)
 		}
 	}
@@ -294,6 +380,20 @@ func buildRoute(r *Route, raw *rawRoute, key string, index int, siblings map[str
 		}
 	}
 	r.Continue = raw.Continue
+	for _, l := range []struct {
+		names []string
+		key   string
+		out   *[]*TimeInterval
+	}{{raw.MuteIntervals, "mute_time_intervals", &r.MuteIntervals}, {raw.ActiveIntervals, "active_time_intervals", &r.ActiveIntervals}} {
+		for j, name := range l.names {
+			ti := refs.intervals[name]
+			if ti == nil {
+				bad("%s.%s[%d]: no time interval is named %q", key, l.key, j, name)
+				continue
+			}
+			*l.out = append(*l.out, ti)
+		}
+	}
 	for i, s := range raw.Matchers {
 		ms, err := ParseMatchers(s)
 		if err != nil {
@@ -337,7 +437,7 @@ func buildRoute(r *Route, raw *rawRoute, key string, index int, siblings map[str
 			continue
 		}
 		child := &Route{Receiver: r.Receiver, GroupBy: r.GroupBy, GroupByAll: r.GroupByAll, Timing: r.Timing, parent: r}
-		buildRoute(child, rc, fmt.Sprintf("%s.routes[%d]", key, i), i, children, receivers, bad)
+		buildRoute(child, rc, fmt.Sprintf("%s.routes[%d]", key, i), i, children, refs, bad)
 		r.Routes = append(r.Routes, child)
 	}
 }

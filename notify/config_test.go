@@ -125,7 +125,8 @@ receivers: [{name: a}, {name: b}, {name: c}]
 	}
 }
 
-// Each file in testdata/bad fails with the message of its first line.
+// Each file in testdata/bad fails with the message of its first line,
+// at the line it names (FILE:LINE: message).
 func TestBadConfigs(t *testing.T) {
 	files, err := filepath.Glob("testdata/bad/*.yml")
 	if err != nil || len(files) == 0 {
@@ -146,7 +147,7 @@ func TestBadConfigs(t *testing.T) {
 			t.Errorf("%s loads", f)
 			continue
 		}
-		if !strings.Contains(err.Error(), want) {
+		if !strings.Contains(err.Error(), f+":"+want) && !strings.Contains(err.Error(), f+": "+want) {
 			t.Errorf("%s: error %q does not contain %q", f, err, want)
 		}
 	}

@@ -64,6 +64,10 @@ type Group[T any] struct {
 	dirty, urgent bool
 	// carried are the tokens of failed attempts, delivered with the next.
 	carried []T
+	// acks tells which episodes are acknowledged at repeat time (ack.go);
+	// heldUntil is when a reminder held back by acks is looked at again.
+	acks      AckFunc
+	heldUntil time.Time
 }
 
 type entry[T any] struct {
@@ -160,7 +164,22 @@ func (g *Group[T]) NextAt(now time.Time) (time.Time, bool) {
 	case g.lastSent.IsZero() || !g.hasFiring():
 		return time.Time{}, false
 	}
-	return g.lastSent.Add(g.timing.RepeatInterval), true
+	if at := g.lastSent.Add(g.timing.RepeatInterval); at.After(g.heldUntil) {
+		return at, true
+	}
+	return g.heldUntil, true
+}
+
+// Pending returns the alerts whose current status waits to be told.
+func (g *Group[T]) Pending() []Alert {
+	var out []Alert
+	for _, e := range g.entries {
+		if e.pending {
+			out = append(out, e.alert)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].EpisodeID < out[j].EpisodeID })
+	return out
 }
 
 // Due reports whether the group should flush at now.
@@ -213,6 +232,11 @@ func (g *Group[T]) Flush(now time.Time) (b *Batch[T], release []T) {
 	}
 	g.dirty, g.urgent = false, false
 	repeatDue := !g.lastSent.IsZero() && !now.Before(g.lastSent.Add(g.timing.RepeatInterval))
+	if !news && repeatDue {
+		var acked []T
+		included, acked = g.remindable(included, now)
+		release = append(release, acked...)
+	}
 	if len(included) == 0 || !news && !repeatDue {
 		// Nothing new since the last notification and no repeat due; nor
 		// anything left to retry (its alerts were withdrawn).

@@ -2,6 +2,8 @@ package notify
 
 import (
 	"time"
+
+	"github.com/eventops/eventops/rules"
 )
 
 // Message is Alertmanager's webhook payload, version 4.
@@ -27,6 +29,10 @@ type MessageAlert struct {
 	EndsAt       time.Time         `json:"endsAt"`
 	GeneratorURL string            `json:"generatorURL"`
 	Fingerprint  string            `json:"fingerprint"`
+	// Explanation is why the alert fired or resolved (rules.Explanation),
+	// a field Alertmanager receivers do not know and ignore; absent when
+	// the transition carried none.
+	Explanation *rules.Explanation `json:"explanation,omitempty"`
 }
 
 // NewMessage builds the payload of a notification of alerts to receiver.
@@ -56,6 +62,7 @@ func NewMessage(receiver, groupKey string, groupLabels map[string]string, alerts
 		m.Alerts = append(m.Alerts, MessageAlert{
 			Status: a.Status, Labels: copyLabels(a.Labels), Annotations: copyLabels(a.Annotations),
 			StartsAt: a.StartsAt.UTC(), EndsAt: a.EndsAt.UTC(), GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint,
+			Explanation: a.Explanation,
 		})
 	}
 	return m

@@ -11,6 +11,10 @@ type Route struct {
 	Continue   bool
 	Matchers   Matchers
 	Routes     []*Route
+	// MuteIntervals and ActiveIntervals are the route's own
+	// mute_time_intervals and active_time_intervals (not inherited, as in
+	// Alertmanager).
+	MuteIntervals, ActiveIntervals []*TimeInterval
 
 	parent *Route
 	key    string
@@ -19,6 +23,15 @@ type Route struct {
 // Key is the route's Alertmanager-style key ({} for the root,
 // {}/{severity="critical"} below it), unique in its tree.
 func (r *Route) Key() string { return r.key }
+
+// Count is the number of routes of the tree under r, r included.
+func (r *Route) Count() int {
+	n := 1
+	for _, c := range r.Routes {
+		n += c.Count()
+	}
+	return n
+}
 
 // Match returns the routes an alert with labels goes to, in order.
 func (r *Route) Match(labels map[string]string) []*Route {

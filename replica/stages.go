@@ -16,6 +16,7 @@ import (
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/processors"
+	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/static"
 	"github.com/eventops/eventops/tables"
 )
@@ -154,6 +155,12 @@ func (w *wiring) buildNotify(context.Context) error {
 	notifier := actors.NewNotifier(w.system, actors.NotifierOptions{
 		Config: receivers, Store: w.db, ExternalURL: w.externalURL(), DrainTimeout: w.opts.Shutdown / 2,
 		UserAgent: w.opts.UserAgent, Registerer: w.reg, Logger: w.log,
+		FlapPolicy: func(id rules.RuleID) notify.FlapPolicy {
+			if r := w.rules.Current().Rule(id); r != nil {
+				return notify.PolicyOf(r.Flapping())
+			}
+			return notify.DefaultFlapPolicy
+		},
 	})
 	nt, err := processors.NewNotify(processors.NotifyOptions{Kafka: w.kafka, Target: notifier, Producer: w.records, Metrics: w.metrics, Logger: w.log})
 	if err != nil {
@@ -198,7 +205,7 @@ func (w *wiring) buildAPI() error {
 	}
 	w.checks = append(w.checks, viewsCaughtUp(view, hub))
 	o := w.opts.API
-	o.Store, o.Alerts, o.Sources, o.Silences, o.MetricNames = w.db, w.db, w.db, w.db, w.db
+	o.Store, o.Alerts, o.Sources, o.Silences, o.MetricNames, o.Activity = w.db, w.db, w.db, w.db, w.db, w.db
 	o.Hub, o.Features, o.Rules = hub, view, ruleLister{w.rules}
 	o.Producer, o.Normalize = w.records, normalize.Options{MaxFuture: w.opts.MaxFuture}
 	o.Gatherer, o.Registerer, o.Logger = w.reg, w.reg, w.log

@@ -92,9 +92,13 @@ func (rs *RuleSet) advance(states *States, src Source, f Features, nowMilli int6
 		}
 		st.Series = tags
 		var tr *Transition
-		st, tr = Step(r, src, st, r.eval(&memo, vals), nowMilli)
+		res := r.eval(&memo, vals)
+		st, tr = Step(r, src, st, res, nowMilli)
 		states.setSeries(r.id, tags, st)
 		if tr != nil && emit != nil {
+			// Explained from the evaluation that decided, and only when a
+			// transition is emitted: the per-sample path pays nothing.
+			tr.Explanation = r.explain(tr, &memo, res)
 			emit(tr)
 		}
 		return st
@@ -275,6 +279,7 @@ func (rs *RuleSet) endGone(states *States, r *Rule, f Features, src Source, nowM
 		}
 		tr := r.transition(src, e.State, state, Result{}, nowMilli)
 		tr.Reason = ReasonSeriesGone
+		tr.Explanation = explainEnd(r, ResolvedByNoData, e.Value)
 		emit(tr)
 	}
 }
@@ -312,6 +317,7 @@ func (rs *RuleSet) retire(states *States, src Source, nowMilli int64, emit func(
 			tr = newTransition(e.Rule, e.Identity, src, e.State, state, nowMilli)
 		}
 		tr.Reason = reason
+		tr.Explanation = explainEnd(r, reason, e.Value)
 		emit(tr)
 	}
 }

@@ -153,8 +153,13 @@ func sourcePath(tb testing.TB) func() {
 	step := func() {
 		ts := 1_700_000_000_000 + round*interval
 		rs.AdvanceUntil(&lc, src, sf, ts, nil)
-		if _, err := series[m].Add(ts, vals[m][round%rounds]); err != nil {
+		v := vals[m][round%rounds]
+		if _, err := series[m].Add(ts, v); err != nil {
 			tb.Fatal(err)
+		}
+		if rs.Reads(names[m]) {
+			// As the actor notes the samples rules read, for explanations.
+			sf.NoteSample(series[m], ts, v, SampleOrigin{Topic: "ingest.raw.agent", Offset: round})
 		}
 		rs.AdvanceAt(&lc, src, sf, ts, names[m], nil)
 		if m++; m == len(names) {

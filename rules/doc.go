@@ -156,6 +156,24 @@
 // fired with), without annotations; a state from the version 1 encoding has
 // no identity and ends with the tenant and host labels only.
 //
+// # Explanations
+//
+// Every transition an Advance emits carries an Explanation, built from the
+// evaluation that decided it (the feature values it read, and, through
+// SeriesDetails, the windows' sample counts and time ranges and the newest
+// samples), only when a transition is emitted: an evaluation that changes
+// nothing builds none. It names the comparison that decided (of clear for
+// an alert resolved by it) and for an ended alert what ended it: clear,
+// condition, no_data (series_gone) or the reload's reason. Its JSON is at
+// most MaxExplanationBytes: samples are left out first, then features,
+// then the end of the condition texts, and it says so. The samples listed
+// are the newest raw samples of the series' state, so a source read back
+// from its table after an eviction, a restart or a rebalance explains
+// itself as it would have in memory. Their origins (the raw record each
+// came in) are kept in memory only, in a ring of the newest 8 samples noted
+// per source (NoteSample), so their cost does not grow with the series: a
+// sample noted before the source left memory is listed without its origin.
+//
 // # Encoding
 //
 // A Lifecycle encodes to a versioned, canonical binary form (see

@@ -176,19 +176,24 @@ func (r *Rule) run(p *program, vals []float64) (Truth, error) {
 // value is the rule's value for an evaluation (see valueSource): the left-hand
 // side of the top comparison, else the first feature, else 0. NaN when a
 // feature it reads has no data.
-func (r *Rule) value(vals []float64) float64 {
+func (r *Rule) value(vals []float64) float64 { return r.valueOf(r.valueProg, r.valueRef, vals) }
+
+// valueOf is the value of feature ref when it is one (>= 0), else of the
+// numeric program p (0 without one); NaN when a feature it reads has no
+// data.
+func (r *Rule) valueOf(p *program, ref int, vals []float64) float64 {
 	switch {
-	case r.valueRef >= 0 && r.valueRef < len(vals):
-		return vals[r.valueRef]
-	case r.valueProg == nil:
+	case ref >= 0 && ref < len(vals):
+		return vals[ref]
+	case p == nil:
 		return 0
 	}
-	for _, i := range r.valueProg.refs {
+	for _, i := range p.refs {
 		if i >= len(vals) || math.IsNaN(vals[i]) {
 			return math.NaN()
 		}
 	}
-	if c := r.valueProg.code; c != nil {
+	if c := p.code; c != nil {
 		if out, ok := c.eval(vals); ok {
 			switch out.kind {
 			case kindInt, kindFloat:
@@ -197,7 +202,7 @@ func (r *Rule) value(vals []float64) float64 {
 			return math.NaN()
 		}
 	}
-	out, err := r.exec(r.valueProg, vals)
+	out, err := r.exec(p, vals)
 	if err != nil {
 		return math.NaN()
 	}

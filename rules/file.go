@@ -58,6 +58,7 @@ type rawRule struct {
 	keepFiringFor time.Duration
 	labels        []rawPair
 	annotations   []rawPair
+	flapping      Flapping
 }
 
 // maxYAMLNodes bounds the nodes visited in one file, alias expansions included,
@@ -389,11 +390,13 @@ func (p *fileParser) parseRule(n *yaml.Node, group string) (rawRule, bool) {
 			r.labels = p.pairs(v, what+": labels")
 		case "annotations":
 			r.annotations = p.pairs(v, what+": annotations")
+		case "flapping":
+			r.flapping = p.parseFlapping(v, what)
 		case "record":
 			recording = true
 			p.errorf(k.Line, "recording rules (record:) are not supported; features are computed by the feature engine")
 		default:
-			p.errorf(k.Line, "%s: unknown key %q in rule (allowed: alert, expr, clear, for, keep_firing_for, labels, annotations)", what, key)
+			p.errorf(k.Line, "%s: unknown key %q in rule (allowed: alert, expr, clear, for, keep_firing_for, labels, annotations, flapping)", what, key)
 		}
 	})
 	if !ok {

@@ -130,7 +130,7 @@ func TestLoadBadFiles(t *testing.T) {
 			`21: alert "HighCPU": annotation "description": template: description:1:8: executing "description" at <.Nope.Deeper>: can't evaluate field Nope`,
 			`22: alert "HighCPU": duplicate in group "host" (first at line 14)`,
 			`24: alert "NoExpr": missing expr`,
-			`28: alert "Extra": unknown key "summary" in rule (allowed: alert, expr, clear, for, keep_firing_for, labels, annotations)`,
+			`28: alert "Extra": unknown key "summary" in rule (allowed: alert, expr, clear, for, keep_firing_for, labels, annotations, flapping)`,
 			`29: recording rules (record:) are not supported; features are computed by the feature engine`,
 			`31: group "host": duplicate (first at line 11)`,
 			`33: group: missing name`,

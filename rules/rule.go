@@ -175,19 +175,23 @@ type Rule struct {
 	forDur        time.Duration
 	keepFiringFor time.Duration
 	resend        time.Duration
+	flapping      Flapping
 	labels        []Label // sorted by name, severity included
 	severity      string
 	annotations   []*annotation
 	ident         *Identity // group, name and labels, shared with the rule's states
 
-	features   []FeatureRef
-	exprProg   *program
-	clearProg  *program // nil without clear
-	valueProg  *program // nil when the value is a feature or 0
-	valueRef   int      // feature index of the value, or -1
-	noData     []noDataCond
-	usesMetric []string // nil: evaluated on every sample (see compileRule)
-	vms        *sync.Pool
+	features  []FeatureRef
+	exprProg  *program
+	clearProg *program // nil without clear
+	valueProg *program // nil when the value is a feature or 0
+	valueRef  int      // feature index of the value, or -1
+	// exprCmp and clearCmp are the comparisons of expr and clear that
+	// explanations report (nil: none).
+	exprCmp, clearCmp *comparison
+	noData            []noDataCond
+	usesMetric        []string // nil: evaluated on every sample (see compileRule)
+	vms               *sync.Pool
 	// table is the rule set's table of every feature its rules read, and
 	// tableIdx the index there of each of this rule's features, so that an
 	// Advance reads a feature shared by several rules once.
@@ -311,7 +315,12 @@ type RuleSet struct {
 	retiredIDs []RuleID
 	// fingerprint identifies the rules in force (see Fingerprint).
 	fingerprint uint64
+	// reads are the metrics some rule names (see Reads).
+	reads map[string]bool
 }
+
+// Reads reports whether a rule of the set names metric in a feature.
+func (rs *RuleSet) Reads(metric string) bool { return rs.reads[metric] }
 
 // Fingerprint identifies the rules of the set and the tenants each applies
 // to: two sets of the same rules have the same one, whatever their order or
@@ -566,8 +575,12 @@ func build(srcs []source, opts Options) (*RuleSet, error) {
 			r.tableIdx[i] = g
 		}
 	}
+	rs.reads = map[string]bool{}
 	tableSel := make([][]Label, len(rs.table))
 	for g, f := range rs.table {
+		if f.Metric != "" {
+			rs.reads[f.Metric] = true
+		}
 		if f.Selector != "" {
 			_, tableSel[g], _ = ParseSeries(f.Metric + "{" + f.Selector + "}")
 		}
@@ -627,6 +640,7 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 		forDur:        raw.forDur,
 		keepFiringFor: raw.keepFiringFor,
 		resend:        rs.opts.ResendInterval,
+		flapping:      raw.flapping,
 		valueRef:      -1,
 	}
 
@@ -711,6 +725,12 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 		}
 	} else if r.exprProg != nil && len(r.exprProg.refs) > 0 {
 		r.valueRef = r.exprProg.refs[0]
+	}
+	if r.exprProg != nil {
+		r.exprCmp = c.compileComparison(r.expr)
+	}
+	if r.clearProg != nil {
+		r.clearCmp = c.compileComparison(r.clear)
 	}
 	r.features = c.refs
 	r.noData = c.noData

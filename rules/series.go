@@ -140,6 +140,116 @@ type SourceFeatures struct {
 	// scratch holds the buffers of window reads for all the series: they
 	// are read one at a time, so none keeps its own.
 	scratch features.Scratch
+	// recent are the newest samples noted (NoteSample), for explanations;
+	// nil until the first.
+	recent *recentRing
+}
+
+// recentSamples is how many samples a source's ring keeps, across its
+// series: the newest few of the metrics its rules read, with their origin.
+const recentSamples = 8
+
+// recentRing holds the newest samples noted for a source, oldest
+// overwritten first. It is per source, not per series: a few dozen bytes
+// per sample and a fixed number of them.
+type recentRing struct {
+	topic string // of every origin: samples come from one raw topic
+	next  int
+	s     [recentSamples]recentSample
+}
+
+type recentSample struct {
+	ser       *features.Series // nil: an empty slot
+	ts        int64
+	v         float64
+	offset    int64
+	partition int32
+}
+
+// NoteSample remembers a sample just applied to ser (a series Set here) and
+// the record it came in, so that explanations can list it with its origin
+// (a partition below 0 names no record: the sample is listed without).
+// Only the newest recentSamples of the source are kept: callers note the
+// samples of metrics rules read.
+func (s *SourceFeatures) NoteSample(ser *features.Series, tsMilli int64, v float64, origin SampleOrigin) {
+	if s.recent == nil {
+		s.recent = &recentRing{}
+	}
+	r := s.recent
+	r.topic = origin.Topic
+	r.s[r.next] = recentSample{ser: ser, ts: tsMilli, v: v, offset: origin.Offset, partition: origin.Partition}
+	r.next = (r.next + 1) % recentSamples
+}
+
+// Coverage implements SeriesDetails: the sample count and event-time range
+// of a window of a series; window 0 is its newest sample.
+func (s *SourceFeatures) Coverage(metric string, tags []Label, window time.Duration) (count, from, to int64, ok bool) {
+	ser := s.Get(metric, tags)
+	if ser == nil {
+		return 0, 0, 0, false
+	}
+	if window == 0 {
+		ts, _, ok := ser.Last()
+		return 1, ts, ts, ok
+	}
+	return ser.Coverage(window)
+}
+
+// AppendRecent implements SeriesDetails: the newest n raw samples of the
+// series, newest first, from its state, so a source read back from the
+// table after an eviction, a restart or a rebalance lists the same ones.
+// A sample still in the source's ring of noted samples carries its origin;
+// the ring lives in memory only, so samples noted before the source left
+// memory are listed without one.
+func (s *SourceFeatures) AppendRecent(dst []SampleReading, metric string, tags []Label, n int) []SampleReading {
+	ser := s.Get(metric, tags)
+	if ser == nil || n <= 0 {
+		return dst
+	}
+	listed := 0
+	ser.Newest(n, func(ts int64, v float64) bool {
+		sr := SampleReading{Metric: metric, Value: features.Float(v), At: Timestamp(ts)}
+		sr.Origin = s.recent.origin(ser, ts, v)
+		dst = append(dst, sr)
+		listed++
+		return true
+	})
+	if listed == 0 {
+		// Every sample went into aggregates: the newest is still known.
+		if ts, v, ok := ser.Last(); ok {
+			sr := SampleReading{Metric: metric, Value: features.Float(v), At: Timestamp(ts)}
+			sr.Origin = s.recent.origin(ser, ts, v)
+			dst = append(dst, sr)
+		}
+	}
+	return dst
+}
+
+// origin is the record a sample of ser came in, when the ring still holds
+// it; nil otherwise (r may be nil).
+func (r *recentRing) origin(ser *features.Series, ts int64, v float64) *SampleOrigin {
+	if r == nil {
+		return nil
+	}
+	for i := range r.s {
+		e := &r.s[(r.next-1-i+2*recentSamples)%recentSamples]
+		if e.ser == ser && e.ts == ts && e.partition >= 0 && (e.v == v || (e.v != e.v && v != v)) {
+			return &SampleOrigin{Topic: r.topic, Partition: e.partition, Offset: e.offset}
+		}
+	}
+	return nil
+}
+
+// forgetRecent drops the noted samples of ser.
+func (s *SourceFeatures) forgetRecent(ser *features.Series) {
+	if s.recent == nil || ser == nil {
+		return
+	}
+	for i := range s.recent.s {
+		if s.recent.s[i].ser == ser {
+			s.recent.s[i] = recentSample{}
+		}
+	}
 }
 
 // of returns the series of metric.
@@ -182,6 +292,7 @@ func (s *SourceFeatures) Set(metric string, tags []Label, ser *features.Series) 
 // Delete forgets the series of metric with tags.
 func (s *SourceFeatures) Delete(metric string, tags []Label) {
 	if i, ok := s.find(metric, tags); ok {
+		s.forgetRecent(s.of(metric)[i].ser)
 		s.last = nil
 		s.byMetric[metric] = slices.Delete(s.byMetric[metric], i, i+1)
 		if len(s.byMetric[metric]) == 0 {

@@ -77,6 +77,9 @@ type Transition struct {
 	// Reason says why an alert ended other than by its condition
 	// (rule_removed, rule_changed, tenant_excluded); absent otherwise.
 	Reason string `json:"reason,omitempty"`
+	// Explanation says why, from what the rule read when it decided (see
+	// Explanation); absent in transitions written before it existed.
+	Explanation *Explanation `json:"explanation,omitempty"`
 }
 
 // transition builds the notification of a state change.

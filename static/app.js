@@ -185,6 +185,9 @@ function connectStream() {
   es.addEventListener('alert', (e) => {
     try { onAlert(JSON.parse(e.data)); } catch (err) { console.error('bad alert event', err); }
   });
+  es.addEventListener('activity', (e) => {
+    try { onActivity(JSON.parse(e.data)); } catch (err) { console.error('bad activity event', err); }
+  });
 }
 
 function onAlert(a) {
@@ -229,6 +232,9 @@ function renderAlert(item) {
   const trail = el('div', 'trail', item.trail.join(' → ') + (a.value !== undefined && a.value !== null ? ' · value ' + fmt(a.value) : '') +
     (a.severity ? ' · ' + a.severity : ''));
   li.replaceChildren(top, summary, trail);
+  const why = explanationView(a);
+  if (why) li.append(why);
+  li.append(activityView(item));
   li.onclick = () => selectSource(a.host);
 }
 

@@ -34,6 +34,9 @@ type Alert struct {
 	Reason string `json:"reason,omitempty"`
 	// Features are the features the rule read (episode view only).
 	Features map[string]*float64 `json:"features,omitempty"`
+	// Explanation is why the transition happened (rules.Explanation's
+	// JSON), absent for rows written before transitions carried one.
+	Explanation json.RawMessage `json:"explanation,omitempty"`
 }
 
 // AlertKey is a position in the alert history: the (ts, id) of a row.
@@ -64,13 +67,13 @@ type AlertPage struct {
 
 const alertSelect = `id, coalesce(episode_id, ''), coalesce(tenant, ''), coalesce(source_id, ''),
 	coalesce(alertname, rule, ''), coalesce(state, ''), coalesce(severity, ''), value, coalesce(message, ''),
-	coalesce(metric, ''), ts, starts_at, ends_at, labels, payload->'tags', annotations, coalesce(payload->>'reason', '')`
+	coalesce(metric, ''), ts, starts_at, ends_at, labels, payload->'tags', annotations, coalesce(payload->>'reason', ''), explanation`
 
 func scanAlert(row pgx.Row, features bool) (Alert, error) {
 	var a Alert
-	var labels, tags, annotations, feats []byte
+	var labels, tags, annotations, feats, expl []byte
 	dest := []any{&a.ID, &a.EpisodeID, &a.Tenant, &a.Host, &a.AlertName, &a.State, &a.Severity, &a.Value,
-		&a.Message, &a.Metric, &a.Ts, &a.StartsAt, &a.EndsAt, &labels, &tags, &annotations, &a.Reason}
+		&a.Message, &a.Metric, &a.Ts, &a.StartsAt, &a.EndsAt, &labels, &tags, &annotations, &a.Reason, &expl}
 	if features {
 		dest = append(dest, &feats)
 	}
@@ -78,6 +81,9 @@ func scanAlert(row pgx.Row, features bool) (Alert, error) {
 		return a, err
 	}
 	a.Ts = a.Ts.UTC()
+	if len(expl) > 0 {
+		a.Explanation = expl
+	}
 	for _, t := range []**time.Time{&a.StartsAt, &a.EndsAt} {
 		if *t != nil {
 			u := (*t).UTC()

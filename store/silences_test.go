@@ -190,4 +190,14 @@ func TestNotificationsRecord(t *testing.T) {
 	if got, _ := s.SentNotifications(ctx, "globex", "e1"); len(got) != 1 || got[0].Integration != "webhook/7" {
 		t.Fatalf("globex's episode e1: %v", got)
 	}
+	// A record of globex under the key of one of acme's is recorded too:
+	// the tenant is part of the key.
+	same := n("e1", "firing", "ops", "webhook/0")
+	same.Tenant = "globex"
+	if err := s.RecordNotifications(ctx, []store.Notification{same}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.SentNotifications(ctx, "globex", "e1"); len(got) != 2 {
+		t.Fatalf("globex's record under acme's key was dropped: %v", got)
+	}
 }

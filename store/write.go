@@ -62,7 +62,8 @@ type AlertRow struct {
 	Features    []byte
 	StartsAt    *time.Time
 	EndsAt      *time.Time
-	// Payload is the whole transition as it travelled on ops.alert.v1.
+	// Payload is the whole transition as it travelled on ops.alert.v1;
+	// its explanation is stored in a column of its own too.
 	Payload []byte
 }
 
@@ -388,9 +389,10 @@ func (s *Store) copyAlerts(ctx context.Context, rows []AlertRow) (int64, error) 
 			return fmt.Errorf("copy alerts: %w", err)
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO alerts (ts, tenant, source_id, metric, severity, rule, value, message, tags,
-				episode_id, state, alertname, rule_id, labels, annotations, features, starts_at, ends_at, payload)
+				episode_id, state, alertname, rule_id, labels, annotations, features, starts_at, ends_at, payload, explanation)
 			SELECT ts, tenant, source_id, metric, severity, rule, value, message, tags,
-				episode_id, state, alertname, rule_id, labels, annotations, features, starts_at, ends_at, payload
+				episode_id, state, alertname, rule_id, labels, annotations, features, starts_at, ends_at, payload,
+				payload->'explanation'
 			FROM alerts_stage ON CONFLICT DO NOTHING`)
 		if err != nil {
 			return fmt.Errorf("insert alerts: %w", err)

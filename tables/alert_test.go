@@ -161,3 +161,41 @@ func BenchmarkDecodeAlert(b *testing.B) {
 		}
 	}
 }
+
+// A transition carries its explanation through the record; a record written
+// before transitions carried one (already in the topic and the tables)
+// still decodes, without.
+func TestAlertExplanationRoundTripAndOldRecords(t *testing.T) {
+	in := sampleTransition()
+	n, from, to := int64(30), rules.Timestamp(1761040800000), rules.Timestamp(1761041100000)
+	in.Explanation = &rules.Explanation{
+		Condition: `avg("cpu_load", "5m") > 90`,
+		Crossed:   &rules.Crossing{Comparison: `avg("cpu_load", "5m") > 90`, Op: ">", Value: 80, Threshold: 90, Side: "below"},
+		Features:  []rules.FeatureReading{{Feature: "avg(cpu_load,5m)", Value: 80, Window: "5m", Samples: &n, From: &from, To: &to}},
+		Samples: []rules.SampleReading{{Metric: "cpu_load", Value: 79, At: to,
+			Origin: &rules.SampleOrigin{Topic: RawTopic, Partition: 2, Offset: 41}}},
+		Resolution: &rules.Resolution{By: rules.ResolvedByCondition, Value: 80},
+	}
+	v, err := EncodeAlert(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := DecodeAlert(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip:\n in %+v\nout %+v", in.Explanation, out.Explanation)
+	}
+	old, err := os.ReadFile(filepath.Join("testdata", "alert-before-explanation.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := DecodeAlert(old)
+	if err != nil {
+		t.Fatalf("a record written before explanations: %v", err)
+	}
+	if tr.Explanation != nil || tr.State != rules.StateFiring || tr.Features["avg(cpu_load,5m)"] != 92.5 {
+		t.Fatalf("decoded %+v", tr)
+	}
+}

@@ -17,7 +17,8 @@ import (
 // 20,000 series, as sources of 10 metrics with 10 series each (tags core
 // 0..9) or with one series each, every series with two hours of one sample
 // per 10 s (a gauge with 2 decimals), held as an actor holds them (the
-// state and the rules' index of its series). It reports the heap and the
+// state and the rules' index of its series, with the newest samples noted
+// for explanations). It reports the heap and the
 // RSS per series, and the encoded state per series; "queried" series have
 // also been read as rules read them (every window's average and p99).
 //
@@ -52,6 +53,9 @@ func seriesMemory(b *testing.B, perMetric int, queried bool) {
 					for i := range int64(samples) {
 						v := float64(int64(4000+1000*float64(c)/float64(perMetric)+float64(i%97))) / 100
 						ser.Add(1_761_040_800_000+i*10_000, v)
+						// As the actor notes the samples of metrics rules
+						// read, for explanations (here every metric).
+						h.feats.NoteSample(ser, 1_761_040_800_000+i*10_000, v, rules.SampleOrigin{Topic: RawTopic, Offset: i})
 					}
 					if queried {
 						// What rules read: every window's statistics and quantiles.

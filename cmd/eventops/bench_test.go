@@ -94,8 +94,8 @@ func TestBenchSoak(t *testing.T) {
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if res.EventsSent == 0 || res.EventsInPostgres != res.EventsSent {
-		t.Errorf("%d events sent, %d in PostgreSQL", res.EventsSent, res.EventsInPostgres)
+	if res.EventsSent == 0 || res.EventsInPostgres != res.EventsSent || res.Undelivered != 0 {
+		t.Errorf("%d events sent (%d records undelivered), %d in PostgreSQL", res.EventsSent, res.Undelivered, res.EventsInPostgres)
 	}
 	if res.Capacity != nil || res.Rate != 3000 {
 		t.Errorf("rate %v (capacity %+v), want the 3000 given", res.Rate, res.Capacity)

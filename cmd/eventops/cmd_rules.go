@@ -15,17 +15,18 @@ func runRules(_ context.Context, _ *Config, args []string, _ *slog.Logger) error
 		return usageError{"usage: eventops rules check|test FILE..."}
 	}
 	var opts rules.Options
+	if args[0] == "check" {
+		return checkFiles(args[1:], func(path string) (string, error) {
+			rs, err := rules.LoadFiles(opts, path)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%d rules, %d metrics", rs.Len(), len(rs.Metrics())), nil
+		})
+	}
 	failed := false
 	for _, path := range args[1:] {
 		switch args[0] {
-		case "check":
-			rs, err := rules.LoadFiles(opts, path)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				failed = true
-				continue
-			}
-			fmt.Printf("%s: %d rules, %d metrics: OK\n", path, rs.Len(), len(rs.Metrics()))
 		case "test":
 			res, err := rules.RunTestFile(path, opts)
 			if err != nil {
@@ -42,6 +43,26 @@ func runRules(_ context.Context, _ *Config, args []string, _ *slog.Logger) error
 			}
 			fmt.Printf("%s: PASS\n", path)
 		}
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+// checkFiles validates each file with check, which returns what the file
+// holds or its problems (FILE:LINE: message, one a line); it prints
+// "FILE: summary: OK" or the problems, and fails once all are checked.
+func checkFiles(paths []string, check func(path string) (summary string, err error)) error {
+	failed := false
+	for _, path := range paths {
+		summary, err := check(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			failed = true
+			continue
+		}
+		fmt.Printf("%s: %s: OK\n", path, summary)
 	}
 	if failed {
 		return errReported

@@ -116,6 +116,18 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Errorf("feed %q lacks %q", feed, want)
 		}
 	}
+	// The alert explains itself: opened, its explanation shows the
+	// condition, the feature it read with its samples, and the sample.
+	waitJS(t, ctx, 10*time.Second, "the alert's explanation",
+		`(() => {
+			const why = document.querySelector('#feed li.alert[data-state="firing"][data-host="host-a"] details.why');
+			if (!why) return false;
+			why.open = true;
+			const text = why.textContent;
+			return why.checkVisibility() && text.includes('expr: avg("cpu_load", "1m") > 90') && text.includes('above 90') &&
+				!!why.querySelector('tr[data-feature="avg(cpu_load,1m)"]') && text.includes('cpu_load = 97') && text.includes('ingest.raw.agent/');
+		})()`)
+	ackFromAlertView(t, ctx, "host-a", "dashboard test")
 	waitJS(t, ctx, 20*time.Second, "the point on the chart",
 		`document.getElementById('chart').dataset.last === '97' && !!document.querySelector('#chart canvas')`)
 	waitJS(t, ctx, 20*time.Second, "sources with metadata, live features, rules",

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -161,7 +162,22 @@ func readAlert(t *testing.T, url string, timeout time.Duration) string {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("content type %q", ct)
 	}
-	sc := bufio.NewScanner(resp.Body)
+	alert := ""
+	err = sseAlertEvents(resp.Body, func(data string) bool {
+		alert = data
+		return false
+	})
+	if alert == "" {
+		t.Fatalf("no alert on %s within %s: %v", url, timeout, err)
+	}
+	return alert
+}
+
+// sseAlertEvents calls fn with the data of each alert event of an event
+// stream until fn returns false or the stream ends.
+func sseAlertEvents(body io.Reader, fn func(data string) bool) error {
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	event := ""
 	for sc.Scan() {
 		line := sc.Text()
@@ -169,11 +185,12 @@ func readAlert(t *testing.T, url string, timeout time.Duration) string {
 		case strings.HasPrefix(line, "event: "):
 			event = strings.TrimPrefix(line, "event: ")
 		case strings.HasPrefix(line, "data: ") && event == "alert":
-			return strings.TrimPrefix(line, "data: ")
+			if !fn(strings.TrimPrefix(line, "data: ")) {
+				return nil
+			}
 		}
 	}
-	t.Fatalf("no alert on %s within %s: %v", url, timeout, sc.Err())
-	return ""
+	return sc.Err()
 }
 
 // readDLQ reads the DLQ until it has n records, by reason.

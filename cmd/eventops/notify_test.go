@@ -116,10 +116,15 @@ type notifyEnv struct {
 }
 
 func newNotifyEnv(t *testing.T, alerting string) *notifyEnv {
+	return newNotifyEnvRules(t, notifyRules, alerting)
+}
+
+// newNotifyEnvRules is newNotifyEnv with a rule file of its own.
+func newNotifyEnvRules(t *testing.T, ruleFile, alerting string) *notifyEnv {
 	env := newDevEnv(t)
 	dir := t.TempDir()
 	n := &notifyEnv{t: t, env: env, rules: filepath.Join(dir, "rules.yml"), alerting: filepath.Join(dir, "alerting.yml")}
-	for f, body := range map[string]string{n.rules: notifyRules, n.alerting: alerting} {
+	for f, body := range map[string]string{n.rules: ruleFile, n.alerting: alerting} {
 		if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
