@@ -168,7 +168,10 @@
 // most MaxExplanationBytes: samples are left out first, then features,
 // then the end of the condition texts, and it says so. SourceFeatures
 // keeps the newest samples (NoteSample) in a ring of 8 per source, so
-// their cost does not grow with the series.
+// their cost does not grow with the series. Those samples are the one part
+// of a transition that depends on the process (a process that started
+// since lists only each series' newest sample, without its origin): the
+// rest is decided by the state and the input alone.
 //
 // # Encoding
 //
