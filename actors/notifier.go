@@ -216,7 +216,7 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 	n.m = notifierMetrics{
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_notify_transitions_total",
-			Help: "Alert transitions the notify stage handled, by outcome (not_notified: pending or inactive; unrouted; silenced; queued: handed to the webhooks' queues).",
+			Help: "Alert transitions the notify stage handled, by outcome (not_notified: pending or inactive; unrouted; silenced; inhibited; flapping: held while the alert flaps; queued: handed to the webhooks' queues).",
 		}, []string{"outcome"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_notify_refused_total",
@@ -252,14 +252,14 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 				h.refused = n.m.refused.WithLabelValues(h.receiver, h.integration)
 				h.queued = n.m.queued.WithLabelValues(h.receiver, h.integration)
 				ha := &hookActor{h: h, groups: map[string]*hookGroup{}}
-				h.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ha }))
+				h.pid = system.Root.Spawn(props(notifyDispatcher, ha))
 				n.hooks[r.Name] = append(n.hooks[r.Name], h)
 				n.all = append(n.all, h)
 			}
 		}
 	}
 	ia := &intakeActor{n: n}
-	n.intake = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ia }))
+	n.intake = system.Root.Spawn(props(notifyDispatcher, ia))
 	return n
 }
 
@@ -577,15 +577,7 @@ func (n *Notifier) admit(m *intakeReq) {
 		}
 		switch ev {
 		case notify.FlapHeld:
-			n.m.transitions.WithLabelValues("flapping").Inc()
-			if err := n.decided(m.session, a, m.targets, store.OutcomeFlapping, "held: the alert is flapping ("+policy.String()+")"); err != nil {
-				tk.handBack(len(m.targets) + 1)
-				return
-			}
-			for range m.targets {
-				tk.settle(nil)
-			}
-			tk.settle(nil)
+			n.withhold(m, a, store.OutcomeFlapping, "held: the alert is flapping ("+policy.String()+")")
 			return
 		case notify.FlapEnter, notify.FlapExit:
 			a = notify.FlapSummary(a, policy, ev == notify.FlapEnter)
@@ -602,18 +594,9 @@ func (n *Notifier) admit(m *intakeReq) {
 	}
 	if a.Status == notify.StatusFiring && len(m.targets) > 0 {
 		if src, ok := notify.InhibitedBy(n.opts.Config.InhibitRules, firing, a); ok {
-			n.m.transitions.WithLabelValues("inhibited").Inc()
-			reason := notify.InhibitionReason(n.opts.Config.InhibitRules, src, a)
 			n.opts.Logger.Info("alert inhibited", "tenant", a.Tenant, "alertname", a.Labels["alertname"], "host", a.Labels["host"],
 				"episode", a.EpisodeID, "by", src.EpisodeID)
-			if err := n.decided(m.session, a, m.targets, store.OutcomeInhibited, reason); err != nil {
-				tk.handBack(len(m.targets) + 1)
-				return
-			}
-			for range m.targets {
-				tk.settle(nil)
-			}
-			tk.settle(nil)
+			n.withhold(m, a, store.OutcomeInhibited, notify.InhibitionReason(n.opts.Config.InhibitRules, src, a))
 			return
 		}
 	}
@@ -646,6 +629,20 @@ func (n *Notifier) admit(m *intakeReq) {
 		}
 	}
 	tk.settle(nil)
+}
+
+// withhold settles m without sending it, once its decision (outcome,
+// reason) is logged for each target; it hands m back when the log cannot
+// be written before its session ends.
+func (n *Notifier) withhold(m *intakeReq, a notify.Alert, outcome, reason string) {
+	n.m.transitions.WithLabelValues(outcome).Inc()
+	if err := n.decided(m.session, a, m.targets, outcome, reason); err != nil {
+		m.ticket.handBack(len(m.targets) + 1)
+		return
+	}
+	for range len(m.targets) + 1 {
+		m.ticket.settle(nil)
+	}
 }
 
 // dispatch hands a to each of its targets, or settles them when a

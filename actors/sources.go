@@ -413,7 +413,7 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken b
 		a.feats.Set(m.Name, m.Tags.Labels(), m.Series)
 	}
 	s.m.actors.Inc()
-	return s.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
+	return s.system.Root.Spawn(props(featuresDispatcher, a))
 }
 
 // Close implements processors.SourcePartition: every actor flushes its

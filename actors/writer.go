@@ -105,7 +105,7 @@ func NewWriter[R any](system *actor.ActorSystem, write WriteFunc[R], reject Reje
 	w.healthy.Store(true)
 	w.metrics = newWriterMetrics(opts)
 	a := &writerActor[R]{w: w, write: write, reject: reject}
-	w.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
+	w.pid = system.Root.Spawn(props(sinkDispatcher, a))
 	return w
 }
 

@@ -93,6 +93,12 @@ func (s *Server) activityEpisode(c *fiber.Ctx) (store.Episode, error) {
 		return store.Episode{}, fmt.Errorf("%w: the alert history is not served by this replica", ErrUnavailable)
 	}
 	ep, err := s.opts.Alerts.AlertEpisode(c.UserContext(), tenant, id)
+	if errors.Is(err, store.ErrNoRows) && s.opts.Hub != nil {
+		// On the stream already, not yet in PostgreSQL.
+		if ev, ok := s.opts.Hub.Active(tenant, id); ok {
+			return store.Episode{EpisodeID: id, Tenant: tenant, Host: ev.Host, Severity: ev.Severity, State: ev.State}, nil
+		}
+	}
 	if errors.Is(err, store.ErrNoRows) {
 		return store.Episode{}, fmt.Errorf("%w: tenant %s has no alert episode %s", ErrNotFound, tenant, id)
 	}

@@ -183,3 +183,18 @@ func TestStreamCarriesActivity(t *testing.T) {
 	default:
 	}
 }
+
+// An episode on the stream that the sink has not written yet can be
+// acknowledged already (the dashboard shows it at once); not by another
+// tenant.
+func TestAckOfAnEpisodeOnlyOnTheStream(t *testing.T) {
+	t.Parallel()
+	srv, _, hub := activityServer(t)
+	hub.Publish(alertEv(0, 0, "acme", "web-2", "ep-live", "firing", "critical"))
+	if r := do(t, srv, "POST", "/alerts/ep-live/ack", ``, bearer("key-beta")...); r.status != 404 {
+		t.Fatalf("another tenant's ack: %d %s", r.status, r.body)
+	}
+	if r := do(t, srv, "POST", "/alerts/ep-live/ack", ``, bearer("key-acme")...); r.status != 201 {
+		t.Fatalf("ack: %d %s", r.status, r.body)
+	}
+}

@@ -34,4 +34,10 @@
 //     keys, so is a Host that is not loopback or allowed (guard.go).
 //   - What one tenant may hold at once is capped: alert streams, database
 //     reads (with a timeout), silences; over a cap is 429.
+//   - Acks, assignments and notes of an alert episode (activity.go) are
+//     taken for the request's tenant only, with the key's name as the
+//     actor, never what the client says of itself; another tenant's
+//     episode is 404, as an unknown one. They reach the streams of the
+//     replica that took them as their own event type (hubactivity.go),
+//     live only: they have no place in ops.alert.v1.
 package api

@@ -36,3 +36,15 @@ func (h *Hub) PublishActivity(ev ActivityEvent) {
 		}
 	}
 }
+
+// Active returns tenant's pending or firing episode as the hub last saw
+// it: the stream shows a transition before the sink has written it.
+func (h *Hub) Active(tenant, episodeID string) (AlertEvent, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ev, ok := h.active[episodeID]
+	if !ok || ev.Tenant != tenant {
+		return AlertEvent{}, false
+	}
+	return ev, true
+}

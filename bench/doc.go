@@ -5,7 +5,11 @@
 // PostgreSQL — then a replica of every stage but notify (replica.New, in
 // this process): its sustained rate over a backlog, then alert and row
 // latency at half that rate. RunStage measures a replica of the features
-// stage alone beside a bare goka processor over the same signals.
+// stage alone beside a bare goka processor over the same signals. Soak runs
+// the same pipeline under a steady live load for a long time while hosts
+// come and go (loadgen's churn), and reports its memory by quarter of the
+// run, whether it stayed flat, and that every event sent reached
+// PostgreSQL.
 //
 // Every ceiling runs on the same broker and database as the pipeline it is
 // compared with, in the same run, so that ratios are meaningful on a noisy

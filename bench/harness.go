@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -123,23 +124,22 @@ func writeHeapProfile(path string) error {
 	return pprof.WriteHeapProfile(f)
 }
 
-// cpuProfile starts a CPU profile into path (none when path is empty) and
-// returns what stops it, once however often it is called.
-func cpuProfile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
+// cpuProfile starts a CPU profile and returns what stops it and returns
+// the profile, once however often it is called (later calls return the
+// same bytes); when path is set, the profile is also written there.
+func cpuProfile(path string) (stop func() ([]byte, error), err error) {
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return sync.OnceFunc(func() {
+	return sync.OnceValues(func() ([]byte, error) {
 		pprof.StopCPUProfile()
-		f.Close()
+		if path != "" {
+			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				return buf.Bytes(), err
+			}
+		}
+		return buf.Bytes(), nil
 	}), nil
 }
 

@@ -3,8 +3,13 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/eventops/eventops/replica"
 )
 
 // The ceilings Run measures, by their key in Result.Ceilings (and, after
@@ -33,12 +38,18 @@ func (r *Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "\npipeline (normalize → enrich → features → rules → PostgreSQL)\t\t\t\n")
 	fmt.Fprintf(tw, "events\t%d\nsustained events/s\t%.0f\n", p.Events, p.EventsPerSec)
 	fmt.Fprintf(tw, "CPU s per 1,000 events: eventops / broker / PostgreSQL\t%.4f / %.4f / %.4f\n", p.CPUPer1000, p.BrokerCPUPer1k, p.PostgresCPUPer1k)
-	fmt.Fprintf(tw, "changelog bytes per event\t%.1f\npeak RSS\t%d MiB\n", p.ChangelogBytes, p.PeakRSS>>20)
+	fmt.Fprintf(tw, "changelog bytes per event\t%.1f\n", p.ChangelogBytes)
+	fmt.Fprintf(tw, "encoded state per source / per series (%d sources in the table)\t%.0f / %.0f bytes\n", p.TableKeys, p.StateBytesPerSource, p.StateBytesPerSeries)
+	fmt.Fprintf(tw, "peak RSS\t%d MiB\n", p.PeakRSS>>20)
+	if len(p.StageCPU) > 0 {
+		names, values := stageColumns(p.StageCPU)
+		fmt.Fprintf(tw, "CPU µs per event by stage: %s\t%s\n", strings.Join(names, " / "), strings.Join(values, " / "))
+	}
 	l, round := r.Latency, func(d, unit time.Duration) time.Duration { return d.Round(unit) }
 	fmt.Fprintf(tw, "\nlatency at %.0f events/s\t\n", l.Rate)
-	fmt.Fprintf(tw, "event → alert on SSE (p50/p95/p99 of %d)\t%s / %s / %s\n", l.Alerts,
+	fmt.Fprintf(tw, "event → alert on SSE (p50/p95/p99 of %d alerts, %d probes sent)\t%s / %s / %s\n", l.Alerts, l.Probes,
 		round(l.AlertP50, time.Millisecond/10), round(l.AlertP95, time.Millisecond/10), round(l.AlertP99, time.Millisecond/10))
-	fmt.Fprintf(tw, "event → row in PostgreSQL (p50/p99)\t%s / %s\n", round(l.RowP50, time.Millisecond), round(l.RowP99, time.Millisecond))
+	fmt.Fprintf(tw, "event → row in PostgreSQL (p50/p99 of %d rows)\t%s / %s\n", l.Rows, round(l.RowP50, time.Millisecond), round(l.RowP99, time.Millisecond))
 	fmt.Fprintf(tw, "events behind when the load stopped\t%d\n", l.LagAtEnd)
 	fmt.Fprintf(tw, "RSS: highest in the first / second half of the run\t%d MiB / %d MiB\n", l.MaxRSSFirstHalf>>20, l.MaxRSSSecondHalf>>20)
 	fmt.Fprintf(tw, "RSS at end / peak of the whole benchmark\t%d MiB / %d MiB\n", l.RSSAtEnd>>20, l.PeakRSS>>20)
@@ -51,6 +62,25 @@ func (r *Result) WriteText(w io.Writer) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// stageColumns returns the stages of byStage in the order a replica
+// starts them, then Unlabelled, then any other by name, and their figures,
+// one decimal.
+func stageColumns(byStage map[string]float64) (names, values []string) {
+	names = append(replica.Stages(), Unlabelled)
+	var extra []string
+	for s := range byStage {
+		if !slices.Contains(names, s) {
+			extra = append(extra, s)
+		}
+	}
+	slices.Sort(extra)
+	names = append(names, extra...)
+	for _, s := range names {
+		values = append(values, strconv.FormatFloat(byStage[s], 'f', 1, 64))
+	}
+	return names, values
 }
 
 // WriteText writes the report as `eventops bench --stage features` prints
@@ -77,9 +107,11 @@ func (r *SoakResult) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "load events/s\t%.0f\n", r.Rate)
 	fmt.Fprintf(tw, "hosts / series over the run\t%d / %d\n", r.Hosts, r.Series)
-	fmt.Fprintf(tw, "source idle timeout\t%s\n", r.IdleTimeout)
-	fmt.Fprintf(tw, "events sent / in PostgreSQL\t%d / %d\n", r.EventsSent, r.EventsInPostgres)
-	fmt.Fprintf(tw, "source actors evicted / in memory at the end\t%d / %d\n", r.Evictions, r.ActorsAtEnd)
+	fmt.Fprintf(tw, "each host reports every / source idle timeout\t%s / %s\n", r.ReportEvery.Round(time.Millisecond), r.IdleTimeout)
+	fmt.Fprintf(tw, "events sent / in PostgreSQL\t%d / %d (drained in %s, %d records undelivered)\n",
+		r.EventsSent, r.EventsInPostgres, r.Drain.Round(time.Millisecond), r.Undelivered)
+	fmt.Fprintf(tw, "source actors evicted / hosts that stopped / actors in memory at the end\t%d / %d / %d\n",
+		r.Evictions, r.Hosts-r.ActiveHosts, r.ActorsAtEnd)
 	fmt.Fprintf(tw, "\nquarter\tsamples\tRSS max\tRSS median\tlive heap max\tlive heap median\theap in use max\tsource actors (median)\n")
 	for i, q := range r.Quarters {
 		fmt.Fprintf(tw, "Q%d\t%d\t%d MiB\t%d MiB\t%d MiB\t%d MiB\t%d MiB\t%d\n", i+1, q.Samples,

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/internal/stagelabel"
 	"github.com/eventops/eventops/loadgen"
 	"github.com/eventops/eventops/pglocal"
 	"github.com/eventops/eventops/processors"
@@ -251,6 +253,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := p.stop(); err != nil {
 		return res, err
 	}
+	// The features table as the run left it, once the stopping pipeline
+	// flushed every source: the scenario's sources (not the probes').
+	tctx, tcancel := context.WithTimeout(ctx, time.Minute)
+	keys, stateBytes, err := TableSize(tctx, e.brokers, tables.FeaturesTable, func(key []byte) bool { return !bytes.HasPrefix(key, []byte(probeTenant+"/")) })
+	tcancel()
+	if err != nil {
+		return res, err
+	}
+	if res.Pipeline.TableKeys = keys; keys > 0 {
+		res.Pipeline.StateBytesPerSource = float64(stateBytes) / float64(keys)
+		res.Pipeline.StateBytesPerSeries = float64(stateBytes) / float64(keys*o.Metrics)
+	}
 	res.Ratios = map[string]float64{}
 	for name, c := range res.Ceilings {
 		if c.PerSec > 0 {
@@ -319,7 +333,14 @@ func capacity(ctx context.Context, o *Options, e *env, total int64, pl *Pipeline
 	}
 	elapsed := time.Since(start)
 	cpu, pgcpu, brkcpu := CPU()-cpu0, ProcessCPU("postgres")-pg0, PidCPU(e.broker.pid)-brk0
-	stopProfile()
+	prof, err := stopProfile()
+	if err != nil {
+		return p, err
+	}
+	byStage, err := StageCPU(prof, stagelabel.Key)
+	if err != nil {
+		return p, err
+	}
 	if o.MemProfile != "" {
 		if err := writeHeapProfile(o.MemProfile); err != nil {
 			return p, err
@@ -328,7 +349,11 @@ func capacity(ctx context.Context, o *Options, e *env, total int64, pl *Pipeline
 	per1k := func(d time.Duration) float64 { return d.Seconds() / float64(total) * 1000 }
 	*pl = PipelineResult{Events: total, Elapsed: elapsed, EventsPerSec: float64(total) / elapsed.Seconds(),
 		CPUPer1000: per1k(cpu), PostgresCPUPer1k: per1k(pgcpu), BrokerCPUPer1k: per1k(brkcpu),
-		ChangelogBytes: Sum(p.reg, "eventops_state_flush_bytes_total", nil) / float64(total), PeakRSS: PeakRSS()}
+		ChangelogBytes: Sum(p.reg, "eventops_state_flush_bytes_total", nil) / float64(total), PeakRSS: PeakRSS(),
+		StageCPU: map[string]float64{}}
+	for stage, d := range byStage {
+		pl.StageCPU[stage] = float64(d) / float64(time.Microsecond) / float64(total)
+	}
 	o.say("pipeline: %d events in %s: %.0f events/s", total, elapsed.Round(time.Millisecond), pl.EventsPerSec)
 	return p, nil
 }

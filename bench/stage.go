@@ -164,7 +164,9 @@ func RunStage(ctx context.Context, o Options) (StageReport, error) {
 	if res.Features, err = FeaturesStage(ctx, ro, events); err != nil {
 		return res, err
 	}
-	stopProfile()
+	if _, err := stopProfile(); err != nil {
+		return res, err
+	}
 	res.Ratio = res.Features.PerSec / res.Bare.PerSec
 	return res, nil
 }

@@ -648,6 +648,19 @@ func (s *Series) Last() (tsUnixMilli int64, v float64, ok bool) {
 	return s.newest, s.lastV, true
 }
 
+// Newest calls fn with up to n of the series' newest raw samples, newest
+// first, until fn returns false. Samples already folded into an aggregate
+// are not listed. What it lists is part of the encoded state: a series
+// decoded from its changelog value lists the same samples.
+func (s *Series) Newest(n int, fn func(tsUnixMilli int64, v float64) bool) {
+	r := &s.raw
+	for i := r.n - 1; i >= r.head && n > 0; i, n = i-1, n-1 {
+		if !fn(r.ts(i), r.v(i)) {
+			return
+		}
+	}
+}
+
 // SecondsSinceLast is the event-time age of the newest sample at now, in
 // seconds, never negative; +Inf when the series has no sample.
 func (s *Series) SecondsSinceLast(nowUnixMilli int64) float64 {

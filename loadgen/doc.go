@@ -1,7 +1,8 @@
 // Package loadgen generates synthetic agent telemetry for EventOps: tenants
 // × sources × metrics reporting on an event-time interval, with jitter, a
 // share of out-of-order events, scripted anomalies that fire known rules and
-// a share of malformed records. A generator is deterministic for a seed:
+// a share of malformed records, and churn (sources replaced by new names
+// each round, as hosts come and go). A generator is deterministic for a seed:
 // the same options produce the same records, so a run can be replayed and
 // compared against a reference.
 //

@@ -19,7 +19,7 @@ func TestGroupLeavesAcknowledgedEpisodesOutOfReminders(t *testing.T) {
 		asked++
 		return acks
 	})
-	firing := func(ep string) Alert { return Alert{EpisodeID: ep, Status: StatusFiring} }
+	firing := func(ep string) Alert { return Alert{EpisodeID: ep, Status: StatusFiring, Fingerprint: ep} }
 	flush := func(now time.Time) string {
 		t.Helper()
 		if !g.Due(now) {
@@ -80,7 +80,7 @@ func TestGroupLeavesAcknowledgedEpisodesOutOfReminders(t *testing.T) {
 	if got := flush(at(2200)); got != "firing:e1 firing:e2 firing:e3 | c" {
 		t.Fatalf("new alert %q", got)
 	}
-	g.Add(Incoming[string]{Alert: Alert{EpisodeID: "e1", Status: StatusResolved}, Token: "d"}, at(2300))
+	g.Add(Incoming[string]{Alert: Alert{EpisodeID: "e1", Status: StatusResolved, Fingerprint: "e1"}, Token: "d"}, at(2300))
 	if got := flush(at(2300)); got != "resolved:e1 firing:e2 firing:e3 | d" {
 		t.Fatalf("resolved notice %q", got)
 	}

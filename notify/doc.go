@@ -54,4 +54,8 @@
 //     and stops at a transition that finds fewer than half as many, or
 //     once a window passes without a change; a copy of a transition read
 //     again changes nothing.
+//   - An acknowledged episode (Group.SetAcks, asked at repeat time only) is
+//     left out of repeat_interval reminders until its ack expires; a
+//     reminder of acknowledged episodes only is not sent, and is looked at
+//     again when the first ack expires or a repeat_interval later.
 package notify

@@ -66,7 +66,9 @@ const (
 )
 
 // Observe updates st with a transition of status at (event time). A
-// transition of the status seen last changes nothing (a copy read again).
+// transition of the status seen last, or not after the last change, changes
+// nothing: it is a copy read again (after a crash, the transitions not
+// committed are read again, in their order).
 // An alert starts flapping at the policy's Changes changes within Window
 // and stops at a transition that finds fewer than half as many in the
 // window (or, see Settled, after a Window without any).
@@ -77,7 +79,7 @@ func (p FlapPolicy) Observe(st FlapState, a Alert, at time.Time) (FlapState, Fla
 		}
 		return FlapState{}, FlapNone
 	}
-	if a.Status == st.Status {
+	if a.Status == st.Status || len(st.Changes) > 0 && !at.After(st.Changes[len(st.Changes)-1]) {
 		if st.Flapping {
 			st.Held = &a
 			return st, FlapHeld

@@ -33,6 +33,13 @@ func TestFlapping(t *testing.T) {
 	if count[FlapNone] != 3 || count[FlapEnter] != 1 || count[FlapHeld] != 36 || count[FlapExit] != 0 {
 		t.Fatalf("events %v", count)
 	}
+	// A crash reads the last two transitions again: not two more changes.
+	for i, status := range []string{StatusFiring, StatusResolved} {
+		again, _ := p.Observe(st, Alert{Status: status}, t0.Add(time.Duration(38+i)*time.Minute))
+		if !again.Changes[len(again.Changes)-1].Equal(t0.Add(39 * time.Minute)) {
+			t.Fatalf("a copy read again counted as a change: %v", again.Changes)
+		}
+	}
 	if st.Held == nil || st.Held.Status != StatusResolved {
 		t.Fatalf("held %+v", st.Held)
 	}

@@ -2,7 +2,11 @@ package processors
 
 import (
 	"context"
+	"math"
 	"sync"
+	"sync/atomic"
+
+	"github.com/lovoo/goka"
 )
 
 // Acks releases goka's deferred commits of one partition in offset order.
@@ -18,6 +22,14 @@ import (
 // first such record, so that the session commits nothing from there on and
 // the partition's next owner reads it again, and its acknowledgement is
 // released, so that goka does not wait for it.
+//
+// A tracker that marks (see Defer) takes the place of goka's deferred
+// commits: goka commits each record as its callback returns, the session's
+// fence never marks the partition past the first record not released
+// (low), and the tracker marks the partition as its released prefix grows.
+// A record pending then costs the tracker's entry alone, where a deferred
+// commit keeps goka's context of the record, and with it the fetched batch
+// its value lies in, until the record is released.
 type Acks struct {
 	mu      sync.Mutex
 	queue   []pending
@@ -33,6 +45,11 @@ type Acks struct {
 	handingBack, held bool
 	// idle is closed once nothing is pending; made only when waited for.
 	idle chan struct{}
+	// low is the offset of the first record not released, math.MaxInt64
+	// when none is pending; mark, when set, marks the partition up to an
+	// offset (see Defer).
+	low  atomic.Int64
+	mark func(offset int64)
 }
 
 type pending struct {
@@ -48,13 +65,29 @@ type pending struct {
 const maxIdleQueue = 1 << 14
 
 // NewAcks returns an empty tracker that cannot hand records back.
-func NewAcks() *Acks { return &Acks{durable: map[string]int64{}} }
+func NewAcks() *Acks {
+	a := &Acks{durable: map[string]int64{}}
+	a.low.Store(math.MaxInt64)
+	return a
+}
+
+// Defer returns the acknowledgement to Add the record of ctx with: none
+// when the tracker marks the partition itself, else goka's deferred commit.
+func (a *Acks) Defer(ctx goka.Context) func(error) {
+	if a.mark != nil {
+		return nil
+	}
+	return ctx.DeferCommit()
+}
 
 // Add registers the record at offset (of key) whose commit goka deferred.
-// Offsets must increase.
+// Offsets must increase; ack may be nil (see Defer).
 func (a *Acks) Add(offset int64, key string, ack func(error)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.head == len(a.queue) {
+		a.low.Store(offset)
+	}
 	a.queue = append(a.queue, pending{offset: offset, key: key, ack: ack})
 	if a.handingBack || a.held {
 		a.release()
@@ -160,6 +193,7 @@ func (a *Acks) find(offset int64) (int, bool) {
 }
 
 func (a *Acks) release() {
+	next := int64(-1)
 	for a.head < len(a.queue) {
 		p := &a.queue[a.head]
 		if !a.held && !p.done && !a.covered(p) {
@@ -171,10 +205,21 @@ func (a *Acks) release() {
 			a.hold(p.offset)
 			a.held = true
 		}
-		p.ack(nil)
+		if p.ack != nil {
+			p.ack(nil)
+		}
+		next = p.offset + 1
 		a.released++
 		*p = pending{}
 		a.head++
+	}
+	if a.head < len(a.queue) {
+		a.low.Store(a.queue[a.head].offset)
+	} else {
+		a.low.Store(math.MaxInt64)
+	}
+	if next >= 0 && a.mark != nil {
+		a.mark(next)
 	}
 	// Reuse the slice once it is drained or mostly dead; a slice a burst
 	// grew large is let go once drained. The entries the live ones were
@@ -204,15 +249,21 @@ func (a *Acks) covered(p *pending) bool {
 
 // sessionTracker returns a fresh tracker of a partition (of topic; empty:
 // of the one topic the stage reads) for one goka session, session being
-// a callback's ctx.Context(). Once the session ends (revocation or
+// a callback's ctx.Context(). With marks, and a fence, the tracker marks
+// the partition itself (see Acks.Defer): a stage whose session's end waits
+// for its work (fence.closeWith) may ask for it. Once the session ends (revocation or
 // shutdown), the tracker waits the fence's grace for pending work to
 // become durable, then hands the rest back, so that goka never holds a
 // partition longer than the grace.
-func sessionTracker(session context.Context, topic string, partition int32) *Acks {
+func sessionTracker(session context.Context, topic string, partition int32, marks bool) *Acks {
 	a := NewAcks()
 	f := fenceOf(session)
 	if f == nil {
 		return a
+	}
+	if marks && topic != "" {
+		f.track(topic, partition, &a.low)
+		a.mark = func(offset int64) { f.MarkOffset(topic, partition, offset, "") }
 	}
 	a.hold = func(offset int64) {
 		f.hold(topic, partition, offset)
@@ -256,7 +307,7 @@ func (s *sessionAcks) get(id int32, session context.Context) *Acks {
 	if s.m == nil {
 		s.m = map[int32]sessionEntry{}
 	}
-	a := sessionTracker(session, s.topic, id)
+	a := sessionTracker(session, s.topic, id, false)
 	s.m[id] = sessionEntry{session: session, acks: a}
 	return a
 }

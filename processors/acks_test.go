@@ -140,13 +140,59 @@ func (s *session) mark(topic string, partition int32) int64 {
 func fenced(ctx context.Context, grace time.Duration) (*session, *Acks, func(off int64)) {
 	s := newSession(ctx)
 	f := newFence(s, grace, slog.New(slog.DiscardHandler))
-	a := sessionTracker(f.Context(), "t", 0)
+	a := sessionTracker(f.Context(), "t", 0, false)
 	return s, a, func(off int64) {
 		a.Add(off, "", func(err error) {
 			if err == nil {
 				f.MarkOffset("t", 0, off+1, "")
 			}
 		})
+	}
+}
+
+// A tracker that marks its partition lets goka commit every record as its
+// callback returns, with nothing deferred, yet the partition is never
+// marked past the first record whose work is not durable; it is marked as
+// the durable prefix grows, and a hand-back holds it as with deferred
+// commits.
+func TestAMarkingTrackerNeverMarksPastWorkNotDurable(t *testing.T) {
+	s := newSession(context.Background())
+	f := newFence(s, time.Minute, slog.New(slog.DiscardHandler))
+	a := sessionTracker(f.Context(), "t", 0, true)
+	other := sessionTracker(f.Context(), "t", 1, true)
+	read := func(a *Acks, p int32, off int64, key string) {
+		a.Add(off, key, nil)
+		f.MarkOffset("t", p, off+1, "") // goka's commit as the callback returns
+	}
+	for off := int64(10); off < 15; off++ {
+		read(a, 0, off, fmt.Sprint("k", off%2))
+	}
+	if got := s.mark("t", 0); got > 10 {
+		t.Fatalf("marked %d while nothing from 10 on is durable", got)
+	}
+	a.Durable("k0", 12) // 10 and 12, not 11
+	if got := s.mark("t", 0); got != 11 {
+		t.Fatalf("marked %d, want 11", got)
+	}
+	a.Durable("k1", 13) // up to 13; 14 is not durable
+	if got := s.mark("t", 0); got != 14 {
+		t.Fatalf("marked %d, want 14", got)
+	}
+	read(a, 0, 15, "k1")
+	a.HandBackFrom(14)
+	read(a, 0, 16, "k0")
+	a.Durable("k0", 16)
+	a.Durable("k1", 15)
+	if got := s.mark("t", 0); got != 14 {
+		t.Fatalf("marked %d after the hand-back from 14", got)
+	}
+	read(other, 1, 3, "k0")
+	other.Durable("k0", 3)
+	if got := s.mark("t", 1); got != 4 {
+		t.Fatalf("partition 1 marked %d, want 4", got)
+	}
+	if a.Pending() != 0 || other.Pending() != 0 {
+		t.Fatalf("pending %d, %d", a.Pending(), other.Pending())
 	}
 }
 
@@ -202,7 +248,7 @@ func TestHandBackFromWaitsForEarlierRecords(t *testing.T) {
 // Without a fence (goka's tester) nothing can be held: nothing is released
 // that is not durable.
 func TestHandBackWithoutAFenceReleasesNothing(t *testing.T) {
-	a := sessionTracker(context.Background(), "t", 0)
+	a := sessionTracker(context.Background(), "t", 0, false)
 	var released int
 	a.Add(1, "", func(error) { released++ })
 	a.HandBack()

@@ -262,7 +262,10 @@ func (f *Features) open(p int32, id any, session context.Context) *featurePartit
 		}
 		released = done
 	}
-	fp := &featurePartition{acks: sessionTracker(session, tables.SignalsTopic, p), session: id, store: f.stores.get(p)}
+	// The session's end waits for the partition's final flush (closeWith
+	// above), so its tracker marks the partition instead of keeping goka's
+	// context of every record until its state is written.
+	fp := &featurePartition{acks: sessionTracker(session, tables.SignalsTopic, p, true), session: id, store: f.stores.get(p)}
 	hooks := PartitionHooks{Durable: fp.acks.Durable, HandBack: fp.acks.HandBackFrom}
 	if fe != nil {
 		hooks.Generation, hooks.Epoch = int64(fe.GenerationID()), fe.started
@@ -339,7 +342,7 @@ func (f *Features) process(ctx goka.Context, msg any) {
 	}
 	acks := fp.acks
 	key, off := ctx.Key(), ctx.Offset()
-	acks.Add(off, key, ctx.DeferCommit())
+	acks.Add(off, key, acks.Defer(ctx))
 	raw, _ := msg.([]byte)
 	sig, err := f.strings.Decode(raw)
 	if err == nil && sig.Key() != key {

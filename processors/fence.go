@@ -108,6 +108,10 @@ type fence struct {
 	// without a lock.
 	holds   atomic.Pointer[map[heldPartition]int64]
 	holdsMu sync.Mutex
+	// lows maps a partition whose tracker marks it (see Acks.Defer) to
+	// the tracker's first record not released: no mark passes it. Replaced
+	// whole on every change, as holds.
+	lows atomic.Pointer[map[heldPartition]*atomic.Int64]
 	// closing counts the work the session's end waits for; once ended,
 	// none is added.
 	closing   sync.WaitGroup
@@ -140,9 +144,15 @@ func fenceOf(ctx context.Context) *fence {
 // Context returns the session's context, carrying the fence.
 func (f *fence) Context() context.Context { return f.ctx }
 
-// MarkOffset marks offset, or the partition's hold if that is lower:
-// sarama only moves marks forward, so what was marked before stays.
+// MarkOffset marks offset, or the partition's hold if that is lower, or
+// the first record its tracker has not released: sarama only moves marks
+// forward, so what was marked before stays.
 func (f *fence) MarkOffset(topic string, partition int32, offset int64, metadata string) {
+	if lows := f.lows.Load(); lows != nil {
+		if low, ok := (*lows)[heldPartition{topic, partition}]; ok {
+			offset = min(offset, low.Load())
+		}
+	}
 	if holds := f.holds.Load(); holds != nil {
 		for _, k := range []heldPartition{{topic, partition}, {"", partition}} {
 			if h, ok := (*holds)[k]; ok && offset > h {
@@ -176,6 +186,20 @@ func (f *fence) hold(topic string, partition int32, offset int64) {
 		next[k] = offset
 	}
 	f.holds.Store(&next)
+}
+
+// track makes low the bound of the partition's marks (see MarkOffset).
+func (f *fence) track(topic string, partition int32, low *atomic.Int64) {
+	f.holdsMu.Lock()
+	defer f.holdsMu.Unlock()
+	next := map[heldPartition]*atomic.Int64{}
+	if cur := f.lows.Load(); cur != nil {
+		for k, v := range *cur {
+			next[k] = v
+		}
+	}
+	next[heldPartition{topic, partition}] = low
+	f.lows.Store(&next)
 }
 
 // closeWith registers work that the session's end waits for; the caller

@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 )
 
 // Kafka says how processors reach the broker and keep their local state.
@@ -100,9 +101,17 @@ func (k Kafka) Sarama() *sarama.Config {
 	// be allowed to wait longer, or the member gives up mid-rebalance.
 	c.Net.ReadTimeout = k.RebalanceTimeout + 30*time.Second
 	c.Net.DialTimeout = 10 * time.Second
-	c.Consumer.Fetch.Default = 4 << 20
+	// What a consumer holds fetched is a fetch response of up to
+	// Fetch.Default per partition (compressed: decoded, it is several
+	// times that), and ChannelBufferSize records per partition decoded
+	// but not yet handed to goka, for every partition of every stage and
+	// view. 256 KiB (a few thousand records of 100-300 bytes) and 64
+	// records keep a stage fed, with a fetch in flight while goka works
+	// through the last, without holding hundreds of megabytes while a
+	// backlog drains.
+	c.Consumer.Fetch.Default = 256 << 10
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
-	c.ChannelBufferSize = 1024
+	c.ChannelBufferSize = 64
 	// goka's own producer writes little (we produce with franz-go); keep
 	// its latency low for what it does write.
 	c.Producer.Flush.Frequency = 2 * time.Millisecond
@@ -195,9 +204,26 @@ func (k Kafka) ProcessorOptions() []goka.ProcessorOption {
 // under DataDir, or memory without one.
 func (k Kafka) storageBuilder() storage.Builder {
 	if k.DataDir != "" {
-		return storage.DefaultBuilder(filepath.Join(k.DataDir, "goka"))
+		return storage.BuilderWithOptions(filepath.Join(k.DataDir, "goka"), tableStorageOptions())
 	}
 	return storage.MemoryBuilder()
+}
+
+// tableStorageOptions size the LevelDB of one partition of a table. Every
+// partition of every table and view a replica reads has its own, so
+// LevelDB's defaults (a 4 MiB write buffer, allocated up front and kept
+// twice, and an 8 MiB block cache) cost tens of megabytes per table. A
+// table partition takes a few hundred kilobytes of state writes a second
+// at most (state is flushed every flush_interval, not per event): a
+// 512 KiB buffer is written out every few seconds under full load, into
+// tables compacted as LevelDB does anyway. Reads are of one key on a
+// source's first signal after it left memory, and of the features API:
+// a small cache serves them.
+func tableStorageOptions() *opt.Options {
+	return &opt.Options{
+		WriteBuffer:        512 << 10,
+		BlockCacheCapacity: 1 << 20,
+	}
 }
 
 // ViewOptions returns the goka options of a view (a whole table, read-only).
@@ -211,7 +237,7 @@ func (k Kafka) ViewOptions(name string) []goka.ViewOption {
 		goka.WithViewAutoReconnect(),
 	}
 	if k.DataDir != "" {
-		opts = append(opts, goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(k.DataDir, "views", name))))
+		opts = append(opts, goka.WithViewStorageBuilder(storage.BuilderWithOptions(filepath.Join(k.DataDir, "views", name), tableStorageOptions())))
 	} else {
 		opts = append(opts, goka.WithViewStorageBuilder(storage.MemoryBuilder()))
 	}

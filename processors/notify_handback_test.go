@@ -52,6 +52,17 @@ func (s *sentRecord) RecordNotifications(_ context.Context, ns []store.Notificat
 	return nil
 }
 
+// The notifier's other state is not kept: no alert takes part in
+// inhibition, and each transition finds its alert's flapping state empty.
+func (s *sentRecord) FiringAlerts(context.Context, string, int) ([]store.FiringAlert, error) {
+	return nil, nil
+}
+func (s *sentRecord) SetFiring(context.Context, string, string, []byte) error          { return nil }
+func (s *sentRecord) LogNotifications(context.Context, []store.LogEntry) error         { return nil }
+func (s *sentRecord) FlapState(context.Context, string, string) ([]byte, error)        { return nil, nil }
+func (s *sentRecord) SetFlapState(context.Context, string, string, []byte, bool) error { return nil }
+func (s *sentRecord) FlappingAlerts(context.Context, int) ([]store.FlapState, error)   { return nil, nil }
+
 // hookServer counts the notices it receives, by host and status.
 type hookServer struct {
 	srv *httptest.Server

@@ -12,6 +12,7 @@ import (
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/broker"
+	"github.com/eventops/eventops/internal/stagelabel"
 	"github.com/eventops/eventops/normalize"
 	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/processors"
@@ -125,14 +126,14 @@ func (w *wiring) buildSink(ctx context.Context) error {
 	})
 	writing, stop := context.WithCancel(context.WithoutCancel(ctx))
 	w.stopWriters, w.writers = stop, make(chan error, 1)
-	go func() { w.writers <- w.sink.Run(writing) }()
+	go func() { w.writers <- stagelabel.Run(writing, StageSink, w.sink.Run) }()
 	sk, err := processors.NewSink(processors.SinkOptions{
 		Kafka: w.kafka, Target: w.sink, Producer: w.records, Metrics: w.metrics, Logger: w.log,
 	})
 	if err != nil {
 		return err
 	}
-	w.goes(w.supervise(StageSink, sk), w.db.RunMaintenance)
+	w.goes(w.supervise(StageSink, sk), labelled(StageSink, w.db.RunMaintenance))
 	w.checks = append(w.checks, recovered(StageSink, sk), writesSucceed(w.sink))
 	return nil
 }
@@ -165,7 +166,7 @@ func (w *wiring) buildNotify(context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.goes(w.supervise(StageNotify, nt), notifier.Run)
+	w.goes(w.supervise(StageNotify, nt), labelled(StageNotify, notifier.Run))
 	return nil
 }
 
@@ -218,7 +219,8 @@ func (w *wiring) buildAPI() error {
 		defer hub.Close()
 		return feed.Run(ctx)
 	}
-	w.goes(feedHub, view.Run, func(ctx context.Context) error { return srv.Serve(ctx, w.opts.Listener) })
+	w.goes(labelled(StageAPI, feedHub), labelled(StageAPI, view.Run),
+		labelled(StageAPI, func(ctx context.Context) error { return srv.Serve(ctx, w.opts.Listener) }))
 	return nil
 }
 
@@ -228,12 +230,18 @@ type stage interface {
 	Close()
 }
 
-// supervise runs a stage until ctx ends. A stage that fails — goka gives up
+// labelled runs run under the stage's profiler label, which the goroutines
+// it starts inherit: a CPU profile splits the process's time by stage.
+func labelled(stage string, run func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error { return stagelabel.Run(ctx, stage, run) }
+}
+
+// supervise runs a stage until ctx ends, under its profiler label. A stage that fails — goka gives up
 // on a broker error it cannot recover from, such as a broker restart —
 // is run again with backoff instead of taking the replica down; bad input
 // never makes a stage fail. Close follows the last run.
 func (w *wiring) supervise(name string, st stage) func(context.Context) error {
-	return func(ctx context.Context) error {
+	return labelled(name, func(ctx context.Context) error {
 		defer st.Close()
 		backoff := time.Second
 		for {
@@ -254,5 +262,5 @@ func (w *wiring) supervise(name string, st stage) func(context.Context) error {
 			}
 			backoff = min(2*backoff, 30*time.Second)
 		}
-	}
+	})
 }

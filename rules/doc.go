@@ -166,12 +166,13 @@
 // an alert resolved by it) and for an ended alert what ended it: clear,
 // condition, no_data (series_gone) or the reload's reason. Its JSON is at
 // most MaxExplanationBytes: samples are left out first, then features,
-// then the end of the condition texts, and it says so. SourceFeatures
-// keeps the newest samples (NoteSample) in a ring of 8 per source, so
-// their cost does not grow with the series. Those samples are the one part
-// of a transition that depends on the process (a process that started
-// since lists only each series' newest sample, without its origin): the
-// rest is decided by the state and the input alone.
+// then the end of the condition texts, and it says so. The samples listed
+// are the newest raw samples of the series' state, so a source read back
+// from its table after an eviction, a restart or a rebalance explains
+// itself as it would have in memory. Their origins (the raw record each
+// came in) are kept in memory only, in a ring of the newest 8 samples noted
+// per source (NoteSample), so their cost does not grow with the series: a
+// sample noted before the source left memory is listed without its origin.
 //
 // # Encoding
 //

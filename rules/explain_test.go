@@ -301,3 +301,50 @@ func TestExplanationSamplesWithoutOrigin(t *testing.T) {
 		t.Fatalf("cpu_load after its samples left the ring: %+v", got)
 	}
 }
+
+// A source read back from its encoded state (after an eviction, a restart
+// or a rebalance) lists the same samples as the one that stayed in memory;
+// only their origins, which live in memory, are gone.
+func TestExplanationSamplesSurviveTheStateRoundTrip(t *testing.T) {
+	cfg := features.DefaultConfig()
+	var stayed rules.SourceFeatures
+	a, other := features.NewSeries(cfg), features.NewSeries(cfg)
+	stayed.Set("cpu_load", nil, a)
+	stayed.Set("mem", nil, other)
+	for i := range 12 {
+		ts := explainT0 + int64(i)*10_000
+		a.Add(ts, float64(50+i))
+		stayed.NoteSample(a, ts, float64(50+i), rules.SampleOrigin{Topic: "ingest.raw.agent", Partition: 2, Offset: int64(i)})
+		// Samples of another series take most of the ring.
+		other.Add(ts+1, 1)
+		stayed.NoteSample(other, ts+1, 1, rules.SampleOrigin{Topic: "ingest.raw.agent", Partition: 2, Offset: int64(1000 + i)})
+	}
+	b, _, err := features.DecodeSeries(cfg, a.AppendBinary(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back rules.SourceFeatures
+	back.Set("cpu_load", nil, b)
+
+	want := stayed.AppendRecent(nil, "cpu_load", nil, 4)
+	got := back.AppendRecent(nil, "cpu_load", nil, 4)
+	if len(want) != 4 || len(got) != 4 {
+		t.Fatalf("listed %d in memory and %d read back, want 4 each", len(want), len(got))
+	}
+	for i := range want {
+		if float64(want[i].Value) != float64(61-i) || int64(want[i].At) != explainT0+int64(11-i)*10_000 {
+			t.Errorf("sample %d in memory: %+v", i, want[i])
+		}
+		if want[i].Value != got[i].Value || want[i].At != got[i].At || want[i].Metric != got[i].Metric {
+			t.Errorf("sample %d: %+v in memory, %+v read back", i, want[i], got[i])
+		}
+		if got[i].Origin != nil {
+			t.Errorf("sample %d read back names a record: %+v", i, got[i].Origin)
+		}
+	}
+	// The ring holds the newest noted samples (8, shared by both series):
+	// the newest samples of cpu_load still name their records.
+	if want[0].Origin == nil || want[0].Origin.Offset != 11 {
+		t.Errorf("newest sample's origin %+v", want[0].Origin)
+	}
+}

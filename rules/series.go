@@ -195,41 +195,49 @@ func (s *SourceFeatures) Coverage(metric string, tags []Label, window time.Durat
 	return ser.Coverage(window)
 }
 
-// AppendRecent implements SeriesDetails from the samples noted: the newest
-// n of the series, newest first, with their origins.
+// AppendRecent implements SeriesDetails: the newest n raw samples of the
+// series, newest first, from its state, so a source read back from the
+// table after an eviction, a restart or a rebalance lists the same ones.
+// A sample still in the source's ring of noted samples carries its origin;
+// the ring lives in memory only, so samples noted before the source left
+// memory are listed without one.
 func (s *SourceFeatures) AppendRecent(dst []SampleReading, metric string, tags []Label, n int) []SampleReading {
 	ser := s.Get(metric, tags)
 	if ser == nil || n <= 0 {
 		return dst
 	}
-	r, found := s.recent, false
-	if r == nil {
-		r = &recentRing{}
-	}
-	for i := range recentSamples {
-		if n == 0 {
-			break
-		}
-		e := &r.s[(r.next-1-i+2*recentSamples)%recentSamples]
-		if e.ser != ser {
-			continue
-		}
-		sr := SampleReading{Metric: metric, Value: features.Float(e.v), At: Timestamp(e.ts)}
-		if e.partition >= 0 {
-			sr.Origin = &SampleOrigin{Topic: r.topic, Partition: e.partition, Offset: e.offset}
-		}
+	listed := 0
+	ser.Newest(n, func(ts int64, v float64) bool {
+		sr := SampleReading{Metric: metric, Value: features.Float(v), At: Timestamp(ts)}
+		sr.Origin = s.recent.origin(ser, ts, v)
 		dst = append(dst, sr)
-		n--
-		found = true
-	}
-	if !found {
-		// Samples of other series took the ring: the newest sample is
-		// still known, without its record.
+		listed++
+		return true
+	})
+	if listed == 0 {
+		// Every sample went into aggregates: the newest is still known.
 		if ts, v, ok := ser.Last(); ok {
-			dst = append(dst, SampleReading{Metric: metric, Value: features.Float(v), At: Timestamp(ts)})
+			sr := SampleReading{Metric: metric, Value: features.Float(v), At: Timestamp(ts)}
+			sr.Origin = s.recent.origin(ser, ts, v)
+			dst = append(dst, sr)
 		}
 	}
 	return dst
+}
+
+// origin is the record a sample of ser came in, when the ring still holds
+// it; nil otherwise (r may be nil).
+func (r *recentRing) origin(ser *features.Series, ts int64, v float64) *SampleOrigin {
+	if r == nil {
+		return nil
+	}
+	for i := range r.s {
+		e := &r.s[(r.next-1-i+2*recentSamples)%recentSamples]
+		if e.ser == ser && e.ts == ts && e.partition >= 0 && (e.v == v || (e.v != e.v && v != v)) {
+			return &SampleOrigin{Topic: r.topic, Partition: e.partition, Offset: e.offset}
+		}
+	}
+	return nil
 }
 
 // forgetRecent drops the noted samples of ser.

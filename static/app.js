@@ -185,6 +185,9 @@ function connectStream() {
   es.addEventListener('alert', (e) => {
     try { onAlert(JSON.parse(e.data)); } catch (err) { console.error('bad alert event', err); }
   });
+  es.addEventListener('activity', (e) => {
+    try { onActivity(JSON.parse(e.data)); } catch (err) { console.error('bad activity event', err); }
+  });
 }
 
 function onAlert(a) {
@@ -231,6 +234,7 @@ function renderAlert(item) {
   li.replaceChildren(top, summary, trail);
   const why = explanationView(a);
   if (why) li.append(why);
+  li.append(activityView(item));
   li.onclick = () => selectSource(a.host);
 }
 

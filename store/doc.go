@@ -28,4 +28,9 @@
 //     are created ahead (Maintain: today and the next PartitionsAhead days),
 //     on demand for the rows that need them, and retention drops whole
 //     partitions, all under one advisory lock.
+//   - alert_activity is an append-only audit trail (ack, assign, note, with
+//     the actor); alert_acks holds each episode's ack in force. Ack
+//     decisions of one episode are serialized (an advisory lock): an ack
+//     with the expiry in force records nothing, so a client may send it
+//     again.
 package store

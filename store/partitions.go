@@ -117,8 +117,17 @@ func (s *Store) Maintain(ctx context.Context, now time.Time) (MaintenanceResult,
 			return res, err
 		}
 	}
+	// An alert's flapping state that says nothing any more: not flapping,
+	// no change within the longest window a rule may set.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM notify_flapping WHERE NOT flapping AND updated_at < $1`, now.Add(-7*24*time.Hour)); err != nil {
+		return res, fmt.Errorf("store: prune flapping states: %w", err)
+	}
 	if s.opts.Retention <= 0 {
 		return res, nil
+	}
+	// The notification history is kept as long as the metrics.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM notification_log WHERE at < $1`, now.Add(-s.opts.Retention)); err != nil {
+		return res, fmt.Errorf("store: prune the notification log: %w", err)
 	}
 	// A partition [d, d+1) is wholly older than the cutoff when d+1 is at or
 	// before it, that is when d is before the cutoff's day.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/eventops/eventops/notify"
 )
 
 const alertingRules = `
@@ -64,7 +66,9 @@ func deliveredAlerts(r *receiver) []string {
 	return out
 }
 
-func inhibitionFile(url string) string {
+// inhibitionFile is a receivers file with the inhibit rules of the
+// README's example.
+func inhibitionFile(t *testing.T, url string) string {
 	return fmt.Sprintf(`
 route:
   receiver: ops
@@ -76,11 +80,80 @@ receivers:
   - name: ops
     webhook_configs:
       - url: %s
-inhibit_rules:
-  - source_matchers: ['alertname="HostDown"']
-    target_matchers: ['alertname="HighCPU"']
-    equal: [host]
-`, url)
+`, url) + readmeInhibitRules(t)
+}
+
+// readmeAlertingExample is the README's receivers file with inhibit_rules
+// and time_intervals.
+func readmeAlertingExample(t *testing.T) string {
+	t.Helper()
+	blocks := readmeBlocks(t, "Receivers and silences", "yaml")
+	for _, b := range blocks {
+		if strings.HasPrefix(b, "# alerting.yml\n") {
+			return b
+		}
+	}
+	t.Fatalf("the Receivers and silences section has no alerting.yml among its %d yaml blocks", len(blocks))
+	return ""
+}
+
+// readmeInhibitRules is the inhibit_rules section of the README's example.
+func readmeInhibitRules(t *testing.T) string {
+	t.Helper()
+	ex := readmeAlertingExample(t)
+	start, end := strings.Index(ex, "\ninhibit_rules:\n"), strings.Index(ex, "\ntime_intervals:\n")
+	if start < 0 || end < start {
+		t.Fatalf("the README's alerting.yml has no inhibit_rules before time_intervals:\n%s", ex)
+	}
+	return ex[start+1 : end+1]
+}
+
+// The README's receivers files load; the one with inhibit_rules and
+// time_intervals does what the README says of it.
+func TestReadmeReceiversExamples(t *testing.T) {
+	blocks := readmeBlocks(t, "Receivers and silences", "yaml")
+	if len(blocks) != 2 {
+		t.Fatalf("the Receivers and silences section has %d yaml blocks, want the receivers file and alerting.yml", len(blocks))
+	}
+	for _, b := range blocks {
+		if _, err := notify.ParseFile("README", []byte(b)); err != nil {
+			t.Fatalf("a receivers file of the README does not load:\n%v\n%s", err, b)
+		}
+	}
+	c, err := notify.ParseFile("alerting.yml", []byte(readmeAlertingExample(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alert := func(name, host string) notify.Alert {
+		return notify.Alert{EpisodeID: name + host, Tenant: "acme", Status: notify.StatusFiring,
+			Labels: map[string]string{"alertname": name, "host": host, "tenant": "acme"}}
+	}
+	if _, ok := notify.InhibitedBy(c.InhibitRules, []notify.Alert{alert("HostDown", "h1")}, alert("HighCPU", "h1")); !ok {
+		t.Error("HostDown does not inhibit the HighCPU of its host")
+	}
+	if _, ok := notify.InhibitedBy(c.InhibitRules, []notify.Alert{alert("HostDown", "h1")}, alert("HighCPU", "h2")); ok {
+		t.Error("HostDown inhibits the HighCPU of another host")
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, info := c.Route.Match(map[string]string{"team": "db"})[0], c.Route.Match(map[string]string{"severity": "info"})[0]
+	for _, tc := range []struct {
+		r     *notify.Route
+		at    time.Time
+		muted bool
+	}{
+		{db, time.Date(2026, 3, 7, 2, 30, 0, 0, berlin), true},    // a Saturday, 02:30 in Berlin
+		{db, time.Date(2026, 3, 7, 4, 0, 0, 0, berlin), false},    // the window ends at 04:00
+		{db, time.Date(2026, 3, 31, 12, 0, 0, 0, berlin), true},   // the last day of the month
+		{info, time.Date(2026, 3, 9, 10, 0, 0, 0, berlin), false}, // a Monday, office hours
+		{info, time.Date(2026, 3, 8, 10, 0, 0, 0, berlin), true},  // a Sunday
+	} {
+		if why, muted, _ := tc.r.Muted(tc.at); muted != tc.muted {
+			t.Errorf("route %s at %v: muted %v (%s), want %v", tc.r.Key(), tc.at, muted, why, tc.muted)
+		}
+	}
 }
 
 // A firing HostDown mutes the HighCPU of the same host of the same tenant:
@@ -91,7 +164,7 @@ inhibit_rules:
 func TestAlertingInhibition(t *testing.T) {
 	t.Parallel()
 	hook := newReceiver(t, func(int) int { return 200 })
-	n := newNotifyEnvRules(t, alertingRules, inhibitionFile(hook.srv.URL))
+	n := newNotifyEnvRules(t, alertingRules, inhibitionFile(t, hook.srv.URL))
 	p := n.start()
 	n.sendMetric("acme", "h1", "up", 0)
 	eventually(t, 30*time.Second, "HostDown sent", func() error {
@@ -265,7 +338,7 @@ time_intervals:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(good, []byte(inhibitionFile("http://127.0.0.1:9/hook")), 0o644); err != nil {
+	if err := os.WriteFile(good, []byte(inhibitionFile(t, "http://127.0.0.1:9/hook")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(eventopsBinary(t), "alerting", "check", good, bad)

@@ -28,7 +28,7 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.IntVar(&f.o.Metrics, "metrics", 10, "metrics per source")
 	fs.IntVar(&f.o.PerRecord, "per-record", 1, "events per raw record (an agent sending a source's metrics together: set it to --metrics)")
 	fs.DurationVar(&f.o.LatencyFor, "latency-duration", 20*time.Second, "length of the latency run at half the sustained rate")
-	fs.IntVar(&f.o.Probes, "probes", 100, "alerts timed in the latency run")
+	fs.IntVar(&f.o.Probes, "probes", 1000, "probe events sent evenly over the latency run, each timed to its alert and its row")
 	fs.BoolVar(&f.quick, "quick", false, "a smoke run of a few seconds (CI)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the results as JSON")
 	fs.BoolVar(&f.o.Keep, "keep-data", false, "keep the data directory afterwards")
@@ -36,12 +36,12 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&f.trace, "trace", false, "print each stage's progress every second of the capacity run")
 	fs.StringVar(&f.stage, "stage", "", "measure one stage alone instead of the pipeline: features (beside a bare goka processor over the same signals)")
 	fs.StringVar(&f.o.CPUProfile, "cpuprofile", "", "write a CPU profile of the capacity run to this file (go tool pprof)")
-	fs.StringVar(&f.o.MemProfile, "memprofile", "", "write a heap profile at the end of the capacity run to this file")
+	fs.StringVar(&f.o.MemProfile, "memprofile", "", "write a heap profile at the end of the capacity run to this file (a soak: at its end, and at its half-way point to FILE.half)")
 	fs.DurationVar(&f.o.Soak.For, "soak", 0, "instead of the benchmark, a soak of this length: a steady live load while hosts come and go, with memory sampled and reported by quarter")
 	fs.Int64Var(&f.o.Soak.Series, "series", 1_000_000, "soak: series reporting over the whole run (hosts × --metrics)")
 	fs.Float64Var(&f.o.Soak.Rate, "rate", 0, "soak: events per second (0: half the sustained rate, measured first over --events)")
 	fs.Float64Var(&f.o.Soak.Churn, "churn", 0.05, "soak: share of the hosts reporting at a time that stop each minute, replaced by new host names")
-	fs.DurationVar(&f.idle, "idle-timeout", time.Minute, "soak: how long an idle source stays in memory (replaces source_idle_timeout)")
+	fs.DurationVar(&f.idle, "idle-timeout", 2*time.Minute, "soak: how long an idle source stays in memory (replaces source_idle_timeout); keep it above two of the report intervals the soak prints")
 }
 
 func benchCommand() command {
@@ -49,7 +49,7 @@ func benchCommand() command {
 	return command{
 		name:    "bench",
 		summary: "benchmark the machine's ceilings and the full pipeline on the embedded broker and a real PostgreSQL",
-		keys:    []string{"data_dir", "database_url", "flush_interval", "batch_rows", "batch_interval", "rules"},
+		keys:    []string{"data_dir", "database_url", "flush_interval", "batch_rows", "batch_interval", "rules", "memory_limit"},
 		bind:    f.bind,
 		run:     f.run,
 	}
@@ -59,7 +59,7 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	o := &f.o
 	if f.quick {
 		o.Events, o.CeilingEvents, o.Sources, o.Metrics = 20_000, 20_000, 200, 10
-		o.LatencyFor, o.Probes = 3*time.Second, 5
+		o.LatencyFor, o.Probes = 3*time.Second, 30
 	}
 	if o.Events <= 0 || o.Sources <= 0 || o.Metrics <= 0 || o.PerRecord <= 0 {
 		return usageError{"--events, --sources, --metrics and --per-record must be positive"}

@@ -51,6 +51,7 @@ type Config struct {
 	SeriesStale      time.Duration `key:"series_stale_after" default:"1h" help:"how long a series may go without a sample (by its source's event time) before it leaves the source's state and its alerts resolve (reason series_gone); a series a seconds_since_last rule still judges stays longer"`
 	MaxState         int           `key:"max_state_bytes" default:"786432" help:"bound of a source's encoded feature state, under the broker's max.message.bytes; a state beyond it sheds series (reason source_limit)"`
 	Retention        time.Duration `key:"retention" default:"0s" help:"how long metrics are kept: older daily partitions are dropped, older rows go to the DLQ (0 keeps them forever)"`
+	MemoryLimit      string        `key:"memory_limit" default:"auto" help:"soft limit of the process's memory that the Go runtime collects garbage to stay under (GOMEMLIMIT): a size like 1GiB or 768MiB, auto (90% of the container's memory limit when it has one, else none; a GOMEMLIMIT in the environment wins) or off. It bounds the garbage a burst leaves, not what the state needs: below that the collector only costs CPU"`
 	ConfigFile       string        `key:"config" help:"YAML file with any of these keys"`
 	APIKeysFile      string        `key:"api_keys_file" help:"API keys file: one 'sha256:<hex> <tenant or *> [name]' a line (eventops keys new TENANT makes one); dev without it serves localhost only"`
 	Auth             string        `key:"auth" default:"keys" help:"API access of run: keys (api_keys_file required) or none (every request reads every tenant)"`
@@ -296,6 +297,9 @@ func (c *Config) validateProcess(bad badSetting) {
 	bad.inRange("replication", c.Replication, 0, 32)
 	bad.inRange("partitions", c.Partitions, 1, 1024)
 	bad.inRange("num_brokers", c.NumBrokers, 1, 16)
+	if _, err := parseMemoryLimit(c.MemoryLimit); err != nil {
+		bad("memory_limit", "%v", err)
+	}
 }
 
 // validateStages checks the settings of the stages: their timings and the

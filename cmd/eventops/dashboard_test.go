@@ -127,6 +127,7 @@ func TestDashboardInChromium(t *testing.T) {
 			return why.checkVisibility() && text.includes('expr: avg("cpu_load", "1m") > 90') && text.includes('above 90') &&
 				!!why.querySelector('tr[data-feature="avg(cpu_load,1m)"]') && text.includes('cpu_load = 97') && text.includes('ingest.raw.agent/');
 		})()`)
+	ackFromAlertView(t, ctx, "host-a", "dashboard test")
 	waitJS(t, ctx, 20*time.Second, "the point on the chart",
 		`document.getElementById('chart').dataset.last === '97' && !!document.querySelector('#chart canvas')`)
 	waitJS(t, ctx, 20*time.Second, "sources with metadata, live features, rules",

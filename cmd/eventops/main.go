@@ -29,7 +29,7 @@ var replicaKeys = []string{"data_dir", "http_addr", "addr_file", "database_url",
 	"max_series_per_source", "max_series_per_tenant", "series_stale_after", "max_state_bytes", "retention",
 	"api_keys_file", "session_secret", "cors_origins", "allowed_hosts", "trusted_proxies", "ingest_rate", "ingest_burst",
 	"streams_per_key", "streams_per_tenant", "streams_total", "query_timeout", "query_max_range", "queries_per_tenant", "queries_total",
-	"max_silences", "max_silence_matchers"}
+	"max_silences", "max_silence_matchers", "memory_limit"}
 
 func commands() []command {
 	return []command{
@@ -110,6 +110,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	applyMemoryLimit(cfg.MemoryLimit)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cmd.run(ctx, &cfg, rest, log); err != nil {
