@@ -46,6 +46,9 @@ type NotifyStore interface {
 // inhibition.
 const maxFiringAlerts = 10_000
 
+// Timer is an armed timer (*time.Timer is one).
+type Timer interface{ Stop() bool }
+
 // ErrUndelivered is what a transition's done function gets when the
 // notifier hands it back undelivered: its partition's session ended, or
 // the notifier stopped, before it was delivered. Its input must not be
@@ -82,7 +85,11 @@ type NotifierOptions struct {
 	// notify.DefaultFlapPolicy for every rule).
 	FlapPolicy func(rules.RuleID) notify.FlapPolicy
 	// Now is the clock (default time.Now).
-	Now        func() time.Time
+	Now func() time.Time
+	// AfterFunc arms the notifier's timers: group_wait, group_interval,
+	// repeat_interval, the end of a time interval, the end of flapping
+	// (default time.AfterFunc). A test passes time in with it and Now.
+	AfterFunc  func(d time.Duration, f func()) Timer
 	UserAgent  string
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -116,6 +123,9 @@ func (o NotifierOptions) defaults() NotifierOptions {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.AfterFunc == nil {
+		o.AfterFunc = func(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 	}
 	if o.FlapPolicy == nil {
 		o.FlapPolicy = func(rules.RuleID) notify.FlapPolicy { return notify.DefaultFlapPolicy }
@@ -185,7 +195,7 @@ type Notifier struct {
 	// flapTimers end the flapping of alerts that settle without another
 	// transition, by tenant/fingerprint.
 	flapMu     sync.Mutex
-	flapTimers map[string]*time.Timer
+	flapTimers map[string]Timer
 }
 
 type parsedSilence struct {
@@ -212,7 +222,7 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{opts: opts, system: system, hooks: map[string][]*hook{}, ctx: ctx, cancel: cancel, parsed: map[string]parsedSilence{},
 		intakeSlots: make(chan struct{}, opts.IntakeCapacity), sessions: map[context.Context]struct{}{},
-		idle: make(chan struct{}, 1), externalURL: opts.ExternalURL, flapTimers: map[string]*time.Timer{}}
+		idle: make(chan struct{}, 1), externalURL: opts.ExternalURL, flapTimers: map[string]Timer{}}
 	n.m = notifierMetrics{
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_notify_transitions_total",
@@ -784,7 +794,7 @@ func (n *Notifier) armFlapExit(tenant, fingerprint string, at time.Time) {
 	if t := n.flapTimers[key]; t != nil {
 		t.Stop()
 	}
-	n.flapTimers[key] = time.AfterFunc(max(at.Sub(n.opts.Now()), 0), func() {
+	n.flapTimers[key] = n.opts.AfterFunc(max(at.Sub(n.opts.Now()), 0), func() {
 		n.flapMu.Lock()
 		delete(n.flapTimers, key)
 		n.flapMu.Unlock()
@@ -1085,7 +1095,7 @@ type hookActor struct {
 type hookGroup struct {
 	g        *notify.Group[*token]
 	route    *notify.Route
-	timer    *time.Timer
+	timer    Timer
 	gen      uint64
 	batch    *notify.Batch[*token]
 	failures int
@@ -1216,7 +1226,7 @@ func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 // arm sets the group's timer for at.
 func (a *hookActor) arm(key string, hg *hookGroup, at, now time.Time) {
 	gen, self, root := hg.gen, a.self, a.h.n.system.Root
-	hg.timer = time.AfterFunc(max(at.Sub(now), 0), func() { root.Send(self, flushDue{key: key, gen: gen}) })
+	hg.timer = a.h.n.opts.AfterFunc(max(at.Sub(now), 0), func() { root.Send(self, flushDue{key: key, gen: gen}) })
 }
 
 // backoff is the pause after failures in a row, with ±10 % jitter so that
