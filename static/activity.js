@@ -11,7 +11,7 @@ function activityPath(item, what) {
   return '/alerts/' + encodeURIComponent(a.episode_id) + '/' + what + '?tenant=' + encodeURIComponent(a.tenant);
 }
 
-// loadActivity reads an episode's trail and redraws its alert.
+// loadActivity reads an episode's trail and shows it.
 async function loadActivity(item) {
   item.actLoading = true;
   for (let attempt = 1; ; attempt++) {
@@ -27,7 +27,7 @@ async function loadActivity(item) {
     }
   }
   item.actLoading = false;
-  if (item.alert) renderAlert(item);
+  if (item.actBox) refreshActivity(item);
 }
 
 // onActivity takes a stream's activity event: the trail of the episode, if
@@ -39,7 +39,7 @@ function onActivity(act) {
   item.act.activity.push(act);
   if (act.kind === 'ack') item.act.acknowledged = act;
   if (act.kind === 'assign') item.act.assignee = act.assignee;
-  renderAlert(item);
+  refreshActivity(item);
 }
 
 // ackHolds reports whether the episode's ack is in force now.
@@ -51,71 +51,79 @@ function ackHolds(item) {
   return !ack.expires_at || new Date(ack.expires_at).getTime() > Date.now();
 }
 
-async function act(item, what, body, status) {
-  status.textContent = '';
+async function act(item, what, body) {
+  item.actStatus.textContent = '';
   try {
     await api(activityPath(item, what), {
       method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' }, body: JSON.stringify(body),
     });
-    if (what !== 'ack') item.draft = '';
+    if (what !== 'ack') item.actText.value = '';
     await loadActivity(item);
   } catch (e) {
-    status.textContent = e.message;
+    item.actStatus.textContent = e.message;
   }
 }
 
 // activityView is the part of an alert's entry that shows and takes
-// acknowledgements, assignments and notes.
+// acknowledgements, assignments and notes. It is made once per entry and
+// kept: news of the episode's activity changes what it shows in place, so
+// that what someone is typing in it stays.
 function activityView(item) {
+  if (!item.actBox) buildActivity(item);
+  refreshActivity(item);
+  return item.actBox;
+}
+
+function buildActivity(item) {
   const box = el('div', 'activity');
   box.addEventListener('click', (e) => e.stopPropagation());
+  item.actLine = el('div', 'act-state');
+  item.actNotes = el('ul', 'act-notes');
+  item.actStatus = el('span', 'act-error error');
+  item.actAck = el('button', 'act-ack', 'acknowledge');
+  item.actAck.type = 'button';
+  item.actAck.addEventListener('click', () => act(item, 'ack', {}));
+  const text = el('input', 'act-text');
+  text.placeholder = 'name or note';
+  text.setAttribute('aria-label', 'assignee or note');
+  text.maxLength = 4096;
+  item.actText = text;
+  const assign = el('button', 'act-assign', 'assign');
+  assign.type = 'button';
+  assign.addEventListener('click', () => { if (text.value.trim()) act(item, 'assign', { assignee: text.value.trim() }); });
+  const note = el('button', 'act-note', 'note');
+  note.type = 'button';
+  note.addEventListener('click', () => { if (text.value.trim()) act(item, 'notes', { text: text.value }); });
+  item.actControls = el('div', 'act-controls');
+  item.actControls.append(text, assign, note, item.actStatus);
+  box.append(item.actLine, item.actNotes, item.actControls);
+  item.actBox = box;
+}
+
+// refreshActivity shows the episode's activity as last read.
+function refreshActivity(item) {
   if (!item.act) {
     if (!item.actLoading) loadActivity(item);
-    return box;
+    item.el.dataset.activity = 'loading';
+    return;
   }
   const a = item.alert;
   const acked = ackHolds(item);
   item.el.dataset.activity = item.actLoading ? 'loading' : 'loaded';
   item.el.dataset.acked = acked ? 'true' : 'false';
-  const line = el('div', 'act-state');
+  const line = [];
   if (acked) {
     const ack = item.act.acknowledged;
-    line.append(el('span', 'badge acked', 'acknowledged'),
+    line.push(el('span', 'badge acked', 'acknowledged'),
       el('span', 'act-by', 'by ' + ack.actor + (ack.expires_at ? ' until ' + new Date(ack.expires_at).toLocaleTimeString() : '')));
   }
-  if (item.act.assignee) line.append(el('span', 'act-assignee', 'assigned to ' + item.act.assignee));
-  box.append(line);
-  const notes = el('ul', 'act-notes');
-  for (const x of item.act.activity.filter((x) => x.kind === 'note').slice(-3)) {
-    notes.append(el('li', '', x.actor + ': ' + x.note));
-  }
-  if (notes.children.length) box.append(notes);
-
-  const status = el('span', 'act-error error');
-  const controls = el('div', 'act-controls');
+  if (item.act.assignee) line.push(el('span', 'act-assignee', 'assigned to ' + item.act.assignee));
+  item.actLine.replaceChildren(...line);
+  item.actNotes.replaceChildren(...item.act.activity.filter((x) => x.kind === 'note').slice(-3)
+    .map((x) => el('li', '', x.actor + ': ' + x.note)));
   if (!acked && (a.state === 'firing' || a.state === 'pending')) {
-    const ack = el('button', 'act-ack', 'acknowledge');
-    ack.type = 'button';
-    ack.addEventListener('click', () => act(item, 'ack', {}, status));
-    controls.append(ack);
+    if (item.actAck.parentNode !== item.actControls) item.actControls.prepend(item.actAck);
+  } else {
+    item.actAck.remove();
   }
-  const text = el('input', 'act-text');
-  text.placeholder = 'name or note';
-  text.setAttribute('aria-label', 'assignee or note');
-  text.maxLength = 4096;
-  // The entry is drawn again whenever the episode changes: what is being
-  // typed stays.
-  text.value = item.draft || '';
-  text.addEventListener('input', () => { item.draft = text.value; });
-  if (item.textInput && document.activeElement === item.textInput) queueMicrotask(() => text.focus());
-  item.textInput = text;
-  const assign = el('button', 'act-assign', 'assign');
-  assign.type = 'button';
-  assign.addEventListener('click', () => { if (text.value.trim()) act(item, 'assign', { assignee: text.value.trim() }, status); });
-  const note = el('button', 'act-note', 'note');
-  note.type = 'button';
-  note.addEventListener('click', () => { if (text.value.trim()) act(item, 'notes', { text: text.value }, status); });
-  controls.append(text, assign, note, status);
-  box.append(controls);
-  return box;
 }
