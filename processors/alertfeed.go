@@ -121,22 +121,31 @@ func (f *AlertFeed) Run(ctx context.Context) error {
 	}
 }
 
-// activityEnds lists where ops.alert.activity.v1 ends on every partition.
-// Without the topic (it was not created) the feed reads none: activity
-// then reaches the streams of the replica that took it alone, and a
-// warning says so.
+// activityEnds lists where ops.alert.activity.v1 ends on every partition,
+// trying a few times. Without the topic (it was not created) the feed
+// reads none: activity then reaches the streams of the replica that took
+// it alone, and a warning says so.
 func (f *AlertFeed) activityEnds(ctx context.Context, adm *kadm.Client) map[int32]kgo.Offset {
-	ends, err := adm.ListEndOffsets(ctx, tables.ActivityTopic)
-	if err == nil {
-		err = ends.Error()
+	var err error
+	for wait := 100 * time.Millisecond; wait < 5*time.Second; wait *= 2 {
+		var ends kadm.ListedOffsets
+		if ends, err = adm.ListEndOffsets(ctx, tables.ActivityTopic); err == nil {
+			err = ends.Error()
+		}
+		if err == nil && len(ends[tables.ActivityTopic]) > 0 {
+			parts := map[int32]kgo.Offset{}
+			ends.Each(func(o kadm.ListedOffset) { parts[o.Partition] = kgo.NewOffset().At(o.Offset) })
+			return parts
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
-	if err != nil {
-		f.opts.Logger.Warn("alert feed: not reading "+tables.ActivityTopic+"; create it with `eventops topics`", "err", err)
-		return nil
-	}
-	parts := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) { parts[o.Partition] = kgo.NewOffset().At(o.Offset) })
-	return parts
+	f.opts.Logger.Warn("alert feed: not reading "+tables.ActivityTopic+" (create it with `eventops topics`): "+
+		"alert activity reaches the streams of the replica that took it alone", "err", err)
+	return nil
 }
 
 // publishActivity hands an activity record to its target; one that

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/broker"
@@ -97,5 +98,44 @@ func TestAlertFeedReadsActivityFromItsEnd(t *testing.T) {
 	}
 	if got, _ := to.records(); len(got) != 0 {
 		t.Fatalf("activity handed over as alert records: %+v", got)
+	}
+}
+
+// Without ops.alert.activity.v1 (a broker whose topics were made before
+// it was), the feed serves the alerts all the same.
+func TestAlertFeedWithoutTheActivityTopic(t *testing.T) {
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
+	defer b.Close()
+	ctx := context.Background()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 1, nil, tables.AlertsTopic); err != nil {
+		t.Fatal(err)
+	}
+	to := &feedTarget{readyAt: -1}
+	feed, err := NewAlertFeed(AlertFeedOptions{Kafka: Kafka{Brokers: b.Addrs()}, Target: to, Activity: &activityTarget{},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- feed.Run(fctx) }()
+	v := `{"tenant":"acme","host":"h","severity":"critical","state":"firing","episode_id":"e1"}`
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: tables.AlertsTopic, Value: []byte(v)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "the feed is ready and reads the alert", func() error {
+		if got, ready := to.records(); ready < 0 || len(got) == 0 {
+			return fmt.Errorf("ready after %d, %d records", ready, len(got))
+		}
+		return nil
+	})
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
 	}
 }
