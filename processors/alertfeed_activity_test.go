@@ -66,13 +66,7 @@ func TestAlertFeedReadsActivityFromItsEnd(t *testing.T) {
 	}
 
 	to, at := &feedTarget{readyAt: -1}, &activityTarget{}
-	feed, err := NewAlertFeed(AlertFeedOptions{Kafka: Kafka{Brokers: b.Addrs()}, Target: to, Activity: at, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fctx, cancel := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- feed.Run(fctx) }()
+	stop := runFeed(t, AlertFeedOptions{Kafka: Kafka{Brokers: b.Addrs()}, Target: to, Activity: at})
 	eventually(t, time.Minute, "the feed is ready", func() error {
 		if _, ready := to.records(); ready < 0 {
 			return fmt.Errorf("not ready")
@@ -89,10 +83,7 @@ func TestAlertFeedReadsActivityFromItsEnd(t *testing.T) {
 		}
 		return nil
 	})
-	cancel()
-	if err := <-ran; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	if got := fmt.Sprint(at.ids()); got != "[2 3]" {
 		t.Fatalf("handed over activity %s, want [2 3] (not 1, written before the start; not the bad record)", got)
 	}
@@ -116,14 +107,7 @@ func TestAlertFeedWithoutTheActivityTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := &feedTarget{readyAt: -1}
-	feed, err := NewAlertFeed(AlertFeedOptions{Kafka: Kafka{Brokers: b.Addrs()}, Target: to, Activity: &activityTarget{},
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fctx, cancel := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- feed.Run(fctx) }()
+	stop := runFeed(t, AlertFeedOptions{Kafka: Kafka{Brokers: b.Addrs()}, Target: to, Activity: &activityTarget{}})
 	v := `{"tenant":"acme","host":"h","severity":"critical","state":"firing","episode_id":"e1"}`
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: tables.AlertsTopic, Value: []byte(v)}).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -134,8 +118,26 @@ func TestAlertFeedWithoutTheActivityTopic(t *testing.T) {
 		}
 		return nil
 	})
-	cancel()
-	if err := <-ran; err != nil {
+	stop()
+}
+
+// runFeed runs an alert feed of opts (quiet) until stop, which checks
+// that it ended well.
+func runFeed(t *testing.T, opts AlertFeedOptions) (stop func()) {
+	t.Helper()
+	opts.Logger = slog.New(slog.DiscardHandler)
+	feed, err := NewAlertFeed(opts)
+	if err != nil {
 		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- feed.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-ran; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
