@@ -293,6 +293,7 @@ func (s *Server) publishActivity(ctx context.Context, ep store.Episode, out stor
 	}
 	err = s.produceActivity(ctx, rec)
 	if err != nil {
+		s.unpublished.Inc()
 		s.log.Warn("alert activity not published: only this replica's streams have it",
 			"tenant", ep.Tenant, "episode", ep.EpisodeID, "activity", out.ID, "err", err)
 		s.localActivity(rec)

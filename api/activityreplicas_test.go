@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/broker"
 	"github.com/eventops/eventops/broker/brokertest"
@@ -135,8 +138,9 @@ func TestActivityPublishFailureKeepsTheRow(t *testing.T) {
 	hub := api.NewHub(api.HubOptions{Logger: quiet})
 	hub.Init(api.Position{0}, time.Time{})
 	hub.MarkReady()
+	reg := prometheus.NewRegistry()
 	srv := api.New(api.Options{Store: db, Alerts: db, Hub: hub, Producer: &fakeProducer{fail: true}, Keys: keysFor(t, "acme", "beta"),
-		Logger: quiet, Heartbeat: time.Hour})
+		Registerer: reg, Gatherer: reg, Logger: quiet, Heartbeat: time.Hour})
 	acme, _ := openStream(t, serve(t, srv), "", bearer("key-acme")...)
 	r := do(t, srv, "POST", "/alerts/ep-firing/assign", `{"assignee":"alice"}`, bearer("key-acme")...)
 	var got struct {
@@ -145,6 +149,9 @@ func TestActivityPublishFailureKeepsTheRow(t *testing.T) {
 	}
 	if err := json.Unmarshal(r.body, &got); err != nil || r.status != 201 || got.Assignee != "alice" || got.StreamWarning == "" {
 		t.Fatalf("assign with the broker down: %d %s", r.status, r.body)
+	}
+	if n := testutil.ToFloat64(findCounter(t, reg, "eventops_alert_activity_unpublished_total")); n != 1 {
+		t.Fatalf("eventops_alert_activity_unpublished_total %v, want 1", n)
 	}
 	trail, err := db.AlertActivity(context.Background(), "acme", "ep-firing")
 	if err != nil || len(trail) != 1 || trail[0].ID != got.ID {

@@ -158,6 +158,9 @@ type Server struct {
 	limiter        *tenantLimiter
 	ingestMetrics  *ingestMetrics
 	httpDuration   *prometheus.HistogramVec
+	// unpublished counts the alert activity the broker did not take
+	// (activity.go).
+	unpublished prometheus.Counter
 }
 
 // New builds the server and its routes.
@@ -207,6 +210,8 @@ func New(opts Options) *Server {
 			Help:    "HTTP request durations by method, route pattern and status (a stream's until its headers are sent).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"method", "route", "code"}),
+		unpublished: prometheus.NewCounter(prometheus.CounterOpts{Name: "eventops_alert_activity_unpublished_total",
+			Help: "Alert activity recorded in PostgreSQL that the broker did not take: only the streams of the replica that took it showed it."}),
 	}
 	if len(s.sessionSecret) == 0 {
 		s.sessionSecret = make([]byte, 32)
@@ -214,7 +219,7 @@ func New(opts Options) *Server {
 	}
 	s.keyring.Store(&keysInForce{ring: opts.Keys.withIDs(s.sessionSecret), replaced: make(chan struct{})})
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(s.httpDuration)
+		opts.Registerer.MustRegister(s.httpDuration, s.unpublished)
 	}
 	bodyLimit := maxSilenceBody
 	if opts.IngestMaxBody > bodyLimit {
