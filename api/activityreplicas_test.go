@@ -64,6 +64,14 @@ func activityReplica(t *testing.T, addrs []string, db *store.Store) (*api.Server
 // nextActivity returns the next activity event of c, decoded.
 func nextActivity(t *testing.T, c *sseClient) store.Activity {
 	t.Helper()
+	a, _ := nextActivityFrame(t, c)
+	return a
+}
+
+// nextActivityFrame returns the next activity event of c, decoded, and its
+// id.
+func nextActivityFrame(t *testing.T, c *sseClient) (store.Activity, string) {
+	t.Helper()
 	for {
 		f := c.next(30*time.Second, false)
 		if f.event != "activity" {
@@ -73,7 +81,7 @@ func nextActivity(t *testing.T, c *sseClient) store.Activity {
 		if err := json.Unmarshal([]byte(f.data), &a); err != nil {
 			t.Fatalf("activity frame %+v: %v", f, err)
 		}
-		return a
+		return a, f.id
 	}
 }
 
@@ -109,8 +117,12 @@ func TestActivityReachesEveryReplica(t *testing.T) {
 	if r := do(t, srvB, "POST", "/alerts/ep-firing/notes", `{"text":"fan replaced"}`, bearer("key-acme")...); r.status != 201 {
 		t.Fatalf("note on B: %d %s", r.status, r.body)
 	}
+	var afterAck string
 	for name, c := range map[string]*sseClient{"A": acmeA, "B": acmeB} {
-		got := nextActivity(t, c)
+		got, id := nextActivityFrame(t, c)
+		if name == "B" {
+			afterAck = id
+		}
 		if got.ID != ack.ID || got.Kind != "ack" || got.EpisodeID != "ep-firing" || got.Note != "looking" || got.Actor != "holder of acme" {
 			t.Fatalf("acme's stream on %s: first activity %+v, want the ack %+v", name, got, ack)
 		}
@@ -127,6 +139,19 @@ func TestActivityReachesEveryReplica(t *testing.T) {
 		if got := nextActivity(t, c); got.Tenant != "beta" || got.Note != "beta's own" {
 			t.Fatalf("beta's stream on %s got %+v", name, got)
 		}
+	}
+
+	// A client of B that had the ack only reconnects to A: it is replayed
+	// the note, not the ack again and not beta's note, then goes on live.
+	resumed, _ := openStream(t, baseA, "?tenant=acme", append(bearer("key-acme"), "Last-Event-ID", afterAck)...)
+	if got := nextActivity(t, resumed); got.Kind != "note" || got.Note != "fan replaced" {
+		t.Fatalf("resumed from %s: %+v, want the note", afterAck, got)
+	}
+	if r := do(t, srvB, "POST", "/alerts/ep-firing/assign", `{"assignee":"alice"}`, bearer("key-acme")...); r.status != 201 {
+		t.Fatalf("assign on B: %d %s", r.status, r.body)
+	}
+	if got := nextActivity(t, resumed); got.Kind != "assign" {
+		t.Fatalf("resumed stream: %+v after the note, want the assignment", got)
 	}
 }
 

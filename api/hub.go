@@ -66,6 +66,10 @@ type HubOptions struct {
 	// resume with Last-Event-ID (default 10,000); a client that missed more
 	// gets a reset and the active alerts.
 	Replay int
+	// ActivityReplay is how many recent activities the hub keeps for
+	// clients that resume with Last-Event-ID (default 1,000); a client
+	// that missed more is not replayed activity.
+	ActivityReplay int
 	// DedupWindow is how far back (in broker time, within its partition) a
 	// transition's earlier copy makes it a duplicate that is not sent again
 	// (default 1h). Every replica decides alike for a transition it read the
@@ -115,6 +119,14 @@ type Hub struct {
 	// them oldest first (hubactivity.go).
 	activityIDs   map[int64]struct{}
 	activityOrder []int64
+	// actNext, actFrom, tenantActNext and actRing are next, from,
+	// tenantNext and ring for ops.alert.activity.v1 (nil until
+	// InitActivity).
+	actNext, actFrom Position
+	tenantActNext    map[string]Position
+	actRing          []ActivityEvent
+	actRingStart     int
+	actRingLen       int
 
 	clients prometheus.Gauge
 	dropped prometheus.Counter
@@ -130,6 +142,9 @@ func NewHub(opts HubOptions) *Hub {
 	if opts.Replay <= 0 {
 		opts.Replay = 10_000
 	}
+	if opts.ActivityReplay <= 0 {
+		opts.ActivityReplay = 1000
+	}
 	if opts.DedupWindow <= 0 {
 		opts.DedupWindow = time.Hour
 	}
@@ -137,7 +152,7 @@ func NewHub(opts HubOptions) *Hub {
 		opts.Logger = slog.Default()
 	}
 	h := &Hub{
-		opts: opts, subs: map[string]map[*Subscriber]struct{}{}, tenantNext: map[string]Position{}, active: map[string]AlertEvent{}, seen: map[string]time.Time{},
+		opts: opts, subs: map[string]map[*Subscriber]struct{}{}, tenantNext: map[string]Position{}, tenantActNext: map[string]Position{}, active: map[string]AlertEvent{}, seen: map[string]time.Time{},
 		order: map[int32][]seenEntry{},
 		ring:  make([]AlertEvent, opts.Replay), ready: make(chan struct{}),
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "eventops_sse_clients", Help: "Open alert streams."}),

@@ -1,6 +1,10 @@
 package api
 
-import "github.com/eventops/eventops/tables"
+import (
+	"strings"
+
+	"github.com/eventops/eventops/tables"
+)
 
 // activityBuffer bounds the activity events waiting for one client.
 const activityBuffer = 64
@@ -13,21 +17,41 @@ const activitySeen = 4096
 // (acknowledged, assigned, noted), as the alert stream sends it: an event
 // of its own type, "activity", whose data is the store.Activity. The
 // replica that took the request publishes it to ops.alert.activity.v1, and
-// every replica's alert feed hands it to its hub (when the publish fails,
-// the replica that took it hands it to its own hub alone). It is live
-// only: a resuming stream is not replayed it (GET /alerts/{id}/activity
-// has the whole trail).
+// every replica's alert feed hands it to its hub with its place there
+// (when the publish fails, the replica that took it hands it to its own
+// hub alone, with Offset -1).
 type ActivityEvent = tables.ActivityRecord
+
+// InitActivity sets the partitions of ops.alert.activity.v1 and the
+// offsets the hub starts reading them at, before the first activity of
+// the topic. Without it, activity is live only: a stream's id holds no
+// place in the topic, and a resuming client is not replayed any.
+func (h *Hub) InitActivity(start []int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.actNext = append(Position(nil), start...)
+	h.actFrom = append(Position(nil), start...)
+}
 
 // PublishActivity fans ev out to the subscribers whose filter takes its
 // episode, once per activity id however often it comes; like Publish, it
-// never blocks: a subscriber that fell behind is dropped.
+// never blocks: a subscriber that fell behind is dropped. An activity of
+// the topic is kept for resuming clients. Activities of a partition must
+// come in offset order.
 func (h *Hub) PublishActivity(ev ActivityEvent) {
-	probe := AlertEvent{Tenant: ev.Tenant, Host: ev.Host, Severity: ev.Severity, State: ev.State, EpisodeID: ev.EpisodeID}
+	probe := activityProbe(ev)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	placed := ev.Offset >= 0 && int(ev.Partition) < len(h.actNext)
+	if placed {
+		h.actNext = advanceAt(h.actNext, ev.Partition, ev.Offset)
+		h.tenantActNext[ev.Tenant] = advanceAt(h.tenantActNext[ev.Tenant], ev.Partition, ev.Offset)
+	}
 	if h.activitySent(ev.ID) {
 		return
+	}
+	if placed {
+		h.keepActivity(ev)
 	}
 	for _, group := range []map[*Subscriber]struct{}{h.subs[ev.Tenant], h.subs[""]} {
 		for s := range group {
@@ -43,6 +67,82 @@ func (h *Hub) PublishActivity(ev ActivityEvent) {
 			}
 		}
 	}
+}
+
+// activityProbe is what a subscriber's filter judges an activity by: its
+// episode as it stood when the activity was taken.
+func activityProbe(ev ActivityEvent) AlertEvent {
+	return AlertEvent{Tenant: ev.Tenant, Host: ev.Host, Severity: ev.Severity, State: ev.State, EpisodeID: ev.EpisodeID}
+}
+
+// ResumeActivity returns where s's activity starts in
+// ops.alert.activity.v1 and, for a client that resumes from resume (a
+// place this hub can still serve), the activity its filter takes that it
+// missed, oldest first. The place is nil when the hub does not read the
+// topic. Activity published from the Subscribe on reaches s.Activity as
+// well: the stream skips what is before its place.
+func (h *Hub) ResumeActivity(s *Subscriber, resume Position) (Position, []ActivityEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.actNext == nil {
+		return nil, nil
+	}
+	if !h.activityResumable(resume) {
+		return append(Position(nil), h.actNext...), nil
+	}
+	var replay []ActivityEvent
+	for i := range h.actRingLen {
+		ev := h.actRing[(h.actRingStart+i)%len(h.actRing)]
+		if ev.Offset >= resume[ev.Partition] && s.filter(activityProbe(ev)) {
+			replay = append(replay, ev)
+		}
+	}
+	return append(Position(nil), resume...), replay
+}
+
+// activityResumable reports whether every activity at or after p is in the
+// ring or not yet read.
+func (h *Hub) activityResumable(p Position) bool {
+	if len(p) == 0 || len(p) != len(h.actNext) {
+		return false
+	}
+	for i, o := range p {
+		if o < h.actFrom[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// CaughtActivity is Caught for activity: the place past every activity
+// published for s, if all of them have been taken from s.Activity.
+func (h *Hub) CaughtActivity(s *Subscriber) (Position, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	next := h.actNext
+	if s.tenant != "" {
+		next = h.tenantActNext[s.tenant]
+	}
+	if len(s.Activity) > 0 || len(next) == 0 {
+		return nil, false
+	}
+	return append(Position(nil), next...), true
+}
+
+// keepActivity puts ev into the activity ring, evicting the oldest.
+func (h *Hub) keepActivity(ev ActivityEvent) {
+	if len(h.actRing) == 0 {
+		h.actRing = make([]ActivityEvent, h.opts.ActivityReplay)
+	}
+	if h.actRingLen == len(h.actRing) {
+		old := h.actRing[h.actRingStart]
+		h.actFrom[old.Partition] = max(h.actFrom[old.Partition], old.Offset+1)
+		h.actRing[h.actRingStart] = ev
+		h.actRingStart = (h.actRingStart + 1) % len(h.actRing)
+		return
+	}
+	h.actRing[(h.actRingStart+h.actRingLen)%len(h.actRing)] = ev
+	h.actRingLen++
 }
 
 // activitySent reports whether the activity of id was fanned out already,
@@ -66,6 +166,27 @@ func (h *Hub) activitySent(id int64) bool {
 	h.activityIDs[id] = struct{}{}
 	h.activityOrder = append(h.activityOrder, id)
 	return false
+}
+
+// streamID is a stream's event id: its place in ops.alert.v1 and, when the
+// hub reads ops.alert.activity.v1, its place there after a '~'.
+func streamID(pos, act Position) string {
+	if act == nil {
+		return pos.String()
+	}
+	return pos.String() + "~" + act.String()
+}
+
+// parseStreamID reads an id written by streamID (or, without '~', by a
+// server that did not write activity places): nil for what it did not
+// write.
+func parseStreamID(id string) (pos, act Position) {
+	alerts, activity, ok := strings.Cut(id, "~")
+	pos, _ = ParsePosition(alerts)
+	if ok {
+		act, _ = ParsePosition(activity)
+	}
+	return pos, act
 }
 
 // Active returns tenant's pending or firing episode as the hub last saw

@@ -39,10 +39,10 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 	if state != "" && !contains(alertStates, state) {
 		return badRequest("unknown state %q (use one of %s)", state, strings.Join(alertStates, ", "))
 	}
-	var resume Position
+	var resume, resumeActivity Position
 	if id := c.Get("Last-Event-ID"); id != "" {
 		// A position this API did not write starts a fresh stream.
-		resume, _ = ParsePosition(id)
+		resume, resumeActivity = parseStreamID(id)
 		if resume == nil {
 			resume = Position{}
 		}
@@ -102,6 +102,7 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 		return !keys.holds(a.key)
 	}
 	sub, start := hub.SubscribeTenant(subTenant, filter, resume)
+	act, actReplay := hub.ResumeActivity(sub, resumeActivity)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer streams.release(capKey, capTenant)
 		defer hub.Unsubscribe(sub)
@@ -127,14 +128,18 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 		if start.Reset {
 			// The client's view is older than the hub keeps: it must drop
 			// its active alerts and take the snapshot that follows.
-			writeFrame(w, "reset", pos.String(), []byte(`{"reason":"the stream position is older than this server keeps; the active alerts follow"}`))
+			writeFrame(w, "reset", streamID(pos, act), []byte(`{"reason":"the stream position is older than this server keeps; the active alerts follow"}`))
 		}
 		for _, ev := range start.Snapshot {
-			writeFrame(w, "alert", pos.String(), ev.Data)
+			writeFrame(w, "alert", streamID(pos, act), ev.Data)
 		}
 		for _, ev := range start.Replay {
 			pos = advance(pos, ev)
-			writeFrame(w, "alert", pos.String(), ev.Data)
+			writeFrame(w, "alert", streamID(pos, act), ev.Data)
+		}
+		for _, ev := range actReplay {
+			act = advanceAt(act, ev.Partition, ev.Offset)
+			writeFrame(w, "activity", streamID(pos, act), ev.Activity)
 		}
 		if flush() != nil {
 			return
@@ -151,12 +156,18 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 					continue // the client has it (it resumed from a replica further on)
 				}
 				pos = advance(pos, ev)
-				writeFrame(w, "alert", pos.String(), ev.Data)
-			case act := <-sub.Activity:
+				writeFrame(w, "alert", streamID(pos, act), ev.Data)
+			case ev := <-sub.Activity:
 				if revoked() {
 					return
 				}
-				writeFrame(w, "activity", pos.String(), act.Activity)
+				if act != nil && ev.Offset >= 0 {
+					if int(ev.Partition) < len(act) && ev.Offset < act[ev.Partition] {
+						continue // the client has it
+					}
+					act = advanceAt(act, ev.Partition, ev.Offset)
+				}
+				writeFrame(w, "activity", streamID(pos, act), ev.Activity)
 			case <-t.C:
 				// A heartbeat keeps proxies from closing an idle stream,
 				// and moves the client's id past transitions
@@ -165,7 +176,10 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 				if p, ok := hub.Caught(sub); ok {
 					pos = later(pos, p)
 				}
-				_, _ = w.WriteString("id: " + pos.String() + "\n")
+				if p, ok := hub.CaughtActivity(sub); ok && act != nil {
+					act = later(act, p)
+				}
+				_, _ = w.WriteString("id: " + streamID(pos, act) + "\n")
 				_, _ = w.WriteString("\n")
 			case <-keys.replaced:
 				if revoked() {
@@ -236,12 +250,15 @@ func (w *connWatch) stop() {
 }
 
 // advance moves pos past ev.
-func advance(pos Position, ev AlertEvent) Position {
-	for int(ev.Partition) >= len(pos) {
+func advance(pos Position, ev AlertEvent) Position { return advanceAt(pos, ev.Partition, ev.Offset) }
+
+// advanceAt moves pos past offset off of partition p.
+func advanceAt(pos Position, p int32, off int64) Position {
+	for int(p) >= len(pos) {
 		pos = append(pos, 0)
 	}
-	if ev.Offset+1 > pos[ev.Partition] {
-		pos[ev.Partition] = ev.Offset + 1
+	if off+1 > pos[p] {
+		pos[p] = off + 1
 	}
 	return pos
 }

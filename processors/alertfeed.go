@@ -27,6 +27,10 @@ type AlertTarget interface {
 // ActivityTarget takes the alert activity the feed reads (the API's alert
 // hub).
 type ActivityTarget interface {
+	// InitActivity says where reading ops.alert.activity.v1 starts on
+	// each partition; it comes before the target's Init, and not at all
+	// when the topic is not there.
+	InitActivity(start []int64)
 	// PublishActivity takes every activity record, in offset order
 	// within its partition.
 	PublishActivity(tables.ActivityRecord)
@@ -36,9 +40,9 @@ type ActivityTarget interface {
 type AlertFeedOptions struct {
 	Kafka  Kafka
 	Target AlertTarget
-	// Activity, when set, is handed what ops.alert.activity.v1 gets from
-	// the moment the feed starts: what people do with alert episodes on
-	// any replica reaches this replica's streams.
+	// Activity, when set, is handed what ops.alert.activity.v1 holds from
+	// the lookback on: what people do with alert episodes on any replica
+	// reaches this replica's streams.
 	Activity ActivityTarget
 	// Lookback is how far back in ops.alert.v1 the feed starts reading, so
 	// that the target knows which alerts are active (default 24h).
@@ -48,7 +52,7 @@ type AlertFeedOptions struct {
 
 // AlertFeed reads ops.alert.v1 on every replica, outside any consumer
 // group, so that every replica serves every alert, and beside it
-// ops.alert.activity.v1 from its end, so that every replica's streams show
+// ops.alert.activity.v1 from the same lookback, so that every replica's streams show
 // what people do with alerts on any replica. It is the alert
 // topic's view, as FeatureView is the features table's.
 type AlertFeed struct {
@@ -81,23 +85,39 @@ func (f *AlertFeed) Run(ctx context.Context) error {
 	if err != nil {
 		return nil // ctx ended
 	}
+	type place struct {
+		topic string
+		part  int32
+	}
 	consume := map[string]map[int32]kgo.Offset{}
+	caughtUp := map[place]bool{}
+	read := func(topic string, start, end []int64) {
+		parts := map[int32]kgo.Offset{}
+		for p, o := range start {
+			parts[int32(p)] = kgo.NewOffset().At(o)
+			caughtUp[place{topic, int32(p)}] = o >= end[p]
+		}
+		consume[topic] = parts
+	}
+	ends := map[string][]int64{tables.AlertsTopic: end}
 	if f.opts.Activity != nil {
-		// Listed before the hub is told where it starts: an activity
-		// recorded once the hub is ready reaches it.
-		if parts := f.activityEnds(ctx, kadm.NewClient(cl)); len(parts) > 0 {
-			consume[tables.ActivityTopic] = parts
+		if astart, aend := f.activityOffsets(ctx, kadm.NewClient(cl), since); astart != nil {
+			f.opts.Activity.InitActivity(astart)
+			read(tables.ActivityTopic, astart, aend)
+			ends[tables.ActivityTopic] = aend
 		}
 	}
 	f.opts.Target.Init(start, since)
-	parts := map[int32]kgo.Offset{}
-	caughtUp := map[int32]bool{}
-	for p, o := range start {
-		parts[int32(p)] = kgo.NewOffset().At(o)
-		caughtUp[int32(p)] = o >= end[p]
+	read(tables.AlertsTopic, start, end)
+	ready := func() {
+		for _, ok := range caughtUp {
+			if !ok {
+				return
+			}
+		}
+		f.opts.Target.MarkReady()
 	}
-	f.checkReady(caughtUp)
-	consume[tables.AlertsTopic] = parts
+	ready()
 	cl.AddConsumePartitions(consume)
 	for {
 		fs := cl.PollFetches(ctx)
@@ -110,42 +130,38 @@ func (f *AlertFeed) Run(ctx context.Context) error {
 		fs.EachRecord(func(r *kgo.Record) {
 			if r.Topic == tables.ActivityTopic {
 				f.publishActivity(r)
-				return
+			} else {
+				f.opts.Target.Publish(alertRecord(r))
 			}
-			f.opts.Target.Publish(alertRecord(r))
-			if !caughtUp[r.Partition] && r.Offset+1 >= end[r.Partition] {
-				caughtUp[r.Partition] = true
-				f.checkReady(caughtUp)
+			at := place{r.Topic, r.Partition}
+			if !caughtUp[at] && r.Offset+1 >= ends[r.Topic][r.Partition] {
+				caughtUp[at] = true
+				ready()
 			}
 		})
 	}
 }
 
-// activityEnds lists where ops.alert.activity.v1 ends on every partition,
-// trying a few times. Without the topic (it was not created) the feed
-// reads none: activity then reaches the streams of the replica that took
-// it alone, and a warning says so.
-func (f *AlertFeed) activityEnds(ctx context.Context, adm *kadm.Client) map[int32]kgo.Offset {
+// activityOffsets lists where the lookback starts and where the topic
+// ends on every partition of ops.alert.activity.v1, trying a few times.
+// Without the topic (it was not created) the feed reads none: activity
+// then reaches the streams of the replica that took it alone, and a
+// warning says so.
+func (f *AlertFeed) activityOffsets(ctx context.Context, adm *kadm.Client, since time.Time) (start, end []int64) {
 	var err error
 	for wait := 100 * time.Millisecond; wait < 5*time.Second; wait *= 2 {
-		var ends kadm.ListedOffsets
-		if ends, err = adm.ListEndOffsets(ctx, tables.ActivityTopic); err == nil {
-			err = ends.Error()
-		}
-		if err == nil && len(ends[tables.ActivityTopic]) > 0 {
-			parts := map[int32]kgo.Offset{}
-			ends.Each(func(o kadm.ListedOffset) { parts[o.Partition] = kgo.NewOffset().At(o.Offset) })
-			return parts
+		if start, end, err = listOffsets(ctx, adm, tables.ActivityTopic, since.UnixMilli()); err == nil {
+			return start, end
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, nil
 		case <-time.After(wait):
 		}
 	}
 	f.opts.Logger.Warn("alert feed: not reading "+tables.ActivityTopic+" (create it with `eventops topics`): "+
 		"alert activity reaches the streams of the replica that took it alone", "err", err)
-	return nil
+	return nil, nil
 }
 
 // publishActivity hands an activity record to its target; one that
@@ -156,23 +172,15 @@ func (f *AlertFeed) publishActivity(r *kgo.Record) {
 		f.opts.Logger.Warn("alert feed: skipping a record of "+tables.ActivityTopic, "partition", r.Partition, "offset", r.Offset, "err", err)
 		return
 	}
+	a.Partition, a.Offset = r.Partition, r.Offset
 	f.opts.Activity.PublishActivity(a)
-}
-
-func (f *AlertFeed) checkReady(caughtUp map[int32]bool) {
-	for _, ok := range caughtUp {
-		if !ok {
-			return
-		}
-	}
-	f.opts.Target.MarkReady()
 }
 
 // offsets lists where the lookback starts and where the topic ends on every
 // partition, retrying until the broker answers or ctx ends.
 func (f *AlertFeed) offsets(ctx context.Context, adm *kadm.Client, since time.Time) (start, end []int64, err error) {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		start, end, err = listOffsets(ctx, adm, since.UnixMilli())
+		start, end, err = listOffsets(ctx, adm, tables.AlertsTopic, since.UnixMilli())
 		if err == nil {
 			return start, end, nil
 		}
@@ -185,32 +193,32 @@ func (f *AlertFeed) offsets(ctx context.Context, adm *kadm.Client, since time.Ti
 	}
 }
 
-func listOffsets(ctx context.Context, adm *kadm.Client, since int64) (start, end []int64, err error) {
-	after, err := adm.ListOffsetsAfterMilli(ctx, since, tables.AlertsTopic)
+func listOffsets(ctx context.Context, adm *kadm.Client, topic string, since int64) (start, end []int64, err error) {
+	after, err := adm.ListOffsetsAfterMilli(ctx, since, topic)
 	if err == nil {
 		err = after.Error()
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	ends, err := adm.ListEndOffsets(ctx, tables.AlertsTopic)
+	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	n := len(after[tables.AlertsTopic])
+	n := len(after[topic])
 	if n == 0 {
-		return nil, nil, fmt.Errorf("topic %s has no partitions", tables.AlertsTopic)
+		return nil, nil, fmt.Errorf("topic %s has no partitions", topic)
 	}
 	start, end = make([]int64, n), make([]int64, n)
-	for p, o := range after[tables.AlertsTopic] {
+	for p, o := range after[topic] {
 		if int(p) >= n {
-			return nil, nil, fmt.Errorf("topic %s: partition %d of %d", tables.AlertsTopic, p, n)
+			return nil, nil, fmt.Errorf("topic %s: partition %d of %d", topic, p, n)
 		}
 		start[p] = o.Offset
-		e, _ := ends.Lookup(tables.AlertsTopic, p)
+		e, _ := ends.Lookup(topic, p)
 		end[p] = e.Offset
 	}
 	return start, end, nil

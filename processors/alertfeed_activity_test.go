@@ -18,8 +18,15 @@ import (
 
 // activityTarget records the activity the alert feed hands over.
 type activityTarget struct {
-	mu  sync.Mutex
-	got []tables.ActivityRecord
+	mu    sync.Mutex
+	start []int64
+	got   []tables.ActivityRecord
+}
+
+func (a *activityTarget) InitActivity(start []int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.start = start
 }
 
 func (a *activityTarget) PublishActivity(r tables.ActivityRecord) {
@@ -33,15 +40,19 @@ func (a *activityTarget) ids() []int64 {
 	defer a.mu.Unlock()
 	var out []int64
 	for _, r := range a.got {
+		if r.Offset < 0 || r.Partition < 0 {
+			panic("an activity handed over without its place")
+		}
 		out = append(out, r.ID)
 	}
 	return out
 }
 
-// The feed reads ops.alert.activity.v1 from where it ended when the feed
-// started (activity is live), skips a record that is not an activity, and
-// hands over the others.
-func TestAlertFeedReadsActivityFromItsEnd(t *testing.T) {
+// The feed reads ops.alert.activity.v1 from the lookback, like the alerts:
+// it is ready once it has read what the topic held when it started; it
+// skips a record that is not an activity and hands over the others with
+// their place.
+func TestAlertFeedReadsActivity(t *testing.T) {
 	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	ctx := context.Background()
@@ -73,19 +84,28 @@ func TestAlertFeedReadsActivityFromItsEnd(t *testing.T) {
 		}
 		return nil
 	})
+	if got := fmt.Sprint(at.ids()); got != "[1]" {
+		t.Fatalf("ready with activity %s, want [1] (what the topic held)", got)
+	}
 	bad := &kgo.Record{Topic: tables.ActivityTopic, Key: []byte(tables.ActivityKey("acme", "e1")), Value: []byte(`{"tenant":"acme"}`)}
 	if err := cl.ProduceSync(ctx, bad, activity(2), activity(3)).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, time.Minute, "the activity written after the start", func() error {
-		if got := at.ids(); len(got) < 2 {
+		if got := at.ids(); len(got) < 3 {
 			return fmt.Errorf("%v", got)
 		}
 		return nil
 	})
 	stop()
-	if got := fmt.Sprint(at.ids()); got != "[2 3]" {
-		t.Fatalf("handed over activity %s, want [2 3] (not 1, written before the start; not the bad record)", got)
+	if got := fmt.Sprint(at.ids()); got != "[1 2 3]" {
+		t.Fatalf("handed over activity %s, want [1 2 3] (not the bad record)", got)
+	}
+	at.mu.Lock()
+	start := at.start
+	at.mu.Unlock()
+	if len(start) != int(tables.DefaultLayout().DLQPartitions) {
+		t.Fatalf("activity read from %v, want every partition", start)
 	}
 	if got, _ := to.records(); len(got) != 0 {
 		t.Fatalf("activity handed over as alert records: %+v", got)

@@ -30,6 +30,11 @@ type ActivityRecord struct {
 	// ID is the audit row's id: one activity is one ID on every replica.
 	ID       int64           `json:"id"`
 	Activity json.RawMessage `json:"activity"`
+	// Partition and Offset place the record in ops.alert.activity.v1, as
+	// the alert feed read it (the same on every replica); Offset is -1 for
+	// an activity that did not come through the topic.
+	Partition int32 `json:"-"`
+	Offset    int64 `json:"-"`
 }
 
 // ActivityKey is the key of an activity record: its tenant and episode, so
