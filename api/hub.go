@@ -295,11 +295,17 @@ func (h *Hub) eachInRing(f func(AlertEvent)) {
 func (h *Hub) Caught(s *Subscriber) (Position, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	next := h.next
-	if s.tenant != "" {
-		next = h.tenantNext[s.tenant]
+	return caughtAt(h.next, h.tenantNext, s.tenant, len(s.C))
+}
+
+// caughtAt is the position a subscriber of tenant ("" for several) may
+// advance to, with queued events not yet taken: all, or tenant's own.
+func caughtAt(all Position, byTenant map[string]Position, tenant string, queued int) (Position, bool) {
+	next := all
+	if tenant != "" {
+		next = byTenant[tenant]
 	}
-	if len(s.C) > 0 || len(next) == 0 {
+	if queued > 0 || len(next) == 0 {
 		return nil, false
 	}
 	return append(Position(nil), next...), true

@@ -119,14 +119,7 @@ func (h *Hub) activityResumable(p Position) bool {
 func (h *Hub) CaughtActivity(s *Subscriber) (Position, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	next := h.actNext
-	if s.tenant != "" {
-		next = h.tenantActNext[s.tenant]
-	}
-	if len(s.Activity) > 0 || len(next) == 0 {
-		return nil, false
-	}
-	return append(Position(nil), next...), true
+	return caughtAt(h.actNext, h.tenantActNext, s.tenant, len(s.Activity))
 }
 
 // keepActivity puts ev into the activity ring, evicting the oldest.
