@@ -9,7 +9,7 @@
 //   - /metrics/{name} is the data API; the service's own metrics are at
 //     /-/metrics.
 //   - Every replica serves every alert and every source: the alert hub is
-//     fed all of ops.alert.v1 and live features come from a view of the
+//     fed all of ops.alert.v1 (and ops.alert.activity.v1) and live features come from a view of the
 //     features table, both read outside any consumer group
 //     (processors.AlertFeed and processors.FeatureView). api reads the
 //     topics through nothing else: it holds the fan-out (replay ring,
@@ -37,7 +37,11 @@
 //   - Acks, assignments and notes of an alert episode (activity.go) are
 //     taken for the request's tenant only, with the key's name as the
 //     actor, never what the client says of itself; another tenant's
-//     episode is 404, as an unknown one. They reach the streams of the
-//     replica that took them as their own event type (hubactivity.go),
-//     live only: they have no place in ops.alert.v1.
+//     episode is 404, as an unknown one. Once PostgreSQL has one, it is
+//     published to ops.alert.activity.v1, and every replica's hub, fed that
+//     topic by processors.AlertFeed, sends it to its streams as its own
+//     event type (hubactivity.go), once per activity id; stream ids carry
+//     its place there after a '~', so Last-Event-ID resumes it as well.
+//     When the broker does not take it, the audit row stays and only the
+//     taking replica's streams see it.
 package api

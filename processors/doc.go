@@ -3,8 +3,8 @@
 // source's signals to its actor), sink (hand rows to the batch writers) and
 // notify (hand alert transitions to the notifier). Beside them are the views
 // every replica reads outside any consumer group, to serve what the topics
-// hold: FeatureView (the features table) and AlertFeed (ops.alert.v1, fed
-// to the API's alert hub). Views hold or forward records; the API shapes
+// hold: FeatureView (the features table) and AlertFeed (ops.alert.v1 and
+// ops.alert.activity.v1, fed to the API's alert hub). Views hold or forward records; the API shapes
 // what it serves.
 //
 // Invariants:
