@@ -286,7 +286,7 @@ func (s *Server) publishActivity(ctx context.Context, ep store.Episode, out stor
 		return fmt.Errorf("alert activity %d: %w", out.ID, err)
 	}
 	rec := tables.ActivityRecord{Tenant: ep.Tenant, Host: ep.Host, Severity: ep.Severity, State: ep.State,
-		EpisodeID: ep.EpisodeID, ID: out.ID, Activity: data}
+		EpisodeID: ep.EpisodeID, ID: out.ID, Activity: data, Offset: -1}
 	if s.opts.Producer == nil {
 		s.localActivity(rec)
 		return nil // one replica alone: its streams are all there are
