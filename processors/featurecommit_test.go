@@ -11,8 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventops/eventops/broker"
-	"github.com/eventops/eventops/broker/brokertest"
 	"github.com/eventops/eventops/processors"
 	"github.com/eventops/eventops/tables"
 )
@@ -64,18 +62,8 @@ func (p *partialPartition) Close(context.Context) {}
 // its stop and a second replica joining; that replica reads again from 5,
 // and once it made everything durable the offset reaches the end.
 func TestFeaturesCommitsNoSignalWhoseStateIsNotDurable(t *testing.T) {
-	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
-	defer b.Close()
+	b, cl := onePartitionBroker(t)
 	ctx := context.Background()
-	layout := tables.Layout{Partitions: 1, DLQPartitions: 1, RetentionMs: 3600_000}
-	if _, err := broker.EnsureTopics(ctx, b.Addrs(), layout, 1); err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	const signals = 20
 	for i := range signals {
 		sig := &tables.Signal{Tenant: "acme", Host: fmt.Sprint("host-", i), Samples: []tables.Sample{{Metric: "cpu_load", Value: 1, TsMicro: time.Now().UnixMicro()}}}
