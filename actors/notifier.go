@@ -472,13 +472,23 @@ type token struct {
 	ticket  *ticket
 	session context.Context
 	once    sync.Once
+	// freed: the token gave its place in the queue back (it settled, or
+	// a time interval mutes it).
+	freed atomic.Bool
 }
 
 func (t *token) settle(err error) {
 	t.once.Do(func() {
-		t.hook.release()
+		t.free()
 		t.ticket.settle(err)
 	})
+}
+
+// free gives the token's place in the queue back, once.
+func (t *token) free() {
+	if t.freed.CompareAndSwap(false, true) {
+		t.hook.release()
+	}
 }
 
 // ended reports whether the session the token's transition was read in
@@ -1192,6 +1202,13 @@ func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 					es[i] = logEntry(al, a.h, key, store.OutcomeMuted, why, true)
 				}
 				go a.h.n.logBestEffort(es...)
+			}
+			// What a time interval mutes waits for the interval, not for
+			// the webhook: it leaves the queue, which bounds what a failing
+			// webhook holds, so that it does not stop the intake (and every
+			// other alert) until the interval ends.
+			for _, t := range hg.g.Held() {
+				t.free()
 			}
 			a.arm(key, hg, until, now)
 			return
