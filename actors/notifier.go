@@ -587,6 +587,11 @@ func (n *Notifier) admit(m *intakeReq) {
 		}
 		switch ev {
 		case notify.FlapHeld:
+			// Held or not, a resolved source no longer inhibits.
+			if m.inhibition && a.Status == notify.StatusResolved && !n.release(m, a, firing, silences) {
+				tk.handBack(len(m.targets))
+				return
+			}
 			n.withhold(m, a, store.OutcomeFlapping, "held: the alert is flapping ("+policy.String()+")")
 			return
 		case notify.FlapEnter, notify.FlapExit:
@@ -614,31 +619,40 @@ func (n *Notifier) admit(m *intakeReq) {
 		tk.settle(ErrUndelivered)
 		return
 	}
-	if m.inhibition && a.Status == notify.StatusResolved {
-		for _, r := range notify.Released(n.opts.Config.InhibitRules, firing, a) {
-			targets := n.targets(r)
-			if len(targets) == 0 {
-				continue
-			}
-			n.opts.Logger.Info("inhibiting alert resolved: inhibited alert sent", "tenant", r.Tenant, "alertname", r.Labels["alertname"],
-				"host", r.Labels["host"], "episode", r.EpisodeID, "source", a.EpisodeID)
-			var rsent []store.SentState
-			err := n.retry(m.session, "reading sent notifications", func(ctx context.Context) (err error) {
-				rsent, err = n.opts.Store.SentNotifications(ctx, r.Tenant, r.EpisodeID)
-				return err
-			})
-			if err != nil {
-				tk.handBack(1)
-				return
-			}
-			tk.add(len(targets))
-			if !n.dispatch(m.session, r, targets, silences, rsent, tk) {
-				tk.settle(ErrUndelivered)
-				return
-			}
-		}
+	if m.inhibition && a.Status == notify.StatusResolved && !n.release(m, a, firing, silences) {
+		return
 	}
 	tk.settle(nil)
+}
+
+// release sends the firing alerts that a, a resolved inhibition source,
+// inhibited and no other alert inhibits; their deliveries join m's ticket.
+// It returns false when it handed back the intake's share of the ticket.
+func (n *Notifier) release(m *intakeReq, a notify.Alert, firing []notify.Alert, silences []store.Silence) bool {
+	tk := m.ticket
+	for _, r := range notify.Released(n.opts.Config.InhibitRules, firing, a) {
+		targets := n.targets(r)
+		if len(targets) == 0 {
+			continue
+		}
+		n.opts.Logger.Info("inhibiting alert resolved: inhibited alert sent", "tenant", r.Tenant, "alertname", r.Labels["alertname"],
+			"host", r.Labels["host"], "episode", r.EpisodeID, "source", a.EpisodeID)
+		var rsent []store.SentState
+		err := n.retry(m.session, "reading sent notifications", func(ctx context.Context) (err error) {
+			rsent, err = n.opts.Store.SentNotifications(ctx, r.Tenant, r.EpisodeID)
+			return err
+		})
+		if err != nil {
+			tk.handBack(1)
+			return false
+		}
+		tk.add(len(targets))
+		if !n.dispatch(m.session, r, targets, silences, rsent, tk) {
+			tk.settle(ErrUndelivered)
+			return false
+		}
+	}
+	return true
 }
 
 // withhold settles m without sending it, once its decision (outcome,
