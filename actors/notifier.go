@@ -729,15 +729,7 @@ func (n *Notifier) inhibitionState(m *intakeReq, record bool) ([]notify.Alert, e
 	if err != nil {
 		return nil, err
 	}
-	firing := make([]notify.Alert, 0, len(rows))
-	for _, r := range rows {
-		var f notify.Alert
-		if err := json.Unmarshal(r.Alert, &f); err != nil || f.Tenant != a.Tenant {
-			n.opts.Logger.Error("a recorded firing alert does not decode; ignored", "tenant", a.Tenant, "episode", r.EpisodeID, "err", err)
-			continue
-		}
-		firing = append(firing, f)
-	}
+	firing := n.decodeFiring(a.Tenant, rows)
 	if !record {
 		return firing, nil
 	}
@@ -751,6 +743,65 @@ func (n *Notifier) inhibitionState(m *intakeReq, record bool) ([]notify.Alert, e
 		return n.opts.Store.SetFiring(ctx, a.Tenant, a.EpisodeID, body)
 	})
 	return firing, err
+}
+
+// decodeFiring returns the alerts of tenant's firing rows.
+func (n *Notifier) decodeFiring(tenant string, rows []store.FiringAlert) []notify.Alert {
+	firing := make([]notify.Alert, 0, len(rows))
+	for _, r := range rows {
+		var f notify.Alert
+		if err := json.Unmarshal(r.Alert, &f); err != nil || f.Tenant != tenant {
+			n.opts.Logger.Error("a recorded firing alert does not decode; ignored", "tenant", tenant, "episode", r.EpisodeID, "err", err)
+			continue
+		}
+		firing = append(firing, f)
+	}
+	return firing
+}
+
+// quiet is a webhook's notify.AckFunc: of the alerts a repeat_interval
+// reminder would tell again, those acknowledged, and those a firing alert
+// inhibits now (an alert sent before its source fired), which are logged
+// as inhibited. When the firing alerts cannot be read the reminder goes
+// out, as with acks.
+func (h *hook) quiet(alerts []notify.Alert, now time.Time) notify.Acks {
+	n := h.n
+	out := n.acks.acknowledged(alerts, now)
+	if n.opts.Config == nil || len(n.opts.Config.InhibitRules) == 0 {
+		return out
+	}
+	rs := n.opts.Config.InhibitRules
+	byTenant := map[string][]notify.Alert{}
+	for _, a := range alerts {
+		if _, acked := out[a.EpisodeID]; !acked && notify.IsTarget(rs, a) {
+			byTenant[a.Tenant] = append(byTenant[a.Tenant], a)
+		}
+	}
+	var es []store.LogEntry
+	for tenant, targets := range byTenant {
+		ctx, cancel := context.WithTimeout(n.ctx, ackReadTimeout)
+		rows, err := n.opts.Store.FiringAlerts(ctx, tenant, maxFiringAlerts)
+		cancel()
+		if err != nil {
+			n.m.lookupErrors.Inc()
+			n.opts.Logger.Warn("reading firing alerts before a reminder failed; the reminder is sent", "tenant", tenant, "err", err)
+			continue
+		}
+		firing := n.decodeFiring(tenant, rows)
+		for _, a := range targets {
+			if src, ok := notify.InhibitedBy(rs, firing, a); ok {
+				if out == nil {
+					out = notify.Acks{}
+				}
+				out[a.EpisodeID] = time.Time{}
+				es = append(es, logEntry(a, h, "", store.OutcomeInhibited, notify.InhibitionReason(rs, src, a), true))
+			}
+		}
+	}
+	if len(es) > 0 {
+		go n.logBestEffort(es...)
+	}
+	return out
 }
 
 // observeFlapping counts a's transition in its alert's flapping state,
@@ -1131,7 +1182,7 @@ func (a *hookActor) Receive(c actor.Context) {
 		hg := a.groups[key]
 		if hg == nil {
 			hg = &hookGroup{g: notify.NewGroup[*token](key, labels, m.route.Timing, a.h.cfg.SendResolved, now), route: m.route}
-			hg.g.SetAcks(a.h.n.acks.acknowledged)
+			hg.g.SetAcks(a.h.quiet)
 			a.groups[key] = hg
 		}
 		settleAll(hg.g.Add(notify.Incoming[*token]{Alert: m.alert, FiringSent: m.firingSent, ResolvedSent: m.resolvedSent, Token: m.tok}, now), nil)
