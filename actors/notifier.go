@@ -482,13 +482,23 @@ type token struct {
 	ticket  *ticket
 	session context.Context
 	once    sync.Once
+	// freed: the token gave its place in the queue back (it settled, or
+	// a time interval mutes it).
+	freed atomic.Bool
 }
 
 func (t *token) settle(err error) {
 	t.once.Do(func() {
-		t.hook.release()
+		t.free()
 		t.ticket.settle(err)
 	})
+}
+
+// free gives the token's place in the queue back, once.
+func (t *token) free() {
+	if t.freed.CompareAndSwap(false, true) {
+		t.hook.release()
+	}
 }
 
 // ended reports whether the session the token's transition was read in
@@ -587,6 +597,11 @@ func (n *Notifier) admit(m *intakeReq) {
 		}
 		switch ev {
 		case notify.FlapHeld:
+			// Held or not, a resolved source no longer inhibits.
+			if m.inhibition && a.Status == notify.StatusResolved && !n.release(m, a, firing, silences) {
+				tk.handBack(len(m.targets))
+				return
+			}
 			n.withhold(m, a, store.OutcomeFlapping, "held: the alert is flapping ("+policy.String()+")")
 			return
 		case notify.FlapEnter, notify.FlapExit:
@@ -614,31 +629,40 @@ func (n *Notifier) admit(m *intakeReq) {
 		tk.settle(ErrUndelivered)
 		return
 	}
-	if m.inhibition && a.Status == notify.StatusResolved {
-		for _, r := range notify.Released(n.opts.Config.InhibitRules, firing, a) {
-			targets := n.targets(r)
-			if len(targets) == 0 {
-				continue
-			}
-			n.opts.Logger.Info("inhibiting alert resolved: inhibited alert sent", "tenant", r.Tenant, "alertname", r.Labels["alertname"],
-				"host", r.Labels["host"], "episode", r.EpisodeID, "source", a.EpisodeID)
-			var rsent []store.SentState
-			err := n.retry(m.session, "reading sent notifications", func(ctx context.Context) (err error) {
-				rsent, err = n.opts.Store.SentNotifications(ctx, r.Tenant, r.EpisodeID)
-				return err
-			})
-			if err != nil {
-				tk.handBack(1)
-				return
-			}
-			tk.add(len(targets))
-			if !n.dispatch(m.session, r, targets, silences, rsent, tk) {
-				tk.settle(ErrUndelivered)
-				return
-			}
-		}
+	if m.inhibition && a.Status == notify.StatusResolved && !n.release(m, a, firing, silences) {
+		return
 	}
 	tk.settle(nil)
+}
+
+// release sends the firing alerts that a, a resolved inhibition source,
+// inhibited and no other alert inhibits; their deliveries join m's ticket.
+// It returns false when it handed back the intake's share of the ticket.
+func (n *Notifier) release(m *intakeReq, a notify.Alert, firing []notify.Alert, silences []store.Silence) bool {
+	tk := m.ticket
+	for _, r := range notify.Released(n.opts.Config.InhibitRules, firing, a) {
+		targets := n.targets(r)
+		if len(targets) == 0 {
+			continue
+		}
+		n.opts.Logger.Info("inhibiting alert resolved: inhibited alert sent", "tenant", r.Tenant, "alertname", r.Labels["alertname"],
+			"host", r.Labels["host"], "episode", r.EpisodeID, "source", a.EpisodeID)
+		var rsent []store.SentState
+		err := n.retry(m.session, "reading sent notifications", func(ctx context.Context) (err error) {
+			rsent, err = n.opts.Store.SentNotifications(ctx, r.Tenant, r.EpisodeID)
+			return err
+		})
+		if err != nil {
+			tk.handBack(1)
+			return false
+		}
+		tk.add(len(targets))
+		if !n.dispatch(m.session, r, targets, silences, rsent, tk) {
+			tk.settle(ErrUndelivered)
+			return false
+		}
+	}
+	return true
 }
 
 // withhold settles m without sending it, once its decision (outcome,
@@ -715,15 +739,7 @@ func (n *Notifier) inhibitionState(m *intakeReq, record bool) ([]notify.Alert, e
 	if err != nil {
 		return nil, err
 	}
-	firing := make([]notify.Alert, 0, len(rows))
-	for _, r := range rows {
-		var f notify.Alert
-		if err := json.Unmarshal(r.Alert, &f); err != nil || f.Tenant != a.Tenant {
-			n.opts.Logger.Error("a recorded firing alert does not decode; ignored", "tenant", a.Tenant, "episode", r.EpisodeID, "err", err)
-			continue
-		}
-		firing = append(firing, f)
-	}
+	firing := n.decodeFiring(a.Tenant, rows)
 	if !record {
 		return firing, nil
 	}
@@ -737,6 +753,65 @@ func (n *Notifier) inhibitionState(m *intakeReq, record bool) ([]notify.Alert, e
 		return n.opts.Store.SetFiring(ctx, a.Tenant, a.EpisodeID, body)
 	})
 	return firing, err
+}
+
+// decodeFiring returns the alerts of tenant's firing rows.
+func (n *Notifier) decodeFiring(tenant string, rows []store.FiringAlert) []notify.Alert {
+	firing := make([]notify.Alert, 0, len(rows))
+	for _, r := range rows {
+		var f notify.Alert
+		if err := json.Unmarshal(r.Alert, &f); err != nil || f.Tenant != tenant {
+			n.opts.Logger.Error("a recorded firing alert does not decode; ignored", "tenant", tenant, "episode", r.EpisodeID, "err", err)
+			continue
+		}
+		firing = append(firing, f)
+	}
+	return firing
+}
+
+// quiet is a webhook's notify.AckFunc: of the alerts a repeat_interval
+// reminder would tell again, those acknowledged, and those a firing alert
+// inhibits now (an alert sent before its source fired), which are logged
+// as inhibited. When the firing alerts cannot be read the reminder goes
+// out, as with acks.
+func (h *hook) quiet(alerts []notify.Alert, now time.Time) notify.Acks {
+	n := h.n
+	out := n.acks.acknowledged(alerts, now)
+	if n.opts.Config == nil || len(n.opts.Config.InhibitRules) == 0 {
+		return out
+	}
+	rs := n.opts.Config.InhibitRules
+	byTenant := map[string][]notify.Alert{}
+	for _, a := range alerts {
+		if _, acked := out[a.EpisodeID]; !acked && notify.IsTarget(rs, a) {
+			byTenant[a.Tenant] = append(byTenant[a.Tenant], a)
+		}
+	}
+	var es []store.LogEntry
+	for tenant, targets := range byTenant {
+		ctx, cancel := context.WithTimeout(n.ctx, ackReadTimeout)
+		rows, err := n.opts.Store.FiringAlerts(ctx, tenant, maxFiringAlerts)
+		cancel()
+		if err != nil {
+			n.m.lookupErrors.Inc()
+			n.opts.Logger.Warn("reading firing alerts before a reminder failed; the reminder is sent", "tenant", tenant, "err", err)
+			continue
+		}
+		firing := n.decodeFiring(tenant, rows)
+		for _, a := range targets {
+			if src, ok := notify.InhibitedBy(rs, firing, a); ok {
+				if out == nil {
+					out = notify.Acks{}
+				}
+				out[a.EpisodeID] = time.Time{}
+				es = append(es, logEntry(a, h, "", store.OutcomeInhibited, notify.InhibitionReason(rs, src, a), true))
+			}
+		}
+	}
+	if len(es) > 0 {
+		go n.logBestEffort(es...)
+	}
+	return out
 }
 
 // observeFlapping counts a's transition in its alert's flapping state,
@@ -1117,7 +1192,7 @@ func (a *hookActor) Receive(c actor.Context) {
 		hg := a.groups[key]
 		if hg == nil {
 			hg = &hookGroup{g: notify.NewGroup[*token](key, labels, m.route.Timing, a.h.cfg.SendResolved, now), route: m.route}
-			hg.g.SetAcks(a.h.n.acks.acknowledged)
+			hg.g.SetAcks(a.h.quiet)
 			a.groups[key] = hg
 		}
 		settleAll(hg.g.Add(notify.Incoming[*token]{Alert: m.alert, FiringSent: m.firingSent, ResolvedSent: m.resolvedSent, Token: m.tok}, now), nil)
@@ -1202,6 +1277,13 @@ func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 					es[i] = logEntry(al, a.h, key, store.OutcomeMuted, why, true)
 				}
 				go a.h.n.logBestEffort(es...)
+			}
+			// What a time interval mutes waits for the interval, not for
+			// the webhook: it leaves the queue, which bounds what a failing
+			// webhook holds, so that it does not stop the intake (and every
+			// other alert) until the interval ends.
+			for _, t := range hg.g.Held() {
+				t.free()
 			}
 			a.arm(key, hg, until, now)
 			return

@@ -24,9 +24,14 @@ func TestFlapping(t *testing.T) {
 			t.Fatalf("change %d: %v", i, ev)
 		}
 		count[ev]++
-		// A copy read again changes nothing.
+		// A copy read again changes nothing; a copy of the entry is the
+		// entry again (its summary may not have been sent).
+		want := map[FlapEvent]bool{FlapNone: true, FlapHeld: true}
+		if i == 3 {
+			want = map[FlapEvent]bool{FlapEnter: true}
+		}
 		if again, ev2 := p.Observe(st, Alert{Status: status}, t0.Add(time.Duration(i)*time.Minute)); len(again.Changes) != len(st.Changes) ||
-			(ev2 != FlapNone && ev2 != FlapHeld) {
+			!want[ev2] {
 			t.Fatalf("copy of change %d: %v", i, ev2)
 		}
 	}
