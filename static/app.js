@@ -22,7 +22,11 @@ const state = {
 };
 
 class APIError extends Error {
-  constructor(status, detail) { super(detail || ('HTTP ' + status)); this.status = status; }
+  constructor(status, detail, retryAfter) {
+    super(detail || ('HTTP ' + status));
+    this.status = status;
+    this.retryAfter = retryAfter; // seconds the server asked to wait (429, 503), or 0
+  }
 }
 
 async function api(path, opts) {
@@ -33,7 +37,7 @@ async function api(path, opts) {
   if (!r.ok) {
     let detail = '';
     try { detail = (await r.json()).detail; } catch (e) { /* not a problem document */ }
-    throw new APIError(r.status, detail);
+    throw new APIError(r.status, detail, Number(r.headers.get('Retry-After')) || 0);
   }
   return r.status === 204 ? null : r.json();
 }
@@ -152,6 +156,7 @@ function onTenant() {
   loadSources();
   loadRules();
   loadSilences();
+  if (typeof loadNotifications === 'function') loadNotifications(); // notifications.js
   loadSource();
 }
 
@@ -451,9 +456,11 @@ async function loadRules() {
   try {
     body = await api('/rules' + (state.tenant ? '?tenant=' + encodeURIComponent(state.tenant) : ''));
   } catch (e) {
-    list.replaceChildren(el('li', 'empty', e.status === 503 ? 'This replica evaluates no rules.' : e.message));
+    $('rules-count').textContent = '';
+    panelFailed('rules', list, e, loadRules);
     return;
   }
+  panelLoaded('rules');
   list.replaceChildren(...body.rules.map((r) => {
     const li = el('li');
     const title = el('div');
@@ -475,12 +482,14 @@ async function loadSilences() {
   let items = [];
   if (state.tenant) {
     try {
-      const body = await api('/silences?tenant=' + encodeURIComponent(state.tenant));
-      items = Array.isArray(body) ? body : (body.silences || []);
+      items = (await api('/silences?tenant=' + encodeURIComponent(state.tenant))).silences || [];
     } catch (e) {
-      items = []; // not served by this version or replica: nothing to show
+      $('silences-empty').hidden = true;
+      panelFailed('silences', list, e, loadSilences);
+      return;
     }
   }
+  panelLoaded('silences');
   const stateOf = (s) => s.state || s.status || 'active';
   items.sort((a, b) => (silenceOrder[stateOf(a)] ?? 3) - (silenceOrder[stateOf(b)] ?? 3));
   list.replaceChildren(...items.map((s) => {
@@ -493,6 +502,41 @@ async function loadSilences() {
     return li;
   }));
   $('silences-empty').hidden = items.length > 0;
+}
+
+// --- panels that fail to load
+
+// A panel loaded once (rules, silences, notifications) that fails says so
+// instead of looking empty, and is loaded again soon: after the server's
+// Retry-After (429: the tenant's query slots are taken; 503), else after
+// a delay that doubles from 1 s up to REFRESH_MS. The API refuses a
+// tenant's third concurrent query, and opening a tenant asks for several
+// at once. After a 401 the login form shows; logging in loads every panel
+// again.
+const retries = new Map(); // panel name -> {timer, delay}
+
+function panelFailed(name, box, e, load) {
+  const prev = retries.get(name);
+  if (prev) clearTimeout(prev.timer);
+  const li = el('li', 'empty error load-failed');
+  li.dataset.failed = String(e.status || 'network');
+  if (e.status === 401 && state.session && state.session.keys_required) {
+    retries.delete(name);
+    li.textContent = 'Could not load the ' + name + ': log in again.';
+    box.replaceChildren(li);
+    return;
+  }
+  const delay = e.retryAfter > 0 ? e.retryAfter * 1000 : Math.min(REFRESH_MS, prev ? prev.delay * 2 : 1000);
+  retries.set(name, { delay, timer: setTimeout(() => { retries.delete(name); load(); }, delay) });
+  li.textContent = 'Could not load the ' + name + ' (' + e.message + '): trying again in ' + Math.ceil(delay / 1000) + ' s.';
+  box.replaceChildren(li);
+}
+
+// panelLoaded ends the retries of a panel that loaded.
+function panelLoaded(name) {
+  const prev = retries.get(name);
+  if (prev) clearTimeout(prev.timer);
+  retries.delete(name);
 }
 
 // --- wiring

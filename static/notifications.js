@@ -20,9 +20,12 @@ async function loadNotifications() {
     try {
       items = (await api('/notifications?' + q.toString())).notifications || [];
     } catch (e) {
-      items = []; // not served by this replica: nothing to show
+      $('notifications-empty').hidden = true;
+      panelFailed('notifications', list, e, loadNotifications);
+      return;
     }
   }
+  panelLoaded('notifications');
   list.replaceChildren(...items.map((n) => {
     const li = el('li', 'notification outcome-' + n.outcome);
     li.dataset.outcome = n.outcome;
