@@ -17,6 +17,8 @@ const state = {
   from: null, to: null,
   es: null,
   alerts: new Map(), // episode_id -> {alert, trail, el}
+  flapping: new Map(), // labelKey(labels) -> an alert of GET /flapping
+  flappingChecked: null, // when GET /flapping last answered
   plot: null, plotKey: '',
   timers: [],
 };
@@ -151,8 +153,10 @@ async function loadTenants() {
 function onTenant() {
   writeHash();
   state.alerts.clear();
+  state.flapping.clear();
   $('feed').replaceChildren();
   connectStream();
+  loadFlapping();
   loadSources();
   loadRules();
   loadSilences();
@@ -217,6 +221,7 @@ function onAlert(a) {
     last.remove();
   }
   renderFeedCount();
+  loadFlappingSoon();
   if (a.host === state.host) loadFeatures();
 }
 
@@ -241,6 +246,65 @@ function renderAlert(item) {
   if (why) li.append(why);
   li.append(activityView(item));
   li.onclick = () => selectSource(a.host);
+  markFlapping(item);
+}
+
+// --- flapping: what the notify stage holds as flapping (GET /flapping)
+
+// labelKey names an alert by its labels (its fingerprint's identity):
+// every episode of one rule on one series has the same.
+function labelKey(labels) {
+  const l = labels || {};
+  return JSON.stringify(Object.keys(l).sort().map((k) => [k, l[k]]));
+}
+
+// loadFlapping asks which of the tenant's alerts flap now and marks their
+// entries in the feed. A failure keeps the marks as they were: their title
+// says when they were last checked.
+let flappingSoon = null;
+async function loadFlapping() {
+  clearTimeout(flappingSoon); flappingSoon = null;
+  if (!state.tenant) return;
+  const tenant = state.tenant;
+  let body;
+  try {
+    body = await api('/flapping?tenant=' + encodeURIComponent(tenant));
+  } catch (e) {
+    if (e.status === 503 || e.status === 404) { state.flapping.clear(); state.flappingChecked = null; state.alerts.forEach(markFlapping); }
+    return;
+  }
+  if (tenant !== state.tenant) return;
+  state.flapping = new Map(body.alerts.map((f) => [labelKey(f.labels), f]));
+  state.flappingChecked = new Date();
+  state.alerts.forEach(markFlapping);
+}
+
+// loadFlappingSoon looks again shortly after a transition: the notify stage
+// decides about flapping after the transition is on the stream.
+function loadFlappingSoon() {
+  if (!flappingSoon) flappingSoon = setTimeout(loadFlapping, 1000);
+}
+
+// markFlapping shows on an alert's entry whether the notify stage holds
+// the alert as flapping, as of its last record and of the last check.
+function markFlapping(item) {
+  const f = state.flapping.get(labelKey(item.alert.labels));
+  const top = item.el.querySelector('.top');
+  let badge = top && top.querySelector('.badge.flapping');
+  item.el.dataset.flapping = f ? 'true' : '';
+  if (!f) { if (badge) badge.remove(); return; }
+  if (!badge) {
+    badge = el('span', 'badge flapping', 'flapping');
+    top.querySelector('.name').after(badge);
+  }
+  const settles = new Date(f.settles_at);
+  const late = Date.now() > settles.getTime();
+  badge.classList.toggle('late', late);
+  badge.title = f.changes + ' state changes within ' + f.window + ': its notifications are held until it settles' +
+    (late ? '; it should have settled at ' + settles.toLocaleTimeString() + ', which the notify stage has not recorded yet'
+      : ' (at ' + settles.toLocaleTimeString() + ' without another change)') +
+    '. As the notify stage recorded it at ' + new Date(f.updated_at).toLocaleTimeString() +
+    ', checked ' + state.flappingChecked.toLocaleTimeString() + '.';
 }
 
 // tagText writes a series' tags as a selector: {core="1",env="prod"}.
@@ -583,6 +647,9 @@ async function start() {
     setInterval(() => { if ($('auto').checked) { refreshChart(); loadFeatures(); } }, REFRESH_MS),
     setInterval(() => { loadTenants(); loadSources(); }, 2 * REFRESH_MS),
     setInterval(() => { loadRules(); loadSilences(); }, 12 * REFRESH_MS),
+    // Half a period after the chart's refresh, so that the two do not
+    // take the tenant's query slots at once.
+    setTimeout(() => state.timers.push(setInterval(loadFlapping, REFRESH_MS)), REFRESH_MS / 2),
   ];
 }
 
