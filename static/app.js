@@ -520,11 +520,11 @@ async function loadRules() {
   try {
     body = await api('/rules' + (state.tenant ? '?tenant=' + encodeURIComponent(state.tenant) : ''));
   } catch (e) {
-    $('rules-count').textContent = '';
-    panelFailed('rules', list, e, loadRules);
+    if (list.dataset.view !== state.tenant) $('rules-count').textContent = '';
+    panelFailed('rules', list, state.tenant, null, e, loadRules);
     return;
   }
-  panelLoaded('rules');
+  panelLoaded('rules', list, state.tenant);
   list.replaceChildren(...body.rules.map((r) => {
     const li = el('li');
     const title = el('div');
@@ -548,12 +548,11 @@ async function loadSilences() {
     try {
       items = (await api('/silences?tenant=' + encodeURIComponent(state.tenant))).silences || [];
     } catch (e) {
-      $('silences-empty').hidden = true;
-      panelFailed('silences', list, e, loadSilences);
+      panelFailed('silences', list, state.tenant, $('silences-empty'), e, loadSilences);
       return;
     }
   }
-  panelLoaded('silences');
+  panelLoaded('silences', list, state.tenant);
   const stateOf = (s) => s.state || s.status || 'active';
   items.sort((a, b) => (silenceOrder[stateOf(a)] ?? 3) - (silenceOrder[stateOf(b)] ?? 3));
   list.replaceChildren(...items.map((s) => {
@@ -575,32 +574,46 @@ async function loadSilences() {
 // Retry-After (429: the tenant's query slots are taken; 503), else after
 // a delay that doubles from 1 s up to REFRESH_MS. The API refuses a
 // tenant's third concurrent query, and opening a tenant asks for several
-// at once. After a 401 the login form shows; logging in loads every panel
-// again.
+// at once, as do the refreshes that fall on the same moment. A refresh
+// that fails leaves what the panel shows, marked as not refreshed. After a
+// 401 the login form shows; logging in loads every panel again.
 const retries = new Map(); // panel name -> {timer, delay}
 
-function panelFailed(name, box, e, load) {
+// panelFailed handles a failed load of the panel name into box, for view
+// (what the panel shows: the tenant, and its filter if any); empty is the
+// panel's "nothing to show" line, if any.
+function panelFailed(name, box, view, empty, e, load) {
   const prev = retries.get(name);
   if (prev) clearTimeout(prev.timer);
-  const li = el('li', 'empty error load-failed');
-  li.dataset.failed = String(e.status || 'network');
+  const shown = box.dataset.view === view;
+  let why;
   if (e.status === 401 && state.session && state.session.keys_required) {
     retries.delete(name);
-    li.textContent = 'Could not load the ' + name + ': log in again.';
-    box.replaceChildren(li);
+    why = ': log in again.';
+  } else {
+    const delay = e.retryAfter > 0 ? e.retryAfter * 1000 : Math.min(REFRESH_MS, prev ? prev.delay * 2 : 1000);
+    retries.set(name, { delay, timer: setTimeout(load, delay) });
+    why = ' (' + e.message + '): trying again in ' + Math.ceil(delay / 1000) + ' s.';
+  }
+  if (shown) {
+    box.classList.add('not-refreshed');
+    box.title = 'Could not refresh the ' + name + why;
     return;
   }
-  const delay = e.retryAfter > 0 ? e.retryAfter * 1000 : Math.min(REFRESH_MS, prev ? prev.delay * 2 : 1000);
-  retries.set(name, { delay, timer: setTimeout(() => { retries.delete(name); load(); }, delay) });
-  li.textContent = 'Could not load the ' + name + ' (' + e.message + '): trying again in ' + Math.ceil(delay / 1000) + ' s.';
+  const li = el('li', 'empty error load-failed', 'Could not load the ' + name + why);
+  li.dataset.failed = String(e.status || 'network');
   box.replaceChildren(li);
+  if (empty) empty.hidden = true;
 }
 
-// panelLoaded ends the retries of a panel that loaded.
-function panelLoaded(name) {
+// panelLoaded ends the retries of a panel that loaded view into box.
+function panelLoaded(name, box, view) {
   const prev = retries.get(name);
   if (prev) clearTimeout(prev.timer);
   retries.delete(name);
+  box.dataset.view = view;
+  box.classList.remove('not-refreshed');
+  box.removeAttribute('title');
 }
 
 // --- wiring

@@ -20,12 +20,11 @@ async function loadNotifications() {
     try {
       items = (await api('/notifications?' + q.toString())).notifications || [];
     } catch (e) {
-      $('notifications-empty').hidden = true;
-      panelFailed('notifications', list, e, loadNotifications);
+      panelFailed('notifications', list, state.tenant + '/' + notificationFilter, $('notifications-empty'), e, loadNotifications);
       return;
     }
   }
-  panelLoaded('notifications');
+  panelLoaded('notifications', list, state.tenant + '/' + notificationFilter);
   list.replaceChildren(...items.map((n) => {
     const li = el('li', 'notification outcome-' + n.outcome);
     li.dataset.outcome = n.outcome;

@@ -73,6 +73,20 @@ func TestDashboardPanelsSayTheyFailedAndRetry(t *testing.T) {
 		document.getElementById('rules').textContent.includes('HighCPU') &&
 		Array.from(document.querySelectorAll('#silences li')).map((li) => li.dataset.state).join() === 'active' &&
 		!document.getElementById('notifications-empty').hidden`)
+	// A refresh that fails leaves what the panel shows, marked as not
+	// refreshed, and tries again as soon.
+	refusing.Store(true)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`loadSilences(), null`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 10*time.Second, "the silences kept, marked as not refreshed", `(() => {
+		const list = document.getElementById('silences');
+		return list.classList.contains('not-refreshed') && list.title.startsWith('Could not refresh the silences') &&
+			Array.from(list.querySelectorAll('li')).map((li) => li.dataset.state).join() === 'active';
+	})()`)
+	refusing.Store(false)
+	waitJS(t, ctx, 5*time.Second, "the silences refreshed on the retry", `!document.getElementById('silences').classList.contains('not-refreshed') &&
+		!document.getElementById('silences').title`)
 	if n := refused.Load(); n < 3 {
 		t.Fatalf("%d requests refused, want one of each panel at least", n)
 	}
