@@ -46,6 +46,9 @@ type FlapState struct {
 	Held *Alert `json:"held,omitempty"`
 	// Window is the policy's window when it started flapping.
 	Window time.Duration `json:"window,omitempty"`
+	// Labels are the alert's labels at its last change, so that a reader
+	// of the state (the API) can tell which alert it is.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // FlapEvent is what a transition does to an alert's flapping.
@@ -93,7 +96,7 @@ func (p FlapPolicy) Observe(st FlapState, a Alert, at time.Time) (FlapState, Fla
 		}
 		return st, FlapNone
 	}
-	st.Status = a.Status
+	st.Status, st.Labels = a.Status, a.Labels
 	kept := st.Changes[:0:0]
 	for _, c := range st.Changes {
 		if c.After(at.Add(-p.Window)) {

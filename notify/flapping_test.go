@@ -66,3 +66,19 @@ func TestFlapping(t *testing.T) {
 		t.Fatalf("summary %+v", s)
 	}
 }
+
+// The state names its alert by the labels of its last change, and a copy
+// read again does not change them.
+func TestFlappingKeepsTheLabels(t *testing.T) {
+	p := FlapPolicy{Changes: 4, Window: time.Hour}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	labels := map[string]string{"alertname": "Hot", "host": "h1"}
+	st, _ := p.Observe(FlapState{}, Alert{Status: StatusFiring, Labels: labels}, t0)
+	if st.Labels["host"] != "h1" {
+		t.Fatalf("labels %v", st.Labels)
+	}
+	again, _ := p.Observe(st, Alert{Status: StatusFiring, Labels: map[string]string{"host": "other"}}, t0)
+	if again.Labels["host"] != "h1" {
+		t.Fatalf("a copy read again changed the labels: %v", again.Labels)
+	}
+}
