@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/tables"
 )
 
 // ActivityStore records and reads what people do with alert episodes:
@@ -231,9 +233,18 @@ func (s *Server) noteAlert(c *fiber.Ctx) error {
 	return s.addActivity(c, ep, store.Activity{Kind: store.ActivityNote, Note: req.Text})
 }
 
+// activityAnswer is what an activity request answers: the audit row, and
+// when it could not be published, what the alert streams miss.
+type activityAnswer struct {
+	store.Activity
+	// StreamWarning says the activity is recorded but reaches only the
+	// alert streams of the replica that took it.
+	StreamWarning string `json:"stream_warning,omitempty"`
+}
+
 // addActivity records act for ep with the request's key as the actor,
-// tells the alert streams, and answers 201 (200 for an ack that was in
-// force already).
+// tells the alert streams of every replica, and answers 201 (200 for an
+// ack that was in force already).
 func (s *Server) addActivity(c *fiber.Ctx, ep store.Episode, act store.Activity) error {
 	as, err := s.activityStore()
 	if err != nil {
@@ -251,13 +262,59 @@ func (s *Server) addActivity(c *fiber.Ctx, ep store.Episode, act store.Activity)
 	if !created {
 		return c.JSON(out)
 	}
-	if s.opts.Hub != nil {
-		if data, err := json.Marshal(out); err == nil {
-			s.opts.Hub.PublishActivity(ActivityEvent{Tenant: ep.Tenant, Host: ep.Host, Severity: ep.Severity, State: ep.State,
-				EpisodeID: ep.EpisodeID, Data: data})
-		}
+	answer := activityAnswer{Activity: out}
+	if err := s.publishActivity(c.UserContext(), ep, out); err != nil {
+		answer.StreamWarning = "recorded, but only the alert streams of the server that took it were told: " + err.Error()
 	}
-	return c.Status(fiber.StatusCreated).JSON(out)
+	return c.Status(fiber.StatusCreated).JSON(answer)
+}
+
+// publishActivity sends a recorded activity to ops.alert.activity.v1, from
+// which every replica's alert feed hands it to its streams. The audit row
+// is in PostgreSQL already, whatever happens here: when the broker does not
+// take the record, the activity goes to this replica's streams alone, and
+// the error says so.
+func (s *Server) publishActivity(ctx context.Context, ep store.Episode, out store.Activity) error {
+	data, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("alert activity %d: %w", out.ID, err)
+	}
+	rec := tables.ActivityRecord{Tenant: ep.Tenant, Host: ep.Host, Severity: ep.Severity, State: ep.State,
+		EpisodeID: ep.EpisodeID, ID: out.ID, Activity: data}
+	if s.opts.Producer == nil {
+		s.localActivity(rec)
+		return nil // one replica alone: its streams are all there are
+	}
+	err = s.produceActivity(ctx, rec)
+	if err != nil {
+		s.log.Warn("alert activity not published: only this replica's streams have it",
+			"tenant", ep.Tenant, "episode", ep.EpisodeID, "activity", out.ID, "err", err)
+		s.localActivity(rec)
+	}
+	return err
+}
+
+func (s *Server) produceActivity(ctx context.Context, rec tables.ActivityRecord) error {
+	v, err := tables.EncodeActivity(rec)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.IngestTimeout)
+	defer cancel()
+	r := &kgo.Record{Topic: tables.ActivityTopic, Key: []byte(tables.ActivityKey(rec.Tenant, rec.EpisodeID)), Value: v}
+	if err := s.opts.Producer.ProduceSync(ctx, r).FirstErr(); err != nil {
+		return fmt.Errorf("publishing to %s: %w", tables.ActivityTopic, err)
+	}
+	return nil
+}
+
+// localActivity sends rec to this replica's streams (the hub sends one
+// activity once, should the topic bring it too). json.Marshal wrote its
+// activity on one line, as a stream's data line needs it.
+func (s *Server) localActivity(rec tables.ActivityRecord) {
+	if s.opts.Hub != nil {
+		s.opts.Hub.PublishActivity(rec)
+	}
 }
 
 // alertActivity serves GET /alerts/{id}/activity.

@@ -16,6 +16,18 @@ import (
 // PostgreSQL holding acme's episodes ep-firing (firing) and ep-resolved.
 func activityServer(t *testing.T) (*api.Server, *store.Store, *api.Hub) {
 	t.Helper()
+	s := activityDB(t)
+	hub := api.NewHub(api.HubOptions{Logger: quiet})
+	hub.Init(api.Position{0}, time.Time{})
+	hub.MarkReady()
+	srv := api.New(api.Options{Store: s, Alerts: s, Hub: hub, Keys: keysFor(t, "acme", "beta"), Logger: quiet, Heartbeat: time.Hour})
+	return srv, s, hub
+}
+
+// activityDB is a real PostgreSQL holding acme's episodes ep-firing
+// (firing) and ep-resolved, and beta's ep-beta (firing).
+func activityDB(t *testing.T) *store.Store {
+	t.Helper()
 	storetest.NeedsPostgreSQL(t)
 	ctx := context.Background()
 	s, err := store.Open(ctx, store.Options{URL: storetest.NewDatabase(t), Logger: quiet})
@@ -28,21 +40,21 @@ func activityServer(t *testing.T) (*api.Server, *store.Store, *api.Hub) {
 	}
 	var rows []store.AlertRow
 	v := 95.0
-	for ep, states := range map[string][]string{"ep-firing": {"pending", "firing"}, "ep-resolved": {"pending", "firing", "resolved"}} {
+	for ep, states := range map[string][]string{"ep-firing": {"pending", "firing"}, "ep-resolved": {"pending", "firing", "resolved"}, "ep-beta": {"firing"}} {
+		tenant := "acme"
+		if ep == "ep-beta" {
+			tenant = "beta"
+		}
 		for k, st := range states {
 			ts := t0.Add(time.Duration(k) * time.Second)
-			rows = append(rows, store.AlertRow{Ts: ts, Tenant: "acme", SourceID: "web-1", Metric: "cpu", Severity: "critical", Rule: "HighCPU",
+			rows = append(rows, store.AlertRow{Ts: ts, Tenant: tenant, SourceID: "web-1", Metric: "cpu", Severity: "critical", Rule: "HighCPU",
 				Value: &v, EpisodeID: ep, State: st, AlertName: "HighCPU", Labels: []byte(`{}`), Annotations: []byte(`{}`), Features: []byte(`{}`), StartsAt: &ts})
 		}
 	}
 	if _, err := s.WriteAlerts(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
-	hub := api.NewHub(api.HubOptions{Logger: quiet})
-	hub.Init(api.Position{0}, time.Time{})
-	hub.MarkReady()
-	srv := api.New(api.Options{Store: s, Alerts: s, Hub: hub, Keys: keysFor(t, "acme", "beta"), Logger: quiet, Heartbeat: time.Hour})
-	return srv, s, hub
+	return s
 }
 
 // Ack, assign and note are recorded in PostgreSQL with the key's name as

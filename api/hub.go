@@ -111,6 +111,10 @@ type Hub struct {
 	ringLen    int
 	ready      chan struct{}
 	readyOnce  sync.Once
+	// activityIDs are the ids of the activities sent lately, activityOrder
+	// them oldest first (hubactivity.go).
+	activityIDs   map[int64]struct{}
+	activityOrder []int64
 
 	clients prometheus.Gauge
 	dropped prometheus.Counter

@@ -123,7 +123,9 @@ type Options struct {
 	// origin, and writes from none but those named.
 	CORSOrigins []string
 
-	// Producer publishes what POST /ingest accepts (nil: 503).
+	// Producer publishes what POST /ingest accepts (nil: 503), and the
+	// alert activity this replica records, to ops.alert.activity.v1 (nil:
+	// the activity reaches this replica's streams alone).
 	Producer Producer
 	// Normalize are the ingest stage's checks, shared by POST /ingest.
 	Normalize normalize.Options

@@ -156,7 +156,7 @@ func (s *Server) alertStream(c *fiber.Ctx) error {
 				if revoked() {
 					return
 				}
-				writeFrame(w, "activity", pos.String(), act.Data)
+				writeFrame(w, "activity", pos.String(), act.Activity)
 			case <-t.C:
 				// A heartbeat keeps proxies from closing an idle stream,
 				// and moves the client's id past transitions

@@ -24,10 +24,22 @@ type AlertTarget interface {
 	MarkReady()
 }
 
+// ActivityTarget takes the alert activity the feed reads (the API's alert
+// hub).
+type ActivityTarget interface {
+	// PublishActivity takes every activity record, in offset order
+	// within its partition.
+	PublishActivity(tables.ActivityRecord)
+}
+
 // AlertFeedOptions configure the alert feed.
 type AlertFeedOptions struct {
 	Kafka  Kafka
 	Target AlertTarget
+	// Activity, when set, is handed what ops.alert.activity.v1 gets from
+	// the moment the feed starts: what people do with alert episodes on
+	// any replica reaches this replica's streams.
+	Activity ActivityTarget
 	// Lookback is how far back in ops.alert.v1 the feed starts reading, so
 	// that the target knows which alerts are active (default 24h).
 	Lookback time.Duration
@@ -35,7 +47,9 @@ type AlertFeedOptions struct {
 }
 
 // AlertFeed reads ops.alert.v1 on every replica, outside any consumer
-// group, so that every replica serves every alert. It is the alert
+// group, so that every replica serves every alert, and beside it
+// ops.alert.activity.v1 from its end, so that every replica's streams show
+// what people do with alerts on any replica. It is the alert
 // topic's view, as FeatureView is the features table's.
 type AlertFeed struct {
 	opts AlertFeedOptions
@@ -67,6 +81,14 @@ func (f *AlertFeed) Run(ctx context.Context) error {
 	if err != nil {
 		return nil // ctx ended
 	}
+	consume := map[string]map[int32]kgo.Offset{}
+	if f.opts.Activity != nil {
+		// Listed before the hub is told where it starts: an activity
+		// recorded once the hub is ready reaches it.
+		if parts := f.activityEnds(ctx, kadm.NewClient(cl)); len(parts) > 0 {
+			consume[tables.ActivityTopic] = parts
+		}
+	}
 	f.opts.Target.Init(start, since)
 	parts := map[int32]kgo.Offset{}
 	caughtUp := map[int32]bool{}
@@ -75,7 +97,8 @@ func (f *AlertFeed) Run(ctx context.Context) error {
 		caughtUp[int32(p)] = o >= end[p]
 	}
 	f.checkReady(caughtUp)
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{tables.AlertsTopic: parts})
+	consume[tables.AlertsTopic] = parts
+	cl.AddConsumePartitions(consume)
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -85,6 +108,10 @@ func (f *AlertFeed) Run(ctx context.Context) error {
 			f.opts.Logger.Warn("alert feed fetch", "topic", t, "partition", p, "err", err)
 		})
 		fs.EachRecord(func(r *kgo.Record) {
+			if r.Topic == tables.ActivityTopic {
+				f.publishActivity(r)
+				return
+			}
 			f.opts.Target.Publish(alertRecord(r))
 			if !caughtUp[r.Partition] && r.Offset+1 >= end[r.Partition] {
 				caughtUp[r.Partition] = true
@@ -92,6 +119,44 @@ func (f *AlertFeed) Run(ctx context.Context) error {
 			}
 		})
 	}
+}
+
+// activityEnds lists where ops.alert.activity.v1 ends on every partition,
+// trying a few times. Without the topic (it was not created) the feed
+// reads none: activity then reaches the streams of the replica that took
+// it alone, and a warning says so.
+func (f *AlertFeed) activityEnds(ctx context.Context, adm *kadm.Client) map[int32]kgo.Offset {
+	var err error
+	for wait := 100 * time.Millisecond; wait < 5*time.Second; wait *= 2 {
+		var ends kadm.ListedOffsets
+		if ends, err = adm.ListEndOffsets(ctx, tables.ActivityTopic); err == nil {
+			err = ends.Error()
+		}
+		if err == nil && len(ends[tables.ActivityTopic]) > 0 {
+			parts := map[int32]kgo.Offset{}
+			ends.Each(func(o kadm.ListedOffset) { parts[o.Partition] = kgo.NewOffset().At(o.Offset) })
+			return parts
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+	f.opts.Logger.Warn("alert feed: not reading "+tables.ActivityTopic+" (create it with `eventops topics`): "+
+		"alert activity reaches the streams of the replica that took it alone", "err", err)
+	return nil
+}
+
+// publishActivity hands an activity record to its target; one that
+// tables.DecodeActivity refuses is skipped.
+func (f *AlertFeed) publishActivity(r *kgo.Record) {
+	a, err := tables.DecodeActivity(r.Value)
+	if err != nil {
+		f.opts.Logger.Warn("alert feed: skipping a record of "+tables.ActivityTopic, "partition", r.Partition, "offset", r.Offset, "err", err)
+		return
+	}
+	f.opts.Activity.PublishActivity(a)
 }
 
 func (f *AlertFeed) checkReady(caughtUp map[int32]bool) {

@@ -93,14 +93,7 @@ func TestAlertFeedReadsTheTopicFromTheLookback(t *testing.T) {
 	}
 
 	to := &feedTarget{readyAt: -1}
-	feed, err := NewAlertFeed(AlertFeedOptions{Kafka: Kafka{Brokers: b.Addrs()}, Target: to, Lookback: 24 * time.Hour,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fctx, cancel := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- feed.Run(fctx) }()
+	stop := runFeed(t, AlertFeedOptions{Kafka: Kafka{Brokers: b.Addrs()}, Target: to, Lookback: 24 * time.Hour})
 	eventually(t, time.Minute, "the feed is ready", func() error {
 		if got, ready := to.records(); ready < 0 {
 			return fmt.Errorf("not ready after %d records", len(got))
@@ -132,10 +125,7 @@ func TestAlertFeedReadsTheTopicFromTheLookback(t *testing.T) {
 		}
 		return nil
 	})
-	cancel()
-	if err := <-ran; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 
 	got, _ = to.records()
 	byPlace := map[[2]int64]tables.AlertRecord{}

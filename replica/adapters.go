@@ -12,12 +12,13 @@ import (
 // these assertions keep the two in step, and the adapters below bridge
 // where a return type differs.
 var (
-	_ processors.SinkTarget   = (*actors.Sink)(nil)
-	_ processors.NotifyTarget = (*actors.Notifier)(nil)
-	_ processors.SourceHost   = sourceHost{}
-	_ processors.AlertTarget  = alertHub{}
-	_ api.FeatureReader       = (*processors.FeatureView)(nil)
-	_ api.RuleLister          = ruleLister{}
+	_ processors.SinkTarget     = (*actors.Sink)(nil)
+	_ processors.NotifyTarget   = (*actors.Notifier)(nil)
+	_ processors.SourceHost     = sourceHost{}
+	_ processors.AlertTarget    = alertHub{}
+	_ processors.ActivityTarget = (*api.Hub)(nil)
+	_ api.FeatureReader         = (*processors.FeatureView)(nil)
+	_ api.RuleLister            = ruleLister{}
 )
 
 // SourceHost adapts the per-source actors to the features stage.

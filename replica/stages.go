@@ -195,7 +195,7 @@ func ExternalURL(httpAddr string) string {
 // replica reads outside any consumer group, and the HTTP server.
 func (w *wiring) buildAPI() error {
 	hub := api.NewHub(api.HubOptions{Registerer: w.reg, Logger: w.log})
-	feed, err := processors.NewAlertFeed(processors.AlertFeedOptions{Kafka: w.kafka, Target: alertHub{hub}, Logger: w.log})
+	feed, err := processors.NewAlertFeed(processors.AlertFeedOptions{Kafka: w.kafka, Target: alertHub{hub}, Activity: hub, Logger: w.log})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,10 @@ const (
 	AlertsTopic  = "ops.alert.v1"
 	MetaTopic    = "meta.source.v1"
 	DLQTopic     = "ingest.dlq.v1"
+	// ActivityTopic carries what people do with alert episodes
+	// (acknowledge, assign, note), after PostgreSQL has it, to the alert
+	// streams of every replica.
+	ActivityTopic = "ops.alert.activity.v1"
 )
 
 // Consumer group names, one per stage, and the features group's table.
@@ -114,6 +118,9 @@ func (l Layout) Topics() []TopicSpec {
 		stream(AlertsTopic, l.Partitions, true),
 		table(MetaTopic),
 		stream(DLQTopic, l.DLQPartitions, false),
+		// People write a few records a minute: the DLQ's partition count
+		// is plenty, and every replica reads all of them.
+		stream(ActivityTopic, l.DLQPartitions, false),
 		table(FeaturesTable),
 	}
 }
