@@ -910,6 +910,20 @@ func (n *Notifier) admitFlapExit(m *intakeReq) {
 		tk.settle(err)
 		return
 	}
+	// Handed back undelivered (the notifier stops), the alert is flapping
+	// again in the store, so that the next start tells its end.
+	done := tk.done
+	tk.done = func(err error) {
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if rerr := n.opts.Store.SetFlapState(ctx, tenant, fingerprint, was, true); rerr != nil {
+				n.opts.Logger.Warn("the end of a flapping alert was not told and cannot be put back; it is not told", "tenant", tenant,
+					"fingerprint", fingerprint, "err", rerr)
+			}
+		}
+		done(err)
+	}
 	a := notify.FlapSummary(*held, n.opts.FlapPolicy(held.RuleID), false)
 	m.alert, m.targets, m.inhibition = a, n.targets(a), n.inhibits(a)
 	silences, sent, err := n.lookup(m)
