@@ -39,6 +39,10 @@ type NotifyStore interface {
 	// counts to tell a flapping alert.
 	FlapState(ctx context.Context, tenant, fingerprint string) ([]byte, error)
 	SetFlapState(ctx context.Context, tenant, fingerprint string, state []byte, flapping bool) error
+	// EndFlapping stores the state of an alert that stopped flapping in
+	// place of was, reporting false when the stored state is no longer
+	// was: another replica ended it, or a transition changed it.
+	EndFlapping(ctx context.Context, tenant, fingerprint string, was, state []byte) (bool, error)
 	FlappingAlerts(ctx context.Context, limit int) ([]store.FlapState, error)
 }
 
@@ -819,7 +823,7 @@ func (h *hook) quiet(alerts []notify.Alert, now time.Time) notify.Acks {
 // flapping of an alert that settles without another transition.
 func (n *Notifier) observeFlapping(session context.Context, a notify.Alert) (notify.FlapEvent, notify.FlapPolicy, error) {
 	policy := n.opts.FlapPolicy(a.RuleID)
-	st, err := n.flapState(session, a.Tenant, a.Fingerprint)
+	st, _, err := n.flapState(session, a.Tenant, a.Fingerprint)
 	if err != nil {
 		return notify.FlapNone, policy, err
 	}
@@ -843,8 +847,9 @@ func (n *Notifier) observeFlapping(session context.Context, a notify.Alert) (not
 	return ev, policy, nil
 }
 
-// flapState reads the flapping state of a tenant's alert.
-func (n *Notifier) flapState(session context.Context, tenant, fingerprint string) (notify.FlapState, error) {
+// flapState reads the flapping state of a tenant's alert, and the stored
+// form it was read from.
+func (n *Notifier) flapState(session context.Context, tenant, fingerprint string) (notify.FlapState, []byte, error) {
 	var st notify.FlapState
 	var raw []byte
 	err := n.retry(session, "reading the flapping state of an alert", func(ctx context.Context) (err error) {
@@ -852,13 +857,13 @@ func (n *Notifier) flapState(session context.Context, tenant, fingerprint string
 		return err
 	})
 	if err != nil || raw == nil {
-		return st, err
+		return st, raw, err
 	}
 	if err := json.Unmarshal(raw, &st); err != nil {
 		n.opts.Logger.Error("a flapping state does not decode; it starts again", "tenant", tenant, "fingerprint", fingerprint, "err", err)
-		return notify.FlapState{}, nil
+		return notify.FlapState{}, raw, nil
 	}
-	return st, nil
+	return st, raw, nil
 }
 
 // armFlapExit (re)sets the timer that looks at a flapping alert at at.
@@ -886,7 +891,7 @@ func (n *Notifier) armFlapExit(tenant, fingerprint string, at time.Time) {
 // state now.
 func (n *Notifier) admitFlapExit(m *intakeReq) {
 	tk, tenant, fingerprint := m.ticket, m.alert.Tenant, m.alert.Fingerprint
-	st, err := n.flapState(m.session, tenant, fingerprint)
+	st, was, err := n.flapState(m.session, tenant, fingerprint)
 	if err != nil {
 		tk.handBack(1)
 		return
@@ -901,15 +906,33 @@ func (n *Notifier) admitFlapExit(m *intakeReq) {
 	held := st.Held
 	st.Flapping, st.Held = false, nil
 	body, err := json.Marshal(st)
+	// Every replica that started while the alert flapped looks at its end:
+	// the one whose state change is stored tells it.
+	ended := false
 	if err == nil {
-		err = n.retry(m.session, "recording the flapping state of an alert", func(ctx context.Context) error {
-			return n.opts.Store.SetFlapState(ctx, tenant, fingerprint, body, false)
+		err = n.retry(m.session, "recording the flapping state of an alert", func(ctx context.Context) (err error) {
+			ended, err = n.opts.Store.EndFlapping(ctx, tenant, fingerprint, was, body)
+			return err
 		})
 	}
-	if err != nil || held == nil {
+	if err != nil || held == nil || !ended {
 		// Nothing was held: the receivers were told its state last.
 		tk.settle(err)
 		return
+	}
+	// Handed back undelivered (the notifier stops), the alert is flapping
+	// again in the store, so that the next start tells its end.
+	done := tk.done
+	tk.done = func(err error) {
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if rerr := n.opts.Store.SetFlapState(ctx, tenant, fingerprint, was, true); rerr != nil {
+				n.opts.Logger.Warn("the end of a flapping alert was not told and cannot be put back; it is not told", "tenant", tenant,
+					"fingerprint", fingerprint, "err", rerr)
+			}
+		}
+		done(err)
 	}
 	a := notify.FlapSummary(*held, n.opts.FlapPolicy(held.RuleID), false)
 	m.alert, m.targets, m.inhibition = a, n.targets(a), n.inhibits(a)

@@ -64,5 +64,6 @@ func TestNotifierInhibitedAlertIsNotReminded(t *testing.T) {
 		if got := alertnames(); !slices.Equal(got, []string{"HighCPU firing"}) {
 			t.Fatalf("reminders after HostDown resolved: %v", got)
 		}
+		n.stopInBubble(t)
 	})
 }

@@ -65,5 +65,6 @@ receivers:
 				t.Fatal(err)
 			}
 		}
+		n.stopInBubble(t)
 	})
 }

@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,6 +110,17 @@ func (m *memNotifyStore) SetFlapState(_ context.Context, tenant, fingerprint str
 	defer m.mu.Unlock()
 	m.flaps[tenant+"/"+fingerprint] = store.FlapState{Tenant: tenant, Fingerprint: fingerprint, State: state}
 	return nil
+}
+
+func (m *memNotifyStore) EndFlapping(_ context.Context, tenant, fingerprint string, was, state []byte) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := tenant + "/" + fingerprint
+	if !bytes.Equal(m.flaps[key].State, was) {
+		return false, nil
+	}
+	m.flaps[key] = store.FlapState{Tenant: tenant, Fingerprint: fingerprint, State: state}
+	return true, nil
 }
 
 func (m *memNotifyStore) FlappingAlerts(context.Context, int) ([]store.FlapState, error) {
@@ -301,6 +313,15 @@ func (tn *testNotifier) stop(t *testing.T) {
 			t.Fatal("notifier Run did not return")
 		}
 	})
+}
+
+// stopInBubble stops tn in a synctest bubble and lets the bubble's clock
+// pass the actor system's dead-letter throttle period: a message to an
+// actor stopped with it starts a goroutine that waits that long, and the
+// bubble must not end while it waits.
+func (tn *testNotifier) stopInBubble(t *testing.T) {
+	tn.stop(t)
+	time.Sleep(time.Minute)
 }
 
 // metric returns a counter or gauge's value for the label values given.

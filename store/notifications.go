@@ -260,6 +260,18 @@ func (s *Store) SetFlapState(ctx context.Context, tenant, fingerprint string, st
 	return nil
 }
 
+// EndFlapping stores the state of a tenant's alert that stopped flapping
+// in place of was (the state as FlapState read it), and reports whether
+// it did: false when the stored state is no longer was.
+func (s *Store) EndFlapping(ctx context.Context, tenant, fingerprint string, was, state []byte) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE notify_flapping SET state = $4, flapping = false, updated_at = $5
+		WHERE tenant = $1 AND fingerprint = $2 AND state = $3::jsonb`, tenant, fingerprint, was, state, s.opts.Now())
+	if err != nil {
+		return false, fmt.Errorf("store: end the flapping of %s/%s: %w", tenant, fingerprint, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // FlappingAlerts returns the states of the alerts flapping now, of every
 // tenant (at most limit).
 func (s *Store) FlappingAlerts(ctx context.Context, limit int) ([]FlapState, error) {
