@@ -2,7 +2,6 @@ package actors_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -46,14 +45,8 @@ receivers:
 		}
 		n := start()
 		for i := range 6 {
-			state := rules.StateFiring
-			if i%2 == 1 {
-				state = rules.StateResolved
-			}
-			trn := tr(state, "h1", fmt.Sprintf("e%d", i/2))
-			trn.At = rules.Timestamp(time.Now().UnixMilli())
 			done := make(chan error, 1)
-			n.Notify(context.Background(), trn, func(err error) { done <- err })
+			n.Notify(context.Background(), flapChange("HighCPU", "e", i, time.Now()), func(err error) { done <- err })
 			time.Sleep(time.Minute)
 			synctest.Wait()
 		}

@@ -27,6 +27,18 @@ func (s *logFailingStore) LogNotifications(ctx context.Context, es []store.LogEn
 	return s.memNotifyStore.LogNotifications(ctx, es)
 }
 
+// flapChange is the i-th state change of alertname's alert on h1 at at:
+// firing when i is even, resolved when odd, of episode prefix(i/2).
+func flapChange(alertname, prefix string, i int, at time.Time) *rules.Transition {
+	state := rules.StateFiring
+	if i%2 == 1 {
+		state = rules.StateResolved
+	}
+	trn := trOf(alertname, "acme", state, "h1", fmt.Sprintf("%s%d", prefix, i/2))
+	trn.At = rules.Timestamp(at.UnixMilli())
+	return trn
+}
+
 // The transition that starts an alert's flapping, handed back before its
 // summary was sent (its partition moved while PostgreSQL was down) and
 // read again, is sent as that summary: it is not held as if the receivers
@@ -39,13 +51,7 @@ func TestNotifierFlapEntryReadAgainIsSent(t *testing.T) {
 		FlapPolicy: policy})
 	at := time.Now()
 	trOfChange := func(i int) *rules.Transition {
-		state := rules.StateFiring
-		if i%2 == 1 {
-			state = rules.StateResolved
-		}
-		trn := tr(state, "h1", fmt.Sprintf("e%d", i/2))
-		trn.At = rules.Timestamp(at.Add(time.Duration(i) * time.Minute).UnixMilli())
-		return trn
+		return flapChange("HighCPU", "e", i, at.Add(time.Duration(i)*time.Minute))
 	}
 	for i := range 3 {
 		if err := notifyAndWait(t, n, trOfChange(i)); err != nil {

@@ -2,7 +2,6 @@ package actors_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,13 +79,7 @@ func TestNotifierFlapExitOncePerAlert(t *testing.T) {
 		}
 		n1 := start()
 		for i := range 5 {
-			state := rules.StateFiring
-			if i%2 == 1 {
-				state = rules.StateResolved
-			}
-			trn := tr(state, "h1", fmt.Sprintf("e%d", i/2))
-			trn.At = rules.Timestamp(time.Now().UnixMilli())
-			if err := notifyAndWait(t, n1, trn); err != nil {
+			if err := notifyAndWait(t, n1, flapChange("HighCPU", "e", i, time.Now())); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(time.Minute)

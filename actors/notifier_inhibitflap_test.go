@@ -1,7 +1,6 @@
 package actors_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -23,13 +22,7 @@ func TestNotifierFlappingSourceReleasesWhenItResolves(t *testing.T) {
 	at := time.Now()
 	change := func(i int) {
 		t.Helper()
-		state := rules.StateFiring
-		if i%2 == 1 {
-			state = rules.StateResolved
-		}
-		trn := trOf("HostDown", "acme", state, "h1", fmt.Sprintf("down%d", i/2))
-		trn.At = rules.Timestamp(at.Add(time.Duration(i) * time.Minute).UnixMilli())
-		if err := notifyAndWait(t, n, trn); err != nil {
+		if err := notifyAndWait(t, n, flapChange("HostDown", "down", i, at.Add(time.Duration(i)*time.Minute))); err != nil {
 			t.Fatal(err)
 		}
 	}
