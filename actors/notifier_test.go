@@ -324,6 +324,13 @@ func (tn *testNotifier) stopInBubble(t *testing.T) {
 	time.Sleep(time.Minute)
 }
 
+// afterStopInBubble does for a test whose notifiers are stopped by their
+// cleanups what stopInBubble does: called before they start, its cleanup
+// runs after theirs.
+func afterStopInBubble(t *testing.T) {
+	t.Cleanup(func() { time.Sleep(time.Minute) })
+}
+
 // metric returns a counter or gauge's value for the label values given.
 func (tn *testNotifier) metric(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
@@ -510,6 +517,7 @@ func TestNotifierFailingWebhookRefusesWhenFull(t *testing.T) {
 }
 
 func testNotifierFailingWebhookRefusesWhenFull(t *testing.T) {
+	afterStopInBubble(t)
 	w := inProcessWebhook(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500,
 		500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
 	n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.url, ""), Store: newMemNotifyStore(),
@@ -545,6 +553,7 @@ func TestNotifierSlowWebhookDelaysWhenFull(t *testing.T) {
 }
 
 func testNotifierSlowWebhookDelaysWhenFull(t *testing.T) {
+	afterStopInBubble(t)
 	w := inProcessWebhook(t)
 	w.hold = make(chan struct{})
 	answer := sync.OnceFunc(func() { close(w.hold) })
@@ -624,6 +633,7 @@ func TestNotifierRetriesLookups(t *testing.T) {
 }
 
 func testNotifierRetriesLookups(t *testing.T) {
+	afterStopInBubble(t)
 	w := inProcessWebhook(t)
 	fs := &failingStore{NotifyStore: newMemNotifyStore(), fails: 3}
 	n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.url, ""), Store: fs, DrainTimeout: 5 * time.Second,
@@ -680,6 +690,7 @@ func TestNotifierPostgresOutageDelaysAndLosesNothing(t *testing.T) {
 }
 
 func testNotifierPostgresOutageDelaysAndLosesNothing(t *testing.T) {
+	afterStopInBubble(t)
 	w := inProcessWebhook(t)
 	st := &outageStore{NotifyStore: newMemNotifyStore()}
 	st.down.Store(true)
