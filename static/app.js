@@ -31,17 +31,43 @@ class APIError extends Error {
   }
 }
 
+// The API runs at most two of a tenant's database reads and writes at once
+// (its default) and refuses a third with 429. Opening a tenant asks for
+// several, and the refreshes fall on the same moments: the dashboard keeps
+// to two at a time itself, in the order asked, so that it does not refuse
+// its own requests. Other tabs and clients share the tenant's slots, so a
+// caller still handles a 429.
+const QUERY_SLOTS = 2;
+const querySlots = { busy: 0, waiting: [] };
+const freeOfSlots = /^\/(features|rules|auth)\//; // routes that run no query
+
+async function takeQuerySlot() {
+  if (querySlots.busy < QUERY_SLOTS) { querySlots.busy++; return; }
+  await new Promise((resolve) => querySlots.waiting.push(resolve));
+}
+
+function releaseQuerySlot() {
+  const next = querySlots.waiting.shift();
+  if (next) next(); else querySlots.busy--;
+}
+
 async function api(path, opts) {
-  const r = await fetch(path, Object.assign({ credentials: 'same-origin', headers: { Accept: 'application/json' } }, opts || {}));
-  if (r.status === 401 && state.session && state.session.keys_required) {
-    showLogin('Your session has ended: log in again.');
+  const slot = !freeOfSlots.test(path.split('?')[0] + '/');
+  if (slot) await takeQuerySlot();
+  try {
+    const r = await fetch(path, Object.assign({ credentials: 'same-origin', headers: { Accept: 'application/json' } }, opts || {}));
+    if (r.status === 401 && state.session && state.session.keys_required) {
+      showLogin('Your session has ended: log in again.');
+    }
+    if (!r.ok) {
+      let detail = '';
+      try { detail = (await r.json()).detail; } catch (e) { /* not a problem document */ }
+      throw new APIError(r.status, detail, Number(r.headers.get('Retry-After')) || 0);
+    }
+    return r.status === 204 ? null : await r.json();
+  } finally {
+    if (slot) releaseQuerySlot();
   }
-  if (!r.ok) {
-    let detail = '';
-    try { detail = (await r.json()).detail; } catch (e) { /* not a problem document */ }
-    throw new APIError(r.status, detail, Number(r.headers.get('Retry-After')) || 0);
-  }
-  return r.status === 204 ? null : r.json();
 }
 
 function el(tag, cls, text) {

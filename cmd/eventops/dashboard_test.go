@@ -85,7 +85,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	recordFailedResponses(t, ctx)
+	failed := recordFailedResponses(t, ctx)
 	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
@@ -176,6 +176,13 @@ func TestDashboardInChromium(t *testing.T) {
 		`eventops_http_ingest_events_total{outcome="accepted",reason=""} 27`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/-/metrics lacks %s", want)
+		}
+	}
+	// The dashboard keeps to the tenant's query slots (nothing else uses
+	// them meanwhile): none of its requests was refused.
+	for _, f := range failed() {
+		if strings.Contains(f, " 429 ") {
+			t.Errorf("a request of the dashboard was refused: %s", f)
 		}
 	}
 	mu.Lock()
