@@ -70,12 +70,17 @@
 //     partition's alerts leave its aggregation groups.
 //   - An inhibited transition, or one held while its alert flaps, is
 //     settled once its decision is in the notification log; a muted one is
-//     held in its group (uncommitted) until its route's interval ends. The
+//     held in its group (uncommitted, outside its webhook's queue, so that
+//     it does not stop the intake) until its route's interval ends. The
 //     notifier's memory of which alerts fire (for inhibition) and of each
 //     alert's recent changes (for flapping) is written to PostgreSQL before
 //     the transition settles, so a restart or the partition's next owner
 //     decides as this process would have. A resolved inhibition source's
-//     transition settles only once the alerts it releases are delivered.
+//     transition settles only once the alerts it releases are delivered,
+//     even when its own notification is held for flapping. Of the replicas
+//     whose timers look at the end of an alert's flapping, the one that
+//     stores it (EndFlapping) sends the summary; one handed back puts the
+//     alert back as flapping.
 //   - An acknowledged episode is left out of repeat_interval reminders: a
 //     group asks the notifier's ack hook (notifier_ack.go) at repeat time,
 //     and the hook reads alert_acks in PostgreSQL, where the API writes
@@ -83,7 +88,8 @@
 //     the replica that takes an ack and the one that owns the episode's
 //     partition may differ, and an ack matters only when a reminder falls
 //     due: a read then needs no state to rebuild after a restart or a
-//     rebalance. A failed read sends the reminder.
+//     rebalance. A failed read sends the reminder. An alert inhibited at
+//     that time (sent before its source fired) is left out too.
 //
 // # Why a source actor writes goka's table itself
 //

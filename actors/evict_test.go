@@ -183,3 +183,34 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return 0
 }
+
+// Signals that keep arriving while their source's actor may leave memory
+// at any moment (its idle time passes between every two of them) are all
+// applied: each either reaches the actor before it leaves, or starts it
+// again from the state it left in the table. And an actor started again
+// still leaves once idle, also when the clock passed its idle time while
+// it was starting.
+func TestSignalsRacingTheirSourcesEvictionAreAllApplied(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := openPartition(t, actors.SourcesOptions{Rules: evictHolder(t), IdleTimeout: time.Millisecond,
+		FlushInterval: time.Millisecond, Registerer: reg}, true)
+	const signals = 400
+	for off := range int64(signals) {
+		h.clock.Add(time.Second)
+		h.deliver("host-a", off, `cpu_load{core="0"}`, sampleAt{h.clock.Now(), 10})
+		if off%50 == 49 {
+			// Now and then the source stays silent until it left.
+			h.waitDurable("acme/host-a", off)
+			h.clock.Add(time.Second)
+			until(t, "the source to leave memory", func() bool { return len(h.part.Keys()) == 0 })
+		}
+	}
+	h.waitDurable("acme/host-a", signals-1)
+	if n := counterValue(t, reg, "eventops_source_actors_evicted_total"); n < signals/50 {
+		t.Fatalf("%v evictions", n)
+	}
+	st := h.broker.lastState(t, "acme/host-a")
+	if w, ok := st.Series("cpu_load", tables.Tags{{Key: "core", Value: "0"}}).Series.Window(15 * time.Minute); !ok || w.Count != signals {
+		t.Fatalf("the 15m window holds %+v, want %d samples", w, signals)
+	}
+}

@@ -39,6 +39,10 @@ type NotifyStore interface {
 	// counts to tell a flapping alert.
 	FlapState(ctx context.Context, tenant, fingerprint string) ([]byte, error)
 	SetFlapState(ctx context.Context, tenant, fingerprint string, state []byte, flapping bool) error
+	// EndFlapping stores the state of an alert that stopped flapping in
+	// place of was, reporting false when the stored state is no longer
+	// was: another replica ended it, or a transition changed it.
+	EndFlapping(ctx context.Context, tenant, fingerprint string, was, state []byte) (bool, error)
 	FlappingAlerts(ctx context.Context, limit int) ([]store.FlapState, error)
 }
 
@@ -482,13 +486,23 @@ type token struct {
 	ticket  *ticket
 	session context.Context
 	once    sync.Once
+	// freed: the token gave its place in the queue back (it settled, or
+	// a time interval mutes it).
+	freed atomic.Bool
 }
 
 func (t *token) settle(err error) {
 	t.once.Do(func() {
-		t.hook.release()
+		t.free()
 		t.ticket.settle(err)
 	})
+}
+
+// free gives the token's place in the queue back, once.
+func (t *token) free() {
+	if t.freed.CompareAndSwap(false, true) {
+		t.hook.release()
+	}
 }
 
 // ended reports whether the session the token's transition was read in
@@ -587,6 +601,11 @@ func (n *Notifier) admit(m *intakeReq) {
 		}
 		switch ev {
 		case notify.FlapHeld:
+			// Held or not, a resolved source no longer inhibits.
+			if m.inhibition && a.Status == notify.StatusResolved && !n.release(m, a, firing, silences) {
+				tk.handBack(len(m.targets))
+				return
+			}
 			n.withhold(m, a, store.OutcomeFlapping, "held: the alert is flapping ("+policy.String()+")")
 			return
 		case notify.FlapEnter, notify.FlapExit:
@@ -614,31 +633,40 @@ func (n *Notifier) admit(m *intakeReq) {
 		tk.settle(ErrUndelivered)
 		return
 	}
-	if m.inhibition && a.Status == notify.StatusResolved {
-		for _, r := range notify.Released(n.opts.Config.InhibitRules, firing, a) {
-			targets := n.targets(r)
-			if len(targets) == 0 {
-				continue
-			}
-			n.opts.Logger.Info("inhibiting alert resolved: inhibited alert sent", "tenant", r.Tenant, "alertname", r.Labels["alertname"],
-				"host", r.Labels["host"], "episode", r.EpisodeID, "source", a.EpisodeID)
-			var rsent []store.SentState
-			err := n.retry(m.session, "reading sent notifications", func(ctx context.Context) (err error) {
-				rsent, err = n.opts.Store.SentNotifications(ctx, r.Tenant, r.EpisodeID)
-				return err
-			})
-			if err != nil {
-				tk.handBack(1)
-				return
-			}
-			tk.add(len(targets))
-			if !n.dispatch(m.session, r, targets, silences, rsent, tk) {
-				tk.settle(ErrUndelivered)
-				return
-			}
-		}
+	if m.inhibition && a.Status == notify.StatusResolved && !n.release(m, a, firing, silences) {
+		return
 	}
 	tk.settle(nil)
+}
+
+// release sends the firing alerts that a, a resolved inhibition source,
+// inhibited and no other alert inhibits; their deliveries join m's ticket.
+// It returns false when it handed back the intake's share of the ticket.
+func (n *Notifier) release(m *intakeReq, a notify.Alert, firing []notify.Alert, silences []store.Silence) bool {
+	tk := m.ticket
+	for _, r := range notify.Released(n.opts.Config.InhibitRules, firing, a) {
+		targets := n.targets(r)
+		if len(targets) == 0 {
+			continue
+		}
+		n.opts.Logger.Info("inhibiting alert resolved: inhibited alert sent", "tenant", r.Tenant, "alertname", r.Labels["alertname"],
+			"host", r.Labels["host"], "episode", r.EpisodeID, "source", a.EpisodeID)
+		var rsent []store.SentState
+		err := n.retry(m.session, "reading sent notifications", func(ctx context.Context) (err error) {
+			rsent, err = n.opts.Store.SentNotifications(ctx, r.Tenant, r.EpisodeID)
+			return err
+		})
+		if err != nil {
+			tk.handBack(1)
+			return false
+		}
+		tk.add(len(targets))
+		if !n.dispatch(m.session, r, targets, silences, rsent, tk) {
+			tk.settle(ErrUndelivered)
+			return false
+		}
+	}
+	return true
 }
 
 // withhold settles m without sending it, once its decision (outcome,
@@ -715,15 +743,7 @@ func (n *Notifier) inhibitionState(m *intakeReq, record bool) ([]notify.Alert, e
 	if err != nil {
 		return nil, err
 	}
-	firing := make([]notify.Alert, 0, len(rows))
-	for _, r := range rows {
-		var f notify.Alert
-		if err := json.Unmarshal(r.Alert, &f); err != nil || f.Tenant != a.Tenant {
-			n.opts.Logger.Error("a recorded firing alert does not decode; ignored", "tenant", a.Tenant, "episode", r.EpisodeID, "err", err)
-			continue
-		}
-		firing = append(firing, f)
-	}
+	firing := n.decodeFiring(a.Tenant, rows)
 	if !record {
 		return firing, nil
 	}
@@ -739,12 +759,71 @@ func (n *Notifier) inhibitionState(m *intakeReq, record bool) ([]notify.Alert, e
 	return firing, err
 }
 
+// decodeFiring returns the alerts of tenant's firing rows.
+func (n *Notifier) decodeFiring(tenant string, rows []store.FiringAlert) []notify.Alert {
+	firing := make([]notify.Alert, 0, len(rows))
+	for _, r := range rows {
+		var f notify.Alert
+		if err := json.Unmarshal(r.Alert, &f); err != nil || f.Tenant != tenant {
+			n.opts.Logger.Error("a recorded firing alert does not decode; ignored", "tenant", tenant, "episode", r.EpisodeID, "err", err)
+			continue
+		}
+		firing = append(firing, f)
+	}
+	return firing
+}
+
+// quiet is a webhook's notify.AckFunc: of the alerts a repeat_interval
+// reminder would tell again, those acknowledged, and those a firing alert
+// inhibits now (an alert sent before its source fired), which are logged
+// as inhibited. When the firing alerts cannot be read the reminder goes
+// out, as with acks.
+func (h *hook) quiet(alerts []notify.Alert, now time.Time) notify.Acks {
+	n := h.n
+	out := n.acks.acknowledged(alerts, now)
+	if n.opts.Config == nil || len(n.opts.Config.InhibitRules) == 0 {
+		return out
+	}
+	rs := n.opts.Config.InhibitRules
+	byTenant := map[string][]notify.Alert{}
+	for _, a := range alerts {
+		if _, acked := out[a.EpisodeID]; !acked && notify.IsTarget(rs, a) {
+			byTenant[a.Tenant] = append(byTenant[a.Tenant], a)
+		}
+	}
+	var es []store.LogEntry
+	for tenant, targets := range byTenant {
+		ctx, cancel := context.WithTimeout(n.ctx, ackReadTimeout)
+		rows, err := n.opts.Store.FiringAlerts(ctx, tenant, maxFiringAlerts)
+		cancel()
+		if err != nil {
+			n.m.lookupErrors.Inc()
+			n.opts.Logger.Warn("reading firing alerts before a reminder failed; the reminder is sent", "tenant", tenant, "err", err)
+			continue
+		}
+		firing := n.decodeFiring(tenant, rows)
+		for _, a := range targets {
+			if src, ok := notify.InhibitedBy(rs, firing, a); ok {
+				if out == nil {
+					out = notify.Acks{}
+				}
+				out[a.EpisodeID] = time.Time{}
+				es = append(es, logEntry(a, h, "", store.OutcomeInhibited, notify.InhibitionReason(rs, src, a), true))
+			}
+		}
+	}
+	if len(es) > 0 {
+		go n.logBestEffort(es...)
+	}
+	return out
+}
+
 // observeFlapping counts a's transition in its alert's flapping state,
 // stored before the transition settles, and arms the timer that ends the
 // flapping of an alert that settles without another transition.
 func (n *Notifier) observeFlapping(session context.Context, a notify.Alert) (notify.FlapEvent, notify.FlapPolicy, error) {
 	policy := n.opts.FlapPolicy(a.RuleID)
-	st, err := n.flapState(session, a.Tenant, a.Fingerprint)
+	st, _, err := n.flapState(session, a.Tenant, a.Fingerprint)
 	if err != nil {
 		return notify.FlapNone, policy, err
 	}
@@ -768,8 +847,9 @@ func (n *Notifier) observeFlapping(session context.Context, a notify.Alert) (not
 	return ev, policy, nil
 }
 
-// flapState reads the flapping state of a tenant's alert.
-func (n *Notifier) flapState(session context.Context, tenant, fingerprint string) (notify.FlapState, error) {
+// flapState reads the flapping state of a tenant's alert, and the stored
+// form it was read from.
+func (n *Notifier) flapState(session context.Context, tenant, fingerprint string) (notify.FlapState, []byte, error) {
 	var st notify.FlapState
 	var raw []byte
 	err := n.retry(session, "reading the flapping state of an alert", func(ctx context.Context) (err error) {
@@ -777,13 +857,13 @@ func (n *Notifier) flapState(session context.Context, tenant, fingerprint string
 		return err
 	})
 	if err != nil || raw == nil {
-		return st, err
+		return st, raw, err
 	}
 	if err := json.Unmarshal(raw, &st); err != nil {
 		n.opts.Logger.Error("a flapping state does not decode; it starts again", "tenant", tenant, "fingerprint", fingerprint, "err", err)
-		return notify.FlapState{}, nil
+		return notify.FlapState{}, raw, nil
 	}
-	return st, nil
+	return st, raw, nil
 }
 
 // armFlapExit (re)sets the timer that looks at a flapping alert at at.
@@ -811,7 +891,7 @@ func (n *Notifier) armFlapExit(tenant, fingerprint string, at time.Time) {
 // state now.
 func (n *Notifier) admitFlapExit(m *intakeReq) {
 	tk, tenant, fingerprint := m.ticket, m.alert.Tenant, m.alert.Fingerprint
-	st, err := n.flapState(m.session, tenant, fingerprint)
+	st, was, err := n.flapState(m.session, tenant, fingerprint)
 	if err != nil {
 		tk.handBack(1)
 		return
@@ -826,15 +906,33 @@ func (n *Notifier) admitFlapExit(m *intakeReq) {
 	held := st.Held
 	st.Flapping, st.Held = false, nil
 	body, err := json.Marshal(st)
+	// Every replica that started while the alert flapped looks at its end:
+	// the one whose state change is stored tells it.
+	ended := false
 	if err == nil {
-		err = n.retry(m.session, "recording the flapping state of an alert", func(ctx context.Context) error {
-			return n.opts.Store.SetFlapState(ctx, tenant, fingerprint, body, false)
+		err = n.retry(m.session, "recording the flapping state of an alert", func(ctx context.Context) (err error) {
+			ended, err = n.opts.Store.EndFlapping(ctx, tenant, fingerprint, was, body)
+			return err
 		})
 	}
-	if err != nil || held == nil {
+	if err != nil || held == nil || !ended {
 		// Nothing was held: the receivers were told its state last.
 		tk.settle(err)
 		return
+	}
+	// Handed back undelivered (the notifier stops), the alert is flapping
+	// again in the store, so that the next start tells its end.
+	done := tk.done
+	tk.done = func(err error) {
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if rerr := n.opts.Store.SetFlapState(ctx, tenant, fingerprint, was, true); rerr != nil {
+				n.opts.Logger.Warn("the end of a flapping alert was not told and cannot be put back; it is not told", "tenant", tenant,
+					"fingerprint", fingerprint, "err", rerr)
+			}
+		}
+		done(err)
 	}
 	a := notify.FlapSummary(*held, n.opts.FlapPolicy(held.RuleID), false)
 	m.alert, m.targets, m.inhibition = a, n.targets(a), n.inhibits(a)
@@ -1117,7 +1215,7 @@ func (a *hookActor) Receive(c actor.Context) {
 		hg := a.groups[key]
 		if hg == nil {
 			hg = &hookGroup{g: notify.NewGroup[*token](key, labels, m.route.Timing, a.h.cfg.SendResolved, now), route: m.route}
-			hg.g.SetAcks(a.h.n.acks.acknowledged)
+			hg.g.SetAcks(a.h.quiet)
 			a.groups[key] = hg
 		}
 		settleAll(hg.g.Add(notify.Incoming[*token]{Alert: m.alert, FiringSent: m.firingSent, ResolvedSent: m.resolvedSent, Token: m.tok}, now), nil)
@@ -1202,6 +1300,13 @@ func (a *hookActor) schedule(key string, hg *hookGroup, now time.Time) {
 					es[i] = logEntry(al, a.h, key, store.OutcomeMuted, why, true)
 				}
 				go a.h.n.logBestEffort(es...)
+			}
+			// What a time interval mutes waits for the interval, not for
+			// the webhook: it leaves the queue, which bounds what a failing
+			// webhook holds, so that it does not stop the intake (and every
+			// other alert) until the interval ends.
+			for _, t := range hg.g.Held() {
+				t.free()
 			}
 			a.arm(key, hg, until, now)
 			return

@@ -63,5 +63,6 @@ func TestNotifierFlappingSendsSummaries(t *testing.T) {
 		if held != 38 {
 			t.Fatalf("%d flapping entries in the log: %v", held, st.outcomes())
 		}
+		n.stopInBubble(t)
 	})
 }

@@ -86,5 +86,6 @@ receivers:
 		if w.requests() != 1 {
 			t.Fatalf("%d requests", w.requests())
 		}
+		n.stopInBubble(t)
 	})
 }

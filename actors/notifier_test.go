@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,6 +110,17 @@ func (m *memNotifyStore) SetFlapState(_ context.Context, tenant, fingerprint str
 	defer m.mu.Unlock()
 	m.flaps[tenant+"/"+fingerprint] = store.FlapState{Tenant: tenant, Fingerprint: fingerprint, State: state}
 	return nil
+}
+
+func (m *memNotifyStore) EndFlapping(_ context.Context, tenant, fingerprint string, was, state []byte) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := tenant + "/" + fingerprint
+	if !bytes.Equal(m.flaps[key].State, was) {
+		return false, nil
+	}
+	m.flaps[key] = store.FlapState{Tenant: tenant, Fingerprint: fingerprint, State: state}
+	return true, nil
 }
 
 func (m *memNotifyStore) FlappingAlerts(context.Context, int) ([]store.FlapState, error) {
@@ -303,6 +315,22 @@ func (tn *testNotifier) stop(t *testing.T) {
 	})
 }
 
+// stopInBubble stops tn in a synctest bubble and lets the bubble's clock
+// pass the actor system's dead-letter throttle period: a message to an
+// actor stopped with it starts a goroutine that waits that long, and the
+// bubble must not end while it waits.
+func (tn *testNotifier) stopInBubble(t *testing.T) {
+	tn.stop(t)
+	time.Sleep(time.Minute)
+}
+
+// afterStopInBubble does for a test whose notifiers are stopped by their
+// cleanups what stopInBubble does: called before they start, its cleanup
+// runs after theirs.
+func afterStopInBubble(t *testing.T) {
+	t.Cleanup(func() { time.Sleep(time.Minute) })
+}
+
 // metric returns a counter or gauge's value for the label values given.
 func (tn *testNotifier) metric(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
@@ -489,6 +517,7 @@ func TestNotifierFailingWebhookRefusesWhenFull(t *testing.T) {
 }
 
 func testNotifierFailingWebhookRefusesWhenFull(t *testing.T) {
+	afterStopInBubble(t)
 	w := inProcessWebhook(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500,
 		500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
 	n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.url, ""), Store: newMemNotifyStore(),
@@ -524,6 +553,7 @@ func TestNotifierSlowWebhookDelaysWhenFull(t *testing.T) {
 }
 
 func testNotifierSlowWebhookDelaysWhenFull(t *testing.T) {
+	afterStopInBubble(t)
 	w := inProcessWebhook(t)
 	w.hold = make(chan struct{})
 	answer := sync.OnceFunc(func() { close(w.hold) })
@@ -603,6 +633,7 @@ func TestNotifierRetriesLookups(t *testing.T) {
 }
 
 func testNotifierRetriesLookups(t *testing.T) {
+	afterStopInBubble(t)
 	w := inProcessWebhook(t)
 	fs := &failingStore{NotifyStore: newMemNotifyStore(), fails: 3}
 	n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.url, ""), Store: fs, DrainTimeout: 5 * time.Second,
@@ -659,6 +690,7 @@ func TestNotifierPostgresOutageDelaysAndLosesNothing(t *testing.T) {
 }
 
 func testNotifierPostgresOutageDelaysAndLosesNothing(t *testing.T) {
+	afterStopInBubble(t)
 	w := inProcessWebhook(t)
 	st := &outageStore{NotifyStore: newMemNotifyStore()}
 	st.down.Store(true)

@@ -758,9 +758,13 @@ func (a *sourceActor) answerClosers() {
 }
 
 func (a *sourceActor) armIdle(d time.Duration) {
-	if d <= 0 || a.stopped || !a.p.canEvict() {
+	if a.s.opts.IdleTimeout <= 0 || a.stopped || !a.p.canEvict() {
 		return
 	}
+	// d is under zero when the clock moved past the idle time since it
+	// was reckoned: the check is due now. An actor without the timer
+	// would stay in memory until it is closed.
+	d = max(d, 0)
 	self, root := a.self, a.s.system.Root
 	a.idleTimer = time.AfterFunc(d, func() { root.Send(self, idleTick{}) })
 }

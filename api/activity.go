@@ -68,13 +68,7 @@ type activityResponse struct {
 // activityStore returns Options.Activity, or the query store when it
 // keeps activity too.
 func (s *Server) activityStore() (ActivityStore, error) {
-	if s.opts.Activity != nil {
-		return s.opts.Activity, nil
-	}
-	if as, ok := s.opts.Store.(ActivityStore); ok {
-		return as, nil
-	}
-	return nil, fmt.Errorf("%w: alert activity is not served by this replica", ErrUnavailable)
+	return optionalStore(s.opts.Activity, s.opts.Store, "alert activity")
 }
 
 // activityEpisode reads the episode of the request's tenant named by the

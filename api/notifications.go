@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -32,13 +31,7 @@ type notificationsResponse struct {
 // notificationLog returns Options.Notifications, or the query store when
 // it keeps the log too.
 func (s *Server) notificationLog() (NotificationLogReader, error) {
-	if s.opts.Notifications != nil {
-		return s.opts.Notifications, nil
-	}
-	if r, ok := s.opts.Store.(NotificationLogReader); ok {
-		return r, nil
-	}
-	return nil, fmt.Errorf("%w: the notification history is not served by this replica", ErrUnavailable)
+	return optionalStore(s.opts.Notifications, s.opts.Store, "the notification history")
 }
 
 // notificationHistory serves GET /notifications: what the notify stage

@@ -58,8 +58,9 @@ type Options struct {
 	// Activity keeps what people do with alert episodes (ack, assign,
 	// notes); nil: Store when it keeps it too, else 503.
 	Activity ActivityStore
-	// Notifications reads the notification log (/notifications); nil:
-	// Store when it keeps it too, else 503.
+	// Notifications reads the notification log (/notifications), and the
+	// flapping state (/flapping) when it is a FlappingReader too; nil:
+	// Store when it keeps them too, else 503.
 	Notifications NotificationLogReader
 	// Ready reports why the replica is not ready, nil when it is.
 	Ready func(ctx context.Context) error
@@ -293,6 +294,7 @@ func (s *Server) routes() {
 	a.Get("/rules", s.rules)
 	a.Get("/silences", q, s.listSilences)
 	a.Get("/notifications", q, s.notificationHistory)
+	a.Get("/flapping", q, s.flappingAlerts)
 	a.Post("/silences", q, s.createSilence)
 	a.Delete("/silences/:id", q, s.expireSilence)
 	a.Get("/openapi.yaml", s.openAPI)

@@ -57,13 +57,24 @@ type silenceRequest struct {
 // silences returns the silence store: Options.Silences, or the query store
 // when it keeps silences too (one PostgreSQL holds both).
 func (s *Server) silences() (SilenceStore, error) {
-	if s.opts.Silences != nil {
-		return s.opts.Silences, nil
+	return optionalStore(s.opts.Silences, s.opts.Store, "silences")
+}
+
+// optionalStore is what serves a part of the API that a replica may lack:
+// the store given for it, else the query store when it serves that part
+// too, else ErrUnavailable naming what (plural: "silences are not served").
+func optionalStore[T any](given T, queries Queries, what string) (T, error) {
+	if any(given) != nil {
+		return given, nil
 	}
-	if ss, ok := s.opts.Store.(SilenceStore); ok {
-		return ss, nil
+	if t, ok := any(queries).(T); ok {
+		return t, nil
 	}
-	return nil, fmt.Errorf("%w: silences are not served by this replica", ErrUnavailable)
+	verb := "is"
+	if strings.HasSuffix(what, "s") {
+		verb = "are"
+	}
+	return given, fmt.Errorf("%w: %s %s not served by this replica", ErrUnavailable, what, verb)
 }
 
 // createSilence serves POST /silences.

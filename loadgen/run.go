@@ -28,7 +28,12 @@ type Sink interface {
 
 // KafkaSink produces to ingest.raw.agent.
 type KafkaSink struct {
-	cl     *kgo.Client
+	cl *kgo.Client
+	// life is the context records are produced under: it ends with Close,
+	// not with the context of a Send, so a record accepted before the load
+	// stopped is still delivered by Flush.
+	life   context.Context
+	end    context.CancelFunc
 	errs   atomic.Int64
 	first  error
 	mu     sync.Mutex
@@ -49,12 +54,18 @@ func NewKafkaSink(brokers []string, opts ...kgo.Opt) (*KafkaSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KafkaSink{cl: cl, topic: tables.RawTopic}, nil
+	life, end := context.WithCancel(context.Background())
+	return &KafkaSink{cl: cl, life: life, end: end, topic: tables.RawTopic}, nil
 }
 
-// Send implements Sink; it blocks while the client's buffer is full.
+// Send implements Sink; it blocks while the client's buffer is full (until
+// Close). A record it accepted is delivered even when ctx ends right after:
+// the client would otherwise fail every record still in its buffer.
 func (k *KafkaSink) Send(ctx context.Context, r Record) error {
-	k.cl.Produce(ctx, &kgo.Record{Topic: k.topic, Key: r.Key, Value: r.Value}, func(_ *kgo.Record, err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	k.cl.Produce(k.life, &kgo.Record{Topic: k.topic, Key: r.Key, Value: r.Value}, func(_ *kgo.Record, err error) {
 		if err != nil {
 			k.errs.Add(1)
 			k.mu.Lock()
@@ -81,7 +92,10 @@ func (k *KafkaSink) Flush(ctx context.Context) error {
 func (k *KafkaSink) Errors() int64 { return k.errs.Load() }
 
 // Close closes the client.
-func (k *KafkaSink) Close() { k.cl.Close() }
+func (k *KafkaSink) Close() {
+	k.end()
+	k.cl.Close()
+}
 
 // HTTPSink posts records to POST /ingest, batching them as NDJSON.
 type HTTPSink struct {

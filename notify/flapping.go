@@ -46,6 +46,9 @@ type FlapState struct {
 	Held *Alert `json:"held,omitempty"`
 	// Window is the policy's window when it started flapping.
 	Window time.Duration `json:"window,omitempty"`
+	// Labels are the alert's labels at its last change, so that a reader
+	// of the state (the API) can tell which alert it is.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // FlapEvent is what a transition does to an alert's flapping.
@@ -68,7 +71,8 @@ const (
 // Observe updates st with a transition of status at (event time). A
 // transition of the status seen last, or not after the last change, changes
 // nothing: it is a copy read again (after a crash, the transitions not
-// committed are read again, in their order).
+// committed are read again, in their order); a copy of the change that
+// started the flapping is its entry again until something is held.
 // An alert starts flapping at the policy's Changes changes within Window
 // and stops at a transition that finds fewer than half as many in the
 // window (or, see Settled, after a Window without any).
@@ -80,13 +84,19 @@ func (p FlapPolicy) Observe(st FlapState, a Alert, at time.Time) (FlapState, Fla
 		return FlapState{}, FlapNone
 	}
 	if a.Status == st.Status || len(st.Changes) > 0 && !at.After(st.Changes[len(st.Changes)-1]) {
+		if st.Flapping && st.Held == nil && a.Status == st.Status && len(st.Changes) > 0 && at.Equal(st.Changes[len(st.Changes)-1]) {
+			// The change that started the flapping, read again before
+			// anything was held: its summary may not have been sent (what
+			// was sent is not sent twice).
+			return st, FlapEnter
+		}
 		if st.Flapping {
 			st.Held = &a
 			return st, FlapHeld
 		}
 		return st, FlapNone
 	}
-	st.Status = a.Status
+	st.Status, st.Labels = a.Status, a.Labels
 	kept := st.Changes[:0:0]
 	for _, c := range st.Changes {
 		if c.After(at.Add(-p.Window)) {

@@ -327,6 +327,15 @@ func (g *Group[T]) Result(b *Batch[T], o Outcome, now time.Time, backoff time.Du
 	return release
 }
 
+// Held returns the tokens the group holds outside a batch in flight.
+func (g *Group[T]) Held() []T {
+	var out []T
+	for _, e := range g.entries {
+		out = append(out, e.tokens...)
+	}
+	return append(out, g.carried...)
+}
+
 // Empty reports whether the group holds nothing and may be dropped.
 func (g *Group[T]) Empty() bool { return len(g.entries) == 0 && !g.sending && len(g.carried) == 0 }
 

@@ -16,11 +16,16 @@ type InhibitRule struct {
 }
 
 // Inhibits reports whether the firing alert source inhibits target by r.
-// An alert does not inhibit itself (one that both matchers match is
-// inhibited only by another).
+// An alert does not inhibit itself, and, as in Alertmanager, a target that
+// the source matchers match too is inhibited only by a source that the
+// target matchers do not match: two alerts that match both sides do not
+// mute each other.
 func (r *InhibitRule) Inhibits(source, target Alert) bool {
 	if source.Tenant != target.Tenant || source.EpisodeID == target.EpisodeID ||
 		source.Status != StatusFiring || !r.Target.Matches(target.Labels) || !r.Source.Matches(source.Labels) {
+		return false
+	}
+	if r.Source.Matches(target.Labels) && r.Target.Matches(source.Labels) {
 		return false
 	}
 	for _, l := range r.Equal {

@@ -109,16 +109,30 @@ func (ti *TimeInterval) NextChange(t time.Time) time.Time {
 		r := &ti.Ranges[i]
 		lt := t.In(r.loc())
 		y, mo, d := lt.Date()
-		take(time.Date(y, mo, d+1, 0, 0, 0, 0, lt.Location()))
+		take(wallTime(y, mo, d+1, 0, lt.Location()))
 		for _, x := range r.Times {
-			take(time.Date(y, mo, d, 0, x.Start, 0, 0, lt.Location()))
-			take(time.Date(y, mo, d, 0, x.End, 0, 0, lt.Location()))
+			take(wallTime(y, mo, d, x.Start, lt.Location()))
+			take(wallTime(y, mo, d, x.End, lt.Location()))
 		}
 	}
 	if next.IsZero() {
 		next = t.Add(24 * time.Hour)
 	}
 	return next
+}
+
+// wallTime is the first instant at which loc's clock reads minute of the
+// day y-mo-d or later: that time, or the end of the clock change that
+// skips it (time.Date would give an instant before the skip).
+func wallTime(y int, mo time.Month, d, minute int, loc *time.Location) time.Time {
+	c := time.Date(y, mo, d, 0, minute, 0, 0, loc)
+	want := time.Date(y, mo, d, 0, minute, 0, 0, time.UTC)
+	if c.Day() != want.Day() || c.Hour() != want.Hour() || c.Minute() != want.Minute() {
+		if _, end := c.ZoneBounds(); end.After(c) {
+			return end
+		}
+	}
+	return c
 }
 
 // Muted reports whether the route's notifications are muted at now: in

@@ -35,6 +35,10 @@ type Acks struct {
 	queue   []pending
 	head    int
 	durable map[string]int64
+	// next is the offset after the last record added; prune is the size
+	// of durable at which its entries that can cover no record any more
+	// are dropped.
+	next, prune int64
 	// released counts acknowledgements handed back to goka.
 	released uint64
 	// hold keeps the session from committing past an offset; nil without
@@ -89,6 +93,7 @@ func (a *Acks) Add(offset int64, key string, ack func(error)) {
 		a.low.Store(offset)
 	}
 	a.queue = append(a.queue, pending{offset: offset, key: key, ack: ack})
+	a.next = offset + 1
 	if a.handingBack || a.held {
 		a.release()
 	}
@@ -221,6 +226,7 @@ func (a *Acks) release() {
 	if next >= 0 && a.mark != nil {
 		a.mark(next)
 	}
+	a.pruneDurable()
 	// Reuse the slice once it is drained or mostly dead; a slice a burst
 	// grew large is let go once drained. The entries the live ones were
 	// moved from are cleared: each holds an acknowledgement, and with it
@@ -239,6 +245,31 @@ func (a *Acks) release() {
 		clear(a.queue[n:])
 		a.queue, a.head = a.queue[:n], 0
 	}
+}
+
+// minPrune is the size of durable below which it is not pruned.
+const minPrune = 1024
+
+// pruneDurable drops the durable offsets of keys that can cover no record:
+// those before the first pending record, or, with none pending, not after
+// the last one added (offsets increase). A key (a source) is then kept
+// only while it has records in flight, not for the rest of the session:
+// sources come and go. It runs once durable doubled since the last time,
+// so that its cost per record stays constant.
+func (a *Acks) pruneDurable() {
+	if int64(len(a.durable)) < max(a.prune, minPrune) {
+		return
+	}
+	bound := a.next
+	if a.head < len(a.queue) {
+		bound = a.queue[a.head].offset
+	}
+	for k, d := range a.durable {
+		if d < bound {
+			delete(a.durable, k)
+		}
+	}
+	a.prune = 2 * int64(len(a.durable))
 }
 
 // covered reports whether p's key is durable up to p.

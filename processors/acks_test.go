@@ -342,3 +342,33 @@ func TestFenceOfASession(t *testing.T) {
 		t.Fatal("goka's cleanup got another session")
 	}
 }
+
+// A tracker keeps a key's durable offset only while it can still cover a
+// record: sources come and go (hosts replaced, pods rescheduled), and a
+// session lasts until the next rebalance, so a tracker that kept every
+// key it ever saw would grow for as long. An offset beyond every record
+// read (a state flushed by an earlier owner that had read further) is kept.
+func TestAcksForgetKeysThatCanCoverNoRecord(t *testing.T) {
+	a := NewAcks()
+	a.Add(0, "ahead", nil)
+	a.Durable("ahead", 500_000)
+	for off := int64(1); off < 200_000; off++ {
+		key := fmt.Sprint("host-", off)
+		a.Add(off, key, nil)
+		a.Durable(key, off)
+	}
+	if n := len(a.durable); n > 4*minPrune {
+		t.Fatalf("%d keys kept after 200,000 sources sent one record each and left", n)
+	}
+	if a.Pending() != 0 {
+		t.Fatalf("%d pending", a.Pending())
+	}
+	// The record of "ahead" at 300,000 is in the state flushed up to
+	// 500,000: released as soon as the tracker looks.
+	a.Add(300_000, "ahead", nil)
+	a.Add(300_001, "other", nil)
+	a.Durable("other", 300_001)
+	if a.Pending() != 0 {
+		t.Fatalf("%d pending: the durable offset of a key read ahead was forgotten", a.Pending())
+	}
+}

@@ -17,7 +17,12 @@
 //     acknowledged by the broker, feature state flushed to its table, rows
 //     committed in PostgreSQL, notifications delivered and recorded.
 //     Acknowledgements are released in offset order per partition (Acks),
-//     because sarama commits the highest marked offset.
+//     because sarama commits the highest marked offset. The features stage,
+//     whose records wait for their source's state flush, does not defer
+//     goka's commit (that would keep goka's context of every record, and
+//     the fetched batch it lies in, until then): its tracker bounds the
+//     partition's marks at the first record not yet durable, through the
+//     session's fence, and marks the partition as that moves on.
 //   - Each partition gets a fresh tracker per goka session: a partition
 //     assigned again never queues behind the leftovers of its last session.
 //   - No stage holds a commit past the hand-back grace (Kafka.HandBackGrace,

@@ -103,6 +103,25 @@ func (p *writingPartition) Wake(string, []byte)       {}
 func (p *writingPartition) WakeAlerts(string, []byte) {}
 func (p *writingPartition) Close(context.Context)     {}
 
+// onePartitionBroker starts a broker with the pipeline's topics of one
+// partition each, and a client of it that produces to the partition a
+// record names; the test closes both.
+func onePartitionBroker(t *testing.T) (*broker.Embedded, *kgo.Client) {
+	t.Helper()
+	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(b.Close)
+	layout := tables.Layout{Partitions: 1, DLQPartitions: 1, RetentionMs: 3600_000}
+	if _, err := broker.EnsureTopics(context.Background(), b.Addrs(), layout, 1); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return b, cl
+}
+
 // A consumer group's generations start again at 1 when the group is
 // deleted (kafka-consumer-groups --delete, rpk group delete) or expires
 // after its offsets' retention (a week by default) with no member. The
@@ -112,18 +131,8 @@ func (p *writingPartition) Close(context.Context)     {}
 // of the table because an older state carries a higher generation, so the
 // source goes back to the state of before the restart.
 func TestAStateFlushedAfterTheGroupStartedAgainIsTheOneTheSourceResumesFrom(t *testing.T) {
-	b := brokertest.Start(t, broker.Options{Logger: slog.New(slog.DiscardHandler)})
-	defer b.Close()
+	b, cl := onePartitionBroker(t)
 	ctx := context.Background()
-	layout := tables.Layout{Partitions: 1, DLQPartitions: 1, RetentionMs: 3600_000}
-	if _, err := broker.EnsureTopics(ctx, b.Addrs(), layout, 1); err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	host := &writingHost{cl: cl, seen: map[int64]int64{}, flushed: map[int64]bool{}}
 	quiet := slog.New(slog.DiscardHandler)
 	next := int64(0)

@@ -105,13 +105,16 @@ func (k Kafka) Sarama() *sarama.Config {
 	// Fetch.Default per partition (compressed: decoded, it is several
 	// times that), and ChannelBufferSize records per partition decoded
 	// but not yet handed to goka, for every partition of every stage and
-	// view. 256 KiB (a few thousand records of 100-300 bytes) and 64
-	// records keep a stage fed, with a fetch in flight while goka works
-	// through the last, without holding hundreds of megabytes while a
-	// backlog drains.
+	// view. A consumer fetches again only once every partition's records
+	// of the last response are in its buffer, so the buffer is the work
+	// that overlaps the next fetch: 256 records (sarama's default) keep a
+	// stage busy through a fetch on a loaded machine, where 64 let the
+	// stages fall behind at half their rate. 256 KiB (a few thousand
+	// records of 100-300 bytes) is what bounds the memory: not hundreds
+	// of megabytes of fetched batches while a backlog drains.
 	c.Consumer.Fetch.Default = 256 << 10
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
-	c.ChannelBufferSize = 64
+	c.ChannelBufferSize = 256
 	// goka's own producer writes little (we produce with franz-go); keep
 	// its latency low for what it does write.
 	c.Producer.Flush.Frequency = 2 * time.Millisecond

@@ -17,25 +17,57 @@ const state = {
   from: null, to: null,
   es: null,
   alerts: new Map(), // episode_id -> {alert, trail, el}
+  flapping: new Map(), // labelKey(labels) -> an alert of GET /flapping
+  flappingChecked: null, // when GET /flapping last answered
   plot: null, plotKey: '',
   timers: [],
 };
 
 class APIError extends Error {
-  constructor(status, detail) { super(detail || ('HTTP ' + status)); this.status = status; }
+  constructor(status, detail, retryAfter) {
+    super(detail || ('HTTP ' + status));
+    this.status = status;
+    this.retryAfter = retryAfter; // seconds the server asked to wait (429, 503), or 0
+  }
+}
+
+// The API runs at most two of a tenant's database reads and writes at once
+// (its default) and refuses a third with 429. Opening a tenant asks for
+// several, and the refreshes fall on the same moments: the dashboard keeps
+// to two at a time itself, in the order asked, so that it does not refuse
+// its own requests. Other tabs and clients share the tenant's slots, so a
+// caller still handles a 429.
+const QUERY_SLOTS = 2;
+const querySlots = { busy: 0, waiting: [] };
+const freeOfSlots = /^\/(features|rules|auth)\//; // routes that run no query
+
+async function takeQuerySlot() {
+  if (querySlots.busy < QUERY_SLOTS) { querySlots.busy++; return; }
+  await new Promise((resolve) => querySlots.waiting.push(resolve));
+}
+
+function releaseQuerySlot() {
+  const next = querySlots.waiting.shift();
+  if (next) next(); else querySlots.busy--;
 }
 
 async function api(path, opts) {
-  const r = await fetch(path, Object.assign({ credentials: 'same-origin', headers: { Accept: 'application/json' } }, opts || {}));
-  if (r.status === 401 && state.session && state.session.keys_required) {
-    showLogin('Your session has ended: log in again.');
+  const slot = !freeOfSlots.test(path.split('?')[0] + '/');
+  if (slot) await takeQuerySlot();
+  try {
+    const r = await fetch(path, Object.assign({ credentials: 'same-origin', headers: { Accept: 'application/json' } }, opts || {}));
+    if (r.status === 401 && state.session && state.session.keys_required) {
+      showLogin('Your session has ended: log in again.');
+    }
+    if (!r.ok) {
+      let detail = '';
+      try { detail = (await r.json()).detail; } catch (e) { /* not a problem document */ }
+      throw new APIError(r.status, detail, Number(r.headers.get('Retry-After')) || 0);
+    }
+    return r.status === 204 ? null : await r.json();
+  } finally {
+    if (slot) releaseQuerySlot();
   }
-  if (!r.ok) {
-    let detail = '';
-    try { detail = (await r.json()).detail; } catch (e) { /* not a problem document */ }
-    throw new APIError(r.status, detail);
-  }
-  return r.status === 204 ? null : r.json();
 }
 
 function el(tag, cls, text) {
@@ -147,11 +179,14 @@ async function loadTenants() {
 function onTenant() {
   writeHash();
   state.alerts.clear();
+  state.flapping.clear();
   $('feed').replaceChildren();
   connectStream();
+  loadFlapping();
   loadSources();
   loadRules();
   loadSilences();
+  if (typeof loadNotifications === 'function') loadNotifications(); // notifications.js
   loadSource();
 }
 
@@ -212,6 +247,7 @@ function onAlert(a) {
     last.remove();
   }
   renderFeedCount();
+  loadFlappingSoon();
   if (a.host === state.host) loadFeatures();
 }
 
@@ -236,6 +272,65 @@ function renderAlert(item) {
   if (why) li.append(why);
   li.append(activityView(item));
   li.onclick = () => selectSource(a.host);
+  markFlapping(item);
+}
+
+// --- flapping: what the notify stage holds as flapping (GET /flapping)
+
+// labelKey names an alert by its labels (its fingerprint's identity):
+// every episode of one rule on one series has the same.
+function labelKey(labels) {
+  const l = labels || {};
+  return JSON.stringify(Object.keys(l).sort().map((k) => [k, l[k]]));
+}
+
+// loadFlapping asks which of the tenant's alerts flap now and marks their
+// entries in the feed. A failure keeps the marks as they were: their title
+// says when they were last checked.
+let flappingSoon = null;
+async function loadFlapping() {
+  clearTimeout(flappingSoon); flappingSoon = null;
+  if (!state.tenant) return;
+  const tenant = state.tenant;
+  let body;
+  try {
+    body = await api('/flapping?tenant=' + encodeURIComponent(tenant));
+  } catch (e) {
+    if (e.status === 503 || e.status === 404) { state.flapping.clear(); state.flappingChecked = null; state.alerts.forEach(markFlapping); }
+    return;
+  }
+  if (tenant !== state.tenant) return;
+  state.flapping = new Map(body.alerts.map((f) => [labelKey(f.labels), f]));
+  state.flappingChecked = new Date();
+  state.alerts.forEach(markFlapping);
+}
+
+// loadFlappingSoon looks again shortly after a transition: the notify stage
+// decides about flapping after the transition is on the stream.
+function loadFlappingSoon() {
+  if (!flappingSoon) flappingSoon = setTimeout(loadFlapping, 1000);
+}
+
+// markFlapping shows on an alert's entry whether the notify stage holds
+// the alert as flapping, as of its last record and of the last check.
+function markFlapping(item) {
+  const f = state.flapping.get(labelKey(item.alert.labels));
+  const top = item.el.querySelector('.top');
+  let badge = top && top.querySelector('.badge.flapping');
+  item.el.dataset.flapping = f ? 'true' : '';
+  if (!f) { if (badge) badge.remove(); return; }
+  if (!badge) {
+    badge = el('span', 'badge flapping', 'flapping');
+    top.querySelector('.name').after(badge);
+  }
+  const settles = new Date(f.settles_at);
+  const late = Date.now() > settles.getTime();
+  badge.classList.toggle('late', late);
+  badge.title = f.changes + ' state changes within ' + f.window + ': its notifications are held until it settles' +
+    (late ? '; it should have settled at ' + settles.toLocaleTimeString() + ', which the notify stage has not recorded yet'
+      : ' (at ' + settles.toLocaleTimeString() + ' without another change)') +
+    '. As the notify stage recorded it at ' + new Date(f.updated_at).toLocaleTimeString() +
+    ', checked ' + state.flappingChecked.toLocaleTimeString() + '.';
 }
 
 // tagText writes a series' tags as a selector: {core="1",env="prod"}.
@@ -451,9 +546,11 @@ async function loadRules() {
   try {
     body = await api('/rules' + (state.tenant ? '?tenant=' + encodeURIComponent(state.tenant) : ''));
   } catch (e) {
-    list.replaceChildren(el('li', 'empty', e.status === 503 ? 'This replica evaluates no rules.' : e.message));
+    if (list.dataset.view !== state.tenant) $('rules-count').textContent = '';
+    panelFailed('rules', list, state.tenant, null, e, loadRules);
     return;
   }
+  panelLoaded('rules', list, state.tenant);
   list.replaceChildren(...body.rules.map((r) => {
     const li = el('li');
     const title = el('div');
@@ -475,12 +572,13 @@ async function loadSilences() {
   let items = [];
   if (state.tenant) {
     try {
-      const body = await api('/silences?tenant=' + encodeURIComponent(state.tenant));
-      items = Array.isArray(body) ? body : (body.silences || []);
+      items = (await api('/silences?tenant=' + encodeURIComponent(state.tenant))).silences || [];
     } catch (e) {
-      items = []; // not served by this version or replica: nothing to show
+      panelFailed('silences', list, state.tenant, $('silences-empty'), e, loadSilences);
+      return;
     }
   }
+  panelLoaded('silences', list, state.tenant);
   const stateOf = (s) => s.state || s.status || 'active';
   items.sort((a, b) => (silenceOrder[stateOf(a)] ?? 3) - (silenceOrder[stateOf(b)] ?? 3));
   list.replaceChildren(...items.map((s) => {
@@ -493,6 +591,55 @@ async function loadSilences() {
     return li;
   }));
   $('silences-empty').hidden = items.length > 0;
+}
+
+// --- panels that fail to load
+
+// A panel loaded once (rules, silences, notifications) that fails says so
+// instead of looking empty, and is loaded again soon: after the server's
+// Retry-After (429: the tenant's query slots are taken; 503), else after
+// a delay that doubles from 1 s up to REFRESH_MS. The API refuses a
+// tenant's third concurrent query, and opening a tenant asks for several
+// at once, as do the refreshes that fall on the same moment. A refresh
+// that fails leaves what the panel shows, marked as not refreshed. After a
+// 401 the login form shows; logging in loads every panel again.
+const retries = new Map(); // panel name -> {timer, delay}
+
+// panelFailed handles a failed load of the panel name into box, for view
+// (what the panel shows: the tenant, and its filter if any); empty is the
+// panel's "nothing to show" line, if any.
+function panelFailed(name, box, view, empty, e, load) {
+  const prev = retries.get(name);
+  if (prev) clearTimeout(prev.timer);
+  const shown = box.dataset.view === view;
+  let why;
+  if (e.status === 401 && state.session && state.session.keys_required) {
+    retries.delete(name);
+    why = ': log in again.';
+  } else {
+    const delay = e.retryAfter > 0 ? e.retryAfter * 1000 : Math.min(REFRESH_MS, prev ? prev.delay * 2 : 1000);
+    retries.set(name, { delay, timer: setTimeout(load, delay) });
+    why = ' (' + e.message + '): trying again in ' + Math.ceil(delay / 1000) + ' s.';
+  }
+  if (shown) {
+    box.classList.add('not-refreshed');
+    box.title = 'Could not refresh the ' + name + why;
+    return;
+  }
+  const li = el('li', 'empty error load-failed', 'Could not load the ' + name + why);
+  li.dataset.failed = String(e.status || 'network');
+  box.replaceChildren(li);
+  if (empty) empty.hidden = true;
+}
+
+// panelLoaded ends the retries of a panel that loaded view into box.
+function panelLoaded(name, box, view) {
+  const prev = retries.get(name);
+  if (prev) clearTimeout(prev.timer);
+  retries.delete(name);
+  box.dataset.view = view;
+  box.classList.remove('not-refreshed');
+  box.removeAttribute('title');
 }
 
 // --- wiring
@@ -539,6 +686,9 @@ async function start() {
     setInterval(() => { if ($('auto').checked) { refreshChart(); loadFeatures(); } }, REFRESH_MS),
     setInterval(() => { loadTenants(); loadSources(); }, 2 * REFRESH_MS),
     setInterval(() => { loadRules(); loadSilences(); }, 12 * REFRESH_MS),
+    // Half a period after the chart's refresh, so that the two do not
+    // take the tenant's query slots at once.
+    setTimeout(() => state.timers.push(setInterval(loadFlapping, REFRESH_MS)), REFRESH_MS / 2),
   ];
 }
 

@@ -20,9 +20,11 @@ async function loadNotifications() {
     try {
       items = (await api('/notifications?' + q.toString())).notifications || [];
     } catch (e) {
-      items = []; // not served by this replica: nothing to show
+      panelFailed('notifications', list, state.tenant + '/' + notificationFilter, $('notifications-empty'), e, loadNotifications);
+      return;
     }
   }
+  panelLoaded('notifications', list, state.tenant + '/' + notificationFilter);
   list.replaceChildren(...items.map((n) => {
     const li = el('li', 'notification outcome-' + n.outcome);
     li.dataset.outcome = n.outcome;

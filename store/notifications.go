@@ -232,6 +232,8 @@ type FlapState struct {
 	Tenant      string
 	Fingerprint string
 	State       []byte
+	// UpdatedAt is when the notify stage last recorded the state.
+	UpdatedAt time.Time
 }
 
 // FlapState returns the flapping state of a tenant's alert, nil when none.
@@ -258,10 +260,34 @@ func (s *Store) SetFlapState(ctx context.Context, tenant, fingerprint string, st
 	return nil
 }
 
+// EndFlapping stores the state of a tenant's alert that stopped flapping
+// in place of was (the state as FlapState read it), and reports whether
+// it did: false when the stored state is no longer was.
+func (s *Store) EndFlapping(ctx context.Context, tenant, fingerprint string, was, state []byte) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE notify_flapping SET state = $4, flapping = false, updated_at = $5
+		WHERE tenant = $1 AND fingerprint = $2 AND state = $3::jsonb`, tenant, fingerprint, was, state, s.opts.Now())
+	if err != nil {
+		return false, fmt.Errorf("store: end the flapping of %s/%s: %w", tenant, fingerprint, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // FlappingAlerts returns the states of the alerts flapping now, of every
 // tenant (at most limit).
 func (s *Store) FlappingAlerts(ctx context.Context, limit int) ([]FlapState, error) {
-	rows, err := s.pool.Query(ctx, `SELECT tenant, fingerprint, state FROM notify_flapping WHERE flapping ORDER BY updated_at LIMIT $1`, limit)
+	return s.flappingAlerts(ctx, `SELECT tenant, fingerprint, state, updated_at FROM notify_flapping WHERE flapping ORDER BY updated_at LIMIT $1`, limit)
+}
+
+// TenantFlappingAlerts returns the states of a tenant's alerts flapping
+// now, as the notify stage last recorded them (at most limit), the latest
+// recorded first.
+func (s *Store) TenantFlappingAlerts(ctx context.Context, tenant string, limit int) ([]FlapState, error) {
+	return s.flappingAlerts(ctx, `SELECT tenant, fingerprint, state, updated_at FROM notify_flapping WHERE tenant = $1 AND flapping
+		ORDER BY updated_at DESC, fingerprint LIMIT $2`, tenant, limit)
+}
+
+func (s *Store) flappingAlerts(ctx context.Context, query string, args ...any) ([]FlapState, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: flapping alerts: %w", err)
 	}
@@ -269,9 +295,10 @@ func (s *Store) FlappingAlerts(ctx context.Context, limit int) ([]FlapState, err
 	var out []FlapState
 	for rows.Next() {
 		var f FlapState
-		if err := rows.Scan(&f.Tenant, &f.Fingerprint, &f.State); err != nil {
+		if err := rows.Scan(&f.Tenant, &f.Fingerprint, &f.State, &f.UpdatedAt); err != nil {
 			return nil, fmt.Errorf("store: scan flapping state: %w", err)
 		}
+		f.UpdatedAt = f.UpdatedAt.UTC()
 		out = append(out, f)
 	}
 	return out, rows.Err()

@@ -223,25 +223,21 @@ groups:
         flapping: {changes: 4, window: 1h}
 `
 
-// A rule whose alert fires and resolves forty times: its receiver gets
-// the first changes and one summary of its entry into flapping, not forty
-// pages; the rest are logged as held for flapping.
-func TestAlertingFlappingSendsOneSummary(t *testing.T) {
-	t.Parallel()
-	hook := newReceiver(t, func(int) int { return 200 })
-	n := newNotifyEnvRules(t, flappingRules, alertingFile(hook.srv.URL, 100))
-	p := n.start()
-	// One sample at a time, each evaluated before the next is sent (the
-	// feature stage evaluates a batch of samples once).
-	for i := range 40 {
+// alternate sends count samples of host, hot and cold in turn, so that
+// Hot fires and resolves count times: one sample at a time, each
+// evaluated before the next is sent (the feature stage evaluates a batch of
+// samples once).
+func (n *notifyEnv) alternate(host string, count int) {
+	for i := range count {
 		v := 90.0
 		if i%2 == 1 {
 			v = 10
 		}
-		n.send("h1", v)
-		eventually(t, 30*time.Second, fmt.Sprintf("transition %d", i+1), func() error {
+		n.send(host, v)
+		eventually(n.t, 30*time.Second, fmt.Sprintf("transition %d of %s", i+1, host), func() error {
 			var trs int
-			if err := n.conn.QueryRow(context.Background(), `SELECT count(*) FROM alerts WHERE alertname = 'Hot' AND state IN ('firing', 'resolved')`).Scan(&trs); err != nil {
+			if err := n.conn.QueryRow(context.Background(), `SELECT count(*) FROM alerts WHERE alertname = 'Hot' AND source_id = $1 AND state IN ('firing', 'resolved')`,
+				host).Scan(&trs); err != nil {
 				return err
 			}
 			if trs != i+1 {
@@ -250,6 +246,17 @@ func TestAlertingFlappingSendsOneSummary(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// A rule whose alert fires and resolves forty times: its receiver gets
+// the first changes and one summary of its entry into flapping, not forty
+// pages; the rest are logged as held for flapping.
+func TestAlertingFlappingSendsOneSummary(t *testing.T) {
+	t.Parallel()
+	hook := newReceiver(t, func(int) int { return 200 })
+	n := newNotifyEnvRules(t, flappingRules, alertingFile(hook.srv.URL, 100))
+	p := n.start()
+	n.alternate("h1", 40)
 	eventually(t, 60*time.Second, "36 transitions held for flapping", func() error {
 		var held int
 		if err := n.conn.QueryRow(context.Background(), `SELECT count(*) FROM notification_log WHERE outcome = 'flapping' AND reason LIKE 'held:%'`).Scan(&held); err != nil {

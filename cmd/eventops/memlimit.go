@@ -4,20 +4,28 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 )
 
 // memoryLimit is what memory_limit says: a size in bytes, none (0), or, for
-// auto, the container's limit read from cgroupFiles.
+// auto, the limit of the process's cgroup.
 type memoryLimit struct {
 	bytes int64
 	auto  bool
 }
 
-// cgroupFiles hold a container's memory limit: cgroup v2, then v1.
-var cgroupFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+// cgroups says where the process's memory limit is read: the cgroup
+// file systems' mount point and the process's cgroup membership file.
+type cgroups struct {
+	root, self string
+}
+
+// hostCgroups is where Linux has them.
+var hostCgroups = cgroups{root: "/sys/fs/cgroup", self: "/proc/self/cgroup"}
 
 // autoShare is the part of a container's memory limit the Go runtime aims
 // to stay under: the rest is for what it does not count (goroutine
@@ -59,24 +67,57 @@ func parseMemoryLimit(s string) (memoryLimit, error) {
 }
 
 // resolve returns the limit in bytes, 0 for none: auto is autoShare of the
-// container's limit when there is one (read from files), else none.
-func (m memoryLimit) resolve(files []string) int64 {
+// limit of the process's cgroup when there is one, else none.
+func (m memoryLimit) resolve(cg cgroups) int64 {
 	if !m.auto {
 		return m.bytes
 	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		// "max" (v2) and a page-rounded huge number (v1) mean no limit.
-		if err != nil || n <= 0 || n >= 1<<60 {
-			return 0
-		}
+	if n := cg.limit(); n > 0 {
 		return int64(float64(n) * autoShare)
 	}
 	return 0
+}
+
+// limit returns the lowest memory limit of the process's cgroup and the
+// cgroups above it, in either hierarchy (v2: memory.max, v1: the memory
+// controller's memory.limit_in_bytes), 0 for none. A container that has
+// its own cgroup namespace, or its cgroup mounted at the root (Docker on
+// v1), sees its limit at the root; a systemd service (MemoryMax=) or a
+// container without either sees it at its path, or at a parent slice's.
+func (cg cgroups) limit() int64 {
+	v2, v1 := "/", "/"
+	if b, err := os.ReadFile(cg.self); err == nil {
+		for line := range strings.Lines(string(b)) {
+			// hierarchy-ID:controllers:path
+			parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+			if len(parts) != 3 {
+				continue
+			}
+			switch {
+			case parts[0] == "0" && parts[1] == "":
+				v2 = parts[2]
+			case slices.Contains(strings.Split(parts[1], ","), "memory"):
+				v1 = parts[2]
+			}
+		}
+	}
+	var lowest int64
+	read := func(top, path, name string) {
+		for dir := filepath.Join(top, filepath.Clean("/"+path)); ; dir = filepath.Dir(dir) {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			n, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+			// "max" (v2) and a page-rounded huge number (v1) mean no limit.
+			if err == nil && perr == nil && n > 0 && n < 1<<60 && (lowest == 0 || n < lowest) {
+				lowest = n
+			}
+			if len(dir) <= len(top) {
+				return
+			}
+		}
+	}
+	read(cg.root, v2, "memory.max")
+	read(filepath.Join(cg.root, "memory"), v1, "memory.limit_in_bytes")
+	return lowest
 }
 
 // applyMemoryLimit sets the Go runtime's soft memory limit from
@@ -86,7 +127,7 @@ func applyMemoryLimit(s string) {
 	if err != nil || m.auto && os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	if b := m.resolve(cgroupFiles); b > 0 {
+	if b := m.resolve(hostCgroups); b > 0 {
 		debug.SetMemoryLimit(b)
 	} else {
 		debug.SetMemoryLimit(math.MaxInt64)
