@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -32,20 +31,12 @@ func activityStream(t *testing.T, url, key string) <-chan string {
 	t.Cleanup(func() { resp.Body.Close() })
 	out := make(chan string, 100)
 	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		event := ""
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "event: "):
-				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && event == "activity":
-				var a struct{ Kind, Note string }
-				_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &a)
-				out <- a.Kind + " " + a.Note
-			}
-		}
+		_ = sseEventsOf(resp.Body, "activity", func(data string) bool {
+			var a struct{ Kind, Note string }
+			_ = json.Unmarshal([]byte(data), &a)
+			out <- a.Kind + " " + a.Note
+			return true
+		})
 	}()
 	return out
 }

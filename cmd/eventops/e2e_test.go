@@ -176,6 +176,12 @@ func readAlert(t *testing.T, url string, timeout time.Duration) string {
 // sseAlertEvents calls fn with the data of each alert event of an event
 // stream until fn returns false or the stream ends.
 func sseAlertEvents(body io.Reader, fn func(data string) bool) error {
+	return sseEventsOf(body, "alert", fn)
+}
+
+// sseEventsOf calls fn with the data of each event of type kind of an
+// event stream until fn returns false or the stream ends.
+func sseEventsOf(body io.Reader, kind string, fn func(data string) bool) error {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	event := ""
@@ -184,7 +190,7 @@ func sseAlertEvents(body io.Reader, fn func(data string) bool) error {
 		switch {
 		case strings.HasPrefix(line, "event: "):
 			event = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: ") && event == "alert":
+		case strings.HasPrefix(line, "data: ") && event == kind:
 			if !fn(strings.TrimPrefix(line, "data: ")) {
 				return nil
 			}
