@@ -79,7 +79,9 @@ func TestRunStopsInOrderAndLeavesNothingRunning(t *testing.T) {
 	// Run returned: no goroutine it started runs the project's code any
 	// more; what libraries still wind down (a closed connection's reader)
 	// ends soon after.
-	if left := running(startedSince(before), "github.com/eventops/eventops/"); len(left) > 0 {
+	// The goroutine this test started to call Run may still be on its way
+	// out after handing Run's error over: it is the test's, not Run's.
+	if left := running(notCreatedBy(startedSince(before), "replica.TestRunStopsInOrderAndLeavesNothingRunning"), "github.com/eventops/eventops/"); len(left) > 0 {
 		t.Errorf("Run returned while %d of its goroutines run:\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 	mu.Lock()
@@ -227,6 +229,17 @@ func running(stacks []string, fns ...string) []string {
 				out = append(out, s)
 				break
 			}
+		}
+	}
+	return out
+}
+
+// notCreatedBy leaves out the stacks of goroutines that fn started itself.
+func notCreatedBy(stacks []string, fn string) []string {
+	var out []string
+	for _, s := range stacks {
+		if !strings.Contains(s, "created by github.com/eventops/eventops/"+fn+" ") && !strings.Contains(s, "created by github.com/eventops/eventops/"+fn+"\n") {
+			out = append(out, s)
 		}
 	}
 	return out
