@@ -197,6 +197,9 @@ type Subscriber struct {
 	Activity chan ActivityEvent
 	filter   func(AlertEvent) bool
 	tenant   string
+	// actAt is the hub's place in ops.alert.activity.v1 when s subscribed:
+	// the activity after it reaches s.Activity.
+	actAt Position
 	// Gone is closed when the hub drops the subscriber (it fell behind or
 	// the hub closed).
 	Gone chan struct{}
@@ -246,6 +249,7 @@ func (h *Hub) SubscribeTenant(tenant string, filter func(AlertEvent) bool, resum
 	}
 	h.subs[tenant][s] = struct{}{}
 	h.clients.Inc()
+	s.actAt = append(Position(nil), h.actNext...)
 	st := Start{Pos: append(Position(nil), h.next...)}
 	if resume != nil {
 		if h.resumable(resume) {

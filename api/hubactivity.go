@@ -78,9 +78,10 @@ func activityProbe(ev ActivityEvent) AlertEvent {
 // ResumeActivity returns where s's activity starts in
 // ops.alert.activity.v1 and, for a client that resumes from resume (a
 // place this hub can still serve), the activity its filter takes that it
-// missed, oldest first. The place is nil when the hub does not read the
-// topic. Activity published from the Subscribe on reaches s.Activity as
-// well: the stream skips what is before its place.
+// missed, oldest first; for another client, where the hub stood when s
+// subscribed. The place is nil when the hub does not read the topic.
+// Activity published from the Subscribe on reaches s.Activity as well: the
+// stream skips what is before its place.
 func (h *Hub) ResumeActivity(s *Subscriber, resume Position) (Position, []ActivityEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -88,7 +89,10 @@ func (h *Hub) ResumeActivity(s *Subscriber, resume Position) (Position, []Activi
 		return nil, nil
 	}
 	if !h.activityResumable(resume) {
-		return append(Position(nil), h.actNext...), nil
+		if len(s.actAt) == 0 {
+			return append(Position(nil), h.actNext...), nil
+		}
+		return append(Position(nil), s.actAt...), nil
 	}
 	var replay []ActivityEvent
 	for i := range h.actRingLen {
