@@ -165,9 +165,13 @@ func (f *AlertFeed) activityOffsets(ctx context.Context, adm *kadm.Client, since
 }
 
 // publishActivity hands an activity record to its target; one that
-// tables.DecodeActivity refuses is skipped.
+// tables.DecodeActivity refuses, or whose key is not its tenant's and
+// episode's, is skipped: its tenant says whose streams it reaches.
 func (f *AlertFeed) publishActivity(r *kgo.Record) {
 	a, err := tables.DecodeActivity(r.Value)
+	if err == nil && string(r.Key) != tables.ActivityKey(a.Tenant, a.EpisodeID) {
+		err = fmt.Errorf("%w: key %q is not tenant %q and episode %q", tables.ErrBadActivity, r.Key, a.Tenant, a.EpisodeID)
+	}
 	if err != nil {
 		f.opts.Logger.Warn("alert feed: skipping a record of "+tables.ActivityTopic, "partition", r.Partition, "offset", r.Offset, "err", err)
 		return
