@@ -43,15 +43,20 @@ func (h *Hub) PublishActivity(ev ActivityEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	placed := ev.Offset >= 0 && int(ev.Partition) < len(h.actNext)
+	// A record read before (at a place the hub has passed) is not kept twice.
+	fresh := placed && ev.Offset >= h.actNext[ev.Partition]
 	if placed {
 		h.actNext = advanceAt(h.actNext, ev.Partition, ev.Offset)
 		h.tenantActNext[ev.Tenant] = advanceAt(h.tenantActNext[ev.Tenant], ev.Partition, ev.Offset)
 	}
+	if fresh {
+		// Kept even when sent already (by this replica, before the topic
+		// brought it): a client that was away then is replayed it, as by
+		// every other replica.
+		h.keepActivity(ev)
+	}
 	if h.activitySent(ev.ID) {
 		return
-	}
-	if placed {
-		h.keepActivity(ev)
 	}
 	for _, group := range []map[*Subscriber]struct{}{h.subs[ev.Tenant], h.subs[""]} {
 		for s := range group {
