@@ -100,3 +100,52 @@ func TestStreamActivityResumeWithHostileLastEventID(t *testing.T) {
 		}
 	}
 }
+
+// A filtered stream's heartbeat moves its id past the activity its filter
+// skipped and not past any it has yet to send: resuming from that id, the
+// client is replayed exactly its own tenant's activity that came after.
+func TestStreamActivityHeartbeatOnAFilteredStream(t *testing.T) {
+	t.Parallel()
+	hub := api.NewHub(api.HubOptions{Logger: quiet})
+	hub.Init(api.Position{0}, time.Time{})
+	hub.InitActivity([]int64{0, 0})
+	hub.MarkReady()
+	base := serve(t, api.New(api.Options{Hub: hub, Logger: quiet, Keys: keysFor(t, "acme", "beta"), Heartbeat: 10 * time.Millisecond}))
+	at := func(p int32, off int64, tenant, sev string, id int64) api.ActivityEvent {
+		a := activityAt(p, off, tenant, id)
+		a.Severity = sev
+		return a
+	}
+	s, _ := openStream(t, base, "?severity=critical", "Authorization", "Bearer key-acme")
+	admin, _ := openStream(t, base, "", "Authorization", "Bearer key-admin")
+	hub.PublishActivity(at(0, 0, "acme", "warning", 1))  // filtered out
+	hub.PublishActivity(at(1, 0, "beta", "critical", 2)) // another tenant's
+	hub.PublishActivity(at(0, 1, "acme", "critical", 3))
+	hub.PublishActivity(at(1, 1, "beta", "critical", 4))
+	if got, _ := activityUntil(t, admin, 4); got != "1 2 3 4" {
+		t.Errorf("the admin stream got %s", got)
+	}
+	if got, id := activityUntil(t, s, 3); got != "3" || !strings.HasSuffix(id, "~2.0") {
+		t.Fatalf("acme's critical stream got %s, id %q", got, id)
+	}
+	// The heartbeat id goes past acme's activity, beta's is none of its
+	// business.
+	var id string
+	eventually(t, 30*time.Second, func() bool {
+		f := s.next(30*time.Second, true)
+		if f.event != "" {
+			t.Fatalf("sent %+v", f)
+		}
+		id = f.id
+		return strings.HasSuffix(id, "~2.0")
+	})
+	hub.PublishActivity(at(0, 2, "acme", "warning", 5))
+	hub.PublishActivity(at(1, 2, "acme", "critical", 6))
+	hub.PublishActivity(at(0, 3, "beta", "critical", 7))
+	hub.PublishActivity(at(0, 4, "acme", "critical", 8))
+	again, _ := openStream(t, base, "?severity=critical", "Authorization", "Bearer key-acme", "Last-Event-ID", id)
+	hub.PublishActivity(at(1, 3, "acme", "critical", 9))
+	if got, _ := activityUntil(t, again, 9); got != "6 8 9" {
+		t.Errorf("resumed from %q: %s, want 6 8 9", id, got)
+	}
+}
