@@ -89,5 +89,17 @@ func checkActivity(r *ActivityRecord) error {
 		return fmt.Errorf("%w: activity: %w", ErrBadActivity, err)
 	}
 	r.Activity = buf.Bytes()
+	// The activity says whose it is as well: it must be the record's.
+	var own struct {
+		Tenant    *string `json:"tenant"`
+		EpisodeID *string `json:"episode_id"`
+		ID        *int64  `json:"id"`
+	}
+	if err := json.Unmarshal(r.Activity, &own); err != nil {
+		return fmt.Errorf("%w: activity: %w", ErrBadActivity, err)
+	}
+	if own.Tenant != nil && *own.Tenant != r.Tenant || own.EpisodeID != nil && *own.EpisodeID != r.EpisodeID || own.ID != nil && *own.ID != r.ID {
+		return fmt.Errorf("%w: the activity's tenant, episode_id or id is not the record's", ErrBadActivity)
+	}
 	return nil
 }

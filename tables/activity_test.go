@@ -37,7 +37,11 @@ func TestActivityCodec(t *testing.T) {
 		}
 	}
 	for name, v := range map[string]string{"not json": `{`, "no id": `{"tenant":"acme","episode_id":"e1","activity":{}}`,
-		"activity not json": `{"tenant":"acme","episode_id":"e1","id":1,"activity":"x"}`} {
+		"activity not json":          `{"tenant":"acme","episode_id":"e1","id":1,"activity":"x"}`,
+		"another tenant's activity":  `{"tenant":"acme","episode_id":"e1","id":1,"activity":{"id":1,"tenant":"beta","episode_id":"e1"}}`,
+		"another episode's activity": `{"tenant":"acme","episode_id":"e1","id":1,"activity":{"id":1,"tenant":"acme","episode_id":"e2"}}`,
+		"another activity":           `{"tenant":"acme","episode_id":"e1","id":1,"activity":{"id":2,"tenant":"acme","episode_id":"e1"}}`,
+		"a tenant that is no string": `{"tenant":"acme","episode_id":"e1","id":1,"activity":{"tenant":7}}`} {
 		if _, err := DecodeActivity([]byte(v)); !errors.Is(err, ErrBadActivity) {
 			t.Errorf("%s: decoded (%v)", name, err)
 		}
