@@ -75,12 +75,17 @@ type LatencyResult struct {
 	MaxRSSSecondHalf int64 `json:"max_rss_second_half_bytes"`
 }
 
-// latency runs the load at half the measured rate and times probe alerts
+// latency runs the load at half the measured rate (or LatencyLoad of it)
+// and times probe alerts
 // (event produced → alert on the SSE stream) and probe rows (event produced
 // → row visible in PostgreSQL).
 func latency(ctx context.Context, o *Options, e *env, p *pipeline, already int64, res *Result) error {
 	lr := &res.Latency
-	lr.Rate = res.Pipeline.EventsPerSec / 2
+	share := o.LatencyLoad
+	if share <= 0 {
+		share = 0.5
+	}
+	lr.Rate = res.Pipeline.EventsPerSec * share
 	o.say("latency run: %.0f events/s for %s with %d probe alerts…", lr.Rate, o.LatencyFor, o.Probes)
 	if o.Probes <= 0 {
 		return errors.New("latency run: no probes")

@@ -48,8 +48,11 @@ type Options struct {
 	Sources, Metrics, PerRecord int
 	// LatencyFor is the length of the latency run, which times Probes
 	// alerts.
-	LatencyFor   time.Duration
-	Probes       int
+	LatencyFor time.Duration
+	Probes     int
+	// LatencyLoad is the latency run's load as a fraction of the
+	// sustained rate the capacity run measured (0: one half).
+	LatencyLoad  float64
 	SkipCeilings bool
 	// Soak configures Soak.
 	Soak SoakOptions

@@ -29,6 +29,7 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.IntVar(&f.o.PerRecord, "per-record", 1, "events per raw record (an agent sending a source's metrics together: set it to --metrics)")
 	fs.DurationVar(&f.o.LatencyFor, "latency-duration", 20*time.Second, "length of the latency run at half the sustained rate")
 	fs.IntVar(&f.o.Probes, "probes", 1000, "probe events sent evenly over the latency run, each timed to its alert and its row")
+	fs.Float64Var(&f.o.LatencyLoad, "latency-load", 0.5, "the latency run's load, as a fraction of the sustained rate the capacity run measured")
 	fs.BoolVar(&f.quick, "quick", false, "a smoke run of a few seconds (CI)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the results as JSON")
 	fs.BoolVar(&f.o.Keep, "keep-data", false, "keep the data directory afterwards")
@@ -60,6 +61,9 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	if f.quick {
 		o.Events, o.CeilingEvents, o.Sources, o.Metrics = 20_000, 20_000, 200, 10
 		o.LatencyFor, o.Probes = 3*time.Second, 30
+	}
+	if o.LatencyLoad <= 0 || o.LatencyLoad > 1 {
+		return usageError{"--latency-load must be above 0 and at most 1"}
 	}
 	if o.Events <= 0 || o.Sources <= 0 || o.Metrics <= 0 || o.PerRecord <= 0 {
 		return usageError{"--events, --sources, --metrics and --per-record must be positive"}

@@ -23,6 +23,8 @@ func TestErrorsStayShort(t *testing.T) {
 		{[]string{"run"}, 2, "--brokers is required"},
 		{[]string{"migrate"}, 2, "--database-url"},
 		{[]string{"run", "--bogus"}, 2, "-bogus"},
+		{[]string{"bench", "--latency-load", "0"}, 2, "--latency-load must be above 0"},
+		{[]string{"bench", "--latency-load", "1.5"}, 2, "--latency-load must be above 0"},
 		{[]string{"rules", "check", bad}, 1, ""}, // its findings go to the process's stderr
 	} {
 		var out, errOut bytes.Buffer
