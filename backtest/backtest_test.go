@@ -80,7 +80,7 @@ func TestRunRefusesAsLive(t *testing.T) {
 	rs := identityRuleSet(t)
 	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	at := func(s int64, metric string, v float64, mount string) *tables.Signal {
-		sm := tables.Sample{Metric: metric, Value: v, TsMicro: start.Add(time.Duration(s)*time.Second).UnixMicro()}
+		sm := tables.Sample{Metric: metric, Value: v, TsMicro: start.Add(time.Duration(s) * time.Second).UnixMicro()}
 		if mount != "" {
 			sm.Tags = tables.TagsFromMap(map[string]string{"mount": mount})
 		}
@@ -125,7 +125,9 @@ groups:
 	var lv []*rules.Transition
 	src := engine.New("acme", "a", &tables.SourceState{Offset: -1}, engine.Options{Hooks: engine.Hooks{
 		Transition: func(tr *rules.Transition) { lv = append(lv, tr) },
-		Refused:    func(_ *tables.Signal, _ *tables.Sample, reason, _ string) { t.Errorf("live refused a sample: %s", reason) },
+		Refused: func(_ *tables.Signal, _ *tables.Sample, reason, _ string) {
+			t.Errorf("live refused a sample: %s", reason)
+		},
 	}})
 	r := engine.NewRules(rs)
 	for i, s := range []*tables.Signal{late, early} {
