@@ -56,7 +56,7 @@ type Summary struct {
 
 // DefaultRouting describes the routing a summary without a receivers
 // file assumes.
-const DefaultRouting = "default: one group per alert name and tenant, Alertmanager's timings (group_wait 30s, group_interval 5m, repeat_interval 4h), resolved notices sent"
+const DefaultRouting = "default: group_by [alertname] (and tenant), group_wait 30s, group_interval 5m, repeat_interval 4h, send_resolved"
 
 // notApplied is what the count of notifications does not model: it has
 // no record of silences or acks, and inhibition and flapping depend on
