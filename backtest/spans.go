@@ -1,0 +1,118 @@
+package backtest
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/eventops/eventops/rules"
+)
+
+// Span is one episode of one alert, as its transitions draw it: pending
+// from PendingAt, firing from FiringAt (0: it never fired), ended at EndAt
+// with EndState resolved or inactive (0 and "": still open when the range
+// ended). Times are unix milliseconds of event time.
+type Span struct {
+	EpisodeID string            `json:"episode_id"`
+	RuleID    rules.RuleID      `json:"rule_id"`
+	Group     string            `json:"group"`
+	AlertName string            `json:"alertname"`
+	Tenant    string            `json:"tenant"`
+	Host      string            `json:"host"`
+	Tags      map[string]string `json:"tags,omitempty"`
+	PendingAt rules.Timestamp   `json:"pending_at"`
+	FiringAt  rules.Timestamp   `json:"firing_at,omitempty"`
+	EndAt     rules.Timestamp   `json:"end_at,omitempty"`
+	EndState  string            `json:"end_state,omitempty"`
+	// Reason is why the episode ended other than by its condition
+	// (series_gone, rule_removed, ...).
+	Reason string `json:"reason,omitempty"`
+	// Resends counts the reminders of the firing alert.
+	Resends int `json:"resends,omitempty"`
+}
+
+// Fired reports whether the episode fired.
+func (s *Span) Fired() bool { return s.FiringAt != 0 }
+
+// FiringMilli is how long the episode fired up to its end, or up to
+// until (ms) while still open.
+func (s *Span) FiringMilli(until int64) int64 {
+	if !s.Fired() {
+		return 0
+	}
+	end := until
+	if s.EndAt != 0 {
+		end = int64(s.EndAt)
+	}
+	return max(0, end-int64(s.FiringAt))
+}
+
+// Spans folds transitions into episodes, one Span per episode ID, in the
+// order of their first transitions. Its memory grows with the number of
+// episodes, not of transitions.
+type Spans struct {
+	list  []*Span
+	index map[string]int
+}
+
+// Add folds one transition in. A transition seen again (the same episode
+// and state, as a replay writes it) changes nothing.
+func (s *Spans) Add(tr *rules.Transition) {
+	if s.index == nil {
+		s.index = map[string]int{}
+	}
+	i, ok := s.index[tr.EpisodeID]
+	if !ok {
+		i = len(s.list)
+		s.index[tr.EpisodeID] = i
+		s.list = append(s.list, &Span{EpisodeID: tr.EpisodeID, RuleID: tr.RuleID, Group: tr.Group,
+			AlertName: tr.AlertName, Tenant: tr.Tenant, Host: tr.Host, Tags: tr.Tags, PendingAt: tr.ActiveAt})
+	}
+	sp := s.list[i]
+	switch tr.State {
+	case rules.StateFiring:
+		if tr.Resend {
+			sp.Resends++
+		} else if sp.FiringAt == 0 {
+			sp.FiringAt = tr.StartsAt
+		}
+	case rules.StateResolved, rules.StateInactive:
+		if sp.EndState == "" {
+			sp.EndState, sp.Reason, sp.EndAt = tr.State, tr.Reason, tr.At
+			if tr.EndsAt != nil {
+				sp.EndAt = *tr.EndsAt
+			}
+		}
+	}
+}
+
+// List returns the episodes in the order of their first transitions.
+func (s *Spans) List() []*Span { return s.list }
+
+// Sorted returns the episodes ordered by rule (group, alert name), then
+// tenant, host, series tags and start time: the order reports print.
+func (s *Spans) Sorted() []*Span {
+	out := slices.Clone(s.list)
+	slices.SortStableFunc(out, func(a, b *Span) int {
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.AlertName, b.AlertName),
+			cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Host, b.Host),
+			cmp.Compare(seriesKey(a.Tags), seriesKey(b.Tags)), cmp.Compare(a.PendingAt, b.PendingAt))
+	})
+	return out
+}
+
+// seriesKey is a series' tags as one comparable string, sorted by name.
+func seriesKey(tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b []byte
+	for _, k := range keys {
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, tags[k]...)
+		b = append(b, ',')
+	}
+	return string(b)
+}
