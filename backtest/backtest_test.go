@@ -17,7 +17,7 @@ import (
 func TestRunStops(t *testing.T) {
 	rs := identityRuleSet(t)
 	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	h := genSources(rand.New(rand.NewPCG(1, 7)), start, 40*time.Minute)
+	h := genSources(rand.New(rand.NewPCG(1, 7)), start, 40*time.Minute, false)
 	q := store.SignalScan{From: start, To: start.Add(time.Hour)}
 
 	if _, err := backtest.Run(context.Background(), h, q, backtest.Options{}, nil); !errors.Is(err, backtest.ErrNoRules) {

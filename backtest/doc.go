@@ -37,8 +37,11 @@
 //     its own event time, with every sample before it. Within the lateness
 //     bound both fold it in and the windows end equal, but a transition
 //     decided there can differ in time and episode ID
-//     (TestLateSampleWithinLatenessCanDiffer). Beyond the bound the sample
-//     is refused live (too_late) and applied in a backtest: it is stored.
+//     (TestLateSampleWithinLatenessCanDiffer); a late sample of a metric no
+//     rule reads changes nothing, but that it does not move the source's
+//     clock live, so a series going stale (SeriesStaleAfter) can be dropped
+//     at another signal. Beyond the bound the sample is refused live
+//     (too_late) and applied in a backtest: it is stored.
 //   - Timers while a source was silent: live moves a silent source's clock
 //     by the wall time since its last sample arrived; a backtest only by
 //     event time, to the next sample or the range's end. They agree when
