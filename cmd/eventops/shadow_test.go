@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -223,4 +225,56 @@ func TestShadowRuleNeverReachesReceivers(t *testing.T) {
 		t.Fatalf("%v shadow transitions counted, want 3", v)
 	}
 	p.stop(60 * time.Second)
+}
+
+// The README's shadow rule file loads with one rule in shadow, whose ID is
+// the one it has live, and `eventops rules check` prints what the README
+// shows.
+func TestReadmeShadowRules(t *testing.T) {
+	blocks := readmeBlocks(t, "Shadow rules", "yaml")
+	if len(blocks) != 1 {
+		t.Fatalf("the Shadow rules section has %d yaml blocks, want the rule file", len(blocks))
+	}
+	rs, err := rules.Parse("shadow.rules.yml", []byte(blocks[0]), rules.Options{})
+	if err != nil {
+		t.Fatalf("the README's shadow rule file does not load:\n%v", err)
+	}
+	promoted, err := rules.Parse("shadow.rules.yml", []byte(strings.Replace(blocks[0], "mode: shadow", "mode: live", 1)), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shadow []string
+	for r := range rs.Rules() {
+		if r.Shadow() {
+			shadow = append(shadow, r.Name())
+			if p := promoted.Rule(r.ID()); p == nil || p.Shadow() {
+				t.Errorf("%s: promoted, it has another ID or is still in shadow", r.Name())
+			}
+		}
+	}
+	if len(shadow) != 1 || rs.Len() < 2 {
+		t.Fatalf("%d rules, in shadow %v", rs.Len(), shadow)
+	}
+
+	var session []readmeCommand
+	for _, b := range readmeBlocks(t, "Shadow rules", "sh") {
+		for _, c := range splitCommands(t, b) {
+			if strings.HasPrefix(c.text, "eventops rules check") {
+				session = append(session, c)
+			}
+		}
+	}
+	if len(session) != 1 || len(session[0].want) != 1 {
+		t.Fatalf("the Shadow rules section shows %d rule checks: %+v", len(session), session)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "shadow.rules.yml"), []byte(blocks[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(eventopsBinary(t), strings.Fields(session[0].text)[1:]...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != session[0].want[0] {
+		t.Fatalf("%s: %v\n%s\nthe README shows:\n%s", session[0].text, err, out, session[0].want[0])
+	}
 }
