@@ -561,6 +561,7 @@ async function loadRules() {
     const li = el('li');
     const title = el('div');
     title.append(el('strong', '', r.name), el('span', 'badge sev ' + (r.severity === 'critical' ? 'firing' : 'pending'), r.severity || 'none'));
+    if (r.shadow) title.append(el('span', 'badge shadow', 'shadow'));
     if (r.for) title.append(el('span', 'src', ' for ' + r.for));
     li.append(title, el('code', '', r.expr));
     if (r.annotations && r.annotations.summary) li.append(el('div', 'src', r.annotations.summary));

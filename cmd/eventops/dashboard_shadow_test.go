@@ -42,5 +42,11 @@ func TestDashboardShowsShadowEpisodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, 5*time.Second, "both shown again", `[...document.querySelectorAll('#feed li.alert')].every((li) => li.offsetParent !== null)`)
+	// The rules panel says which rule runs in shadow.
+	waitJS(t, ctx, 10*time.Second, "the shadow rule badged in the rules panel", `(() => {
+		const li = [...document.querySelectorAll('#rules li')];
+		const badged = li.filter((l) => l.querySelector('.badge.shadow')).map((l) => l.querySelector('strong').textContent);
+		return li.length === 2 && badged.length === 1 && badged[0] === 'HotTrial';
+	})()`)
 	p.stop(60 * time.Second)
 }
