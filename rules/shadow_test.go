@@ -105,3 +105,25 @@ func TestShadowEndsAndReminders(t *testing.T) {
 		t.Fatalf("end by the reload: %s %+v", got, trs)
 	}
 }
+
+// The end of an alert whose series left the source is its rule's, marked.
+func TestShadowSeriesGone(t *testing.T) {
+	rs := parseRules(t, strings.ReplaceAll(seriesRules, "\n        expr:", "\n        mode: shadow\n        expr:"))
+	s := newSeriesSource(rs)
+	s.add(t, `a{x="1"}`, 1000, 5)
+	s.add(t, `b{x="1"}`, 1000, 6)
+	s.feats.Delete("b", []Label{{Name: "x", Value: "1"}})
+	s.feats.Delete("a", []Label{{Name: "x", Value: "1"}})
+	s.rs.AdvanceAt(&s.lc, s.src, &s.feats, 2000, "", func(tr *Transition) { s.out = append(s.out, tr) })
+	if len(s.out) < 2 {
+		t.Fatalf("transitions %+v", s.out)
+	}
+	for _, tr := range s.out {
+		if !tr.Shadow {
+			t.Fatalf("unmarked transition %+v", tr)
+		}
+	}
+	if last := s.out[len(s.out)-1]; last.Reason != ReasonSeriesGone {
+		t.Fatalf("last transition %+v", last)
+	}
+}
