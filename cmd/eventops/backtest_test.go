@@ -1,11 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,353 +16,276 @@ import (
 	"github.com/eventops/eventops/backtest"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
-	"github.com/eventops/eventops/store/storetest"
 )
 
-// backtestStart is the start of the stored history the backtest tests
-// replay: two hours of cpu_load, a sample a minute, on two hosts of acme.
-var backtestStart = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+// backtestRules pend, fire and resolve (for, clear, keep_firing_for), one
+// per series of a tagged metric, and on silence (seconds_since_last).
+const backtestRules = `
+metrics:
+  - {name: temp, kind: gauge}
+  - {name: load, kind: gauge}
+  - {name: disk, kind: gauge}
+  - {name: net, kind: gauge, lateness: 30s}
+groups:
+  - name: bt
+    rules:
+      - alert: TempHigh
+        expr: avg("temp", "1m") > 50
+        clear: avg("temp", "1m") < 40
+        for: 10s
+        keep_firing_for: 6s
+      - alert: LoadSpike
+        expr: last("load") > 90
+        for: 4s
+      - alert: DiskFull
+        expr: max("disk", "1m") > 95
+      - alert: TempSilent
+        expr: seconds_since_last("temp") > 5
+`
 
-// backtestSamples: web-1 sits at 50 and goes above 80 three times (85 at
-// minutes 10-19, 40-54 and 80-89) and above 90 once, within the second
-// (95 at minutes 45-49); web-2 goes above 90 at the same minutes 45-49.
-func backtestSamples() []store.MetricRow {
-	var rows []store.MetricRow
-	for m := 0; m < 120; m++ {
-		ts := backtestStart.Add(time.Duration(m) * time.Minute)
-		web1, web2 := 50.0, 50.0
-		switch {
-		case m >= 45 && m < 50:
-			web1, web2 = 95, 95
-		case m >= 10 && m < 20, m >= 40 && m < 55, m >= 80 && m < 90:
-			web1 = 85
-		}
-		for host, v := range map[string]float64{"web-1": web1, "web-2": web2} {
-			rows = append(rows, store.MetricRow{Ts: ts, Tenant: "acme", SourceID: host, Metric: "cpu_load", Value: v,
-				Unit: "percent", Tags: []byte(`{}`), IngestedAt: ts})
-		}
-	}
-	return rows
+// btEvent is one agent event of the stream.
+type btEvent struct {
+	host, metric string
+	at           time.Time
+	value        float64
+	mount        string
 }
 
-// backtestDatabase returns the URL of a fresh database holding
-// backtestSamples, written by the store's own writer.
-func backtestDatabase(t *testing.T) string {
+func (e btEvent) line() string {
+	tags := ""
+	if e.mount != "" {
+		tags = fmt.Sprintf(`,"tags":{"mount":%q}`, e.mount)
+	}
+	return fmt.Sprintf("acme/%s|{\"tenant_id\":\"acme\",\"host\":%q,\"metric\":%q,\"value\":%v,\"ts_event\":%q%s}\n",
+		e.host, e.host, e.metric, e.value, e.at.Format(time.RFC3339Nano), tags)
+}
+
+// btStream is a source's history over 5 minutes from start, in event-time
+// order, no two samples at one time: temperature every 2 s, calm, then
+// high (TempHigh pends, fires, keeps firing, resolves on clear), silent
+// for 30 s (TempSilent fires and resolves), high and calm again; load
+// every 3 s with two spikes, one long enough to fire; disk of two mounts, one
+// of them full for a while.
+func btStream(host string, start time.Time) []btEvent {
+	var evs []btEvent
+	for s := 0; s < 300; s += 2 {
+		if s >= 160 && s < 190 {
+			continue
+		}
+		v := 30.0 + float64(s%7)
+		if s >= 40 && s < 100 || s >= 200 && s < 250 {
+			v = 70 + float64(s%5)
+		}
+		evs = append(evs, btEvent{host, "temp", start.Add(time.Duration(s) * time.Second), v, ""})
+	}
+	for s := 1; s < 300; s += 3 {
+		v := 40.0
+		if s >= 61 && s < 80 || s == 151 {
+			v = 95
+		}
+		evs = append(evs, btEvent{host, "load", start.Add(time.Duration(s)*time.Second + 500*time.Millisecond), v, ""})
+	}
+	for s := 5; s < 300; s += 10 {
+		full := 80.0
+		if s >= 105 && s < 155 {
+			full = 99
+		}
+		evs = append(evs,
+			btEvent{host, "disk", start.Add(time.Duration(s)*time.Second + 250*time.Millisecond), full, "/"},
+			btEvent{host, "disk", start.Add(time.Duration(s)*time.Second + 750*time.Millisecond), 50, "/data"})
+	}
+	slices.SortStableFunc(evs, func(a, b btEvent) int { return a.at.Compare(b.at) })
+	return evs
+}
+
+// storedTransitions reads the transitions of a source from the alerts
+// table.
+func storedTransitions(t *testing.T, st *store.Store, host string) []*rules.Transition {
 	t.Helper()
-	url := storetest.NewDatabase(t)
-	ctx, cancel := context.WithTimeout(context.Background(), patience(60*time.Second))
-	defer cancel()
-	db, err := store.Open(ctx, store.Options{URL: url})
+	rows, err := st.Pool().Query(context.Background(),
+		`SELECT payload FROM alerts WHERE tenant = 'acme' AND source_id = $1 ORDER BY ts, id`, host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rows := backtestSamples()
-	res, err := db.WriteMetrics(ctx, rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Inserted != int64(len(rows)) {
-		t.Fatalf("stored %+v of %d samples", res, len(rows))
-	}
-	return url
-}
-
-// runEventops runs the binary with args and env and returns its stdout,
-// stderr and exit code.
-func runEventops(t *testing.T, env []string, args ...string) (string, string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience(60*time.Second))
-	defer cancel()
-	cmd := exec.CommandContext(ctx, eventopsBinary(t), args...)
-	cmd.Env = append(environWithout("DATABASE_URL", "EVENTOPS_DATABASE_URL"), env...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
-}
-
-// environWithout is the environment without the variables named.
-func environWithout(names ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(names, name) {
-			out = append(out, kv)
+	defer rows.Close()
+	var out []*rules.Transition
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			t.Fatal(err)
 		}
+		tr := &rules.Transition{}
+		if err := json.Unmarshal(b, tr); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tr)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
 
-// backtestDoc is the JSON document of a backtest.
-type backtestDoc struct {
-	Transitions []rules.Transition   `json:"transitions"`
-	Summary     backtest.Summary     `json:"summary"`
-	Stats       backtestStats        `json:"stats"`
-	Old         *backtestSide        `json:"old"`
-	Compare     *backtest.Comparison `json:"compare"`
-}
-
-func testdataFile(name string) string { return filepath.Join("testdata", "backtest", name) }
-
-func backtestJSON(t *testing.T, url string, args ...string) backtestDoc {
-	t.Helper()
-	out, errOut, code := runEventops(t, []string{"DATABASE_URL=" + url}, append([]string{"rules", "backtest",
-		"--from", backtestStart.Format(time.RFC3339), "--to", backtestStart.Add(2 * time.Hour).Format(time.RFC3339),
-		"--format", "json"}, args...)...)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, errOut)
+// decided is what a transition says, but for its explanation (live ones
+// name the raw records of their samples, a backtest's cannot).
+func decided(tr *rules.Transition) string {
+	c := *tr
+	c.Explanation = nil
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
 	}
-	var doc backtestDoc
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
-		t.Fatalf("not one JSON document: %v\n%s", err, out)
+	return string(b)
+}
+
+// inTimeOrder is what trs decided, in the order of the alerts table: by
+// time, and transitions of one time as a set.
+func inTimeOrder(trs []*rules.Transition) []string {
+	type entry struct {
+		at rules.Timestamp
+		s  string
 	}
-	return doc
+	es := make([]entry, len(trs))
+	for i, tr := range trs {
+		es[i] = entry{tr.At, decided(tr)}
+	}
+	slices.SortFunc(es, func(a, b entry) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.s, b.s)) })
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.s
+	}
+	return out
 }
 
-func at(min int) rules.Timestamp {
-	return rules.Timestamp(backtestStart.Add(time.Duration(min) * time.Minute).UnixMilli())
-}
-
-// The two rule files differ by one threshold (80, 90): the history runs
-// through both, and the differences are exactly those the samples make.
-func TestBacktestCompareOneThreshold(t *testing.T) {
+// TestBacktestEqualsLiveEndToEnd is the identity property on the whole
+// pipeline: streams sent through `eventops dev` (the embedded broker, the
+// actors, PostgreSQL) leave transitions in the alerts table, and a
+// backtest of the same rules over the same range, read back from
+// PostgreSQL, gives the same ones: episode IDs, values and times included.
+// Source h-in arrives in event-time order. Source h-late arrives out of
+// order within its lateness bound: its records are interleaved with
+// h-in's two minutes behind them (the topic is out of event-time order),
+// and its net samples, which no rule reads, arrive up to 20 s late and out
+// of order among themselves.
+func TestBacktestEqualsLiveEndToEnd(t *testing.T) {
 	t.Parallel()
-	url := backtestDatabase(t)
-	doc := backtestJSON(t, url, "--rules", testdataFile("cpu-90.rules.yml"), "--compare", testdataFile("cpu-80.rules.yml"))
-
-	// The transitions of --rules: web-1 and web-2 each pending at 45,
-	// firing at 47 (for: 2m), resolved at 50.
-	var got []string
-	for _, tr := range doc.Transitions {
-		got = append(got, tr.Host+" "+tr.State+" "+tr.At.String())
-	}
-	var want []string
-	for _, h := range []string{"web-1", "web-2"} {
-		want = append(want, h+" pending "+at(45).String(), h+" firing "+at(47).String(), h+" resolved "+at(50).String())
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("transitions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if doc.Stats.Samples != 240 || doc.Stats.Transitions != 6 || doc.Stats.Sources != 2 {
-		t.Errorf("stats %+v", doc.Stats)
-	}
-
-	// Above 90: two episodes of 3 minutes firing; the hosts fire together,
-	// one page under group_by alertname; they resolve one after the other
-	// in the same millisecond, and a resolution does not wait: two notices.
-	if len(doc.Summary.Rules) != 1 {
-		t.Fatalf("summary %+v", doc.Summary)
-	}
-	if r := doc.Summary.Rules[0]; r.AlertName != "HighCPU" || r.Episodes != 2 || r.Fired != 2 || r.FiringMilli != 6*60_000 ||
-		r.Series != 2 || r.Notifications != (backtest.Notifications{Pages: 1, Resolved: 2}) {
-		t.Errorf("summary of --rules: %+v", r)
-	}
-	// Above 80: four episodes (three on web-1, one on web-2), firing
-	// 8 + 13 + 8 + 3 minutes; pages at 12m30s, 42m30s, 47m30s (web-2 joins
-	// the open group, group_interval after its first page) and 82m30s;
-	// resolutions at 20, 50, 55 and 90.
-	if doc.Old == nil || len(doc.Old.Summary.Rules) != 1 {
-		t.Fatalf("old %+v", doc.Old)
-	}
-	if r := doc.Old.Summary.Rules[0]; r.Episodes != 4 || r.Fired != 4 || r.FiringMilli != 32*60_000 || r.Series != 2 ||
-		r.Notifications != (backtest.Notifications{Pages: 4, Resolved: 4}) {
-		t.Errorf("summary of --compare: %+v", r)
-	}
-
-	if doc.Compare == nil || len(doc.Compare.Rules) != 1 {
-		t.Fatalf("compare %+v", doc.Compare)
-	}
-	d := doc.Compare.Rules[0]
-	if d.OldRuleID == d.NewRuleID || d.OldRuleID == 0 {
-		t.Errorf("rule IDs %v, %v: the threshold is part of a rule's ID", d.OldRuleID, d.NewRuleID)
-	}
-	wantCounts := backtest.DiffCounts{EpisodesOld: 4, EpisodesNew: 2, FiredOld: 4, FiredNew: 2, Removed: 2, Later: 1,
-		FiringMilliOld: 32 * 60_000, FiringMilliNew: 6 * 60_000, FiringDeltaMilli: -26 * 60_000}
-	if d.DiffCounts != wantCounts {
-		t.Errorf("HighCPU:\n got %+v\nwant %+v", d.DiffCounts, wantCounts)
-	}
-	// web-2 is the same under both: only web-1 differs.
-	if len(d.Series) != 1 || d.Series[0].Host != "web-1" {
-		t.Fatalf("series %+v", d.Series)
-	}
-	var changes []string
-	for _, c := range d.Series[0].Changes {
-		s := c.Kind
-		if c.Old != nil {
-			s += " old " + c.Old.PendingAt.String() + ".." + c.Old.EndAt.String()
-		}
-		if c.New != nil {
-			s += " new " + c.New.PendingAt.String() + ".." + c.New.EndAt.String()
-		}
-		changes = append(changes, s)
-	}
-	wantChanges := []string{
-		"removed old " + at(10).String() + ".." + at(20).String(),
-		"later old " + at(40).String() + ".." + at(55).String() + " new " + at(45).String() + ".." + at(50).String(),
-		"removed old " + at(80).String() + ".." + at(90).String(),
-	}
-	if strings.Join(changes, "\n") != strings.Join(wantChanges, "\n") {
-		t.Errorf("web-1 changes:\n%s\nwant:\n%s", strings.Join(changes, "\n"), strings.Join(wantChanges, "\n"))
-	}
-}
-
-// A receivers file that groups by host as well pages each host apart.
-func TestBacktestPagesFollowTheReceiversFile(t *testing.T) {
-	t.Parallel()
-	url := backtestDatabase(t)
-	doc := backtestJSON(t, url, "--rules", testdataFile("cpu-90.rules.yml"), "--receivers", testdataFile("by-host.yml"))
-	if r := doc.Summary.Rules[0]; r.Notifications != (backtest.Notifications{Pages: 2, Resolved: 2}) || doc.Summary.Routing != "receivers file" {
-		t.Errorf("summary %+v", doc.Summary)
-	}
-	if doc.Compare != nil || doc.Old != nil {
-		t.Errorf("a comparison without --compare")
-	}
-	// --tenant and --host select the sources.
-	doc = backtestJSON(t, url, "--rules", testdataFile("cpu-90.rules.yml"), "--tenant", "acme", "--host", "web-2")
-	if doc.Stats.Sources != 1 || doc.Stats.Samples != 120 || len(doc.Transitions) != 3 || doc.Transitions[0].Host != "web-2" {
-		t.Errorf("--host web-2: %+v, %d transitions", doc.Stats, len(doc.Transitions))
-	}
-	doc = backtestJSON(t, url, "--rules", testdataFile("cpu-90.rules.yml"), "--tenant", "globex")
-	if doc.Stats.Sources != 0 || len(doc.Transitions) != 0 || doc.Summary.Rules[0].Episodes != 0 {
-		t.Errorf("--tenant globex: %+v", doc)
-	}
-}
-
-// A command line the backtest cannot use is refused with the flag named
-// and a non-zero exit; so is a rule file that does not load.
-func TestBacktestCommandLineErrors(t *testing.T) {
-	t.Parallel()
-	bad := filepath.Join(t.TempDir(), "bad.rules.yml")
-	if err := os.WriteFile(bad, []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: nope(\n"), 0o644); err != nil {
+	env := newDevEnv(t)
+	file := filepath.Join(t.TempDir(), "rules.yml")
+	if err := os.WriteFile(file, []byte(backtestRules), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	good := testdataFile("cpu-90.rules.yml")
-	db := []string{"DATABASE_URL=postgres://127.0.0.1:1/none?sslmode=disable"}
-	for _, c := range []struct {
-		env  []string
-		args []string
-		code int
-		want string
-	}{
-		{db, []string{"--from", "-1h"}, 2, "--rules is required"},
-		{db, []string{"--rules", good}, 2, "--from is required"},
-		{db, []string{"--rules", good, "--from", "yesterday"}, 2, `--from: "yesterday" is not RFC 3339`},
-		{db, []string{"--rules", good, "--from", "-1h", "--to", "-2x"}, 2, `--to: "-2x"`},
-		{db, []string{"--rules", good, "--from", "now", "--to", "-1h"}, 2, "--from 20"},
-		{db, []string{"--rules", good, "--from", "-1h", "--format", "xml"}, 2, `--format: "xml" is not table or json`},
-		{nil, []string{"--rules", good, "--from", "-1h"}, 2, "--database-url (or DATABASE_URL) is required"},
-		{db, []string{"--rules", good, "--from", "-1h", "--colour"}, 2, "-colour"},
-		{db, []string{"--rules", bad, "--from", "-1h"}, 1, "--rules: " + bad + ":5"},
-		{db, []string{"--rules", good, "--compare", bad, "--from", "-1h"}, 1, "--compare: " + bad + ":5"},
-		{db, []string{"--rules", good, "--receivers", bad, "--from", "-1h"}, 1, "--receivers: "},
-	} {
-		_, errOut, code := runEventops(t, c.env, append([]string{"rules", "backtest"}, c.args...)...)
-		if code != c.code || !strings.Contains(errOut, c.want) {
-			t.Errorf("%v: exit %d, want %d with %q:\n%s", c.args, code, c.code, c.want, errOut)
-		}
+	p := env.start(t, "--rules", file)
+	rs, err := rules.Parse("rules.yml", []byte(backtestRules), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-}
 
-func TestParseWhen(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"now":                       now,
-		"-7d":                       now.Add(-7 * 24 * time.Hour),
-		"now-1h30m":                 now.Add(-90 * time.Minute),
-		"2026-01-05T10:00:00Z":      time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC),
-		"2026-01-05T11:00:00+01:00": time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC),
-		"1767607200":                time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC),
-	} {
-		got, err := parseWhen("--from", in, now)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("%q: %v %v, want %v", in, got, err, want)
+	// The history is old enough that nothing of it is ahead of its
+	// receive time; it is sent at once.
+	start := time.Now().Add(-15 * time.Minute).Truncate(time.Second)
+	in := btStream("h-in", start)
+	late := btStream("h-late", start.Add(-2*time.Minute))
+	var lateNet []btEvent
+	for s := 0; s < 300; s += 8 {
+		// In pairs, the newer first: the older one is 4 s late in its
+		// own series too.
+		at := start.Add(-2*time.Minute + time.Duration(s)*time.Second + 100*time.Millisecond)
+		lateNet = append(lateNet, btEvent{"h-late", "net", at.Add(4 * time.Second), float64(s + 4), ""},
+			btEvent{"h-late", "net", at, float64(s), ""})
+	}
+	var b strings.Builder
+	for i, e := range in {
+		b.WriteString(e.line())
+		if i < len(late) {
+			b.WriteString(late[i].line())
+		}
+		// A net sample arrives after h-late's sample 16 s newer than
+		// it: up to 20 s late, within the 30 s bound.
+		for len(lateNet) > 0 && i < len(late) && late[i].at.Sub(lateNet[0].at) >= 16*time.Second {
+			b.WriteString(lateNet[0].line())
+			lateNet = lateNet[1:]
 		}
 	}
-	for _, in := range []string{"", "-", "-7", "now+1h", "7d", "-1.5h", "2026-01-05"} {
-		if _, err := parseWhen("--to", in, now); err == nil || !strings.HasPrefix(err.Error(), "--to: ") {
-			t.Errorf("%q: %v, want an error naming --to", in, err)
-		}
+	for _, e := range late[min(len(in), len(late)):] {
+		b.WriteString(e.line())
 	}
-}
+	for _, e := range lateNet {
+		b.WriteString(e.line())
+	}
+	sent := strings.Count(b.String(), "\n")
+	kcat(t, b.String(), "-b", p.Kafka[0], "-t", "ingest.raw.agent", "-P", "-K", "|")
 
-// The README's Backtest section: its rule files are the ones these tests
-// load, and its session, run over backtestSamples, prints what it shows.
-func TestReadmeBacktest(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	files, session := 0, []readmeBlock(nil)
-	for _, b := range readmeFencedBlocks(t) {
-		if b.section != "Backtest" {
-			continue
-		}
-		if b.skip == "backtest" {
-			session = append(session, b)
-			continue
-		}
-		name, ok := strings.CutPrefix(strings.SplitN(b.body, "\n", 2)[0], "# ")
-		if b.lang != "yaml" || !ok {
-			continue
-		}
-		want, err := os.ReadFile(testdataFile(name))
-		if err != nil {
-			t.Fatalf("README.md:%d: %s is not a file the tests load: %v", b.line, name, err)
-		}
-		if b.body != string(want) {
-			t.Errorf("README.md:%d: %s differs from %s:\n%s", b.line, name, testdataFile(name), b.body)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		files++
+	st, err := store.Open(context.Background(), store.Options{URL: env.dbURL})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if files != 2 || len(session) != 1 {
-		t.Fatalf("the Backtest section has %d rule files and %d sessions, want 2 and 1", files, len(session))
-	}
-	url := backtestDatabase(t)
-	env := append(environWithout("DATABASE_URL", "EVENTOPS_DATABASE_URL"),
-		"PATH="+filepath.Dir(eventopsBinary(t))+string(os.PathListSeparator)+os.Getenv("PATH"), "DATABASE_URL="+url)
-	cmds := splitCommands(t, session[0].body)
-	if len(cmds) == 0 {
-		t.Fatal("no command in the session")
-	}
-	for _, c := range cmds {
-		out, errOut, err := runReadmeCommand(t, dir, env, c.text)
-		if err != nil {
-			t.Fatalf("README.md:%d: %s\n%v\n%s%s", session[0].line, c.text, err, out, errOut)
+	t.Cleanup(st.Close)
+	eventually(t, 60*time.Second, "every sample stored", func() error {
+		var n int
+		if err := st.Pool().QueryRow(context.Background(),
+			`SELECT count(*) FROM metrics WHERE tenant = 'acme' AND source_id IN ('h-in', 'h-late')`).Scan(&n); err != nil {
+			return err
 		}
-		if msg := readmeOutputProblem(c, out); msg != "" {
-			t.Errorf("README.md:%d: %s\n%s\nit printed:\n%s", session[0].line, c.text, msg, out)
+		if n != sent {
+			return fmt.Errorf("%d of %d samples stored", n, sent)
 		}
-	}
-}
+		return nil
+	})
 
-func TestExplainLine(t *testing.T) {
-	cross := &rules.Explanation{Crossed: &rules.Crossing{Comparison: `avg("cpu_load", "1m") > 90`, Op: ">", Value: 95.5, Threshold: 90, Side: "above"}}
-	noSide := &rules.Explanation{Crossed: &rules.Crossing{Comparison: `a > 1`, Op: ">", Value: 2, Threshold: 1}}
-	ended := &rules.Explanation{Crossed: cross.Crossed, Resolution: &rules.Resolution{By: "no_data", Value: 84.5}}
-	for _, c := range []struct {
-		tr   rules.Transition
-		want string
-	}{
-		{rules.Transition{Explanation: cross}, `avg("cpu_load", "1m") > 90: 95.5 above 90`},
-		{rules.Transition{Explanation: noSide}, `a > 1: 2 > 1`},
-		{rules.Transition{Explanation: ended}, "ended by no data at 84.5"},
-		{rules.Transition{Reason: "rule_removed"}, "ended: rule_removed"},
-		{rules.Transition{}, ""},
-	} {
-		if got := explainLine(&c.tr); got != c.want {
-			t.Errorf("got %q, want %q", got, c.want)
+	// The backtest runs to 10 s after the last sample: past the silence
+	// alert and the end of the last keep_firing_for.
+	to := in[len(in)-1].at.Add(10 * time.Second)
+	got := map[string][]*rules.Transition{}
+	stats, err := backtest.Run(context.Background(), st, store.SignalScan{Tenant: "acme", From: start.Add(-3 * time.Minute), To: to},
+		backtest.Options{Rules: rs}, func(tr *rules.Transition) error {
+			got[tr.Host] = append(got[tr.Host], tr)
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Sources != 2 || stats.Samples != int64(sent) || len(stats.Refused) > 0 {
+		t.Errorf("backtest stats %+v, want 2 sources, %d samples, nothing refused", stats, sent)
+	}
+	// Live, a source's clock runs on by wall time after its last sample:
+	// its transitions up to the backtest's end are in the alerts table
+	// about 10 s after the stream arrived, the silence alert 5 s after
+	// the last sample first.
+	seen := map[string]bool{}
+	eventually(t, 30*time.Second, "live and backtest transitions equal", func() error {
+		var diffs []string
+		for host, evs := range map[string][]btEvent{"h-in": in, "h-late": late} {
+			var want []*rules.Transition
+			stored := storedTransitions(t, st, host)
+			if !slices.ContainsFunc(stored, func(tr *rules.Transition) bool {
+				return tr.AlertName == "TempSilent" && tr.State == rules.StateFiring && tr.At.Time().After(evs[len(evs)-1].at)
+			}) {
+				return fmt.Errorf("%s: live, TempSilent has not fired after the last sample yet", host)
+			}
+			for _, tr := range stored {
+				if tr.At.Time().After(to) {
+					return fmt.Errorf("%s: a transition after the backtest's end: %s", host, decided(tr))
+				}
+				want = append(want, tr)
+				seen[tr.AlertName+" "+tr.State] = true
+			}
+			if ws, gs := inTimeOrder(want), inTimeOrder(got[host]); !slices.Equal(ws, gs) {
+				diffs = append(diffs, fmt.Sprintf("%s: live stored %d transitions, the backtest gave %d:\nlive:\n%s\nbacktest:\n%s",
+					host, len(ws), len(gs), strings.Join(ws, "\n"), strings.Join(gs, "\n")))
+			}
+		}
+		if len(diffs) > 0 {
+			return errors.New(strings.Join(diffs, "\n"))
+		}
+		return nil
+	})
+	// The streams did what they are for.
+	for _, k := range []string{"TempHigh pending", "TempHigh firing", "TempHigh resolved", "LoadSpike pending",
+		"LoadSpike firing", "LoadSpike resolved", "LoadSpike inactive", "DiskFull firing", "DiskFull resolved",
+		"TempSilent firing", "TempSilent resolved"} {
+		if !seen[k] {
+			t.Errorf("no %s in the alerts table", k)
 		}
 	}
+	p.stop(60 * time.Second)
 }
