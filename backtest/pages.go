@@ -52,15 +52,15 @@ type simGroup struct {
 	gen        int
 }
 
-// pages replays the firing and resolved notices of spans, in event-time
-// order, through cfg's routes and the notify package's groups, up to
+// pages replays the firing and resolved notices of spans (but those of
+// shadow episodes, which reach no receiver), in event-time order, through cfg's routes and the notify package's groups, up to
 // until, and calls tally with each rule's part of every notification sent;
 // total counts every notification once.
-func pages(cfg *notify.Config, spans []*Span, labels map[string]map[string]string, until time.Time,
+func pages(cfg *notify.Config, spans []*Span, labels map[string]map[string]string, shadow map[string]bool, until time.Time,
 	tally func(*Span, Notifications), total *Notifications) {
 	var notices []notice
 	for _, sp := range spans {
-		if !sp.Fired() {
+		if !sp.Fired() || shadow[sp.EpisodeID] {
 			continue
 		}
 		tr := &rules.Transition{AlertName: sp.AlertName, RuleID: sp.RuleID, Group: sp.Group, Tenant: sp.Tenant, Host: sp.Host,

@@ -23,6 +23,9 @@ type RuleSummary struct {
 	FiringMilli int64 `json:"firing_ms"`
 	// Series counts the series (tenant, host, tags) with an episode.
 	Series int `json:"series"`
+	// Shadow: the rule is in shadow mode; its alerts reach no receiver, so
+	// it has no notifications.
+	Shadow bool `json:"shadow,omitempty"`
 	Notifications
 }
 
@@ -76,6 +79,8 @@ type Summarizer struct {
 	spans Spans
 	// labels are each episode's labels, which route its notifications.
 	labels map[string]map[string]string
+	// shadow are the episodes of rules in shadow mode, which notify no one.
+	shadow map[string]bool
 }
 
 // Add folds one transition in.
@@ -85,6 +90,12 @@ func (s *Summarizer) Add(tr *rules.Transition) {
 	}
 	if _, ok := s.labels[tr.EpisodeID]; !ok {
 		s.labels[tr.EpisodeID] = tr.Labels
+	}
+	if tr.Shadow {
+		if s.shadow == nil {
+			s.shadow = map[string]bool{}
+		}
+		s.shadow[tr.EpisodeID] = true
 	}
 	s.spans.Add(tr)
 }
@@ -141,13 +152,14 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 	}
 	if opts.Rules != nil {
 		for r := range opts.Rules.Rules() {
-			row(ruleKey{r.Group(), r.Name(), r.ID()})
+			row(ruleKey{r.Group(), r.Name(), r.ID()}).Shadow = r.Shadow()
 		}
 	}
 	series := map[ruleKey]map[string]bool{}
 	for _, sp := range s.spans.List() {
 		k := ruleKey{sp.Group, sp.AlertName, sp.RuleID}
 		r := row(k)
+		r.Shadow = r.Shadow || s.shadow[sp.EpisodeID]
 		r.Episodes++
 		if sp.Fired() {
 			r.Fired++
@@ -161,7 +173,7 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 	for k, set := range series {
 		byRule[k].Series = len(set)
 	}
-	pages(cfg, s.spans.List(), s.labels, opts.Until, func(sp *Span, n Notifications) {
+	pages(cfg, s.spans.List(), s.labels, s.shadow, opts.Until, func(sp *Span, n Notifications) {
 		r := byRule[ruleKey{sp.Group, sp.AlertName, sp.RuleID}]
 		r.Pages += n.Pages
 		r.Resolved += n.Resolved

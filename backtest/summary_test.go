@@ -171,3 +171,21 @@ groups:
 		t.Errorf("Quiet %+v, %d rules", q, len(s.Rules))
 	}
 }
+
+// A rule in shadow mode has its episodes counted, and pages no one.
+func TestSummaryShadowRulesPageNoOne(t *testing.T) {
+	trs := history()
+	for _, tr := range trs {
+		if tr.AlertName == "DiskFull" {
+			tr.Shadow = true
+		}
+	}
+	s := Summarize(trs, SummaryOptions{Until: time.UnixMilli(sec(3600))})
+	disk := ruleRow(t, s, "DiskFull")
+	if !disk.Shadow || disk.Episodes != 1 || disk.FiringMilli != 3600*1000 || disk.Notifications != (Notifications{}) {
+		t.Errorf("DiskFull in shadow: %+v", disk)
+	}
+	if cpu := ruleRow(t, s, "HighCPU"); cpu.Shadow || cpu.Pages != 1 || s.Total != (Notifications{Pages: 1, Resolved: 1}) {
+		t.Errorf("HighCPU %+v, total %+v", cpu, s.Total)
+	}
+}

@@ -352,7 +352,11 @@ func writeSummary(w io.Writer, s *backtest.Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tRULE ID\tEPISODES\tFIRED\tFIRING\tSERIES\tPAGES\tRESOLVED\tREPEATS")
 	for _, r := range s.Rules {
-		fmt.Fprintf(tw, "%s/%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\n", r.Group, r.AlertName, r.RuleID, r.Episodes, r.Fired,
+		name := r.Group + "/" + r.AlertName
+		if r.Shadow {
+			name += " (shadow)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\n", name, r.RuleID, r.Episodes, r.Fired,
 			millis(r.FiringMilli), r.Series, r.Pages, r.Resolved, r.Repeats)
 	}
 	fmt.Fprintf(tw, "all rules\t\t\t\t\t\t%d\t%d\t%d\n", s.Total.Pages, s.Total.Resolved, s.Total.Repeats)
