@@ -99,7 +99,8 @@ type Comparison struct {
 
 // CompareOptions say what Compare compares over.
 type CompareOptions struct {
-	// Until is the end of the range: open episodes end there.
+	// Until is the end of the range: open episodes end there; zero takes
+	// the time of the last transition of either side.
 	Until time.Time
 	// Old and New, when given, list every rule of both files, those
 	// without an episode too, with their IDs.
@@ -124,6 +125,9 @@ type CompareOptions struct {
 // episode is earlier or later by its pending time, and changed when it
 // went pending at the same time but fired or ended at another.
 func Compare(old, new []*Span, opts CompareOptions) *Comparison {
+	if opts.Until.IsZero() {
+		opts.Until = lastTime(old, new)
+	}
 	until := int64(opts.Until.UnixMilli())
 	type rk struct{ group, alertname string }
 	type sides struct{ old, new []*Span }

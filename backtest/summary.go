@@ -105,7 +105,8 @@ func (s *Summarizer) Spans() *Spans { return &s.spans }
 
 // SummaryOptions say how a summary counts.
 type SummaryOptions struct {
-	// Until is the end of the backtest's range.
+	// Until is the end of the backtest's range; zero takes the time of the
+	// last transition.
 	Until time.Time
 	// Receivers routes and groups notifications; nil takes the default
 	// (DefaultRouting).
@@ -131,6 +132,9 @@ type ruleKey struct {
 
 // Summary returns the per-rule account of the episodes folded in.
 func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
+	if opts.Until.IsZero() {
+		opts.Until = lastTime(s.spans.List())
+	}
 	until := rules.Timestamp(opts.Until.UnixMilli())
 	out := &Summary{Until: until, Routing: "receivers file", NotApplied: notApplied}
 	cfg := opts.Receivers
@@ -186,4 +190,15 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.AlertName, b.AlertName), cmp.Compare(a.RuleID, b.RuleID))
 	})
 	return out
+}
+
+// lastTime is the time of the last transition of spans.
+func lastTime(spans ...[]*Span) time.Time {
+	var last rules.Timestamp
+	for _, l := range spans {
+		for _, sp := range l {
+			last = max(last, sp.PendingAt, sp.FiringAt, sp.EndAt)
+		}
+	}
+	return last.Time()
 }

@@ -189,3 +189,16 @@ func TestSummaryShadowRulesPageNoOne(t *testing.T) {
 		t.Errorf("HighCPU %+v, total %+v", cpu, s.Total)
 	}
 }
+
+// Without Until, open episodes fire up to the last transition (DiskFull
+// fired at 0, the last transition is h1's end of pending at 1260s).
+func TestSummaryUntilDefaultsToTheLastTransition(t *testing.T) {
+	s := Summarize(history(), SummaryOptions{})
+	if disk := ruleRow(t, s, "DiskFull"); disk.FiringMilli != 1260*1000 || s.Until != rules.Timestamp(sec(1260)) {
+		t.Errorf("DiskFull %+v until %v", disk, s.Until)
+	}
+	c := Compare(spansOf(history()), nil, CompareOptions{})
+	if c.Until != rules.Timestamp(sec(1260)) || c.Rules[0].FiringMilliOld != 1260*1000 {
+		t.Errorf("compare until %v, %+v", c.Until, c.Rules[0].DiffCounts)
+	}
+}
