@@ -109,6 +109,9 @@ type sourceActor struct {
 	// warm is the source's warm start from PostgreSQL, to come or under
 	// way (see warmUp).
 	warm warmUp
+	// configured is the rule set whose feature configurations the
+	// series follow (see followConfig).
+	configured *engine.Rules
 }
 
 func (a *sourceActor) Receive(c actor.Context) {
@@ -139,7 +142,7 @@ func (a *sourceActor) Receive(c actor.Context) {
 		a.settleFlush(m)
 	case ruleTick:
 		a.ruleTimer = nil
-		if a.warm.running {
+		if a.followConfig(); a.warm.running {
 			// The rules look at the windows once they are warm.
 			a.warm.tick = true
 			return

@@ -384,10 +384,11 @@ func (p *SourcePartition) wake(key string, stored []byte) {
 func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken bool) *actor.PID {
 	s := p.s
 	st := &tables.SourceState{Partition: p.part, Offset: -1}
+	configured := s.opts.Rules.view()
 	fresh := true
 	var reset []string
 	if len(stored) > 0 {
-		dec, resetSeries, err := tables.DecodeSourceState(stored, s.opts.Rules.FeatureConfig)
+		dec, resetSeries, err := tables.DecodeSourceState(stored, configured.FeatureConfig)
 		reset = resetSeries
 		switch {
 		case err != nil:
@@ -403,7 +404,7 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken b
 		}
 	}
 	a := &sourceActor{s: s, p: p, key: key, tenant: tenant, host: host, st: st, lastSize: len(stored), woken: woken,
-		warm: s.planWarm(fresh, woken, reset)}
+		warm: s.planWarm(fresh, woken, reset), configured: configured}
 	a.eng.Init(tenant, host, st, engine.Options{MaxFuture: s.opts.MaxFuture, MaxSeries: s.opts.MaxSeries,
 		MaxTenantSeries: s.opts.MaxTenantSeries, SeriesStaleAfter: s.opts.SeriesStaleAfter, Hooks: engine.Hooks{
 			Transition: a.transition,

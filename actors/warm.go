@@ -164,6 +164,7 @@ type warmRead struct {
 // holdForWarm holds m while a warm-up runs, or starts the warm-up of a
 // new source with it, and reports whether it did.
 func (a *sourceActor) holdForWarm(m *deliver) bool {
+	a.followConfig()
 	switch {
 	case a.warm.running:
 	case a.warm.first && !a.stopped && len(m.sig.Samples) > 0:
@@ -307,4 +308,30 @@ func (s *Sources) planWarm(fresh, woken bool, reset []string) warmUp {
 		return warmUp{}
 	}
 	return warmUp{metrics: slices.Sorted(slices.Values(reset))}
+}
+
+// followConfig brings the series to the feature configurations of the
+// rules in force after a reload (engine.Source.Reconfigure): series whose
+// windows no longer fit start afresh, as they would when the source's
+// state is next read from the table, and are warmed when warm start is
+// on. A warm-up under way reads for the configurations it started with;
+// the series follow at the next signal or timer after it.
+func (a *sourceActor) followConfig() {
+	r := a.s.opts.Rules.view()
+	if r == a.configured || a.warm.running || a.stopped {
+		return
+	}
+	a.configured = r
+	reset := a.eng.Reconfigure(r)
+	if len(reset) == 0 {
+		return
+	}
+	a.s.m.resets.Add(float64(len(reset)))
+	a.s.opts.Logger.Warn("series no longer fit their metric's configuration; they start afresh",
+		"tenant", a.tenant, "host", a.host, "metrics", reset)
+	a.markDirty()
+	if a.s.warm != nil {
+		a.warm.metrics = slices.Sorted(slices.Values(reset))
+		a.warmOnStart()
+	}
 }

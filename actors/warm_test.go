@@ -304,3 +304,34 @@ func stateUnder(t *testing.T, h *partitionHarness, key string, rs *rules.RuleSet
 	}
 	return st
 }
+
+// A reload that changes a metric's configuration reaches the series of a
+// source in memory as it reaches those in the table: a series whose
+// windows no longer fit starts afresh, and is warmed from the history up
+// to its source's clock before the next signal applies.
+func TestAReloadWarmsTheResetSeriesOfASourceInMemory(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	hist := &history{}
+	holder := actors.NewRuleHolder(parseRules(t, gaugeRules))
+	h := openPartition(t, actors.SourcesOptions{Rules: holder, Registerer: reg, Warm: actors.WarmStart{History: hist}}, false)
+	now := h.clock.Now()
+	h.deliver("host-a", 0, "cpu_load", sampleAt{now, 10})
+	h.waitDurable("acme/host-a", 0)
+
+	*hist = *hourOfHistory(now)
+	hist.add("acme", "host-a", "cpu_load", now, 10)
+	next := parseRules(t, counterRules)
+	holder.Swap(next)
+	h.sources.Reevaluate()
+	h.deliver("host-a", 1, "cpu_load", sampleAt{now.Add(time.Second), 11})
+	h.waitDurable("acme/host-a", 1)
+
+	cpu := stateUnder(t, h, "acme/host-a", next).Metric("cpu_load").Series
+	if w, _ := cpu.Window(time.Hour); !cpu.Config().Counter || w.Count != 60 || w.Last != 11 {
+		t.Fatalf("after the reload the series (counter %v) holds %+v, want 58 stored samples, the one applied before and the new one",
+			cpu.Config().Counter, w)
+	}
+	if got := outcomes(t, reg); got[actors.WarmEmpty] != 1 || got[actors.WarmWarmed] != 1 || len(got) != 2 {
+		t.Fatalf("warm starts by outcome: %v", got)
+	}
+}

@@ -69,3 +69,34 @@ func (s *Source) StartClock(to, nowMilli int64) {
 		st.EventMilli, st.ArrivalMilli = to, nowMilli
 	}
 }
+
+// Reconfigure brings the source's series to the feature configurations of
+// r, as decoding its stored state under r does (tables.DecodeSourceState):
+// a series whose metric's configuration changed is decoded again under the
+// new one, and one whose windows do not decode under it (another layout:
+// windows, half-lives, kind) starts afresh; reset names their metrics,
+// each once. A reload thus reaches the series of sources in memory as it
+// reaches those in the table.
+func (s *Source) Reconfigure(r *Rules) (reset []string) {
+	for i := range s.State.Metrics {
+		m := &s.State.Metrics[i]
+		cfg := r.FeatureConfig(m.Name)
+		if sameConfig(m.Series.Config(), cfg) {
+			continue
+		}
+		ser, rest, err := features.DecodeSeries(cfg, m.Series.AppendBinary(nil))
+		if err != nil || len(rest) != 0 {
+			ser = features.NewSeries(cfg)
+			if !slices.Contains(reset, m.Name) {
+				reset = append(reset, m.Name)
+			}
+		}
+		m.Series = ser
+		s.Feats.Set(m.Name, m.Tags.Labels(), ser)
+	}
+	return reset
+}
+
+func sameConfig(a, b features.Config) bool {
+	return a.Lateness == b.Lateness && a.Counter == b.Counter && slices.Equal(a.Windows, b.Windows) && slices.Equal(a.HalfLives, b.HalfLives)
+}
