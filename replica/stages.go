@@ -90,8 +90,7 @@ func (w *wiring) buildFeatures(ctx context.Context) error {
 		SeriesStaleAfter: o.SeriesStale, MaxStateBytes: o.MaxState, Registerer: w.reg, Logger: w.log,
 	}
 	if o.warms() {
-		hist, _ := any(w.db).(actors.History) // TEMP until store.ScanSignals lands
-		so.Warm = actors.WarmStart{History: hist, MaxSamples: o.WarmMaxSamples, Timeout: o.WarmTimeout, MaxInFlight: o.WarmInFlight}
+		so.Warm = actors.WarmStart{History: w.db, MaxSamples: o.WarmMaxSamples, Timeout: o.WarmTimeout, MaxInFlight: o.WarmInFlight}
 	}
 	w.sources = actors.NewSources(w.system, so)
 	fs, err := processors.NewFeatures(processors.FeaturesOptions{
