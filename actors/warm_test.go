@@ -335,3 +335,30 @@ func TestAReloadWarmsTheResetSeriesOfASourceInMemory(t *testing.T) {
 		t.Fatalf("warm starts by outcome: %v", got)
 	}
 }
+
+// A warm-up admits series as live samples do: within max_series_per_source,
+// in the order the history has them (as a source that ran through it
+// would have), and what it leaves out goes nowhere: history is not input,
+// so nothing of it reaches the DLQ.
+func TestAWarmUpKeepsTheSeriesBound(t *testing.T) {
+	hist := &history{}
+	h := openPartition(t, actors.SourcesOptions{MaxSeries: 2, Warm: actors.WarmStart{History: hist}}, false)
+	now := h.clock.Now()
+	for i, metric := range []string{"cpu_load", "mem_used_pct", "disk_used_pct"} {
+		for m := 30; m >= 1; m-- {
+			hist.add("acme", "host-a", metric, now.Add(-time.Duration(m)*time.Minute+time.Duration(i)*time.Second), 1)
+		}
+	}
+	h.deliver("host-a", 0, "cpu_load", sampleAt{now, 1})
+	h.waitDurable("acme/host-a", 0)
+	st := h.broker.lastState(t, "acme/host-a")
+	if len(st.Metrics) != 2 || st.Metric("cpu_load") == nil || st.Metric("mem_used_pct") == nil {
+		t.Fatalf("%d series kept: %+v", len(st.Metrics), st.Metrics)
+	}
+	if w, _ := st.Metric("cpu_load").Series.Window(time.Hour); w.Count != 31 {
+		t.Fatalf("the 1h window holds %+v, want 31 samples", w)
+	}
+	if recs := h.broker.topic(tables.DLQTopic); len(recs) != 0 {
+		t.Fatalf("a warm-up sent %d records to the DLQ", len(recs))
+	}
+}
