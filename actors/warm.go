@@ -148,10 +148,12 @@ type warmUp struct {
 	metrics []string
 	running bool
 	seq     int
-	to      int64
-	cancel  context.CancelFunc
-	held    []*deliver
-	tick    bool
+	// to is where the history ends; clock is the first signal's clock,
+	// where the source's starts once warm (engine.Source.StartClock).
+	to, clock int64
+	cancel    context.CancelFunc
+	held      []*deliver
+	tick      bool
 }
 
 // warmRead is a warm-up's history, read.
@@ -180,6 +182,7 @@ func (a *sourceActor) holdForWarm(m *deliver) bool {
 			to = min(to, m.sig.IngestMicro)
 		}
 		a.startWarm(to/1000, nil)
+		a.warm.clock = a.eng.SignalClock(a.s.opts.Rules.view(), m.sig, m.sig.IngestMicro/1000)
 	default:
 		return false
 	}
@@ -235,7 +238,7 @@ func (a *sourceActor) warmed(m warmRead) {
 		}
 		a.s.warm.samples.Add(float64(n))
 		if admit && n > 0 {
-			a.eng.StartClock(to, a.nowMilli())
+			a.eng.StartClock(a.warm.clock, a.nowMilli())
 		}
 	}
 	outcome := WarmWarmed

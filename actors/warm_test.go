@@ -362,3 +362,21 @@ func TestAWarmUpKeepsTheSeriesBound(t *testing.T) {
 		t.Fatalf("a warm-up sent %d records to the DLQ", len(recs))
 	}
 }
+
+// A first signal whose samples have several event times starts the
+// source's clock at the signal's own: the rules evaluate once, after its
+// samples, never on the history alone.
+func TestAWarmSourcesFirstSignalOfSeveralTimesAnnouncesNoHistory(t *testing.T) {
+	hist := &history{}
+	h := openPartition(t, actors.SourcesOptions{Warm: actors.WarmStart{History: hist}}, false)
+	now := h.clock.Now()
+	*hist = *hourOfHistory(now)
+	h.deliver("host-a", 0, "cpu_load", sampleAt{now.Add(-30 * time.Second), 10}, sampleAt{now, 10})
+	h.waitDurable("acme/host-a", 0)
+	if w, _ := h.broker.lastState(t, "acme/host-a").Metric("cpu_load").Series.Window(time.Hour); w.Count != 60 {
+		t.Fatalf("the 1h window holds %+v, want 60 samples", w)
+	}
+	for _, r := range h.broker.topic(tables.AlertsTopic) {
+		t.Errorf("a warm start emitted %s", r.Value)
+	}
+}

@@ -57,16 +57,34 @@ func (s *Source) Warm(r *Rules, sig *tables.Signal, admit bool, keep func(*table
 	return n
 }
 
+// SignalClock is the source time a signal received at receive (ms; 0:
+// unknown) applies at: the newest of the source's event time and its
+// samples' event times, each capped at receive, leaving out those beyond
+// the future bound (see Apply).
+func (s *Source) SignalClock(r *Rules, sig *tables.Signal, receive int64) int64 {
+	clock := s.State.EventMilli
+	for i := range sig.Samples {
+		sm := &sig.Samples[i]
+		switch _, ok := s.futureBound(r, sm, receive); {
+		case receive <= 0:
+			clock = max(clock, sm.TsMicro/1000)
+		case ok:
+			clock = max(clock, min(sm.TsMicro/1000, receive))
+		}
+	}
+	return clock
+}
+
 // StartClock starts the clock of a source that never applied a sample at
-// source time to, as if its event time had reached it at wall time
-// nowMilli: after a warm start up to to, the first live signal (at to)
-// then evaluates the rules once, after its samples apply, rather than
-// first catching the rules up on the history alone (which would announce
-// what the history says as if it happened live). It does nothing to a
-// source that applied samples.
-func (s *Source) StartClock(to, nowMilli int64) {
-	if st := s.State; st.ArrivalMilli == 0 && st.EventMilli < to {
-		st.EventMilli, st.ArrivalMilli = to, nowMilli
+// source time at, as if its event time had reached it at wall time
+// nowMilli. After a warm start, at the first live signal's clock
+// (SignalClock), that signal then evaluates the rules once, after its
+// samples apply, rather than first catching the rules up on the history
+// alone (which would announce what the history says as if it happened
+// live). It does nothing to a source that applied samples.
+func (s *Source) StartClock(at, nowMilli int64) {
+	if st := s.State; st.ArrivalMilli == 0 && st.EventMilli < at {
+		st.EventMilli, st.ArrivalMilli = at, nowMilli
 	}
 }
 
