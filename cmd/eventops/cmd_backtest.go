@@ -53,7 +53,7 @@ func parseBacktestArgs(cfg *Config, args []string, now time.Time) (backtestArgs,
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stdout)
-			fmt.Printf("usage: %s\n\nReplays the stored samples of a time range through the rule engine, prints every\ntransition, then a summary per rule (and, with --compare, the differences).\nThe engine's settings (max_series_per_source, series_stale_after) are the replicas':\nthe --config file's, EVENTOPS_* variables', or `eventops rules --series-stale-after 2h backtest ...`.\n\nflags:\n", backtestUsage)
+			fmt.Printf("usage: %s\n\nReplays the stored samples of a time range through the rule engine, prints every\ntransition, then a summary per rule (and, with --compare, the differences).\nThe engine's settings (max_series_per_source, series_stale_after) are the replicas':\nEVENTOPS_CONFIG's file, EVENTOPS_* variables, or settings before backtest:\n`eventops rules --config eventops.yml --series-stale-after 2h backtest ...`.\n\nflags:\n", backtestUsage)
 			fs.PrintDefaults()
 			return a, flag.ErrHelp
 		}
