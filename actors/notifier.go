@@ -288,9 +288,11 @@ func (n *Notifier) Queued() int64 { return n.outstanding.Load() }
 // receiver it goes to has it delivered, refused or silenced (nil), or once
 // it is handed back (ErrUndelivered). Notify blocks while the intake is
 // full; it hands the transition back when session ends first. A
-// transition of a rule in shadow mode is settled (nil) at once, unsent.
+// transition of a rule in shadow mode is settled (nil) at once, unsent,
+// save the end of an episode that began live (the rule was demoted while
+// it fired): the receivers told it fires are told it resolved.
 func (n *Notifier) Notify(session context.Context, tr *rules.Transition, done func(error)) {
-	if tr.Shadow {
+	if tr.Shadow && tr.State != rules.StateResolved {
 		// A shadow rule proves itself in PostgreSQL and on the stream:
 		// it is not routed, grouped or checked for flapping, and it
 		// neither inhibits nor is inhibited (it is never recorded firing).
@@ -304,7 +306,9 @@ func (n *Notifier) Notify(session context.Context, tr *rules.Transition, done fu
 		done(nil)
 		return
 	}
-	n.enqueue(&intakeReq{alert: a, session: session}, done)
+	// A shadow end goes on only once the intake has found the episode
+	// sent or recorded firing (shadowEnd).
+	n.enqueue(&intakeReq{alert: a, session: session, shadowEnd: tr.Shadow}, done)
 }
 
 // enqueue hands req to the intake; a flapping exit (req.flapExit) finds
@@ -314,7 +318,11 @@ func (n *Notifier) enqueue(req *intakeReq, done func(error)) {
 		req.targets = n.targets(req.alert)
 		req.inhibition = n.inhibits(req.alert)
 		if len(req.targets) == 0 && !req.inhibition {
-			n.m.transitions.WithLabelValues("unrouted").Inc()
+			outcome := "unrouted"
+			if req.shadowEnd {
+				outcome = "shadow"
+			}
+			n.m.transitions.WithLabelValues(outcome).Inc()
 			done(nil)
 			return
 		}
@@ -540,7 +548,10 @@ type (
 		// flapExit: no transition; the alert of tenant and fingerprint
 		// may have settled.
 		flapExit bool
-		ticket   *ticket
+		// shadowEnd: the resolved transition of a rule in shadow mode,
+		// told only when its episode began live.
+		shadowEnd bool
+		ticket    *ticket
 	}
 	admit struct {
 		alert                    notify.Alert
@@ -602,6 +613,13 @@ func (n *Notifier) admit(m *intakeReq) {
 			return
 		}
 	}
+	if m.shadowEnd && !begunLive(a.EpisodeID, sent, firing) {
+		n.m.transitions.WithLabelValues("shadow").Inc()
+		for range len(m.targets) + 1 {
+			tk.settle(nil)
+		}
+		return
+	}
 	if len(m.targets) > 0 {
 		ev, policy, err := n.observeFlapping(m.session, a)
 		if err != nil {
@@ -646,6 +664,23 @@ func (n *Notifier) admit(m *intakeReq) {
 		return
 	}
 	tk.settle(nil)
+}
+
+// begunLive reports whether an episode was live before its rule went to
+// shadow mode: a webhook was sent (or decided on) its firing, or it is
+// recorded firing among the inhibition sources.
+func begunLive(episode string, sent []store.SentState, firing []notify.Alert) bool {
+	for _, s := range sent {
+		if s.State == notify.StatusFiring {
+			return true
+		}
+	}
+	for _, f := range firing {
+		if f.EpisodeID == episode {
+			return true
+		}
+	}
+	return false
 }
 
 // release sends the firing alerts that a, a resolved inhibition source,

@@ -90,3 +90,40 @@ func TestNotifierShadowTakesNoPartInInhibition(t *testing.T) {
 		t.Fatalf("%d requests, want 3 (cpu1, down2 firing and resolved)", w.requests())
 	}
 }
+
+// A live rule demoted to shadow while it fires: its episode's end comes
+// marked shadow, and the receivers that were told it fires are told it
+// resolved; as an inhibition source it releases what it inhibited.
+// The end of an episode that was shadow throughout is still not sent.
+func TestNotifierDemotedAlertResolves(t *testing.T) {
+	w := newWebhook(t)
+	st := newMemNotifyStore()
+	n := startNotifier(t, notifyConfig(t, w.url, inhibitRules), st, 0)
+	mustNotify := func(trn *rules.Transition) {
+		t.Helper()
+		if err := notifyAndWait(t, n, trn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustNotify(trOf("HostDown", "acme", rules.StateFiring, "h1", "down1"))
+	if m := w.next(t); m.Alerts[0].Labels["alertname"] != "HostDown" || m.Alerts[0].Status != "firing" {
+		t.Fatalf("notification %+v", m)
+	}
+	mustNotify(trOf("HighCPU", "acme", rules.StateFiring, "h1", "cpu1"))
+	waitLogged(t, st, "inhibited cpu1 firing")
+
+	// The rule is demoted; a reminder comes shadow, then its end.
+	mustNotify(shadowOf(trOf("HostDown", "acme", rules.StateFiring, "h1", "down1")))
+	mustNotify(shadowOf(trOf("HostDown", "acme", rules.StateResolved, "h1", "down1")))
+	waitLogged(t, st, "sent down1 resolved", "sent cpu1 firing")
+
+	mustNotify(shadowOf(trOf("HostDown", "acme", rules.StateResolved, "h2", "down-shadow")))
+	for _, e := range st.entries() {
+		if e.EpisodeID == "down-shadow" {
+			t.Fatalf("a shadow episode's end was logged: %+v", e)
+		}
+	}
+	if w.requests() != 3 {
+		t.Fatalf("%d requests, want 3 (down1 firing and resolved, cpu1 firing)", w.requests())
+	}
+}
