@@ -77,7 +77,9 @@
 //     episode that began live, its rule demoted to shadow while it fired,
 //     is handled as a live end once the intake finds the episode's firing
 //     sent or recorded as an inhibition source, so that no receiver keeps
-//     it firing (with reminders) and nothing stays inhibited by it.
+//     it firing (with reminders) and nothing stays inhibited by it; any
+//     other shadow end only reaches the aggregation groups, where it drops
+//     a firing still waiting unsent (demoted within group_wait).
 //   - An inhibited transition, or one held while its alert flaps, is
 //     settled once its decision is in the notification log; a muted one is
 //     held in its group (uncommitted, outside its webhook's queue, so that

@@ -614,10 +614,16 @@ func (n *Notifier) admit(m *intakeReq) {
 		}
 	}
 	if m.shadowEnd && !begunLive(a.EpisodeID, sent, firing) {
+		// Nothing was sent or recorded of it, but a group may still hold
+		// its firing, unsent (demoted within group_wait): the end goes to
+		// the groups, which drop both, and is neither checked for
+		// flapping nor silenced nor logged.
 		n.m.transitions.WithLabelValues("shadow").Inc()
-		for range len(m.targets) + 1 {
-			tk.settle(nil)
+		if !n.queue(m.session, a, m.targets, sent, tk) {
+			tk.settle(ErrUndelivered)
+			return
 		}
+		tk.settle(nil)
 		return
 	}
 	if len(m.targets) > 0 {
@@ -747,6 +753,12 @@ func (n *Notifier) dispatch(session context.Context, a notify.Alert, targets []t
 		return true
 	}
 	n.m.transitions.WithLabelValues("queued").Inc()
+	return n.queue(session, a, targets, sent, tk)
+}
+
+// queue hands a to each of its targets' queues, with what each was sent
+// of its episode. It returns false when it handed the rest back.
+func (n *Notifier) queue(session context.Context, a notify.Alert, targets []target, sent []store.SentState, tk *ticket) bool {
 	for i, t := range targets {
 		h := t.hook
 		ok, err := h.reserve(session)

@@ -1,9 +1,14 @@
 package actors_test
 
 import (
+	"context"
 	"slices"
 	"testing"
+	"testing/synctest"
+	"time"
 
+	"github.com/eventops/eventops/actors"
+	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/rules"
 )
 
@@ -126,4 +131,44 @@ func TestNotifierDemotedAlertResolves(t *testing.T) {
 	if w.requests() != 3 {
 		t.Fatalf("%d requests, want 3 (down1 firing and resolved, cpu1 firing)", w.requests())
 	}
+}
+
+// A rule demoted within group_wait of its firing: the firing waits in its
+// group, unsent, when the shadow end comes. The group drops both: the
+// receiver is not sent a firing that nothing would ever resolve.
+func TestNotifierDemotedWithinGroupWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := inProcessWebhook(t)
+		cfg, err := notify.Parse([]byte(`
+route:
+  receiver: ops
+  group_wait: 30s
+receivers:
+  - name: ops
+    webhook_configs:
+      - url: ` + w.url + `
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := newMemNotifyStore()
+		n := startNotifierWith(t, actors.NotifierOptions{Config: cfg, Store: st, DrainTimeout: 5 * time.Second, Client: w.client()})
+		firing := make(chan error, 1)
+		n.Notify(context.Background(), tr(rules.StateFiring, "h1", "cpu1"), func(err error) { firing <- err })
+		synctest.Wait()
+		ended := make(chan error, 1)
+		n.Notify(context.Background(), shadowOf(tr(rules.StateResolved, "h1", "cpu1")), func(err error) { ended <- err })
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if err := <-firing; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-ended; err != nil {
+			t.Fatal(err)
+		}
+		if len(w.got) != 0 {
+			t.Fatalf("sent %+v: a firing whose end was not told", <-w.got)
+		}
+		n.stopInBubble(t)
+	})
 }
