@@ -619,7 +619,7 @@ func (n *Notifier) admit(m *intakeReq) {
 		// the groups, which drop both, and is neither checked for
 		// flapping nor silenced nor logged.
 		n.m.transitions.WithLabelValues("shadow").Inc()
-		if !n.queue(m.session, a, m.targets, sent, tk) {
+		if !n.queue(m.session, a, m.targets, sent, tk, true) {
 			tk.settle(ErrUndelivered)
 			return
 		}
@@ -753,18 +753,24 @@ func (n *Notifier) dispatch(session context.Context, a notify.Alert, targets []t
 		return true
 	}
 	n.m.transitions.WithLabelValues("queued").Inc()
-	return n.queue(session, a, targets, sent, tk)
+	return n.queue(session, a, targets, sent, tk, false)
 }
 
 // queue hands a to each of its targets' queues, with what each was sent
-// of its episode. It returns false when it handed the rest back.
-func (n *Notifier) queue(session context.Context, a notify.Alert, targets []target, sent []store.SentState, tk *ticket) bool {
+// of its episode. It returns false when it handed the rest back. With
+// shadow (the end of an episode never sent), a full queue drops it
+// uncounted and unlogged: it had nothing to deliver.
+func (n *Notifier) queue(session context.Context, a notify.Alert, targets []target, sent []store.SentState, tk *ticket, shadow bool) bool {
 	for i, t := range targets {
 		h := t.hook
 		ok, err := h.reserve(session)
 		if err != nil {
 			tk.handBack(len(targets) - i)
 			return false
+		}
+		if !ok && shadow {
+			tk.settle(nil)
+			continue
 		}
 		if !ok {
 			h.refused.Inc()

@@ -172,3 +172,38 @@ receivers:
 		n.stopInBubble(t)
 	})
 }
+
+// The end of a shadow episode meets the full queue of a failing webhook:
+// it is settled, neither counted refused nor logged, as it was nothing
+// to deliver.
+func TestNotifierShadowEndNotRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		afterStopInBubble(t)
+		w := inProcessWebhook(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
+		st := newMemNotifyStore()
+		n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.url, ""), Store: st,
+			DrainTimeout: 5 * time.Second, Client: w.client()})
+		done := make(chan error, 2)
+		n.Notify(context.Background(), tr(rules.StateFiring, "h1", "e1"), func(err error) { done <- err })
+		w.next(t)
+		n.Notify(context.Background(), tr(rules.StateFiring, "h2", "e2"), func(err error) { done <- err })
+		if err := notifyAndWait(t, n, shadowOf(tr(rules.StateResolved, "h3", "shadow1"))); err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{"receiver": "ops", "integration": "webhook/0"}
+		if got := n.metric(t, "eventops_notify_refused_total", labels); got != 0 {
+			t.Fatalf("refused %v, want 0", got)
+		}
+		for _, e := range st.entries() {
+			if e.EpisodeID == "shadow1" {
+				t.Fatalf("a shadow episode's end was logged: %+v", e)
+			}
+		}
+		for _, err := range settled(t, done, 2) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		n.stopInBubble(t)
+	})
+}
