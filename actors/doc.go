@@ -76,7 +76,7 @@
 //     other, with its mark. One exception: the end (resolved) of an
 //     episode that began live, its rule demoted to shadow while it fired,
 //     is handled as a live end once the intake finds the episode's firing
-//     sent or recorded as an inhibition source, so that no receiver keeps
+//     sent, recorded as an inhibition source or held while it flaps, so that no receiver keeps
 //     it firing (with reminders) and nothing stays inhibited by it; any
 //     other shadow end only reaches the aggregation groups, where it drops
 //     a firing still waiting unsent (demoted within group_wait).

@@ -613,7 +613,14 @@ func (n *Notifier) admit(m *intakeReq) {
 			return
 		}
 	}
-	if m.shadowEnd && !begunLive(a.EpisodeID, sent, firing) {
+	live := !m.shadowEnd
+	if !live {
+		if live, err = n.begunLive(m, sent, firing); err != nil {
+			tk.handBack(len(m.targets) + 1)
+			return
+		}
+	}
+	if !live {
 		// Nothing was sent or recorded of it, but a group may still hold
 		// its firing, unsent (demoted within group_wait): the end goes to
 		// the groups, which drop both, and is neither checked for
@@ -672,21 +679,27 @@ func (n *Notifier) admit(m *intakeReq) {
 	tk.settle(nil)
 }
 
-// begunLive reports whether an episode was live before its rule went to
-// shadow mode: a webhook was sent (or decided on) its firing, or it is
-// recorded firing among the inhibition sources.
-func begunLive(episode string, sent []store.SentState, firing []notify.Alert) bool {
+// begunLive reports whether the episode m ends was live before its rule
+// went to shadow mode: a webhook was sent its firing, it is recorded
+// firing among the inhibition sources, or its firing is held while the
+// alert flaps (the exit from flapping would tell it).
+func (n *Notifier) begunLive(m *intakeReq, sent []store.SentState, firing []notify.Alert) (bool, error) {
+	a := m.alert
 	for _, s := range sent {
 		if s.State == notify.StatusFiring {
-			return true
+			return true, nil
 		}
 	}
 	for _, f := range firing {
-		if f.EpisodeID == episode {
-			return true
+		if f.EpisodeID == a.EpisodeID {
+			return true, nil
 		}
 	}
-	return false
+	if len(m.targets) == 0 {
+		return false, nil
+	}
+	st, _, err := n.flapState(m.session, a.Tenant, a.Fingerprint)
+	return st.Held != nil && st.Held.EpisodeID == a.EpisodeID, err
 }
 
 // release sends the firing alerts that a, a resolved inhibition source,

@@ -2,7 +2,9 @@ package actors_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -203,6 +205,47 @@ func TestNotifierShadowEndNotRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+		}
+		n.stopInBubble(t)
+	})
+}
+
+// A flapping alert whose firing is held when its rule is demoted: its
+// shadow end is what the exit from flapping tells, not the held firing,
+// which nothing would resolve after.
+func TestNotifierDemotedWhileFlapping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := inProcessWebhook(t)
+		st := newMemNotifyStore()
+		policy := func(rules.RuleID) notify.FlapPolicy { return notify.FlapPolicy{Changes: 4, Window: time.Hour} }
+		n := startNotifierWith(t, actors.NotifierOptions{Config: notifyConfig(t, w.url, ""), Store: st, DrainTimeout: 5 * time.Second,
+			Client: w.client(), FlapPolicy: policy})
+		for i := range 40 {
+			state := rules.StateFiring
+			if i%2 == 1 {
+				state = rules.StateResolved
+			}
+			trn := tr(state, "h1", fmt.Sprintf("e%d", i/2))
+			trn.At = rules.Timestamp(time.Now().UnixMilli())
+			if i == 39 {
+				shadowOf(trn)
+			}
+			if err := notifyAndWait(t, n, trn); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Minute)
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		var told []string
+		for range w.requests() {
+			m := <-w.got
+			for _, a := range m.Alerts {
+				told = append(told, a.Status)
+			}
+		}
+		if got, want := strings.Join(told, " "), "firing resolved firing resolved resolved"; got != want {
+			t.Fatalf("told %q, want %q", got, want)
 		}
 		n.stopInBubble(t)
 	})
