@@ -83,7 +83,13 @@
 //     at once and counted (outcome shadow), before routing: it is never
 //     sent, logged, grouped, checked for flapping or recorded as firing, so
 //     it neither inhibits nor is inhibited. The sink stores it like any
-//     other, with its mark.
+//     other, with its mark. One exception: the end (resolved) of an
+//     episode that began live, its rule demoted to shadow while it fired,
+//     is handled as a live end once the intake finds the episode's firing
+//     sent, recorded as an inhibition source or held while it flaps, so that no receiver keeps
+//     it firing (with reminders) and nothing stays inhibited by it; any
+//     other shadow end only reaches the aggregation groups, where it drops
+//     a firing still waiting unsent (demoted within group_wait).
 //   - An inhibited transition, or one held while its alert flaps, is
 //     settled once its decision is in the notification log; a muted one is
 //     held in its group (uncommitted, outside its webhook's queue, so that
