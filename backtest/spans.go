@@ -3,6 +3,7 @@ package backtest
 import (
 	"cmp"
 	"slices"
+	"strconv"
 
 	"github.com/eventops/eventops/rules"
 )
@@ -100,7 +101,9 @@ func (s *Spans) Sorted() []*Span {
 	return out
 }
 
-// seriesKey is a series' tags as one comparable string, sorted by name.
+// seriesKey is a series' tags as one comparable string, sorted by name;
+// names and values are quoted, so that no text inside a value (a comma,
+// an equals sign) makes two series one.
 func seriesKey(tags map[string]string) string {
 	keys := make([]string, 0, len(tags))
 	for k := range tags {
@@ -109,9 +112,9 @@ func seriesKey(tags map[string]string) string {
 	slices.Sort(keys)
 	var b []byte
 	for _, k := range keys {
-		b = append(b, k...)
+		b = strconv.AppendQuote(b, k)
 		b = append(b, '=')
-		b = append(b, tags[k]...)
+		b = strconv.AppendQuote(b, tags[k])
 		b = append(b, ',')
 	}
 	return string(b)
