@@ -118,19 +118,17 @@ func runBacktest(ctx context.Context, cfg *Config, args []string, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	rs, err := rules.LoadFiles(rules.Options{}, a.rules)
-	if err != nil {
+	var in backtestFiles
+	if in.rules, err = rules.LoadFiles(rules.Options{}, a.rules); err != nil {
 		return fmt.Errorf("--rules: %w", err)
 	}
-	var old *rules.RuleSet
 	if a.compare != "" {
-		if old, err = rules.LoadFiles(rules.Options{}, a.compare); err != nil {
+		if in.old, err = rules.LoadFiles(rules.Options{}, a.compare); err != nil {
 			return fmt.Errorf("--compare: %w", err)
 		}
 	}
-	var receivers *notify.Config
 	if a.receivers != "" {
-		if receivers, err = notify.Load(a.receivers); err != nil {
+		if in.receivers, err = notify.Load(a.receivers); err != nil {
 			return fmt.Errorf("--receivers: %w", err)
 		}
 	}
@@ -142,12 +140,27 @@ func runBacktest(ctx context.Context, cfg *Config, args []string, log *slog.Logg
 	if err := db.Ping(ctx); err != nil {
 		return fmt.Errorf("--database-url: %w", err)
 	}
-
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
-	var p backtestPrinter = &tablePrinter{w: out, receivers: a.receivers}
+	if err := writeBacktest(ctx, cfg, a, in, db, out); err != nil {
+		return err
+	}
+	return out.Flush()
+}
+
+// backtestFiles are the files a backtest runs with, loaded: old and
+// receivers are nil without --compare and --receivers.
+type backtestFiles struct {
+	rules, old *rules.RuleSet
+	receivers  *notify.Config
+}
+
+// writeBacktest replays the history h holds over a's range through the
+// rules of in and writes the transitions, then the summaries, to w.
+func writeBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtestFiles, h backtest.History, w io.Writer) error {
+	var p backtestPrinter = &tablePrinter{w: w, receivers: a.receivers}
 	if a.format == "json" {
-		p = &jsonPrinter{w: out}
+		p = &jsonPrinter{w: w}
 	}
 	q := store.SignalScan{Tenant: a.tenant, Host: a.host, From: a.from, To: a.to}
 	if err := p.begin(a); err != nil {
@@ -156,8 +169,8 @@ func runBacktest(ctx context.Context, cfg *Config, args []string, log *slog.Logg
 	var sum backtest.Summarizer
 	start := time.Now()
 	bopts := backtest.Options{MaxSeries: cfg.MaxSeries, SeriesStaleAfter: cfg.SeriesStale}
-	bopts.Rules = rs
-	stats, err := backtest.Run(ctx, db, q, bopts, func(tr *rules.Transition) error {
+	bopts.Rules = in.rules
+	stats, err := backtest.Run(ctx, h, q, bopts, func(tr *rules.Transition) error {
 		sum.Add(tr)
 		return p.transition(tr)
 	})
@@ -165,11 +178,11 @@ func runBacktest(ctx context.Context, cfg *Config, args []string, log *slog.Logg
 		return fmt.Errorf("backtest of %s: %w", a.rules, err)
 	}
 	res := backtestResult{Stats: stats, Elapsed: time.Since(start),
-		Summary: sum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: receivers, Rules: rs})}
-	if old != nil {
+		Summary: sum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.rules})}
+	if in.old != nil {
 		var oldSum backtest.Summarizer
-		bopts.Rules = old
-		oldStats, err := backtest.Run(ctx, db, q, bopts, func(tr *rules.Transition) error {
+		bopts.Rules = in.old
+		oldStats, err := backtest.Run(ctx, h, q, bopts, func(tr *rules.Transition) error {
 			oldSum.Add(tr)
 			return nil
 		})
@@ -177,14 +190,11 @@ func runBacktest(ctx context.Context, cfg *Config, args []string, log *slog.Logg
 			return fmt.Errorf("backtest of %s: %w", a.compare, err)
 		}
 		res.Old = &backtestSide{File: a.compare, Stats: oldStats,
-			Summary: oldSum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: receivers, Rules: old})}
+			Summary: oldSum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.old})}
 		res.Compare = backtest.Compare(oldSum.Spans().List(), sum.Spans().List(),
-			backtest.CompareOptions{Until: a.to, Old: old, New: rs})
+			backtest.CompareOptions{Until: a.to, Old: in.old, New: in.rules})
 	}
-	if err := p.end(&res); err != nil {
-		return err
-	}
-	return out.Flush()
+	return p.end(&res)
 }
 
 // backtestResult is what a backtest prints after its transitions.
