@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/tables"
 )
 
 const backtestUsage = "eventops rules backtest --rules FILE --from T [--to T] [--tenant T] [--host H] [--compare OLD_FILE] [--receivers FILE] [--format table|json] [--database-url URL]"
@@ -156,45 +158,127 @@ type backtestFiles struct {
 }
 
 // writeBacktest replays the history h holds over a's range through the
-// rules of in and writes the transitions, then the summaries, to w.
+// rules of in and writes the transitions, then the summaries, to w. With
+// --compare, one scan feeds both rule files (replayBoth). A run that
+// fails once the output began ends it with the error, so that a JSON
+// document stays one document; the error is returned.
 func writeBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtestFiles, h backtest.History, w io.Writer) error {
 	var p backtestPrinter = &tablePrinter{w: w, receivers: a.receivers}
 	if a.format == "json" {
 		p = &jsonPrinter{w: w}
 	}
-	q := store.SignalScan{Tenant: a.tenant, Host: a.host, From: a.from, To: a.to}
 	if err := p.begin(a); err != nil {
 		return err
 	}
-	var sum backtest.Summarizer
+	res, err := replayBacktest(ctx, cfg, a, in, h, p)
+	if err != nil {
+		return errors.Join(err, p.fail(err))
+	}
+	return p.end(res)
+}
+
+// replayBacktest runs the backtest, handing p the transitions of --rules
+// as they come, and returns the summaries.
+func replayBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtestFiles, h backtest.History, p backtestPrinter) (*backtestResult, error) {
+	q := store.SignalScan{Tenant: a.tenant, Host: a.host, From: a.from, To: a.to}
+	var sum, oldSum backtest.Summarizer
 	start := time.Now()
-	bopts := backtest.Options{MaxSeries: cfg.MaxSeries, SeriesStaleAfter: cfg.SeriesStale}
-	bopts.Rules = in.rules
-	stats, err := backtest.Run(ctx, h, q, bopts, func(tr *rules.Transition) error {
+	opts := backtest.Options{Rules: in.rules, MaxSeries: cfg.MaxSeries, SeriesStaleAfter: cfg.SeriesStale}
+	emit := func(tr *rules.Transition) error {
 		sum.Add(tr)
 		return p.transition(tr)
-	})
-	if err != nil {
-		return fmt.Errorf("backtest of %s: %w", a.rules, err)
 	}
-	res := backtestResult{Stats: stats, Elapsed: time.Since(start),
-		Summary: sum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.rules})}
-	if in.old != nil {
-		var oldSum backtest.Summarizer
-		bopts.Rules = in.old
-		oldStats, err := backtest.Run(ctx, h, q, bopts, func(tr *rules.Transition) error {
+	var stats, oldStats backtest.Stats
+	var err error
+	if in.old == nil {
+		stats, err = backtest.Run(ctx, h, q, opts, emit)
+	} else {
+		oldOpts := opts
+		oldOpts.Rules = in.old
+		stats, oldStats, err = replayBoth(ctx, h, q, opts, oldOpts, emit, func(tr *rules.Transition) error {
 			oldSum.Add(tr)
 			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("backtest of %s: %w", a.compare, err)
-		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backtest of %s: %w", a.rules, err)
+	}
+	res := &backtestResult{Stats: stats, Elapsed: time.Since(start),
+		Summary: sum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.rules})}
+	if in.old != nil {
 		res.Old = &backtestSide{File: a.compare, Stats: oldStats,
 			Summary: oldSum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.old})}
 		res.Compare = backtest.Compare(oldSum.Spans().List(), sum.Spans().List(),
 			backtest.CompareOptions{Until: a.to, Old: in.old, New: in.rules})
 	}
-	return p.end(&res)
+	return res, nil
+}
+
+// replayBoth replays one scan of h through two rule sets, each signal
+// through the second (in a goroutine of its own, in step) and then the
+// first: the scan takes no snapshot, so two scans of a range that ends
+// near now could read different samples (those written in between), and
+// a comparison would show differences no rule made. It also reads the
+// history once.
+func replayBoth(ctx context.Context, h backtest.History, q store.SignalScan, opts, otherOpts backtest.Options,
+	emit, otherEmit func(*rules.Transition) error) (stats, other backtest.Stats, err error) {
+	t := &teeHistory{h: h, sigs: make(chan *tables.Signal), acks: make(chan error, 1), done: make(chan struct{})}
+	var otherErr error
+	go func() {
+		defer close(t.done)
+		other, otherErr = backtest.Run(ctx, stepHistory{t}, q, otherOpts, otherEmit)
+	}()
+	stats, err = backtest.Run(ctx, t, q, opts, emit)
+	close(t.sigs)
+	<-t.done
+	if err == nil || errors.Is(err, errOtherStopped) {
+		err = cmp.Or(otherErr, err)
+	}
+	return stats, other, err
+}
+
+// errOtherStopped: the second replay of replayBoth stopped, with its own
+// error.
+var errOtherStopped = errors.New("the other replay stopped")
+
+// teeHistory is h, each signal handed to the second replay (and its
+// answer awaited) before the first's.
+type teeHistory struct {
+	h    backtest.History
+	sigs chan *tables.Signal
+	// acks answers each signal sent: the second replay's error, if any.
+	acks chan error
+	// done is closed once the second replay returned.
+	done chan struct{}
+}
+
+func (t *teeHistory) ScanSignals(ctx context.Context, q store.SignalScan, fn func(*tables.Signal) error) error {
+	return t.h.ScanSignals(ctx, q, func(sig *tables.Signal) error {
+		select {
+		case t.sigs <- sig:
+		case <-t.done:
+			return errOtherStopped
+		}
+		if err := <-t.acks; err != nil {
+			return errOtherStopped
+		}
+		return fn(sig)
+	})
+}
+
+// stepHistory is the second replay's view of a teeHistory: the signals
+// sent to it, each answered.
+type stepHistory struct{ t *teeHistory }
+
+func (s stepHistory) ScanSignals(_ context.Context, _ store.SignalScan, fn func(*tables.Signal) error) error {
+	for sig := range s.t.sigs {
+		err := fn(sig)
+		s.t.acks <- err
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // backtestResult is what a backtest prints after its transitions.
@@ -220,6 +304,8 @@ type backtestPrinter interface {
 	begin(a backtestArgs) error
 	transition(tr *rules.Transition) error
 	end(res *backtestResult) error
+	// fail ends the output of a backtest stopped by err.
+	fail(err error) error
 }
 
 // jsonPrinter writes one JSON document: {"rules", "from", "to",
@@ -265,6 +351,15 @@ func (p *jsonPrinter) end(res *backtestResult) error {
 		return err
 	}
 	_, err = fmt.Fprintf(p.w, "\n],\n%s\n", b[1:])
+	return err
+}
+
+func (p *jsonPrinter) fail(failed error) error {
+	b, err := json.Marshal(failed.Error())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(p.w, "\n],\n\"error\": %s}\n", b)
 	return err
 }
 
@@ -356,6 +451,11 @@ func (p *tablePrinter) end(res *backtestResult) error {
 		return writeComparison(p.w, res.Compare)
 	}
 	return nil
+}
+
+func (p *tablePrinter) fail(failed error) error {
+	_, err := fmt.Fprintf(p.w, "\nstopped after %d transitions: %v\n", p.n, failed)
+	return err
 }
 
 func writeSummary(w io.Writer, s *backtest.Summary) error {

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops/backtest"
+	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/tables"
+)
+
+// scriptedHistory serves backtestSamples as signals. It fails after
+// failAfter signals (0: never), and from its second scan on it holds one
+// more sample, as a sample written while a backtest runs would be.
+type scriptedHistory struct {
+	failAfter int
+	late      *tables.Signal
+	scans     int
+}
+
+var errHistoryBroke = errors.New("history broke")
+
+func (h *scriptedHistory) ScanSignals(ctx context.Context, q store.SignalScan, fn func(*tables.Signal) error) error {
+	h.scans++
+	var sigs []*tables.Signal
+	for _, r := range backtestSamples() {
+		if r.Ts.Before(q.From) || !r.Ts.Before(q.To) || q.Tenant != "" && r.Tenant != q.Tenant || q.Host != "" && r.SourceID != q.Host {
+			continue
+		}
+		sigs = append(sigs, &tables.Signal{Tenant: r.Tenant, Host: r.SourceID,
+			Samples: []tables.Sample{{Metric: r.Metric, Unit: r.Unit, Value: r.Value, TsMicro: r.Ts.UnixMicro()}}})
+	}
+	if h.scans > 1 && h.late != nil {
+		sigs = append(sigs, h.late)
+	}
+	slices.SortStableFunc(sigs, func(a, b *tables.Signal) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Host, b.Host), cmp.Compare(a.Samples[0].TsMicro, b.Samples[0].TsMicro))
+	})
+	for i, sig := range sigs {
+		if h.failAfter > 0 && i == h.failAfter {
+			return errHistoryBroke
+		}
+		if err := fn(sig); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadBacktestFiles loads the rule files of testdata/backtest.
+func loadBacktestFiles(t *testing.T, file, compare string) backtestFiles {
+	t.Helper()
+	var in backtestFiles
+	var err error
+	if in.rules, err = rules.LoadFiles(rules.Options{}, testdataFile(file)); err != nil {
+		t.Fatal(err)
+	}
+	if compare != "" {
+		if in.old, err = rules.LoadFiles(rules.Options{}, testdataFile(compare)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return in
+}
+
+func backtestArgsOver(format string) backtestArgs {
+	return backtestArgs{rules: "new.yml", compare: "old.yml", from: backtestStart, to: backtestStart.Add(2 * time.Hour), format: format}
+}
+
+var _ backtest.History = (*scriptedHistory)(nil)
+
+// A history that fails half-way stops the backtest with its error, and
+// the JSON written so far is still one document, which says so.
+func TestBacktestJSONStaysOneDocumentWhenTheHistoryFails(t *testing.T) {
+	var out strings.Builder
+	h := &scriptedHistory{failAfter: 50}
+	err := writeBacktest(context.Background(), &Config{}, backtestArgsOver("json"), loadBacktestFiles(t, "cpu-80.rules.yml", ""), h, &out)
+	if !errors.Is(err, errHistoryBroke) {
+		t.Fatalf("err %v, want the history's", err)
+	}
+	var doc struct {
+		Transitions []rules.Transition `json:"transitions"`
+		Error       string             `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &doc); err != nil {
+		t.Fatalf("not one JSON document: %v\n%s", err, out.String())
+	}
+	if len(doc.Transitions) == 0 || !strings.Contains(doc.Error, errHistoryBroke.Error()) {
+		t.Errorf("%d transitions, error %q", len(doc.Transitions), doc.Error)
+	}
+}
+
+// Both rule files of a comparison see the same samples, even when one is
+// written while the backtest runs: the same file compared with itself
+// differs in nothing.
+func TestBacktestCompareReadsTheHistoryOnce(t *testing.T) {
+	late := &tables.Signal{Tenant: "acme", Host: "web-2", Samples: []tables.Sample{{Metric: "cpu_load", Unit: "percent", Value: 99,
+		TsMicro: backtestStart.Add(119*time.Minute + 30*time.Second).UnixMicro()}}}
+	h := &scriptedHistory{late: late}
+	var out strings.Builder
+	a := backtestArgsOver("json")
+	if err := writeBacktest(context.Background(), &Config{}, a, loadBacktestFiles(t, "cpu-80.rules.yml", "cpu-80.rules.yml"), h, &out); err != nil {
+		t.Fatal(err)
+	}
+	var doc backtestDoc
+	if err := json.Unmarshal([]byte(out.String()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range doc.Compare.Rules {
+		if r.Differs() || len(r.Series) > 0 {
+			t.Errorf("%s differs from itself: %+v", r.AlertName, r.DiffCounts)
+		}
+	}
+	if doc.Old.Stats.Samples != doc.Stats.Samples || h.scans != 1 {
+		t.Errorf("%d and %d samples, %d scans", doc.Old.Stats.Samples, doc.Stats.Samples, h.scans)
+	}
+}
