@@ -122,3 +122,25 @@ func TestBacktestCompareReadsTheHistoryOnce(t *testing.T) {
 		t.Errorf("%d and %d samples, %d scans", doc.Old.Stats.Samples, doc.Stats.Samples, h.scans)
 	}
 }
+
+// The range ends now at the latest: its end is where the sources' timers
+// are caught up to, and time after now has not happened.
+func TestBacktestRangeEndsNowAtTheLatest(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	f := func(to string, want time.Time, clamped bool) {
+		t.Helper()
+		a, err := parseBacktestArgs(&Config{DatabaseURL: "postgres://x"}, []string{"--rules", "r.yml", "--from", "-7d", "--to", to}, now)
+		if err != nil || !a.to.Equal(want) || a.toAsked.IsZero() == clamped {
+			t.Errorf("--to %s: to %v (asked %v), %v; want %v", to, a.to, a.toAsked, err, want)
+		}
+	}
+	f("now", now, false)
+	f("-1h", now.Add(-time.Hour), false)
+	f("2026-03-08T00:00:00Z", now, true)
+	var out strings.Builder
+	p := &tablePrinter{w: &out}
+	a, _ := parseBacktestArgs(&Config{DatabaseURL: "postgres://x"}, []string{"--rules", "r.yml", "--from", "-7d", "--to", "2026-03-08T00:00:00Z"}, now)
+	if err := p.begin(a); err != nil || !strings.Contains(out.String(), "--to 2026-03-08T00:00:00Z is after now: the range ends now") {
+		t.Errorf("header %q, %v", out.String(), err)
+	}
+}
