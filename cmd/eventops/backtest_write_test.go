@@ -144,3 +144,13 @@ func TestBacktestRangeEndsNowAtTheLatest(t *testing.T) {
 		t.Errorf("header %q, %v", out.String(), err)
 	}
 }
+
+// The help names where the database URL comes from, never the URL: it
+// may hold a password.
+func TestBacktestHelpHidesTheDatabaseURL(t *testing.T) {
+	t.Parallel()
+	out, errOut, code := runEventops(t, []string{"DATABASE_URL=postgres://bob:s3cret@db.example/events"}, "rules", "backtest", "--help")
+	if code != 0 || !strings.Contains(out, "-database-url") || strings.Contains(out+errOut, "s3cret") {
+		t.Errorf("exit %d:\n%s%s", code, out, errOut)
+	}
+}

@@ -53,7 +53,8 @@ func parseBacktestArgs(cfg *Config, args []string, now time.Time) (backtestArgs,
 	fs.StringVar(&a.compare, "compare", "", "an older rule file: replay the history through it as well and print how --rules differs")
 	fs.StringVar(&a.receivers, "receivers", "", "receivers file whose routes and groups count the notifications (default: one group per alert name and tenant, Alertmanager's timings)")
 	fs.StringVar(&a.format, "format", "table", "output: table or json")
-	fs.StringVar(&a.databaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL URL of the stored samples (env DATABASE_URL)")
+	// No default in the flag: the help would print the URL, password and all.
+	fs.StringVar(&a.databaseURL, "database-url", "", "PostgreSQL URL of the stored samples (default: DATABASE_URL, EVENTOPS_DATABASE_URL or the configuration file)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stdout)
@@ -89,6 +90,9 @@ func parseBacktestArgs(cfg *Config, args []string, now time.Time) (backtestArgs,
 	}
 	if !a.from.Before(a.to) {
 		return a, usageError{fmt.Sprintf("--from %s is not before --to %s", a.from.Format(time.RFC3339), a.to.Format(time.RFC3339))}
+	}
+	if a.databaseURL == "" {
+		a.databaseURL = cfg.DatabaseURL
 	}
 	if a.databaseURL == "" {
 		return a, usageError{"--database-url (or DATABASE_URL) is required"}
