@@ -53,6 +53,9 @@ func (s *Span) FiringMilli(until int64) int64 {
 type Spans struct {
 	list  []*Span
 	index map[string]int
+	// tags keeps each distinct set of series tags once: a series that
+	// flaps has many episodes, and every transition brings its own map.
+	tags labelSets
 }
 
 // Add folds one transition in. A transition seen again (the same episode
@@ -66,7 +69,7 @@ func (s *Spans) Add(tr *rules.Transition) {
 		i = len(s.list)
 		s.index[tr.EpisodeID] = i
 		s.list = append(s.list, &Span{EpisodeID: tr.EpisodeID, RuleID: tr.RuleID, Group: tr.Group,
-			AlertName: tr.AlertName, Tenant: tr.Tenant, Host: tr.Host, Tags: tr.Tags, PendingAt: tr.ActiveAt})
+			AlertName: tr.AlertName, Tenant: tr.Tenant, Host: tr.Host, Tags: s.tags.intern(tr.Tags), PendingAt: tr.ActiveAt})
 	}
 	sp := s.list[i]
 	switch tr.State {
@@ -118,4 +121,24 @@ func seriesKey(tags map[string]string) string {
 		b = append(b, ',')
 	}
 	return string(b)
+}
+
+// labelSets holds one copy of each distinct label (or tag) set; the sets
+// are never modified.
+type labelSets map[string]map[string]string
+
+// intern returns the set held equal to m, holding m if there is none.
+func (l *labelSets) intern(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	k := seriesKey(m)
+	if held, ok := (*l)[k]; ok {
+		return held
+	}
+	if *l == nil {
+		*l = labelSets{}
+	}
+	(*l)[k] = m
+	return m
 }

@@ -79,6 +79,8 @@ type Summarizer struct {
 	spans Spans
 	// labels are each episode's labels, which route its notifications.
 	labels map[string]map[string]string
+	// labelSets keeps each distinct label set once (see Spans.tags).
+	labelSets labelSets
 	// shadow are the episodes of rules in shadow mode, which notify no one.
 	shadow map[string]bool
 }
@@ -89,7 +91,7 @@ func (s *Summarizer) Add(tr *rules.Transition) {
 		s.labels = map[string]map[string]string{}
 	}
 	if _, ok := s.labels[tr.EpisodeID]; !ok {
-		s.labels[tr.EpisodeID] = tr.Labels
+		s.labels[tr.EpisodeID] = s.labelSets.intern(tr.Labels)
 	}
 	if tr.Shadow {
 		if s.shadow == nil {

@@ -2,6 +2,9 @@ package backtest
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
+	"runtime"
 	"testing"
 	"time"
 
@@ -200,5 +203,35 @@ func TestSummaryUntilDefaultsToTheLastTransition(t *testing.T) {
 	c := Compare(spansOf(history()), nil, CompareOptions{})
 	if c.Until != rules.Timestamp(sec(1260)) || c.Rules[0].FiringMilliOld != 1260*1000 {
 		t.Errorf("compare until %v, %+v", c.Until, c.Rules[0].DiffCounts)
+	}
+}
+
+// A rule that flaps on a few series makes many episodes: the summarizer
+// keeps each series' labels and tags once, not once per episode.
+func TestSummarizerKeepsASeriesLabelsOnce(t *testing.T) {
+	const episodes, hosts = 20_000, 50
+	var s Summarizer
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range episodes {
+		host := fmt.Sprint("host-", i%hosts)
+		for _, tr := range episode(fmt.Sprintf("%016x", i), "disk", "DiskFull", 1, host,
+			map[string]string{"mount": "/var", "device": "sda1"}, int64(i)*60, int64(i)*60+10, int64(i)*60+30) {
+			// The engine builds a transition's labels and tags anew.
+			tr.Labels, tr.Tags = maps.Clone(tr.Labels), maps.Clone(tr.Tags)
+			s.Add(tr)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(&s)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / episodes
+	t.Logf("%d bytes kept per episode", per)
+	if per > 600 {
+		t.Errorf("%d bytes kept per episode", per)
+	}
+	if sp := s.Spans().List(); len(sp) != episodes || sp[hosts].Tags["mount"] != "/var" || s.labels[sp[hosts].EpisodeID]["host"] != "host-0" {
+		t.Errorf("%d episodes, %+v", len(sp), sp[hosts])
 	}
 }
