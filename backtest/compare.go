@@ -172,7 +172,7 @@ func Compare(old, new []*Span, opts CompareOptions) *Comparison {
 			}
 		}
 	}
-	out := &Comparison{Until: rules.Timestamp(until)}
+	out := &Comparison{Until: rules.Timestamp(until), Rules: []RuleDiff{}}
 	for k, rd := range rows {
 		for _, sd := range bySeries[k] {
 			d := compareSeries(sd.old, sd.new, until)

@@ -138,7 +138,7 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		opts.Until = lastTime(s.spans.List())
 	}
 	until := rules.Timestamp(opts.Until.UnixMilli())
-	out := &Summary{Until: until, Routing: "receivers file", NotApplied: notApplied}
+	out := &Summary{Until: until, Rules: []RuleSummary{}, Routing: "receivers file", NotApplied: notApplied}
 	cfg := opts.Receivers
 	if cfg == nil {
 		out.Routing = DefaultRouting

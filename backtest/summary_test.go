@@ -235,3 +235,21 @@ func TestSummarizerKeepsASeriesLabelsOnce(t *testing.T) {
 		t.Errorf("%d episodes, %+v", len(sp), sp[hosts])
 	}
 }
+
+// A rule file without rules (or a range without episodes) lists no rule:
+// an empty list, never null, for those who read the JSON.
+func TestEmptySummaryAndComparisonListNoRules(t *testing.T) {
+	f := func(what string, v any) {
+		t.Helper()
+		b, err := json.Marshal(v)
+		var doc map[string]json.RawMessage
+		if err == nil {
+			err = json.Unmarshal(b, &doc)
+		}
+		if err != nil || string(doc["rules"]) != "[]" {
+			t.Errorf("%s: %s %v", what, b, err)
+		}
+	}
+	f("summary", Summarize(nil, SummaryOptions{Until: time.UnixMilli(sec(60))}))
+	f("comparison", Compare(nil, nil, CompareOptions{Until: time.UnixMilli(sec(60))}))
+}
