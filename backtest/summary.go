@@ -26,6 +26,9 @@ type RuleSummary struct {
 	// Shadow: the rule is in shadow mode; its alerts reach no receiver, so
 	// it has no notifications.
 	Shadow bool `json:"shadow,omitempty"`
+	// NotForTenant: the summary is of one tenant's sources (Tenant), and
+	// the rule's group is scoped to other tenants: it had nothing to do.
+	NotForTenant bool `json:"not_for_tenant,omitempty"`
 	Notifications
 }
 
@@ -116,6 +119,9 @@ type SummaryOptions struct {
 	// Rules, when given, lists every rule of the set in the summary, those
 	// without an episode too.
 	Rules *rules.RuleSet
+	// Tenant, when the backtest read one tenant's sources only, marks the
+	// rules of Rules that do not apply to it (NotForTenant).
+	Tenant string
 }
 
 // Summarize folds trs into a Summary; see Summarizer.
@@ -158,7 +164,9 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 	}
 	if opts.Rules != nil {
 		for r := range opts.Rules.Rules() {
-			row(ruleKey{r.Group(), r.Name(), r.ID()}).Shadow = r.Shadow()
+			rr := row(ruleKey{r.Group(), r.Name(), r.ID()})
+			rr.Shadow = r.Shadow()
+			rr.NotForTenant = opts.Tenant != "" && !r.AppliesTo(opts.Tenant)
 		}
 	}
 	series := map[ruleKey]map[string]bool{}

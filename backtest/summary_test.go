@@ -253,3 +253,36 @@ func TestEmptySummaryAndComparisonListNoRules(t *testing.T) {
 	f("summary", Summarize(nil, SummaryOptions{Until: time.UnixMilli(sec(60))}))
 	f("comparison", Compare(nil, nil, CompareOptions{Until: time.UnixMilli(sec(60))}))
 }
+
+// A summary of one tenant's sources tells a rule scoped to other tenants
+// (which had nothing to do there) from a rule that never fired.
+func TestSummaryMarksRulesNotForTheTenant(t *testing.T) {
+	rs, err := rules.Parse("r.yml", []byte(`
+metrics: [{name: cpu_load}]
+groups:
+  - name: host
+    rules:
+      - alert: HighCPU
+        expr: avg("cpu_load", "1m") > 99
+  - name: globex
+    tenants: [globex]
+    rules:
+      - alert: GlobexCPU
+        expr: avg("cpu_load", "1m") > 50
+`), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Summarize(history(), SummaryOptions{Until: time.UnixMilli(sec(3600)), Rules: rs, Tenant: "acme"})
+	if g := ruleRow(t, s, "GlobexCPU"); !g.NotForTenant || g.Episodes != 0 {
+		t.Errorf("GlobexCPU %+v", g)
+	}
+	if h := ruleRow(t, s, "HighCPU"); h.NotForTenant {
+		t.Errorf("HighCPU %+v", h)
+	}
+	// Over every tenant, every rule applies somewhere.
+	s = Summarize(history(), SummaryOptions{Until: time.UnixMilli(sec(3600)), Rules: rs})
+	if g := ruleRow(t, s, "GlobexCPU"); g.NotForTenant {
+		t.Errorf("GlobexCPU over every tenant %+v", g)
+	}
+}

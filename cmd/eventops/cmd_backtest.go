@@ -216,10 +216,10 @@ func replayBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtes
 		return nil, fmt.Errorf("backtest of %s: %w", a.rules, err)
 	}
 	res := &backtestResult{Stats: stats, Elapsed: time.Since(start),
-		Summary: sum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.rules})}
+		Summary: sum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.rules, Tenant: a.tenant})}
 	if in.old != nil {
 		res.Old = &backtestSide{File: a.compare, Stats: oldStats,
-			Summary: oldSum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.old})}
+			Summary: oldSum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.old, Tenant: a.tenant})}
 		res.Compare = backtest.Compare(oldSum.Spans().List(), sum.Spans().List(),
 			backtest.CompareOptions{Until: a.to, Old: in.old, New: in.rules})
 	}
@@ -480,6 +480,9 @@ func writeSummary(w io.Writer, s *backtest.Summary) error {
 		name := r.Group + "/" + r.AlertName
 		if r.Shadow {
 			name += " (shadow)"
+		}
+		if r.NotForTenant {
+			name += " (not for this tenant)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\n", name, r.RuleID, r.Episodes, r.Fired,
 			millis(r.FiringMilli), r.Series, r.Pages, r.Resolved, r.Repeats)
