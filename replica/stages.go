@@ -206,7 +206,7 @@ func (w *wiring) buildAPI() error {
 	w.checks = append(w.checks, viewsCaughtUp(view, hub))
 	o := w.opts.API
 	o.Store, o.Alerts, o.Sources, o.Silences, o.MetricNames, o.Activity = w.db, w.db, w.db, w.db, w.db, w.db
-	o.Hub, o.Features, o.Rules = hub, view, ruleLister{w.rules}
+	o.Hub, o.Features, o.Rules, o.RulesInForce = hub, view, ruleLister{w.rules}, w.rules.Current
 	o.Producer, o.Normalize = w.records, normalize.Options{MaxFuture: w.opts.MaxFuture}
 	o.Gatherer, o.Registerer, o.Logger = w.reg, w.reg, w.log
 	o.Reload, o.Ready = w.reload, w.ready
