@@ -24,7 +24,8 @@
 //     stopped, and flushes its producers only after Run returned. Rows not
 //     durable when the drain gives up stay unacknowledged and are read
 //     again.
-//   - A source actor applies a signal at once, at its clock: the newest
+//   - A source actor applies a signal through its engine.Source (the step
+//     the backtest runs too), at once, at its clock: the newest
 //     event time it applied, each capped at its record's receive time (a
 //     clock running ahead cannot move it; a sample further ahead than
 //     MaxFuture, or half its metric's lateness, is refused as future). Rule

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -13,24 +12,18 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eventops/eventops/features"
+	"github.com/eventops/eventops/engine"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
 	"github.com/eventops/eventops/tables/kgotables"
 )
 
 // Reasons a source actor refuses a sample with, besides the windows' own
-// (features.ReasonTooLate, features.ReasonInvalid).
+// (features.ReasonTooLate, features.ReasonInvalid): see package engine.
 const (
-	// ReasonFuture: the sample's event time is ahead of its record's
-	// receive time by more than the bound (a clock running ahead).
-	ReasonFuture = "future"
-	// ReasonSourceLimit: the sample would add a series to a source whose
-	// state is as large as it may be (MaxStateBytes).
-	ReasonSourceLimit = "source_limit"
-	// ReasonSeriesLimit: the sample would add a series to a source, or a
-	// tenant, that has as many as it may (MaxSeries, MaxTenantSeries).
-	ReasonSeriesLimit = "series_limit"
+	ReasonFuture      = engine.ReasonFuture
+	ReasonSourceLimit = engine.ReasonSourceLimit
+	ReasonSeriesLimit = engine.ReasonSeriesLimit
 )
 
 // Messages of a source actor.
@@ -79,14 +72,9 @@ type sourceActor struct {
 	tenant string
 	host   string
 
-	st    *tables.SourceState
-	feats rules.SourceFeatures
-	// applied lists the series a signal's samples were applied to (reused
-	// from signal to signal).
-	applied []rules.SeriesKey
-	// seriesLeft: a series left the features while applying a signal; its
-	// rules' states end at the evaluation that follows.
-	seriesLeft bool
+	// eng is the source's evaluation step; st is its state.
+	eng engine.Source
+	st  *tables.SourceState
 	// ingestMicro is when the record that triggered the evaluation in
 	// progress reached the broker (0 for timers), carried on alerts so
 	// that the latency from event to alert can be measured.
@@ -162,12 +150,7 @@ func (a *sourceActor) nowMilli() int64 { return a.s.opts.Now().UnixMilli() }
 
 // clock is the source's time: event time, moved on by wall time while the
 // source is silent.
-func (a *sourceActor) clock() int64 {
-	if a.st.ArrivalMilli == 0 {
-		return a.nowMilli()
-	}
-	return a.st.EventMilli + max(0, a.nowMilli()-a.st.ArrivalMilli)
-}
+func (a *sourceActor) clock() int64 { return a.eng.Clock(a.nowMilli()) }
 
 func (a *sourceActor) deliver(m *deliver) {
 	if a.st.Redelivered(a.p.part, m.offset, m.milli) {
@@ -193,259 +176,37 @@ func (a *sourceActor) deliver(m *deliver) {
 	}
 	a.ingestMicro = sig.IngestMicro
 	defer func() { a.ingestMicro = 0 }()
-	// A signal applies at once, at its clock: the rules' deadlines up to it
-	// are met first, then its samples are folded in and the rules that read
-	// them evaluate.
-	receive := sig.IngestMicro / 1000
-	clock := a.st.EventMilli
-	for i := range sig.Samples {
-		sm := &sig.Samples[i]
-		switch _, ok := a.futureBound(sm, receive); {
-		case receive <= 0:
-			clock = max(clock, sm.TsMicro/1000)
-		case ok:
-			clock = max(clock, min(sm.TsMicro/1000, receive))
-		}
-	}
-	if clock > a.st.EventMilli {
-		a.catchUp(clock)
-	}
-	before := a.st.EventMilli
-	applied := a.applied[:0]
-	for i := range sig.Samples {
-		if sm := &sig.Samples[i]; a.apply(sig, sm, receive) {
-			applied = append(applied, rules.SeriesKey{Metric: sm.Metric, Tags: sm.Tags.Labels()})
-		}
-	}
+	a.eng.Apply(a.s.opts.Rules.view(), sig, sig.IngestMicro/1000, a.nowMilli())
 	a.advanceOffset(m)
 	a.st.MarkOrigin(sig.Origin, sig.IngestMicro)
-	if sig.Meta != nil {
-		a.st.Meta = sig.Meta
-	}
 	a.markDirty()
-	if a.dropStale(before) {
-		a.seriesLeft = true
-	}
-	switch {
-	case a.seriesLeft:
-		a.seriesLeft = false
-		// Series left: every rule looks at what the source still has.
-		a.evaluate(a.st.EventMilli, "")
-	case len(applied) > 0:
-		a.evaluateApplied(a.st.EventMilli, rules.SortSeriesKeys(applied))
-	}
-	clear(applied)
-	a.applied = applied[:0]
-}
-
-// dropStale removes the series that took no sample while the source's
-// event time moved on by SeriesStaleAfter (judged on the source's clock, so
-// a series whose own clock runs behind is not stale while it reports), and
-// reports whether it removed any: the rules then end their alerts (reason
-// series_gone). A series a no-data rule still judges stays (see
-// heldByNoData). It looks when the event time crossed a multiple of an
-// eighth of SeriesStaleAfter since before, so that any owner of the source
-// drops them at the same signal.
-func (a *sourceActor) dropStale(before int64) bool {
-	stale := a.s.opts.SeriesStaleAfter.Milliseconds()
-	step := max(stale/8, 1)
-	if a.st.EventMilli/step == before/step {
-		return false
-	}
-	rs := a.s.opts.Rules.Current()
-	kept := a.st.Metrics[:0]
-	dropped := 0
-	for _, m := range a.st.Metrics {
-		if m.SeenMilli < a.st.EventMilli-stale && !a.heldByNoData(rs, &m) {
-			a.feats.Delete(m.Name, m.Tags.Labels())
-			dropped++
-			continue
-		}
-		kept = append(kept, m)
-	}
-	clear(a.st.Metrics[len(kept):])
-	a.st.Metrics = kept
-	a.s.countSeries(a.tenant, -dropped)
-	a.s.m.stale.Add(float64(dropped))
-	return dropped > 0
-}
-
-// heldByNoData reports whether a rule that compares the silence of m
-// (seconds_since_last of its metric) still needs it: its threshold is not
-// reached yet, or its alert on m is pending or firing. Dropping the series
-// would end (series_gone) or never start the very alert that says its data
-// is missing.
-func (a *sourceActor) heldByNoData(rs *rules.RuleSet, m *tables.MetricState) bool {
-	var wait time.Duration
-	var readers []rules.RuleID
-	for r := range rs.Rules() {
-		if !r.AppliesTo(a.tenant) {
-			continue
-		}
-		if w, ok := r.NoDataWait(m.Name); ok {
-			wait = max(wait, w)
-			readers = append(readers, r.ID())
-		}
-	}
-	if len(readers) == 0 {
-		return false
-	}
-	if last, _, ok := m.Series.Last(); ok && a.st.EventMilli-last <= wait.Milliseconds() {
-		return true
-	}
-	tags := m.Tags.Labels()
-	for _, e := range a.st.Alerts {
-		if e.Phase != rules.Inactive && slices.Contains(readers, e.Rule) && rules.CompareLabels(e.Series, tags) == 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// futureBound is how far ahead of its record's receive time (ms) a sample
-// may be: MaxFuture, and at most half its metric's lateness, so that a
-// sample from a clock running ahead never makes the metric's on-time
-// samples late. ok is false when the sample is beyond it, or when the
-// receive time is unknown (0).
-func (a *sourceActor) futureBound(sm *tables.Sample, receive int64) (bound int64, ok bool) {
-	if receive <= 0 {
-		return 0, false
-	}
-	var lateness time.Duration
-	if ms := a.st.Series(sm.Metric, sm.Tags); ms != nil {
-		lateness = ms.Series.Config().Lateness
-	} else {
-		lateness = a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness
-	}
-	bound = min(a.s.opts.MaxFuture, lateness/2).Milliseconds()
-	return bound, sm.TsMicro/1000 <= receive+bound
-}
-
-// apply folds one sample into its series, or refuses it with its reason
-// (a resent sample, already applied, is only counted), and reports whether
-// it was applied. The source's clock moves to the sample's event time,
-// capped at its record's receive time.
-func (a *sourceActor) apply(sig *tables.Signal, sm *tables.Sample, receive int64) bool {
-	ts := sm.TsMicro / 1000
-	if bound, ok := a.futureBound(sm, receive); !ok && receive > 0 {
-		a.side(sig, sm, ReasonFuture, fmt.Sprintf("event time is %s ahead of the record's receive time (at most %s)",
-			time.Duration(ts-receive)*time.Millisecond, time.Duration(bound)*time.Millisecond))
-		return false
-	}
-	ms, _ := a.st.FindSeries(sm.Metric, sm.Tags)
-	legacy := false
-	if ms == nil && len(sm.Tags) > 0 && a.st.DropUntagged(sm.Metric) {
-		// The window a previous version kept for the whole metric mixes
-		// its tag sets: it is dropped, and the metric's first tagged
-		// series goes on with its alerts.
-		a.feats.Delete(sm.Metric, nil)
-		a.s.countSeries(a.tenant, -1)
-		a.seriesLeft, legacy = true, true
-	}
-	if ms == nil {
-		var refusal string
-		if ms, refusal = a.addSeries(sm); ms == nil {
-			if refusal == ReasonSeriesLimit {
-				a.s.m.limited.WithLabelValues(a.tenant).Inc()
-			}
-			a.side(sig, sm, refusal, "")
-			return false
-		}
-		if legacy {
-			a.adoptLegacyAlerts(sm.Metric, sm.Tags.Labels())
-		}
-	}
-	if sm.Unit != "" {
-		ms.Unit = sm.Unit
-	}
-	switch out, err := ms.Series.Add(ts, sm.Value); {
-	case out == features.Duplicate:
-		a.s.m.duplicates.Inc()
-		return false
-	case err != nil || out != features.Applied:
-		errText := ""
-		if err != nil {
-			errText = err.Error()
-		}
-		a.side(sig, sm, out.Reason(), errText)
-		return false
-	}
-	a.s.m.samples.Inc()
-	if a.s.opts.Rules.Current().Reads(sm.Metric) {
-		a.feats.NoteSample(ms.Series, ts, sm.Value, rules.SampleOrigin{Topic: tables.RawTopic, Partition: sig.Origin.Partition, Offset: sig.Origin.Offset})
-	}
-	if receive > 0 {
-		ts = min(ts, receive)
-	}
-	if ts > a.st.EventMilli {
-		a.st.EventMilli, a.st.ArrivalMilli = ts, a.nowMilli()
-	}
-	ms.SeenMilli = a.st.EventMilli
-	return true
-}
-
-// adoptLegacyAlerts gives the alert states a previous version kept for the
-// whole of metric (without tags) to its series with tags, keeping their
-// episodes: an alert that was firing goes on firing rather than resolving
-// and firing again as a new episode.
-func (a *sourceActor) adoptLegacyAlerts(metric string, tags []rules.Label) {
-	rs := a.s.opts.Rules.Current()
-	a.st.Alerts.AdoptUntagged(tags, func(id rules.RuleID) bool {
-		r := rs.Rule(id)
-		return r != nil && r.EvaluatedFor(metric, tags)
-	})
 }
 
 func (a *sourceActor) advanceOffset(m *deliver) {
 	a.st.Partition, a.st.Offset, a.st.OffsetMilli = a.p.part, m.offset, m.milli
 }
 
-// addSeries adds the state of a sample's series when the source and its
-// tenant have room for it, or returns nil and the reason it has not:
-// series_limit (MaxSeries, MaxTenantSeries) or source_limit
-// (MaxStateBytes, or a series shed to stay under it).
-func (a *sourceActor) addSeries(sm *tables.Sample) (*tables.MetricState, string) {
-	o := a.s.opts
-	switch {
-	case len(a.shed) > 0 && a.shed[tables.SeriesName(sm.Metric, sm.Tags)] || a.lastSize >= o.MaxStateBytes*9/10:
-		return nil, ReasonSourceLimit
-	case len(a.st.Metrics) >= o.MaxSeries || !a.s.reserveSeries(a.tenant):
-		return nil, ReasonSeriesLimit
+// sourceFull says whether a new series of sm is refused with reason
+// source_limit: the state is near MaxStateBytes, or the series was shed to
+// stay under it.
+func (a *sourceActor) sourceFull(sm *tables.Sample) (string, bool) {
+	if len(a.shed) > 0 && a.shed[tables.SeriesName(sm.Metric, sm.Tags)] || a.lastSize >= a.s.opts.MaxStateBytes*9/10 {
+		return fmt.Sprintf("the source's state is %d bytes (at most %d): "+
+			"the series %s is stored but has no features", a.lastSize, a.s.opts.MaxStateBytes, tables.SeriesName(sm.Metric, sm.Tags)), true
 	}
-	ms := a.st.AddMetric(tables.MetricState{Name: sm.Metric, Tags: sm.Tags, Unit: sm.Unit,
-		Series: features.NewSeries(o.Rules.FeatureConfig(sm.Metric))})
-	a.feats.Set(sm.Metric, sm.Tags.Labels(), ms.Series)
-	return ms, ""
+	return "", false
 }
 
 // side sends a sample the source refused to the DLQ with its reason.
 func (a *sourceActor) side(sig *tables.Signal, sm *tables.Sample, reason, errText string) {
 	a.s.m.refused.WithLabelValues(reason).Inc()
+	if reason == ReasonSeriesLimit {
+		a.s.m.limited.WithLabelValues(a.tenant).Inc()
+	}
 	v, _ := json.Marshal(map[string]any{
 		"tenant_id": sig.Tenant, "host": sig.Host, "metric": sm.Metric, "value": sm.Value, "unit": sm.Unit,
 		"ts_event": time.UnixMicro(sm.TsMicro).UTC().Format(time.RFC3339Nano), "tags": sm.Tags.Map(),
 	})
-	if errText == "" {
-		errText = reason
-	}
-	switch reason {
-	case features.ReasonTooLate:
-		newest := ""
-		if ms := a.st.Series(sm.Metric, sm.Tags); ms != nil {
-			if ts, _, ok := ms.Series.Last(); ok {
-				newest = time.UnixMilli(ts).UTC().Format(time.RFC3339Nano)
-			}
-		}
-		errText += ": newest event time of the series is " + newest + ", lateness bound " +
-			a.s.opts.Rules.FeatureConfig(sm.Metric).Lateness.String()
-	case ReasonSourceLimit:
-		errText = fmt.Sprintf("the source's state is %d bytes (at most %d): "+
-			"the series %s is stored but has no features", a.lastSize, a.s.opts.MaxStateBytes, tables.SeriesName(sm.Metric, sm.Tags))
-	case ReasonSeriesLimit:
-		errText = fmt.Sprintf("the source has %d series (at most %d), its tenant at most %d: "+
-			"the new series %s is stored but has no features", len(a.st.Metrics), a.s.opts.MaxSeries, a.s.opts.MaxTenantSeries,
-			tables.SeriesName(sm.Metric, sm.Tags))
-	}
 	a.emit(kgotables.DLQRecord(tables.Reject(tables.StageFeatures, reason, errText, sig.RawInput(), v)))
 }
 
@@ -479,68 +240,38 @@ func (a *sourceActor) wrote(m emitted) {
 	a.maybeFlush()
 }
 
-// catchUp evaluates the rules at each of their deadlines up to the source
-// time until (timers: for elapsing, keep_firing_for ending, no-data), each
-// transition stamped with its deadline, so that the next owner after a
-// crash derives the same ones. A signal catches up to its own clock before
-// its samples apply.
-func (a *sourceActor) catchUp(until int64) {
-	a.advance(until, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
-		return rs.AdvanceUntil(&a.st.Lifecycle, src, &a.feats, until, emit)
-	})
-}
+// catchUp evaluates the rules' deadlines up to the source time until.
+func (a *sourceActor) catchUp(until int64) { a.eng.CatchUp(a.s.opts.Rules.view(), until) }
 
-// evaluate runs the rules that read metric ("" for all) at source time at,
-// after a signal applied its samples.
+// evaluate runs the rules that read metric ("" for all) at source time at.
 func (a *sourceActor) evaluate(at int64, metric string) {
-	a.advance(at, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
-		return rs.AdvanceAt(&a.st.Lifecycle, src, &a.feats, at, metric, emit)
-	})
+	a.eng.Evaluate(a.s.opts.Rules.view(), at, metric)
 }
 
-// evaluateApplied runs the rules that read the series in applied, for
-// those series only, at source time at, after a signal applied samples to
-// them.
-func (a *sourceActor) evaluateApplied(at int64, applied []rules.SeriesKey) {
-	a.advance(at, func(rs *rules.RuleSet, src rules.Source, emit func(*rules.Transition)) (int64, bool) {
-		return rs.AdvanceApplied(&a.st.Lifecycle, src, &a.feats, at, applied, emit)
-	})
+// transition writes a transition the source's step emitted.
+func (a *sourceActor) transition(tr *rules.Transition) {
+	a.s.m.transitions.WithLabelValues(tr.State).Inc()
+	v, err := tables.EncodeAlert(tr)
+	if err != nil {
+		a.s.opts.Logger.Error("alert transition does not encode", "rule", tr.AlertName, "err", err)
+		return
+	}
+	a.emit(&kgo.Record{Topic: tables.AlertsTopic, Key: []byte(a.key), Value: v,
+		Headers: []kgo.RecordHeader{{Key: "eventops-ingest-micro", Value: []byte(strconv.FormatInt(a.ingestMicro, 10))}}})
 }
 
-// advance runs one step of the rule engine at source time now, writes the
-// transitions it emits, and arms the timer for the next deadline.
-func (a *sourceActor) advance(now int64, step func(*rules.RuleSet, rules.Source, func(*rules.Transition)) (int64, bool)) {
-	src := rules.Source{Tenant: a.tenant, Host: a.host}
-	if a.st.Meta != nil {
-		src.Meta = rules.Meta{Owner: a.st.Meta.Owner, Region: a.st.Meta.Region, Service: a.st.Meta.Service, Tags: a.st.Meta.Tags}
-	}
-	changed := false
-	rs := a.s.opts.Rules.Current()
-	next, ok := step(rs, src, func(tr *rules.Transition) {
-		changed = true
-		a.s.m.transitions.WithLabelValues(tr.State).Inc()
-		v, err := tables.EncodeAlert(tr)
-		if err != nil {
-			a.s.opts.Logger.Error("alert transition does not encode", "rule", tr.AlertName, "err", err)
-			return
-		}
-		a.emit(&kgo.Record{Topic: tables.AlertsTopic, Key: []byte(a.key), Value: v,
-			Headers: []kgo.RecordHeader{{Key: "eventops-ingest-micro", Value: []byte(strconv.FormatInt(a.ingestMicro, 10))}}})
-	})
-	deadline := int64(0)
-	if ok {
-		deadline = next
-	}
-	if fp := rs.Fingerprint(); deadline != a.st.NextDeadline || fp != a.st.Rules {
-		a.st.NextDeadline, a.st.Rules = deadline, fp
+// stepped follows a step of the rule engine: the state is dirty, urgently
+// when the step emitted transitions (a lifecycle step is made durable as
+// soon as its record is), and the timer is armed for the next deadline.
+func (a *sourceActor) stepped(st engine.Step) {
+	if st.Changed {
 		a.markDirty()
 	}
-	if changed {
-		// A lifecycle step is made durable as soon as its record is.
+	if st.Emitted > 0 {
 		a.urgent = true
 		a.markDirty()
 	}
-	a.armRules(next, ok, now)
+	a.armRules(st.Next, st.Due, st.At)
 }
 
 func (a *sourceActor) armRules(next int64, ok bool, now int64) {
@@ -705,7 +436,7 @@ func (a *sourceActor) shedSeries(excess int) {
 		if drop[i] {
 			name := tables.SeriesName(m.Name, m.Tags)
 			a.shed[name] = true
-			a.feats.Delete(m.Name, m.Tags.Labels())
+			a.eng.Feats.Delete(m.Name, m.Tags.Labels())
 			names = append(names, name)
 			continue
 		}

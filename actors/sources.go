@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eventops/eventops/engine"
 	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/tables"
@@ -59,7 +60,7 @@ type SourcesOptions struct {
 	// before it leaves the source's state (default 1h): its alerts then
 	// end with reason series_gone, and it no longer counts towards the
 	// limits. A series a no-data rule still judges stays longer (see
-	// sourceActor.heldByNoData).
+	// engine.Source).
 	SeriesStaleAfter time.Duration
 	// Now is the wall clock (default time.Now).
 	Now        func() time.Time
@@ -70,13 +71,7 @@ type SourcesOptions struct {
 // RuleHolder holds the current rule set; Swap replaces it for every actor
 // at once (hot reload). Rules that did not change keep their state because
 // their IDs do not change.
-type RuleHolder struct{ p atomic.Pointer[ruleView] }
-
-type ruleView struct {
-	rs *rules.RuleSet
-	// gauge and counter are the configs of undeclared metrics, made once.
-	gauge, counter features.Config
-}
+type RuleHolder struct{ p atomic.Pointer[engine.Rules] }
 
 // NewRuleHolder holds rs.
 func NewRuleHolder(rs *rules.RuleSet) *RuleHolder {
@@ -86,27 +81,18 @@ func NewRuleHolder(rs *rules.RuleSet) *RuleHolder {
 }
 
 // Swap installs a new rule set.
-func (h *RuleHolder) Swap(rs *rules.RuleSet) {
-	base := rs.Options().Features
-	h.p.Store(&ruleView{rs: rs, gauge: rules.Metric{Kind: rules.Gauge}.FeatureConfig(base),
-		counter: rules.Metric{Kind: rules.Counter}.FeatureConfig(base)})
-}
+func (h *RuleHolder) Swap(rs *rules.RuleSet) { h.p.Store(engine.NewRules(rs)) }
 
 // Current returns the rule set in force.
-func (h *RuleHolder) Current() *rules.RuleSet { return h.p.Load().rs }
+func (h *RuleHolder) Current() *rules.RuleSet { return h.p.Load().Set() }
 
-// FeatureConfig returns a metric's feature configuration: its catalog entry
-// if it has one, the defaults with the kind its name implies otherwise
-// (rules.RuleSet.MetricConfig).
+// view returns the rule set in force with its feature configurations.
+func (h *RuleHolder) view() *engine.Rules { return h.p.Load() }
+
+// FeatureConfig returns a metric's feature configuration (see
+// engine.Rules.FeatureConfig).
 func (h *RuleHolder) FeatureConfig(metric string) features.Config {
-	v := h.p.Load()
-	if c, ok := v.rs.FeatureConfig(metric); ok {
-		return c
-	}
-	if rules.KindOf(metric) == rules.Counter {
-		return v.counter
-	}
-	return v.gauge
+	return h.p.Load().FeatureConfig(metric)
 }
 
 // Sources is the features stage's source host: one protoactor actor per
@@ -172,16 +158,16 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 		opts.IdleTimeout = 10 * time.Minute
 	}
 	if opts.MaxFuture <= 0 {
-		opts.MaxFuture = 30 * time.Second
+		opts.MaxFuture = engine.DefaultMaxFuture
 	}
 	if opts.MaxSeries <= 0 {
-		opts.MaxSeries = 500
+		opts.MaxSeries = engine.DefaultMaxSeries
 	}
 	if opts.MaxTenantSeries <= 0 {
 		opts.MaxTenantSeries = 100_000
 	}
 	if opts.SeriesStaleAfter <= 0 {
-		opts.SeriesStaleAfter = time.Hour
+		opts.SeriesStaleAfter = engine.DefaultSeriesStaleAfter
 	}
 	if opts.MaxStateBytes <= 0 {
 		opts.MaxStateBytes = 768 << 10
@@ -405,13 +391,23 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken b
 		}
 	}
 	a := &sourceActor{s: s, p: p, key: key, tenant: tenant, host: host, st: st, lastSize: len(stored), woken: woken}
+	a.eng.Init(tenant, host, st, engine.Options{MaxFuture: s.opts.MaxFuture, MaxSeries: s.opts.MaxSeries,
+		MaxTenantSeries: s.opts.MaxTenantSeries, SeriesStaleAfter: s.opts.SeriesStaleAfter, Hooks: engine.Hooks{
+			Transition: a.transition,
+			Stepped:    a.stepped,
+			Refused:    a.side,
+			Applied:    s.m.samples.Inc,
+			Duplicate:  s.m.duplicates.Inc,
+			SeriesLeft: func(n int, stale bool) {
+				s.countSeries(tenant, -n)
+				if stale {
+					s.m.stale.Add(float64(n))
+				}
+			},
+			SourceFull:    a.sourceFull,
+			ReserveSeries: func() bool { return s.reserveSeries(tenant) },
+		}})
 	s.countSeries(tenant, len(st.Metrics))
-	for i := range st.Metrics {
-		// A series of unknown tags (Untagged) reads as the metric's series
-		// without tags until a sample takes it over.
-		m := &st.Metrics[i]
-		a.feats.Set(m.Name, m.Tags.Labels(), m.Series)
-	}
 	s.m.actors.Inc()
 	return s.system.Root.Spawn(props(featuresDispatcher, a))
 }

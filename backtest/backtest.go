@@ -3,7 +3,9 @@ package backtest
 import (
 	"context"
 	"errors"
+	"time"
 
+	"github.com/eventops/eventops/engine"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
@@ -23,6 +25,14 @@ type History interface {
 // defaults).
 type Options struct {
 	Rules *rules.RuleSet
+	// MaxSeries bounds the series (metric and tags) a source keeps
+	// (max_series_per_source, default 500); SeriesStaleAfter is how long a
+	// series may go without a sample, by its source's event time, before
+	// it leaves the source (series_stale_after, default 1h). A metric's
+	// lateness comes from the rule file. The live max_future has no
+	// counterpart: stored samples carry no receive time.
+	MaxSeries        int
+	SeriesStaleAfter time.Duration
 }
 
 // Stats count what a Run read and did.
@@ -49,5 +59,78 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 	if opts.Rules == nil {
 		return Stats{}, ErrNoRules
 	}
-	return Stats{}, errors.New("backtest: not implemented yet")
+	r := &run{rules: engine.NewRules(opts.Rules), emit: emit, until: q.To.UnixMilli()}
+	if q.To.IsZero() {
+		r.until = 0
+	}
+	r.opts = engine.Options{MaxSeries: opts.MaxSeries, SeriesStaleAfter: opts.SeriesStaleAfter, Hooks: engine.Hooks{
+		Transition: r.transition,
+		Refused: func(_ *tables.Signal, _ *tables.Sample, reason, _ string) {
+			if r.stats.Refused == nil {
+				r.stats.Refused = map[string]int64{}
+			}
+			r.stats.Refused[reason]++
+		},
+	}}
+	err := h.ScanSignals(ctx, q, func(sig *tables.Signal) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if r.src == nil || sig.Tenant != r.src.Tenant || sig.Host != r.src.Host {
+			if err := r.finish(); err != nil {
+				return err
+			}
+			r.src = engine.New(sig.Tenant, sig.Host, &tables.SourceState{Offset: -1}, r.opts)
+			r.stats.Sources++
+		}
+		r.stats.Signals++
+		r.stats.Samples += int64(len(sig.Samples))
+		// The receive time is unknown (0), so no future bound applies;
+		// the signal arrives, as far as the source's clock goes, when it
+		// happened.
+		newest := int64(0)
+		for i := range sig.Samples {
+			newest = max(newest, sig.Samples[i].TsMicro/1000)
+		}
+		r.src.Apply(r.rules, sig, 0, newest)
+		return r.err
+	})
+	if err == nil {
+		err = r.finish()
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return r.stats, err
+}
+
+// run is one Run's progress: the source being replayed, and the first
+// error emit returned (the engine's step cannot stop half-way, so the
+// transitions after it are dropped and Run stops at the next signal).
+type run struct {
+	rules *engine.Rules
+	opts  engine.Options
+	emit  func(*rules.Transition) error
+	until int64
+	src   *engine.Source
+	stats Stats
+	err   error
+}
+
+func (r *run) transition(tr *rules.Transition) {
+	if r.err != nil {
+		return
+	}
+	r.stats.Transitions++
+	r.err = r.emit(tr)
+}
+
+// finish ends the source being replayed: its timers catch up to the end of
+// the range, as a live source's run on while it is silent.
+func (r *run) finish() error {
+	if r.src != nil && r.err == nil && r.until > 0 {
+		r.src.CatchUp(r.rules, r.until)
+	}
+	r.src = nil
+	return r.err
 }

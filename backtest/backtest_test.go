@@ -1,0 +1,147 @@
+package backtest_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops/backtest"
+	"github.com/eventops/eventops/engine"
+	"github.com/eventops/eventops/rules"
+	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/tables"
+)
+
+func TestRunStops(t *testing.T) {
+	rs := identityRuleSet(t)
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	h := genSources(rand.New(rand.NewPCG(1, 7)), start, 40*time.Minute)
+	q := store.SignalScan{From: start, To: start.Add(time.Hour)}
+
+	if _, err := backtest.Run(context.Background(), h, q, backtest.Options{}, nil); !errors.Is(err, backtest.ErrNoRules) {
+		t.Errorf("without rules: %v, want ErrNoRules", err)
+	}
+
+	// emit's first error ends the run: the signal it came in is the last
+	// one read.
+	stop := errors.New("enough")
+	hc := &counting{h: h}
+	emitted, readAtStop := 0, 0
+	st, err := backtest.Run(context.Background(), hc, q, backtest.Options{Rules: rs}, func(*rules.Transition) error {
+		emitted++
+		if emitted == 3 {
+			readAtStop = hc.read
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || emitted != 3 || hc.read != readAtStop || st.Signals != int64(readAtStop) {
+		t.Errorf("emit failing at the 3rd transition (signal %d): err %v, %d emitted, %d signals read, %d counted",
+			readAtStop, err, emitted, hc.read, st.Signals)
+	}
+
+	// A cancelled context ends the run with its error, even from a
+	// History that does not look at it.
+	ctx, cancel := context.WithCancel(context.Background())
+	hc = &counting{h: h}
+	emitted, readAtStop = 0, 0
+	_, err = backtest.Run(ctx, hc, q, backtest.Options{Rules: rs}, func(*rules.Transition) error {
+		if emitted++; emitted == 2 {
+			readAtStop = hc.read
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || hc.read != readAtStop+1 {
+		t.Errorf("cancelled at the 2nd transition (signal %d): err %v, %d signals read", readAtStop, err, hc.read)
+	}
+}
+
+// counting is a History that counts the signals it hands out and does not
+// look at its context.
+type counting struct {
+	h    history
+	read int
+}
+
+func (c *counting) ScanSignals(_ context.Context, q store.SignalScan, fn func(*tables.Signal) error) error {
+	return c.h.ScanSignals(context.Background(), q, func(s *tables.Signal) error {
+		c.read++
+		return fn(s)
+	})
+}
+
+// TestRunRefusesAsLive: what the windows refuse live (a value that is not
+// a number, a series beyond max_series_per_source) is refused in a
+// backtest and counted by reason.
+func TestRunRefusesAsLive(t *testing.T) {
+	rs := identityRuleSet(t)
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	at := func(s int64, metric string, v float64, mount string) *tables.Signal {
+		sm := tables.Sample{Metric: metric, Value: v, TsMicro: start.Add(time.Duration(s) * time.Second).UnixMicro()}
+		if mount != "" {
+			sm.Tags = tables.TagsFromMap(map[string]string{"mount": mount})
+		}
+		return &tables.Signal{Tenant: "acme", Host: "a", Samples: []tables.Sample{sm}}
+	}
+	nan := 0.0
+	h := history{at(0, "cpu", 50, ""), at(1, "disk", 50, "/"), at(2, "disk", 50, "/data"), at(3, "cpu", nan/nan, "")}
+	st, err := backtest.Run(context.Background(), h, store.SignalScan{From: start, To: start.Add(time.Minute)},
+		backtest.Options{Rules: rs, MaxSeries: 2}, func(*rules.Transition) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Refused[engine.ReasonSeriesLimit] != 1 || st.Refused["invalid"] != 1 || len(st.Refused) != 2 || st.Samples != 4 {
+		t.Errorf("stats %+v, want one series_limit and one invalid of 4 samples", st)
+	}
+}
+
+// TestLateSampleWithinLatenessCanDiffer pins down the difference the
+// package doc names: a sample that arrives after a newer one of its source
+// (within the lateness bound, so accepted) is evaluated live at the
+// source's clock, the newest event time, where a backtest evaluates it at
+// its own event time.
+func TestLateSampleWithinLatenessCanDiffer(t *testing.T) {
+	rs, err := rules.Parse("late.yml", []byte(`
+metrics: [{name: cpu, kind: gauge, lateness: 30s}]
+groups:
+  - name: host
+    rules:
+      - {alert: HighCPU, expr: 'last("cpu") > 90'}
+`), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	sig := func(s int64, v float64) *tables.Signal {
+		return &tables.Signal{Tenant: "acme", Host: "a", Samples: []tables.Sample{
+			{Metric: "cpu", Value: v, TsMicro: start.Add(time.Duration(s) * time.Second).UnixMicro()}}}
+	}
+	early, late := sig(100, 95), sig(110, 50)
+
+	// Live: the sample at 110 s arrives first, then the one at 100 s.
+	var lv []*rules.Transition
+	src := engine.New("acme", "a", &tables.SourceState{Offset: -1}, engine.Options{Hooks: engine.Hooks{
+		Transition: func(tr *rules.Transition) { lv = append(lv, tr) },
+		Refused: func(_ *tables.Signal, _ *tables.Sample, reason, _ string) {
+			t.Errorf("live refused a sample: %s", reason)
+		},
+	}})
+	r := engine.NewRules(rs)
+	for i, s := range []*tables.Signal{late, early} {
+		wall := start.Add(111*time.Second + time.Duration(i)*time.Second).UnixMilli()
+		s.IngestMicro = wall * 1000
+		src.Apply(r, s, wall, wall)
+	}
+	// Backtest: in event-time order.
+	bt, _ := replay(t, rs, history{late, early}, store.SignalScan{From: start, To: start.Add(time.Hour)})
+	if len(lv) != 0 {
+		t.Errorf("live: last(cpu) was 50 at every evaluation, yet %d transitions", len(lv))
+	}
+	if trs := bt["acme/a"]; len(trs) != 2 || trs[0].State != rules.StateFiring || trs[0].At.Time() != start.Add(100*time.Second) ||
+		trs[1].State != rules.StateResolved || trs[1].At.Time() != start.Add(110*time.Second) {
+		t.Errorf("backtest: want firing at 100 s and resolved at 110 s, got %d: %v", len(trs), trs)
+	}
+}
