@@ -118,11 +118,13 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	engine := s.opts.Engine
+	engine.Rules = rs
 	bounded := &boundedHistory{h: h, tenant: q.Tenant, host: q.Host, max: int64(s.opts.BacktestMaxSamples)}
 	resp := backtestResponse{Tenant: q.Tenant, Host: q.Host, From: q.From, To: q.To, Transitions: []*rules.Transition{}}
 	var spans backtest.Spans
 	seen := map[string]bool{}
-	stats, err := backtest.Run(c.UserContext(), bounded, q, backtest.Options{Rules: rs}, func(tr *rules.Transition) error {
+	stats, err := backtest.Run(c.UserContext(), bounded, q, engine, func(tr *rules.Transition) error {
 		if len(resp.Transitions) < BacktestMaxTransitions {
 			resp.Transitions = append(resp.Transitions, tr)
 		} else {

@@ -56,9 +56,9 @@ func hotHistory(tenant, host string) []*tables.Signal {
 }
 
 // sliceHistory is a history of signals kept in memory. It selects by
-// tenant, host and time as the store does, unless leaky, when it returns
-// every signal of the range whatever the tenant and host (a store bug the
-// API must not pass on). block holds every scan until its context ends.
+// tenant, host (empty: every one) and time as the store does, unless
+// leaky, when it returns every signal of the range whatever the tenant
+// and host (a store bug the API must not pass on). block holds every scan until its context ends.
 type sliceHistory struct {
 	signals []*tables.Signal
 	leaky   bool
@@ -88,7 +88,7 @@ func (h *sliceHistory) ScanSignals(ctx context.Context, q store.SignalScan, fn f
 		if ts.Before(q.From) || !ts.Before(q.To) {
 			continue
 		}
-		if !h.leaky && (sig.Tenant != q.Tenant || (q.Host != "" && sig.Host != q.Host)) {
+		if !h.leaky && ((q.Tenant != "" && sig.Tenant != q.Tenant) || (q.Host != "" && sig.Host != q.Host)) {
 			continue
 		}
 		if err := fn(sig); err != nil {

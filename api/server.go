@@ -59,8 +59,11 @@ type Options struct {
 	// metric catalog (nil: the defaults and no catalog).
 	RulesInForce func() *rules.RuleSet
 	// History is what POST /rules/backtest replays (nil: Store when it
-	// scans samples too, else 503).
+	// scans samples too, else 503), with the engine settings of Engine
+	// (the replicas': series per source, series staleness; its Rules are
+	// the request's).
 	History backtest.History
+	Engine  backtest.Options
 	// BacktestMaxRange bounds from..to of a backtest (default 31 days);
 	// BacktestMaxSamples the samples it reads (default 5,000,000; more is
 	// 422).
