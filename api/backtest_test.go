@@ -357,7 +357,9 @@ func TestBacktestEndsWhenItsClientGoesAway(t *testing.T) {
 			t.Fatalf("backtest %d: the scan did not start", i)
 		}
 		// The tenant's one slot is taken.
-		resp, err := send(context.Background())
+		wait, stop := context.WithTimeout(context.Background(), 30*time.Second)
+		resp, err := send(wait)
+		stop()
 		if err != nil || resp.StatusCode != 429 {
 			t.Fatalf("a second backtest while the first runs: %v %v", resp, err)
 		}
