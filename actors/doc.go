@@ -69,6 +69,11 @@
 //     holds of a partition whose session ended is handed back
 //     (ErrUndelivered) at once, except a batch being sent, and that
 //     partition's alerts leave its aggregation groups.
+//   - A transition of a rule in shadow mode (Transition.Shadow) is settled
+//     at once and counted (outcome shadow), before routing: it is never
+//     sent, logged, grouped, checked for flapping or recorded as firing, so
+//     it neither inhibits nor is inhibited. The sink stores it like any
+//     other, with its mark.
 //   - An inhibited transition, or one held while its alert flaps, is
 //     settled once its decision is in the notification log; a muted one is
 //     held in its group (uncommitted, outside its webhook's queue, so that

@@ -230,7 +230,7 @@ func NewNotifier(system *actor.ActorSystem, opts NotifierOptions) *Notifier {
 	n.m = notifierMetrics{
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_notify_transitions_total",
-			Help: "Alert transitions the notify stage handled, by outcome (not_notified: pending or inactive; unrouted; silenced; inhibited; flapping: held while the alert flaps; queued: handed to the webhooks' queues).",
+			Help: "Alert transitions the notify stage handled, by outcome (shadow: of a rule in shadow mode, never sent; not_notified: pending or inactive; unrouted; silenced; inhibited; flapping: held while the alert flaps; queued: handed to the webhooks' queues).",
 		}, []string{"outcome"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventops_notify_refused_total",
@@ -287,8 +287,17 @@ func (n *Notifier) Queued() int64 { return n.outstanding.Load() }
 // being the goka callback's ctx.Context(). done is called once every
 // receiver it goes to has it delivered, refused or silenced (nil), or once
 // it is handed back (ErrUndelivered). Notify blocks while the intake is
-// full; it hands the transition back when session ends first.
+// full; it hands the transition back when session ends first. A
+// transition of a rule in shadow mode is settled (nil) at once, unsent.
 func (n *Notifier) Notify(session context.Context, tr *rules.Transition, done func(error)) {
+	if tr.Shadow {
+		// A shadow rule proves itself in PostgreSQL and on the stream:
+		// it is not routed, grouped or checked for flapping, and it
+		// neither inhibits nor is inhibited (it is never recorded firing).
+		n.m.transitions.WithLabelValues("shadow").Inc()
+		done(nil)
+		return
+	}
 	a, ok := notify.FromTransition(tr, n.externalURL)
 	if !ok {
 		n.m.transitions.WithLabelValues("not_notified").Inc()

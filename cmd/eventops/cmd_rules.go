@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/eventops/eventops/rules"
 )
@@ -21,7 +22,7 @@ func runRules(_ context.Context, _ *Config, args []string, _ *slog.Logger) error
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%d rules, %d metrics", rs.Len(), len(rs.Metrics())), nil
+			return fmt.Sprintf("%d rules%s, %d metrics", rs.Len(), shadowSummary(rs), len(rs.Metrics())), nil
 		})
 	}
 	failed := false
@@ -48,6 +49,21 @@ func runRules(_ context.Context, _ *Config, args []string, _ *slog.Logger) error
 		return errReported
 	}
 	return nil
+}
+
+// shadowSummary names the rules in shadow mode, " (N in shadow: group/alert, ...)",
+// so that a check says which rules will not reach receivers; "" when none.
+func shadowSummary(rs *rules.RuleSet) string {
+	var names []string
+	for r := range rs.Rules() {
+		if r.Shadow() {
+			names = append(names, r.Group()+"/"+r.Name())
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d in shadow: %s)", len(names), strings.Join(names, ", "))
 }
 
 // checkFiles validates each file with check, which returns what the file

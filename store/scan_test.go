@@ -1,0 +1,309 @@
+package store_test
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/tables"
+)
+
+// scanFixture is what the scan tests store: samples of several tenants and
+// hosts (h1 < h10 < h2 in byte order), over two days (two partitions),
+// with several metrics and tags at one time, and metadata that changes
+// over a source's history.
+type scanFixture struct {
+	rows []store.MetricRow
+	base time.Time
+}
+
+func newScanFixture(t *testing.T, s *store.Store) scanFixture {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	// Late on a day, so that the times run into the next day's partition.
+	base := time.Date(2026, 3, 9, 23, 59, 50, 123456000, time.UTC)
+	metas := []string{``, `{"owner":"ops","region":"eu","tags":{"rack":"r1"}}`, `{"owner":"db","service":"pg"}`}
+	var rows []store.MetricRow
+	for _, tenant := range []string{"beta", "acme"} {
+		for hi, host := range []string{"h2", "h10", "h1"} {
+			for step := range 20 {
+				// Sources tick at their own times, with gaps.
+				if (step+hi)%5 == 4 {
+					continue
+				}
+				ts := base.Add(time.Duration(step*(hi+2)) * time.Second).Add(time.Duration(hi) * time.Microsecond)
+				meta := metas[(step/7+hi)%len(metas)]
+				add := func(metric, tags string, v float64) {
+					rows = append(rows, store.MetricRow{Ts: ts, Tenant: tenant, SourceID: host, Metric: metric,
+						Value: v, Unit: "u_" + metric, Tags: []byte(tags), Meta: []byte(meta), IngestedAt: ts})
+				}
+				add("cpu", `{"core":"0"}`, rng.Float64())
+				if step%2 == 0 {
+					add("cpu", `{"core":"1"}`, rng.Float64())
+					add("cpu", `{"core":"10","env":"prod"}`, rng.Float64())
+					add("mem", `{}`, rng.Float64())
+				}
+				if step%3 == 0 {
+					add("disk", `{"dev":"sda"}`, rng.Float64())
+					add("disk", `{"dev":"sdb"}`, rng.Float64())
+				}
+			}
+		}
+	}
+	// Written in an order that is not the scan's.
+	shuffled := slices.Clone(rows)
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	for i := 0; i < len(shuffled); i += 97 {
+		res, err := s.WriteMetrics(context.Background(), shuffled[i:min(i+97, len(shuffled))])
+		if err != nil || len(res.Bad) != 0 {
+			t.Fatalf("write: %+v %v", res, err)
+		}
+	}
+	return scanFixture{rows: rows, base: base}
+}
+
+// want is the naive reference: the fixture's rows that q selects, sorted
+// by tenant, host, time, metric, series, one signal per (tenant, host,
+// time) with the metadata of its first sample.
+func (f scanFixture) want(t *testing.T, q store.SignalScan) []*tables.Signal {
+	t.Helper()
+	type sample struct {
+		r      store.MetricRow
+		tags   tables.Tags
+		series int64
+	}
+	var sel []sample
+	for _, r := range f.rows {
+		if q.Tenant != "" && r.Tenant != q.Tenant || q.Host != "" && r.SourceID != q.Host ||
+			!q.From.IsZero() && r.Ts.Before(q.From) || !q.To.IsZero() && !r.Ts.Before(q.To) {
+			continue
+		}
+		tags := tags(t, r.Tags)
+		sel = append(sel, sample{r, tags, tables.SeriesID(r.Metric, tags)})
+	}
+	slices.SortFunc(sel, func(a, b sample) int {
+		return cmp.Or(strings.Compare(a.r.Tenant, b.r.Tenant), strings.Compare(a.r.SourceID, b.r.SourceID),
+			a.r.Ts.Compare(b.r.Ts), strings.Compare(a.r.Metric, b.r.Metric), cmp.Compare(a.series, b.series))
+	})
+	var out []*tables.Signal
+	for i, sm := range sel {
+		r := sm.r
+		if i == 0 || r.Tenant != sel[i-1].r.Tenant || r.SourceID != sel[i-1].r.SourceID || !r.Ts.Equal(sel[i-1].r.Ts) {
+			sig := &tables.Signal{Tenant: r.Tenant, Host: r.SourceID}
+			if len(r.Meta) > 0 {
+				m, err := tables.ParseSourceMeta(r.Meta)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sig.Meta = m
+			}
+			out = append(out, sig)
+		}
+		sig := out[len(out)-1]
+		sig.Samples = append(sig.Samples, tables.Sample{Metric: r.Metric, Unit: r.Unit, Value: r.Value,
+			TsMicro: r.Ts.UnixMicro(), Tags: sm.tags})
+	}
+	return out
+}
+
+func tags(t *testing.T, b []byte) tables.Tags {
+	t.Helper()
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return tables.TagsFromMap(m)
+}
+
+func scanAll(t *testing.T, s *store.Store, q store.SignalScan) []*tables.Signal {
+	t.Helper()
+	var got []*tables.Signal
+	if err := s.ScanSignals(context.Background(), q, func(sig *tables.Signal) error {
+		got = append(got, sig)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func sameSignals(t *testing.T, what string, got, want []*tables.Signal) {
+	t.Helper()
+	if reflect.DeepEqual(got, want) {
+		return
+	}
+	show := func(sigs []*tables.Signal, i int) string {
+		if i >= len(sigs) {
+			return "none"
+		}
+		s := sigs[i]
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s/%s meta=%+v:", s.Tenant, s.Host, s.Meta)
+		for _, sm := range s.Samples {
+			fmt.Fprintf(&b, " %s@%d=%g%v", tables.SeriesName(sm.Metric, sm.Tags), sm.TsMicro, sm.Value, sm.Unit)
+		}
+		return b.String()
+	}
+	for i := range max(len(got), len(want)) {
+		if i >= len(got) || i >= len(want) || !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("%s: %d signals, want %d; first difference at %d:\n got %s\nwant %s",
+				what, len(got), len(want), i, show(got, i), show(want, i))
+		}
+	}
+}
+
+// Every sample comes back once, grouped into one signal per source and
+// time, in tenant, host, time order, samples by metric then series, with
+// the metadata decoded, whatever the batch size: batches of 1 to 7 rows
+// cut signals of up to 6 samples, each signal goes on in the next batch.
+func TestScanSignalsOrderAndGrouping(t *testing.T) {
+	t.Parallel()
+	s := migrated(t)
+	f := newScanFixture(t, s)
+	want := f.want(t, store.SignalScan{})
+	longest := 0
+	for _, sig := range want {
+		longest = max(longest, len(sig.Samples))
+	}
+	if longest < 6 || len(want) < 90 {
+		t.Fatalf("fixture: %d signals, longest %d samples", len(want), longest)
+	}
+	for _, batch := range []int{1, 2, 3, 7, 0} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
+			store.SetScanBatch(s, batch)
+			sameSignals(t, "all", scanAll(t, s, store.SignalScan{}), want)
+		})
+	}
+}
+
+func TestScanSignalsFilters(t *testing.T) {
+	t.Parallel()
+	s := migrated(t)
+	f := newScanFixture(t, s)
+	store.SetScanBatch(s, 5)
+	at := func(sec int) time.Time { return f.base.Add(time.Duration(sec) * time.Second) }
+	for _, q := range []store.SignalScan{
+		{Tenant: "acme"},
+		{Tenant: "beta", Host: "h10"},
+		{Host: "h1"}, // of every tenant
+		{Tenant: "nobody"},
+		// Half-open: a sample at From is in, one at To is out. h2 ticks
+		// at base+2k s, h10 at base+3k s +1 µs, h1 at base+4k s +2 µs.
+		{From: at(12), To: at(24)},
+		{From: at(12).Add(time.Microsecond), To: at(24).Add(time.Microsecond)},
+		{Tenant: "acme", Host: "h2", From: at(16), To: at(32)},
+		{From: at(30)}, // across midnight, to the end
+		{To: at(9)},
+		// Empty ranges.
+		{From: at(12), To: at(12)},
+		{From: at(30), To: at(12)},
+		{From: at(1000)},
+	} {
+		want := f.want(t, q)
+		got := scanAll(t, s, q)
+		sameSignals(t, fmt.Sprintf("%+v", q), got, want)
+		if q.Tenant == "" && q.Host == "" && !q.From.IsZero() && !q.To.IsZero() && q.From.Before(q.To) && len(want) == 0 {
+			t.Fatalf("%+v: the fixture has nothing in range", q)
+		}
+	}
+	// The bounds are met exactly: at(12) holds a sample of beta/h2.
+	got := scanAll(t, s, store.SignalScan{Tenant: "beta", Host: "h2", From: at(12), To: at(12).Add(time.Microsecond)})
+	if len(got) != 1 || got[0].Samples[0].TsMicro != at(12).UnixMicro() {
+		t.Fatalf("the sample at From: %v", got)
+	}
+	if got := scanAll(t, s, store.SignalScan{Tenant: "beta", Host: "h2", From: at(11), To: at(12)}); len(got) != 0 {
+		t.Fatalf("the sample at To was read: %v", got)
+	}
+	calls := 0
+	if err := s.ScanSignals(context.Background(), store.SignalScan{From: at(12), To: at(12)}, func(*tables.Signal) error {
+		calls++
+		return nil
+	}); err != nil || calls != 0 {
+		t.Fatalf("empty range: %d calls, %v", calls, err)
+	}
+}
+
+// A scan ends at fn's first error, returned as is, and at the context's
+// end, returning its error, without another call of fn.
+func TestScanSignalsStops(t *testing.T) {
+	t.Parallel()
+	s := migrated(t)
+	newScanFixture(t, s)
+	store.SetScanBatch(s, 3)
+
+	errStop := errors.New("enough")
+	calls := 0
+	err := s.ScanSignals(context.Background(), store.SignalScan{}, func(*tables.Signal) error {
+		if calls++; calls == 17 {
+			return errStop
+		}
+		return nil
+	})
+	if err != errStop || calls != 17 {
+		t.Fatalf("fn's error: %d calls, %v", calls, err)
+	}
+
+	// Cancelled in the middle of a batch, and where batches are small.
+	for _, batch := range []int{3, 1000} {
+		store.SetScanBatch(s, batch)
+		ctx, cancel := context.WithCancel(context.Background())
+		calls = 0
+		err = s.ScanSignals(ctx, store.SignalScan{}, func(*tables.Signal) error {
+			if calls++; calls == 23 {
+				cancel()
+			}
+			return nil
+		})
+		cancel()
+		if !errors.Is(err, context.Canceled) || calls != 23 {
+			t.Fatalf("batch %d, cancelled: %d calls, %v", batch, calls, err)
+		}
+	}
+
+	// A context that ends while a query runs.
+	ctx, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	calls = 0
+	if err := s.ScanSignals(ctx, store.SignalScan{}, func(*tables.Signal) error { calls++; return nil }); !errors.Is(err, context.Canceled) || calls != 0 {
+		t.Fatalf("ended before: %d calls, %v", calls, err)
+	}
+}
+
+// Each batch is a query of its own, read before the next: rows written
+// during a scan ahead of its position are read, rows behind it are not.
+// (A scan that read the whole range at once would miss the row ahead.)
+func TestScanSignalsReadsInBatches(t *testing.T) {
+	t.Parallel()
+	s := migrated(t)
+	f := newScanFixture(t, s)
+	store.SetScanBatch(s, 4)
+	ahead := store.MetricRow{Ts: f.base, Tenant: "beta", SourceID: "h15", Metric: "late", Value: 1, Tags: []byte(`{}`), IngestedAt: f.base}
+	behind := store.MetricRow{Ts: f.base, Tenant: "acme", SourceID: "h0", Metric: "late", Value: 2, Tags: []byte(`{}`), IngestedAt: f.base}
+	var hosts []string
+	err := s.ScanSignals(context.Background(), store.SignalScan{}, func(sig *tables.Signal) error {
+		if len(hosts) == 0 {
+			if res, err := s.WriteMetrics(context.Background(), []store.MetricRow{ahead, behind}); err != nil || res.Inserted != 2 {
+				t.Fatalf("write: %+v %v", res, err)
+			}
+		}
+		if len(hosts) == 0 || hosts[len(hosts)-1] != sig.Tenant+"/"+sig.Host {
+			hosts = append(hosts, sig.Tenant+"/"+sig.Host)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"acme/h1", "acme/h10", "acme/h2", "beta/h1", "beta/h10", "beta/h15", "beta/h2"}; !slices.Equal(hosts, want) {
+		t.Fatalf("sources %v, want %v", hosts, want)
+	}
+}
