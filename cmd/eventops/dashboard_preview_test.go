@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +116,62 @@ type drawnSpan struct {
 	WantX, WantEnd float64
 	Height, PlotH  float64
 	Pending        int
+}
+
+// The README's preview example, sent as written after the quick start's
+// point: one episode of host-a's series, pending at the point, firing a
+// minute later (its for), still open at the end of the range.
+func TestReadmePreviewsARule(t *testing.T) {
+	t.Parallel()
+	var body string
+	for _, b := range readmeFencedBlocks(t) {
+		if b.heading == "Preview a rule" && b.lang == "sh" {
+			_, rest, ok := strings.Cut(b.body, "-d '")
+			body, _, _ = strings.Cut(rest, "'")
+			if !ok || body == "" {
+				t.Fatalf("the README's preview sends no body:\n%s", b.body)
+			}
+		}
+	}
+	if body == "" {
+		t.Fatal("the README has no preview example")
+	}
+	p := newDevEnv(t).start(t, "--flush-interval", "1s")
+	postIngest(t, p.HTTP, "", quickStartInput(t), 1)
+	var answer struct {
+		Episodes, Fired int
+		Spans           []struct {
+			Host      string
+			Tags      map[string]string
+			PendingAt time.Time `json:"pending_at"`
+			FiringAt  time.Time `json:"firing_at"`
+			EndAt     time.Time `json:"end_at"`
+		}
+		Stats struct{ Samples int }
+	}
+	eventually(t, patience(30*time.Second), "the point replayed", func() error {
+		req, _ := http.NewRequest(http.MethodPost, p.HTTP+"/rules/backtest?tenant=acme", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%d %s", resp.StatusCode, b)
+		}
+		if err := json.Unmarshal(b, &answer); err != nil || answer.Stats.Samples != 1 {
+			return fmt.Errorf("%s (%v)", b, err)
+		}
+		return nil
+	})
+	at := time.Date(2025, 10, 21, 10, 0, 0, 0, time.UTC)
+	if answer.Episodes != 1 || answer.Fired != 1 || len(answer.Spans) != 1 {
+		t.Fatalf("%+v", answer)
+	}
+	sp := answer.Spans[0]
+	if sp.Host != "host-a" || sp.Tags["env"] != "prod" || !sp.PendingAt.Equal(at) || !sp.FiringAt.Equal(at.Add(time.Minute)) || !sp.EndAt.IsZero() {
+		t.Fatalf("span %+v, want pending at %s, firing a minute later, still open", sp, at)
+	}
 }
