@@ -12,6 +12,7 @@ import (
 	"github.com/eventops/eventops/api"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/store/storetest"
 	"github.com/eventops/eventops/tables"
 )
 
@@ -374,5 +375,50 @@ func TestBacktestEndsWhenItsClientGoesAway(t *testing.T) {
 	}
 	if n := len(h.scanned()); n != 2 {
 		t.Fatalf("%d scans, want 2", n)
+	}
+}
+
+// Over the real store: the same host in two tenants, hot in one only. A
+// tenant's backtest replays its own rows and no other's; the sample bound
+// holds on what PostgreSQL returns.
+func TestBacktestOverPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{URL: storetest.NewDatabase(t), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rows []store.MetricRow
+	for _, sigs := range [][]*tables.Signal{hotHistory("other", "web-1"), coolHistory("acme", "web-1")} {
+		for _, sig := range sigs {
+			sm := sig.Samples[0]
+			rows = append(rows, store.MetricRow{Ts: time.UnixMicro(sm.TsMicro).UTC(), Tenant: sig.Tenant, SourceID: sig.Host, Metric: sm.Metric,
+				Value: sm.Value, Unit: sm.Unit, Tags: []byte(`{}`), Meta: []byte(`{}`), IngestedAt: backtestT0})
+		}
+	}
+	if _, err := st.WriteMetrics(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(api.Options{Store: st, Logger: quiet, Keys: keysFor(t, "acme", "other"), RulesInForce: rulesInForce(t)})
+	body := backtestBody(map[string]string{"expr": `avg("cpu_load", "1m") > 90`, "for": "1m",
+		"from": backtestT0.Format(time.RFC3339), "to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)})
+	r := do(t, srv, "POST", "/rules/backtest", body, bearer("key-acme")...)
+	if a := decodeAs[backtestAnswer](t, r); r.status != 200 || a.Tenant != "acme" || a.Episodes != 0 || a.Stats.Samples != 180 {
+		t.Fatalf("acme's backtest: %d %s", r.status, r.body)
+	}
+	r = do(t, srv, "POST", "/rules/backtest", body, bearer("key-other")...)
+	a := decodeAs[backtestAnswer](t, r)
+	if r.status != 200 || a.Fired != 1 || a.Stats.Samples != 180 || a.Spans[0].Tenant != "other" || a.Spans[0].Host != "web-1" {
+		t.Fatalf("other's backtest: %d %s", r.status, r.body)
+	}
+	if sp := a.Spans[0]; sp.PendingAt.Before(backtestT0.Add(10*time.Minute)) || !sp.FiringAt.Equal(sp.PendingAt.Add(time.Minute)) {
+		t.Fatalf("other's span %+v", sp)
+	}
+	small := api.New(api.Options{Store: st, Logger: quiet, Keys: keysFor(t, "acme", "other"), RulesInForce: rulesInForce(t), BacktestMaxSamples: 179})
+	if r := do(t, small, "POST", "/rules/backtest", body, bearer("key-acme")...); r.status != 422 {
+		t.Fatalf("over the sample bound: %d %s", r.status, r.body)
 	}
 }
