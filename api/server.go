@@ -65,7 +65,7 @@ type Options struct {
 	History backtest.History
 	Engine  backtest.Options
 	// BacktestMaxRange bounds from..to of a backtest (default 31 days);
-	// BacktestMaxSamples the samples it reads (default 5,000,000; more is
+	// BacktestMaxSamples the samples it reads (default 500,000; more is
 	// 422).
 	BacktestMaxRange   time.Duration
 	BacktestMaxSamples int

@@ -29,6 +29,7 @@ var replicaKeys = []string{"data_dir", "http_addr", "addr_file", "database_url",
 	"max_series_per_source", "max_series_per_tenant", "series_stale_after", "max_state_bytes", "retention",
 	"api_keys_file", "session_secret", "cors_origins", "allowed_hosts", "trusted_proxies", "ingest_rate", "ingest_burst",
 	"streams_per_key", "streams_per_tenant", "streams_total", "query_timeout", "query_max_range", "queries_per_tenant", "queries_total",
+	"backtest_max_range", "backtest_max_samples",
 	"max_silences", "max_silence_matchers", "memory_limit"}
 
 func commands() []command {
