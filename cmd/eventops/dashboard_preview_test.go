@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -40,6 +42,15 @@ func TestDashboardPreviewsARule(t *testing.T) {
 
 	ctx := newBrowser(t)
 	recordFailedResponses(t, ctx)
+	var jsErrs atomic.Int64
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			jsErrs.Add(1)
+			t.Logf("JavaScript error: %s %v", e.ExceptionDetails.Text, e.ExceptionDetails.Exception)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(p.HTTP+"/#tenant=acme&host=preview-1&metric=cpu_load")); err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
@@ -106,6 +117,9 @@ func TestDashboardPreviewsARule(t *testing.T) {
 	preview(`avg("cpu_load", "7m") > 90`, "")
 	waitJS(t, ctx, 30*time.Second, "the error shown", `document.getElementById('preview-error').textContent.includes('window "7m" is not a configured window') &&
 		document.getElementById('preview').dataset.episodes === ''`)
+	if n := jsErrs.Load(); n > 0 {
+		t.Fatalf("%d JavaScript errors", n)
+	}
 }
 
 // drawnSpan is a span as the preview draws it, and where the chart puts
