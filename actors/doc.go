@@ -57,6 +57,16 @@
 //     signal rebuilds it. After a rebalance only sources with a rule
 //     deadline get an actor; after a rule reload, every source with alert
 //     states does.
+//   - With warm start (SourcesOptions.Warm), a source without stored state
+//     has its windows filled from its own tenant's and host's stored samples
+//     of the longest window before its first signal, and series reset by a
+//     configuration change (at decode, or in memory after a reload) are
+//     filled up to the source's clock; the rules do not evaluate that
+//     history, so no transition comes of it. The source's signals, rule
+//     timer and flushes wait for the warm-up, in order, and its offsets
+//     are acknowledged only behind the state that holds them; a warm-up
+//     ends within its timeout (its wait for one of MaxInFlight slots
+//     included), and one that fails starts the source cold.
 //   - A source partition takes no signal once it began closing: Deliver
 //     reports it, and a signal that reaches a stopped actor is handed back,
 //     never silently dropped.

@@ -27,6 +27,7 @@ type command struct {
 var replicaKeys = []string{"data_dir", "http_addr", "addr_file", "database_url", "rules", "alerting", "partitions", "client_id",
 	"flush_interval", "shutdown_timeout", "batch_rows", "batch_interval", "max_future", "source_idle_timeout",
 	"max_series_per_source", "max_series_per_tenant", "series_stale_after", "max_state_bytes", "retention",
+	"warm_start", "warm_start_max_samples", "warm_start_timeout", "warm_start_concurrency",
 	"api_keys_file", "session_secret", "cors_origins", "allowed_hosts", "trusted_proxies", "ingest_rate", "ingest_burst",
 	"streams_per_key", "streams_per_tenant", "streams_total", "query_timeout", "query_max_range", "queries_per_tenant", "queries_total",
 	"backtest_max_range", "backtest_max_samples",
