@@ -233,6 +233,9 @@ func (a *sourceActor) warmed(m warmRead) {
 			return ts >= to-span && ts < to
 		}
 		admit := a.warm.metrics == nil
+		if admit {
+			keep = a.liveInHistory(m.sigs, keep)
+		}
 		for _, sig := range m.sigs {
 			n += a.eng.Warm(r, sig, admit, keep)
 		}
@@ -259,6 +262,27 @@ func (a *sourceActor) warmed(m warmRead) {
 		a.s.opts.Logger.Debug("warm start", "tenant", a.tenant, "host", a.host, "samples", n, "metrics", a.warm.metrics)
 	}
 	a.endWarm(outcome, n > 0)
+}
+
+// liveInHistory narrows keep, for a source new to the replica, to the
+// series the history shows alive at its first signal: with a sample kept
+// within SeriesStaleAfter of that signal's clock. A source that ran
+// through the history would have dropped the others as stale by then
+// (engine.Source.dropStale); admitted, they would take the source's series
+// budget from its live series until they are dropped.
+func (a *sourceActor) liveInHistory(sigs []*tables.Signal, keep func(*tables.Sample) bool) func(*tables.Sample) bool {
+	since := a.warm.clock - a.s.opts.SeriesStaleAfter.Milliseconds()
+	alive := map[string]bool{}
+	for _, sig := range sigs {
+		for i := range sig.Samples {
+			if sm := &sig.Samples[i]; sm.TsMicro/1000 >= since && keep(sm) {
+				alive[tables.SeriesName(sm.Metric, sm.Tags)] = true
+			}
+		}
+	}
+	return func(sm *tables.Sample) bool {
+		return keep(sm) && alive[tables.SeriesName(sm.Metric, sm.Tags)]
+	}
 }
 
 // endWarm ends the warm-up under way with outcome (changed: it folded
