@@ -311,13 +311,17 @@ func (a *sourceActor) endWarm(outcome string, changed bool) {
 }
 
 // warmOnStart starts the warm-up of the series whose windows were reset
-// when the state was decoded.
+// when the state was decoded. The history ends after the newest sample
+// the source may have applied: its event time is capped at receive times,
+// and a sample may be ahead of its receive time by MaxFuture. A stored
+// sample there that the source has yet to apply (its signal is read again
+// or held) is then a resend to its series, not applied twice.
 func (a *sourceActor) warmOnStart() {
 	if len(a.warm.metrics) == 0 || a.st.EventMilli <= 0 {
 		a.warm.metrics = nil
 		return
 	}
-	a.startWarm(a.st.EventMilli+1, a.warm.metrics)
+	a.startWarm(a.st.EventMilli+1+a.s.opts.MaxFuture.Milliseconds(), a.warm.metrics)
 }
 
 // planWarm says what the actor of a source warms, given how its stored

@@ -415,3 +415,37 @@ func TestAWarmUpLeavesOutSeriesStaleAtTheFirstSignal(t *testing.T) {
 		t.Fatalf("the 24h window holds %+v, want the live series' 2 stored samples and the live one", w)
 	}
 }
+
+// A series reset by a reload is warmed up to the newest sample its source
+// may have applied: a source whose clock runs ahead (within max_future)
+// applied samples after its event time, which is capped at their receive
+// time, and those stay in the reset series' windows; a stored sample the
+// source has yet to apply is not counted twice.
+func TestAResetSeriesKeepsTheSamplesOfAClockRunningAhead(t *testing.T) {
+	hist := &history{}
+	holder := actors.NewRuleHolder(parseRules(t, gaugeRules))
+	h := openPartition(t, actors.SourcesOptions{Rules: holder, Warm: actors.WarmStart{History: hist}}, false)
+	now := h.clock.Now()
+	ahead := 20 * time.Second
+	h.deliver("host-a", 0, "cpu_load", sampleAt{now.Add(ahead), 10})
+	h.waitDurable("acme/host-a", 0)
+
+	*hist = *hourOfHistory(now)
+	hist.add("acme", "host-a", "cpu_load", now.Add(ahead), 10)
+	// The next signal, stored by the sink before the source applies it.
+	hist.add("acme", "host-a", "cpu_load", now.Add(time.Second+ahead), 11)
+	next := parseRules(t, counterRules)
+	holder.Swap(next)
+	h.sources.Reevaluate()
+	h.clock.Add(time.Second)
+	h.deliver("host-a", 1, "cpu_load", sampleAt{now.Add(time.Second + ahead), 11})
+	h.waitDurable("acme/host-a", 1)
+
+	cpu := stateUnder(t, h, "acme/host-a", next).Metric("cpu_load").Series
+	if w, _ := cpu.Window(time.Hour); !cpu.Config().Counter || w.Count != 60 || w.Last != 11 {
+		t.Fatalf("after the reload the series holds %+v, want 58 stored samples, the one applied before and the new one", w)
+	}
+	if recs := h.broker.topic(tables.DLQTopic); len(recs) != 0 {
+		t.Fatalf("%d samples refused: %s", len(recs), recs[0].Value)
+	}
+}
