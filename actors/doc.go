@@ -62,8 +62,9 @@
 //     of the longest window before its first signal (the series with a
 //     sample within SeriesStaleAfter of it), and series reset by a
 //     configuration change (at decode, or in memory after a reload) are
-//     filled up to the source's clock and MaxFuture past it; the rules do not evaluate that
-//     history, so no transition comes of it. The source's signals, rule
+//     filled up to the source's clock and their future bound past it (a
+//     clock running ahead applied samples there); the rules do not
+//     evaluate that history, so no transition comes of it. The source's signals, rule
 //     timer and flushes wait for the warm-up, in order, and its offsets
 //     are acknowledged only behind the state that holds them; a warm-up
 //     ends within its timeout (its wait for one of MaxInFlight slots
