@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eventops/eventops/tables"
+	"github.com/jackc/pgx/v5"
 )
 
 // SignalScan selects the stored samples a backtest (or a warm start) reads:
@@ -89,6 +90,44 @@ func (s *Store) ScanSignals(ctx context.Context, q SignalScan, fn func(*tables.S
 // scanBatchRows reads the next batch of rows after the key of after (nil:
 // from the start) into buf.
 func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow, n int, buf []scanRow) ([]scanRow, error) {
+	sql, args := scanQuery(q, after, n)
+	err := s.inScanTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			buf = append(buf, scanRow{})
+			r := &buf[len(buf)-1]
+			if err := rows.Scan(&r.tenant, &r.host, &r.ts, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: scan signals: %w", err)
+	}
+	return buf, nil
+}
+
+// inScanTx runs f in a read-only transaction where the planner may not
+// sort: the order of a batch comes from metrics_source_ts. On partitions
+// without statistics yet (just written, not analyzed) the planner would
+// otherwise read the whole range and sort it for every batch.
+func (s *Store) inScanTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off"); err != nil {
+			return err
+		}
+		return f(tx)
+	})
+}
+
+// scanQuery is the statement of a batch of n rows after the key of after
+// (nil: from the start).
+func scanQuery(q SignalScan, after *scanRow, n int) (string, []any) {
 	// Only the filters given are in the statement, so that each shape gets
 	// a plan on the index (see QuerySeries).
 	var a sqlArgs
@@ -110,24 +149,8 @@ func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow,
 			a.arg(after.host) + "::text, " + a.arg(after.ts) + "::timestamptz, " + a.arg(after.metric) + "::text, " +
 			a.arg(after.series) + "::int8)"
 	}
-	sql := `SELECT tenant, source_id, ts, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
-		` ORDER BY tenant, source_id, ts, metric, series_id LIMIT ` + a.arg(n)
-	rows, err := s.pool.Query(ctx, sql, a.args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: scan signals: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		buf = append(buf, scanRow{})
-		r := &buf[len(buf)-1]
-		if err := rows.Scan(&r.tenant, &r.host, &r.ts, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
-			return nil, fmt.Errorf("store: scan signals: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: scan signals: %w", err)
-	}
-	return buf, nil
+	return `SELECT tenant, source_id, ts, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
+		` ORDER BY tenant, source_id, ts, metric, series_id LIMIT ` + a.arg(n), a.args
 }
 
 // seriesKey names a series within its source.
