@@ -46,42 +46,82 @@ type scanRow struct {
 // neither may be modified. IngestMicro and Origin are zero.
 //
 // It reads keyset-paginated batches of a few thousand rows (the index
-// metrics_source_ts serves the order), each in a short query of its own:
-// its memory is one batch and one signal whatever the range, and it holds
-// no transaction open while fn runs (nor a snapshot: rows written during a
-// scan ahead of its position are read). It stops at ctx's end (returning
-// ctx.Err()) and at fn's first error, which it returns as is.
+// metrics_source_ts serves the order), each in a short query of its own,
+// the next batch while fn goes through the current one: its memory is two
+// batches and one signal whatever the range, and it holds no transaction
+// open while fn runs (nor a snapshot: rows written during a scan ahead of
+// its position are read). It stops at ctx's end (returning ctx.Err()) and
+// at fn's first error, which it returns as is; its reader has stopped by
+// then.
 func (s *Store) ScanSignals(ctx context.Context, q SignalScan, fn func(*tables.Signal) error) error {
-	batch := s.scanBatch
-	if batch <= 0 {
-		batch = defaultScanBatch
+	n := s.scanBatch
+	if n <= 0 {
+		n = defaultScanBatch
 	}
-	sc := signalScanner{fn: fn}
-	rows := make([]scanRow, 0, batch)
-	var after *scanRow
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+	rctx, cancel := context.WithCancel(ctx)
+	batches := make(chan scanBatch, 1)
+	// Two buffers: the one being grouped, the one being read.
+	free := make(chan []scanRow, 2)
+	free <- make([]scanRow, 0, n)
+	free <- make([]scanRow, 0, n)
+	go s.readBatches(rctx, q, n, free, batches)
+	defer func() {
+		cancel()
+		for range batches { // until the reader has stopped
 		}
-		var err error
-		rows, err = s.scanBatchRows(ctx, q, after, batch, rows[:0])
-		if err != nil {
+	}()
+	sc := signalScanner{fn: fn}
+	for b := range batches {
+		if b.err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return err
+			return b.err
 		}
-		for i := range rows {
-			if err := sc.add(ctx, &rows[i]); err != nil {
+		for i := range b.rows {
+			if err := sc.add(ctx, &b.rows[i]); err != nil {
 				return err
 			}
 		}
-		if len(rows) < batch {
+		if len(b.rows) < n {
 			// The last batch: the signal still open is whole.
 			return sc.flush(ctx)
 		}
 		// The open signal may go on in the next batch; it is flushed when
 		// a row of another (tenant, host, ts) arrives or the scan ends.
+		free <- b.rows
+	}
+	return ctx.Err() // the reader stops early only when ctx ends
+}
+
+// scanBatch is a batch of rows as read, or why it could not be.
+type scanBatch struct {
+	rows []scanRow
+	err  error
+}
+
+// readBatches reads q's batches of n rows into the buffers of free, in
+// order, and sends each to out, until a batch is short (the last), a read
+// fails or ctx ends; then it closes out.
+func (s *Store) readBatches(ctx context.Context, q SignalScan, n int, free chan []scanRow, out chan<- scanBatch) {
+	defer close(out)
+	var after *scanRow
+	for {
+		var buf []scanRow
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return
+		}
+		rows, err := s.scanBatchRows(ctx, q, after, n, buf[:0])
+		select {
+		case out <- scanBatch{rows, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil || len(rows) < n {
+			return
+		}
 		last := rows[len(rows)-1]
 		after = &last
 	}
@@ -91,12 +131,7 @@ func (s *Store) ScanSignals(ctx context.Context, q SignalScan, fn func(*tables.S
 // from the start) into buf.
 func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow, n int, buf []scanRow) ([]scanRow, error) {
 	sql, args := scanQuery(q, after, n)
-	err := s.inScanTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
+	err := s.queryScan(ctx, sql, args, func(rows pgx.Rows) error {
 		for rows.Next() {
 			buf = append(buf, scanRow{})
 			r := &buf[len(buf)-1]
@@ -112,17 +147,43 @@ func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow,
 	return buf, nil
 }
 
-// inScanTx runs f in a read-only transaction where the planner may not
-// sort: the order of a batch comes from metrics_source_ts. On partitions
-// without statistics yet (just written, not analyzed) the planner would
-// otherwise read the whole range and sort it for every batch.
-func (s *Store) inScanTx(ctx context.Context, f func(tx pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off"); err != nil {
+// queryScan runs a batch's statement in a read-only transaction where the
+// planner may not sort, so that the order comes from metrics_source_ts: on
+// partitions without statistics yet (just written, not analyzed) it would
+// otherwise read the whole range and sort it for every batch. The
+// transaction, its settings and the statement go in one round trip.
+func (s *Store) queryScan(ctx context.Context, sql string, args []any, each func(pgx.Rows) error) (err error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN READ ONLY")
+	b.Queue("SET LOCAL enable_sort = off")
+	b.Queue("SET LOCAL enable_incremental_sort = off")
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	br := s.pool.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	for range 3 {
+		if _, err := br.Exec(); err != nil {
 			return err
 		}
-		return f(tx)
-	})
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	err = each(rows)
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		return err
+	}
+	_, err = br.Exec()
+	return err
 }
 
 // scanQuery is the statement of a batch of n rows after the key of after

@@ -45,12 +45,7 @@ func TestScanSignalsBatchFollowsTheIndex(t *testing.T) {
 	for _, where := range []SignalScan{q, {Tenant: "acme", From: q.From, To: q.To}, {Tenant: "acme", Host: "host-7", From: q.From, To: q.To}} {
 		sql, args := scanQuery(where, after, defaultScanBatch)
 		var plan []string
-		if err := s.inScanTx(ctx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, "EXPLAIN "+sql, args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
+		if err := s.queryScan(ctx, "EXPLAIN "+sql, args, func(rows pgx.Rows) error {
 			for rows.Next() {
 				var line string
 				if err := rows.Scan(&line); err != nil {
