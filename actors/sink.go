@@ -141,7 +141,7 @@ func AlertRow(tr *rules.Transition, raw []byte) store.AlertRow {
 		Ts: tr.At.Time(), Tenant: tr.Tenant, SourceID: tr.Host, Metric: firstMetric(tr.Features),
 		Severity: tr.Severity, Rule: tr.AlertName, Value: finite(float64(tr.Value)), Message: msg, Tags: labels,
 		EpisodeID: tr.EpisodeID, State: tr.State, AlertName: tr.AlertName, RuleID: tr.RuleID.String(),
-		Labels: labels, Annotations: annotations, Features: feats, Payload: raw,
+		Labels: labels, Annotations: annotations, Features: feats, Payload: raw, Shadow: tr.Shadow,
 	}
 	if st := tr.StartsAt.Time(); !st.IsZero() {
 		row.StartsAt = &st

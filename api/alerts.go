@@ -37,7 +37,7 @@ type alertsResponse struct {
 // alertHistory serves GET /alerts: alert transitions of a tenant, newest
 // first, a page at a time.
 func (s *Server) alertHistory(c *fiber.Ctx) error {
-	if err := checkParams(c, []string{"tenant", "host", "state", "severity", "from", "to", "limit", "cursor"}); err != nil {
+	if err := checkParams(c, []string{"tenant", "host", "state", "severity", "shadow", "from", "to", "limit", "cursor"}); err != nil {
 		return err
 	}
 	tenant, err := s.requestTenant(c)
@@ -49,6 +49,13 @@ func (s *Server) alertHistory(c *fiber.Ctx) error {
 	}
 	q := store.AlertQuery{Tenant: tenant, Host: strings.Clone(c.Query("host")), State: strings.Clone(c.Query("state")),
 		Severity: strings.Clone(c.Query("severity")), Limit: DefaultAlertLimit}
+	switch sh := c.Query("shadow"); sh {
+	case "":
+	case store.ShadowOnly, store.ShadowExclude:
+		q.Shadow = strings.Clone(sh)
+	default:
+		return badRequest("unknown shadow %q (use %s or %s; absent: both)", sh, store.ShadowOnly, store.ShadowExclude)
+	}
 	if q.State != "" && !contains(alertStates, q.State) {
 		return badRequest("unknown state %q (use one of %s)", q.State, strings.Join(alertStates, ", "))
 	}
@@ -66,6 +73,10 @@ func (s *Server) alertHistory(c *fiber.Ctx) error {
 		q.Limit = n
 	}
 	digest := queryDigest("alerts", q.Tenant, q.Host, q.State, q.Severity, c.Query("from"), c.Query("to"))
+	if q.Shadow != "" {
+		// Appended only when set, so that a cursor of a query without it stays valid.
+		digest = queryDigest("alerts", digest, q.Shadow)
+	}
 	if cs := c.Query("cursor"); cs != "" {
 		cur, err := decodeCursor(cs, digest)
 		if err != nil {

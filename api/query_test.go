@@ -64,7 +64,7 @@ func seeded(t testing.TB) *store.Store {
 				alerts = append(alerts, store.AlertRow{Ts: ts, Tenant: tenant, SourceID: host, Metric: "cpu_load",
 					Severity: []string{"critical", "warning"}[i%2], Rule: "HighCPU", Value: &v, Message: "msg of " + tenant,
 					EpisodeID: ep, State: state, AlertName: "HighCPU", Labels: []byte(`{}`), Annotations: []byte(`{}`),
-					Features: []byte(`{}`), StartsAt: &ts})
+					Features: []byte(`{}`), StartsAt: &ts, Shadow: i == 3})
 			}
 		}
 	}
@@ -338,6 +338,21 @@ func TestAlertHistory(t *testing.T) {
 	count("severity=warning", 6)
 	count("from=2025-10-21T10:03:00Z", 6)
 	count("from=2025-10-21T10:01:00Z&to=1761041040", 6)
+	// Episode 3 (one transition) is of a rule in shadow mode.
+	count("shadow=only", 1)
+	count("shadow=exclude", 11)
+	count("shadow=only&state=pending", 1)
+	if a := page("/alerts?tenant=acme&shadow=only").Alerts[0]; a.EpisodeID != "acme-ep3" || !a.Shadow {
+		t.Fatalf("shadow alert %+v", a)
+	}
+	if r := get(t, srv, "/alerts?tenant=acme&shadow=exclude"); strings.Contains(string(r.body), `"shadow"`) {
+		t.Fatalf("live alerts carry no shadow key: %s", r.body)
+	}
+	shadowFirst := page("/alerts?tenant=acme&shadow=exclude&limit=2")
+	problem(t, srv, "/alerts?tenant=acme&limit=2&cursor="+url.QueryEscape(shadowFirst.NextCursor), 400, "cursor belongs to another query")
+	if b := page("/alerts?tenant=acme&shadow=exclude&limit=2&cursor=" + url.QueryEscape(shadowFirst.NextCursor)); len(b.Alerts) != 2 {
+		t.Fatalf("second page of shadow=exclude: %+v", b)
+	}
 	if b := page("/alerts?tenant=nobody"); len(b.Alerts) != 0 || b.Alerts == nil {
 		t.Fatalf("unknown tenant: %+v", b)
 	}
@@ -359,6 +374,7 @@ func TestAlertHistory(t *testing.T) {
 		{"/alerts?tenant=acme&limit=2&state=firing&cursor=" + url.QueryEscape(first.NextCursor), []string{"cursor belongs to another query"}},
 		{"/alerts?tenant=other&limit=2&cursor=" + url.QueryEscape(first.NextCursor), []string{"cursor belongs to another query"}},
 		{"/alerts?tenant=acme&sevrity=critical", []string{`unknown parameter "sevrity"`}},
+		{"/alerts?tenant=acme&shadow=yes", []string{`unknown shadow "yes"`, "only or exclude"}},
 	} {
 		problem(t, srv, c.target, 400, c.wants...)
 	}

@@ -23,6 +23,8 @@ type RuleInfo struct {
 	Annotations   map[string]string `json:"annotations"`
 	// AllTenants is false for a rule of a group scoped to some tenants.
 	AllTenants bool `json:"all_tenants"`
+	// Shadow marks a rule in shadow mode: evaluated, never sent to receivers.
+	Shadow bool `json:"shadow,omitempty"`
 }
 
 // RuleLister lists the rules in force: those that apply to tenant, or every

@@ -17,7 +17,7 @@ import (
 func TestRunStops(t *testing.T) {
 	rs := identityRuleSet(t)
 	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	h := genSources(rand.New(rand.NewPCG(1, 7)), start, 40*time.Minute)
+	h := genSources(rand.New(rand.NewPCG(1, 7)), start, 40*time.Minute, false)
 	q := store.SignalScan{From: start, To: start.Add(time.Hour)}
 
 	if _, err := backtest.Run(context.Background(), h, q, backtest.Options{}, nil); !errors.Is(err, backtest.ErrNoRules) {
@@ -144,4 +144,23 @@ groups:
 		trs[1].State != rules.StateResolved || trs[1].At.Time() != start.Add(110*time.Second) {
 		t.Errorf("backtest: want firing at 100 s and resolved at 110 s, got %d: %v", len(trs), trs)
 	}
+}
+
+// BenchmarkRun replays the random streams of the identity test (three
+// sources, six hours) and reports the samples replayed per second.
+func BenchmarkRun(b *testing.B) {
+	rs := identityRuleSet(b)
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	h := genSources(rand.New(rand.NewPCG(3, 7)), start, 6*time.Hour, false)
+	q := store.SignalScan{From: start, To: start.Add(7 * time.Hour)}
+	var samples int64
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := backtest.Run(context.Background(), h, q, backtest.Options{Rules: rs}, func(*rules.Transition) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		samples += st.Samples
+	}
+	b.ReportMetric(float64(samples)/b.Elapsed().Seconds(), "samples/s")
 }

@@ -61,6 +61,7 @@ func (l ruleLister) Rules(tenant string) []api.RuleInfo {
 			// No tenant is named NUL: a rule applies to it only when its
 			// group is not scoped to some tenants.
 			AllTenants: r.AppliesTo("\x00"),
+			Shadow:     r.Shadow(),
 		})
 	}
 	return out

@@ -27,6 +27,7 @@
 //	        for: 2m
 //	        keep_firing_for: 0s
 //	        labels: {severity: critical, team: infra}
+//	        mode: live              # live (default) | shadow
 //	        annotations:
 //	          summary: 'CPU on {{ $labels.host }} is {{ $value }}% ({{ $meta.owner }})'
 //

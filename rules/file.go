@@ -59,6 +59,7 @@ type rawRule struct {
 	labels        []rawPair
 	annotations   []rawPair
 	flapping      Flapping
+	shadow        bool
 }
 
 // maxYAMLNodes bounds the nodes visited in one file, alias expansions included,
@@ -392,11 +393,13 @@ func (p *fileParser) parseRule(n *yaml.Node, group string) (rawRule, bool) {
 			r.annotations = p.pairs(v, what+": annotations")
 		case "flapping":
 			r.flapping = p.parseFlapping(v, what)
+		case "mode":
+			r.shadow = p.parseMode(v, what)
 		case "record":
 			recording = true
 			p.errorf(k.Line, "recording rules (record:) are not supported; features are computed by the feature engine")
 		default:
-			p.errorf(k.Line, "%s: unknown key %q in rule (allowed: alert, expr, clear, for, keep_firing_for, labels, annotations, flapping)", what, key)
+			p.errorf(k.Line, "%s: unknown key %q in rule (allowed: alert, expr, clear, for, keep_firing_for, labels, annotations, flapping, mode)", what, key)
 		}
 	})
 	if !ok {
@@ -412,4 +415,26 @@ func (p *fileParser) parseRule(n *yaml.Node, group string) (rawRule, bool) {
 		p.errorf(r.alert.line, "%s: alert name must match %s", what, labelNameRE)
 	}
 	return r, true
+}
+
+// Modes of a rule, its mode key.
+const (
+	ModeLive   = "live"   // the default: transitions go to receivers
+	ModeShadow = "shadow" // evaluated and stored, never sent to receivers
+)
+
+// parseMode reads a rule's mode: live (the default) or shadow.
+func (p *fileParser) parseMode(n *yaml.Node, what string) bool {
+	s, ok := p.scalar(n, what+": mode")
+	if !ok {
+		return false
+	}
+	switch s.value {
+	case ModeLive:
+		return false
+	case ModeShadow:
+		return true
+	}
+	p.errorf(s.line, "%s: unknown mode %q (allowed: %s, %s)", what, s.value, ModeLive, ModeShadow)
+	return false
 }

@@ -130,11 +130,16 @@ func TestLoadBadFiles(t *testing.T) {
 			`21: alert "HighCPU": annotation "description": template: description:1:8: executing "description" at <.Nope.Deeper>: can't evaluate field Nope`,
 			`22: alert "HighCPU": duplicate in group "host" (first at line 14)`,
 			`24: alert "NoExpr": missing expr`,
-			`28: alert "Extra": unknown key "summary" in rule (allowed: alert, expr, clear, for, keep_firing_for, labels, annotations, flapping)`,
+			`28: alert "Extra": unknown key "summary" in rule (allowed: alert, expr, clear, for, keep_firing_for, labels, annotations, flapping, mode)`,
 			`29: recording rules (record:) are not supported; features are computed by the feature engine`,
 			`31: group "host": duplicate (first at line 11)`,
 			`33: group: missing name`,
 			`35: group "scoped": tenants is empty; remove it to apply the group to all tenants`,
+		},
+		"mode.yml": {
+			`7: alert "Typo": unknown mode "shadw" (allowed: live, shadow)`,
+			`10: alert "Mapping": mode must be a scalar, not a mapping`,
+			`13: alert "Upper": unknown mode "Shadow" (allowed: live, shadow)`,
 		},
 		"syntax.yml": {
 			`3: invalid YAML: did not find expected '-' indicator`,

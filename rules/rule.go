@@ -176,6 +176,7 @@ type Rule struct {
 	keepFiringFor time.Duration
 	resend        time.Duration
 	flapping      Flapping
+	shadow        bool    // mode: shadow; not part of the ID
 	labels        []Label // sorted by name, severity included
 	severity      string
 	annotations   []*annotation
@@ -227,6 +228,12 @@ func (r *Rule) For() time.Duration { return r.forDur }
 
 // KeepFiringFor is how long a firing alert stays firing once it could resolve.
 func (r *Rule) KeepFiringFor() time.Duration { return r.keepFiringFor }
+
+// Shadow reports whether the rule runs in shadow mode (mode: shadow): it
+// is evaluated like any other and its transitions are marked Shadow, so that
+// they are stored and streamed but never sent to receivers. The mode is not
+// part of the rule's ID: promoting a rule to live keeps its state.
+func (r *Rule) Shadow() bool { return r.shadow }
 
 // ResendInterval is the reminder interval of firing alerts, 0 for none.
 func (r *Rule) ResendInterval() time.Duration { return r.resend }
@@ -641,6 +648,7 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 		keepFiringFor: raw.keepFiringFor,
 		resend:        rs.opts.ResendInterval,
 		flapping:      raw.flapping,
+		shadow:        raw.shadow,
 		valueRef:      -1,
 	}
 

@@ -77,6 +77,9 @@ type Transition struct {
 	// Reason says why an alert ended other than by its condition
 	// (rule_removed, rule_changed, tenant_excluded); absent otherwise.
 	Reason string `json:"reason,omitempty"`
+	// Shadow marks a transition of a rule in shadow mode (mode: shadow):
+	// stored and streamed like any other, never sent to receivers.
+	Shadow bool `json:"shadow,omitempty"`
 	// Explanation says why, from what the rule read when it decided (see
 	// Explanation); absent in transitions written before it existed.
 	Explanation *Explanation `json:"explanation,omitempty"`
@@ -92,6 +95,7 @@ func (r *Rule) transition(src Source, st State, state string, res Result, now in
 	}
 	st.Value = value
 	tr := newTransition(r.id, r.ident, src, st, state, now)
+	tr.Shadow = r.shadow
 	feats := make(map[string]float64, len(r.features))
 	for i, f := range r.features {
 		v := math.NaN()

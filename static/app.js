@@ -254,8 +254,9 @@ function onAlert(a) {
 function renderAlert(item) {
   const a = item.alert;
   const li = item.el;
-  li.className = 'alert ' + (a.severity || '') + ' ' + a.state;
+  li.className = 'alert ' + (a.severity || '') + ' ' + a.state + (a.shadow ? ' shadow' : '');
   li.dataset.state = a.state;
+  li.dataset.shadow = a.shadow ? 'true' : '';
   li.dataset.host = a.host;
   const tags = tagText(a.tags);
   li.dataset.tags = tags;
@@ -263,6 +264,11 @@ function renderAlert(item) {
   top.append(el('span', 'badge ' + a.state, a.state), el('span', 'name', a.alertname || a.rule || 'alert'),
     el('span', 'src', (state.tenant ? '' : a.tenant + '/') + a.host + (tags ? ' ' + tags : '')),
     el('span', 'when', (a.at || a.ts) ? new Date(a.at || a.ts).toLocaleTimeString() : ''));
+  if (a.shadow) {
+    const b = el('span', 'badge shadow', 'shadow');
+    b.title = 'a rule in shadow mode: stored and streamed, never sent to receivers';
+    top.querySelector('.name').after(b);
+  }
   const ann = a.annotations || {};
   const summary = el('div', 'summary', ann.summary || a.message || '');
   const trail = el('div', 'trail', item.trail.join(' → ') + (a.value !== undefined && a.value !== null ? ' · value ' + fmt(a.value) : '') +
@@ -341,7 +347,7 @@ function tagText(tags) {
 
 function renderFeedCount() {
   let firing = 0;
-  state.alerts.forEach((i) => { if (i.alert.state === 'firing') firing++; });
+  state.alerts.forEach((i) => { if (i.alert.state === 'firing' && !i.alert.shadow) firing++; });
   $('feed-count').textContent = state.alerts.size ? firing + ' firing' : '';
   $('feed-empty').hidden = state.alerts.size > 0;
 }
@@ -555,6 +561,7 @@ async function loadRules() {
     const li = el('li');
     const title = el('div');
     title.append(el('strong', '', r.name), el('span', 'badge sev ' + (r.severity === 'critical' ? 'firing' : 'pending'), r.severity || 'none'));
+    if (r.shadow) title.append(el('span', 'badge shadow', 'shadow'));
     if (r.for) title.append(el('span', 'src', ' for ' + r.for));
     li.append(title, el('code', '', r.expr));
     if (r.annotations && r.annotations.summary) li.append(el('div', 'src', r.annotations.summary));
@@ -698,6 +705,8 @@ $('tenant').addEventListener('change', (e) => { state.tenant = e.target.value; s
 $('metric').addEventListener('change', (e) => { state.metric = e.target.value; writeHash(); refreshChart(); });
 $('f-severity').addEventListener('change', () => { state.alerts.clear(); $('feed').replaceChildren(); connectStream(); });
 $('f-state').addEventListener('change', () => { state.alerts.clear(); $('feed').replaceChildren(); connectStream(); });
+// Shadow episodes stay in the feed, hidden or shown: the stream carries both.
+$('f-shadow').addEventListener('change', () => $('feed').classList.toggle('hide-shadow', !$('f-shadow').checked));
 document.querySelectorAll('.ranges button').forEach((b) => b.addEventListener('click', () => setRange(b)));
 $('apply').addEventListener('click', applyCustom);
 window.addEventListener('resize', () => { if (state.plot) state.plot.setSize({ width: Math.max(280, $('chart').clientWidth), height: 300 }); });

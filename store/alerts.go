@@ -37,6 +37,9 @@ type Alert struct {
 	// Explanation is why the transition happened (rules.Explanation's
 	// JSON), absent for rows written before transitions carried one.
 	Explanation json.RawMessage `json:"explanation,omitempty"`
+	// Shadow marks a transition of a rule in shadow mode: stored, never
+	// sent to receivers.
+	Shadow bool `json:"shadow,omitempty"`
 }
 
 // AlertKey is a position in the alert history: the (ts, id) of a row.
@@ -53,11 +56,20 @@ type AlertQuery struct {
 	Severity string
 	// From and To bound ts (To exclusive); zero means unbounded.
 	From, To time.Time
+	// Shadow selects by the rule's mode: "" both, ShadowOnly the
+	// transitions of shadow rules, ShadowExclude those of live ones.
+	Shadow string
 	// Limit is the page size (default 100).
 	Limit int
 	// After, if set, starts the page after that row.
 	After *AlertKey
 }
+
+// Values of AlertQuery.Shadow.
+const (
+	ShadowOnly    = "only"
+	ShadowExclude = "exclude"
+)
 
 // AlertPage is one page of alert transitions; Next is set when more follow.
 type AlertPage struct {
@@ -67,13 +79,13 @@ type AlertPage struct {
 
 const alertSelect = `id, coalesce(episode_id, ''), coalesce(tenant, ''), coalesce(source_id, ''),
 	coalesce(alertname, rule, ''), coalesce(state, ''), coalesce(severity, ''), value, coalesce(message, ''),
-	coalesce(metric, ''), ts, starts_at, ends_at, labels, payload->'tags', annotations, coalesce(payload->>'reason', ''), explanation`
+	coalesce(metric, ''), ts, starts_at, ends_at, labels, payload->'tags', annotations, coalesce(payload->>'reason', ''), explanation, shadow`
 
 func scanAlert(row pgx.Row, features bool) (Alert, error) {
 	var a Alert
 	var labels, tags, annotations, feats, expl []byte
 	dest := []any{&a.ID, &a.EpisodeID, &a.Tenant, &a.Host, &a.AlertName, &a.State, &a.Severity, &a.Value,
-		&a.Message, &a.Metric, &a.Ts, &a.StartsAt, &a.EndsAt, &labels, &tags, &annotations, &a.Reason, &expl}
+		&a.Message, &a.Metric, &a.Ts, &a.StartsAt, &a.EndsAt, &labels, &tags, &annotations, &a.Reason, &expl, &a.Shadow}
 	if features {
 		dest = append(dest, &feats)
 	}
@@ -118,6 +130,12 @@ func (s *Store) QueryAlerts(ctx context.Context, q AlertQuery) (AlertPage, error
 	}
 	if q.Severity != "" {
 		where += " AND severity = " + a.arg(q.Severity)
+	}
+	switch q.Shadow {
+	case ShadowOnly:
+		where += " AND shadow"
+	case ShadowExclude:
+		where += " AND NOT shadow"
 	}
 	if !q.From.IsZero() {
 		where += " AND ts >= " + a.arg(q.From)
@@ -165,6 +183,9 @@ type Episode struct {
 	StartsAt  *time.Time        `json:"starts_at,omitempty"`
 	EndsAt    *time.Time        `json:"ends_at,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// Shadow marks an episode of a rule in shadow mode (as its newest
+	// transition says: a promotion goes on with the same episode).
+	Shadow bool `json:"shadow,omitempty"`
 	// Transitions are the episode's transitions, oldest first.
 	Transitions []Alert `json:"transitions"`
 }
@@ -192,7 +213,7 @@ func (s *Store) AlertEpisode(ctx context.Context, tenant, episodeID string) (Epi
 		return Episode{}, fmt.Errorf("store: alert episode %s of tenant %s: %w", episodeID, tenant, ErrNoRows)
 	}
 	last := ep.Transitions[len(ep.Transitions)-1]
-	ep.Tenant, ep.Host, ep.AlertName, ep.Severity, ep.State, ep.Labels = last.Tenant, last.Host, last.AlertName, last.Severity, last.State, last.Labels
+	ep.Tenant, ep.Host, ep.AlertName, ep.Severity, ep.State, ep.Labels, ep.Shadow = last.Tenant, last.Host, last.AlertName, last.Severity, last.State, last.Labels, last.Shadow
 	for _, t := range ep.Transitions {
 		if t.StartsAt != nil && ep.StartsAt == nil {
 			ep.StartsAt = t.StartsAt

@@ -22,7 +22,7 @@ CREATE TEMP TABLE IF NOT EXISTS alerts_stage (
   ts timestamptz, tenant text, source_id text, metric text, severity text, rule text,
   value float8, message text, tags jsonb, episode_id text, state text, alertname text,
   rule_id text, labels jsonb, annotations jsonb, features jsonb, starts_at timestamptz,
-  ends_at timestamptz, payload jsonb
+  ends_at timestamptz, payload jsonb, shadow bool
 ) ON COMMIT DELETE ROWS;`
 
 // MetricRow is one row of metrics.
@@ -65,6 +65,8 @@ type AlertRow struct {
 	// Payload is the whole transition as it travelled on ops.alert.v1;
 	// its explanation is stored in a column of its own too.
 	Payload []byte
+	// Shadow marks a transition of a rule in shadow mode.
+	Shadow bool
 }
 
 // BadRow is a row PostgreSQL refused, with its error.
@@ -76,7 +78,7 @@ type BadRow struct {
 var metricCols = []string{"ts", "tenant", "source_id", "metric", "series_id", "value", "unit", "tags", "meta", "ingested_at"}
 
 var alertCols = []string{"ts", "tenant", "source_id", "metric", "severity", "rule", "value", "message", "tags",
-	"episode_id", "state", "alertname", "rule_id", "labels", "annotations", "features", "starts_at", "ends_at", "payload"}
+	"episode_id", "state", "alertname", "rule_id", "labels", "annotations", "features", "starts_at", "ends_at", "payload", "shadow"}
 
 func jsonOrNil(b []byte) any {
 	if len(b) == 0 {
@@ -88,7 +90,7 @@ func jsonOrNil(b []byte) any {
 func (r *AlertRow) values() []any {
 	return []any{r.Ts, r.Tenant, r.SourceID, r.Metric, r.Severity, r.Rule, r.Value, r.Message, jsonOrNil(r.Tags),
 		r.EpisodeID, r.State, r.AlertName, r.RuleID, jsonOrNil(r.Labels), jsonOrNil(r.Annotations), jsonOrNil(r.Features),
-		r.StartsAt, r.EndsAt, jsonOrNil(r.Payload)}
+		r.StartsAt, r.EndsAt, jsonOrNil(r.Payload), r.Shadow}
 }
 
 // WriteResult says what a batch write did.
@@ -389,10 +391,10 @@ func (s *Store) copyAlerts(ctx context.Context, rows []AlertRow) (int64, error) 
 			return fmt.Errorf("copy alerts: %w", err)
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO alerts (ts, tenant, source_id, metric, severity, rule, value, message, tags,
-				episode_id, state, alertname, rule_id, labels, annotations, features, starts_at, ends_at, payload, explanation)
+				episode_id, state, alertname, rule_id, labels, annotations, features, starts_at, ends_at, payload, explanation, shadow)
 			SELECT ts, tenant, source_id, metric, severity, rule, value, message, tags,
 				episode_id, state, alertname, rule_id, labels, annotations, features, starts_at, ends_at, payload,
-				payload->'explanation'
+				payload->'explanation', coalesce(shadow, false)
 			FROM alerts_stage ON CONFLICT DO NOTHING`)
 		if err != nil {
 			return fmt.Errorf("insert alerts: %w", err)

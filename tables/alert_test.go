@@ -25,7 +25,7 @@ func sampleTransition() *rules.Transition {
 		Value:       92.5,
 		Features:    map[string]features.Float{"avg(cpu_load,5m)": 92.5, "max(cpu_load,5m)": 99},
 		ActiveAt:    1761040800000, StartsAt: 1761040920000, EndsAt: &end,
-		EpisodeID: "00000000000000e1", At: 1761041100000, Reason: rules.ReasonRuleChanged,
+		EpisodeID: "00000000000000e1", At: 1761041100000, Reason: rules.ReasonRuleChanged, Shadow: true,
 	}
 }
 
@@ -45,6 +45,16 @@ func TestAlertRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(in, out) {
 		t.Fatalf("round trip:\n in %+v\nout %+v", in, out)
+	}
+	// A shadow rule's transition says so in the record; a live one's record
+	// has no shadow key, as before the mode existed.
+	if !strings.Contains(string(v), `"shadow":true`) {
+		t.Fatalf("shadow transition record: %s", v)
+	}
+	live := sampleTransition()
+	live.Shadow = false
+	if v, err := EncodeAlert(live); err != nil || strings.Contains(string(v), `"shadow"`) {
+		t.Fatalf("live transition record: %s %v", v, err)
 	}
 	// A value that is not a finite number travels as null and comes back NaN.
 	in.Value = features.Float(math.Inf(1))

@@ -5,14 +5,19 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/eventops/eventops/rules"
 )
 
-// runRules checks rule files or runs rule unit tests.
-func runRules(_ context.Context, _ *Config, args []string, _ *slog.Logger) error {
+// runRules checks rule files, runs rule unit tests, or backtests a rule
+// file over the stored history.
+func runRules(ctx context.Context, cfg *Config, args []string, log *slog.Logger) error {
+	if len(args) > 0 && args[0] == "backtest" {
+		return runBacktest(ctx, cfg, args[1:], log)
+	}
 	if len(args) < 2 || (args[0] != "check" && args[0] != "test") {
-		return usageError{"usage: eventops rules check|test FILE..."}
+		return usageError{"usage: eventops rules check|test FILE... or " + backtestUsage}
 	}
 	var opts rules.Options
 	if args[0] == "check" {
@@ -21,7 +26,7 @@ func runRules(_ context.Context, _ *Config, args []string, _ *slog.Logger) error
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%d rules, %d metrics", rs.Len(), len(rs.Metrics())), nil
+			return fmt.Sprintf("%d rules%s, %d metrics", rs.Len(), shadowSummary(rs), len(rs.Metrics())), nil
 		})
 	}
 	failed := false
@@ -48,6 +53,21 @@ func runRules(_ context.Context, _ *Config, args []string, _ *slog.Logger) error
 		return errReported
 	}
 	return nil
+}
+
+// shadowSummary names the rules in shadow mode, " (N in shadow: group/alert, ...)",
+// so that a check says which rules will not reach receivers; "" when none.
+func shadowSummary(rs *rules.RuleSet) string {
+	var names []string
+	for r := range rs.Rules() {
+		if r.Shadow() {
+			names = append(names, r.Group()+"/"+r.Name())
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d in shadow: %s)", len(names), strings.Join(names, ", "))
 }
 
 // checkFiles validates each file with check, which returns what the file
