@@ -26,6 +26,7 @@ const defaultScanBatch = 4096
 // scanRow is one row of a batch, as read.
 type scanRow struct {
 	tenant, host string
+	id           int64
 	ts           time.Time
 	metric       string
 	series       int64
@@ -35,17 +36,21 @@ type scanRow struct {
 	meta         []byte
 }
 
-// ScanSignals calls fn with the stored samples q selects, grouped into one
-// signal per (tenant, host, event time), in the order of tenant, host,
-// event time; a signal's samples follow metric then series (series_id, the
-// hash of the tags), a total order, so a scan always reads the same
-// signals in the same order. A signal's Meta is the metadata stored with
-// its first sample; signals of a source that carry the same metadata share
-// one *tables.SourceMeta, and samples of one series share their Tags:
-// neither may be modified. IngestMicro and Origin are zero.
+// ScanSignals calls fn with the stored samples q selects, one source after
+// another in tenant, host order, and each source's samples in the order
+// they arrived: by id, which WriteMetrics draws from metrics_id_seq in the
+// order of a source's signals (the order of its partition of the signals
+// topic, the order the live engine applied them in). Consecutive samples
+// of a source with the same event time are one signal, as the samples of
+// one time in a record are; samples of one time that arrived apart (in
+// records with others between them) are as many signals. A resent sample
+// is stored once, where it first arrived. A signal's Meta is the metadata
+// stored with its first sample; signals of a source that carry the same
+// metadata share one *tables.SourceMeta, and samples of one series share
+// their Tags: neither may be modified. IngestMicro and Origin are zero.
 //
 // It reads keyset-paginated batches of a few thousand rows (the index
-// metrics_source_ts serves the order), each in a short query of its own:
+// metrics_source_id serves the order), each in a short query of its own:
 // its memory is one batch and one signal whatever the range, and it holds
 // no transaction open while fn runs (nor a snapshot: rows written during a
 // scan ahead of its position are read). It stops at ctx's end (returning
@@ -80,7 +85,7 @@ func (s *Store) ScanSignals(ctx context.Context, q SignalScan, fn func(*tables.S
 			return sc.flush(ctx)
 		}
 		// The open signal may go on in the next batch; it is flushed when
-		// a row of another (tenant, host, ts) arrives or the scan ends.
+		// a row of another source or time arrives or the scan ends.
 		last := rows[len(rows)-1]
 		after = &last
 	}
@@ -106,12 +111,11 @@ func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow,
 		where += " AND ts < " + a.arg(q.To)
 	}
 	if after != nil {
-		where += " AND (tenant, source_id, ts, metric, series_id) > (" + a.arg(after.tenant) + "::text, " +
-			a.arg(after.host) + "::text, " + a.arg(after.ts) + "::timestamptz, " + a.arg(after.metric) + "::text, " +
-			a.arg(after.series) + "::int8)"
+		where += " AND (tenant, source_id, id) > (" + a.arg(after.tenant) + "::text, " +
+			a.arg(after.host) + "::text, " + a.arg(after.id) + "::int8)"
 	}
-	sql := `SELECT tenant, source_id, ts, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
-		` ORDER BY tenant, source_id, ts, metric, series_id LIMIT ` + a.arg(n)
+	sql := `SELECT tenant, source_id, id, ts, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
+		` ORDER BY tenant, source_id, id LIMIT ` + a.arg(n)
 	rows, err := s.pool.Query(ctx, sql, a.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: scan signals: %w", err)
@@ -120,7 +124,7 @@ func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow,
 	for rows.Next() {
 		buf = append(buf, scanRow{})
 		r := &buf[len(buf)-1]
-		if err := rows.Scan(&r.tenant, &r.host, &r.ts, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
+		if err := rows.Scan(&r.tenant, &r.host, &r.id, &r.ts, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
 			return nil, fmt.Errorf("store: scan signals: %w", err)
 		}
 	}
@@ -136,7 +140,8 @@ type seriesKey struct {
 	series int64
 }
 
-// signalScanner groups rows in scan order into signals.
+// signalScanner groups a source's consecutive rows of one time into
+// signals.
 type signalScanner struct {
 	fn func(*tables.Signal) error
 	// The open signal: its source and time, and what it has so far.
