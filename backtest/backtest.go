@@ -12,9 +12,9 @@ import (
 )
 
 // History is where a backtest reads its samples: *store.Store in the
-// product, a slice in tests. ScanSignals calls fn with one signal per
-// source and event time (every sample of that source stored at that
-// time), ordered by tenant, host, then event time, and stops at fn's
+// product, a slice in tests. ScanSignals calls fn with the signals of one
+// source after another (tenant, host order), each source's in the order
+// they arrived, one signal per record and event time, and stops at fn's
 // first error.
 type History interface {
 	ScanSignals(ctx context.Context, q store.SignalScan, fn func(*tables.Signal) error) error

@@ -27,7 +27,7 @@ const defaultScanBatch = 4096
 type scanRow struct {
 	tenant, host string
 	id           int64
-	ts           time.Time
+	ts, ingested time.Time
 	metric       string
 	series       int64
 	value        float64
@@ -41,10 +41,12 @@ type scanRow struct {
 // they arrived: by id, which WriteMetrics draws from metrics_id_seq in the
 // order of a source's signals (the order of its partition of the signals
 // topic, the order the live engine applied them in). Consecutive samples
-// of a source with the same event time are one signal, as the samples of
-// one time in a record are; samples of one time that arrived apart (in
-// records with others between them) are as many signals. A resent sample
-// is stored once, where it first arrived. A signal's Meta is the metadata
+// of a source with the same event time and receive time (ingested_at, the
+// time of the record they came in) are one signal, as the samples of one
+// time in a record are; samples of one time that arrived apart (in records
+// received at other times, or with others between them) are as many
+// signals, and a record's samples of several times as many signals as
+// times. A resent sample is stored once, where it first arrived. A signal's Meta is the metadata
 // stored with its first sample; signals of a source that carry the same
 // metadata share one *tables.SourceMeta, and samples of one series share
 // their Tags: neither may be modified. IngestMicro and Origin are zero.
@@ -114,7 +116,7 @@ func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow,
 		where += " AND (tenant, source_id, id) > (" + a.arg(after.tenant) + "::text, " +
 			a.arg(after.host) + "::text, " + a.arg(after.id) + "::int8)"
 	}
-	sql := `SELECT tenant, source_id, id, ts, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
+	sql := `SELECT tenant, source_id, id, ts, ingested_at, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
 		` ORDER BY tenant, source_id, id LIMIT ` + a.arg(n)
 	rows, err := s.pool.Query(ctx, sql, a.args...)
 	if err != nil {
@@ -124,7 +126,7 @@ func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow,
 	for rows.Next() {
 		buf = append(buf, scanRow{})
 		r := &buf[len(buf)-1]
-		if err := rows.Scan(&r.tenant, &r.host, &r.id, &r.ts, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
+		if err := rows.Scan(&r.tenant, &r.host, &r.id, &r.ts, &r.ingested, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
 			return nil, fmt.Errorf("store: scan signals: %w", err)
 		}
 	}
@@ -140,13 +142,14 @@ type seriesKey struct {
 	series int64
 }
 
-// signalScanner groups a source's consecutive rows of one time into
-// signals.
+// signalScanner groups a source's consecutive rows of one event and
+// receive time into signals.
 type signalScanner struct {
 	fn func(*tables.Signal) error
-	// The open signal: its source and time, and what it has so far.
+	// The open signal: its source, event and receive times, and what it
+	// has so far.
 	tenant, host string
-	ts           time.Time
+	ts, ingested time.Time
 	cur          *tables.Signal
 
 	// The decoded tags of the open source's series (series_id is the hash
@@ -158,7 +161,7 @@ type signalScanner struct {
 }
 
 func (sc *signalScanner) add(ctx context.Context, r *scanRow) error {
-	if sc.cur == nil || sc.tenant != r.tenant || sc.host != r.host || !sc.ts.Equal(r.ts) {
+	if sc.cur == nil || sc.tenant != r.tenant || sc.host != r.host || !sc.ts.Equal(r.ts) || !sc.ingested.Equal(r.ingested) {
 		if err := sc.flush(ctx); err != nil {
 			return err
 		}
@@ -170,7 +173,7 @@ func (sc *signalScanner) add(ctx context.Context, r *scanRow) error {
 		if err != nil {
 			return err
 		}
-		sc.ts = r.ts
+		sc.ts, sc.ingested = r.ts, r.ingested
 		sc.cur = &tables.Signal{Tenant: r.tenant, Host: r.host, Meta: meta}
 	}
 	tags, err := sc.decodeTags(r)

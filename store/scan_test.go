@@ -22,7 +22,8 @@ import (
 // with several metrics and tags at one time, and metadata that changes
 // over a source's history, written record by record as the sink writes
 // them, the records of a source out of event-time order (some times in
-// two records that arrive apart), in batches that cut records.
+// two records, received at two times, that arrive apart or one after the
+// other), in batches that cut records.
 type scanFixture struct {
 	// rows in the order they were written.
 	rows []store.MetricRow
@@ -35,7 +36,8 @@ func newScanFixture(t *testing.T, s *store.Store) scanFixture {
 	// Late on a day, so that the times run into the next day's partition.
 	base := time.Date(2026, 3, 9, 23, 59, 50, 123456000, time.UTC)
 	metas := []string{``, `{"owner":"ops","region":"eu","tags":{"rack":"r1"}}`, `{"owner":"db","service":"pg"}`}
-	var records [][]store.MetricRow
+	// Units of records that arrive one after the other.
+	var units [][][]store.MetricRow
 	for _, tenant := range []string{"beta", "acme"} {
 		for hi, host := range []string{"h2", "h10", "h1"} {
 			for step := range 20 {
@@ -61,22 +63,33 @@ func newScanFixture(t *testing.T, s *store.Store) scanFixture {
 					add("disk", `{"dev":"sda"}`, rng.Float64())
 					add("disk", `{"dev":"sdb"}`, rng.Float64())
 					if step%4 == 0 {
-						// Another record of the same time.
-						records = append(records, rec[disk:])
+						// Another record of the same time, received
+						// later: apart, or right after.
+						other := slices.Clone(rec[disk:])
+						for i := range other {
+							other[i].IngestedAt = ts.Add(time.Millisecond)
+						}
 						rec = rec[:disk:disk]
+						if step == 0 {
+							units = append(units, [][]store.MetricRow{rec, other})
+							continue
+						}
+						units = append(units, [][]store.MetricRow{other})
 					}
 				}
 				// A record's samples in an order of their own.
 				rng.Shuffle(len(rec), func(i, j int) { rec[i], rec[j] = rec[j], rec[i] })
-				records = append(records, rec)
+				units = append(units, [][]store.MetricRow{rec})
 			}
 		}
 	}
 	// Records arrive in an order that is not event time's.
-	rng.Shuffle(len(records), func(i, j int) { records[i], records[j] = records[j], records[i] })
+	rng.Shuffle(len(units), func(i, j int) { units[i], units[j] = units[j], units[i] })
 	var rows []store.MetricRow
-	for _, rec := range records {
-		rows = append(rows, rec...)
+	for _, u := range units {
+		for _, rec := range u {
+			rows = append(rows, rec...)
+		}
 	}
 	for i := 0; i < len(rows); i += 97 {
 		res, err := s.WriteMetrics(context.Background(), rows[i:min(i+97, len(rows))])
@@ -89,8 +102,8 @@ func newScanFixture(t *testing.T, s *store.Store) scanFixture {
 
 // want is the naive reference: the fixture's rows that q selects, by
 // tenant and host, each source's in the order they were written, the
-// consecutive rows of one time one signal with the metadata of its first
-// sample.
+// consecutive rows of one event and receive time one signal with the
+// metadata of its first sample.
 func (f scanFixture) want(t *testing.T, q store.SignalScan) []*tables.Signal {
 	t.Helper()
 	var sel []store.MetricRow
@@ -106,7 +119,8 @@ func (f scanFixture) want(t *testing.T, q store.SignalScan) []*tables.Signal {
 	})
 	var out []*tables.Signal
 	for i, r := range sel {
-		if i == 0 || r.Tenant != sel[i-1].Tenant || r.SourceID != sel[i-1].SourceID || !r.Ts.Equal(sel[i-1].Ts) {
+		if i == 0 || r.Tenant != sel[i-1].Tenant || r.SourceID != sel[i-1].SourceID || !r.Ts.Equal(sel[i-1].Ts) ||
+			!r.IngestedAt.Equal(sel[i-1].IngestedAt) {
 			sig := &tables.Signal{Tenant: r.Tenant, Host: r.SourceID}
 			if len(r.Meta) > 0 {
 				m, err := tables.ParseSourceMeta(r.Meta)
@@ -186,7 +200,7 @@ func TestScanSignalsOrderAndGrouping(t *testing.T) {
 	}
 	// The fixture's sources go back in time, and have times in several
 	// signals.
-	back, again := 0, 0
+	back, again, next := 0, 0, 0
 	seen := map[string]bool{}
 	for i, sig := range want {
 		k := fmt.Sprint(sig.Key(), sig.Samples[0].TsMicro)
@@ -194,12 +208,18 @@ func TestScanSignalsOrderAndGrouping(t *testing.T) {
 			again++
 		}
 		seen[k] = true
-		if i > 0 && sig.Key() == want[i-1].Key() && sig.Samples[0].TsMicro < want[i-1].Samples[0].TsMicro {
-			back++
+		if i > 0 && sig.Key() == want[i-1].Key() {
+			switch prev := want[i-1].Samples[0].TsMicro; {
+			case sig.Samples[0].TsMicro < prev:
+				back++
+			case sig.Samples[0].TsMicro == prev:
+				next++
+			}
 		}
 	}
-	if longest < 6 || len(want) < 90 || back < 30 || again < 5 {
-		t.Fatalf("fixture: %d signals, longest %d samples, %d back in time, %d of a time seen before", len(want), longest, back, again)
+	if longest < 6 || len(want) < 90 || back < 30 || again < 5 || next < 6 {
+		t.Fatalf("fixture: %d signals, longest %d samples, %d back in time, %d of a time seen before, %d right after one of its time",
+			len(want), longest, back, again, next)
 	}
 	for _, batch := range []int{1, 2, 3, 7, 0} {
 		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
