@@ -2,9 +2,11 @@ package backtest_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -170,4 +172,100 @@ func BenchmarkRun(b *testing.B) {
 		samples += st.Samples
 	}
 	b.ReportMetric(float64(samples)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// TestLeadIn: a backtest of a range that starts mid-history applies the
+// lead-in before it, so its windows hold at the range's start what they
+// held live, and emits only the transitions decided in the range: those of
+// a backtest over the whole history from the range's start on, episode IDs
+// included. Without a lead-in, the windows start empty at From and the
+// alert fires earlier, or again.
+func TestLeadIn(t *testing.T) {
+	rs, err := rules.Parse("leadin.yml", []byte(`
+metrics: [{name: cpu, kind: gauge}]
+groups:
+  - name: host
+    rules:
+      - {alert: BusyCPU, expr: 'avg("cpu", "5m") > 30'}
+`), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	from := start.Add(30 * time.Minute)
+	to := from.Add(20 * time.Minute)
+	// CPU every 10 s, at 100 for the minutes in high (relative to from),
+	// 0 otherwise.
+	stream := func(high ...[2]time.Duration) history {
+		var h history
+		for at := start; at.Before(to); at = at.Add(10 * time.Second) {
+			v := 0.0
+			for _, hi := range high {
+				if d := at.Sub(from); d >= hi[0] && d < hi[1] {
+					v = 100
+				}
+			}
+			h = append(h, &tables.Signal{Tenant: "acme", Host: "a", Samples: []tables.Sample{
+				{Metric: "cpu", Value: v, TsMicro: at.UnixMicro()}}})
+		}
+		return h
+	}
+	run := func(h history, from time.Time, leadIn time.Duration) []string {
+		t.Helper()
+		var out []string
+		_, err := backtest.Run(context.Background(), h, store.SignalScan{From: from, To: to},
+			backtest.Options{Rules: rs, LeadIn: leadIn}, func(tr *rules.Transition) error {
+				out = append(out, same(tr))
+				return nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name   string
+		high   [][2]time.Duration
+		leadIn time.Duration
+	}{
+		// High from 1 to 3 min after from: the default lead-in (the
+		// 5 min window) fills the window at from with zeros.
+		{"default", [][2]time.Duration{{time.Minute, 3 * time.Minute}}, 0},
+		// High from 2 min before from: the alert fires in the lead-in
+		// (not emitted) and resolves in the range, in the episode live
+		// had (10 min: windows full before it fires).
+		{"firing at from", [][2]time.Duration{{-2 * time.Minute, time.Minute}}, 10 * time.Minute},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := stream(c.high...)
+			whole := run(h, start, -1)
+			want := atOrAfter(t, whole, from)
+			if len(want) == 0 || len(want) == len(whole) && c.high[0][0] < 0 {
+				t.Fatalf("the whole history gives %d transitions, %d from %s", len(whole), len(want), from)
+			}
+			if got := run(h, from, c.leadIn); !slices.Equal(got, want) {
+				t.Errorf("with a lead-in:\n got %v\nwant %v", got, want)
+			}
+			if got := run(h, from, -1); slices.Equal(got, want) {
+				t.Errorf("without a lead-in, the same transitions: %v", got)
+			}
+		})
+	}
+}
+
+// atOrAfter keeps the transitions (as same gives them) decided at or after
+// from.
+func atOrAfter(t *testing.T, trs []string, from time.Time) []string {
+	t.Helper()
+	var out []string
+	for _, s := range trs {
+		var tr rules.Transition
+		if err := json.Unmarshal([]byte(s), &tr); err != nil {
+			t.Fatal(err)
+		}
+		if !tr.At.Time().Before(from) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -13,8 +13,10 @@
 //
 // # Identity
 //
-// Each source starts empty at the range's start (windows, alert states) in
-// a fresh engine.Source; its stored samples are applied in the order they
+// Each source starts empty (windows, alert states) in a fresh
+// engine.Source at the start of the lead-in (Options.LeadIn, by default
+// the longest window the rules read) before the range; its stored samples
+// from there are applied in the order they
 // arrived (store.Store.ScanSignals reads a source by id, which the writer
 // draws in the order of the source's records on the signals topic, the
 // order its source actor applied them in), one signal per record and
@@ -22,6 +24,8 @@
 // catches the rules' deadlines up to the source's clock, the newest event
 // time applied, as a live source does, and at the source's end they are
 // caught up to the range's end, as a silent live source's timers run on.
+// Only the transitions decided in the range are emitted; those of the
+// lead-in are not, but the states they leave carry on.
 // A sample that arrived after a newer one of its source is folded in at
 // the source's clock, as live folded it in, within its metric's lateness
 // bound, and refused (too_late) beyond it, as live refused it. So, whatever
@@ -34,10 +38,14 @@
 //
 // # Where it can differ from live
 //
-//   - History before the range: live windows and alerts carry what came
-//     before; a backtest starts empty, so an alert already firing starts
-//     a new episode and a window fills over its length. Start the range a
-//     window and a for earlier than the period of interest.
+//   - History before the lead-in: live windows and alerts carry what came
+//     before; a backtest starts empty at the lead-in's start. With the
+//     default lead-in every window is full at the range's start, but an
+//     alert that started before it, or within it while windows were still
+//     filling, can have another start and episode ID than live (it is not
+//     emitted: the range sees its end, or nothing); a for pending across
+//     the lead-in's start completes later. A lead-in of twice the longest
+//     window plus the longest for leaves that to alerts older than it.
 //   - Timers while a source was silent: live moves a silent source's clock
 //     by the wall time since its last sample arrived; a backtest only by
 //     event time, to the next sample or the range's end. They agree when
