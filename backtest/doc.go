@@ -54,14 +54,12 @@
 //     arrived while its source sent nothing newer, may have had deadlines
 //     evaluated live (a no-data alert fired, a for completed) before
 //     samples a backtest applies first.
-//   - The arrival order, where the stored order is not the one live saw:
-//     while a partition of the signals topic moves between replicas, its
-//     old and new owners may both write its rows at once, and rows written
-//     in that moment can take ids out of their order (the rows one owner
-//     writes, and the rows of each batch, keep theirs); a source whose
-//     records went to two partitions (the topic's partition count changed)
-//     has two orders; rows stored by other means (imports, migrations of
-//     old schemas) have the order they were inserted in.
+//   - The arrival order, where the stored order is not the one live saw: a
+//     source whose records went to two partitions (the topic's partition
+//     count changed) has two orders, and rows stored by other means
+//     (imports, migrations of old schemas) have the order they were
+//     inserted in. (Two owners of a partition writing its rows during a
+//     handover keep the order: see store.Store.WriteMetrics.)
 //   - Records: a record's samples of several event times are as many
 //     signals in a backtest (live applies them as one: one catch-up, one
 //     evaluation), and consecutive records of a source received in the

@@ -60,6 +60,12 @@ func TestMetricIDsFollowWriteOrder(t *testing.T) {
 	write(third, int64(len(third)-1), 1)
 	written = append(written, slices.Delete(slices.Clone(third), 3, 4)...)
 
+	// Sessions that each cached a range of the sequence would number the
+	// batches they write in turn out of order.
+	var cache int64
+	if err := s.pool.QueryRow(ctx, `SELECT cache_size FROM pg_sequences WHERE sequencename = 'metrics_id_seq'`).Scan(&cache); err != nil || cache != 1 {
+		t.Errorf("metrics_id_seq caches %d values (%v), want 1", cache, err)
+	}
 	for _, host := range []string{"a", "b"} {
 		var want []string
 		for _, r := range written {

@@ -116,7 +116,14 @@ var ErrExpired = errors.New("older than the retention")
 // every path (direct COPY, staging, the halves of a batch split around bad
 // rows), and a row already there keeps its id: a writer that writes a
 // source's rows in the order they arrived, one batch after another, leaves
-// them in id order in that order, which is what ScanSignals reads.
+// them in id order in that order, which is what ScanSignals reads. (It
+// needs metrics_id_seq to cache no values, as it is created: sessions
+// that each held a range would number their batches out of order.) While
+// a partition moves, its old owner may still write a batch the new one
+// reads again: the new one writes from the last committed offset, before
+// which every row is there already, and meets the old one's first row
+// still in flight, where it waits for the old one's transaction to end;
+// so the two do not interleave a source's ids.
 func (s *Store) WriteMetrics(ctx context.Context, rows []MetricRow) (WriteResult, error) {
 	if len(rows) == 0 {
 		return WriteResult{}, nil
