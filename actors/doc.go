@@ -57,6 +57,16 @@
 //     signal rebuilds it. After a rebalance only sources with a rule
 //     deadline get an actor; after a rule reload, every source with alert
 //     states does.
+//   - With warm start (SourcesOptions.Warm), a source without stored state
+//     has its windows filled from its own tenant's and host's stored samples
+//     of the longest window before its first signal, and series reset by a
+//     configuration change (at decode, or in memory after a reload) are
+//     filled up to the source's clock; the rules do not evaluate that
+//     history, so no transition comes of it. The source's signals, rule
+//     timer and flushes wait for the warm-up, in order, and its offsets
+//     are acknowledged only behind the state that holds them; a warm-up
+//     ends within its timeout (its wait for one of MaxInFlight slots
+//     included), and one that fails starts the source cold.
 //   - A source partition takes no signal once it began closing: Deliver
 //     reports it, and a signal that reaches a stopped actor is handed back,
 //     never silently dropped.
@@ -73,7 +83,13 @@
 //     at once and counted (outcome shadow), before routing: it is never
 //     sent, logged, grouped, checked for flapping or recorded as firing, so
 //     it neither inhibits nor is inhibited. The sink stores it like any
-//     other, with its mark.
+//     other, with its mark. One exception: the end (resolved) of an
+//     episode that began live, its rule demoted to shadow while it fired,
+//     is handled as a live end once the intake finds the episode's firing
+//     sent, recorded as an inhibition source or held while it flaps, so that no receiver keeps
+//     it firing (with reminders) and nothing stays inhibited by it; any
+//     other shadow end only reaches the aggregation groups, where it drops
+//     a firing still waiting unsent (demoted within group_wait).
 //   - An inhibited transition, or one held while its alert flaps, is
 //     settled once its decision is in the notification log; a muted one is
 //     held in its group (uncommitted, outside its webhook's queue, so that

@@ -288,9 +288,11 @@ func (n *Notifier) Queued() int64 { return n.outstanding.Load() }
 // receiver it goes to has it delivered, refused or silenced (nil), or once
 // it is handed back (ErrUndelivered). Notify blocks while the intake is
 // full; it hands the transition back when session ends first. A
-// transition of a rule in shadow mode is settled (nil) at once, unsent.
+// transition of a rule in shadow mode is settled (nil) at once, unsent,
+// save the end of an episode that began live (the rule was demoted while
+// it fired): the receivers told it fires are told it resolved.
 func (n *Notifier) Notify(session context.Context, tr *rules.Transition, done func(error)) {
-	if tr.Shadow {
+	if tr.Shadow && tr.State != rules.StateResolved {
 		// A shadow rule proves itself in PostgreSQL and on the stream:
 		// it is not routed, grouped or checked for flapping, and it
 		// neither inhibits nor is inhibited (it is never recorded firing).
@@ -304,7 +306,9 @@ func (n *Notifier) Notify(session context.Context, tr *rules.Transition, done fu
 		done(nil)
 		return
 	}
-	n.enqueue(&intakeReq{alert: a, session: session}, done)
+	// A shadow end goes on only once the intake has found the episode
+	// sent or recorded firing (shadowEnd).
+	n.enqueue(&intakeReq{alert: a, session: session, shadowEnd: tr.Shadow}, done)
 }
 
 // enqueue hands req to the intake; a flapping exit (req.flapExit) finds
@@ -314,7 +318,11 @@ func (n *Notifier) enqueue(req *intakeReq, done func(error)) {
 		req.targets = n.targets(req.alert)
 		req.inhibition = n.inhibits(req.alert)
 		if len(req.targets) == 0 && !req.inhibition {
-			n.m.transitions.WithLabelValues("unrouted").Inc()
+			outcome := "unrouted"
+			if req.shadowEnd {
+				outcome = "shadow"
+			}
+			n.m.transitions.WithLabelValues(outcome).Inc()
 			done(nil)
 			return
 		}
@@ -540,7 +548,10 @@ type (
 		// flapExit: no transition; the alert of tenant and fingerprint
 		// may have settled.
 		flapExit bool
-		ticket   *ticket
+		// shadowEnd: the resolved transition of a rule in shadow mode,
+		// told only when its episode began live.
+		shadowEnd bool
+		ticket    *ticket
 	}
 	admit struct {
 		alert                    notify.Alert
@@ -602,6 +613,26 @@ func (n *Notifier) admit(m *intakeReq) {
 			return
 		}
 	}
+	live := !m.shadowEnd
+	if !live {
+		if live, err = n.begunLive(m, sent, firing); err != nil {
+			tk.handBack(len(m.targets) + 1)
+			return
+		}
+	}
+	if !live {
+		// Nothing was sent or recorded of it, but a group may still hold
+		// its firing, unsent (demoted within group_wait): the end goes to
+		// the groups, which drop both, and is neither checked for
+		// flapping nor silenced nor logged.
+		n.m.transitions.WithLabelValues("shadow").Inc()
+		if !n.queue(m.session, a, m.targets, sent, tk, true) {
+			tk.settle(ErrUndelivered)
+			return
+		}
+		tk.settle(nil)
+		return
+	}
 	if len(m.targets) > 0 {
 		ev, policy, err := n.observeFlapping(m.session, a)
 		if err != nil {
@@ -646,6 +677,29 @@ func (n *Notifier) admit(m *intakeReq) {
 		return
 	}
 	tk.settle(nil)
+}
+
+// begunLive reports whether the episode m ends was live before its rule
+// went to shadow mode: a webhook was sent its firing, it is recorded
+// firing among the inhibition sources, or its firing is held while the
+// alert flaps (the exit from flapping would tell it).
+func (n *Notifier) begunLive(m *intakeReq, sent []store.SentState, firing []notify.Alert) (bool, error) {
+	a := m.alert
+	for _, s := range sent {
+		if s.State == notify.StatusFiring {
+			return true, nil
+		}
+	}
+	for _, f := range firing {
+		if f.EpisodeID == a.EpisodeID {
+			return true, nil
+		}
+	}
+	if len(m.targets) == 0 {
+		return false, nil
+	}
+	st, _, err := n.flapState(m.session, a.Tenant, a.Fingerprint)
+	return st.Held != nil && st.Held.EpisodeID == a.EpisodeID, err
 }
 
 // release sends the firing alerts that a, a resolved inhibition source,
@@ -712,12 +766,24 @@ func (n *Notifier) dispatch(session context.Context, a notify.Alert, targets []t
 		return true
 	}
 	n.m.transitions.WithLabelValues("queued").Inc()
+	return n.queue(session, a, targets, sent, tk, false)
+}
+
+// queue hands a to each of its targets' queues, with what each was sent
+// of its episode. It returns false when it handed the rest back. With
+// shadow (the end of an episode never sent), a full queue drops it
+// uncounted and unlogged: it had nothing to deliver.
+func (n *Notifier) queue(session context.Context, a notify.Alert, targets []target, sent []store.SentState, tk *ticket, shadow bool) bool {
 	for i, t := range targets {
 		h := t.hook
 		ok, err := h.reserve(session)
 		if err != nil {
 			tk.handBack(len(targets) - i)
 			return false
+		}
+		if !ok && shadow {
+			tk.settle(nil)
+			continue
 		}
 		if !ok {
 			h.refused.Inc()

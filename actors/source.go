@@ -106,6 +106,12 @@ type sourceActor struct {
 	lastWork  time.Time
 	idleTimer *time.Timer
 	woken     bool
+	// warm is the source's warm start from PostgreSQL, to come or under
+	// way (see warmUp).
+	warm warmUp
+	// configured is the rule set whose feature configurations the
+	// series follow (see followConfig).
+	configured *engine.Rules
 }
 
 func (a *sourceActor) Receive(c actor.Context) {
@@ -116,9 +122,15 @@ func (a *sourceActor) Receive(c actor.Context) {
 			a.lastWork = a.s.opts.Now()
 		}
 		a.armIdle(a.idleCheck())
+		a.warmOnStart()
 	case *deliver:
 		a.p.took(a.key)
+		if a.holdForWarm(m) {
+			return
+		}
 		a.deliver(m)
+	case warmRead:
+		a.warmed(m)
 	case emitted:
 		a.wrote(m)
 	case reemit:
@@ -130,17 +142,26 @@ func (a *sourceActor) Receive(c actor.Context) {
 		a.settleFlush(m)
 	case ruleTick:
 		a.ruleTimer = nil
+		if a.followConfig(); a.warm.running {
+			// The rules look at the windows once they are warm.
+			a.warm.tick = true
+			return
+		}
 		a.catchUp(a.clock())
 	case idleTick:
 		a.idleTimer = nil
 		a.maybeLeave(c)
 	case closeReq:
+		a.endWarm(WarmCanceled, false)
 		a.closers = append(a.closers, m.done)
 		a.stopped = true
 		a.stopTimers()
 		a.flush()
 		a.answerClosers()
 	case *actor.Stopping:
+		if a.warm.running {
+			a.warm.cancel()
+		}
 		a.stopTimers()
 		a.s.countSeries(a.tenant, -len(a.st.Metrics))
 	}
@@ -329,7 +350,8 @@ func (a *sourceActor) maybeFlush() {
 // flush writes the state to the table, unless records it depends on are
 // still unanswered (then it happens when they are).
 func (a *sourceActor) flush() {
-	if !a.dirty {
+	if !a.dirty || a.warm.running {
+		// A warm-up under way writes its windows whole, once it ends.
 		return
 	}
 	if a.flushing {
@@ -527,7 +549,7 @@ func (a *sourceActor) maybeLeave(c actor.Context) {
 		// A reload came while the actor was idle: its rules catch up first.
 		a.catchUp(a.clock())
 	}
-	if a.stopped || a.dirty || a.flushing || a.inflight > 0 || a.ruleTimer != nil || !a.p.evict(a.key, a.self) {
+	if a.stopped || a.dirty || a.flushing || a.inflight > 0 || a.ruleTimer != nil || a.warm.running || !a.p.evict(a.key, a.self) {
 		a.armIdle(max(a.idleCheck(), a.s.opts.FlushInterval))
 		return
 	}

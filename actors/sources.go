@@ -62,6 +62,9 @@ type SourcesOptions struct {
 	// limits. A series a no-data rule still judges stays longer (see
 	// engine.Source).
 	SeriesStaleAfter time.Duration
+	// Warm, with a History, fills the windows of sources that start empty
+	// from their stored samples (see warmUp); off by default.
+	Warm WarmStart
 	// Now is the wall clock (default time.Now).
 	Now        func() time.Time
 	Registerer prometheus.Registerer
@@ -101,6 +104,8 @@ type Sources struct {
 	system *actor.ActorSystem
 	opts   SourcesOptions
 	m      sourceMetrics
+	// warm is nil when warm start is off.
+	warm *warmer
 
 	mu    sync.Mutex
 	parts map[*SourcePartition]struct{}
@@ -217,7 +222,11 @@ func NewSources(system *actor.ActorSystem, opts SourcesOptions) *Sources {
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(m.actors, m.samples, m.refused, m.redelivered, m.duplicates, m.writeErrors, m.shed, m.stale, m.limited, m.evicted, m.transitions, m.flushes, m.flushBytes, m.resets, m.stateBytes)
 	}
-	return &Sources{system: system, opts: opts, m: m, parts: map[*SourcePartition]struct{}{}, series: map[string]int{}}
+	s := &Sources{system: system, opts: opts, m: m, parts: map[*SourcePartition]struct{}{}, series: map[string]int{}}
+	if opts.Warm.History != nil {
+		s.warm = newWarmer(opts.Warm, opts.Registerer)
+	}
+	return s
 }
 
 // PartitionHooks connect an opened partition to its stage (the fields of
@@ -375,14 +384,18 @@ func (p *SourcePartition) wake(key string, stored []byte) {
 func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken bool) *actor.PID {
 	s := p.s
 	st := &tables.SourceState{Partition: p.part, Offset: -1}
+	configured := s.opts.Rules.view()
+	fresh := true
+	var reset []string
 	if len(stored) > 0 {
-		dec, reset, err := tables.DecodeSourceState(stored, s.opts.Rules.FeatureConfig)
+		dec, resetSeries, err := tables.DecodeSourceState(stored, configured.FeatureConfig)
+		reset = resetSeries
 		switch {
 		case err != nil:
 			s.m.resets.Inc()
 			s.opts.Logger.Error("stored source state does not decode; starting it afresh", "tenant", tenant, "host", host, "err", err)
 		default:
-			st = dec
+			st, fresh = dec, false
 			if len(reset) > 0 {
 				s.m.resets.Add(float64(len(reset)))
 				s.opts.Logger.Warn("series no longer decode under their configuration; they start afresh",
@@ -390,7 +403,8 @@ func (p *SourcePartition) spawn(key, tenant, host string, stored []byte, woken b
 			}
 		}
 	}
-	a := &sourceActor{s: s, p: p, key: key, tenant: tenant, host: host, st: st, lastSize: len(stored), woken: woken}
+	a := &sourceActor{s: s, p: p, key: key, tenant: tenant, host: host, st: st, lastSize: len(stored), woken: woken,
+		warm: s.planWarm(fresh, woken, reset), configured: configured}
 	a.eng.Init(tenant, host, st, engine.Options{MaxFuture: s.opts.MaxFuture, MaxSeries: s.opts.MaxSeries,
 		MaxTenantSeries: s.opts.MaxTenantSeries, SeriesStaleAfter: s.opts.SeriesStaleAfter, Hooks: engine.Hooks{
 			Transition: a.transition,

@@ -11,6 +11,21 @@
 // route POST /rules/backtest and the dashboard's rule preview use them, and
 // so does the warm start of a source's windows.
 //
+// # Summary and comparison
+//
+// Summarizer folds transitions into episodes (Spans) and their labels:
+// its memory grows with the episodes, never with the samples or the
+// transitions. Its notifications are counted by replaying the episodes'
+// firing and resolved notices, merged across sources in event-time order,
+// through the routes and aggregation groups of package notify with event
+// time as their clock and every attempt delivered: group_by, the group
+// timers, send_resolved and time intervals apply; silences, acks,
+// inhibition and flapping, which live depend on stored state, do not, and
+// shadow episodes reach no receiver. Compare pairs the episodes of two
+// rule files per rule (group and alert name) and series by overlap, in
+// order of their pending times (see Compare). Both are pure and return
+// JSON-tagged structs.
+//
 // # Identity
 //
 // Each source starts empty (windows, alert states) in a fresh

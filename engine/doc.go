@@ -19,5 +19,9 @@
 // transitions in the same order, episode IDs included; that is what lets a
 // backtest stand for the live engine.
 //
+// Warm folds stored samples into a source's windows without evaluating its
+// rules (the warm start of a source that starts empty), and Reconfigure
+// brings its series to a reloaded rule set's feature configurations.
+//
 // It imports features, rules and tables only.
 package engine

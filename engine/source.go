@@ -143,17 +143,7 @@ func (s *Source) Clock(nowMilli int64) int64 {
 // folded in and the rules that read them evaluate.
 func (s *Source) Apply(r *Rules, sig *tables.Signal, receive, nowMilli int64) {
 	st := s.State
-	clock := st.EventMilli
-	for i := range sig.Samples {
-		sm := &sig.Samples[i]
-		switch _, ok := s.futureBound(r, sm, receive); {
-		case receive <= 0:
-			clock = max(clock, sm.TsMicro/1000)
-		case ok:
-			clock = max(clock, min(sm.TsMicro/1000, receive))
-		}
-	}
-	if clock > st.EventMilli {
+	if clock := s.SignalClock(r, sig, receive); clock > st.EventMilli {
 		s.CatchUp(r, clock)
 	}
 	before := st.EventMilli

@@ -20,7 +20,7 @@ type check func(context.Context) error
 // stage uses it) and the broker answer.
 func (w *wiring) connectionChecks() []check {
 	var checks []check
-	if w.db != nil {
+	if w.db != nil && w.opts.needsStore() {
 		checks = append(checks, func(ctx context.Context) error {
 			if err := w.db.Ping(ctx); err != nil {
 				return &api.NotReadyError{Reason: "PostgreSQL is not reachable", Err: err}

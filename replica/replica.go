@@ -65,6 +65,17 @@ type Options struct {
 	// MaxFuture is how far an event time may be ahead of its arrival
 	// (default 30s), in the ingest stage, the features stage and POST /ingest.
 	MaxFuture time.Duration
+	// WarmStart, with the features stage, fills the windows of sources
+	// that start empty from their samples in PostgreSQL (DatabaseURL),
+	// reading at most WarmMaxSamples samples within WarmTimeout, at most
+	// WarmInFlight sources at once (see actors.WarmStart; zero values take
+	// its defaults). A features stage that needs PostgreSQL for this only
+	// neither migrates it nor waits for it to be ready: a warm-up that
+	// cannot read starts its source cold.
+	WarmStart      bool
+	WarmMaxSamples int
+	WarmTimeout    time.Duration
+	WarmInFlight   int
 	// BatchRows and BatchWait bound the sink's PostgreSQL batches
 	// (defaults 10,000 rows and 200ms).
 	BatchRows int
@@ -166,6 +177,12 @@ func (o Options) validate() error {
 	if o.DatabaseURL == "" && o.needsStore() {
 		bad("database_url", "the sink, notify and api stages need PostgreSQL")
 	}
+	if o.DatabaseURL == "" && o.warms() {
+		bad("database_url", "warm_start reads the sources' history from PostgreSQL")
+	}
+	if o.WarmMaxSamples < 0 || o.WarmInFlight < 0 || o.WarmTimeout < 0 {
+		bad("warm_start", "its bounds must not be negative")
+	}
 	if o.LoadRules == nil {
 		bad("rules", "no way to load the rules was given")
 	}
@@ -190,6 +207,10 @@ func (o Options) runs(stage string) bool { return slices.Contains(o.Stages, stag
 func (o Options) needsStore() bool {
 	return o.runs(StageSink) || o.runs(StageNotify) || o.runs(StageAPI)
 }
+
+// warms says whether the features stage runs with warm start, which reads
+// PostgreSQL.
+func (o Options) warms() bool { return o.WarmStart && o.runs(StageFeatures) }
 
 // Run starts the stages and blocks until ctx ends or a stage fails, then
 // shuts down in order (see the package doc). It returns once every

@@ -84,11 +84,15 @@ func (w *wiring) buildFeatures(ctx context.Context) error {
 		return err
 	}
 	o := w.opts
-	w.sources = actors.NewSources(w.system, actors.SourcesOptions{
+	so := actors.SourcesOptions{
 		Rules: w.rules, Producer: w.state, AlertProducer: w.alerts, FlushInterval: o.Flush,
 		IdleTimeout: o.SourceIdle, MaxFuture: o.MaxFuture, MaxSeries: o.MaxSeries, MaxTenantSeries: o.MaxTenantSeries,
 		SeriesStaleAfter: o.SeriesStale, MaxStateBytes: o.MaxState, Registerer: w.reg, Logger: w.log,
-	})
+	}
+	if o.warms() {
+		so.Warm = actors.WarmStart{History: w.db, MaxSamples: o.WarmMaxSamples, Timeout: o.WarmTimeout, MaxInFlight: o.WarmInFlight}
+	}
+	w.sources = actors.NewSources(w.system, so)
 	fs, err := processors.NewFeatures(processors.FeaturesOptions{
 		Kafka: w.kafka, Host: SourceHost(w.sources), Producer: w.records, Metrics: w.metrics, Logger: w.log,
 	})

@@ -74,6 +74,16 @@ func (r *Replica) open(ctx context.Context) (*wiring, error) {
 // stage needs it.
 func (w *wiring) openStore(ctx context.Context) error {
 	if !w.opts.needsStore() {
+		if !w.opts.warms() {
+			return nil
+		}
+		// Warm start only reads: the stages that write migrate, and a
+		// PostgreSQL that is down only starts sources cold.
+		db, err := store.Open(ctx, store.Options{URL: w.opts.DatabaseURL, Logger: w.log})
+		if err != nil {
+			return err
+		}
+		w.db = db
 		return nil
 	}
 	db, err := store.Open(ctx, store.Options{URL: w.opts.DatabaseURL, Retention: w.opts.Retention, Logger: w.log})

@@ -10,10 +10,14 @@ import (
 	"github.com/eventops/eventops/rules"
 )
 
-// runRules checks rule files or runs rule unit tests.
-func runRules(_ context.Context, _ *Config, args []string, _ *slog.Logger) error {
+// runRules checks rule files, runs rule unit tests, or backtests a rule
+// file over the stored history.
+func runRules(ctx context.Context, cfg *Config, args []string, log *slog.Logger) error {
+	if len(args) > 0 && args[0] == "backtest" {
+		return runBacktest(ctx, cfg, args[1:], log)
+	}
 	if len(args) < 2 || (args[0] != "check" && args[0] != "test") {
-		return usageError{"usage: eventops rules check|test FILE..."}
+		return usageError{"usage: eventops rules check|test FILE... or " + backtestUsage}
 	}
 	var opts rules.Options
 	if args[0] == "check" {

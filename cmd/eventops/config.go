@@ -50,6 +50,10 @@ type Config struct {
 	MaxTenantSeries  int           `key:"max_series_per_tenant" default:"100000" help:"series the sources of a tenant keep windowed features of, in a replica's memory; samples of new series beyond it go to the DLQ with reason series_limit"`
 	SeriesStale      time.Duration `key:"series_stale_after" default:"1h" help:"how long a series may go without a sample (by its source's event time) before it leaves the source's state and its alerts resolve (reason series_gone); a series a seconds_since_last rule still judges stays longer"`
 	MaxState         int           `key:"max_state_bytes" default:"786432" help:"bound of a source's encoded feature state, under the broker's max.message.bytes; a state beyond it sheds series (reason source_limit)"`
+	WarmStart        bool          `key:"warm_start" default:"false" help:"fill the windows of a source that starts empty (new to this replica, or whose series a configuration change reset) from its samples in PostgreSQL, so that avg(m, \"1h\") is right from its first sample; features only, no alert transition comes of the history"`
+	WarmMaxSamples   int           `key:"warm_start_max_samples" default:"100000" help:"samples one warm start may read; a source with more in its longest window starts cold"`
+	WarmTimeout      time.Duration `key:"warm_start_timeout" default:"10s" help:"how long one warm start may take, its wait for a slot included; a source whose warm start takes longer starts cold (its signals wait meanwhile)"`
+	WarmInFlight     int           `key:"warm_start_concurrency" default:"4" help:"warm starts that read PostgreSQL at once in a replica"`
 	Retention        time.Duration `key:"retention" default:"0s" help:"how long metrics are kept: older daily partitions are dropped, older rows go to the DLQ (0 keeps them forever)"`
 	MemoryLimit      string        `key:"memory_limit" default:"auto" help:"soft limit of the process's memory that the Go runtime collects garbage to stay under (GOMEMLIMIT): a size like 1GiB or 768MiB, auto (90% of the memory limit of the process's cgroup, a container's or a systemd unit's, when it has one, else none; a GOMEMLIMIT in the environment wins) or off. It bounds the garbage a burst leaves, not what the state needs: below that the collector only costs CPU"`
 	ConfigFile       string        `key:"config" help:"YAML file with any of these keys"`
@@ -99,6 +103,12 @@ func setValue(v reflect.Value, s string) error {
 	switch v.Interface().(type) {
 	case string:
 		v.SetString(s)
+	case bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		v.SetBool(b)
 	case int:
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
@@ -139,6 +149,9 @@ func (fv flagValue) String() string {
 }
 
 func (fv flagValue) Set(s string) error { return setValue(fv.f.v, s) }
+
+// IsBoolFlag lets a boolean setting's flag stand alone (--warm-start).
+func (fv flagValue) IsBoolFlag() bool { return fv.f.v.IsValid() && fv.f.v.Kind() == reflect.Bool }
 
 // load fills c from defaults, the YAML file, the environment and args, and
 // returns the remaining arguments. used names the keys the subcommand reads;
@@ -329,6 +342,11 @@ func (c *Config) validateStages(bad badSetting) {
 		bad("max_series_per_tenant", "must be positive")
 	}
 	bad.inRange("max_state_bytes", c.MaxState, 64<<10, 64<<20)
+	bad.inRange("warm_start_max_samples", c.WarmMaxSamples, 1, 10_000_000)
+	bad.inRange("warm_start_concurrency", c.WarmInFlight, 1, 64)
+	if c.WarmTimeout <= 0 {
+		bad("warm_start_timeout", "must be positive")
+	}
 	if c.SourceIdle < 0 {
 		bad("source_idle_timeout", "must not be negative (0 keeps every source in memory)")
 	}

@@ -73,6 +73,7 @@ var readmeSkips = map[string]string{
 	"chaos":     "takes minutes (TestChaosSmoke runs the short version)",
 	"bench":     "takes minutes on the whole machine (TestBench runs a short one)",
 	"docker":    "needs a Docker engine, kustomize and a Kubernetes cluster",
+	"backtest":  "shows a backtest of a history of its own: TestReadmeBacktest stores that history and runs it",
 }
 
 // readmePlaceholders stand for values a reader fills in: a command naming

@@ -43,6 +43,7 @@ func replicaOptions(cfg *Config, brokers []string, log *slog.Logger) replica.Opt
 		Alerting:  cfg.Alerting, UserAgent: "eventops/" + strings.Fields(versionString())[0],
 		Flush: cfg.Flush, SourceIdle: idle, SeriesStale: cfg.SeriesStale,
 		MaxSeries: cfg.MaxSeries, MaxTenantSeries: cfg.MaxTenantSeries, MaxState: cfg.MaxState, MaxFuture: cfg.MaxFuture,
+		WarmStart: cfg.WarmStart, WarmMaxSamples: cfg.WarmMaxSamples, WarmTimeout: cfg.WarmTimeout, WarmInFlight: cfg.WarmInFlight,
 		BatchRows: cfg.BatchRows, BatchWait: cfg.BatchWait, Shutdown: cfg.Shutdown, HTTPAddr: cfg.HTTPAddr,
 		API: api.Options{
 			SessionSecret: []byte(cfg.SessionKey), CORSOrigins: cfg.CORSOrigins, AllowedHosts: cfg.AllowedHosts, TrustedProxies: cfg.TrustedProxies,

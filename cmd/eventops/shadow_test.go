@@ -278,3 +278,60 @@ func TestReadmeShadowRules(t *testing.T) {
 		t.Fatalf("%s: %v\n%s\nthe README shows:\n%s", session[0].text, err, out, session[0].want[0])
 	}
 }
+
+// A live rule demoted to shadow by a reload while it fires keeps its
+// episode, whose end is stored marked shadow and still reaches the
+// receiver that was sent its firing; its next episode is shadow, unsent.
+func TestShadowDemotionWhileFiringResolves(t *testing.T) {
+	t.Parallel()
+	hook := newReceiver(t, func(int) int { return 200 })
+	live := strings.Replace(shadowRules, "        mode: shadow\n", "", 1)
+	n := newNotifyEnvRules(t, live, alertingFile(hook.srv.URL, 100))
+	p := n.start()
+	var last time.Time
+
+	sendTemp(t, p, &last, 90)
+	ep := n.waitRows("HotTrial", 1)[0].episode
+	eventually(t, 30*time.Second, "the firing notice", func() error {
+		if got := deliveredOf(hook, "HotTrial"); len(got) != 1 || got[0] != "firing "+ep {
+			return fmt.Errorf("notices %v", got)
+		}
+		return nil
+	})
+
+	if err := os.WriteFile(n.rules, []byte(shadowRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := postReload(t, p.HTTP); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	sendTemp(t, p, &last, 10)
+	rows := n.waitRows("HotTrial", 2)
+	if rows[1] != (shadowRow{state: "resolved", episode: ep, shadow: true}) {
+		t.Fatalf("the demoted episode: %+v", rows)
+	}
+	eventually(t, 30*time.Second, "the end of the demoted episode", func() error {
+		if got := deliveredOf(hook, "HotTrial"); len(got) != 2 || got[1] != "resolved "+ep {
+			return fmt.Errorf("notices %v", got)
+		}
+		return nil
+	})
+
+	sendTemp(t, p, &last, 90)
+	sendTemp(t, p, &last, 10)
+	rows = n.waitRows("HotTrial", 4)
+	if !rows[2].shadow || !rows[3].shadow || rows[2].episode == ep {
+		t.Fatalf("the next episode: %+v", rows)
+	}
+	n.waitRows("Hot", 4)
+	eventually(t, 30*time.Second, "the live rule's four notices", func() error {
+		if got := deliveredOf(hook, "Hot"); len(got) != 4 {
+			return fmt.Errorf("notices %v", got)
+		}
+		return nil
+	})
+	if got := deliveredOf(hook, "HotTrial"); len(got) != 2 {
+		t.Fatalf("the shadow episode reached the receiver: %v", got)
+	}
+	p.stop(60 * time.Second)
+}
