@@ -102,6 +102,7 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 	}
 	r.opts = engine.Options{MaxSeries: opts.MaxSeries, SeriesStaleAfter: opts.SeriesStaleAfter, Hooks: engine.Hooks{
 		Transition: r.transition,
+		Stepped:    func(st engine.Step) { r.next, r.due = st.Next, st.Due },
 		Refused: func(_ *tables.Signal, _ *tables.Sample, reason, _ string) {
 			if r.stats.Refused == nil {
 				r.stats.Refused = map[string]int64{}
@@ -114,10 +115,10 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 			return err
 		}
 		if r.src == nil || sig.Tenant != r.src.Tenant || sig.Host != r.src.Host {
-			if err := r.finish(); err != nil {
+			if err := r.finish(ctx); err != nil {
 				return err
 			}
-			r.src = engine.New(sig.Tenant, sig.Host, &tables.SourceState{Offset: -1}, r.opts)
+			r.src, r.due = engine.New(sig.Tenant, sig.Host, &tables.SourceState{Offset: -1}, r.opts), false
 			r.stats.Sources++
 		}
 		r.stats.Signals++
@@ -129,11 +130,18 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 		for i := range sig.Samples {
 			newest = max(newest, sig.Samples[i].TsMicro/1000)
 		}
+		if newest > r.src.State.EventMilli {
+			// The deadlines Apply would catch up to first (its clock is
+			// newest), met here one by one.
+			if err := r.catchUp(ctx, newest); err != nil {
+				return err
+			}
+		}
 		r.src.Apply(r.rules, sig, 0, newest)
 		return r.err
 	})
 	if err == nil {
-		err = r.finish()
+		err = r.finish(ctx)
 	}
 	if err == nil {
 		err = ctx.Err()
@@ -141,9 +149,10 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 	return r.stats, err
 }
 
-// run is one Run's progress: the source being replayed, and the first
-// error emit returned (the engine's step cannot stop half-way, so the
-// transitions after it are dropped and Run stops at the next signal).
+// run is one Run's progress: the source being replayed, its next deadline
+// (when due), and the first error emit returned (the engine's step cannot
+// stop half-way, so the transitions after it are dropped and Run stops at
+// the next signal or deadline).
 type run struct {
 	rules *engine.Rules
 	opts  engine.Options
@@ -152,6 +161,8 @@ type run struct {
 	// from is when transitions start to be emitted (0: from the start).
 	from  int64
 	src   *engine.Source
+	next  int64
+	due   bool
 	stats Stats
 	err   error
 }
@@ -164,10 +175,28 @@ func (r *run) transition(tr *rules.Transition) {
 	r.err = r.emit(tr)
 }
 
+// catchUp meets the source's deadlines up to until one at a time, which
+// gives the transitions of one engine.Source.CatchUp to until (each deadline
+// is evaluated in order either way), so that a long silence with many
+// deadlines (reminders of firing alerts) ends at ctx's end or at emit's
+// first error rather than after its last deadline.
+func (r *run) catchUp(ctx context.Context, until int64) error {
+	for r.due && r.next <= until && r.err == nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r.src.CatchUp(r.rules, r.next)
+	}
+	return r.err
+}
+
 // finish ends the source being replayed: its timers catch up to the end of
 // the range, as a live source's run on while it is silent.
-func (r *run) finish() error {
+func (r *run) finish(ctx context.Context) error {
 	if r.src != nil && r.err == nil && r.until > 0 {
+		if err := r.catchUp(ctx, r.until); err != nil {
+			return err
+		}
 		r.src.CatchUp(r.rules, r.until)
 	}
 	r.src = nil
