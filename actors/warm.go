@@ -13,8 +13,8 @@ import (
 )
 
 // History is where a warm start reads a source's recent samples:
-// *store.Store. ScanSignals calls fn with one signal per source and event
-// time, in event-time order (see store.Store.ScanSignals).
+// *store.Store. ScanSignals calls fn with a source's signals in the order
+// they arrived (see store.Store.ScanSignals).
 type History interface {
 	ScanSignals(ctx context.Context, q store.SignalScan, fn func(*tables.Signal) error) error
 }

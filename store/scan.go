@@ -27,7 +27,8 @@ const defaultScanBatch = 4096
 // scanRow is one row of a batch, as read.
 type scanRow struct {
 	tenant, host string
-	ts           time.Time
+	id           int64
+	ts, ingested time.Time
 	metric       string
 	series       int64
 	value        float64
@@ -36,17 +37,24 @@ type scanRow struct {
 	meta         []byte
 }
 
-// ScanSignals calls fn with the stored samples q selects, grouped into one
-// signal per (tenant, host, event time), in the order of tenant, host,
-// event time; a signal's samples follow metric then series (series_id, the
-// hash of the tags), a total order, so a scan always reads the same
-// signals in the same order. A signal's Meta is the metadata stored with
-// its first sample; signals of a source that carry the same metadata share
-// one *tables.SourceMeta, and samples of one series share their Tags:
-// neither may be modified. IngestMicro and Origin are zero.
+// ScanSignals calls fn with the stored samples q selects, one source after
+// another in tenant, host order, and each source's samples in the order
+// they arrived: by id, which WriteMetrics draws from metrics_id_seq in the
+// order of a source's signals (the order of its partition of the signals
+// topic, the order the live engine applied them in). Consecutive samples
+// of a source with the same event time and receive time (ingested_at, the
+// time of the record they came in) are one signal, as the samples of one
+// time in a record are; samples of one time that arrived apart (in records
+// received at other times, or with others between them) are as many
+// signals, and a record's samples of several times as many signals as
+// times. A resent sample is stored once, where it first arrived. A
+// signal's Meta is the metadata stored with its first sample; signals of a
+// source that carry the same metadata share one *tables.SourceMeta, and
+// samples of one series share their Tags: neither may be modified.
+// IngestMicro and Origin are zero.
 //
 // It reads keyset-paginated batches of a few thousand rows (the index
-// metrics_source_ts serves the order), each in a short query of its own,
+// metrics_source_id serves the order), each in a short query of its own,
 // the next batch while fn goes through the current one: its memory is two
 // batches and one signal whatever the range, and it holds no transaction
 // open while fn runs (nor a snapshot: rows written during a scan ahead of
@@ -88,7 +96,7 @@ func (s *Store) ScanSignals(ctx context.Context, q SignalScan, fn func(*tables.S
 			return sc.flush(ctx)
 		}
 		// The open signal may go on in the next batch; it is flushed when
-		// a row of another (tenant, host, ts) arrives or the scan ends.
+		// a row of another source or time arrives or the scan ends.
 		free <- b.rows
 	}
 	return ctx.Err() // the reader stops early only when ctx ends
@@ -135,7 +143,7 @@ func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow,
 		for rows.Next() {
 			buf = append(buf, scanRow{})
 			r := &buf[len(buf)-1]
-			if err := rows.Scan(&r.tenant, &r.host, &r.ts, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
+			if err := rows.Scan(&r.tenant, &r.host, &r.id, &r.ts, &r.ingested, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
 				return err
 			}
 		}
@@ -148,7 +156,7 @@ func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow,
 }
 
 // queryScan runs a batch's statement in a read-only transaction where the
-// planner may not sort, so that the order comes from metrics_source_ts: on
+// planner may not sort, so that the order comes from metrics_source_id: on
 // partitions without statistics yet (just written, not analyzed) it would
 // otherwise read the whole range and sort it for every batch. The
 // transaction, its settings and the statement go in one round trip.
@@ -206,12 +214,11 @@ func scanQuery(q SignalScan, after *scanRow, n int) (string, []any) {
 		where += " AND ts < " + a.arg(q.To)
 	}
 	if after != nil {
-		where += " AND (tenant, source_id, ts, metric, series_id) > (" + a.arg(after.tenant) + "::text, " +
-			a.arg(after.host) + "::text, " + a.arg(after.ts) + "::timestamptz, " + a.arg(after.metric) + "::text, " +
-			a.arg(after.series) + "::int8)"
+		where += " AND (tenant, source_id, id) > (" + a.arg(after.tenant) + "::text, " +
+			a.arg(after.host) + "::text, " + a.arg(after.id) + "::int8)"
 	}
-	return `SELECT tenant, source_id, ts, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
-		` ORDER BY tenant, source_id, ts, metric, series_id LIMIT ` + a.arg(n), a.args
+	return `SELECT tenant, source_id, id, ts, ingested_at, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
+		` ORDER BY tenant, source_id, id LIMIT ` + a.arg(n), a.args
 }
 
 // seriesKey names a series within its source.
@@ -220,12 +227,14 @@ type seriesKey struct {
 	series int64
 }
 
-// signalScanner groups rows in scan order into signals.
+// signalScanner groups a source's consecutive rows of one event and
+// receive time into signals.
 type signalScanner struct {
 	fn func(*tables.Signal) error
-	// The open signal: its source and time, and what it has so far.
+	// The open signal: its source, event and receive times, and what it
+	// has so far.
 	tenant, host string
-	ts           time.Time
+	ts, ingested time.Time
 	cur          *tables.Signal
 
 	// The decoded tags of the open source's series (series_id is the hash
@@ -237,7 +246,7 @@ type signalScanner struct {
 }
 
 func (sc *signalScanner) add(ctx context.Context, r *scanRow) error {
-	if sc.cur == nil || sc.tenant != r.tenant || sc.host != r.host || !sc.ts.Equal(r.ts) {
+	if sc.cur == nil || sc.tenant != r.tenant || sc.host != r.host || !sc.ts.Equal(r.ts) || !sc.ingested.Equal(r.ingested) {
 		if err := sc.flush(ctx); err != nil {
 			return err
 		}
@@ -249,7 +258,7 @@ func (sc *signalScanner) add(ctx context.Context, r *scanRow) error {
 		if err != nil {
 			return err
 		}
-		sc.ts = r.ts
+		sc.ts, sc.ingested = r.ts, r.ingested
 		sc.cur = &tables.Signal{Tenant: r.tenant, Host: r.host, Meta: meta}
 	}
 	tags, err := sc.decodeTags(r)

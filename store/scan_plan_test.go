@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// A batch of ScanSignals reads metrics_source_ts in order, even on a
+// A batch of ScanSignals reads metrics_source_id in order, even on a
 // partition never analyzed, where the planner, left to itself, reads the
 // whole range and sorts it for every batch.
 func TestScanSignalsBatchFollowsTheIndex(t *testing.T) {
@@ -41,7 +41,7 @@ func TestScanSignalsBatchFollowsTheIndex(t *testing.T) {
 		}
 	}
 	q := SignalScan{From: base, To: base.Add(24 * time.Hour)}
-	after := &scanRow{tenant: "acme", host: "host-5", ts: base.Add(time.Hour), metric: "m1"}
+	after := &scanRow{tenant: "acme", host: "host-5", id: 5000}
 	for _, where := range []SignalScan{q, {Tenant: "acme", From: q.From, To: q.To}, {Tenant: "acme", Host: "host-7", From: q.From, To: q.To}} {
 		sql, args := scanQuery(where, after, defaultScanBatch)
 		var plan []string
@@ -58,7 +58,7 @@ func TestScanSignalsBatchFollowsTheIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 		text := strings.Join(plan, "\n")
-		if strings.Contains(text, "Sort") || !strings.Contains(text, "Index Scan using metrics_20260105_tenant_source_id_ts_metric_series_id_idx") {
+		if strings.Contains(text, "Sort") || !strings.Contains(text, "Index Scan using metrics_20260105_tenant_source_id_id_idx") {
 			t.Errorf("%+v:\n%s", where, text)
 		}
 	}
