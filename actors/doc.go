@@ -59,10 +59,12 @@
 //     states does.
 //   - With warm start (SourcesOptions.Warm), a source without stored state
 //     has its windows filled from its own tenant's and host's stored samples
-//     of the longest window before its first signal, and series reset by a
+//     of the longest window before its first signal (the series with a
+//     sample within SeriesStaleAfter of it), and series reset by a
 //     configuration change (at decode, or in memory after a reload) are
-//     filled up to the source's clock; the rules do not evaluate that
-//     history, so no transition comes of it. The source's signals, rule
+//     filled up to the source's clock and their future bound past it (a
+//     clock running ahead applied samples there); the rules do not
+//     evaluate that history, so no transition comes of it. The source's signals, rule
 //     timer and flushes wait for the warm-up, in order, and its offsets
 //     are acknowledged only behind the state that holds them; a warm-up
 //     ends within its timeout (its wait for one of MaxInFlight slots

@@ -13,8 +13,8 @@ import (
 )
 
 // History is where a warm start reads a source's recent samples:
-// *store.Store. ScanSignals calls fn with one signal per source and event
-// time, in event-time order (see store.Store.ScanSignals).
+// *store.Store. ScanSignals calls fn with a source's signals in the order
+// they arrived (see store.Store.ScanSignals).
 type History interface {
 	ScanSignals(ctx context.Context, q store.SignalScan, fn func(*tables.Signal) error) error
 }
@@ -151,9 +151,12 @@ type warmUp struct {
 	// to is where the history ends; clock is the first signal's clock,
 	// where the source's starts once warm (engine.Source.StartClock).
 	to, clock int64
-	cancel    context.CancelFunc
-	held      []*deliver
-	tick      bool
+	// ahead: the history of a metric ends its future bound past to (see
+	// warmOnStart).
+	ahead  bool
+	cancel context.CancelFunc
+	held   []*deliver
+	tick   bool
 }
 
 // warmRead is a warm-up's history, read.
@@ -181,7 +184,7 @@ func (a *sourceActor) holdForWarm(m *deliver) bool {
 		if m.sig.IngestMicro > 0 {
 			to = min(to, m.sig.IngestMicro)
 		}
-		a.startWarm(to/1000, nil)
+		a.startWarm(to/1000, nil, false)
 		a.warm.clock = a.eng.SignalClock(a.s.opts.Rules.view(), m.sig, m.sig.IngestMicro/1000)
 	default:
 		return false
@@ -191,17 +194,22 @@ func (a *sourceActor) holdForWarm(m *deliver) bool {
 }
 
 // startWarm reads, away from the actor, the history of the source before
-// source time to (ms), for metrics (nil: every one).
-func (a *sourceActor) startWarm(to int64, metrics []string) {
+// source time to (ms), for metrics (nil: every one); ahead: a metric's up
+// to its future bound past to.
+func (a *sourceActor) startWarm(to int64, metrics []string, ahead bool) {
 	w, r := a.s.warm, a.s.opts.Rules.view()
 	span := r.WarmSpan("")
+	var past int64
 	for _, m := range metrics {
 		span = max(span, r.WarmSpan(m))
+		if ahead {
+			past = max(past, a.eng.FutureBound(r, m).Milliseconds())
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.Timeout)
 	a.warm.seq++
-	a.warm.running, a.warm.to, a.warm.cancel = true, to, cancel
-	q := store.SignalScan{Tenant: a.tenant, Host: a.host, From: time.UnixMilli(to - span.Milliseconds()), To: time.UnixMilli(to)}
+	a.warm.running, a.warm.to, a.warm.ahead, a.warm.cancel = true, to, ahead, cancel
+	q := store.SignalScan{Tenant: a.tenant, Host: a.host, From: time.UnixMilli(to - span.Milliseconds()), To: time.UnixMilli(to + past)}
 	seq, self, root := a.warm.seq, a.self, a.s.system.Root
 	go func() {
 		defer cancel()
@@ -222,17 +230,25 @@ func (a *sourceActor) warmed(m warmRead) {
 	r := a.s.opts.Rules.view()
 	n := 0
 	if m.err == nil {
-		to, spans := a.warm.to, map[string]int64{}
+		type bounds struct{ from, to int64 }
+		spans := map[string]bounds{}
 		keep := func(sm *tables.Sample) bool {
-			span, ok := spans[sm.Metric]
+			b, ok := spans[sm.Metric]
 			if !ok {
-				span = r.WarmSpan(sm.Metric).Milliseconds()
-				spans[sm.Metric] = span
+				b.to = a.warm.to
+				if a.warm.ahead {
+					b.to += a.eng.FutureBound(r, sm.Metric).Milliseconds()
+				}
+				b.from = b.to - r.WarmSpan(sm.Metric).Milliseconds()
+				spans[sm.Metric] = b
 			}
 			ts := sm.TsMicro / 1000
-			return ts >= to-span && ts < to
+			return ts >= b.from && ts < b.to
 		}
 		admit := a.warm.metrics == nil
+		if admit {
+			keep = a.liveInHistory(m.sigs, keep)
+		}
 		for _, sig := range m.sigs {
 			n += a.eng.Warm(r, sig, admit, keep)
 		}
@@ -261,6 +277,27 @@ func (a *sourceActor) warmed(m warmRead) {
 	a.endWarm(outcome, n > 0)
 }
 
+// liveInHistory narrows keep, for a source new to the replica, to the
+// series the history shows alive at its first signal: with a sample kept
+// within SeriesStaleAfter of that signal's clock. A source that ran
+// through the history would have dropped the others as stale by then
+// (engine.Source.dropStale); admitted, they would take the source's series
+// budget from its live series until they are dropped.
+func (a *sourceActor) liveInHistory(sigs []*tables.Signal, keep func(*tables.Sample) bool) func(*tables.Sample) bool {
+	since := a.warm.clock - a.s.opts.SeriesStaleAfter.Milliseconds()
+	alive := map[string]bool{}
+	for _, sig := range sigs {
+		for i := range sig.Samples {
+			if sm := &sig.Samples[i]; sm.TsMicro/1000 >= since && keep(sm) {
+				alive[tables.SeriesName(sm.Metric, sm.Tags)] = true
+			}
+		}
+	}
+	return func(sm *tables.Sample) bool {
+		return keep(sm) && alive[tables.SeriesName(sm.Metric, sm.Tags)]
+	}
+}
+
 // endWarm ends the warm-up under way with outcome (changed: it folded
 // samples in), then applies the signals and the rule timer it held.
 func (a *sourceActor) endWarm(outcome string, changed bool) {
@@ -287,13 +324,18 @@ func (a *sourceActor) endWarm(outcome string, changed bool) {
 }
 
 // warmOnStart starts the warm-up of the series whose windows were reset
-// when the state was decoded.
+// when the state was decoded. A metric's history ends after the newest
+// sample the source may have applied: its event time is capped at receive
+// times, and a sample may be ahead of its receive time by its future
+// bound. A stored sample there that the source has yet to apply (its
+// signal is read again or held) is within the lateness of the series'
+// newest, so a resend to it, not applied twice.
 func (a *sourceActor) warmOnStart() {
 	if len(a.warm.metrics) == 0 || a.st.EventMilli <= 0 {
 		a.warm.metrics = nil
 		return
 	}
-	a.startWarm(a.st.EventMilli+1, a.warm.metrics)
+	a.startWarm(a.st.EventMilli+1, a.warm.metrics, true)
 }
 
 // planWarm says what the actor of a source warms, given how its stored

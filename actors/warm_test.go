@@ -380,3 +380,72 @@ func TestAWarmSourcesFirstSignalOfSeveralTimesAnnouncesNoHistory(t *testing.T) {
 		t.Errorf("a warm start emitted %s", r.Value)
 	}
 }
+
+// A warm-up over a window longer than series_stale_after admits only the
+// series the history shows alive within it of the first signal, as a
+// source that ran through the history would still hold: series that
+// stopped long before neither take the source's series budget from its
+// live ones nor are announced gone.
+func TestAWarmUpLeavesOutSeriesStaleAtTheFirstSignal(t *testing.T) {
+	opts := rules.Options{}
+	opts.Features.Windows = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 24 * time.Hour}
+	rs, err := rules.Parse("test.yml", []byte(gaugeRules), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := &history{}
+	h := openPartition(t, actors.SourcesOptions{Rules: actors.NewRuleHolder(rs), MaxSeries: 2,
+		Warm: actors.WarmStart{History: hist}}, false)
+	now := h.clock.Now()
+	hist.add("acme", "host-a", "disk_used_pct", now.Add(-20*time.Hour), 1)
+	hist.add("acme", "host-a", "mem_used_pct", now.Add(-10*time.Hour), 1)
+	hist.add("acme", "host-a", "cpu_load", now.Add(-12*time.Hour), 5)
+	hist.add("acme", "host-a", "cpu_load", now.Add(-30*time.Minute), 7)
+	h.deliver("host-a", 0, "cpu_load", sampleAt{now, 9})
+	h.waitDurable("acme/host-a", 0)
+
+	if recs := h.broker.topic(tables.DLQTopic); len(recs) != 0 {
+		t.Fatalf("%d live samples refused after a warm-up: %s", len(recs), recs[0].Value)
+	}
+	st := stateUnder(t, h, "acme/host-a", rs)
+	if len(st.Metrics) != 1 || st.Metric("cpu_load") == nil {
+		t.Fatalf("series after the warm-up: %+v", st.Metrics)
+	}
+	if w, _ := st.Metric("cpu_load").Series.Window(24 * time.Hour); w.Count != 3 || w.Last != 9 {
+		t.Fatalf("the 24h window holds %+v, want the live series' 2 stored samples and the live one", w)
+	}
+}
+
+// A series reset by a reload is warmed up to the newest sample its source
+// may have applied: a source whose clock runs ahead (within max_future)
+// applied samples after its event time, which is capped at their receive
+// time, and those stay in the reset series' windows; a stored sample the
+// source has yet to apply is not counted twice.
+func TestAResetSeriesKeepsTheSamplesOfAClockRunningAhead(t *testing.T) {
+	hist := &history{}
+	holder := actors.NewRuleHolder(parseRules(t, gaugeRules))
+	h := openPartition(t, actors.SourcesOptions{Rules: holder, Warm: actors.WarmStart{History: hist}}, false)
+	now := h.clock.Now()
+	ahead := 20 * time.Second
+	h.deliver("host-a", 0, "cpu_load", sampleAt{now.Add(ahead), 10})
+	h.waitDurable("acme/host-a", 0)
+
+	*hist = *hourOfHistory(now)
+	hist.add("acme", "host-a", "cpu_load", now.Add(ahead), 10)
+	// The next signal, stored by the sink before the source applies it.
+	hist.add("acme", "host-a", "cpu_load", now.Add(time.Second+ahead), 11)
+	next := parseRules(t, counterRules)
+	holder.Swap(next)
+	h.sources.Reevaluate()
+	h.clock.Add(time.Second)
+	h.deliver("host-a", 1, "cpu_load", sampleAt{now.Add(time.Second + ahead), 11})
+	h.waitDurable("acme/host-a", 1)
+
+	cpu := stateUnder(t, h, "acme/host-a", next).Metric("cpu_load").Series
+	if w, _ := cpu.Window(time.Hour); !cpu.Config().Counter || w.Count != 60 || w.Last != 11 {
+		t.Fatalf("after the reload the series holds %+v, want 58 stored samples, the one applied before and the new one", w)
+	}
+	if recs := h.broker.topic(tables.DLQTopic); len(recs) != 0 {
+		t.Fatalf("%d samples refused: %s", len(recs), recs[0].Value)
+	}
+}

@@ -36,6 +36,8 @@ func (s *Server) bodyLimit(path string) int {
 		return s.opts.IngestMaxBody
 	case "/silences":
 		return maxSilenceBody
+	case "/rules/backtest":
+		return maxBacktestBody
 	case "/auth/session":
 		return maxLoginBody
 	}

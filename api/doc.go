@@ -34,6 +34,12 @@
 //     keys, so is a Host that is not loopback or allowed (guard.go).
 //   - What one tenant may hold at once is capped: alert streams, database
 //     reads (with a timeout), silences; over a cap is 429.
+//   - POST /rules/backtest (backtest.go) replays the request's tenant only:
+//     its scan names that tenant, and a sample of another tenant or host
+//     from the history ends it with an error, never an answer. It loads
+//     rules with the replicas' loader and options, runs in a query slot
+//     under the query timeout, ends with its client, and is bounded in
+//     range and samples read.
 //   - Acks, assignments and notes of an alert episode (activity.go) are
 //     taken for the request's tenant only, with the key's name as the
 //     actor, never what the client says of itself; another tenant's

@@ -20,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/eventops/eventops/backtest"
 	"github.com/eventops/eventops/normalize"
+	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
 )
@@ -52,6 +54,21 @@ type Options struct {
 	MetricNames MetricNameReader
 	// Rules lists the rules in force (GET /rules; nil: 503).
 	Rules RuleLister
+	// RulesInForce returns the rule set the replicas run: a backtest loads
+	// its rules with that set's options and, for a single expression, its
+	// metric catalog (nil: the defaults and no catalog).
+	RulesInForce func() *rules.RuleSet
+	// History is what POST /rules/backtest replays (nil: Store when it
+	// scans samples too, else 503), with the engine settings of Engine
+	// (the replicas': series per source, series staleness; its Rules are
+	// the request's).
+	History backtest.History
+	Engine  backtest.Options
+	// BacktestMaxRange bounds from..to of a backtest (default 31 days);
+	// BacktestMaxSamples the samples it reads (default 500,000; more is
+	// 422).
+	BacktestMaxRange   time.Duration
+	BacktestMaxSamples int
 	// Silences keeps silences (/silences); nil: Store when it keeps them
 	// too, else 503.
 	Silences SilenceStore
@@ -197,6 +214,8 @@ func New(opts Options) *Server {
 	defaultTo(&opts.QueryMaxRange, DefaultQueryMaxRange)
 	defaultTo(&opts.QueriesPerTenant, DefaultQueriesPerTenant)
 	defaultTo(&opts.QueriesTotal, DefaultQueriesTotal)
+	defaultTo(&opts.BacktestMaxRange, DefaultBacktestMaxRange)
+	defaultTo(&opts.BacktestMaxSamples, DefaultBacktestMaxSamples)
 	defaultTo(&opts.MaxSilences, DefaultMaxSilences)
 	defaultTo(&opts.MaxSilenceMatchers, DefaultMaxSilenceMatchers)
 	defaultTo(&opts.StreamWriteTimeout, 15*time.Second)
@@ -222,7 +241,7 @@ func New(opts Options) *Server {
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(s.httpDuration, s.unpublished)
 	}
-	bodyLimit := maxSilenceBody
+	bodyLimit := max(maxSilenceBody, maxBacktestBody)
 	if opts.IngestMaxBody > bodyLimit {
 		bodyLimit = opts.IngestMaxBody
 	}
@@ -292,6 +311,7 @@ func (s *Server) routes() {
 	a.Get("/sources/:host/metrics", q, s.sourceMetrics)
 	a.Get("/tenants", q, s.tenants)
 	a.Get("/rules", s.rules)
+	a.Post("/rules/backtest", q, s.backtestRules)
 	a.Get("/silences", q, s.listSilences)
 	a.Get("/notifications", q, s.notificationHistory)
 	a.Get("/flapping", q, s.flappingAlerts)

@@ -12,9 +12,9 @@ import (
 )
 
 // History is where a backtest reads its samples: *store.Store in the
-// product, a slice in tests. ScanSignals calls fn with one signal per
-// source and event time (every sample of that source stored at that
-// time), ordered by tenant, host, then event time, and stops at fn's
+// product, a slice in tests. ScanSignals calls fn with the signals of one
+// source after another (tenant, host order), each source's in the order
+// they arrived, one signal per record and event time, and stops at fn's
 // first error.
 type History interface {
 	ScanSignals(ctx context.Context, q store.SignalScan, fn func(*tables.Signal) error) error
@@ -33,9 +33,40 @@ type Options struct {
 	// counterpart: stored samples carry no receive time.
 	MaxSeries        int
 	SeriesStaleAfter time.Duration
+	// LeadIn is how much history before the range's start (q.From) is
+	// applied first, so that the windows hold at From what they held live:
+	// its samples go through the engine as any other and the states they
+	// leave carry on, but the transitions decided before From are not
+	// emitted. Zero takes the longest window (or half-life) any rule reads
+	// (avg("cpu", "1h"): an hour), so that every window is full at From;
+	// negative: none, each source starts empty at From. Without a From
+	// there is nothing before the range. A transition decided in the
+	// lead-in still saw windows filling, so an alert that started there
+	// can have another start (and episode ID) than live had: a lead-in of
+	// twice the longest window leaves that only to alerts older than it.
+	LeadIn time.Duration
 }
 
-// Stats count what a Run read and did.
+// leadIn is the lead-in a Run with opts uses (see Options.LeadIn): the
+// one given, or the longest window the rules read; never negative.
+func (opts Options) leadIn() time.Duration {
+	switch {
+	case opts.LeadIn < 0 || opts.Rules == nil:
+		return 0
+	case opts.LeadIn > 0:
+		return opts.LeadIn
+	}
+	var longest time.Duration
+	for r := range opts.Rules.Rules() {
+		for _, f := range r.Features() {
+			longest = max(longest, f.Window)
+		}
+	}
+	return longest
+}
+
+// Stats count what a Run read and did, the lead-in included (but for
+// Transitions, which counts the transitions emitted).
 type Stats struct {
 	Sources     int64 `json:"sources"`
 	Signals     int64 `json:"signals"`
@@ -52,9 +83,11 @@ var ErrNoRules = errors.New("backtest: no rules")
 // Run replays the history q selects through the engine with opts, one
 // source at a time, and calls emit with every transition in the order the
 // live engine would have emitted it for its source (sources follow one
-// another in tenant, host order). At the end of each source its timers
-// are caught up to q.To (see the package doc on where that can differ from
-// live). It stops at ctx's end or emit's first error.
+// another in tenant, host order). It reads from opts' lead-in before
+// q.From, and emits only the transitions decided at or after q.From. At
+// the end of each source its timers are caught up to q.To (see the package
+// doc on where that can differ from live). It stops at ctx's end or emit's
+// first error.
 func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit func(*rules.Transition) error) (Stats, error) {
 	if opts.Rules == nil {
 		return Stats{}, ErrNoRules
@@ -63,8 +96,13 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 	if q.To.IsZero() {
 		r.until = 0
 	}
+	if !q.From.IsZero() {
+		r.from = q.From.UnixMilli()
+		q.From = q.From.Add(-opts.leadIn())
+	}
 	r.opts = engine.Options{MaxSeries: opts.MaxSeries, SeriesStaleAfter: opts.SeriesStaleAfter, Hooks: engine.Hooks{
 		Transition: r.transition,
+		Stepped:    func(st engine.Step) { r.next, r.due = st.Next, st.Due },
 		Refused: func(_ *tables.Signal, _ *tables.Sample, reason, _ string) {
 			if r.stats.Refused == nil {
 				r.stats.Refused = map[string]int64{}
@@ -77,10 +115,10 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 			return err
 		}
 		if r.src == nil || sig.Tenant != r.src.Tenant || sig.Host != r.src.Host {
-			if err := r.finish(); err != nil {
+			if err := r.finish(ctx); err != nil {
 				return err
 			}
-			r.src = engine.New(sig.Tenant, sig.Host, &tables.SourceState{Offset: -1}, r.opts)
+			r.src, r.due = engine.New(sig.Tenant, sig.Host, &tables.SourceState{Offset: -1}, r.opts), false
 			r.stats.Sources++
 		}
 		r.stats.Signals++
@@ -92,11 +130,18 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 		for i := range sig.Samples {
 			newest = max(newest, sig.Samples[i].TsMicro/1000)
 		}
+		if newest > r.src.State.EventMilli {
+			// The deadlines Apply would catch up to first (its clock is
+			// newest), met here one by one.
+			if err := r.catchUp(ctx, newest); err != nil {
+				return err
+			}
+		}
 		r.src.Apply(r.rules, sig, 0, newest)
 		return r.err
 	})
 	if err == nil {
-		err = r.finish()
+		err = r.finish(ctx)
 	}
 	if err == nil {
 		err = ctx.Err()
@@ -104,31 +149,54 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 	return r.stats, err
 }
 
-// run is one Run's progress: the source being replayed, and the first
-// error emit returned (the engine's step cannot stop half-way, so the
-// transitions after it are dropped and Run stops at the next signal).
+// run is one Run's progress: the source being replayed, its next deadline
+// (when due), and the first error emit returned (the engine's step cannot
+// stop half-way, so the transitions after it are dropped and Run stops at
+// the next signal or deadline).
 type run struct {
 	rules *engine.Rules
 	opts  engine.Options
 	emit  func(*rules.Transition) error
 	until int64
+	// from is when transitions start to be emitted (0: from the start).
+	from  int64
 	src   *engine.Source
+	next  int64
+	due   bool
 	stats Stats
 	err   error
 }
 
 func (r *run) transition(tr *rules.Transition) {
-	if r.err != nil {
+	if r.err != nil || int64(tr.At) < r.from {
 		return
 	}
 	r.stats.Transitions++
 	r.err = r.emit(tr)
 }
 
+// catchUp meets the source's deadlines up to until one at a time, which
+// gives the transitions of one engine.Source.CatchUp to until (each deadline
+// is evaluated in order either way), so that a long silence with many
+// deadlines (reminders of firing alerts) ends at ctx's end or at emit's
+// first error rather than after its last deadline.
+func (r *run) catchUp(ctx context.Context, until int64) error {
+	for r.due && r.next <= until && r.err == nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r.src.CatchUp(r.rules, r.next)
+	}
+	return r.err
+}
+
 // finish ends the source being replayed: its timers catch up to the end of
 // the range, as a live source's run on while it is silent.
-func (r *run) finish() error {
+func (r *run) finish(ctx context.Context) error {
 	if r.src != nil && r.err == nil && r.until > 0 {
+		if err := r.catchUp(ctx, r.until); err != nil {
+			return err
+		}
 		r.src.CatchUp(r.rules, r.until)
 	}
 	r.src = nil

@@ -2,13 +2,17 @@ package backtest_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/eventops/eventops/backtest"
 	"github.com/eventops/eventops/engine"
+	"github.com/eventops/eventops/features"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
 	"github.com/eventops/eventops/tables"
@@ -98,18 +102,21 @@ func TestRunRefusesAsLive(t *testing.T) {
 	}
 }
 
-// TestLateSampleWithinLatenessCanDiffer pins down the difference the
-// package doc names: a sample that arrives after a newer one of its source
-// (within the lateness bound, so accepted) is evaluated live at the
-// source's clock, the newest event time, where a backtest evaluates it at
-// its own event time.
-func TestLateSampleWithinLatenessCanDiffer(t *testing.T) {
+// TestLateSampleIsReplayedAsLive: samples of a metric a rule reads that
+// arrive after newer ones of their source, one within the lateness bound
+// (folded in) and one beyond it (refused), are applied by a backtest in
+// the order they arrived, at the source's clock, as live applied them: the
+// same transitions, and the same sample refused. (In event-time order,
+// the sample at 100 s would fire the alert at 100 s and resolve it at
+// 110 s, and the one at 60 s would be applied.)
+func TestLateSampleIsReplayedAsLive(t *testing.T) {
 	rs, err := rules.Parse("late.yml", []byte(`
 metrics: [{name: cpu, kind: gauge, lateness: 30s}]
 groups:
   - name: host
     rules:
       - {alert: HighCPU, expr: 'last("cpu") > 90'}
+      - {alert: CPUMax, expr: 'max("cpu", "5m") > 97'}
 `), rules.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -119,30 +126,32 @@ groups:
 		return &tables.Signal{Tenant: "acme", Host: "a", Samples: []tables.Sample{
 			{Metric: "cpu", Value: v, TsMicro: start.Add(time.Duration(s) * time.Second).UnixMicro()}}}
 	}
-	early, late := sig(100, 95), sig(110, 50)
+	// Arrival order: 110 s, then 100 s (10 s late), then 60 s (50 s late,
+	// beyond the bound), then 130 s.
+	arrived := history{sig(110, 50), sig(100, 95), sig(60, 99), sig(130, 40)}
 
-	// Live: the sample at 110 s arrives first, then the one at 100 s.
 	var lv []*rules.Transition
+	refused := map[string]int64{}
 	src := engine.New("acme", "a", &tables.SourceState{Offset: -1}, engine.Options{Hooks: engine.Hooks{
 		Transition: func(tr *rules.Transition) { lv = append(lv, tr) },
-		Refused: func(_ *tables.Signal, _ *tables.Sample, reason, _ string) {
-			t.Errorf("live refused a sample: %s", reason)
-		},
+		Refused:    func(_ *tables.Signal, _ *tables.Sample, reason, _ string) { refused[reason]++ },
 	}})
 	r := engine.NewRules(rs)
-	for i, s := range []*tables.Signal{late, early} {
-		wall := start.Add(111*time.Second + time.Duration(i)*time.Second).UnixMilli()
-		s.IngestMicro = wall * 1000
-		src.Apply(r, s, wall, wall)
+	for i, s := range arrived {
+		wall := start.Add(131*time.Second + time.Duration(i)*time.Second).UnixMilli()
+		c := *s
+		c.IngestMicro = wall * 1000
+		src.Apply(r, &c, wall, wall)
 	}
-	// Backtest: in event-time order.
-	bt, _ := replay(t, rs, history{late, early}, store.SignalScan{From: start, To: start.Add(time.Hour)})
-	if len(lv) != 0 {
-		t.Errorf("live: last(cpu) was 50 at every evaluation, yet %d transitions", len(lv))
+	bt, st := replay(t, rs, arrived, store.SignalScan{From: start, To: start.Add(time.Hour)})
+	if len(lv) != 0 || refused[features.ReasonTooLate] != 1 {
+		t.Fatalf("live: last(cpu) was at most 50 at every evaluation and the sample at 60 s too late, yet %d transitions, refused %v", len(lv), refused)
 	}
-	if trs := bt["acme/a"]; len(trs) != 2 || trs[0].State != rules.StateFiring || trs[0].At.Time() != start.Add(100*time.Second) ||
-		trs[1].State != rules.StateResolved || trs[1].At.Time() != start.Add(110*time.Second) {
-		t.Errorf("backtest: want firing at 100 s and resolved at 110 s, got %d: %v", len(trs), trs)
+	if trs := bt["acme/a"]; len(trs) != 0 {
+		t.Errorf("backtest: want no transition, as live, got %d: %v", len(trs), trs)
+	}
+	if !maps.Equal(st.Refused, refused) {
+		t.Errorf("backtest refused %v, live %v", st.Refused, refused)
 	}
 }
 
@@ -163,4 +172,100 @@ func BenchmarkRun(b *testing.B) {
 		samples += st.Samples
 	}
 	b.ReportMetric(float64(samples)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// TestLeadIn: a backtest of a range that starts mid-history applies the
+// lead-in before it, so its windows hold at the range's start what they
+// held live, and emits only the transitions decided in the range: those of
+// a backtest over the whole history from the range's start on, episode IDs
+// included. Without a lead-in, the windows start empty at From and the
+// alert fires earlier, or again.
+func TestLeadIn(t *testing.T) {
+	rs, err := rules.Parse("leadin.yml", []byte(`
+metrics: [{name: cpu, kind: gauge}]
+groups:
+  - name: host
+    rules:
+      - {alert: BusyCPU, expr: 'avg("cpu", "5m") > 30'}
+`), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	from := start.Add(30 * time.Minute)
+	to := from.Add(20 * time.Minute)
+	// CPU every 10 s, at 100 for the minutes in high (relative to from),
+	// 0 otherwise.
+	stream := func(high ...[2]time.Duration) history {
+		var h history
+		for at := start; at.Before(to); at = at.Add(10 * time.Second) {
+			v := 0.0
+			for _, hi := range high {
+				if d := at.Sub(from); d >= hi[0] && d < hi[1] {
+					v = 100
+				}
+			}
+			h = append(h, &tables.Signal{Tenant: "acme", Host: "a", Samples: []tables.Sample{
+				{Metric: "cpu", Value: v, TsMicro: at.UnixMicro()}}})
+		}
+		return h
+	}
+	run := func(h history, from time.Time, leadIn time.Duration) []string {
+		t.Helper()
+		var out []string
+		_, err := backtest.Run(context.Background(), h, store.SignalScan{From: from, To: to},
+			backtest.Options{Rules: rs, LeadIn: leadIn}, func(tr *rules.Transition) error {
+				out = append(out, same(tr))
+				return nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name   string
+		high   [][2]time.Duration
+		leadIn time.Duration
+	}{
+		// High from 1 to 3 min after from: the default lead-in (the
+		// 5 min window) fills the window at from with zeros.
+		{"default", [][2]time.Duration{{time.Minute, 3 * time.Minute}}, 0},
+		// High from 2 min before from: the alert fires in the lead-in
+		// (not emitted) and resolves in the range, in the episode live
+		// had (10 min: windows full before it fires).
+		{"firing at from", [][2]time.Duration{{-2 * time.Minute, time.Minute}}, 10 * time.Minute},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := stream(c.high...)
+			whole := run(h, start, -1)
+			want := atOrAfter(t, whole, from)
+			if len(want) == 0 || len(want) == len(whole) && c.high[0][0] < 0 {
+				t.Fatalf("the whole history gives %d transitions, %d from %s", len(whole), len(want), from)
+			}
+			if got := run(h, from, c.leadIn); !slices.Equal(got, want) {
+				t.Errorf("with a lead-in:\n got %v\nwant %v", got, want)
+			}
+			if got := run(h, from, -1); slices.Equal(got, want) {
+				t.Errorf("without a lead-in, the same transitions: %v", got)
+			}
+		})
+	}
+}
+
+// atOrAfter keeps the transitions (as same gives them) decided at or after
+// from.
+func atOrAfter(t *testing.T, trs []string, from time.Time) []string {
+	t.Helper()
+	var out []string
+	for _, s := range trs {
+		var tr rules.Transition
+		if err := json.Unmarshal([]byte(s), &tr); err != nil {
+			t.Fatal(err)
+		}
+		if !tr.At.Time().Before(from) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -1,9 +1,9 @@
 // Package backtest replays stored history through the rule engine that runs
 // live: the samples of a time range, read from PostgreSQL one source at a
-// time in event-time order, go through the same per-source step the source
-// actors run (package engine: features, rules, series staleness), with the
-// source's clock driven by event time, and every transition the live
-// engine would have emitted is emitted, episode IDs included.
+// time in the order they arrived, go through the same per-source step the
+// source actors run (package engine: features, rules, series staleness),
+// with the source's clock driven by event time, and every transition the
+// live engine would have emitted is emitted, episode IDs included.
 //
 // Run is the replay; Summarize and Compare read its transitions (per-rule
 // episodes, time firing, pages after for and grouping; the difference
@@ -28,54 +28,69 @@
 //
 // # Identity
 //
-// Each source starts empty at the range's start (windows, alert states) in
-// a fresh engine.Source; its stored samples are applied in event-time
-// order, one signal per event time, without a receive time; before each
-// signal the engine catches the rules' deadlines up to its event time, as
-// a live source does, and at the source's end they are caught up to the
-// range's end, as a silent live source's timers run on. When the live
-// source's samples arrived in event-time order (whatever the order across
-// sources), it gives exactly the transitions the live engine emitted:
-// rule, labels, state, episode ID, times, value and features
-// (TestBacktestIsTheLiveEngine, and end to end through the broker and
+// Each source starts empty (windows, alert states) in a fresh
+// engine.Source at the start of the lead-in (Options.LeadIn, by default
+// the longest window the rules read) before the range; its stored samples
+// from there are applied in the order they
+// arrived (store.Store.ScanSignals reads a source by id, which the writer
+// draws in the order of the source's records on the signals topic, the
+// order its source actor applied them in), one signal per record and
+// event time, without a receive time; before each signal the engine
+// catches the rules' deadlines up to the source's clock, the newest event
+// time applied, as a live source does, and at the source's end they are
+// caught up to the range's end, as a silent live source's timers run on.
+// Only the transitions decided in the range are emitted; those of the
+// lead-in are not, but the states they leave carry on.
+// A sample that arrived after a newer one of its source is folded in at
+// the source's clock, as live folded it in, within its metric's lateness
+// bound, and refused (too_late) beyond it, as live refused it. So, whatever
+// the order across sources and within one, it gives exactly the
+// transitions the live engine emitted: rule, labels, state, episode ID,
+// times, value and features (TestBacktestIsTheLiveEngine, with samples of
+// the metrics the rules read arriving late within the bound and beyond it;
+// TestLateSampleIsReplayedAsLive; and end to end through the broker and
 // PostgreSQL in cmd/eventops TestBacktestEqualsLiveEndToEnd).
 //
 // # Where it can differ from live
 //
-//   - History before the range: live windows and alerts carry what came
-//     before; a backtest starts empty, so an alert already firing starts
-//     a new episode and a window fills over its length. Start the range a
-//     window and a for earlier than the period of interest.
-//   - Out-of-order arrivals within a source: live evaluates a sample that
-//     arrives after a newer one of its source at the source's clock (the
-//     newest event time), with what had arrived; a backtest evaluates it at
-//     its own event time, with every sample before it. Within the lateness
-//     bound both fold it in and the windows end equal, but a transition
-//     decided there can differ in time and episode ID
-//     (TestLateSampleWithinLatenessCanDiffer); a late sample of a metric no
-//     rule reads changes nothing, but that it does not move the source's
-//     clock live, so a series going stale (SeriesStaleAfter) can be dropped
-//     at another signal. Beyond the bound the sample is refused live
-//     (too_late) and applied in a backtest: it is stored.
+//   - History before the lead-in: live windows and alerts carry what came
+//     before; a backtest starts empty at the lead-in's start. With the
+//     default lead-in every window is full at the range's start, but an
+//     alert that started before it, or within it while windows were still
+//     filling, can have another start and episode ID than live (it is not
+//     emitted: the range sees its end, or nothing); a for pending across
+//     the lead-in's start completes later. A lead-in of twice the longest
+//     window plus the longest for leaves that to alerts older than it.
 //   - Timers while a source was silent: live moves a silent source's clock
 //     by the wall time since its last sample arrived; a backtest only by
 //     event time, to the next sample or the range's end. They agree when
 //     samples arrived as they happened; a source whose samples arrived
-//     late (an agent's backlog, a stalled pipeline) may have had deadlines
-//     evaluated live (a no-data alert fired) before samples a backtest
-//     applies first.
+//     late (an agent's backlog, a stalled pipeline), or a late sample that
+//     arrived while its source sent nothing newer, may have had deadlines
+//     evaluated live (a no-data alert fired, a for completed) before
+//     samples a backtest applies first.
+//   - The arrival order, where the stored order is not the one live saw: a
+//     source whose records went to two partitions (the topic's partition
+//     count changed) has two orders, and rows stored by other means
+//     (imports, migrations of old schemas) have the order they were
+//     inserted in. (Two owners of a partition writing its rows during a
+//     handover keep the order: see store.Store.WriteMetrics.)
+//   - Records: a record's samples of several event times are as many
+//     signals in a backtest (live applies them as one: one catch-up, one
+//     evaluation), and consecutive records of a source received in the
+//     same millisecond with samples of one time are one signal.
 //   - Samples refused live for other reasons: future (no receive time is
 //     stored, so no future bound applies), the tenant-wide series limit
 //     (sources are replayed one at a time: only MaxSeries applies) and the
 //     source's state size (source_limit, shedding); a backtest applies
-//     them. Samples of one event time that arrived in several records are
-//     one signal in a backtest, evaluated once.
+//     them. Samples the store refused (dead-lettered) are not replayed.
 //   - The rules: one rule set for the whole range, where live may have
 //     reloaded others meanwhile.
 //   - Explanations: a backtest's samples carry no origin (raw record).
-//   - Resends: a resent sample is stored once and applied once, live and
-//     in a backtest; a transition re-emitted by a replay after a crash is
-//     in the alerts table once, as a backtest emits it.
+//   - Resends: a resent sample is stored once, where it first arrived, and
+//     applied once, live and in a backtest; a transition re-emitted by a
+//     replay after a crash is in the alerts table once, as a backtest
+//     emits it.
 //
 // It imports engine, rules, features, notify, tables and store (for the
 // History of a Store); it starts no goroutine and keeps no global state.

@@ -9,7 +9,10 @@
 // the same pipeline under a steady live load for a long time while hosts
 // come and go (loadgen's churn), and reports its memory by quarter of the
 // run, whether it stayed flat, and that every event sent reached
-// PostgreSQL.
+// PostgreSQL. Backtest writes a history to PostgreSQL (WriteHistory: a
+// function of source, series and step, so the same shape is the same
+// data) and replays it with backtest.Run through store.ScanSignals,
+// reporting samples/s, the ratio to real time and the peak heap.
 //
 // Every ceiling runs on the same broker and database as the pipeline it is
 // compared with, in the same run, so that ratios are meaningful on a noisy

@@ -126,3 +126,24 @@ func (r *SoakResult) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "peak RSS / broker process RSS at the end\t%d MiB / %d MiB\n", r.PeakRSS>>20, r.BrokerRSS>>20)
 	return tw.Flush()
 }
+
+// WriteText writes the report as `eventops bench --backtest` prints it:
+// the history, each run, and the medians.
+func (r *BacktestResult) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine\t%s\nscenario\t%s\n\n", r.Machine, r.Scenario)
+	fmt.Fprintf(tw, "written to PostgreSQL\t%d rows at %.0f rows/s\n\n", r.Samples, r.WriteRowsPerSec)
+	fmt.Fprintf(tw, "run\twall\tsamples/s\t× real time\tCPU\tin the engine / reading\tpeak heap in use\tpeak live heap\tlive heap before\tGC cycles\tsignals\tsources\ttransitions\n")
+	row := func(name string, b *BacktestRun) {
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%s\t%s / %s\t%.1f MiB\t%.1f MiB\t%.1f MiB\t%d\t%d\t%d\t%d\n", name,
+			b.Wall.Round(time.Millisecond), b.SamplesPerSec, b.RealTime, b.CPU.Round(time.Millisecond),
+			b.Engine.Round(time.Millisecond), (b.Wall - b.Engine).Round(time.Millisecond), mib(b.PeakHeapInUse), mib(b.PeakHeapLive), mib(b.HeapBefore), b.GCs, b.Signals, b.Sources, b.Transitions)
+	}
+	for i := range r.Runs {
+		row(strconv.Itoa(i+1), &r.Runs[i])
+	}
+	row("median", &r.Median)
+	return tw.Flush()
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

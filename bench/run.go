@@ -54,8 +54,9 @@ type Options struct {
 	// sustained rate the capacity run measured (0: one half).
 	LatencyLoad  float64
 	SkipCeilings bool
-	// Soak configures Soak.
-	Soak SoakOptions
+	// Soak configures Soak, Backtest Backtest.
+	Soak     SoakOptions
+	Backtest BacktestOptions
 	// CPUProfile and MemProfile are files for the capacity run's profiles.
 	CPUProfile, MemProfile string
 	// Trace, when set, is written each stage's progress every second of

@@ -251,8 +251,19 @@ func (s *Source) futureBound(r *Rules, sm *tables.Sample, receive int64) (bound 
 	} else {
 		lateness = r.FeatureConfig(sm.Metric).Lateness
 	}
-	bound = min(s.opts.MaxFuture, lateness/2).Milliseconds()
+	bound = s.maxAhead(lateness).Milliseconds()
 	return bound, sm.TsMicro/1000 <= receive+bound
+}
+
+// FutureBound is how far ahead of its record's receive time a sample of
+// metric may be, under the metric's feature configuration in r (see
+// futureBound).
+func (s *Source) FutureBound(r *Rules, metric string) time.Duration {
+	return s.maxAhead(r.FeatureConfig(metric).Lateness)
+}
+
+func (s *Source) maxAhead(lateness time.Duration) time.Duration {
+	return min(s.opts.MaxFuture, lateness/2)
 }
 
 // apply folds one sample into its series, or refuses it with its reason

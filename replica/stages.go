@@ -11,6 +11,7 @@ import (
 
 	"github.com/eventops/eventops/actors"
 	"github.com/eventops/eventops/api"
+	"github.com/eventops/eventops/backtest"
 	"github.com/eventops/eventops/broker"
 	"github.com/eventops/eventops/internal/stagelabel"
 	"github.com/eventops/eventops/normalize"
@@ -210,7 +211,8 @@ func (w *wiring) buildAPI() error {
 	w.checks = append(w.checks, viewsCaughtUp(view, hub))
 	o := w.opts.API
 	o.Store, o.Alerts, o.Sources, o.Silences, o.MetricNames, o.Activity = w.db, w.db, w.db, w.db, w.db, w.db
-	o.Hub, o.Features, o.Rules = hub, view, ruleLister{w.rules}
+	o.Hub, o.Features, o.Rules, o.RulesInForce = hub, view, ruleLister{w.rules}, w.rules.Current
+	o.Engine = backtest.Options{MaxSeries: w.opts.MaxSeries, SeriesStaleAfter: w.opts.SeriesStale}
 	o.Producer, o.Normalize = w.records, normalize.Options{MaxFuture: w.opts.MaxFuture}
 	o.Gatherer, o.Registerer, o.Logger = w.reg, w.reg, w.log
 	o.Reload, o.Ready = w.reload, w.ready

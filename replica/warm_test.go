@@ -60,7 +60,10 @@ func hourWindow(base, tenant, host string) (warmWindow, error) {
 func storeHistory(t *testing.T, db *store.Store, tenant, host string, now time.Time, value func(i int) float64) {
 	t.Helper()
 	var rows []store.MetricRow
-	for i := 1; i <= 57; i++ {
+	// Oldest first, as they arrived: a warm start folds them in in that
+	// order, and a sample older than the newest by more than the lateness
+	// bound is refused, as live refused it.
+	for i := 57; i >= 1; i-- {
 		rows = append(rows, store.MetricRow{Ts: now.Add(-time.Duration(i) * time.Minute), Tenant: tenant, SourceID: host,
 			Metric: "cpu_load", Value: value(i), Unit: "percent", Tags: []byte("{}"), IngestedAt: now})
 	}

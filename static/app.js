@@ -39,7 +39,7 @@ class APIError extends Error {
 // caller still handles a 429.
 const QUERY_SLOTS = 2;
 const querySlots = { busy: 0, waiting: [] };
-const freeOfSlots = /^\/(features|rules|auth)\//; // routes that run no query
+const freeOfSlots = /^\/(features|auth)\/|^\/rules\/$/; // routes that run no query (POST /rules/backtest does)
 
 async function takeQuerySlot() {
   if (querySlots.busy < QUERY_SLOTS) { querySlots.busy++; return; }
@@ -489,6 +489,8 @@ function drawChart(key, data, unit, from, to, names) {
         points: { show: true, size: 6, fill: c }, spanGaps: names.length > 1 };
     })],
     cursor: { drag: { x: true, y: false } },
+    // The rule preview (preview.js) draws its spans over the plot.
+    hooks: { draw: [(u) => { if (typeof drawPreview === 'function') drawPreview(u); }] },
   };
   state.plot = new uPlot(opts, data, box);
   state.plotKey = key;

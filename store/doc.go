@@ -29,9 +29,10 @@
 //     on demand for the rows that need them, and retention drops whole
 //     partitions, all under one advisory lock.
 //   - ScanSignals streams a range of metrics as signals in (tenant,
-//     source_id, ts, metric, series_id) order, a batch of rows per query
-//     resumed after the last key read: its memory does not grow with the
-//     range.
+//     source_id, id) order, each source's in the order its records arrived
+//     (WriteMetrics numbers a batch's new rows in order), a batch of rows
+//     per query resumed after the last key read: its memory does not grow
+//     with the range.
 //   - alert_activity is an append-only audit trail (ack, assign, note, with
 //     the actor); alert_acks holds each episode's ack in force. Ack
 //     decisions of one episode are serialized (an advisory lock): an ack

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eventops/eventops/tables"
+	"github.com/jackc/pgx/v5"
 )
 
 // SignalScan selects the stored samples a backtest (or a warm start) reads:
@@ -26,7 +27,8 @@ const defaultScanBatch = 4096
 // scanRow is one row of a batch, as read.
 type scanRow struct {
 	tenant, host string
-	ts           time.Time
+	id           int64
+	ts, ingested time.Time
 	metric       string
 	series       int64
 	value        float64
@@ -35,52 +37,99 @@ type scanRow struct {
 	meta         []byte
 }
 
-// ScanSignals calls fn with the stored samples q selects, grouped into one
-// signal per (tenant, host, event time), in the order of tenant, host,
-// event time; a signal's samples follow metric then series (series_id, the
-// hash of the tags), a total order, so a scan always reads the same
-// signals in the same order. A signal's Meta is the metadata stored with
-// its first sample; signals of a source that carry the same metadata share
-// one *tables.SourceMeta, and samples of one series share their Tags:
-// neither may be modified. IngestMicro and Origin are zero.
+// ScanSignals calls fn with the stored samples q selects, one source after
+// another in tenant, host order, and each source's samples in the order
+// they arrived: by id, which WriteMetrics draws from metrics_id_seq in the
+// order of a source's signals (the order of its partition of the signals
+// topic, the order the live engine applied them in). Consecutive samples
+// of a source with the same event time and receive time (ingested_at, the
+// time of the record they came in) are one signal, as the samples of one
+// time in a record are; samples of one time that arrived apart (in records
+// received at other times, or with others between them) are as many
+// signals, and a record's samples of several times as many signals as
+// times. A resent sample is stored once, where it first arrived. A
+// signal's Meta is the metadata stored with its first sample; signals of a
+// source that carry the same metadata share one *tables.SourceMeta, and
+// samples of one series share their Tags: neither may be modified.
+// IngestMicro and Origin are zero.
 //
 // It reads keyset-paginated batches of a few thousand rows (the index
-// metrics_source_ts serves the order), each in a short query of its own:
-// its memory is one batch and one signal whatever the range, and it holds
-// no transaction open while fn runs (nor a snapshot: rows written during a
-// scan ahead of its position are read). It stops at ctx's end (returning
-// ctx.Err()) and at fn's first error, which it returns as is.
+// metrics_source_id serves the order), each in a short query of its own,
+// the next batch while fn goes through the current one: its memory is two
+// batches and one signal whatever the range, and it holds no transaction
+// open while fn runs (nor a snapshot: rows written during a scan ahead of
+// its position are read). It stops at ctx's end (returning ctx.Err()) and
+// at fn's first error, which it returns as is; its reader has stopped by
+// then.
 func (s *Store) ScanSignals(ctx context.Context, q SignalScan, fn func(*tables.Signal) error) error {
-	batch := s.scanBatch
-	if batch <= 0 {
-		batch = defaultScanBatch
+	n := s.scanBatch
+	if n <= 0 {
+		n = defaultScanBatch
 	}
-	sc := signalScanner{fn: fn}
-	rows := make([]scanRow, 0, batch)
-	var after *scanRow
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+	rctx, cancel := context.WithCancel(ctx)
+	batches := make(chan scanBatch, 1)
+	// Two buffers: the one being grouped, the one being read.
+	free := make(chan []scanRow, 2)
+	free <- make([]scanRow, 0, n)
+	free <- make([]scanRow, 0, n)
+	go s.readBatches(rctx, q, n, free, batches)
+	defer func() {
+		cancel()
+		for range batches { // until the reader has stopped
 		}
-		var err error
-		rows, err = s.scanBatchRows(ctx, q, after, batch, rows[:0])
-		if err != nil {
+	}()
+	sc := signalScanner{fn: fn}
+	for b := range batches {
+		if b.err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return err
+			return b.err
 		}
-		for i := range rows {
-			if err := sc.add(ctx, &rows[i]); err != nil {
+		for i := range b.rows {
+			if err := sc.add(ctx, &b.rows[i]); err != nil {
 				return err
 			}
 		}
-		if len(rows) < batch {
+		if len(b.rows) < n {
 			// The last batch: the signal still open is whole.
 			return sc.flush(ctx)
 		}
 		// The open signal may go on in the next batch; it is flushed when
-		// a row of another (tenant, host, ts) arrives or the scan ends.
+		// a row of another source or time arrives or the scan ends.
+		free <- b.rows
+	}
+	return ctx.Err() // the reader stops early only when ctx ends
+}
+
+// scanBatch is a batch of rows as read, or why it could not be.
+type scanBatch struct {
+	rows []scanRow
+	err  error
+}
+
+// readBatches reads q's batches of n rows into the buffers of free, in
+// order, and sends each to out, until a batch is short (the last), a read
+// fails or ctx ends; then it closes out.
+func (s *Store) readBatches(ctx context.Context, q SignalScan, n int, free chan []scanRow, out chan<- scanBatch) {
+	defer close(out)
+	var after *scanRow
+	for {
+		var buf []scanRow
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return
+		}
+		rows, err := s.scanBatchRows(ctx, q, after, n, buf[:0])
+		select {
+		case out <- scanBatch{rows, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil || len(rows) < n {
+			return
+		}
 		last := rows[len(rows)-1]
 		after = &last
 	}
@@ -89,6 +138,65 @@ func (s *Store) ScanSignals(ctx context.Context, q SignalScan, fn func(*tables.S
 // scanBatchRows reads the next batch of rows after the key of after (nil:
 // from the start) into buf.
 func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow, n int, buf []scanRow) ([]scanRow, error) {
+	sql, args := scanQuery(q, after, n)
+	err := s.queryScan(ctx, sql, args, func(rows pgx.Rows) error {
+		for rows.Next() {
+			buf = append(buf, scanRow{})
+			r := &buf[len(buf)-1]
+			if err := rows.Scan(&r.tenant, &r.host, &r.id, &r.ts, &r.ingested, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: scan signals: %w", err)
+	}
+	return buf, nil
+}
+
+// queryScan runs a batch's statement in a read-only transaction where the
+// planner may not sort, so that the order comes from metrics_source_id: on
+// partitions without statistics yet (just written, not analyzed) it would
+// otherwise read the whole range and sort it for every batch. The
+// transaction, its settings and the statement go in one round trip.
+func (s *Store) queryScan(ctx context.Context, sql string, args []any, each func(pgx.Rows) error) (err error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN READ ONLY")
+	b.Queue("SET LOCAL enable_sort = off")
+	b.Queue("SET LOCAL enable_incremental_sort = off")
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	br := s.pool.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	for range 3 {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	err = each(rows)
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		return err
+	}
+	_, err = br.Exec()
+	return err
+}
+
+// scanQuery is the statement of a batch of n rows after the key of after
+// (nil: from the start).
+func scanQuery(q SignalScan, after *scanRow, n int) (string, []any) {
 	// Only the filters given are in the statement, so that each shape gets
 	// a plan on the index (see QuerySeries).
 	var a sqlArgs
@@ -106,28 +214,11 @@ func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow,
 		where += " AND ts < " + a.arg(q.To)
 	}
 	if after != nil {
-		where += " AND (tenant, source_id, ts, metric, series_id) > (" + a.arg(after.tenant) + "::text, " +
-			a.arg(after.host) + "::text, " + a.arg(after.ts) + "::timestamptz, " + a.arg(after.metric) + "::text, " +
-			a.arg(after.series) + "::int8)"
+		where += " AND (tenant, source_id, id) > (" + a.arg(after.tenant) + "::text, " +
+			a.arg(after.host) + "::text, " + a.arg(after.id) + "::int8)"
 	}
-	sql := `SELECT tenant, source_id, ts, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
-		` ORDER BY tenant, source_id, ts, metric, series_id LIMIT ` + a.arg(n)
-	rows, err := s.pool.Query(ctx, sql, a.args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: scan signals: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		buf = append(buf, scanRow{})
-		r := &buf[len(buf)-1]
-		if err := rows.Scan(&r.tenant, &r.host, &r.ts, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
-			return nil, fmt.Errorf("store: scan signals: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: scan signals: %w", err)
-	}
-	return buf, nil
+	return `SELECT tenant, source_id, id, ts, ingested_at, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
+		` ORDER BY tenant, source_id, id LIMIT ` + a.arg(n), a.args
 }
 
 // seriesKey names a series within its source.
@@ -136,12 +227,14 @@ type seriesKey struct {
 	series int64
 }
 
-// signalScanner groups rows in scan order into signals.
+// signalScanner groups a source's consecutive rows of one event and
+// receive time into signals.
 type signalScanner struct {
 	fn func(*tables.Signal) error
-	// The open signal: its source and time, and what it has so far.
+	// The open signal: its source, event and receive times, and what it
+	// has so far.
 	tenant, host string
-	ts           time.Time
+	ts, ingested time.Time
 	cur          *tables.Signal
 
 	// The decoded tags of the open source's series (series_id is the hash
@@ -153,7 +246,7 @@ type signalScanner struct {
 }
 
 func (sc *signalScanner) add(ctx context.Context, r *scanRow) error {
-	if sc.cur == nil || sc.tenant != r.tenant || sc.host != r.host || !sc.ts.Equal(r.ts) {
+	if sc.cur == nil || sc.tenant != r.tenant || sc.host != r.host || !sc.ts.Equal(r.ts) || !sc.ingested.Equal(r.ingested) {
 		if err := sc.flush(ctx); err != nil {
 			return err
 		}
@@ -165,7 +258,7 @@ func (sc *signalScanner) add(ctx context.Context, r *scanRow) error {
 		if err != nil {
 			return err
 		}
-		sc.ts = r.ts
+		sc.ts, sc.ingested = r.ts, r.ingested
 		sc.cur = &tables.Signal{Tenant: r.tenant, Host: r.host, Meta: meta}
 	}
 	tags, err := sc.decodeTags(r)

@@ -20,8 +20,12 @@ import (
 // scanFixture is what the scan tests store: samples of several tenants and
 // hosts (h1 < h10 < h2 in byte order), over two days (two partitions),
 // with several metrics and tags at one time, and metadata that changes
-// over a source's history.
+// over a source's history, written record by record as the sink writes
+// them, the records of a source out of event-time order (some times in
+// two records, received at two times, that arrive apart or one after the
+// other), in batches that cut records.
 type scanFixture struct {
+	// rows in the order they were written.
 	rows []store.MetricRow
 	base time.Time
 }
@@ -32,7 +36,8 @@ func newScanFixture(t *testing.T, s *store.Store) scanFixture {
 	// Late on a day, so that the times run into the next day's partition.
 	base := time.Date(2026, 3, 9, 23, 59, 50, 123456000, time.UTC)
 	metas := []string{``, `{"owner":"ops","region":"eu","tags":{"rack":"r1"}}`, `{"owner":"db","service":"pg"}`}
-	var rows []store.MetricRow
+	// Units of records that arrive one after the other.
+	var units [][][]store.MetricRow
 	for _, tenant := range []string{"beta", "acme"} {
 		for hi, host := range []string{"h2", "h10", "h1"} {
 			for step := range 20 {
@@ -42,8 +47,9 @@ func newScanFixture(t *testing.T, s *store.Store) scanFixture {
 				}
 				ts := base.Add(time.Duration(step*(hi+2)) * time.Second).Add(time.Duration(hi) * time.Microsecond)
 				meta := metas[(step/7+hi)%len(metas)]
+				var rec []store.MetricRow
 				add := func(metric, tags string, v float64) {
-					rows = append(rows, store.MetricRow{Ts: ts, Tenant: tenant, SourceID: host, Metric: metric,
+					rec = append(rec, store.MetricRow{Ts: ts, Tenant: tenant, SourceID: host, Metric: metric,
 						Value: v, Unit: "u_" + metric, Tags: []byte(tags), Meta: []byte(meta), IngestedAt: ts})
 				}
 				add("cpu", `{"core":"0"}`, rng.Float64())
@@ -53,17 +59,40 @@ func newScanFixture(t *testing.T, s *store.Store) scanFixture {
 					add("mem", `{}`, rng.Float64())
 				}
 				if step%3 == 0 {
+					disk := len(rec)
 					add("disk", `{"dev":"sda"}`, rng.Float64())
 					add("disk", `{"dev":"sdb"}`, rng.Float64())
+					if step%4 == 0 {
+						// Another record of the same time, received
+						// later: apart, or right after.
+						other := slices.Clone(rec[disk:])
+						for i := range other {
+							other[i].IngestedAt = ts.Add(time.Millisecond)
+						}
+						rec = rec[:disk:disk]
+						if step == 0 {
+							units = append(units, [][]store.MetricRow{rec, other})
+							continue
+						}
+						units = append(units, [][]store.MetricRow{other})
+					}
 				}
+				// A record's samples in an order of their own.
+				rng.Shuffle(len(rec), func(i, j int) { rec[i], rec[j] = rec[j], rec[i] })
+				units = append(units, [][]store.MetricRow{rec})
 			}
 		}
 	}
-	// Written in an order that is not the scan's.
-	shuffled := slices.Clone(rows)
-	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-	for i := 0; i < len(shuffled); i += 97 {
-		res, err := s.WriteMetrics(context.Background(), shuffled[i:min(i+97, len(shuffled))])
+	// Records arrive in an order that is not event time's.
+	rng.Shuffle(len(units), func(i, j int) { units[i], units[j] = units[j], units[i] })
+	var rows []store.MetricRow
+	for _, u := range units {
+		for _, rec := range u {
+			rows = append(rows, rec...)
+		}
+	}
+	for i := 0; i < len(rows); i += 97 {
+		res, err := s.WriteMetrics(context.Background(), rows[i:min(i+97, len(rows))])
 		if err != nil || len(res.Bad) != 0 {
 			t.Fatalf("write: %+v %v", res, err)
 		}
@@ -71,33 +100,27 @@ func newScanFixture(t *testing.T, s *store.Store) scanFixture {
 	return scanFixture{rows: rows, base: base}
 }
 
-// want is the naive reference: the fixture's rows that q selects, sorted
-// by tenant, host, time, metric, series, one signal per (tenant, host,
-// time) with the metadata of its first sample.
+// want is the naive reference: the fixture's rows that q selects, by
+// tenant and host, each source's in the order they were written, the
+// consecutive rows of one event and receive time one signal with the
+// metadata of its first sample.
 func (f scanFixture) want(t *testing.T, q store.SignalScan) []*tables.Signal {
 	t.Helper()
-	type sample struct {
-		r      store.MetricRow
-		tags   tables.Tags
-		series int64
-	}
-	var sel []sample
+	var sel []store.MetricRow
 	for _, r := range f.rows {
 		if q.Tenant != "" && r.Tenant != q.Tenant || q.Host != "" && r.SourceID != q.Host ||
 			!q.From.IsZero() && r.Ts.Before(q.From) || !q.To.IsZero() && !r.Ts.Before(q.To) {
 			continue
 		}
-		tags := tags(t, r.Tags)
-		sel = append(sel, sample{r, tags, tables.SeriesID(r.Metric, tags)})
+		sel = append(sel, r)
 	}
-	slices.SortFunc(sel, func(a, b sample) int {
-		return cmp.Or(strings.Compare(a.r.Tenant, b.r.Tenant), strings.Compare(a.r.SourceID, b.r.SourceID),
-			a.r.Ts.Compare(b.r.Ts), strings.Compare(a.r.Metric, b.r.Metric), cmp.Compare(a.series, b.series))
+	slices.SortStableFunc(sel, func(a, b store.MetricRow) int {
+		return cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.SourceID, b.SourceID))
 	})
 	var out []*tables.Signal
-	for i, sm := range sel {
-		r := sm.r
-		if i == 0 || r.Tenant != sel[i-1].r.Tenant || r.SourceID != sel[i-1].r.SourceID || !r.Ts.Equal(sel[i-1].r.Ts) {
+	for i, r := range sel {
+		if i == 0 || r.Tenant != sel[i-1].Tenant || r.SourceID != sel[i-1].SourceID || !r.Ts.Equal(sel[i-1].Ts) ||
+			!r.IngestedAt.Equal(sel[i-1].IngestedAt) {
 			sig := &tables.Signal{Tenant: r.Tenant, Host: r.SourceID}
 			if len(r.Meta) > 0 {
 				m, err := tables.ParseSourceMeta(r.Meta)
@@ -110,7 +133,7 @@ func (f scanFixture) want(t *testing.T, q store.SignalScan) []*tables.Signal {
 		}
 		sig := out[len(out)-1]
 		sig.Samples = append(sig.Samples, tables.Sample{Metric: r.Metric, Unit: r.Unit, Value: r.Value,
-			TsMicro: r.Ts.UnixMicro(), Tags: sm.tags})
+			TsMicro: r.Ts.UnixMicro(), Tags: tags(t, r.Tags)})
 	}
 	return out
 }
@@ -161,10 +184,11 @@ func sameSignals(t *testing.T, what string, got, want []*tables.Signal) {
 	}
 }
 
-// Every sample comes back once, grouped into one signal per source and
-// time, in tenant, host, time order, samples by metric then series, with
-// the metadata decoded, whatever the batch size: batches of 1 to 7 rows
-// cut signals of up to 6 samples, each signal goes on in the next batch.
+// Every sample comes back once, by tenant and host, each source's samples
+// in the order they were written (not event time's), consecutive samples
+// of one time grouped into one signal, with the metadata decoded, whatever
+// the batch size: batches of 1 to 7 rows cut signals of up to 6 samples,
+// each signal goes on in the next batch.
 func TestScanSignalsOrderAndGrouping(t *testing.T) {
 	t.Parallel()
 	s := migrated(t)
@@ -174,8 +198,28 @@ func TestScanSignalsOrderAndGrouping(t *testing.T) {
 	for _, sig := range want {
 		longest = max(longest, len(sig.Samples))
 	}
-	if longest < 6 || len(want) < 90 {
-		t.Fatalf("fixture: %d signals, longest %d samples", len(want), longest)
+	// The fixture's sources go back in time, and have times in several
+	// signals.
+	back, again, next := 0, 0, 0
+	seen := map[string]bool{}
+	for i, sig := range want {
+		k := fmt.Sprint(sig.Key(), sig.Samples[0].TsMicro)
+		if seen[k] {
+			again++
+		}
+		seen[k] = true
+		if i > 0 && sig.Key() == want[i-1].Key() {
+			switch prev := want[i-1].Samples[0].TsMicro; {
+			case sig.Samples[0].TsMicro < prev:
+				back++
+			case sig.Samples[0].TsMicro == prev:
+				next++
+			}
+		}
+	}
+	if longest < 6 || len(want) < 90 || back < 30 || again < 5 || next < 6 {
+		t.Fatalf("fixture: %d signals, longest %d samples, %d back in time, %d of a time seen before, %d right after one of its time",
+			len(want), longest, back, again, next)
 	}
 	for _, batch := range []int{1, 2, 3, 7, 0} {
 		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {

@@ -16,7 +16,8 @@ import (
 const stagingDDL = `
 CREATE TEMP TABLE IF NOT EXISTS metrics_stage (
   ts timestamptz, tenant text, source_id text, metric text, series_id int8, value float8,
-  unit text, tags jsonb, meta jsonb, ingested_at timestamptz
+  unit text, tags jsonb, meta jsonb, ingested_at timestamptz,
+  ord int8 GENERATED ALWAYS AS IDENTITY
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS alerts_stage (
   ts timestamptz, tenant text, source_id text, metric text, severity text, rule text,
@@ -110,6 +111,19 @@ var ErrExpired = errors.New("older than the retention")
 // transient error (see Transient) leaves nothing written. Rows older than
 // the retention come back in Bad with ErrExpired, rows of a day whose
 // partition's name is taken by another table with ErrNotPartition.
+//
+// Each new row gets its id from metrics_id_seq in the order of rows, on
+// every path (direct COPY, staging, the halves of a batch split around bad
+// rows), and a row already there keeps its id: a writer that writes a
+// source's rows in the order they arrived, one batch after another, leaves
+// them in id order in that order, which is what ScanSignals reads. (It
+// needs metrics_id_seq to cache no values, as it is created: sessions
+// that each held a range would number their batches out of order.) While
+// a partition moves, its old owner may still write a batch the new one
+// reads again: the new one writes from the last committed offset, before
+// which every row is there already, and meets the old one's first row
+// still in flight, where it waits for the old one's transaction to end;
+// so the two do not interleave a source's ids.
 func (s *Store) WriteMetrics(ctx context.Context, rows []MetricRow) (WriteResult, error) {
 	if len(rows) == 0 {
 		return WriteResult{}, nil
@@ -221,8 +235,13 @@ const sourcesUpsert = `INSERT INTO sources AS s (tenant, source_id, first_seen, 
 	WHERE excluded.first_seen < s.first_seen OR excluded.last_seen > s.last_seen
 		OR (excluded.last_seen = s.last_seen AND excluded.meta IS DISTINCT FROM s.meta)`
 
+// stageToMetrics inserts the staged rows in the order they were staged
+// (ord): each new row draws its id from metrics_id_seq as the direct COPY
+// does, in row order, so that a source's rows in id order are in the order
+// of its signals (see ScanSignals).
 const stageToMetrics = `INSERT INTO metrics (ts, tenant, source_id, metric, series_id, value, unit, tags, meta, ingested_at)
 	SELECT ts, tenant, source_id, metric, series_id, value, unit, tags, meta, ingested_at FROM metrics_stage
+	ORDER BY ord
 	ON CONFLICT DO NOTHING`
 
 // copyMetrics writes rows in one transaction. It first COPYs them straight

@@ -98,6 +98,42 @@ func btStream(host string, start time.Time) []btEvent {
 	return evs
 }
 
+// heldBack is the order in which a source's events (in event-time order)
+// arrive when some of the metrics the rules read are late: every third
+// load and every fifth temperature arrive right after the first event of
+// their source 12 s newer (within the default lateness bound, 1 min), and
+// the temperatures at beyond arrive 80 s late (refused live). A held event
+// always arrives after a newer one of its source, never while its source
+// is silent.
+func heldBack(evs []btEvent, beyond ...time.Time) []btEvent {
+	type held struct {
+		e  btEvent
+		by time.Duration
+	}
+	var out []btEvent
+	var hs []held
+	n := map[string]int{}
+	for _, e := range evs {
+		n[e.metric]++
+		switch {
+		case e.metric == "temp" && slices.ContainsFunc(beyond, e.at.Equal):
+			hs = append(hs, held{e, 80 * time.Second})
+		case e.metric == "load" && n["load"]%3 == 0, e.metric == "temp" && n["temp"]%5 == 0:
+			hs = append(hs, held{e, 12 * time.Second})
+		default:
+			out = append(out, e)
+		}
+	}
+	for _, h := range hs {
+		i := slices.IndexFunc(out, func(e btEvent) bool { return e.at.Sub(h.e.at) >= h.by })
+		if i < 0 {
+			i = len(out) - 1
+		}
+		out = slices.Insert(out, i+1, h.e)
+	}
+	return out
+}
+
 // storedTransitions reads the transitions of a source from the alerts
 // table.
 func storedTransitions(t *testing.T, st *store.Store, host string) []*rules.Transition {
@@ -166,7 +202,11 @@ func inTimeOrder(trs []*rules.Transition) []string {
 // order within its lateness bound: its records are interleaved with
 // h-in's two minutes behind them (the topic is out of event-time order),
 // and its net samples, which no rule reads, arrive up to 20 s late and out
-// of order among themselves.
+// of order among themselves. Source h-ooo's samples of the metrics the
+// rules read arrive out of order (heldBack): within the bound, folded in
+// live at the source's clock, and two beyond it, refused live (the DLQ
+// has them); the backtest, reading each source in the order it arrived,
+// does the same. (Read in event-time order, it would not.)
 func TestBacktestEqualsLiveEndToEnd(t *testing.T) {
 	t.Parallel()
 	env := newDevEnv(t)
@@ -185,6 +225,9 @@ func TestBacktestEqualsLiveEndToEnd(t *testing.T) {
 	start := time.Now().Add(-15 * time.Minute).Truncate(time.Second)
 	in := btStream("h-in", start)
 	late := btStream("h-late", start.Add(-2*time.Minute))
+	oooStart := start.Add(-time.Minute)
+	ooo := btStream("h-ooo", oooStart)
+	oooArrived := heldBack(ooo, oooStart.Add(50*time.Second), oooStart.Add(210*time.Second))
 	var lateNet []btEvent
 	for s := 0; s < 300; s += 8 {
 		// In pairs, the newer first: the older one is 4 s late in its
@@ -199,6 +242,9 @@ func TestBacktestEqualsLiveEndToEnd(t *testing.T) {
 		if i < len(late) {
 			b.WriteString(late[i].line())
 		}
+		if i < len(oooArrived) {
+			b.WriteString(oooArrived[i].line())
+		}
 		// A net sample arrives after h-late's sample 16 s newer than
 		// it: up to 20 s late, within the 30 s bound.
 		for len(lateNet) > 0 && i < len(late) && late[i].at.Sub(lateNet[0].at) >= 16*time.Second {
@@ -207,6 +253,9 @@ func TestBacktestEqualsLiveEndToEnd(t *testing.T) {
 		}
 	}
 	for _, e := range late[min(len(in), len(late)):] {
+		b.WriteString(e.line())
+	}
+	for _, e := range oooArrived[min(len(in), len(oooArrived)):] {
 		b.WriteString(e.line())
 	}
 	for _, e := range lateNet {
@@ -223,7 +272,7 @@ func TestBacktestEqualsLiveEndToEnd(t *testing.T) {
 	eventually(t, 60*time.Second, "every sample stored", func() error {
 		var n int
 		if err := st.Pool().QueryRow(context.Background(),
-			`SELECT count(*) FROM metrics WHERE tenant = 'acme' AND source_id IN ('h-in', 'h-late')`).Scan(&n); err != nil {
+			`SELECT count(*) FROM metrics WHERE tenant = 'acme' AND source_id IN ('h-in', 'h-late', 'h-ooo')`).Scan(&n); err != nil {
 			return err
 		}
 		if n != sent {
@@ -244,8 +293,19 @@ func TestBacktestEqualsLiveEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.Sources != 2 || stats.Samples != int64(sent) || len(stats.Refused) > 0 {
-		t.Errorf("backtest stats %+v, want 2 sources, %d samples, nothing refused", stats, sent)
+	if stats.Sources != 3 || stats.Samples != int64(sent) || len(stats.Refused) != 1 || stats.Refused["too_late"] != 2 {
+		t.Errorf("backtest stats %+v, want 3 sources, %d samples, two refused too_late", stats, sent)
+	}
+	// Live refused the same two.
+	dlq := readDLQ(t, p.Kafka[0], 2, 30*time.Second)
+	if tooLate := dlq["too_late"]; len(tooLate) != 2 || len(dlq) != 1 {
+		t.Errorf("live refused %v, want two samples too_late", dlq)
+	} else {
+		for _, r := range tooLate {
+			if !strings.Contains(string(r.Value), `"host":"h-ooo"`) || !strings.Contains(string(r.Value), `"metric":"temp"`) {
+				t.Errorf("live refused %s", r.Value)
+			}
+		}
 	}
 	// Live, a source's clock runs on by wall time after its last sample:
 	// its transitions up to the backtest's end are in the alerts table
@@ -254,7 +314,7 @@ func TestBacktestEqualsLiveEndToEnd(t *testing.T) {
 	seen := map[string]bool{}
 	eventually(t, 30*time.Second, "live and backtest transitions equal", func() error {
 		var diffs []string
-		for host, evs := range map[string][]btEvent{"h-in": in, "h-late": late} {
+		for host, evs := range map[string][]btEvent{"h-in": in, "h-late": late, "h-ooo": ooo} {
 			var want []*rules.Transition
 			stored := storedTransitions(t, st, host)
 			if !slices.ContainsFunc(stored, func(tr *rules.Transition) bool {

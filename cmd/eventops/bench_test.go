@@ -5,6 +5,7 @@ import (
 	"math"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/eventops/eventops/bench"
 	"github.com/eventops/eventops/broker/brokertest"
@@ -121,5 +122,26 @@ func TestBenchSoak(t *testing.T) {
 		if _, ok := shape[key]; !ok {
 			t.Errorf("no %q in the JSON report: %s", key, out)
 		}
+	}
+}
+
+// The backtest benchmark's smoke run: the history is written, replayed
+// once from PostgreSQL, every sample read and every figure measured.
+func TestBenchBacktest(t *testing.T) {
+	t.Parallel()
+	out := runBench(t, "--backtest", "1000000", "--quick", "--backtest-sources", "10", "--backtest-series", "4")
+	var res bench.BacktestResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	// --quick: 20,000 samples, one run.
+	if res.Samples != 20_000 || len(res.Runs) != 1 || res.Span != 500*10*time.Second || res.WriteRowsPerSec <= 0 {
+		t.Fatalf("%d samples over %s, %d runs, written at %.0f rows/s", res.Samples, res.Span, len(res.Runs), res.WriteRowsPerSec)
+	}
+	m := res.Median
+	if m.Samples != 20_000 || m.Signals != 5000 || m.Sources != 10 || m.Transitions == 0 || m.Wall <= 0 || m.CPU <= 0 || m.Engine <= 0 || m.Engine >= m.Wall ||
+		m.SamplesPerSec <= 0 || math.Abs(m.RealTime-float64(res.Span)/float64(m.Wall)) > 1e-6*m.RealTime ||
+		m.PeakHeapInUse <= 0 || m.PeakHeapLive <= 0 || m.HeapBefore <= 0 {
+		t.Errorf("median run %+v", m)
 	}
 }

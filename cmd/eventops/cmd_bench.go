@@ -42,6 +42,11 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&f.o.Soak.Series, "series", 1_000_000, "soak: series reporting over the whole run (hosts × --metrics)")
 	fs.Float64Var(&f.o.Soak.Rate, "rate", 0, "soak: events per second (0: half the sustained rate, measured first over --events)")
 	fs.Float64Var(&f.o.Soak.Churn, "churn", 0.05, "soak: share of the hosts reporting at a time that stop each minute, replaced by new host names")
+	fs.Int64Var(&f.o.Backtest.Samples, "backtest", 0, "instead of the benchmark, a backtest of this many samples: written to PostgreSQL, then replayed through the rules by backtest.Run from the store, --backtest-runs times")
+	fs.IntVar(&f.o.Backtest.Sources, "backtest-sources", 20, "backtest: sources of the history")
+	fs.IntVar(&f.o.Backtest.Series, "backtest-series", 5, fmt.Sprintf("backtest: series (metrics and tags) per source, at most %d", bench.MaxHistorySeries))
+	fs.DurationVar(&f.o.Backtest.Interval, "backtest-interval", 10*time.Second, "backtest: event time between two samples of a series")
+	fs.IntVar(&f.o.Backtest.Runs, "backtest-runs", 3, "backtest: replays of the history (the median is reported)")
 	fs.DurationVar(&f.idle, "idle-timeout", 2*time.Minute, "soak: how long an idle source stays in memory (replaces source_idle_timeout); keep it above two of the report intervals the soak prints")
 }
 
@@ -61,6 +66,9 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	if f.quick {
 		o.Events, o.CeilingEvents, o.Sources, o.Metrics = 20_000, 20_000, 200, 10
 		o.LatencyFor, o.Probes = 3*time.Second, 30
+		if o.Backtest.Samples > 0 {
+			o.Backtest.Samples, o.Backtest.Runs = 20_000, 1
+		}
 	}
 	if o.LatencyLoad <= 0 || o.LatencyLoad > 1 {
 		return usageError{"--latency-load must be above 0 and at most 1"}
@@ -70,6 +78,10 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	}
 	if f.o.Soak.For < 0 || (f.o.Soak.For > 0 && (f.o.Soak.Series < int64(o.Metrics) || f.o.Soak.Churn < 0 || f.o.Soak.Rate < 0 || f.idle <= 0 || f.stage != "")) {
 		return usageError{"--soak needs --series of at least --metrics, a positive --idle-timeout, --churn and --rate not negative, and no --stage"}
+	}
+	if b := f.o.Backtest; b.Samples < 0 || b.Samples > 0 && (b.Sources <= 0 || b.Series <= 0 || b.Series > bench.MaxHistorySeries ||
+		b.Samples < int64(b.Sources*b.Series) || b.Interval <= 0 || b.Runs <= 0 || f.stage != "" || f.o.Soak.For > 0) {
+		return usageError{fmt.Sprintf("--backtest needs at least --backtest-sources × --backtest-series samples, positive sources, series (at most %d), interval and runs, and no --stage or --soak", bench.MaxHistorySeries)}
 	}
 	if f.stage != "" && f.stage != replica.StageFeatures {
 		return usageError{fmt.Sprintf("--stage %q: the stage measured alone is features", f.stage)}
@@ -90,6 +102,10 @@ func (f *benchFlags) run(ctx context.Context, cfg *Config, _ []string, log *slog
 	o.Replica = replicaOptions(cfg, nil, o.Logger)
 	var res report
 	switch {
+	case o.Backtest.Samples > 0:
+		var r bench.BacktestResult
+		r, err = bench.Backtest(ctx, *o)
+		res = &r
 	case o.Soak.For > 0:
 		o.Replica.SourceIdle = f.idle
 		var r bench.SoakResult

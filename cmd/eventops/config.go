@@ -70,6 +70,8 @@ type Config struct {
 	StreamsTotal     int           `key:"streams_total" default:"1000" help:"alert streams this replica holds open at once"`
 	QueryTimeout     time.Duration `key:"query_timeout" default:"30s" help:"longest database read of one API request; PostgreSQL cancels it then"`
 	QueryMaxRange    time.Duration `key:"query_max_range" default:"8784h" help:"longest time range of a metric query (from..to, or from..now with step)"`
+	BacktestRange    time.Duration `key:"backtest_max_range" default:"744h" help:"longest time range of a backtest (POST /rules/backtest, the dashboard's rule preview)"`
+	BacktestSamples  int           `key:"backtest_max_samples" default:"500000" help:"samples one backtest (POST /rules/backtest) reads at most; past it, 422"`
 	QueriesPerTenant int           `key:"queries_per_tenant" default:"2" help:"database reads the API runs at once for one tenant (more: 429)"`
 	QueriesTotal     int           `key:"queries_total" default:"4" help:"database reads the API runs at once in all, its share of the 8-connection pool (more: 429)"`
 	MaxSilences      int           `key:"max_silences" default:"1000" help:"pending and active silences a tenant may have"`
@@ -385,5 +387,11 @@ func (c *Config) validateAPI(bad badSetting) {
 	}
 	if c.QueryMaxRange < time.Hour {
 		bad("query_max_range", "%s is shorter than 1h", c.QueryMaxRange)
+	}
+	if c.BacktestRange < time.Hour {
+		bad("backtest_max_range", "%s is shorter than 1h", c.BacktestRange)
+	}
+	if c.BacktestSamples < 1 {
+		bad("backtest_max_samples", "must be positive")
 	}
 }

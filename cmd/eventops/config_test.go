@@ -64,6 +64,10 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
+	if _, err := loadConfig(t, []string{"--backtest-max-range", "10m", "--backtest-max-samples", "0"}, []string{"backtest_max_range", "backtest_max_samples"}); err == nil ||
+		!strings.Contains(err.Error(), "backtest_max_range: 10m0s is shorter than 1h") || !strings.Contains(err.Error(), "backtest_max_samples: must be positive") {
+		t.Errorf("bad backtest bounds: %v", err)
+	}
 	t.Setenv("EVENTOPS_FLUSH_INTERVAL", "soon")
 	if _, err := loadConfig(t, nil, []string{"flush_interval"}); err == nil || !strings.Contains(err.Error(), "flush_interval (from EVENTOPS_FLUSH_INTERVAL)") {
 		t.Errorf("bad env value: %v", err)

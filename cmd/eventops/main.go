@@ -30,6 +30,7 @@ var replicaKeys = []string{"data_dir", "http_addr", "addr_file", "database_url",
 	"warm_start", "warm_start_max_samples", "warm_start_timeout", "warm_start_concurrency",
 	"api_keys_file", "session_secret", "cors_origins", "allowed_hosts", "trusted_proxies", "ingest_rate", "ingest_burst",
 	"streams_per_key", "streams_per_tenant", "streams_total", "query_timeout", "query_max_range", "queries_per_tenant", "queries_total",
+	"backtest_max_range", "backtest_max_samples",
 	"max_silences", "max_silence_matchers", "memory_limit"}
 
 func commands() []command {

@@ -51,6 +51,7 @@ func replicaOptions(cfg *Config, brokers []string, log *slog.Logger) replica.Opt
 			StreamsPerKey: cfg.StreamsPerKey, StreamsPerTenant: cfg.StreamsPerTenant, StreamsTotal: cfg.StreamsTotal,
 			QueryTimeout: cfg.QueryTimeout, QueryMaxRange: cfg.QueryMaxRange, QueriesPerTenant: cfg.QueriesPerTenant, QueriesTotal: cfg.QueriesTotal,
 			MaxSilences: cfg.MaxSilences, MaxSilenceMatchers: cfg.MaxMatchers,
+			BacktestMaxRange: cfg.BacktestRange, BacktestMaxSamples: cfg.BacktestSamples,
 		},
 		Logger: log,
 	}
