@@ -34,9 +34,9 @@ type Span struct {
 // Fired reports whether the episode fired.
 func (s *Span) Fired() bool { return s.FiringAt != 0 }
 
-// FiringMilli is how long the episode fired up to its end, or up to
-// until (ms) while still open.
-func (s *Span) FiringMilli(until int64) int64 {
+// FiringMilli is how long the episode fired from from (ms; 0: from when
+// it fired) up to its end, or up to until while still open.
+func (s *Span) FiringMilli(from, until int64) int64 {
 	if !s.Fired() {
 		return 0
 	}
@@ -44,7 +44,7 @@ func (s *Span) FiringMilli(until int64) int64 {
 	if s.EndAt != 0 {
 		end = int64(s.EndAt)
 	}
-	return max(0, end-int64(s.FiringAt))
+	return max(0, end-max(int64(s.FiringAt), from))
 }
 
 // Spans folds transitions into episodes, one Span per episode ID, in the
@@ -80,6 +80,11 @@ func (s *Spans) Add(tr *rules.Transition) {
 			sp.FiringAt = tr.StartsAt
 		}
 	case rules.StateResolved, rules.StateInactive:
+		if tr.State == rules.StateResolved && sp.FiringAt == 0 {
+			// Resolved ends a firing alert: its firing came before the
+			// transitions began (a range read from mid-episode).
+			sp.FiringAt = tr.StartsAt
+		}
 		if sp.EndState == "" {
 			sp.EndState, sp.Reason, sp.EndAt = tr.State, tr.Reason, tr.At
 			if tr.EndsAt != nil {

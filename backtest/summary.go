@@ -14,12 +14,15 @@ type RuleSummary struct {
 	Group     string       `json:"group"`
 	AlertName string       `json:"alertname"`
 	RuleID    rules.RuleID `json:"rule_id"`
-	// Episodes counts the episodes that started (went pending) in the
-	// range; Fired those of them that fired.
+	// Episodes counts the episodes with a transition in the range: those
+	// that started in it and, read with a lead-in (Options.LeadIn), those
+	// under way at its start that changed in it; Fired those of them that
+	// fired.
 	Episodes int `json:"episodes"`
 	Fired    int `json:"fired"`
-	// FiringMilli is the time its episodes spent firing, in milliseconds,
-	// an episode still firing at the range's end counted up to it.
+	// FiringMilli is the time its episodes spent firing in the range, in
+	// milliseconds, an episode still firing at the range's end counted up
+	// to it.
 	FiringMilli int64 `json:"firing_ms"`
 	// Series counts the series (tenant, host, tags) with an episode.
 	Series int `json:"series"`
@@ -110,6 +113,10 @@ func (s *Summarizer) Spans() *Spans { return &s.spans }
 
 // SummaryOptions say how a summary counts.
 type SummaryOptions struct {
+	// From is the start of the backtest's range: firing time before it
+	// is not counted, nor notifications sent before it (those of episodes
+	// under way at its start); zero counts all.
+	From time.Time
 	// Until is the end of the backtest's range; zero takes the time of the
 	// last transition.
 	Until time.Time
@@ -178,7 +185,7 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		if sp.Fired() {
 			r.Fired++
 		}
-		r.FiringMilli += sp.FiringMilli(int64(until))
+		r.FiringMilli += sp.FiringMilli(fromMilli(opts.From), int64(until))
 		if series[k] == nil {
 			series[k] = map[string]bool{}
 		}
@@ -187,7 +194,7 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 	for k, set := range series {
 		byRule[k].Series = len(set)
 	}
-	pages(cfg, s.spans.List(), s.labels, s.shadow, opts.Until, func(sp *Span, n Notifications) {
+	pages(cfg, s.spans.List(), s.labels, s.shadow, opts.From, opts.Until, func(sp *Span, n Notifications) {
 		r := byRule[ruleKey{sp.Group, sp.AlertName, sp.RuleID}]
 		r.Pages += n.Pages
 		r.Resolved += n.Resolved
@@ -200,6 +207,14 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.AlertName, b.AlertName), cmp.Compare(a.RuleID, b.RuleID))
 	})
 	return out
+}
+
+// fromMilli is from in unix milliseconds, 0 when zero.
+func fromMilli(from time.Time) int64 {
+	if from.IsZero() {
+		return 0
+	}
+	return from.UnixMilli()
 }
 
 // lastTime is the time of the last transition of spans.

@@ -286,3 +286,27 @@ groups:
 		t.Errorf("GlobexCPU over every tenant %+v", g)
 	}
 }
+
+// With a lead-in (Options.LeadIn), the transitions start at the range's
+// start, mid-episode: an episode that fired before it and resolved in it
+// shows only its resolution. It fired, for the part of the range it
+// covers, and its resolution is told; its page went out before the range.
+func TestSummaryOfARangeThatStartsMidEpisode(t *testing.T) {
+	from := sec(300)
+	var trs []*rules.Transition
+	for _, tr := range episode("e1", "host", "HighCPU", 1, "h1", nil, 0, 60, 600) {
+		if int64(tr.At) >= from {
+			trs = append(trs, tr)
+		}
+	}
+	s := Summarize(trs, SummaryOptions{From: time.UnixMilli(from), Until: time.UnixMilli(sec(3600))})
+	want := RuleSummary{Group: "host", AlertName: "HighCPU", RuleID: 1, Episodes: 1, Fired: 1, FiringMilli: 300_000, Series: 1,
+		Notifications: Notifications{Resolved: 1}}
+	if got := ruleRow(t, s, "HighCPU"); got != want {
+		t.Errorf("HighCPU:\n got %+v\nwant %+v", got, want)
+	}
+	c := Compare(spansOf(trs), spansOf(trs), CompareOptions{From: time.UnixMilli(from), Until: time.UnixMilli(sec(3600))})
+	if d := c.Rules[0].DiffCounts; d.FiredOld != 1 || d.FiringMilliOld != 300_000 || d.Differs() {
+		t.Errorf("compare %+v", d)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -152,5 +154,41 @@ func TestBacktestHelpHidesTheDatabaseURL(t *testing.T) {
 	out, errOut, code := runEventops(t, []string{"DATABASE_URL=postgres://bob:s3cret@db.example/events"}, "rules", "backtest", "--help")
 	if code != 0 || !strings.Contains(out, "-database-url") || strings.Contains(out+errOut, "s3cret") {
 		t.Errorf("exit %d:\n%s%s", code, out, errOut)
+	}
+}
+
+// A range that starts while an alert fires (its windows read in the
+// lead-in before it) counts the episode as fired, its firing time and its
+// resolution from the range's start only, and not the page sent before.
+func TestBacktestRangeThatStartsWhileAnAlertFires(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "avg.rules.yml")
+	if err := os.WriteFile(file, []byte(`
+metrics: [{name: cpu_load, kind: gauge}]
+groups:
+  - name: host
+    rules:
+      - alert: HighCPU
+        expr: avg("cpu_load", "5m") > 90
+        for: 2m
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := rules.LoadFiles(rules.Options{}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// web-1 fires at minute 49 (95 from 45 on) and resolves at 52.
+	a := backtestArgs{rules: file, from: backtestStart.Add(51 * time.Minute), to: backtestStart.Add(2 * time.Hour), format: "json"}
+	var out strings.Builder
+	if err := writeBacktest(context.Background(), &Config{}, a, backtestFiles{rules: rs}, &scriptedHistory{}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var doc backtestDoc
+	if err := json.Unmarshal([]byte(out.String()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	r := doc.Summary.Rules[0]
+	if r.Episodes != 1 || r.Fired != 1 || r.FiringMilli != 60_000 || r.Notifications != (backtest.Notifications{Resolved: 1}) {
+		t.Errorf("%d transitions, summary %+v", len(doc.Transitions), r)
 	}
 }

@@ -216,12 +216,12 @@ func replayBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtes
 		return nil, fmt.Errorf("backtest of %s: %w", a.rules, err)
 	}
 	res := &backtestResult{Stats: stats, Elapsed: time.Since(start),
-		Summary: sum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.rules, Tenant: a.tenant})}
+		Summary: sum.Summary(backtest.SummaryOptions{From: a.from, Until: a.to, Receivers: in.receivers, Rules: in.rules, Tenant: a.tenant})}
 	if in.old != nil {
 		res.Old = &backtestSide{File: a.compare, Stats: oldStats,
-			Summary: oldSum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: in.receivers, Rules: in.old, Tenant: a.tenant})}
+			Summary: oldSum.Summary(backtest.SummaryOptions{From: a.from, Until: a.to, Receivers: in.receivers, Rules: in.old, Tenant: a.tenant})}
 		res.Compare = backtest.Compare(oldSum.Spans().List(), sum.Spans().List(),
-			backtest.CompareOptions{Until: a.to, Old: in.old, New: in.rules})
+			backtest.CompareOptions{From: a.from, Until: a.to, Old: in.old, New: in.rules})
 	}
 	return res, nil
 }
