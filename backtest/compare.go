@@ -99,8 +99,8 @@ type Comparison struct {
 
 // CompareOptions say what Compare compares over.
 type CompareOptions struct {
-	// From is the start of the range: firing time before it is not
-	// counted; zero counts all.
+	// From is the start of the range: episodes that ended before it and
+	// firing time before it are not counted; zero counts all.
 	From time.Time
 	// Until is the end of the range: open episodes end there; zero takes
 	// the time of the last transition of either side.
@@ -154,8 +154,12 @@ func Compare(old, new []*Span, opts CompareOptions) *Comparison {
 			row(r.Group(), r.Name()).NewRuleID = r.ID()
 		}
 	}
+	from := fromMilli(opts.From)
 	for i, list := range [][]*Span{old, new} {
 		for _, sp := range list {
+			if sp.endedBefore(from) {
+				continue
+			}
 			rd := row(sp.Group, sp.AlertName)
 			if i == 0 && rd.OldRuleID == 0 {
 				rd.OldRuleID = sp.RuleID
@@ -178,7 +182,7 @@ func Compare(old, new []*Span, opts CompareOptions) *Comparison {
 	out := &Comparison{Until: rules.Timestamp(until), Rules: []RuleDiff{}}
 	for k, rd := range rows {
 		for _, sd := range bySeries[k] {
-			d := compareSeries(sd.old, sd.new, fromMilli(opts.From), until)
+			d := compareSeries(sd.old, sd.new, from, until)
 			rd.add(d.DiffCounts)
 			if d.Differs() {
 				rd.Series = append(rd.Series, d)

@@ -47,6 +47,10 @@ func (s *Span) FiringMilli(from, until int64) int64 {
 	return max(0, end-max(int64(s.FiringAt), from))
 }
 
+// endedBefore reports whether the episode ended before from (ms; 0: never):
+// it belongs to what came before a range that starts at from.
+func (s *Span) endedBefore(from int64) bool { return s.EndAt != 0 && int64(s.EndAt) < from }
+
 // Spans folds transitions into episodes, one Span per episode ID, in the
 // order of their first transitions. Its memory grows with the number of
 // episodes, not of transitions.

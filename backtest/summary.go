@@ -113,9 +113,10 @@ func (s *Summarizer) Spans() *Spans { return &s.spans }
 
 // SummaryOptions say how a summary counts.
 type SummaryOptions struct {
-	// From is the start of the backtest's range: firing time before it
-	// is not counted, nor notifications sent before it (those of episodes
-	// under way at its start); zero counts all.
+	// From is the start of the backtest's range: episodes that ended
+	// before it, firing time before it and notifications sent before it
+	// (those of episodes under way at its start) are not counted, but
+	// they set the groups' timers; zero counts all.
 	From time.Time
 	// Until is the end of the backtest's range; zero takes the time of the
 	// last transition.
@@ -177,7 +178,11 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		}
 	}
 	series := map[ruleKey]map[string]bool{}
+	from := fromMilli(opts.From)
 	for _, sp := range s.spans.List() {
+		if sp.endedBefore(from) {
+			continue
+		}
 		k := ruleKey{sp.Group, sp.AlertName, sp.RuleID}
 		r := row(k)
 		r.Shadow = r.Shadow || s.shadow[sp.EpisodeID]
@@ -185,7 +190,7 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		if sp.Fired() {
 			r.Fired++
 		}
-		r.FiringMilli += sp.FiringMilli(fromMilli(opts.From), int64(until))
+		r.FiringMilli += sp.FiringMilli(from, int64(until))
 		if series[k] == nil {
 			series[k] = map[string]bool{}
 		}
@@ -195,7 +200,7 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		byRule[k].Series = len(set)
 	}
 	pages(cfg, s.spans.List(), s.labels, s.shadow, opts.From, opts.Until, func(sp *Span, n Notifications) {
-		r := byRule[ruleKey{sp.Group, sp.AlertName, sp.RuleID}]
+		r := row(ruleKey{sp.Group, sp.AlertName, sp.RuleID})
 		r.Pages += n.Pages
 		r.Resolved += n.Resolved
 		r.Repeats += n.Repeats

@@ -310,3 +310,23 @@ func TestSummaryOfARangeThatStartsMidEpisode(t *testing.T) {
 		t.Errorf("compare %+v", d)
 	}
 }
+
+// Transitions from before the range (a lead-in's) set the scene: an
+// episode over before the range is not counted, one firing through the
+// whole range is, with its firing time in the range and no page (it was
+// paged before).
+func TestSummaryOfTransitionsFromBeforeTheRange(t *testing.T) {
+	from := sec(1000)
+	var trs []*rules.Transition
+	trs = append(trs, episode("over", "host", "HighCPU", 1, "h1", nil, 0, 60, 600)...)
+	trs = append(trs, episode("through", "host", "HighCPU", 1, "h2", nil, 0, 60, -1)...)
+	s := Summarize(trs, SummaryOptions{From: time.UnixMilli(from), Until: time.UnixMilli(sec(3600))})
+	want := RuleSummary{Group: "host", AlertName: "HighCPU", RuleID: 1, Episodes: 1, Fired: 1, FiringMilli: 2600_000, Series: 1}
+	if got := ruleRow(t, s, "HighCPU"); got != want || s.Total != (Notifications{}) {
+		t.Errorf("HighCPU:\n got %+v\nwant %+v\ntotal %+v", got, want, s.Total)
+	}
+	c := Compare(spansOf(trs), nil, CompareOptions{From: time.UnixMilli(from), Until: time.UnixMilli(sec(3600))})
+	if d := c.Rules[0].DiffCounts; d.EpisodesOld != 1 || d.Removed != 1 || d.FiringMilliOld != 2600_000 {
+		t.Errorf("compare %+v", d)
+	}
+}
