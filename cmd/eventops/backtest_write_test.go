@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -190,5 +191,50 @@ groups:
 	r := doc.Summary.Rules[0]
 	if r.Episodes != 1 || r.Fired != 1 || r.FiringMilli != 60_000 || r.Notifications != (backtest.Notifications{Resolved: 1}) {
 		t.Errorf("%d transitions, summary %+v", len(doc.Transitions), r)
+	}
+}
+
+// Each rule file of a comparison gets the lead-in its rules need: a rule
+// of the old file only, with a window longer than any of the new file's,
+// has the episodes it has when its file is replayed alone.
+func TestBacktestCompareGivesEachFileItsLeadIn(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "old.rules.yml")
+	if err := os.WriteFile(file, []byte(`
+metrics: [{name: cpu_load, kind: gauge}]
+groups:
+  - name: host
+    rules:
+      - alert: HighCPU
+        expr: last("cpu_load") > 90
+        for: 2m
+        labels: {severity: critical}
+      - alert: CalmQuarter
+        expr: avg("cpu_load", "15m") < 60
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old, err := rules.LoadFiles(rules.Options{}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := backtestArgs{rules: file, from: backtestStart.Add(25 * time.Minute), to: backtestStart.Add(2 * time.Hour), format: "json"}
+	run := func(in backtestFiles) backtestDoc {
+		t.Helper()
+		var out strings.Builder
+		if err := writeBacktest(context.Background(), &Config{}, a, in, &scriptedHistory{}, &out); err != nil {
+			t.Fatal(err)
+		}
+		var doc backtestDoc
+		if err := json.Unmarshal([]byte(out.String()), &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	alone := run(backtestFiles{rules: old})
+	in := loadBacktestFiles(t, "cpu-90.rules.yml", "")
+	in.old = old
+	compared := run(in)
+	if !reflect.DeepEqual(compared.Old.Summary.Rules, alone.Summary.Rules) {
+		t.Errorf("the old file compared:\n%+v\nalone:\n%+v", compared.Old.Summary.Rules, alone.Summary.Rules)
 	}
 }

@@ -231,10 +231,13 @@ func replayBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtes
 // first: the scan takes no snapshot, so two scans of a range that ends
 // near now could read different samples (those written in between), and
 // a comparison would show differences no rule made. It also reads the
-// history once.
+// history once. The scan starts at the earlier of the two replays' starts
+// (each reads a lead-in of its own rules' longest window), and each is
+// handed the signals from its own start.
 func replayBoth(ctx context.Context, h backtest.History, q store.SignalScan, opts, otherOpts backtest.Options,
 	emit, otherEmit func(*rules.Transition) error) (stats, other backtest.Stats, err error) {
-	t := &teeHistory{h: h, sigs: make(chan *tables.Signal), acks: make(chan error, 1), done: make(chan struct{})}
+	t := &teeHistory{h: h, otherScan: make(chan store.SignalScan, 1), sigs: make(chan *tables.Signal),
+		acks: make(chan error, 1), done: make(chan struct{})}
 	var otherErr error
 	go func() {
 		defer close(t.done)
@@ -256,8 +259,10 @@ var errOtherStopped = errors.New("the other replay stopped")
 // teeHistory is h, each signal handed to the second replay (and its
 // answer awaited) before the first's.
 type teeHistory struct {
-	h    backtest.History
-	sigs chan *tables.Signal
+	h backtest.History
+	// otherScan is the scan the second replay asks for.
+	otherScan chan store.SignalScan
+	sigs      chan *tables.Signal
 	// acks answers each signal sent: the second replay's error, if any.
 	acks chan error
 	// done is closed once the second replay returned.
@@ -265,24 +270,47 @@ type teeHistory struct {
 }
 
 func (t *teeHistory) ScanSignals(ctx context.Context, q store.SignalScan, fn func(*tables.Signal) error) error {
-	return t.h.ScanSignals(ctx, q, func(sig *tables.Signal) error {
-		select {
-		case t.sigs <- sig:
-		case <-t.done:
-			return errOtherStopped
+	var oq store.SignalScan
+	select {
+	case oq = <-t.otherScan:
+	case <-t.done:
+		return errOtherStopped
+	}
+	scan := q
+	if oq.From.IsZero() || oq.From.Before(scan.From) {
+		scan.From = oq.From
+	}
+	return t.h.ScanSignals(ctx, scan, func(sig *tables.Signal) error {
+		if reads(oq, sig) {
+			select {
+			case t.sigs <- sig:
+			case <-t.done:
+				return errOtherStopped
+			}
+			if err := <-t.acks; err != nil {
+				return errOtherStopped
+			}
 		}
-		if err := <-t.acks; err != nil {
-			return errOtherStopped
+		if !reads(q, sig) {
+			return nil
 		}
 		return fn(sig)
 	})
+}
+
+// reads reports whether scan q reads sig (of one event time): q has the
+// tenant, host and end of the scan it comes from, only its start may be
+// later.
+func reads(q store.SignalScan, sig *tables.Signal) bool {
+	return q.From.IsZero() || len(sig.Samples) == 0 || sig.Samples[0].TsMicro >= q.From.UnixMicro()
 }
 
 // stepHistory is the second replay's view of a teeHistory: the signals
 // sent to it, each answered.
 type stepHistory struct{ t *teeHistory }
 
-func (s stepHistory) ScanSignals(_ context.Context, _ store.SignalScan, fn func(*tables.Signal) error) error {
+func (s stepHistory) ScanSignals(_ context.Context, q store.SignalScan, fn func(*tables.Signal) error) error {
+	s.t.otherScan <- q
 	for sig := range s.t.sigs {
 		err := fn(sig)
 		s.t.acks <- err
