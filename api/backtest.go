@@ -198,7 +198,8 @@ func (s *Server) backtestScan(req backtestRequest, tenant string, now time.Time)
 }
 
 // backtestRuleSet loads the rules of a request with the loader the
-// replicas use and their options (windows, half-lives, resends): the
+// replicas use and their options (windows, half-lives, resends), its
+// annotation templates checked and never executed: the
 // rule file of rules, or a file of one rule built from expr, for, clear
 // and keep_firing_for over the metric catalog of the rules in force. A
 // problem is a 400 that lists each, by line of the file (of rules) or by
@@ -212,6 +213,9 @@ func (s *Server) backtestRuleSet(req backtestRequest) (*rules.RuleSet, error) {
 	if inForce != nil {
 		opts = inForce.Options()
 	}
+	// The caller's templates would run on this server without a bound on
+	// their time: they are checked, not rendered.
+	opts.SkipAnnotations = true
 	oneRule := req.Expr != "" || req.For != "" || req.Clear != "" || req.KeepFiringFor != ""
 	switch {
 	case req.Rules != "" && oneRule:

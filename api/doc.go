@@ -37,7 +37,9 @@
 //   - POST /rules/backtest (backtest.go) replays the request's tenant only:
 //     its scan names that tenant, and a sample of another tenant or host
 //     from the history ends it with an error, never an answer. It loads
-//     rules with the replicas' loader and options, runs in a query slot
+//     rules with the replicas' loader and options, but never executes
+//     their annotation templates (text/template puts no bound on a
+//     template's time, and the rules are the caller's), runs in a query slot
 //     under the query timeout, ends with its client, and is bounded in
 //     range and samples read.
 //   - Acks, assignments and notes of an alert episode (activity.go) are

@@ -1,0 +1,65 @@
+package api_test
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventops/eventops/api"
+)
+
+// A backtest's rules come from its caller: their annotation templates are
+// checked, never executed, so a template that would loop for hours
+// (range over a huge integer, templates calling each other twice over)
+// costs a backtest nothing. Its transitions carry no annotations.
+func TestBacktestDoesNotRunAnnotationTemplates(t *testing.T) {
+	h := &sliceHistory{signals: hotHistory("acme", "web-1")}
+	srv := newBacktestServer(t, h, api.Options{})
+	chain := ""
+	for i := range 60 {
+		chain += `{{define "t` + strconv.Itoa(i) + `"}}{{template "t` + strconv.Itoa(i+1) + `"}}{{template "t` + strconv.Itoa(i+1) + `"}}{{end}}`
+	}
+	chain += `{{define "t60"}}{{end}}{{template "t0"}}`
+	for name, tmpl := range map[string]string{
+		"range over a huge integer": `{{range 1000000000000}}{{end}}`,
+		"templates calling twice":   chain,
+	} {
+		file := strings.Replace(backtestRulesInForce, "> 90\n", "> 90\n        annotations:\n          summary: '"+tmpl+"'\n", 1)
+		body := backtestBody(map[string]string{"rules": file,
+			"from": backtestT0.Format(time.RFC3339), "to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)})
+		req, _ := http.NewRequest("POST", "http://localhost/rules/backtest", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer key-acme")
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		resp, err := srv.App().Test(req, 10_000)
+		if err != nil {
+			t.Fatalf("%s: no answer after %s: %v", name, time.Since(start).Round(time.Millisecond), err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		r := fullResponse{response: response{resp.StatusCode, resp.Header.Get("Content-Type"), b}}
+		a := decodeAs[struct {
+			Fired       int
+			Transitions []struct{ Annotations map[string]string }
+		}](t, r)
+		if r.status != 200 || a.Fired != 1 || len(a.Transitions) == 0 {
+			t.Fatalf("%s: %d %s", name, r.status, r.body)
+		}
+		for _, tr := range a.Transitions {
+			if len(tr.Annotations) != 0 {
+				t.Fatalf("%s: a transition with annotations %v", name, tr.Annotations)
+			}
+		}
+	}
+
+	// A template that does not parse is still a 400 that names its line.
+	file := strings.Replace(backtestRulesInForce, "> 90\n", "> 90\n        annotations:\n          summary: '{{ $labels.host '\n", 1)
+	r := do(t, srv, "POST", "/rules/backtest", backtestBody(map[string]string{"rules": file, "from": backtestT0.Format(time.RFC3339),
+		"to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)}), bearer("key-acme")...)
+	if p := decodeAs[problemAnswer](t, r); r.status != 400 || len(p.Errors) == 0 || p.Errors[0].Line != 11 || !strings.Contains(p.Detail, `annotation "summary"`) {
+		t.Fatalf("a template that does not parse: %d %s", r.status, r.body)
+	}
+}
