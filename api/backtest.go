@@ -174,6 +174,10 @@ func (s *Server) backtestScan(req backtestRequest, tenant string, now time.Time)
 	if len(q.Host) > 256 {
 		return q, badRequest("host is longer than 256 bytes")
 	}
+	if !validText([]byte(q.Host)) {
+		// PostgreSQL text holds no NUL: the scan would fail, not the caller.
+		return q, badRequest("host is not text without NUL bytes")
+	}
 	var err error
 	if req.From == "" {
 		return q, badRequest("from is required: the start of the history to replay")

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/eventops/eventops/api"
+	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/store/storetest"
 )
 
 // A backtest's rules come from its caller: their annotation templates are
@@ -61,5 +64,26 @@ func TestBacktestDoesNotRunAnnotationTemplates(t *testing.T) {
 		"to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)}), bearer("key-acme")...)
 	if p := decodeAs[problemAnswer](t, r); r.status != 400 || len(p.Errors) == 0 || p.Errors[0].Line != 11 || !strings.Contains(p.Detail, `annotation "summary"`) {
 		t.Fatalf("a template that does not parse: %d %s", r.status, r.body)
+	}
+}
+
+// A host that PostgreSQL text cannot hold (a NUL byte) is the caller's
+// mistake, a 400, not a failed query.
+func TestBacktestRefusesAHostThatIsNotText(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{URL: storetest.NewDatabase(t), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(api.Options{Store: st, Logger: quiet, Keys: keysFor(t, "acme"), RulesInForce: rulesInForce(t)})
+	body := backtestBody(map[string]string{"expr": `avg("cpu_load", "1m") > 90`, "host": "web\x001",
+		"from": backtestT0.Format(time.RFC3339), "to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)})
+	r := do(t, srv, "POST", "/rules/backtest", body, bearer("key-acme")...)
+	if p := decodeAs[problemAnswer](t, r); r.status != 400 || r.ctype != "application/problem+json" || !strings.Contains(p.Detail, "host") {
+		t.Fatalf("%d %s", r.status, r.body)
 	}
 }
