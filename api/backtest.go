@@ -35,6 +35,11 @@ const (
 	// episodes (spans_truncated).
 	BacktestMaxTransitions = 1000
 	BacktestMaxSpans       = 10_000
+	// BacktestMaxListBytes bounds the transitions, and the spans, an
+	// answer lists by their size (about their JSON's): a rule's labels
+	// come from the request, and a YAML alias repeats a long value at no
+	// cost to the file, so a count alone bounds no memory.
+	BacktestMaxListBytes = 8 << 20
 	// maxBacktestBody bounds the request (a rule file's text included).
 	maxBacktestBody = 256 << 10
 	// previewGroup and previewAlert name the rule an expr is built into.
@@ -65,8 +70,9 @@ type backtestResponse struct {
 	Episodes int              `json:"episodes"`
 	Fired    int              `json:"fired"`
 	Spans    []*backtest.Span `json:"spans"`
-	// Transitions are the first BacktestMaxTransitions, in the order the
-	// engine emitted them; Truncated says there were more.
+	// Transitions are the first BacktestMaxTransitions (or fewer, within
+	// BacktestMaxListBytes), in the order the engine emitted them;
+	// Truncated says there were more.
 	Transitions    []*rules.Transition `json:"transitions"`
 	Truncated      bool                `json:"truncated"`
 	SpansTruncated bool                `json:"spans_truncated"`
@@ -126,18 +132,25 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 	resp := backtestResponse{Tenant: q.Tenant, Host: q.Host, From: q.From, To: q.To, Transitions: []*rules.Transition{}}
 	var spans backtest.Spans
 	seen := map[string]bool{}
+	var transitionBytes, spanBytes int
 	stats, err := backtest.Run(c.UserContext(), bounded, q, engine, func(tr *rules.Transition) error {
-		if len(resp.Transitions) < BacktestMaxTransitions {
-			resp.Transitions = append(resp.Transitions, tr)
-		} else {
-			resp.Truncated = true
+		if !resp.Truncated {
+			n := sizeOfTransition(tr)
+			if len(resp.Transitions) < BacktestMaxTransitions && transitionBytes+n <= BacktestMaxListBytes {
+				resp.Transitions = append(resp.Transitions, tr)
+				transitionBytes += n
+			} else {
+				resp.Truncated = true
+			}
 		}
 		if !seen[tr.EpisodeID] {
-			if len(seen) >= BacktestMaxSpans {
+			n := sizeOfSpan(tr)
+			if len(seen) >= BacktestMaxSpans || spanBytes+n > BacktestMaxListBytes {
 				resp.SpansTruncated = true
 				return nil
 			}
 			seen[tr.EpisodeID] = true
+			spanBytes += n
 		}
 		spans.Add(tr)
 		return nil
@@ -342,4 +355,28 @@ func (b *boundedHistory) ScanSignals(ctx context.Context, q store.SignalScan, fn
 		}
 		return fn(sig)
 	})
+}
+
+// sizeOfTransition is about the size of tr's JSON, counting its strings
+// (a fixed part for the rest, and the explanation at its bound).
+func sizeOfTransition(tr *rules.Transition) int {
+	n := 512 + rules.MaxExplanationBytes + len(tr.AlertName) + len(tr.Group) + len(tr.Tenant) + len(tr.Host) + len(tr.Reason) +
+		sizeOfMap(tr.Labels) + sizeOfMap(tr.Tags) + sizeOfMap(tr.Annotations)
+	for k := range tr.Features {
+		n += len(k) + 32
+	}
+	return n
+}
+
+// sizeOfSpan is about the size of the JSON of the span tr starts.
+func sizeOfSpan(tr *rules.Transition) int {
+	return 256 + len(tr.AlertName) + len(tr.Group) + len(tr.Tenant) + len(tr.Host) + sizeOfMap(tr.Tags)
+}
+
+func sizeOfMap(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v) + 6
+	}
+	return n
 }

@@ -87,3 +87,26 @@ func TestBacktestRefusesAHostThatIsNotText(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 }
+
+// An answer is bounded in bytes, not only in items: a rule file whose
+// labels are large (a YAML alias repeats a long value without making the
+// file longer) lists the transitions that fit and says it was truncated.
+func TestBacktestBoundsTheBytesOfItsAnswer(t *testing.T) {
+	h := &sliceHistory{signals: hotHistory("acme", "web-1")}
+	srv := newBacktestServer(t, h, api.Options{})
+	var b strings.Builder
+	b.WriteString("metrics:\n  - name: cpu_load\n    kind: gauge\ngroups:\n  - name: host\n    rules:\n")
+	b.WriteString("      - alert: HighCPU\n        expr: avg(\"cpu_load\", \"1m\") > 90\n        labels: {l: &v " + strings.Repeat("x", 40<<10) + ", ")
+	for i := range 1000 {
+		b.WriteString("l" + strconv.Itoa(i) + ": *v, ")
+	}
+	b.WriteString("}\n")
+	r := do(t, srv, "POST", "/rules/backtest", backtestBody(map[string]string{"rules": b.String(),
+		"from": backtestT0.Format(time.RFC3339), "to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)}), bearer("key-acme")...)
+	if r.status != 200 || len(r.body) > 32<<20 {
+		t.Fatalf("%d, %d bytes %.300s", r.status, len(r.body), r.body)
+	}
+	if a := decodeAs[backtestAnswer](t, r); !a.Truncated || a.Episodes != 1 || a.Fired != 1 {
+		t.Fatalf("%d bytes: episodes %d, fired %d, truncated %v", len(r.body), a.Episodes, a.Fired, a.Truncated)
+	}
+}
