@@ -176,7 +176,12 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 			resp.Fired++
 		}
 	}
-	return c.JSON(resp)
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	// An answer can be megabytes: it stays in the slot until it is sent.
+	return s.sendInSlot(c, b)
 }
 
 // backtestScan is the scan a backtest request selects for tenant: from is

@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,5 +111,75 @@ func TestBacktestBoundsTheBytesOfItsAnswer(t *testing.T) {
 	}
 	if a := decodeAs[backtestAnswer](t, r); !a.Truncated || a.Episodes != 1 || a.Fired != 1 {
 		t.Fatalf("%d bytes: episodes %d, fired %d, truncated %v", len(r.body), a.Episodes, a.Fired, a.Truncated)
+	}
+}
+
+// An answer of megabytes stays in its tenant's query slot until it is
+// sent: a client that does not read it holds the slot, not memory beyond
+// the slots, and is cut off once the query timeout passes in the write.
+func TestBacktestAnswerIsSentInItsSlot(t *testing.T) {
+	h := &sliceHistory{signals: hotHistory("acme", "web-1")}
+	srv := newBacktestServer(t, h, api.Options{QueriesPerTenant: 1, QueryTimeout: 3 * time.Second})
+	base := serve(t, srv)
+	// Two transitions of about 4 MB: labels of 40 KiB, one value aliased.
+	var b strings.Builder
+	b.WriteString("metrics:\n  - name: cpu_load\n    kind: gauge\ngroups:\n  - name: host\n    rules:\n")
+	b.WriteString("      - alert: HighCPU\n        expr: avg(\"cpu_load\", \"1m\") > 90\n        labels: {l: &v " + strings.Repeat("x", 40<<10) + ", ")
+	for i := range 100 {
+		b.WriteString("l" + strconv.Itoa(i) + ": *v, ")
+	}
+	b.WriteString("}\n")
+	big := backtestBody(map[string]string{"rules": b.String(),
+		"from": backtestT0.Format(time.RFC3339), "to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)})
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "POST /rules/backtest HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer key-acme\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(big), big)
+
+	// Once the first is answered, the next backtest of the tenant runs
+	// when its one slot is free.
+	small := backtestBody(map[string]string{"expr": `avg("cpu_load", "1m") > 90`,
+		"from": backtestT0.Format(time.RFC3339), "to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)})
+	deadline := time.Now().Add(time.Minute)
+	for len(h.scanned()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first backtest did not run")
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("the slot was never freed")
+		}
+		req, _ := http.NewRequest("POST", base+"/rules/backtest", strings.NewReader(small))
+		req.Header.Set("Authorization", "Bearer key-acme")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			break
+		}
+		if resp.StatusCode != 429 {
+			t.Fatalf("the next backtest: %d", resp.StatusCode)
+		}
+		<-time.After(20 * time.Millisecond)
+	}
+	// The slot was freed because the unread answer was given up, not
+	// while it still waited to be sent: what the server still had of it
+	// is gone (a whole answer is read in milliseconds here).
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 200 || resp.ContentLength < 4<<20 || (err == nil && n == resp.ContentLength) {
+		t.Fatalf("the unread answer: %d, %d of %d bytes (%v): sent whole after its slot was freed", resp.StatusCode, n, resp.ContentLength, err)
 	}
 }
