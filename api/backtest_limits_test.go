@@ -183,3 +183,33 @@ func TestBacktestAnswerIsSentInItsSlot(t *testing.T) {
 		t.Fatalf("the unread answer: %d, %d of %d bytes (%v): sent whole after its slot was freed", resp.StatusCode, n, resp.ContentLength, err)
 	}
 }
+
+// A backtest's rule file has at most BacktestMaxRules rules: alert states
+// grow with rules times series within one engine step, which no deadline
+// interrupts.
+func TestBacktestBoundsItsRules(t *testing.T) {
+	h := &sliceHistory{signals: hotHistory("acme", "web-1")}
+	srv := newBacktestServer(t, h, api.Options{})
+	file := func(n int) string {
+		var b strings.Builder
+		b.WriteString("metrics:\n  - name: cpu_load\n    kind: gauge\ngroups:\n  - name: g\n    rules:\n")
+		for i := range n {
+			b.WriteString("      - alert: A" + strconv.Itoa(i) + "\n        expr: 'last(\"cpu_load\") > 90'\n")
+		}
+		return b.String()
+	}
+	send := func(n int) fullResponse {
+		return do(t, srv, "POST", "/rules/backtest", backtestBody(map[string]string{"rules": file(n),
+			"from": backtestT0.Format(time.RFC3339), "to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)}), bearer("key-acme")...)
+	}
+	if r := send(api.BacktestMaxRules); r.status != 200 {
+		t.Fatalf("%d rules: %d %s", api.BacktestMaxRules, r.status, r.body)
+	}
+	r := send(api.BacktestMaxRules + 1)
+	if p := decodeAs[problemAnswer](t, r); r.status != 400 || !strings.Contains(p.Detail, "more than the 100 of one backtest") {
+		t.Fatalf("%d rules: %d %s", api.BacktestMaxRules+1, r.status, r.body)
+	}
+	if n := len(h.scanned()); n != 1 {
+		t.Fatalf("%d scans, want 1 (none for the file refused)", n)
+	}
+}
