@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -120,15 +119,7 @@ func decodeActivity(c *fiber.Ctx, v any, emptyOK bool) error {
 	if err := requireContentType(c, fiber.MIMEApplicationJSON); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("the body is not valid here: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("the body holds more than one JSON value")
-	}
-	return nil
+	return decodeBody(body, v, "valid here")
 }
 
 // checkText refuses a text field that is empty (when required), too long,

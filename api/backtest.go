@@ -1,12 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -114,13 +112,8 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 		return err
 	}
 	var req backtestRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return badRequest("the body is not a backtest request: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("the body holds more than one JSON value")
+	if err := decodeBody(body, &req, "a backtest request"); err != nil {
+		return err
 	}
 	rs, err := s.backtestRuleSet(req)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -217,4 +218,19 @@ func requireContentType(c *fiber.Ctx, types ...string) error {
 		}
 	}
 	return unsupportedType(ct, types...)
+}
+
+// decodeBody decodes a request body that must be one JSON value of v's
+// shape, with no field v does not have; the error says the body is not
+// what (a silence, a backtest request, ...).
+func decodeBody(body []byte, v any, what string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("the body is not %s: %v", what, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("the body holds more than one JSON value")
+	}
+	return nil
 }

@@ -1,12 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -90,13 +87,8 @@ func (s *Server) createSilence(c *fiber.Ctx) error {
 		return err
 	}
 	var req silenceRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return badRequest("the body is not a silence: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("the body holds more than one JSON value")
+	if err := decodeBody(body, &req, "a silence"); err != nil {
+		return err
 	}
 	named := req.Tenant
 	if q := c.Query("tenant"); q != "" {
