@@ -38,6 +38,9 @@ type notice struct {
 	at   time.Time
 	span *Span
 	tr   *rules.Transition
+	// told: the firing notice was sent before the range (a carried
+	// episode); the groups learn of it without a page.
+	told bool
 }
 
 // simGroup is one aggregation group of one webhook, as a hook actor of
@@ -66,7 +69,11 @@ func pages(cfg *notify.Config, spans []*Span, labels map[string]map[string]strin
 		tr := &rules.Transition{AlertName: sp.AlertName, RuleID: sp.RuleID, Group: sp.Group, Tenant: sp.Tenant, Host: sp.Host,
 			State: rules.StateFiring, Labels: labels[sp.EpisodeID], Tags: sp.Tags, ActiveAt: sp.PendingAt,
 			StartsAt: sp.FiringAt, EpisodeID: sp.EpisodeID, At: sp.FiringAt}
-		notices = append(notices, notice{at: sp.FiringAt.Time(), span: sp, tr: tr})
+		n := notice{at: sp.FiringAt.Time(), span: sp, tr: tr, told: sp.firedBefore()}
+		if n.told && sp.from != 0 {
+			n.at = sp.from.Time()
+		}
+		notices = append(notices, n)
 		if sp.EndState == rules.StateResolved {
 			end := *tr
 			end.State, end.At = rules.StateResolved, sp.EndAt
@@ -119,7 +126,10 @@ func (s *sim) add(n notice) {
 					route: r, firingTold: map[string]bool{}}
 				s.groups[key] = sg
 			}
-			sg.g.Add(notify.Incoming[struct{}]{Alert: a}, n.at)
+			if n.told {
+				sg.firingTold[a.EpisodeID] = true
+			}
+			sg.g.Add(notify.Incoming[struct{}]{Alert: a, FiringSent: n.told}, n.at)
 			s.schedule(sg, n.at)
 		}
 	}

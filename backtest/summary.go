@@ -15,8 +15,10 @@ type RuleSummary struct {
 	AlertName string       `json:"alertname"`
 	RuleID    rules.RuleID `json:"rule_id"`
 	// Episodes counts the episodes that started (went pending) in the
-	// range; Fired those of them that fired.
+	// range and those open at its start (Carried of them); Fired those of
+	// them that fired, in the range or before it.
 	Episodes int `json:"episodes"`
+	Carried  int `json:"carried"`
 	Fired    int `json:"fired"`
 	// FiringMilli is the time its episodes spent firing, in milliseconds,
 	// an episode still firing at the range's end counted up to it.
@@ -85,6 +87,20 @@ type Summarizer struct {
 
 // Add folds one transition in.
 func (s *Summarizer) Add(tr *rules.Transition) {
+	s.note(tr)
+	s.spans.Add(tr)
+}
+
+// AddOpen folds in an episode open at the range's start (see
+// Spans.AddOpen); one that fired then was paged before the range, and
+// only its resolved notice is counted.
+func (s *Summarizer) AddOpen(tr *rules.Transition) {
+	s.note(tr)
+	s.spans.AddOpen(tr)
+}
+
+// note keeps the labels and shadow mark of tr's episode.
+func (s *Summarizer) note(tr *rules.Transition) {
 	if s.labels == nil {
 		s.labels = map[string]map[string]string{}
 	}
@@ -97,7 +113,6 @@ func (s *Summarizer) Add(tr *rules.Transition) {
 		}
 		s.shadow[tr.EpisodeID] = true
 	}
-	s.spans.Add(tr)
 }
 
 // Spans returns the episodes folded so far.
@@ -165,6 +180,9 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		r := row(k)
 		r.Shadow = r.Shadow || s.shadow[sp.EpisodeID]
 		r.Episodes++
+		if sp.Carried {
+			r.Carried++
+		}
 		if sp.Fired() {
 			r.Fired++
 		}
