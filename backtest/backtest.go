@@ -180,10 +180,10 @@ type run struct {
 	from   int64
 	opened bool
 	src    *engine.Source
-	next  int64
-	due   bool
-	stats Stats
-	err   error
+	next   int64
+	due    bool
+	stats  Stats
+	err    error
 }
 
 func (r *run) transition(tr *rules.Transition) {
