@@ -2,6 +2,9 @@ package backtest_test
 
 import (
 	"context"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,4 +107,83 @@ groups:
 				t.Errorf("span %+v: want pending before from, firing after", sp)
 			}
 		})
+}
+
+// TestOpenAtFromIsWhatTheTransitionsLeftOpen: over the streams of the
+// identity test, a backtest from the middle of the history with a lead-in
+// back to its start reports open at from exactly the episodes the whole
+// history's transitions (live's) left pending or firing before from, in
+// their state, with their times and labels.
+func TestOpenAtFromIsWhatTheTransitionsLeftOpen(t *testing.T) {
+	rs := identityRuleSet(t)
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	span := 40 * time.Minute
+	describe := func(tr *rules.Transition) string {
+		return tr.Tenant + "/" + tr.Host + " " + tr.AlertName + " " + tr.EpisodeID + " " + tr.State + " " +
+			tr.ActiveAt.String() + " " + tr.StartsAt.String() + " " + seriesOf(tr.Labels)
+	}
+	opened := 0
+	for seed := range uint64(10) {
+		h := genSources(rand.New(rand.NewPCG(seed, 7)), start, span, false)
+		to := start.Add(span + 10*time.Minute)
+		for _, mid := range []time.Duration{10 * time.Minute, 20*time.Minute + 7*time.Second, 30 * time.Minute} {
+			from := start.Add(mid)
+			// What the whole history's transitions leave open before from.
+			open := map[string]*rules.Transition{}
+			var order []string
+			_, err := backtest.Run(context.Background(), h, store.SignalScan{From: start, To: to}, backtest.Options{Rules: rs, SeriesStaleAfter: staleAfter},
+				func(tr *rules.Transition) error {
+					if !tr.At.Time().Before(from) {
+						return nil
+					}
+					switch tr.State {
+					case rules.StatePending, rules.StateFiring:
+						if _, ok := open[tr.EpisodeID]; !ok {
+							order = append(order, tr.EpisodeID)
+						}
+						open[tr.EpisodeID] = tr
+					default:
+						delete(open, tr.EpisodeID)
+					}
+					return nil
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]bool{}
+			for _, ep := range order {
+				if tr := open[ep]; tr != nil {
+					want[describe(tr)] = true
+				}
+			}
+			got := map[string]bool{}
+			st, err := backtest.Run(context.Background(), h, store.SignalScan{From: from, To: to},
+				backtest.Options{Rules: rs, SeriesStaleAfter: staleAfter, LeadIn: mid, Open: func(tr *rules.Transition) error {
+					if tr.At != rules.Timestamp(from.UnixMilli()) {
+						t.Errorf("open record at %s, want %s", tr.At, from)
+					}
+					got[describe(tr)] = true
+					return nil
+				}}, func(*rules.Transition) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got, want) || st.Open != int64(len(want)) {
+				t.Errorf("seed %d, from %s: open\n got %v\nwant %v", seed, from, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+			}
+			opened += len(got)
+		}
+	}
+	if opened == 0 {
+		t.Fatal("no episode open at any from")
+	}
+}
+
+// seriesOf writes labels sorted by name.
+func seriesOf(labels map[string]string) string {
+	var out string
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		out += k + "=" + labels[k] + ","
+	}
+	return out
 }
