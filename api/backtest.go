@@ -186,8 +186,9 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 }
 
 // backtestScan is the scan a backtest request selects for tenant: from is
-// required, to defaults to now, and the range is at most
-// BacktestMaxRange.
+// required, to defaults to now and is at most now (the sources' timers
+// run to the end of the range, and time after now has not happened), and
+// the range is at most BacktestMaxRange.
 func (s *Server) backtestScan(req backtestRequest, tenant string, now time.Time) (store.SignalScan, error) {
 	q := store.SignalScan{Tenant: tenant, Host: req.Host}
 	if len(q.Host) > 256 {
@@ -203,7 +204,7 @@ func (s *Server) backtestScan(req backtestRequest, tenant string, now time.Time)
 	if q.To, err = parseTime("to", req.To); err != nil {
 		return q, err
 	}
-	if q.To.IsZero() {
+	if q.To.IsZero() || q.To.After(now) {
 		q.To = now.UTC()
 	}
 	if !q.From.Before(q.To) {

@@ -466,3 +466,18 @@ func TestBacktestOverPostgreSQL(t *testing.T) {
 		t.Fatalf("over the sample bound: %d %s", r.status, r.body)
 	}
 }
+
+// A backtest's range ends now at the latest: the sources' timers run to
+// its end, and time after now has not happened (no-data alerts would fire
+// in it, firing episodes run on through it).
+func TestBacktestRangeEndsNowAtTheLatest(t *testing.T) {
+	h := &sliceHistory{}
+	srv := newBacktestServer(t, h, api.Options{})
+	now := time.Now()
+	r := do(t, srv, "POST", "/rules/backtest", backtestBody(map[string]string{"expr": `last("cpu_load") > 90`,
+		"from": now.Add(-time.Hour).Format(time.RFC3339), "to": now.Add(24 * time.Hour).Format(time.RFC3339)}), bearer("key-acme")...)
+	scans := h.scanned()
+	if r.status != 200 || len(scans) != 1 || scans[0].To.After(time.Now()) {
+		t.Fatalf("%d %s, scans %+v", r.status, r.body, scans)
+	}
+}

@@ -94,7 +94,7 @@ groups:
 	f("firing through the range", -8*time.Minute, time.Hour, rules.StateFiring,
 		backtest.RuleSummary{Episodes: 1, Carried: 1, Fired: 1, FiringMilli: to.Sub(from).Milliseconds()},
 		func(sp *backtest.Span) {
-			if sp.FiringAt >= ms(from) || sp.EndAt != 0 || sp.FiringMilli(int64(ms(to))) != to.Sub(from).Milliseconds() {
+			if sp.FiringAt >= ms(from) || sp.EndAt != 0 || sp.FiringMilli(0, int64(ms(to))) != to.Sub(from).Milliseconds() {
 				t.Errorf("span %+v: want firing before from, open", sp)
 			}
 		})

@@ -99,6 +99,9 @@ type Comparison struct {
 
 // CompareOptions say what Compare compares over.
 type CompareOptions struct {
+	// From is the start of the range: episodes that ended before it and
+	// firing time before it are not counted; zero counts all.
+	From time.Time
 	// Until is the end of the range: open episodes end there; zero takes
 	// the time of the last transition of either side.
 	Until time.Time
@@ -151,8 +154,12 @@ func Compare(old, new []*Span, opts CompareOptions) *Comparison {
 			row(r.Group(), r.Name()).NewRuleID = r.ID()
 		}
 	}
+	from := fromMilli(opts.From)
 	for i, list := range [][]*Span{old, new} {
 		for _, sp := range list {
+			if sp.endedBefore(from) {
+				continue
+			}
 			rd := row(sp.Group, sp.AlertName)
 			if i == 0 && rd.OldRuleID == 0 {
 				rd.OldRuleID = sp.RuleID
@@ -172,10 +179,10 @@ func Compare(old, new []*Span, opts CompareOptions) *Comparison {
 			}
 		}
 	}
-	out := &Comparison{Until: rules.Timestamp(until)}
+	out := &Comparison{Until: rules.Timestamp(until), Rules: []RuleDiff{}}
 	for k, rd := range rows {
 		for _, sd := range bySeries[k] {
-			d := compareSeries(sd.old, sd.new, until)
+			d := compareSeries(sd.old, sd.new, from, until)
 			rd.add(d.DiffCounts)
 			if d.Differs() {
 				rd.Series = append(rd.Series, d)
@@ -196,7 +203,7 @@ func Compare(old, new []*Span, opts CompareOptions) *Comparison {
 }
 
 // compareSeries pairs one series' episodes of one rule (see Compare).
-func compareSeries(old, new []*Span, until int64) SeriesDiff {
+func compareSeries(old, new []*Span, from, until int64) SeriesDiff {
 	byStart := func(a, b *Span) int { return cmp.Compare(a.PendingAt, b.PendingAt) }
 	old, new = slices.SortedStableFunc(slices.Values(old), byStart), slices.SortedStableFunc(slices.Values(new), byStart)
 	var sd SeriesDiff
@@ -207,13 +214,13 @@ func compareSeries(old, new []*Span, until int64) SeriesDiff {
 	}
 	sd.EpisodesOld, sd.EpisodesNew = len(old), len(new)
 	for _, sp := range old {
-		sd.FiringMilliOld += sp.FiringMilli(until)
+		sd.FiringMilliOld += sp.FiringMilli(from, until)
 		if sp.Fired() {
 			sd.FiredOld++
 		}
 	}
 	for _, sp := range new {
-		sd.FiringMilliNew += sp.FiringMilli(until)
+		sd.FiringMilliNew += sp.FiringMilli(from, until)
 		if sp.Fired() {
 			sd.FiredNew++
 		}

@@ -142,3 +142,22 @@ func TestCompareCarriedEpisodes(t *testing.T) {
 		t.Errorf("changes %q, firing %d -> %d ms, fired old %d; want later:-30-10, 20000 -> 5000, 1", got, d.FiringMilliOld, d.FiringMilliNew, d.FiredOld)
 	}
 }
+
+// Tag values may hold any text: a series whose one tag reads like two
+// tags is another series, in the summary and in a comparison.
+func TestSeriesWithLookalikeTagsStayApart(t *testing.T) {
+	one := map[string]string{"mode": "ro,path=/a"}
+	two := map[string]string{"mode": "ro", "path": "/a"}
+	old := spansOf(episode("o1", "disk", "DiskFull", 1, "h1", one, 0, 60, 600))
+	new := spansOf(episode("n1", "disk", "DiskFull", 1, "h1", two, 0, 60, 600))
+	c := Compare(old, new, CompareOptions{Until: time.UnixMilli(sec(3600))})
+	if d := c.Rules[0].DiffCounts; d.Added != 1 || d.Removed != 1 || len(c.Rules[0].Series) != 2 {
+		t.Errorf("an episode moved from one series to another: %+v, %d series", d, len(c.Rules[0].Series))
+	}
+	var trs []*rules.Transition
+	trs = append(trs, episode("e1", "disk", "DiskFull", 1, "h1", one, 0, 60, 600)...)
+	trs = append(trs, episode("e2", "disk", "DiskFull", 1, "h1", two, 0, 60, 600)...)
+	if got := Summarize(trs, SummaryOptions{Until: time.UnixMilli(sec(3600))}).Rules[0].Series; got != 2 {
+		t.Errorf("%d series, want 2", got)
+	}
+}

@@ -45,7 +45,7 @@
 // source as its replay reaches the start (Options.Open), as the
 // transitions that would describe them. Spans and Summarizer take them
 // (AddOpen) as carried episodes: one firing then counts its time firing
-// from the start and is no page (live paged it before), though its
+// from the start, its page sent before the start is not counted, though its
 // resolution is a notification, so that an alert firing through the
 // whole range, without a transition in it, is in every account.
 // A sample that arrived after a newer one of its source is folded in at

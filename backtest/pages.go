@@ -38,9 +38,6 @@ type notice struct {
 	at   time.Time
 	span *Span
 	tr   *rules.Transition
-	// told: the firing notice was sent before the range (a carried
-	// episode); the groups learn of it without a page.
-	told bool
 }
 
 // simGroup is one aggregation group of one webhook, as a hook actor of
@@ -59,7 +56,7 @@ type simGroup struct {
 // shadow episodes, which reach no receiver), in event-time order, through cfg's routes and the notify package's groups, up to
 // until, and calls tally with each rule's part of every notification sent;
 // total counts every notification once.
-func pages(cfg *notify.Config, spans []*Span, labels map[string]map[string]string, shadow map[string]bool, until time.Time,
+func pages(cfg *notify.Config, spans []*Span, labels map[string]map[string]string, shadow map[string]bool, from, until time.Time,
 	tally func(*Span, Notifications), total *Notifications) {
 	var notices []notice
 	for _, sp := range spans {
@@ -69,11 +66,7 @@ func pages(cfg *notify.Config, spans []*Span, labels map[string]map[string]strin
 		tr := &rules.Transition{AlertName: sp.AlertName, RuleID: sp.RuleID, Group: sp.Group, Tenant: sp.Tenant, Host: sp.Host,
 			State: rules.StateFiring, Labels: labels[sp.EpisodeID], Tags: sp.Tags, ActiveAt: sp.PendingAt,
 			StartsAt: sp.FiringAt, EpisodeID: sp.EpisodeID, At: sp.FiringAt}
-		n := notice{at: sp.FiringAt.Time(), span: sp, tr: tr, told: sp.firedBefore()}
-		if n.told && sp.from != 0 {
-			n.at = sp.from.Time()
-		}
-		notices = append(notices, n)
+		notices = append(notices, notice{at: sp.FiringAt.Time(), span: sp, tr: tr})
 		if sp.EndState == rules.StateResolved {
 			end := *tr
 			end.State, end.At = rules.StateResolved, sp.EndAt
@@ -83,7 +76,7 @@ func pages(cfg *notify.Config, spans []*Span, labels map[string]map[string]strin
 	}
 	slices.SortStableFunc(notices, func(a, b notice) int { return a.at.Compare(b.at) })
 
-	s := &sim{cfg: cfg, groups: map[string]*simGroup{}, spans: map[string]*Span{}, tally: tally, total: total}
+	s := &sim{cfg: cfg, groups: map[string]*simGroup{}, spans: map[string]*Span{}, tally: tally, total: total, from: from}
 	for _, n := range notices {
 		if n.at.After(until) {
 			break
@@ -103,6 +96,9 @@ type sim struct {
 	spans map[string]*Span
 	tally func(*Span, Notifications)
 	total *Notifications
+	// from: notifications sent before it (of episodes under way at the
+	// range's start) set the groups' timers but are not counted.
+	from time.Time
 }
 
 // add hands a notice to the groups of the webhooks its routes name.
@@ -126,10 +122,7 @@ func (s *sim) add(n notice) {
 					route: r, firingTold: map[string]bool{}}
 				s.groups[key] = sg
 			}
-			if n.told {
-				sg.firingTold[a.EpisodeID] = true
-			}
-			sg.g.Add(notify.Incoming[struct{}]{Alert: a, FiringSent: n.told}, n.at)
+			sg.g.Add(notify.Incoming[struct{}]{Alert: a}, n.at)
 			s.schedule(sg, n.at)
 		}
 	}
@@ -162,7 +155,7 @@ func (s *sim) schedule(sg *simGroup, now time.Time) {
 			return
 		}
 		if b, _ := sg.g.Flush(now); b != nil {
-			s.delivered(sg, b)
+			s.delivered(sg, b, !now.Before(s.from))
 			sg.g.Result(b, notify.Delivered, now, 0)
 		}
 	}
@@ -180,8 +173,8 @@ func (s *sim) arm(sg *simGroup, at time.Time) {
 	heap.Push(&s.timers, timer{at: at, seq: s.seq, key: sg.key, gen: sg.gen})
 }
 
-// delivered tallies notification b of sg.
-func (s *sim) delivered(sg *simGroup, b *notify.Batch[struct{}]) {
+// delivered tallies notification b of sg, when counted.
+func (s *sim) delivered(sg *simGroup, b *notify.Batch[struct{}], counted bool) {
 	byRule := map[ruleKey]told{}
 	first := map[ruleKey]*Span{}
 	all := toldNothing
@@ -204,6 +197,9 @@ func (s *sim) delivered(sg *simGroup, b *notify.Batch[struct{}]) {
 		}
 		byRule[k] = max(byRule[k], t)
 		all = max(all, t)
+	}
+	if !counted {
+		return
 	}
 	for k, t := range byRule {
 		var n Notifications

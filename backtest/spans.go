@@ -3,6 +3,7 @@ package backtest
 import (
 	"cmp"
 	"slices"
+	"strconv"
 
 	"github.com/eventops/eventops/rules"
 )
@@ -39,9 +40,10 @@ type Span struct {
 // Fired reports whether the episode fired.
 func (s *Span) Fired() bool { return s.FiringAt != 0 }
 
-// FiringMilli is how long the episode fired in the range up to its end,
-// or up to until (ms) while still open.
-func (s *Span) FiringMilli(until int64) int64 {
+// FiringMilli is how long the episode fired from from (ms; 0: from when
+// it fired; a carried episode's from is at least the range's start) up to
+// its end, or up to until while still open.
+func (s *Span) FiringMilli(from, until int64) int64 {
 	if !s.Fired() {
 		return 0
 	}
@@ -49,13 +51,12 @@ func (s *Span) FiringMilli(until int64) int64 {
 	if s.EndAt != 0 {
 		end = int64(s.EndAt)
 	}
-	return max(0, end-int64(max(s.FiringAt, s.from)))
+	return max(0, end-max(int64(s.FiringAt), from, int64(s.from)))
 }
 
-// firedBefore reports whether a carried episode fired before the range.
-func (s *Span) firedBefore() bool {
-	return s.Carried && s.Fired() && (s.from == 0 || s.FiringAt < s.from)
-}
+// endedBefore reports whether the episode ended before from (ms; 0: never):
+// it belongs to what came before a range that starts at from.
+func (s *Span) endedBefore(from int64) bool { return s.EndAt != 0 && int64(s.EndAt) < from }
 
 // Spans folds transitions into episodes, one Span per episode ID, in the
 // order of their first transitions. Its memory grows with the number of
@@ -63,6 +64,9 @@ func (s *Span) firedBefore() bool {
 type Spans struct {
 	list  []*Span
 	index map[string]int
+	// tags keeps each distinct set of series tags once: a series that
+	// flaps has many episodes, and every transition brings its own map.
+	tags labelSets
 }
 
 // AddOpen folds in an episode open at the range's start, as
@@ -86,14 +90,14 @@ func (s *Spans) span(tr *rules.Transition) *Span {
 		i = len(s.list)
 		s.index[tr.EpisodeID] = i
 		s.list = append(s.list, &Span{EpisodeID: tr.EpisodeID, RuleID: tr.RuleID, Group: tr.Group,
-			AlertName: tr.AlertName, Tenant: tr.Tenant, Host: tr.Host, Tags: tr.Tags, PendingAt: tr.ActiveAt})
+			AlertName: tr.AlertName, Tenant: tr.Tenant, Host: tr.Host, Tags: s.tags.intern(tr.Tags), PendingAt: tr.ActiveAt})
 		// An episode first seen past its start (a reminder or its end) was
 		// open before the transitions began, as if carried in without its
-		// record; resolved or firing, it fired at StartsAt.
+		// record; a reminder fired at StartsAt (see Add for resolved).
 		if tr.Resend || tr.State == rules.StateResolved || tr.State == rules.StateInactive {
 			s.list[i].Carried = true
 		}
-		if tr.State == rules.StateResolved || tr.Resend {
+		if tr.Resend {
 			s.list[i].FiringAt = tr.StartsAt
 		}
 	}
@@ -112,6 +116,11 @@ func (s *Spans) Add(tr *rules.Transition) {
 			sp.FiringAt = tr.StartsAt
 		}
 	case rules.StateResolved, rules.StateInactive:
+		if tr.State == rules.StateResolved && sp.FiringAt == 0 {
+			// Resolved ends a firing alert: its firing came before the
+			// transitions began (a range read from mid-episode).
+			sp.FiringAt = tr.StartsAt
+		}
 		if sp.EndState == "" {
 			sp.EndState, sp.Reason, sp.EndAt = tr.State, tr.Reason, tr.At
 			if tr.EndsAt != nil {
@@ -136,7 +145,9 @@ func (s *Spans) Sorted() []*Span {
 	return out
 }
 
-// seriesKey is a series' tags as one comparable string, sorted by name.
+// seriesKey is a series' tags as one comparable string, sorted by name;
+// names and values are quoted, so that no text inside a value (a comma,
+// an equals sign) makes two series one.
 func seriesKey(tags map[string]string) string {
 	keys := make([]string, 0, len(tags))
 	for k := range tags {
@@ -145,10 +156,30 @@ func seriesKey(tags map[string]string) string {
 	slices.Sort(keys)
 	var b []byte
 	for _, k := range keys {
-		b = append(b, k...)
+		b = strconv.AppendQuote(b, k)
 		b = append(b, '=')
-		b = append(b, tags[k]...)
+		b = strconv.AppendQuote(b, tags[k])
 		b = append(b, ',')
 	}
 	return string(b)
+}
+
+// labelSets holds one copy of each distinct label (or tag) set; the sets
+// are never modified.
+type labelSets map[string]map[string]string
+
+// intern returns the set held equal to m, holding m if there is none.
+func (l *labelSets) intern(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	k := seriesKey(m)
+	if held, ok := (*l)[k]; ok {
+		return held
+	}
+	if *l == nil {
+		*l = labelSets{}
+	}
+	(*l)[k] = m
+	return m
 }

@@ -38,14 +38,14 @@ func TestSpansFoldEpisodes(t *testing.T) {
 	if e1.PendingAt != 1000 || e1.FiringAt != 4000 || e1.EndAt != 9000 || e1.EndState != rules.StateResolved || e1.Resends != 1 {
 		t.Errorf("e1 = %+v", *e1)
 	}
-	if e1.FiringMilli(20000) != 5000 {
-		t.Errorf("e1 fired %d ms, want 5000", e1.FiringMilli(20000))
+	if e1.FiringMilli(0, 20000) != 5000 {
+		t.Errorf("e1 fired %d ms, want 5000", e1.FiringMilli(0, 20000))
 	}
-	if e2.Fired() || e2.EndState != rules.StateInactive || e2.EndAt != 7000 || e2.FiringMilli(20000) != 0 {
+	if e2.Fired() || e2.EndState != rules.StateInactive || e2.EndAt != 7000 || e2.FiringMilli(0, 20000) != 0 {
 		t.Errorf("e2 = %+v", *e2)
 	}
-	if e3.EndAt != 0 || e3.FiringMilli(20000) != 8000 {
-		t.Errorf("e3 open: %+v fired %d", *e3, e3.FiringMilli(20000))
+	if e3.EndAt != 0 || e3.FiringMilli(0, 20000) != 8000 {
+		t.Errorf("e3 open: %+v fired %d", *e3, e3.FiringMilli(0, 20000))
 	}
 }
 
@@ -76,7 +76,7 @@ func TestSpansFirstSeenPastTheirStart(t *testing.T) {
 	var s Spans
 	s.Add(tr("e1", rules.StateResolved, 1000, 4000, 9000))
 	sp := s.List()[0]
-	if !sp.Fired() || sp.FiringAt != 4000 || !sp.Carried || sp.EndAt != 9000 || sp.FiringMilli(20000) != 5000 {
+	if !sp.Fired() || sp.FiringAt != 4000 || !sp.Carried || sp.EndAt != 9000 || sp.FiringMilli(0, 20000) != 5000 {
 		t.Errorf("e1 = %+v", *sp)
 	}
 }

@@ -14,20 +14,26 @@ type RuleSummary struct {
 	Group     string       `json:"group"`
 	AlertName string       `json:"alertname"`
 	RuleID    rules.RuleID `json:"rule_id"`
-	// Episodes counts the episodes that started (went pending) in the
-	// range and those open at its start (Carried of them); Fired those of
-	// them that fired, in the range or before it.
+	// Episodes counts the episodes with a transition in the range: those
+	// that started in it and, read with a lead-in (Options.LeadIn), those
+	// under way at its start (Carried of them, told by Options.Open or
+	// seen changing in the range); Fired those of them that fired, in the
+	// range or before it.
 	Episodes int `json:"episodes"`
 	Carried  int `json:"carried"`
 	Fired    int `json:"fired"`
-	// FiringMilli is the time its episodes spent firing, in milliseconds,
-	// an episode still firing at the range's end counted up to it.
+	// FiringMilli is the time its episodes spent firing in the range, in
+	// milliseconds, an episode still firing at the range's end counted up
+	// to it.
 	FiringMilli int64 `json:"firing_ms"`
 	// Series counts the series (tenant, host, tags) with an episode.
 	Series int `json:"series"`
 	// Shadow: the rule is in shadow mode; its alerts reach no receiver, so
 	// it has no notifications.
 	Shadow bool `json:"shadow,omitempty"`
+	// NotForTenant: the summary is of one tenant's sources (Tenant), and
+	// the rule's group is scoped to other tenants: it had nothing to do.
+	NotForTenant bool `json:"not_for_tenant,omitempty"`
 	Notifications
 }
 
@@ -81,6 +87,8 @@ type Summarizer struct {
 	spans Spans
 	// labels are each episode's labels, which route its notifications.
 	labels map[string]map[string]string
+	// labelSets keeps each distinct label set once (see Spans.tags).
+	labelSets labelSets
 	// shadow are the episodes of rules in shadow mode, which notify no one.
 	shadow map[string]bool
 }
@@ -92,8 +100,9 @@ func (s *Summarizer) Add(tr *rules.Transition) {
 }
 
 // AddOpen folds in an episode open at the range's start (see
-// Spans.AddOpen); one that fired then was paged before the range, and
-// only its resolved notice is counted.
+// Spans.AddOpen): its notices are replayed from when it fired, and only
+// the notifications sent from the range's start on are counted (see
+// SummaryOptions.From).
 func (s *Summarizer) AddOpen(tr *rules.Transition) {
 	s.note(tr)
 	s.spans.AddOpen(tr)
@@ -105,7 +114,7 @@ func (s *Summarizer) note(tr *rules.Transition) {
 		s.labels = map[string]map[string]string{}
 	}
 	if _, ok := s.labels[tr.EpisodeID]; !ok {
-		s.labels[tr.EpisodeID] = tr.Labels
+		s.labels[tr.EpisodeID] = s.labelSets.intern(tr.Labels)
 	}
 	if tr.Shadow {
 		if s.shadow == nil {
@@ -120,6 +129,12 @@ func (s *Summarizer) Spans() *Spans { return &s.spans }
 
 // SummaryOptions say how a summary counts.
 type SummaryOptions struct {
+	// From is the start of the backtest's range: episodes that ended
+	// before it, firing time before it and notifications sent before it
+	// (those of episodes under way at its start) are not counted, but
+	// they set the groups' timers; zero takes the start the episodes open
+	// at it were told with (AddOpen), or counts all without them.
+	From time.Time
 	// Until is the end of the backtest's range; zero takes the time of the
 	// last transition.
 	Until time.Time
@@ -129,6 +144,9 @@ type SummaryOptions struct {
 	// Rules, when given, lists every rule of the set in the summary, those
 	// without an episode too.
 	Rules *rules.RuleSet
+	// Tenant, when the backtest read one tenant's sources only, marks the
+	// rules of Rules that do not apply to it (NotForTenant).
+	Tenant string
 }
 
 // Summarize folds trs into a Summary; see Summarizer.
@@ -150,8 +168,16 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 	if opts.Until.IsZero() {
 		opts.Until = lastTime(s.spans.List())
 	}
+	if opts.From.IsZero() {
+		for _, sp := range s.spans.List() {
+			if sp.from != 0 {
+				opts.From = sp.from.Time()
+				break
+			}
+		}
+	}
 	until := rules.Timestamp(opts.Until.UnixMilli())
-	out := &Summary{Until: until, Routing: "receivers file", NotApplied: notApplied}
+	out := &Summary{Until: until, Rules: []RuleSummary{}, Routing: "receivers file", NotApplied: notApplied}
 	cfg := opts.Receivers
 	if cfg == nil {
 		out.Routing = DefaultRouting
@@ -171,11 +197,17 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 	}
 	if opts.Rules != nil {
 		for r := range opts.Rules.Rules() {
-			row(ruleKey{r.Group(), r.Name(), r.ID()}).Shadow = r.Shadow()
+			rr := row(ruleKey{r.Group(), r.Name(), r.ID()})
+			rr.Shadow = r.Shadow()
+			rr.NotForTenant = opts.Tenant != "" && !r.AppliesTo(opts.Tenant)
 		}
 	}
 	series := map[ruleKey]map[string]bool{}
+	from := fromMilli(opts.From)
 	for _, sp := range s.spans.List() {
+		if sp.endedBefore(from) {
+			continue
+		}
 		k := ruleKey{sp.Group, sp.AlertName, sp.RuleID}
 		r := row(k)
 		r.Shadow = r.Shadow || s.shadow[sp.EpisodeID]
@@ -186,7 +218,7 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		if sp.Fired() {
 			r.Fired++
 		}
-		r.FiringMilli += sp.FiringMilli(int64(until))
+		r.FiringMilli += sp.FiringMilli(from, int64(until))
 		if series[k] == nil {
 			series[k] = map[string]bool{}
 		}
@@ -195,8 +227,8 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 	for k, set := range series {
 		byRule[k].Series = len(set)
 	}
-	pages(cfg, s.spans.List(), s.labels, s.shadow, opts.Until, func(sp *Span, n Notifications) {
-		r := byRule[ruleKey{sp.Group, sp.AlertName, sp.RuleID}]
+	pages(cfg, s.spans.List(), s.labels, s.shadow, opts.From, opts.Until, func(sp *Span, n Notifications) {
+		r := row(ruleKey{sp.Group, sp.AlertName, sp.RuleID})
 		r.Pages += n.Pages
 		r.Resolved += n.Resolved
 		r.Repeats += n.Repeats
@@ -208,6 +240,14 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.AlertName, b.AlertName), cmp.Compare(a.RuleID, b.RuleID))
 	})
 	return out
+}
+
+// fromMilli is from in unix milliseconds, 0 when zero.
+func fromMilli(from time.Time) int64 {
+	if from.IsZero() {
+		return 0
+	}
+	return from.UnixMilli()
 }
 
 // lastTime is the time of the last transition of spans.

@@ -2,6 +2,9 @@ package backtest
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
+	"runtime"
 	"testing"
 	"time"
 
@@ -200,5 +203,130 @@ func TestSummaryUntilDefaultsToTheLastTransition(t *testing.T) {
 	c := Compare(spansOf(history()), nil, CompareOptions{})
 	if c.Until != rules.Timestamp(sec(1260)) || c.Rules[0].FiringMilliOld != 1260*1000 {
 		t.Errorf("compare until %v, %+v", c.Until, c.Rules[0].DiffCounts)
+	}
+}
+
+// A rule that flaps on a few series makes many episodes: the summarizer
+// keeps each series' labels and tags once, not once per episode.
+func TestSummarizerKeepsASeriesLabelsOnce(t *testing.T) {
+	const episodes, hosts = 20_000, 50
+	var s Summarizer
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range episodes {
+		host := fmt.Sprint("host-", i%hosts)
+		for _, tr := range episode(fmt.Sprintf("%016x", i), "disk", "DiskFull", 1, host,
+			map[string]string{"mount": "/var", "device": "sda1"}, int64(i)*60, int64(i)*60+10, int64(i)*60+30) {
+			// The engine builds a transition's labels and tags anew.
+			tr.Labels, tr.Tags = maps.Clone(tr.Labels), maps.Clone(tr.Tags)
+			s.Add(tr)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(&s)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / episodes
+	t.Logf("%d bytes kept per episode", per)
+	if per > 600 {
+		t.Errorf("%d bytes kept per episode", per)
+	}
+	if sp := s.Spans().List(); len(sp) != episodes || sp[hosts].Tags["mount"] != "/var" || s.labels[sp[hosts].EpisodeID]["host"] != "host-0" {
+		t.Errorf("%d episodes, %+v", len(sp), sp[hosts])
+	}
+}
+
+// A rule file without rules (or a range without episodes) lists no rule:
+// an empty list, never null, for those who read the JSON.
+func TestEmptySummaryAndComparisonListNoRules(t *testing.T) {
+	f := func(what string, v any) {
+		t.Helper()
+		b, err := json.Marshal(v)
+		var doc map[string]json.RawMessage
+		if err == nil {
+			err = json.Unmarshal(b, &doc)
+		}
+		if err != nil || string(doc["rules"]) != "[]" {
+			t.Errorf("%s: %s %v", what, b, err)
+		}
+	}
+	f("summary", Summarize(nil, SummaryOptions{Until: time.UnixMilli(sec(60))}))
+	f("comparison", Compare(nil, nil, CompareOptions{Until: time.UnixMilli(sec(60))}))
+}
+
+// A summary of one tenant's sources tells a rule scoped to other tenants
+// (which had nothing to do there) from a rule that never fired.
+func TestSummaryMarksRulesNotForTheTenant(t *testing.T) {
+	rs, err := rules.Parse("r.yml", []byte(`
+metrics: [{name: cpu_load}]
+groups:
+  - name: host
+    rules:
+      - alert: HighCPU
+        expr: avg("cpu_load", "1m") > 99
+  - name: globex
+    tenants: [globex]
+    rules:
+      - alert: GlobexCPU
+        expr: avg("cpu_load", "1m") > 50
+`), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Summarize(history(), SummaryOptions{Until: time.UnixMilli(sec(3600)), Rules: rs, Tenant: "acme"})
+	if g := ruleRow(t, s, "GlobexCPU"); !g.NotForTenant || g.Episodes != 0 {
+		t.Errorf("GlobexCPU %+v", g)
+	}
+	if h := ruleRow(t, s, "HighCPU"); h.NotForTenant {
+		t.Errorf("HighCPU %+v", h)
+	}
+	// Over every tenant, every rule applies somewhere.
+	s = Summarize(history(), SummaryOptions{Until: time.UnixMilli(sec(3600)), Rules: rs})
+	if g := ruleRow(t, s, "GlobexCPU"); g.NotForTenant {
+		t.Errorf("GlobexCPU over every tenant %+v", g)
+	}
+}
+
+// With a lead-in (Options.LeadIn), the transitions start at the range's
+// start, mid-episode: an episode that fired before it and resolved in it
+// shows only its resolution. It fired, for the part of the range it
+// covers, and its resolution is told; its page went out before the range.
+func TestSummaryOfARangeThatStartsMidEpisode(t *testing.T) {
+	from := sec(300)
+	var trs []*rules.Transition
+	for _, tr := range episode("e1", "host", "HighCPU", 1, "h1", nil, 0, 60, 600) {
+		if int64(tr.At) >= from {
+			trs = append(trs, tr)
+		}
+	}
+	s := Summarize(trs, SummaryOptions{From: time.UnixMilli(from), Until: time.UnixMilli(sec(3600))})
+	want := RuleSummary{Group: "host", AlertName: "HighCPU", RuleID: 1, Episodes: 1, Carried: 1, Fired: 1, FiringMilli: 300_000, Series: 1,
+		Notifications: Notifications{Resolved: 1}}
+	if got := ruleRow(t, s, "HighCPU"); got != want {
+		t.Errorf("HighCPU:\n got %+v\nwant %+v", got, want)
+	}
+	c := Compare(spansOf(trs), spansOf(trs), CompareOptions{From: time.UnixMilli(from), Until: time.UnixMilli(sec(3600))})
+	if d := c.Rules[0].DiffCounts; d.FiredOld != 1 || d.FiringMilliOld != 300_000 || d.Differs() {
+		t.Errorf("compare %+v", d)
+	}
+}
+
+// Transitions from before the range (a lead-in's) set the scene: an
+// episode over before the range is not counted, one firing through the
+// whole range is, with its firing time in the range and no page (it was
+// paged before).
+func TestSummaryOfTransitionsFromBeforeTheRange(t *testing.T) {
+	from := sec(1000)
+	var trs []*rules.Transition
+	trs = append(trs, episode("over", "host", "HighCPU", 1, "h1", nil, 0, 60, 600)...)
+	trs = append(trs, episode("through", "host", "HighCPU", 1, "h2", nil, 0, 60, -1)...)
+	s := Summarize(trs, SummaryOptions{From: time.UnixMilli(from), Until: time.UnixMilli(sec(3600))})
+	want := RuleSummary{Group: "host", AlertName: "HighCPU", RuleID: 1, Episodes: 1, Fired: 1, FiringMilli: 2600_000, Series: 1}
+	if got := ruleRow(t, s, "HighCPU"); got != want || s.Total != (Notifications{}) {
+		t.Errorf("HighCPU:\n got %+v\nwant %+v\ntotal %+v", got, want, s.Total)
+	}
+	c := Compare(spansOf(trs), nil, CompareOptions{From: time.UnixMilli(from), Until: time.UnixMilli(sec(3600))})
+	if d := c.Rules[0].DiffCounts; d.EpisodesOld != 1 || d.Removed != 1 || d.FiringMilliOld != 2600_000 {
+		t.Errorf("compare %+v", d)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/eventops/eventops/notify"
 	"github.com/eventops/eventops/rules"
 	"github.com/eventops/eventops/store"
+	"github.com/eventops/eventops/tables"
 )
 
 const backtestUsage = "eventops rules backtest --rules FILE --from T [--to T] [--tenant T] [--host H] [--compare OLD_FILE] [--receivers FILE] [--lead-in D] [--format table|json] [--database-url URL]"
@@ -30,9 +32,11 @@ const backtestUsage = "eventops rules backtest --rules FILE --from T [--to T] [-
 type backtestArgs struct {
 	rules, compare, receivers string
 	from, to                  time.Time
-	tenant, host              string
-	format                    string
-	databaseURL               string
+	// toAsked is the --to given when it was after now (to is now then).
+	toAsked      time.Time
+	tenant, host string
+	format       string
+	databaseURL  string
 	// leadIn is backtest.Options.LeadIn: 0 the default, negative none.
 	leadIn time.Duration
 }
@@ -45,14 +49,15 @@ func parseBacktestArgs(cfg *Config, args []string, now time.Time) (backtestArgs,
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&a.rules, "rules", "", "rule file to replay the history through (required)")
 	fs.StringVar(&from, "from", "", "start of the range: RFC 3339, Unix seconds, now, or a duration before now (-7d, -1h30m) (required)")
-	fs.StringVar(&to, "to", "now", "end of the range (excluded), in the forms of --from")
+	fs.StringVar(&to, "to", "now", "end of the range (excluded; at most now), in the forms of --from")
 	fs.StringVar(&a.tenant, "tenant", "", "replay only this tenant's sources")
 	fs.StringVar(&a.host, "host", "", "replay only the sources of this host")
 	fs.StringVar(&a.compare, "compare", "", "an older rule file: replay the history through it as well and print how --rules differs")
 	fs.StringVar(&a.receivers, "receivers", "", "receivers file whose routes and groups count the notifications (default: one group per alert name and tenant, Alertmanager's timings)")
 	fs.StringVar(&a.format, "format", "table", "output: table or json")
 	fs.StringVar(&leadIn, "lead-in", "", "history replayed before --from so that windows and alert states are as live had them at --from (default: the longest window the rules read; 0: none)")
-	fs.StringVar(&a.databaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL URL of the stored samples (env DATABASE_URL)")
+	// No default in the flag: the help would print the URL, password and all.
+	fs.StringVar(&a.databaseURL, "database-url", "", "PostgreSQL URL of the stored samples (default: DATABASE_URL, EVENTOPS_DATABASE_URL or the configuration file)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stdout)
@@ -88,8 +93,17 @@ func parseBacktestArgs(cfg *Config, args []string, now time.Time) (backtestArgs,
 			a.leadIn = -1
 		}
 	}
+	if a.to.After(now) {
+		// The end of the range is where every source's timers are caught
+		// up to: past now, for would elapse, no-data alerts fire and
+		// firing episodes count time that has not happened.
+		a.toAsked, a.to = a.to, now
+	}
 	if !a.from.Before(a.to) {
 		return a, usageError{fmt.Sprintf("--from %s is not before --to %s", a.from.Format(time.RFC3339), a.to.Format(time.RFC3339))}
+	}
+	if a.databaseURL == "" {
+		a.databaseURL = cfg.DatabaseURL
 	}
 	if a.databaseURL == "" {
 		return a, usageError{"--database-url (or DATABASE_URL) is required"}
@@ -129,19 +143,17 @@ func runBacktest(ctx context.Context, cfg *Config, args []string, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	rs, err := rules.LoadFiles(rules.Options{}, a.rules)
-	if err != nil {
+	var in backtestFiles
+	if in.rules, err = rules.LoadFiles(rules.Options{}, a.rules); err != nil {
 		return fmt.Errorf("--rules: %w", err)
 	}
-	var old *rules.RuleSet
 	if a.compare != "" {
-		if old, err = rules.LoadFiles(rules.Options{}, a.compare); err != nil {
+		if in.old, err = rules.LoadFiles(rules.Options{}, a.compare); err != nil {
 			return fmt.Errorf("--compare: %w", err)
 		}
 	}
-	var receivers *notify.Config
 	if a.receivers != "" {
-		if receivers, err = notify.Load(a.receivers); err != nil {
+		if in.receivers, err = notify.Load(a.receivers); err != nil {
 			return fmt.Errorf("--receivers: %w", err)
 		}
 	}
@@ -153,56 +165,178 @@ func runBacktest(ctx context.Context, cfg *Config, args []string, log *slog.Logg
 	if err := db.Ping(ctx); err != nil {
 		return fmt.Errorf("--database-url: %w", err)
 	}
-
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
-	var p backtestPrinter = &tablePrinter{w: out, receivers: a.receivers}
-	if a.format == "json" {
-		p = &jsonPrinter{w: out}
-	}
-	q := store.SignalScan{Tenant: a.tenant, Host: a.host, From: a.from, To: a.to}
-	if err := p.begin(a); err != nil {
-		return err
-	}
-	var sum backtest.Summarizer
-	start := time.Now()
-	bopts := backtest.Options{MaxSeries: cfg.MaxSeries, SeriesStaleAfter: cfg.SeriesStale, LeadIn: a.leadIn}
-	bopts.Rules = rs
-	bopts.Open = func(tr *rules.Transition) error {
-		sum.AddOpen(tr)
-		return p.open(tr)
-	}
-	stats, err := backtest.Run(ctx, db, q, bopts, func(tr *rules.Transition) error {
-		sum.Add(tr)
-		return p.transition(tr)
-	})
-	if err != nil {
-		return fmt.Errorf("backtest of %s: %w", a.rules, err)
-	}
-	res := backtestResult{Stats: stats, Elapsed: time.Since(start),
-		Summary: sum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: receivers, Rules: rs})}
-	if old != nil {
-		var oldSum backtest.Summarizer
-		bopts.Rules, bopts.Open = old, func(tr *rules.Transition) error {
-			oldSum.AddOpen(tr)
-			return nil
-		}
-		oldStats, err := backtest.Run(ctx, db, q, bopts, func(tr *rules.Transition) error {
-			oldSum.Add(tr)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("backtest of %s: %w", a.compare, err)
-		}
-		res.Old = &backtestSide{File: a.compare, Stats: oldStats,
-			Summary: oldSum.Summary(backtest.SummaryOptions{Until: a.to, Receivers: receivers, Rules: old})}
-		res.Compare = backtest.Compare(oldSum.Spans().List(), sum.Spans().List(),
-			backtest.CompareOptions{Until: a.to, Old: old, New: rs})
-	}
-	if err := p.end(&res); err != nil {
+	if err := writeBacktest(ctx, cfg, a, in, db, out); err != nil {
 		return err
 	}
 	return out.Flush()
+}
+
+// backtestFiles are the files a backtest runs with, loaded: old and
+// receivers are nil without --compare and --receivers.
+type backtestFiles struct {
+	rules, old *rules.RuleSet
+	receivers  *notify.Config
+}
+
+// writeBacktest replays the history h holds over a's range through the
+// rules of in and writes the transitions, then the summaries, to w. With
+// --compare, one scan feeds both rule files (replayBoth). A run that
+// fails once the output began ends it with the error, so that a JSON
+// document stays one document; the error is returned.
+func writeBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtestFiles, h backtest.History, w io.Writer) error {
+	var p backtestPrinter = &tablePrinter{w: w, receivers: a.receivers}
+	if a.format == "json" {
+		p = &jsonPrinter{w: w}
+	}
+	if err := p.begin(a); err != nil {
+		return err
+	}
+	res, err := replayBacktest(ctx, cfg, a, in, h, p)
+	if err != nil {
+		return errors.Join(err, p.fail(err))
+	}
+	return p.end(res)
+}
+
+// replayBacktest runs the backtest, handing p the transitions of --rules
+// as they come, and returns the summaries.
+func replayBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtestFiles, h backtest.History, p backtestPrinter) (*backtestResult, error) {
+	q := store.SignalScan{Tenant: a.tenant, Host: a.host, From: a.from, To: a.to}
+	var sum, oldSum backtest.Summarizer
+	start := time.Now()
+	opts := backtest.Options{Rules: in.rules, MaxSeries: cfg.MaxSeries, SeriesStaleAfter: cfg.SeriesStale, LeadIn: a.leadIn}
+	opts.Open = func(tr *rules.Transition) error {
+		sum.AddOpen(tr)
+		return p.open(tr)
+	}
+	emit := func(tr *rules.Transition) error {
+		sum.Add(tr)
+		return p.transition(tr)
+	}
+	var stats, oldStats backtest.Stats
+	var err error
+	if in.old == nil {
+		stats, err = backtest.Run(ctx, h, q, opts, emit)
+	} else {
+		oldOpts := opts
+		oldOpts.Rules, oldOpts.Open = in.old, func(tr *rules.Transition) error {
+			oldSum.AddOpen(tr)
+			return nil
+		}
+		stats, oldStats, err = replayBoth(ctx, h, q, opts, oldOpts, emit, func(tr *rules.Transition) error {
+			oldSum.Add(tr)
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backtest of %s: %w", a.rules, err)
+	}
+	res := &backtestResult{Stats: stats, Elapsed: time.Since(start),
+		Summary: sum.Summary(backtest.SummaryOptions{From: a.from, Until: a.to, Receivers: in.receivers, Rules: in.rules, Tenant: a.tenant})}
+	if in.old != nil {
+		res.Old = &backtestSide{File: a.compare, Stats: oldStats,
+			Summary: oldSum.Summary(backtest.SummaryOptions{From: a.from, Until: a.to, Receivers: in.receivers, Rules: in.old, Tenant: a.tenant})}
+		res.Compare = backtest.Compare(oldSum.Spans().List(), sum.Spans().List(),
+			backtest.CompareOptions{From: a.from, Until: a.to, Old: in.old, New: in.rules})
+	}
+	return res, nil
+}
+
+// replayBoth replays one scan of h through two rule sets, each signal
+// through the second (in a goroutine of its own, in step) and then the
+// first: the scan takes no snapshot, so two scans of a range that ends
+// near now could read different samples (those written in between), and
+// a comparison would show differences no rule made. It also reads the
+// history once. The scan starts at the earlier of the two replays' starts
+// (each reads a lead-in of its own rules' longest window), and each is
+// handed the signals from its own start.
+func replayBoth(ctx context.Context, h backtest.History, q store.SignalScan, opts, otherOpts backtest.Options,
+	emit, otherEmit func(*rules.Transition) error) (stats, other backtest.Stats, err error) {
+	t := &teeHistory{h: h, otherScan: make(chan store.SignalScan, 1), sigs: make(chan *tables.Signal),
+		acks: make(chan error, 1), done: make(chan struct{})}
+	var otherErr error
+	go func() {
+		defer close(t.done)
+		other, otherErr = backtest.Run(ctx, stepHistory{t}, q, otherOpts, otherEmit)
+	}()
+	stats, err = backtest.Run(ctx, t, q, opts, emit)
+	close(t.sigs)
+	<-t.done
+	if err == nil || errors.Is(err, errOtherStopped) {
+		err = cmp.Or(otherErr, err)
+	}
+	return stats, other, err
+}
+
+// errOtherStopped: the second replay of replayBoth stopped, with its own
+// error.
+var errOtherStopped = errors.New("the other replay stopped")
+
+// teeHistory is h, each signal handed to the second replay (and its
+// answer awaited) before the first's.
+type teeHistory struct {
+	h backtest.History
+	// otherScan is the scan the second replay asks for.
+	otherScan chan store.SignalScan
+	sigs      chan *tables.Signal
+	// acks answers each signal sent: the second replay's error, if any.
+	acks chan error
+	// done is closed once the second replay returned.
+	done chan struct{}
+}
+
+func (t *teeHistory) ScanSignals(ctx context.Context, q store.SignalScan, fn func(*tables.Signal) error) error {
+	var oq store.SignalScan
+	select {
+	case oq = <-t.otherScan:
+	case <-t.done:
+		return errOtherStopped
+	}
+	scan := q
+	if oq.From.IsZero() || oq.From.Before(scan.From) {
+		scan.From = oq.From
+	}
+	return t.h.ScanSignals(ctx, scan, func(sig *tables.Signal) error {
+		if reads(oq, sig) {
+			select {
+			case t.sigs <- sig:
+			case <-t.done:
+				return errOtherStopped
+			}
+			if err := <-t.acks; err != nil {
+				return errOtherStopped
+			}
+		}
+		if !reads(q, sig) {
+			return nil
+		}
+		return fn(sig)
+	})
+}
+
+// reads reports whether scan q reads sig (of one event time): q has the
+// tenant, host and end of the scan it comes from, only its start may be
+// later.
+func reads(q store.SignalScan, sig *tables.Signal) bool {
+	return q.From.IsZero() || len(sig.Samples) == 0 || sig.Samples[0].TsMicro >= q.From.UnixMicro()
+}
+
+// stepHistory is the second replay's view of a teeHistory: the signals
+// sent to it, each answered.
+type stepHistory struct{ t *teeHistory }
+
+func (s stepHistory) ScanSignals(_ context.Context, q store.SignalScan, fn func(*tables.Signal) error) error {
+	s.t.otherScan <- q
+	for sig := range s.t.sigs {
+		err := fn(sig)
+		s.t.acks <- err
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // backtestResult is what a backtest prints after its transitions.
@@ -230,6 +364,8 @@ type backtestPrinter interface {
 	open(tr *rules.Transition) error
 	transition(tr *rules.Transition) error
 	end(res *backtestResult) error
+	// fail ends the output of a backtest stopped by err.
+	fail(err error) error
 }
 
 // jsonPrinter writes one JSON document: {"rules", "from", "to",
@@ -291,6 +427,15 @@ func (p *jsonPrinter) end(res *backtestResult) error {
 	return err
 }
 
+func (p *jsonPrinter) fail(failed error) error {
+	b, err := json.Marshal(failed.Error())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(p.w, "\n],\n\"error\": %s}\n", b)
+	return err
+}
+
 // backtestStats are a run's counts with its speed.
 type backtestStats struct {
 	backtest.Stats
@@ -326,6 +471,9 @@ func (p *tablePrinter) begin(a backtestArgs) error {
 	what := "every source"
 	if a.tenant != "" || a.host != "" {
 		what = "tenant " + orAny(a.tenant) + ", host " + orAny(a.host)
+	}
+	if !a.toAsked.IsZero() {
+		what += " (--to " + a.toAsked.Format(time.RFC3339) + " is after now: the range ends now)"
 	}
 	_, err := fmt.Fprintf(p.w, "backtest of %s over %s .. %s, %s (transitions per source, in event time)\n\n"+transitionLine,
 		a.rules, a.from.Format(time.RFC3339), a.to.Format(time.RFC3339), what,
@@ -393,6 +541,11 @@ func (p *tablePrinter) end(res *backtestResult) error {
 	return nil
 }
 
+func (p *tablePrinter) fail(failed error) error {
+	_, err := fmt.Fprintf(p.w, "\nstopped after %d transitions: %v\n", p.n, failed)
+	return err
+}
+
 func writeSummary(w io.Writer, s *backtest.Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tRULE ID\tEPISODES\tFIRED\tFIRING\tSERIES\tPAGES\tRESOLVED\tREPEATS")
@@ -400,6 +553,9 @@ func writeSummary(w io.Writer, s *backtest.Summary) error {
 		name := r.Group + "/" + r.AlertName
 		if r.Shadow {
 			name += " (shadow)"
+		}
+		if r.NotForTenant {
+			name += " (not for this tenant)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\n", name, r.RuleID, r.Episodes, r.Fired,
 			millis(r.FiringMilli), r.Series, r.Pages, r.Resolved, r.Repeats)
