@@ -37,9 +37,13 @@
 //   - POST /rules/backtest (backtest.go) replays the request's tenant only:
 //     its scan names that tenant, and a sample of another tenant or host
 //     from the history ends it with an error, never an answer. It loads
-//     rules with the replicas' loader and options, runs in a query slot
+//     rules with the replicas' loader and options, but never executes
+//     their annotation templates (text/template puts no bound on a
+//     template's time, and the rules are the caller's), runs in a query slot
 //     under the query timeout, ends with its client, and is bounded in
-//     range and samples read.
+//     range, samples read and the bytes of its answer, which is sent
+//     within the slot (sendInSlot): unread answers cost no more memory
+//     than the slots allow.
 //   - Acks, assignments and notes of an alert episode (activity.go) are
 //     taken for the request's tenant only, with the key's name as the
 //     actor, never what the client says of itself; another tenant's

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -94,7 +96,13 @@ func (s *Server) limitQueries(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderRetryAfter, "1")
 		return err
 	}
-	defer s.queries.release(tenant)
+	slot := &querySlot{release: sync.OnceFunc(func() { s.queries.release(tenant) })}
+	c.Locals(querySlotLocal, slot)
+	defer func() {
+		if !slot.held {
+			slot.release()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.opts.QueryTimeout)
 	defer cancel()
 	// A client that goes away cancels its query.
@@ -106,6 +114,67 @@ func (s *Server) limitQueries(c *fiber.Ctx) error {
 			Detail: fmt.Sprintf("the query took longer than %s and was cancelled: narrow it with host, tag filters, from and to", s.opts.QueryTimeout)}
 	}
 	return err
+}
+
+// querySlot is the query slot a request runs in. A handler that answers
+// with a large body it built in memory keeps the slot until the body is
+// written (sendInSlot): the slot then bounds that memory as well, whereas
+// once released a client that does not read could hold one such body per
+// request it sends.
+type querySlot struct {
+	release func()
+	held    bool
+}
+
+const querySlotLocal = "eventops.query_slot"
+
+// sendInSlot answers body as JSON within the request's query slot: the
+// slot is released once the body is written, or its write failed, or
+// QueryTimeout passed since the write began (a client too slow to take
+// it is cut off).
+func (s *Server) sendInSlot(c *fiber.Ctx, body []byte) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	slot, _ := c.Locals(querySlotLocal).(*querySlot)
+	if slot == nil {
+		return c.Send(body)
+	}
+	slot.held = true
+	// The write deadline holds for the rest of the connection, the last
+	// buffered bytes included: the connection ends with this answer.
+	c.Context().SetConnectionClose()
+	c.Context().SetBodyStream(&slotBody{body: body, conn: c.Context().Conn(), timeout: s.opts.QueryTimeout, release: slot.release}, len(body))
+	return nil
+}
+
+// slotBody is a body written in its request's query slot. The server
+// closes it once written, failed or dropped, which frees the slot.
+type slotBody struct {
+	body    []byte
+	conn    net.Conn
+	timeout time.Duration
+	started bool
+	release func()
+}
+
+func (b *slotBody) Read(p []byte) (int, error) {
+	if !b.started {
+		b.started = true
+		if b.conn != nil {
+			_ = b.conn.SetWriteDeadline(time.Now().Add(b.timeout))
+		}
+	}
+	if len(b.body) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.body)
+	b.body = b.body[n:]
+	return n, nil
+}
+
+func (b *slotBody) Close() error {
+	b.body = nil
+	b.release()
+	return nil
 }
 
 // boundQueryRange gives a metric query both ends and refuses a range

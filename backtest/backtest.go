@@ -110,7 +110,7 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 		r.from = q.From.UnixMilli()
 		q.From = q.From.Add(-opts.leadIn())
 	}
-	r.opts = engine.Options{MaxSeries: opts.MaxSeries, SeriesStaleAfter: opts.SeriesStaleAfter, Hooks: engine.Hooks{
+	r.opts = engine.Options{MaxSeries: opts.MaxSeries, SeriesStaleAfter: opts.SeriesStaleAfter, WithoutOrigins: true, Hooks: engine.Hooks{
 		Transition: r.transition,
 		Stepped:    func(st engine.Step) { r.next, r.due = st.Next, st.Due },
 		Refused: func(_ *tables.Signal, _ *tables.Sample, reason, _ string) {

@@ -45,7 +45,11 @@ type Options struct {
 	// SeriesStaleAfter is how long a series may go without a sample, by
 	// the source's event time, before it leaves the state (see dropStale).
 	SeriesStaleAfter time.Duration
-	Hooks            Hooks
+	// WithoutOrigins: the signals carry no origin (samples replayed from
+	// storage), so none is noted and explanations list their samples
+	// without one, rather than naming a raw record they never came in.
+	WithoutOrigins bool
+	Hooks          Hooks
 }
 
 // Hooks report what a Source does and ask what it cannot know alone. Every
@@ -320,7 +324,7 @@ func (s *Source) apply(r *Rules, sig *tables.Signal, sm *tables.Sample, receive,
 	if h.Applied != nil {
 		h.Applied()
 	}
-	if r.set.Reads(sm.Metric) {
+	if !s.opts.WithoutOrigins && r.set.Reads(sm.Metric) {
 		s.Feats.NoteSample(ms.Series, ts, sm.Value, rules.SampleOrigin{Topic: tables.RawTopic, Partition: sig.Origin.Partition, Offset: sig.Origin.Offset})
 	}
 	if receive > 0 {

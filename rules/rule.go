@@ -91,6 +91,12 @@ type Options struct {
 	ResendInterval time.Duration
 	// MaxExprNodes bounds the size of one expression (default 256 AST nodes).
 	MaxExprNodes uint
+	// SkipAnnotations checks the annotation templates' syntax and never
+	// executes them, at load or in transitions (which then carry none):
+	// for rules from a caller who may not spend the server's time, since
+	// a template's execution has no bound (range over an integer,
+	// templates that call each other).
+	SkipAnnotations bool
 }
 
 func (o Options) withDefaults() Options {
@@ -776,14 +782,16 @@ func (rs *RuleSet) compileRule(file, group string, tenants []string, raw rawRule
 			continue
 		}
 		t, err := parseAnnotation(a.key, a.value.value)
-		if err == nil {
+		if err == nil && !rs.opts.SkipAnnotations {
 			err = t.tmpl.Execute(&limitedBuffer{max: maxAnnotationBytes}, sample)
 		}
 		if err != nil {
 			errorf(a.value.line, "annotation %q: %s", a.key, templateError(err))
 			continue
 		}
-		r.annotations = append(r.annotations, t)
+		if !rs.opts.SkipAnnotations {
+			r.annotations = append(r.annotations, t)
+		}
 	}
 
 	if len(errs) > 0 {

@@ -7,14 +7,20 @@
 'use strict';
 
 const preview = {
-  key: '',        // tenant/host/metric the shown result is of
+  key: '',        // tenant/host/metric/range the shown result is of
   result: null,   // the last answer of POST /rules/backtest for key
   prefilled: '',  // the expression last put in the field for the metric
   metric: '',     // the metric it was put in for
   seq: 0,         // the number of the latest request (older answers are dropped)
 };
 
-function previewKey() { return state.tenant + '/' + state.host + '/' + state.metric; }
+// previewKey names the chart a result is of: its source, metric and range
+// (the last N seconds, or a custom from..to). A result of another range
+// would show the new range as quiet where it was never replayed.
+function previewKey() {
+  const range = state.range ? 'last ' + state.range : (state.from && state.to ? state.from.getTime() + '..' + state.to.getTime() : '');
+  return state.tenant + '/' + state.host + '/' + state.metric + '/' + range;
+}
 
 function buildPreview() {
   const box = $('preview');

@@ -18,8 +18,9 @@ import (
 // ran hot for ten minutes of the last hour, previewing a rule draws its
 // would-be firing span over the chart where the source was hot (its data
 // attributes give the times, its place is where the chart puts them), and
-// says one episode would have fired; a rule that never holds draws none;
-// a rule that does not load says why.
+// says one episode would have fired; another range of the chart drops
+// it; a rule that never holds draws none; a rule that does not load says
+// why.
 func TestDashboardPreviewsARule(t *testing.T) {
 	t.Parallel()
 	p := newDevEnv(t).start(t, "--flush-interval", "1s")
@@ -106,6 +107,16 @@ func TestDashboardPreviewsARule(t *testing.T) {
 		firing.W < 20 || firing.Height != firing.PlotH {
 		t.Fatalf("firing span drawn at x %.1f width %.1f height %.1f, want x %.1f to %.1f over %.1f", firing.X, firing.W, firing.Height, firing.WantX, firing.WantEnd, firing.PlotH)
 	}
+
+	// Another range on the chart: the preview was of the range before, so
+	// its bands and count go rather than show the new range as quiet
+	// where it was never replayed.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { document.querySelector('.ranges button[data-range="21600"]').click(); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 30*time.Second, "the preview of the range before gone", `state.range === 21600 &&
+		document.querySelectorAll('#chart svg.preview-spans rect').length === 0 &&
+		document.getElementById('preview').dataset.fired === '' && document.getElementById('preview-result').textContent === ''`)
 
 	// A rule that never holds draws nothing, and says so.
 	preview(`avg("cpu_load", "1m") > 99`, "")
