@@ -45,6 +45,20 @@ func FreshDatabase(ctx context.Context, adminURL, name string) (string, error) {
 	return u.String(), nil
 }
 
+// DropDatabase drops the database called name on the server of adminURL,
+// with its connections.
+func DropDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("database %s: %w", name, err)
+	}
+	return nil
+}
+
 // brokerProcess is `eventops broker` run as a child process.
 type brokerProcess struct {
 	addr string

@@ -129,9 +129,23 @@ func setup(ctx context.Context, o *Options, withDB bool) (*env, error) {
 // private PostgreSQL.
 func (e *env) database(ctx context.Context, o *Options) error {
 	if o.DatabaseURL != "" {
+		name := fmt.Sprintf("eventops_bench_%d", time.Now().UnixNano())
 		var err error
-		e.dbURL, err = FreshDatabase(ctx, o.DatabaseURL, fmt.Sprintf("eventops_bench_%d", time.Now().UnixNano()))
-		return err
+		if e.dbURL, err = FreshDatabase(ctx, o.DatabaseURL, name); err != nil {
+			return err
+		}
+		if !o.Keep {
+			// The run's database goes with its directory; the run's
+			// context may have ended by then.
+			e.closers = append(e.closers, func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if err := DropDatabase(ctx, o.DatabaseURL, name); err != nil && o.Logger != nil {
+					o.Logger.Warn("the benchmark's database could not be dropped", "database", name, "err", err)
+				}
+			})
+		}
+		return nil
 	}
 	pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(e.dir, "postgres"), Logger: o.Logger})
 	if err != nil {

@@ -32,7 +32,7 @@ func (f *benchFlags) bind(fs *flag.FlagSet) {
 	fs.Float64Var(&f.o.LatencyLoad, "latency-load", 0.5, "the latency run's load, as a fraction of the sustained rate the capacity run measured")
 	fs.BoolVar(&f.quick, "quick", false, "a smoke run of a few seconds (CI)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the results as JSON")
-	fs.BoolVar(&f.o.Keep, "keep-data", false, "keep the data directory afterwards")
+	fs.BoolVar(&f.o.Keep, "keep-data", false, "keep the data directory, and the database made on --database-url's server, afterwards")
 	fs.BoolVar(&f.o.SkipCeilings, "skip-ceilings", false, "measure the pipeline only")
 	fs.BoolVar(&f.trace, "trace", false, "print each stage's progress every second of the capacity run")
 	fs.StringVar(&f.stage, "stage", "", "measure one stage alone instead of the pipeline: features (beside a bare goka processor over the same signals)")
