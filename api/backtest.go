@@ -64,6 +64,9 @@ type backtestRequest struct {
 	Host          string `json:"host"`
 	From          string `json:"from"`
 	To            string `json:"to"`
+	// LeadIn is backtest.Options.LeadIn as a duration ("0": none; empty:
+	// the longest window the rules read).
+	LeadIn string `json:"lead_in"`
 }
 
 // backtestResponse is its answer.
@@ -129,11 +132,34 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 	}
 	engine := s.opts.Engine
 	engine.Rules = rs
+	if engine.LeadIn, err = s.backtestLeadIn(req, engine.LeadIn); err != nil {
+		return err
+	}
 	bounded := &boundedHistory{h: h, tenant: q.Tenant, host: q.Host, max: int64(s.opts.BacktestMaxSamples)}
 	resp := backtestResponse{Tenant: q.Tenant, Host: q.Host, From: q.From, To: q.To, Transitions: []*rules.Transition{}}
 	var spans backtest.Spans
 	seen := map[string]bool{}
 	var transitionBytes, spanBytes int
+	// keep tells whether an episode has, or may take, a span.
+	keep := func(tr *rules.Transition) bool {
+		if !seen[tr.EpisodeID] {
+			n := sizeOfSpan(tr)
+			if len(seen) >= BacktestMaxSpans || spanBytes+n > BacktestMaxListBytes {
+				resp.SpansTruncated = true
+				return false
+			}
+			seen[tr.EpisodeID] = true
+			spanBytes += n
+		}
+		return true
+	}
+	// The episodes open at from are drawn from before it (carried).
+	engine.Open = func(tr *rules.Transition) error {
+		if keep(tr) {
+			spans.AddOpen(tr)
+		}
+		return nil
+	}
 	stats, err := backtest.Run(c.UserContext(), bounded, q, engine, func(tr *rules.Transition) error {
 		if !resp.Truncated {
 			n := sizeOfTransition(tr)
@@ -144,16 +170,9 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 				resp.Truncated = true
 			}
 		}
-		if !seen[tr.EpisodeID] {
-			n := sizeOfSpan(tr)
-			if len(seen) >= BacktestMaxSpans || spanBytes+n > BacktestMaxListBytes {
-				resp.SpansTruncated = true
-				return nil
-			}
-			seen[tr.EpisodeID] = true
-			spanBytes += n
+		if keep(tr) {
+			spans.Add(tr)
 		}
-		spans.Add(tr)
 		return nil
 	})
 	switch {
@@ -219,6 +238,24 @@ func (s *Server) backtestScan(req backtestRequest, tenant string, now time.Time)
 			q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), span.Round(time.Minute), s.opts.BacktestMaxRange)
 	}
 	return q, nil
+}
+
+// backtestLeadIn is the lead-in a backtest request asks for, at most
+// BacktestMaxRange (see backtestRequest.LeadIn), or def when it asks none.
+func (s *Server) backtestLeadIn(req backtestRequest, def time.Duration) (time.Duration, error) {
+	if req.LeadIn == "" {
+		return def, nil
+	}
+	d, err := rules.ParseDuration(req.LeadIn)
+	switch {
+	case err != nil:
+		return 0, badRequest("lead_in: %q: %v", req.LeadIn, err)
+	case d > s.opts.BacktestMaxRange:
+		return 0, badRequest("lead_in %s is longer than the limit of %s of a backtest", req.LeadIn, s.opts.BacktestMaxRange)
+	case d == 0:
+		return -1, nil
+	}
+	return d, nil
 }
 
 // backtestRuleSet loads the rules of a request with the loader the

@@ -118,6 +118,7 @@ type backtestAnswer struct {
 		FiringAt  time.Time `json:"firing_at"`
 		EndAt     time.Time `json:"end_at"`
 		EndState  string    `json:"end_state"`
+		Carried   bool      `json:"carried"`
 	}
 	Transitions []struct {
 		State string
@@ -301,6 +302,47 @@ func TestBacktestDrawsTheEpisodesOfAnExpression(t *testing.T) {
 		"from": backtestT0.Format(time.RFC3339), "to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)}), bearer("key-acme")...)
 	if a = decodeAs[backtestAnswer](t, r); r.status != 200 || a.Episodes != 0 || len(a.Transitions) != 0 || a.Stats.Samples != 180 {
 		t.Fatalf("a rule that never holds: %d %s", r.status, r.body)
+	}
+}
+
+// An episode open at from (the lead-in left it firing) is a carried span
+// that fired before from: whether it resolves in the range or fires
+// through it, without a transition.
+func TestBacktestDrawsEpisodesOpenAtFrom(t *testing.T) {
+	h := &sliceHistory{signals: hotHistory("acme", "web-1")}
+	srv := newBacktestServer(t, h, api.Options{})
+	post := func(from, to time.Duration, leadIn string) (fullResponse, backtestAnswer) {
+		t.Helper()
+		r := do(t, srv, "POST", "/rules/backtest", backtestBody(map[string]string{"expr": `avg("cpu_load", "1m") > 90`, "for": "1m",
+			"host": "web-1", "from": backtestT0.Add(from).Format(time.RFC3339), "to": backtestT0.Add(to).Format(time.RFC3339),
+			"lead_in": leadIn}), bearer("key-acme")...)
+		if r.status != 200 {
+			return r, backtestAnswer{}
+		}
+		return r, decodeAs[backtestAnswer](t, r)
+	}
+	// Hot from minute 10 to 20: firing from about 11, resolved about 20.
+	r, a := post(15*time.Minute, 30*time.Minute, "10m")
+	from := backtestT0.Add(15 * time.Minute)
+	if r.status != 200 || a.Episodes != 1 || a.Fired != 1 || len(a.Spans) != 1 || len(a.Transitions) != 1 || a.Transitions[0].State != rules.StateResolved {
+		t.Fatalf("from minute 15: %d %s", r.status, r.body)
+	}
+	if sp := a.Spans[0]; !sp.Carried || sp.FiringAt.IsZero() || !sp.FiringAt.Before(from) || sp.EndState != rules.StateResolved || !sp.EndAt.After(from) {
+		t.Fatalf("from minute 15: span %+v, want carried, firing before from, resolved after", sp)
+	}
+	// Minutes 13 to 18: firing throughout, no transition.
+	r, a = post(13*time.Minute, 18*time.Minute, "10m")
+	if r.status != 200 || a.Episodes != 1 || a.Fired != 1 || len(a.Transitions) != 0 || !a.Spans[0].Carried || !a.Spans[0].EndAt.IsZero() {
+		t.Fatalf("minutes 13 to 18: %d %s", r.status, r.body)
+	}
+	// lead_in 0: the source starts empty at from, nothing is open there;
+	// the episode starts anew.
+	if r, a = post(13*time.Minute, 18*time.Minute, "0"); r.status != 200 || a.Episodes != 1 || a.Spans[0].Carried ||
+		!a.Spans[0].PendingAt.Equal(backtestT0.Add(13*time.Minute)) {
+		t.Fatalf("lead_in 0: %d %s", r.status, r.body)
+	}
+	if r, _ = post(13*time.Minute, 18*time.Minute, "soon"); r.status != 400 || !strings.Contains(string(r.body), "lead_in") {
+		t.Fatalf("lead_in soon: %d %s", r.status, r.body)
 	}
 }
 

@@ -45,6 +45,14 @@ type Options struct {
 	// can have another start (and episode ID) than live had: a lead-in of
 	// twice the longest window leaves that only to alerts older than it.
 	LeadIn time.Duration
+	// Open, when given, is told once per source, as its replay reaches
+	// q.From (before the first signal at or after it, or at the source's
+	// end), of each episode the lead-in leaves open there: a pending or
+	// firing state, described as the transition that would describe it
+	// (state, ActiveAt, StartsAt, episode ID, labels, value; At is From).
+	// They are not transitions (live emitted them before From) and are not
+	// passed to emit; without a From there are none.
+	Open func(*rules.Transition) error
 }
 
 // leadIn is the lead-in a Run with opts uses (see Options.LeadIn): the
@@ -72,6 +80,8 @@ type Stats struct {
 	Signals     int64 `json:"signals"`
 	Samples     int64 `json:"samples"`
 	Transitions int64 `json:"transitions"`
+	// Open counts the episodes open at From (see Options.Open).
+	Open int64 `json:"open,omitempty"`
 	// Refused counts the samples the engine refused, by reason (too_late,
 	// invalid, series_limit, ...).
 	Refused map[string]int64 `json:"refused,omitempty"`
@@ -86,13 +96,13 @@ var ErrNoRules = errors.New("backtest: no rules")
 // another in tenant, host order). It reads from opts' lead-in before
 // q.From, and emits only the transitions decided at or after q.From. At
 // the end of each source its timers are caught up to q.To (see the package
-// doc on where that can differ from live). It stops at ctx's end or emit's
-// first error.
+// doc on where that can differ from live). The episodes open at q.From go
+// to opts.Open. It stops at ctx's end or the first error of emit or Open.
 func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit func(*rules.Transition) error) (Stats, error) {
 	if opts.Rules == nil {
 		return Stats{}, ErrNoRules
 	}
-	r := &run{rules: engine.NewRules(opts.Rules), emit: emit, until: q.To.UnixMilli()}
+	r := &run{rules: engine.NewRules(opts.Rules), set: opts.Rules, emit: emit, open: opts.Open, until: q.To.UnixMilli()}
 	if q.To.IsZero() {
 		r.until = 0
 	}
@@ -118,7 +128,7 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 			if err := r.finish(ctx); err != nil {
 				return err
 			}
-			r.src, r.due = engine.New(sig.Tenant, sig.Host, &tables.SourceState{Offset: -1}, r.opts), false
+			r.src, r.due, r.opened = engine.New(sig.Tenant, sig.Host, &tables.SourceState{Offset: -1}, r.opts), false, r.from == 0
 			r.stats.Sources++
 		}
 		r.stats.Signals++
@@ -129,6 +139,11 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 		newest := int64(0)
 		for i := range sig.Samples {
 			newest = max(newest, sig.Samples[i].TsMicro/1000)
+		}
+		if newest >= r.from && !r.opened {
+			if err := r.reachFrom(ctx); err != nil {
+				return err
+			}
 		}
 		if newest > r.src.State.EventMilli {
 			// The deadlines Apply would catch up to first (its clock is
@@ -155,16 +170,20 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 // the next signal or deadline).
 type run struct {
 	rules *engine.Rules
+	set   *rules.RuleSet
 	opts  engine.Options
 	emit  func(*rules.Transition) error
+	open  func(*rules.Transition) error
 	until int64
-	// from is when transitions start to be emitted (0: from the start).
-	from  int64
-	src   *engine.Source
-	next  int64
-	due   bool
-	stats Stats
-	err   error
+	// from is when transitions start to be emitted (0: from the start);
+	// opened: the source's open episodes at from were reported.
+	from   int64
+	opened bool
+	src    *engine.Source
+	next   int64
+	due    bool
+	stats  Stats
+	err    error
 }
 
 func (r *run) transition(tr *rules.Transition) {
@@ -190,9 +209,31 @@ func (r *run) catchUp(ctx context.Context, until int64) error {
 	return r.err
 }
 
+// reachFrom brings the source being replayed to just before from (its
+// deadlines before it met) and reports the episodes open there.
+func (r *run) reachFrom(ctx context.Context) error {
+	if err := r.catchUp(ctx, r.from-1); err != nil {
+		return err
+	}
+	r.opened = true
+	src := rules.Source{Tenant: r.src.Tenant, Host: r.src.Host}
+	r.src.State.Alerts.Open(r.set, src, r.from, func(tr *rules.Transition) {
+		r.stats.Open++
+		if r.err == nil && r.open != nil {
+			r.err = r.open(tr)
+		}
+	})
+	return r.err
+}
+
 // finish ends the source being replayed: its timers catch up to the end of
 // the range, as a live source's run on while it is silent.
 func (r *run) finish(ctx context.Context) error {
+	if r.src != nil && r.err == nil && !r.opened {
+		if err := r.reachFrom(ctx); err != nil {
+			return err
+		}
+	}
 	if r.src != nil && r.err == nil && r.until > 0 {
 		if err := r.catchUp(ctx, r.until); err != nil {
 			return err

@@ -121,6 +121,28 @@ func TestComparePairing(t *testing.T) {
 	f("all removed", [][3]int64{{10, 20, 30}, {40, 50, 60}}, nil, "removed:10-_ removed:40-_")
 }
 
+// Episodes open at the range's start are paired like others, their time
+// firing counted from the start: old fires from before it (carried) to 20
+// s past it, new starts pending at 10 s and fires at 15 s, both resolve
+// at 20 s.
+func TestCompareCarriedEpisodes(t *testing.T) {
+	open := tr("o", rules.StateFiring, sec(-30), sec(-20), sec(0))
+	var old, new Spans
+	old.AddOpen(open)
+	old.Add(tr("o", rules.StateResolved, sec(-30), sec(-20), sec(20)))
+	new.Add(tr("n", rules.StatePending, sec(10), sec(10), sec(10)))
+	new.Add(tr("n", rules.StateFiring, sec(10), sec(15), sec(15)))
+	new.Add(tr("n", rules.StateResolved, sec(10), sec(15), sec(20)))
+	c := Compare(old.List(), new.List(), CompareOptions{Until: time.UnixMilli(sec(60))})
+	if len(c.Rules) != 1 || len(c.Rules[0].Series) != 1 {
+		t.Fatalf("comparison %+v", c)
+	}
+	d := c.Rules[0].Series[0]
+	if got := changes(d); got != "later:-30-10" || d.FiringMilliOld != 20_000 || d.FiringMilliNew != 5_000 || d.FiredOld != 1 {
+		t.Errorf("changes %q, firing %d -> %d ms, fired old %d; want later:-30-10, 20000 -> 5000, 1", got, d.FiringMilliOld, d.FiringMilliNew, d.FiredOld)
+	}
+}
+
 // Tag values may hold any text: a series whose one tag reads like two
 // tags is another series, in the summary and in a comparison.
 func TestSeriesWithLookalikeTagsStayApart(t *testing.T) {

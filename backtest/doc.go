@@ -40,7 +40,14 @@
 // time applied, as a live source does, and at the source's end they are
 // caught up to the range's end, as a silent live source's timers run on.
 // Only the transitions decided in the range are emitted; those of the
-// lead-in are not, but the states they leave carry on.
+// lead-in are not, but the states they leave carry on, and those open at
+// the range's start (pending or firing) are reported apart, once per
+// source as its replay reaches the start (Options.Open), as the
+// transitions that would describe them. Spans and Summarizer take them
+// (AddOpen) as carried episodes: one firing then counts its time firing
+// from the start, its page sent before the start is not counted, though its
+// resolution is a notification, so that an alert firing through the
+// whole range, without a transition in it, is in every account.
 // A sample that arrived after a newer one of its source is folded in at
 // the source's clock, as live folded it in, within its metric's lateness
 // bound, and refused (too_late) beyond it, as live refused it. So, whatever

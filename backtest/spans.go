@@ -11,7 +11,8 @@ import (
 // Span is one episode of one alert, as its transitions draw it: pending
 // from PendingAt, firing from FiringAt (0: it never fired), ended at EndAt
 // with EndState resolved or inactive (0 and "": still open when the range
-// ended). Times are unix milliseconds of event time.
+// ended). Times are unix milliseconds of event time. A carried episode
+// was open when the range started (pending or firing, from before it).
 type Span struct {
 	EpisodeID string            `json:"episode_id"`
 	RuleID    rules.RuleID      `json:"rule_id"`
@@ -29,13 +30,19 @@ type Span struct {
 	Reason string `json:"reason,omitempty"`
 	// Resends counts the reminders of the firing alert.
 	Resends int `json:"resends,omitempty"`
+	// Carried: the episode was open at the range's start (FiringAt before
+	// it: live paged it before); its time firing counts from the start.
+	Carried bool `json:"carried,omitempty"`
+	// from is the range's start for a carried episode (0: unknown).
+	from rules.Timestamp
 }
 
 // Fired reports whether the episode fired.
 func (s *Span) Fired() bool { return s.FiringAt != 0 }
 
 // FiringMilli is how long the episode fired from from (ms; 0: from when
-// it fired) up to its end, or up to until while still open.
+// it fired; a carried episode's from is at least the range's start) up to
+// its end, or up to until while still open.
 func (s *Span) FiringMilli(from, until int64) int64 {
 	if !s.Fired() {
 		return 0
@@ -44,7 +51,7 @@ func (s *Span) FiringMilli(from, until int64) int64 {
 	if s.EndAt != 0 {
 		end = int64(s.EndAt)
 	}
-	return max(0, end-max(int64(s.FiringAt), from))
+	return max(0, end-max(int64(s.FiringAt), from, int64(s.from)))
 }
 
 // endedBefore reports whether the episode ended before from (ms; 0: never):
@@ -62,9 +69,19 @@ type Spans struct {
 	tags labelSets
 }
 
-// Add folds one transition in. A transition seen again (the same episode
-// and state, as a replay writes it) changes nothing.
-func (s *Spans) Add(tr *rules.Transition) {
+// AddOpen folds in an episode open at the range's start, as
+// backtest.Options.Open describes it (its At is the start): its span
+// starts pending at ActiveAt, firing at StartsAt when it fires, carried.
+func (s *Spans) AddOpen(tr *rules.Transition) {
+	sp := s.span(tr)
+	sp.Carried, sp.from = true, tr.At
+	if tr.State == rules.StateFiring && sp.FiringAt == 0 {
+		sp.FiringAt = tr.StartsAt
+	}
+}
+
+// span returns tr's episode, added in with its first transition.
+func (s *Spans) span(tr *rules.Transition) *Span {
 	if s.index == nil {
 		s.index = map[string]int{}
 	}
@@ -74,8 +91,23 @@ func (s *Spans) Add(tr *rules.Transition) {
 		s.index[tr.EpisodeID] = i
 		s.list = append(s.list, &Span{EpisodeID: tr.EpisodeID, RuleID: tr.RuleID, Group: tr.Group,
 			AlertName: tr.AlertName, Tenant: tr.Tenant, Host: tr.Host, Tags: s.tags.intern(tr.Tags), PendingAt: tr.ActiveAt})
+		// An episode first seen past its start (a reminder or its end) was
+		// open before the transitions began, as if carried in without its
+		// record; a reminder fired at StartsAt (see Add for resolved).
+		if tr.Resend || tr.State == rules.StateResolved || tr.State == rules.StateInactive {
+			s.list[i].Carried = true
+		}
+		if tr.Resend {
+			s.list[i].FiringAt = tr.StartsAt
+		}
 	}
-	sp := s.list[i]
+	return s.list[i]
+}
+
+// Add folds one transition in. A transition seen again (the same episode
+// and state, as a replay writes it) changes nothing.
+func (s *Spans) Add(tr *rules.Transition) {
+	sp := s.span(tr)
 	switch tr.State {
 	case rules.StateFiring:
 		if tr.Resend {

@@ -68,3 +68,15 @@ func TestSpansSortedByRuleThenSeries(t *testing.T) {
 		t.Errorf("order %q, want cab", got)
 	}
 }
+
+// TestSpansFirstSeenPastTheirStart: an episode whose first transition is
+// its resolution (no record of it being open at the start) fired, at its
+// StartsAt, and was open before: it is carried.
+func TestSpansFirstSeenPastTheirStart(t *testing.T) {
+	var s Spans
+	s.Add(tr("e1", rules.StateResolved, 1000, 4000, 9000))
+	sp := s.List()[0]
+	if !sp.Fired() || sp.FiringAt != 4000 || !sp.Carried || sp.EndAt != 9000 || sp.FiringMilli(0, 20000) != 5000 {
+		t.Errorf("e1 = %+v", *sp)
+	}
+}

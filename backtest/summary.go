@@ -16,9 +16,11 @@ type RuleSummary struct {
 	RuleID    rules.RuleID `json:"rule_id"`
 	// Episodes counts the episodes with a transition in the range: those
 	// that started in it and, read with a lead-in (Options.LeadIn), those
-	// under way at its start that changed in it; Fired those of them that
-	// fired.
+	// under way at its start (Carried of them, told by Options.Open or
+	// seen changing in the range); Fired those of them that fired, in the
+	// range or before it.
 	Episodes int `json:"episodes"`
+	Carried  int `json:"carried"`
 	Fired    int `json:"fired"`
 	// FiringMilli is the time its episodes spent firing in the range, in
 	// milliseconds, an episode still firing at the range's end counted up
@@ -93,6 +95,21 @@ type Summarizer struct {
 
 // Add folds one transition in.
 func (s *Summarizer) Add(tr *rules.Transition) {
+	s.note(tr)
+	s.spans.Add(tr)
+}
+
+// AddOpen folds in an episode open at the range's start (see
+// Spans.AddOpen): its notices are replayed from when it fired, and only
+// the notifications sent from the range's start on are counted (see
+// SummaryOptions.From).
+func (s *Summarizer) AddOpen(tr *rules.Transition) {
+	s.note(tr)
+	s.spans.AddOpen(tr)
+}
+
+// note keeps the labels and shadow mark of tr's episode.
+func (s *Summarizer) note(tr *rules.Transition) {
 	if s.labels == nil {
 		s.labels = map[string]map[string]string{}
 	}
@@ -105,7 +122,6 @@ func (s *Summarizer) Add(tr *rules.Transition) {
 		}
 		s.shadow[tr.EpisodeID] = true
 	}
-	s.spans.Add(tr)
 }
 
 // Spans returns the episodes folded so far.
@@ -116,7 +132,8 @@ type SummaryOptions struct {
 	// From is the start of the backtest's range: episodes that ended
 	// before it, firing time before it and notifications sent before it
 	// (those of episodes under way at its start) are not counted, but
-	// they set the groups' timers; zero counts all.
+	// they set the groups' timers; zero takes the start the episodes open
+	// at it were told with (AddOpen), or counts all without them.
 	From time.Time
 	// Until is the end of the backtest's range; zero takes the time of the
 	// last transition.
@@ -150,6 +167,14 @@ type ruleKey struct {
 func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 	if opts.Until.IsZero() {
 		opts.Until = lastTime(s.spans.List())
+	}
+	if opts.From.IsZero() {
+		for _, sp := range s.spans.List() {
+			if sp.from != 0 {
+				opts.From = sp.from.Time()
+				break
+			}
+		}
 	}
 	until := rules.Timestamp(opts.Until.UnixMilli())
 	out := &Summary{Until: until, Rules: []RuleSummary{}, Routing: "receivers file", NotApplied: notApplied}
@@ -187,6 +212,9 @@ func (s *Summarizer) Summary(opts SummaryOptions) *Summary {
 		r := row(k)
 		r.Shadow = r.Shadow || s.shadow[sp.EpisodeID]
 		r.Episodes++
+		if sp.Carried {
+			r.Carried++
+		}
 		if sp.Fired() {
 			r.Fired++
 		}

@@ -300,7 +300,7 @@ func TestSummaryOfARangeThatStartsMidEpisode(t *testing.T) {
 		}
 	}
 	s := Summarize(trs, SummaryOptions{From: time.UnixMilli(from), Until: time.UnixMilli(sec(3600))})
-	want := RuleSummary{Group: "host", AlertName: "HighCPU", RuleID: 1, Episodes: 1, Fired: 1, FiringMilli: 300_000, Series: 1,
+	want := RuleSummary{Group: "host", AlertName: "HighCPU", RuleID: 1, Episodes: 1, Carried: 1, Fired: 1, FiringMilli: 300_000, Series: 1,
 		Notifications: Notifications{Resolved: 1}}
 	if got := ruleRow(t, s, "HighCPU"); got != want {
 		t.Errorf("HighCPU:\n got %+v\nwant %+v", got, want)

@@ -136,22 +136,28 @@ function showPreview(res, error) {
 
 // bands turns the spans into the intervals to draw, in seconds: pending
 // from pending_at until it fired (or ended), firing until it ended; an
-// episode still open at the end of the range lasts until then.
+// episode still open at the end of the range lasts until then, and one
+// open at its start (carried) is drawn from there.
 function previewBands(res) {
+  const from = new Date(res.from).getTime() / 1000;
   const to = new Date(res.to).getTime() / 1000;
   const sec = (t) => (t ? new Date(t).getTime() / 1000 : null);
   const out = [];
   for (const sp of res.spans) {
-    const pending = sec(sp.pending_at);
-    const firing = sec(sp.firing_at);
+    let pending = sec(sp.pending_at);
+    let firing = sec(sp.firing_at);
+    if (sp.carried) {
+      pending = Math.max(pending, from);
+      if (firing !== null) firing = Math.max(firing, from);
+    }
     const end = sec(sp.end_at) ?? to;
-    const base = { episode: sp.episode_id, host: sp.host, alert: sp.alertname, tags: sp.tags };
+    const base = { episode: sp.episode_id, host: sp.host, alert: sp.alertname, tags: sp.tags, carried: !!sp.carried };
     if (firing === null) {
       out.push(Object.assign({ state: 'pending', from: pending, to: end }, base));
       continue;
     }
     if (firing > pending) out.push(Object.assign({ state: 'pending', from: pending, to: firing }, base));
-    out.push(Object.assign({ state: 'firing', from: firing, to: end }, base));
+    out.push(Object.assign({ state: 'firing', from: firing, to: end }, base, { carried: base.carried && firing === pending }));
   }
   return out;
 }
@@ -189,9 +195,11 @@ function drawPreview(u) {
     r.dataset.to = new Date(b.to * 1000).toISOString();
     r.dataset.episode = b.episode;
     r.dataset.host = b.host;
+    if (b.carried) r.dataset.carried = 'true';
     const title = document.createElementNS(NS, 'title');
     title.textContent = b.alert + (b.tags ? ' ' + tagText(b.tags) : '') + ' would be ' + b.state + ' from ' +
-      new Date(b.from * 1000).toLocaleTimeString() + ' to ' + new Date(b.to * 1000).toLocaleTimeString();
+      new Date(b.from * 1000).toLocaleTimeString() + ' to ' + new Date(b.to * 1000).toLocaleTimeString() +
+      (b.carried ? ' (already ' + (b.state === 'firing' ? 'firing' : 'pending') + ' before)' : '');
     r.append(title);
     return r;
   });

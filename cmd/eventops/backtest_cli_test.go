@@ -106,6 +106,7 @@ func environWithout(names ...string) []string {
 // backtestDoc is the JSON document of a backtest.
 type backtestDoc struct {
 	Transitions []rules.Transition   `json:"transitions"`
+	Open        []rules.Transition   `json:"open"`
 	Summary     backtest.Summary     `json:"summary"`
 	Stats       backtestStats        `json:"stats"`
 	Old         *backtestSide        `json:"old"`
@@ -216,6 +217,48 @@ func TestBacktestCompareOneThreshold(t *testing.T) {
 	}
 }
 
+// An alert firing at --from (carried in from the lead-in) is reported as
+// open there and counted: it fired, from --from, with no page (live paged
+// it before) but its resolution; one firing through the whole range, with
+// no transition at all, fired for all of it.
+func TestBacktestCarriesOpenEpisodes(t *testing.T) {
+	t.Parallel()
+	url := backtestDatabase(t)
+	rulesFile := testdataFile("cpu-80.rules.yml")
+	// 00:15 to 01:00: web-1 fires at 00:12 (above 80 since 00:10) and
+	// resolves at 00:20; then its episode of 00:40 and web-2's of 00:45
+	// page at 00:42:30 and 00:47:30, and resolve at 00:55 and 00:50.
+	doc := backtestJSON(t, url, "--rules", rulesFile, "--from", at(15).String(), "--to", at(60).String(), "--lead-in", "10m")
+	if len(doc.Open) != 1 || doc.Open[0].Host != "web-1" || doc.Open[0].State != rules.StateFiring ||
+		doc.Open[0].StartsAt != at(12) || doc.Open[0].ActiveAt != at(10) || doc.Open[0].At != at(15) {
+		t.Fatalf("open at --from: %+v", doc.Open)
+	}
+	if r := doc.Summary.Rules[0]; r.Episodes != 3 || r.Carried != 1 || r.Fired != 3 || r.FiringMilli != (5+13+3)*60_000 ||
+		r.Notifications != (backtest.Notifications{Pages: 2, Resolved: 3}) {
+		t.Errorf("summary from 00:15: %+v", r)
+	}
+	// 00:13 to 00:19: web-1 fires throughout; nothing is decided.
+	doc = backtestJSON(t, url, "--rules", rulesFile, "--from", at(13).String(), "--to", at(19).String(), "--lead-in", "10m")
+	if len(doc.Transitions) != 0 || len(doc.Open) != 1 || doc.Open[0].StartsAt != at(12) {
+		t.Fatalf("00:13 to 00:19: %d transitions, open %+v", len(doc.Transitions), doc.Open)
+	}
+	if r := doc.Summary.Rules[0]; r.Episodes != 1 || r.Carried != 1 || r.Fired != 1 || r.FiringMilli != 6*60_000 ||
+		r.Notifications != (backtest.Notifications{}) {
+		t.Errorf("summary from 00:13 to 00:19: %+v", r)
+	}
+	// --lead-in 0: each source starts empty at --from, nothing is open.
+	if doc := backtestJSON(t, url, "--rules", rulesFile, "--from", at(13).String(), "--to", at(19).String(), "--lead-in", "0"); len(doc.Open) != 0 {
+		t.Errorf("--lead-in 0: open %+v", doc.Open)
+	}
+	// The table says so.
+	out, errOut, code := runEventops(t, []string{"DATABASE_URL=" + url}, "rules", "backtest", "--rules", rulesFile,
+		"--from", at(13).String(), "--to", at(19).String(), "--lead-in", "10m")
+	want := "open at " + at(13).String() + ": host/HighCPU acme/web-1 firing since " + at(12).String()
+	if code != 0 || !strings.Contains(out, want) {
+		t.Errorf("exit %d, want a line %q:\n%s%s", code, want, out, errOut)
+	}
+}
+
 // A receivers file that groups by host as well pages each host apart.
 func TestBacktestPagesFollowTheReceiversFile(t *testing.T) {
 	t.Parallel()
@@ -260,6 +303,7 @@ func TestBacktestCommandLineErrors(t *testing.T) {
 		{db, []string{"--rules", good, "--from", "-1h", "--to", "-2x"}, 2, `--to: "-2x"`},
 		{db, []string{"--rules", good, "--from", "now", "--to", "-1h"}, 2, "--from 20"},
 		{db, []string{"--rules", good, "--from", "-1h", "--format", "xml"}, 2, `--format: "xml" is not table or json`},
+		{db, []string{"--rules", good, "--from", "-1h", "--lead-in", "-5m"}, 2, `--lead-in: "-5m"`},
 		{nil, []string{"--rules", good, "--from", "-1h"}, 2, "--database-url (or DATABASE_URL) is required"},
 		{db, []string{"--rules", good, "--from", "-1h", "--colour"}, 2, "-colour"},
 		{db, []string{"--rules", bad, "--from", "-1h"}, 1, "--rules: " + bad + ":5"},

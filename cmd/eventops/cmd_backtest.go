@@ -26,7 +26,7 @@ import (
 	"github.com/eventops/eventops/tables"
 )
 
-const backtestUsage = "eventops rules backtest --rules FILE --from T [--to T] [--tenant T] [--host H] [--compare OLD_FILE] [--receivers FILE] [--format table|json] [--database-url URL]"
+const backtestUsage = "eventops rules backtest --rules FILE --from T [--to T] [--tenant T] [--host H] [--compare OLD_FILE] [--receivers FILE] [--lead-in D] [--format table|json] [--database-url URL]"
 
 // backtestArgs are the command line of `rules backtest`.
 type backtestArgs struct {
@@ -37,12 +37,14 @@ type backtestArgs struct {
 	tenant, host string
 	format       string
 	databaseURL  string
+	// leadIn is backtest.Options.LeadIn: 0 the default, negative none.
+	leadIn time.Duration
 }
 
 // parseBacktestArgs reads the command line; its errors name the flag.
 func parseBacktestArgs(cfg *Config, args []string, now time.Time) (backtestArgs, error) {
 	var a backtestArgs
-	var from, to string
+	var from, to, leadIn string
 	fs := flag.NewFlagSet("eventops rules backtest", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&a.rules, "rules", "", "rule file to replay the history through (required)")
@@ -53,6 +55,7 @@ func parseBacktestArgs(cfg *Config, args []string, now time.Time) (backtestArgs,
 	fs.StringVar(&a.compare, "compare", "", "an older rule file: replay the history through it as well and print how --rules differs")
 	fs.StringVar(&a.receivers, "receivers", "", "receivers file whose routes and groups count the notifications (default: one group per alert name and tenant, Alertmanager's timings)")
 	fs.StringVar(&a.format, "format", "table", "output: table or json")
+	fs.StringVar(&leadIn, "lead-in", "", "history replayed before --from so that windows and alert states are as live had them at --from (default: the longest window the rules read; 0: none)")
 	// No default in the flag: the help would print the URL, password and all.
 	fs.StringVar(&a.databaseURL, "database-url", "", "PostgreSQL URL of the stored samples (default: DATABASE_URL, EVENTOPS_DATABASE_URL or the configuration file)")
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +84,14 @@ func parseBacktestArgs(cfg *Config, args []string, now time.Time) (backtestArgs,
 	}
 	if a.to, err = parseWhen("--to", to, now); err != nil {
 		return a, err
+	}
+	if leadIn != "" {
+		if a.leadIn, err = rules.ParseDuration(leadIn); err != nil {
+			return a, usageError{fmt.Sprintf("--lead-in: %q: %v", leadIn, err)}
+		}
+		if a.leadIn == 0 {
+			a.leadIn = -1
+		}
 	}
 	if a.to.After(now) {
 		// The end of the range is where every source's timers are caught
@@ -195,7 +206,11 @@ func replayBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtes
 	q := store.SignalScan{Tenant: a.tenant, Host: a.host, From: a.from, To: a.to}
 	var sum, oldSum backtest.Summarizer
 	start := time.Now()
-	opts := backtest.Options{Rules: in.rules, MaxSeries: cfg.MaxSeries, SeriesStaleAfter: cfg.SeriesStale}
+	opts := backtest.Options{Rules: in.rules, MaxSeries: cfg.MaxSeries, SeriesStaleAfter: cfg.SeriesStale, LeadIn: a.leadIn}
+	opts.Open = func(tr *rules.Transition) error {
+		sum.AddOpen(tr)
+		return p.open(tr)
+	}
 	emit := func(tr *rules.Transition) error {
 		sum.Add(tr)
 		return p.transition(tr)
@@ -206,7 +221,10 @@ func replayBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtes
 		stats, err = backtest.Run(ctx, h, q, opts, emit)
 	} else {
 		oldOpts := opts
-		oldOpts.Rules = in.old
+		oldOpts.Rules, oldOpts.Open = in.old, func(tr *rules.Transition) error {
+			oldSum.AddOpen(tr)
+			return nil
+		}
 		stats, oldStats, err = replayBoth(ctx, h, q, opts, oldOpts, emit, func(tr *rules.Transition) error {
 			oldSum.Add(tr)
 			return nil
@@ -339,9 +357,11 @@ type backtestSide struct {
 }
 
 // backtestPrinter writes a backtest as it goes: its transitions as they
-// come, so that nothing but the episodes is kept.
+// come, so that nothing but the episodes is kept, and the episodes open at
+// --from (carried in from the lead-in) as the run reaches it.
 type backtestPrinter interface {
 	begin(a backtestArgs) error
+	open(tr *rules.Transition) error
 	transition(tr *rules.Transition) error
 	end(res *backtestResult) error
 	// fail ends the output of a backtest stopped by err.
@@ -349,11 +369,19 @@ type backtestPrinter interface {
 }
 
 // jsonPrinter writes one JSON document: {"rules", "from", "to",
-// "transitions": [...], "summary", "stats", and with --compare "old" and
-// "compare"}, the transitions streamed one a line.
+// "transitions": [...], "open": [...], "summary", "stats", and with
+// --compare "old" and "compare"}, the transitions streamed one a line;
+// open lists the episodes open at --from, as transitions that describe
+// them (At is --from), kept until the end.
 type jsonPrinter struct {
-	w io.Writer
-	n int
+	w          io.Writer
+	n          int
+	openAtFrom []*rules.Transition
+}
+
+func (p *jsonPrinter) open(tr *rules.Transition) error {
+	p.openAtFrom = append(p.openAtFrom, tr)
+	return nil
 }
 
 func (p *jsonPrinter) begin(a backtestArgs) error {
@@ -380,12 +408,17 @@ func (p *jsonPrinter) transition(tr *rules.Transition) error {
 }
 
 func (p *jsonPrinter) end(res *backtestResult) error {
+	open := p.openAtFrom
+	if open == nil {
+		open = []*rules.Transition{}
+	}
 	tail := struct {
+		Open    []*rules.Transition  `json:"open"`
 		Summary *backtest.Summary    `json:"summary"`
 		Stats   backtestStats        `json:"stats"`
 		Old     *backtestSide        `json:"old,omitempty"`
 		Compare *backtest.Comparison `json:"compare,omitempty"`
-	}{res.Summary, backtestStats{res.Stats, res.Elapsed.Seconds(), samplesPerSecond(res)}, res.Old, res.Compare}
+	}{open, res.Summary, backtestStats{res.Stats, res.Elapsed.Seconds(), samplesPerSecond(res)}, res.Old, res.Compare}
 	b, err := json.Marshal(tail)
 	if err != nil {
 		return err
@@ -453,6 +486,18 @@ func orAny(s string) string {
 		return "any"
 	}
 	return s
+}
+
+// open writes an episode open at --from: "open at FROM: RULE SOURCE
+// SERIES firing since T (pending since T) value V".
+func (p *tablePrinter) open(tr *rules.Transition) error {
+	since := tr.State + " since " + tr.StartsAt.String()
+	if tr.State == rules.StateFiring {
+		since += " (pending since " + tr.ActiveAt.String() + ")"
+	}
+	_, err := fmt.Fprintf(p.w, "open at %s: %s %s %s%s, value %s\n", tr.At.String(), tr.Group+"/"+tr.AlertName,
+		tr.Tenant+"/"+tr.Host, strings.TrimSpace(tagString(tr.Tags)+" "), since, number(float64(tr.Value)))
+	return err
 }
 
 func (p *tablePrinter) transition(tr *rules.Transition) error {
@@ -561,6 +606,9 @@ func spanLine(s *backtest.Span) string {
 		return t.Time().Format(time.DateTime)
 	}
 	out := "pending " + s.PendingAt.Time().Format(time.DateTime)
+	if s.Carried {
+		out += " (open at --from)"
+	}
 	if s.Fired() {
 		out += ", firing " + when(s.FiringAt)
 	}
