@@ -30,9 +30,11 @@
 //     partitions, all under one advisory lock.
 //   - ScanSignals streams a range of metrics as signals in (tenant,
 //     source_id, id) order, each source's in the order its records arrived
-//     (WriteMetrics numbers a batch's new rows in order), a batch of rows
-//     per query resumed after the last key read: its memory does not grow
-//     with the range.
+//     (WriteMetrics numbers a batch's new rows in order): the sources
+//     listed from the sources table, then a query per source on the
+//     primary key's (tenant, source_id) prefix, sorted by id on the
+//     server, its rows handed on as they arrive: its memory does not grow
+//     with the range, and metrics carries no index for it.
 //   - alert_activity is an append-only audit trail (ack, assign, note, with
 //     the actor); alert_acks holds each episode's ack in force. Ack
 //     decisions of one episode are serialized (an advisory lock): an ack

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/eventops/eventops/tables"
-	"github.com/jackc/pgx/v5"
 )
 
 // SignalScan selects the stored samples a backtest (or a warm start) reads:
@@ -19,12 +18,7 @@ type SignalScan struct {
 	To     time.Time
 }
 
-// defaultScanBatch is how many rows ScanSignals reads per query: enough
-// that a query's round trip is small next to its rows, few enough that a
-// batch is a few MiB at most.
-const defaultScanBatch = 4096
-
-// scanRow is one row of a batch, as read.
+// scanRow is one row of a source, as read.
 type scanRow struct {
 	tenant, host string
 	id           int64
@@ -53,152 +47,44 @@ type scanRow struct {
 // samples of one series share their Tags: neither may be modified.
 // IngestMicro and Origin are zero.
 //
-// It reads keyset-paginated batches of a few thousand rows (the index
-// metrics_source_id serves the order), each in a short query of its own,
-// the next batch while fn goes through the current one: its memory is two
-// batches and one signal whatever the range, and it holds no transaction
-// open while fn runs (nor a snapshot: rows written during a scan ahead of
-// its position are read). It stops at ctx's end (returning ctx.Err()) and
-// at fn's first error, which it returns as is; its reader has stopped by
-// then.
+// It lists the sources first, from the sources table (WriteMetrics keeps
+// a row there for every source it writes, in the transaction that writes
+// the rows, with the span of event times written; migration 00003 filled
+// it from the rows before it; retention drops rows, never sources): those
+// whose span misses q's range are skipped. Then it reads each source in a
+// query of its own, which the primary key's (tenant, source_id) prefix
+// serves and the server sorts by id: metrics has no index for the scan,
+// whose upkeep would cost every write. Rows are handed on one by one as
+// they arrive, so its memory is the list of sources, one row and one
+// signal whatever the range. While fn runs, the query of the source being
+// read stays open, with its snapshot: rows written to that source
+// meanwhile are not read, rows written to the sources after it are;
+// sources that first appear after the list was read are not. It stops at
+// ctx's end (returning ctx.Err()) and at fn's first error, which it
+// returns as is; the source's query has ended by then.
 func (s *Store) ScanSignals(ctx context.Context, q SignalScan, fn func(*tables.Signal) error) error {
-	n := s.scanBatch
-	if n <= 0 {
-		n = defaultScanBatch
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	batches := make(chan scanBatch, 1)
-	// Two buffers: the one being grouped, the one being read.
-	free := make(chan []scanRow, 2)
-	free <- make([]scanRow, 0, n)
-	free <- make([]scanRow, 0, n)
-	go s.readBatches(rctx, q, n, free, batches)
-	defer func() {
-		cancel()
-		for range batches { // until the reader has stopped
-		}
-	}()
-	sc := signalScanner{fn: fn}
-	for b := range batches {
-		if b.err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return b.err
-		}
-		for i := range b.rows {
-			if err := sc.add(ctx, &b.rows[i]); err != nil {
-				return err
-			}
-		}
-		if len(b.rows) < n {
-			// The last batch: the signal still open is whole.
-			return sc.flush(ctx)
-		}
-		// The open signal may go on in the next batch; it is flushed when
-		// a row of another source or time arrives or the scan ends.
-		free <- b.rows
-	}
-	return ctx.Err() // the reader stops early only when ctx ends
-}
-
-// scanBatch is a batch of rows as read, or why it could not be.
-type scanBatch struct {
-	rows []scanRow
-	err  error
-}
-
-// readBatches reads q's batches of n rows into the buffers of free, in
-// order, and sends each to out, until a batch is short (the last), a read
-// fails or ctx ends; then it closes out.
-func (s *Store) readBatches(ctx context.Context, q SignalScan, n int, free chan []scanRow, out chan<- scanBatch) {
-	defer close(out)
-	var after *scanRow
-	for {
-		var buf []scanRow
-		select {
-		case buf = <-free:
-		case <-ctx.Done():
-			return
-		}
-		rows, err := s.scanBatchRows(ctx, q, after, n, buf[:0])
-		select {
-		case out <- scanBatch{rows, err}:
-		case <-ctx.Done():
-			return
-		}
-		if err != nil || len(rows) < n {
-			return
-		}
-		last := rows[len(rows)-1]
-		after = &last
-	}
-}
-
-// scanBatchRows reads the next batch of rows after the key of after (nil:
-// from the start) into buf.
-func (s *Store) scanBatchRows(ctx context.Context, q SignalScan, after *scanRow, n int, buf []scanRow) ([]scanRow, error) {
-	sql, args := scanQuery(q, after, n)
-	err := s.queryScan(ctx, sql, args, func(rows pgx.Rows) error {
-		for rows.Next() {
-			buf = append(buf, scanRow{})
-			r := &buf[len(buf)-1]
-			if err := rows.Scan(&r.tenant, &r.host, &r.id, &r.ts, &r.ingested, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	})
+	sources, err := s.scanSources(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("store: scan signals: %w", err)
-	}
-	return buf, nil
-}
-
-// queryScan runs a batch's statement in a read-only transaction where the
-// planner may not sort, so that the order comes from metrics_source_id: on
-// partitions without statistics yet (just written, not analyzed) it would
-// otherwise read the whole range and sort it for every batch. The
-// transaction, its settings and the statement go in one round trip.
-func (s *Store) queryScan(ctx context.Context, sql string, args []any, each func(pgx.Rows) error) (err error) {
-	b := &pgx.Batch{}
-	b.Queue("BEGIN READ ONLY")
-	b.Queue("SET LOCAL enable_sort = off")
-	b.Queue("SET LOCAL enable_incremental_sort = off")
-	b.Queue(sql, args...)
-	b.Queue("COMMIT")
-	br := s.pool.SendBatch(ctx, b)
-	defer func() {
-		if cerr := br.Close(); err == nil {
-			err = cerr
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-	}()
-	for range 3 {
-		if _, err := br.Exec(); err != nil {
+		return err
+	}
+	sc := signalScanner{fn: fn}
+	for _, src := range sources {
+		if err := s.scanSource(ctx, q, src, &sc); err != nil {
 			return err
 		}
 	}
-	rows, err := br.Query()
-	if err != nil {
-		return err
-	}
-	err = each(rows)
-	rows.Close()
-	if err == nil {
-		err = rows.Err()
-	}
-	if err != nil {
-		return err
-	}
-	_, err = br.Exec()
-	return err
+	return nil
 }
 
-// scanQuery is the statement of a batch of n rows after the key of after
-// (nil: from the start).
-func scanQuery(q SignalScan, after *scanRow, n int) (string, []any) {
-	// Only the filters given are in the statement, so that each shape gets
-	// a plan on the index (see QuerySeries).
+// scanSource is one source a scan reads.
+type scanSource struct{ tenant, host string }
+
+// scanSources lists q's sources in tenant, host order: those whose span of
+// event times meets q's range.
+func (s *Store) scanSources(ctx context.Context, q SignalScan) ([]scanSource, error) {
 	var a sqlArgs
 	where := "TRUE"
 	if q.Tenant != "" {
@@ -208,17 +94,80 @@ func scanQuery(q SignalScan, after *scanRow, n int) (string, []any) {
 		where += " AND source_id = " + a.arg(q.Host)
 	}
 	if !q.From.IsZero() {
+		where += " AND last_seen >= " + a.arg(q.From)
+	}
+	if !q.To.IsZero() {
+		where += " AND first_seen < " + a.arg(q.To)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT tenant, source_id FROM sources WHERE `+where+` ORDER BY tenant, source_id`, a.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: scan signals: sources: %w", err)
+	}
+	defer rows.Close()
+	var out []scanSource
+	for rows.Next() {
+		var src scanSource
+		if err := rows.Scan(&src.tenant, &src.host); err != nil {
+			return nil, fmt.Errorf("store: scan signals: sources: %w", err)
+		}
+		out = append(out, src)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: scan signals: sources: %w", err)
+	}
+	return out, nil
+}
+
+// scanSource reads src's rows in q's range, in id order, into sc, and
+// flushes its last signal.
+func (s *Store) scanSource(ctx context.Context, q SignalScan, src scanSource, sc *signalScanner) error {
+	// A context of its own: on fn's error the query is cancelled rather
+	// than read to its end.
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sql, args := sourceQuery(q, src)
+	rows, err := s.pool.Query(qctx, sql, args...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("store: scan signals: %s/%s: %w", src.tenant, src.host, err)
+	}
+	defer rows.Close()
+	var r scanRow
+	for rows.Next() {
+		if err := rows.Scan(&r.tenant, &r.host, &r.id, &r.ts, &r.ingested, &r.metric, &r.series, &r.value, &r.unit, &r.tags, &r.meta); err != nil {
+			return fmt.Errorf("store: scan signals: %s/%s: %w", src.tenant, src.host, err)
+		}
+		if err := sc.add(ctx, &r); err != nil {
+			cancel()
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("store: scan signals: %s/%s: %w", src.tenant, src.host, err)
+	}
+	// The source's last signal is whole.
+	return sc.flush(ctx)
+}
+
+// sourceQuery is the statement that reads src's rows in q's range, in id
+// order.
+func sourceQuery(q SignalScan, src scanSource) (string, []any) {
+	// Only the bounds given are in the statement (see QuerySeries).
+	var a sqlArgs
+	where := "tenant = " + a.arg(src.tenant) + " AND source_id = " + a.arg(src.host)
+	if !q.From.IsZero() {
 		where += " AND ts >= " + a.arg(q.From)
 	}
 	if !q.To.IsZero() {
 		where += " AND ts < " + a.arg(q.To)
 	}
-	if after != nil {
-		where += " AND (tenant, source_id, id) > (" + a.arg(after.tenant) + "::text, " +
-			a.arg(after.host) + "::text, " + a.arg(after.id) + "::int8)"
-	}
 	return `SELECT tenant, source_id, id, ts, ingested_at, metric, series_id, value, unit, tags, meta FROM metrics WHERE ` + where +
-		` ORDER BY tenant, source_id, id LIMIT ` + a.arg(n), a.args
+		` ORDER BY id`, a.args
 }
 
 // seriesKey names a series within its source.

@@ -11,10 +11,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// A batch of ScanSignals reads metrics_source_id in order, even on a
-// partition never analyzed, where the planner, left to itself, reads the
-// whole range and sorts it for every batch.
-func TestScanSignalsBatchFollowsTheIndex(t *testing.T) {
+// ScanSignals reads a source on the primary key's (tenant, source_id)
+// prefix, not by reading the partitions whole, even on partitions never
+// analyzed; and its list of sources leaves out those whose span of event
+// times misses the range.
+func TestScanSignalsSourceQueryUsesTheKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(ctx, Options{URL: storetest.NewDatabase(t)})
@@ -41,25 +42,41 @@ func TestScanSignalsBatchFollowsTheIndex(t *testing.T) {
 		}
 	}
 	q := SignalScan{From: base, To: base.Add(24 * time.Hour)}
-	after := &scanRow{tenant: "acme", host: "host-5", id: 5000}
-	for _, where := range []SignalScan{q, {Tenant: "acme", From: q.From, To: q.To}, {Tenant: "acme", Host: "host-7", From: q.From, To: q.To}} {
-		sql, args := scanQuery(where, after, defaultScanBatch)
-		var plan []string
-		if err := s.queryScan(ctx, "EXPLAIN "+sql, args, func(rows pgx.Rows) error {
-			for rows.Next() {
-				var line string
-				if err := rows.Scan(&line); err != nil {
-					return err
-				}
-				plan = append(plan, line)
-			}
-			return rows.Err()
-		}); err != nil {
+	for _, where := range []SignalScan{q, {From: q.From}, {To: q.To}, {}} {
+		sql, args := sourceQuery(where, scanSource{"acme", "host-7"})
+		rows, err := s.pool.Query(ctx, "EXPLAIN "+sql, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
 			t.Fatal(err)
 		}
 		text := strings.Join(plan, "\n")
-		if strings.Contains(text, "Sort") || !strings.Contains(text, "Index Scan using metrics_20260105_tenant_source_id_id_idx") {
+		if strings.Contains(text, "Seq Scan") || !strings.Contains(text, "metrics_20260105_pkey") {
 			t.Errorf("%+v:\n%s", where, text)
+		}
+	}
+	// Every host wrote the first hours of the first day, host-0 one sample
+	// of the second day too.
+	if _, err := s.WriteMetrics(ctx, []MetricRow{{Ts: base.Add(25 * time.Hour), Tenant: "acme", SourceID: "host-0",
+		Metric: "m0", Value: 1, Tags: []byte(`{}`), IngestedAt: base}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		q    SignalScan
+		want int
+	}{
+		{SignalScan{}, 20},
+		{SignalScan{From: base.Add(24 * time.Hour)}, 1},
+		{SignalScan{From: base.Add(25 * time.Hour).Add(time.Microsecond)}, 0},
+		{SignalScan{To: base}, 0},
+		{SignalScan{To: base.Add(time.Microsecond)}, 20},
+		{SignalScan{Tenant: "acme", Host: "host-3"}, 1},
+		{SignalScan{Tenant: "beta"}, 0},
+	} {
+		if got, err := s.scanSources(ctx, c.q); err != nil || len(got) != c.want {
+			t.Errorf("sources of %+v: %v %v, want %d", c.q, got, err, c.want)
 		}
 	}
 }

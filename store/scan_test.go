@@ -221,19 +221,13 @@ func TestScanSignalsOrderAndGrouping(t *testing.T) {
 		t.Fatalf("fixture: %d signals, longest %d samples, %d back in time, %d of a time seen before, %d right after one of its time",
 			len(want), longest, back, again, next)
 	}
-	for _, batch := range []int{1, 2, 3, 7, 0} {
-		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
-			store.SetScanBatch(s, batch)
-			sameSignals(t, "all", scanAll(t, s, store.SignalScan{}), want)
-		})
-	}
+	sameSignals(t, "all", scanAll(t, s, store.SignalScan{}), want)
 }
 
 func TestScanSignalsFilters(t *testing.T) {
 	t.Parallel()
 	s := migrated(t)
 	f := newScanFixture(t, s)
-	store.SetScanBatch(s, 5)
 	at := func(sec int) time.Time { return f.base.Add(time.Duration(sec) * time.Second) }
 	for _, q := range []store.SignalScan{
 		{Tenant: "acme"},
@@ -282,7 +276,6 @@ func TestScanSignalsStops(t *testing.T) {
 	t.Parallel()
 	s := migrated(t)
 	newScanFixture(t, s)
-	store.SetScanBatch(s, 3)
 
 	errStop := errors.New("enough")
 	calls := 0
@@ -296,21 +289,18 @@ func TestScanSignalsStops(t *testing.T) {
 		t.Fatalf("fn's error: %d calls, %v", calls, err)
 	}
 
-	// Cancelled in the middle of a batch, and where batches are small.
-	for _, batch := range []int{3, 1000} {
-		store.SetScanBatch(s, batch)
-		ctx, cancel := context.WithCancel(context.Background())
-		calls = 0
-		err = s.ScanSignals(ctx, store.SignalScan{}, func(*tables.Signal) error {
-			if calls++; calls == 23 {
-				cancel()
-			}
-			return nil
-		})
-		cancel()
-		if !errors.Is(err, context.Canceled) || calls != 23 {
-			t.Fatalf("batch %d, cancelled: %d calls, %v", batch, calls, err)
+	// Cancelled in the middle of a source.
+	ctx, cancel := context.WithCancel(context.Background())
+	calls = 0
+	err = s.ScanSignals(ctx, store.SignalScan{}, func(*tables.Signal) error {
+		if calls++; calls == 23 {
+			cancel()
 		}
+		return nil
+	})
+	cancel()
+	if !errors.Is(err, context.Canceled) || calls != 23 {
+		t.Fatalf("cancelled: %d calls, %v", calls, err)
 	}
 
 	// A context that ends while a query runs.
@@ -322,17 +312,16 @@ func TestScanSignalsStops(t *testing.T) {
 	}
 }
 
-// Each batch is a query of its own, read before the next: rows written
-// during a scan ahead of its position are read, rows behind it are not.
-// (A scan that read the whole range at once would miss the row ahead.)
-func TestScanSignalsReadsInBatches(t *testing.T) {
+// Each source is a query of its own, run when the scan reaches it: rows
+// written during a scan to a source after its position are read, rows of
+// a source behind it are not.
+func TestScanSignalsReadsSourceBySource(t *testing.T) {
 	t.Parallel()
 	s := migrated(t)
 	f := newScanFixture(t, s)
-	store.SetScanBatch(s, 4)
-	ahead := store.MetricRow{Ts: f.base, Tenant: "beta", SourceID: "h15", Metric: "late", Value: 1, Tags: []byte(`{}`), IngestedAt: f.base}
-	behind := store.MetricRow{Ts: f.base, Tenant: "acme", SourceID: "h0", Metric: "late", Value: 2, Tags: []byte(`{}`), IngestedAt: f.base}
-	var hosts []string
+	ahead := store.MetricRow{Ts: f.base, Tenant: "beta", SourceID: "h10", Metric: "late", Value: 1, Tags: []byte(`{}`), IngestedAt: f.base}
+	behind := store.MetricRow{Ts: f.base, Tenant: "acme", SourceID: "h1", Metric: "late", Value: 2, Tags: []byte(`{}`), IngestedAt: f.base}
+	var hosts, late []string
 	err := s.ScanSignals(context.Background(), store.SignalScan{}, func(sig *tables.Signal) error {
 		if len(hosts) == 0 {
 			if res, err := s.WriteMetrics(context.Background(), []store.MetricRow{ahead, behind}); err != nil || res.Inserted != 2 {
@@ -342,12 +331,20 @@ func TestScanSignalsReadsInBatches(t *testing.T) {
 		if len(hosts) == 0 || hosts[len(hosts)-1] != sig.Tenant+"/"+sig.Host {
 			hosts = append(hosts, sig.Tenant+"/"+sig.Host)
 		}
+		for _, sm := range sig.Samples {
+			if sm.Metric == "late" {
+				late = append(late, sig.Tenant+"/"+sig.Host)
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"acme/h1", "acme/h10", "acme/h2", "beta/h1", "beta/h10", "beta/h15", "beta/h2"}; !slices.Equal(hosts, want) {
+	if want := []string{"acme/h1", "acme/h10", "acme/h2", "beta/h1", "beta/h10", "beta/h2"}; !slices.Equal(hosts, want) {
 		t.Fatalf("sources %v, want %v", hosts, want)
+	}
+	if want := []string{"beta/h10"}; !slices.Equal(late, want) {
+		t.Fatalf("rows written during the scan read in %v, want %v", late, want)
 	}
 }

@@ -51,7 +51,6 @@ type Store struct {
 	mu    sync.Mutex
 	parts map[int64]bool // days (Unix day numbers) whose metrics partition exists
 
-	scanBatch int // rows per query of ScanSignals (0: defaultScanBatch); tests lower it
 }
 
 // Open connects to PostgreSQL. It does not migrate: call Migrate.
