@@ -178,7 +178,7 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 	switch {
 	case errors.Is(err, errTooManySamples):
 		return &Problem{Type: "about:blank", Title: "Unprocessable Entity", Status: fiber.StatusUnprocessableEntity,
-			Detail: fmt.Sprintf("the range holds more than %d samples, the limit of one backtest: narrow it with host, from and to", s.opts.BacktestMaxSamples)}
+			Detail: fmt.Sprintf("the range and its lead-in before from hold more than %d samples, the limit of one backtest: narrow it with host, from and to, or a shorter lead_in (\"0\": none)", s.opts.BacktestMaxSamples)}
 	case errors.Is(err, errForeignSample):
 		s.log.Error("backtest refused: the history returned a sample outside its scan", "tenant", q.Tenant, "host", q.Host, "err", err)
 		return fmt.Errorf("backtest of tenant %s: %w", q.Tenant, err)

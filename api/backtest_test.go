@@ -361,6 +361,16 @@ func TestBacktestStopsPastItsSampleLimit(t *testing.T) {
 	if r := do(t, srv, "POST", "/rules/backtest", body, bearer("key-acme")...); r.status != 200 {
 		t.Fatalf("at the limit: %d %s", r.status, r.body)
 	}
+	// The samples of the lead-in count too: a range of one minute (6
+	// samples) read with a lead-in of 20 minutes is past a limit of 100,
+	// and the answer names lead_in as well as the range.
+	body = backtestBody(map[string]string{"expr": `avg("cpu_load", "1m") > 90`, "lead_in": "20m",
+		"from": backtestT0.Add(25 * time.Minute).Format(time.RFC3339), "to": backtestT0.Add(26 * time.Minute).Format(time.RFC3339)})
+	srv = newBacktestServer(t, h, api.Options{BacktestMaxSamples: 100})
+	r = do(t, srv, "POST", "/rules/backtest", body, bearer("key-acme")...)
+	if p := decodeAs[problemAnswer](t, r); r.status != 422 || !strings.Contains(p.Detail, "more than 100 samples") || !strings.Contains(p.Detail, "lead_in") {
+		t.Fatalf("with a lead-in: %d %s", r.status, r.body)
+	}
 }
 
 // A backtest runs in one of its tenant's query slots, and a client that
