@@ -65,7 +65,7 @@ type backtestRequest struct {
 	From          string `json:"from"`
 	To            string `json:"to"`
 	// LeadIn is backtest.Options.LeadIn as a duration ("0": none; empty:
-	// the longest window the rules read).
+	// the longest window a rule reads plus its for and keep_firing_for).
 	LeadIn string `json:"lead_in"`
 }
 

@@ -245,9 +245,10 @@ func TestBacktestReadsItsTenantOnly(t *testing.T) {
 		t.Fatalf("the admin without a tenant: %d %s", r.status, r.body)
 	}
 	// The scan starts a lead-in before from: the longest window the rule
-	// reads (1m), so that its windows are full at from.
+	// reads (1m) plus its for (1m), so that its windows are full at from
+	// and an alert that held throughout is firing there.
 	for _, q := range h.scanned() {
-		if q.Host != "web-1" || !q.From.Equal(backtestT0.Add(-time.Minute)) || !q.To.Equal(backtestT0.Add(30*time.Minute)) {
+		if q.Host != "web-1" || !q.From.Equal(backtestT0.Add(-2*time.Minute)) || !q.To.Equal(backtestT0.Add(30*time.Minute)) {
 			t.Fatalf("scan %+v", q)
 		}
 	}
