@@ -65,7 +65,8 @@ type backtestRequest struct {
 	From          string `json:"from"`
 	To            string `json:"to"`
 	// LeadIn is backtest.Options.LeadIn as a duration ("0": none; empty:
-	// the longest window a rule reads plus its for and keep_firing_for).
+	// the longest window a rule reads plus its for and keep_firing_for),
+	// at most BacktestMaxRange.
 	LeadIn string `json:"lead_in"`
 }
 
@@ -134,6 +135,11 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 	engine.Rules = rs
 	if engine.LeadIn, err = s.backtestLeadIn(req, engine.LeadIn); err != nil {
 		return err
+	}
+	// The lead-in the rules take by default is bounded as one asked for.
+	engine.LeadIn = min(engine.LeadInUsed(), s.opts.BacktestMaxRange)
+	if engine.LeadIn == 0 {
+		engine.LeadIn = -1
 	}
 	bounded := &boundedHistory{h: h, tenant: q.Tenant, host: q.Host, max: int64(s.opts.BacktestMaxSamples)}
 	resp := backtestResponse{Tenant: q.Tenant, Host: q.Host, From: q.From, To: q.To, Transitions: []*rules.Transition{}}

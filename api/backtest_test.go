@@ -492,3 +492,21 @@ func TestBacktestRangeEndsNowAtTheLatest(t *testing.T) {
 		t.Fatalf("%d %s, scans %+v", r.status, r.body, scans)
 	}
 }
+
+// The lead-in a backtest takes by default (the rules' window, for and
+// keep_firing_for) is bounded as one asked for is: at most
+// BacktestMaxRange before from.
+func TestBacktestBoundsItsDefaultLeadIn(t *testing.T) {
+	h := &sliceHistory{signals: hotHistory("acme", "web-1")}
+	srv := newBacktestServer(t, h, api.Options{BacktestMaxRange: time.Hour})
+	body := backtestBody(map[string]string{"expr": `avg("cpu_load", "1m") > 90`, "for": "3h", "host": "web-1",
+		"from": backtestT0.Add(10 * time.Minute).Format(time.RFC3339), "to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)})
+	if r := do(t, srv, "POST", "/rules/backtest", body, bearer("key-acme")...); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	for _, q := range h.scanned() {
+		if !q.From.Equal(backtestT0.Add(10*time.Minute - time.Hour)) {
+			t.Fatalf("scan %+v, want a lead-in of at most an hour", q)
+		}
+	}
+}

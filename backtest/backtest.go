@@ -58,10 +58,10 @@ type Options struct {
 	Open func(*rules.Transition) error
 }
 
-// leadIn is the lead-in a Run with opts uses (see Options.LeadIn): the
-// one given, or the longest window, for and keep_firing_for of a rule;
-// never negative.
-func (opts Options) leadIn() time.Duration {
+// LeadInUsed is the lead-in a Run with opts uses (see Options.LeadIn):
+// the one given, or the longest window, for and keep_firing_for of a
+// rule; never negative.
+func (opts Options) LeadInUsed() time.Duration {
 	switch {
 	case opts.LeadIn < 0 || opts.Rules == nil:
 		return 0
@@ -114,7 +114,7 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 	}
 	if !q.From.IsZero() {
 		r.from = q.From.UnixMilli()
-		q.From = q.From.Add(-opts.leadIn())
+		q.From = q.From.Add(-opts.LeadInUsed())
 	}
 	r.opts = engine.Options{MaxSeries: opts.MaxSeries, SeriesStaleAfter: opts.SeriesStaleAfter, WithoutOrigins: true, Hooks: engine.Hooks{
 		Transition: r.transition,
