@@ -65,7 +65,8 @@ type backtestRequest struct {
 	From          string `json:"from"`
 	To            string `json:"to"`
 	// LeadIn is backtest.Options.LeadIn as a duration ("0": none; empty:
-	// the longest window the rules read).
+	// the longest window a rule reads plus its for and keep_firing_for),
+	// at most BacktestMaxRange.
 	LeadIn string `json:"lead_in"`
 }
 
@@ -135,6 +136,11 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 	if engine.LeadIn, err = s.backtestLeadIn(req, engine.LeadIn); err != nil {
 		return err
 	}
+	// The lead-in the rules take by default is bounded as one asked for.
+	engine.LeadIn = min(engine.LeadInUsed(), s.opts.BacktestMaxRange)
+	if engine.LeadIn == 0 {
+		engine.LeadIn = -1
+	}
 	bounded := &boundedHistory{h: h, tenant: q.Tenant, host: q.Host, max: int64(s.opts.BacktestMaxSamples)}
 	resp := backtestResponse{Tenant: q.Tenant, Host: q.Host, From: q.From, To: q.To, Transitions: []*rules.Transition{}}
 	var spans backtest.Spans
@@ -178,7 +184,7 @@ func (s *Server) backtestRules(c *fiber.Ctx) error {
 	switch {
 	case errors.Is(err, errTooManySamples):
 		return &Problem{Type: "about:blank", Title: "Unprocessable Entity", Status: fiber.StatusUnprocessableEntity,
-			Detail: fmt.Sprintf("the range holds more than %d samples, the limit of one backtest: narrow it with host, from and to", s.opts.BacktestMaxSamples)}
+			Detail: fmt.Sprintf("the range and its lead-in before from hold more than %d samples, the limit of one backtest: narrow it with host, from and to, or a shorter lead_in (\"0\": none)", s.opts.BacktestMaxSamples)}
 	case errors.Is(err, errForeignSample):
 		s.log.Error("backtest refused: the history returned a sample outside its scan", "tenant", q.Tenant, "host", q.Host, "err", err)
 		return fmt.Errorf("backtest of tenant %s: %w", q.Tenant, err)

@@ -245,9 +245,10 @@ func TestBacktestReadsItsTenantOnly(t *testing.T) {
 		t.Fatalf("the admin without a tenant: %d %s", r.status, r.body)
 	}
 	// The scan starts a lead-in before from: the longest window the rule
-	// reads (1m), so that its windows are full at from.
+	// reads (1m) plus its for (1m), so that its windows are full at from
+	// and an alert that held throughout is firing there.
 	for _, q := range h.scanned() {
-		if q.Host != "web-1" || !q.From.Equal(backtestT0.Add(-time.Minute)) || !q.To.Equal(backtestT0.Add(30*time.Minute)) {
+		if q.Host != "web-1" || !q.From.Equal(backtestT0.Add(-2*time.Minute)) || !q.To.Equal(backtestT0.Add(30*time.Minute)) {
 			t.Fatalf("scan %+v", q)
 		}
 	}
@@ -360,6 +361,16 @@ func TestBacktestStopsPastItsSampleLimit(t *testing.T) {
 	srv = newBacktestServer(t, h, api.Options{BacktestMaxSamples: 180})
 	if r := do(t, srv, "POST", "/rules/backtest", body, bearer("key-acme")...); r.status != 200 {
 		t.Fatalf("at the limit: %d %s", r.status, r.body)
+	}
+	// The samples of the lead-in count too: a range of one minute (6
+	// samples) read with a lead-in of 20 minutes is past a limit of 100,
+	// and the answer names lead_in as well as the range.
+	body = backtestBody(map[string]string{"expr": `avg("cpu_load", "1m") > 90`, "lead_in": "20m",
+		"from": backtestT0.Add(25 * time.Minute).Format(time.RFC3339), "to": backtestT0.Add(26 * time.Minute).Format(time.RFC3339)})
+	srv = newBacktestServer(t, h, api.Options{BacktestMaxSamples: 100})
+	r = do(t, srv, "POST", "/rules/backtest", body, bearer("key-acme")...)
+	if p := decodeAs[problemAnswer](t, r); r.status != 422 || !strings.Contains(p.Detail, "more than 100 samples") || !strings.Contains(p.Detail, "lead_in") {
+		t.Fatalf("with a lead-in: %d %s", r.status, r.body)
 	}
 }
 
@@ -479,5 +490,23 @@ func TestBacktestRangeEndsNowAtTheLatest(t *testing.T) {
 	scans := h.scanned()
 	if r.status != 200 || len(scans) != 1 || scans[0].To.After(time.Now()) {
 		t.Fatalf("%d %s, scans %+v", r.status, r.body, scans)
+	}
+}
+
+// The lead-in a backtest takes by default (the rules' window, for and
+// keep_firing_for) is bounded as one asked for is: at most
+// BacktestMaxRange before from.
+func TestBacktestBoundsItsDefaultLeadIn(t *testing.T) {
+	h := &sliceHistory{signals: hotHistory("acme", "web-1")}
+	srv := newBacktestServer(t, h, api.Options{BacktestMaxRange: time.Hour})
+	body := backtestBody(map[string]string{"expr": `avg("cpu_load", "1m") > 90`, "for": "3h", "host": "web-1",
+		"from": backtestT0.Add(10 * time.Minute).Format(time.RFC3339), "to": backtestT0.Add(30 * time.Minute).Format(time.RFC3339)})
+	if r := do(t, srv, "POST", "/rules/backtest", body, bearer("key-acme")...); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	for _, q := range h.scanned() {
+		if !q.From.Equal(backtestT0.Add(10*time.Minute - time.Hour)) {
+			t.Fatalf("scan %+v, want a lead-in of at most an hour", q)
+		}
 	}
 }

@@ -37,13 +37,16 @@ type Options struct {
 	// applied first, so that the windows hold at From what they held live:
 	// its samples go through the engine as any other and the states they
 	// leave carry on, but the transitions decided before From are not
-	// emitted. Zero takes the longest window (or half-life) any rule reads
-	// (avg("cpu", "1h"): an hour), so that every window is full at From;
-	// negative: none, each source starts empty at From. Without a From
-	// there is nothing before the range. A transition decided in the
-	// lead-in still saw windows filling, so an alert that started there
-	// can have another start (and episode ID) than live had: a lead-in of
-	// twice the longest window leaves that only to alerts older than it.
+	// emitted. Zero takes, over the rules, the longest of the window (or
+	// half-life) a rule reads plus its for and keep_firing_for (avg("cpu",
+	// "1h") for 10m: 70 minutes), so that every window is full at From and
+	// an alert that held throughout the lead-in is firing there, as live
+	// had it, not pending and paging in the range; negative: none, each
+	// source starts empty at From. Without a From there is nothing before
+	// the range. A transition decided in the lead-in still saw windows
+	// filling, so an alert that started there can have another start (and
+	// episode ID) than live had: a lead-in of twice the longest window
+	// plus the longest for leaves that only to alerts older than it.
 	LeadIn time.Duration
 	// Open, when given, is told once per source, as its replay reaches
 	// q.From (before the first signal at or after it, or at the source's
@@ -55,9 +58,10 @@ type Options struct {
 	Open func(*rules.Transition) error
 }
 
-// leadIn is the lead-in a Run with opts uses (see Options.LeadIn): the
-// one given, or the longest window the rules read; never negative.
-func (opts Options) leadIn() time.Duration {
+// LeadInUsed is the lead-in a Run with opts uses (see Options.LeadIn):
+// the one given, or the longest window, for and keep_firing_for of a
+// rule; never negative.
+func (opts Options) LeadInUsed() time.Duration {
 	switch {
 	case opts.LeadIn < 0 || opts.Rules == nil:
 		return 0
@@ -66,9 +70,11 @@ func (opts Options) leadIn() time.Duration {
 	}
 	var longest time.Duration
 	for r := range opts.Rules.Rules() {
+		var window time.Duration
 		for _, f := range r.Features() {
-			longest = max(longest, f.Window)
+			window = max(window, f.Window)
 		}
+		longest = max(longest, window+r.For()+r.KeepFiringFor())
 	}
 	return longest
 }
@@ -108,7 +114,7 @@ func Run(ctx context.Context, h History, q store.SignalScan, opts Options, emit 
 	}
 	if !q.From.IsZero() {
 		r.from = q.From.UnixMilli()
-		q.From = q.From.Add(-opts.leadIn())
+		q.From = q.From.Add(-opts.LeadInUsed())
 	}
 	r.opts = engine.Options{MaxSeries: opts.MaxSeries, SeriesStaleAfter: opts.SeriesStaleAfter, WithoutOrigins: true, Hooks: engine.Hooks{
 		Transition: r.transition,

@@ -187,3 +187,49 @@ func seriesOf(labels map[string]string) string {
 	}
 	return out
 }
+
+// TestDefaultLeadInCoversFor: by default the lead-in covers a rule's `for`
+// (and keep_firing_for) besides its window, so that an alert firing
+// steadily since long before from is open at from as firing, as live had
+// it, rather than pending there and firing (and paging) in the range.
+func TestDefaultLeadInCoversFor(t *testing.T) {
+	rs, err := rules.Parse("steady.yml", []byte(`
+metrics: [{name: cpu, kind: gauge}]
+groups:
+  - name: host
+    rules:
+      - {alert: BusyCPU, expr: 'max("cpu", "1m") > 50', for: 5m, keep_firing_for: 2m}
+`), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	from := start.Add(time.Hour)
+	to := from.Add(20 * time.Minute)
+	var h history
+	for at := start; at.Before(to); at = at.Add(10 * time.Second) {
+		h = append(h, &tables.Signal{Tenant: "acme", Host: "a", Samples: []tables.Sample{
+			{Metric: "cpu", Value: 100, TsMicro: at.UnixMicro()}}})
+	}
+	var sum backtest.Summarizer
+	var open []*rules.Transition
+	_, err = backtest.Run(context.Background(), h, store.SignalScan{From: from, To: to},
+		backtest.Options{Rules: rs, Open: func(tr *rules.Transition) error {
+			open = append(open, tr)
+			sum.AddOpen(tr)
+			return nil
+		}}, func(tr *rules.Transition) error {
+			t.Errorf("a transition of an alert firing throughout: %+v", tr)
+			sum.Add(tr)
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(open) != 1 || open[0].State != rules.StateFiring {
+		t.Fatalf("open at from: %+v, want one firing", open)
+	}
+	if got := sum.Summary(backtest.SummaryOptions{Until: to, Rules: rs}).Rules[0].Notifications; got.Pages != 0 {
+		t.Errorf("notifications %+v, want no page", got)
+	}
+}

@@ -30,7 +30,8 @@
 //
 // Each source starts empty (windows, alert states) in a fresh
 // engine.Source at the start of the lead-in (Options.LeadIn, by default
-// the longest window the rules read) before the range; its stored samples
+// the longest window a rule reads plus its for and keep_firing_for)
+// before the range; its stored samples
 // from there are applied in the order they
 // arrived (store.Store.ScanSignals reads a source by id, which the writer
 // draws in the order of the source's records on the signals topic, the

@@ -55,7 +55,7 @@ func parseBacktestArgs(cfg *Config, args []string, now time.Time) (backtestArgs,
 	fs.StringVar(&a.compare, "compare", "", "an older rule file: replay the history through it as well and print how --rules differs")
 	fs.StringVar(&a.receivers, "receivers", "", "receivers file whose routes and groups count the notifications (default: one group per alert name and tenant, Alertmanager's timings)")
 	fs.StringVar(&a.format, "format", "table", "output: table or json")
-	fs.StringVar(&leadIn, "lead-in", "", "history replayed before --from so that windows and alert states are as live had them at --from (default: the longest window the rules read; 0: none)")
+	fs.StringVar(&leadIn, "lead-in", "", "history replayed before --from so that windows and alert states are as live had them at --from (default: the longest window a rule reads plus its for and keep_firing_for; 0: none)")
 	// No default in the flag: the help would print the URL, password and all.
 	fs.StringVar(&a.databaseURL, "database-url", "", "PostgreSQL URL of the stored samples (default: DATABASE_URL, EVENTOPS_DATABASE_URL or the configuration file)")
 	if err := fs.Parse(args); err != nil {
@@ -250,7 +250,7 @@ func replayBacktest(ctx context.Context, cfg *Config, a backtestArgs, in backtes
 // near now could read different samples (those written in between), and
 // a comparison would show differences no rule made. It also reads the
 // history once. The scan starts at the earlier of the two replays' starts
-// (each reads a lead-in of its own rules' longest window), and each is
+// (each reads a lead-in of its own rules, see backtest.Options.LeadIn), and each is
 // handed the signals from its own start.
 func replayBoth(ctx context.Context, h backtest.History, q store.SignalScan, opts, otherOpts backtest.Options,
 	emit, otherEmit func(*rules.Transition) error) (stats, other backtest.Stats, err error) {
