@@ -309,9 +309,7 @@ func TestDashboardNotificationHistory(t *testing.T) {
 		const silenced = li.find((e) => e.dataset.outcome === 'silenced');
 		return !!sent && sent.textContent.includes('status 200') && !!silenced && silenced.textContent.includes('silenced by silence ');
 	})()`)
-	if err := chromedp.Do(ctx, chromedp.Click(`#notifications li[data-outcome="silenced"] a.episode`)); err != nil {
-		t.Fatal(err)
-	}
+	clickJS(t, ctx, `#notifications li[data-outcome="silenced"] a.episode`)
 	waitJS(t, ctx, 15*time.Second, "the panel narrowed to the silenced episode", `(() => {
 		const li = [...document.querySelectorAll('#notifications li')];
 		return li.length === 1 && li[0].dataset.outcome === 'silenced' && !document.getElementById('notifications-filter').hidden;

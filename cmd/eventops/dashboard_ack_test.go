@@ -15,18 +15,16 @@ func ackFromAlertView(t *testing.T, ctx context.Context, host, actor string) {
 	t.Helper()
 	item := `#feed li.alert[data-state="firing"][data-host="` + host + `"]`
 	waitJS(t, ctx, 20*time.Second, "the acknowledge button of the alert", `!!document.querySelector('`+item+` button.act-ack')`)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(item+` button.act-ack`))); err != nil {
-		t.Fatal(err)
-	}
+	clickJS(t, ctx, item+` button.act-ack`)
 	waitJS(t, ctx, 20*time.Second, "the alert shown acknowledged",
 		`(() => { const li = document.querySelector('`+item+`');
 		  return li.dataset.acked === 'true' && li.querySelector('.activity').textContent.includes('acknowledged') &&
 		    li.querySelector('.activity').textContent.includes('by `+actor+`') && !li.querySelector('button.act-ack') &&
 		    li.dataset.activity === 'loaded'; })()`)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(item+` input.act-text`), "on it from the dashboard"),
-		chromedp.Click(chromedp.CSS(item+` button.act-note`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(item+` input.act-text`), "on it from the dashboard")); err != nil {
 		t.Fatal(err)
 	}
+	clickJS(t, ctx, item+` button.act-note`)
 	waitJS(t, ctx, 20*time.Second, "the note under the alert",
 		`!!document.querySelector('`+item+` .act-notes') && document.querySelector('`+item+` .act-notes').textContent.includes('`+actor+`: on it from the dashboard')`)
 }

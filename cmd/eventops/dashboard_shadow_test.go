@@ -31,16 +31,12 @@ func TestDashboardShowsShadowEpisodes(t *testing.T) {
 			!live.dataset.shadow && !live.querySelector('.badge.shadow') &&
 			trial.offsetParent !== null && document.getElementById('feed-count').textContent === '1 firing';
 	})()`)
-	if err := chromedp.Do(ctx, chromedp.Click(`#f-shadow`)); err != nil {
-		t.Fatal(err)
-	}
+	clickJS(t, ctx, `#f-shadow`)
 	waitJS(t, ctx, 5*time.Second, "the shadow episode hidden, the live one shown", `(() => {
 		const items = [...document.querySelectorAll('#feed li.alert')];
 		return items.length === 2 && items.every((li) => (li.offsetParent === null) === (li.dataset.shadow === 'true'));
 	})()`)
-	if err := chromedp.Do(ctx, chromedp.Click(`#f-shadow`)); err != nil {
-		t.Fatal(err)
-	}
+	clickJS(t, ctx, `#f-shadow`)
 	waitJS(t, ctx, 5*time.Second, "both shown again", `[...document.querySelectorAll('#feed li.alert')].every((li) => li.offsetParent !== null)`)
 	// The rules panel says which rule runs in shadow.
 	waitJS(t, ctx, 10*time.Second, "the shadow rule badged in the rules panel", `(() => {

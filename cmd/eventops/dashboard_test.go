@@ -91,9 +91,10 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	// Keys are required: the login form, then the session cookie.
 	waitJS(t, ctx, 15*time.Second, "the login form shows", `!document.getElementById('login').hidden`)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("key"), key), chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("key"), key)); err != nil {
 		t.Fatal(err)
 	}
+	clickJS(t, ctx, `#login-form button[type="submit"]`)
 	waitJS(t, ctx, 15*time.Second, "logged in, the stream live",
 		`document.getElementById('login').hidden && document.getElementById('live').classList.contains('on')`)
 	who, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("who")))
@@ -237,6 +238,21 @@ func waitJS(t *testing.T, ctx context.Context, timeout time.Duration, what, expr
 			t.Fatalf("%s: not within %s (%v); the page shows:\n%s", what, timeout, err, body)
 		}
 		<-time.After(25 * time.Millisecond) // the poll interval
+	}
+}
+
+// clickJS clicks the first element selector matches with the element's
+// own click(), which fires what a user's click does. A click at the
+// element's coordinates (chromedp.Click) lands on whatever is there when
+// the page's layout moved between finding the element and clicking, as it
+// does when a panel above it finishes loading.
+func clickJS(t *testing.T, ctx context.Context, selector string) {
+	t.Helper()
+	sel, _ := json.Marshal(selector)
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+string(sel)+`);
+		if (!e) return false; e.click(); return true; })()`))
+	if err != nil || !ok {
+		t.Fatalf("clicking %s: %v (found: %v)", selector, err, ok)
 	}
 }
 
