@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -216,12 +218,9 @@ func TestWarmStartFillsANewSourcesWindowsFromPostgreSQL(t *testing.T) {
 // apply.
 func TestWarmStartWithPostgreSQLDownStartsCold(t *testing.T) {
 	bed := newTestBed(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := "postgres://eventops@" + ln.Addr().String() + "/eventops?connect_timeout=1"
-	ln.Close() // nothing listens there any more
+	// A Unix socket in a directory that does not exist: no server can be
+	// there, and no port is taken from anything else.
+	down := "postgres://eventops@/eventops?host=" + url.QueryEscape(filepath.Join(t.TempDir(), "absent")) + "&connect_timeout=1"
 	reg := prometheus.NewRegistry()
 	ready := make(chan struct{})
 	opts := bed.options()
